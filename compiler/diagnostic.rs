@@ -1,0 +1,407 @@
+//! The one diagnostic type every stage reports through, the source map it
+//! points into, and its renderings (human, short, JSON).
+//!
+//! Stages never print: they return `Vec<Diagnostic>` and the CLI renders them
+//! with codespan-reporting, which can label two files in one diagnostic (a
+//! merge conflict between a stdlib module and a host needs that).
+
+use std::fmt;
+use std::ops::Range;
+
+use codespan_reporting::diagnostic as cs;
+use codespan_reporting::files::{self, SimpleFiles};
+use codespan_reporting::term;
+use serde::Serialize;
+
+/// Index of a loaded source file in the [`SourceMap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct FileId(pub u32);
+
+/// A byte range in one source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Span {
+    pub file: FileId,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    /// A span covering `range` in `file`.
+    pub fn new(file: FileId, range: Range<usize>) -> Span {
+        Span {
+            file,
+            start: range.start as u32,
+            end: range.end as u32,
+        }
+    }
+
+    /// The smallest span covering both `self` and `other` (same file).
+    pub fn to(self, other: Span) -> Span {
+        Span {
+            file: self.file,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+
+    /// The byte range, for slicing the source text.
+    pub fn range(self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// A loaded source file: user files by their path as given, stdlib modules
+/// under the pseudo-path `<std>/NAME.dsl`.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub name: String,
+    pub text: String,
+}
+
+/// Every source file of one run, so diagnostics can be rendered with context.
+#[derive(Debug, Default, Clone)]
+pub struct SourceMap {
+    files: Vec<SourceFile>,
+}
+
+impl SourceMap {
+    /// Adds a file and returns its id.
+    pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
+        self.files.push(SourceFile {
+            name: name.into(),
+            text: text.into(),
+        });
+        FileId(self.files.len() as u32 - 1)
+    }
+
+    /// The file behind `id`.
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0 as usize]
+    }
+
+    /// The text a span covers.
+    pub fn snippet(&self, span: Span) -> &str {
+        let text = &self.get(span.file).text;
+        text.get(span.range()).unwrap_or("")
+    }
+
+    /// One-based line and column of a byte offset.
+    pub fn line_col(&self, file: FileId, offset: u32) -> (usize, usize) {
+        let text = &self.get(file).text;
+        let offset = (offset as usize).min(text.len());
+        let before = &text[..floor_char_boundary(text, offset)];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = before[line_start..].chars().count() + 1;
+        (line, col)
+    }
+
+    /// All files, in load order.
+    pub fn files(&self) -> &[SourceFile] {
+        &self.files
+    }
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while offset > 0 && !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Note,
+}
+
+/// A span with a message, shown under the source line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+}
+
+impl Label {
+    /// A label on `span` saying `message`.
+    pub fn new(span: Span, message: impl Into<String>) -> Label {
+        Label {
+            span,
+            message: message.into(),
+        }
+    }
+}
+
+/// One finding: what is wrong, where, and how to fix it.
+///
+/// Messages are lowercase, without a final period, with names in backticks;
+/// the fix goes in a hint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// Stable code such as `E0101`, for documentation and `--deny` lists.
+    pub code: &'static str,
+    pub message: String,
+    pub primary: Label,
+    pub secondary: Vec<Label>,
+    pub notes: Vec<String>,
+    pub hints: Vec<String>,
+}
+
+impl Diagnostic {
+    /// An error with its primary label.
+    pub fn error(code: &'static str, message: impl Into<String>, primary: Label) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            primary,
+            secondary: Vec::new(),
+            notes: Vec::new(),
+            hints: Vec::new(),
+        }
+    }
+
+    /// A warning with its primary label.
+    pub fn warning(code: &'static str, message: impl Into<String>, primary: Label) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message, primary)
+        }
+    }
+
+    /// Adds a secondary label.
+    pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.secondary.push(Label::new(span, message));
+        self
+    }
+
+    /// Adds a note (context, not a fix).
+    pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+
+    /// Adds a hint (how to fix it).
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
+        self.hints.push(hint.into());
+        self
+    }
+
+    /// True for errors.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// "did you mean `x`?" for the known name closest to `name`, if any is close.
+pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut best: Option<(f64, &str)> = None;
+    for candidate in known {
+        let score = strsim::jaro_winkler(name, candidate);
+        if score > 0.8 && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, candidate));
+        }
+    }
+    best.map(|(_, c)| format!("did you mean `{c}`?"))
+}
+
+/// Sorts diagnostics by file, position, then severity, so output is stable.
+pub fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by(|a, b| {
+        (a.primary.span, a.severity, &a.message).cmp(&(b.primary.span, b.severity, &b.message))
+    });
+}
+
+/// How the CLI prints diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum MessageFormat {
+    /// Source snippets with carets, labels, notes and hints.
+    #[default]
+    Human,
+    /// One line per diagnostic: `file:line:col: severity[code]: message`.
+    Short,
+    /// One JSON object per line, for tools.
+    Json,
+}
+
+/// Renders diagnostics in `format`; `color` only affects `Human`.
+pub fn render(
+    sources: &SourceMap,
+    diagnostics: &[Diagnostic],
+    format: MessageFormat,
+    color: bool,
+) -> String {
+    match format {
+        MessageFormat::Human => render_human(sources, diagnostics, color),
+        MessageFormat::Short => diagnostics
+            .iter()
+            .map(|d| render_short(sources, d) + "\n")
+            .collect(),
+        MessageFormat::Json => diagnostics
+            .iter()
+            .map(|d| render_json(sources, d) + "\n")
+            .collect(),
+    }
+}
+
+fn render_human(sources: &SourceMap, diagnostics: &[Diagnostic], color: bool) -> String {
+    let mut files = SimpleFiles::new();
+    for file in sources.files() {
+        files.add(file.name.clone(), file.text.clone());
+    }
+    let config = term::Config::default();
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let rendered = if color {
+            let mut writer = term::termcolor::Buffer::ansi();
+            term::emit_to_write_style(&mut writer, &config, &files, &to_codespan(diagnostic))
+                .map(|()| String::from_utf8_lossy(writer.as_slice()).into_owned())
+        } else {
+            let mut text = String::new();
+            term::emit_to_string(&mut text, &config, &files, &to_codespan(diagnostic))
+                .map(|()| text)
+        };
+        match rendered {
+            Ok(text) => out.push_str(&text),
+            Err(files::Error::FileMissing) | Err(_) => {
+                out.push_str(&render_short(sources, diagnostic))
+            }
+        }
+    }
+    out
+}
+
+fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<usize> {
+    let severity = match d.severity {
+        Severity::Error => cs::Severity::Error,
+        Severity::Warning => cs::Severity::Warning,
+        Severity::Note => cs::Severity::Note,
+    };
+    let mut labels =
+        vec![
+            cs::Label::primary(d.primary.span.file.0 as usize, d.primary.span.range())
+                .with_message(&d.primary.message),
+        ];
+    labels.extend(d.secondary.iter().map(|l| {
+        cs::Label::secondary(l.span.file.0 as usize, l.span.range()).with_message(&l.message)
+    }));
+    let notes = d
+        .notes
+        .iter()
+        .map(|n| format!("note: {n}"))
+        .chain(d.hints.iter().map(|h| format!("help: {h}")))
+        .collect();
+    cs::Diagnostic::new(severity)
+        .with_code(d.code)
+        .with_message(&d.message)
+        .with_labels(labels)
+        .with_notes(notes)
+}
+
+fn severity_word(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Note => "note",
+    }
+}
+
+fn render_short(sources: &SourceMap, d: &Diagnostic) -> String {
+    let file = &sources.get(d.primary.span.file).name;
+    let (line, col) = sources.line_col(d.primary.span.file, d.primary.span.start);
+    format!(
+        "{file}:{line}:{col}: {}[{}]: {}",
+        severity_word(d.severity),
+        d.code,
+        d.message
+    )
+}
+
+fn render_json(sources: &SourceMap, d: &Diagnostic) -> String {
+    let label = |l: &Label| {
+        let (line, column) = sources.line_col(l.span.file, l.span.start);
+        let (end_line, end_column) = sources.line_col(l.span.file, l.span.end);
+        serde_json::json!({
+            "file": sources.get(l.span.file).name,
+            "line": line, "column": column,
+            "end_line": end_line, "end_column": end_column,
+            "message": l.message,
+        })
+    };
+    serde_json::json!({
+        "severity": severity_word(d.severity),
+        "code": d.code,
+        "message": d.message,
+        "primary": label(&d.primary),
+        "secondary": d.secondary.iter().map(label).collect::<Vec<_>>(),
+        "notes": d.notes,
+        "hints": d.hints,
+    })
+    .to_string()
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(severity_word(*self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_file() -> (SourceMap, FileId) {
+        let mut sources = SourceMap::default();
+        let id = sources.add("c.dsl", "cluster x {\n  hots a {}\n}\n");
+        (sources, id)
+    }
+
+    #[test]
+    fn line_col_is_one_based_and_counts_chars() {
+        let (sources, id) = one_file();
+        assert_eq!(sources.line_col(id, 0), (1, 1));
+        assert_eq!(sources.line_col(id, 14), (2, 3));
+    }
+
+    #[test]
+    fn short_format_names_file_line_col_and_code() {
+        let (sources, id) = one_file();
+        let d = Diagnostic::error(
+            "E0001",
+            "unknown keyword `hots`",
+            Label::new(Span::new(id, 14..18), "here"),
+        );
+        assert_eq!(
+            render(&sources, &[d], MessageFormat::Short, false),
+            "c.dsl:2:3: error[E0001]: unknown keyword `hots`\n"
+        );
+    }
+
+    #[test]
+    fn human_format_has_caret_and_hint() {
+        let (sources, id) = one_file();
+        let d = Diagnostic::error(
+            "E0001",
+            "unknown keyword `hots`",
+            Label::new(Span::new(id, 14..18), "not a keyword"),
+        )
+        .with_hint("did you mean `host`?");
+        let text = render(&sources, &[d], MessageFormat::Human, false);
+        assert!(text.contains("^^^^ not a keyword"), "{text}");
+        assert!(text.contains("help: did you mean `host`?"), "{text}");
+        assert!(text.contains("c.dsl:2:3"), "{text}");
+    }
+
+    #[test]
+    fn did_you_mean_picks_the_closest_name() {
+        assert_eq!(
+            did_you_mean("nodes", ["node", "controller"]).as_deref(),
+            Some("did you mean `node`?")
+        );
+        assert_eq!(did_you_mean("zzz", ["node"]), None);
+    }
+}

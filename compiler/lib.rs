@@ -1,0 +1,19 @@
+//! accord: a declarative configuration compiler for cluster trust.
+//!
+//! The modules follow the pipeline in the order data flows (see
+//! `ARCHITECTURE.md`): `syntax` -> `load` -> `eval` -> `model` -> `graph` ->
+//! `render` (into a `plan`) -> `emit`; `verify` proves an emitted build against
+//! real daemons; `compile` drives the pure stages; `cli` is the binary's front.
+
+pub mod cli;
+pub mod compile;
+pub mod diagnostic;
+pub mod emit;
+pub mod eval;
+pub mod graph;
+pub mod load;
+pub mod model;
+pub mod plan;
+pub mod render;
+pub mod syntax;
+pub mod verify;

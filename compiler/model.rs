@@ -1,0 +1,361 @@
+//! The resolved cluster: what evaluation produces and every later stage reads.
+//!
+//! Names are resolved to ids, option values are typed and merged, and every
+//! value remembers the definition that won so `accord eval` and diagnostics can
+//! say where it came from. Hosts that no definition tells apart share one
+//! [`Config`] through an `Arc`, so a 100,000-host cluster with a few roles
+//! holds a few configs, not 100,000.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::diagnostic::Span;
+
+/// Index into [`Cluster::hosts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct HostId(pub u32);
+
+/// Index into [`Cluster::roles`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct RoleId(pub u32);
+
+/// The whole resolved cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cluster {
+    pub name: String,
+    #[serde(skip)]
+    pub name_span: Span,
+    /// Cluster-level option values (cluster definitions merged over defaults).
+    pub config: Arc<Config>,
+    /// Roles in declaration order; `RoleId` indexes this.
+    pub roles: Vec<Role>,
+    /// Hosts in declaration order; `HostId` indexes this.
+    pub hosts: Vec<Host>,
+    /// `trust` declarations, in source order.
+    pub trusts: Vec<TrustRule>,
+    /// `deny` declarations, in source order.
+    pub denies: Vec<TrustRule>,
+    /// Every option the loaded modules declare, by dotted path.
+    pub options: BTreeMap<String, OptionInfo>,
+    /// Every `emit` rule of the loaded modules, in load order.
+    pub emits: Vec<EmitRule>,
+    /// Template sources by name (`ssh/sshd_config.j2`), from the stdlib and
+    /// from user modules' directories.
+    #[serde(skip)]
+    pub templates: BTreeMap<String, String>,
+    /// Host ids by name, so lookups stay O(1) at 100,000 hosts.
+    #[serde(skip)]
+    pub host_index: std::collections::HashMap<String, HostId>,
+}
+
+/// A role and the hosts that have it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Role {
+    pub name: String,
+    #[serde(skip)]
+    pub span: Span,
+    /// Members, ascending.
+    pub hosts: Vec<HostId>,
+    /// `peers` defined in this role's blocks (before merging into hosts), for
+    /// diagnostics that talk about the role.
+    pub peers: Vec<PeerRef>,
+}
+
+/// A host with its merged configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    pub name: String,
+    #[serde(skip)]
+    pub span: Span,
+    pub roles: Vec<RoleId>,
+    pub addresses: Vec<IpAddr>,
+    pub aliases: Vec<String>,
+    /// The merged `peers` list: hosts or roles whose roots may log in as root here.
+    pub peers: Vec<PeerRef>,
+    /// Extra files declared at cluster, role or host level, merged.
+    pub files: Vec<FileSpec>,
+    /// Final option values; shared between hosts that nothing tells apart.
+    pub config: Arc<Config>,
+    /// True when a definition inside this host's own block set an option (the
+    /// host is then its own class for rendering and verification).
+    pub has_own_definitions: bool,
+}
+
+/// One entry of a `peers` list, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeerRef {
+    pub target: Target,
+    /// The list item in the source.
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// A set of hosts named by a selector or a peers entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Target {
+    All,
+    Role(RoleId),
+    Host(HostId),
+}
+
+/// A resolved `trust` or `deny` declaration.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrustRule {
+    pub from: Principals,
+    pub to: Principals,
+    /// `<->`: the rule grants (or denies) both directions.
+    pub both_ways: bool,
+    /// Marked `oneway`: its edges need no reverse.
+    pub oneway: bool,
+    /// The whole declaration.
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// `user@target`, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Principals {
+    pub user: String,
+    pub target: Target,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// A `file` declaration: content from inline text or a source file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSpec {
+    /// Absolute path on the host, already validated (no `..`, no `//`).
+    pub path: String,
+    pub content: FileContent,
+    pub mode: u32,
+    pub owner: String,
+    pub group: String,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// Where a declared file's bytes come from.
+#[derive(Debug, Clone, Serialize)]
+pub enum FileContent {
+    Text(String),
+    /// Bytes read at evaluation time from a path relative to the declaring file.
+    Source {
+        path: std::path::PathBuf,
+        #[serde(skip)]
+        bytes: Arc<Vec<u8>>,
+    },
+}
+
+/// Final option values of one scope, by dotted path.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Config {
+    pub values: BTreeMap<String, Resolved>,
+}
+
+impl Config {
+    /// The value of option `path`; every declared option has one (its default
+    /// at least), so `None` means the option is not declared or has no default.
+    pub fn get(&self, path: &str) -> Option<&Value> {
+        self.values.get(path).map(|r| &r.value)
+    }
+
+    /// The string or enum value of `path`, if it is one.
+    pub fn str(&self, path: &str) -> Option<&str> {
+        match self.get(path)? {
+            Value::Str(s) | Value::Enum(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The boolean value of `path`, if it is one.
+    pub fn bool(&self, path: &str) -> Option<bool> {
+        match self.get(path)? {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+}
+
+/// A merged option value and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Resolved {
+    pub value: Value,
+    /// The priority that won (see `eval::merge`).
+    pub priority: u32,
+    /// The definitions that contributed (several for a concatenated list);
+    /// empty when the declared default won.
+    #[serde(skip)]
+    pub defined_at: Vec<Span>,
+}
+
+/// A typed option value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(untagged)]
+pub enum Value {
+    Bool(bool),
+    Int(i64),
+    Str(String),
+    /// An enum variant, a host name, a role name or a user name.
+    Enum(String),
+    Address(IpAddr),
+    Mode(u32),
+    Version(Version),
+    List(Vec<Value>),
+}
+
+/// A dotted version, compared component by component (`3.10 > 3.9`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub Vec<u32>);
+
+impl Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(u32::to_string).collect();
+        f.write_str(&parts.join("."))
+    }
+}
+
+/// A declared option: its type, default and documentation.
+#[derive(Debug, Clone, Serialize)]
+pub struct OptionInfo {
+    pub path: String,
+    /// The type as written (`int(1..65535)`), for the options reference.
+    pub type_name: String,
+    pub default: Option<Value>,
+    pub doc: String,
+    /// Where it is declared (a stdlib module's pseudo-path or a user file).
+    pub declared_in: String,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// An `emit` rule of a module: a file every host whose condition holds gets.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmitRule {
+    /// Destination path as a minijinja template (`{{ item.home }}/.rhosts`).
+    pub path: String,
+    pub body: EmitBody,
+    /// The `when` condition, already checked against the option table.
+    #[serde(skip)]
+    pub when: Option<Condition>,
+    /// Name of a context list to repeat the rule for, each element bound to `item`.
+    pub each: Option<String>,
+    pub scope: EmitScope,
+    pub mode: u32,
+    /// Owner and group as templates, so a per-user file can be owned by `item`.
+    pub owner: String,
+    pub group: String,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// What an emit rule produces.
+#[derive(Debug, Clone, Serialize)]
+pub enum EmitBody {
+    /// A file rendered from the named template.
+    Template(String),
+    /// A symbolic link whose target is this template.
+    Link(String),
+}
+
+/// How widely an emitted file's content may vary, so renders can be shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmitScope {
+    /// Same for every host whose condition holds: rendered once.
+    Cluster,
+    /// Depends on the host's class (roles, config, trust), not its name.
+    Class,
+    /// Depends on the host itself: rendered per host.
+    Host,
+}
+
+/// A typed, checked `when` condition over a host's option values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The option's boolean value.
+    Option(String),
+    /// Option compared with a constant of its own type.
+    Compare(String, CompareOp, Value),
+    Not(Box<Condition>),
+    And(Box<Condition>, Box<Condition>),
+    Or(Box<Condition>, Box<Condition>),
+}
+
+/// Comparison operators of conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Condition {
+    /// Evaluates the condition against one scope's config.
+    pub fn holds(&self, config: &Config) -> bool {
+        match self {
+            Condition::Option(path) => config.bool(path).unwrap_or(false),
+            Condition::Compare(path, op, constant) => {
+                let Some(value) = config.get(path) else {
+                    return false;
+                };
+                let ordering = value.cmp(constant);
+                match op {
+                    CompareOp::Eq => ordering.is_eq(),
+                    CompareOp::Ne => ordering.is_ne(),
+                    CompareOp::Lt => ordering.is_lt(),
+                    CompareOp::Le => ordering.is_le(),
+                    CompareOp::Gt => ordering.is_gt(),
+                    CompareOp::Ge => ordering.is_ge(),
+                }
+            }
+            Condition::Not(inner) => !inner.holds(config),
+            Condition::And(a, b) => a.holds(config) && b.holds(config),
+            Condition::Or(a, b) => a.holds(config) || b.holds(config),
+        }
+    }
+}
+
+impl Cluster {
+    /// The host called `name`.
+    pub fn host(&self, name: &str) -> Option<HostId> {
+        self.host_index.get(name).copied()
+    }
+
+    /// The role called `name`.
+    pub fn role(&self, name: &str) -> Option<RoleId> {
+        self.roles
+            .iter()
+            .position(|r| r.name == name)
+            .map(|i| RoleId(i as u32))
+    }
+
+    /// The hosts a target names, ascending.
+    pub fn members(&self, target: Target) -> Vec<HostId> {
+        match target {
+            Target::All => (0..self.hosts.len() as u32).map(HostId).collect(),
+            Target::Role(role) => self.roles[role.0 as usize].hosts.clone(),
+            Target::Host(host) => vec![host],
+        }
+    }
+
+    /// True when `host` is in `target`.
+    pub fn contains(&self, target: Target, host: HostId) -> bool {
+        match target {
+            Target::All => true,
+            Target::Role(role) => self.hosts[host.0 as usize].roles.contains(&role),
+            Target::Host(h) => h == host,
+        }
+    }
+}

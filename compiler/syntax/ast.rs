@@ -1,0 +1,274 @@
+//! The syntax tree of one `.dsl` file, as the parser produces it.
+//!
+//! Every node carries the [`Span`] of its source so later stages can point
+//! diagnostics at it. Nothing here is resolved: names are text, imports are
+//! unloaded, values are untyped. `docs/language.md` is the grammar.
+
+use crate::diagnostic::Span;
+
+/// A value with the span of its source text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spanned<T> {
+    pub node: T,
+    pub span: Span,
+}
+
+impl<T> Spanned<T> {
+    /// Wraps `node` with `span`.
+    pub fn new(node: T, span: Span) -> Spanned<T> {
+        Spanned { node, span }
+    }
+}
+
+/// A name as written: an identifier (`ralphzilla-b-free`) or a quoted string.
+pub type Name = Spanned<String>;
+
+/// A dotted option path such as `ssh.port`, one name per segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    pub segments: Vec<Name>,
+    pub span: Span,
+}
+
+impl Path {
+    /// The path as `a.b.c`.
+    pub fn dotted(&self) -> String {
+        let parts: Vec<&str> = self.segments.iter().map(|s| s.node.as_str()).collect();
+        parts.join(".")
+    }
+}
+
+/// One parsed file: a root `cluster.dsl` or a module.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct File {
+    pub items: Vec<Item>,
+}
+
+/// A top-level item of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Import(Import),
+    Option(OptionDecl),
+    Emit(EmitDecl),
+    Cluster(ClusterDecl),
+    /// A body statement outside any cluster block: in a module, it applies at
+    /// cluster level (modules may set options, add roles, trust and files).
+    Stmt(Stmt),
+}
+
+/// `import std.ssh;` or `import "./site.dsl";`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    pub target: ImportTarget,
+    pub span: Span,
+}
+
+/// What an import names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportTarget {
+    /// `std.NAME`: a module of the embedded (or `--stdlib`) standard library.
+    Std(Name),
+    /// A path relative to the importing file.
+    Path(Spanned<String>),
+}
+
+/// `option ssh.port : int(1..65535) = 22 "doc";`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionDecl {
+    pub path: Path,
+    pub ty: TypeExpr,
+    pub default: Option<Expr>,
+    pub doc: Option<Spanned<String>>,
+    pub span: Span,
+}
+
+/// A type as written in an option declaration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeExpr {
+    pub kind: TypeKind,
+    pub span: Span,
+}
+
+/// The option types the language knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeKind {
+    Bool,
+    /// `int` or `int(MIN..MAX)`, bounds inclusive.
+    Int {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    String,
+    /// `enum(a, b, c)`.
+    Enum(Vec<Name>),
+    /// `list(T)`.
+    List(Box<TypeExpr>),
+    Address,
+    Hostname,
+    Username,
+    /// An absolute file path.
+    Path,
+    /// A file mode, written in octal (`0644`).
+    Mode,
+    /// A dotted version such as `9.2`, compared numerically.
+    Version,
+    /// A name that must resolve to a role of the cluster.
+    Role,
+    /// A name that must resolve to a host or a role of the cluster.
+    HostOrRole,
+}
+
+/// `emit "/etc/ssh/sshd_config" { template = "ssh/sshd_config.j2"; when = ...; }`
+///
+/// The path is a minijinja template (so `each` items can name it); the
+/// fields are `template`, `link`, `when`, `each`, `scope`, `mode`, `owner`,
+/// `group`, checked by the evaluator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmitDecl {
+    pub path: Spanned<String>,
+    pub fields: Vec<Field>,
+    pub span: Span,
+}
+
+/// `name = expr;` inside an `emit` or `file` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: Name,
+    pub value: Expr,
+    pub span: Span,
+}
+
+/// `cluster NAME { ... }`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterDecl {
+    pub name: Name,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// A statement in a cluster, role or host body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stmt {
+    /// `ssh.port = default 2222;`
+    Def(Def),
+    /// `role NAME { ... }` (cluster level only).
+    Role(Block),
+    /// `host NAME { ... }` (cluster level only).
+    Host(Block),
+    /// `trust A -> B;`, `trust A <-> B;`, `trust A -> B oneway;`
+    Trust(TrustDecl),
+    /// `deny A -> B;`
+    Deny(TrustDecl),
+    /// `file "/abs/path" { text = "..."; mode = 0644; }`
+    File(FileDecl),
+}
+
+/// An option definition with its priority modifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Def {
+    pub path: Path,
+    pub modifier: Option<Spanned<Modifier>>,
+    pub value: Expr,
+    pub span: Span,
+}
+
+/// `default` lowers a definition's priority, `force` raises it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modifier {
+    Default,
+    Force,
+}
+
+/// `role NAME { ... }` or `host NAME { ... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub name: Name,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// A trust or deny declaration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustDecl {
+    pub from: Selector,
+    pub arrow: Spanned<Arrow>,
+    pub to: Selector,
+    /// The span of the `oneway` marker, when present.
+    pub oneway: Option<Span>,
+    pub span: Span,
+}
+
+/// `->` or `<->`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrow {
+    Forward,
+    Both,
+}
+
+/// `user@host`, `user@role` or `user@*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    pub user: Name,
+    pub target: SelectorTarget,
+    pub span: Span,
+}
+
+/// The host part of a selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SelectorTarget {
+    /// `*`: every host of the cluster.
+    All(Span),
+    /// A host name or a role name; the graph stage decides which.
+    Name(Name),
+}
+
+/// `file "/abs/path" { ... }`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDecl {
+    pub path: Spanned<String>,
+    pub fields: Vec<Field>,
+    pub span: Span,
+}
+
+/// An expression: a literal value, a list, a reference, or (in `when`
+/// conditions) a comparison or boolean combination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+/// The forms an expression takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExprKind {
+    /// `"text"` with escapes already decoded.
+    Str(String),
+    /// Digits and dots as written (`22`, `0644`, `9.2`, `192.168.1.1`): the
+    /// option's type decides whether it is an int, an octal mode, a version
+    /// or an IPv4 address.
+    Number(String),
+    Bool(bool),
+    /// A bare identifier or dotted path: an enum value (`ssh`), a role or host
+    /// name, or an option reference in a condition (`ssh.port`).
+    Ident(Path),
+    /// An IPv6 address literal as written (`fd00::1`).
+    Ipv6(String),
+    List(Vec<Expr>),
+    /// `!e`
+    Not(Box<Expr>),
+    /// `a && b`, `a || b`, `a == b`, ...
+    Binary(Box<Expr>, Spanned<BinOp>, Box<Expr>),
+}
+
+/// Binary operators of conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    And,
+    Or,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
