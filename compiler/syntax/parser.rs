@@ -1,9 +1,1004 @@
-//! The parser (nom 8). Placeholder until the parser lands.
+//! The parser: tokens to [`ast::File`], by recursive descent.
+//!
+//! On an error it reports, skips to the end of the statement (`;`) or block
+//! (`}`), and goes on, so one run reports every syntax error. Nesting is
+//! bounded so no input can exhaust the stack.
 
-use super::ast;
-use crate::diagnostic::{Diagnostic, FileId};
+use super::ast::*;
+use super::lexer::{lex, Tok, Token};
+use crate::diagnostic::{did_you_mean, Diagnostic, FileId, Label, Span};
+
+/// Deepest nesting of blocks, lists and parentheses accepted.
+pub const MAX_DEPTH: usize = 64;
+
+/// Words that start a statement or modify a value; a name that is one of
+/// them must be quoted.
+pub const KEYWORDS: [&str; 14] = [
+    "import", "option", "emit", "cluster", "role", "host", "trust", "deny", "file", "default",
+    "force", "oneway", "true", "false",
+];
+const STATEMENT_KEYWORDS: [&str; 9] = [
+    "import", "option", "emit", "cluster", "role", "host", "trust", "deny", "file",
+];
 
 /// Parses one file; returns the tree it could build and every syntax error.
-pub fn parse(_file: FileId, _text: &str) -> (ast::File, Vec<Diagnostic>) {
-    (ast::File::default(), Vec::new())
+pub fn parse(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
+    let (tokens, mut diagnostics) = lex(file, text);
+    let mut parser = Parser {
+        file,
+        tokens,
+        pos: 0,
+        depth: 0,
+        diagnostics: Vec::new(),
+    };
+    let ast = parser.file();
+    diagnostics.append(&mut parser.diagnostics);
+    (ast, diagnostics)
+}
+
+/// A syntax error has been reported; the caller recovers.
+struct Reported;
+
+type PResult<T> = Result<T, Reported>;
+
+struct Parser {
+    file: FileId,
+    tokens: Vec<Token>,
+    pos: usize,
+    depth: usize,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Where a statement list lives, which decides the statements it admits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    TopLevel,
+    Cluster,
+    Role,
+    Host,
+}
+
+impl Scope {
+    fn describe(self) -> &'static str {
+        match self {
+            Scope::TopLevel => "at the top level of a file",
+            Scope::Cluster => "in a cluster block",
+            Scope::Role => "in a role block",
+            Scope::Host => "in a host block",
+        }
+    }
+}
+
+impl Parser {
+    // ---- token access -------------------------------------------------
+
+    fn peek(&self) -> &Tok {
+        &self.tokens[self.pos].tok
+    }
+
+    fn peek_at(&self, ahead: usize) -> &Tok {
+        let last = self.tokens.len() - 1;
+        &self.tokens[(self.pos + ahead).min(last)].tok
+    }
+
+    fn span_here(&self) -> Span {
+        let t = &self.tokens[self.pos];
+        Span::new(self.file, t.start..t.end)
+    }
+
+    /// The span of the previous token (for "expected `;` after this").
+    fn span_prev(&self) -> Span {
+        let t = &self.tokens[self.pos.saturating_sub(1)];
+        Span::new(self.file, t.start..t.end)
+    }
+
+    fn bump(&mut self) -> Span {
+        let span = self.span_here();
+        if self.pos < self.tokens.len() - 1 {
+            self.pos += 1;
+        }
+        span
+    }
+
+    fn at_punct(&self, p: &str) -> bool {
+        matches!(self.peek(), Tok::Punct(q) if *q == p)
+    }
+
+    fn at_keyword(&self, k: &str) -> bool {
+        matches!(self.peek(), Tok::Ident(w) if w == k)
+    }
+
+    fn eat_punct(&mut self, p: &str) -> Option<Span> {
+        self.at_punct(p).then(|| self.bump())
+    }
+
+    fn eat_keyword(&mut self, k: &str) -> Option<Span> {
+        self.at_keyword(k).then(|| self.bump())
+    }
+
+    fn describe(tok: &Tok) -> String {
+        match tok {
+            Tok::Ident(w) if KEYWORDS.contains(&w.as_str()) => format!("keyword `{w}`"),
+            Tok::Ident(w) => format!("`{w}`"),
+            Tok::Str(_) => "a string".into(),
+            Tok::Number(n) => format!("`{n}`"),
+            Tok::Ipv6(a) => format!("`{a}`"),
+            Tok::Punct(p) => format!("`{p}`"),
+            Tok::Eof => "the end of the file".into(),
+        }
+    }
+
+    // ---- errors and recovery -----------------------------------------
+
+    fn error(
+        &mut self,
+        code: &'static str,
+        message: String,
+        span: Span,
+        label: &str,
+        hint: Option<String>,
+    ) -> Reported {
+        let mut d = Diagnostic::error(code, message, Label::new(span, label));
+        if let Some(hint) = hint {
+            d = d.with_hint(hint);
+        }
+        self.diagnostics.push(d);
+        Reported
+    }
+
+    /// "expected X, found Y" at the current token.
+    fn expected(&mut self, what: &str, hint: Option<String>) -> Reported {
+        let found = Self::describe(self.peek());
+        let span = self.span_here();
+        self.error(
+            "E0010",
+            format!("expected {what}, found {found}"),
+            span,
+            &format!("expected {what}"),
+            hint,
+        )
+    }
+
+    fn expect_punct(&mut self, p: &'static str, context: &str) -> PResult<Span> {
+        if let Some(span) = self.eat_punct(p) {
+            return Ok(span);
+        }
+        if p == ";" {
+            // Point just after the previous token: that is where `;` belongs.
+            let prev = self.span_prev();
+            let span = Span {
+                start: prev.end,
+                end: prev.end,
+                ..prev
+            };
+            let found = Self::describe(self.peek());
+            return Err(self.error(
+                "E0011",
+                format!("expected `;` {context}, found {found}"),
+                span,
+                "add `;` here",
+                Some("every statement ends with `;`".into()),
+            ));
+        }
+        Err(self.expected(&format!("`{p}` {context}"), None))
+    }
+
+    /// Skips to just after the next `;` or to the `}` closing the current
+    /// block (left in place), stepping over nested braces.
+    fn recover_statement(&mut self) {
+        let mut braces = 0usize;
+        loop {
+            match self.peek() {
+                Tok::Eof => return,
+                Tok::Punct(";") if braces == 0 => {
+                    self.bump();
+                    return;
+                }
+                Tok::Punct("{") => braces += 1,
+                Tok::Punct("}") if braces == 0 => return,
+                Tok::Punct("}") => {
+                    braces -= 1;
+                    if braces == 0 {
+                        self.bump();
+                        return;
+                    }
+                }
+                _ => {}
+            }
+            self.bump();
+        }
+    }
+
+    fn enter(&mut self, span: Span) -> PResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.error(
+                "E0012",
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+                span,
+                "too deep",
+                Some("flatten the structure".into()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    // ---- files and items ---------------------------------------------
+
+    fn file(&mut self) -> File {
+        let mut items = Vec::new();
+        while *self.peek() != Tok::Eof {
+            if self.at_punct("}") {
+                let span = self.bump();
+                self.error(
+                    "E0013",
+                    "unexpected `}`".into(),
+                    span,
+                    "no block to close here",
+                    None,
+                );
+                continue;
+            }
+            let before = self.pos;
+            match self.item() {
+                Ok(item) => items.push(item),
+                Err(Reported) => self.recover_statement(),
+            }
+            if self.pos == before {
+                // Never loop on a token nothing consumes.
+                self.bump();
+            }
+        }
+        File { items }
+    }
+
+    fn item(&mut self) -> PResult<Item> {
+        match self.peek() {
+            Tok::Ident(w) if w == "import" => self.import().map(Item::Import),
+            Tok::Ident(w) if w == "option" => self.option().map(Item::Option),
+            Tok::Ident(w) if w == "emit" => self.emit().map(Item::Emit),
+            Tok::Ident(w) if w == "cluster" => self.cluster().map(Item::Cluster),
+            _ => self.stmt(Scope::TopLevel).map(Item::Stmt),
+        }
+    }
+
+    fn import(&mut self) -> PResult<Import> {
+        let start = self.bump();
+        let target = match self.peek().clone() {
+            Tok::Str(path) => ImportTarget::Path(Spanned::new(path, self.bump())),
+            Tok::Ident(w) if w == "std" => {
+                self.bump();
+                self.expect_punct(".", "after `std`")?;
+                ImportTarget::Std(self.ident("a standard library module name")?)
+            }
+            _ => {
+                return Err(self.expected(
+                    "`std.NAME` or a quoted path",
+                    Some("write `import std.ssh;` or `import \"./site.dsl\";`".into()),
+                ))
+            }
+        };
+        let end = self.expect_punct(";", "after the import")?;
+        Ok(Import {
+            target,
+            span: start.to(end),
+        })
+    }
+
+    fn option(&mut self) -> PResult<OptionDecl> {
+        let start = self.bump();
+        let path = self.path("an option path")?;
+        self.expect_punct(":", "and a type after the option path")?;
+        let ty = self.type_expr()?;
+        let default = match self.eat_punct("=") {
+            Some(_) => Some(self.expr()?),
+            None => None,
+        };
+        let doc = match self.peek().clone() {
+            Tok::Str(text) => Some(Spanned::new(text, self.bump())),
+            _ => None,
+        };
+        let end = self.expect_punct(";", "after the option declaration")?;
+        Ok(OptionDecl {
+            path,
+            ty,
+            default,
+            doc,
+            span: start.to(end),
+        })
+    }
+
+    fn type_expr(&mut self) -> PResult<TypeExpr> {
+        let name = self.ident("a type")?;
+        let simple = match name.node.as_str() {
+            "bool" => Some(TypeKind::Bool),
+            "string" => Some(TypeKind::String),
+            "address" => Some(TypeKind::Address),
+            "hostname" => Some(TypeKind::Hostname),
+            "username" => Some(TypeKind::Username),
+            "path" => Some(TypeKind::Path),
+            "mode" => Some(TypeKind::Mode),
+            "version" => Some(TypeKind::Version),
+            "role" => Some(TypeKind::Role),
+            "host_or_role" => Some(TypeKind::HostOrRole),
+            _ => None,
+        };
+        if let Some(kind) = simple {
+            return Ok(TypeExpr {
+                kind,
+                span: name.span,
+            });
+        }
+        match name.node.as_str() {
+            "int" => self.int_type(name.span),
+            "enum" => self.enum_type(name.span),
+            "list" => self.list_type(name.span),
+            other => {
+                const TYPES: [&str; 13] = [
+                    "bool",
+                    "int",
+                    "string",
+                    "enum",
+                    "list",
+                    "address",
+                    "hostname",
+                    "username",
+                    "path",
+                    "mode",
+                    "version",
+                    "role",
+                    "host_or_role",
+                ];
+                let hint = did_you_mean(other, TYPES)
+                    .or_else(|| Some(format!("the types are {}", TYPES.join(", "))));
+                Err(self.error(
+                    "E0014",
+                    format!("unknown type `{other}`"),
+                    name.span,
+                    "not a type",
+                    hint,
+                ))
+            }
+        }
+    }
+
+    fn int_type(&mut self, start: Span) -> PResult<TypeExpr> {
+        let mut span = start;
+        let (mut min, mut max) = (None, None);
+        if self.eat_punct("(").is_some() {
+            min = self.opt_int_bound()?;
+            self.expect_punct("..", "between the bounds of `int(MIN..MAX)`")?;
+            max = self.opt_int_bound()?;
+            span = start.to(self.expect_punct(")", "to close `int(`")?);
+        }
+        Ok(TypeExpr {
+            kind: TypeKind::Int { min, max },
+            span,
+        })
+    }
+
+    fn opt_int_bound(&mut self) -> PResult<Option<i64>> {
+        let Tok::Number(text) = self.peek().clone() else {
+            return Ok(None);
+        };
+        let span = self.bump();
+        match text.parse::<i64>() {
+            Ok(n) => Ok(Some(n)),
+            Err(_) => Err(self.error(
+                "E0015",
+                format!("`{text}` is not an integer bound"),
+                span,
+                "not an integer",
+                None,
+            )),
+        }
+    }
+
+    fn enum_type(&mut self, start: Span) -> PResult<TypeExpr> {
+        self.expect_punct("(", "after `enum`")?;
+        let mut variants = vec![self.ident("an enum value")?];
+        while self.eat_punct(",").is_some() && !self.at_punct(")") {
+            variants.push(self.ident("an enum value")?);
+        }
+        let end = self.expect_punct(")", "to close `enum(`")?;
+        Ok(TypeExpr {
+            kind: TypeKind::Enum(variants),
+            span: start.to(end),
+        })
+    }
+
+    fn list_type(&mut self, start: Span) -> PResult<TypeExpr> {
+        self.expect_punct("(", "after `list`")?;
+        self.enter(start)?;
+        let inner = self.type_expr();
+        self.leave();
+        let inner = inner?;
+        let end = self.expect_punct(")", "to close `list(`")?;
+        Ok(TypeExpr {
+            kind: TypeKind::List(Box::new(inner)),
+            span: start.to(end),
+        })
+    }
+
+    fn emit(&mut self) -> PResult<EmitDecl> {
+        let start = self.bump();
+        let path = self.string("the path of the emitted file, as a string")?;
+        let (fields, end) = self.fields()?;
+        Ok(EmitDecl {
+            path,
+            fields,
+            span: start.to(end),
+        })
+    }
+
+    /// `{ name = expr; ... }`, recovering per field.
+    fn fields(&mut self) -> PResult<(Vec<Field>, Span)> {
+        let open = self.expect_punct("{", "to open the block")?;
+        self.enter(open)?;
+        let mut fields = Vec::new();
+        while !self.at_punct("}") && *self.peek() != Tok::Eof {
+            match self.field() {
+                Ok(field) => fields.push(field),
+                Err(Reported) => self.recover_statement(),
+            }
+        }
+        self.leave();
+        let end = self.expect_punct("}", "to close the block")?;
+        Ok((fields, open.to(end)))
+    }
+
+    fn field(&mut self) -> PResult<Field> {
+        let name = self.ident("a field name")?;
+        self.expect_punct("=", "after the field name")?;
+        let value = self.expr()?;
+        let end = self.expect_punct(";", "after the field")?;
+        Ok(Field {
+            span: name.span.to(end),
+            name,
+            value,
+        })
+    }
+
+    fn cluster(&mut self) -> PResult<ClusterDecl> {
+        let start = self.bump();
+        let name = self.name("the cluster's name")?;
+        let (body, end) = self.block_body(Scope::Cluster)?;
+        Ok(ClusterDecl {
+            name,
+            body,
+            span: start.to(end),
+        })
+    }
+
+    // ---- statements ---------------------------------------------------
+
+    /// `{ stmt* }`, recovering per statement.
+    fn block_body(&mut self, scope: Scope) -> PResult<(Vec<Stmt>, Span)> {
+        let open = self.expect_punct("{", "to open the block")?;
+        self.enter(open)?;
+        let mut body = Vec::new();
+        while !self.at_punct("}") && *self.peek() != Tok::Eof {
+            let before = self.pos;
+            match self.stmt(scope) {
+                Ok(stmt) => body.push(stmt),
+                Err(Reported) => self.recover_statement(),
+            }
+            if self.pos == before {
+                self.bump();
+            }
+        }
+        self.leave();
+        if *self.peek() == Tok::Eof {
+            return Err(self.error(
+                "E0016",
+                "block is not closed".into(),
+                open,
+                "this `{` has no matching `}`",
+                Some("add `}` at the end of the block".into()),
+            ));
+        }
+        let end = self.bump();
+        Ok((body, open.to(end)))
+    }
+
+    fn stmt(&mut self, scope: Scope) -> PResult<Stmt> {
+        let keyword = match self.peek() {
+            Tok::Ident(w) if STATEMENT_KEYWORDS.contains(&w.as_str()) => Some(w.clone()),
+            _ => None,
+        };
+        match keyword.as_deref() {
+            Some("role") => self
+                .only_in(scope, &[Scope::Cluster, Scope::TopLevel], "role")?
+                .role_or_host(true),
+            Some("host") => self
+                .only_in(scope, &[Scope::Cluster, Scope::TopLevel], "host")?
+                .role_or_host(false),
+            Some("trust") => self.trust().map(Stmt::Trust),
+            Some("deny") => self.trust().map(Stmt::Deny),
+            Some("file") => self.file_decl().map(Stmt::File),
+            Some(other) => {
+                let span = self.span_here();
+                let message = format!("`{other}` is not allowed {}", scope.describe());
+                let hint = match other {
+                    "import" | "option" | "emit" | "cluster" => {
+                        "write it at the top level of the file"
+                    }
+                    _ => "move it to the enclosing block",
+                };
+                Err(self.error(
+                    "E0017",
+                    message,
+                    span,
+                    "not allowed here",
+                    Some(hint.into()),
+                ))
+            }
+            None => self.def().map(Stmt::Def),
+        }
+    }
+
+    fn only_in(&mut self, scope: Scope, allowed: &[Scope], what: &str) -> PResult<&mut Parser> {
+        if allowed.contains(&scope) {
+            return Ok(self);
+        }
+        let span = self.span_here();
+        Err(self.error(
+            "E0017",
+            format!("a `{what}` block is not allowed {}", scope.describe()),
+            span,
+            "not allowed here",
+            Some(format!(
+                "declare `{what}` blocks directly in the cluster block"
+            )),
+        ))
+    }
+
+    fn role_or_host(&mut self, is_role: bool) -> PResult<Stmt> {
+        let start = self.bump();
+        let (what, scope) = if is_role {
+            ("role", Scope::Role)
+        } else {
+            ("host", Scope::Host)
+        };
+        let name = self.name(&format!("the {what}'s name"))?;
+        let (body, end) = self.block_body(scope)?;
+        let block = Block {
+            name,
+            body,
+            span: start.to(end),
+        };
+        Ok(if is_role {
+            Stmt::Role(block)
+        } else {
+            Stmt::Host(block)
+        })
+    }
+
+    fn trust(&mut self) -> PResult<TrustDecl> {
+        let start = self.bump();
+        let from = self.selector()?;
+        let arrow = if let Some(span) = self.eat_punct("->") {
+            Spanned::new(Arrow::Forward, span)
+        } else if let Some(span) = self.eat_punct("<->") {
+            Spanned::new(Arrow::Both, span)
+        } else {
+            return Err(self.expected(
+                "`->` or `<->`",
+                Some("write `trust root@a -> root@b;` or `<->` for both ways".into()),
+            ));
+        };
+        let to = self.selector()?;
+        let oneway = self.eat_keyword("oneway");
+        let end = self.expect_punct(";", "after the trust declaration")?;
+        Ok(TrustDecl {
+            from,
+            arrow,
+            to,
+            oneway,
+            span: start.to(end),
+        })
+    }
+
+    fn selector(&mut self) -> PResult<Selector> {
+        if self.at_punct("*") || matches!(self.peek_at(1), Tok::Punct(p) if *p != "@") {
+            return Err(self.expected(
+                "a principal `user@host`",
+                Some("name the user explicitly: `root@node`, `root@*`".into()),
+            ));
+        }
+        let user = self.name("a user name")?;
+        self.expect_punct("@", "between the user and the host (`user@host`)")?;
+        let target = match self.eat_punct("*") {
+            Some(span) => SelectorTarget::All(span),
+            None => SelectorTarget::Name(self.name("a host or role name, or `*`")?),
+        };
+        let end = match &target {
+            SelectorTarget::All(span) => *span,
+            SelectorTarget::Name(name) => name.span,
+        };
+        Ok(Selector {
+            span: user.span.to(end),
+            user,
+            target,
+        })
+    }
+
+    fn file_decl(&mut self) -> PResult<FileDecl> {
+        let start = self.bump();
+        let path = self.string("the file's absolute path, as a string")?;
+        let (fields, end) = self.fields()?;
+        Ok(FileDecl {
+            path,
+            fields,
+            span: start.to(end),
+        })
+    }
+
+    fn def(&mut self) -> PResult<Def> {
+        if let (Tok::Ident(word), Tok::Ident(_) | Tok::Str(_)) =
+            (self.peek().clone(), self.peek_at(1).clone())
+        {
+            // `hots a { }`: a misspelt keyword, not an option path.
+            let span = self.span_here();
+            let hint = did_you_mean(&word, STATEMENT_KEYWORDS)
+                .or_else(|| Some("a definition is written `option.path = value;`".into()));
+            return Err(self.error(
+                "E0018",
+                format!("unknown statement `{word}`"),
+                span,
+                "not a keyword",
+                hint,
+            ));
+        }
+        let path = self.path("a statement or an option definition")?;
+        self.expect_punct("=", "after the option path")?;
+        let modifier = if let Some(span) = self.eat_keyword("default") {
+            Some(Spanned::new(Modifier::Default, span))
+        } else {
+            self.eat_keyword("force")
+                .map(|span| Spanned::new(Modifier::Force, span))
+        };
+        let value = self.expr()?;
+        let end = self.expect_punct(";", "after the definition")?;
+        Ok(Def {
+            span: path.span.to(end),
+            path,
+            modifier,
+            value,
+        })
+    }
+
+    // ---- names ----------------------------------------------------------
+
+    fn ident(&mut self, what: &str) -> PResult<Name> {
+        match self.peek().clone() {
+            Tok::Ident(w) => Ok(Spanned::new(w, self.bump())),
+            _ => Err(self.expected(what, None)),
+        }
+    }
+
+    /// An identifier or a quoted string (for names that are keywords or
+    /// start with a digit).
+    fn name(&mut self, what: &str) -> PResult<Name> {
+        match self.peek().clone() {
+            Tok::Ident(w) => Ok(Spanned::new(w, self.bump())),
+            Tok::Str(s) => Ok(Spanned::new(s, self.bump())),
+            Tok::Number(n) => {
+                let span = self.span_here();
+                Err(self.error(
+                    "E0019",
+                    format!("expected {what}, found `{n}`"),
+                    span,
+                    "a name cannot start with a digit unquoted",
+                    Some(format!("quote it: `\"{n}...\"`")),
+                ))
+            }
+            _ => Err(self.expected(what, None)),
+        }
+    }
+
+    fn string(&mut self, what: &str) -> PResult<Spanned<String>> {
+        match self.peek().clone() {
+            Tok::Str(s) => Ok(Spanned::new(s, self.bump())),
+            _ => Err(self.expected(what, None)),
+        }
+    }
+
+    fn path(&mut self, what: &str) -> PResult<Path> {
+        let first = self.ident(what)?;
+        let mut span = first.span;
+        let mut segments = vec![first];
+        while self.eat_punct(".").is_some() {
+            let segment = self.ident("a name after `.`")?;
+            span = span.to(segment.span);
+            segments.push(segment);
+        }
+        Ok(Path { segments, span })
+    }
+
+    // ---- expressions --------------------------------------------------
+
+    fn expr(&mut self) -> PResult<Expr> {
+        let here = self.span_here();
+        self.enter(here)?;
+        let result = self.or_expr();
+        self.leave();
+        result
+    }
+
+    fn or_expr(&mut self) -> PResult<Expr> {
+        let mut left = self.and_expr()?;
+        while let Some(span) = self.eat_punct("||") {
+            let right = self.and_expr()?;
+            left = binary(left, Spanned::new(BinOp::Or, span), right);
+        }
+        Ok(left)
+    }
+
+    fn and_expr(&mut self) -> PResult<Expr> {
+        let mut left = self.unary()?;
+        while let Some(span) = self.eat_punct("&&") {
+            let right = self.unary()?;
+            left = binary(left, Spanned::new(BinOp::And, span), right);
+        }
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> PResult<Expr> {
+        if let Some(bang) = self.eat_punct("!") {
+            self.enter(bang)?;
+            let inner = self.unary();
+            self.leave();
+            let inner = inner?;
+            return Ok(Expr {
+                span: bang.to(inner.span),
+                kind: ExprKind::Not(Box::new(inner)),
+            });
+        }
+        self.compare()
+    }
+
+    fn compare(&mut self) -> PResult<Expr> {
+        let left = self.atom()?;
+        let op = match self.peek() {
+            Tok::Punct("==") => BinOp::Eq,
+            Tok::Punct("!=") => BinOp::Ne,
+            Tok::Punct("<") => BinOp::Lt,
+            Tok::Punct("<=") => BinOp::Le,
+            Tok::Punct(">") => BinOp::Gt,
+            Tok::Punct(">=") => BinOp::Ge,
+            _ => return Ok(left),
+        };
+        let span = self.bump();
+        let right = self.atom()?;
+        Ok(binary(left, Spanned::new(op, span), right))
+    }
+
+    fn atom(&mut self) -> PResult<Expr> {
+        let span = self.span_here();
+        let kind = match self.peek().clone() {
+            Tok::Str(s) => {
+                self.bump();
+                ExprKind::Str(s)
+            }
+            Tok::Number(n) => {
+                self.bump();
+                ExprKind::Number(n)
+            }
+            Tok::Ipv6(a) => {
+                self.bump();
+                ExprKind::Ipv6(a)
+            }
+            Tok::Ident(w) if w == "true" || w == "false" => {
+                self.bump();
+                ExprKind::Bool(w == "true")
+            }
+            Tok::Ident(_) => {
+                let path = self.path("a value")?;
+                return Ok(Expr {
+                    span: path.span,
+                    kind: ExprKind::Ident(path),
+                });
+            }
+            Tok::Punct("[") => return self.list(),
+            Tok::Punct("(") => return self.parenthesized(),
+            _ => return Err(self.expected(
+                "a value",
+                Some(
+                    "values are strings, numbers, addresses, `true`/`false`, names and `[lists]`"
+                        .into(),
+                ),
+            )),
+        };
+        Ok(Expr { kind, span })
+    }
+
+    fn list(&mut self) -> PResult<Expr> {
+        let open = self.bump();
+        self.enter(open)?;
+        let mut items = Vec::new();
+        while !self.at_punct("]") {
+            let item = self.expr();
+            let item = match item {
+                Ok(item) => item,
+                Err(e) => {
+                    self.leave();
+                    return Err(e);
+                }
+            };
+            items.push(item);
+            if self.eat_punct(",").is_none() {
+                break;
+            }
+        }
+        self.leave();
+        let close = self.expect_punct("]", "to close the list (items are separated by `,`)")?;
+        Ok(Expr {
+            kind: ExprKind::List(items),
+            span: open.to(close),
+        })
+    }
+
+    fn parenthesized(&mut self) -> PResult<Expr> {
+        let open = self.bump();
+        let inner = self.expr()?;
+        let close = self.expect_punct(")", "to close `(`")?;
+        Ok(Expr {
+            span: open.to(close),
+            ..inner
+        })
+    }
+}
+
+fn binary(left: Expr, op: Spanned<BinOp>, right: Expr) -> Expr {
+    Expr {
+        span: left.span.to(right.span),
+        kind: ExprKind::Binary(Box::new(left), op, Box::new(right)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> File {
+        let (file, diagnostics) = parse(FileId(0), text);
+        assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+        file
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        parse(FileId(0), text)
+            .1
+            .into_iter()
+            .map(|d| d.message)
+            .collect()
+    }
+
+    const GUIDE: &str = r#"
+import std.mosix;
+import "./site.dsl";
+
+cluster ralphzilla {
+  domain    = "ralphzilla.lan";
+  transport = ssh;
+  role controller { firewall.enable = true; }
+  role node       { ssh.port = default 22; peers = [node, controller]; }
+  host ralphzilla        { roles = [controller]; address = 192.168.1.1; }
+  host "1u" { roles = [node]; address = fd00::2; aliases = ["one",]; }
+  trust root@* <-> root@*;
+  trust joe@ralphzilla -> root@node oneway;
+  deny root@ralphzilla-c -> root@ralphzilla;
+  file "/etc/motd" { text = "hi\n"; mode = 0644; }
+}
+"#;
+
+    #[test]
+    fn parses_the_guide_cluster() {
+        let file = parse_ok(GUIDE);
+        assert_eq!(file.items.len(), 3);
+        let Item::Cluster(cluster) = &file.items[2] else {
+            panic!("not a cluster: {:?}", file.items[2])
+        };
+        assert_eq!(cluster.name.node, "ralphzilla");
+        assert_eq!(cluster.body.len(), 10);
+        let Stmt::Trust(t) = &cluster.body[7] else {
+            panic!()
+        };
+        assert_eq!(t.arrow.node, Arrow::Forward);
+        assert!(t.oneway.is_some());
+        assert!(matches!(&t.to.target, SelectorTarget::Name(n) if n.node == "node"));
+        let Stmt::Host(h) = &cluster.body[5] else {
+            panic!()
+        };
+        assert_eq!(h.name.node, "1u");
+    }
+
+    #[test]
+    fn parses_option_and_emit_declarations() {
+        let file = parse_ok(
+            r#"option ssh.port : int(1..65535) = 22 "port sshd listens on";
+               option ssh.keys : list(enum(ed25519, rsa,)) = [ed25519];
+               emit "/etc/ssh/sshd_config" { template = "t.j2"; when = transport == ssh && !(ssh.version < 3.7); }"#,
+        );
+        let Item::Option(o) = &file.items[0] else {
+            panic!()
+        };
+        assert_eq!(o.path.dotted(), "ssh.port");
+        assert_eq!(
+            o.ty.kind,
+            TypeKind::Int {
+                min: Some(1),
+                max: Some(65535)
+            }
+        );
+        assert_eq!(o.doc.as_ref().unwrap().node, "port sshd listens on");
+        let Item::Emit(e) = &file.items[2] else {
+            panic!()
+        };
+        let when = &e.fields[1].value;
+        assert!(matches!(&when.kind, ExprKind::Binary(_, op, _) if op.node == BinOp::And));
+    }
+
+    #[test]
+    fn every_error_is_reported_and_parsing_goes_on() {
+        let errs = errors("cluster c {\n hots a { }\n ssh.port = 22\n trust root@a => root@b;\n host b { address = ; }\n}\n");
+        assert_eq!(
+            errs,
+            [
+                "unknown statement `hots`",
+                "expected `;` after the definition, found keyword `trust`",
+                "expected a value, found `;`",
+            ]
+        );
+    }
+
+    #[test]
+    fn misplaced_statements_and_unclosed_blocks() {
+        assert_eq!(
+            errors("cluster c { import std.ssh; }"),
+            ["`import` is not allowed in a cluster block"]
+        );
+        assert_eq!(
+            errors("cluster c { role r { host h { } } }"),
+            ["a `host` block is not allowed in a role block"]
+        );
+        assert_eq!(errors("cluster c { role r { }"), ["block is not closed"]);
+        assert_eq!(errors("}"), ["unexpected `}`"]);
+    }
+
+    #[test]
+    fn selectors_need_a_user() {
+        assert_eq!(
+            errors("trust * -> root@a;"),
+            ["expected a principal `user@host`, found `*`"]
+        );
+        assert_eq!(
+            errors("trust a -> root@b;"),
+            ["expected a principal `user@host`, found `a`"]
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = format!("x = {}1{};", "[".repeat(10_000), "]".repeat(10_000));
+        let errs = errors(&deep);
+        assert_eq!(errs[0], format!("nesting deeper than {MAX_DEPTH} levels"));
+        let parens = format!(
+            "emit \"/x\" {{ when = {}a{}; }}",
+            "!(".repeat(5_000),
+            ")".repeat(5_000)
+        );
+        assert!(errors(&parens)[0].starts_with("nesting deeper"));
+    }
+
+    #[test]
+    fn empty_and_comment_only_files_parse() {
+        assert_eq!(parse_ok("").items.len(), 0);
+        assert_eq!(parse_ok("# nothing\n// here\n").items.len(), 0);
+    }
 }

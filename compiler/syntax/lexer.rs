@@ -1,0 +1,317 @@
+//! The lexer: source text to tokens with byte spans, built from nom 8
+//! combinators. It never stops at a bad character: it reports it and goes on,
+//! so one run shows every mistake.
+
+use nom::branch::alt;
+use nom::bytes::complete::{tag, take_while1};
+use nom::character::complete::{char, digit1, satisfy};
+use nom::combinator::{opt, recognize};
+use nom::multi::many0;
+use nom::sequence::{pair, preceded};
+use nom::{IResult, Parser};
+
+use crate::diagnostic::{Diagnostic, FileId, Label, Span};
+
+/// What a token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tok {
+    Ident(String),
+    /// A string literal, escapes decoded.
+    Str(String),
+    /// Digits and dots as written.
+    Number(String),
+    Ipv6(String),
+    /// Punctuation and operators, as written (`{`, `->`, `<->`, `&&`, ...).
+    Punct(&'static str),
+    Eof,
+}
+
+/// A token with its byte range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub tok: Tok,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Punctuation, longest first so `<->` wins over `<` and `->`.
+const PUNCTS: [&str; 24] = [
+    "<->", "->", "==", "!=", "<=", ">=", "&&", "||", "..", "{", "}", "[", "]", "(", ")", ";", ",",
+    "=", ".", ":", "@", "*", "<", ">",
+];
+const BANG: &str = "!";
+
+/// Splits `text` into tokens (ending with `Eof`) and reports lexical errors.
+pub fn lex(file: FileId, text: &str) -> (Vec<Token>, Vec<Diagnostic>) {
+    let mut tokens = Vec::new();
+    let mut diagnostics = Vec::new();
+    let mut rest = text;
+    loop {
+        rest = skip_trivia(rest);
+        let start = text.len() - rest.len();
+        if rest.is_empty() {
+            tokens.push(Token {
+                tok: Tok::Eof,
+                start,
+                end: start,
+            });
+            return (tokens, diagnostics);
+        }
+        let (next, tok) = match rest.as_bytes()[0] {
+            b'"' => {
+                let (next, result) = string_literal(rest);
+                let tok = result.unwrap_or_else(|(offset, len, message, hint)| {
+                    let at = start + offset;
+                    diagnostics.push(lex_error(file, at..at + len, message, hint));
+                    Tok::Str(String::new())
+                });
+                (next, Some(tok))
+            }
+            _ => match token(rest) {
+                Ok((next, tok)) => (next, Some(tok)),
+                Err(_) => {
+                    let bad = rest.chars().next().map_or(1, char::len_utf8);
+                    diagnostics.push(unexpected_char(file, start, &rest[..bad]));
+                    (&rest[bad..], None)
+                }
+            },
+        };
+        if let Some(tok) = tok {
+            let end = text.len() - next.len();
+            tokens.push(Token { tok, start, end });
+        }
+        rest = next;
+    }
+}
+
+fn lex_error(file: FileId, range: std::ops::Range<usize>, message: &str, hint: &str) -> Diagnostic {
+    Diagnostic::error("E0001", message, Label::new(Span::new(file, range), "here")).with_hint(hint)
+}
+
+fn unexpected_char(file: FileId, at: usize, ch: &str) -> Diagnostic {
+    let shown = ch.escape_debug().to_string();
+    Diagnostic::error(
+        "E0002",
+        format!("unexpected character `{shown}`"),
+        Label::new(
+            Span::new(file, at..at + ch.len()),
+            "not part of the language",
+        ),
+    )
+    .with_hint("names are letters, digits, `_` and `-`; quote anything else as a string")
+}
+
+/// Skips white space and comments (`#` and `//` to the end of the line).
+fn skip_trivia(mut rest: &str) -> &str {
+    loop {
+        let trimmed = rest.trim_start_matches([' ', '\t', '\r', '\n']);
+        if trimmed.starts_with('#') || trimmed.starts_with("//") {
+            rest = trimmed.find('\n').map_or("", |i| &trimmed[i..]);
+        } else {
+            return trimmed;
+        }
+    }
+}
+
+fn token(input: &str) -> IResult<&str, Tok> {
+    alt((
+        ipv6.map(|s: &str| Tok::Ipv6(s.to_string())),
+        number.map(|s: &str| Tok::Number(s.to_string())),
+        ident.map(|s: &str| Tok::Ident(s.to_string())),
+        punct,
+    ))
+    .parse(input)
+}
+
+/// `[A-Za-z_]` then letters, digits, `_`, and `-` when a letter or digit
+/// follows it (so `a->b` is `a`, `->`, `b`, and a name never ends in `-`).
+fn ident(input: &str) -> IResult<&str, &str> {
+    let word_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    recognize(pair(
+        satisfy(|c| c.is_ascii_alphabetic() || c == '_'),
+        many0(alt((
+            take_while1(word_char),
+            recognize(pair(char('-'), take_while1(word_char))),
+        ))),
+    ))
+    .parse(input)
+}
+
+/// An optional `-`, digits, then `.digits` groups (`22`, `-1`, `9.2`,
+/// `192.168.1.1`); `1..5` stays `1`, `..`, `5`.
+fn number(input: &str) -> IResult<&str, &str> {
+    recognize((opt(char('-')), digit1, many0(preceded(char('.'), digit1)))).parse(input)
+}
+
+/// An IPv6 literal: hex digits, colons and dots that `Ipv6Addr` accepts and
+/// that contain at least two colons.
+fn ipv6(input: &str) -> IResult<&str, &str> {
+    let (rest, text) = take_while1(|c: char| c.is_ascii_hexdigit() || c == ':' || c == '.')(input)?;
+    if text.matches(':').count() >= 2 && text.parse::<std::net::Ipv6Addr>().is_ok() {
+        Ok((rest, text))
+    } else {
+        Err(nom::Err::Error(nom::error::Error::new(
+            input,
+            nom::error::ErrorKind::Verify,
+        )))
+    }
+}
+
+fn punct(input: &str) -> IResult<&str, Tok> {
+    for p in PUNCTS {
+        if let Ok((rest, _)) = tag::<_, _, nom::error::Error<&str>>(p).parse(input) {
+            return Ok((rest, Tok::Punct(p)));
+        }
+    }
+    let (rest, _) = tag(BANG).parse(input)?;
+    Ok((rest, Tok::Punct(BANG)))
+}
+
+/// An error inside a string: offset and length from the opening quote,
+/// message and hint.
+type StrError = (usize, usize, &'static str, &'static str);
+
+/// Reads a `"..."` literal starting at `input`. On error the rest of the
+/// line is skipped, so lexing resumes at a sensible place.
+fn string_literal(input: &str) -> (&str, Result<Tok, StrError>) {
+    let mut out = String::new();
+    let mut chars = input.char_indices().skip(1);
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return (&input[i + 1..], Ok(Tok::Str(out))),
+            '\n' => {
+                let err = (
+                    0,
+                    i,
+                    "string is not closed on its line",
+                    "close it with `\"`, or write a line break as `\\n`",
+                );
+                return (&input[i..], Err(err));
+            }
+            '\\' => match escape(&mut chars) {
+                Ok(decoded) => out.push(decoded),
+                Err((len, message, hint)) => {
+                    let rest = input[i..].find('\n').map_or("", |n| &input[i + n..]);
+                    return (rest, Err((i, len, message, hint)));
+                }
+            },
+            c => out.push(c),
+        }
+    }
+    let err = (0, input.len(), "string is not closed", "close it with `\"`");
+    ("", Err(err))
+}
+
+/// Decodes one escape after a backslash; on error, the length to underline.
+fn escape(
+    chars: &mut impl Iterator<Item = (usize, char)>,
+) -> Result<char, (usize, &'static str, &'static str)> {
+    const HINT: &str = "the escapes are `\\n`, `\\t`, `\\\"`, `\\\\` and `\\u{HEX}`";
+    match chars.next().map(|(_, c)| c) {
+        Some('n') => Ok('\n'),
+        Some('t') => Ok('\t'),
+        Some('"') => Ok('"'),
+        Some('\\') => Ok('\\'),
+        Some('u') => unicode_escape(chars).ok_or((2, "invalid unicode escape", HINT)),
+        _ => Err((2, "unknown escape", HINT)),
+    }
+}
+
+fn unicode_escape(chars: &mut impl Iterator<Item = (usize, char)>) -> Option<char> {
+    if chars.next()?.1 != '{' {
+        return None;
+    }
+    let mut hex = String::new();
+    for (_, c) in chars.by_ref() {
+        if c == '}' {
+            return u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
+        }
+        if hex.len() >= 6 {
+            return None;
+        }
+        hex.push(c);
+    }
+    None
+}
+
+/// Whether a name is made only of identifier characters (for `accord fmt`
+/// and messages that decide whether a name needs quotes).
+pub fn is_plain_ident(name: &str) -> bool {
+    matches!(ident(name), Ok(("", _)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(text: &str) -> Vec<Tok> {
+        let (tokens, diagnostics) = lex(FileId(0), text);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        tokens.into_iter().map(|t| t.tok).collect()
+    }
+
+    fn ident(s: &str) -> Tok {
+        Tok::Ident(s.into())
+    }
+
+    #[test]
+    fn names_with_hyphens_and_arrows() {
+        assert_eq!(
+            toks("root@ralphzilla-b-free->root@*"),
+            vec![
+                ident("root"),
+                Tok::Punct("@"),
+                ident("ralphzilla-b-free"),
+                Tok::Punct("->"),
+                ident("root"),
+                Tok::Punct("@"),
+                Tok::Punct("*"),
+                Tok::Eof
+            ]
+        );
+        assert_eq!(toks("a <-> b")[1], Tok::Punct("<->"));
+    }
+
+    #[test]
+    fn numbers_versions_addresses_and_ranges() {
+        assert_eq!(toks("0644")[0], Tok::Number("0644".into()));
+        assert_eq!(toks("192.168.1.1")[0], Tok::Number("192.168.1.1".into()));
+        assert_eq!(toks("fd00::1")[0], Tok::Ipv6("fd00::1".into()));
+        assert_eq!(toks("::1")[0], Tok::Ipv6("::1".into()));
+        assert_eq!(
+            toks("1..65535"),
+            vec![
+                Tok::Number("1".into()),
+                Tok::Punct(".."),
+                Tok::Number("65535".into()),
+                Tok::Eof
+            ]
+        );
+        // A hex-looking identifier is still an identifier.
+        assert_eq!(toks("cafe")[0], ident("cafe"));
+    }
+
+    #[test]
+    fn comments_and_escapes() {
+        assert_eq!(
+            toks("# c\n// d\n\"a\\n\\u{41}\""),
+            vec![Tok::Str("a\nA".into()), Tok::Eof]
+        );
+    }
+
+    #[test]
+    fn bad_input_is_reported_and_lexing_goes_on() {
+        let (tokens, diagnostics) = lex(FileId(0), "a $ b\n\"x\n\"\\q\"\n\"open");
+        let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "unexpected character `$`",
+                "string is not closed on its line",
+                "unknown escape",
+                "string is not closed"
+            ]
+        );
+        assert!(tokens.iter().any(|t| t.tok == ident("b")));
+    }
+}
