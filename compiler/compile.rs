@@ -43,3 +43,113 @@ pub fn compile(root: &SourcePath, loader: &dyn Loader) -> Compilation {
     crate::diagnostic::sort(&mut out.diagnostics);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::load::{FsLoader, Loader, MemoryLoader};
+
+    /// A loader whose root file is `text` and whose stdlib is the real one.
+    struct WithRoot(Vec<u8>);
+
+    impl Loader for WithRoot {
+        fn read(&self, path: &SourcePath) -> std::io::Result<Vec<u8>> {
+            match path {
+                SourcePath::Fs(p) if p == &PathBuf::from("/fuzz/cluster.dsl") => Ok(self.0.clone()),
+                SourcePath::Fs(_) => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no")),
+                std => FsLoader::default().read(std),
+            }
+        }
+
+        fn std_modules(&self) -> Vec<String> {
+            FsLoader::default().std_modules()
+        }
+    }
+
+    fn front_end(bytes: Vec<u8>) -> Compilation {
+        compile(&SourcePath::Fs("/fuzz/cluster.dsl".into()), &WithRoot(bytes))
+    }
+
+    /// Every `.dsl` under `examples/` and `tests/fixtures/`, as seeds.
+    fn seeds() -> Vec<Vec<u8>> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let mut out = Vec::new();
+        let mut dirs = vec![root.join("examples"), root.join("tests/fixtures")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "dsl") {
+                    out.push(std::fs::read(&path).unwrap_or_default());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Mutations a fuzzer would try: delete, duplicate or replace a range.
+    fn mutate(seed: &[u8], at: usize, len: usize, kind: u8, byte: u8) -> Vec<u8> {
+        if seed.is_empty() {
+            return vec![byte];
+        }
+        let at = at % seed.len();
+        let end = (at + len % 64).min(seed.len());
+        let mut out = seed[..at].to_vec();
+        match kind % 4 {
+            0 => {}
+            1 => out.extend_from_slice(&seed[at..end].repeat(2)),
+            2 => out.extend(std::iter::repeat_n(byte, end - at + 1)),
+            _ => out.extend_from_slice(b"{[(\"\\"),
+        }
+        out.extend_from_slice(&seed[end..]);
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = front_end(bytes);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "[a-z@*<>={}\\[\\]();,.:!&|\"0-9 \n-]{0,300}") {
+            let _ = front_end(text.into_bytes());
+        }
+
+        #[test]
+        fn mutated_examples_never_panic(pick in any::<usize>(), at in any::<usize>(), len in any::<usize>(), kind in any::<u8>(), byte in any::<u8>()) {
+            let seeds = seeds();
+            prop_assume!(!seeds.is_empty());
+            let seed = &seeds[pick % seeds.len()];
+            let _ = front_end(mutate(seed, at, len, kind, byte));
+        }
+    }
+
+    #[test]
+    fn a_large_file_is_handled() {
+        let mut text = String::from("cluster big {\n");
+        for i in 0..750_000 {
+            text.push_str(&format!("  # comment line {i} padding padding padding padding padding padding\n"));
+        }
+        text.push_str("}\n");
+        assert!(text.len() > 50_000_000);
+        let compilation = front_end(text.into_bytes());
+        let syntax_errors: Vec<_> = compilation.diagnostics.iter().filter(|d| d.code.starts_with("E00")).collect();
+        assert!(syntax_errors.is_empty(), "{syntax_errors:?}");
+        assert_eq!(compilation.sources.files().iter().filter(|f| f.name == "/fuzz/cluster.dsl").count(), 1);
+    }
+
+    #[test]
+    fn an_empty_root_is_not_a_crash() {
+        let loader = MemoryLoader::default().with_file("/c.dsl", "");
+        let _ = compile(&SourcePath::Fs("/c.dsl".into()), &loader);
+    }
+}

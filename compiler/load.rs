@@ -250,7 +250,8 @@ struct Walk<'a> {
     diagnostics: &'a mut Vec<Diagnostic>,
     done: Vec<Module>,
     seen: HashMap<SourcePath, FileId>,
-    stack: Vec<(SourcePath, Option<Span>)>,
+    /// (identity, path as the user reaches it, the import that reached it).
+    stack: Vec<(SourcePath, SourcePath, Option<Span>)>,
 }
 
 impl Walk<'_> {
@@ -266,8 +267,8 @@ impl Walk<'_> {
         if self.seen.contains_key(&key) {
             return;
         }
-        if let Some(start) = self.stack.iter().position(|(p, _)| *p == key) {
-            self.cycle(start, &key, imported_at);
+        if let Some(start) = self.stack.iter().position(|(k, _, _)| *k == key) {
+            self.cycle(start, path, imported_at);
             return;
         }
         if self.stack.len() >= MAX_IMPORT_DEPTH {
@@ -279,7 +280,7 @@ impl Walk<'_> {
         };
         let (ast, syntax_errors) = crate::syntax::parse(file, &self.sources.get(file).text);
         self.diagnostics.extend(syntax_errors);
-        self.stack.push((key.clone(), imported_at));
+        self.stack.push((key.clone(), path.clone(), imported_at));
         for import in imports(&ast) {
             self.visit_import(path, import);
         }
@@ -373,12 +374,12 @@ impl Walk<'_> {
         self.diagnostics.push(d);
     }
 
-    fn cycle(&mut self, start: usize, key: &SourcePath, imported_at: Option<Span>) {
+    fn cycle(&mut self, start: usize, path: &SourcePath, imported_at: Option<Span>) {
         let mut chain: Vec<String> = self.stack[start..]
             .iter()
-            .map(|(p, _)| p.to_string())
+            .map(|(_, p, _)| p.to_string())
             .collect();
-        chain.push(key.to_string());
+        chain.push(path.to_string());
         let span = imported_at.unwrap_or_else(|| Span::new(FileId(0), 0..0));
         let mut d = Diagnostic::error(
             "E0104",
@@ -387,7 +388,7 @@ impl Walk<'_> {
         )
         .with_note(format!("cycle: {}", chain.join(" -> ")))
         .with_hint("move what both modules need into a third module that both import");
-        if let Some((_, Some(first))) = self.stack.get(start + 1) {
+        if let Some((_, _, Some(first))) = self.stack.get(start + 1) {
             d = d.with_label(*first, "the cycle starts here");
         }
         self.diagnostics.push(d);

@@ -1,11 +1,26 @@
 //! The `accord` command line: parses arguments, runs the pipeline, renders
-//! diagnostics. The only place that prints.
+//! diagnostics. The only module that prints.
 
-use clap::{Parser, Subcommand};
+mod build;
+mod eval;
+mod options;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::compile::{compile, Compilation};
+use crate::diagnostic::{self, MessageFormat, Severity};
+use crate::load::{FsLoader, SourcePath};
 
 /// A declarative configuration compiler for cluster trust.
+///
+/// accord reads a `cluster.dsl` that declares a cluster's roles, hosts,
+/// transport (rsh or ssh) and who trusts whom, proves the trust graph is
+/// symmetric, and emits one file tree per host.
 #[derive(Debug, Parser)]
-#[command(name = "accord", version, about)]
+#[command(name = "accord", version, about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -13,20 +28,131 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Check a cluster file: syntax, options, merging, the trust graph.
+    ///
+    /// Prints nothing and exits 0 when the file is clean; otherwise prints
+    /// every diagnostic and exits 1.
+    ///
+    /// Example: accord check examples/ralphzilla/cluster.dsl
+    Check(Common),
+    /// Print the resolved cluster: every host's final option values and the
+    /// definition that set each.
+    ///
+    /// Example: accord eval --json examples/hpc/cluster.dsl
+    Eval(eval::EvalArgs),
+    /// Print the reference of every option the standard library declares.
+    ///
+    /// Example: accord options --json
+    Options(options::OptionsArgs),
+    /// Build one file tree per host (plus manifests, archives and apply
+    /// scripts) under OUT/<cluster>/.
+    ///
+    /// Example: accord build examples/ralphzilla/cluster.dsl -o out
+    Build(build::BuildArgs),
+}
+
+/// Arguments every command that reads a cluster file takes.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// The cluster file.
+    #[arg(default_value = "cluster.dsl")]
+    pub file: PathBuf,
+    /// How to print diagnostics.
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Read the standard library from this directory instead of the copy
+    /// built into accord.
+    #[arg(long, value_name = "DIR")]
+    pub stdlib: Option<PathBuf>,
+}
+
+impl Common {
+    /// The loader for these arguments.
+    pub fn loader(&self) -> FsLoader {
+        FsLoader {
+            stdlib_dir: self.stdlib.clone(),
+        }
+    }
+
+    /// Compiles the file and prints its diagnostics. `Err(code)` when the
+    /// command must stop with that exit code.
+    pub fn compile(&self) -> Result<Compilation, i32> {
+        let compilation = compile(&SourcePath::Fs(self.file.clone()), &self.loader());
+        report(&compilation, self.message_format);
+        if failed(&compilation, self.deny_warnings) {
+            return Err(1);
+        }
+        Ok(compilation)
+    }
+}
+
+/// Prints a compilation's diagnostics to stderr.
+pub fn report(compilation: &Compilation, format: MessageFormat) {
+    if compilation.diagnostics.is_empty() {
+        return;
+    }
+    let text = diagnostic::render(&compilation.sources, &compilation.diagnostics, format, use_color());
+    eprint!("{text}");
+    if format == MessageFormat::Human {
+        eprintln!("{}", tally(compilation));
+    }
+}
+
+/// True when the diagnostics stop the command.
+pub fn failed(compilation: &Compilation, deny_warnings: bool) -> bool {
+    compilation
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == Severity::Error || (deny_warnings && d.severity == Severity::Warning))
+}
+
+fn tally(compilation: &Compilation) -> String {
+    let count = |s| compilation.diagnostics.iter().filter(|d| d.severity == s).count();
+    let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+}
+
+/// Colours only on a terminal, and never with `NO_COLOR` set.
+pub fn use_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// Prints a plain error (one not tied to a source span) with a hint.
+pub fn plain_error(message: &str, hint: Option<&str>) {
+    eprintln!("error: {message}");
+    if let Some(hint) = hint {
+        eprintln!("  = help: {hint}");
+    }
+}
+
+/// A path as shown to users.
+pub fn shown(path: &Path) -> String {
+    path.display().to_string()
+}
 
 /// Runs the CLI and returns the process exit code: 0 clean, 1 user errors,
 /// 2 usage errors.
 pub fn main() -> i32 {
-    match Cli::try_parse() {
-        Ok(_) => 0,
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            if e.use_stderr() {
-                2
-            } else {
-                0
-            }
+            return if e.use_stderr() { 2 } else { 0 };
         }
+    };
+    let result = match cli.command {
+        Command::Check(args) => args.compile().map(|_| ()),
+        Command::Eval(args) => eval::run(&args),
+        Command::Options(args) => options::run(&args),
+        Command::Build(args) => build::run(&args),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(code) => code,
     }
 }

@@ -24,9 +24,18 @@ const STATEMENT_KEYWORDS: [&str; 9] = [
 /// Parses one file; returns the tree it could build and every syntax error.
 pub fn parse(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
     let (tokens, mut diagnostics) = lex(file, text);
+    let line_breaks = tokens
+        .iter()
+        .scan(0, |prev_end, t| {
+            let broke = text.get(*prev_end..t.start).is_some_and(|gap| gap.contains('\n'));
+            *prev_end = t.end;
+            Some(broke)
+        })
+        .collect();
     let mut parser = Parser {
         file,
         tokens,
+        line_breaks,
         pos: 0,
         depth: 0,
         diagnostics: Vec::new(),
@@ -44,6 +53,8 @@ type PResult<T> = Result<T, Reported>;
 struct Parser {
     file: FileId,
     tokens: Vec<Token>,
+    /// Per token: a line break stands between it and the previous token.
+    line_breaks: Vec<bool>,
     pos: usize,
     depth: usize,
     diagnostics: Vec<Diagnostic>,
@@ -172,13 +183,17 @@ impl Parser {
                 ..prev
             };
             let found = Self::describe(self.peek());
-            return Err(self.error(
+            let reported = self.error(
                 "E0011",
                 format!("expected `;` {context}, found {found}"),
                 span,
                 "add `;` here",
                 Some("every statement ends with `;`".into()),
-            ));
+            );
+            // A `;` forgotten at the end of a line: carry on as if it were
+            // there, so the next line's statement is still checked.
+            let next_line = self.line_breaks[self.pos] || self.at_punct("}");
+            return if next_line { Ok(span) } else { Err(reported) };
         }
         Err(self.expected(&format!("`{p}` {context}"), None))
     }
@@ -952,6 +967,7 @@ cluster ralphzilla {
             [
                 "unknown statement `hots`",
                 "expected `;` after the definition, found keyword `trust`",
+                "expected `->` or `<->`, found `=`",
                 "expected a value, found `;`",
             ]
         );

@@ -1,0 +1,6 @@
+//! Integration tests: the real `accord` binary on real `.dsl` files.
+//! `tests/README.md` says how to review snapshot changes.
+
+mod errors;
+mod harness;
+mod syntax;
