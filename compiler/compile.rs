@@ -71,7 +71,10 @@ mod tests {
     }
 
     fn front_end(bytes: Vec<u8>) -> Compilation {
-        compile(&SourcePath::Fs("/fuzz/cluster.dsl".into()), &WithRoot(bytes))
+        compile(
+            &SourcePath::Fs("/fuzz/cluster.dsl".into()),
+            &WithRoot(bytes),
+        )
     }
 
     /// Every `.dsl` under `examples/` and `tests/fixtures/`, as seeds.
@@ -137,14 +140,28 @@ mod tests {
     fn a_large_file_is_handled() {
         let mut text = String::from("cluster big {\n");
         for i in 0..750_000 {
-            text.push_str(&format!("  # comment line {i} padding padding padding padding padding padding\n"));
+            text.push_str(&format!(
+                "  # comment line {i} padding padding padding padding padding padding\n"
+            ));
         }
         text.push_str("}\n");
         assert!(text.len() > 50_000_000);
         let compilation = front_end(text.into_bytes());
-        let syntax_errors: Vec<_> = compilation.diagnostics.iter().filter(|d| d.code.starts_with("E00")).collect();
+        let syntax_errors: Vec<_> = compilation
+            .diagnostics
+            .iter()
+            .filter(|d| d.code.starts_with("E00"))
+            .collect();
         assert!(syntax_errors.is_empty(), "{syntax_errors:?}");
-        assert_eq!(compilation.sources.files().iter().filter(|f| f.name == "/fuzz/cluster.dsl").count(), 1);
+        assert_eq!(
+            compilation
+                .sources
+                .files()
+                .iter()
+                .filter(|f| f.name == "/fuzz/cluster.dsl")
+                .count(),
+            1
+        );
     }
 
     #[test]

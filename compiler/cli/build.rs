@@ -21,11 +21,15 @@ pub struct BuildArgs {
 /// Builds the cluster; a failed build leaves the previous output untouched.
 pub fn run(args: &BuildArgs) -> Result<(), i32> {
     let mut compilation = args.common.compile()?;
-    let (Some(cluster), Some(graph)) = (compilation.cluster.take(), compilation.graph.take()) else {
+    let (Some(cluster), Some(graph)) = (compilation.cluster.take(), compilation.graph.take())
+    else {
         return Err(1);
     };
     let (plan, diagnostics) = render::render(&cluster, &graph);
-    let rendered = Compilation { diagnostics, ..compilation };
+    let rendered = Compilation {
+        diagnostics,
+        ..compilation
+    };
     report(&rendered, args.common.message_format);
     if failed(&rendered, args.common.deny_warnings) {
         return Err(1);
@@ -43,7 +47,10 @@ pub fn run(args: &BuildArgs) -> Result<(), i32> {
             Ok(())
         }
         Err(e) => {
-            plain_error(&format!("cannot write the build: {e}"), Some("the previous output is untouched"));
+            plain_error(
+                &format!("cannot write the build: {e}"),
+                Some("the previous output is untouched"),
+            );
             Err(1)
         }
     }

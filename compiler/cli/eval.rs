@@ -25,7 +25,10 @@ pub fn run(args: &EvalArgs) -> Result<(), i32> {
     };
     let resolved = to_json(cluster, &compilation.sources);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&resolved).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&resolved).unwrap_or_default()
+        );
     } else {
         print!("{}", listing(cluster, &compilation.sources));
     }

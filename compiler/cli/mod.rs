@@ -3,6 +3,8 @@
 
 mod build;
 mod eval;
+mod fmt;
+mod init;
 mod options;
 
 use std::io::IsTerminal;
@@ -50,6 +52,25 @@ pub enum Command {
     ///
     /// Example: accord build examples/ralphzilla/cluster.dsl -o out
     Build(build::BuildArgs),
+    /// Rewrite .dsl files in the canonical layout, keeping every comment.
+    ///
+    /// Example: accord fmt --check cluster.dsl site.dsl
+    Fmt(fmt::FmtArgs),
+    /// Write a commented starter cluster.dsl into the current directory.
+    ///
+    /// Example: mkdir lab && cd lab && accord init
+    Init,
+    /// Print a shell completion script.
+    ///
+    /// Example: accord completions bash > /etc/bash_completion.d/accord
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff).
+    ///
+    /// Example: accord man > accord.1 && man ./accord.1
+    Man,
 }
 
 /// Arguments every command that reads a cluster file takes.
@@ -95,7 +116,12 @@ pub fn report(compilation: &Compilation, format: MessageFormat) {
     if compilation.diagnostics.is_empty() {
         return;
     }
-    let text = diagnostic::render(&compilation.sources, &compilation.diagnostics, format, use_color());
+    let text = diagnostic::render(
+        &compilation.sources,
+        &compilation.diagnostics,
+        format,
+        use_color(),
+    );
     eprint!("{text}");
     if format == MessageFormat::Human {
         eprintln!("{}", tally(compilation));
@@ -104,17 +130,26 @@ pub fn report(compilation: &Compilation, format: MessageFormat) {
 
 /// True when the diagnostics stop the command.
 pub fn failed(compilation: &Compilation, deny_warnings: bool) -> bool {
-    compilation
-        .diagnostics
-        .iter()
-        .any(|d| d.severity == Severity::Error || (deny_warnings && d.severity == Severity::Warning))
+    compilation.diagnostics.iter().any(|d| {
+        d.severity == Severity::Error || (deny_warnings && d.severity == Severity::Warning)
+    })
 }
 
 fn tally(compilation: &Compilation) -> String {
-    let count = |s| compilation.diagnostics.iter().filter(|d| d.severity == s).count();
+    let count = |s| {
+        compilation
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == s)
+            .count()
+    };
     let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+    format!(
+        "{}, {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
 }
 
 /// Colours only on a terminal, and never with `NO_COLOR` set.
@@ -135,6 +170,14 @@ pub fn shown(path: &Path) -> String {
     path.display().to_string()
 }
 
+fn man() -> Result<(), i32> {
+    let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+    page.render(&mut std::io::stdout()).map_err(|e| {
+        plain_error(&format!("cannot write the manual page: {e}"), None);
+        1
+    })
+}
+
 /// Runs the CLI and returns the process exit code: 0 clean, 1 user errors,
 /// 2 usage errors.
 pub fn main() -> i32 {
@@ -150,6 +193,18 @@ pub fn main() -> i32 {
         Command::Eval(args) => eval::run(&args),
         Command::Options(args) => options::run(&args),
         Command::Build(args) => build::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+        Command::Init => init::run(),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "accord",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => man(),
     };
     match result {
         Ok(()) => 0,

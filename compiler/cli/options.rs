@@ -57,17 +57,25 @@ impl Loader for EveryModule {
 /// Prints the options reference.
 pub fn run(args: &OptionsArgs) -> Result<(), i32> {
     let loader = EveryModule {
-        base: FsLoader { stdlib_dir: args.stdlib.clone() },
+        base: FsLoader {
+            stdlib_dir: args.stdlib.clone(),
+        },
         root: SourcePath::Fs(PathBuf::from("<options>")),
     };
     let compilation = compile(&loader.root, &loader);
     super::report(&compilation, MessageFormat::Human);
-    let Some(cluster) = compilation.cluster.filter(|_| !compilation.diagnostics.iter().any(|d| d.is_error())) else {
+    let Some(cluster) = compilation
+        .cluster
+        .filter(|_| !compilation.diagnostics.iter().any(|d| d.is_error()))
+    else {
         return Err(1);
     };
     let options: Vec<&OptionInfo> = cluster.options.values().collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&options).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&options).unwrap_or_default()
+        );
     } else {
         print!("{}", reference(&options));
     }

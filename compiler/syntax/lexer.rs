@@ -23,6 +23,9 @@ pub enum Tok {
     Ipv6(String),
     /// Punctuation and operators, as written (`{`, `->`, `<->`, `&&`, ...).
     Punct(&'static str),
+    /// `# ...` or `// ...` to the end of the line, as written (kept for
+    /// `accord fmt`; the parser drops them).
+    Comment(String),
     Eof,
 }
 
@@ -41,13 +44,14 @@ const PUNCTS: [&str; 24] = [
 ];
 const BANG: &str = "!";
 
-/// Splits `text` into tokens (ending with `Eof`) and reports lexical errors.
+/// Splits `text` into tokens (ending with `Eof`), comments included, and
+/// reports lexical errors.
 pub fn lex(file: FileId, text: &str) -> (Vec<Token>, Vec<Diagnostic>) {
     let mut tokens = Vec::new();
     let mut diagnostics = Vec::new();
     let mut rest = text;
     loop {
-        rest = skip_trivia(rest);
+        rest = rest.trim_start_matches([' ', '\t', '\r', '\n']);
         let start = text.len() - rest.len();
         if rest.is_empty() {
             tokens.push(Token {
@@ -58,6 +62,11 @@ pub fn lex(file: FileId, text: &str) -> (Vec<Token>, Vec<Diagnostic>) {
             return (tokens, diagnostics);
         }
         let (next, tok) = match rest.as_bytes()[0] {
+            b'#' | b'/' if rest.starts_with('#') || rest.starts_with("//") => {
+                let end = rest.find('\n').unwrap_or(rest.len());
+                let text = rest[..end].trim_end_matches('\r');
+                (&rest[end..], Some(Tok::Comment(text.to_string())))
+            }
             b'"' => {
                 let (next, result) = string_literal(rest);
                 let tok = result.unwrap_or_else(|(offset, len, message, hint)| {
@@ -99,18 +108,6 @@ fn unexpected_char(file: FileId, at: usize, ch: &str) -> Diagnostic {
         ),
     )
     .with_hint("names are letters, digits, `_` and `-`; quote anything else as a string")
-}
-
-/// Skips white space and comments (`#` and `//` to the end of the line).
-fn skip_trivia(mut rest: &str) -> &str {
-    loop {
-        let trimmed = rest.trim_start_matches([' ', '\t', '\r', '\n']);
-        if trimmed.starts_with('#') || trimmed.starts_with("//") {
-            rest = trimmed.find('\n').map_or("", |i| &trimmed[i..]);
-        } else {
-            return trimmed;
-        }
-    }
 }
 
 fn token(input: &str) -> IResult<&str, Tok> {
@@ -247,7 +244,11 @@ mod tests {
     fn toks(text: &str) -> Vec<Tok> {
         let (tokens, diagnostics) = lex(FileId(0), text);
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
-        tokens.into_iter().map(|t| t.tok).collect()
+        tokens
+            .into_iter()
+            .map(|t| t.tok)
+            .filter(|t| !matches!(t, Tok::Comment(_)))
+            .collect()
     }
 
     fn ident(s: &str) -> Tok {

@@ -23,11 +23,14 @@ const STATEMENT_KEYWORDS: [&str; 9] = [
 
 /// Parses one file; returns the tree it could build and every syntax error.
 pub fn parse(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
-    let (tokens, mut diagnostics) = lex(file, text);
+    let (mut tokens, mut diagnostics) = lex(file, text);
+    tokens.retain(|t| !matches!(t.tok, Tok::Comment(_)));
     let line_breaks = tokens
         .iter()
         .scan(0, |prev_end, t| {
-            let broke = text.get(*prev_end..t.start).is_some_and(|gap| gap.contains('\n'));
+            let broke = text
+                .get(*prev_end..t.start)
+                .is_some_and(|gap| gap.contains('\n'));
             *prev_end = t.end;
             Some(broke)
         })
@@ -135,6 +138,7 @@ impl Parser {
             Tok::Number(n) => format!("`{n}`"),
             Tok::Ipv6(a) => format!("`{a}`"),
             Tok::Punct(p) => format!("`{p}`"),
+            Tok::Comment(_) => "a comment".into(),
             Tok::Eof => "the end of the file".into(),
         }
     }

@@ -13,7 +13,11 @@ fn every_bad_input_reports_its_error() {
         .filter(|n| n.ends_with(".dsl"))
         .collect();
     names.sort();
-    assert!(names.len() >= 20, "the corpus has {} files, want at least 30", names.len());
+    assert!(
+        names.len() >= 20,
+        "the corpus has {} files, want at least 30",
+        names.len()
+    );
     for name in names {
         let text = std::fs::read_to_string(dir.join(&name)).expect("read fixture");
         let expected = text
@@ -29,7 +33,11 @@ fn every_bad_input_reports_its_error() {
         }
         let (out, _tmp) = test.args(&format!("check {name}")).run();
         assert_eq!(out.status, 1, "{name} must fail:\n{}", out.stderr);
-        assert!(out.stderr.contains(&format!("[{expected}]")), "{name}: expected {expected} in\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("[{expected}]")),
+            "{name}: expected {expected} in\n{}",
+            out.stderr
+        );
         insta::assert_snapshot!(name.trim_end_matches(".dsl").to_string(), out.stderr);
     }
 }

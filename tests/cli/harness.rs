@@ -1,14 +1,13 @@
 //! The `Test` builder: runs the real `accord` binary in a temporary
 //! directory and captures status, stdout, stderr and written files.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// One run of the CLI.
 pub struct Test {
     dir: tempfile::TempDir,
     args: Vec<String>,
-    env: Vec<(String, String)>,
 }
 
 /// What a run produced, with the temp dir's path replaced by `[TMP]`.
@@ -26,7 +25,6 @@ impl Test {
         Test {
             dir: tempfile::tempdir().expect("temp dir"),
             args: Vec::new(),
-            env: Vec::new(),
         }
     }
 
@@ -51,19 +49,9 @@ impl Test {
 
     /// The arguments, split on white space.
     pub fn args(mut self, args: &str) -> Test {
-        self.args.extend(args.split_whitespace().map(str::to_string));
+        self.args
+            .extend(args.split_whitespace().map(str::to_string));
         self
-    }
-
-    /// Sets an environment variable for the run.
-    pub fn env(mut self, key: &str, value: &str) -> Test {
-        self.env.push((key.into(), value.into()));
-        self
-    }
-
-    /// The temp dir.
-    pub fn path(&self) -> &Path {
-        self.dir.path()
     }
 
     /// Runs the binary and keeps the temp dir alive in the returned value.
@@ -72,7 +60,6 @@ impl Test {
             .args(&self.args)
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .expect("run accord");
         let tmp = self.dir.path().to_string_lossy().into_owned();

@@ -1,0 +1,157 @@
+//! `fmt`, `init`, `completions` and `man` as a user runs them.
+
+use crate::harness::{repo, Test};
+
+/// Every `.dsl` file in the repository (examples, stdlib, fixtures).
+fn every_dsl() -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![
+        repo().join("examples"),
+        repo().join("stdlib"),
+        repo().join("tests/fixtures"),
+        repo().join("compiler"),
+    ];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "dsl") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn fmt_is_idempotent_on_every_dsl_in_the_repository() {
+    let mut formatted_some = 0;
+    for path in every_dsl() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (once, _t) = Test::new().file("a.dsl", &text).args("fmt a.dsl").run();
+        if once.status != 0 {
+            // Only the error corpus may fail to parse.
+            assert!(
+                path.to_string_lossy().contains("fixtures/errors"),
+                "{}: {}",
+                path.display(),
+                once.stderr
+            );
+            continue;
+        }
+        let first = std::fs::read_to_string(once.dir.join("a.dsl")).unwrap();
+        let (twice, _t) = Test::new()
+            .file("a.dsl", &first)
+            .args("fmt --check a.dsl")
+            .run();
+        assert_eq!(
+            twice.status,
+            0,
+            "{}: formatting twice changed it:\n{}",
+            path.display(),
+            twice.stdout
+        );
+        formatted_some += 1;
+    }
+    assert!(formatted_some >= 4, "only {formatted_some} files formatted");
+}
+
+#[test]
+fn fmt_check_shows_a_diff_and_changes_nothing() {
+    let (out, _t) = Test::new()
+        .file("c.dsl", "cluster c {   host a { }\n}\n")
+        .args("fmt --check c.dsl")
+        .run();
+    assert_eq!(out.status, 1);
+    insta::assert_snapshot!(out.stdout, @r#"
+    --- c.dsl
+    +++ c.dsl (formatted)
+    @@ -1,2 +1,3 @@
+    -cluster c {   host a { }
+    +cluster c {
+    +  host a { }
+     }
+    "#);
+    assert!(
+        out.stderr.contains("run `accord fmt c.dsl` to format"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.dir.join("c.dsl")).unwrap(),
+        "cluster c {   host a { }\n}\n"
+    );
+}
+
+#[test]
+fn fmt_refuses_a_file_that_does_not_parse() {
+    let (out, _t) = Test::new()
+        .file("c.dsl", "cluster c { hots a { } }\n")
+        .args("fmt c.dsl")
+        .run();
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stderr.contains("unknown statement `hots`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn init_writes_a_starter_and_never_overwrites() {
+    let (out, _t) = Test::new().args("init").run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let starter = std::fs::read_to_string(out.dir.join("cluster.dsl")).unwrap();
+    assert!(starter.contains("trust root@* <-> root@*;"));
+    let (again, _t) = Test::new().file("cluster.dsl", "mine").args("init").run();
+    assert_eq!(again.status, 1);
+    assert!(
+        again.stderr.contains("`cluster.dsl` already exists"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(again.dir.join("cluster.dsl")).unwrap(),
+        "mine"
+    );
+}
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (out, _t) = Test::new().args(&format!("completions {shell}")).run();
+        assert_eq!(out.status, 0);
+        assert!(out.stdout.contains("accord"), "{shell}: {}", out.stdout);
+    }
+    let (out, _t) = Test::new().args("man").run();
+    assert_eq!(out.status, 0);
+    assert!(
+        out.stdout.starts_with(".ie") || out.stdout.contains(".TH accord"),
+        "{}",
+        &out.stdout[..200.min(out.stdout.len())]
+    );
+}
+
+#[test]
+fn every_subcommand_help_has_an_example() {
+    for command in [
+        "check",
+        "eval",
+        "options",
+        "build",
+        "fmt",
+        "init",
+        "completions",
+        "man",
+    ] {
+        let (out, _t) = Test::new().args(&format!("{command} --help")).run();
+        assert_eq!(out.status, 0, "{command}");
+        assert!(
+            out.stdout.contains("Example: ") && out.stdout.contains("accord "),
+            "{command} --help has no example:\n{}",
+            out.stdout
+        );
+    }
+}
