@@ -6,6 +6,10 @@ use clap::Args;
 
 use super::{failed, plain_error, report, shown, Common};
 use crate::compile::Compilation;
+use crate::diagnostic::SourceMap;
+use crate::graph::TrustGraph;
+use crate::model::Cluster;
+use crate::plan::BuildPlan;
 use crate::{emit, render};
 
 /// Arguments of `accord build`.
@@ -18,22 +22,42 @@ pub struct BuildArgs {
     pub out: PathBuf,
 }
 
-/// Builds the cluster; a failed build leaves the previous output untouched.
-pub fn run(args: &BuildArgs) -> Result<(), i32> {
-    let mut compilation = args.common.compile()?;
-    let (Some(cluster), Some(graph)) = (compilation.cluster.take(), compilation.graph.take())
-    else {
+/// A compiled and rendered cluster, ready to write or to review.
+pub struct Rendered {
+    pub sources: SourceMap,
+    pub cluster: Cluster,
+    pub graph: TrustGraph,
+    pub plan: BuildPlan,
+}
+
+/// Compiles and renders the file, printing diagnostics; `Err(code)` when
+/// they stop the command.
+pub fn rendered(common: &Common) -> Result<Rendered, i32> {
+    let compilation = common.compile()?;
+    let (Some(cluster), Some(graph)) = (compilation.cluster, compilation.graph) else {
         return Err(1);
     };
     let (plan, diagnostics) = render::render(&cluster, &graph);
-    let rendered = Compilation {
+    let rendering = Compilation {
         diagnostics,
-        ..compilation
+        sources: compilation.sources,
+        ..Compilation::default()
     };
-    report(&rendered, args.common.message_format);
-    if failed(&rendered, args.common.deny_warnings) {
+    report(&rendering, common.message_format);
+    if failed(&rendering, common.deny_warnings) {
         return Err(1);
     }
+    Ok(Rendered {
+        sources: rendering.sources,
+        cluster,
+        graph,
+        plan,
+    })
+}
+
+/// Builds the cluster; a failed build leaves the previous output untouched.
+pub fn run(args: &BuildArgs) -> Result<(), i32> {
+    let Rendered { plan, .. } = rendered(&args.common)?;
     match emit::write(&plan, &args.out) {
         Ok(summary) => {
             println!(

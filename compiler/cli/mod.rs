@@ -6,6 +6,7 @@ mod eval;
 mod fmt;
 mod init;
 mod options;
+mod review;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -60,6 +61,16 @@ pub enum Command {
     ///
     /// Example: mkdir lab && cd lab && accord init
     Init,
+    /// Write a readable snapshot of the whole build, to commit beside the
+    /// cluster file; with --check, fail when the build no longer matches it.
+    ///
+    /// Example: accord snapshot --check examples/hpc/cluster.dsl
+    Snapshot(review::SnapshotArgs),
+    /// Show what a change does: trust gained and lost, then every host's
+    /// changed files.
+    ///
+    /// Example: accord diff HEAD~1:cluster.dsl cluster.dsl
+    Diff(review::DiffArgs),
     /// Print a shell completion script.
     ///
     /// Example: accord completions bash > /etc/bash_completion.d/accord
@@ -195,6 +206,8 @@ pub fn main() -> i32 {
         Command::Build(args) => build::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Init => init::run(),
+        Command::Snapshot(args) => review::run_snapshot(&args),
+        Command::Diff(args) => review::run_diff(&args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
