@@ -120,7 +120,7 @@ fn option<'o>(
     let i = match options.lookup(&dotted, path.span) {
         Ok(i) => i,
         Err(d) => {
-            out.push(d);
+            out.push(*d);
             return None;
         }
     };

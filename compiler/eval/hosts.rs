@@ -173,7 +173,7 @@ impl Builder<'_> {
         let option = match self.options.lookup(&path, def.path.span) {
             Ok(i) => i,
             Err(d) => {
-                self.out.push(d);
+                self.out.push(*d);
                 return None;
             }
         };

@@ -114,7 +114,7 @@ impl Options {
     }
 
     /// The option at `path`, or an "unknown option" error with did-you-mean.
-    pub fn lookup(&self, path: &str, span: Span) -> Result<usize, Diagnostic> {
+    pub fn lookup(&self, path: &str, span: Span) -> Result<usize, Box<Diagnostic>> {
         if let Some(&i) = self.index.get(path) {
             return Ok(i);
         }
@@ -124,7 +124,7 @@ impl Options {
             Label::new(span, "no module declares this option"),
         );
         let known = self.list.iter().map(|o| o.info.path.as_str());
-        Err(match did_you_mean(path, known) {
+        Err(Box::new(match did_you_mean(path, known) {
             Some(hint) => d.with_hint(hint),
             None => {
                 let prefix = format!("{}.", path.split('.').next().unwrap_or(path));
@@ -141,7 +141,7 @@ impl Options {
                     d.with_hint(format!("options under `{prefix}..`: {}", under.join(", ")))
                 }
             }
-        })
+        }))
     }
 }
 

@@ -36,14 +36,14 @@ pub fn typed(
     match scalar(expr, ty, option, names) {
         Ok(value) => Some(value),
         Err(d) => {
-            out.push(d);
+            out.push(*d);
             None
         }
     }
 }
 
-fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, Diagnostic> {
-    let wrong = || wrong_type(expr, ty, option);
+fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, Box<Diagnostic>> {
+    let wrong = || Box::new(wrong_type(expr, ty, option));
     match (ty, &expr.kind) {
         (Type::Bool, ExprKind::Bool(b)) => Ok(Value::Bool(*b)),
         (Type::Int { min, max }, ExprKind::Number(n)) if !n.contains('.') => {
@@ -81,6 +81,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
             )
             .with_note(reason)
             .with_hint("write modes in octal with a leading `0`, such as `0644` or `0755`")
+            .into()
         }),
         (Type::Version, ExprKind::Number(n) | ExprKind::Str(n)) => {
             version(n).map(Value::Version).ok_or_else(wrong)
@@ -89,7 +90,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
             let name = name_of(expr).ok_or_else(wrong)?;
             match names.roles.get(name) {
                 Some(_) => Ok(Value::Enum(name.to_string())),
-                None => Err(unknown_role(expr.span, name, names)),
+                None => Err(Box::new(unknown_role(expr.span, name, names))),
             }
         }
         (Type::HostOrRole, _) => {
@@ -97,7 +98,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
             if names.roles.contains_key(name) || names.hosts.contains_key(name) {
                 Ok(Value::Enum(name.to_string()))
             } else {
-                Err(unknown_host_or_role(expr.span, name, names))
+                Err(Box::new(unknown_host_or_role(expr.span, name, names)))
             }
         }
         _ => Err(wrong()),
@@ -128,7 +129,7 @@ fn int(
     max: Option<i64>,
     ty: &Type,
     option: &str,
-) -> Result<Value, Diagnostic> {
+) -> Result<Value, Box<Diagnostic>> {
     let in_range = text
         .parse::<i64>()
         .ok()
@@ -143,6 +144,7 @@ fn int(
             "`{option}` takes an integer in {}",
             range_words(min, max)
         ))
+        .into()
     })
 }
 
@@ -160,7 +162,7 @@ fn enum_variant(
     variants: &[String],
     ty: &Type,
     option: &str,
-) -> Result<Value, Diagnostic> {
+) -> Result<Value, Box<Diagnostic>> {
     let ExprKind::Ident(path) = &expr.kind else {
         let mut d = wrong_type(expr, ty, option);
         if let ExprKind::Str(s) = &expr.kind {
@@ -168,7 +170,7 @@ fn enum_variant(
                 d = d.with_hint(format!("write enum values bare: `{s}`"));
             }
         }
-        return Err(d);
+        return Err(Box::new(d));
     };
     let name = path.dotted();
     if variants.contains(&name) {
@@ -185,7 +187,7 @@ fn enum_variant(
     if let Some(hint) = did_you_mean(&name, variants.iter().map(String::as_str)) {
         d = d.with_hint(hint);
     }
-    Err(d)
+    Err(Box::new(d))
 }
 
 fn backticked(names: &[String]) -> String {
@@ -202,13 +204,14 @@ fn invalid(
     code: &'static str,
     what: &str,
     check: Result<(), String>,
-) -> Result<(), Diagnostic> {
+) -> Result<(), Box<Diagnostic>> {
     check.map_err(|reason| {
         Diagnostic::error(
             code,
             format!("invalid {what} for `{option}`: {reason}"),
             Label::new(expr.span, format!("not a valid {what}")),
         )
+        .into()
     })
 }
 
