@@ -169,7 +169,7 @@ impl Builder<'_> {
     }
 
     fn type_def(&mut self, def: &ast::Def, at: Where) -> Option<TypedDef> {
-        let path = def.path.dotted();
+        let path = dotted(&def.path);
         let option = match self.options.lookup(&path, def.path.span) {
             Ok(i) => i,
             Err(d) => {
@@ -177,7 +177,7 @@ impl Builder<'_> {
                 return None;
             }
         };
-        if at != Where::Host && HOST_BLOCK_ONLY.contains(&path.as_str()) {
+        if at != Where::Host && HOST_BLOCK_ONLY.contains(&&*path) {
             let scope = if at == Where::Role {
                 "a role block"
             } else {
@@ -483,12 +483,14 @@ impl Builder<'_> {
                 addresses.push(address);
             }
         }
-        let written = raw
-            .body
-            .defs
-            .iter()
-            .any(|d| matches!(d.path.dotted().as_str(), "address" | "addresses"));
-        if addresses.is_empty() && self.attrs.address.is_some() && !written {
+        // An address that was written but refused is reported already.
+        let written = || {
+            raw.body
+                .defs
+                .iter()
+                .any(|d| matches!(&*dotted(&d.path), "address" | "addresses"))
+        };
+        if addresses.is_empty() && self.attrs.address.is_some() && !written() {
             self.out.push(
                 Diagnostic::error(
                     "E0214",
@@ -525,6 +527,14 @@ impl Builder<'_> {
             }
         }
         self.table.peers(items)
+    }
+}
+
+/// The dotted text of a path, without allocating for the common one-segment case.
+fn dotted(path: &ast::Path) -> std::borrow::Cow<'_, str> {
+    match path.segments.as_slice() {
+        [one] => std::borrow::Cow::Borrowed(one.node.as_str()),
+        _ => std::borrow::Cow::Owned(path.dotted()),
     }
 }
 

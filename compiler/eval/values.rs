@@ -211,6 +211,12 @@ fn invalid(
             format!("invalid {what} for `{option}`: {reason}"),
             Label::new(expr.span, format!("not a valid {what}")),
         )
+        .with_hint(match code {
+            "E0224" => "a string reaches generated files as one line: remove the control character",
+            "E0216" => "write an absolute path without `..`, `//` or control characters",
+            "E0212" => "user names are lowercase letters, digits, `_` and `-`, starting with a letter or `_`",
+            _ => "use letters, digits and `-` in dot-separated labels, such as `node-01`",
+        })
         .into()
     })
 }
@@ -229,6 +235,8 @@ pub fn wrong_type(expr: &Expr, ty: &Type, option: &str) -> Diagnostic {
         Type::Path | Type::String => d.with_hint("write it as a quoted string"),
         Type::List(_) => d.with_hint("write a list: `[a, b]`"),
         Type::Mode => d.with_hint("write an octal mode such as `0644`"),
+        Type::Address => d.with_hint("write the address bare: `10.0.0.1` or `fd00::1`"),
+        Type::Bool => d.with_hint("write `true` or `false`"),
         _ => d,
     }
 }
