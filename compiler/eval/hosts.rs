@@ -390,12 +390,11 @@ impl Builder<'_> {
         for (value, _) in self.attr_items(self.attrs.roles, &[], defs) {
             if let Value::Enum(name) = value {
                 if let Some(&role) = self.table.roles.get(&name) {
-                    if !roles.contains(&role) {
-                        roles.push(role);
-                    }
+                    roles.push(role);
                 }
             }
         }
+        dedup_in_order(&mut roles);
         roles
     }
 
@@ -479,9 +478,7 @@ impl Builder<'_> {
                     self.addresses.insert(address, (id, span));
                 }
             }
-            if !addresses.contains(&address) {
-                addresses.push(address);
-            }
+            addresses.push(address);
         }
         // An address that was written but refused is reported already.
         let written = || {
@@ -500,6 +497,7 @@ impl Builder<'_> {
                 .with_hint("give it one: `address = 10.0.0.1;` (peers, /etc/hosts and the trust files need it)"),
             );
         }
+        dedup_in_order(&mut addresses);
         addresses
     }
 
@@ -527,6 +525,23 @@ impl Builder<'_> {
             }
         }
         self.table.peers(items)
+    }
+}
+
+/// Keeps the first of equal items, in order, in linear time.
+fn dedup_in_order<T: Eq + std::hash::Hash + Copy>(items: &mut Vec<T>) {
+    if items.len() <= 8 {
+        let mut i = 0;
+        while i < items.len() {
+            if items[..i].contains(&items[i]) {
+                items.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    } else {
+        let mut seen = HashSet::with_capacity(items.len());
+        items.retain(|item| seen.insert(*item));
     }
 }
 

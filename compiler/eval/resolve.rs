@@ -72,6 +72,7 @@ impl NameTable {
         Names {
             roles: &self.roles,
             hosts: &self.hosts,
+            suggestions: std::cell::Cell::new(super::values::MAX_SUGGESTIONS),
         }
     }
 

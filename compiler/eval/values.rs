@@ -14,6 +14,24 @@ use crate::syntax::ast::{Expr, ExprKind};
 pub struct Names<'a> {
     pub roles: &'a HashMap<String, RoleId>,
     pub hosts: &'a HashMap<String, HostId>,
+    /// How many more "did you mean" searches may run: each one scans every
+    /// name, so a file full of unknown names in a huge cluster stays linear.
+    pub suggestions: std::cell::Cell<u32>,
+}
+
+/// "Did you mean" searches per [`Names`].
+pub const MAX_SUGGESTIONS: u32 = 64;
+
+impl Names<'_> {
+    /// "did you mean" over `known`, while the budget lasts.
+    fn suggest<'k>(&self, name: &str, known: impl IntoIterator<Item = &'k str>) -> Option<String> {
+        let left = self.suggestions.get();
+        if left == 0 {
+            return None;
+        }
+        self.suggestions.set(left - 1);
+        did_you_mean(name, known)
+    }
 }
 
 /// Types `expr` as a value of `ty` for option `option`. Errors go to `out`;
@@ -279,7 +297,7 @@ pub fn unknown_role(span: Span, name: &str, names: &Names) -> Diagnostic {
         format!("unknown role `{name}`"),
         Label::new(span, "no role has this name"),
     );
-    match did_you_mean(name, names.roles.keys().map(String::as_str)) {
+    match names.suggest(name, names.roles.keys().map(String::as_str)) {
         Some(hint) => d.with_hint(hint),
         None if names.hosts.contains_key(name) => {
             d.with_hint(format!("`{name}` is a host; `roles` lists roles"))
@@ -300,7 +318,7 @@ pub fn unknown_host_or_role(span: Span, name: &str, names: &Names) -> Diagnostic
         .keys()
         .chain(names.hosts.keys())
         .map(String::as_str);
-    match did_you_mean(name, known) {
+    match names.suggest(name, known) {
         Some(hint) => d.with_hint(hint),
         None => d.with_hint("name a host or a role of this cluster"),
     }
