@@ -3,5 +3,7 @@
 
 mod commands;
 mod errors;
+mod examples;
 mod harness;
+mod review;
 mod syntax;

@@ -1,0 +1,149 @@
+//! Every example builds, and what it resolves to and emits is snapshotted.
+
+use std::fmt::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use crate::harness::{repo, Test};
+
+const EXAMPLES: [&str; 3] = ["ralphzilla", "rsh-lab", "hpc"];
+
+/// Copies an example directory (cluster file, keys, sources) into a test.
+fn example(name: &str) -> Test {
+    let dir = repo().join("examples").join(name);
+    let mut test = Test::new();
+    for entry in walk(&dir) {
+        let relative = entry
+            .strip_prefix(&dir)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if entry.is_file() && !relative.starts_with("out/") {
+            test = test.copy(&format!("examples/{name}/{relative}"), &relative);
+        }
+    }
+    test
+}
+
+/// Every path under `root`, sorted, directories before their contents.
+fn walk(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.symlink_metadata().unwrap().is_dir() {
+                stack.push(path.clone());
+            }
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// One line per entry of a host tree: mode, type, path, link target, then
+/// the content of text files, indented.
+fn listing(tree: &Path) -> String {
+    let mut out = String::new();
+    for path in walk(tree) {
+        let meta = path.symlink_metadata().unwrap();
+        let relative = path.strip_prefix(tree).unwrap().display();
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path).unwrap();
+            let _ = writeln!(out, "link /{relative} -> {}", target.display());
+        } else if meta.is_dir() {
+            let _ = writeln!(out, "dir  /{relative} {mode:04o}");
+        } else {
+            let _ = writeln!(out, "file /{relative} {mode:04o}");
+            let bytes = std::fs::read(&path).unwrap();
+            match String::from_utf8(bytes) {
+                Ok(text) => text.lines().for_each(|l| {
+                    let _ = writeln!(out, "   | {l}");
+                }),
+                Err(e) => {
+                    let _ = writeln!(out, "   (binary, {} bytes)", e.as_bytes().len());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_example_checks_clean() {
+    for name in EXAMPLES {
+        let (out, _t) = example(name).args("check cluster.dsl").run();
+        assert_eq!(out.status, 0, "{name}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn eval_json_of_every_example() {
+    for name in EXAMPLES {
+        let (out, _t) = example(name).args("eval --json cluster.dsl").run();
+        assert_eq!(out.status, 0, "{name}: {}", out.stderr);
+        let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        insta::assert_json_snapshot!(format!("eval-{name}"), json);
+    }
+}
+
+#[test]
+fn build_of_every_example() {
+    for name in EXAMPLES {
+        let (out, dir) = example(name).args("build cluster.dsl -o out").run();
+        assert_eq!(out.status, 0, "{name}: {}", out.stderr);
+        let built = dir.path().join("out").join(name);
+        let mut text = String::new();
+        for host in walk(&built.join("hosts")) {
+            if host.parent() == Some(&built.join("hosts")) {
+                let _ = writeln!(text, "=== {}", host.file_name().unwrap().to_string_lossy());
+                text.push_str(&listing(&host));
+            }
+        }
+        insta::assert_snapshot!(format!("build-{name}"), text);
+    }
+}
+
+#[test]
+fn the_same_input_gives_a_byte_identical_tree() {
+    let (first, a) = example("hpc").args("build cluster.dsl -o out").run();
+    let (second, b) = example("hpc").args("build cluster.dsl -o out").run();
+    assert_eq!((first.status, second.status), (0, 0), "{}", first.stderr);
+    let (a, b) = (a.path().join("out/hpc"), b.path().join("out/hpc"));
+    let (left, right) = (walk(&a), walk(&b));
+    assert_eq!(left.len(), right.len());
+    for (l, r) in left.iter().zip(&right) {
+        assert_eq!(l.strip_prefix(&a).unwrap(), r.strip_prefix(&b).unwrap());
+        let (ml, mr) = (l.symlink_metadata().unwrap(), r.symlink_metadata().unwrap());
+        assert_eq!(ml.mode(), mr.mode(), "{}", l.display());
+        if ml.is_file() {
+            assert_eq!(
+                std::fs::read(l).unwrap(),
+                std::fs::read(r).unwrap(),
+                "{}",
+                l.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failed_build_leaves_the_previous_output_untouched() {
+    let (first, dir) = example("ralphzilla").args("build cluster.dsl -o out").run();
+    assert_eq!(first.status, 0, "{}", first.stderr);
+    let before = listing(&dir.path().join("out"));
+    let broken = std::fs::read_to_string(dir.path().join("cluster.dsl"))
+        .unwrap()
+        .replace("trust root@* <-> root@*;", "trust root@* <-> root@nowhere;");
+    std::fs::write(dir.path().join("cluster.dsl"), broken).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["build", "cluster.dsl", "-o", "out"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(before, listing(&dir.path().join("out")));
+}

@@ -1,0 +1,171 @@
+//! The review workflow as a team uses it: `accord snapshot` committed beside
+//! the cluster file, `--check` in CI, and `accord diff` between versions.
+
+use crate::harness::{repo, Test};
+
+/// The examples every review test runs on.
+const EXAMPLES: [&str; 3] = ["ralphzilla", "rsh-lab", "hpc"];
+
+/// Each example's committed `cluster.snap` matches its current build: the
+/// check a team runs in CI.
+#[test]
+fn committed_snapshots_of_the_examples_are_current() {
+    for example in EXAMPLES {
+        let dsl = repo().join(format!("examples/{example}/cluster.dsl"));
+        let (out, _t) = Test::new()
+            .args(&format!("snapshot --check {}", dsl.display()))
+            .run();
+        assert_eq!(
+            out.status, 0,
+            "examples/{example}/cluster.snap is stale; run `accord snapshot examples/{example}/cluster.dsl` and review the diff\n{}{}",
+            out.stdout, out.stderr
+        );
+    }
+}
+
+#[test]
+fn snapshot_check_fails_on_an_unreviewed_change_then_passes_once_accepted() {
+    let test = Test::new().copy("examples/hpc/cluster.dsl", "cluster.dsl");
+    let (first, dir) = test.args("snapshot cluster.dsl").run();
+    assert_eq!(first.status, 0, "{}", first.stderr);
+    let snap = std::fs::read_to_string(dir.path().join("cluster.snap")).unwrap();
+    assert!(snap.contains("compute3"), "{snap}");
+
+    let changed = std::fs::read_to_string(dir.path().join("cluster.dsl"))
+        .unwrap()
+        .replace(
+            "  trust root@* <-> root@*;",
+            "  host compute4 { roles = [compute]; address = 10.1.1.4; }\n  trust root@* <-> root@*;",
+        );
+    let rerun = |args: &str| {
+        Test::new()
+            .file("cluster.dsl", &changed)
+            .file("cluster.snap", &snap)
+            .args(args)
+            .run()
+    };
+    let (check, _t) = rerun("snapshot --check cluster.dsl");
+    assert_eq!(check.status, 1);
+    insta::assert_snapshot!(
+        "snapshot-check-host-added",
+        format!("{}\n--- stderr\n{}", check.stdout, check.stderr)
+    );
+
+    let (accept, dir) = rerun("snapshot cluster.dsl");
+    assert_eq!(accept.status, 0, "{}", accept.stderr);
+    let (again, _t) = Test::new()
+        .file("cluster.dsl", &changed)
+        .file(
+            "cluster.snap",
+            &std::fs::read_to_string(dir.path().join("cluster.snap")).unwrap(),
+        )
+        .args("snapshot --check cluster.dsl")
+        .run();
+    assert_eq!(again.status, 0, "{}{}", again.stdout, again.stderr);
+}
+
+/// `accord diff` between an example and a copy changed by `edit`.
+fn diff_of(example: &str, edit: impl Fn(&str) -> String, flags: &str) -> String {
+    let original =
+        std::fs::read_to_string(repo().join(format!("examples/{example}/cluster.dsl"))).unwrap();
+    let changed = edit(&original);
+    assert_ne!(original, changed, "the edit changed nothing");
+    let (out, _t) = Test::new()
+        .file("old.dsl", &original)
+        .file("new.dsl", &changed)
+        .args(&format!("diff {flags} old.dsl new.dsl"))
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    out.stdout
+}
+
+#[test]
+fn diff_shows_an_added_host() {
+    let out = diff_of(
+        "ralphzilla",
+        |t| {
+            t.replace(
+            "  host ralphzilla-c ",
+            "  host ralphzilla-d      { roles = [node];       address = 192.168.1.4; }\n  host ralphzilla-c ",
+        )
+        },
+        "",
+    );
+    insta::assert_snapshot!("diff-host-added", out);
+}
+
+#[test]
+fn diff_shows_a_forced_role_option() {
+    let out = diff_of(
+        "hpc",
+        |t| {
+            t.replace(
+                "role compute { ssh.port = 22; }",
+                "role compute { ssh.port = force 2200; }",
+            )
+        },
+        "",
+    );
+    insta::assert_snapshot!("diff-role-option-forced", out);
+}
+
+#[test]
+fn diff_shows_a_dropped_trust_edge_in_trust_terms_first() {
+    let edit = |t: &str| t.replace("  trust slurm@login -> slurm@compute oneway;\n", "");
+    let out = diff_of("hpc", edit, "");
+    assert!(out.contains("slurm"), "{out}");
+    insta::assert_snapshot!("diff-trust-edge-dropped", out);
+    insta::assert_snapshot!(
+        "diff-trust-edge-dropped-stat",
+        diff_of("hpc", edit, "--stat")
+    );
+    let json: serde_json::Value = serde_json::from_str(&diff_of("hpc", edit, "--json")).unwrap();
+    insta::assert_json_snapshot!("diff-trust-edge-dropped-json", json);
+}
+
+#[test]
+fn diff_reads_a_git_revision_of_the_cluster_file() {
+    let original = std::fs::read_to_string(repo().join("examples/ralphzilla/cluster.dsl")).unwrap();
+    let (_, dir) = Test::new().file("cluster.dsl", &original).run();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("git");
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", "cluster.dsl"]);
+    git(&["commit", "-qm", "first"]);
+    std::fs::write(
+        dir.path().join("cluster.dsl"),
+        original.replace("aliases = [\"rz\"];", "aliases = [\"rz\", \"boss\"];"),
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["diff", "HEAD:cluster.dsl", "cluster.dsl"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("boss"), "{stdout}");
+}
