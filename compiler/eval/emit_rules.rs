@@ -2,8 +2,10 @@
 //! read through the loader into [`crate::model::Cluster::templates`].
 //!
 //! Template keys: a stdlib template is keyed by its path below
-//! `stdlib/templates/` (`ssh/sshd_config.j2`); a user module's template by
-//! its resolved path as the loader names it (`/site/templates/motd.j2`).
+//! `stdlib/templates/` (`ssh/sshd_config.j2`; any other stdlib file by
+//! `<std>/PATH`); a user module's template by its resolved path as the
+//! loader names it (`/site/templates/motd.j2`), with `./` before a relative
+//! one, so user and stdlib keys never collide.
 //!
 //! Destinations: a path starting with `/` or `{{` is a path on each host; any
 //! other path is a cluster-level file written beside the host trees
@@ -202,7 +204,12 @@ fn body(
 /// The key a template is stored under (see the module documentation).
 pub fn template_key(path: &SourcePath) -> String {
     match path {
-        SourcePath::Std(rel) => rel.strip_prefix("templates/").unwrap_or(rel).to_string(),
+        SourcePath::Std(rel) => match rel.strip_prefix("templates/") {
+            Some(below) => below.to_string(),
+            None => format!("<std>/{rel}"),
+        },
+        // A relative path gets `./` so it can never equal a stdlib key.
+        SourcePath::Fs(p) if p.is_relative() => format!("./{}", p.display()),
         SourcePath::Fs(p) => p.display().to_string(),
     }
 }
@@ -297,5 +304,10 @@ mod tests {
             template_key(&SourcePath::Fs("/site/t.j2".into())),
             "/site/t.j2"
         );
+        assert_eq!(
+            template_key(&SourcePath::Fs("ssh/sshd_config.j2".into())),
+            "./ssh/sshd_config.j2"
+        );
+        assert_eq!(template_key(&SourcePath::Std("x.j2".into())), "<std>/x.j2");
     }
 }

@@ -353,3 +353,61 @@ fn hosts_with_the_same_roles_share_one_config() {
     distinct.dedup();
     assert_eq!(distinct.len(), 2);
 }
+
+#[test]
+fn a_cluster_level_conflict_is_reported_once_for_many_hosts() {
+    let messages = errors(
+        r#"
+        cluster x {
+          domain = "a"; domain = "b";
+          role r { }
+          host h1 { roles = [r]; address = 10.0.0.1; }
+          host h2 { address = 10.0.0.2; init = sysv; }
+          host h3 { roles = [r]; address = 10.0.0.3; init = sysv; }
+        }"#,
+    );
+    assert_eq!(messages, ["E0205 conflicting definitions of `domain`"]);
+}
+
+#[test]
+fn repeated_roles_and_addresses_count_once() {
+    let c = ok(r#"
+        cluster x {
+          role a { } role b { }
+          host h { roles = [a, b, a]; address = 10.0.0.1; addresses = [10.0.0.1, fd00::1]; }
+        }"#);
+    assert_eq!(c.hosts[0].roles.len(), 2);
+    assert_eq!(c.hosts[0].addresses.len(), 2);
+    assert_eq!(c.roles[0].hosts.len(), 1);
+}
+
+#[test]
+fn options_declared_twice_or_without_docs() {
+    let l = loader(r#"import "./m.dsl"; option a.b : bool = true; cluster x { }"#)
+        .with_file("/c/m.dsl", r#"option a.b : bool = false "d";"#);
+    let (_, messages) = run_with(&l);
+    assert_eq!(messages, ["E0215 option `a.b` is declared twice"]);
+    assert_eq!(
+        errors("option c.d : bool = true; cluster x { }"),
+        ["W0200 option `c.d` has no documentation"]
+    );
+}
+
+#[test]
+fn a_default_of_the_wrong_type_is_an_error_at_the_declaration() {
+    assert_eq!(
+        errors(r#"option a.b : int(1..5) = 9 "d"; cluster x { }"#),
+        ["E0203 `9` is out of range for `a.b`"]
+    );
+}
+
+#[test]
+fn invalid_cluster_and_role_names_are_errors() {
+    assert_eq!(
+        errors(r#"cluster "../x" { role "r/1" { } }"#),
+        [
+            "E0206 invalid cluster name `../x`: it has an empty label (`..` or a `.` at either end)",
+            "E0206 invalid role name `r/1`: it contains `/`",
+        ]
+    );
+}
