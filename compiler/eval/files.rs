@@ -1,6 +1,7 @@
 //! `file` declarations: validated paths, modes and owners, content from
 //! inline text or a source file read through the loader.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::validate;
@@ -15,11 +16,37 @@ const FIELDS: [&str; 5] = ["text", "source", "mode", "owner", "group"];
 /// Default mode of a declared file.
 const DEFAULT_MODE: u32 = 0o644;
 
+/// Reads `source` files through the loader, each path once, so many
+/// declarations of one large file hold one copy.
+pub struct Reader<'a> {
+    loader: &'a dyn Loader,
+    cache: HashMap<SourcePath, Arc<Vec<u8>>>,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader with an empty cache.
+    pub fn new(loader: &'a dyn Loader) -> Reader<'a> {
+        Reader {
+            loader,
+            cache: HashMap::new(),
+        }
+    }
+
+    fn read(&mut self, path: &SourcePath) -> std::io::Result<Arc<Vec<u8>>> {
+        if let Some(bytes) = self.cache.get(path) {
+            return Ok(bytes.clone());
+        }
+        let bytes = Arc::new(self.loader.read(path)?);
+        self.cache.insert(path.clone(), bytes.clone());
+        Ok(bytes)
+    }
+}
+
 /// Checks one `file` declaration and reads its source.
 pub fn file_spec(
     decl: &FileDecl,
     module: &Module,
-    loader: &dyn Loader,
+    loader: &mut Reader,
     out: &mut Vec<Diagnostic>,
 ) -> Option<FileSpec> {
     let before = out.len();
@@ -108,7 +135,7 @@ fn text(field: &Field, out: &mut Vec<Diagnostic>) -> Option<FileContent> {
 fn source(
     field: &Field,
     module: &Module,
-    loader: &dyn Loader,
+    loader: &mut Reader,
     out: &mut Vec<Diagnostic>,
 ) -> Option<FileContent> {
     let ExprKind::Str(rel) = &field.value.kind else {
@@ -126,7 +153,7 @@ fn source(
                 SourcePath::Fs(p) => p.clone(),
                 std => std.to_string().into(),
             },
-            bytes: Arc::new(bytes),
+            bytes,
         }),
         Err(e) => {
             out.push(

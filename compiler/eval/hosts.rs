@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::files::file_spec;
+use super::files::{file_spec, Reader};
 use super::merge::{merge, winners, Conflict, Priority, TypedDef};
 use super::options::{Options, HOST_BLOCK_ONLY};
 use super::resolve::NameTable;
@@ -76,6 +76,7 @@ struct Builder<'a> {
     classes: HashMap<Vec<RoleId>, Class>,
     reported: HashSet<(Span, Span)>,
     addresses: HashMap<IpAddr, (HostId, Span)>,
+    reader: Reader<'a>,
     out: &'a mut Vec<Diagnostic>,
 }
 
@@ -108,6 +109,7 @@ pub fn build(
         classes: HashMap::new(),
         reported: HashSet::new(),
         addresses: HashMap::with_capacity(table.host_blocks.len()),
+        reader: Reader::new(loader),
         out,
     };
     b.cluster = b.scope_defs(&c.cluster_scope.defs, Where::Cluster);
@@ -116,12 +118,8 @@ pub fn build(
         .iter()
         .map(|r| b.scope_defs(&r.body.defs, Where::Role))
         .collect();
-    b.cluster_files = b.files(&c.cluster_scope, modules, loader);
-    b.role_files = c
-        .roles
-        .iter()
-        .map(|r| b.files(&r.body, modules, loader))
-        .collect();
+    b.cluster_files = b.files(&c.cluster_scope, modules);
+    b.role_files = c.roles.iter().map(|r| b.files(&r.body, modules)).collect();
     b.cluster_config = Arc::new(b.config(&[], None));
 
     let mut roles: Vec<Role> = c
@@ -137,7 +135,7 @@ pub fn build(
         .collect();
     let mut hosts = Vec::with_capacity(table.host_blocks.len());
     for (id, &block) in table.host_blocks.iter().enumerate() {
-        let host = b.host(&c.hosts[block], HostId(id as u32), modules, loader);
+        let host = b.host(&c.hosts[block], HostId(id as u32), modules);
         for role in &host.roles {
             roles[role.0 as usize].hosts.push(HostId(id as u32));
         }
@@ -211,16 +209,13 @@ impl Builder<'_> {
         })
     }
 
-    fn files(
-        &mut self,
-        scope: &ScopeRaw,
-        modules: &[Module],
-        loader: &dyn Loader,
-    ) -> Vec<FileSpec> {
+    fn files(&mut self, scope: &ScopeRaw, modules: &[Module]) -> Vec<FileSpec> {
         scope
             .files
             .iter()
-            .filter_map(|(decl, module)| file_spec(decl, &modules[*module], loader, self.out))
+            .filter_map(|(decl, module)| {
+                file_spec(decl, &modules[*module], &mut self.reader, self.out)
+            })
             .collect()
     }
 
@@ -329,10 +324,10 @@ impl Builder<'_> {
         }
     }
 
-    fn host(&mut self, raw: &HostRaw, id: HostId, modules: &[Module], loader: &dyn Loader) -> Host {
+    fn host(&mut self, raw: &HostRaw, id: HostId, modules: &[Module]) -> Host {
         let defs = self.scope_defs(&raw.body.defs, Where::Host);
         let roles = self.host_roles(&defs);
-        let own_files = self.files(&raw.body, modules, loader);
+        let own_files = self.files(&raw.body, modules);
         let class = self.class(&roles);
         let has_own_definitions = !defs.config.is_empty() || !raw.body.files.is_empty();
         let config = if defs.config.is_empty() {
