@@ -381,11 +381,20 @@ impl Builder<'_> {
 
     /// The host's roles, in the order it lists them, each once.
     fn host_roles(&mut self, defs: &ScopeDefs) -> Vec<RoleId> {
+        // `roles` is set in host blocks only, so the host's own definitions
+        // are all there is; lists never conflict.
+        let Some(option) = self.attrs.roles else {
+            return Vec::new();
+        };
+        let own: Vec<&TypedDef> = defs.attrs.get(&option).into_iter().flatten().collect();
         let mut roles = Vec::new();
-        for (value, _) in self.attr_items(self.attrs.roles, &[], defs) {
-            if let Value::Enum(name) = value {
-                if let Some(&role) = self.table.roles.get(&name) {
-                    roles.push(role);
+        for def in winners(&own) {
+            let Value::List(values) = &def.value else {
+                continue;
+            };
+            for value in values {
+                if let Value::Enum(name) = value {
+                    roles.extend(self.table.roles.get(name).copied());
                 }
             }
         }
@@ -415,20 +424,22 @@ impl Builder<'_> {
             );
         }
         defs.extend(host.attrs.get(&option).into_iter().flatten());
-        if !self.options.list[option].ty.is_list() {
-            if let Err(conflict) = merge(&defs, None, false) {
-                let d = conflict_error(conflict, &self.options.list[option].info.path);
-                if self
-                    .reported
-                    .insert((conflict.first.span, conflict.second.span))
-                {
+        let winners = winners(&defs);
+        if let Some(first) = winners.first() {
+            let scalar = !self.options.list[option].ty.is_list();
+            if let Some(second) = winners.iter().find(|d| scalar && d.value != first.value) {
+                let d = conflict_error(
+                    Conflict { first, second },
+                    &self.options.list[option].info.path,
+                );
+                if self.reported.insert((first.span, second.span)) {
                     self.out.push(d);
                 }
                 return Vec::new();
             }
         }
         let mut items = Vec::new();
-        for def in winners(&defs) {
+        for def in winners {
             match &def.value {
                 Value::List(values) => {
                     items.extend(values.iter().cloned().zip(def.item_spans.iter().copied()));
