@@ -62,8 +62,12 @@ pub fn explain(
         } else {
             "\nwould be granted by:\n"
         });
+        let mut seen = std::collections::BTreeSet::new();
         for source in sources_of {
-            text.push_str(&cx.source_line(*source));
+            // Both halves of a `<->` can cover one pair: list it once.
+            if seen.insert(source_span(cluster, graph, *source)) {
+                text.push_str(&cx.source_line(*source));
+            }
         }
     }
     if !denies.is_empty() {
