@@ -190,20 +190,29 @@ fn asymmetry(
     let mut d = match primary {
         Source::Trust { rule, .. } => {
             let rule = &cluster.trusts[rule as usize];
-            Diagnostic::error(
+            let (back_from, back_to) = reverse.split_once(" -> ").unwrap_or_default();
+            let d = Diagnostic::error(
                 "E0300",
                 format!("trust edge `{edge}` has no reverse `{reverse}`"),
                 Label::new(span, format!("grants `{edge}`")),
-            )
-            .with_note(format!(
-                "`{}` grants `{edge}`, but nothing grants `{reverse}`",
-                rule_text(cluster, rule)
-            ))
-            .with_hint(format!(
-                "write `<->` to grant both directions, add `trust {} -> {};`, or mark the declaration `oneway` if only this direction is meant",
-                reverse.split(" -> ").next().unwrap_or_default(),
-                reverse.split(" -> ").nth(1).unwrap_or_default(),
-            ))
+            );
+            if deny.is_some() {
+                d.with_note(format!(
+                    "`{}` grants `{edge}`; a deny removes `{reverse}` but not `{edge}`",
+                    rule_text(cluster, rule)
+                ))
+                .with_hint(format!(
+                    "deny both directions (`deny {back_from} <-> {back_to};`), or remove the deny"
+                ))
+            } else {
+                d.with_note(format!(
+                    "`{}` grants `{edge}`, but nothing grants `{reverse}`",
+                    rule_text(cluster, rule)
+                ))
+                .with_hint(format!(
+                    "grant the reverse (`trust {back_from} -> {back_to};`, or `<->` in the declaration), or mark the declaration `oneway` if only this direction is meant"
+                ))
+            }
         }
         Source::Peer { group, entry } => {
             let listed = peer_host(cluster, graph, group).peers[entry as usize].target;
