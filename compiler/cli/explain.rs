@@ -60,7 +60,10 @@ pub fn run(args: &ExplainArgs) -> Result<(), i32> {
 }
 
 fn principal<'a>(cluster: &Cluster, text: &'a str) -> Result<Principal<'a>, i32> {
-    let Some((user, host)) = text.split_once('@').filter(|(u, h)| !u.is_empty() && !h.is_empty()) else {
+    let Some((user, host)) = text
+        .split_once('@')
+        .filter(|(u, h)| !u.is_empty() && !h.is_empty())
+    else {
         plain_error(
             &format!("`{text}` is not a principal"),
             Some("write `user@host`, such as `root@login1`"),

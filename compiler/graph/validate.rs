@@ -28,6 +28,11 @@ pub fn validate(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
     crate::diagnostic::sort(&mut out);
     let mut seen = BTreeSet::new();
     out.retain(|d| seen.insert((d.code, d.message.clone(), d.primary.span)));
+    for d in &mut out {
+        let mut labels = BTreeSet::new();
+        d.secondary
+            .retain(|l| labels.insert((l.span, l.message.clone())));
+    }
     out
 }
 

@@ -7,3 +7,4 @@ mod examples;
 mod harness;
 mod review;
 mod syntax;
+mod trust;
