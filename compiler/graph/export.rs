@@ -31,13 +31,16 @@ pub enum Level {
     Host,
 }
 
+/// A directed edge of a drawing: (from node, from user, to node, to user).
+pub type DrawnEdge = (usize, String, usize, String);
+
 /// A drawable graph: nodes, and edges between them by user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Drawing {
     /// (id, label, host names).
     pub nodes: Vec<(String, String, Vec<String>)>,
     /// Directed edges (from node, from user, to node, to user), sorted.
-    pub edges: Vec<(usize, String, usize, String)>,
+    pub edges: Vec<DrawnEdge>,
 }
 
 impl Drawing {
@@ -107,12 +110,12 @@ impl Drawing {
         Some(Drawing { nodes, edges })
     }
 
-    fn has(&self, edge: &(usize, String, usize, String)) -> bool {
+    fn has(&self, edge: &DrawnEdge) -> bool {
         self.edges.binary_search(edge).is_ok()
     }
 
     /// Edges to draw: a symmetric pair once (`true`), a one-way edge alone.
-    fn drawn(&self) -> Vec<(&(usize, String, usize, String), bool)> {
+    fn drawn(&self) -> Vec<(&DrawnEdge, bool)> {
         let mut out = Vec::new();
         for e in &self.edges {
             let reverse = (e.2, e.3.clone(), e.0, e.1.clone());
