@@ -130,6 +130,7 @@ pub fn host_value(cluster: &Cluster, id: HostId, keys: &Keys, config: &ConfigVal
                 ("algorithm", Value::from(k.algorithm.as_str())),
                 ("data", Value::from(k.data.as_str())),
                 ("line", Value::from(k.line())),
+                ("file", Value::from(super::keys::key_file_name(&k.key_type))),
                 (
                     "private",
                     k.private

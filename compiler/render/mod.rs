@@ -34,8 +34,8 @@ use rayon::prelude::*;
 
 pub use self::keys::{generate_central_keys, read_keys_dir, HostKey, Keys};
 use self::context::{ConfigCache, ConfigValues};
-use crate::diagnostic::{Diagnostic, Label, Span};
-use crate::graph::TrustGraph;
+use crate::diagnostic::{Diagnostic, Label};
+use crate::graph::{Grant, TrustGraph};
 use crate::model::{Cluster, Config, EmitBody, EmitRule, EmitScope, HostId, RoleId, Target};
 use crate::plan::{BlobId, Blobs, BuildPlan, ClusterFile, Entry, EntryKind, HostPlan};
 
@@ -62,6 +62,28 @@ pub fn render(cluster: &Cluster, graph: &TrustGraph) -> (BuildPlan, Vec<Diagnost
 pub fn render_with(
     cluster: &Cluster,
     graph: &TrustGraph,
+    options: &RenderOptions,
+) -> (BuildPlan, Vec<Diagnostic>) {
+    render_grants(cluster, graph, options)
+}
+
+/// The one question rendering asks the trust graph: who may log in to a
+/// host, as which user. Asked once per class, for its first member.
+pub trait Inbound: Sync {
+    /// Every grant into `host`, sorted by (as_user, from_user).
+    fn inbound(&self, host: HostId) -> Vec<Grant>;
+}
+
+impl Inbound for TrustGraph {
+    fn inbound(&self, host: HostId) -> Vec<Grant> {
+        TrustGraph::inbound(self, host)
+    }
+}
+
+/// [`render_with`] over any source of grants (tests use a table).
+pub fn render_grants(
+    cluster: &Cluster,
+    graph: &dyn Inbound,
     options: &RenderOptions,
 ) -> (BuildPlan, Vec<Diagnostic>) {
     let renderer = Renderer::new(cluster, &options.keys);
@@ -318,17 +340,18 @@ impl<'a> Renderer<'a> {
         let mut env = environment(cluster.hosts.len());
         let mut template_names = HashMap::new();
         let mut broken = HashMap::new();
+        // Each template is reachable as `templates/x.j2` (as a rule names it,
+        // relative to its module) and as `x.j2` (as includes name it).
         for (name, source) in &cluster.templates {
-            if let Err(e) = env.add_template_owned(name.clone(), source.clone()) {
-                broken.insert(name.clone(), describe(&e));
-            }
-            template_names.insert(name.clone(), name.clone());
-            if let Some(short) = name.strip_prefix("templates/") {
-                template_names.entry(short.to_string()).or_insert(name.clone());
-            } else {
-                template_names
-                    .entry(format!("templates/{name}"))
-                    .or_insert(name.clone());
+            let short = name.strip_prefix("templates/").unwrap_or(name);
+            for alias in [short.to_string(), format!("templates/{short}")] {
+                if template_names.contains_key(&alias) {
+                    continue;
+                }
+                if let Err(e) = env.add_template_owned(alias.clone(), source.clone()) {
+                    broken.insert(alias.clone(), describe(&e));
+                }
+                template_names.insert(alias.clone(), alias);
             }
         }
         let mut configs = ConfigCache::default();
@@ -381,7 +404,7 @@ impl<'a> Renderer<'a> {
         ctx.insert("__options", config.flat.clone());
     }
 
-    fn render_class(&self, class: &Class, graph: &TrustGraph) -> ClassOut {
+    fn render_class(&self, class: &Class, graph: &dyn Inbound) -> ClassOut {
         let rep = class.members[0];
         let host = &self.cluster.hosts[rep.0 as usize];
         let config = self.configs.cached(&host.config);
@@ -499,7 +522,7 @@ impl<'a> Renderer<'a> {
             if let Some(item) = item {
                 local.insert("item", item);
             }
-            let value = Value::from_iter(local.into_iter().map(|(k, v)| (k, v)));
+            let value = Value::from_pairs(local);
             if let Some(out) = self.render_one(index, &value, config, diagnostics) {
                 outs.push(out);
             }
@@ -677,7 +700,7 @@ impl<'a> Renderer<'a> {
                     let config = self.configs.cached(&host.config);
                     let mut ctx = self.base.clone();
                     self.with_config(&mut ctx, &config);
-                    let value = Value::from_iter(ctx);
+                    let value = Value::from_pairs(ctx);
                     MESSAGES.with(|m| m.borrow_mut().clear());
                     let text = template.render(value).unwrap_or_default();
                     text.split_whitespace().map(str::to_string).collect()
@@ -810,5 +833,3 @@ fn environment(hosts: usize) -> Environment<'static> {
     env
 }
 
-#[allow(dead_code)]
-fn unused(_: Span) {}
