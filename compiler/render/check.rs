@@ -74,7 +74,10 @@ pub fn unsafe_line(kind: TrustFile, content: &str) -> Option<(usize, &str, &'sta
             TrustFile::Rhosts => {
                 if trimmed.contains('+') {
                     Some("it contains `+`, which rshd reads as any host or user")
-                } else if trimmed.split_whitespace().any(|f| f.starts_with('-') || f.starts_with('@')) {
+                } else if trimmed
+                    .split_whitespace()
+                    .any(|f| f.starts_with('-') || f.starts_with('@'))
+                {
                     Some("a field starts with `-` or `@`")
                 } else {
                     None
@@ -124,7 +127,15 @@ mod tests {
 
     #[test]
     fn accounts() {
-        for (name, ok) in [("root", true), ("slurm-1", true), ("_x", true), ("Root", false), ("1x", false), ("", false), ("a b", false)] {
+        for (name, ok) in [
+            ("root", true),
+            ("slurm-1", true),
+            ("_x", true),
+            ("Root", false),
+            ("1x", false),
+            ("", false),
+            ("a b", false),
+        ] {
             assert_eq!(valid_account(name), ok, "{name}");
         }
     }

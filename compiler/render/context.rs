@@ -58,7 +58,12 @@ pub fn nested_config(config: &Config) -> Value {
 
 /// Flat option values by dotted path, for `opt("a.b")`.
 pub fn flat_config(config: &Config) -> Value {
-    Value::from_pairs(config.values.iter().map(|(k, r)| (k.as_str(), value(&r.value))))
+    Value::from_pairs(
+        config
+            .values
+            .iter()
+            .map(|(k, r)| (k.as_str(), value(&r.value))),
+    )
 }
 
 /// Template values of one config, built once per distinct `Arc<Config>`.
@@ -107,8 +112,16 @@ pub fn fqdn(host: &Host) -> String {
 pub fn host_value(cluster: &Cluster, id: HostId, keys: &Keys, config: &ConfigValues) -> Value {
     let host = &cluster.hosts[id.0 as usize];
     let fqdn = fqdn(host);
-    let addresses: Vec<Value> = host.addresses.iter().map(|a| Value::from(a.to_string())).collect();
-    let aliases: Vec<Value> = host.aliases.iter().map(|a| Value::from(a.as_str())).collect();
+    let addresses: Vec<Value> = host
+        .addresses
+        .iter()
+        .map(|a| Value::from(a.to_string()))
+        .collect();
+    let aliases: Vec<Value> = host
+        .aliases
+        .iter()
+        .map(|a| Value::from(a.as_str()))
+        .collect();
     let mut names = vec![Value::from(host.name.as_str())];
     if fqdn != host.name {
         names.push(Value::from(fqdn.as_str()));
@@ -144,7 +157,12 @@ pub fn host_value(cluster: &Cluster, id: HostId, keys: &Keys, config: &ConfigVal
         ("name", Value::from(host.name.as_str())),
         ("fqdn", Value::from(fqdn)),
         ("addresses", Value::from(addresses)),
-        ("address", host.addresses.first().map_or(Value::from(()), |a| Value::from(a.to_string()))),
+        (
+            "address",
+            host.addresses
+                .first()
+                .map_or(Value::from(()), |a| Value::from(a.to_string())),
+        ),
         ("aliases", Value::from(aliases)),
         ("names", Value::from(names)),
         ("all_names", Value::from(all_names)),
@@ -167,7 +185,11 @@ pub fn home(user: &str, config: &Config) -> String {
 /// `inbound` and `inbound_users` of one class, from its grants.
 pub fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config) -> (Value, Value) {
     let grant_value = |g: &Grant| {
-        let from: Vec<Value> = g.from_hosts.iter().map(|h| hosts[h.0 as usize].clone()).collect();
+        let from: Vec<Value> = g
+            .from_hosts
+            .iter()
+            .map(|h| hosts[h.0 as usize].clone())
+            .collect();
         Value::from_pairs([
             ("as_user", Value::from(g.as_user.as_str())),
             ("from_user", Value::from(g.from_user.as_str())),
@@ -179,7 +201,10 @@ pub fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config) -> (Va
     let inbound: Vec<Value> = sorted.iter().map(|g| grant_value(g)).collect();
     let mut by_user: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for (g, v) in sorted.iter().zip(&inbound) {
-        by_user.entry(g.as_user.as_str()).or_default().push(v.clone());
+        by_user
+            .entry(g.as_user.as_str())
+            .or_default()
+            .push(v.clone());
     }
     let users: Vec<Value> = by_user
         .into_iter()

@@ -111,7 +111,9 @@ pub fn parse_key_line(line: &str) -> Result<Option<HostKey>, String> {
     }
     let fields: Vec<&str> = line.split_whitespace().collect();
     // `ssh-keyscan` prints the host name first; skip it when the second field is an algorithm.
-    let start = usize::from(key_type_of(fields[0]).is_none() && fields.len() > 1 && key_type_of(fields[1]).is_some());
+    let start = usize::from(
+        key_type_of(fields[0]).is_none() && fields.len() > 1 && key_type_of(fields[1]).is_some(),
+    );
     let fields = &fields[start..];
     if let Some(key_type) = key_type_of(fields[0]) {
         let data = fields.get(1).copied().unwrap_or("");
@@ -154,8 +156,12 @@ pub fn read_keys_dir(dir: &Path, cluster: &Cluster) -> (Keys, Vec<Diagnostic>) {
                         Ok(Some(key)) => keys.insert(&host.name, key),
                         Ok(None) => {}
                         Err(message) => diagnostics.push(
-                            Diagnostic::warning("W0512", format!("ignoring a line of `{}`: {message}", public.display()), at.clone())
-                                .with_note(format!("at line {}", number + 1)),
+                            Diagnostic::warning(
+                                "W0512",
+                                format!("ignoring a line of `{}`: {message}", public.display()),
+                                at.clone(),
+                            )
+                            .with_note(format!("at line {}", number + 1)),
                         ),
                     }
                 }
@@ -245,7 +251,10 @@ pub fn generate_central_keys(
             lines.push(std::fs::read_to_string(public)?.trim_end().to_string());
         }
         lines.sort();
-        std::fs::write(dir.join(format!("{}.pub", host.name)), lines.join("\n") + "\n")?;
+        std::fs::write(
+            dir.join(format!("{}.pub", host.name)),
+            lines.join("\n") + "\n",
+        )?;
     }
     if !central.is_empty() {
         out.diagnostics.push(
@@ -285,8 +294,12 @@ fn keygen(file: &Path, key_type: &str, host: &str) -> std::io::Result<()> {
         .arg(&tmp)
         .stdin(std::process::Stdio::null())
         .status()?;
-    let made = std::fs::metadata(&tmp).map(|m| m.len() > 0).unwrap_or(false)
-        && std::fs::metadata(&tmp_pub).map(|m| m.len() > 0).unwrap_or(false);
+    let made = std::fs::metadata(&tmp)
+        .map(|m| m.len() > 0)
+        .unwrap_or(false)
+        && std::fs::metadata(&tmp_pub)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false);
     if !status.success() || !made {
         let _ = std::fs::remove_file(&tmp);
         let _ = std::fs::remove_file(&tmp_pub);

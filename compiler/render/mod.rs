@@ -32,8 +32,8 @@ use minijinja::value::Kwargs;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 use rayon::prelude::*;
 
-pub use self::keys::{generate_central_keys, read_keys_dir, HostKey, Keys};
 use self::context::{ConfigCache, ConfigValues};
+pub use self::keys::{generate_central_keys, read_keys_dir, HostKey, Keys};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::graph::{Grant, TrustGraph};
 use crate::model::{Cluster, Config, EmitBody, EmitRule, EmitScope, HostId, RoleId, Target};
@@ -436,7 +436,8 @@ impl<'a> Renderer<'a> {
                 EmitScope::Cluster => out.cluster_rules.push(index),
                 EmitScope::Host => out.host_rules.push(index),
                 EmitScope::Class => {
-                    let outs = self.render_rule(index, &ctx, Some(&host.config), &mut out.diagnostics);
+                    let outs =
+                        self.render_rule(index, &ctx, Some(&host.config), &mut out.diagnostics);
                     out.outs.extend(outs);
                 }
             }
@@ -468,7 +469,12 @@ impl<'a> Renderer<'a> {
         let mut files = Vec::new();
         let ctx = self.cluster_context();
         for (index, rule) in self.cluster.emits.iter().enumerate() {
-            if is_host_rule(rule) || !rule.when.as_ref().is_none_or(|c| c.holds(&self.cluster.config)) {
+            if is_host_rule(rule)
+                || !rule
+                    .when
+                    .as_ref()
+                    .is_none_or(|c| c.holds(&self.cluster.config))
+            {
                 continue;
             }
             for out in self.render_rule(index, &ctx, Some(&self.cluster.config), &mut diagnostics) {
@@ -497,18 +503,24 @@ impl<'a> Renderer<'a> {
         let items: Vec<Option<Value>> = match &rule.each {
             None => vec![None],
             Some(each) => match lookup_path(ctx, each) {
-                Some(list) if list.try_iter().is_ok() && list.as_str().is_none() => {
-                    list.try_iter().map(|it| it.map(Some).collect()).unwrap_or_default()
-                }
+                Some(list) if list.try_iter().is_ok() && list.as_str().is_none() => list
+                    .try_iter()
+                    .map(|it| it.map(Some).collect())
+                    .unwrap_or_default(),
                 _ => {
-                    let known: Vec<&str> = ctx.keys().copied().filter(|k| !k.starts_with("__")).collect();
+                    let known: Vec<&str> = ctx
+                        .keys()
+                        .copied()
+                        .filter(|k| !k.starts_with("__"))
+                        .collect();
                     let mut d = Diagnostic::error(
                         "E0506",
                         format!("`each = {each}` does not name a list of the template context"),
                         Label::new(rule.span, "this emit rule"),
                     )
                     .with_note(format!("this scope's context has {}", backticked(&known)));
-                    if let Some(hint) = crate::diagnostic::did_you_mean(each, known.iter().copied()) {
+                    if let Some(hint) = crate::diagnostic::did_you_mean(each, known.iter().copied())
+                    {
                         d = d.with_hint(hint);
                     }
                     diagnostics.push(d);
@@ -549,7 +561,9 @@ impl<'a> Renderer<'a> {
         let group = field("the group", &rule.group)?;
         let body = match &rule.body {
             EmitBody::Link(target) => OutBody::Link(field("the link target", target)?),
-            EmitBody::Template(name) => OutBody::File(self.template(rule, name, ctx, config, diagnostics)?),
+            EmitBody::Template(name) => {
+                OutBody::File(self.template(rule, name, ctx, config, diagnostics)?)
+            }
         };
         let problem = if host_rule {
             check::bad_host_path(&path)
@@ -560,7 +574,10 @@ impl<'a> Renderer<'a> {
         if let Some(problem) = problem {
             diagnostics.push(Diagnostic::error(
                 "E0503",
-                format!("the destination `{}` is refused: {problem}", path.escape_debug()),
+                format!(
+                    "the destination `{}` is refused: {problem}",
+                    path.escape_debug()
+                ),
                 at(),
             ));
             return None;
@@ -568,8 +585,15 @@ impl<'a> Renderer<'a> {
         for (what, name) in [("owner", &owner), ("group", &group)] {
             if !check::valid_account(name) {
                 diagnostics.push(
-                    Diagnostic::error("E0504", format!("the {what} `{}` of `{path}` is not a user name", name.escape_debug()), at())
-                        .with_hint("names are `[a-z_][a-z0-9_-]*`, at most 32 characters"),
+                    Diagnostic::error(
+                        "E0504",
+                        format!(
+                            "the {what} `{}` of `{path}` is not a user name",
+                            name.escape_debug()
+                        ),
+                        at(),
+                    )
+                    .with_hint("names are `[a-z_][a-z0-9_-]*`, at most 32 characters"),
                 );
                 return None;
             }
@@ -577,8 +601,14 @@ impl<'a> Renderer<'a> {
         if let (OutBody::File(text), Some(kind)) = (&body, check::trust_file(&path)) {
             if let Some((line, content, reason)) = check::unsafe_line(kind, text) {
                 diagnostics.push(
-                    Diagnostic::error("E0505", format!("refusing to write `{path}`: line {line} could widen trust: {reason}"), at())
-                        .with_note(format!("the line is `{}`", content.escape_debug())),
+                    Diagnostic::error(
+                        "E0505",
+                        format!(
+                            "refusing to write `{path}`: line {line} could widen trust: {reason}"
+                        ),
+                        at(),
+                    )
+                    .with_note(format!("the line is `{}`", content.escape_debug())),
                 );
                 return None;
             }
@@ -642,13 +672,21 @@ impl<'a> Renderer<'a> {
                 .as_ref()
                 .and_then(|at| config?.values.get(at)?.defined_at.first().copied())
                 .unwrap_or(rule.span);
-            let label = if span == rule.span { "this emit rule" } else { "set here" };
+            let label = if span == rule.span {
+                "this emit rule"
+            } else {
+                "set here"
+            };
             diagnostics.push(
                 Diagnostic::warning("W0501", message.message, Label::new(span, label))
                     .with_note(format!("raised by template `{real}`")),
             );
         }
-        result.map_err(|e| diagnostics.push(self.template_error(rule, &format!("template `{real}`"), &e))).ok()
+        result
+            .map_err(|e| {
+                diagnostics.push(self.template_error(rule, &format!("template `{real}`"), &e))
+            })
+            .ok()
     }
 
     fn template_error(&self, rule: &EmitRule, what: &str, error: &Error) -> Diagnostic {
@@ -671,7 +709,9 @@ impl<'a> Renderer<'a> {
 
     fn conflict(&self, path: &str, first: usize, second: usize, host: &str) -> Diagnostic {
         let span = |rule: usize| self.cluster.emits.get(rule).map(|r| r.span);
-        let primary = span(second).or(span(first)).unwrap_or(self.cluster.name_span);
+        let primary = span(second)
+            .or(span(first))
+            .unwrap_or(self.cluster.name_span);
         let mut d = Diagnostic::error(
             "E0507",
             format!("two definitions write `{path}` on host `{host}`"),
@@ -718,7 +758,12 @@ impl<'a> Renderer<'a> {
         let mut missing = Vec::new();
         for (id, types) in &wanted {
             let name = &self.cluster.hosts[id.0 as usize].name;
-            let have: BTreeSet<&str> = options.keys.of(name).iter().map(|k| k.key_type.as_str()).collect();
+            let have: BTreeSet<&str> = options
+                .keys
+                .of(name)
+                .iter()
+                .map(|k| k.key_type.as_str())
+                .collect();
             if types.iter().any(|t| !have.contains(t.as_str())) {
                 missing.push(name.clone());
             }
@@ -769,7 +814,12 @@ fn describe(error: &Error) -> String {
     };
     let mut chars = text.chars();
     match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect::<String>().trim_end_matches('.').to_string(),
+        Some(first) => first
+            .to_lowercase()
+            .chain(chars)
+            .collect::<String>()
+            .trim_end_matches('.')
+            .to_string(),
         None => text,
     }
 }
@@ -805,31 +855,46 @@ fn environment(hosts: usize) -> Environment<'static> {
             if !value.is_safe() && text.chars().any(char::is_control) {
                 return Err(Error::new(
                     ErrorKind::InvalidOperation,
-                    format!("refusing to print a value with a control character: {:?}", text),
+                    format!(
+                        "refusing to print a value with a control character: {:?}",
+                        text
+                    ),
                 ));
             }
         }
         minijinja::escape_formatter(out, state, value)
     });
-    env.add_function("warn", |message: String, kwargs: Kwargs| -> Result<String, Error> {
-        let at: Option<String> = kwargs.get("at")?;
-        kwargs.assert_all_used()?;
-        MESSAGES.with(|m| m.borrow_mut().push(TemplateMessage { message, at }));
-        Ok(String::new())
-    });
+    env.add_function(
+        "warn",
+        |message: String, kwargs: Kwargs| -> Result<String, Error> {
+            let at: Option<String> = kwargs.get("at")?;
+            kwargs.assert_all_used()?;
+            MESSAGES.with(|m| m.borrow_mut().push(TemplateMessage { message, at }));
+            Ok(String::new())
+        },
+    );
     env.add_function("fail", |message: String| -> Result<String, Error> {
         Err(Error::new(ErrorKind::InvalidOperation, message))
     });
-    env.add_function("opt", |state: &State, path: String| -> Result<Value, Error> {
-        let options = state.lookup("__options").unwrap_or(Value::UNDEFINED);
-        match options.get_attr(&path) {
-            Ok(v) if !v.is_undefined() => Ok(v),
-            _ => Err(Error::new(ErrorKind::UndefinedError, format!("no option `{path}`"))),
-        }
+    env.add_function(
+        "opt",
+        |state: &State, path: String| -> Result<Value, Error> {
+            let options = state.lookup("__options").unwrap_or(Value::UNDEFINED);
+            match options.get_attr(&path) {
+                Ok(v) if !v.is_undefined() => Ok(v),
+                _ => Err(Error::new(
+                    ErrorKind::UndefinedError,
+                    format!("no option `{path}`"),
+                )),
+            }
+        },
+    );
+    env.add_test("version_ge", |a: String, b: String| {
+        compare_versions(&a, &b).is_ge()
     });
-    env.add_test("version_ge", |a: String, b: String| compare_versions(&a, &b).is_ge());
-    env.add_test("version_lt", |a: String, b: String| compare_versions(&a, &b).is_lt());
+    env.add_test("version_lt", |a: String, b: String| {
+        compare_versions(&a, &b).is_lt()
+    });
     env.add_filter("sh", |s: String| format!("'{}'", s.replace('\'', "'\\''")));
     env
 }
-

@@ -31,7 +31,11 @@ pub fn stdlib_templates() -> BTreeMap<String, String> {
             if path.is_dir() {
                 dirs.push(path);
             } else {
-                let name = path.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+                let name = path
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 out.insert(name, std::fs::read_to_string(&path).unwrap());
             }
         }
@@ -56,7 +60,9 @@ fn typed(ty: &TypeKind, expr: &ast::Expr) -> Value {
         (TypeKind::Version, ExprKind::Number(n)) => {
             Value::Version(Version(n.split('.').map(|p| p.parse().unwrap()).collect()))
         }
-        (TypeKind::Address, ExprKind::Number(n) | ExprKind::Ipv6(n)) => Value::Address(n.parse().unwrap()),
+        (TypeKind::Address, ExprKind::Number(n) | ExprKind::Ipv6(n)) => {
+            Value::Address(n.parse().unwrap())
+        }
         (_, ExprKind::Str(s)) => Value::Str(s.clone()),
         (_, ExprKind::Ident(p)) => Value::Enum(p.dotted()),
         (_, ExprKind::Number(n)) => Value::Str(n.clone()),
@@ -69,10 +75,16 @@ fn condition(types: &HashMap<String, TypeKind>, expr: &ast::Expr) -> Condition {
         ExprKind::Ident(p) => Condition::Option(p.dotted()),
         ExprKind::Not(e) => Condition::Not(Box::new(condition(types, e))),
         ExprKind::Binary(a, op, b) => match op.node {
-            BinOp::And => Condition::And(Box::new(condition(types, a)), Box::new(condition(types, b))),
-            BinOp::Or => Condition::Or(Box::new(condition(types, a)), Box::new(condition(types, b))),
+            BinOp::And => {
+                Condition::And(Box::new(condition(types, a)), Box::new(condition(types, b)))
+            }
+            BinOp::Or => {
+                Condition::Or(Box::new(condition(types, a)), Box::new(condition(types, b)))
+            }
             cmp => {
-                let ExprKind::Ident(path) = &a.kind else { panic!("lhs") };
+                let ExprKind::Ident(path) = &a.kind else {
+                    panic!("lhs")
+                };
                 let path = path.dotted();
                 let value = typed(&types[&path], b);
                 let op = match cmp {
@@ -118,16 +130,26 @@ pub fn cluster(modules: &[&str], root: &str) -> Cluster {
                     let path = o.path.dotted();
                     let default = o.default.as_ref().map(|d| typed(&o.ty.kind, d));
                     if let Some(value) = &default {
-                        defaults.insert(path.clone(), Resolved { value: value.clone(), priority: 1500, defined_at: vec![] });
+                        defaults.insert(
+                            path.clone(),
+                            Resolved {
+                                value: value.clone(),
+                                priority: 1500,
+                                defined_at: vec![],
+                            },
+                        );
                     }
-                    options.insert(path.clone(), OptionInfo {
-                        path: path.clone(),
-                        type_name: String::new(),
-                        default,
-                        doc: String::new(),
-                        declared_in: String::new(),
-                        span: o.span,
-                    });
+                    options.insert(
+                        path.clone(),
+                        OptionInfo {
+                            path: path.clone(),
+                            type_name: String::new(),
+                            default,
+                            doc: String::new(),
+                            declared_in: String::new(),
+                            span: o.span,
+                        },
+                    );
                     types.insert(path, o.ty.kind);
                 }
                 Item::Emit(e) => emits.push(e),
@@ -178,7 +200,14 @@ pub fn cluster(modules: &[&str], root: &str) -> Cluster {
             if let Stmt::Def(d) = stmt {
                 let path = d.path.dotted();
                 if let Some(ty) = types.get(&path) {
-                    into.insert(path, Resolved { value: typed(ty, &d.value), priority: 100, defined_at: vec![d.span] });
+                    into.insert(
+                        path,
+                        Resolved {
+                            value: typed(ty, &d.value),
+                            priority: 100,
+                            defined_at: vec![d.span],
+                        },
+                    );
                 }
             }
         }
@@ -191,7 +220,12 @@ pub fn cluster(modules: &[&str], root: &str) -> Cluster {
         if let Stmt::Role(block) = stmt {
             let mut values = BTreeMap::new();
             defs(&block.body, &mut values);
-            roles.push(Role { name: block.name.node.clone(), span: block.span, hosts: vec![], peers: vec![] });
+            roles.push(Role {
+                name: block.name.node.clone(),
+                span: block.span,
+                hosts: vec![],
+                peers: vec![],
+            });
             role_values.push(values);
         }
     }
@@ -209,13 +243,17 @@ pub fn cluster(modules: &[&str], root: &str) -> Cluster {
             match (d.path.dotted().as_str(), &d.value.kind) {
                 ("roles", ExprKind::List(items)) => {
                     for item in items {
-                        let ExprKind::Ident(p) = &item.kind else { panic!() };
+                        let ExprKind::Ident(p) = &item.kind else {
+                            panic!()
+                        };
                         let r = roles.iter().position(|r| r.name == p.dotted()).unwrap();
                         roles[r].hosts.push(id);
                         host_roles.push(RoleId(r as u32));
                     }
                 }
-                ("address", ExprKind::Number(n) | ExprKind::Ipv6(n)) => addresses.push(n.parse().unwrap()),
+                ("address", ExprKind::Number(n) | ExprKind::Ipv6(n)) => {
+                    addresses.push(n.parse().unwrap())
+                }
                 ("aliases", ExprKind::List(items)) => {
                     aliases.extend(items.iter().map(|i| match &i.kind {
                         ExprKind::Str(s) => s.clone(),
@@ -258,18 +296,27 @@ pub fn cluster(modules: &[&str], root: &str) -> Cluster {
             has_own_definitions: !own.is_empty(),
         });
     }
-    let host_index = hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), HostId(i as u32))).collect();
+    let host_index = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.name.clone(), HostId(i as u32)))
+        .collect();
     Cluster {
         name: decl.name.node.clone(),
         name_span: decl.name.span,
-        config: Arc::new(Config { values: cluster_values }),
+        config: Arc::new(Config {
+            values: cluster_values,
+        }),
         roles,
         hosts,
         trusts: vec![],
         denies: vec![],
         options,
         emits,
-        templates: stdlib_templates().into_iter().map(|(k, v)| (format!("templates/{k}"), v)).collect(),
+        templates: stdlib_templates()
+            .into_iter()
+            .map(|(k, v)| (format!("templates/{k}"), v))
+            .collect(),
         host_index,
     }
 }
