@@ -185,7 +185,9 @@ pub fn render_grants(
         diagnostics.push(renderer.conflict(&path, first, second, &host));
     }
     crate::diagnostic::sort(&mut diagnostics);
-    diagnostics.dedup();
+    // Classes and templates repeat the same finding; say it once.
+    let mut seen = BTreeSet::new();
+    diagnostics.retain(|d| seen.insert((d.code, d.message.clone(), d.primary.span)));
     (plan, diagnostics)
 }
 

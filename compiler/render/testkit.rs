@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::diagnostic::{FileId, Span};
+use crate::diagnostic::FileId;
 use crate::graph::Grant;
 use crate::model::*;
 use crate::syntax::ast::{self, BinOp, ExprKind, Item, Stmt, TypeKind};
@@ -339,9 +339,4 @@ impl super::Inbound for Mesh {
             })
             .collect()
     }
-}
-
-/// Unused spans in hand-built values.
-pub fn no_span() -> Span {
-    Span::new(FileId(0), 0..0)
 }

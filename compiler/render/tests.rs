@@ -500,3 +500,367 @@ fn the_keygen_script_creates_keys_once_and_never_overwrites() {
         before["ssh_host_ed25519_key"]
     );
 }
+
+const RSHLAB: &str = r#"
+cluster rshlab {
+  domain    = "lab.example";
+  transport = rsh;
+  init      = sysv;
+  rsh.closed_network = true;
+  role node { }
+  host lab1 { roles = [node]; address = 10.20.0.1; }
+  host lab2 { roles = [node]; address = 10.20.0.2; }
+}
+"#;
+
+#[test]
+fn rsh_tree_per_init() {
+    let (plan, diags, _) = build(
+        &["users", "rsh"],
+        RSHLAB,
+        &[("root", "root"), ("joe", "joe")],
+        Keys::default(),
+    );
+    assert!(diags.is_empty(), "{diags:#?}");
+    let t = tree(&plan, "lab1");
+    let paths: Vec<&str> = t.keys().map(String::as_str).collect();
+    assert_eq!(
+        paths,
+        ["/etc/inetd.conf", "/home/joe/.rhosts", "/root/.rhosts"]
+    );
+    assert_eq!(
+        t["/etc/inetd.conf"].0.lines().last(),
+        Some("shell\tstream\ttcp\tnowait\troot\t/usr/sbin/in.rshd\tin.rshd")
+    );
+    let rhosts = &t["/root/.rhosts"];
+    assert_eq!((rhosts.1, rhosts.2.as_str()), (0o600, "root"));
+    assert!(rhosts.0.ends_with("lab1 root\nlab1.lab.example root\n10.20.0.1 root\nlab2 root\nlab2.lab.example root\n10.20.0.2 root\n"), "{}", rhosts.0);
+    assert_eq!(t["/home/joe/.rhosts"].2, "joe");
+    assert!(t["/home/joe/.rhosts"].0.contains("\nlab2 joe\n"));
+
+    let systemd = RSHLAB.replace("init      = sysv;", "init      = systemd;");
+    let (plan, _, _) = build(
+        &["users", "rsh"],
+        &systemd,
+        &[("root", "root")],
+        Keys::default(),
+    );
+    let t = tree(&plan, "lab2");
+    assert!(t["/etc/systemd/system/rsh.socket"]
+        .0
+        .contains("\nAccept=yes\n"));
+    assert!(t["/etc/systemd/system/rsh@.service"]
+        .0
+        .contains("\nExecStart=-/usr/sbin/in.rshd\n"));
+    assert_eq!(
+        t["/etc/systemd/system/sockets.target.wants/rsh.socket"].0,
+        "-> /etc/systemd/system/rsh.socket"
+    );
+    assert!(!t.contains_key("/etc/inetd.conf"));
+
+    let open = RSHLAB.replace("  rsh.closed_network = true;\n", "");
+    let (_, diags, _) = build(
+        &["users", "rsh"],
+        &open,
+        &[("root", "root")],
+        Keys::default(),
+    );
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(diags[0].code, "W0501");
+    assert!(diags[0].message.contains("clear text"));
+}
+
+#[test]
+fn legacy_ssh_is_the_guides_form_with_a_warning() {
+    let legacy = variant(&[("ssh.version", "3.1")]);
+    let (plan, diags, _) = build(
+        &["users", "ssh"],
+        &legacy,
+        &[("root", "root")],
+        Keys::default(),
+    );
+    assert!(errors(&diags).is_empty(), "{diags:#?}");
+    let obsolete: Vec<_> = diags.iter().filter(|d| d.code == "W0501").collect();
+    assert_eq!(obsolete.len(), 1, "{diags:#?}");
+    assert!(
+        obsolete[0].message.contains("obsolete")
+            && obsolete[0].message.contains("ssh.version = 9.2")
+    );
+    let t = tree(&plan, "ralphzilla");
+    let sshd = &t["/etc/ssh/sshd_config"].0;
+    for line in [
+        "RhostsAuthentication yes",
+        "IgnoreRhosts no",
+        "Protocol 2,1",
+        "HostKey /etc/ssh/ssh_host_key",
+        "HostKey /etc/ssh/ssh_host_rsa_key",
+        "HostKey /etc/ssh/ssh_host_dsa_key",
+        "PermitRootLogin without-password",
+    ] {
+        assert!(sshd.lines().any(|l| l == line), "{line}:\n{sshd}");
+    }
+    for absent in [
+        "UsePAM",
+        "shosts-only",
+        "prohibit-password",
+        "ed25519",
+        "HostbasedAcceptedAlgorithms",
+    ] {
+        assert!(!sshd.contains(absent), "{absent}:\n{sshd}");
+    }
+    assert!(t.contains_key("/root/.rhosts") && !t.contains_key("/root/.shosts"));
+    assert!(!t["/etc/ssh/ssh_config"].0.contains("EnableSSHKeysign"));
+    assert!(t["/etc/ssh/ssh_config"]
+        .0
+        .contains("    RhostsAuthentication yes\n"));
+}
+
+#[test]
+fn key_types_a_version_lacks_are_omitted_with_a_warning() {
+    let table: &[(&str, &str, &[&str], usize)] = &[
+        ("10.0", "[ed25519, dsa]", &["ssh_host_ed25519_key"], 1),
+        ("9.2", "[rsa1, ed25519]", &["ssh_host_ed25519_key"], 1),
+        ("5.3", "[rsa, ed25519]", &["ssh_host_rsa_key"], 1),
+        ("9.2", "[dsa]", &["ssh_host_dsa_key"], 0),
+    ];
+    for (version, types, want, warnings) in table {
+        let text = variant(&[("ssh.version", version), ("ssh.key_types", types)]);
+        let (plan, diags, _) = build(&["users", "ssh"], &text, &[], Keys::default());
+        let t = tree(&plan, "ralphzilla");
+        let hostkeys: Vec<&str> = t["/etc/ssh/sshd_config"]
+            .0
+            .lines()
+            .filter_map(|l| l.strip_prefix("HostKey /etc/ssh/"))
+            .collect();
+        assert_eq!(&hostkeys, want, "{version} {types}");
+        let w = diags.iter().filter(|d| d.code == "W0501").count();
+        assert_eq!(w, *warnings, "{version} {types}: {diags:#?}");
+    }
+}
+
+#[test]
+fn a_wildcard_never_reaches_a_trust_file() {
+    // A user name the graph would never hand over, as defence in depth.
+    let (plan, diags, _) = build(
+        &["users", "ssh"],
+        RALPHZILLA,
+        &[("+", "root")],
+        Keys::default(),
+    );
+    let refused: Vec<_> = diags.iter().filter(|d| d.code == "E0505").collect();
+    assert_eq!(refused.len(), 1, "{diags:#?}");
+    assert!(refused[0].message.contains("/root/.shosts"));
+    assert!(!tree(&plan, "ralphzilla").contains_key("/root/.shosts"));
+    // A newline in a value is refused by the formatter.
+    let (_, diags, _) = build(
+        &["users", "ssh"],
+        RALPHZILLA,
+        &[("root\nevil", "root")],
+        Keys::default(),
+    );
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.code == "E0501" && d.message.contains("control character")),
+        "{diags:#?}"
+    );
+}
+
+fn custom(module: &str) -> (BuildPlan, Vec<Diagnostic>) {
+    let texts = modules(&["users"]);
+    let mut refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    refs.push(module);
+    let mut c = cluster(&refs, RALPHZILLA);
+    c.templates.insert(
+        "templates/t/loop.j2".into(),
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}".into(),
+    );
+    c.templates
+        .insert("templates/t/undefined.j2".into(), "{{ host.nope }}".into());
+    c.templates
+        .insert("templates/t/host.j2".into(), "{{ host.name }}\n".into());
+    c.templates
+        .insert("templates/t/broken.j2".into(), "{% if %}".into());
+    let mesh = Mesh {
+        pairs: vec![],
+        hosts: c.hosts.len(),
+    };
+    render_grants(&c, &mesh, &RenderOptions::default())
+}
+
+#[test]
+fn template_failures_are_diagnostics_at_the_rule() {
+    let table = [
+        (
+            r#"emit "/x" { template = "templates/t/loop.j2"; scope = cluster; }"#,
+            "E0501",
+            "fuel",
+        ),
+        (
+            r#"emit "/x" { template = "templates/t/undefined.j2"; scope = host; }"#,
+            "E0501",
+            "undefined",
+        ),
+        (
+            r#"emit "/x" { template = "templates/t/host.j2"; scope = class; }"#,
+            "E0501",
+            "undefined",
+        ),
+        (
+            r#"emit "/x" { template = "templates/t/broken.j2"; }"#,
+            "E0501",
+            "does not compile",
+        ),
+        (
+            r#"emit "/x" { template = "templates/t/nope.j2"; }"#,
+            "E0502",
+            "does not exist",
+        ),
+        (
+            r#"emit "/x/{{ item }}" { template = "templates/t/host.j2"; each = inbound_user; scope = class; }"#,
+            "E0506",
+            "inbound_user",
+        ),
+        (
+            r#"emit "/etc/../x" { template = "templates/t/host.j2"; }"#,
+            "E0503",
+            "refused",
+        ),
+        (
+            r#"emit "/x" { template = "templates/t/host.j2"; owner = "Root"; }"#,
+            "E0504",
+            "not a user name",
+        ),
+        (
+            r#"emit "/x" { template = "templates/t/host.j2"; } emit "/x" { link = "/y"; }"#,
+            "E0507",
+            "two definitions",
+        ),
+    ];
+    for (module, code, text) in table {
+        let (_, diags) = custom(module);
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.code == code && d.message.to_lowercase().contains(text) && d.is_error()),
+            "{module}: {diags:#?}"
+        );
+    }
+    let (plan, diags) =
+        custom(r#"emit "/etc/hostname" { template = "templates/t/host.j2"; scope = host; }"#);
+    assert!(diags.is_empty(), "{diags:#?}");
+    assert_eq!(
+        tree(&plan, "ralphzilla-c")["/etc/hostname"].0,
+        "ralphzilla-c\n"
+    );
+}
+
+#[test]
+fn central_keys_are_placed_in_the_host_trees() {
+    let text = variant(&[("ssh.central_keys", "true")]);
+    let texts = modules(&["users", "ssh"]);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let c = cluster(&refs, &text);
+    let mut keys = fake_keys(&c);
+    for h in &c.hosts {
+        let mut key = keys.of(&h.name)[0].clone();
+        key.private = Some(
+            format!(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+                h.name
+            )
+            .into(),
+        );
+        keys.insert(&h.name, key);
+    }
+    let (plan, diags, _) = build(&["users", "ssh"], &text, &[("root", "root")], keys);
+    assert!(errors(&diags).is_empty(), "{diags:#?}");
+    let t = tree(&plan, "ralphzilla-c");
+    let private = &t["/etc/ssh/ssh_host_ed25519_key"];
+    assert_eq!(private.1, 0o600);
+    assert!(
+        private.0.contains("\nralphzilla-c\n") && private.0.ends_with("-----\n"),
+        "{}",
+        private.0
+    );
+    assert!(t["/etc/ssh/ssh_host_ed25519_key.pub"]
+        .0
+        .starts_with("ssh-ed25519 AAAA"));
+}
+
+#[test]
+fn central_generation_makes_keys_once() {
+    if !have("ssh-keygen") {
+        return;
+    }
+    let text = variant(&[("ssh.central_keys", "true")]);
+    let texts = modules(&["users", "ssh"]);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let c = cluster(&refs, &text);
+    let wanted = host_key_types(&c);
+    assert_eq!(wanted.len(), 3);
+    let tmp = tempfile::tempdir().unwrap();
+    let first = generate_central_keys(tmp.path(), &c, &wanted).unwrap();
+    assert_eq!(first.created.len(), 3);
+    assert_eq!(first.diagnostics[0].code, "W0513");
+    let second = generate_central_keys(tmp.path(), &c, &wanted).unwrap();
+    assert!(second.created.is_empty());
+    let (keys, diags) = read_keys_dir(tmp.path(), &c);
+    assert!(diags.is_empty(), "{diags:#?}");
+    assert!(keys.of("ralphzilla")[0].private.is_some());
+    let (_, diags, _) = build(&["users", "ssh"], &text, &[("root", "root")], keys);
+    assert!(!diags.iter().any(|d| d.code == "W0511"), "{diags:#?}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(tmp.path().join("ralphzilla/ssh_host_ed25519_key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn hosts_of_one_class_share_blobs_and_render_once() {
+    let mut text = String::from(
+        "cluster big {\n  domain = \"big.example\";\n  transport = ssh;\n  role node { }\n",
+    );
+    for i in 0..200 {
+        text.push_str(&format!(
+            "  host n{i} {{ roles = [node]; address = 10.0.{}.{}; }}\n",
+            i / 250,
+            i % 250 + 1
+        ));
+    }
+    text.push_str("}\n");
+    let (plan, diags, c) = build(
+        &["users", "ssh"],
+        &text,
+        &[("root", "root")],
+        Keys::default(),
+    );
+    assert!(errors(&diags).is_empty());
+    assert_eq!(classes(&c).len(), 1);
+    let first = &plan.hosts[0].entries;
+    for host in &plan.hosts {
+        assert_eq!(&host.entries, first);
+    }
+    // One blob per distinct file, not per host.
+    assert!(plan.blobs.len() <= 8, "{} blobs", plan.blobs.len());
+}
+
+#[test]
+fn key_files_parse() {
+    let table = [
+        ("ssh-ed25519 AAAAC3Nz root@h1", Some("ed25519")),
+        ("h1 ssh-rsa AAAAB3Nz", Some("rsa")),
+        ("h1,10.0.0.1 ecdsa-sha2-nistp256 AAAAE2Vj", Some("ecdsa")),
+        ("1024 35 123456789", Some("rsa1")),
+        ("# comment", None),
+        ("", None),
+    ];
+    for (line, want) in table {
+        let got = keys::parse_key_line(line).unwrap().map(|k| k.key_type);
+        assert_eq!(got.as_deref(), want, "{line}");
+    }
+    assert!(keys::parse_key_line("ssh-ed25519 not*base64").is_err());
+    assert!(keys::parse_key_line("bogus AAAA").is_err());
+}
