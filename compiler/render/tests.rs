@@ -864,3 +864,35 @@ fn key_files_parse() {
     assert!(keys::parse_key_line("ssh-ed25519 not*base64").is_err());
     assert!(keys::parse_key_line("bogus AAAA").is_err());
 }
+
+/// A full mesh of `n` hosts in two roles, every root trusting every root:
+/// rendering must stay O(classes x peers + hosts). `ACCORD_RENDER_HOSTS`
+/// raises `n` for measurements (`cargo test --release ... -- --nocapture`).
+#[test]
+fn a_full_mesh_renders_in_time_linear_in_hosts() {
+    let n: usize = std::env::var("ACCORD_RENDER_HOSTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let mut text = String::from("cluster mesh {\n  domain = \"mesh.example\";\n  transport = ssh;\n  init = sysv;\n  role a { }\n  role b { }\n");
+    for i in 0..n {
+        let role = if i % 2 == 0 { "a" } else { "b" };
+        text.push_str(&format!("  host n{i} {{ roles = [{role}]; address = 10.{}.{}.{}; }}\n", i / 65536, (i / 256) % 256, i % 256));
+    }
+    text.push_str("}\n");
+    let texts = modules(&["users", "ssh", "hosts", "mosix"]);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let c = cluster(&refs, &text);
+    let keys = fake_keys(&c);
+    let mesh = Mesh { pairs: vec![("root".into(), "root".into())], hosts: n };
+    let start = std::time::Instant::now();
+    let (plan, diags) = render_grants(&c, &mesh, &RenderOptions { keys, require_keys: true });
+    let elapsed = start.elapsed();
+    assert!(errors(&diags).is_empty(), "{diags:#?}");
+    let entries: usize = plan.hosts.iter().map(|h| h.entries.len()).sum();
+    let bytes: usize = (0..plan.blobs.len()).map(|i| plan.blobs.get(crate::plan::BlobId(i as u32)).len()).sum();
+    eprintln!(
+        "render: {n} hosts full mesh, {} classes: {elapsed:.2?}, {entries} entries, {} distinct contents, {bytes} bytes",
+        classes(&c).len(),
+        plan.blobs.len()
+    );
+    assert_eq!(plan.hosts.len(), n);
+    assert!(plan.blobs.len() < 40, "{} blobs: files are not shared", plan.blobs.len());
+}
