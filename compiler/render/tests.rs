@@ -870,29 +870,94 @@ fn key_files_parse() {
 /// raises `n` for measurements (`cargo test --release ... -- --nocapture`).
 #[test]
 fn a_full_mesh_renders_in_time_linear_in_hosts() {
-    let n: usize = std::env::var("ACCORD_RENDER_HOSTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let n: usize = std::env::var("ACCORD_RENDER_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     let mut text = String::from("cluster mesh {\n  domain = \"mesh.example\";\n  transport = ssh;\n  init = sysv;\n  role a { }\n  role b { }\n");
     for i in 0..n {
         let role = if i % 2 == 0 { "a" } else { "b" };
-        text.push_str(&format!("  host n{i} {{ roles = [{role}]; address = 10.{}.{}.{}; }}\n", i / 65536, (i / 256) % 256, i % 256));
+        text.push_str(&format!(
+            "  host n{i} {{ roles = [{role}]; address = 10.{}.{}.{}; }}\n",
+            i / 65536,
+            (i / 256) % 256,
+            i % 256
+        ));
     }
     text.push_str("}\n");
     let texts = modules(&["users", "ssh", "hosts", "mosix"]);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let c = cluster(&refs, &text);
     let keys = fake_keys(&c);
-    let mesh = Mesh { pairs: vec![("root".into(), "root".into())], hosts: n };
+    let mesh = Mesh {
+        pairs: vec![("root".into(), "root".into())],
+        hosts: n,
+    };
     let start = std::time::Instant::now();
-    let (plan, diags) = render_grants(&c, &mesh, &RenderOptions { keys, require_keys: true });
+    let (plan, diags) = render_grants(
+        &c,
+        &mesh,
+        &RenderOptions {
+            keys,
+            require_keys: true,
+        },
+    );
     let elapsed = start.elapsed();
     assert!(errors(&diags).is_empty(), "{diags:#?}");
     let entries: usize = plan.hosts.iter().map(|h| h.entries.len()).sum();
-    let bytes: usize = (0..plan.blobs.len()).map(|i| plan.blobs.get(crate::plan::BlobId(i as u32)).len()).sum();
+    let bytes: usize = (0..plan.blobs.len())
+        .map(|i| plan.blobs.get(crate::plan::BlobId(i as u32)).len())
+        .sum();
     eprintln!(
         "render: {n} hosts full mesh, {} classes: {elapsed:.2?}, {entries} entries, {} distinct contents, {bytes} bytes",
         classes(&c).len(),
         plan.blobs.len()
     );
     assert_eq!(plan.hosts.len(), n);
-    assert!(plan.blobs.len() < 40, "{} blobs: files are not shared", plan.blobs.len());
+    assert!(
+        plan.blobs.len() < 40,
+        "{} blobs: files are not shared",
+        plan.blobs.len()
+    );
+}
+
+#[test]
+fn a_host_on_another_port_is_reachable_and_known_there() {
+    let text = RALPHZILLA.replace(
+        "address = 192.168.1.3; }",
+        "address = 192.168.1.3; ssh.port = 2222; }",
+    );
+    let texts = modules(&["users", "ssh"]);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let c = cluster(&refs, &text);
+    assert_eq!(classes(&c).len(), 3);
+    let (plan, diags, _) = build(&["users", "ssh"], &text, &[("root", "root")], fake_keys(&c));
+    assert!(errors(&diags).is_empty(), "{diags:#?}");
+    let t = tree(&plan, "ralphzilla");
+    let client = &t["/etc/ssh/ssh_config"].0;
+    assert!(
+        client.contains(
+            "\nHost ralphzilla-c ralphzilla-c.ralphzilla.lan 192.168.1.3\n    Port 2222\n"
+        ),
+        "{client}"
+    );
+    let known = &t["/etc/ssh/ssh_known_hosts"].0;
+    assert!(known.contains("\n[ralphzilla-c]:2222,[ralphzilla-c.ralphzilla.lan]:2222,[192.168.1.3]:2222 ssh-ed25519 "), "{known}");
+    assert!(tree(&plan, "ralphzilla-c")["/etc/ssh/sshd_config"]
+        .0
+        .contains("\nPort 2222\n"));
+    if have("ssh") {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = write(tmp.path(), "ssh_config", client);
+        let out = Command::new("ssh")
+            .arg("-G")
+            .arg("-F")
+            .arg(&file)
+            .arg("ralphzilla-c")
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == "port 2222"));
+    }
 }
