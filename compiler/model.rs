@@ -79,8 +79,10 @@ pub struct Host {
     pub files: Vec<FileSpec>,
     /// Final option values; shared between hosts that nothing tells apart.
     pub config: Arc<Config>,
-    /// True when a definition inside this host's own block set an option (the
-    /// host is then its own class for rendering and verification).
+    /// True when a definition inside this host's own block set an option
+    /// other than the host attributes (`roles`, `address`, `addresses`,
+    /// `aliases`, `peers`), or the block declared a file (the host is then
+    /// its own class for rendering and verification).
     pub has_own_definitions: bool,
 }
 
@@ -140,7 +142,8 @@ pub struct FileSpec {
 /// Where a declared file's bytes come from.
 #[derive(Debug, Clone, Serialize)]
 pub enum FileContent {
-    Text(String),
+    /// Inline text, shared by every host that gets the file.
+    Text(Arc<str>),
     /// Bytes read at evaluation time from a path relative to the declaring file.
     Source {
         path: std::path::PathBuf,

@@ -1,17 +1,116 @@
 //! Stage 3, evaluation: option declarations, typed values, NixOS-style merge,
 //! scopes (cluster, roles, host), name resolution, into a [`model::Cluster`].
-//! Placeholder until the evaluator lands.
+//!
+//! The steps, in order: sort every module's items into scopes
+//! ([`scope`]); build the option table ([`options`]); validate and index role
+//! and host names ([`resolve`]); type every definition once
+//! ([`values`], [`validate`]); merge per host ([`merge`]), sharing one
+//! `Config` between hosts with the same roles and no definitions of their
+//! own; then files ([`files`]), trust rules and emit rules
+//! ([`emit_rules`], [`conditions`]).
+//!
+//! Host attributes (`roles`, `address`, `addresses`, `aliases`, `peers`) are
+//! options of `std.core` that become [`model::Host`] fields and stay out of
+//! the config. A host block that sets any other option, or declares a file,
+//! makes the host its own class (`has_own_definitions`).
 
-use crate::diagnostic::{Diagnostic, SourceMap};
+pub mod conditions;
+pub mod emit_rules;
+pub mod files;
+pub mod merge;
+pub mod options;
+pub mod resolve;
+pub mod scope;
+pub mod types;
+pub mod validate;
+pub mod values;
+
+mod hosts;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use crate::diagnostic::{Diagnostic, Label, SourceMap};
 use crate::load::{Loader, Module};
 use crate::model;
+
+use emit_rules::{emit_rule, EmitContext};
+use options::Options;
+use resolve::NameTable;
+use scope::Collected;
 
 /// Evaluates the loaded modules (dependencies first, the root last) into a
 /// resolved cluster, with every error found. `None` when no model can be built.
 pub fn evaluate(
-    _modules: &[Module],
-    _sources: &SourceMap,
-    _loader: &dyn Loader,
+    modules: &[Module],
+    sources: &SourceMap,
+    loader: &dyn Loader,
 ) -> (Option<model::Cluster>, Vec<Diagnostic>) {
-    (None, Vec::new())
+    let mut out = Vec::new();
+    let collected = Collected::collect(modules, &mut out);
+    let mut options = Options::declare(&collected.options, modules, sources, &mut out);
+    let table = NameTable::build(&collected, &mut out);
+    options.type_defaults(&table.names(), &mut out);
+    let Some(decl) = collected.cluster else {
+        return (None, out);
+    };
+    resolve::check_name(&decl.name, "cluster", &mut out);
+
+    let built = hosts::build(&collected, modules, &options, &table, loader, &mut out);
+
+    let mut trusts = Vec::with_capacity(collected.trusts.len());
+    for rule in &collected.trusts {
+        trusts.extend(table.rule(rule, &mut out));
+    }
+    let mut denies = Vec::with_capacity(collected.denies.len());
+    for rule in &collected.denies {
+        if let Some(span) = rule.oneway {
+            out.push(
+                Diagnostic::warning(
+                    "W0201",
+                    "`oneway` has no meaning on `deny`",
+                    Label::new(span, "ignored"),
+                )
+                .with_hint("remove `oneway`: a denial needs no reverse"),
+            );
+        }
+        denies.extend(table.rule(rule, &mut out));
+    }
+
+    let mut templates = BTreeMap::new();
+    let cx = EmitContext {
+        options: &options,
+        names: table.names(),
+        loader,
+    };
+    let mut emits = Vec::with_capacity(collected.emits.len());
+    for (emit, module) in &collected.emits {
+        emits.extend(emit_rule(
+            emit,
+            &modules[*module],
+            &cx,
+            &mut templates,
+            &mut out,
+        ));
+    }
+
+    let cluster = model::Cluster {
+        name: decl.name.node.clone(),
+        name_span: decl.name.span,
+        config: built.cluster_config,
+        roles: built.roles,
+        hosts: built.hosts,
+        trusts,
+        denies,
+        options: options
+            .list
+            .into_iter()
+            .map(|o| (o.info.path.clone(), o.info))
+            .collect(),
+        emits,
+        templates,
+        host_index: table.hosts,
+    };
+    (Some(cluster), out)
 }

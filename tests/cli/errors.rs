@@ -14,7 +14,7 @@ fn every_bad_input_reports_its_error() {
         .collect();
     names.sort();
     assert!(
-        names.len() >= 20,
+        names.len() >= 30,
         "the corpus has {} files, want at least 30",
         names.len()
     );

@@ -1,0 +1,273 @@
+//! `file` declarations: validated paths, modes and owners, content from
+//! inline text or a source file read through the loader.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::validate;
+use crate::diagnostic::{did_you_mean, Diagnostic, Label, Span};
+use crate::load::{Loader, Module, SourcePath};
+use crate::model::{FileContent, FileSpec};
+use crate::syntax::ast::{Expr, ExprKind, Field, FileDecl};
+
+/// The fields a `file` block may hold.
+const FIELDS: [&str; 5] = ["text", "source", "mode", "owner", "group"];
+
+/// Default mode of a declared file.
+const DEFAULT_MODE: u32 = 0o644;
+
+/// Reads `source` files through the loader, each path once, so many
+/// declarations of one large file hold one copy.
+pub struct Reader<'a> {
+    loader: &'a dyn Loader,
+    cache: HashMap<SourcePath, Arc<Vec<u8>>>,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader with an empty cache.
+    pub fn new(loader: &'a dyn Loader) -> Reader<'a> {
+        Reader {
+            loader,
+            cache: HashMap::new(),
+        }
+    }
+
+    fn read(&mut self, path: &SourcePath) -> std::io::Result<Arc<Vec<u8>>> {
+        if let Some(bytes) = self.cache.get(path) {
+            return Ok(bytes.clone());
+        }
+        let bytes = Arc::new(self.loader.read(path)?);
+        self.cache.insert(path.clone(), bytes.clone());
+        Ok(bytes)
+    }
+}
+
+/// Checks one `file` declaration and reads its source.
+pub fn file_spec(
+    decl: &FileDecl,
+    module: &Module,
+    loader: &mut Reader,
+    out: &mut Vec<Diagnostic>,
+) -> Option<FileSpec> {
+    let before = out.len();
+    if let Err(reason) = validate::abs_path(&decl.path.node) {
+        out.push(bad_path(&decl.path.node, decl.path.span, &reason));
+    }
+    let mut content = None;
+    let mut mode = DEFAULT_MODE;
+    let mut owner = "root".to_string();
+    let mut group = "root".to_string();
+    let mut content_span: Option<Span> = None;
+    for field in &decl.fields {
+        match field.name.node.as_str() {
+            "text" | "source" => {
+                if let Some(first) = content_span {
+                    out.push(
+                        Diagnostic::error(
+                            "E0218",
+                            "a file has one content",
+                            Label::new(field.span, "second content"),
+                        )
+                        .with_label(first, "content given here")
+                        .with_hint("give either `text` or `source`, once"),
+                    );
+                    continue;
+                }
+                content_span = Some(field.span);
+                content = if field.name.node == "text" {
+                    text(field, out)
+                } else {
+                    source(field, module, loader, out)
+                };
+            }
+            "mode" => mode = file_mode(&field.value, out).unwrap_or(DEFAULT_MODE),
+            "owner" => owner = user(field, out).unwrap_or(owner),
+            "group" => group = user(field, out).unwrap_or(group),
+            other => out.push(unknown_field(field, other, &FIELDS, "file")),
+        }
+    }
+    if content_span.is_none() {
+        out.push(
+            Diagnostic::error(
+                "E0218",
+                format!("file `{}` has no content", decl.path.node.escape_debug()),
+                Label::new(decl.path.span, "no `text` or `source`"),
+            )
+            .with_hint("add `text = \"...\";` or `source = \"relative/path\";`"),
+        );
+    }
+    if out.len() > before {
+        return None;
+    }
+    Some(FileSpec {
+        path: decl.path.node.clone(),
+        content: content?,
+        mode,
+        owner,
+        group,
+        span: decl.span,
+    })
+}
+
+fn text(field: &Field, out: &mut Vec<Diagnostic>) -> Option<FileContent> {
+    let ExprKind::Str(s) = &field.value.kind else {
+        out.push(field_type(field, "a string"));
+        return None;
+    };
+    match validate::content(s) {
+        Ok(()) => Some(FileContent::Text(Arc::from(s.as_str()))),
+        Err(reason) => {
+            out.push(
+                Diagnostic::error(
+                    "E0224",
+                    format!("invalid file text: {reason}"),
+                    Label::new(field.value.span, "control character"),
+                )
+                .with_hint(
+                    "inline text may hold newlines and tabs; give other bytes with `source`",
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn source(
+    field: &Field,
+    module: &Module,
+    loader: &mut Reader,
+    out: &mut Vec<Diagnostic>,
+) -> Option<FileContent> {
+    let ExprKind::Str(rel) = &field.value.kind else {
+        out.push(field_type(field, "a string"));
+        return None;
+    };
+    if let Err(reason) = validate::text(rel) {
+        out.push(bad_path(rel, field.value.span, &reason));
+        return None;
+    }
+    let path = module.path.join_relative(rel);
+    match loader.read(&path) {
+        Ok(bytes) => Some(FileContent::Source {
+            path: match &path {
+                SourcePath::Fs(p) => p.clone(),
+                std => std.to_string().into(),
+            },
+            bytes,
+        }),
+        Err(e) => {
+            out.push(
+                Diagnostic::error(
+                    "E0219",
+                    format!("cannot read `{path}`: {}", reason(&e)),
+                    Label::new(field.value.span, "cannot be read"),
+                )
+                .with_hint("`source` is relative to the file that declares it"),
+            );
+            None
+        }
+    }
+}
+
+/// An I/O error's reason without the "(os error 2)" suffix.
+pub fn reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// A mode field's value.
+pub fn file_mode(expr: &Expr, out: &mut Vec<Diagnostic>) -> Option<u32> {
+    let ExprKind::Number(n) = &expr.kind else {
+        out.push(
+            Diagnostic::error(
+                "E0217",
+                "a mode is an octal number",
+                Label::new(expr.span, "expected a mode such as `0644`"),
+            )
+            .with_hint("write the mode bare, with a leading `0`: `mode = 0644;`"),
+        );
+        return None;
+    };
+    match validate::mode(n) {
+        Ok(mode) => Some(mode),
+        Err(reason) => {
+            out.push(
+                Diagnostic::error(
+                    "E0217",
+                    format!("`{n}` is not a file mode"),
+                    Label::new(expr.span, "not an octal mode"),
+                )
+                .with_note(reason)
+                .with_hint("write modes in octal with a leading `0`, such as `0644` or `0755`"),
+            );
+            None
+        }
+    }
+}
+
+fn user(field: &Field, out: &mut Vec<Diagnostic>) -> Option<String> {
+    let name = match &field.value.kind {
+        ExprKind::Str(s) => s.as_str(),
+        ExprKind::Ident(p) if p.segments.len() == 1 => p.segments[0].node.as_str(),
+        _ => {
+            out.push(field_type(field, "a user or group name"));
+            return None;
+        }
+    };
+    match validate::username(name) {
+        Ok(()) => Some(name.to_string()),
+        Err(reason) => {
+            out.push(Diagnostic::error(
+                "E0212",
+                format!(
+                    "invalid {} `{}`: {reason}",
+                    field.name.node,
+                    name.escape_debug()
+                ),
+                Label::new(field.value.span, "not a valid user or group name"),
+            ));
+            None
+        }
+    }
+}
+
+/// A path that fails validation.
+pub fn bad_path(path: &str, span: Span, reason: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0216",
+        format!("invalid path `{}`: {reason}", path.escape_debug()),
+        Label::new(span, "invalid path"),
+    )
+    .with_hint(
+        "write an absolute path without `..`, `//` or control characters, such as `/etc/motd`",
+    )
+}
+
+/// A field of the wrong kind.
+pub fn field_type(field: &Field, expected: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0202",
+        format!(
+            "wrong type for `{}`: expected {expected}, found {}",
+            field.name.node,
+            super::values::describe(&field.value)
+        ),
+        Label::new(field.value.span, format!("expected {expected}")),
+    )
+}
+
+/// A field a block does not know.
+pub fn unknown_field(field: &Field, name: &str, known: &[&str], block: &str) -> Diagnostic {
+    let d = Diagnostic::error(
+        "E0218",
+        format!("unknown field `{name}` in a `{block}` block"),
+        Label::new(field.name.span, "unknown field"),
+    );
+    match did_you_mean(name, known.iter().copied()) {
+        Some(hint) => d.with_hint(hint),
+        None => d.with_hint(format!("a `{block}` block has: {}", known.join(", "))),
+    }
+}

@@ -1,0 +1,578 @@
+//! Per-host evaluation: typing definitions by scope, merging each host's
+//! configuration, lifting host attributes into fields, and merging files.
+//!
+//! Hosts without definitions of their own share one `Config` and one file
+//! list per role list (the cache in [`Builder::class`]), so 100,000 hosts
+//! with two roles merge twice, not 100,000 times. Nothing here is quadratic:
+//! every host costs its own definitions plus a hash lookup.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::files::{file_spec, Reader};
+use super::merge::{merge, winners, Conflict, Priority, TypedDef};
+use super::options::{Options, HOST_BLOCK_ONLY};
+use super::resolve::NameTable;
+use super::scope::{Collected, HostRaw, ScopeRaw};
+use super::values::{show, typed, Names};
+use crate::diagnostic::{Diagnostic, Label, Span};
+use crate::load::{Loader, Module};
+use crate::model::{Config, FileSpec, Host, HostId, PeerRef, Role, RoleId, Value};
+use crate::syntax::ast;
+
+/// What host evaluation produces for the cluster.
+pub struct Built {
+    pub cluster_config: Arc<Config>,
+    pub roles: Vec<Role>,
+    pub hosts: Vec<Host>,
+}
+
+/// The typed definitions of one scope, by option index.
+#[derive(Debug, Default)]
+struct ScopeDefs {
+    /// Options that end up in `Config`.
+    config: BTreeMap<usize, Vec<TypedDef>>,
+    /// Host attributes.
+    attrs: BTreeMap<usize, Vec<TypedDef>>,
+}
+
+/// Where a definition is written, for the host-block-only check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Where {
+    Cluster,
+    Role,
+    Host,
+}
+
+/// The option indices of the host attributes `std.core` declares.
+#[derive(Debug, Default)]
+struct Attrs {
+    roles: Option<usize>,
+    address: Option<usize>,
+    addresses: Option<usize>,
+    aliases: Option<usize>,
+    peers: Option<usize>,
+}
+
+/// What hosts with the same roles and nothing of their own share.
+#[derive(Clone)]
+struct Class {
+    config: Arc<Config>,
+    files: Arc<Vec<FileSpec>>,
+    paths: Arc<HashMap<String, Span>>,
+}
+
+struct Builder<'a> {
+    options: &'a Options,
+    names: Names<'a>,
+    table: &'a NameTable,
+    attrs: Attrs,
+    cluster: ScopeDefs,
+    roles: Vec<ScopeDefs>,
+    cluster_files: Vec<FileSpec>,
+    role_files: Vec<Vec<FileSpec>>,
+    cluster_config: Arc<Config>,
+    classes: HashMap<Vec<RoleId>, Class>,
+    reported: HashSet<(Span, Span)>,
+    addresses: HashMap<IpAddr, (HostId, Span)>,
+    reader: Reader<'a>,
+    out: &'a mut Vec<Diagnostic>,
+}
+
+/// Evaluates every host, role and the cluster-level configuration.
+pub fn build(
+    c: &Collected,
+    modules: &[Module],
+    options: &Options,
+    table: &NameTable,
+    loader: &dyn Loader,
+    out: &mut Vec<Diagnostic>,
+) -> Built {
+    let attr = |name: &str| options.index.get(name).copied();
+    let mut b = Builder {
+        options,
+        names: table.names(),
+        table,
+        attrs: Attrs {
+            roles: attr("roles"),
+            address: attr("address"),
+            addresses: attr("addresses"),
+            aliases: attr("aliases"),
+            peers: attr("peers"),
+        },
+        cluster: ScopeDefs::default(),
+        roles: Vec::new(),
+        cluster_files: Vec::new(),
+        role_files: Vec::new(),
+        cluster_config: Arc::default(),
+        classes: HashMap::new(),
+        reported: HashSet::new(),
+        addresses: HashMap::with_capacity(table.host_blocks.len()),
+        reader: Reader::new(loader),
+        out,
+    };
+    b.cluster = b.scope_defs(&c.cluster_scope.defs, Where::Cluster);
+    b.roles = c
+        .roles
+        .iter()
+        .map(|r| b.scope_defs(&r.body.defs, Where::Role))
+        .collect();
+    b.cluster_files = b.files(&c.cluster_scope, modules);
+    b.role_files = c.roles.iter().map(|r| b.files(&r.body, modules)).collect();
+    b.cluster_config = Arc::new(b.config(&[], None));
+
+    let mut roles: Vec<Role> = c
+        .roles
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Role {
+            name: r.name.node.clone(),
+            span: r.name.span,
+            hosts: Vec::new(),
+            peers: b.role_peers(i),
+        })
+        .collect();
+    let mut hosts = Vec::with_capacity(table.host_blocks.len());
+    for (id, &block) in table.host_blocks.iter().enumerate() {
+        let host = b.host(&c.hosts[block], HostId(id as u32), modules);
+        for role in &host.roles {
+            roles[role.0 as usize].hosts.push(HostId(id as u32));
+        }
+        hosts.push(host);
+    }
+    Built {
+        cluster_config: b.cluster_config.clone(),
+        roles,
+        hosts,
+    }
+}
+
+impl Builder<'_> {
+    /// Types every definition of one scope.
+    fn scope_defs(&mut self, defs: &[&ast::Def], at: Where) -> ScopeDefs {
+        let mut scope = ScopeDefs::default();
+        for def in defs {
+            if let Some(typed) = self.type_def(def, at) {
+                let opt = &self.options.list[typed.option];
+                let map = if opt.attribute {
+                    &mut scope.attrs
+                } else {
+                    &mut scope.config
+                };
+                map.entry(typed.option).or_default().push(typed);
+            }
+        }
+        scope
+    }
+
+    fn type_def(&mut self, def: &ast::Def, at: Where) -> Option<TypedDef> {
+        let path = dotted(&def.path);
+        let option = match self.options.lookup(&path, def.path.span) {
+            Ok(i) => i,
+            Err(d) => {
+                self.out.push(*d);
+                return None;
+            }
+        };
+        if at != Where::Host && HOST_BLOCK_ONLY.contains(&&*path) {
+            let scope = if at == Where::Role {
+                "a role block"
+            } else {
+                "the cluster"
+            };
+            self.out.push(
+                Diagnostic::error(
+                    "E0213",
+                    format!("`{path}` can only be set in a host block"),
+                    Label::new(def.path.span, format!("set in {scope}")),
+                )
+                .with_hint(format!(
+                    "`{path}` describes one host: set it inside `host NAME {{ ... }}`"
+                )),
+            );
+            return None;
+        }
+        let ty = &self.options.list[option].ty;
+        let value = typed(&def.value, ty, &path, &self.names, self.out)?;
+        let item_spans = match &def.value.kind {
+            ast::ExprKind::List(items) => items.iter().map(|e| e.span).collect(),
+            _ => Vec::new(),
+        };
+        Some(TypedDef {
+            option,
+            value,
+            priority: Priority::of(def.modifier.as_ref().map(|m| m.node)),
+            span: def.span,
+            value_span: def.value.span,
+            item_spans,
+        })
+    }
+
+    fn files(&mut self, scope: &ScopeRaw, modules: &[Module]) -> Vec<FileSpec> {
+        scope
+            .files
+            .iter()
+            .filter_map(|(decl, module)| {
+                file_spec(decl, &modules[*module], &mut self.reader, self.out)
+            })
+            .collect()
+    }
+
+    /// Merges the cluster's, `roles`' and (optionally) a host's definitions.
+    fn config(&mut self, roles: &[RoleId], host: Option<&ScopeDefs>) -> Config {
+        let mut touched: BTreeSet<usize> = BTreeSet::new();
+        let mut config = if roles.is_empty() && host.is_none() {
+            touched.extend(0..self.options.list.len());
+            Config::default()
+        } else {
+            (*self.cluster_config).clone()
+        };
+        for role in roles {
+            touched.extend(self.roles[role.0 as usize].config.keys());
+        }
+        if let Some(host) = host {
+            touched.extend(host.config.keys());
+        }
+        for option in touched {
+            let opt = &self.options.list[option];
+            if opt.attribute {
+                continue;
+            }
+            let mut defs: Vec<&TypedDef> = Vec::new();
+            defs.extend(self.cluster.config.get(&option).into_iter().flatten());
+            for role in roles {
+                defs.extend(
+                    self.roles[role.0 as usize]
+                        .config
+                        .get(&option)
+                        .into_iter()
+                        .flatten(),
+                );
+            }
+            if let Some(host) = host {
+                defs.extend(host.config.get(&option).into_iter().flatten());
+            }
+            match merge(&defs, opt.info.default.as_ref(), opt.ty.is_list()) {
+                Ok(Some(resolved)) => {
+                    config.values.insert(opt.info.path.clone(), resolved);
+                }
+                Ok(None) => {
+                    config.values.remove(&opt.info.path);
+                }
+                Err(conflict) => {
+                    let d = conflict_error(conflict, &opt.info.path);
+                    if self
+                        .reported
+                        .insert((conflict.first.span, conflict.second.span))
+                    {
+                        self.out.push(d);
+                    }
+                }
+            }
+        }
+        config
+    }
+
+    /// The shared config and files of hosts with exactly these roles.
+    fn class(&mut self, roles: &[RoleId]) -> Class {
+        if let Some(class) = self.classes.get(roles) {
+            return class.clone();
+        }
+        let config = if roles.is_empty() {
+            self.cluster_config.clone()
+        } else {
+            Arc::new(self.config(roles, None))
+        };
+        let mut files = Vec::new();
+        let mut paths = HashMap::new();
+        let scopes = std::iter::once(&self.cluster_files)
+            .chain(roles.iter().map(|r| &self.role_files[r.0 as usize]));
+        let mut duplicates = Vec::new();
+        for spec in scopes.flatten() {
+            match paths.get(&spec.path) {
+                Some(&first) => duplicates.push((spec.path.clone(), spec.span, first)),
+                None => {
+                    paths.insert(spec.path.clone(), spec.span);
+                    files.push(spec.clone());
+                }
+            }
+        }
+        for (path, span, first) in duplicates {
+            self.duplicate_file(&path, span, first);
+        }
+        let class = Class {
+            config,
+            files: Arc::new(files),
+            paths: Arc::new(paths),
+        };
+        self.classes.insert(roles.to_vec(), class.clone());
+        class
+    }
+
+    fn duplicate_file(&mut self, path: &str, span: Span, first: Span) {
+        if self.reported.insert((first, span)) {
+            self.out.push(
+                Diagnostic::error(
+                    "E0220",
+                    format!("file `{path}` is declared twice for one host"),
+                    Label::new(span, "declared again here"),
+                )
+                .with_label(first, "first declared here")
+                .with_hint("declare each path once per host: in the cluster, one of its roles, or the host"),
+            );
+        }
+    }
+
+    fn host(&mut self, raw: &HostRaw, id: HostId, modules: &[Module]) -> Host {
+        let defs = self.scope_defs(&raw.body.defs, Where::Host);
+        let roles = self.host_roles(&defs);
+        let own_files = self.files(&raw.body, modules);
+        let class = self.class(&roles);
+        let has_own_definitions = !defs.config.is_empty() || !raw.body.files.is_empty();
+        let config = if defs.config.is_empty() {
+            class.config.clone()
+        } else {
+            Arc::new(self.config(&roles, Some(&defs)))
+        };
+        let mut files = (*class.files).clone();
+        let mut own_paths: HashMap<&str, Span> = HashMap::new();
+        for spec in &own_files {
+            let first = class
+                .paths
+                .get(&spec.path)
+                .or_else(|| own_paths.get(spec.path.as_str()))
+                .copied();
+            match first {
+                Some(first) => self.duplicate_file(&spec.path, spec.span, first),
+                None => {
+                    own_paths.insert(&spec.path, spec.span);
+                }
+            }
+        }
+        files.extend(
+            own_files
+                .iter()
+                .filter(|f| own_paths.get(f.path.as_str()) == Some(&f.span))
+                .cloned(),
+        );
+        let addresses = self.host_addresses(raw, id, &roles, &defs);
+        let aliases = self
+            .attr_items(self.attrs.aliases, &roles, &defs)
+            .into_iter()
+            .filter_map(|(v, _)| match v {
+                Value::Enum(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        let peers = self.host_peers(&roles, &defs);
+        Host {
+            name: raw.name.node.clone(),
+            span: raw.name.span,
+            roles,
+            addresses,
+            aliases,
+            peers,
+            files,
+            config,
+            has_own_definitions,
+        }
+    }
+
+    /// The host's roles, in the order it lists them, each once.
+    fn host_roles(&mut self, defs: &ScopeDefs) -> Vec<RoleId> {
+        // `roles` is set in host blocks only, so the host's own definitions
+        // are all there is; lists never conflict.
+        let Some(option) = self.attrs.roles else {
+            return Vec::new();
+        };
+        let own: Vec<&TypedDef> = defs.attrs.get(&option).into_iter().flatten().collect();
+        let mut roles = Vec::new();
+        for def in winners(&own) {
+            let Value::List(values) = &def.value else {
+                continue;
+            };
+            for value in values {
+                if let Value::Enum(name) = value {
+                    roles.extend(self.table.roles.get(name).copied());
+                }
+            }
+        }
+        dedup_in_order(&mut roles);
+        roles
+    }
+
+    /// The winning definitions of a host attribute, as items with spans.
+    fn attr_items(
+        &mut self,
+        option: Option<usize>,
+        roles: &[RoleId],
+        host: &ScopeDefs,
+    ) -> Vec<(Value, Span)> {
+        let Some(option) = option else {
+            return Vec::new();
+        };
+        let mut defs: Vec<&TypedDef> = Vec::new();
+        defs.extend(self.cluster.attrs.get(&option).into_iter().flatten());
+        for role in roles {
+            defs.extend(
+                self.roles[role.0 as usize]
+                    .attrs
+                    .get(&option)
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        defs.extend(host.attrs.get(&option).into_iter().flatten());
+        let winners = winners(&defs);
+        if let Some(first) = winners.first() {
+            let scalar = !self.options.list[option].ty.is_list();
+            if let Some(second) = winners.iter().find(|d| scalar && d.value != first.value) {
+                let d = conflict_error(
+                    Conflict { first, second },
+                    &self.options.list[option].info.path,
+                );
+                if self.reported.insert((first.span, second.span)) {
+                    self.out.push(d);
+                }
+                return Vec::new();
+            }
+        }
+        let mut items = Vec::new();
+        for def in winners {
+            match &def.value {
+                Value::List(values) => {
+                    items.extend(values.iter().cloned().zip(def.item_spans.iter().copied()));
+                }
+                scalar => {
+                    items.push((scalar.clone(), def.value_span));
+                    break;
+                }
+            }
+        }
+        items
+    }
+
+    fn host_addresses(
+        &mut self,
+        raw: &HostRaw,
+        id: HostId,
+        roles: &[RoleId],
+        defs: &ScopeDefs,
+    ) -> Vec<IpAddr> {
+        let mut items = self.attr_items(self.attrs.address, roles, defs);
+        items.extend(self.attr_items(self.attrs.addresses, roles, defs));
+        let mut addresses = Vec::with_capacity(items.len());
+        for (value, span) in items {
+            let Value::Address(address) = value else {
+                continue;
+            };
+            match self.addresses.get(&address) {
+                Some(&(other, first)) if other != id => {
+                    self.out.push(
+                        Diagnostic::error(
+                            "E0211",
+                            format!("address `{address}` is given to two hosts"),
+                            Label::new(span, format!("given to `{}` here", raw.name.node)),
+                        )
+                        .with_label(first, "already given to another host here")
+                        .with_hint("every host needs addresses of its own"),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    self.addresses.insert(address, (id, span));
+                }
+            }
+            addresses.push(address);
+        }
+        // An address that was written but refused is reported already.
+        let written = || {
+            raw.body
+                .defs
+                .iter()
+                .any(|d| matches!(&*dotted(&d.path), "address" | "addresses"))
+        };
+        if addresses.is_empty() && self.attrs.address.is_some() && !written() {
+            self.out.push(
+                Diagnostic::error(
+                    "E0214",
+                    format!("host `{}` has no address", raw.name.node),
+                    Label::new(raw.name.span, "no `address`"),
+                )
+                .with_hint("give it one: `address = 10.0.0.1;` (peers, /etc/hosts and the trust files need it)"),
+            );
+        }
+        dedup_in_order(&mut addresses);
+        addresses
+    }
+
+    fn host_peers(&mut self, roles: &[RoleId], defs: &ScopeDefs) -> Vec<PeerRef> {
+        let items = self.attr_items(self.attrs.peers, roles, defs);
+        self.table
+            .peers(items.into_iter().filter_map(|(v, span)| match v {
+                Value::Enum(name) => Some((name, span)),
+                _ => None,
+            }))
+    }
+
+    fn role_peers(&self, role: usize) -> Vec<PeerRef> {
+        let Some(peers) = self.attrs.peers else {
+            return Vec::new();
+        };
+        let mut items = Vec::new();
+        for def in self.roles[role].attrs.get(&peers).into_iter().flatten() {
+            if let Value::List(values) = &def.value {
+                for (value, span) in values.iter().zip(&def.item_spans) {
+                    if let Value::Enum(name) = value {
+                        items.push((name.clone(), *span));
+                    }
+                }
+            }
+        }
+        self.table.peers(items)
+    }
+}
+
+/// Keeps the first of equal items, in order, in linear time.
+fn dedup_in_order<T: Eq + std::hash::Hash + Copy>(items: &mut Vec<T>) {
+    if items.len() <= 8 {
+        let mut i = 0;
+        while i < items.len() {
+            if items[..i].contains(&items[i]) {
+                items.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    } else {
+        let mut seen = HashSet::with_capacity(items.len());
+        items.retain(|item| seen.insert(*item));
+    }
+}
+
+/// The dotted text of a path, without allocating for the common one-segment case.
+fn dotted(path: &ast::Path) -> std::borrow::Cow<'_, str> {
+    match path.segments.as_slice() {
+        [one] => std::borrow::Cow::Borrowed(one.node.as_str()),
+        _ => std::borrow::Cow::Owned(path.dotted()),
+    }
+}
+
+/// Two different values at the winning priority: both places, and the fix.
+fn conflict_error(conflict: Conflict, path: &str) -> Diagnostic {
+    let Conflict { first, second } = conflict;
+    let priority = second.priority;
+    Diagnostic::error(
+        "E0205",
+        format!("conflicting definitions of `{path}`"),
+        Label::new(second.value_span, format!("set to `{}` here", show(&second.value))),
+    )
+    .with_label(first.value_span, format!("and to `{}` here", show(&first.value)))
+    .with_note(format!(
+        "both are {} (priority {}); the lowest priority number wins, and equal priorities must agree",
+        priority.describe(),
+        priority.number()
+    ))
+    .with_hint("mark the value that should win with `force`, or the other with `default`")
+}

@@ -1,0 +1,154 @@
+//! The option table: every `option` declaration of the loaded modules, with
+//! its type, typed default and documentation.
+
+use std::collections::HashMap;
+
+use super::types::Type;
+use super::values::{typed, Names};
+use crate::diagnostic::{did_you_mean, Diagnostic, Label, SourceMap, Span};
+use crate::load::{Module, SourcePath};
+use crate::model::{OptionInfo, Value};
+use crate::syntax::ast;
+
+/// Host attributes: declared by `std.core` like any option, but lifted into
+/// [`crate::model::Host`] fields and kept out of the per-host `Config`, so
+/// that hosts told apart only by them share one config.
+pub const HOST_ATTRIBUTES: [&str; 5] = ["roles", "address", "addresses", "aliases", "peers"];
+
+/// Host attributes that only a host block may set (`peers` may also be set
+/// on the cluster or a role).
+pub const HOST_BLOCK_ONLY: [&str; 4] = ["roles", "address", "addresses", "aliases"];
+
+/// One declared option.
+#[derive(Debug, Clone)]
+pub struct Opt {
+    pub ty: Type,
+    /// True for [`HOST_ATTRIBUTES`].
+    pub attribute: bool,
+    pub info: OptionInfo,
+    /// The default expression, typed once names are known.
+    pub default_expr: Option<ast::Expr>,
+}
+
+/// Every declared option, in declaration order, with an index by path.
+#[derive(Debug, Default)]
+pub struct Options {
+    pub list: Vec<Opt>,
+    pub index: HashMap<String, usize>,
+}
+
+impl Options {
+    /// Collects the declarations; a second declaration of a path is an error.
+    pub fn declare(
+        decls: &[(&ast::OptionDecl, usize)],
+        modules: &[Module],
+        sources: &SourceMap,
+        out: &mut Vec<Diagnostic>,
+    ) -> Options {
+        let mut options = Options::default();
+        for (decl, module) in decls {
+            let path = decl.path.dotted();
+            if let Some(&first) = options.index.get(&path) {
+                out.push(
+                    Diagnostic::error(
+                        "E0215",
+                        format!("option `{path}` is declared twice"),
+                        Label::new(decl.path.span, "declared again here"),
+                    )
+                    .with_label(options.list[first].info.span, "first declared here")
+                    .with_hint("declare each option in one module; set it elsewhere"),
+                );
+                continue;
+            }
+            if decl.doc.is_none() {
+                out.push(
+                    Diagnostic::warning(
+                        "W0200",
+                        format!("option `{path}` has no documentation"),
+                        Label::new(decl.path.span, "no doc string"),
+                    )
+                    .with_hint(
+                        "add a string before the `;`: `option a.b : int = 1 \"what it does\";`",
+                    ),
+                );
+            }
+            let ty = Type::from_ast(&decl.ty);
+            let written = sources.snippet(decl.ty.span);
+            let type_name = if written.is_empty() {
+                ty.to_string()
+            } else {
+                written.split_whitespace().collect::<Vec<_>>().join(" ")
+            };
+            let info = OptionInfo {
+                path: path.clone(),
+                type_name,
+                default: None,
+                doc: decl
+                    .doc
+                    .as_ref()
+                    .map(|d| d.node.clone())
+                    .unwrap_or_default(),
+                declared_in: module_name(&modules[*module].path),
+                span: decl.path.span,
+            };
+            options.index.insert(path.clone(), options.list.len());
+            options.list.push(Opt {
+                attribute: HOST_ATTRIBUTES.contains(&path.as_str()),
+                ty,
+                info,
+                default_expr: decl.default.clone(),
+            });
+        }
+        options
+    }
+
+    /// Types every default; a list option without one defaults to `[]`.
+    pub fn type_defaults(&mut self, names: &Names, out: &mut Vec<Diagnostic>) {
+        for opt in &mut self.list {
+            opt.info.default = match &opt.default_expr {
+                Some(expr) => typed(expr, &opt.ty, &opt.info.path, names, out),
+                None if opt.ty.is_list() => Some(Value::List(Vec::new())),
+                None => None,
+            };
+        }
+    }
+
+    /// The option at `path`, or an "unknown option" error with did-you-mean.
+    pub fn lookup(&self, path: &str, span: Span) -> Result<usize, Box<Diagnostic>> {
+        if let Some(&i) = self.index.get(path) {
+            return Ok(i);
+        }
+        let d = Diagnostic::error(
+            "E0201",
+            format!("unknown option `{path}`"),
+            Label::new(span, "no module declares this option"),
+        );
+        let known = self.list.iter().map(|o| o.info.path.as_str());
+        Err(Box::new(match did_you_mean(path, known) {
+            Some(hint) => d.with_hint(hint),
+            None => {
+                let prefix = format!("{}.", path.split('.').next().unwrap_or(path));
+                let under: Vec<&str> = self
+                    .list
+                    .iter()
+                    .map(|o| o.info.path.as_str())
+                    .filter(|p| p.starts_with(&prefix))
+                    .take(8)
+                    .collect();
+                if under.is_empty() {
+                    d.with_hint("declare it with `option` in a module, or import the module that declares it")
+                } else {
+                    d.with_hint(format!("options under `{prefix}..`: {}", under.join(", ")))
+                }
+            }
+        }))
+    }
+}
+
+/// How a module is named in the options reference: `std.core` or its path.
+pub fn module_name(path: &SourcePath) -> String {
+    match path {
+        SourcePath::Std(rel) => format!("std.{}", rel.trim_end_matches(".dsl").replace('/', ".")),
+        SourcePath::Fs(p) => p.display().to_string(),
+    }
+}

@@ -1,0 +1,159 @@
+//! Names: the cluster's, roles' and hosts' names are validated and indexed;
+//! `trust` and `deny` selectors and `peers` entries are resolved to targets.
+
+use std::collections::HashMap;
+
+use super::scope::Collected;
+use super::validate;
+use super::values::{unknown_host_or_role, Names};
+use crate::diagnostic::{Diagnostic, Label, Span};
+use crate::model::{HostId, PeerRef, Principals, RoleId, Target, TrustRule};
+use crate::syntax::ast;
+
+/// The roles and hosts that exist, by name. Hosts that are dropped (a
+/// second host of one name) get no id.
+#[derive(Debug, Default)]
+pub struct NameTable {
+    pub roles: HashMap<String, RoleId>,
+    pub hosts: HashMap<String, HostId>,
+    /// For each host id, the index of its block in `Collected::hosts`.
+    pub host_blocks: Vec<usize>,
+}
+
+impl NameTable {
+    /// Validates and indexes every role and host name.
+    pub fn build(c: &Collected, out: &mut Vec<Diagnostic>) -> NameTable {
+        let mut t = NameTable::default();
+        for (i, role) in c.roles.iter().enumerate() {
+            check_name(role.name, "role", out);
+            t.roles.insert(role.name.node.clone(), RoleId(i as u32));
+        }
+        t.hosts.reserve(c.hosts.len());
+        t.host_blocks.reserve(c.hosts.len());
+        let mut first_span: Vec<Span> = Vec::with_capacity(c.hosts.len());
+        for (i, host) in c.hosts.iter().enumerate() {
+            let name = &host.name.node;
+            check_name(host.name, "host", out);
+            if let Some(&HostId(first)) = t.hosts.get(name) {
+                out.push(
+                    Diagnostic::error(
+                        "E0207",
+                        format!("host `{name}` is declared twice"),
+                        Label::new(host.name.span, "declared again here"),
+                    )
+                    .with_label(first_span[first as usize], "first declared here")
+                    .with_hint("give each host one block; merge the two"),
+                );
+                continue;
+            }
+            if let Some(role) = c.role_index.get(name) {
+                out.push(
+                    Diagnostic::error(
+                        "E0208",
+                        format!("`{name}` is both a host and a role"),
+                        Label::new(host.name.span, "host declared here"),
+                    )
+                    .with_label(c.roles[*role].name.span, "role declared here")
+                    .with_hint(
+                        "rename the host or the role: selectors and peers must name one of them",
+                    ),
+                );
+            }
+            t.hosts
+                .insert(name.clone(), HostId(t.host_blocks.len() as u32));
+            t.host_blocks.push(i);
+            first_span.push(host.name.span);
+        }
+        t
+    }
+
+    /// The view values are typed against.
+    pub fn names(&self) -> Names<'_> {
+        Names {
+            roles: &self.roles,
+            hosts: &self.hosts,
+            suggestions: std::cell::Cell::new(super::values::MAX_SUGGESTIONS),
+        }
+    }
+
+    /// The target a host or role name stands for.
+    pub fn target(&self, name: &str) -> Option<Target> {
+        if let Some(&h) = self.hosts.get(name) {
+            return Some(Target::Host(h));
+        }
+        self.roles.get(name).map(|&r| Target::Role(r))
+    }
+
+    /// Resolves a `trust` or `deny` declaration.
+    pub fn rule(&self, decl: &ast::TrustDecl, out: &mut Vec<Diagnostic>) -> Option<TrustRule> {
+        let from = self.principals(&decl.from, out);
+        let to = self.principals(&decl.to, out);
+        Some(TrustRule {
+            from: from?,
+            to: to?,
+            both_ways: decl.arrow.node == ast::Arrow::Both,
+            oneway: decl.oneway.is_some(),
+            span: decl.span,
+        })
+    }
+
+    fn principals(&self, sel: &ast::Selector, out: &mut Vec<Diagnostic>) -> Option<Principals> {
+        let user_ok = match validate::username(&sel.user.node) {
+            Ok(()) => true,
+            Err(reason) => {
+                out.push(
+                    Diagnostic::error(
+                        "E0212",
+                        format!("invalid user name `{}`: {reason}", sel.user.node.escape_debug()),
+                        Label::new(sel.user.span, "not a valid user name"),
+                    )
+                    .with_hint("user names are lowercase letters, digits, `_` and `-`, starting with a letter or `_`"),
+                );
+                false
+            }
+        };
+        let target = match &sel.target {
+            ast::SelectorTarget::All(_) => Some(Target::All),
+            ast::SelectorTarget::Name(name) => {
+                let target = self.target(&name.node);
+                if target.is_none() {
+                    out.push(unknown_host_or_role(name.span, &name.node, &self.names()));
+                }
+                target
+            }
+        };
+        Some(Principals {
+            user: sel.user.node.clone(),
+            target: target.filter(|_| user_ok)?,
+            span: sel.span,
+        })
+    }
+
+    /// Resolves `peers` items (already checked to name a host or a role).
+    pub fn peers(&self, items: impl IntoIterator<Item = (String, Span)>) -> Vec<PeerRef> {
+        items
+            .into_iter()
+            .filter_map(|(name, span)| self.target(&name).map(|target| PeerRef { target, span }))
+            .collect()
+    }
+}
+
+/// Host, role and cluster names must be RFC 1123 host names: they reach
+/// `.rhosts`, `/etc/hosts` and directory names.
+pub fn check_name(name: &ast::Name, what: &str, out: &mut Vec<Diagnostic>) -> bool {
+    match validate::hostname(&name.node) {
+        Ok(()) => true,
+        Err(reason) => {
+            out.push(
+                Diagnostic::error(
+                    "E0206",
+                    format!("invalid {what} name `{}`: {reason}", name.node.escape_debug()),
+                    Label::new(name.span, format!("not a valid {what} name")),
+                )
+                .with_note("names reach generated files such as .rhosts and /etc/hosts, so they must be RFC 1123 host names")
+                .with_hint("use letters, digits and `-` in dot-separated labels, such as `node-01`"),
+            );
+            false
+        }
+    }
+}

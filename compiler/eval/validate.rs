@@ -1,0 +1,202 @@
+//! Validators for the strings that reach generated files: host names, user
+//! names, paths, modes and plain text. Each returns why a value is refused,
+//! as a phrase that completes "… is not a valid host name: REASON".
+//!
+//! This is accord's injection defence: a name or path that passes here holds
+//! no control character, no white space and nothing `.rhosts` or
+//! `sshd_config` would read as syntax (`+`, `-` at the start, `#`).
+
+/// Longest host name RFC 1123 allows.
+const MAX_HOSTNAME: usize = 253;
+/// Longest label of a host name.
+const MAX_LABEL: usize = 63;
+/// Longest portable user name.
+const MAX_USERNAME: usize = 32;
+
+/// Checks an RFC 1123 host name: dot-separated labels of 1-63 letters,
+/// digits and `-`, no label starting or ending with `-`, 253 characters in all.
+pub fn hostname(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > MAX_HOSTNAME {
+        return Err(format!("it is longer than {MAX_HOSTNAME} characters"));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "it contains the control character `{}`",
+            c.escape_debug()
+        ));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err("it has an empty label (`..` or a `.` at either end)".into());
+        }
+        if label.len() > MAX_LABEL {
+            return Err(format!(
+                "the label `{label}` is longer than {MAX_LABEL} characters"
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+        {
+            return Err(format!("it contains `{}`", c.escape_debug()));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("the label `{label}` starts or ends with `-`"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a POSIX portable user name: `[a-z_][a-z0-9_-]*`, at most 32 characters.
+pub fn username(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return Err("it is empty".into());
+    };
+    if name.len() > MAX_USERNAME {
+        return Err(format!("it is longer than {MAX_USERNAME} characters"));
+    }
+    if !(first.is_ascii_lowercase() || first == '_') {
+        return Err(format!(
+            "it starts with `{}` (a lowercase letter or `_` must come first)",
+            first.escape_debug()
+        ));
+    }
+    if let Some(c) =
+        chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-'))
+    {
+        return Err(format!("it contains `{}`", c.escape_debug()));
+    }
+    Ok(())
+}
+
+/// Checks an absolute path without `..`, `//` or control characters.
+pub fn abs_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err("it is not absolute (it must start with `/`)".into());
+    }
+    path_parts(path)
+}
+
+/// The checks every path shares, absolute or relative.
+pub fn path_parts(path: &str) -> Result<(), String> {
+    text(path)?;
+    if path.contains("//") {
+        return Err("it contains `//`".into());
+    }
+    if path.split('/').any(|part| part == "..") {
+        return Err("it contains `..`".into());
+    }
+    if path.split('/').any(|part| part == ".") {
+        return Err("it contains `.` as a component".into());
+    }
+    Ok(())
+}
+
+/// Checks a string for control characters (newlines included).
+pub fn text(s: &str) -> Result<(), String> {
+    match s.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "it contains the control character `{}`",
+            c.escape_debug()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks file content given inline: newlines and tabs are content, other
+/// control characters (escape sequences, NUL) are refused.
+pub fn content(s: &str) -> Result<(), String> {
+    match s
+        .chars()
+        .find(|c| c.is_control() && *c != '\n' && *c != '\t')
+    {
+        Some(c) => Err(format!(
+            "it contains the control character `{}`",
+            c.escape_debug()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Parses an octal mode written with a leading `0` (`0644`, `04755`).
+pub fn mode(text: &str) -> Result<u32, String> {
+    if !text.starts_with('0') {
+        return Err("a mode is written in octal with a leading `0`".into());
+    }
+    if text.len() > 5 || !text.chars().all(|c| ('0'..='7').contains(&c)) {
+        return Err("a mode is at most four octal digits after the leading `0`".into());
+    }
+    u32::from_str_radix(text, 8).map_err(|_| "not an octal number".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names() {
+        for ok in ["a", "ralphzilla-b-free", "1u-rack", "n.example.org", "A1"] {
+            assert_eq!(hostname(ok), Ok(()), "{ok}");
+        }
+        let long_label = "a".repeat(64);
+        let long_name = ["a"; 130].join(".");
+        for bad in [
+            "",
+            "+",
+            "a+b",
+            "a\nb",
+            "a..b",
+            ".a",
+            "a.",
+            "-a",
+            "a-",
+            "a b",
+            "a/b",
+            "a_b",
+            &long_label,
+            &long_name,
+        ] {
+            assert!(hostname(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn user_names() {
+        for ok in ["root", "slurm", "_svc", "a-b_9"] {
+            assert_eq!(username(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "Root", "9a", "a b", "a\n", "+", "-a", &"a".repeat(33)] {
+            assert!(username(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(abs_path("/etc/motd"), Ok(()));
+        for bad in ["etc", "/a/../b", "/a//b", "/a\n", "/..", "/a/./b"] {
+            assert!(abs_path(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(path_parts("collect-keys.sh"), Ok(()));
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(mode("0644"), Ok(0o644));
+        assert_eq!(mode("04755"), Ok(0o4755));
+        assert_eq!(mode("0"), Ok(0));
+        for bad in ["644", "0888", "077777", "0x1"] {
+            assert!(mode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn content_keeps_newlines_and_refuses_escapes() {
+        assert_eq!(content("a\n\tb"), Ok(()));
+        assert!(content("a\u{1b}[2J").is_err());
+        assert!(text("a\nb").is_err());
+    }
+}

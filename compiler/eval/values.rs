@@ -1,0 +1,325 @@
+//! Typing of written values: an expression and the option's type give a
+//! [`Value`], or diagnostics at the value saying what was expected.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::types::Type;
+use super::validate;
+use crate::diagnostic::{did_you_mean, Diagnostic, Label, Span};
+use crate::model::{HostId, RoleId, Value, Version};
+use crate::syntax::ast::{Expr, ExprKind};
+
+/// The names values of type `role` and `host_or_role` must resolve to.
+pub struct Names<'a> {
+    pub roles: &'a HashMap<String, RoleId>,
+    pub hosts: &'a HashMap<String, HostId>,
+    /// How many more "did you mean" searches may run: each one scans every
+    /// name, so a file full of unknown names in a huge cluster stays linear.
+    pub suggestions: std::cell::Cell<u32>,
+}
+
+/// "Did you mean" searches per [`Names`].
+pub const MAX_SUGGESTIONS: u32 = 64;
+
+impl Names<'_> {
+    /// "did you mean" over `known`, while the budget lasts.
+    fn suggest<'k>(&self, name: &str, known: impl IntoIterator<Item = &'k str>) -> Option<String> {
+        let left = self.suggestions.get();
+        if left == 0 {
+            return None;
+        }
+        self.suggestions.set(left - 1);
+        did_you_mean(name, known)
+    }
+}
+
+/// Types `expr` as a value of `ty` for option `option`. Errors go to `out`;
+/// `None` when the value is unusable.
+pub fn typed(
+    expr: &Expr,
+    ty: &Type,
+    option: &str,
+    names: &Names,
+    out: &mut Vec<Diagnostic>,
+) -> Option<Value> {
+    if let (Type::List(inner), ExprKind::List(items)) = (ty, &expr.kind) {
+        let before = out.len();
+        let values: Vec<Value> = items
+            .iter()
+            .filter_map(|item| typed(item, inner, option, names, out))
+            .collect();
+        return (out.len() == before).then_some(Value::List(values));
+    }
+    match scalar(expr, ty, option, names) {
+        Ok(value) => Some(value),
+        Err(d) => {
+            out.push(*d);
+            None
+        }
+    }
+}
+
+fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, Box<Diagnostic>> {
+    let wrong = || Box::new(wrong_type(expr, ty, option));
+    match (ty, &expr.kind) {
+        (Type::Bool, ExprKind::Bool(b)) => Ok(Value::Bool(*b)),
+        (Type::Int { min, max }, ExprKind::Number(n)) if !n.contains('.') => {
+            int(expr, n, *min, *max, ty, option)
+        }
+        (Type::String, ExprKind::Str(s)) => {
+            invalid(expr, option, "E0224", "string", validate::text(s))
+                .map(|()| Value::Str(s.clone()))
+        }
+        (Type::Enum(variants), ExprKind::Ident(_) | ExprKind::Str(_)) => {
+            enum_variant(expr, variants, ty, option)
+        }
+        (Type::Address, ExprKind::Number(n) | ExprKind::Ipv6(n) | ExprKind::Str(n)) => {
+            n.parse::<IpAddr>().map(Value::Address).map_err(|_| wrong())
+        }
+        (Type::Hostname, _) => {
+            let name = name_of(expr).ok_or_else(wrong)?;
+            invalid(expr, option, "E0206", "host name", validate::hostname(name))
+                .map(|()| Value::Enum(name.to_string()))
+        }
+        (Type::Username, _) => {
+            let name = name_of(expr).ok_or_else(wrong)?;
+            invalid(expr, option, "E0212", "user name", validate::username(name))
+                .map(|()| Value::Enum(name.to_string()))
+        }
+        (Type::Path, ExprKind::Str(s)) => {
+            invalid(expr, option, "E0216", "path", validate::abs_path(s))
+                .map(|()| Value::Str(s.clone()))
+        }
+        (Type::Mode, ExprKind::Number(n)) => validate::mode(n).map(Value::Mode).map_err(|reason| {
+            Diagnostic::error(
+                "E0217",
+                format!("`{n}` is not a file mode"),
+                Label::new(expr.span, "not an octal mode"),
+            )
+            .with_note(reason)
+            .with_hint("write modes in octal with a leading `0`, such as `0644` or `0755`")
+            .into()
+        }),
+        (Type::Version, ExprKind::Number(n) | ExprKind::Str(n)) => {
+            version(n).map(Value::Version).ok_or_else(wrong)
+        }
+        (Type::Role, _) => {
+            let name = name_of(expr).ok_or_else(wrong)?;
+            match names.roles.get(name) {
+                Some(_) => Ok(Value::Enum(name.to_string())),
+                None => Err(Box::new(unknown_role(expr.span, name, names))),
+            }
+        }
+        (Type::HostOrRole, _) => {
+            let name = name_of(expr).ok_or_else(wrong)?;
+            if names.roles.contains_key(name) || names.hosts.contains_key(name) {
+                Ok(Value::Enum(name.to_string()))
+            } else {
+                Err(Box::new(unknown_host_or_role(expr.span, name, names)))
+            }
+        }
+        _ => Err(wrong()),
+    }
+}
+
+/// A single name written bare or quoted.
+pub fn name_of(expr: &Expr) -> Option<&str> {
+    match &expr.kind {
+        ExprKind::Ident(path) if path.segments.len() == 1 => Some(&path.segments[0].node),
+        ExprKind::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Parses a dotted version (`9.2`, `3.6.1`).
+pub fn version(text: &str) -> Option<Version> {
+    text.split('.')
+        .map(|part| part.parse::<u32>().ok())
+        .collect::<Option<Vec<u32>>>()
+        .map(Version)
+}
+
+fn int(
+    expr: &Expr,
+    text: &str,
+    min: Option<i64>,
+    max: Option<i64>,
+    ty: &Type,
+    option: &str,
+) -> Result<Value, Box<Diagnostic>> {
+    let in_range = text
+        .parse::<i64>()
+        .ok()
+        .filter(|v| min.is_none_or(|m| *v >= m) && max.is_none_or(|m| *v <= m));
+    in_range.map(Value::Int).ok_or_else(|| {
+        Diagnostic::error(
+            "E0203",
+            format!("`{text}` is out of range for `{option}`"),
+            Label::new(expr.span, format!("expected {ty}")),
+        )
+        .with_hint(format!(
+            "`{option}` takes an integer in {}",
+            range_words(min, max)
+        ))
+        .into()
+    })
+}
+
+fn range_words(min: Option<i64>, max: Option<i64>) -> String {
+    match (min, max) {
+        (Some(a), Some(b)) => format!("{a}..={b}"),
+        (Some(a), None) => format!("{a} or more"),
+        (None, Some(b)) => format!("{b} or less"),
+        (None, None) => "the 64-bit range".into(),
+    }
+}
+
+fn enum_variant(
+    expr: &Expr,
+    variants: &[String],
+    ty: &Type,
+    option: &str,
+) -> Result<Value, Box<Diagnostic>> {
+    let ExprKind::Ident(path) = &expr.kind else {
+        let mut d = wrong_type(expr, ty, option);
+        if let ExprKind::Str(s) = &expr.kind {
+            if variants.contains(s) {
+                d = d.with_hint(format!("write enum values bare: `{s}`"));
+            }
+        }
+        return Err(Box::new(d));
+    };
+    let name = path.dotted();
+    if variants.contains(&name) {
+        return Ok(Value::Enum(name));
+    }
+    let mut d = Diagnostic::error(
+        "E0204",
+        format!("`{name}` is not a value of `{option}`"),
+        Label::new(
+            expr.span,
+            format!("expected one of {}", backticked(variants)),
+        ),
+    );
+    if let Some(hint) = did_you_mean(&name, variants.iter().map(String::as_str)) {
+        d = d.with_hint(hint);
+    }
+    Err(Box::new(d))
+}
+
+fn backticked(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn invalid(
+    expr: &Expr,
+    option: &str,
+    code: &'static str,
+    what: &str,
+    check: Result<(), String>,
+) -> Result<(), Box<Diagnostic>> {
+    check.map_err(|reason| {
+        Diagnostic::error(
+            code,
+            format!("invalid {what} for `{option}`: {reason}"),
+            Label::new(expr.span, format!("not a valid {what}")),
+        )
+        .with_hint(match code {
+            "E0224" => "a string reaches generated files as one line: remove the control character",
+            "E0216" => "write an absolute path without `..`, `//` or control characters",
+            "E0212" => "user names are lowercase letters, digits, `_` and `-`, starting with a letter or `_`",
+            _ => "use letters, digits and `-` in dot-separated labels, such as `node-01`",
+        })
+        .into()
+    })
+}
+
+/// "wrong type for `x`: expected T, found …" at the value.
+pub fn wrong_type(expr: &Expr, ty: &Type, option: &str) -> Diagnostic {
+    let d = Diagnostic::error(
+        "E0202",
+        format!(
+            "wrong type for `{option}`: expected {ty}, found {}",
+            describe(expr)
+        ),
+        Label::new(expr.span, format!("expected {ty}")),
+    );
+    match ty {
+        Type::Path | Type::String => d.with_hint("write it as a quoted string"),
+        Type::List(_) => d.with_hint("write a list: `[a, b]`"),
+        Type::Mode => d.with_hint("write an octal mode such as `0644`"),
+        Type::Address => d.with_hint("write the address bare: `10.0.0.1` or `fd00::1`"),
+        Type::Bool => d.with_hint("write `true` or `false`"),
+        _ => d,
+    }
+}
+
+/// What an expression is, for "found …".
+pub fn describe(expr: &Expr) -> String {
+    match &expr.kind {
+        ExprKind::Str(_) => "a string".into(),
+        ExprKind::Number(n) if n.matches('.').count() == 3 => format!("the address `{n}`"),
+        ExprKind::Number(n) => format!("the number `{n}`"),
+        ExprKind::Bool(b) => format!("`{b}`"),
+        ExprKind::Ident(path) => format!("the name `{}`", path.dotted()),
+        ExprKind::Ipv6(a) => format!("the address `{a}`"),
+        ExprKind::List(_) => "a list".into(),
+        ExprKind::Not(_) | ExprKind::Binary(..) => "a condition".into(),
+    }
+}
+
+/// A value as the user would write it, for diagnostics.
+pub fn show(value: &Value) -> String {
+    match value {
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Str(s) => format!("{s:?}"),
+        Value::Enum(s) => s.clone(),
+        Value::Address(a) => a.to_string(),
+        Value::Mode(m) => format!("{m:04o}"),
+        Value::Version(v) => v.to_string(),
+        Value::List(items) => {
+            let items: Vec<String> = items.iter().map(show).collect();
+            format!("[{}]", items.join(", "))
+        }
+    }
+}
+
+/// An unknown role, with "did you mean" over the declared roles.
+pub fn unknown_role(span: Span, name: &str, names: &Names) -> Diagnostic {
+    let d = Diagnostic::error(
+        "E0209",
+        format!("unknown role `{name}`"),
+        Label::new(span, "no role has this name"),
+    );
+    match names.suggest(name, names.roles.keys().map(String::as_str)) {
+        Some(hint) => d.with_hint(hint),
+        None if names.hosts.contains_key(name) => {
+            d.with_hint(format!("`{name}` is a host; `roles` lists roles"))
+        }
+        None => d.with_hint(format!("declare it in the cluster: `role {name} {{ }}`")),
+    }
+}
+
+/// An unknown host or role, with "did you mean" over both.
+pub fn unknown_host_or_role(span: Span, name: &str, names: &Names) -> Diagnostic {
+    let d = Diagnostic::error(
+        "E0210",
+        format!("unknown host or role `{name}`"),
+        Label::new(span, "no host or role has this name"),
+    );
+    let known = names
+        .roles
+        .keys()
+        .chain(names.hosts.keys())
+        .map(String::as_str);
+    match names.suggest(name, known) {
+        Some(hint) => d.with_hint(hint),
+        None => d.with_hint("name a host or a role of this cluster"),
+    }
+}

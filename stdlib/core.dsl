@@ -1,0 +1,34 @@
+# std.core: the options every cluster has. Always loaded, before any other
+# module. `roles`, `address`, `addresses` and `aliases` are host attributes:
+# they are set in host blocks only and become fields of the host, not part
+# of its configuration. `peers` may be set on the cluster, a role or a host.
+
+option transport : enum(rsh, ssh) = ssh
+  "How the hosts log in to each other: `rsh` (rshd and .rhosts) or `ssh` (OpenSSH host-based authentication)";
+
+option domain : string
+  "The cluster's DNS domain, appended to host names in generated files";
+
+option init : enum(sysv, systemd) = systemd
+  "The init system that starts the daemons: `sysv` (rc.d links as update-rc.d makes them) or `systemd` (units as systemctl enable makes them)";
+
+option roles : list(role)
+  "The roles of a host, in the order their definitions merge (host blocks only)";
+
+option address : address
+  "The host's primary IPv4 or IPv6 address (host blocks only)";
+
+option addresses : list(address)
+  "Further addresses of the host, after `address` (host blocks only)";
+
+option aliases : list(hostname)
+  "Other names of the host, written beside its name in /etc/hosts (host blocks only)";
+
+option peers : list(host_or_role)
+  "Hosts or roles whose roots may log in as root here; lists from the cluster, the host's roles and the host concatenate";
+
+option users.root_home : path = "/root"
+  "Home directory of root, where root's .rhosts and .shosts go";
+
+option users.home_base : path = "/home"
+  "Directory holding the homes of users other than root: the home of `joe` is `HOME_BASE/joe`";
