@@ -11,7 +11,6 @@
 #
 # Never a `+`: the renderer refuses any .rhosts or hosts.equiv line with one.
 
-import std.users;
 
 option rsh.closed_network : bool = false
   "acknowledge that rsh sends commands, output and passwords in clear text: set it on a closed cluster network";

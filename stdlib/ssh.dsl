@@ -15,7 +15,6 @@
 # yes` and ~user/.rhosts, with rsa1, rsa and dsa keys, and a warning.
 # Both: the host key script, init links, and the controller's collect-keys.sh.
 
-import std.users;
 
 option ssh.version : version = 9.2
   "OpenSSH version of the targets; options a version lacks are never emitted";
@@ -34,6 +33,16 @@ option ssh.shosts_equiv : bool = false
 option ssh.service : string = "ssh" "name of the init script or systemd unit (Debian: ssh)";
 option ssh.init_sequence : int(0..99) = 20 "sysv start and kill sequence, as `update-rc.d NAME defaults` makes";
 option ssh.hostkeys_script : path = "/usr/local/sbin/accord-hostkeys" "where the host key script goes";
+option ssh.write_key_types : bool = false
+  "write the cluster's default host key types to `host-key-types` beside the host trees";
+
+# The renderer asks templates/host_key_types.j2 which key types a host needs
+# (missing-key warnings, central generation); the other templates include it.
+emit "host-key-types" {
+  template = "templates/host_key_types.j2";
+  when     = ssh.write_key_types;
+  scope    = cluster;
+}
 
 emit "/etc/ssh/sshd_config" {
   template = "templates/ssh/sshd_config.j2";

@@ -13,8 +13,10 @@ use crate::model::{self, Cluster, Config, Host, HostId};
 
 /// The option holding the cluster's DNS domain (declared by `std.core`).
 pub const DOMAIN_OPTION: &str = "domain";
-/// The option naming the base of home directories (declared by `std.users`).
+/// The option naming the base of home directories (declared by `std.core`).
 pub const HOME_BASE_OPTION: &str = "users.home_base";
+/// The option naming root's home directory (declared by `std.core`).
+pub const ROOT_HOME_OPTION: &str = "users.root_home";
 
 /// A model value as a template value: versions and addresses as strings,
 /// modes as four-digit octal strings (`0600`), lists as sequences.
@@ -176,7 +178,7 @@ pub fn host_value(cluster: &Cluster, id: HostId, keys: &Keys, config: &ConfigVal
 /// The home directory of `user` on a host with `config`.
 pub fn home(user: &str, config: &Config) -> String {
     if user == "root" {
-        return "/root".to_string();
+        return config.str(ROOT_HOME_OPTION).unwrap_or("/root").to_string();
     }
     let base = config.str(HOME_BASE_OPTION).unwrap_or("/home");
     format!("{}/{user}", base.trim_end_matches('/'))

@@ -291,20 +291,16 @@ fn intern_all(outs: &[Out], blobs: &mut Blobs) -> Vec<(Entry, usize)> {
 #[derive(Default)]
 struct FileBlobs {
     by_source: HashMap<usize, BlobId>,
-    by_text: HashMap<String, BlobId>,
+    by_text: HashMap<usize, BlobId>,
 }
 
 impl FileBlobs {
     fn intern(&mut self, content: &crate::model::FileContent, blobs: &mut Blobs) -> BlobId {
         match content {
-            crate::model::FileContent::Text(text) => {
-                if let Some(id) = self.by_text.get(text) {
-                    return *id;
-                }
-                let id = blobs.intern(text.as_bytes());
-                self.by_text.insert(text.clone(), id);
-                id
-            }
+            crate::model::FileContent::Text(text) => *self
+                .by_text
+                .entry(Arc::as_ptr(text) as *const u8 as usize)
+                .or_insert_with(|| blobs.intern(text.as_bytes())),
             crate::model::FileContent::Source { bytes, .. } => *self
                 .by_source
                 .entry(Arc::as_ptr(bytes) as usize)
@@ -788,9 +784,9 @@ impl<'a> Renderer<'a> {
 }
 
 /// A rule whose destination is on a host (as opposed to a cluster file):
-/// its path template starts with `/` or with template syntax.
+/// its path template starts with `/` or `{{` (as the evaluator decides).
 fn is_host_rule(rule: &EmitRule) -> bool {
-    rule.path.starts_with('/') || rule.path.starts_with('{')
+    rule.path.starts_with('/') || rule.path.starts_with("{{")
 }
 
 fn lookup_path(ctx: &BTreeMap<&'static str, Value>, path: &str) -> Option<Value> {

@@ -18,6 +18,8 @@ pub const CORE: &str = r#"
 option transport : enum(rsh, ssh) = ssh "";
 option domain : string = "" "";
 option init : enum(sysv, systemd) = systemd "";
+option users.root_home : path = "/root" "";
+option users.home_base : path = "/home" "";
 "#;
 
 /// Every template under `stdlib/templates`, by name relative to it.

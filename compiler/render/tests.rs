@@ -88,12 +88,12 @@ fn errors(diags: &[Diagnostic]) -> Vec<&Diagnostic> {
 
 #[test]
 fn ralphzilla_modern_ssh_tree() {
-    let texts = modules(&["users", "ssh"]);
+    let texts = modules(&["ssh"]);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let c = cluster(&refs, RALPHZILLA);
     let keys = fake_keys(&c);
     let (plan, diags, _) = build(
-        &["users", "ssh", "hosts", "mosix"],
+        &["ssh", "hosts", "mosix"],
         RALPHZILLA,
         &[("root", "root")],
         keys,
@@ -180,12 +180,7 @@ fn ralphzilla_modern_ssh_tree() {
 
 #[test]
 fn missing_keys_are_a_warning_naming_the_hosts() {
-    let (_, diags, _) = build(
-        &["users", "ssh"],
-        RALPHZILLA,
-        &[("root", "root")],
-        Keys::default(),
-    );
+    let (_, diags, _) = build(&["ssh"], RALPHZILLA, &[("root", "root")], Keys::default());
     let w: Vec<_> = diags.iter().filter(|d| d.code == "W0511").collect();
     assert_eq!(w.len(), 1, "{diags:#?}");
     assert!(
@@ -278,7 +273,7 @@ fn sshd_accepts_every_modern_sshd_config() {
     std::fs::create_dir_all("/run/sshd").ok();
     for (name, defs) in MODERN_VARIANTS {
         let (plan, diags, _) = build(
-            &["users", "ssh"],
+            &["ssh"],
             &variant(defs),
             &[("root", "root")],
             Keys::default(),
@@ -382,7 +377,7 @@ fn every_emitted_script_passes_shellcheck() {
         return;
     }
     let (plan, _, _) = build(
-        &["users", "ssh"],
+        &["ssh"],
         &variant(&[("ssh.key_types", "[rsa, ecdsa, ed25519]")]),
         &[("root", "root")],
         Keys::default(),
@@ -420,7 +415,7 @@ fn the_keygen_script_creates_keys_once_and_never_overwrites() {
         return;
     }
     let (plan, _, _) = build(
-        &["users", "ssh"],
+        &["ssh"],
         &variant(&[("ssh.key_types", "[rsa, ed25519]")]),
         &[("root", "root")],
         Keys::default(),
@@ -516,7 +511,7 @@ cluster rshlab {
 #[test]
 fn rsh_tree_per_init() {
     let (plan, diags, _) = build(
-        &["users", "rsh"],
+        &["rsh"],
         RSHLAB,
         &[("root", "root"), ("joe", "joe")],
         Keys::default(),
@@ -539,12 +534,7 @@ fn rsh_tree_per_init() {
     assert!(t["/home/joe/.rhosts"].0.contains("\nlab2 joe\n"));
 
     let systemd = RSHLAB.replace("init      = sysv;", "init      = systemd;");
-    let (plan, _, _) = build(
-        &["users", "rsh"],
-        &systemd,
-        &[("root", "root")],
-        Keys::default(),
-    );
+    let (plan, _, _) = build(&["rsh"], &systemd, &[("root", "root")], Keys::default());
     let t = tree(&plan, "lab2");
     assert!(t["/etc/systemd/system/rsh.socket"]
         .0
@@ -559,12 +549,7 @@ fn rsh_tree_per_init() {
     assert!(!t.contains_key("/etc/inetd.conf"));
 
     let open = RSHLAB.replace("  rsh.closed_network = true;\n", "");
-    let (_, diags, _) = build(
-        &["users", "rsh"],
-        &open,
-        &[("root", "root")],
-        Keys::default(),
-    );
+    let (_, diags, _) = build(&["rsh"], &open, &[("root", "root")], Keys::default());
     assert_eq!(diags.len(), 1, "{diags:#?}");
     assert_eq!(diags[0].code, "W0501");
     assert!(diags[0].message.contains("clear text"));
@@ -573,12 +558,7 @@ fn rsh_tree_per_init() {
 #[test]
 fn legacy_ssh_is_the_guides_form_with_a_warning() {
     let legacy = variant(&[("ssh.version", "3.1")]);
-    let (plan, diags, _) = build(
-        &["users", "ssh"],
-        &legacy,
-        &[("root", "root")],
-        Keys::default(),
-    );
+    let (plan, diags, _) = build(&["ssh"], &legacy, &[("root", "root")], Keys::default());
     assert!(errors(&diags).is_empty(), "{diags:#?}");
     let obsolete: Vec<_> = diags.iter().filter(|d| d.code == "W0501").collect();
     assert_eq!(obsolete.len(), 1, "{diags:#?}");
@@ -625,7 +605,7 @@ fn key_types_a_version_lacks_are_omitted_with_a_warning() {
     ];
     for (version, types, want, warnings) in table {
         let text = variant(&[("ssh.version", version), ("ssh.key_types", types)]);
-        let (plan, diags, _) = build(&["users", "ssh"], &text, &[], Keys::default());
+        let (plan, diags, _) = build(&["ssh"], &text, &[], Keys::default());
         let t = tree(&plan, "ralphzilla");
         let hostkeys: Vec<&str> = t["/etc/ssh/sshd_config"]
             .0
@@ -641,19 +621,14 @@ fn key_types_a_version_lacks_are_omitted_with_a_warning() {
 #[test]
 fn a_wildcard_never_reaches_a_trust_file() {
     // A user name the graph would never hand over, as defence in depth.
-    let (plan, diags, _) = build(
-        &["users", "ssh"],
-        RALPHZILLA,
-        &[("+", "root")],
-        Keys::default(),
-    );
+    let (plan, diags, _) = build(&["ssh"], RALPHZILLA, &[("+", "root")], Keys::default());
     let refused: Vec<_> = diags.iter().filter(|d| d.code == "E0505").collect();
     assert_eq!(refused.len(), 1, "{diags:#?}");
     assert!(refused[0].message.contains("/root/.shosts"));
     assert!(!tree(&plan, "ralphzilla").contains_key("/root/.shosts"));
     // A newline in a value is refused by the formatter.
     let (_, diags, _) = build(
-        &["users", "ssh"],
+        &["ssh"],
         RALPHZILLA,
         &[("root\nevil", "root")],
         Keys::default(),
@@ -667,7 +642,7 @@ fn a_wildcard_never_reaches_a_trust_file() {
 }
 
 fn custom(module: &str) -> (BuildPlan, Vec<Diagnostic>) {
-    let texts = modules(&["users"]);
+    let texts = modules(&[]);
     let mut refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     refs.push(module);
     let mut c = cluster(&refs, RALPHZILLA);
@@ -758,7 +733,7 @@ fn template_failures_are_diagnostics_at_the_rule() {
 #[test]
 fn central_keys_are_placed_in_the_host_trees() {
     let text = variant(&[("ssh.central_keys", "true")]);
-    let texts = modules(&["users", "ssh"]);
+    let texts = modules(&["ssh"]);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let c = cluster(&refs, &text);
     let mut keys = fake_keys(&c);
@@ -773,7 +748,7 @@ fn central_keys_are_placed_in_the_host_trees() {
         );
         keys.insert(&h.name, key);
     }
-    let (plan, diags, _) = build(&["users", "ssh"], &text, &[("root", "root")], keys);
+    let (plan, diags, _) = build(&["ssh"], &text, &[("root", "root")], keys);
     assert!(errors(&diags).is_empty(), "{diags:#?}");
     let t = tree(&plan, "ralphzilla-c");
     let private = &t["/etc/ssh/ssh_host_ed25519_key"];
@@ -794,7 +769,7 @@ fn central_generation_makes_keys_once() {
         return;
     }
     let text = variant(&[("ssh.central_keys", "true")]);
-    let texts = modules(&["users", "ssh"]);
+    let texts = modules(&["ssh"]);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let c = cluster(&refs, &text);
     let wanted = host_key_types(&c);
@@ -808,7 +783,7 @@ fn central_generation_makes_keys_once() {
     let (keys, diags) = read_keys_dir(tmp.path(), &c);
     assert!(diags.is_empty(), "{diags:#?}");
     assert!(keys.of("ralphzilla")[0].private.is_some());
-    let (_, diags, _) = build(&["users", "ssh"], &text, &[("root", "root")], keys);
+    let (_, diags, _) = build(&["ssh"], &text, &[("root", "root")], keys);
     assert!(!diags.iter().any(|d| d.code == "W0511"), "{diags:#?}");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(tmp.path().join("ralphzilla/ssh_host_ed25519_key"))
@@ -831,12 +806,7 @@ fn hosts_of_one_class_share_blobs_and_render_once() {
         ));
     }
     text.push_str("}\n");
-    let (plan, diags, c) = build(
-        &["users", "ssh"],
-        &text,
-        &[("root", "root")],
-        Keys::default(),
-    );
+    let (plan, diags, c) = build(&["ssh"], &text, &[("root", "root")], Keys::default());
     assert!(errors(&diags).is_empty());
     assert_eq!(classes(&c).len(), 1);
     let first = &plan.hosts[0].entries;
@@ -885,7 +855,7 @@ fn a_full_mesh_renders_in_time_linear_in_hosts() {
         ));
     }
     text.push_str("}\n");
-    let texts = modules(&["users", "ssh", "hosts", "mosix"]);
+    let texts = modules(&["ssh", "hosts", "mosix"]);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let c = cluster(&refs, &text);
     let keys = fake_keys(&c);
@@ -927,11 +897,11 @@ fn a_host_on_another_port_is_reachable_and_known_there() {
         "address = 192.168.1.3; }",
         "address = 192.168.1.3; ssh.port = 2222; }",
     );
-    let texts = modules(&["users", "ssh"]);
+    let texts = modules(&["ssh"]);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let c = cluster(&refs, &text);
     assert_eq!(classes(&c).len(), 3);
-    let (plan, diags, _) = build(&["users", "ssh"], &text, &[("root", "root")], fake_keys(&c));
+    let (plan, diags, _) = build(&["ssh"], &text, &[("root", "root")], fake_keys(&c));
     assert!(errors(&diags).is_empty(), "{diags:#?}");
     let t = tree(&plan, "ralphzilla");
     let client = &t["/etc/ssh/ssh_config"].0;
