@@ -665,15 +665,14 @@ impl<'a> Renderer<'a> {
         let result = self.env.get_template(real).and_then(|t| t.render(ctx));
         let messages = MESSAGES.with(|m| std::mem::take(&mut *m.borrow_mut()));
         for message in messages {
-            let span = message
-                .at
-                .as_ref()
-                .and_then(|at| config?.values.get(at)?.defined_at.first().copied())
-                .unwrap_or(rule.span);
-            let label = if span == rule.span {
-                "this emit rule"
-            } else {
-                "set here"
+            // At the definition that set the option, else at its declaration.
+            let at = message.at.as_ref();
+            let defined = at.and_then(|at| config?.values.get(at)?.defined_at.first().copied());
+            let declared = at.and_then(|at| self.cluster.options.get(at).map(|o| o.span));
+            let (span, label) = match (defined, declared) {
+                (Some(span), _) => (span, "set here"),
+                (None, Some(span)) => (span, "declared here, not set"),
+                _ => (rule.span, "this emit rule"),
             };
             diagnostics.push(
                 Diagnostic::warning("W0501", message.message, Label::new(span, label))
