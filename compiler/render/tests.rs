@@ -931,3 +931,47 @@ fn a_host_on_another_port_is_reachable_and_known_there() {
             .any(|l| l == "port 2222"));
     }
 }
+
+#[test]
+fn the_same_input_renders_byte_identical_plans() {
+    let texts = modules(&["ssh", "hosts", "mosix"]);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let c = cluster(&refs, RALPHZILLA);
+    let keys = fake_keys(&c);
+    let render = || {
+        let mesh = Mesh {
+            pairs: vec![
+                ("root".into(), "root".into()),
+                ("joe".into(), "root".into()),
+            ],
+            hosts: c.hosts.len(),
+        };
+        let (plan, _) = render_grants(
+            &c,
+            &mesh,
+            &RenderOptions {
+                keys: keys.clone(),
+                require_keys: false,
+            },
+        );
+        let mut out = Vec::new();
+        for host in &plan.hosts {
+            for e in &host.entries {
+                let content = match &e.kind {
+                    EntryKind::File(b) => plan.blobs.hash_hex(*b),
+                    EntryKind::Symlink(t) => t.clone(),
+                    EntryKind::Dir => String::new(),
+                };
+                out.push(format!(
+                    "{} {} {:o} {} {} {content} {:?}",
+                    host.name, e.path, e.mode, e.owner, e.group, e.kind
+                ));
+            }
+        }
+        out
+    };
+    let first = render();
+    for _ in 0..5 {
+        assert_eq!(render(), first);
+    }
+}
