@@ -89,106 +89,26 @@ pub fn render_grants(
     let renderer = Renderer::new(cluster, &options.keys);
     let mut diagnostics = renderer.load_diagnostics.clone();
     diagnostics.extend(renderer.check_keys(options));
-    let classes = classes(cluster);
-
-    let class_outs: Vec<ClassOut> = classes
-        .par_iter()
-        .map(|class| renderer.render_class(class, graph))
-        .collect();
-    let cluster_rules: BTreeSet<usize> = class_outs
-        .iter()
-        .flat_map(|c| c.cluster_rules.iter().copied())
-        .collect();
-    let shared: BTreeMap<usize, (Vec<Out>, Vec<Diagnostic>)> = cluster_rules
-        .par_iter()
-        .map(|&rule| {
-            let mut diags = Vec::new();
-            let outs = renderer.render_rule(rule, &renderer.cluster_context(), None, &mut diags);
-            (rule, (outs, diags))
-        })
-        .collect();
-    let mut class_of = vec![0usize; cluster.hosts.len()];
-    for (index, class) in classes.iter().enumerate() {
-        for member in &class.members {
-            class_of[member.0 as usize] = index;
-        }
-    }
-    let host_outs: Vec<(Vec<Out>, Vec<Diagnostic>)> = (0..cluster.hosts.len())
-        .into_par_iter()
-        .map(|h| renderer.render_host(HostId(h as u32), &class_outs[class_of[h]]))
-        .collect();
-    let (cluster_files, file_diags) = renderer.render_cluster_files();
-
-    // Assembly: sequential and in a fixed order, so blob ids are deterministic.
-    let mut plan = BuildPlan {
-        cluster: cluster.name.clone(),
-        ..BuildPlan::default()
-    };
-    diagnostics.extend(file_diags);
-    for (path, content, mode) in cluster_files {
-        let blob = plan.blobs.intern(content.as_bytes());
-        plan.cluster_files.push(ClusterFile { path, blob, mode });
-    }
-    plan.cluster_files.sort_by(|a, b| a.path.cmp(&b.path));
-    let mut class_entries = Vec::with_capacity(class_outs.len());
-    for class in &class_outs {
-        diagnostics.extend(class.diagnostics.iter().cloned());
-        class_entries.push(intern_all(&class.outs, &mut plan.blobs));
-    }
-    let mut shared_entries = BTreeMap::new();
-    for (rule, (outs, diags)) in &shared {
-        diagnostics.extend(diags.iter().cloned());
-        shared_entries.insert(*rule, intern_all(outs, &mut plan.blobs));
-    }
-    let mut order: Vec<usize> = (0..cluster.hosts.len()).collect();
-    order.sort_by(|a, b| cluster.hosts[*a].name.cmp(&cluster.hosts[*b].name));
-    let mut files = FileBlobs::default();
-    let mut conflicts = BTreeMap::new();
-    for h in order {
-        let host = &cluster.hosts[h];
-        let class = &class_outs[class_of[h]];
-        let (outs, diags) = &host_outs[h];
-        diagnostics.extend(diags.iter().cloned());
-        let mut entries: Vec<(Entry, usize)> = class_entries[class_of[h]].clone();
-        for rule in &class.cluster_rules {
-            entries.extend(shared_entries[rule].iter().cloned());
-        }
-        entries.extend(intern_all(outs, &mut plan.blobs));
-        for file in &host.files {
-            let blob = files.intern(&file.content, &mut plan.blobs);
-            entries.push((
-                Entry {
-                    path: file.path.clone(),
-                    kind: EntryKind::File(blob),
-                    mode: file.mode,
-                    owner: file.owner.clone(),
-                    group: file.group.clone(),
-                },
-                usize::MAX,
-            ));
-        }
-        entries.sort_by(|a, b| a.0.path.cmp(&b.0.path));
-        for pair in entries.windows(2) {
-            if pair[0].0.path == pair[1].0.path {
-                conflicts
-                    .entry((pair[0].0.path.clone(), pair[0].1, pair[1].1))
-                    .or_insert_with(|| host.name.clone());
-            }
-        }
-        entries.dedup_by(|a, b| a.0.path == b.0.path);
-        plan.hosts.push(HostPlan {
-            name: host.name.clone(),
-            entries: entries.into_iter().map(|(e, _)| e).collect(),
-        });
-    }
-    for ((path, first, second), host) in conflicts {
-        diagnostics.push(renderer.conflict(&path, first, second, &host));
-    }
+    let rendered = renderer.render_all(graph);
+    let (plan, assembled) = renderer.assemble(&rendered);
+    diagnostics.extend(assembled);
     crate::diagnostic::sort(&mut diagnostics);
     // Classes and templates repeat the same finding; say it once.
     let mut seen = BTreeSet::new();
     diagnostics.retain(|d| seen.insert((d.code, d.message.clone(), d.primary.span)));
     (plan, diagnostics)
+}
+
+/// Everything rendered, before contents are interned.
+struct Rendered {
+    classes: Vec<ClassOut>,
+    /// Class index of every host.
+    class_of: Vec<usize>,
+    /// Cluster-scope rules, rendered once each.
+    shared: BTreeMap<usize, (Vec<Out>, Vec<Diagnostic>)>,
+    /// Host-scope outputs, by host id.
+    hosts: Vec<(Vec<Out>, Vec<Diagnostic>)>,
+    cluster_files: (Vec<(String, String, u32)>, Vec<Diagnostic>),
 }
 
 /// The key types each host's config asks for, from the
@@ -285,6 +205,17 @@ fn intern_all(outs: &[Out], blobs: &mut Blobs) -> Vec<(Entry, usize)> {
             (entry, out.rule)
         })
         .collect()
+}
+
+/// The plan entry of a `file` declaration.
+fn file_entry(file: &crate::model::FileSpec, blob: BlobId) -> Entry {
+    Entry {
+        path: file.path.clone(),
+        kind: EntryKind::File(blob),
+        mode: file.mode,
+        owner: file.owner.clone(),
+        group: file.group.clone(),
+    }
 }
 
 /// Blob ids of declared files, so a file shared by 100,000 hosts is hashed once.
@@ -391,6 +322,115 @@ impl<'a> Renderer<'a> {
             hosts,
             base,
         }
+    }
+
+    /// Renders classes, then cluster-scope rules, then hosts, in parallel.
+    fn render_all(&self, graph: &dyn Inbound) -> Rendered {
+        let classes = classes(self.cluster);
+        let outs: Vec<ClassOut> = classes
+            .par_iter()
+            .map(|class| self.render_class(class, graph))
+            .collect();
+        let used: BTreeSet<usize> = outs
+            .iter()
+            .flat_map(|c| c.cluster_rules.iter().copied())
+            .collect();
+        let shared = used
+            .par_iter()
+            .map(|&rule| {
+                let mut diags = Vec::new();
+                let outs = self.render_rule(rule, &self.cluster_context(), None, &mut diags);
+                (rule, (outs, diags))
+            })
+            .collect();
+        let mut class_of = vec![0usize; self.cluster.hosts.len()];
+        for (index, class) in classes.iter().enumerate() {
+            for member in &class.members {
+                class_of[member.0 as usize] = index;
+            }
+        }
+        let hosts = (0..self.cluster.hosts.len())
+            .into_par_iter()
+            .map(|h| self.render_host(HostId(h as u32), &outs[class_of[h]]))
+            .collect();
+        Rendered {
+            classes: outs,
+            class_of,
+            shared,
+            hosts,
+            cluster_files: self.render_cluster_files(),
+        }
+    }
+
+    /// Interns contents and builds the plan: sequential and in a fixed
+    /// order (hosts by name, entries by path), so blob ids are deterministic.
+    fn assemble(&self, rendered: &Rendered) -> (BuildPlan, Vec<Diagnostic>) {
+        let mut plan = BuildPlan {
+            cluster: self.cluster.name.clone(),
+            ..BuildPlan::default()
+        };
+        let mut diagnostics = rendered.cluster_files.1.clone();
+        for (path, content, mode) in &rendered.cluster_files.0 {
+            let blob = plan.blobs.intern(content.as_bytes());
+            plan.cluster_files.push(ClusterFile {
+                path: path.clone(),
+                blob,
+                mode: *mode,
+            });
+        }
+        plan.cluster_files.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut class_entries = Vec::with_capacity(rendered.classes.len());
+        for class in &rendered.classes {
+            diagnostics.extend(class.diagnostics.iter().cloned());
+            class_entries.push(intern_all(&class.outs, &mut plan.blobs));
+        }
+        let mut shared = BTreeMap::new();
+        for (rule, (outs, diags)) in &rendered.shared {
+            diagnostics.extend(diags.iter().cloned());
+            shared.insert(*rule, intern_all(outs, &mut plan.blobs));
+        }
+        let mut order: Vec<usize> = (0..self.cluster.hosts.len()).collect();
+        order.sort_by(|a, b| {
+            self.cluster.hosts[*a]
+                .name
+                .cmp(&self.cluster.hosts[*b].name)
+        });
+        let mut files = FileBlobs::default();
+        let mut conflicts = BTreeMap::new();
+        for h in order {
+            let class = rendered.class_of[h];
+            let (outs, diags) = &rendered.hosts[h];
+            diagnostics.extend(diags.iter().cloned());
+            let mut entries = class_entries[class].clone();
+            for rule in &rendered.classes[class].cluster_rules {
+                entries.extend(shared[rule].iter().cloned());
+            }
+            entries.extend(intern_all(outs, &mut plan.blobs));
+            let host = &self.cluster.hosts[h];
+            for file in &host.files {
+                entries.push((
+                    file_entry(file, files.intern(&file.content, &mut plan.blobs)),
+                    usize::MAX,
+                ));
+            }
+            entries.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+            for pair in entries.windows(2) {
+                if pair[0].0.path == pair[1].0.path {
+                    conflicts
+                        .entry((pair[0].0.path.clone(), pair[0].1, pair[1].1))
+                        .or_insert_with(|| host.name.clone());
+                }
+            }
+            entries.dedup_by(|a, b| a.0.path == b.0.path);
+            plan.hosts.push(HostPlan {
+                name: host.name.clone(),
+                entries: entries.into_iter().map(|(e, _)| e).collect(),
+            });
+        }
+        for ((path, first, second), host) in conflicts {
+            diagnostics.push(self.conflict(&path, first, second, &host));
+        }
+        (plan, diagnostics)
     }
 
     fn cluster_context(&self) -> BTreeMap<&'static str, Value> {
