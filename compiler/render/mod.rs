@@ -53,9 +53,11 @@ pub struct RenderOptions {
     pub require_keys: bool,
 }
 
-/// Renders every host's tree with no collected keys.
+/// Renders every host's tree without collected keys and without checking
+/// for them (`ssh_known_hosts` stays empty): for commands that do not read
+/// `keys/`. A build reads it and calls [`render_with`].
 pub fn render(cluster: &Cluster, graph: &TrustGraph) -> (BuildPlan, Vec<Diagnostic>) {
-    render_with(cluster, graph, &RenderOptions::default())
+    render_inner(cluster, graph, &RenderOptions::default(), false)
 }
 
 /// Renders every host's tree with `options`.
@@ -86,9 +88,20 @@ pub fn render_grants(
     graph: &dyn Inbound,
     options: &RenderOptions,
 ) -> (BuildPlan, Vec<Diagnostic>) {
+    render_inner(cluster, graph, options, true)
+}
+
+fn render_inner(
+    cluster: &Cluster,
+    graph: &dyn Inbound,
+    options: &RenderOptions,
+    check_keys: bool,
+) -> (BuildPlan, Vec<Diagnostic>) {
     let renderer = Renderer::new(cluster, &options.keys);
     let mut diagnostics = renderer.load_diagnostics.clone();
-    diagnostics.extend(renderer.check_keys(options));
+    if check_keys {
+        diagnostics.extend(renderer.check_keys(options));
+    }
     let rendered = renderer.render_all(graph);
     let (plan, assembled) = renderer.assemble(&rendered);
     diagnostics.extend(assembled);
