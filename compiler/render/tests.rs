@@ -975,3 +975,60 @@ fn the_same_input_renders_byte_identical_plans() {
         assert_eq!(render(), first);
     }
 }
+
+#[test]
+fn equiv_files_are_opt_in_and_never_for_root() {
+    let text = RSHLAB.replace(
+        "  rsh.closed_network = true;\n",
+        "  rsh.closed_network = true;\n  rsh.hosts_equiv = true;\n",
+    );
+    let (plan, diags, _) = build(
+        &["rsh"],
+        &text,
+        &[("root", "root"), ("joe", "joe"), ("ann", "joe")],
+        Keys::default(),
+    );
+    assert!(diags.is_empty(), "{diags:#?}");
+    let equiv = &tree(&plan, "lab1")["/etc/hosts.equiv"].0;
+    let lines: Vec<&str> = equiv.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        lines,
+        [
+            "lab1",
+            "lab1.lab.example",
+            "10.20.0.1",
+            "lab2",
+            "lab2.lab.example",
+            "10.20.0.2"
+        ]
+    );
+    let (plan, _, _) = build(&["rsh"], RSHLAB, &[("joe", "joe")], Keys::default());
+    assert!(!tree(&plan, "lab1").contains_key("/etc/hosts.equiv"));
+
+    let text = variant(&[("ssh.shosts_equiv", "true")]);
+    let (plan, _, _) = build(&["ssh"], &text, &[("root", "root")], Keys::default());
+    let equiv = &tree(&plan, "ralphzilla")["/etc/ssh/shosts.equiv"].0;
+    assert!(
+        equiv.lines().all(|l| l.starts_with('#')),
+        "root grants never reach shosts.equiv:\n{equiv}"
+    );
+}
+
+#[test]
+fn hosts_and_the_mosix_map_list_every_host() {
+    let (plan, diags, _) = build(&["hosts", "mosix"], RALPHZILLA, &[], Keys::default());
+    assert!(diags.is_empty(), "{diags:#?}");
+    let t = tree(&plan, "ralphzilla");
+    assert_eq!(
+        t["/etc/hosts"].0.lines().skip(1).collect::<Vec<_>>(),
+        [
+            "127.0.0.1\tlocalhost",
+            "::1\tlocalhost ip6-localhost ip6-loopback",
+            "192.168.1.1\tralphzilla.ralphzilla.lan ralphzilla rz",
+            "192.168.1.2\tralphzilla-b-free.ralphzilla.lan ralphzilla-b-free",
+            "192.168.1.3\tralphzilla-c.ralphzilla.lan ralphzilla-c",
+        ]
+    );
+    assert_eq!(t["/etc/mosix.map"].1, 0o644);
+    assert_eq!(t["/etc/hosts"], tree(&plan, "ralphzilla-c")["/etc/hosts"]);
+}
