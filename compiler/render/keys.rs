@@ -139,6 +139,19 @@ pub fn parse_key_line(line: &str) -> Result<Option<HostKey>, String> {
     Err(format!("unknown key type `{}`", fields[0]))
 }
 
+/// The `keys/` directory beside a cluster file.
+pub fn keys_dir(cluster_file: &Path) -> PathBuf {
+    cluster_file.parent().unwrap_or(Path::new(".")).join("keys")
+}
+
+/// True when some host asks for centrally made keys.
+pub fn wants_central_keys(cluster: &Cluster) -> bool {
+    cluster
+        .hosts
+        .iter()
+        .any(|h| h.config.bool(CENTRAL_KEYS_OPTION) == Some(true))
+}
+
 /// Reads `dir` (the `keys/` directory beside `cluster.dsl`): every host's
 /// `<host>.pub` and, where present, its central private keys. A missing
 /// directory is no error (no keys yet); unreadable or malformed files are

@@ -33,7 +33,9 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehav
 use rayon::prelude::*;
 
 use self::context::{ConfigCache, ConfigValues};
-pub use self::keys::{generate_central_keys, read_keys_dir, HostKey, Keys};
+pub use self::keys::{
+    generate_central_keys, keys_dir, read_keys_dir, wants_central_keys, HostKey, Keys,
+};
 use crate::diagnostic::{Diagnostic, Label};
 use crate::graph::{Grant, TrustGraph};
 use crate::model::{Cluster, Config, EmitBody, EmitRule, EmitScope, HostId, RoleId, Target};
