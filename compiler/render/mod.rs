@@ -36,7 +36,7 @@ use self::context::{ConfigCache, ConfigValues};
 pub use self::keys::{
     generate_central_keys, keys_dir, read_keys_dir, wants_central_keys, HostKey, Keys,
 };
-use crate::diagnostic::{Diagnostic, Label};
+use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::graph::{Grant, TrustGraph};
 use crate::model::{Cluster, Config, EmitBody, EmitRule, EmitScope, HostId, RoleId, Target};
 use crate::plan::{BlobId, Blobs, BuildPlan, ClusterFile, Entry, EntryKind, HostPlan};
@@ -203,7 +203,9 @@ struct ClassOut {
     diagnostics: Vec<Diagnostic>,
 }
 
-fn intern_all(outs: &[Out], blobs: &mut Blobs) -> Vec<(Entry, usize)> {
+/// Interns the outputs' contents; each entry keeps the span of the rule
+/// that made it, for conflict reports.
+fn intern_all(outs: &[Out], blobs: &mut Blobs, rules: &[EmitRule]) -> Vec<(Entry, Span)> {
     outs.iter()
         .map(|out| {
             let kind = match &out.body {
@@ -217,7 +219,7 @@ fn intern_all(outs: &[Out], blobs: &mut Blobs) -> Vec<(Entry, usize)> {
                 owner: out.owner.clone(),
                 group: out.group.clone(),
             };
-            (entry, out.rule)
+            (entry, rules[out.rule].span)
         })
         .collect()
 }
@@ -397,12 +399,19 @@ impl<'a> Renderer<'a> {
         let mut class_entries = Vec::with_capacity(rendered.classes.len());
         for class in &rendered.classes {
             diagnostics.extend(class.diagnostics.iter().cloned());
-            class_entries.push(intern_all(&class.outs, &mut plan.blobs));
+            class_entries.push(intern_all(
+                &class.outs,
+                &mut plan.blobs,
+                &self.cluster.emits,
+            ));
         }
         let mut shared = BTreeMap::new();
         for (rule, (outs, diags)) in &rendered.shared {
             diagnostics.extend(diags.iter().cloned());
-            shared.insert(*rule, intern_all(outs, &mut plan.blobs));
+            shared.insert(
+                *rule,
+                intern_all(outs, &mut plan.blobs, &self.cluster.emits),
+            );
         }
         let mut order: Vec<usize> = (0..self.cluster.hosts.len()).collect();
         order.sort_by(|a, b| {
@@ -420,12 +429,12 @@ impl<'a> Renderer<'a> {
             for rule in &rendered.classes[class].cluster_rules {
                 entries.extend(shared[rule].iter().cloned());
             }
-            entries.extend(intern_all(outs, &mut plan.blobs));
+            entries.extend(intern_all(outs, &mut plan.blobs, &self.cluster.emits));
             let host = &self.cluster.hosts[h];
             for file in &host.files {
                 entries.push((
                     file_entry(file, files.intern(&file.content, &mut plan.blobs)),
-                    usize::MAX,
+                    file.span,
                 ));
             }
             entries.sort_by(|a, b| a.0.path.cmp(&b.0.path));
@@ -759,18 +768,14 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    fn conflict(&self, path: &str, first: usize, second: usize, host: &str) -> Diagnostic {
-        let span = |rule: usize| self.cluster.emits.get(rule).map(|r| r.span);
-        let primary = span(second)
-            .or(span(first))
-            .unwrap_or(self.cluster.name_span);
+    fn conflict(&self, path: &str, first: Span, second: Span, host: &str) -> Diagnostic {
         let mut d = Diagnostic::error(
             "E0507",
             format!("two definitions write `{path}` on host `{host}`"),
-            Label::new(primary, "this one"),
+            Label::new(second, "this one"),
         );
-        if let Some(other) = span(first).filter(|s| *s != primary) {
-            d = d.with_label(other, "and this one");
+        if first != second {
+            d = d.with_label(first, "and this one");
         }
         d.with_hint("make the conditions exclusive, or declare the file once")
     }

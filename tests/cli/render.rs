@@ -123,3 +123,21 @@ cluster lab {
     let (_, stderr, _) = snapshot(&acknowledged);
     assert!(!stderr.contains("W0501"), "{stderr}");
 }
+
+#[test]
+fn a_file_declaration_clashing_with_a_module_is_an_error_at_both() {
+    let text = LEGACY.replace(
+        "  ssh.version = 3.1;\n",
+        "  file \"/etc/ssh/sshd_config\" { text = \"Port 22\\n\"; }\n",
+    );
+    let (status, stderr, _) = snapshot(&text);
+    assert_ne!(status, 0, "{stderr}");
+    assert!(
+        stderr.contains("error[E0507]: two definitions write `/etc/ssh/sshd_config` on host `a`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("<std>/ssh.dsl") && stderr.contains("cluster.dsl"),
+        "{stderr}"
+    );
+}
