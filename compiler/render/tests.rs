@@ -376,36 +376,44 @@ fn every_emitted_script_passes_shellcheck() {
     if !have("shellcheck") {
         return;
     }
-    let (plan, _, _) = build(
-        &["ssh"],
-        &variant(&[("ssh.key_types", "[rsa, ecdsa, ed25519]")]),
-        &[("root", "root")],
-        Keys::default(),
-    );
-    let tmp = tempfile::tempdir().unwrap();
-    let mut scripts = vec![write(
-        tmp.path(),
-        "collect-keys.sh",
-        std::str::from_utf8(plan.blobs.get(plan.cluster_files[0].blob)).unwrap(),
-    )];
-    let t = tree(&plan, "ralphzilla");
-    scripts.push(write(
-        tmp.path(),
-        "accord-hostkeys",
-        &t["/usr/local/sbin/accord-hostkeys"].0,
-    ));
-    for script in scripts {
-        let out = Command::new("shellcheck")
-            .args(["-s", "sh"])
-            .arg(&script)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}:\n{}",
-            script.display(),
-            String::from_utf8_lossy(&out.stdout)
+    let variants: [&[(&str, &str)]; 3] = [
+        &[("ssh.key_types", "[rsa, ecdsa, ed25519]")],
+        &[("ssh.version", "3.1")],
+        &[
+            ("ssh.port", "2222"),
+            ("ssh.hostkeys_script", "\"/usr/sbin/make-keys\""),
+        ],
+    ];
+    for defs in variants {
+        let (plan, diags, _) = build(
+            &["ssh"],
+            &variant(defs),
+            &[("root", "root")],
+            Keys::default(),
         );
+        assert!(errors(&diags).is_empty(), "{diags:#?}");
+        let tmp = tempfile::tempdir().unwrap();
+        let collect = std::str::from_utf8(plan.blobs.get(plan.cluster_files[0].blob)).unwrap();
+        let mut scripts = vec![write(tmp.path(), "collect-keys.sh", collect)];
+        for (path, (text, mode, _)) in tree(&plan, "ralphzilla") {
+            if mode & 0o111 != 0 && text.starts_with("#!") {
+                scripts.push(write(tmp.path(), path.rsplit('/').next().unwrap(), &text));
+            }
+        }
+        assert_eq!(scripts.len(), 2, "{defs:?}");
+        for script in scripts {
+            let out = Command::new("shellcheck")
+                .args(["-s", "sh"])
+                .arg(&script)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{defs:?} {}:\n{}",
+                script.display(),
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
     }
 }
 
