@@ -5,6 +5,7 @@ mod commands;
 mod errors;
 mod examples;
 mod harness;
+mod render;
 mod review;
 mod syntax;
 mod trust;
