@@ -18,7 +18,12 @@ pub fn build(cluster: &Cluster) -> TrustGraph {
     partition(cluster, &named, &mut graph);
     intern_users(cluster, &mut graph);
     let members = TargetGroups::new(cluster, &graph);
-    add_edges(cluster, &members, &mut graph);
+    let (projected, widest) = projected_edges(cluster, &members, &graph);
+    if projected > MAX_GROUP_EDGES {
+        graph.too_large = Some((projected, widest));
+    } else {
+        add_edges(cluster, &members, &mut graph);
+    }
     let mut into = vec![Vec::new(); graph.groups.len()];
     for (key, info) in &graph.edges {
         if info.effective() {
@@ -28,6 +33,42 @@ pub fn build(cluster: &Cluster) -> TrustGraph {
     graph.into = into;
     graph.inbound = (0..graph.groups.len()).map(|_| OnceLock::new()).collect();
     graph
+}
+
+/// The most group edges the graph holds (about 190 bytes each). Only hosts
+/// named one by one make groups numerous; beyond this the build stops with
+/// `E0303` rather than exhaust memory.
+pub const MAX_GROUP_EDGES: u64 = 2_000_000;
+
+/// An upper bound of the group edges the declarations make, and the trust
+/// rule (index) that makes the most, if any.
+fn projected_edges(
+    cluster: &Cluster,
+    targets: &TargetGroups,
+    graph: &TrustGraph,
+) -> (u64, Option<u32>) {
+    let mut total = 0u64;
+    let mut widest: Option<(u64, u32)> = None;
+    for (i, rule) in cluster.trusts.iter().enumerate() {
+        let n = directions(rule)
+            .map(|(from, to, _)| {
+                targets.of(from.target).len() as u64 * targets.of(to.target).len() as u64
+            })
+            .sum::<u64>();
+        total += n;
+        if widest.is_none_or(|(w, _)| n > w) {
+            widest = Some((n, i as u32));
+        }
+    }
+    for group in &graph.groups {
+        let host = &cluster.hosts[group.members[0].0 as usize];
+        total += host
+            .peers
+            .iter()
+            .map(|p| targets.of(p.target).len() as u64)
+            .sum::<u64>();
+    }
+    (total, widest.map(|(_, i)| i))
 }
 
 /// Hosts a selector, peers entry or deny names individually.

@@ -137,6 +137,10 @@ pub struct TrustGraph {
     into: Vec<Vec<EdgeKey>>,
     /// `inbound` of each group, computed on first use.
     inbound: Vec<OnceLock<Arc<[Grant]>>>,
+    /// Set when the declarations would make more than
+    /// [`build::MAX_GROUP_EDGES`] group edges: (how many, the widest trust
+    /// rule). The graph then holds no edges and validation reports `E0303`.
+    too_large: Option<(u64, Option<u32>)>,
 }
 
 impl Clone for TrustGraph {
@@ -150,6 +154,7 @@ impl Clone for TrustGraph {
             edges: self.edges.clone(),
             into: self.into.clone(),
             inbound: self.inbound.iter().map(|_| OnceLock::new()).collect(),
+            too_large: self.too_large,
         }
     }
 }

@@ -398,6 +398,21 @@ fn different_users_on_one_host_are_an_edge_without_a_reverse_check() {
 }
 
 #[test]
+fn a_graph_of_too_many_named_hosts_is_refused_not_built() {
+    let mut b = Builder::new().role("node");
+    for i in 0..1500 {
+        b = b.host(&format!("n{i}"), &["node"], "ssh");
+    }
+    for i in 0..1500 {
+        b = b.peer(&format!("n{i}"), &format!("n{}", (i + 1) % 1500));
+    }
+    let c = b.trust("root@* <-> root@*").done();
+    let (g, d) = TrustGraph::build(&c);
+    assert_eq!(codes(&d), ["E0303"]);
+    assert_eq!(g.edges().count(), 0);
+}
+
+#[test]
 fn exports_are_deterministic_and_draw_one_way_edges_dashed() {
     let c = Builder::new()
         .role("node")

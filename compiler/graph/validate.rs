@@ -20,6 +20,7 @@ pub const CLOSED_NETWORK_OPTION: &str = "rsh.closed_network";
 /// Every finding about `graph`, sorted by position.
 pub fn validate(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    too_large(cluster, graph, &mut out);
     symmetry(cluster, graph, &mut out);
     transport(cluster, graph, &mut out);
     empty_selectors(cluster, &mut out);
@@ -148,6 +149,28 @@ fn more_note(
         "and {} more host pairs lack their reverse the same way{listed}",
         total - 1
     ))
+}
+
+fn too_large(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
+    let Some((edges, widest)) = graph.too_large else {
+        return;
+    };
+    let named = graph.groups.iter().filter(|g| g.named).count();
+    let span = widest.map_or(cluster.name_span, |r| cluster.trusts[r as usize].span);
+    out.push(
+        Diagnostic::error(
+            "E0303",
+            format!(
+                "the trust graph would need {edges} group edges, more than accord checks ({})",
+                super::build::MAX_GROUP_EDGES
+            ),
+            Label::new(span, "joins the most groups"),
+        )
+        .with_note(format!(
+            "{named} hosts are named one by one (in selectors, peers entries or denies), and each such host is a group of its own"
+        ))
+        .with_hint("name hosts through roles (a role per rack, `peers = [rack]`) rather than one by one"),
+    );
 }
 
 fn symmetry(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
