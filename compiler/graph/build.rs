@@ -35,9 +35,9 @@ pub fn build(cluster: &Cluster) -> TrustGraph {
     graph
 }
 
-/// The most group edges the graph holds (about 200 bytes each, so at most about 200 MB). Only hosts
-/// named one by one make groups numerous; beyond this the build stops with
-/// `E0303` rather than exhaust memory.
+/// The most group edges the graph holds (about 200 bytes each, so about
+/// 200 MB at most). Only hosts named one by one make groups numerous; beyond
+/// this the build stops with `E0303` rather than exhaust memory.
 pub const MAX_GROUP_EDGES: u64 = 1_000_000;
 
 /// An upper bound of the group edges the declarations make, and the trust
