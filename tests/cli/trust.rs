@@ -228,9 +228,9 @@ fn examples_have_no_asymmetric_edges_and_their_graphs_render() {
             .copy(&file, "cluster.dsl")
             .args("check --message-format short")
             .run();
-        // Symmetry errors are E0300 and E0301; declared one-way grants are
-        // no error at all.
-        for code in ["[E0300]", "[E0301]", "[E0302]"] {
+        // No trust finding at all: declared one-way grants are no error,
+        // and the rsh example acknowledges its closed network.
+        for code in ["[E03", "[W03"] {
             assert!(!out.stderr.contains(code), "{name}:\n{}", out.stderr);
         }
         assert_eq!(out.status, 0, "{name}:\n{}", out.stderr);
