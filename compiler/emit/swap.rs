@@ -44,11 +44,11 @@ impl Guard {
             cluster: cluster.to_string(),
             _lock: lock,
         };
-        guard.check_out()?;
         let target = guard.target();
         if target.symlink_metadata().is_ok() && !is_build(&target) {
             return Err(EmitError::NotOurs { path: target });
         }
+        guard.check_out()?;
         Ok(guard)
     }
 
