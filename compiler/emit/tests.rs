@@ -191,11 +191,20 @@ fn shared_contents_are_hard_links_grouped_by_mode() {
     build(&sample(), tmp.path()).unwrap();
     let lab = tmp.path().join("lab");
     let meta = |p: &str| fs::metadata(lab.join(p)).unwrap();
-    assert_eq!(meta("hosts/a/etc/hosts").ino(), meta("hosts/c/etc/hosts").ino());
+    assert_eq!(
+        meta("hosts/a/etc/hosts").ino(),
+        meta("hosts/c/etc/hosts").ino()
+    );
     assert_eq!(meta("hosts/a/etc/hosts").nlink(), 4); // three hosts and the store
-    assert_ne!(meta("hosts/a/etc/hosts").ino(), meta("hosts/a/etc/motd").ino());
+    assert_ne!(
+        meta("hosts/a/etc/hosts").ino(),
+        meta("hosts/a/etc/motd").ino()
+    );
     assert_eq!(meta("hosts/b/etc/motd").permissions().mode() & 0o777, 0o600);
-    assert_eq!(meta("hosts/b/etc/motd").ino(), meta("hosts/c/etc/motd").ino());
+    assert_eq!(
+        meta("hosts/b/etc/motd").ino(),
+        meta("hosts/c/etc/motd").ino()
+    );
     // A content only one host has is written straight into its tree.
     assert_eq!(meta("hosts/a/etc/hostname").nlink(), 1);
     let store: Vec<_> = fs::read_dir(lab.join(".store")).unwrap().collect();
@@ -211,7 +220,11 @@ fn failed_build_leaves_previous_output_byte_identical() {
     // write fails half way through, after other hosts were written.
     let mut plan = sample();
     plan.blobs = plan.blobs.clone();
-    let long = format!("/{}/{}", vec!["d".repeat(200); 19].join("/"), "f".repeat(250));
+    let long = format!(
+        "/{}/{}",
+        vec!["d".repeat(200); 19].join("/"),
+        "f".repeat(250)
+    );
     let blob = plan.blobs.intern(b"x");
     plan.hosts[2]
         .entries
@@ -268,7 +281,10 @@ fn refuses_directories_accord_did_not_build() {
     assert!(matches!(err, EmitError::NotOurs { .. }), "{err}");
     assert!(err.to_string().contains("was not built by accord"));
     assert!(err.hint().unwrap().contains(".accord-build"));
-    assert_eq!(fs::read_to_string(tmp.path().join("lab/precious")).unwrap(), "keep");
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("lab/precious")).unwrap(),
+        "keep"
+    );
 
     let etc = tempfile::tempdir().unwrap();
     fs::write(etc.path().join("passwd"), "root:x:0:0").unwrap();
@@ -297,29 +313,70 @@ fn leftovers_of_a_killed_build_are_removed() {
     assert!(!stale.exists());
 }
 
+/// A change that makes the sample plan invalid.
+type Change = Box<dyn Fn(&mut BuildPlan)>;
+
 #[test]
 fn invalid_plans_are_errors_before_any_write() {
     let link = EntryKind::Symlink("/tmp".into());
-    let cases: Vec<(&str, Box<dyn Fn(&mut BuildPlan)>)> = vec![
-        ("has a `.` or `..` component", Box::new(|p| p.hosts[0].entries[0].path = "/root/../..".into())),
-        ("control character", Box::new(|p| p.hosts[0].entries[0].path = "/root\n/x".into())),
-        ("not absolute", Box::new(|p| p.hosts[0].entries[0].path = "root".into())),
-        ("empty component", Box::new(|p| p.hosts[0].entries[0].path = "/root//x".into())),
-        ("names `/` itself", Box::new(|p| p.hosts[0].entries[0].path = "/".into())),
-        ("listed twice", Box::new(|p| p.hosts[0].entries[2].path = "/etc/hosts".into())),
+    let cases: Vec<(&str, Change)> = vec![
+        (
+            "has a `.` or `..` component",
+            Box::new(|p| p.hosts[0].entries[0].path = "/root/../..".into()),
+        ),
+        (
+            "control character",
+            Box::new(|p| p.hosts[0].entries[0].path = "/root\n/x".into()),
+        ),
+        (
+            "not absolute",
+            Box::new(|p| p.hosts[0].entries[0].path = "root".into()),
+        ),
+        (
+            "empty component",
+            Box::new(|p| p.hosts[0].entries[0].path = "/root//x".into()),
+        ),
+        (
+            "names `/` itself",
+            Box::new(|p| p.hosts[0].entries[0].path = "/".into()),
+        ),
+        (
+            "listed twice",
+            Box::new(|p| p.hosts[0].entries[2].path = "/etc/hosts".into()),
+        ),
         (
             "is not a directory in the same tree",
             Box::new(move |p| {
-                p.hosts[0].entries.push(entry("/home", link.clone(), 0o777, "root"));
+                p.hosts[0]
+                    .entries
+                    .push(entry("/home", link.clone(), 0o777, "root"));
             }),
         ),
-        ("link target", Box::new(|p| p.hosts[1].entries[3].kind = EntryKind::Symlink("a\nb".into()))),
-        ("owner `ro ot`", Box::new(|p| p.hosts[0].entries[0].owner = "ro ot".into())),
-        ("cluster name `../x`", Box::new(|p| p.cluster = "../x".into())),
-        ("host name `.hidden`", Box::new(|p| p.hosts[0].name = ".hidden".into())),
+        (
+            "link target",
+            Box::new(|p| p.hosts[1].entries[3].kind = EntryKind::Symlink("a\nb".into())),
+        ),
+        (
+            "owner `ro ot`",
+            Box::new(|p| p.hosts[0].entries[0].owner = "ro ot".into()),
+        ),
+        (
+            "cluster name `../x`",
+            Box::new(|p| p.cluster = "../x".into()),
+        ),
+        (
+            "host name `.hidden`",
+            Box::new(|p| p.hosts[0].name = ".hidden".into()),
+        ),
         ("appears twice", Box::new(|p| p.hosts[1].name = "a".into())),
-        ("reserved", Box::new(|p| p.cluster_files[0].path = "hosts/x".into())),
-        ("`..` component", Box::new(|p| p.cluster_files[0].path = "../escape".into())),
+        (
+            "reserved",
+            Box::new(|p| p.cluster_files[0].path = "hosts/x".into()),
+        ),
+        (
+            "`..` component",
+            Box::new(|p| p.cluster_files[0].path = "../escape".into()),
+        ),
     ];
     for (expected, change) in cases {
         let tmp = tempfile::tempdir().unwrap();
@@ -330,7 +387,11 @@ fn invalid_plans_are_errors_before_any_write() {
         };
         assert!(err.to_string().contains(expected), "{expected}: got {err}");
         assert!(err.hint().is_some());
-        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "{expected}: wrote");
+        assert_eq!(
+            fs::read_dir(tmp.path()).unwrap().count(),
+            0,
+            "{expected}: wrote"
+        );
     }
 }
 
@@ -369,7 +430,11 @@ fn apply_scripts_pass_shellcheck() {
         .arg(tmp.path().join("lab/apply/a.sh"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
@@ -383,12 +448,19 @@ fn apply_script_installs_from_a_copy_and_repairs_in_place() {
     fs::set_permissions(target.join("home"), fs::Permissions::from_mode(0o711)).unwrap();
     let run = |extra: &[&str]| {
         let mut cmd = Command::new("sh");
-        cmd.arg(lab.join("apply/a.sh")).arg("--root").arg(&target).args(extra);
+        cmd.arg(lab.join("apply/a.sh"))
+            .arg("--root")
+            .arg(&target)
+            .args(extra);
         if !is_root() {
             cmd.arg("--no-owners");
         }
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     let from = lab.join("hosts/a");
     run(&["--from", from.to_str().unwrap()]);
@@ -410,7 +482,11 @@ fn apply_script_installs_from_a_copy_and_repairs_in_place() {
     check();
     // As after ftp: modes lost, links gone. The script repairs in place.
     for p in ["root/.rhosts", "etc/init.d/sshd", "root"] {
-        fs::set_permissions(target.join(p), fs::Permissions::from_mode(0o644 | 0o111 * u32::from(p == "root"))).unwrap();
+        fs::set_permissions(
+            target.join(p),
+            fs::Permissions::from_mode(if p == "root" { 0o755 } else { 0o644 }),
+        )
+        .unwrap();
     }
     fs::remove_file(target.join("etc/rc2.d/S20sshd")).unwrap();
     run(&[]);
@@ -445,10 +521,21 @@ fn archives_extract_to_the_manifest_and_create_missing_parents() {
         .arg(&target)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta = |p: &str| fs::symlink_metadata(target.join(p)).unwrap();
-    assert_eq!(meta("home").permissions().mode() & 0o7777, 0o711, "implied parent changed");
-    assert!(meta("home/svc").is_dir(), "tar did not create the implied parent");
+    assert_eq!(
+        meta("home").permissions().mode() & 0o7777,
+        0o711,
+        "implied parent changed"
+    );
+    assert!(
+        meta("home/svc").is_dir(),
+        "tar did not create the implied parent"
+    );
     assert!(meta("etc/init.d").is_dir());
     assert_eq!(meta("root").permissions().mode() & 0o7777, 0o700);
     assert_eq!(meta("root/.rhosts").permissions().mode() & 0o7777, 0o600);
