@@ -90,8 +90,10 @@ impl Guard {
         }
         // The staging path no longer exists; keep TempDir from trying.
         let _ = staging.keep();
+        // The new build is in place: a trash directory that cannot be
+        // removed now is removed by the next build, and is no error.
         if had_previous {
-            remove_tree(&trash).map_err(EmitError::io("remove the previous build", &trash))?;
+            let _ = remove_tree(&trash);
         }
         Ok(())
     }

@@ -575,3 +575,48 @@ fn archives_extract_to_the_manifest_and_create_missing_parents() {
         .unwrap();
     assert!(String::from_utf8_lossy(&listing.stdout).contains("-rw------- 1/1"));
 }
+
+#[test]
+fn apply_removes_what_a_later_build_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("host-a");
+    fs::create_dir(&target).unwrap();
+    let apply = |plan: &BuildPlan| {
+        build(plan, &tmp.path().join("out")).unwrap();
+        let lab = tmp.path().join("out/lab");
+        let out = Command::new("sh")
+            .arg(lab.join("apply/a.sh"))
+            .arg("--root")
+            .arg(&target)
+            .arg("--from")
+            .arg(lab.join("hosts/a"))
+            .arg("--no-owners")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    apply(&sample());
+    assert!(target.join("etc/motd").is_file());
+    fs::write(target.join("etc/local"), "the host's own").unwrap();
+    let mut plan = sample();
+    plan.hosts[0]
+        .entries
+        .retain(|e| e.path != "/etc/motd" && e.path != "/etc/rc2.d/S20sshd");
+    let said = apply(&plan);
+    assert!(!target.join("etc/motd").exists());
+    assert!(fs::symlink_metadata(target.join("etc/rc2.d/S20sshd")).is_err());
+    assert!(said.contains("removed /etc/motd"), "{said}");
+    assert!(target.join("etc/hosts").is_file());
+    assert!(
+        target.join("etc/local").is_file(),
+        "a file accord never wrote was removed"
+    );
+    let state = fs::read_to_string(target.join("var/lib/accord/lab.paths")).unwrap();
+    assert!(!state.contains("/etc/motd"));
+    assert!(state.contains("/etc/hosts\n"));
+}

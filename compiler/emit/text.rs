@@ -107,6 +107,17 @@ pub fn apply_script(layout: &Layout<'_>, plan: &BuildPlan) -> String {
     );
     let _ = writeln!(
         s,
+        "\n# What this build installs, to remove next time what a later build drops.\n\
+         state=\"$root/var/lib/accord/{}.paths\"\n\
+         installed() {{\n    cat <<'ACCORD_PATHS_END'",
+        plan.cluster
+    );
+    for entry in &layout.entries {
+        let _ = writeln!(s, "{}", entry.path);
+    }
+    s.push_str(FORGET);
+    let _ = writeln!(
+        s,
         "echo \"apply: host {host} installed under ${{root:-/}}\""
     );
     s
@@ -116,6 +127,25 @@ pub fn apply_script(layout: &Layout<'_>, plan: &BuildPlan) -> String {
 pub fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
+
+/// Removes what the previous run installed and this build no longer has,
+/// then records this build's paths.
+const FORGET: &str = r#"ACCORD_PATHS_END
+}
+need_dir /var/lib/accord
+installed > "$state.new"
+if [ -f "$state" ]; then
+    grep -Fxv -f "$state.new" "$state" | sort -r | while IFS= read -r gone; do
+        if [ -L "$root$gone" ] || [ -f "$root$gone" ]; then
+            rm -f "$root$gone"
+            echo "apply: removed $gone (no longer in the build)"
+        elif [ -d "$root$gone" ]; then
+            rmdir "$root$gone" 2>/dev/null || echo "apply: kept $gone (not empty)"
+        fi
+    done
+fi
+mv -f "$state.new" "$state"
+"#;
 
 /// The script's argument parsing and helpers, the same for every host.
 const HELPERS: &str = r#"
