@@ -116,6 +116,11 @@ fn emit_against_cp() {
         ..EmitOptions::default()
     };
     let (_, check_time) = timed(|| layout::check(&plan).map(|l| l.len()).unwrap());
+    let two = EmitOptions {
+        threads: 2,
+        ..opts.clone()
+    };
+    let (_, first_two) = timed(|| write(&plan, &work.path().join("out-2"), &two).unwrap());
     let (summary, first) = timed(|| write(&plan, &out, &opts).unwrap());
     let (_, again) = timed(|| write(&plan, &out, &opts).unwrap());
     shell("sync", work.path());
@@ -128,8 +133,11 @@ fn emit_against_cp() {
     println!("  tree: {entries}(entries, disk)");
     println!("  plan generation {plan_time:.2?}, validation {check_time:.2?}");
     println!(
-        "  emit, first build   {first:.2?} ({:.2}x cp -a)",
-        ratio(first)
+        "  emit, first build   {first:.2?} ({:.2}x cp -a), {} threads;\n  \
+         emit, first build   {first_two:.2?} ({:.2}x cp -a), 2 threads",
+        ratio(first),
+        opts.threads,
+        ratio(first_two)
     );
     println!(
         "  emit, rebuild       {again:.2?} ({:.2}x cp -a; includes removing the old tree)",
