@@ -199,14 +199,21 @@ impl Diagnostic {
 
 /// "did you mean `x`?" for the known name closest to `name`, if any is close.
 pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let mut best: Option<(f64, &str)> = None;
+    // Fewest edits first (a typo is one or two edits); Jaro-Winkler breaks
+    // ties and admits longer names that share a prefix.
+    let mut best: Option<(usize, f64, &str)> = None;
     for candidate in known {
-        let score = strsim::jaro_winkler(name, candidate);
-        if score > 0.8 && best.is_none_or(|(b, _)| score > b) {
-            best = Some((score, candidate));
+        let edits = strsim::levenshtein(name, candidate);
+        let similarity = strsim::jaro_winkler(name, candidate);
+        if edits > 2 && similarity <= 0.8 {
+            continue;
+        }
+        let better = best.is_none_or(|(e, s, _)| edits < e || (edits == e && similarity > s));
+        if better {
+            best = Some((edits, similarity, candidate));
         }
     }
-    best.map(|(_, c)| format!("did you mean `{c}`?"))
+    best.map(|(_, _, c)| format!("did you mean `{c}`?"))
 }
 
 /// Sorts diagnostics by file, position, then severity, so output is stable.
@@ -403,5 +410,9 @@ mod tests {
             Some("did you mean `node`?")
         );
         assert_eq!(did_you_mean("zzz", ["node"]), None);
+        assert_eq!(
+            did_you_mean("std.shh", ["std.rsh", "std.ssh"]).as_deref(),
+            Some("did you mean `std.ssh`?")
+        );
     }
 }

@@ -142,7 +142,8 @@ pub struct FileSpec {
 /// Where a declared file's bytes come from.
 #[derive(Debug, Clone, Serialize)]
 pub enum FileContent {
-    Text(String),
+    /// Inline text, shared by every host that gets the file.
+    Text(Arc<str>),
     /// Bytes read at evaluation time from a path relative to the declaring file.
     Source {
         path: std::path::PathBuf,

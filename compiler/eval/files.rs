@@ -115,7 +115,7 @@ fn text(field: &Field, out: &mut Vec<Diagnostic>) -> Option<FileContent> {
         return None;
     };
     match validate::content(s) {
-        Ok(()) => Some(FileContent::Text(s.clone())),
+        Ok(()) => Some(FileContent::Text(Arc::from(s.as_str()))),
         Err(reason) => {
             out.push(
                 Diagnostic::error(

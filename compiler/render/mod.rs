@@ -1,17 +1,957 @@
 //! Stage 5, rendering: evaluates every module's emit rules for every host
-//! against the model and the trust graph, renders templates with minijinja,
-//! and produces the [`BuildPlan`]. Placeholder until rendering lands.
+//! against the model and the trust graph, renders their templates with
+//! minijinja, and produces the [`BuildPlan`].
+//!
+//! Cost model: hosts are grouped into classes (same config `Arc`, same roles,
+//! same trust position). A rule's content is rendered once per cluster
+//! (`scope = cluster`), once per class (`scope = class`) or once per host
+//! (`scope = host`), and every host of a class reuses the class's blob ids.
+//! Trust-dependent files therefore cost O(classes x peers), never
+//! O(hosts x peers). Classes and hosts render in parallel (rayon); the plan
+//! is assembled sequentially in a fixed order, so output is deterministic.
+//!
+//! Templates run with strict undefined values, a fuel budget (no template can
+//! hang), no auto-escaping, and a formatter that refuses to print a string
+//! holding a control character unless accord itself marked it safe. Rendered
+//! trust files (`.rhosts`, `.shosts`, `*.equiv`, `known_hosts`) are checked
+//! line by line for wildcards. `docs/templates.md` documents the context.
 
-use crate::diagnostic::Diagnostic;
-use crate::graph::TrustGraph;
-use crate::model::Cluster;
-use crate::plan::BuildPlan;
+pub mod check;
+pub mod context;
+pub mod keys;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
 
-/// Renders every host's tree.
-pub fn render(cluster: &Cluster, _graph: &TrustGraph) -> (BuildPlan, Vec<Diagnostic>) {
-    let plan = BuildPlan {
-        cluster: cluster.name.clone(),
-        ..BuildPlan::default()
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use minijinja::value::Kwargs;
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
+use rayon::prelude::*;
+
+use self::context::{ConfigCache, ConfigValues};
+pub use self::keys::{
+    generate_central_keys, keys_dir, read_keys_dir, wants_central_keys, HostKey, Keys,
+};
+use crate::diagnostic::{Diagnostic, Label, Span};
+use crate::graph::{Grant, TrustGraph};
+use crate::model::{Cluster, Config, EmitBody, EmitRule, EmitScope, HostId, RoleId, Target};
+use crate::plan::{BlobId, Blobs, BuildPlan, ClusterFile, Entry, EntryKind, HostPlan};
+
+/// The hook template a module may provide: rendered with `config` for each
+/// distinct config, it prints the host key types such a host must have
+/// (white-space separated), for missing-key warnings and central generation.
+pub const HOST_KEY_TYPES_TEMPLATE: &str = "host_key_types.j2";
+
+/// How to render: the collected host keys and how strictly to want them.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// Public (and in central mode private) host keys, from [`read_keys_dir`].
+    pub keys: Keys,
+    /// A host without the keys its config needs is an error, not a warning.
+    pub require_keys: bool,
+}
+
+/// Renders every host's tree without collected keys and without checking
+/// for them (`ssh_known_hosts` stays empty): for commands that do not read
+/// `keys/`. A build reads it and calls [`render_with`].
+pub fn render(cluster: &Cluster, graph: &TrustGraph) -> (BuildPlan, Vec<Diagnostic>) {
+    render_inner(cluster, graph, &RenderOptions::default(), false)
+}
+
+/// Renders every host's tree with `options`.
+pub fn render_with(
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    options: &RenderOptions,
+) -> (BuildPlan, Vec<Diagnostic>) {
+    render_grants(cluster, graph, options)
+}
+
+/// The one question rendering asks the trust graph: who may log in to a
+/// host, as which user. Asked once per class, for its first member.
+pub trait Inbound: Sync {
+    /// Every grant into `host`, sorted by (as_user, from_user).
+    fn inbound(&self, host: HostId) -> Vec<Grant>;
+}
+
+impl Inbound for TrustGraph {
+    fn inbound(&self, host: HostId) -> Vec<Grant> {
+        TrustGraph::inbound(self, host)
+    }
+}
+
+/// [`render_with`] over any source of grants (tests use a table).
+pub fn render_grants(
+    cluster: &Cluster,
+    graph: &dyn Inbound,
+    options: &RenderOptions,
+) -> (BuildPlan, Vec<Diagnostic>) {
+    render_inner(cluster, graph, options, true)
+}
+
+fn render_inner(
+    cluster: &Cluster,
+    graph: &dyn Inbound,
+    options: &RenderOptions,
+    check_keys: bool,
+) -> (BuildPlan, Vec<Diagnostic>) {
+    let renderer = Renderer::new(cluster, &options.keys);
+    let mut diagnostics = renderer.load_diagnostics.clone();
+    if check_keys {
+        diagnostics.extend(renderer.check_keys(options));
+    }
+    let rendered = renderer.render_all(graph);
+    let (plan, assembled) = renderer.assemble(&rendered);
+    diagnostics.extend(assembled);
+    crate::diagnostic::sort(&mut diagnostics);
+    // Classes and templates repeat the same finding; say it once.
+    let mut seen = BTreeSet::new();
+    diagnostics.retain(|d| seen.insert((d.code, d.message.clone(), d.primary.span)));
+    (plan, diagnostics)
+}
+
+/// Everything rendered, before contents are interned.
+struct Rendered {
+    classes: Vec<ClassOut>,
+    /// Class index of every host.
+    class_of: Vec<usize>,
+    /// Cluster-scope rules, rendered once each.
+    shared: BTreeMap<usize, (Vec<Out>, Vec<Diagnostic>)>,
+    /// Host-scope outputs, by host id.
+    hosts: Vec<(Vec<Out>, Vec<Diagnostic>)>,
+    cluster_files: (Vec<(String, String, u32)>, Vec<Diagnostic>),
+}
+
+/// The key types each host's config asks for, from the
+/// [`HOST_KEY_TYPES_TEMPLATE`] hook; hosts that need none are left out.
+pub fn host_key_types(cluster: &Cluster) -> BTreeMap<HostId, Vec<String>> {
+    Renderer::new(cluster, &Keys::default()).key_types_by_host()
+}
+
+/// A group of hosts that every rule renders identically for.
+struct Class {
+    /// Ascending; the first is the representative asked for its grants.
+    members: Vec<HostId>,
+}
+
+/// Groups hosts by (config, roles, peers), and gives a host named directly
+/// by a trust or deny declaration, or with definitions of its own, a class
+/// of its own: such a host's grants may differ from its role mates'.
+fn classes(cluster: &Cluster) -> Vec<Class> {
+    let mut named = BTreeSet::new();
+    for rule in cluster.trusts.iter().chain(&cluster.denies) {
+        for target in [rule.from.target, rule.to.target] {
+            if let Target::Host(h) = target {
+                named.insert(h);
+            }
+        }
+    }
+    type Key = (usize, Vec<RoleId>, Vec<Target>, Option<HostId>);
+    let mut index: HashMap<Key, usize> = HashMap::new();
+    let mut out: Vec<Class> = Vec::new();
+    for (i, host) in cluster.hosts.iter().enumerate() {
+        let id = HostId(i as u32);
+        let own = (host.has_own_definitions || named.contains(&id)).then_some(id);
+        let key = (
+            Arc::as_ptr(&host.config) as usize,
+            host.roles.clone(),
+            host.peers.iter().map(|p| p.target).collect(),
+            own,
+        );
+        let slot = *index.entry(key).or_insert_with(|| {
+            out.push(Class {
+                members: Vec::new(),
+            });
+            out.len() - 1
+        });
+        out[slot].members.push(id);
+    }
+    out
+}
+
+/// One rendered destination, before its content is interned.
+#[derive(Debug, Clone)]
+struct Out {
+    path: String,
+    body: OutBody,
+    mode: u32,
+    owner: String,
+    group: String,
+    rule: usize,
+}
+
+#[derive(Debug, Clone)]
+enum OutBody {
+    File(String),
+    Link(String),
+}
+
+/// What one class rendered, and what its hosts still need.
+struct ClassOut {
+    outs: Vec<Out>,
+    /// Host-scope rules whose condition holds for this class.
+    host_rules: Vec<usize>,
+    /// Cluster-scope rules whose condition holds for this class.
+    cluster_rules: Vec<usize>,
+    /// The class context, extended per host for host-scope rules.
+    context: BTreeMap<&'static str, Value>,
+    config: Option<Arc<Config>>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Interns the outputs' contents; each entry keeps the span of the rule
+/// that made it, for conflict reports.
+fn intern_all(outs: &[Out], blobs: &mut Blobs, rules: &[EmitRule]) -> Vec<(Entry, Span)> {
+    outs.iter()
+        .map(|out| {
+            let kind = match &out.body {
+                OutBody::File(text) => EntryKind::File(blobs.intern(text.as_bytes())),
+                OutBody::Link(target) => EntryKind::Symlink(target.clone()),
+            };
+            let entry = Entry {
+                path: out.path.clone(),
+                kind,
+                mode: out.mode,
+                owner: out.owner.clone(),
+                group: out.group.clone(),
+            };
+            (entry, rules[out.rule].span)
+        })
+        .collect()
+}
+
+/// The plan entry of a `file` declaration.
+fn file_entry(file: &crate::model::FileSpec, blob: BlobId) -> Entry {
+    Entry {
+        path: file.path.clone(),
+        kind: EntryKind::File(blob),
+        mode: file.mode,
+        owner: file.owner.clone(),
+        group: file.group.clone(),
+    }
+}
+
+/// Blob ids of declared files, so a file shared by 100,000 hosts is hashed once.
+#[derive(Default)]
+struct FileBlobs {
+    by_source: HashMap<usize, BlobId>,
+    by_text: HashMap<usize, BlobId>,
+}
+
+impl FileBlobs {
+    fn intern(&mut self, content: &crate::model::FileContent, blobs: &mut Blobs) -> BlobId {
+        match content {
+            crate::model::FileContent::Text(text) => *self
+                .by_text
+                .entry(Arc::as_ptr(text) as *const u8 as usize)
+                .or_insert_with(|| blobs.intern(text.as_bytes())),
+            crate::model::FileContent::Source { bytes, .. } => *self
+                .by_source
+                .entry(Arc::as_ptr(bytes) as usize)
+                .or_insert_with(|| blobs.intern(bytes)),
+        }
+    }
+}
+
+/// A message a template raised with `warn()`, and the option it is about.
+struct TemplateMessage {
+    message: String,
+    at: Option<String>,
+}
+
+thread_local! {
+    static MESSAGES: RefCell<Vec<TemplateMessage>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The environment, the shared values and the rules of one render.
+struct Renderer<'a> {
+    cluster: &'a Cluster,
+    env: Environment<'static>,
+    /// Template name as written in rules -> name in the environment.
+    template_names: HashMap<String, String>,
+    /// Templates that failed to compile: name -> message.
+    broken: HashMap<String, String>,
+    load_diagnostics: Vec<Diagnostic>,
+    configs: ConfigCache,
+    hosts: Vec<Value>,
+    base: BTreeMap<&'static str, Value>,
+}
+
+impl<'a> Renderer<'a> {
+    fn new(cluster: &'a Cluster, keys: &Keys) -> Renderer<'a> {
+        let mut env = environment(cluster.hosts.len());
+        let mut template_names = HashMap::new();
+        let mut broken = HashMap::new();
+        // Each template is reachable as `templates/x.j2` (as a rule names it,
+        // relative to its module) and as `x.j2` (as includes name it).
+        for (name, source) in &cluster.templates {
+            let short = name.strip_prefix("templates/").unwrap_or(name);
+            for alias in [short.to_string(), format!("templates/{short}")] {
+                if template_names.contains_key(&alias) {
+                    continue;
+                }
+                if let Err(e) = env.add_template_owned(alias.clone(), source.clone()) {
+                    broken.insert(alias.clone(), describe(&e));
+                }
+                template_names.insert(alias.clone(), alias);
+            }
+        }
+        let mut configs = ConfigCache::default();
+        let cluster_config = configs.get(&cluster.config);
+        for host in &cluster.hosts {
+            configs.get(&host.config);
+        }
+        let hosts: Vec<Value> = (0..cluster.hosts.len())
+            .into_par_iter()
+            .map(|i| {
+                let config = configs.cached(&cluster.hosts[i].config);
+                context::host_value(cluster, HostId(i as u32), keys, &config)
+            })
+            .collect();
+        let mut by_name: Vec<usize> = (0..hosts.len()).collect();
+        by_name.sort_by(|a, b| cluster.hosts[*a].name.cmp(&cluster.hosts[*b].name));
+        let peers: Vec<Value> = by_name.iter().map(|i| hosts[*i].clone()).collect();
+        let cluster_value = Value::from_pairs([
+            ("name", Value::from(cluster.name.as_str())),
+            (
+                "domain",
+                Value::from(cluster.config.str(context::DOMAIN_OPTION).unwrap_or("")),
+            ),
+            ("size", Value::from(cluster.hosts.len())),
+        ]);
+        let mut base = BTreeMap::new();
+        base.insert("cluster", cluster_value);
+        base.insert("hosts", Value::from(hosts.clone()));
+        base.insert("peers", Value::from(peers));
+        base.insert("config", cluster_config.nested.clone());
+        base.insert("__options", cluster_config.flat);
+        Renderer {
+            cluster,
+            env,
+            template_names,
+            broken,
+            load_diagnostics: Vec::new(),
+            configs,
+            hosts,
+            base,
+        }
+    }
+
+    /// Renders classes, then cluster-scope rules, then hosts, in parallel.
+    fn render_all(&self, graph: &dyn Inbound) -> Rendered {
+        let classes = classes(self.cluster);
+        let outs: Vec<ClassOut> = classes
+            .par_iter()
+            .map(|class| self.render_class(class, graph))
+            .collect();
+        let used: BTreeSet<usize> = outs
+            .iter()
+            .flat_map(|c| c.cluster_rules.iter().copied())
+            .collect();
+        let shared = used
+            .par_iter()
+            .map(|&rule| {
+                let mut diags = Vec::new();
+                let outs = self.render_rule(rule, &self.cluster_context(), None, &mut diags);
+                (rule, (outs, diags))
+            })
+            .collect();
+        let mut class_of = vec![0usize; self.cluster.hosts.len()];
+        for (index, class) in classes.iter().enumerate() {
+            for member in &class.members {
+                class_of[member.0 as usize] = index;
+            }
+        }
+        let hosts = (0..self.cluster.hosts.len())
+            .into_par_iter()
+            .map(|h| self.render_host(HostId(h as u32), &outs[class_of[h]]))
+            .collect();
+        Rendered {
+            classes: outs,
+            class_of,
+            shared,
+            hosts,
+            cluster_files: self.render_cluster_files(),
+        }
+    }
+
+    /// Interns contents and builds the plan: sequential and in a fixed
+    /// order (hosts by name, entries by path), so blob ids are deterministic.
+    fn assemble(&self, rendered: &Rendered) -> (BuildPlan, Vec<Diagnostic>) {
+        let mut plan = BuildPlan {
+            cluster: self.cluster.name.clone(),
+            ..BuildPlan::default()
+        };
+        let mut diagnostics = rendered.cluster_files.1.clone();
+        for (path, content, mode) in &rendered.cluster_files.0 {
+            let blob = plan.blobs.intern(content.as_bytes());
+            plan.cluster_files.push(ClusterFile {
+                path: path.clone(),
+                blob,
+                mode: *mode,
+            });
+        }
+        plan.cluster_files.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut class_entries = Vec::with_capacity(rendered.classes.len());
+        for class in &rendered.classes {
+            diagnostics.extend(class.diagnostics.iter().cloned());
+            class_entries.push(intern_all(
+                &class.outs,
+                &mut plan.blobs,
+                &self.cluster.emits,
+            ));
+        }
+        let mut shared = BTreeMap::new();
+        for (rule, (outs, diags)) in &rendered.shared {
+            diagnostics.extend(diags.iter().cloned());
+            shared.insert(
+                *rule,
+                intern_all(outs, &mut plan.blobs, &self.cluster.emits),
+            );
+        }
+        let mut order: Vec<usize> = (0..self.cluster.hosts.len()).collect();
+        order.sort_by(|a, b| {
+            self.cluster.hosts[*a]
+                .name
+                .cmp(&self.cluster.hosts[*b].name)
+        });
+        let mut files = FileBlobs::default();
+        let mut conflicts = BTreeMap::new();
+        for h in order {
+            let class = rendered.class_of[h];
+            let (outs, diags) = &rendered.hosts[h];
+            diagnostics.extend(diags.iter().cloned());
+            let mut entries = class_entries[class].clone();
+            for rule in &rendered.classes[class].cluster_rules {
+                entries.extend(shared[rule].iter().cloned());
+            }
+            entries.extend(intern_all(outs, &mut plan.blobs, &self.cluster.emits));
+            let host = &self.cluster.hosts[h];
+            for file in &host.files {
+                entries.push((
+                    file_entry(file, files.intern(&file.content, &mut plan.blobs)),
+                    file.span,
+                ));
+            }
+            entries.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+            for pair in entries.windows(2) {
+                if pair[0].0.path == pair[1].0.path {
+                    conflicts
+                        .entry((pair[0].0.path.clone(), pair[0].1, pair[1].1))
+                        .or_insert_with(|| host.name.clone());
+                }
+            }
+            entries.dedup_by(|a, b| a.0.path == b.0.path);
+            plan.hosts.push(HostPlan {
+                name: host.name.clone(),
+                entries: entries.into_iter().map(|(e, _)| e).collect(),
+            });
+        }
+        for ((path, first, second), host) in conflicts {
+            diagnostics.push(self.conflict(&path, first, second, &host));
+        }
+        (plan, diagnostics)
+    }
+
+    fn cluster_context(&self) -> BTreeMap<&'static str, Value> {
+        self.base.clone()
+    }
+
+    fn with_config(&self, ctx: &mut BTreeMap<&'static str, Value>, config: &ConfigValues) {
+        ctx.insert("config", config.nested.clone());
+        ctx.insert("__options", config.flat.clone());
+    }
+
+    fn render_class(&self, class: &Class, graph: &dyn Inbound) -> ClassOut {
+        let rep = class.members[0];
+        let host = &self.cluster.hosts[rep.0 as usize];
+        let config = self.configs.cached(&host.config);
+        let grants = graph.inbound(rep);
+        let (inbound, inbound_users) = context::inbound_values(&grants, &self.hosts, &host.config);
+        let mut ctx = self.base.clone();
+        self.with_config(&mut ctx, &config);
+        ctx.insert("inbound", inbound);
+        ctx.insert("inbound_users", inbound_users);
+        let roles: Vec<Value> = host
+            .roles
+            .iter()
+            .map(|r| Value::from(self.cluster.roles[r.0 as usize].name.as_str()))
+            .collect();
+        ctx.insert("roles", Value::from(roles));
+        let mut out = ClassOut {
+            outs: Vec::new(),
+            host_rules: Vec::new(),
+            cluster_rules: Vec::new(),
+            context: BTreeMap::new(),
+            config: Some(host.config.clone()),
+            diagnostics: Vec::new(),
+        };
+        for (index, rule) in self.cluster.emits.iter().enumerate() {
+            if !is_host_rule(rule) || !rule.when.as_ref().is_none_or(|c| c.holds(&host.config)) {
+                continue;
+            }
+            match rule.scope {
+                EmitScope::Cluster => out.cluster_rules.push(index),
+                EmitScope::Host => out.host_rules.push(index),
+                EmitScope::Class => {
+                    let outs =
+                        self.render_rule(index, &ctx, Some(&host.config), &mut out.diagnostics);
+                    out.outs.extend(outs);
+                }
+            }
+        }
+        out.context = ctx;
+        out
+    }
+
+    fn render_host(&self, id: HostId, class: &ClassOut) -> (Vec<Out>, Vec<Diagnostic>) {
+        let mut diagnostics = Vec::new();
+        if class.host_rules.is_empty() {
+            return (Vec::new(), diagnostics);
+        }
+        let host = &self.hosts[id.0 as usize];
+        let mut ctx = class.context.clone();
+        ctx.insert("host", host.clone());
+        ctx.insert("keys", host.get_attr("keys").unwrap_or(Value::from(())));
+        let mut outs = Vec::new();
+        for &rule in &class.host_rules {
+            outs.extend(self.render_rule(rule, &ctx, class.config.as_deref(), &mut diagnostics));
+        }
+        (outs, diagnostics)
+    }
+
+    /// Cluster-level files (destinations that are relative paths), rendered
+    /// once when their condition holds on the cluster-level config.
+    fn render_cluster_files(&self) -> (Vec<(String, String, u32)>, Vec<Diagnostic>) {
+        let mut diagnostics = Vec::new();
+        let mut files = Vec::new();
+        let ctx = self.cluster_context();
+        for (index, rule) in self.cluster.emits.iter().enumerate() {
+            if is_host_rule(rule)
+                || !rule
+                    .when
+                    .as_ref()
+                    .is_none_or(|c| c.holds(&self.cluster.config))
+            {
+                continue;
+            }
+            for out in self.render_rule(index, &ctx, Some(&self.cluster.config), &mut diagnostics) {
+                match out.body {
+                    OutBody::File(text) => files.push((out.path, text, out.mode)),
+                    OutBody::Link(_) => diagnostics.push(Diagnostic::error(
+                        "E0503",
+                        format!("cluster file `{}` cannot be a link", out.path),
+                        Label::new(rule.span, "this emit rule"),
+                    )),
+                }
+            }
+        }
+        (files, diagnostics)
+    }
+
+    /// Renders one rule in `ctx`: once, or once per element of its `each` list.
+    fn render_rule(
+        &self,
+        index: usize,
+        ctx: &BTreeMap<&'static str, Value>,
+        config: Option<&Config>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Vec<Out> {
+        let rule = &self.cluster.emits[index];
+        let items: Vec<Option<Value>> = match &rule.each {
+            None => vec![None],
+            Some(each) => match lookup_path(ctx, each) {
+                Some(list) if list.try_iter().is_ok() && list.as_str().is_none() => list
+                    .try_iter()
+                    .map(|it| it.map(Some).collect())
+                    .unwrap_or_default(),
+                _ => {
+                    let known: Vec<&str> = ctx
+                        .keys()
+                        .copied()
+                        .filter(|k| !k.starts_with("__"))
+                        .collect();
+                    let mut d = Diagnostic::error(
+                        "E0506",
+                        format!("`each = {each}` does not name a list of the template context"),
+                        Label::new(rule.span, "this emit rule"),
+                    )
+                    .with_note(format!("this scope's context has {}", backticked(&known)));
+                    if let Some(hint) = crate::diagnostic::did_you_mean(each, known.iter().copied())
+                    {
+                        d = d.with_hint(hint);
+                    }
+                    diagnostics.push(d);
+                    return Vec::new();
+                }
+            },
+        };
+        let mut outs = Vec::new();
+        for item in items {
+            let mut local = ctx.clone();
+            if let Some(item) = item {
+                local.insert("item", item);
+            }
+            let value = Value::from_pairs(local);
+            if let Some(out) = self.render_one(index, &value, config, diagnostics) {
+                outs.push(out);
+            }
+        }
+        outs
+    }
+
+    fn render_one(
+        &self,
+        index: usize,
+        ctx: &Value,
+        config: Option<&Config>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<Out> {
+        let rule = &self.cluster.emits[index];
+        let host_rule = is_host_rule(rule);
+        let mut field = |what: &str, source: &str| -> Option<String> {
+            self.small(source, ctx)
+                .map_err(|e| diagnostics.push(self.template_error(rule, what, &e)))
+                .ok()
+        };
+        let path = field("the destination", &rule.path)?;
+        let owner = field("the owner", &rule.owner)?;
+        let group = field("the group", &rule.group)?;
+        let body = match &rule.body {
+            EmitBody::Link(target) => OutBody::Link(field("the link target", target)?),
+            EmitBody::Template(name) => {
+                OutBody::File(self.template(rule, name, ctx, config, diagnostics)?)
+            }
+        };
+        let problem = if host_rule {
+            check::bad_host_path(&path)
+        } else {
+            check::bad_cluster_path(&path)
+        };
+        let at = || Label::new(rule.span, "this emit rule");
+        if let Some(problem) = problem {
+            diagnostics.push(Diagnostic::error(
+                "E0503",
+                format!(
+                    "the destination `{}` is refused: {problem}",
+                    path.escape_debug()
+                ),
+                at(),
+            ));
+            return None;
+        }
+        for (what, name) in [("owner", &owner), ("group", &group)] {
+            if !check::valid_account(name) {
+                diagnostics.push(
+                    Diagnostic::error(
+                        "E0504",
+                        format!(
+                            "the {what} `{}` of `{path}` is not a user name",
+                            name.escape_debug()
+                        ),
+                        at(),
+                    )
+                    .with_hint("names are `[a-z_][a-z0-9_-]*`, at most 32 characters"),
+                );
+                return None;
+            }
+        }
+        if let (OutBody::File(text), Some(kind)) = (&body, check::trust_file(&path)) {
+            if let Some((line, content, reason)) = check::unsafe_line(kind, text) {
+                diagnostics.push(
+                    Diagnostic::error(
+                        "E0505",
+                        format!(
+                            "refusing to write `{path}`: line {line} could widen trust: {reason}"
+                        ),
+                        at(),
+                    )
+                    .with_note(format!("the line is `{}`", content.escape_debug())),
+                );
+                return None;
+            }
+        }
+        Some(Out {
+            path,
+            body,
+            mode: rule.mode,
+            owner,
+            group,
+            rule: index,
+        })
+    }
+
+    /// Renders a short template (a path, owner, group or link target); text
+    /// without template syntax is returned as is.
+    fn small(&self, source: &str, ctx: &Value) -> Result<String, Error> {
+        if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
+            return Ok(source.to_string());
+        }
+        MESSAGES.with(|m| m.borrow_mut().clear());
+        let text = self.env.render_str(source, ctx)?;
+        Ok(text)
+    }
+
+    fn template(
+        &self,
+        rule: &EmitRule,
+        name: &str,
+        ctx: &Value,
+        config: Option<&Config>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<String> {
+        let Some(real) = self.template_names.get(name) else {
+            let known: Vec<&str> = self.cluster.templates.keys().map(String::as_str).collect();
+            let mut d = Diagnostic::error(
+                "E0502",
+                format!("template `{name}` does not exist"),
+                Label::new(rule.span, "this emit rule"),
+            );
+            if let Some(hint) = crate::diagnostic::did_you_mean(name, known) {
+                d = d.with_hint(hint);
+            }
+            diagnostics.push(d);
+            return None;
+        };
+        if let Some(message) = self.broken.get(real) {
+            diagnostics.push(Diagnostic::error(
+                "E0501",
+                format!("template `{real}` does not compile: {message}"),
+                Label::new(rule.span, "this emit rule uses it"),
+            ));
+            return None;
+        }
+        MESSAGES.with(|m| m.borrow_mut().clear());
+        let result = self.env.get_template(real).and_then(|t| t.render(ctx));
+        let messages = MESSAGES.with(|m| std::mem::take(&mut *m.borrow_mut()));
+        for message in messages {
+            // At the definition that set the option, else at its declaration.
+            let at = message.at.as_ref();
+            let defined = at.and_then(|at| config?.values.get(at)?.defined_at.first().copied());
+            let declared = at.and_then(|at| self.cluster.options.get(at).map(|o| o.span));
+            let (span, label) = match (defined, declared) {
+                (Some(span), _) => (span, "set here"),
+                (None, Some(span)) => (span, "declared here, not set"),
+                _ => (rule.span, "this emit rule"),
+            };
+            diagnostics.push(
+                Diagnostic::warning("W0501", message.message, Label::new(span, label))
+                    .with_note(format!("raised by template `{real}`")),
+            );
+        }
+        result
+            .map_err(|e| {
+                diagnostics.push(self.template_error(rule, &format!("template `{real}`"), &e))
+            })
+            .ok()
+    }
+
+    fn template_error(&self, rule: &EmitRule, what: &str, error: &Error) -> Diagnostic {
+        let mut d = Diagnostic::error(
+            "E0501",
+            format!("cannot render {what}: {}", describe(error)),
+            Label::new(rule.span, "in this emit rule"),
+        );
+        if let (Some(name), Some(line)) = (error.name(), error.line()) {
+            if !name.starts_with("<string>") {
+                d = d.with_note(format!("at line {line} of template `{name}`"));
+            }
+        }
+        match error.kind() {
+            ErrorKind::OutOfFuel => d.with_hint("the template ran out of its work budget: it loops too much or makes too much output"),
+            ErrorKind::UndefinedError => d.with_hint("every name a template uses must exist in its scope's context (see docs/templates.md); test optional ones with `is defined`"),
+            _ => d,
+        }
+    }
+
+    fn conflict(&self, path: &str, first: Span, second: Span, host: &str) -> Diagnostic {
+        let mut d = Diagnostic::error(
+            "E0507",
+            format!("two definitions write `{path}` on host `{host}`"),
+            Label::new(second, "this one"),
+        );
+        if first != second {
+            d = d.with_label(first, "and this one");
+        }
+        d.with_hint("make the conditions exclusive, or declare the file once")
+    }
+
+    /// Hook: the key types of each distinct config, then of each host.
+    fn key_types_by_host(&self) -> BTreeMap<HostId, Vec<String>> {
+        let mut out = BTreeMap::new();
+        let Some(real) = self.template_names.get(HOST_KEY_TYPES_TEMPLATE) else {
+            return out;
+        };
+        let Ok(template) = self.env.get_template(real) else {
+            return out;
+        };
+        let mut by_config: HashMap<usize, Vec<String>> = HashMap::new();
+        for (i, host) in self.cluster.hosts.iter().enumerate() {
+            let types = by_config
+                .entry(Arc::as_ptr(&host.config) as usize)
+                .or_insert_with(|| {
+                    let config = self.configs.cached(&host.config);
+                    let mut ctx = self.base.clone();
+                    self.with_config(&mut ctx, &config);
+                    let value = Value::from_pairs(ctx);
+                    MESSAGES.with(|m| m.borrow_mut().clear());
+                    let text = template.render(value).unwrap_or_default();
+                    text.split_whitespace().map(str::to_string).collect()
+                });
+            if !types.is_empty() {
+                out.insert(HostId(i as u32), types.clone());
+            }
+        }
+        out
+    }
+
+    /// Warns (or, with `require_keys`, errs) about hosts lacking keys.
+    fn check_keys(&self, options: &RenderOptions) -> Option<Diagnostic> {
+        let wanted = self.key_types_by_host();
+        let mut missing = Vec::new();
+        for (id, types) in &wanted {
+            let name = &self.cluster.hosts[id.0 as usize].name;
+            let have: BTreeSet<&str> = options
+                .keys
+                .of(name)
+                .iter()
+                .map(|k| k.key_type.as_str())
+                .collect();
+            if types.iter().any(|t| !have.contains(t.as_str())) {
+                missing.push(name.clone());
+            }
+        }
+        if missing.is_empty() {
+            return None;
+        }
+        let message = format!("no collected host keys for {}", keys::name_list(&missing));
+        let label = Label::new(self.cluster.name_span, "in this cluster");
+        let d = if options.require_keys {
+            Diagnostic::error("E0511", message, label)
+        } else {
+            Diagnostic::warning("W0511", message, label)
+        };
+        Some(
+            d.with_note("their entries in `ssh_known_hosts` are left out, so host-based logins from them fail")
+                .with_hint("run each host's `accord-hostkeys`, then `collect-keys.sh` to fill `keys/`, or set `ssh.central_keys = true`"),
+        )
+    }
+}
+
+/// A rule whose destination is on a host (as opposed to a cluster file):
+/// its path template starts with `/` or `{{` (as the evaluator decides).
+fn is_host_rule(rule: &EmitRule) -> bool {
+    rule.path.starts_with('/') || rule.path.starts_with("{{")
+}
+
+fn lookup_path(ctx: &BTreeMap<&'static str, Value>, path: &str) -> Option<Value> {
+    let mut parts = path.split('.');
+    let mut value = ctx.get(parts.next()?)?.clone();
+    for part in parts {
+        value = value.get_attr(part).ok().filter(|v| !v.is_undefined())?;
+    }
+    Some(value)
+}
+
+fn backticked(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    quoted.join(", ")
+}
+
+/// A minijinja error as one lowercase line.
+fn describe(error: &Error) -> String {
+    let kind = error.kind().to_string();
+    let text = match error.detail() {
+        Some(detail) if !detail.is_empty() => format!("{kind}: {detail}"),
+        _ => kind,
     };
-    (plan, Vec::new())
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first
+            .to_lowercase()
+            .chain(chars)
+            .collect::<String>()
+            .trim_end_matches('.')
+            .to_string(),
+        None => text,
+    }
+}
+
+/// Compares two dotted versions numerically.
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let parse = |s: &str| -> Vec<u64> { s.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    let (mut a, mut b) = (parse(a), parse(b));
+    let len = a.len().max(b.len());
+    a.resize(len, 0);
+    b.resize(len, 0);
+    a.cmp(&b)
+}
+
+/// The environment every render uses: strict, fueled, unescaped, with the
+/// `warn`, `fail` and `opt` functions, version tests and the `sh` filter.
+fn environment(hosts: usize) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(5_000_000 + 5_000 * hosts as u64));
+    env.set_recursion_limit(64);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the default delimiters are valid"),
+    );
+    env.set_formatter(|out, state, value| {
+        if let Some(text) = value.as_str() {
+            if !value.is_safe() && text.chars().any(char::is_control) {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!(
+                        "refusing to print a value with a control character: {:?}",
+                        text
+                    ),
+                ));
+            }
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
+    env.add_function(
+        "warn",
+        |message: String, kwargs: Kwargs| -> Result<String, Error> {
+            let at: Option<String> = kwargs.get("at")?;
+            kwargs.assert_all_used()?;
+            MESSAGES.with(|m| m.borrow_mut().push(TemplateMessage { message, at }));
+            Ok(String::new())
+        },
+    );
+    env.add_function("fail", |message: String| -> Result<String, Error> {
+        Err(Error::new(ErrorKind::InvalidOperation, message))
+    });
+    env.add_function(
+        "opt",
+        |state: &State, path: String| -> Result<Value, Error> {
+            let options = state.lookup("__options").unwrap_or(Value::UNDEFINED);
+            match options.get_attr(&path) {
+                Ok(v) if !v.is_undefined() => Ok(v),
+                _ => Err(Error::new(
+                    ErrorKind::UndefinedError,
+                    format!("no option `{path}`"),
+                )),
+            }
+        },
+    );
+    env.add_test("version_ge", |a: String, b: String| {
+        compare_versions(&a, &b).is_ge()
+    });
+    env.add_test("version_lt", |a: String, b: String| {
+        compare_versions(&a, &b).is_lt()
+    });
+    env.add_filter("sh", |s: String| format!("'{}'", s.replace('\'', "'\\''")));
+    env
 }

@@ -5,5 +5,6 @@ mod commands;
 mod errors;
 mod examples;
 mod harness;
+mod render;
 mod review;
 mod syntax;

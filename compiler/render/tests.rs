@@ -1,0 +1,1042 @@
+//! Render tests over the real stdlib modules and templates, with clusters
+//! built by `testkit` until the evaluator lands.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use super::testkit::{cluster, stdlib_module, Mesh};
+use super::*;
+use crate::plan::EntryKind;
+
+const RALPHZILLA: &str = r#"
+cluster ralphzilla {
+  domain    = "ralphzilla.lan";
+  transport = ssh;
+  init      = sysv;
+  role controller { }
+  role node { }
+  host ralphzilla        { roles = [controller]; address = 192.168.1.1; aliases = ["rz"]; }
+  host ralphzilla-b-free { roles = [node];       address = 192.168.1.2; }
+  host ralphzilla-c      { roles = [node];       address = 192.168.1.3; }
+}
+"#;
+
+fn modules(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| stdlib_module(n)).collect()
+}
+
+fn build(
+    names: &[&str],
+    root: &str,
+    pairs: &[(&str, &str)],
+    keys: Keys,
+) -> (BuildPlan, Vec<Diagnostic>, Cluster) {
+    let texts = modules(names);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let c = cluster(&refs, root);
+    let mesh = Mesh {
+        pairs: pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+        hosts: c.hosts.len(),
+    };
+    let (plan, diags) = render_grants(
+        &c,
+        &mesh,
+        &RenderOptions {
+            keys,
+            require_keys: false,
+        },
+    );
+    (plan, diags, c)
+}
+
+/// Every file of a host as path -> text (links as `-> target`).
+fn tree(plan: &BuildPlan, host: &str) -> BTreeMap<String, (String, u32, String)> {
+    let h = plan.hosts.iter().find(|h| h.name == host).expect("host");
+    h.entries
+        .iter()
+        .map(|e| {
+            let text = match &e.kind {
+                EntryKind::File(b) => String::from_utf8(plan.blobs.get(*b).to_vec()).unwrap(),
+                EntryKind::Symlink(t) => format!("-> {t}"),
+                EntryKind::Dir => "<dir>".into(),
+            };
+            (e.path.clone(), (text, e.mode, e.owner.clone()))
+        })
+        .collect()
+}
+
+fn fake_keys(c: &Cluster) -> Keys {
+    let mut keys = Keys::default();
+    for h in &c.hosts {
+        let line = format!(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{}+x/y= root@{}",
+            h.name.len(),
+            h.name
+        );
+        keys.insert(&h.name, keys::parse_key_line(&line).unwrap().unwrap());
+    }
+    keys
+}
+
+fn errors(diags: &[Diagnostic]) -> Vec<&Diagnostic> {
+    diags.iter().filter(|d| d.is_error()).collect()
+}
+
+#[test]
+fn ralphzilla_modern_ssh_tree() {
+    let texts = modules(&["ssh"]);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let c = cluster(&refs, RALPHZILLA);
+    let keys = fake_keys(&c);
+    let (plan, diags, _) = build(
+        &["ssh", "hosts", "mosix"],
+        RALPHZILLA,
+        &[("root", "root")],
+        keys,
+    );
+    assert!(errors(&diags).is_empty(), "{diags:#?}");
+    let t = tree(&plan, "ralphzilla-c");
+    let paths: Vec<&str> = t.keys().map(String::as_str).collect();
+    assert_eq!(
+        paths,
+        [
+            "/etc/hosts",
+            "/etc/mosix.map",
+            "/etc/rc0.d/K20ssh",
+            "/etc/rc1.d/K20ssh",
+            "/etc/rc2.d/S20ssh",
+            "/etc/rc3.d/S20ssh",
+            "/etc/rc4.d/S20ssh",
+            "/etc/rc5.d/S20ssh",
+            "/etc/rc6.d/K20ssh",
+            "/etc/ssh/ssh_config",
+            "/etc/ssh/ssh_known_hosts",
+            "/etc/ssh/sshd_config",
+            "/root/.shosts",
+            "/usr/local/sbin/accord-hostkeys",
+        ]
+    );
+    let sshd = &t["/etc/ssh/sshd_config"].0;
+    for line in [
+        "HostbasedAuthentication yes",
+        "IgnoreRhosts shosts-only",
+        "PermitRootLogin prohibit-password",
+        "Port 22",
+        "HostKey /etc/ssh/ssh_host_ed25519_key",
+        "HostbasedUsesNameFromPacketOnly yes",
+        "UsePAM yes",
+    ] {
+        assert!(sshd.lines().any(|l| l == line), "{line} missing:\n{sshd}");
+    }
+    for word in ["Rhosts", "Protocol", "dsa"] {
+        assert!(
+            !sshd
+                .lines()
+                .any(|l| !l.starts_with('#') && l.contains(word) && !l.starts_with("IgnoreRhosts")),
+            "{word}:\n{sshd}"
+        );
+    }
+    let shosts = &t["/root/.shosts"];
+    assert_eq!((shosts.1, shosts.2.as_str()), (0o600, "root"));
+    assert!(
+        shosts.0.contains(
+            "\nralphzilla root\nralphzilla.ralphzilla.lan root\nrz root\n192.168.1.1 root\n"
+        ),
+        "{}",
+        shosts.0
+    );
+    assert!(!shosts.0.contains('+'));
+    let known = &t["/etc/ssh/ssh_known_hosts"].0;
+    assert!(
+        known.contains("ralphzilla,ralphzilla.ralphzilla.lan,rz,192.168.1.1 ssh-ed25519 AAAA"),
+        "{known}"
+    );
+    assert_eq!(t["/etc/rc2.d/S20ssh"].0, "-> ../init.d/ssh");
+    assert!(t["/etc/ssh/ssh_config"]
+        .0
+        .contains("    EnableSSHKeysign yes\n"));
+    assert!(
+        t["/etc/hosts"]
+            .0
+            .contains("192.168.1.1\tralphzilla.ralphzilla.lan ralphzilla rz\n"),
+        "{}",
+        t["/etc/hosts"].0
+    );
+    assert!(t["/etc/mosix.map"]
+        .0
+        .contains("\n1 192.168.1.1 1\n2 192.168.1.2 1\n3 192.168.1.3 1\n"));
+    // Identical files across hosts are one blob.
+    let other = tree(&plan, "ralphzilla");
+    assert_eq!(other["/root/.shosts"], t["/root/.shosts"]);
+    assert_eq!(plan.cluster_files.len(), 1);
+    assert_eq!(plan.cluster_files[0].path, "collect-keys.sh");
+    let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["ralphzilla", "ralphzilla-b-free", "ralphzilla-c"]);
+}
+
+#[test]
+fn missing_keys_are_a_warning_naming_the_hosts() {
+    let (_, diags, _) = build(&["ssh"], RALPHZILLA, &[("root", "root")], Keys::default());
+    let w: Vec<_> = diags.iter().filter(|d| d.code == "W0511").collect();
+    assert_eq!(w.len(), 1, "{diags:#?}");
+    assert!(
+        w[0].message
+            .contains("3 hosts: `ralphzilla`, `ralphzilla-b-free`, `ralphzilla-c`"),
+        "{}",
+        w[0].message
+    );
+}
+
+/// True when `program` can be run; otherwise a loud skip, or a failure under `CI=true`.
+fn have(program: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "`{program}` is missing and CI=true: run scripts/install-test-deps as root"
+        );
+        eprintln!("\n*** SKIPPED: `{program}` is not installed; run scripts/install-test-deps as root ***\n");
+    }
+    found
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs the emitted keygen script into `root` and returns its stdout.
+fn run_keygen(script: &Path, root: &Path) -> String {
+    let out = Command::new("sh")
+        .arg(script)
+        .arg("--root")
+        .arg(root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Variants of a modern cluster whose sshd_config must pass the real `sshd -t`.
+const MODERN_VARIANTS: &[(&str, &[(&str, &str)])] = &[
+    ("plain", &[]),
+    (
+        "port and listen",
+        &[("ssh.port", "2222"), ("ssh.listen", "[10.9.0.1, fd00::1]")],
+    ),
+    (
+        "rsa ecdsa ed25519",
+        &[("ssh.key_types", "[rsa, ecdsa, ed25519]")],
+    ),
+    ("dsa on 9.2", &[("ssh.key_types", "[ed25519, dsa]")]),
+    (
+        "no pam, extra lines",
+        &[
+            ("ssh.use_pam", "false"),
+            (
+                "ssh.sshd_extra",
+                "[\"MaxStartups 100\", \"LogLevel VERBOSE\"]",
+            ),
+        ],
+    ),
+    ("8.1 without shosts-only", &[("ssh.version", "8.1")]),
+];
+
+fn variant(defs: &[(&str, &str)]) -> String {
+    let mut extra = String::new();
+    for (k, v) in defs {
+        extra.push_str(&format!("  {k} = {v};\n"));
+    }
+    RALPHZILLA.replace(
+        "  init      = sysv;\n",
+        &format!("  init      = sysv;\n{extra}"),
+    )
+}
+
+#[test]
+fn sshd_accepts_every_modern_sshd_config() {
+    if !have("sshd") || !have("ssh-keygen") {
+        return;
+    }
+    std::fs::create_dir_all("/run/sshd").ok();
+    for (name, defs) in MODERN_VARIANTS {
+        let (plan, diags, _) = build(
+            &["ssh"],
+            &variant(defs),
+            &[("root", "root")],
+            Keys::default(),
+        );
+        assert!(errors(&diags).is_empty(), "{name}: {diags:#?}");
+        let t = tree(&plan, "ralphzilla-c");
+        let tmp = tempfile::tempdir().unwrap();
+        let script = write(
+            tmp.path(),
+            "accord-hostkeys",
+            &t["/usr/local/sbin/accord-hostkeys"].0,
+        );
+        let root = tmp.path().join("root");
+        run_keygen(&script, &root);
+        let config = t["/etc/ssh/sshd_config"].0.replace(
+            "HostKey /etc/ssh/",
+            &format!("HostKey {}/etc/ssh/", root.display()),
+        );
+        let file = write(tmp.path(), "sshd_config", &config);
+        let check = Command::new("/usr/sbin/sshd")
+            .arg("-t")
+            .arg("-f")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&check.stderr);
+        assert!(
+            check.status.success() && stderr.trim().is_empty(),
+            "{name}: sshd -t failed:\n{stderr}\n{config}"
+        );
+        assert!(!config.lines().any(|l| l.starts_with("Protocol")), "{name}");
+        let effective = Command::new("/usr/sbin/sshd")
+            .arg("-T")
+            .arg("-f")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let effective = String::from_utf8_lossy(&effective.stdout);
+        let port = defs
+            .iter()
+            .find(|(k, _)| *k == "ssh.port")
+            .map_or("22", |(_, v)| v);
+        let ignore = if name.starts_with("8.1") {
+            "ignorerhosts no"
+        } else {
+            "ignorerhosts shosts-only"
+        };
+        for want in [
+            "hostbasedauthentication yes",
+            "hostbasedusesnamefrompacketonly yes",
+            ignore,
+            &format!("port {port}"),
+        ] {
+            assert!(
+                effective.lines().any(|l| l == want),
+                "{name}: `{want}` not in sshd -T:\n{effective}"
+            );
+        }
+        // sshd -T prints `prohibit-password` under its old name.
+        assert!(
+            effective
+                .lines()
+                .any(|l| l == "permitrootlogin without-password"
+                    || l == "permitrootlogin prohibit-password"),
+            "{name}"
+        );
+        if name.starts_with("dsa") {
+            assert!(
+                effective
+                    .lines()
+                    .any(|l| l.starts_with("hostbasedacceptedalgorithms") && l.contains("ssh-dss")),
+                "{effective}"
+            );
+        }
+        let client = write(tmp.path(), "ssh_config", &t["/etc/ssh/ssh_config"].0);
+        let parsed = Command::new("ssh")
+            .arg("-G")
+            .arg("-F")
+            .arg(&client)
+            .arg("ralphzilla")
+            .output()
+            .unwrap();
+        let parsed_out = String::from_utf8_lossy(&parsed.stdout);
+        assert!(
+            parsed.status.success(),
+            "{name}: ssh -G: {}",
+            String::from_utf8_lossy(&parsed.stderr)
+        );
+        for want in ["hostbasedauthentication yes", "enablesshkeysign yes"] {
+            assert!(
+                parsed_out.lines().any(|l| l == want),
+                "{name}: {want}\n{parsed_out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_emitted_script_passes_shellcheck() {
+    if !have("shellcheck") {
+        return;
+    }
+    let variants: [&[(&str, &str)]; 3] = [
+        &[("ssh.key_types", "[rsa, ecdsa, ed25519]")],
+        &[("ssh.version", "3.1")],
+        &[
+            ("ssh.port", "2222"),
+            ("ssh.hostkeys_script", "\"/usr/sbin/make-keys\""),
+        ],
+    ];
+    for defs in variants {
+        let (plan, diags, _) = build(
+            &["ssh"],
+            &variant(defs),
+            &[("root", "root")],
+            Keys::default(),
+        );
+        assert!(errors(&diags).is_empty(), "{diags:#?}");
+        let tmp = tempfile::tempdir().unwrap();
+        let collect = std::str::from_utf8(plan.blobs.get(plan.cluster_files[0].blob)).unwrap();
+        let mut scripts = vec![write(tmp.path(), "collect-keys.sh", collect)];
+        for (path, (text, mode, _)) in tree(&plan, "ralphzilla") {
+            if mode & 0o111 != 0 && text.starts_with("#!") {
+                scripts.push(write(tmp.path(), path.rsplit('/').next().unwrap(), &text));
+            }
+        }
+        assert_eq!(scripts.len(), 2, "{defs:?}");
+        for script in scripts {
+            let out = Command::new("shellcheck")
+                .args(["-s", "sh"])
+                .arg(&script)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{defs:?} {}:\n{}",
+                script.display(),
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+}
+
+#[test]
+fn the_keygen_script_creates_keys_once_and_never_overwrites() {
+    if !have("ssh-keygen") {
+        return;
+    }
+    let (plan, _, _) = build(
+        &["ssh"],
+        &variant(&[("ssh.key_types", "[rsa, ed25519]")]),
+        &[("root", "root")],
+        Keys::default(),
+    );
+    let t = tree(&plan, "ralphzilla");
+    let tmp = tempfile::tempdir().unwrap();
+    let script = write(
+        tmp.path(),
+        "accord-hostkeys",
+        &t["/usr/local/sbin/accord-hostkeys"].0,
+    );
+    let root = tmp.path().join("root");
+    let first = run_keygen(&script, &root);
+    let keys_dir = root.join("etc/ssh");
+    let snapshot = |dir: &Path| -> BTreeMap<String, (Vec<u8>, u32)> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let meta = e.metadata().unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    (
+                        std::fs::read(e.path()).unwrap(),
+                        meta.permissions().mode() & 0o7777,
+                    ),
+                )
+            })
+            .collect()
+    };
+    let before = snapshot(&keys_dir);
+    let names: Vec<&String> = before.keys().collect();
+    assert_eq!(
+        names,
+        [
+            "ssh_host_ed25519_key",
+            "ssh_host_ed25519_key.pub",
+            "ssh_host_rsa_key",
+            "ssh_host_rsa_key.pub"
+        ]
+    );
+    assert_eq!(before["ssh_host_rsa_key"].1, 0o600);
+    assert_eq!(before["ssh_host_rsa_key.pub"].1, 0o644);
+    assert!(before.values().all(|(bytes, _)| !bytes.is_empty()));
+    // The printed public keys are what keys/HOST.pub holds.
+    let parsed: Vec<HostKey> = first
+        .lines()
+        .filter_map(|l| keys::parse_key_line(l).unwrap())
+        .collect();
+    assert_eq!(
+        parsed
+            .iter()
+            .map(|k| k.key_type.as_str())
+            .collect::<Vec<_>>(),
+        ["rsa", "ed25519"]
+    );
+    let second = run_keygen(&script, &root);
+    assert_eq!(first, second);
+    assert_eq!(snapshot(&keys_dir), before, "a second run changed the keys");
+    // An empty key file is not a key: it is replaced.
+    std::fs::write(keys_dir.join("ssh_host_rsa_key"), b"").unwrap();
+    run_keygen(&script, &root);
+    assert!(!std::fs::read(keys_dir.join("ssh_host_rsa_key"))
+        .unwrap()
+        .is_empty());
+    // --force replaces.
+    let out = Command::new("sh")
+        .arg(&script)
+        .args(["--force", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_ne!(
+        snapshot(&keys_dir)["ssh_host_ed25519_key"],
+        before["ssh_host_ed25519_key"]
+    );
+}
+
+const RSHLAB: &str = r#"
+cluster rshlab {
+  domain    = "lab.example";
+  transport = rsh;
+  init      = sysv;
+  rsh.closed_network = true;
+  role node { }
+  host lab1 { roles = [node]; address = 10.20.0.1; }
+  host lab2 { roles = [node]; address = 10.20.0.2; }
+}
+"#;
+
+#[test]
+fn rsh_tree_per_init() {
+    let (plan, diags, _) = build(
+        &["rsh"],
+        RSHLAB,
+        &[("root", "root"), ("joe", "joe")],
+        Keys::default(),
+    );
+    assert!(diags.is_empty(), "{diags:#?}");
+    let t = tree(&plan, "lab1");
+    let paths: Vec<&str> = t.keys().map(String::as_str).collect();
+    assert_eq!(
+        paths,
+        ["/etc/inetd.conf", "/home/joe/.rhosts", "/root/.rhosts"]
+    );
+    assert_eq!(
+        t["/etc/inetd.conf"].0.lines().last(),
+        Some("shell\tstream\ttcp\tnowait\troot\t/usr/sbin/in.rshd\tin.rshd")
+    );
+    let rhosts = &t["/root/.rhosts"];
+    assert_eq!((rhosts.1, rhosts.2.as_str()), (0o600, "root"));
+    assert!(rhosts.0.ends_with("lab1 root\nlab1.lab.example root\n10.20.0.1 root\nlab2 root\nlab2.lab.example root\n10.20.0.2 root\n"), "{}", rhosts.0);
+    assert_eq!(t["/home/joe/.rhosts"].2, "joe");
+    assert!(t["/home/joe/.rhosts"].0.contains("\nlab2 joe\n"));
+
+    let systemd = RSHLAB.replace("init      = sysv;", "init      = systemd;");
+    let (plan, _, _) = build(&["rsh"], &systemd, &[("root", "root")], Keys::default());
+    let t = tree(&plan, "lab2");
+    assert!(t["/etc/systemd/system/rsh.socket"]
+        .0
+        .contains("\nAccept=yes\n"));
+    assert!(t["/etc/systemd/system/rsh@.service"]
+        .0
+        .contains("\nExecStart=-/usr/sbin/in.rshd\n"));
+    assert_eq!(
+        t["/etc/systemd/system/sockets.target.wants/rsh.socket"].0,
+        "-> /etc/systemd/system/rsh.socket"
+    );
+    assert!(!t.contains_key("/etc/inetd.conf"));
+
+    let open = RSHLAB.replace("  rsh.closed_network = true;\n", "");
+    let (_, diags, _) = build(&["rsh"], &open, &[("root", "root")], Keys::default());
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(diags[0].code, "W0501");
+    assert!(diags[0].message.contains("clear text"));
+}
+
+#[test]
+fn legacy_ssh_is_the_guides_form_with_a_warning() {
+    let legacy = variant(&[("ssh.version", "3.1")]);
+    let (plan, diags, _) = build(&["ssh"], &legacy, &[("root", "root")], Keys::default());
+    assert!(errors(&diags).is_empty(), "{diags:#?}");
+    let obsolete: Vec<_> = diags.iter().filter(|d| d.code == "W0501").collect();
+    assert_eq!(obsolete.len(), 1, "{diags:#?}");
+    assert!(
+        obsolete[0].message.contains("obsolete")
+            && obsolete[0].message.contains("ssh.version = 9.2")
+    );
+    let t = tree(&plan, "ralphzilla");
+    let sshd = &t["/etc/ssh/sshd_config"].0;
+    for line in [
+        "RhostsAuthentication yes",
+        "IgnoreRhosts no",
+        "Protocol 2,1",
+        "HostKey /etc/ssh/ssh_host_key",
+        "HostKey /etc/ssh/ssh_host_rsa_key",
+        "HostKey /etc/ssh/ssh_host_dsa_key",
+        "PermitRootLogin without-password",
+    ] {
+        assert!(sshd.lines().any(|l| l == line), "{line}:\n{sshd}");
+    }
+    for absent in [
+        "UsePAM",
+        "shosts-only",
+        "prohibit-password",
+        "ed25519",
+        "HostbasedAcceptedAlgorithms",
+    ] {
+        assert!(!sshd.contains(absent), "{absent}:\n{sshd}");
+    }
+    assert!(t.contains_key("/root/.rhosts") && !t.contains_key("/root/.shosts"));
+    assert!(!t["/etc/ssh/ssh_config"].0.contains("EnableSSHKeysign"));
+    assert!(t["/etc/ssh/ssh_config"]
+        .0
+        .contains("    RhostsAuthentication yes\n"));
+}
+
+#[test]
+fn key_types_a_version_lacks_are_omitted_with_a_warning() {
+    let table: &[(&str, &str, &[&str], usize)] = &[
+        ("10.0", "[ed25519, dsa]", &["ssh_host_ed25519_key"], 1),
+        ("9.2", "[rsa1, ed25519]", &["ssh_host_ed25519_key"], 1),
+        ("5.3", "[rsa, ed25519]", &["ssh_host_rsa_key"], 1),
+        ("9.2", "[dsa]", &["ssh_host_dsa_key"], 0),
+    ];
+    for (version, types, want, warnings) in table {
+        let text = variant(&[("ssh.version", version), ("ssh.key_types", types)]);
+        let (plan, diags, _) = build(&["ssh"], &text, &[], Keys::default());
+        let t = tree(&plan, "ralphzilla");
+        let hostkeys: Vec<&str> = t["/etc/ssh/sshd_config"]
+            .0
+            .lines()
+            .filter_map(|l| l.strip_prefix("HostKey /etc/ssh/"))
+            .collect();
+        assert_eq!(&hostkeys, want, "{version} {types}");
+        let w = diags.iter().filter(|d| d.code == "W0501").count();
+        assert_eq!(w, *warnings, "{version} {types}: {diags:#?}");
+    }
+}
+
+#[test]
+fn a_wildcard_never_reaches_a_trust_file() {
+    // A user name the graph would never hand over, as defence in depth.
+    let (plan, diags, _) = build(&["ssh"], RALPHZILLA, &[("+", "root")], Keys::default());
+    let refused: Vec<_> = diags.iter().filter(|d| d.code == "E0505").collect();
+    assert_eq!(refused.len(), 1, "{diags:#?}");
+    assert!(refused[0].message.contains("/root/.shosts"));
+    assert!(!tree(&plan, "ralphzilla").contains_key("/root/.shosts"));
+    // A newline in a value is refused by the formatter.
+    let (_, diags, _) = build(
+        &["ssh"],
+        RALPHZILLA,
+        &[("root\nevil", "root")],
+        Keys::default(),
+    );
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.code == "E0501" && d.message.contains("control character")),
+        "{diags:#?}"
+    );
+}
+
+fn custom(module: &str) -> (BuildPlan, Vec<Diagnostic>) {
+    let texts = modules(&[]);
+    let mut refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    refs.push(module);
+    let mut c = cluster(&refs, RALPHZILLA);
+    c.templates.insert(
+        "templates/t/loop.j2".into(),
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}".into(),
+    );
+    c.templates
+        .insert("templates/t/undefined.j2".into(), "{{ host.nope }}".into());
+    c.templates
+        .insert("templates/t/host.j2".into(), "{{ host.name }}\n".into());
+    c.templates
+        .insert("templates/t/broken.j2".into(), "{% if %}".into());
+    let mesh = Mesh {
+        pairs: vec![],
+        hosts: c.hosts.len(),
+    };
+    render_grants(&c, &mesh, &RenderOptions::default())
+}
+
+#[test]
+fn template_failures_are_diagnostics_at_the_rule() {
+    let table = [
+        (
+            r#"emit "/x" { template = "templates/t/loop.j2"; scope = cluster; }"#,
+            "E0501",
+            "fuel",
+        ),
+        (
+            r#"emit "/x" { template = "templates/t/undefined.j2"; scope = host; }"#,
+            "E0501",
+            "undefined",
+        ),
+        (
+            r#"emit "/x" { template = "templates/t/host.j2"; scope = class; }"#,
+            "E0501",
+            "undefined",
+        ),
+        (
+            r#"emit "/x" { template = "templates/t/broken.j2"; }"#,
+            "E0501",
+            "does not compile",
+        ),
+        (
+            r#"emit "/x" { template = "templates/t/nope.j2"; }"#,
+            "E0502",
+            "does not exist",
+        ),
+        (
+            r#"emit "/x/{{ item }}" { template = "templates/t/host.j2"; each = inbound_user; scope = class; }"#,
+            "E0506",
+            "inbound_user",
+        ),
+        (
+            r#"emit "/etc/../x" { template = "templates/t/host.j2"; }"#,
+            "E0503",
+            "refused",
+        ),
+        (
+            r#"emit "/x" { template = "templates/t/host.j2"; owner = "Root"; }"#,
+            "E0504",
+            "not a user name",
+        ),
+        (
+            r#"emit "/x" { template = "templates/t/host.j2"; } emit "/x" { link = "/y"; }"#,
+            "E0507",
+            "two definitions",
+        ),
+    ];
+    for (module, code, text) in table {
+        let (_, diags) = custom(module);
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.code == code && d.message.to_lowercase().contains(text) && d.is_error()),
+            "{module}: {diags:#?}"
+        );
+    }
+    let (plan, diags) =
+        custom(r#"emit "/etc/hostname" { template = "templates/t/host.j2"; scope = host; }"#);
+    assert!(diags.is_empty(), "{diags:#?}");
+    assert_eq!(
+        tree(&plan, "ralphzilla-c")["/etc/hostname"].0,
+        "ralphzilla-c\n"
+    );
+}
+
+#[test]
+fn central_keys_are_placed_in_the_host_trees() {
+    let text = variant(&[("ssh.central_keys", "true")]);
+    let texts = modules(&["ssh"]);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let c = cluster(&refs, &text);
+    let mut keys = fake_keys(&c);
+    for h in &c.hosts {
+        let mut key = keys.of(&h.name)[0].clone();
+        key.private = Some(
+            format!(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+                h.name
+            )
+            .into(),
+        );
+        keys.insert(&h.name, key);
+    }
+    let (plan, diags, _) = build(&["ssh"], &text, &[("root", "root")], keys);
+    assert!(errors(&diags).is_empty(), "{diags:#?}");
+    let t = tree(&plan, "ralphzilla-c");
+    let private = &t["/etc/ssh/ssh_host_ed25519_key"];
+    assert_eq!(private.1, 0o600);
+    assert!(
+        private.0.contains("\nralphzilla-c\n") && private.0.ends_with("-----\n"),
+        "{}",
+        private.0
+    );
+    assert!(t["/etc/ssh/ssh_host_ed25519_key.pub"]
+        .0
+        .starts_with("ssh-ed25519 AAAA"));
+}
+
+#[test]
+fn central_generation_makes_keys_once() {
+    if !have("ssh-keygen") {
+        return;
+    }
+    let text = variant(&[("ssh.central_keys", "true")]);
+    let texts = modules(&["ssh"]);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let c = cluster(&refs, &text);
+    let wanted = host_key_types(&c);
+    assert_eq!(wanted.len(), 3);
+    let tmp = tempfile::tempdir().unwrap();
+    let first = generate_central_keys(tmp.path(), &c, &wanted).unwrap();
+    assert_eq!(first.created.len(), 3);
+    assert_eq!(first.diagnostics[0].code, "W0513");
+    let second = generate_central_keys(tmp.path(), &c, &wanted).unwrap();
+    assert!(second.created.is_empty());
+    let (keys, diags) = read_keys_dir(tmp.path(), &c);
+    assert!(diags.is_empty(), "{diags:#?}");
+    assert!(keys.of("ralphzilla")[0].private.is_some());
+    let (_, diags, _) = build(&["ssh"], &text, &[("root", "root")], keys);
+    assert!(!diags.iter().any(|d| d.code == "W0511"), "{diags:#?}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(tmp.path().join("ralphzilla/ssh_host_ed25519_key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn hosts_of_one_class_share_blobs_and_render_once() {
+    let mut text = String::from(
+        "cluster big {\n  domain = \"big.example\";\n  transport = ssh;\n  role node { }\n",
+    );
+    for i in 0..200 {
+        text.push_str(&format!(
+            "  host n{i} {{ roles = [node]; address = 10.0.{}.{}; }}\n",
+            i / 250,
+            i % 250 + 1
+        ));
+    }
+    text.push_str("}\n");
+    let (plan, diags, c) = build(&["ssh"], &text, &[("root", "root")], Keys::default());
+    assert!(errors(&diags).is_empty());
+    assert_eq!(classes(&c).len(), 1);
+    let first = &plan.hosts[0].entries;
+    for host in &plan.hosts {
+        assert_eq!(&host.entries, first);
+    }
+    // One blob per distinct file, not per host.
+    assert!(plan.blobs.len() <= 8, "{} blobs", plan.blobs.len());
+}
+
+#[test]
+fn key_files_parse() {
+    let table = [
+        ("ssh-ed25519 AAAAC3Nz root@h1", Some("ed25519")),
+        ("h1 ssh-rsa AAAAB3Nz", Some("rsa")),
+        ("h1,10.0.0.1 ecdsa-sha2-nistp256 AAAAE2Vj", Some("ecdsa")),
+        ("1024 35 123456789", Some("rsa1")),
+        ("# comment", None),
+        ("", None),
+    ];
+    for (line, want) in table {
+        let got = keys::parse_key_line(line).unwrap().map(|k| k.key_type);
+        assert_eq!(got.as_deref(), want, "{line}");
+    }
+    assert!(keys::parse_key_line("ssh-ed25519 not*base64").is_err());
+    assert!(keys::parse_key_line("bogus AAAA").is_err());
+}
+
+/// A full mesh of `n` hosts in two roles, every root trusting every root:
+/// rendering must stay O(classes x peers + hosts). `ACCORD_RENDER_HOSTS`
+/// raises `n` for measurements (`cargo test --release ... -- --nocapture`).
+#[test]
+fn a_full_mesh_renders_in_time_linear_in_hosts() {
+    let n: usize = std::env::var("ACCORD_RENDER_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let mut text = String::from("cluster mesh {\n  domain = \"mesh.example\";\n  transport = ssh;\n  init = sysv;\n  role a { }\n  role b { }\n");
+    for i in 0..n {
+        let role = if i % 2 == 0 { "a" } else { "b" };
+        text.push_str(&format!(
+            "  host n{i} {{ roles = [{role}]; address = 10.{}.{}.{}; }}\n",
+            i / 65536,
+            (i / 256) % 256,
+            i % 256
+        ));
+    }
+    text.push_str("}\n");
+    let texts = modules(&["ssh", "hosts", "mosix"]);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let c = cluster(&refs, &text);
+    let keys = fake_keys(&c);
+    let mesh = Mesh {
+        pairs: vec![("root".into(), "root".into())],
+        hosts: n,
+    };
+    let start = std::time::Instant::now();
+    let (plan, diags) = render_grants(
+        &c,
+        &mesh,
+        &RenderOptions {
+            keys,
+            require_keys: true,
+        },
+    );
+    let elapsed = start.elapsed();
+    assert!(errors(&diags).is_empty(), "{diags:#?}");
+    let entries: usize = plan.hosts.iter().map(|h| h.entries.len()).sum();
+    let bytes: usize = (0..plan.blobs.len())
+        .map(|i| plan.blobs.get(crate::plan::BlobId(i as u32)).len())
+        .sum();
+    eprintln!(
+        "render: {n} hosts full mesh, {} classes: {elapsed:.2?}, {entries} entries, {} distinct contents, {bytes} bytes",
+        classes(&c).len(),
+        plan.blobs.len()
+    );
+    assert_eq!(plan.hosts.len(), n);
+    assert!(
+        plan.blobs.len() < 40,
+        "{} blobs: files are not shared",
+        plan.blobs.len()
+    );
+}
+
+#[test]
+fn a_host_on_another_port_is_reachable_and_known_there() {
+    let text = RALPHZILLA.replace(
+        "address = 192.168.1.3; }",
+        "address = 192.168.1.3; ssh.port = 2222; }",
+    );
+    let texts = modules(&["ssh"]);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let c = cluster(&refs, &text);
+    assert_eq!(classes(&c).len(), 3);
+    let (plan, diags, _) = build(&["ssh"], &text, &[("root", "root")], fake_keys(&c));
+    assert!(errors(&diags).is_empty(), "{diags:#?}");
+    let t = tree(&plan, "ralphzilla");
+    let client = &t["/etc/ssh/ssh_config"].0;
+    assert!(
+        client.contains(
+            "\nHost ralphzilla-c ralphzilla-c.ralphzilla.lan 192.168.1.3\n    Port 2222\n"
+        ),
+        "{client}"
+    );
+    let known = &t["/etc/ssh/ssh_known_hosts"].0;
+    assert!(known.contains("\n[ralphzilla-c]:2222,[ralphzilla-c.ralphzilla.lan]:2222,[192.168.1.3]:2222 ssh-ed25519 "), "{known}");
+    assert!(tree(&plan, "ralphzilla-c")["/etc/ssh/sshd_config"]
+        .0
+        .contains("\nPort 2222\n"));
+    if have("ssh") {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = write(tmp.path(), "ssh_config", client);
+        let out = Command::new("ssh")
+            .arg("-G")
+            .arg("-F")
+            .arg(&file)
+            .arg("ralphzilla-c")
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == "port 2222"));
+    }
+}
+
+#[test]
+fn the_same_input_renders_byte_identical_plans() {
+    let texts = modules(&["ssh", "hosts", "mosix"]);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let c = cluster(&refs, RALPHZILLA);
+    let keys = fake_keys(&c);
+    let render = || {
+        let mesh = Mesh {
+            pairs: vec![
+                ("root".into(), "root".into()),
+                ("joe".into(), "root".into()),
+            ],
+            hosts: c.hosts.len(),
+        };
+        let (plan, _) = render_grants(
+            &c,
+            &mesh,
+            &RenderOptions {
+                keys: keys.clone(),
+                require_keys: false,
+            },
+        );
+        let mut out = Vec::new();
+        for host in &plan.hosts {
+            for e in &host.entries {
+                let content = match &e.kind {
+                    EntryKind::File(b) => plan.blobs.hash_hex(*b),
+                    EntryKind::Symlink(t) => t.clone(),
+                    EntryKind::Dir => String::new(),
+                };
+                out.push(format!(
+                    "{} {} {:o} {} {} {content} {:?}",
+                    host.name, e.path, e.mode, e.owner, e.group, e.kind
+                ));
+            }
+        }
+        out
+    };
+    let first = render();
+    for _ in 0..5 {
+        assert_eq!(render(), first);
+    }
+}
+
+#[test]
+fn equiv_files_are_opt_in_and_never_for_root() {
+    let text = RSHLAB.replace(
+        "  rsh.closed_network = true;\n",
+        "  rsh.closed_network = true;\n  rsh.hosts_equiv = true;\n",
+    );
+    let (plan, diags, _) = build(
+        &["rsh"],
+        &text,
+        &[("root", "root"), ("joe", "joe"), ("ann", "joe")],
+        Keys::default(),
+    );
+    assert!(diags.is_empty(), "{diags:#?}");
+    let equiv = &tree(&plan, "lab1")["/etc/hosts.equiv"].0;
+    let lines: Vec<&str> = equiv.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        lines,
+        [
+            "lab1",
+            "lab1.lab.example",
+            "10.20.0.1",
+            "lab2",
+            "lab2.lab.example",
+            "10.20.0.2"
+        ]
+    );
+    let (plan, _, _) = build(&["rsh"], RSHLAB, &[("joe", "joe")], Keys::default());
+    assert!(!tree(&plan, "lab1").contains_key("/etc/hosts.equiv"));
+
+    let text = variant(&[("ssh.shosts_equiv", "true")]);
+    let (plan, _, _) = build(&["ssh"], &text, &[("root", "root")], Keys::default());
+    let equiv = &tree(&plan, "ralphzilla")["/etc/ssh/shosts.equiv"].0;
+    assert!(
+        equiv.lines().all(|l| l.starts_with('#')),
+        "root grants never reach shosts.equiv:\n{equiv}"
+    );
+}
+
+#[test]
+fn hosts_and_the_mosix_map_list_every_host() {
+    let (plan, diags, _) = build(&["hosts", "mosix"], RALPHZILLA, &[], Keys::default());
+    assert!(diags.is_empty(), "{diags:#?}");
+    let t = tree(&plan, "ralphzilla");
+    assert_eq!(
+        t["/etc/hosts"].0.lines().skip(1).collect::<Vec<_>>(),
+        [
+            "127.0.0.1\tlocalhost",
+            "::1\tlocalhost ip6-localhost ip6-loopback",
+            "192.168.1.1\tralphzilla.ralphzilla.lan ralphzilla rz",
+            "192.168.1.2\tralphzilla-b-free.ralphzilla.lan ralphzilla-b-free",
+            "192.168.1.3\tralphzilla-c.ralphzilla.lan ralphzilla-c",
+        ]
+    );
+    assert_eq!(t["/etc/mosix.map"].1, 0o644);
+    assert_eq!(t["/etc/hosts"], tree(&plan, "ralphzilla-c")["/etc/hosts"]);
+}

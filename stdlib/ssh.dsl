@@ -1,0 +1,155 @@
+# std.ssh: trust over OpenSSH host-based authentication.
+#
+# Modern targets (ssh.version >= 3.7, the default 9.2), following the tested
+# settings in shared/reference/openssh-hostbased.md:
+#   /etc/ssh/sshd_config      HostbasedAuthentication, IgnoreRhosts, the name
+#                             check, PermitRootLogin prohibit-password, Port,
+#                             ListenAddress, HostKey lines
+#   /etc/ssh/ssh_config       HostbasedAuthentication, EnableSSHKeysign (Host *)
+#   ~user/.shosts             `host user` lines for exactly the principals the
+#                             graph allows (root: /root/.shosts), mode 0600
+#   /etc/ssh/shosts.equiv     only when `ssh.shosts_equiv` is set
+#   /etc/ssh/ssh_known_hosts  every host's collected keys under its names and
+#                             addresses, one sorted file
+# Legacy targets (before 3.7): the 2002 guide's form, `RhostsAuthentication
+# yes` and ~user/.rhosts, with rsa1, rsa and dsa keys, and a warning.
+# Both: the host key script, init links, and the controller's collect-keys.sh.
+
+
+option ssh.version : version = 9.2
+  "OpenSSH version of the targets; options a version lacks are never emitted";
+option ssh.port : int(1..65535) = 22 "port sshd listens on";
+option ssh.listen : list(address) = [] "addresses sshd listens on; empty: all";
+option ssh.key_types : list(enum(rsa1, rsa, dsa, ecdsa, ed25519)) = []
+  "host key types; empty: the version's default (ed25519 from 6.5, rsa and ecdsa from 5.7, rsa and dsa from 3.7, the guide's rsa1, rsa and dsa before)";
+option ssh.central_keys : bool = false
+  "accord makes the host keys in keys/ and places the private keys in the host trees (they then travel: a warning)";
+option ssh.use_pam : bool = true
+  "UsePAM yes (Debian's default): without it a locked root password refuses root";
+option ssh.sftp_server : path = "/usr/lib/openssh/sftp-server" "the sftp subsystem (scp uses it since 9.0)";
+option ssh.sshd_extra : list(string) = [] "lines appended verbatim to sshd_config";
+option ssh.shosts_equiv : bool = false
+  "also write /etc/ssh/shosts.equiv with a bare host line for every grant from a user to the same-named user (not root); this admits every same-named user of those hosts";
+option ssh.service : string = "ssh" "name of the init script or systemd unit (Debian: ssh)";
+option ssh.init_sequence : int(0..99) = 20 "sysv start and kill sequence, as `update-rc.d NAME defaults` makes";
+option ssh.hostkeys_script : path = "/usr/local/sbin/accord-hostkeys" "where the host key script goes";
+option ssh.write_key_types : bool = false
+  "write the cluster's default host key types to `host-key-types` beside the host trees";
+
+# The renderer asks templates/host_key_types.j2 which key types a host needs
+# (missing-key warnings, central generation); the other templates include it.
+emit "host-key-types" {
+  template = "templates/host_key_types.j2";
+  when     = ssh.write_key_types;
+  scope    = cluster;
+}
+
+emit "/etc/ssh/sshd_config" {
+  template = "templates/ssh/sshd_config.j2";
+  when     = transport == ssh;
+  scope    = class;
+  mode     = 0644;
+}
+
+emit "/etc/ssh/ssh_config" {
+  template = "templates/ssh/ssh_config.j2";
+  when     = transport == ssh;
+  scope    = class;
+  mode     = 0644;
+}
+
+emit "{{ item.home }}/.shosts" {
+  template = "templates/ssh/shosts.j2";
+  when     = transport == ssh && ssh.version >= 3.7;
+  each     = inbound_users;
+  scope    = class;
+  mode     = 0600;
+  owner    = "{{ item.owner }}";
+  group    = "root";
+}
+
+emit "{{ item.home }}/.rhosts" {
+  template = "templates/ssh/rhosts.j2";
+  when     = transport == ssh && ssh.version < 3.7;
+  each     = inbound_users;
+  scope    = class;
+  mode     = 0600;
+  owner    = "{{ item.owner }}";
+  group    = "root";
+}
+
+emit "/etc/ssh/shosts.equiv" {
+  template = "templates/ssh/shosts.equiv.j2";
+  when     = transport == ssh && ssh.shosts_equiv;
+  scope    = class;
+  mode     = 0644;
+}
+
+emit "/etc/ssh/ssh_known_hosts" {
+  template = "templates/ssh/ssh_known_hosts.j2";
+  when     = transport == ssh;
+  scope    = cluster;
+  mode     = 0644;
+}
+
+emit "{{ config.ssh.hostkeys_script }}" {
+  template = "templates/ssh/accord-hostkeys.sh.j2";
+  when     = transport == ssh;
+  scope    = class;
+  mode     = 0755;
+}
+
+emit "collect-keys.sh" {
+  template = "templates/ssh/collect-keys.sh.j2";
+  when     = transport == ssh;
+  mode     = 0755;
+}
+
+# Central keys: the keys accord made in keys/, placed in the host's tree.
+emit "/etc/ssh/{{ item.file }}" {
+  template = "templates/ssh/private_key.j2";
+  when     = transport == ssh && ssh.central_keys;
+  each     = keys;
+  scope    = host;
+  mode     = 0600;
+}
+
+emit "/etc/ssh/{{ item.file }}.pub" {
+  template = "templates/ssh/public_key.j2";
+  when     = transport == ssh && ssh.central_keys;
+  each     = keys;
+  scope    = host;
+  mode     = 0644;
+}
+
+# sysvinit: the links `update-rc.d ssh defaults` makes.
+emit "/etc/rc2.d/S{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
+  link = "../init.d/{{ config.ssh.service }}"; when = transport == ssh && init == sysv; scope = class;
+}
+emit "/etc/rc3.d/S{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
+  link = "../init.d/{{ config.ssh.service }}"; when = transport == ssh && init == sysv; scope = class;
+}
+emit "/etc/rc4.d/S{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
+  link = "../init.d/{{ config.ssh.service }}"; when = transport == ssh && init == sysv; scope = class;
+}
+emit "/etc/rc5.d/S{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
+  link = "../init.d/{{ config.ssh.service }}"; when = transport == ssh && init == sysv; scope = class;
+}
+emit "/etc/rc0.d/K{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
+  link = "../init.d/{{ config.ssh.service }}"; when = transport == ssh && init == sysv; scope = class;
+}
+emit "/etc/rc1.d/K{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
+  link = "../init.d/{{ config.ssh.service }}"; when = transport == ssh && init == sysv; scope = class;
+}
+emit "/etc/rc6.d/K{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
+  link = "../init.d/{{ config.ssh.service }}"; when = transport == ssh && init == sysv; scope = class;
+}
+
+# systemd: the links `systemctl enable ssh` makes for Debian's ssh.service
+# (WantedBy=multi-user.target, Alias=sshd.service).
+emit "/etc/systemd/system/multi-user.target.wants/{{ config.ssh.service }}.service" {
+  link = "/lib/systemd/system/{{ config.ssh.service }}.service"; when = transport == ssh && init == systemd; scope = class;
+}
+emit "/etc/systemd/system/sshd.service" {
+  link = "/lib/systemd/system/{{ config.ssh.service }}.service"; when = transport == ssh && init == systemd; scope = class;
+}
