@@ -128,14 +128,19 @@ pub struct Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         write!(
             f,
             "{}, {} ({}, {}), {} written{}",
-            plural(self.hosts, "host"),
-            plural(self.entries, "entry").replace("entrys", "entries"),
-            plural(self.files, "file"),
-            plural(self.distinct_contents, "distinct content"),
+            plural(self.hosts, "host", "hosts"),
+            plural(self.entries, "entry", "entries"),
+            plural(self.files, "file", "files"),
+            plural(
+                self.distinct_contents,
+                "distinct content",
+                "distinct contents"
+            ),
             human_bytes(self.bytes),
             if self.archives { "" } else { ", no archives" }
         )

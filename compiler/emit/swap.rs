@@ -124,6 +124,16 @@ impl Guard {
                 });
             }
             if is_dir && leftovers.iter().any(|p| name.starts_with(p.as_str())) {
+                // A build killed between its two renames left the last good
+                // build as trash and nothing in place: put it back.
+                let target = self.target();
+                if name.starts_with(&leftovers[1])
+                    && is_build(&path)
+                    && target.symlink_metadata().is_err()
+                    && fs::rename(&path, &target).is_ok()
+                {
+                    continue;
+                }
                 remove_tree(&path).map_err(EmitError::io("remove the leftover", &path))?;
             }
         }

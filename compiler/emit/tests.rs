@@ -317,6 +317,28 @@ fn leftovers_of_a_killed_build_are_removed() {
 type Change = Box<dyn Fn(&mut BuildPlan)>;
 
 #[test]
+fn a_build_killed_between_its_renames_gets_its_previous_build_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    build(&sample(), tmp.path()).unwrap();
+    let before = listing(&tmp.path().join("lab"));
+    fs::rename(tmp.path().join("lab"), tmp.path().join(".lab.trash-xyz")).unwrap();
+    // A build that fails still finds the previous one restored.
+    let mut plan = sample();
+    let long = format!(
+        "/{}/{}",
+        vec!["d".repeat(200); 19].join("/"),
+        "f".repeat(250)
+    );
+    let blob = plan.blobs.intern(b"x");
+    plan.hosts[0]
+        .entries
+        .push(entry(&long, EntryKind::File(blob), 0o644, "root"));
+    build(&plan, tmp.path()).unwrap_err();
+    assert_eq!(listing(&tmp.path().join("lab")), before);
+    assert!(!tmp.path().join(".lab.trash-xyz").exists());
+}
+
+#[test]
 fn invalid_plans_are_errors_before_any_write() {
     let link = EntryKind::Symlink("/tmp".into());
     let cases: Vec<(&str, Change)> = vec![
