@@ -1,5 +1,6 @@
 //! `accord build`: compile, render and write every host's tree.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -20,7 +21,19 @@ pub struct BuildArgs {
     /// The output directory; the build goes to OUT/<cluster>/.
     #[arg(short = 'o', long = "out", default_value = "out", value_name = "OUT")]
     pub out: PathBuf,
+    /// Write archives/<host>.tar whatever the cluster's size (by default
+    /// only up to 1,000 hosts and 256 MiB of archives).
+    #[arg(long, conflicts_with = "no_archives")]
+    pub archives: bool,
+    /// Write no per-host tar archives (large meshes: they grow as hosts squared).
+    #[arg(long)]
+    pub no_archives: bool,
 }
+
+/// Above this many hosts, archives are written only when asked for.
+const AUTO_ARCHIVE_HOSTS: usize = 1_000;
+/// Above this many bytes of archives, they are written only when asked for.
+const AUTO_ARCHIVE_BYTES: u64 = 256 << 20;
 
 /// A compiled and rendered cluster, ready to write or to review.
 pub struct Rendered {
@@ -58,24 +71,43 @@ pub fn rendered(common: &Common) -> Result<Rendered, i32> {
 /// Builds the cluster; a failed build leaves the previous output untouched.
 pub fn run(args: &BuildArgs) -> Result<(), i32> {
     let Rendered { plan, .. } = rendered(&args.common)?;
-    match emit::write(&plan, &args.out) {
+    let archives = archives(args, &plan);
+    let options = emit::EmitOptions {
+        archives,
+        progress: std::io::stderr().is_terminal(),
+        ..emit::EmitOptions::default()
+    };
+    match emit::write(&plan, &args.out, &options) {
         Ok(summary) => {
             println!(
-                "built {} in {}: {} hosts, {} files, {} distinct contents",
+                "built {} in {}: {summary}",
                 plan.cluster,
                 shown(&args.out.join(&plan.cluster)),
-                summary.hosts,
-                summary.files,
-                summary.distinct_contents
             );
+            if !archives && !args.no_archives {
+                eprintln!(
+                    "note: no per-host archives for {} hosts; pass --archives to write them",
+                    plan.hosts.len()
+                );
+            }
             Ok(())
         }
         Err(e) => {
-            plain_error(
-                &format!("cannot write the build: {e}"),
-                Some("the previous output is untouched"),
-            );
+            let hint = e.hint();
+            plain_error(&format!("cannot write the build: {e}"), hint.as_deref());
             Err(1)
         }
     }
+}
+
+/// Archives are written unless refused; by default only for clusters whose
+/// archives stay small (each archive repeats every file of its host, so a
+/// full mesh's archives grow as hosts squared).
+fn archives(args: &BuildArgs, plan: &BuildPlan) -> bool {
+    if args.no_archives {
+        return false;
+    }
+    args.archives
+        || (plan.hosts.len() <= AUTO_ARCHIVE_HOSTS
+            && emit::archive_bytes(plan) <= AUTO_ARCHIVE_BYTES)
 }
