@@ -3,7 +3,9 @@
 
 mod build;
 mod eval;
+mod explain;
 mod fmt;
+mod graph;
 mod init;
 mod options;
 mod review;
@@ -53,6 +55,17 @@ pub enum Command {
     ///
     /// Example: accord build examples/ralphzilla/cluster.dsl -o out
     Build(build::BuildArgs),
+    /// Print the trust graph (DOT, Mermaid or JSON), one node per group of
+    /// alike hosts or one per host; one-way edges are drawn dashed.
+    ///
+    /// Example: accord graph examples/hpc/cluster.dsl --format dot | dot -Tsvg > trust.svg
+    Graph(graph::GraphArgs),
+    /// Say whether one principal may log in as another, and why: every
+    /// declaration that grants it, every deny that removes it, the smallest
+    /// declaration that would grant it, and whether the reverse holds.
+    ///
+    /// Example: accord explain cluster.dsl root@login1 root@compute2
+    Explain(explain::ExplainArgs),
     /// Rewrite .dsl files in the canonical layout, keeping every comment.
     ///
     /// Example: accord fmt --check cluster.dsl site.dsl
@@ -204,6 +217,8 @@ pub fn main() -> i32 {
         Command::Eval(args) => eval::run(&args),
         Command::Options(args) => options::run(&args),
         Command::Build(args) => build::run(&args),
+        Command::Graph(args) => graph::run(&args),
+        Command::Explain(args) => explain::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Init => init::run(),
         Command::Snapshot(args) => review::run_snapshot(&args),

@@ -1,13 +1,50 @@
-//! Stage 4, the trust graph: principals, edges built over groups (roles and
-//! classes of hosts), and validation (symmetry, transport, names).
-//! Placeholder until the graph lands.
+//! Stage 4, the trust graph: principals, edges built over groups of hosts,
+//! and validation (symmetry, transport, selectors). `docs/trust.md` states the
+//! semantics.
+//!
+//! Hosts are partitioned twice, once finer than the other:
+//!
+//! - a **class** ([`ClassId`]) holds hosts that nothing tells apart: same
+//!   config `Arc`, same roles, same `peers` list, and not named individually
+//!   by any selector, peers entry or deny, nor with definitions of their own.
+//!   Every member of a class gets identical files; render asks
+//!   [`TrustGraph::inbound_class`] once per class.
+//! - a **group** ([`GroupId`]) holds hosts the trust relation cannot tell
+//!   apart: same roles, same `peers` list, same transport, not named
+//!   individually. Every class lies in exactly one group. Edges, symmetry and
+//!   transport checks are decided between groups, so a 100,000-host full mesh
+//!   in one role is one group with one edge, never 10^10 host pairs.
+//!
+//! The relation between two groups is uniform: if one host of group A may
+//! log in to one host of group B as a user, every host of A may log in to
+//! every other host of B as that user. That is what makes the group reasoning
+//! exact; the property test in `tests.rs` checks it against a brute-force
+//! oracle over host pairs.
+
+mod build;
+pub mod explain;
+pub mod export;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{Cluster, HostId};
 
-/// The resolved trust relation of a cluster.
-#[derive(Debug, Clone, Default)]
-pub struct TrustGraph {}
+/// Index of a class of hosts that every declaration and the config treat alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClassId(pub u32);
+
+/// Index of a group of hosts the trust relation treats alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupId(pub u32);
+
+/// Index into the graph's sorted user names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UserId(pub u32);
 
 /// Who may log in to one host as one user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,25 +58,290 @@ pub struct Grant {
     pub from_hosts: Vec<HostId>,
 }
 
+/// What put an edge into the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// `Cluster::trusts[rule]`; `reversed` for the `<-` half of a `<->`.
+    Trust { rule: u32, reversed: bool },
+    /// Entry `entry` of the `peers` list of the target group's hosts.
+    Peer { group: GroupId, entry: u32 },
+}
+
+/// One edge between groups: every `from_user` of `from` may log in as
+/// `to_user` on every host of `to` (other than itself when the users match).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EdgeKey {
+    pub from_user: UserId,
+    pub from: GroupId,
+    pub to_user: UserId,
+    pub to: GroupId,
+}
+
+impl EdgeKey {
+    /// The same edge in the other direction.
+    pub fn reverse(self) -> EdgeKey {
+        EdgeKey {
+            from_user: self.to_user,
+            from: self.to,
+            to_user: self.from_user,
+            to: self.from,
+        }
+    }
+}
+
+/// Everything that grants or removes one group edge.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EdgeInfo {
+    /// Declarations that grant it, in declaration order.
+    pub sources: Vec<Source>,
+    /// Indices into `Cluster::denies` of the denials that remove it.
+    pub denies: Vec<u32>,
+}
+
+impl EdgeInfo {
+    /// Granted and not denied.
+    pub fn effective(&self) -> bool {
+        !self.sources.is_empty() && self.denies.is_empty()
+    }
+}
+
+/// A group of hosts the trust relation treats alike.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Ascending.
+    pub members: Vec<HostId>,
+    /// The `transport` option of every member.
+    pub transport: Arc<str>,
+    /// True when a declaration names the (single) member individually.
+    pub named: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Class {
+    members: Vec<HostId>,
+    group: GroupId,
+}
+
+/// The resolved trust relation of a cluster.
+#[derive(Debug, Default)]
+pub struct TrustGraph {
+    /// Every user any declaration names, sorted; `UserId` indexes this.
+    users: Vec<String>,
+    user_index: HashMap<String, UserId>,
+    class_of: Vec<ClassId>,
+    classes: Vec<Class>,
+    groups: Vec<Group>,
+    /// Every granted group edge, effective or denied, sorted by key.
+    edges: BTreeMap<EdgeKey, EdgeInfo>,
+    /// Effective edges into each group, ascending.
+    into: Vec<Vec<EdgeKey>>,
+    /// `inbound` of each group, computed on first use.
+    inbound: Vec<OnceLock<Arc<[Grant]>>>,
+    /// Set when the declarations would make more than
+    /// [`build::MAX_GROUP_EDGES`] group edges: (how many, the widest trust
+    /// rule). The graph then holds no edges and validation reports `E0303`.
+    too_large: Option<(u64, Option<u32>)>,
+}
+
+impl Clone for TrustGraph {
+    fn clone(&self) -> TrustGraph {
+        TrustGraph {
+            users: self.users.clone(),
+            user_index: self.user_index.clone(),
+            class_of: self.class_of.clone(),
+            classes: self.classes.clone(),
+            groups: self.groups.clone(),
+            edges: self.edges.clone(),
+            into: self.into.clone(),
+            inbound: self.inbound.iter().map(|_| OnceLock::new()).collect(),
+            too_large: self.too_large,
+        }
+    }
+}
+
 impl TrustGraph {
     /// Builds the graph and validates it.
-    pub fn build(_cluster: &Cluster) -> (TrustGraph, Vec<Diagnostic>) {
-        (TrustGraph::default(), Vec::new())
+    pub fn build(cluster: &Cluster) -> (TrustGraph, Vec<Diagnostic>) {
+        let graph = build::build(cluster);
+        let diagnostics = validate::validate(cluster, &graph);
+        (graph, diagnostics)
     }
 
     /// May `from_user@from_host` log in as `to_user@to_host`?
     pub fn allows(
         &self,
-        _from_user: &str,
-        _from_host: HostId,
-        _to_user: &str,
-        _to_host: HostId,
+        from_user: &str,
+        from_host: HostId,
+        to_user: &str,
+        to_host: HostId,
     ) -> bool {
-        false
+        if from_user == to_user && from_host == to_host {
+            return false;
+        }
+        let (Some(from_user), Some(to_user)) = (self.user(from_user), self.user(to_user)) else {
+            return false;
+        };
+        let key = EdgeKey {
+            from_user,
+            from: self.group_of(from_host),
+            to_user,
+            to: self.group_of(to_host),
+        };
+        self.edges.get(&key).is_some_and(EdgeInfo::effective)
     }
 
     /// Every grant into `host`, sorted by (as_user, from_user).
-    pub fn inbound(&self, _host: HostId) -> Vec<Grant> {
-        Vec::new()
+    pub fn inbound(&self, host: HostId) -> Vec<Grant> {
+        self.inbound_group(self.group_of(host)).to_vec()
     }
+
+    /// Every grant into each host of `class`, sorted by (as_user, from_user);
+    /// computed once per group and shared.
+    pub fn inbound_class(&self, class: ClassId) -> Arc<[Grant]> {
+        self.inbound_group(self.classes[class.0 as usize].group)
+    }
+
+    /// Every grant into each host of `group`, sorted by (as_user, from_user).
+    pub fn inbound_group(&self, group: GroupId) -> Arc<[Grant]> {
+        self.inbound[group.0 as usize]
+            .get_or_init(|| self.compute_inbound(group))
+            .clone()
+    }
+
+    fn compute_inbound(&self, group: GroupId) -> Arc<[Grant]> {
+        let mut by_users: BTreeMap<(&str, &str), Vec<HostId>> = BTreeMap::new();
+        for key in &self.into[group.0 as usize] {
+            by_users
+                .entry((self.user_name(key.to_user), self.user_name(key.from_user)))
+                .or_default()
+                .extend_from_slice(&self.groups[key.from.0 as usize].members);
+        }
+        by_users
+            .into_iter()
+            .map(|((as_user, from_user), mut from_hosts)| {
+                from_hosts.sort_unstable();
+                Grant {
+                    as_user: as_user.to_string(),
+                    from_user: from_user.to_string(),
+                    from_hosts,
+                }
+            })
+            .collect()
+    }
+
+    /// The class of `host`.
+    pub fn class_of(&self, host: HostId) -> ClassId {
+        self.class_of[host.0 as usize]
+    }
+
+    /// How many classes there are.
+    pub fn class_count(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// The hosts of `class`, ascending.
+    pub fn class_members(&self, class: ClassId) -> &[HostId] {
+        &self.classes[class.0 as usize].members
+    }
+
+    /// The group `class` lies in.
+    pub fn class_group(&self, class: ClassId) -> GroupId {
+        self.classes[class.0 as usize].group
+    }
+
+    /// The group of `host`.
+    pub fn group_of(&self, host: HostId) -> GroupId {
+        self.class_group(self.class_of(host))
+    }
+
+    /// Every group; `GroupId` indexes this.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// One host per class (the first member), which includes every host
+    /// named individually by a declaration (those are classes of their own),
+    /// ascending. Checking these hosts checks every class.
+    pub fn representatives(&self) -> Vec<HostId> {
+        let mut out: Vec<HostId> = self.classes.iter().map(|c| c.members[0]).collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Every user a declaration names, sorted.
+    pub fn users(&self) -> &[String] {
+        &self.users
+    }
+
+    /// The id of user `name`, if any declaration names it.
+    pub fn user(&self, name: &str) -> Option<UserId> {
+        self.user_index.get(name).copied()
+    }
+
+    /// The name of `user`.
+    pub fn user_name(&self, user: UserId) -> &str {
+        &self.users[user.0 as usize]
+    }
+
+    /// Every effective group edge, sorted by key.
+    pub fn edges(&self) -> impl Iterator<Item = (EdgeKey, &EdgeInfo)> + '_ {
+        self.edges
+            .iter()
+            .filter(|(_, info)| info.effective())
+            .map(|(k, v)| (*k, v))
+    }
+
+    /// Every granted group edge, including those a deny removes.
+    pub fn all_edges(&self) -> impl Iterator<Item = (EdgeKey, &EdgeInfo)> + '_ {
+        self.edges.iter().map(|(k, v)| (*k, v))
+    }
+
+    /// What grants and removes `key`, if anything grants it.
+    pub fn edge(&self, key: EdgeKey) -> Option<&EdgeInfo> {
+        self.edges.get(&key)
+    }
+
+    /// True when `key` is effective.
+    pub fn has_edge(&self, key: EdgeKey) -> bool {
+        self.edges.get(&key).is_some_and(EdgeInfo::effective)
+    }
+
+    /// True when `key` joins two different hosts (not only a host to itself).
+    pub fn spans_hosts(&self, key: EdgeKey) -> bool {
+        key.from != key.to || self.groups[key.from.0 as usize].members.len() > 1
+    }
+
+    /// Effective edges between different hosts whose reverse is missing,
+    /// with whether every declaration behind them is `oneway`.
+    pub fn asymmetric_edges(&self, cluster: &Cluster) -> Vec<(EdgeKey, bool)> {
+        self.edges()
+            .filter(|(key, _)| self.spans_hosts(*key) && !self.has_edge(key.reverse()))
+            .map(|(key, info)| (key, all_oneway(cluster, info)))
+            .collect()
+    }
+
+    /// True when every edge between different hosts has its reverse, or is
+    /// declared `oneway` by every declaration that makes it.
+    pub fn is_symmetric(&self, cluster: &Cluster) -> bool {
+        self.asymmetric_edges(cluster)
+            .iter()
+            .all(|(_, oneway)| *oneway)
+    }
+}
+
+/// The name a target is written with: a host, a role, or `*`.
+pub fn target_name(cluster: &Cluster, target: crate::model::Target) -> String {
+    match target {
+        crate::model::Target::All => "*".into(),
+        crate::model::Target::Role(r) => cluster.roles[r.0 as usize].name.clone(),
+        crate::model::Target::Host(h) => cluster.hosts[h.0 as usize].name.clone(),
+    }
+}
+
+/// True when every source of `info` is a trust declaration marked `oneway`.
+pub fn all_oneway(cluster: &Cluster, info: &EdgeInfo) -> bool {
+    info.sources.iter().all(|s| match s {
+        Source::Trust { rule, .. } => cluster.trusts[*rule as usize].oneway,
+        Source::Peer { .. } => false,
+    })
 }

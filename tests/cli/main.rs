@@ -8,3 +8,4 @@ mod harness;
 mod render;
 mod review;
 mod syntax;
+mod trust;

@@ -1,0 +1,485 @@
+//! Validation of the trust graph, decided between groups and reported once per
+//! declaration (with a count of the host pairs it stands for), never once per
+//! host pair.
+//!
+//! Codes: `E0300` a trust edge without its reverse, `E0301` a peers entry
+//! without its reverse, `E0302` an edge between hosts of different
+//! transports; `W0300` a selector or peers entry that matches no host,
+//! `W0301` `oneway` on an edge whose reverse is granted anyway, `W0302` rsh
+//! without `rsh.closed_network = true`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{EdgeKey, GroupId, Source, TrustGraph};
+use crate::diagnostic::{Diagnostic, Label, Span};
+use crate::model::{Cluster, HostId, Target};
+
+/// The option that acknowledges rsh's clear text.
+pub const CLOSED_NETWORK_OPTION: &str = "rsh.closed_network";
+
+/// Every finding about `graph`, sorted by position.
+pub fn validate(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    too_large(cluster, graph, &mut out);
+    symmetry(cluster, graph, &mut out);
+    transport(cluster, graph, &mut out);
+    empty_selectors(cluster, &mut out);
+    needless_oneway(cluster, graph, &mut out);
+    clear_text(cluster, graph, &mut out);
+    crate::diagnostic::sort(&mut out);
+    let mut seen = BTreeSet::new();
+    out.retain(|d| seen.insert((d.code, d.message.clone(), d.primary.span)));
+    for d in &mut out {
+        let mut labels = BTreeSet::new();
+        d.secondary
+            .retain(|l| labels.insert((l.span, l.message.clone())));
+    }
+    out
+}
+
+/// The span of the declaration behind `source`.
+pub fn source_span(cluster: &Cluster, graph: &TrustGraph, source: Source) -> Span {
+    match source {
+        Source::Trust { rule, .. } => cluster.trusts[rule as usize].span,
+        Source::Peer { group, entry } => {
+            peer_host(cluster, graph, group).peers[entry as usize].span
+        }
+    }
+}
+
+fn peer_host<'a>(
+    cluster: &'a Cluster,
+    graph: &TrustGraph,
+    group: GroupId,
+) -> &'a crate::model::Host {
+    &cluster.hosts[graph.groups[group.0 as usize].members[0].0 as usize]
+}
+
+/// Two hosts standing for an edge's ends: different hosts when the group
+/// has more than one.
+pub fn ends(graph: &TrustGraph, key: EdgeKey) -> (HostId, HostId) {
+    let from = &graph.groups[key.from.0 as usize].members;
+    let to = &graph.groups[key.to.0 as usize].members;
+    let k = if key.from == key.to && to.len() > 1 {
+        to[1]
+    } else {
+        to[0]
+    };
+    (from[0], k)
+}
+
+/// How many pairs of different hosts `key` stands for.
+pub fn host_pairs(graph: &TrustGraph, key: EdgeKey) -> u64 {
+    let a = graph.groups[key.from.0 as usize].members.len() as u64;
+    let b = graph.groups[key.to.0 as usize].members.len() as u64;
+    if key.from == key.to {
+        a * (a - 1)
+    } else {
+        a * b
+    }
+}
+
+/// `user@host -> user@host` for an edge, with representative hosts.
+pub fn edge_text(cluster: &Cluster, graph: &TrustGraph, key: EdgeKey) -> String {
+    let (h, k) = ends(graph, key);
+    format!(
+        "{}@{} -> {}@{}",
+        graph.user_name(key.from_user),
+        host_name(cluster, h),
+        graph.user_name(key.to_user),
+        host_name(cluster, k)
+    )
+}
+
+/// The reverse of [`edge_text`], over the same two hosts.
+pub fn reverse_text(cluster: &Cluster, graph: &TrustGraph, key: EdgeKey) -> String {
+    let (h, k) = ends(graph, key);
+    format!(
+        "{}@{} -> {}@{}",
+        graph.user_name(key.to_user),
+        host_name(cluster, k),
+        graph.user_name(key.from_user),
+        host_name(cluster, h)
+    )
+}
+
+fn host_name(cluster: &Cluster, host: HostId) -> &str {
+    &cluster.hosts[host.0 as usize].name
+}
+
+/// The declaration text as written, for messages.
+fn rule_text(cluster: &Cluster, rule: &crate::model::TrustRule) -> String {
+    let target = |t: Target| super::target_name(cluster, t);
+    format!(
+        "{}@{} {} {}@{}",
+        rule.from.user,
+        target(rule.from.target),
+        if rule.both_ways { "<->" } else { "->" },
+        rule.to.user,
+        target(rule.to.target)
+    )
+}
+
+/// Appends "and N more" notes for the edges after the first.
+fn more_note(
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    edges: &[EdgeKey],
+    d: Diagnostic,
+) -> Diagnostic {
+    let total: u64 = edges.iter().map(|k| host_pairs(graph, *k)).sum();
+    if total <= 1 {
+        return d;
+    }
+    let mut shown: Vec<String> = edges
+        .iter()
+        .skip(1)
+        .take(3)
+        .map(|k| format!("`{}`", edge_text(cluster, graph, *k)))
+        .collect();
+    if edges.len() > 4 {
+        shown.push("...".into());
+    }
+    let listed = if shown.is_empty() {
+        String::new()
+    } else {
+        format!(" (such as {})", shown.join(", "))
+    };
+    d.with_note(format!(
+        "and {} more host pairs lack their reverse the same way{listed}",
+        total - 1
+    ))
+}
+
+fn too_large(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
+    let Some((edges, widest)) = graph.too_large else {
+        return;
+    };
+    let named = graph.groups.iter().filter(|g| g.named).count();
+    let span = widest.map_or(cluster.name_span, |r| cluster.trusts[r as usize].span);
+    out.push(
+        Diagnostic::error(
+            "E0303",
+            format!(
+                "the trust graph would need {edges} group edges, more than accord checks ({})",
+                super::build::MAX_GROUP_EDGES
+            ),
+            Label::new(span, "joins the most groups"),
+        )
+        .with_note(format!(
+            "{named} hosts are named one by one (in selectors, peers entries or denies), and each such host is a group of its own"
+        ))
+        .with_hint("name hosts through roles (a role per rack, `peers = [rack]`) rather than one by one"),
+    );
+}
+
+fn symmetry(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
+    // One diagnostic per (declaration, denial that removed the reverse).
+    let mut grouped: BTreeMap<(Source, Option<u32>), Vec<EdgeKey>> = BTreeMap::new();
+    for (key, info) in graph.asymmetric_edges(cluster) {
+        if info {
+            continue;
+        }
+        let info = &graph.edges[&key];
+        let primary = info
+            .sources
+            .iter()
+            .copied()
+            .find(|s| !is_oneway(cluster, *s))
+            .unwrap_or(info.sources[0]);
+        let deny = graph
+            .edge(key.reverse())
+            .and_then(|r| r.denies.first().copied());
+        grouped.entry((primary, deny)).or_default().push(key);
+    }
+    for ((primary, deny), edges) in grouped {
+        let key = edges[0];
+        let d = asymmetry(cluster, graph, key, primary, deny);
+        out.push(more_note(cluster, graph, &edges, d));
+    }
+}
+
+fn is_oneway(cluster: &Cluster, source: Source) -> bool {
+    matches!(source, Source::Trust { rule, .. } if cluster.trusts[rule as usize].oneway)
+}
+
+fn asymmetry(
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    key: EdgeKey,
+    primary: Source,
+    deny: Option<u32>,
+) -> Diagnostic {
+    let edge = edge_text(cluster, graph, key);
+    let reverse = reverse_text(cluster, graph, key);
+    let (h, k) = ends(graph, key);
+    let (h_name, k_name) = (host_name(cluster, h), host_name(cluster, k));
+    let span = source_span(cluster, graph, primary);
+    let mut d = match primary {
+        Source::Trust { rule, .. } => {
+            let rule = &cluster.trusts[rule as usize];
+            let (back_from, back_to) = reverse.split_once(" -> ").unwrap_or_default();
+            let d = Diagnostic::error(
+                "E0300",
+                format!("trust edge `{edge}` has no reverse `{reverse}`"),
+                Label::new(span, format!("grants `{edge}`")),
+            );
+            if deny.is_some() {
+                d.with_note(format!(
+                    "`{}` grants `{edge}`; a deny removes `{reverse}` but not `{edge}`",
+                    rule_text(cluster, rule)
+                ))
+                .with_hint(format!(
+                    "deny both directions (`deny {back_from} <-> {back_to};`), or remove the deny"
+                ))
+            } else {
+                d.with_note(format!(
+                    "`{}` grants `{edge}`, but nothing grants `{reverse}`",
+                    rule_text(cluster, rule)
+                ))
+                .with_hint(format!(
+                    "grant the reverse (`trust {back_from} -> {back_to};`, or `<->` in the declaration), or mark the declaration `oneway` if only this direction is meant"
+                ))
+            }
+        }
+        Source::Peer { group, entry } => {
+            let listed = peer_host(cluster, graph, group).peers[entry as usize].target;
+            let through = match listed {
+                Target::Host(_) => String::new(),
+                other => format!(" (through `{}`)", super::target_name(cluster, other)),
+            };
+            let message = if deny.is_some() {
+                format!("`{k_name}` lists `{h_name}` as a peer{through}, but a deny removes the reverse `{reverse}`")
+            } else {
+                format!("`{k_name}` lists `{h_name}` as a peer{through}, but `{h_name}` does not list `{k_name}`")
+            };
+            Diagnostic::error(
+                "E0301",
+                message,
+                Label::new(span, format!("grants `{edge}`")),
+            )
+            .with_note(format!("the missing reverse is `{reverse}`"))
+            .with_hint(format!(
+                "add `{k_name}` to the `peers` of `{h_name}` (or of one of its roles), or remove `{h_name}` from the `peers` of `{k_name}`"
+            ))
+        }
+    };
+    if let Some(reverse_info) = graph.edge(key.reverse()) {
+        for deny in &reverse_info.denies {
+            d = d.with_label(
+                cluster.denies[*deny as usize].span,
+                format!("removes the reverse `{reverse}`"),
+            );
+        }
+        for source in &reverse_info.sources {
+            let at = source_span(cluster, graph, *source);
+            if at != span {
+                d = d.with_label(at, format!("would grant `{reverse}`"));
+            }
+        }
+    }
+    if let Source::Peer { .. } = primary {
+        d = dropped_peer(cluster, h, k, d);
+    }
+    d
+}
+
+/// Labels a role's peers entry that would list `k` on `h` but that `h`'s own
+/// merged list does not hold (overridden with `force`).
+fn dropped_peer(cluster: &Cluster, h: HostId, k: HostId, mut d: Diagnostic) -> Diagnostic {
+    let host = &cluster.hosts[h.0 as usize];
+    if host.peers.iter().any(|p| cluster.contains(p.target, k)) {
+        return d;
+    }
+    for role in &host.roles {
+        let role = &cluster.roles[role.0 as usize];
+        for peer in role.peers.iter().filter(|p| cluster.contains(p.target, k)) {
+            d = d.with_label(
+                peer.span,
+                format!(
+                    "role `{}` lists `{}`, but `{}` drops it from its own `peers`",
+                    role.name,
+                    host_name(cluster, k),
+                    host.name
+                ),
+            );
+        }
+    }
+    d
+}
+
+fn transport(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
+    let mut grouped: BTreeMap<Source, Vec<EdgeKey>> = BTreeMap::new();
+    for (key, info) in graph.edges() {
+        let (a, b) = (
+            &graph.groups[key.from.0 as usize],
+            &graph.groups[key.to.0 as usize],
+        );
+        if a.transport != b.transport {
+            grouped.entry(info.sources[0]).or_default().push(key);
+        }
+    }
+    for (source, edges) in grouped {
+        let key = edges[0];
+        let edge = edge_text(cluster, graph, key);
+        let (h, k) = ends(graph, key);
+        let (a, b) = (
+            &graph.groups[key.from.0 as usize],
+            &graph.groups[key.to.0 as usize],
+        );
+        let mut d = Diagnostic::error(
+            "E0302",
+            format!(
+                "`{edge}` joins hosts of different transports: `{}` uses `{}`, `{}` uses `{}`",
+                host_name(cluster, h),
+                a.transport,
+                host_name(cluster, k),
+                b.transport
+            ),
+            Label::new(
+                source_span(cluster, graph, source),
+                format!("grants `{edge}`"),
+            ),
+        );
+        for host in [h, k] {
+            let config = &cluster.hosts[host.0 as usize].config;
+            if let Some(at) = config
+                .values
+                .get(super::build::TRANSPORT_OPTION)
+                .and_then(|r| r.defined_at.first())
+            {
+                d = d.with_label(
+                    *at,
+                    format!("`{}` gets its transport here", host_name(cluster, host)),
+                );
+            }
+        }
+        let total: u64 = edges.iter().map(|k| host_pairs(graph, *k)).sum::<u64>();
+        if total > 1 {
+            d = d.with_note(format!(
+                "and {} more host pairs cross transports the same way",
+                total - 1
+            ));
+        }
+        out.push(d.with_hint(
+            "both ends of a login use one transport: set the same `transport` on both hosts, or remove the trust between them",
+        ));
+    }
+}
+
+fn empty_selectors(cluster: &Cluster, out: &mut Vec<Diagnostic>) {
+    let empty = |target: Target| match target {
+        Target::All => cluster.hosts.is_empty(),
+        Target::Role(r) => cluster.roles[r.0 as usize].hosts.is_empty(),
+        Target::Host(_) => false,
+    };
+    let why = |target: Target| match target {
+        Target::Role(r) => format!("role `{}` has no hosts", cluster.roles[r.0 as usize].name),
+        _ => "the cluster has no hosts".to_string(),
+    };
+    for (kind, rules) in [("trust", &cluster.trusts), ("deny", &cluster.denies)] {
+        for rule in rules {
+            for p in [&rule.from, &rule.to] {
+                if empty(p.target) {
+                    out.push(
+                        Diagnostic::warning(
+                            "W0300",
+                            format!(
+                                "`{}@{}` matches no principal",
+                                p.user,
+                                super::target_name(cluster, p.target)
+                            ),
+                            Label::new(p.span, why(p.target)),
+                        )
+                        .with_note(format!("this `{kind}` declaration has no effect"))
+                        .with_hint("give the role a host, or remove the declaration"),
+                    );
+                }
+            }
+        }
+    }
+    let peers = cluster
+        .roles
+        .iter()
+        .flat_map(|r| &r.peers)
+        .chain(cluster.hosts.iter().flat_map(|h| &h.peers));
+    for peer in peers.filter(|p| empty(p.target)) {
+        out.push(
+            Diagnostic::warning(
+                "W0300",
+                format!(
+                    "peers entry `{}` matches no host",
+                    super::target_name(cluster, peer.target)
+                ),
+                Label::new(peer.span, why(peer.target)),
+            )
+            .with_hint("give the role a host, or remove the entry"),
+        );
+    }
+}
+
+fn needless_oneway(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
+    let mut found: BTreeMap<u32, EdgeKey> = BTreeMap::new();
+    for (key, info) in graph.edges() {
+        if !graph.spans_hosts(key) || !graph.has_edge(key.reverse()) {
+            continue;
+        }
+        for source in &info.sources {
+            if let Source::Trust { rule, .. } = source {
+                if cluster.trusts[*rule as usize].oneway {
+                    found.entry(*rule).or_insert(key);
+                }
+            }
+        }
+    }
+    for (rule, key) in found {
+        let edge = edge_text(cluster, graph, key);
+        let reverse = reverse_text(cluster, graph, key);
+        let mut d = Diagnostic::warning(
+            "W0301",
+            format!("`oneway` on `{edge}`, but the reverse `{reverse}` is granted anyway"),
+            Label::new(cluster.trusts[rule as usize].span, "declared `oneway`"),
+        )
+        .with_hint("remove `oneway`, or deny the reverse if it is unwanted");
+        if let Some(info) = graph.edge(key.reverse()) {
+            for source in &info.sources {
+                d = d.with_label(
+                    source_span(cluster, graph, *source),
+                    format!("grants `{reverse}`"),
+                );
+            }
+        }
+        out.push(d);
+    }
+}
+
+fn clear_text(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
+    let mut by_span: BTreeMap<Span, usize> = BTreeMap::new();
+    for class in &graph.classes {
+        let config = &cluster.hosts[class.members[0].0 as usize].config;
+        if config.str(super::build::TRANSPORT_OPTION) != Some("rsh")
+            || config.bool(CLOSED_NETWORK_OPTION) == Some(true)
+        {
+            continue;
+        }
+        let at = config
+            .values
+            .get(super::build::TRANSPORT_OPTION)
+            .and_then(|r| r.defined_at.first().copied())
+            .unwrap_or(cluster.name_span);
+        *by_span.entry(at).or_default() += class.members.len();
+    }
+    for (span, hosts) in by_span {
+        out.push(
+            Diagnostic::warning(
+                "W0302",
+                "rsh sends commands, output and passwords in clear text",
+                Label::new(span, if hosts == 1 { "1 host uses rsh".to_string() } else { format!("{hosts} hosts use rsh") }),
+            )
+            .with_note("rsh belongs on a closed cluster network only, never on a network others can reach")
+            .with_hint(format!(
+                "if the cluster network is closed, acknowledge it with `{CLOSED_NETWORK_OPTION} = true;` (or use `transport = ssh;`)"
+            )),
+        );
+    }
+}
