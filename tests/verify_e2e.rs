@@ -27,7 +27,11 @@ fn e2e_enabled(test: &str) -> bool {
     }
     eprintln!(
         "\n!!!!!!!! SKIPPED verify e2e `{test}`: {} !!!!!!!!\n",
-        if root { "ACCORD_SKIP_E2E=1" } else { "not root (run as root to prove trees against real daemons)" }
+        if root {
+            "ACCORD_SKIP_E2E=1"
+        } else {
+            "not root (run as root to prove trees against real daemons)"
+        }
     );
     false
 }
@@ -96,7 +100,11 @@ impl Lab {
             Transport::Ssh => ".shosts",
             Transport::Rsh => ".rhosts",
         };
-        let lines = |l: &[(&str, &str)]| l.iter().map(|(h, u)| format!("{h} {u}\n")).collect::<String>();
+        let lines = |l: &[(&str, &str)]| {
+            l.iter()
+                .map(|(h, u)| format!("{h} {u}\n"))
+                .collect::<String>()
+        };
         fs::create_dir_all(tree.join("root")).unwrap();
         fs::set_permissions(tree.join("root"), fs::Permissions::from_mode(0o700)).unwrap();
         if trust.drop_root_file {
@@ -142,7 +150,11 @@ impl Lab {
 }
 
 /// Every `u1@h1 -> u2@h2` with `h1 != h2`, allowed when `allow` says so.
-fn matrix(names: &[&str], users: &[&str], allow: impl Fn(&str, &str, &str, &str) -> bool) -> Vec<ExpectedPair> {
+fn matrix(
+    names: &[&str],
+    users: &[&str],
+    allow: impl Fn(&str, &str, &str, &str) -> bool,
+) -> Vec<ExpectedPair> {
     let mut out = Vec::new();
     for fh in names {
         for th in names.iter().filter(|t| *t != fh) {
@@ -179,14 +191,28 @@ fn run(spec: &VerifySpec) -> Report {
 fn observed(r: &Report, from: &str, to: &str) -> Observed {
     let (fu, fh) = from.split_once('@').unwrap();
     let (tu, th) = to.split_once('@').unwrap();
-    r.observed(fu, fh, tu, th).cloned().unwrap_or_else(|| panic!("{from} -> {to} not tried"))
+    r.observed(fu, fh, tu, th)
+        .cloned()
+        .unwrap_or_else(|| panic!("{from} -> {to} not tried"))
 }
 
 fn mesh(lab: &Lab, transport: Transport) -> Vec<HostSpec> {
     (0..lab.names.len())
         .map(|i| {
-            let root: Vec<_> = lab.names.iter().filter(|n| **n != lab.names[i]).map(|n| (*n, "root")).collect();
-            lab.host(i, transport, &Trust { root, ..Trust::default() })
+            let root: Vec<_> = lab
+                .names
+                .iter()
+                .filter(|n| **n != lab.names[i])
+                .map(|n| (*n, "root"))
+                .collect();
+            lab.host(
+                i,
+                transport,
+                &Trust {
+                    root,
+                    ..Trust::default()
+                },
+            )
         })
         .collect()
 }
@@ -209,7 +235,13 @@ fn ssh_full_mesh_of_three_roots() {
     assert!(r.ok(), "{r}");
     for p in &r.pairs {
         assert_eq!(p.observed, Observed::Allowed);
-        assert!(p.log_line.as_deref().unwrap_or("").starts_with("Accepted hostbased for root"), "{p:?}");
+        assert!(
+            p.log_line
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("Accepted hostbased for root"),
+            "{p:?}"
+        );
     }
 }
 
@@ -223,12 +255,24 @@ fn ssh_oneway_grant_to_a_non_root_user() {
     // alice@h1 -> alice@h2 oneway; nothing else.
     let hosts = vec![
         lab.host(0, Transport::Ssh, &Trust::default()),
-        lab.host(1, Transport::Ssh, &Trust { users: vec![("alice", "h1", "alice")], ..Trust::default() }),
+        lab.host(
+            1,
+            Transport::Ssh,
+            &Trust {
+                users: vec![("alice", "h1", "alice")],
+                ..Trust::default()
+            },
+        ),
     ];
     let spec = VerifySpec {
         hosts,
-        users: vec![UserSpec { name: "alice".into(), home: None }],
-        expected: matrix(&names, &["root", "alice"], |fu, fh, tu, _| fu == "alice" && tu == "alice" && fh == "h1"),
+        users: vec![UserSpec {
+            name: "alice".into(),
+            home: None,
+        }],
+        expected: matrix(&names, &["root", "alice"], |fu, fh, tu, _| {
+            fu == "alice" && tu == "alice" && fh == "h1"
+        }),
         known_hosts: KnownHosts::Rebuild,
     };
     let r = run(&spec);
@@ -248,8 +292,22 @@ fn ssh_host_trusted_by_no_one_is_refused_everywhere() {
     let names = ["h1", "h2", "h3"];
     let lab = Lab::new(&names);
     let hosts = vec![
-        lab.host(0, Transport::Ssh, &Trust { root: vec![("h2", "root")], ..Trust::default() }),
-        lab.host(1, Transport::Ssh, &Trust { root: vec![("h1", "root")], ..Trust::default() }),
+        lab.host(
+            0,
+            Transport::Ssh,
+            &Trust {
+                root: vec![("h2", "root")],
+                ..Trust::default()
+            },
+        ),
+        lab.host(
+            1,
+            Transport::Ssh,
+            &Trust {
+                root: vec![("h1", "root")],
+                ..Trust::default()
+            },
+        ),
         lab.host(2, Transport::Ssh, &Trust::default()),
     ];
     let spec = VerifySpec {
@@ -279,7 +337,11 @@ fn ssh_missing_shosts_is_reported_as_mismatch() {
     hosts[1] = lab.host(
         1,
         Transport::Ssh,
-        &Trust { root: vec![("h1", "root"), ("h3", "root")], drop_root_file: true, ..Trust::default() },
+        &Trust {
+            root: vec![("h1", "root"), ("h3", "root")],
+            drop_root_file: true,
+            ..Trust::default()
+        },
     );
     let spec = VerifySpec {
         hosts,
@@ -289,14 +351,21 @@ fn ssh_missing_shosts_is_reported_as_mismatch() {
     };
     let r = run(&spec);
     assert!(!r.ok());
-    let bad: Vec<String> = r.mismatches().iter().map(|p| format!("{}->{}", p.from_host, p.to_host)).collect();
+    let bad: Vec<String> = r
+        .mismatches()
+        .iter()
+        .map(|p| format!("{}->{}", p.from_host, p.to_host))
+        .collect();
     assert_eq!(bad, ["h1->h2", "h3->h2"]);
     for p in r.mismatches() {
         assert_eq!(p.observed, Observed::Refused);
         assert!(p.log_line.is_some(), "{p:?}");
     }
     let text = r.to_string();
-    assert!(text.contains("mismatch: root@h1 -> root@h2: the graph allows it, the daemon refused it"), "{text}");
+    assert!(
+        text.contains("mismatch: root@h1 -> root@h2: the graph allows it, the daemon refused it"),
+        "{text}"
+    );
     let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
     assert_eq!(json["ok"], false);
 }
@@ -310,9 +379,30 @@ fn rsh_three_hosts_with_a_oneway_grant() {
     let lab = Lab::new(&names);
     // h1 <-> h2, and h1 -> h3 oneway (h3 trusts h1, h1 does not trust h3).
     let hosts = vec![
-        lab.host(0, Transport::Rsh, &Trust { root: vec![("h2", "root")], ..Trust::default() }),
-        lab.host(1, Transport::Rsh, &Trust { root: vec![("h1", "root")], ..Trust::default() }),
-        lab.host(2, Transport::Rsh, &Trust { root: vec![("h1", "root")], ..Trust::default() }),
+        lab.host(
+            0,
+            Transport::Rsh,
+            &Trust {
+                root: vec![("h2", "root")],
+                ..Trust::default()
+            },
+        ),
+        lab.host(
+            1,
+            Transport::Rsh,
+            &Trust {
+                root: vec![("h1", "root")],
+                ..Trust::default()
+            },
+        ),
+        lab.host(
+            2,
+            Transport::Rsh,
+            &Trust {
+                root: vec![("h1", "root")],
+                ..Trust::default()
+            },
+        ),
     ];
     let spec = VerifySpec {
         hosts,
@@ -333,11 +423,133 @@ fn rsh_three_hosts_with_a_oneway_grant() {
 fn requirements_name_what_is_missing() {
     // An empty spec still checks root and `ip`; as root on a prepared
     // machine it passes, otherwise the error says what to do.
-    let spec = VerifySpec { hosts: vec![], users: vec![], expected: vec![], known_hosts: KnownHosts::Keep };
+    let spec = VerifySpec {
+        hosts: vec![],
+        users: vec![],
+        expected: vec![],
+        known_hosts: KnownHosts::Keep,
+    };
     match verify::requirements(&spec) {
         Ok(()) => {}
         Err(VerifyError::NotRoot) => assert!(VerifyError::NotRoot.to_string().contains("sudo")),
-        Err(e @ VerifyError::MissingProgram { .. }) => assert!(e.to_string().contains("apt-get install")),
+        Err(e @ VerifyError::MissingProgram { .. }) => {
+            assert!(e.to_string().contains("apt-get install"))
+        }
         Err(e) => panic!("unexpected: {e}"),
     }
+}
+
+/// In a child copy of this binary: brings a 3-host mesh up, says READY on
+/// stdout once the daemons run, and reports how the run ended.
+fn child_run_if_asked() -> bool {
+    if std::env::var("ACCORD_VERIFY_CHILD").is_err() {
+        return false;
+    }
+    let names = ["h1", "h2", "h3"];
+    let lab = Lab::new(&names);
+    let spec = VerifySpec {
+        hosts: mesh(&lab, Transport::Ssh),
+        users: vec![],
+        expected: matrix(&names, &["root"], |_, _, _, _| true),
+        known_hosts: KnownHosts::Rebuild,
+    };
+    let opts = VerifyOptions {
+        progress: Some(std::sync::Arc::new(|e: &verify::ProgressEvent| {
+            if matches!(e, verify::ProgressEvent::HostsReady) {
+                use std::io::Write;
+                println!("READY");
+                let _ = std::io::stdout().flush();
+                std::thread::sleep(Duration::from_secs(3));
+            }
+        })),
+        ..VerifyOptions::default()
+    };
+    match verify::run(&spec, &opts) {
+        Err(VerifyError::Interrupted) => println!("RESULT interrupted"),
+        Err(e) => println!("RESULT error {e}"),
+        Ok(_) => println!("RESULT finished"),
+    }
+    true
+}
+
+/// Starts the child run, waits (bounded) for READY, sends `sig`, waits for
+/// the child to end (bounded) and returns its pid and stdout.
+fn signalled_child(test: &str, sig: libc::c_int) -> (u32, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("ACCORD_VERIFY_CHILD", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn child run");
+    let pid = child.id();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !seen.contains("READY") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => seen += &format!("{l}\n"),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("child never became ready: {seen}");
+            }
+        }
+    }
+    // SAFETY: signals our own child, not yet reaped.
+    unsafe {
+        libc::kill(pid as libc::pid_t, sig);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("child did not stop after signal {sig}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    while let Ok(l) = rx.recv_timeout(Duration::from_secs(2)) {
+        seen += &format!("{l}\n");
+    }
+    (pid, seen)
+}
+
+#[test]
+fn sigint_tears_everything_down() {
+    if child_run_if_asked() || !e2e_enabled("sigint_tears_everything_down") {
+        return;
+    }
+    let (pid, out) = signalled_child("sigint_tears_everything_down", libc::SIGINT);
+    assert!(out.contains("RESULT interrupted"), "{out}");
+    let left = verify::leftovers(&format!("accord-{pid}-0"), &[]);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}
+
+#[test]
+fn a_killed_run_is_cleaned_by_the_next() {
+    if child_run_if_asked() || !e2e_enabled("a_killed_run_is_cleaned_by_the_next") {
+        return;
+    }
+    let (pid, _) = signalled_child("a_killed_run_is_cleaned_by_the_next", libc::SIGKILL);
+    let id = format!("accord-{pid}-0");
+    // A concurrent run may already have removed it; either way, after
+    // `remove_stale` nothing of the killed run may remain.
+    verify::remove_stale();
+    let left = verify::leftovers(&id, &[]);
+    assert!(left.is_empty(), "left behind: {left:#?}");
 }

@@ -12,13 +12,19 @@ use std::time::{Duration, Instant};
 use super::host::accounts;
 use super::lab::Lab;
 use super::report::{Observed, PairResult};
-use super::{emit, signal, ExpectedPair, ProgressEvent, Transport, VerifyError, VerifyOptions, VerifySpec};
+use super::{
+    emit, signal, ExpectedPair, ProgressEvent, Transport, VerifyError, VerifyOptions, VerifySpec,
+};
 
 /// How long to wait for the daemon's log line after the client returned.
 const LOG_GRACE: Duration = Duration::from_millis(1500);
 
 /// Tries every expected pair with `opts.jobs` workers, in the spec's order.
-pub fn run_all(lab: &Lab, spec: &VerifySpec, opts: &VerifyOptions) -> Result<Vec<PairResult>, VerifyError> {
+pub fn run_all(
+    lab: &Lab,
+    spec: &VerifySpec,
+    opts: &VerifyOptions,
+) -> Result<Vec<PairResult>, VerifyError> {
     let total = spec.expected.len();
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
@@ -51,10 +57,18 @@ pub fn run_all(lab: &Lab, spec: &VerifySpec, opts: &VerifyOptions) -> Result<Vec
 }
 
 fn index(spec: &VerifySpec, name: &str) -> usize {
-    spec.hosts.iter().position(|h| h.name == name).expect("validated host")
+    spec.hosts
+        .iter()
+        .position(|h| h.name == name)
+        .expect("validated host")
 }
 
-fn check_pair(lab: &Lab, spec: &VerifySpec, opts: &VerifyOptions, pair: &ExpectedPair) -> PairResult {
+fn check_pair(
+    lab: &Lab,
+    spec: &VerifySpec,
+    opts: &VerifyOptions,
+    pair: &ExpectedPair,
+) -> PairResult {
     let from = index(spec, &pair.from_host);
     let to = index(spec, &pair.to_host);
     let (observed, log_line, client) = match spec.hosts[to].transport {
@@ -76,12 +90,30 @@ fn check_pair(lab: &Lab, spec: &VerifySpec, opts: &VerifyOptions, pair: &Expecte
 /// The client command: on host `from`, as `user`, bounded by `timeout`.
 fn client(lab: &Lab, spec: &VerifySpec, from: usize, user: &str, timeout: Duration) -> Command {
     let mut cmd = lab.on_host(from);
-    let acct = accounts(&spec.users).into_iter().find(|a| a.name == user).expect("validated user");
-    cmd.env("HOME", &acct.home).env("USER", user).env("LOGNAME", user);
+    let acct = accounts(&spec.users)
+        .into_iter()
+        .find(|a| a.name == user)
+        .expect("validated user");
+    cmd.env("HOME", &acct.home)
+        .env("USER", user)
+        .env("LOGNAME", user);
     if acct.uid != 0 {
-        cmd.args(["/usr/bin/setpriv", "--reuid", &acct.uid.to_string(), "--regid", &acct.gid.to_string(), "--init-groups", "--"]);
+        cmd.args([
+            "/usr/bin/setpriv",
+            "--reuid",
+            &acct.uid.to_string(),
+            "--regid",
+            &acct.gid.to_string(),
+            "--init-groups",
+            "--",
+        ]);
     }
-    cmd.args(["/usr/bin/timeout", "-k", "1", &format!("{}", timeout.as_secs().max(1))]);
+    cmd.args([
+        "/usr/bin/timeout",
+        "-k",
+        "1",
+        &format!("{}", timeout.as_secs().max(1)),
+    ]);
     cmd
 }
 
@@ -98,14 +130,23 @@ fn try_ssh(
     let connect = (opts.client_timeout.as_secs() / 2).max(1);
     let out = client(lab, spec, from, &pair.from_user, opts.client_timeout)
         .arg("/usr/bin/ssh")
-        .args(["-o", "BatchMode=yes", "-o", &format!("ConnectTimeout={connect}")])
-        .args(["-o", "LogLevel=ERROR", "-p", &spec.hosts[to].ssh_port.to_string()])
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            &format!("ConnectTimeout={connect}"),
+        ])
+        .args([
+            "-o",
+            "LogLevel=ERROR",
+            "-p",
+            &spec.hosts[to].ssh_port.to_string(),
+        ])
         .args(["-l", &pair.to_user, &pair.to_host, "true"])
         .output();
     let client_text = out.as_ref().map(summary).ok();
     let ok = out.as_ref().map(|o| o.status.success()).unwrap_or(false);
     let src = spec.hosts[from].addresses[0].to_string();
-    let accepted = format!("Accepted ");
     let user = format!(" {} ", pair.to_user);
     let t = Instant::now();
     loop {
@@ -115,7 +156,9 @@ fn try_ssh(
             .map(String::as_str)
             .filter(|l| l.contains(&format!(" {src} ")) || l.contains(&format!("{src} port")))
             .collect();
-        let accept = mine.iter().find(|l| l.starts_with(&accepted) && l.contains(&user));
+        let accept = mine
+            .iter()
+            .find(|l| l.starts_with("Accepted ") && l.contains(&user));
         if ok {
             if let Some(l) = accept {
                 return (Observed::Allowed, Some(l.to_string()), client_text);
@@ -129,7 +172,11 @@ fn try_ssh(
             } else {
                 "the client failed but sshd logged no attempt from it"
             };
-            return (Observed::Error(why.into()), mine.last().map(|s| s.to_string()), client_text);
+            return (
+                Observed::Error(why.into()),
+                mine.last().map(|s| s.to_string()),
+                client_text,
+            );
         }
         std::thread::sleep(Duration::from_millis(25));
     }
@@ -138,11 +185,19 @@ fn try_ssh(
 /// The most telling refusal line: a reason if sshd gave one, else the
 /// failed attempt, else the closed connection.
 fn best_refusal(mine: &[&str], all: &[String]) -> Option<String> {
-    const REASONS: [&str; 5] = ["bad modes", "bad ownership", "ROOT LOGIN REFUSED", "refused", "not allowed"];
+    const REASONS: [&str; 5] = [
+        "bad modes",
+        "bad ownership",
+        "ROOT LOGIN REFUSED",
+        "refused",
+        "not allowed",
+    ];
     if mine.is_empty() {
         return None;
     }
-    let closed = mine.iter().any(|l| l.contains("Connection closed") || l.contains("Disconnected") || l.contains("Failed"));
+    let closed = mine.iter().any(|l| {
+        l.contains("Connection closed") || l.contains("Disconnected") || l.contains("Failed")
+    });
     if !closed {
         return None;
     }
@@ -167,9 +222,21 @@ fn try_rsh(
 ) -> (Observed, Option<String>, Option<String>) {
     let log = lab.dir(to).syslog();
     let start = file_len(&log);
-    let nonce = format!("accord-nonce-{}-{from}-{to}-{}", std::process::id(), pair.to_user);
+    let nonce = format!(
+        "accord-nonce-{}-{from}-{to}-{}",
+        std::process::id(),
+        pair.to_user
+    );
     let out = client(lab, spec, from, &pair.from_user, opts.client_timeout)
-        .args(["/usr/bin/netkit-rsh", "-n", "-l", &pair.to_user, &pair.to_host, "echo", &nonce])
+        .args([
+            "/usr/bin/netkit-rsh",
+            "-n",
+            "-l",
+            &pair.to_user,
+            &pair.to_host,
+            "echo",
+            &nonce,
+        ])
         .output();
     let client_text = out.as_ref().map(summary).ok();
     let echoed = out
@@ -224,7 +291,12 @@ fn new_lines(p: &Path, from: u64) -> Vec<String> {
 /// The client's exit status and last stderr line, for the report.
 fn summary(o: &Output) -> String {
     let err = String::from_utf8_lossy(&o.stderr);
-    let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let last = err
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
     match o.status.code() {
         Some(c) if last.is_empty() => format!("exit {c}"),
         Some(c) => format!("exit {c}: {last}"),

@@ -155,20 +155,20 @@ fn add_accounts(dir: &HostDir, accounts: &[Account]) -> Result<(), VerifyError> 
         let name = line.split(':').next().unwrap_or("");
         accounts.iter().any(|a| a.name == name)
     };
-    let mut p: String = passwd.lines().filter(|l| !ours(l) || l.starts_with("root:")).fold(
-        String::new(),
-        |mut s, l| {
+    let mut p: String = passwd
+        .lines()
+        .filter(|l| !ours(l) || l.starts_with("root:"))
+        .fold(String::new(), |mut s, l| {
             let _ = writeln!(s, "{l}");
             s
-        },
-    );
-    let mut g: String = group.lines().filter(|l| !ours(l) || l.starts_with("root:")).fold(
-        String::new(),
-        |mut s, l| {
+        });
+    let mut g: String = group
+        .lines()
+        .filter(|l| !ours(l) || l.starts_with("root:"))
+        .fold(String::new(), |mut s, l| {
             let _ = writeln!(s, "{l}");
             s
-        },
-    );
+        });
     let mut sh = String::new();
     for l in shadow.lines().filter(|l| !ours(l)) {
         let _ = writeln!(sh, "{l}");
@@ -225,7 +225,10 @@ fn write_resolution(dir: &HostDir, spec: &VerifySpec, host: &HostSpec) -> Result
             "passwd: files\ngroup: files\nshadow: files\nhosts: files\n",
         )?;
     }
-    fs::write(etc.join("resolv.conf"), "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")?;
+    fs::write(
+        etc.join("resolv.conf"),
+        "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+    )?;
     Ok(())
 }
 

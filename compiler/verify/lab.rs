@@ -18,6 +18,8 @@ use super::{signal, syslog, Transport, VerifyError, VerifyOptions, VerifySpec};
 static RUNS: AtomicUsize = AtomicUsize::new(0);
 const PREFIX: &str = "accord-";
 const WORK_PREFIX: &str = "accord-verify-";
+/// The environment variable that marks every process of a run.
+const RUN_ENV: &str = "ACCORD_VERIFY_RUN";
 
 /// One run's resources.
 pub struct Lab {
@@ -93,7 +95,10 @@ impl Lab {
     pub fn start_network(&mut self) -> Result<(), VerifyError> {
         let sw = self.switch();
         self.add_netns(&sw)?;
-        ip_batch(&sw, "link add br0 type bridge\nlink set br0 up\nlink set lo up\n")?;
+        ip_batch(
+            &sw,
+            "link add br0 type bridge\nlink set br0 up\nlink set lo up\n",
+        )?;
         for i in 0..self.spec.hosts.len() {
             signal::check()?;
             let ns = self.netns(i);
@@ -140,34 +145,53 @@ impl Lab {
             &format!("anchor {}", host.name),
             Command::new(ip())
                 .args(["netns", "exec", &self.netns(i)])
-                .args(["/usr/bin/unshare", "--mount", "--uts", "--propagation", "private"])
+                .args([
+                    "/usr/bin/unshare",
+                    "--mount",
+                    "--uts",
+                    "--propagation",
+                    "private",
+                ])
                 .args(["--", "/bin/sh", "-c", &script])
+                .env(RUN_ENV, &self.id)
                 .stdout(Stdio::null())
                 .stderr(fs::File::create(dir.root.join("anchor.log"))?),
         )?;
         self.anchors[i] = Some(anchor);
-        self.wait_for(Duration::from_secs(10), &format!("host `{}` to mount its tree", host.name), |l| {
-            l.dir(i).ready().exists()
-        })?;
+        self.wait_for(
+            Duration::from_secs(10),
+            &format!("host `{}` to mount its tree", host.name),
+            |l| l.dir(i).ready().exists(),
+        )?;
         if host.transport == Transport::Ssh {
             self.keygen(i, &host)?;
             let log = fs::File::create(dir.daemon_log())?;
             let mut cmd = self.on_host(i);
-            cmd.args(["/usr/bin/timeout", "-k", "2", &self.lifetime.as_secs().to_string()])
-                .args(["/usr/sbin/sshd", "-D", "-e", "-f", "/etc/ssh/sshd_config"])
-                .args(["-o", "LogLevel=VERBOSE", "-o", "PidFile=/run/sshd.pid"])
-                .stdout(log.try_clone()?)
-                .stderr(log);
+            cmd.args([
+                "/usr/bin/timeout",
+                "-k",
+                "2",
+                &self.lifetime.as_secs().to_string(),
+            ])
+            .args(["/usr/sbin/sshd", "-D", "-e", "-f", "/etc/ssh/sshd_config"])
+            .args(["-o", "LogLevel=VERBOSE", "-o", "PidFile=/run/sshd.pid"])
+            .stdout(log.try_clone()?)
+            .stderr(log);
             self.spawn(&format!("sshd {}", host.name), &mut cmd)?;
         } else {
             let log = fs::File::create(dir.daemon_log())?;
             let mut cmd = self.on_host(i);
-            cmd.args(["/usr/bin/timeout", "-k", "2", &self.lifetime.as_secs().to_string()])
-                .arg("/usr/sbin/inetd")
-                .arg("-d")
-                .arg(dir.inetd_conf())
-                .stdout(log.try_clone()?)
-                .stderr(log);
+            cmd.args([
+                "/usr/bin/timeout",
+                "-k",
+                "2",
+                &self.lifetime.as_secs().to_string(),
+            ])
+            .arg("/usr/sbin/inetd")
+            .arg("-d")
+            .arg(dir.inetd_conf())
+            .stdout(log.try_clone()?)
+            .stderr(log);
             self.spawn(&format!("inetd {}", host.name), &mut cmd)?;
         }
         Ok(())
@@ -205,6 +229,7 @@ impl Lab {
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .env("LANG", "C")
+            .env(RUN_ENV, &self.id)
             .stdin(Stdio::null());
         cmd
     }
@@ -224,7 +249,9 @@ impl Lab {
                 .map_err(|e| match e {
                     VerifyError::Setup(s) => VerifyError::Setup(format!(
                         "{s}; daemon log: {}",
-                        fs::read_to_string(self.dir(i).daemon_log()).unwrap_or_default().trim()
+                        fs::read_to_string(self.dir(i).daemon_log())
+                            .unwrap_or_default()
+                            .trim()
                     )),
                     e => e,
                 })?;
@@ -278,7 +305,11 @@ impl Lab {
         for &i in &ssh {
             let path = self.dir(i).etc().join("ssh/ssh_known_hosts");
             // Truncate in place: the inode stays the one the host sees.
-            let mut f = fs::OpenOptions::new().create(true).write(true).truncate(true).open(&path)?;
+            let mut f = fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&path)?;
             f.write_all(content.as_bytes())?;
         }
         Ok(())
@@ -380,7 +411,10 @@ fn kill_netns(ns: &str) {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
             .unwrap_or_default();
-        let pids: Vec<i32> = pids.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+        let pids: Vec<i32> = pids
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
         if pids.is_empty() {
             break;
         }
@@ -405,7 +439,10 @@ fn kill_netns(ns: &str) {
 fn remove_work(work: &Path) {
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let w = work.display().to_string();
-    if mounts.lines().any(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&w))) {
+    if mounts
+        .lines()
+        .any(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&w)))
+    {
         return;
     }
     let _ = fs::remove_dir_all(work);
@@ -471,6 +508,24 @@ pub fn leftovers(run_id: &str, pids: &[u32]) -> Vec<String> {
     for l in mounts.lines() {
         if l.contains(run_id) || l.contains(&work.display().to_string()) {
             out.push(format!("mount {l}"));
+        }
+    }
+    // Every process a run starts carries `ACCORD_VERIFY_RUN=ID` in its
+    // environment, and so do their children (anchors, daemons, clients).
+    let marker = format!("{RUN_ENV}={run_id}\0");
+    if let Ok(rd) = fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.parse::<u32>().is_err() {
+                continue;
+            }
+            let env = fs::read(e.path().join("environ")).unwrap_or_default();
+            if String::from_utf8_lossy(&env).contains(&marker) {
+                let stat = fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                if !stat.contains(") Z ") {
+                    out.push(format!("process {name}"));
+                }
+            }
         }
     }
     for p in pids {

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use lab::leftovers;
+pub use lab::{leftovers, remove_stale};
 pub use report::{Observed, PairResult, Report, Timings};
 pub use require::requirements;
 

@@ -82,10 +82,21 @@ impl Report {
     }
 
     /// What the daemon did for one pair, if it was tried.
-    pub fn observed(&self, from_user: &str, from_host: &str, to_user: &str, to_host: &str) -> Option<&Observed> {
+    pub fn observed(
+        &self,
+        from_user: &str,
+        from_host: &str,
+        to_user: &str,
+        to_host: &str,
+    ) -> Option<&Observed> {
         self.pairs
             .iter()
-            .find(|p| p.from_user == from_user && p.from_host == from_host && p.to_user == to_user && p.to_host == to_host)
+            .find(|p| {
+                p.from_user == from_user
+                    && p.from_host == from_host
+                    && p.to_user == to_user
+                    && p.to_host == to_host
+            })
             .map(|p| &p.observed)
     }
 
@@ -121,17 +132,30 @@ impl fmt::Display for Report {
         let w = self
             .pairs
             .iter()
-            .flat_map(|p| [p.from_user.len() + p.from_host.len(), p.to_user.len() + p.to_host.len()])
+            .flat_map(|p| {
+                [
+                    p.from_user.len() + p.from_host.len(),
+                    p.to_user.len() + p.to_host.len(),
+                ]
+            })
             .max()
             .unwrap_or(0)
             + 1;
-        writeln!(f, "{:w$}  {:w$}  {:8}  {:8}", "from", "to", "graph", "daemon")?;
+        writeln!(
+            f,
+            "{:w$}  {:w$}  {:8}  {:8}",
+            "from", "to", "graph", "daemon"
+        )?;
         for p in &self.pairs {
             let from = format!("{}@{}", p.from_user, p.from_host);
             let to = format!("{}@{}", p.to_user, p.to_host);
             let graph = if p.expected { "allow" } else { "deny" };
             let mark = if p.matches() { "" } else { "  MISMATCH" };
-            writeln!(f, "{from:w$}  {to:w$}  {graph:8}  {:8}{mark}", word(&p.observed))?;
+            writeln!(
+                f,
+                "{from:w$}  {to:w$}  {graph:8}  {:8}{mark}",
+                word(&p.observed)
+            )?;
         }
         let bad = self.mismatches();
         for p in &bad {
