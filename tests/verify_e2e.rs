@@ -553,3 +553,40 @@ fn a_killed_run_is_cleaned_by_the_next() {
     let left = verify::leftovers(&id, &[]);
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
+
+/// Timings for 3 and 8 hosts, ssh and rsh, full root mesh; only with
+/// ACCORD_VERIFY_BENCH=1 (docs/verify.md has the numbers).
+#[test]
+fn bench_full_mesh_timings() {
+    if std::env::var("ACCORD_VERIFY_BENCH").is_err() {
+        eprintln!("bench_full_mesh_timings: set ACCORD_VERIFY_BENCH=1 to measure");
+        return;
+    }
+    if !e2e_enabled("bench_full_mesh_timings") {
+        return;
+    }
+    let all = ["h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8"];
+    for transport in [Transport::Ssh, Transport::Rsh] {
+        for n in [3, 8] {
+            let names = &all[..n];
+            let lab = Lab::new(names);
+            let spec = VerifySpec {
+                hosts: mesh(&lab, transport),
+                users: vec![],
+                expected: matrix(names, &["root"], |_, _, _, _| true),
+                known_hosts: KnownHosts::Rebuild,
+            };
+            let t = std::time::Instant::now();
+            let r = run(&spec);
+            assert!(r.ok(), "{r}");
+            println!(
+                "BENCH {transport:?} {n} hosts {} pairs: total {:.1}s (setup {:.1}s, checks {:.1}s, teardown {:.1}s)",
+                r.pairs.len(),
+                t.elapsed().as_secs_f64(),
+                r.timings.setup.as_secs_f64(),
+                r.timings.checks.as_secs_f64(),
+                r.timings.teardown.as_secs_f64()
+            );
+        }
+    }
+}

@@ -1,5 +1,5 @@
-//! One host's files: the work directory copy of the real `/etc` with the
-//! host's tree on top, its `/root` and `/home`, the users verify adds, and
+//! One host's files: the tree's `/etc` (laid over the real one by an overlay),
+//! its `/root` and `/home`, the users verify adds, and
 //! the anchor script that mounts them in the host's private mount namespace.
 
 use std::fmt::Write as _;
@@ -20,7 +20,7 @@ pub struct HostDir {
 }
 
 impl HostDir {
-    /// The host's `/etc` (a copy of the real one with the tree's on top).
+    /// The top layer of the host's `/etc` (the tree's, plus generated files).
     pub fn etc(&self) -> PathBuf {
         self.root.join("etc")
     }
@@ -90,13 +90,13 @@ pub fn accounts(users: &[UserSpec]) -> Vec<Account> {
     out
 }
 
-/// Copies the real `/etc` and the host's tree into `dir` and adds what the
+/// Copies the host's tree into `dir` and adds what the
 /// simulated host needs (users, name resolution, inetd).
 pub fn prepare(dir: &HostDir, spec: &VerifySpec, host: &HostSpec) -> Result<(), VerifyError> {
     fs::create_dir_all(&dir.root)?;
-    copy_all(Path::new("/etc"), &dir.etc())?;
-    // The machine's own host keys and sshd settings must never be seen.
-    fs::remove_dir_all(dir.etc().join("ssh"))?;
+    // The host's `/etc` is an overlay: this directory on top of the real
+    // `/etc`; its `ssh` is bound over `/etc/ssh` on its own, so the
+    // machine's host keys and sshd settings are never seen.
     fs::create_dir_all(dir.etc().join("ssh"))?;
     fs::create_dir_all(dir.tree())?;
     copy_all(&host.tree, &dir.tree())?;
@@ -148,9 +148,12 @@ fn copy_all(src: &Path, dst: &Path) -> Result<(), VerifyError> {
 /// each user its home (as a site's apply step would set owners).
 fn add_accounts(dir: &HostDir, accounts: &[Account]) -> Result<(), VerifyError> {
     let etc = dir.etc();
-    let passwd = fs::read_to_string(etc.join("passwd"))?;
-    let group = fs::read_to_string(etc.join("group"))?;
-    let shadow = fs::read_to_string(etc.join("shadow")).unwrap_or_default();
+    let base = |f: &str| {
+        fs::read_to_string(etc.join(f))
+            .or_else(|_| fs::read_to_string(Path::new("/etc").join(f)))
+            .unwrap_or_default()
+    };
+    let (passwd, group, shadow) = (base("passwd"), base("group"), base("shadow"));
     let ours = |line: &str| {
         let name = line.split(':').next().unwrap_or("");
         accounts.iter().any(|a| a.name == name)
@@ -249,7 +252,8 @@ mount -n --rbind "$dev" /dev
 mount -n -t tmpfs -o mode=0755 tmpfs /run
 mkdir -m 0755 /run/sshd
 mount -n -t tmpfs -o mode=0755 tmpfs /var/log
-mount -n --bind "{h}/etc" /etc
+mount -n -t overlay overlay -o "lowerdir={h}/etc:/etc" /etc
+mount -n --bind "{h}/etc/ssh" /etc/ssh
 mount -n --bind "{h}/root" /root
 mount -n --bind "{h}/home" /home
 hostname "{name}"
