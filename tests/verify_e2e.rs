@@ -590,3 +590,82 @@ fn bench_full_mesh_timings() {
         }
     }
 }
+
+#[test]
+fn ssh_shosts_with_a_wrong_mode_is_reported() {
+    if !e2e_enabled("ssh_shosts_with_a_wrong_mode_is_reported") {
+        return;
+    }
+    let names = ["h1", "h2"];
+    let lab = Lab::new(&names);
+    let hosts = mesh(&lab, Transport::Ssh);
+    // Group- and world-writable: sshd's StrictModes ignores the file.
+    let shosts = hosts[1].tree.join("root/.shosts");
+    fs::set_permissions(&shosts, fs::Permissions::from_mode(0o666)).unwrap();
+    let spec = VerifySpec {
+        hosts,
+        users: vec![],
+        expected: matrix(&names, &["root"], |_, _, _, _| true),
+        known_hosts: KnownHosts::Rebuild,
+    };
+    let r = run(&spec);
+    let bad: Vec<String> = r
+        .mismatches()
+        .iter()
+        .map(|p| format!("{}->{}", p.from_host, p.to_host))
+        .collect();
+    assert_eq!(bad, ["h1->h2"], "{r}");
+    assert_eq!(observed(&r, "root@h1", "root@h2"), Observed::Refused);
+    assert_eq!(observed(&r, "root@h2", "root@h1"), Observed::Allowed);
+}
+
+#[test]
+fn ssh_missing_known_hosts_entry_is_reported() {
+    if !e2e_enabled("ssh_missing_known_hosts_entry_is_reported") {
+        return;
+    }
+    let names = ["h1", "h2", "h3"];
+    let lab = Lab::new(&names);
+    let hosts = mesh(&lab, Transport::Ssh);
+    // Keys made ahead (the keygen script keeps them); known_hosts as
+    // emitted lists h1 and h2 but not h3.
+    let mut known = String::new();
+    for h in &hosts {
+        let key = h.tree.join("etc/ssh/ssh_host_ed25519_key");
+        let st = std::process::Command::new("/usr/bin/ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        if h.name != "h3" {
+            let public = fs::read_to_string(key.with_extension("pub")).unwrap();
+            let mut it = public.split_whitespace();
+            known += &format!(
+                "{},{} {} {}\n",
+                h.name,
+                h.addresses[0],
+                it.next().unwrap(),
+                it.next().unwrap()
+            );
+        }
+    }
+    for h in &hosts {
+        fs::write(h.tree.join("etc/ssh/ssh_known_hosts"), &known).unwrap();
+    }
+    let spec = VerifySpec {
+        hosts,
+        users: vec![],
+        expected: matrix(&names, &["root"], |_, _, _, _| true),
+        known_hosts: KnownHosts::Keep,
+    };
+    let r = run(&spec);
+    let bad: Vec<String> = r
+        .mismatches()
+        .iter()
+        .map(|p| format!("{}->{}", p.from_host, p.to_host))
+        .collect();
+    // h3 cannot prove itself as a client, and clients cannot check h3's key.
+    assert_eq!(bad, ["h1->h3", "h2->h3", "h3->h1", "h3->h2"], "{r}");
+    assert_eq!(observed(&r, "root@h1", "root@h2"), Observed::Allowed);
+}
