@@ -381,3 +381,60 @@ fn valid_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         && !s.starts_with(['-', '.'])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, user: &str) -> VerifySpec {
+        VerifySpec {
+            hosts: vec![HostSpec {
+                name: name.into(),
+                aliases: vec![],
+                addresses: vec![Ipv4Addr::new(10, 231, 0, 1)],
+                tree: std::env::temp_dir(),
+                transport: Transport::Ssh,
+                ssh_port: 22,
+                keygen_script: None,
+            }],
+            users: vec![],
+            expected: vec![ExpectedPair {
+                from_user: user.into(),
+                from_host: name.into(),
+                to_user: "root".into(),
+                to_host: name.into(),
+                allowed: true,
+            }],
+            known_hosts: KnownHosts::Rebuild,
+        }
+    }
+
+    #[test]
+    fn validation_rejects_what_cannot_be_brought_up() {
+        assert!(validate(&spec("h1", "root")).is_ok());
+        let table = [
+            (spec("-h1", "root"), "bad or repeated host name"),
+            (spec("h 1", "root"), "bad or repeated host name"),
+            (spec("h1", "alice"), "undeclared user"),
+        ];
+        for (s, want) in table {
+            let e = validate(&s).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        let mut s = spec("h1", "root");
+        s.hosts[0].keygen_script = Some("/etc/ssh/keys.sh".into());
+        assert!(validate(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("relative path"));
+    }
+
+    #[test]
+    fn missing_programs_name_their_package() {
+        let e = VerifyError::MissingProgram {
+            program: "/usr/sbin/sshd".into(),
+            package: "openssh-server",
+        };
+        assert!(e.to_string().contains("apt-get install openssh-server"));
+    }
+}

@@ -188,3 +188,67 @@ impl fmt::Display for Report {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(to: &str, expected: bool, observed: Observed) -> PairResult {
+        PairResult {
+            from_user: "root".into(),
+            from_host: "h1".into(),
+            to_user: "root".into(),
+            to_host: to.into(),
+            expected,
+            observed,
+            log_line: Some("Failed hostbased for root from 10.0.0.1".into()),
+            client_output: None,
+        }
+    }
+
+    fn report(pairs: Vec<PairResult>) -> Report {
+        Report {
+            run_id: "accord-1-0".into(),
+            pairs,
+            timings: Timings::default(),
+            spawned_pids: vec![],
+        }
+    }
+
+    #[test]
+    fn a_pair_matches_only_when_the_daemon_did_what_the_graph_said() {
+        let table = [
+            (true, Observed::Allowed, true),
+            (false, Observed::Refused, true),
+            (true, Observed::Refused, false),
+            (false, Observed::Allowed, false),
+            (true, Observed::Error("x".into()), false),
+            (false, Observed::Error("x".into()), false),
+        ];
+        for (expected, observed, matches) in table {
+            assert_eq!(
+                pair("h2", expected, observed.clone()).matches(),
+                matches,
+                "{expected} {observed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn display_names_the_mismatch_and_the_log_line() {
+        let r = report(vec![
+            pair("h2", true, Observed::Refused),
+            pair("h3", false, Observed::Refused),
+        ]);
+        assert!(!r.ok());
+        let text = r.to_string();
+        assert!(text
+            .contains("mismatch: root@h1 -> root@h2: the graph allows it, the daemon refused it"));
+        assert!(text.contains("  daemon: Failed hostbased for root from 10.0.0.1"));
+        assert!(text.contains("2 pairs, 1 mismatches"));
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["ok"], false);
+        assert_eq!(json["pairs"][0]["observed"]["result"], "refused");
+        assert_eq!(json["pairs"][1]["expected"], false);
+    }
+}

@@ -62,3 +62,17 @@ fn strip_priority(msg: &[u8]) -> String {
         _ => s.into_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_priority_prefix_is_dropped() {
+        for (raw, want) in [
+            ("<38>Nov 29 rshd[1]: x", "Nov 29 rshd[1]: x"),
+            ("no prefix", "no prefix"),
+            ("<abc", "<abc"),
+        ] {
+            assert_eq!(super::strip_priority(raw.as_bytes()), want);
+        }
+    }
+}
