@@ -377,7 +377,8 @@ fn rsh_three_hosts_with_a_oneway_grant() {
     }
     let names = ["h1", "h2", "h3"];
     let lab = Lab::new(&names);
-    // h1 <-> h2, and h1 -> h3 oneway (h3 trusts h1, h1 does not trust h3).
+    // Roots: h1 <-> h2, and h1 -> h3 oneway (h3 trusts h1, h1 does not
+    // trust h3). alice@h1 -> alice@h2 oneway.
     let hosts = vec![
         lab.host(
             0,
@@ -392,6 +393,7 @@ fn rsh_three_hosts_with_a_oneway_grant() {
             Transport::Rsh,
             &Trust {
                 root: vec![("h1", "root")],
+                users: vec![("alice", "h1", "alice")],
                 ..Trust::default()
             },
         ),
@@ -406,17 +408,28 @@ fn rsh_three_hosts_with_a_oneway_grant() {
     ];
     let spec = VerifySpec {
         hosts,
-        users: vec![],
-        expected: matrix(&names, &["root"], |_, fh, _, th| {
-            matches!((fh, th), ("h1", "h2") | ("h2", "h1") | ("h1", "h3"))
+        users: vec![UserSpec {
+            name: "alice".into(),
+            home: None,
+        }],
+        expected: matrix(&names, &["root", "alice"], |fu, fh, tu, th| {
+            match (fu, tu) {
+                ("root", "root") => matches!((fh, th), ("h1", "h2") | ("h2", "h1") | ("h1", "h3")),
+                ("alice", "alice") => (fh, th) == ("h1", "h2"),
+                _ => false,
+            }
         }),
         known_hosts: KnownHosts::Keep,
     };
     let r = run(&spec);
+    assert_eq!(r.pairs.len(), 24);
     assert!(r.ok(), "{r}");
     assert_eq!(observed(&r, "root@h1", "root@h3"), Observed::Allowed);
     assert_eq!(observed(&r, "root@h3", "root@h1"), Observed::Refused);
     assert_eq!(observed(&r, "root@h2", "root@h3"), Observed::Refused);
+    assert_eq!(observed(&r, "alice@h1", "alice@h2"), Observed::Allowed);
+    assert_eq!(observed(&r, "alice@h2", "alice@h1"), Observed::Refused);
+    assert_eq!(observed(&r, "alice@h1", "root@h2"), Observed::Refused);
 }
 
 #[test]

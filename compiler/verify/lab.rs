@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -316,8 +317,11 @@ impl Lab {
     }
 
     fn spawn(&mut self, what: &str, cmd: &mut Command) -> Result<u32, VerifyError> {
+        // A process group of its own: a terminal's Ctrl-C reaches verify
+        // alone, which then tears down in order.
         let child = cmd
             .stdin(Stdio::null())
+            .process_group(0)
             .spawn()
             .map_err(|e| VerifyError::Setup(format!("starting {what}: {e}")))?;
         let pid = child.id();
