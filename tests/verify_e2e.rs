@@ -183,6 +183,9 @@ fn run(spec: &VerifySpec) -> Report {
     };
     let report = verify::run(spec, &opts).unwrap_or_else(|e| panic!("verify failed: {e}"));
     eprintln!("{report}");
+    if std::env::var("ACCORD_VERIFY_DUMP").is_ok() {
+        eprintln!("{}", report.to_json());
+    }
     let left = verify::leftovers(&report.run_id, &report.spawned_pids);
     assert!(left.is_empty(), "left behind: {left:#?}");
     report
@@ -681,4 +684,40 @@ fn ssh_missing_known_hosts_entry_is_reported() {
     // h3 cannot prove itself as a client, and clients cannot check h3's key.
     assert_eq!(bad, ["h1->h3", "h2->h3", "h3->h1", "h3->h2"], "{r}");
     assert_eq!(observed(&r, "root@h1", "root@h2"), Observed::Allowed);
+}
+
+#[test]
+fn a_panic_mid_run_tears_everything_down() {
+    if !e2e_enabled("a_panic_mid_run_tears_everything_down") {
+        return;
+    }
+    let names = ["h1", "h2"];
+    let lab = Lab::new(&names);
+    let spec = VerifySpec {
+        hosts: mesh(&lab, Transport::Rsh),
+        users: vec![],
+        expected: matrix(&names, &["root"], |_, _, _, _| true),
+        known_hosts: KnownHosts::Keep,
+    };
+    let id = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = id.clone();
+    let opts = VerifyOptions {
+        progress: Some(std::sync::Arc::new(
+            move |e: &verify::ProgressEvent| match e {
+                verify::ProgressEvent::Started { run_id } => *seen.lock().unwrap() = run_id.clone(),
+                verify::ProgressEvent::HostsReady => {
+                    panic!("deliberate panic with daemons running")
+                }
+                _ => {}
+            },
+        )),
+        ..VerifyOptions::default()
+    };
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verify::run(&spec, &opts)));
+    assert!(result.is_err(), "the callback should have panicked");
+    let id = id.lock().unwrap().clone();
+    assert!(id.starts_with("accord-"), "no run id seen");
+    let left = verify::leftovers(&id, &[]);
+    assert!(left.is_empty(), "left behind: {left:#?}");
 }

@@ -111,6 +111,11 @@ pub struct VerifySpec {
 /// A step of a run, for a progress display.
 #[derive(Debug, Clone)]
 pub enum ProgressEvent {
+    /// The run has its id (prefix of everything it creates).
+    Started {
+        /// `accord-PID-N`.
+        run_id: String,
+    },
     /// A host is being brought up.
     HostStarting {
         /// Host name.
@@ -181,6 +186,7 @@ pub fn terminal_progress() -> Option<ProgressFn> {
     }
     Some(Arc::new(|event: &ProgressEvent| {
         let line = match event {
+            ProgressEvent::Started { run_id } => format!("\rverify: run `{run_id}`\x1b[K"),
             ProgressEvent::HostStarting { name, index, total } => {
                 format!("\rverify: starting host {index}/{total} `{name}`\x1b[K")
             }
@@ -257,6 +263,12 @@ pub fn run(spec: &VerifySpec, opts: &VerifyOptions) -> Result<Report, VerifyErro
     lab::remove_stale();
     let started = Instant::now();
     let mut lab = lab::Lab::new(spec, opts)?;
+    emit(
+        opts,
+        &ProgressEvent::Started {
+            run_id: lab.id().to_string(),
+        },
+    );
     let outcome = bring_up_and_check(&mut lab, spec, opts, started);
     emit(opts, &ProgressEvent::TearingDown);
     let torn = Instant::now();
