@@ -106,6 +106,10 @@ pub fn prepare(dir: &HostDir, spec: &VerifySpec, host: &HostSpec) -> Result<(), 
     let tree_root = dir.tree().join("root");
     if tree_root.is_dir() {
         copy_all(&tree_root, &dir.home_root())?;
+        // A tree built by an ordinary user is owned by that user; once in
+        // place (copied as root, or fixed by the apply script) root's home
+        // belongs to root, and StrictModes insists on it.
+        chown_tree(&dir.home_root(), 0, 0)?;
     } else {
         fs::create_dir_all(dir.home_root())?;
         fs::set_permissions(dir.home_root(), fs::Permissions::from_mode(0o700))?;
