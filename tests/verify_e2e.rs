@@ -721,3 +721,102 @@ fn a_panic_mid_run_tears_everything_down() {
     let left = verify::leftovers(&id, &[]);
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
+
+/// `accord verify` as a user runs it, on a repository file.
+fn accord_verify(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .arg("verify")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run accord verify");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every example's emitted trees, under real daemons, do exactly what its
+/// trust graph says (ssh with a non-default port and a one-way service
+/// user; rsh under inetd).
+#[test]
+fn cli_verify_proves_every_example() {
+    if !e2e_enabled("cli_verify_proves_every_example") {
+        return;
+    }
+    for (example, pairs) in [("ralphzilla", 6), ("hpc", 80), ("rsh-lab", 2)] {
+        let file = format!("examples/{example}/cluster.dsl");
+        let (status, stdout, stderr) = accord_verify(&[&file, "--json"]);
+        assert_eq!(status, 0, "{example}: {stdout}\n{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(report["ok"], true, "{example}");
+        assert_eq!(
+            report["pairs"].as_array().unwrap().len(),
+            pairs,
+            "{example}"
+        );
+    }
+}
+
+/// A build whose files were damaged after `accord build` fails verify, and
+/// the report names the pairs the damage broke.
+#[test]
+fn cli_verify_fails_on_a_damaged_build() {
+    if !e2e_enabled("cli_verify_fails_on_a_damaged_build") {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let build = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["build", "examples/hpc/cluster.dsl", "-o"])
+        .arg(out.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let tree = out.path().join("hpc");
+    fs::remove_file(tree.join("hosts/compute2/home/slurm/.shosts")).unwrap();
+    let (status, stdout, stderr) = accord_verify(&[
+        "examples/hpc/cluster.dsl",
+        "--build",
+        tree.to_str().unwrap(),
+    ]);
+    assert_eq!(status, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("slurm@login1") && stdout.contains("slurm@compute2"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("2 of 80 logins"), "{stderr}");
+}
+
+/// A representative per class: a 40-host role brings up two of its hosts.
+#[test]
+fn cli_verify_brings_up_representatives_only() {
+    if !e2e_enabled("cli_verify_brings_up_representatives_only") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from(
+        "import std.ssh;\ncluster big {\n  domain = \"big.example\";\n  role node { }\n",
+    );
+    for i in 1..=40 {
+        text.push_str(&format!(
+            "  host n{i} {{ roles = [node]; address = 10.30.0.{i}; }}\n"
+        ));
+    }
+    text.push_str("  trust root@* <-> root@*;\n}\n");
+    let file = dir.path().join("cluster.dsl");
+    fs::write(&file, text).unwrap();
+    let (status, stdout, stderr) = accord_verify(&[file.to_str().unwrap()]);
+    assert_eq!(status, 0, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("2 of 40 hosts stand for 1 class"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("2 pairs, 0 mismatches"), "{stdout}");
+}

@@ -466,8 +466,10 @@ pub fn remove_stale() {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
             if let Some(rest) = name.strip_prefix(WORK_PREFIX) {
+                // Only `accord-verify-PID-...`: other names are not ours.
                 let pid = rest.split('-').next().unwrap_or("");
-                if !pid.is_empty() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let ours = pid.parse::<u32>().is_ok();
+                if ours && !Path::new(&format!("/proc/{pid}")).exists() {
                     remove_work(&e.path());
                 }
             }
