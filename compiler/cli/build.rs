@@ -52,6 +52,8 @@ const AUTO_ARCHIVE_BYTES: u64 = 256 << 20;
 
 /// A compiled and rendered cluster, ready to write or to review.
 pub struct Rendered {
+    /// Warnings printed on the way (compile and render).
+    pub warnings: usize,
     pub sources: SourceMap,
     pub cluster: Cluster,
     pub graph: TrustGraph,
@@ -62,6 +64,7 @@ pub struct Rendered {
 /// printing diagnostics; `Err(code)` when they stop the command.
 pub fn rendered(common: &Common, policy: KeyPolicy) -> Result<Rendered, i32> {
     let compilation = common.compile()?;
+    let warnings = count_warnings(&compilation.diagnostics);
     let (Some(cluster), Some(graph)) = (compilation.cluster, compilation.graph) else {
         return Err(1);
     };
@@ -84,11 +87,34 @@ pub fn rendered(common: &Common, policy: KeyPolicy) -> Result<Rendered, i32> {
         return Err(1);
     }
     Ok(Rendered {
+        warnings: warnings + count_warnings(&rendering.diagnostics),
         sources: rendering.sources,
         cluster,
         graph,
         plan,
     })
+}
+
+fn count_warnings(diagnostics: &[crate::diagnostic::Diagnostic]) -> usize {
+    diagnostics
+        .iter()
+        .filter(|d| d.severity == crate::diagnostic::Severity::Warning)
+        .count()
+}
+
+/// The resolved model beside the host trees (`cluster.json`), for tools
+/// and for the reader of a build who has no accord at hand.
+fn add_model_file(plan: &mut BuildPlan, cluster: &Cluster, sources: &SourceMap) {
+    let json = super::eval::to_compact_json(cluster, sources);
+    let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
+    text.push('\n');
+    let blob = plan.blobs.intern(text.as_bytes());
+    plan.cluster_files.push(ClusterFile {
+        path: "cluster.json".to_string(),
+        blob,
+        mode: 0o644,
+    });
+    plan.cluster_files.sort_by(|a, b| a.path.cmp(&b.path));
 }
 
 /// Writes the trust the build grants beside the host trees (`trust.txt`),
@@ -146,7 +172,14 @@ pub fn run(args: &BuildArgs) -> Result<(), i32> {
         generate: true,
         require: args.require_keys,
     };
-    let Rendered { plan, .. } = rendered(&args.common, policy)?;
+    let Rendered {
+        mut plan,
+        cluster,
+        sources,
+        warnings,
+        ..
+    } = rendered(&args.common, policy)?;
+    add_model_file(&mut plan, &cluster, &sources);
     let archives = archives(args, &plan);
     let options = emit::EmitOptions {
         archives,
@@ -155,8 +188,9 @@ pub fn run(args: &BuildArgs) -> Result<(), i32> {
     };
     match emit::write(&plan, &args.out, &options) {
         Ok(summary) => {
+            let plural = if warnings == 1 { "" } else { "s" };
             println!(
-                "built {} in {}: {summary}",
+                "built {} in {}: {summary}, {warnings} warning{plural}",
                 plan.cluster,
                 shown(&args.out.join(&plan.cluster)),
             );

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::Common;
 use crate::diagnostic::{SourceMap, Span};
-use crate::model::{Cluster, Config, PeerRef, Principals, Target, TrustRule};
+use crate::model::{Cluster, Config, Host, PeerRef, Principals, Target, TrustRule};
 
 /// Arguments of `accord eval`.
 #[derive(Debug, Args)]
@@ -51,19 +51,54 @@ pub fn to_json(cluster: &Cluster, sources: &SourceMap) -> Json {
             "name": r.name,
             "hosts": r.hosts.iter().map(|h| &cluster.hosts[h.0 as usize].name).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-        "hosts": cluster.hosts.iter().map(|h| json!({
-            "name": h.name,
-            "roles": h.roles.iter().map(|r| &cluster.roles[r.0 as usize].name).collect::<Vec<_>>(),
-            "addresses": h.addresses,
-            "aliases": h.aliases,
-            "peers": h.peers.iter().map(|p| peer(cluster, p)).collect::<Vec<_>>(),
-            "files": h.files.iter().map(|f| json!({
-                "path": f.path, "mode": format!("{:04o}", f.mode), "owner": f.owner, "group": f.group,
-            })).collect::<Vec<_>>(),
-            "config": config_json(&h.config, sources),
-        })).collect::<Vec<_>>(),
+        "hosts": cluster.hosts.iter().map(|h| host_json(cluster, h, config_json(&h.config, sources))).collect::<Vec<_>>(),
         "trust": cluster.trusts.iter().map(|t| rule(cluster, sources, t)).collect::<Vec<_>>(),
         "deny": cluster.denies.iter().map(|t| rule(cluster, sources, t)).collect::<Vec<_>>(),
+    })
+}
+
+/// The resolved cluster as a build writes it (`cluster.json`): like
+/// [`to_json`], but each distinct host configuration is written once under
+/// `configs` and hosts name theirs by index, so the file grows with hosts,
+/// not with hosts times options.
+pub fn to_compact_json(cluster: &Cluster, sources: &SourceMap) -> Json {
+    let mut index: std::collections::HashMap<*const Config, usize> = Default::default();
+    let mut configs = Vec::new();
+    let hosts: Vec<Json> = cluster
+        .hosts
+        .iter()
+        .map(|h| {
+            let slot = *index
+                .entry(std::sync::Arc::as_ptr(&h.config))
+                .or_insert_with(|| {
+                    configs.push(config_json(&h.config, sources));
+                    configs.len() - 1
+                });
+            host_json(cluster, h, json!(slot))
+        })
+        .collect();
+    json!({
+        "cluster": cluster.name,
+        "config": config_json(&cluster.config, sources),
+        "configs": configs,
+        "roles": cluster.roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        "hosts": hosts,
+        "trust": cluster.trusts.iter().map(|t| rule(cluster, sources, t)).collect::<Vec<_>>(),
+        "deny": cluster.denies.iter().map(|t| rule(cluster, sources, t)).collect::<Vec<_>>(),
+    })
+}
+
+fn host_json(cluster: &Cluster, h: &Host, config: Json) -> Json {
+    json!({
+        "name": h.name,
+        "roles": h.roles.iter().map(|r| &cluster.roles[r.0 as usize].name).collect::<Vec<_>>(),
+        "addresses": h.addresses,
+        "aliases": h.aliases,
+        "peers": h.peers.iter().map(|p| peer(cluster, p)).collect::<Vec<_>>(),
+        "files": h.files.iter().map(|f| json!({
+            "path": f.path, "mode": format!("{:04o}", f.mode), "owner": f.owner, "group": f.group,
+        })).collect::<Vec<_>>(),
+        "config": config,
     })
 }
 

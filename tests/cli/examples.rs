@@ -53,21 +53,49 @@ fn only_child(out: &Path) -> std::path::PathBuf {
     children[0].path()
 }
 
-/// One line per entry of a host tree: mode, type, path, link target, then
-/// the content of text files, indented.
+/// `path -> owner:group` from a host's manifest (the tree's files belong to
+/// whoever built it; the manifest says whose they are on the host).
+fn owners(manifest: &Path) -> std::collections::HashMap<String, String> {
+    let text = std::fs::read_to_string(manifest).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.len() > 4 && f[3] != "-").then(|| (f[0].to_string(), format!("{}:{}", f[3], f[4])))
+        })
+        .collect()
+}
+
+/// One line per entry of a host tree: type, path, mode, owner from the
+/// manifest (`implied` for parents the plan does not list), link target,
+/// then the content of text files, indented.
 fn listing(tree: &Path) -> String {
+    let manifest = tree
+        .parent()
+        .and_then(Path::parent)
+        .map(|build| {
+            build.join("manifests").join(format!(
+                "{}.tsv",
+                tree.file_name().unwrap().to_string_lossy()
+            ))
+        })
+        .unwrap();
+    let owners = owners(&manifest);
     let mut out = String::new();
     for path in walk(tree) {
         let meta = path.symlink_metadata().unwrap();
         let relative = path.strip_prefix(tree).unwrap().display();
         let mode = meta.permissions().mode() & 0o7777;
+        let owner = owners
+            .get(&format!("/{relative}"))
+            .map_or("implied", String::as_str);
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(&path).unwrap();
-            let _ = writeln!(out, "link /{relative} -> {}", target.display());
+            let _ = writeln!(out, "link /{relative} -> {} {owner}", target.display());
         } else if meta.is_dir() {
-            let _ = writeln!(out, "dir  /{relative} {mode:04o}");
+            let _ = writeln!(out, "dir  /{relative} {mode:04o} {owner}");
         } else {
-            let _ = writeln!(out, "file /{relative} {mode:04o}");
+            let _ = writeln!(out, "file /{relative} {mode:04o} {owner}");
             let bytes = std::fs::read(&path).unwrap();
             match String::from_utf8(bytes) {
                 Ok(text) => text.lines().for_each(|l| {
@@ -147,7 +175,7 @@ fn the_same_input_gives_a_byte_identical_tree() {
 fn a_failed_build_leaves_the_previous_output_untouched() {
     let (first, dir) = example("ralphzilla").args("build cluster.dsl -o out").run();
     assert_eq!(first.status, 0, "{}", first.stderr);
-    let before = listing(&dir.path().join("out"));
+    let before = everything(&dir.path().join("out"));
     let broken = std::fs::read_to_string(dir.path().join("cluster.dsl"))
         .unwrap()
         .replace("trust root@* <-> root@*;", "trust root@* <-> root@nowhere;");
@@ -159,5 +187,21 @@ fn a_failed_build_leaves_the_previous_output_untouched() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(before, listing(&dir.path().join("out")));
+    assert_eq!(before, everything(&dir.path().join("out")));
+}
+
+/// Every path under `root` with its mode and content, to compare two states.
+fn everything(root: &Path) -> Vec<(std::path::PathBuf, u32, Vec<u8>)> {
+    walk(root)
+        .into_iter()
+        .map(|p| {
+            let meta = p.symlink_metadata().unwrap();
+            let bytes = if meta.is_file() {
+                std::fs::read(&p).unwrap()
+            } else {
+                Vec::new()
+            };
+            (p, meta.mode(), bytes)
+        })
+        .collect()
 }
