@@ -227,7 +227,10 @@ fn weaknesses(transport: &str, legacy: bool, closed: bool) -> Vec<String> {
     } else if legacy {
         out.push("the rhosts form (`RhostsAuthentication`): trusts the client's address and name alone, like rsh".into());
         out.push("protocol 1: broken (CRC-32 compensation attack, no real integrity); removed in OpenSSH 7.4".into());
-        out.push("rsa1 and dsa host keys: 1024-bit DSA with SHA-1; both removed from modern OpenSSH".into());
+        out.push(
+            "rsa1 and dsa host keys: 1024-bit DSA with SHA-1; both removed from modern OpenSSH"
+                .into(),
+        );
     } else {
         out.push("host-based: a client host vouches for its users with its host key; root on a trusted host (or its stolen host key) is every user that host is trusted as".into());
         out.push("ssh_known_hosts must hold every host's current key: a regenerated key refuses logins until the keys are collected again".into());
@@ -330,9 +333,7 @@ fn oneway(cluster: &Cluster, graph: &TrustGraph, sources: &SourceMap) -> Vec<One
             }
         })
         .collect();
-    out.sort_by(|a, b| {
-        (&a.declared_at, &a.from, &a.to).cmp(&(&b.declared_at, &b.from, &b.to))
-    });
+    out.sort_by(|a, b| (&a.declared_at, &a.from, &a.to).cmp(&(&b.declared_at, &b.from, &b.to)));
     out
 }
 
@@ -408,7 +409,10 @@ fn firewall(cluster: &Cluster, graph: &TrustGraph) -> Vec<FirewallReport> {
             enabled,
             open_to,
             external_interfaces: strings(config, "firewall.external_interfaces"),
-            policy: config.str("firewall.policy").unwrap_or("accept").to_string(),
+            policy: config
+                .str("firewall.policy")
+                .unwrap_or("accept")
+                .to_string(),
             allow_tcp: ints(config, "firewall.allow_tcp"),
             allow_udp: ints(config, "firewall.allow_udp"),
         });
@@ -461,7 +465,12 @@ fn text_transports(audit: &Audit, s: &mut String) {
             .as_ref()
             .map(|v| format!(" (OpenSSH {v})"))
             .unwrap_or_default();
-        let _ = writeln!(s, "  {}{version} on {}", t.transport, plural(t.hosts, "host"));
+        let _ = writeln!(
+            s,
+            "  {}{version} on {}",
+            t.transport,
+            plural(t.hosts, "host")
+        );
         for w in &t.weaknesses {
             let _ = writeln!(s, "    - {w}");
         }
@@ -469,7 +478,10 @@ fn text_transports(audit: &Audit, s: &mut String) {
 }
 
 fn text_root(audit: &Audit, s: &mut String) {
-    let _ = writeln!(s, "\nwho can become root (by group of alike hosts; logins: how many it takes)");
+    let _ = writeln!(
+        s,
+        "\nwho can become root (by group of alike hosts; logins: how many it takes)"
+    );
     if audit.root_access.is_empty() {
         let _ = writeln!(s, "  nobody: no grant reaches root on any host");
     }
@@ -486,7 +498,10 @@ fn text_root(audit: &Audit, s: &mut String) {
         }
     }
     if audit.chains_skipped {
-        let _ = writeln!(s, "  (chains of logins not followed: too many groups; direct grants only)");
+        let _ = writeln!(
+            s,
+            "  (chains of logins not followed: too many groups; direct grants only)"
+        );
     }
 }
 
@@ -553,11 +568,7 @@ fn text_firewall(audit: &Audit, s: &mut String) {
             }
         }
         if !f.external_interfaces.is_empty() {
-            let _ = writeln!(
-                s,
-                "    never on {}",
-                f.external_interfaces.join(", ")
-            );
+            let _ = writeln!(s, "    never on {}", f.external_interfaces.join(", "));
         }
         let other = |ports: &[i64], proto: &str| {
             ports

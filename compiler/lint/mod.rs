@@ -159,12 +159,15 @@ pub fn acknowledged(cluster: &Cluster, graph: &TrustGraph) -> Vec<Acknowledged> 
     }
     for class in classes(graph) {
         let config = class_config(cluster, graph, class);
-        if config.str("transport") == Some("rsh") && config.bool(CLOSED_NETWORK_OPTION) == Some(true)
+        if config.str("transport") == Some("rsh")
+            && config.bool(CLOSED_NETWORK_OPTION) == Some(true)
         {
             add(Acknowledged {
                 code: RSH_OPEN_NETWORK.code,
                 name: RSH_OPEN_NETWORK.name,
-                reason: format!("the network is declared closed (`{CLOSED_NETWORK_OPTION} = true`)"),
+                reason: format!(
+                    "the network is declared closed (`{CLOSED_NETWORK_OPTION} = true`)"
+                ),
                 span: definition(cluster, config, CLOSED_NETWORK_OPTION)
                     .unwrap_or(cluster.name_span),
                 message: "rsh sends commands, output and passwords in clear text".into(),
@@ -418,7 +421,11 @@ fn ssh_findings(
 fn password_finding(cluster: &Cluster, class: ClassId, config: &Config, out: &mut Vec<Finding>) {
     const OPTION: &str = "ssh.password_authentication";
     let (enabled, span, label) = if let Some(value) = config.bool(OPTION) {
-        (value, definition(cluster, config, OPTION), "enabled on {hosts}")
+        (
+            value,
+            definition(cluster, config, OPTION),
+            "enabled on {hosts}",
+        )
     } else if let Some(value) = sshd_extra_values(config, "PasswordAuthentication").first() {
         (
             value == "yes",

@@ -101,7 +101,10 @@ fn each_lint_fires_on_its_configuration() {
             "ssh.sshd_extra = force [\"PasswordAuthentication no\", \"PermitRootLogin yes\"];",
             &["W0706 forced on 3 hosts"],
         ),
-        ("ssh.central_keys = true;", &["W0707 central keys for 3 hosts"]),
+        (
+            "ssh.central_keys = true;",
+            &["W0707 central keys for 3 hosts"],
+        ),
     ];
     for (body, expected) in cases {
         let body = format!("{QUIET}\n{body}");
@@ -134,7 +137,10 @@ fn lints_point_at_the_declaration_with_a_hint() {
         c.sources.snippet(oneway.primary.span),
         "trust joe@head -> root@node oneway;"
     );
-    assert_eq!(oneway.message, "a one-way grant lets `joe@head` become root");
+    assert_eq!(
+        oneway.message,
+        "a one-way grant lets `joe@head` become root"
+    );
     let central = all.iter().find(|d| d.code == "W0707").unwrap();
     assert_eq!(
         c.sources.snippet(central.primary.span),
@@ -151,8 +157,14 @@ fn the_untrusted_role_is_labelled() {
     let all = lints(&c);
     assert_eq!(all.len(), 1, "{all:#?}");
     let d = &all[0];
-    assert_eq!(d.message, "`root@head` may become root, but is not trusted for root");
-    assert_eq!(c.sources.snippet(d.primary.span), "trust root@* <-> root@*;");
+    assert_eq!(
+        d.message,
+        "`root@head` may become root, but is not trusted for root"
+    );
+    assert_eq!(
+        c.sources.snippet(d.primary.span),
+        "trust root@* <-> root@*;"
+    );
     assert_eq!(
         c.sources.snippet(d.secondary[0].span),
         "security.root_trusted = false;"
@@ -195,10 +207,11 @@ fn every_lint_can_be_acknowledged() {
         names.join("\n")
     ));
     assert!(lints(&c).is_empty(), "{:#?}", lints(&c));
-    let acked: BTreeSet<&str> = acknowledged(c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap())
-        .iter()
-        .map(|a| a.code)
-        .collect();
+    let acked: BTreeSet<&str> =
+        acknowledged(c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap())
+            .iter()
+            .map(|a| a.code)
+            .collect();
     assert_eq!(
         acked.into_iter().collect::<Vec<_>>(),
         vec!["W0701", "W0702", "W0703", "W0704", "W0705", "W0706", "W0707"]
@@ -211,7 +224,10 @@ fn a_closed_rsh_network_is_listed_as_acknowledged() {
                 role node { peers = [node]; }\n\
                 host a { roles = [node]; address = 10.0.0.1; }\n\
                 host b { roles = [node]; address = 10.0.0.2; } }\n";
-    let c = compile(&SourcePath::Fs("/c/cluster.dsl".into()), &WithRoot(text.into()));
+    let c = compile(
+        &SourcePath::Fs("/c/cluster.dsl".into()),
+        &WithRoot(text.into()),
+    );
     let (cluster, graph) = (c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap());
     assert!(check(cluster, graph).is_empty());
     let acks = acknowledged(cluster, graph);
@@ -234,7 +250,11 @@ fn the_audit_follows_chains_of_logins() {
         .iter()
         .find(|a| a.on.names == "n1, n2")
         .unwrap();
-    let joe = on_nodes.principals.iter().find(|p| p.user == "joe").unwrap();
+    let joe = on_nodes
+        .principals
+        .iter()
+        .find(|p| p.user == "joe")
+        .unwrap();
     assert_eq!(joe.logins, 2);
     assert_eq!(joe.hosts.names, "head");
     // Root on a one-host group is not its own principal.
@@ -248,7 +268,10 @@ fn the_audit_follows_chains_of_logins() {
         .iter()
         .any(|p| p.user == "root" && p.hosts.names == "head"));
     assert_eq!(audit.oneway.len(), 1);
-    assert_eq!(audit.oneway[0].declaration, "trust slurm@head -> slurm@node oneway;");
+    assert_eq!(
+        audit.oneway[0].declaration,
+        "trust slurm@head -> slurm@node oneway;"
+    );
 }
 
 #[test]

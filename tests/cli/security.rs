@@ -1,0 +1,221 @@
+//! `accord audit` on every example and on `tests/fixtures/security/` (first
+//! line `# expect: CODE` or `# expect: none`), snapshotted; every nftables
+//! ruleset std.firewall emits passes the real `nft -c -f`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use accord::compile::compile;
+use accord::load::{FsLoader, SourcePath};
+use accord::plan::EntryKind;
+
+use crate::harness::{repo, Test};
+
+const EXAMPLES: [&str; 3] = ["ralphzilla", "rsh-lab", "hpc"];
+
+/// The security fixtures, sorted by name.
+fn fixtures() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(repo().join("tests/fixtures/security"))
+        .expect("fixtures")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".dsl"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The code a fixture's first line expects, or `None` for `none`.
+fn expected(name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(repo().join("tests/fixtures/security").join(name)).unwrap();
+    let code = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# expect: "))
+        .unwrap_or_else(|| panic!("{name}: first line must be `# expect: CODE`"))
+        .trim()
+        .to_string();
+    (code != "none").then_some(code)
+}
+
+fn audit(from_repo: &str, extra: &str) -> (String, i32) {
+    let (out, _dir) = Test::new()
+        .copy(from_repo, "cluster.dsl")
+        .args(&format!("audit cluster.dsl {extra}"))
+        .run();
+    (
+        format!(
+            "status: {}\n--- stdout\n{}--- stderr\n{}",
+            out.status, out.stdout, out.stderr
+        ),
+        out.status,
+    )
+}
+
+#[test]
+fn every_fixture_warns_exactly_as_its_header_says() {
+    let names = fixtures();
+    assert!(names.len() >= 9, "{names:?}");
+    for name in names {
+        let (out, status) = audit(&format!("tests/fixtures/security/{name}"), "");
+        assert_eq!(status, 0, "{name}\n{out}");
+        let warned: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("warning["))
+            .filter_map(|l| l.split(']').next())
+            .collect();
+        match expected(&name) {
+            Some(code) => assert_eq!(warned, vec![code.as_str()], "{name}\n{out}"),
+            None => assert!(warned.is_empty(), "{name}\n{out}"),
+        }
+        insta::assert_snapshot!(format!("audit-{}", name.trim_end_matches(".dsl")), out);
+    }
+}
+
+#[test]
+fn every_example_has_an_audit() {
+    for example in EXAMPLES {
+        let (out, status) = audit(&format!("examples/{example}/cluster.dsl"), "");
+        assert_eq!(status, 0, "{out}");
+        insta::assert_snapshot!(format!("audit-example-{example}"), out);
+    }
+}
+
+#[test]
+fn the_audit_is_json_too() {
+    let (out, status) = audit("tests/fixtures/security/acknowledged.dsl", "--json");
+    assert_eq!(status, 0, "{out}");
+    let json = out
+        .split("--- stdout\n")
+        .nth(1)
+        .and_then(|s| s.split("--- stderr\n").next())
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_str(json).expect("json");
+    assert_eq!(value["acknowledged"].as_array().unwrap().len(), 4);
+    assert_eq!(value["acknowledged"][0]["name"], "dsa-keys");
+    insta::assert_snapshot!("audit-json-acknowledged", json);
+}
+
+#[test]
+fn deny_warnings_makes_a_lint_fail_the_audit() {
+    let (out, status) = audit(
+        "tests/fixtures/security/w0707-central-keys.dsl",
+        "--deny-warnings",
+    );
+    assert_eq!(status, 1, "{out}");
+    assert!(out.contains("warning[W0707]"), "{out}");
+}
+
+/// Every `/etc/nftables.conf` a build of `file` would write, by host.
+fn rulesets(file: &Path) -> Vec<(String, String)> {
+    let loader = FsLoader {
+        stdlib_dir: Some(repo().join("stdlib")),
+    };
+    let c = compile(&SourcePath::Fs(file.to_path_buf()), &loader);
+    assert!(!c.has_errors(), "{:#?}", c.diagnostics);
+    let (plan, diagnostics) =
+        accord::render::render(c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap());
+    assert!(
+        diagnostics.iter().all(|d| !d.is_error()),
+        "{diagnostics:#?}"
+    );
+    let mut out = Vec::new();
+    for host in &plan.hosts {
+        for entry in &host.entries {
+            if let (true, EntryKind::File(blob)) = (entry.path == "/etc/nftables.conf", &entry.kind)
+            {
+                let text = String::from_utf8(plan.blobs.get(*blob).to_vec()).unwrap();
+                out.push((host.name.clone(), text));
+            }
+        }
+    }
+    out
+}
+
+/// True when `nft` can run; otherwise a loud skip, or a failure under `CI=true`.
+fn have_nft() -> bool {
+    let found = Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "`nft` is missing and CI=true: run scripts/install-test-deps as root (apt-get install nftables)"
+        );
+        eprintln!("\n*** SKIPPED: `nft` is not installed; apt-get install nftables ***\n");
+    }
+    found
+}
+
+#[test]
+fn every_emitted_ruleset_passes_nft_check() {
+    let files: Vec<PathBuf> = ["firewall-ssh.dsl", "firewall-rsh.dsl"]
+        .iter()
+        .map(|n| repo().join("tests/fixtures/security").join(n))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for file in &files {
+        let sets = rulesets(file);
+        assert!(!sets.is_empty(), "{}", file.display());
+        for (host, text) in sets {
+            assert!(text.starts_with("#!/usr/sbin/nft -f\n"), "{host}:\n{text}");
+            if !have_nft() {
+                continue;
+            }
+            let path = dir.path().join(format!("{host}.nft"));
+            std::fs::write(&path, &text).unwrap();
+            let out = Command::new("nft")
+                .arg("-c")
+                .arg("-f")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "nft -c -f rejects the ruleset of {host}:\n{}\n{text}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            checked += 1;
+        }
+    }
+    if have_nft() {
+        assert_eq!(checked, 7);
+    }
+}
+
+#[test]
+fn rulesets_admit_the_transport_only_from_trusted_hosts() {
+    let ssh = rulesets(&repo().join("tests/fixtures/security/firewall-ssh.dsl"));
+    let of = |host: &str| ssh.iter().find(|(h, _)| h == host).unwrap().1.clone();
+    let controller = of("ralphzilla");
+    assert!(
+        controller.contains("elements = { 192.168.1.2, 192.168.1.3 }"),
+        "{controller}"
+    );
+    assert!(
+        controller.contains("elements = { fd00:1::2 }"),
+        "{controller}"
+    );
+    assert!(
+        controller.contains("iifname \"eth1\" tcp dport 22 drop"),
+        "{controller}"
+    );
+    assert!(controller.contains("policy accept;"), "{controller}");
+    assert!(!controller.contains("192.168.1.99"), "{controller}");
+    assert!(of("ralphzilla-c").contains("tcp dport 2222 drop"));
+    assert!(of("ralphzilla-b-free").contains("udp dport { 123 } accept"));
+    let outsider = of("outsider");
+    assert!(!outsider.contains("elements"), "{outsider}");
+    let rsh = rulesets(&repo().join("tests/fixtures/security/firewall-rsh.dsl"));
+    assert!(
+        rsh[0]
+            .1
+            .contains("ip saddr @trust_v4 tcp sport 512-1023 tcp dport 514 accept"),
+        "{}",
+        rsh[0].1
+    );
+    insta::assert_snapshot!("nftables-firewall-ssh-ralphzilla", controller);
+    insta::assert_snapshot!("nftables-firewall-rsh-lab1", rsh[0].1);
+}
