@@ -106,15 +106,19 @@ fn deny_warnings_makes_a_lint_fail_the_audit() {
     assert!(out.contains("warning[W0707]"), "{out}");
 }
 
-/// Every `/etc/nftables.conf` a build of `file` would write, by host.
-fn rulesets(file: &Path) -> Vec<(String, String)> {
+/// The plan of `file` and the renderer's diagnostics.
+fn render(file: &Path) -> (accord::plan::BuildPlan, Vec<accord::diagnostic::Diagnostic>) {
     let loader = FsLoader {
         stdlib_dir: Some(repo().join("stdlib")),
     };
     let c = compile(&SourcePath::Fs(file.to_path_buf()), &loader);
     assert!(!c.has_errors(), "{:#?}", c.diagnostics);
-    let (plan, diagnostics) =
-        accord::render::render(c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap());
+    accord::render::render(c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap())
+}
+
+/// Every `/etc/nftables.conf` a build of `file` would write, by host.
+fn rulesets(file: &Path) -> Vec<(String, String)> {
+    let (plan, diagnostics) = render(file);
     assert!(
         diagnostics.iter().all(|d| !d.is_error()),
         "{diagnostics:#?}"
@@ -218,4 +222,41 @@ fn rulesets_admit_the_transport_only_from_trusted_hosts() {
     );
     insta::assert_snapshot!("nftables-firewall-ssh-ralphzilla", controller);
     insta::assert_snapshot!("nftables-firewall-rsh-lab1", rsh[0].1);
+}
+
+#[test]
+fn opening_the_transport_port_or_a_bad_interface_name_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("firewall.allow_tcp = [22];", "opens port 22 to everyone"),
+        (
+            "firewall.external_interfaces = [\"eth1 accept\"];",
+            "is not an interface name",
+        ),
+        (
+            "firewall.external_interfaces = [\"a-very-long-interface\"];",
+            "longer than an interface name",
+        ),
+    ];
+    for (definition, message) in cases {
+        let path = dir.path().join("cluster.dsl");
+        std::fs::write(
+            &path,
+            format!(
+                "import std.ssh;\nimport std.firewall;\ncluster c {{ firewall.enable = true; {definition}\n\
+                 host a {{ address = 10.0.0.1; }} host b {{ address = 10.0.0.2; }}\n\
+                 trust root@* <-> root@*; }}\n"
+            ),
+        )
+        .unwrap();
+        let (_, diagnostics) = render(&path);
+        assert!(
+            diagnostics.iter().any(|d| d.code == "E0501"
+                && d.notes
+                    .iter()
+                    .chain([&d.message])
+                    .any(|m| m.contains(message))),
+            "{definition}: {diagnostics:#?}"
+        );
+    }
 }
