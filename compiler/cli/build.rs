@@ -1,5 +1,6 @@
 //! `accord build`: compile, render and write every host's tree.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -20,7 +21,33 @@ pub struct BuildArgs {
     /// The output directory; the build goes to OUT/<cluster>/.
     #[arg(short = 'o', long = "out", default_value = "out", value_name = "OUT")]
     pub out: PathBuf,
+    /// Write archives/<host>.tar whatever the cluster's size (by default
+    /// only up to 1,000 hosts and 256 MiB of archives).
+    #[arg(long, conflicts_with = "no_archives")]
+    pub archives: bool,
+    /// Write no per-host tar archives (large meshes: they grow as hosts squared).
+    #[arg(long)]
+    pub no_archives: bool,
+    /// A host whose public keys are missing from keys/ is an error, not a
+    /// warning (use once every host's keys are collected).
+    #[arg(long)]
+    pub require_keys: bool,
 }
+
+/// How a command treats the `keys/` directory beside the cluster file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyPolicy {
+    /// Make missing central keys (`ssh.central_keys = true`) first: only
+    /// `build` writes into `keys/`.
+    pub generate: bool,
+    /// Missing keys are errors.
+    pub require: bool,
+}
+
+/// Above this many hosts, archives are written only when asked for.
+const AUTO_ARCHIVE_HOSTS: usize = 1_000;
+/// Above this many bytes of archives, they are written only when asked for.
+const AUTO_ARCHIVE_BYTES: u64 = 256 << 20;
 
 /// A compiled and rendered cluster, ready to write or to review.
 pub struct Rendered {
@@ -30,14 +57,21 @@ pub struct Rendered {
     pub plan: BuildPlan,
 }
 
-/// Compiles and renders the file, printing diagnostics; `Err(code)` when
-/// they stop the command.
-pub fn rendered(common: &Common) -> Result<Rendered, i32> {
+/// Compiles and renders the file with the host keys in `keys/` beside it,
+/// printing diagnostics; `Err(code)` when they stop the command.
+pub fn rendered(common: &Common, policy: KeyPolicy) -> Result<Rendered, i32> {
     let compilation = common.compile()?;
     let (Some(cluster), Some(graph)) = (compilation.cluster, compilation.graph) else {
         return Err(1);
     };
-    let (plan, diagnostics) = render::render(&cluster, &graph);
+    let (keys, mut diagnostics) = host_keys(common, &cluster, policy)?;
+    let options = render::RenderOptions {
+        keys,
+        require_keys: policy.require,
+    };
+    let (plan, rendered) = render::render_with(&cluster, &graph, &options);
+    diagnostics.extend(rendered);
+    crate::diagnostic::sort(&mut diagnostics);
     let rendering = Compilation {
         diagnostics,
         sources: compilation.sources,
@@ -55,27 +89,77 @@ pub fn rendered(common: &Common) -> Result<Rendered, i32> {
     })
 }
 
+/// Reads `keys/`, after making missing central keys when the policy and
+/// the cluster ask for it.
+fn host_keys(
+    common: &Common,
+    cluster: &Cluster,
+    policy: KeyPolicy,
+) -> Result<(render::Keys, Vec<crate::diagnostic::Diagnostic>), i32> {
+    let dir = render::keys_dir(&common.file);
+    let mut diagnostics = Vec::new();
+    if policy.generate && render::wants_central_keys(cluster) {
+        let wanted = render::host_key_types(cluster);
+        match render::generate_central_keys(&dir, cluster, &wanted) {
+            Ok(generated) => diagnostics.extend(generated.diagnostics),
+            Err(e) => {
+                plain_error(
+                    &format!("cannot make central host keys in `{}`: {e}", shown(&dir)),
+                    Some("central keys need `ssh-keygen` (Debian: openssh-client) and a writable keys/ directory"),
+                );
+                return Err(1);
+            }
+        }
+    }
+    let (keys, read) = render::read_keys_dir(&dir, cluster);
+    diagnostics.extend(read);
+    Ok((keys, diagnostics))
+}
+
 /// Builds the cluster; a failed build leaves the previous output untouched.
 pub fn run(args: &BuildArgs) -> Result<(), i32> {
-    let Rendered { plan, .. } = rendered(&args.common)?;
-    match emit::write(&plan, &args.out) {
+    let policy = KeyPolicy {
+        generate: true,
+        require: args.require_keys,
+    };
+    let Rendered { plan, .. } = rendered(&args.common, policy)?;
+    let archives = archives(args, &plan);
+    let options = emit::EmitOptions {
+        archives,
+        progress: std::io::stderr().is_terminal(),
+        ..emit::EmitOptions::default()
+    };
+    match emit::write(&plan, &args.out, &options) {
         Ok(summary) => {
             println!(
-                "built {} in {}: {} hosts, {} files, {} distinct contents",
+                "built {} in {}: {summary}",
                 plan.cluster,
                 shown(&args.out.join(&plan.cluster)),
-                summary.hosts,
-                summary.files,
-                summary.distinct_contents
             );
+            if !archives && !args.no_archives {
+                eprintln!(
+                    "note: no per-host archives for {} hosts; pass --archives to write them",
+                    plan.hosts.len()
+                );
+            }
             Ok(())
         }
         Err(e) => {
-            plain_error(
-                &format!("cannot write the build: {e}"),
-                Some("the previous output is untouched"),
-            );
+            let hint = e.hint();
+            plain_error(&format!("cannot write the build: {e}"), hint.as_deref());
             Err(1)
         }
     }
+}
+
+/// Archives are written unless refused; by default only for clusters whose
+/// archives stay small (each archive repeats every file of its host, so a
+/// full mesh's archives grow as hosts squared).
+fn archives(args: &BuildArgs, plan: &BuildPlan) -> bool {
+    if args.no_archives {
+        return false;
+    }
+    args.archives
+        || (plan.hosts.len() <= AUTO_ARCHIVE_HOSTS
+            && emit::archive_bytes(plan) <= AUTO_ARCHIVE_BYTES)
 }

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use clap::Args;
 
-use super::build::{rendered, Rendered};
+use super::build::{rendered, KeyPolicy, Rendered};
 use super::{plain_error, shown, Common};
 use crate::diagnostic::MessageFormat;
 use crate::review::diff::{self, Side};
@@ -28,7 +28,7 @@ pub struct SnapshotArgs {
 
 /// Writes or checks the snapshot.
 pub fn run_snapshot(args: &SnapshotArgs) -> Result<(), i32> {
-    let rendered = rendered(&args.common)?;
+    let rendered = rendered(&args.common, KeyPolicy::default())?;
     let text = snapshot(&rendered.plan, &host_facts(&rendered));
     let path = args
         .out
@@ -126,7 +126,7 @@ fn side(spec: &str, args: &DiffArgs) -> Result<Side, i32> {
         deny_warnings: false,
         stdlib: args.stdlib.clone(),
     };
-    let rendered = rendered(&common)?;
+    let rendered = rendered(&common, KeyPolicy::default())?;
     Ok(Side {
         edges: edges(&rendered),
         oneway: oneway_grants(&rendered),

@@ -76,11 +76,22 @@ pub fn render_with(
 pub trait Inbound: Sync {
     /// Every grant into `host`, sorted by (as_user, from_user).
     fn inbound(&self, host: HostId) -> Vec<Grant>;
+
+    /// Hosts with different trust classes never share a rendering class:
+    /// the graph knows things about a host (such as being named in another
+    /// host's peers list) that its config and roles do not show.
+    fn trust_class(&self, _host: HostId) -> u32 {
+        0
+    }
 }
 
 impl Inbound for TrustGraph {
     fn inbound(&self, host: HostId) -> Vec<Grant> {
         TrustGraph::inbound(self, host)
+    }
+
+    fn trust_class(&self, host: HostId) -> u32 {
+        self.class_of(host).0
     }
 }
 
@@ -141,7 +152,7 @@ struct Class {
 /// Groups hosts by (config, roles, peers), and gives a host named directly
 /// by a trust or deny declaration, or with definitions of its own, a class
 /// of its own: such a host's grants may differ from its role mates'.
-fn classes(cluster: &Cluster) -> Vec<Class> {
+fn classes(cluster: &Cluster, graph: &dyn Inbound) -> Vec<Class> {
     let mut named = BTreeSet::new();
     for rule in cluster.trusts.iter().chain(&cluster.denies) {
         for target in [rule.from.target, rule.to.target] {
@@ -150,7 +161,7 @@ fn classes(cluster: &Cluster) -> Vec<Class> {
             }
         }
     }
-    type Key = (usize, Vec<RoleId>, Vec<Target>, Option<HostId>);
+    type Key = (usize, Vec<RoleId>, Vec<Target>, Option<HostId>, u32);
     let mut index: HashMap<Key, usize> = HashMap::new();
     let mut out: Vec<Class> = Vec::new();
     for (i, host) in cluster.hosts.iter().enumerate() {
@@ -161,6 +172,7 @@ fn classes(cluster: &Cluster) -> Vec<Class> {
             host.roles.clone(),
             host.peers.iter().map(|p| p.target).collect(),
             own,
+            graph.trust_class(id),
         );
         let slot = *index.entry(key).or_insert_with(|| {
             out.push(Class {
@@ -343,7 +355,7 @@ impl<'a> Renderer<'a> {
 
     /// Renders classes, then cluster-scope rules, then hosts, in parallel.
     fn render_all(&self, graph: &dyn Inbound) -> Rendered {
-        let classes = classes(self.cluster);
+        let classes = classes(self.cluster, graph);
         let outs: Vec<ClassOut> = classes
             .par_iter()
             .map(|class| self.render_class(class, graph))

@@ -42,6 +42,17 @@ fn walk(root: &Path) -> Vec<std::path::PathBuf> {
     found
 }
 
+/// The one build directory under an output directory.
+fn only_child(out: &Path) -> std::path::PathBuf {
+    let children: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert_eq!(children.len(), 1, "{}", out.display());
+    children[0].path()
+}
+
 /// One line per entry of a host tree: mode, type, path, link target, then
 /// the content of text files, indented.
 fn listing(tree: &Path) -> String {
@@ -94,7 +105,7 @@ fn build_of_every_example() {
     for name in EXAMPLES {
         let (out, dir) = example(name).args("build cluster.dsl -o out").run();
         assert_eq!(out.status, 0, "{name}: {}", out.stderr);
-        let built = dir.path().join("out").join(name);
+        let built = only_child(&dir.path().join("out"));
         let mut text = String::new();
         for host in walk(&built.join("hosts")) {
             if host.parent() == Some(&built.join("hosts")) {
@@ -111,7 +122,10 @@ fn the_same_input_gives_a_byte_identical_tree() {
     let (first, a) = example("hpc").args("build cluster.dsl -o out").run();
     let (second, b) = example("hpc").args("build cluster.dsl -o out").run();
     assert_eq!((first.status, second.status), (0, 0), "{}", first.stderr);
-    let (a, b) = (a.path().join("out/hpc"), b.path().join("out/hpc"));
+    let (a, b) = (
+        only_child(&a.path().join("out")),
+        only_child(&b.path().join("out")),
+    );
     let (left, right) = (walk(&a), walk(&b));
     assert_eq!(left.len(), right.len());
     for (l, r) in left.iter().zip(&right) {

@@ -113,7 +113,7 @@ cluster lab {
     );
     assert!(snap.contains("Accept=yes"), "{snap}");
     assert!(
-        stderr.contains("warning[W0501]: rsh sends commands, output and passwords in clear text"),
+        stderr.contains("warning[W0302]: rsh sends commands, output and passwords in clear text"),
         "{stderr}"
     );
     let acknowledged = text.replace(
@@ -121,7 +121,7 @@ cluster lab {
         "init = systemd;\n  rsh.closed_network = true;",
     );
     let (_, stderr, _) = snapshot(&acknowledged);
-    assert!(!stderr.contains("W0501"), "{stderr}");
+    assert!(!stderr.contains("W0302"), "{stderr}");
 }
 
 #[test]

@@ -100,8 +100,8 @@ fn diff_shows_a_forced_role_option() {
         "hpc",
         |t| {
             t.replace(
-                "role compute { ssh.port = 22; }",
-                "role compute { ssh.port = force 2200; }",
+                "role login   { ssh.port = default 22; }",
+                "role login   { ssh.port = force 2200; }",
             )
         },
         "",
