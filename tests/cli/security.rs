@@ -260,3 +260,51 @@ fn opening_the_transport_port_or_a_bad_interface_name_is_an_error() {
         );
     }
 }
+
+#[test]
+fn audit_help_has_an_example() {
+    let (out, _t) = Test::new().args("audit --help").run();
+    assert_eq!(out.status, 0);
+    assert!(
+        out.stdout.contains("Example: accord audit"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn the_sysv_nftables_script_passes_shellcheck() {
+    let (plan, _) = render(&repo().join("tests/fixtures/security/firewall-ssh.dsl"));
+    let script = plan.hosts[0]
+        .entries
+        .iter()
+        .find_map(|e| match (&e.kind, e.path.as_str()) {
+            (EntryKind::File(blob), "/etc/init.d/nftables") => {
+                assert_eq!(e.mode, 0o755);
+                Some(plan.blobs.get(*blob).to_vec())
+            }
+            _ => None,
+        })
+        .expect("/etc/init.d/nftables");
+    let found = Command::new("shellcheck")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "`shellcheck` is missing and CI=true"
+        );
+        eprintln!("\n*** SKIPPED: `shellcheck` is not installed ***\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nftables");
+    std::fs::write(&path, script).unwrap();
+    let out = Command::new("shellcheck").arg(&path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
