@@ -433,11 +433,12 @@ fn password_finding(cluster: &Cluster, class: ClassId, config: &Config, out: &mu
             "enabled on {hosts}",
         )
     } else {
-        (
-            true,
-            definition(cluster, config, "transport"),
-            "OpenSSH's default on {hosts}",
-        )
+        // Point at `transport = ssh;` where it is written, else the cluster.
+        let transport = config
+            .values
+            .get("transport")
+            .and_then(|r| r.defined_at.first().copied());
+        (true, transport, "OpenSSH's default on {hosts}")
     };
     if !enabled {
         return;
