@@ -121,6 +121,13 @@ fn password_authentication_is_opensshs_default_where_trust_is_in_use() {
         &WithRoot("import std.ssh;\ncluster c { host a { address = 10.0.0.1; } }\n".into()),
     );
     assert!(lints(&c).is_empty());
+    // Without std.ssh accord does not configure sshd: no ssh lint.
+    let c = compile(
+        &SourcePath::Fs("/c/cluster.dsl".into()),
+        &WithRoot("cluster c { host a { address = 10.0.0.1; } host b { address = 10.0.0.2; }\ntrust root@* <-> root@*; }\n".into()),
+    );
+    assert!(c.graph.is_some());
+    assert!(lints(&c).is_empty());
     // Only the first value counts (sshd reads the first).
     assert_eq!(
         codes("ssh.sshd_extra = [\"PasswordAuthentication no\", \"PasswordAuthentication yes\"];"),
