@@ -10,6 +10,7 @@ mod graph;
 mod init;
 mod options;
 mod review;
+mod verify;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,12 @@ pub enum Command {
     ///
     /// Example: accord build examples/ralphzilla/cluster.dsl -o out
     Build(build::BuildArgs),
+    /// Prove a build against real sshd and in.rshd: bring representative
+    /// hosts up in network namespaces, try every login, compare with the
+    /// trust graph. Needs root; exits 0 only when every login matches.
+    ///
+    /// Example: sudo accord verify examples/hpc/cluster.dsl --json
+    Verify(verify::VerifyArgs),
     /// Print the trust graph (DOT, Mermaid or JSON), one node per group of
     /// alike hosts or one per host; one-way edges are drawn dashed.
     ///
@@ -224,6 +231,7 @@ pub fn main() -> i32 {
         Command::Eval(args) => eval::run(&args),
         Command::Options(args) => options::run(&args),
         Command::Build(args) => build::run(&args),
+        Command::Verify(args) => verify::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Fmt(args) => fmt::run(&args),

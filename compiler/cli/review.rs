@@ -195,12 +195,32 @@ fn checkout(rev: &str) -> Result<tempfile::TempDir, i32> {
     Ok(dir)
 }
 
-/// Every allowed login between two different hosts, by name.
+/// Above this many host-to-host logins, trust changes are told between
+/// groups of hosts, never pair by pair (a 10,000-host mesh has 10^8 pairs).
+const HOST_PAIR_LIMIT: usize = 20_000;
+
+/// Every allowed login between two different hosts, by name; between groups
+/// of hosts (`root@node (9999 hosts)`) when there are too many pairs.
 fn edges(rendered: &Rendered) -> BTreeSet<String> {
+    let graph = &rendered.graph;
+    let pairs: usize = (0..graph.class_count() as u32)
+        .map(crate::graph::ClassId)
+        .map(|class| {
+            let grants: usize = graph
+                .inbound_class(class)
+                .iter()
+                .map(|g| g.from_hosts.len())
+                .sum();
+            grants.saturating_mul(graph.class_members(class).len())
+        })
+        .fold(0, usize::saturating_add);
+    if pairs > HOST_PAIR_LIMIT {
+        return group_edges(rendered);
+    }
     let hosts = &rendered.cluster.hosts;
     let mut out = BTreeSet::new();
     for (i, host) in hosts.iter().enumerate() {
-        for grant in rendered.graph.inbound(crate::model::HostId(i as u32)) {
+        for grant in graph.inbound(crate::model::HostId(i as u32)) {
             for from in grant.from_hosts.iter().filter(|f| f.0 as usize != i) {
                 let from = &hosts[from.0 as usize].name;
                 out.insert(format!(
@@ -211,6 +231,37 @@ fn edges(rendered: &Rendered) -> BTreeSet<String> {
         }
     }
     out
+}
+
+/// Every allowed login between groups of hosts the trust relation treats
+/// alike, each named by its host or by its roles and size.
+fn group_edges(rendered: &Rendered) -> BTreeSet<String> {
+    let (cluster, graph) = (&rendered.cluster, &rendered.graph);
+    let name = |group: crate::graph::GroupId| {
+        let members = &graph.groups()[group.0 as usize].members;
+        let first = &cluster.hosts[members[0].0 as usize];
+        if members.len() == 1 {
+            return first.name.clone();
+        }
+        let roles: Vec<&str> = first
+            .roles
+            .iter()
+            .map(|r| cluster.roles[r.0 as usize].name.as_str())
+            .collect();
+        format!("[{} ({} hosts)]", roles.join("+"), members.len())
+    };
+    graph
+        .edges()
+        .map(|(key, _)| {
+            format!(
+                "{}@{} -> {}@{}",
+                graph.user_name(key.from_user),
+                name(key.from),
+                graph.user_name(key.to_user),
+                name(key.to)
+            )
+        })
+        .collect()
 }
 
 /// The declarations marked `oneway`, as written.

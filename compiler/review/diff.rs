@@ -2,7 +2,7 @@
 //! (who gains or loses the right to act as whom, which one-way grants
 //! appear), then per host (files added, removed, changed, with unified diffs).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
 use serde::Serialize;
@@ -209,25 +209,72 @@ pub fn render(diff: &Diff, stat: bool) -> String {
     {
         out.push_str("hosts:\n");
     }
-    for host in &diff.hosts_added {
-        let _ = writeln!(out, "  + {host} (new host)");
-    }
-    for host in &diff.hosts_removed {
-        let _ = writeln!(out, "  - {host} (removed)");
-    }
-    for host in &diff.hosts_changed {
-        let files = host.changes.len();
-        let _ = writeln!(
-            out,
-            "  ~ {} ({files} path{} changed)",
-            host.host,
-            if files == 1 { "" } else { "s" }
-        );
+    list_hosts(&mut out, "  + ", "new host", &diff.hosts_added);
+    list_hosts(&mut out, "  - ", "removed", &diff.hosts_removed);
+    for (changes, hosts) in fold_hosts(&diff.hosts_changed) {
+        let files = changes.len();
+        let plural = if files == 1 { "" } else { "s" };
+        let who = match hosts.as_slice() {
+            [one] => one.to_string(),
+            many => format!("{} hosts, each alike: {}", many.len(), names_capped(many)),
+        };
+        let _ = writeln!(out, "  ~ {who} ({files} path{plural} changed)");
         if !stat {
-            render_changes(&mut out, &host.changes);
+            render_changes(&mut out, changes);
         }
     }
     out
+}
+
+/// Hosts whose changes are identical, folded into one entry (a change to a
+/// role shows once, not once per member), in order of first appearance.
+fn fold_hosts(hosts: &[HostDiff]) -> Vec<(&[Change], Vec<&str>)> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut folded: Vec<(&[Change], Vec<&str>)> = Vec::new();
+    for host in hosts {
+        let mut key = String::new();
+        render_changes(&mut key, &host.changes);
+        match index.get(&key) {
+            Some(&i) => folded[i].1.push(&host.host),
+            None => {
+                index.insert(key, folded.len());
+                folded.push((&host.changes, vec![&host.host]));
+            }
+        }
+    }
+    folded
+}
+
+/// One line per host, or one line for many.
+fn list_hosts(out: &mut String, prefix: &str, what: &str, hosts: &[String]) {
+    if hosts.len() <= 8 {
+        for host in hosts {
+            let _ = writeln!(out, "{prefix}{host} ({what})");
+        }
+        return;
+    }
+    let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    let _ = writeln!(
+        out,
+        "{prefix}{} hosts ({what}): {}",
+        hosts.len(),
+        names_capped(&names)
+    );
+}
+
+/// At most a few names, then how many more.
+fn names_capped(names: &[&str]) -> String {
+    const SHOWN: usize = 8;
+    let mut text = names
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        let _ = write!(text, ", ... and {} more", names.len() - SHOWN);
+    }
+    text
 }
 
 fn render_trust(out: &mut String, diff: &Diff) {

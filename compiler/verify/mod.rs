@@ -1,3 +1,452 @@
 //! `accord verify`: brings an emitted build up in Linux network namespaces
 //! with real sshd and in.rshd and checks every pair of principals.
-//! Placeholder until verify lands.
+//!
+//! One network namespace per host (a veth into a bridge that lives in its own
+//! "switch" namespace), one mount and UTS namespace per host held by an
+//! anchor process, the host's tree copied and bind-mounted over `/etc`,
+//! `/root` and `/home`, the tree's keygen script run, real `sshd` or `inetd`
+//! with `in.rshd` started under `timeout`, then every expected pair tried
+//! from inside the client host. `docs/verify.md` is the user's view;
+//! `../shared/reference/e2e-namespaces.md` is the recipe this follows.
+//!
+//! Everything created (namespaces, processes, the work directory) belongs to
+//! a [`lab::Lab`] whose teardown runs on every exit path: normal return,
+//! error, panic (its `Drop`) and SIGINT/SIGTERM/SIGHUP (turned into an
+//! orderly error by [`signal`]).
+
+mod check;
+mod host;
+mod lab;
+mod report;
+mod require;
+mod signal;
+mod syslog;
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use lab::{leftovers, remove_stale};
+pub use report::{Observed, PairResult, Report, Timings};
+pub use require::requirements;
+
+/// How a host's daemons are reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// OpenSSH host-based authentication.
+    Ssh,
+    /// netkit rsh under inetd.
+    Rsh,
+}
+
+/// One host to bring up.
+#[derive(Debug, Clone)]
+pub struct HostSpec {
+    /// The host's name (what `.shosts`/`.rhosts` and `/etc/hosts` say).
+    pub name: String,
+    /// Other names of the host.
+    pub aliases: Vec<String>,
+    /// Its IPv4 addresses; the first is its source address.
+    pub addresses: Vec<Ipv4Addr>,
+    /// The host's emitted tree (mirrors `/`); never modified.
+    pub tree: PathBuf,
+    /// The daemon that guards it.
+    pub transport: Transport,
+    /// The port sshd listens on (ssh only).
+    pub ssh_port: u16,
+    /// The host-key script, as a path inside the tree (`etc/...`).
+    pub keygen_script: Option<PathBuf>,
+}
+
+/// A non-root user created on every host (root always exists).
+#[derive(Debug, Clone)]
+pub struct UserSpec {
+    /// Login name.
+    pub name: String,
+    /// Home directory; `/home/NAME` when unset. Must lie under `/home`.
+    pub home: Option<PathBuf>,
+}
+
+/// One pair the trust graph decided: may `from_user@from_host` log in as
+/// `to_user@to_host`?
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExpectedPair {
+    /// The client user.
+    pub from_user: String,
+    /// The client host.
+    pub from_host: String,
+    /// The account logged in to.
+    pub to_user: String,
+    /// The server host.
+    pub to_host: String,
+    /// What the graph says.
+    pub allowed: bool,
+}
+
+/// Where `ssh_known_hosts` comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnownHosts {
+    /// Collect every host's keys with `ssh-keyscan` once the daemons run and
+    /// write `/etc/ssh/ssh_known_hosts` on every ssh host, as a site would.
+    Rebuild,
+    /// Use the trees' own `/etc/ssh/ssh_known_hosts` as emitted.
+    Keep,
+}
+
+/// What to bring up and what to expect.
+#[derive(Debug, Clone)]
+pub struct VerifySpec {
+    /// The hosts (representatives), in order.
+    pub hosts: Vec<HostSpec>,
+    /// Non-root users to create on every host.
+    pub users: Vec<UserSpec>,
+    /// Every pair to try, with the graph's answer.
+    pub expected: Vec<ExpectedPair>,
+    /// Where known_hosts comes from.
+    pub known_hosts: KnownHosts,
+}
+
+/// A step of a run, for a progress display.
+#[derive(Debug, Clone)]
+pub enum ProgressEvent {
+    /// The run has its id (prefix of everything it creates).
+    Started {
+        /// `accord-PID-N`.
+        run_id: String,
+    },
+    /// A host is being brought up.
+    HostStarting {
+        /// Host name.
+        name: String,
+        /// 1-based position.
+        index: usize,
+        /// Number of hosts.
+        total: usize,
+    },
+    /// Daemons run; pairs are about to be tried.
+    HostsReady,
+    /// Pairs checked so far.
+    Pairs {
+        /// Checked.
+        done: usize,
+        /// Total.
+        total: usize,
+    },
+    /// Tearing everything down.
+    TearingDown,
+}
+
+/// A progress callback.
+pub type ProgressFn = Arc<dyn Fn(&ProgressEvent) + Send + Sync>;
+
+/// How to run.
+#[derive(Clone)]
+pub struct VerifyOptions {
+    /// Pairs tried at once.
+    pub jobs: usize,
+    /// Bound on one client attempt (ssh's ConnectTimeout is derived from it).
+    pub client_timeout: Duration,
+    /// Every process verify starts ends by itself after this long, even if
+    /// verify itself is SIGKILLed.
+    pub lifetime: Duration,
+    /// Called at each step; `None` is silent. See [`terminal_progress`].
+    pub progress: Option<ProgressFn>,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            jobs: 4,
+            client_timeout: Duration::from_secs(8),
+            lifetime: Duration::from_secs(900),
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for VerifyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyOptions")
+            .field("jobs", &self.jobs)
+            .field("client_timeout", &self.client_timeout)
+            .field("lifetime", &self.lifetime)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// A progress callback that writes to stderr when stderr is a terminal and
+/// does nothing otherwise (the CLI passes it; tests pass `None`).
+pub fn terminal_progress() -> Option<ProgressFn> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    Some(Arc::new(|event: &ProgressEvent| {
+        let line = match event {
+            ProgressEvent::Started { run_id } => format!("\rverify: run `{run_id}`\x1b[K"),
+            ProgressEvent::HostStarting { name, index, total } => {
+                format!("\rverify: starting host {index}/{total} `{name}`\x1b[K")
+            }
+            ProgressEvent::HostsReady => "\rverify: daemons running\x1b[K".to_string(),
+            ProgressEvent::Pairs { done, total } => {
+                format!("\rverify: {done}/{total} pairs checked\x1b[K")
+            }
+            ProgressEvent::TearingDown => "\rverify: tearing down\x1b[K\n".to_string(),
+        };
+        eprint!("{line}");
+    }))
+}
+
+/// Why a run could not produce a report.
+#[derive(Debug)]
+pub enum VerifyError {
+    /// verify needs root (namespaces, mounts, daemons).
+    NotRoot,
+    /// A program is missing; `package` provides it on Debian.
+    MissingProgram {
+        /// The program.
+        program: String,
+        /// The Debian package.
+        package: &'static str,
+    },
+    /// `ip netns` does not work here.
+    NoNetns(String),
+    /// The spec is inconsistent.
+    Spec(String),
+    /// Setting up a host or the network failed.
+    Setup(String),
+    /// SIGINT, SIGTERM or SIGHUP arrived; everything was torn down.
+    Interrupted,
+    /// An I/O error.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VerifyError::NotRoot => write!(
+                f,
+                "verify must run as root (it creates network and mount namespaces); run it with `sudo`"
+            ),
+            VerifyError::MissingProgram { program, package } => write!(
+                f,
+                "verify needs `{program}`; install it with `apt-get install {package}` (or `sh scripts/install-test-deps`)"
+            ),
+            VerifyError::NoNetns(why) => {
+                write!(f, "`ip netns` does not work on this machine: {why}")
+            }
+            VerifyError::Spec(why) => write!(f, "invalid verify spec: {why}"),
+            VerifyError::Setup(why) => write!(f, "setup failed: {why}"),
+            VerifyError::Interrupted => write!(f, "interrupted; everything verify started was torn down"),
+            VerifyError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+impl From<std::io::Error> for VerifyError {
+    fn from(e: std::io::Error) -> Self {
+        VerifyError::Io(e)
+    }
+}
+
+/// Brings every host of `spec` up, tries every expected pair, tears
+/// everything down and returns what the daemons did.
+pub fn run(spec: &VerifySpec, opts: &VerifyOptions) -> Result<Report, VerifyError> {
+    requirements(spec)?;
+    validate(spec)?;
+    let _signals = signal::Guard::install();
+    lab::remove_stale();
+    let started = Instant::now();
+    let mut lab = lab::Lab::new(spec, opts)?;
+    emit(
+        opts,
+        &ProgressEvent::Started {
+            run_id: lab.id().to_string(),
+        },
+    );
+    let outcome = bring_up_and_check(&mut lab, spec, opts, started);
+    emit(opts, &ProgressEvent::TearingDown);
+    let torn = Instant::now();
+    let spawned = lab.spawned_pids();
+    let run_id = lab.id().to_string();
+    lab.teardown();
+    let (pairs, mut timings) = outcome?;
+    timings.teardown = torn.elapsed();
+    Ok(Report {
+        run_id,
+        pairs,
+        timings,
+        spawned_pids: spawned,
+    })
+}
+
+fn bring_up_and_check(
+    lab: &mut lab::Lab,
+    spec: &VerifySpec,
+    opts: &VerifyOptions,
+    started: Instant,
+) -> Result<(Vec<PairResult>, Timings), VerifyError> {
+    lab.start_network()?;
+    for (i, h) in spec.hosts.iter().enumerate() {
+        signal::check()?;
+        emit(
+            opts,
+            &ProgressEvent::HostStarting {
+                name: h.name.clone(),
+                index: i + 1,
+                total: spec.hosts.len(),
+            },
+        );
+        lab.start_host(i)?;
+    }
+    lab.wait_daemons()?;
+    if spec.known_hosts == KnownHosts::Rebuild {
+        lab.rebuild_known_hosts()?;
+    }
+    emit(opts, &ProgressEvent::HostsReady);
+    let setup = started.elapsed();
+    let t = Instant::now();
+    let pairs = check::run_all(lab, spec, opts)?;
+    Ok((
+        pairs,
+        Timings {
+            setup,
+            checks: t.elapsed(),
+            teardown: Duration::ZERO,
+        },
+    ))
+}
+
+fn emit(opts: &VerifyOptions, event: &ProgressEvent) {
+    if let Some(p) = &opts.progress {
+        p(event);
+    }
+}
+
+fn validate(spec: &VerifySpec) -> Result<(), VerifyError> {
+    let err = |s: String| Err(VerifyError::Spec(s));
+    if spec.hosts.is_empty() {
+        return err("no hosts".into());
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for h in &spec.hosts {
+        if !valid_name(&h.name) || !names.insert(h.name.as_str()) {
+            return err(format!("bad or repeated host name `{}`", h.name));
+        }
+        if h.addresses.is_empty() {
+            return err(format!("host `{}` has no IPv4 address", h.name));
+        }
+        if !h.tree.is_dir() {
+            return err(format!(
+                "tree `{}` of host `{}` is not a directory",
+                h.tree.display(),
+                h.name
+            ));
+        }
+        if let Some(k) = &h.keygen_script {
+            if k.is_absolute() || k.components().any(|c| c.as_os_str() == "..") {
+                return err(format!(
+                    "keygen script `{}` must be a relative path inside the tree",
+                    k.display()
+                ));
+            }
+        }
+    }
+    for u in &spec.users {
+        if !valid_name(&u.name) || u.name == "root" {
+            return err(format!("bad user name `{}`", u.name));
+        }
+        if let Some(home) = &u.home {
+            if !home.starts_with("/home/") || home.components().any(|c| c.as_os_str() == "..") {
+                return err(format!("home of `{}` must lie under /home", u.name));
+            }
+        }
+    }
+    let user_ok = |u: &str| u == "root" || spec.users.iter().any(|x| x.name == u);
+    for p in &spec.expected {
+        if !names.contains(p.from_host.as_str()) || !names.contains(p.to_host.as_str()) {
+            return err(format!(
+                "pair {}@{} -> {}@{} names an unknown host",
+                p.from_user, p.from_host, p.to_user, p.to_host
+            ));
+        }
+        if !user_ok(&p.from_user) || !user_ok(&p.to_user) {
+            return err(format!(
+                "pair {}@{} -> {}@{} names an undeclared user",
+                p.from_user, p.from_host, p.to_user, p.to_host
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Names that are safe in a shell word, a path and a hostname.
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && !s.starts_with(['-', '.'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, user: &str) -> VerifySpec {
+        VerifySpec {
+            hosts: vec![HostSpec {
+                name: name.into(),
+                aliases: vec![],
+                addresses: vec![Ipv4Addr::new(10, 231, 0, 1)],
+                tree: std::env::temp_dir(),
+                transport: Transport::Ssh,
+                ssh_port: 22,
+                keygen_script: None,
+            }],
+            users: vec![],
+            expected: vec![ExpectedPair {
+                from_user: user.into(),
+                from_host: name.into(),
+                to_user: "root".into(),
+                to_host: name.into(),
+                allowed: true,
+            }],
+            known_hosts: KnownHosts::Rebuild,
+        }
+    }
+
+    #[test]
+    fn validation_rejects_what_cannot_be_brought_up() {
+        assert!(validate(&spec("h1", "root")).is_ok());
+        let table = [
+            (spec("-h1", "root"), "bad or repeated host name"),
+            (spec("h 1", "root"), "bad or repeated host name"),
+            (spec("h1", "alice"), "undeclared user"),
+        ];
+        for (s, want) in table {
+            let e = validate(&s).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        let mut s = spec("h1", "root");
+        s.hosts[0].keygen_script = Some("/etc/ssh/keys.sh".into());
+        assert!(validate(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("relative path"));
+    }
+
+    #[test]
+    fn missing_programs_name_their_package() {
+        let e = VerifyError::MissingProgram {
+            program: "/usr/sbin/sshd".into(),
+            package: "openssh-server",
+        };
+        assert!(e.to_string().contains("apt-get install openssh-server"));
+    }
+}

@@ -1,0 +1,247 @@
+//! `accord verify`: builds the cluster into a temporary directory (or takes
+//! an existing build), brings representative hosts up in network namespaces
+//! with real daemons, and compares every login with the trust graph.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+
+use super::build::{rendered, KeyPolicy, Rendered};
+use super::{plain_error, shown, Common};
+use crate::emit;
+use crate::model::HostId;
+use crate::verify::{self, ExpectedPair, HostSpec, KnownHosts, Transport, UserSpec, VerifySpec};
+
+/// Arguments of `accord verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Verify this existing build (OUT/<cluster>) instead of building FILE
+    /// into a temporary directory; FILE still gives the expected trust.
+    #[arg(long, value_name = "DIR")]
+    pub build: Option<PathBuf>,
+    /// Bring up at most this many hosts.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub hosts: usize,
+    /// Use the emitted ssh_known_hosts as it is instead of collecting every
+    /// host's keys with ssh-keyscan once the daemons run.
+    #[arg(long)]
+    pub keep_known_hosts: bool,
+    /// Logins tried at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub jobs: usize,
+    /// Seconds one login attempt may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 8)]
+    pub timeout: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs verify; exit 0 only when every login did what the graph says.
+pub fn run(args: &VerifyArgs) -> Result<(), i32> {
+    let rendered = rendered(&args.common, KeyPolicy::default())?;
+    let hosts = chosen_hosts(&rendered, args.hosts);
+    let (_scratch, tree_root) = trees(&rendered, args)?;
+    let spec = spec(&rendered, &hosts, &tree_root, args)?;
+    let options = verify::VerifyOptions {
+        jobs: args.jobs.max(1),
+        client_timeout: Duration::from_secs(args.timeout.max(1)),
+        progress: verify::terminal_progress(),
+        ..verify::VerifyOptions::default()
+    };
+    let report = verify::run(&spec, &options).map_err(|e| {
+        plain_error(&format!("cannot verify: {e}"), None);
+        1
+    })?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{report}");
+    }
+    if report.ok() {
+        Ok(())
+    } else {
+        plain_error(
+            &format!(
+                "{} of {} logins did not do what the trust graph says",
+                report.mismatches().len(),
+                report.pairs.len()
+            ),
+            Some("each line marked above names the pair, the graph's answer, the daemon's and its log"),
+        );
+        Err(1)
+    }
+}
+
+/// One host per class, plus a second member of each class with more than
+/// one (so trust between hosts of one role is tried too), capped at `cap`.
+fn chosen_hosts(rendered: &Rendered, cap: usize) -> Vec<HostId> {
+    let graph = &rendered.graph;
+    let mut chosen = BTreeSet::new();
+    for class in 0..graph.class_count() as u32 {
+        let members = graph.class_members(crate::graph::ClassId(class));
+        chosen.extend(members.iter().take(2));
+    }
+    let total = chosen.len();
+    let hosts: Vec<HostId> = chosen.into_iter().take(cap.max(2)).collect();
+    let names: Vec<&str> = hosts
+        .iter()
+        .map(|h| rendered.cluster.hosts[h.0 as usize].name.as_str())
+        .collect();
+    eprintln!(
+        "verify: {} of {} hosts stand for {} class{}: {}",
+        hosts.len(),
+        rendered.cluster.hosts.len(),
+        graph.class_count(),
+        if graph.class_count() == 1 { "" } else { "es" },
+        names.join(", ")
+    );
+    if total > hosts.len() {
+        eprintln!(
+            "verify: capped at {} hosts by --hosts; {} representatives are left out",
+            hosts.len(),
+            total - hosts.len()
+        );
+    }
+    hosts
+}
+
+/// The directory holding `hosts/<host>/` trees: the given build, or a fresh
+/// build in a temporary directory (kept alive by the returned guard).
+fn trees(
+    rendered: &Rendered,
+    args: &VerifyArgs,
+) -> Result<(Option<tempfile::TempDir>, PathBuf), i32> {
+    if let Some(build) = &args.build {
+        if !build.join(emit::MARKER).exists() {
+            plain_error(
+                &format!("`{}` is not an accord build", shown(build)),
+                Some("give the cluster's build directory, such as out/<cluster>"),
+            );
+            return Err(1);
+        }
+        return Ok((None, build.clone()));
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("accord-build-")
+        .tempdir()
+        .map_err(|e| {
+            plain_error(&format!("cannot make a temporary directory: {e}"), None);
+            1
+        })?;
+    let options = emit::EmitOptions {
+        archives: false,
+        ..emit::EmitOptions::default()
+    };
+    emit::write(&rendered.plan, scratch.path(), &options).map_err(|e| {
+        plain_error(&format!("cannot write the build: {e}"), e.hint().as_deref());
+        1
+    })?;
+    let root = scratch.path().join(&rendered.plan.cluster);
+    Ok((Some(scratch), root))
+}
+
+/// The hosts, users and expected logins verify checks.
+fn spec(
+    rendered: &Rendered,
+    hosts: &[HostId],
+    build: &Path,
+    args: &VerifyArgs,
+) -> Result<VerifySpec, i32> {
+    let cluster = &rendered.cluster;
+    let graph = &rendered.graph;
+    let mut specs = Vec::new();
+    for &id in hosts {
+        specs.push(host_spec(rendered, id, build)?);
+    }
+    let mut users: Vec<&str> = graph.users().iter().map(String::as_str).collect();
+    users.sort_by_key(|u| (*u != "root", *u));
+    let mut expected = Vec::new();
+    for &from in hosts {
+        for &to in hosts.iter().filter(|&&to| to != from) {
+            for from_user in &users {
+                for to_user in &users {
+                    expected.push(ExpectedPair {
+                        from_user: from_user.to_string(),
+                        from_host: cluster.hosts[from.0 as usize].name.clone(),
+                        to_user: to_user.to_string(),
+                        to_host: cluster.hosts[to.0 as usize].name.clone(),
+                        allowed: graph.allows(from_user, from, to_user, to),
+                    });
+                }
+            }
+        }
+    }
+    let home_base = cluster.config.str("users.home_base").unwrap_or("/home");
+    Ok(VerifySpec {
+        hosts: specs,
+        users: users
+            .iter()
+            .filter(|u| **u != "root")
+            .map(|u| UserSpec {
+                name: u.to_string(),
+                home: Some(Path::new(home_base).join(u)),
+            })
+            .collect(),
+        expected,
+        known_hosts: if args.keep_known_hosts {
+            KnownHosts::Keep
+        } else {
+            KnownHosts::Rebuild
+        },
+    })
+}
+
+/// What verify needs to know to bring one host up.
+fn host_spec(rendered: &Rendered, id: HostId, build: &Path) -> Result<HostSpec, i32> {
+    let host = &rendered.cluster.hosts[id.0 as usize];
+    let addresses: Vec<Ipv4Addr> = host
+        .addresses
+        .iter()
+        .filter_map(|a| match a {
+            IpAddr::V4(v4) => Some(*v4),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    if addresses.is_empty() {
+        plain_error(
+            &format!("host `{}` has no IPv4 address", host.name),
+            Some("verify simulates hosts on IPv4; give the host an IPv4 address too"),
+        );
+        return Err(1);
+    }
+    let transport = match host.config.str("transport") {
+        Some("rsh") => Transport::Rsh,
+        _ => Transport::Ssh,
+    };
+    let ssh_port = match host.config.get("ssh.port") {
+        Some(crate::model::Value::Int(port)) => u16::try_from(*port).unwrap_or(22),
+        _ => 22,
+    };
+    let tree = build.join("hosts").join(&host.name);
+    let keygen = Path::new("usr/local/sbin/accord-hostkeys");
+    let mut aliases = host.aliases.clone();
+    if let Some(domain) = rendered
+        .cluster
+        .config
+        .str("domain")
+        .filter(|d| !d.is_empty())
+    {
+        aliases.insert(0, format!("{}.{domain}", host.name));
+    }
+    Ok(HostSpec {
+        name: host.name.clone(),
+        aliases,
+        addresses,
+        keygen_script: (transport == Transport::Ssh && tree.join(keygen).exists())
+            .then(|| keygen.to_path_buf()),
+        tree,
+        transport,
+        ssh_port,
+    })
+}

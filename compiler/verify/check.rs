@@ -1,0 +1,305 @@
+//! Trying pairs: each one runs the real client inside the client host's
+//! namespaces as the client user, and is decided by what the server's
+//! daemon logged, never by the client's exit status alone.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::host::accounts;
+use super::lab::Lab;
+use super::report::{Observed, PairResult};
+use super::{
+    emit, signal, ExpectedPair, ProgressEvent, Transport, VerifyError, VerifyOptions, VerifySpec,
+};
+
+/// How long to wait for the daemon's log line after the client returned.
+const LOG_GRACE: Duration = Duration::from_millis(1500);
+
+/// Tries every expected pair with `opts.jobs` workers, in the spec's order.
+pub fn run_all(
+    lab: &Lab,
+    spec: &VerifySpec,
+    opts: &VerifyOptions,
+) -> Result<Vec<PairResult>, VerifyError> {
+    let total = spec.expected.len();
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<PairResult>>> = Mutex::new(vec![None; total]);
+    let jobs = opts.jobs.clamp(1, 64).min(total.max(1));
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                if signal::interrupted() {
+                    return;
+                }
+                let k = next.fetch_add(1, Ordering::SeqCst);
+                if k >= total {
+                    return;
+                }
+                let r = check_pair(lab, spec, opts, &spec.expected[k]);
+                results.lock().unwrap_or_else(|e| e.into_inner())[k] = Some(r);
+                let d = done.fetch_add(1, Ordering::SeqCst) + 1;
+                emit(opts, &ProgressEvent::Pairs { done: d, total });
+            });
+        }
+    });
+    signal::check()?;
+    Ok(results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+fn index(spec: &VerifySpec, name: &str) -> usize {
+    spec.hosts
+        .iter()
+        .position(|h| h.name == name)
+        .expect("validated host")
+}
+
+fn check_pair(
+    lab: &Lab,
+    spec: &VerifySpec,
+    opts: &VerifyOptions,
+    pair: &ExpectedPair,
+) -> PairResult {
+    let from = index(spec, &pair.from_host);
+    let to = index(spec, &pair.to_host);
+    let (observed, log_line, client) = match spec.hosts[to].transport {
+        Transport::Ssh => try_ssh(lab, spec, opts, pair, from, to),
+        Transport::Rsh => try_rsh(lab, spec, opts, pair, from, to),
+    };
+    PairResult {
+        from_user: pair.from_user.clone(),
+        from_host: pair.from_host.clone(),
+        to_user: pair.to_user.clone(),
+        to_host: pair.to_host.clone(),
+        expected: pair.allowed,
+        observed,
+        log_line,
+        client_output: client,
+    }
+}
+
+/// The client command: on host `from`, as `user`, bounded by `timeout`.
+fn client(lab: &Lab, spec: &VerifySpec, from: usize, user: &str, timeout: Duration) -> Command {
+    let mut cmd = lab.on_host(from);
+    let acct = accounts(&spec.users)
+        .into_iter()
+        .find(|a| a.name == user)
+        .expect("validated user");
+    cmd.env("HOME", &acct.home)
+        .env("USER", user)
+        .env("LOGNAME", user);
+    if acct.uid != 0 {
+        cmd.args([
+            "/usr/bin/setpriv",
+            "--reuid",
+            &acct.uid.to_string(),
+            "--regid",
+            &acct.gid.to_string(),
+            "--init-groups",
+            "--",
+        ]);
+    }
+    cmd.args([
+        "/usr/bin/timeout",
+        "-k",
+        "1",
+        &format!("{}", timeout.as_secs().max(1)),
+    ]);
+    cmd
+}
+
+fn try_ssh(
+    lab: &Lab,
+    spec: &VerifySpec,
+    opts: &VerifyOptions,
+    pair: &ExpectedPair,
+    from: usize,
+    to: usize,
+) -> (Observed, Option<String>, Option<String>) {
+    let log = lab.dir(to).daemon_log();
+    let start = file_len(&log);
+    let connect = (opts.client_timeout.as_secs() / 2).max(1);
+    let out = client(lab, spec, from, &pair.from_user, opts.client_timeout)
+        .arg("/usr/bin/ssh")
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            &format!("ConnectTimeout={connect}"),
+        ])
+        .args([
+            "-o",
+            "LogLevel=ERROR",
+            "-p",
+            &spec.hosts[to].ssh_port.to_string(),
+        ])
+        .args(["-l", &pair.to_user, &pair.to_host, "true"])
+        .output();
+    let client_text = out.as_ref().map(summary).ok();
+    let ok = out.as_ref().map(|o| o.status.success()).unwrap_or(false);
+    let src = spec.hosts[from].addresses[0].to_string();
+    let user = format!(" {} ", pair.to_user);
+    let t = Instant::now();
+    loop {
+        let lines = new_lines(&log, start);
+        let mine: Vec<&str> = lines
+            .iter()
+            .map(String::as_str)
+            .filter(|l| l.contains(&format!(" {src} ")) || l.contains(&format!("{src} port")))
+            .collect();
+        let accept = mine
+            .iter()
+            .find(|l| l.starts_with("Accepted ") && l.contains(&user));
+        if ok {
+            if let Some(l) = accept {
+                return (Observed::Allowed, Some(l.to_string()), client_text);
+            }
+        } else if let Some(l) = best_refusal(&mine, &lines) {
+            return (Observed::Refused, Some(l), client_text);
+        }
+        if t.elapsed() > LOG_GRACE {
+            let why = if ok {
+                "the client succeeded but sshd logged no accepted login from it"
+            } else {
+                "the client failed but sshd logged no attempt from it"
+            };
+            return (
+                Observed::Error(why.into()),
+                mine.last().map(|s| s.to_string()),
+                client_text,
+            );
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The most telling refusal line: a reason if sshd gave one, else the
+/// failed attempt, else the closed connection.
+fn best_refusal(mine: &[&str], all: &[String]) -> Option<String> {
+    const REASONS: [&str; 5] = [
+        "bad modes",
+        "bad ownership",
+        "ROOT LOGIN REFUSED",
+        "refused",
+        "not allowed",
+    ];
+    if mine.is_empty() {
+        return None;
+    }
+    let closed = mine.iter().any(|l| {
+        l.contains("Connection closed") || l.contains("Disconnected") || l.contains("Failed")
+    });
+    if !closed {
+        return None;
+    }
+    for r in REASONS {
+        if let Some(l) = all.iter().find(|l| l.contains(r)) {
+            return Some(l.clone());
+        }
+    }
+    mine.iter()
+        .find(|l| l.starts_with("Failed "))
+        .or_else(|| mine.last())
+        .map(|s| s.to_string())
+}
+
+fn try_rsh(
+    lab: &Lab,
+    spec: &VerifySpec,
+    opts: &VerifyOptions,
+    pair: &ExpectedPair,
+    from: usize,
+    to: usize,
+) -> (Observed, Option<String>, Option<String>) {
+    let log = lab.dir(to).syslog();
+    let start = file_len(&log);
+    let nonce = format!(
+        "accord-nonce-{}-{from}-{to}-{}",
+        std::process::id(),
+        pair.to_user
+    );
+    let out = client(lab, spec, from, &pair.from_user, opts.client_timeout)
+        .args([
+            "/usr/bin/netkit-rsh",
+            "-n",
+            "-l",
+            &pair.to_user,
+            &pair.to_host,
+            "echo",
+            &nonce,
+        ])
+        .output();
+    let client_text = out.as_ref().map(summary).ok();
+    let echoed = out
+        .as_ref()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(&nonce))
+        .unwrap_or(false);
+    let denied = out
+        .as_ref()
+        .map(|o| String::from_utf8_lossy(&o.stderr).contains("Permission denied"))
+        .unwrap_or(false);
+    let needle = format!("as {}", pair.to_user);
+    let from_user = format!(" {}@", pair.from_user);
+    let t = Instant::now();
+    loop {
+        let lines = new_lines(&log, start);
+        let mine = lines
+            .iter()
+            .rev()
+            .find(|l| l.contains(&from_user) && l.contains(&needle))
+            .or_else(|| lines.iter().rev().find(|l| l.contains("rshd")))
+            .cloned();
+        if echoed {
+            return (Observed::Allowed, mine, client_text);
+        }
+        if denied && (mine.is_some() || t.elapsed() > LOG_GRACE) {
+            return (Observed::Refused, mine, client_text);
+        }
+        if t.elapsed() > LOG_GRACE {
+            return (
+                Observed::Error("no echo and no refusal from in.rshd".into()),
+                mine,
+                client_text,
+            );
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn file_len(p: &Path) -> u64 {
+    fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+fn new_lines(p: &Path, from: u64) -> Vec<String> {
+    let bytes = fs::read(p).unwrap_or_default();
+    let start = (from as usize).min(bytes.len());
+    String::from_utf8_lossy(&bytes[start..])
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .collect()
+}
+
+/// The client's exit status and last stderr line, for the report.
+fn summary(o: &Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr);
+    let last = err
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    match o.status.code() {
+        Some(c) if last.is_empty() => format!("exit {c}"),
+        Some(c) => format!("exit {c}: {last}"),
+        None => format!("killed: {last}"),
+    }
+}

@@ -1,0 +1,594 @@
+//! The lab: every namespace, process and file one run creates, and their
+//! teardown. Names carry the run's id `accord-PID-N`, so a later run can
+//! tell stale leftovers (their PID is dead) from a live run's.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use super::host::{self, HostDir};
+use super::require::ip;
+use super::{signal, syslog, Transport, VerifyError, VerifyOptions, VerifySpec};
+
+static RUNS: AtomicUsize = AtomicUsize::new(0);
+const PREFIX: &str = "accord-";
+const WORK_PREFIX: &str = "accord-verify-";
+/// The environment variable that marks every process of a run.
+const RUN_ENV: &str = "ACCORD_VERIFY_RUN";
+
+/// One run's resources.
+pub struct Lab {
+    id: String,
+    work: PathBuf,
+    spec: VerifySpec,
+    lifetime: Duration,
+    namespaces: Vec<String>,
+    children: Vec<(String, Child)>,
+    anchors: Vec<Option<u32>>,
+    receivers: Vec<syslog::Receiver>,
+    spawned: Vec<u32>,
+    torn_down: bool,
+}
+
+impl Lab {
+    /// Creates the work directory; nothing else yet.
+    pub fn new(spec: &VerifySpec, opts: &VerifyOptions) -> Result<Lab, VerifyError> {
+        let id = format!(
+            "{PREFIX}{}-{}",
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::SeqCst)
+        );
+        let work = std::env::temp_dir().join(format!("{WORK_PREFIX}{}", &id[PREFIX.len()..]));
+        fs::create_dir_all(&work)?;
+        Ok(Lab {
+            id,
+            work,
+            spec: spec.clone(),
+            lifetime: opts.lifetime,
+            namespaces: Vec::new(),
+            children: Vec::new(),
+            anchors: vec![None; spec.hosts.len()],
+            receivers: Vec::new(),
+            spawned: Vec::new(),
+            torn_down: false,
+        })
+    }
+
+    /// The run's id (prefix of its namespaces).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Every PID this run spawned.
+    pub fn spawned_pids(&self) -> Vec<u32> {
+        self.spawned.clone()
+    }
+
+    /// The files of host `i`.
+    pub fn dir(&self, i: usize) -> HostDir {
+        HostDir {
+            root: self.work.join(format!("h{i}")),
+        }
+    }
+
+    /// The anchor PID of host `i` (its namespaces).
+    pub fn anchor(&self, i: usize) -> u32 {
+        self.anchors[i].expect("host started")
+    }
+
+    fn netns(&self, i: usize) -> String {
+        format!("{}-h{i}", self.id)
+    }
+
+    fn switch(&self) -> String {
+        format!("{}-sw", self.id)
+    }
+
+    /// The switch namespace with its bridge, and one namespace per host with
+    /// a veth into it; each address is a /32 with a route to every peer, so
+    /// no namespace routes off the cluster.
+    pub fn start_network(&mut self) -> Result<(), VerifyError> {
+        let sw = self.switch();
+        self.add_netns(&sw)?;
+        ip_batch(
+            &sw,
+            "link add br0 type bridge\nlink set br0 up\nlink set lo up\n",
+        )?;
+        for i in 0..self.spec.hosts.len() {
+            signal::check()?;
+            let ns = self.netns(i);
+            self.add_netns(&ns)?;
+            ip_batch(
+                &sw,
+                &format!("link add v{i} type veth peer name eth0 netns {ns}\nlink set v{i} master br0 up\n"),
+            )?;
+            let me = &self.spec.hosts[i];
+            let src = me.addresses[0];
+            let mut b = String::from("link set lo up\nlink set eth0 up\n");
+            for a in &me.addresses {
+                let _ = writeln!(b, "addr add {a}/32 dev eth0");
+            }
+            for (j, peer) in self.spec.hosts.iter().enumerate() {
+                if j != i {
+                    for a in &peer.addresses {
+                        let _ = writeln!(b, "route add {a}/32 dev eth0 src {src}");
+                    }
+                }
+            }
+            ip_batch(&ns, &b)?;
+        }
+        Ok(())
+    }
+
+    fn add_netns(&mut self, name: &str) -> Result<(), VerifyError> {
+        run_ok(Command::new(ip()).args(["netns", "add", name]))?;
+        self.namespaces.push(name.to_string());
+        Ok(())
+    }
+
+    /// Prepares host `i`'s files, starts its anchor, runs its keygen script
+    /// and starts its daemon.
+    pub fn start_host(&mut self, i: usize) -> Result<(), VerifyError> {
+        let dir = self.dir(i);
+        let host = self.spec.hosts[i].clone();
+        host::prepare(&dir, &self.spec, &host)?;
+        fs::create_dir_all(dir.root.join("dev"))?;
+        self.receivers
+            .push(syslog::Receiver::start(&dir.devlog(), &dir.syslog())?);
+        let script = host::anchor_script(&dir, &host.name, self.lifetime.as_secs().max(1));
+        let anchor = self.spawn(
+            &format!("anchor {}", host.name),
+            Command::new(ip())
+                .args(["netns", "exec", &self.netns(i)])
+                .args([
+                    "/usr/bin/unshare",
+                    "--mount",
+                    "--uts",
+                    "--propagation",
+                    "private",
+                ])
+                .args(["--", "/bin/sh", "-c", &script])
+                .env(RUN_ENV, &self.id)
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(dir.root.join("anchor.log"))?),
+        )?;
+        self.anchors[i] = Some(anchor);
+        self.wait_for(
+            Duration::from_secs(10),
+            &format!("host `{}` to mount its tree", host.name),
+            |l| l.dir(i).ready().exists(),
+        )?;
+        if host.transport == Transport::Ssh {
+            self.keygen(i, &host)?;
+            let log = fs::File::create(dir.daemon_log())?;
+            let mut cmd = self.on_host(i);
+            cmd.args([
+                "/usr/bin/timeout",
+                "-k",
+                "2",
+                &self.lifetime.as_secs().to_string(),
+            ])
+            .args(["/usr/sbin/sshd", "-D", "-e", "-f", "/etc/ssh/sshd_config"])
+            .args(["-o", "LogLevel=VERBOSE", "-o", "PidFile=/run/sshd.pid"])
+            .stdout(log.try_clone()?)
+            .stderr(log);
+            self.spawn(&format!("sshd {}", host.name), &mut cmd)?;
+        } else {
+            let log = fs::File::create(dir.daemon_log())?;
+            let mut cmd = self.on_host(i);
+            cmd.args([
+                "/usr/bin/timeout",
+                "-k",
+                "2",
+                &self.lifetime.as_secs().to_string(),
+            ])
+            .arg("/usr/sbin/inetd")
+            .arg("-d")
+            .arg(dir.inetd_conf())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+            self.spawn(&format!("inetd {}", host.name), &mut cmd)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the tree's keygen script on the host, or makes an ed25519 key
+    /// when the tree has none.
+    fn keygen(&mut self, i: usize, host: &super::HostSpec) -> Result<(), VerifyError> {
+        let mut cmd = self.on_host(i);
+        cmd.args(["/usr/bin/timeout", "30"]);
+        match &host.keygen_script {
+            Some(script) => {
+                cmd.arg("/bin/sh").arg(self.dir(i).tree().join(script));
+            }
+            None => {
+                cmd.args(["/bin/sh", "-c", "test -e /etc/ssh/ssh_host_ed25519_key || /usr/bin/ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key"]);
+            }
+        }
+        let out = cmd.stdin(Stdio::null()).output()?;
+        if !out.status.success() {
+            return Err(VerifyError::Setup(format!(
+                "keygen on `{}` failed: {}",
+                host.name,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// A command that runs inside host `i`'s namespaces with a clean
+    /// environment.
+    pub fn on_host(&self, i: usize) -> Command {
+        let mut cmd = Command::new("/usr/bin/nsenter");
+        cmd.args(["-t", &self.anchor(i).to_string(), "-m", "-n", "-u", "--"])
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("LANG", "C")
+            .env(RUN_ENV, &self.id)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Waits until every daemon listens on its port (read from the host's
+    /// own `/proc/PID/net/tcp`), or fails with its log.
+    pub fn wait_daemons(&mut self) -> Result<(), VerifyError> {
+        for i in 0..self.spec.hosts.len() {
+            let h = &self.spec.hosts[i];
+            let port = match h.transport {
+                Transport::Ssh => h.ssh_port,
+                Transport::Rsh => 514,
+            };
+            let anchor = self.anchor(i);
+            let what = format!("`{}` to listen on port {port}", h.name);
+            self.wait_for(Duration::from_secs(10), &what, |_| listening(anchor, port))
+                .map_err(|e| match e {
+                    VerifyError::Setup(s) => VerifyError::Setup(format!(
+                        "{s}; daemon log: {}",
+                        fs::read_to_string(self.dir(i).daemon_log())
+                            .unwrap_or_default()
+                            .trim()
+                    )),
+                    e => e,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Scans every ssh host's keys from the first ssh host with
+    /// `ssh-keyscan` and writes `ssh_known_hosts` (every name and address of
+    /// each host) on every ssh host, in place.
+    pub fn rebuild_known_hosts(&mut self) -> Result<(), VerifyError> {
+        let ssh: Vec<usize> = (0..self.spec.hosts.len())
+            .filter(|&i| self.spec.hosts[i].transport == Transport::Ssh)
+            .collect();
+        let Some(&scanner) = ssh.first() else {
+            return Ok(());
+        };
+        let mut by_addr = BTreeMap::new();
+        let mut lines = Vec::new();
+        for &i in &ssh {
+            let h = &self.spec.hosts[i];
+            by_addr.insert(h.addresses[0].to_string(), i);
+            let out = self
+                .on_host(scanner)
+                .args(["/usr/bin/timeout", "15", "/usr/bin/ssh-keyscan", "-T", "5"])
+                .args(["-p", &h.ssh_port.to_string(), &h.addresses[0].to_string()])
+                .output()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut found = false;
+            for l in text.lines().filter(|l| !l.starts_with('#')) {
+                let mut parts = l.splitn(2, ' ');
+                let (Some(_), Some(key)) = (parts.next(), parts.next()) else {
+                    continue;
+                };
+                let mut names = vec![h.name.clone()];
+                names.extend(h.aliases.iter().cloned());
+                names.extend(h.addresses.iter().map(|a| a.to_string()));
+                lines.push(format!("{} {key}", names.join(",")));
+                found = true;
+            }
+            if !found {
+                return Err(VerifyError::Setup(format!(
+                    "ssh-keyscan found no host key on `{}`: {}",
+                    h.name,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+        }
+        lines.sort();
+        let content = lines.join("\n") + "\n";
+        for &i in &ssh {
+            let path = self.dir(i).etc().join("ssh/ssh_known_hosts");
+            // Truncate in place: the inode stays the one the host sees.
+            let mut f = fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&path)?;
+            f.write_all(content.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn spawn(&mut self, what: &str, cmd: &mut Command) -> Result<u32, VerifyError> {
+        // A process group of its own: a terminal's Ctrl-C reaches verify
+        // alone, which then tears down in order.
+        let child = cmd
+            .stdin(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| VerifyError::Setup(format!("starting {what}: {e}")))?;
+        let pid = child.id();
+        self.spawned.push(pid);
+        self.children.push((what.to_string(), child));
+        Ok(pid)
+    }
+
+    /// Polls `ready` every 20 ms up to `limit`; fails if a child died or a
+    /// signal arrived.
+    fn wait_for(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        ready: impl Fn(&Lab) -> bool,
+    ) -> Result<(), VerifyError> {
+        let t = Instant::now();
+        loop {
+            signal::check()?;
+            if ready(self) {
+                return Ok(());
+            }
+            for (name, child) in &mut self.children {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(VerifyError::Setup(format!(
+                        "{name} exited ({status}) while waiting for {what}"
+                    )));
+                }
+            }
+            if t.elapsed() > limit {
+                return Err(VerifyError::Setup(format!("timed out waiting for {what}")));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// TERM then KILL every child, KILL whatever else is inside our
+    /// namespaces, delete them, stop the syslog receivers, remove the work
+    /// directory. Idempotent.
+    pub fn teardown(&mut self) {
+        if self.torn_down {
+            return;
+        }
+        self.torn_down = true;
+        for (_, child) in &mut self.children {
+            signal_pid(child.id(), libc::SIGTERM);
+        }
+        let t = Instant::now();
+        for (_, child) in &mut self.children {
+            while t.elapsed() < Duration::from_millis(1500) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for ns in self.namespaces.iter().rev() {
+            kill_netns(ns);
+        }
+        self.namespaces.clear();
+        for r in &mut self.receivers {
+            r.stop();
+        }
+        remove_work(&self.work);
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
+
+fn signal_pid(pid: u32, sig: libc::c_int) {
+    // SAFETY: kill has no memory preconditions; the pid is our own child
+    // (not yet reaped, so not reused).
+    unsafe {
+        libc::kill(pid as libc::pid_t, sig);
+    }
+}
+
+/// KILLs every process in `ns` (bounded rounds) and deletes it.
+fn kill_netns(ns: &str) {
+    for _ in 0..20 {
+        let pids = Command::new(ip())
+            .args(["netns", "pids", ns])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default();
+        let pids: Vec<i32> = pids
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if pids.is_empty() {
+            break;
+        }
+        for p in pids {
+            // SAFETY: as above; these processes live in a namespace this
+            // program (or a dead earlier run of it) created.
+            unsafe {
+                libc::kill(p, libc::SIGKILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let _ = Command::new(ip())
+        .args(["netns", "del", ns])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Removes the work directory unless something is still mounted below it
+/// (then removing would reach into a mounted tree).
+fn remove_work(work: &Path) {
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let w = work.display().to_string();
+    if mounts
+        .lines()
+        .any(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&w)))
+    {
+        return;
+    }
+    let _ = fs::remove_dir_all(work);
+}
+
+/// Removes namespaces and work directories of earlier runs whose process is
+/// dead (a run that was SIGKILLed).
+pub fn remove_stale() {
+    for ns in list_netns() {
+        if let Some(pid) = owner(&ns) {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                kill_netns(&ns);
+            }
+        }
+    }
+    if let Ok(rd) = fs::read_dir(std::env::temp_dir()) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(rest) = name.strip_prefix(WORK_PREFIX) {
+                // Only `accord-verify-PID-...`: other names are not ours.
+                let pid = rest.split('-').next().unwrap_or("");
+                let ours = pid.parse::<u32>().is_ok();
+                if ours && !Path::new(&format!("/proc/{pid}")).exists() {
+                    remove_work(&e.path());
+                }
+            }
+        }
+    }
+}
+
+fn owner(ns: &str) -> Option<u32> {
+    ns.strip_prefix(PREFIX)?.split('-').next()?.parse().ok()
+}
+
+fn list_netns() -> Vec<String> {
+    let out = Command::new(ip())
+        .args(["netns", "list"])
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    out.lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(PREFIX))
+        .map(str::to_string)
+        .collect()
+}
+
+/// What a run with id `run_id` left behind: namespaces, mounts, work
+/// directories and live processes among `pids`. Empty after a clean run.
+pub fn leftovers(run_id: &str, pids: &[u32]) -> Vec<String> {
+    let mut out: Vec<String> = list_netns()
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("{run_id}-")))
+        .map(|n| format!("namespace {n}"))
+        .collect();
+    let work = std::env::temp_dir().join(format!(
+        "{WORK_PREFIX}{}",
+        run_id.strip_prefix(PREFIX).unwrap_or(run_id)
+    ));
+    if work.exists() {
+        out.push(format!("directory {}", work.display()));
+    }
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for l in mounts.lines() {
+        if l.contains(run_id) || l.contains(&work.display().to_string()) {
+            out.push(format!("mount {l}"));
+        }
+    }
+    // Every process a run starts carries `ACCORD_VERIFY_RUN=ID` in its
+    // environment, and so do their children (anchors, daemons, clients).
+    let marker = format!("{RUN_ENV}={run_id}\0");
+    if let Ok(rd) = fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.parse::<u32>().is_err() {
+                continue;
+            }
+            let env = fs::read(e.path().join("environ")).unwrap_or_default();
+            if String::from_utf8_lossy(&env).contains(&marker) {
+                let stat = fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                if !stat.contains(") Z ") {
+                    out.push(format!("process {name}"));
+                }
+            }
+        }
+    }
+    for p in pids {
+        let stat = fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        // A zombie is gone for every practical purpose; a live one is not.
+        if !stat.is_empty() && !stat.contains(") Z ") {
+            out.push(format!("process {p}"));
+        }
+    }
+    out
+}
+
+/// Whether a socket listens on `port` in the network namespace of `pid`.
+fn listening(pid: u32, port: u16) -> bool {
+    let want = format!(":{port:04X}");
+    ["tcp", "tcp6"].iter().any(|f| {
+        fs::read_to_string(format!("/proc/{pid}/net/{f}"))
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.len() > 3 && cols[1].ends_with(&want) && cols[3] == "0A"
+            })
+    })
+}
+
+fn ip_batch(ns: &str, batch: &str) -> Result<(), VerifyError> {
+    let mut child = Command::new(ip())
+        .args(["-n", ns, "-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(batch.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(VerifyError::Setup(format!(
+            "ip -n {ns}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+fn run_ok(cmd: &mut Command) -> Result<(), VerifyError> {
+    let out = cmd.stdin(Stdio::null()).output()?;
+    if !out.status.success() {
+        return Err(VerifyError::Setup(format!(
+            "{:?}: {}",
+            cmd,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! What verify needs from the machine, checked before anything is created.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::{Transport, VerifyError, VerifySpec};
+
+/// Programs every run needs, with the Debian package that provides them.
+const COMMON: &[(&str, &str)] = &[
+    ("/usr/bin/nsenter", "util-linux"),
+    ("/usr/bin/unshare", "util-linux"),
+    ("/usr/bin/setpriv", "util-linux"),
+    ("/usr/bin/timeout", "coreutils"),
+    ("/usr/bin/cp", "coreutils"),
+];
+
+const SSH: &[(&str, &str)] = &[
+    ("/usr/sbin/sshd", "openssh-server"),
+    ("/usr/bin/ssh", "openssh-client"),
+    ("/usr/bin/ssh-keyscan", "openssh-client"),
+    ("/usr/bin/ssh-keygen", "openssh-client"),
+    ("/usr/lib/openssh/ssh-keysign", "openssh-client"),
+];
+
+const RSH: &[(&str, &str)] = &[
+    ("/usr/sbin/in.rshd", "rsh-server"),
+    ("/usr/sbin/inetd", "openbsd-inetd"),
+    ("/usr/bin/netkit-rsh", "rsh-client"),
+];
+
+/// The `ip` binary.
+pub const IP: &str = "/usr/bin/ip";
+/// Alternative location of `ip`.
+const IP_SBIN: &str = "/sbin/ip";
+
+/// Path of `ip` on this machine.
+pub fn ip() -> &'static str {
+    if Path::new(IP).exists() {
+        IP
+    } else {
+        IP_SBIN
+    }
+}
+
+/// Checks root, `ip netns` and every program the spec's transports need;
+/// the error names the missing program and its package.
+pub fn requirements(spec: &VerifySpec) -> Result<(), VerifyError> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(VerifyError::NotRoot);
+    }
+    if !Path::new(ip()).exists() {
+        return Err(VerifyError::MissingProgram {
+            program: "ip".into(),
+            package: "iproute2",
+        });
+    }
+    let mut needed: Vec<(&str, &str)> = COMMON.to_vec();
+    if spec.hosts.iter().any(|h| h.transport == Transport::Ssh) {
+        needed.extend_from_slice(SSH);
+    }
+    if spec.hosts.iter().any(|h| h.transport == Transport::Rsh) {
+        needed.extend_from_slice(RSH);
+    }
+    for (program, package) in needed {
+        if !Path::new(program).exists() {
+            return Err(VerifyError::MissingProgram {
+                program: program.into(),
+                package,
+            });
+        }
+    }
+    let out = Command::new(ip())
+        .args(["netns", "list"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| VerifyError::NoNetns(e.to_string()))?;
+    if !out.status.success() {
+        return Err(VerifyError::NoNetns(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    Ok(())
+}

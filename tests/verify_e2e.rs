@@ -1,0 +1,822 @@
+//! End-to-end tests of `accord::verify` against real sshd and in.rshd in
+//! network namespaces, on hand-written host trees. They need root; without
+//! it (or with ACCORD_SKIP_E2E=1) they say loudly that they skip, except
+//! under CI=true as root, where they always run.
+
+use std::fs;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+use std::time::Duration;
+
+use accord::verify::{
+    self, ExpectedPair, HostSpec, KnownHosts, Observed, Report, Transport, UserSpec, VerifyError,
+    VerifyOptions, VerifySpec,
+};
+
+/// Whether to run; prints the reason when not.
+fn e2e_enabled(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let skip = std::env::var("ACCORD_SKIP_E2E").is_ok_and(|v| v == "1");
+    if root && (ci || !skip) {
+        install_deps();
+        return true;
+    }
+    eprintln!(
+        "\n!!!!!!!! SKIPPED verify e2e `{test}`: {} !!!!!!!!\n",
+        if root {
+            "ACCORD_SKIP_E2E=1"
+        } else {
+            "not root (run as root to prove trees against real daemons)"
+        }
+    );
+    false
+}
+
+fn install_deps() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let status = std::process::Command::new("sh")
+            .arg(root.join("scripts/install-test-deps"))
+            .status()
+            .expect("run install-test-deps");
+        assert!(status.success(), "install-test-deps failed");
+    });
+}
+
+/// What one hand-written host trusts.
+#[derive(Default, Clone)]
+struct Trust {
+    /// `(client host, client user)` lines in `/root/.shosts` or `.rhosts`.
+    root: Vec<(&'static str, &'static str)>,
+    /// `(user, client host, client user)` lines in `/home/USER/.shosts`.
+    users: Vec<(&'static str, &'static str, &'static str)>,
+    /// Leave `/root/.shosts` out (a broken tree).
+    drop_root_file: bool,
+}
+
+struct Lab {
+    dir: tempfile::TempDir,
+    names: Vec<&'static str>,
+}
+
+impl Lab {
+    fn new(names: &[&'static str]) -> Lab {
+        Lab {
+            dir: tempfile::tempdir().expect("tempdir"),
+            names: names.to_vec(),
+        }
+    }
+
+    fn addr(&self, i: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 231, 0, 11 + i as u8)
+    }
+
+    fn hosts_file(&self) -> String {
+        let mut s = String::from("127.0.0.1\tlocalhost\n");
+        for (i, n) in self.names.iter().enumerate() {
+            s += &format!("{}\t{n}\n", self.addr(i));
+        }
+        s
+    }
+
+    /// Writes host `i`'s tree as the stdlib would emit it and returns its spec.
+    fn host(&self, i: usize, transport: Transport, trust: &Trust) -> HostSpec {
+        let name = self.names[i];
+        let tree = self.dir.path().join(name);
+        let put = |rel: &str, text: &str, mode: u32| {
+            let p = tree.join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, text).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        };
+        put("etc/hosts", &self.hosts_file(), 0o644);
+        put("etc/hostname", &format!("{name}\n"), 0o644);
+        let file = match transport {
+            Transport::Ssh => ".shosts",
+            Transport::Rsh => ".rhosts",
+        };
+        let lines = |l: &[(&str, &str)]| {
+            l.iter()
+                .map(|(h, u)| format!("{h} {u}\n"))
+                .collect::<String>()
+        };
+        fs::create_dir_all(tree.join("root")).unwrap();
+        fs::set_permissions(tree.join("root"), fs::Permissions::from_mode(0o700)).unwrap();
+        if trust.drop_root_file {
+            let _ = fs::remove_file(tree.join("root").join(file));
+        } else {
+            put(&format!("root/{file}"), &lines(&trust.root), 0o600);
+        }
+        for (user, h, u) in &trust.users {
+            put(&format!("home/{user}/{file}"), &format!("{h} {u}\n"), 0o600);
+        }
+        let mut keygen = None;
+        if transport == Transport::Ssh {
+            put(
+                "etc/ssh/sshd_config",
+                "HostbasedAuthentication yes\nIgnoreRhosts no\nHostbasedUsesNameFromPacketOnly yes\n\
+                 PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM yes\n\
+                 HostKey /etc/ssh/ssh_host_ed25519_key\n",
+                0o644,
+            );
+            put(
+                "etc/ssh/ssh_config",
+                "Host *\n    HostbasedAuthentication yes\n    EnableSSHKeysign yes\n",
+                0o644,
+            );
+            put(
+                "etc/ssh/accord-hostkeys.sh",
+                "#!/bin/sh\nset -eu\n[ -e /etc/ssh/ssh_host_ed25519_key ] || \
+                 /usr/bin/ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key\n",
+                0o755,
+            );
+            keygen = Some(PathBuf::from("etc/ssh/accord-hostkeys.sh"));
+        }
+        HostSpec {
+            name: name.to_string(),
+            aliases: vec![],
+            addresses: vec![self.addr(i)],
+            tree,
+            transport,
+            ssh_port: 22,
+            keygen_script: keygen,
+        }
+    }
+}
+
+/// Every `u1@h1 -> u2@h2` with `h1 != h2`, allowed when `allow` says so.
+fn matrix(
+    names: &[&str],
+    users: &[&str],
+    allow: impl Fn(&str, &str, &str, &str) -> bool,
+) -> Vec<ExpectedPair> {
+    let mut out = Vec::new();
+    for fh in names {
+        for th in names.iter().filter(|t| *t != fh) {
+            for fu in users {
+                for tu in users {
+                    out.push(ExpectedPair {
+                        from_user: fu.to_string(),
+                        from_host: fh.to_string(),
+                        to_user: tu.to_string(),
+                        to_host: th.to_string(),
+                        allowed: allow(fu, fh, tu, th),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+fn run(spec: &VerifySpec) -> Report {
+    let opts = VerifyOptions {
+        jobs: 3,
+        client_timeout: Duration::from_secs(10),
+        lifetime: Duration::from_secs(300),
+        progress: None,
+    };
+    let report = verify::run(spec, &opts).unwrap_or_else(|e| panic!("verify failed: {e}"));
+    eprintln!("{report}");
+    if std::env::var("ACCORD_VERIFY_DUMP").is_ok() {
+        eprintln!("{}", report.to_json());
+    }
+    let left = verify::leftovers(&report.run_id, &report.spawned_pids);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    report
+}
+
+fn observed(r: &Report, from: &str, to: &str) -> Observed {
+    let (fu, fh) = from.split_once('@').unwrap();
+    let (tu, th) = to.split_once('@').unwrap();
+    r.observed(fu, fh, tu, th)
+        .cloned()
+        .unwrap_or_else(|| panic!("{from} -> {to} not tried"))
+}
+
+fn mesh(lab: &Lab, transport: Transport) -> Vec<HostSpec> {
+    (0..lab.names.len())
+        .map(|i| {
+            let root: Vec<_> = lab
+                .names
+                .iter()
+                .filter(|n| **n != lab.names[i])
+                .map(|n| (*n, "root"))
+                .collect();
+            lab.host(
+                i,
+                transport,
+                &Trust {
+                    root,
+                    ..Trust::default()
+                },
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn ssh_full_mesh_of_three_roots() {
+    if !e2e_enabled("ssh_full_mesh_of_three_roots") {
+        return;
+    }
+    let names = ["h1", "h2", "h3"];
+    let lab = Lab::new(&names);
+    let spec = VerifySpec {
+        hosts: mesh(&lab, Transport::Ssh),
+        users: vec![],
+        expected: matrix(&names, &["root"], |_, _, _, _| true),
+        known_hosts: KnownHosts::Rebuild,
+    };
+    let r = run(&spec);
+    assert_eq!(r.pairs.len(), 6);
+    assert!(r.ok(), "{r}");
+    for p in &r.pairs {
+        assert_eq!(p.observed, Observed::Allowed);
+        assert!(
+            p.log_line
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("Accepted hostbased for root"),
+            "{p:?}"
+        );
+    }
+}
+
+#[test]
+fn ssh_oneway_grant_to_a_non_root_user() {
+    if !e2e_enabled("ssh_oneway_grant_to_a_non_root_user") {
+        return;
+    }
+    let names = ["h1", "h2"];
+    let lab = Lab::new(&names);
+    // alice@h1 -> alice@h2 oneway; nothing else.
+    let hosts = vec![
+        lab.host(0, Transport::Ssh, &Trust::default()),
+        lab.host(
+            1,
+            Transport::Ssh,
+            &Trust {
+                users: vec![("alice", "h1", "alice")],
+                ..Trust::default()
+            },
+        ),
+    ];
+    let spec = VerifySpec {
+        hosts,
+        users: vec![UserSpec {
+            name: "alice".into(),
+            home: None,
+        }],
+        expected: matrix(&names, &["root", "alice"], |fu, fh, tu, _| {
+            fu == "alice" && tu == "alice" && fh == "h1"
+        }),
+        known_hosts: KnownHosts::Rebuild,
+    };
+    let r = run(&spec);
+    assert_eq!(r.pairs.len(), 8);
+    assert!(r.ok(), "{r}");
+    assert_eq!(observed(&r, "alice@h1", "alice@h2"), Observed::Allowed);
+    assert_eq!(observed(&r, "alice@h2", "alice@h1"), Observed::Refused);
+    assert_eq!(observed(&r, "root@h1", "alice@h2"), Observed::Refused);
+    assert_eq!(observed(&r, "alice@h1", "root@h2"), Observed::Refused);
+}
+
+#[test]
+fn ssh_host_trusted_by_no_one_is_refused_everywhere() {
+    if !e2e_enabled("ssh_host_trusted_by_no_one_is_refused_everywhere") {
+        return;
+    }
+    let names = ["h1", "h2", "h3"];
+    let lab = Lab::new(&names);
+    let hosts = vec![
+        lab.host(
+            0,
+            Transport::Ssh,
+            &Trust {
+                root: vec![("h2", "root")],
+                ..Trust::default()
+            },
+        ),
+        lab.host(
+            1,
+            Transport::Ssh,
+            &Trust {
+                root: vec![("h1", "root")],
+                ..Trust::default()
+            },
+        ),
+        lab.host(2, Transport::Ssh, &Trust::default()),
+    ];
+    let spec = VerifySpec {
+        hosts,
+        users: vec![],
+        expected: matrix(&names, &["root"], |_, fh, _, th| fh != "h3" && th != "h3"),
+        known_hosts: KnownHosts::Rebuild,
+    };
+    let r = run(&spec);
+    assert!(r.ok(), "{r}");
+    assert_eq!(observed(&r, "root@h1", "root@h2"), Observed::Allowed);
+    assert_eq!(observed(&r, "root@h2", "root@h1"), Observed::Allowed);
+    for other in ["root@h1", "root@h2"] {
+        assert_eq!(observed(&r, "root@h3", other), Observed::Refused);
+        assert_eq!(observed(&r, other, "root@h3"), Observed::Refused);
+    }
+}
+
+#[test]
+fn ssh_missing_shosts_is_reported_as_mismatch() {
+    if !e2e_enabled("ssh_missing_shosts_is_reported_as_mismatch") {
+        return;
+    }
+    let names = ["h1", "h2", "h3"];
+    let lab = Lab::new(&names);
+    let mut hosts = mesh(&lab, Transport::Ssh);
+    hosts[1] = lab.host(
+        1,
+        Transport::Ssh,
+        &Trust {
+            root: vec![("h1", "root"), ("h3", "root")],
+            drop_root_file: true,
+            ..Trust::default()
+        },
+    );
+    let spec = VerifySpec {
+        hosts,
+        users: vec![],
+        expected: matrix(&names, &["root"], |_, _, _, _| true),
+        known_hosts: KnownHosts::Rebuild,
+    };
+    let r = run(&spec);
+    assert!(!r.ok());
+    let bad: Vec<String> = r
+        .mismatches()
+        .iter()
+        .map(|p| format!("{}->{}", p.from_host, p.to_host))
+        .collect();
+    assert_eq!(bad, ["h1->h2", "h3->h2"]);
+    for p in r.mismatches() {
+        assert_eq!(p.observed, Observed::Refused);
+        assert!(p.log_line.is_some(), "{p:?}");
+    }
+    let text = r.to_string();
+    assert!(
+        text.contains("mismatch: root@h1 -> root@h2: the graph allows it, the daemon refused it"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+    assert_eq!(json["ok"], false);
+}
+
+#[test]
+fn rsh_three_hosts_with_a_oneway_grant() {
+    if !e2e_enabled("rsh_three_hosts_with_a_oneway_grant") {
+        return;
+    }
+    let names = ["h1", "h2", "h3"];
+    let lab = Lab::new(&names);
+    // Roots: h1 <-> h2, and h1 -> h3 oneway (h3 trusts h1, h1 does not
+    // trust h3). alice@h1 -> alice@h2 oneway.
+    let hosts = vec![
+        lab.host(
+            0,
+            Transport::Rsh,
+            &Trust {
+                root: vec![("h2", "root")],
+                ..Trust::default()
+            },
+        ),
+        lab.host(
+            1,
+            Transport::Rsh,
+            &Trust {
+                root: vec![("h1", "root")],
+                users: vec![("alice", "h1", "alice")],
+                ..Trust::default()
+            },
+        ),
+        lab.host(
+            2,
+            Transport::Rsh,
+            &Trust {
+                root: vec![("h1", "root")],
+                ..Trust::default()
+            },
+        ),
+    ];
+    let spec = VerifySpec {
+        hosts,
+        users: vec![UserSpec {
+            name: "alice".into(),
+            home: None,
+        }],
+        expected: matrix(&names, &["root", "alice"], |fu, fh, tu, th| {
+            match (fu, tu) {
+                ("root", "root") => matches!((fh, th), ("h1", "h2") | ("h2", "h1") | ("h1", "h3")),
+                ("alice", "alice") => (fh, th) == ("h1", "h2"),
+                _ => false,
+            }
+        }),
+        known_hosts: KnownHosts::Keep,
+    };
+    let r = run(&spec);
+    assert_eq!(r.pairs.len(), 24);
+    assert!(r.ok(), "{r}");
+    assert_eq!(observed(&r, "root@h1", "root@h3"), Observed::Allowed);
+    assert_eq!(observed(&r, "root@h3", "root@h1"), Observed::Refused);
+    assert_eq!(observed(&r, "root@h2", "root@h3"), Observed::Refused);
+    assert_eq!(observed(&r, "alice@h1", "alice@h2"), Observed::Allowed);
+    assert_eq!(observed(&r, "alice@h2", "alice@h1"), Observed::Refused);
+    assert_eq!(observed(&r, "alice@h1", "root@h2"), Observed::Refused);
+}
+
+#[test]
+fn requirements_name_what_is_missing() {
+    // An empty spec still checks root and `ip`; as root on a prepared
+    // machine it passes, otherwise the error says what to do.
+    let spec = VerifySpec {
+        hosts: vec![],
+        users: vec![],
+        expected: vec![],
+        known_hosts: KnownHosts::Keep,
+    };
+    match verify::requirements(&spec) {
+        Ok(()) => {}
+        Err(VerifyError::NotRoot) => assert!(VerifyError::NotRoot.to_string().contains("sudo")),
+        Err(e @ VerifyError::MissingProgram { .. }) => {
+            assert!(e.to_string().contains("apt-get install"))
+        }
+        Err(e) => panic!("unexpected: {e}"),
+    }
+}
+
+/// In a child copy of this binary: brings a 3-host mesh up, says READY on
+/// stdout once the daemons run, and reports how the run ended.
+fn child_run_if_asked() -> bool {
+    if std::env::var("ACCORD_VERIFY_CHILD").is_err() {
+        return false;
+    }
+    let names = ["h1", "h2", "h3"];
+    let lab = Lab::new(&names);
+    let spec = VerifySpec {
+        hosts: mesh(&lab, Transport::Ssh),
+        users: vec![],
+        expected: matrix(&names, &["root"], |_, _, _, _| true),
+        known_hosts: KnownHosts::Rebuild,
+    };
+    let opts = VerifyOptions {
+        progress: Some(std::sync::Arc::new(|e: &verify::ProgressEvent| {
+            if matches!(e, verify::ProgressEvent::HostsReady) {
+                use std::io::Write;
+                println!("READY");
+                let _ = std::io::stdout().flush();
+                std::thread::sleep(Duration::from_secs(3));
+            }
+        })),
+        ..VerifyOptions::default()
+    };
+    match verify::run(&spec, &opts) {
+        Err(VerifyError::Interrupted) => println!("RESULT interrupted"),
+        Err(e) => println!("RESULT error {e}"),
+        Ok(_) => println!("RESULT finished"),
+    }
+    true
+}
+
+/// Starts the child run, waits (bounded) for READY, sends `sig`, waits for
+/// the child to end (bounded) and returns its pid and stdout.
+fn signalled_child(test: &str, sig: libc::c_int) -> (u32, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("ACCORD_VERIFY_CHILD", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn child run");
+    let pid = child.id();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !seen.contains("READY") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => seen += &format!("{l}\n"),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("child never became ready: {seen}");
+            }
+        }
+    }
+    // SAFETY: signals our own child, not yet reaped.
+    unsafe {
+        libc::kill(pid as libc::pid_t, sig);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("child did not stop after signal {sig}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    while let Ok(l) = rx.recv_timeout(Duration::from_secs(2)) {
+        seen += &format!("{l}\n");
+    }
+    (pid, seen)
+}
+
+#[test]
+fn sigint_tears_everything_down() {
+    if child_run_if_asked() || !e2e_enabled("sigint_tears_everything_down") {
+        return;
+    }
+    let (pid, out) = signalled_child("sigint_tears_everything_down", libc::SIGINT);
+    assert!(out.contains("RESULT interrupted"), "{out}");
+    let left = verify::leftovers(&format!("accord-{pid}-0"), &[]);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}
+
+#[test]
+fn a_killed_run_is_cleaned_by_the_next() {
+    if child_run_if_asked() || !e2e_enabled("a_killed_run_is_cleaned_by_the_next") {
+        return;
+    }
+    let (pid, _) = signalled_child("a_killed_run_is_cleaned_by_the_next", libc::SIGKILL);
+    let id = format!("accord-{pid}-0");
+    // A concurrent run may already have removed it; either way, after
+    // `remove_stale` nothing of the killed run may remain.
+    verify::remove_stale();
+    let left = verify::leftovers(&id, &[]);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}
+
+/// Timings for 3 and 8 hosts, ssh and rsh, full root mesh; only with
+/// ACCORD_VERIFY_BENCH=1 (docs/verify.md has the numbers).
+#[test]
+fn bench_full_mesh_timings() {
+    if std::env::var("ACCORD_VERIFY_BENCH").is_err() {
+        eprintln!("bench_full_mesh_timings: set ACCORD_VERIFY_BENCH=1 to measure");
+        return;
+    }
+    if !e2e_enabled("bench_full_mesh_timings") {
+        return;
+    }
+    let all = ["h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8"];
+    for transport in [Transport::Ssh, Transport::Rsh] {
+        for n in [3, 8] {
+            let names = &all[..n];
+            let lab = Lab::new(names);
+            let spec = VerifySpec {
+                hosts: mesh(&lab, transport),
+                users: vec![],
+                expected: matrix(names, &["root"], |_, _, _, _| true),
+                known_hosts: KnownHosts::Rebuild,
+            };
+            let t = std::time::Instant::now();
+            let r = run(&spec);
+            assert!(r.ok(), "{r}");
+            println!(
+                "BENCH {transport:?} {n} hosts {} pairs: total {:.1}s (setup {:.1}s, checks {:.1}s, teardown {:.1}s)",
+                r.pairs.len(),
+                t.elapsed().as_secs_f64(),
+                r.timings.setup.as_secs_f64(),
+                r.timings.checks.as_secs_f64(),
+                r.timings.teardown.as_secs_f64()
+            );
+        }
+    }
+}
+
+#[test]
+fn ssh_shosts_with_a_wrong_mode_is_reported() {
+    if !e2e_enabled("ssh_shosts_with_a_wrong_mode_is_reported") {
+        return;
+    }
+    let names = ["h1", "h2"];
+    let lab = Lab::new(&names);
+    let hosts = mesh(&lab, Transport::Ssh);
+    // Group- and world-writable: sshd's StrictModes ignores the file.
+    let shosts = hosts[1].tree.join("root/.shosts");
+    fs::set_permissions(&shosts, fs::Permissions::from_mode(0o666)).unwrap();
+    let spec = VerifySpec {
+        hosts,
+        users: vec![],
+        expected: matrix(&names, &["root"], |_, _, _, _| true),
+        known_hosts: KnownHosts::Rebuild,
+    };
+    let r = run(&spec);
+    let bad: Vec<String> = r
+        .mismatches()
+        .iter()
+        .map(|p| format!("{}->{}", p.from_host, p.to_host))
+        .collect();
+    assert_eq!(bad, ["h1->h2"], "{r}");
+    assert_eq!(observed(&r, "root@h1", "root@h2"), Observed::Refused);
+    assert_eq!(observed(&r, "root@h2", "root@h1"), Observed::Allowed);
+}
+
+#[test]
+fn ssh_missing_known_hosts_entry_is_reported() {
+    if !e2e_enabled("ssh_missing_known_hosts_entry_is_reported") {
+        return;
+    }
+    let names = ["h1", "h2", "h3"];
+    let lab = Lab::new(&names);
+    let hosts = mesh(&lab, Transport::Ssh);
+    // Keys made ahead (the keygen script keeps them); known_hosts as
+    // emitted lists h1 and h2 but not h3.
+    let mut known = String::new();
+    for h in &hosts {
+        let key = h.tree.join("etc/ssh/ssh_host_ed25519_key");
+        let st = std::process::Command::new("/usr/bin/ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        if h.name != "h3" {
+            let public = fs::read_to_string(key.with_extension("pub")).unwrap();
+            let mut it = public.split_whitespace();
+            known += &format!(
+                "{},{} {} {}\n",
+                h.name,
+                h.addresses[0],
+                it.next().unwrap(),
+                it.next().unwrap()
+            );
+        }
+    }
+    for h in &hosts {
+        fs::write(h.tree.join("etc/ssh/ssh_known_hosts"), &known).unwrap();
+    }
+    let spec = VerifySpec {
+        hosts,
+        users: vec![],
+        expected: matrix(&names, &["root"], |_, _, _, _| true),
+        known_hosts: KnownHosts::Keep,
+    };
+    let r = run(&spec);
+    let bad: Vec<String> = r
+        .mismatches()
+        .iter()
+        .map(|p| format!("{}->{}", p.from_host, p.to_host))
+        .collect();
+    // h3 cannot prove itself as a client, and clients cannot check h3's key.
+    assert_eq!(bad, ["h1->h3", "h2->h3", "h3->h1", "h3->h2"], "{r}");
+    assert_eq!(observed(&r, "root@h1", "root@h2"), Observed::Allowed);
+}
+
+#[test]
+fn a_panic_mid_run_tears_everything_down() {
+    if !e2e_enabled("a_panic_mid_run_tears_everything_down") {
+        return;
+    }
+    let names = ["h1", "h2"];
+    let lab = Lab::new(&names);
+    let spec = VerifySpec {
+        hosts: mesh(&lab, Transport::Rsh),
+        users: vec![],
+        expected: matrix(&names, &["root"], |_, _, _, _| true),
+        known_hosts: KnownHosts::Keep,
+    };
+    let id = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = id.clone();
+    let opts = VerifyOptions {
+        progress: Some(std::sync::Arc::new(
+            move |e: &verify::ProgressEvent| match e {
+                verify::ProgressEvent::Started { run_id } => *seen.lock().unwrap() = run_id.clone(),
+                verify::ProgressEvent::HostsReady => {
+                    panic!("deliberate panic with daemons running")
+                }
+                _ => {}
+            },
+        )),
+        ..VerifyOptions::default()
+    };
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verify::run(&spec, &opts)));
+    assert!(result.is_err(), "the callback should have panicked");
+    let id = id.lock().unwrap().clone();
+    assert!(id.starts_with("accord-"), "no run id seen");
+    let left = verify::leftovers(&id, &[]);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}
+
+/// `accord verify` as a user runs it, on a repository file.
+fn accord_verify(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .arg("verify")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run accord verify");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every example's emitted trees, under real daemons, do exactly what its
+/// trust graph says (ssh with a non-default port and a one-way service
+/// user; rsh under inetd).
+#[test]
+fn cli_verify_proves_every_example() {
+    if !e2e_enabled("cli_verify_proves_every_example") {
+        return;
+    }
+    for (example, pairs) in [("ralphzilla", 6), ("hpc", 80), ("rsh-lab", 2)] {
+        let file = format!("examples/{example}/cluster.dsl");
+        let (status, stdout, stderr) = accord_verify(&[&file, "--json"]);
+        assert_eq!(status, 0, "{example}: {stdout}\n{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(report["ok"], true, "{example}");
+        assert_eq!(
+            report["pairs"].as_array().unwrap().len(),
+            pairs,
+            "{example}"
+        );
+    }
+}
+
+/// A build whose files were damaged after `accord build` fails verify, and
+/// the report names the pairs the damage broke.
+#[test]
+fn cli_verify_fails_on_a_damaged_build() {
+    if !e2e_enabled("cli_verify_fails_on_a_damaged_build") {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let build = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["build", "examples/hpc/cluster.dsl", "-o"])
+        .arg(out.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let tree = out.path().join("hpc");
+    fs::remove_file(tree.join("hosts/compute2/home/slurm/.shosts")).unwrap();
+    let (status, stdout, stderr) = accord_verify(&[
+        "examples/hpc/cluster.dsl",
+        "--build",
+        tree.to_str().unwrap(),
+    ]);
+    assert_eq!(status, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("slurm@login1") && stdout.contains("slurm@compute2"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("2 of 80 logins"), "{stderr}");
+}
+
+/// A representative per class: a 40-host role brings up two of its hosts.
+#[test]
+fn cli_verify_brings_up_representatives_only() {
+    if !e2e_enabled("cli_verify_brings_up_representatives_only") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from(
+        "import std.ssh;\ncluster big {\n  domain = \"big.example\";\n  role node { }\n",
+    );
+    for i in 1..=40 {
+        text.push_str(&format!(
+            "  host n{i} {{ roles = [node]; address = 10.30.0.{i}; }}\n"
+        ));
+    }
+    text.push_str("  trust root@* <-> root@*;\n}\n");
+    let file = dir.path().join("cluster.dsl");
+    fs::write(&file, text).unwrap();
+    let (status, stdout, stderr) = accord_verify(&[file.to_str().unwrap()]);
+    assert_eq!(status, 0, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("2 of 40 hosts stand for 1 class"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("2 pairs, 0 mismatches"), "{stdout}");
+}
