@@ -308,3 +308,46 @@ fn the_sysv_nftables_script_passes_shellcheck() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// An example's cluster file with std.firewall imported and enabled.
+fn with_firewall(example: &str) -> String {
+    let text =
+        std::fs::read_to_string(repo().join("examples").join(example).join("cluster.dsl")).unwrap();
+    let open = text.find("cluster ").expect("cluster block");
+    let brace = open + text[open..].find('{').expect("{");
+    format!(
+        "import std.firewall;\n{}{{\n  firewall.enable = true;{}",
+        &text[..brace],
+        &text[brace + 1..]
+    )
+}
+
+#[test]
+fn every_example_with_the_firewall_on_passes_nft_check() {
+    let dir = tempfile::tempdir().unwrap();
+    for example in EXAMPLES {
+        let file = dir.path().join(format!("{example}.dsl"));
+        std::fs::write(&file, with_firewall(example)).unwrap();
+        let sets = rulesets(&file);
+        let mut shown = String::new();
+        for (host, text) in &sets {
+            if have_nft() {
+                let path = dir.path().join(format!("{host}.nft"));
+                std::fs::write(&path, text).unwrap();
+                let out = Command::new("nft")
+                    .arg("-c")
+                    .arg("-f")
+                    .arg(&path)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{example}: nft -c -f rejects {host}:\n{}\n{text}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            shown.push_str(&format!("=== {host}\n{text}"));
+        }
+        insta::assert_snapshot!(format!("nftables-example-{example}"), shown);
+    }
+}
