@@ -351,3 +351,17 @@ fn every_example_with_the_firewall_on_passes_nft_check() {
         insta::assert_snapshot!(format!("nftables-example-{example}"), shown);
     }
 }
+
+#[test]
+fn a_cluster_with_errors_gets_no_audit() {
+    let (out, _t) = Test::new()
+        .file(
+            "cluster.dsl",
+            "cluster c { host a { address = 10.0.0.1; } host b { address = 10.0.0.2; }\ntrust root@a -> root@b; }\n",
+        )
+        .args("audit cluster.dsl")
+        .run();
+    assert_eq!(out.status, 1);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(out.stderr.contains("error[E0300]"), "{}", out.stderr);
+}
