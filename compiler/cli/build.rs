@@ -10,7 +10,8 @@ use crate::compile::Compilation;
 use crate::diagnostic::SourceMap;
 use crate::graph::TrustGraph;
 use crate::model::Cluster;
-use crate::plan::BuildPlan;
+use crate::plan::{BuildPlan, ClusterFile};
+use crate::review::trust;
 use crate::{emit, render};
 
 /// Arguments of `accord build`.
@@ -69,7 +70,8 @@ pub fn rendered(common: &Common, policy: KeyPolicy) -> Result<Rendered, i32> {
         keys,
         require_keys: policy.require,
     };
-    let (plan, rendered) = render::render_with(&cluster, &graph, &options);
+    let (mut plan, rendered) = render::render_with(&cluster, &graph, &options);
+    add_trust_file(&mut plan, &cluster, &graph, &compilation.sources);
     diagnostics.extend(rendered);
     crate::diagnostic::sort(&mut diagnostics);
     let rendering = Compilation {
@@ -87,6 +89,28 @@ pub fn rendered(common: &Common, policy: KeyPolicy) -> Result<Rendered, i32> {
         graph,
         plan,
     })
+}
+
+/// Writes the trust the build grants beside the host trees (`trust.txt`),
+/// so reviewers and `accord diff` between build directories see it.
+fn add_trust_file(
+    plan: &mut BuildPlan,
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    sources: &SourceMap,
+) {
+    let text = trust::trust_text(
+        &cluster.name,
+        &trust::logins(cluster, graph),
+        &trust::oneway_grants(cluster, sources),
+    );
+    let blob = plan.blobs.intern(text.as_bytes());
+    plan.cluster_files.push(ClusterFile {
+        path: trust::TRUST_FILE.to_string(),
+        blob,
+        mode: 0o644,
+    });
+    plan.cluster_files.sort_by(|a, b| a.path.cmp(&b.path));
 }
 
 /// Reads `keys/`, after making missing central keys when the policy and

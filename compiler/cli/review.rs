@@ -1,6 +1,6 @@
 //! `accord snapshot` and `accord diff`: the review workflow.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -9,8 +9,11 @@ use clap::Args;
 use super::build::{rendered, KeyPolicy, Rendered};
 use super::{plain_error, shown, Common};
 use crate::diagnostic::MessageFormat;
+use crate::emit;
+use crate::plan::{BuildPlan, Entry, EntryKind, HostPlan};
 use crate::review::diff::{self, Side};
 use crate::review::snapshot::{snapshot, HostFacts};
+use crate::review::trust;
 
 /// Arguments of `accord snapshot`.
 #[derive(Debug, Args)]
@@ -79,7 +82,8 @@ fn host_facts(rendered: &Rendered) -> BTreeMap<String, HostFacts> {
 /// Arguments of `accord diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The old cluster: a .dsl file, or a git revision of one (`HEAD~1:cluster.dsl`).
+    /// The old cluster: a build directory (`out/<cluster>`), a .dsl file, or
+    /// a git revision of one (`HEAD~1:cluster.dsl`).
     pub old: String,
     /// The new cluster, in the same forms.
     pub new: String,
@@ -110,8 +114,12 @@ pub fn run_diff(args: &DiffArgs) -> Result<(), i32> {
     Ok(())
 }
 
-/// Builds one side in memory from a file or a git revision of one.
+/// One side of a diff: a build directory, or a cluster file (or a git
+/// revision of one) built in memory.
 fn side(spec: &str, args: &DiffArgs) -> Result<Side, i32> {
+    if Path::new(spec).join(emit::MARKER).is_file() {
+        return build_side(Path::new(spec));
+    }
     let (_checkout, file) = match git_revision(spec) {
         Some((rev, path)) => {
             let checkout = checkout(&rev)?;
@@ -128,9 +136,96 @@ fn side(spec: &str, args: &DiffArgs) -> Result<Side, i32> {
     };
     let rendered = rendered(&common, KeyPolicy::default())?;
     Ok(Side {
-        edges: edges(&rendered),
-        oneway: oneway_grants(&rendered),
+        edges: trust::logins(&rendered.cluster, &rendered.graph),
+        oneway: trust::oneway_grants(&rendered.cluster, &rendered.sources),
         plan: rendered.plan,
+    })
+}
+
+/// Reads one side back from a build directory (`OUT/<cluster>`): every
+/// host's manifest, the contents its files point at, and `trust.txt`.
+fn build_side(dir: &Path) -> Result<Side, i32> {
+    let fail = |what: String| {
+        plain_error(
+            &what,
+            Some("give a directory `accord build` wrote, such as out/<cluster>"),
+        );
+        1
+    };
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|e| fail(format!("cannot read `{}`: {e}", shown(path))))
+    };
+    let marker = String::from_utf8_lossy(&read(&dir.join(emit::MARKER))?).into_owned();
+    let mut plan = BuildPlan {
+        cluster: marker
+            .lines()
+            .find_map(|l| l.strip_prefix("cluster "))
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                dir.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            }),
+        ..BuildPlan::default()
+    };
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(dir.join("manifests"))
+        .map_err(|e| {
+            fail(format!(
+                "cannot read `{}`: {e}",
+                shown(&dir.join("manifests"))
+            ))
+        })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "tsv"))
+        .collect();
+    manifests.sort();
+    for manifest in manifests {
+        let host = manifest
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let tree = dir.join("hosts").join(&host);
+        let text = String::from_utf8_lossy(&read(&manifest)?).into_owned();
+        let mut entries = Vec::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [path, kind, mode, owner, group, _size, target] = fields[..] else {
+                return Err(fail(format!(
+                    "`{}`: not an accord manifest line: {line}",
+                    shown(&manifest)
+                )));
+            };
+            let kind = match kind {
+                "file" => EntryKind::File(
+                    plan.blobs
+                        .intern(&read(&tree.join(path.trim_start_matches('/')))?),
+                ),
+                "symlink" => EntryKind::Symlink(target.to_string()),
+                "dir" => EntryKind::Dir,
+                _ => continue,
+            };
+            entries.push(Entry {
+                path: path.to_string(),
+                kind,
+                mode: u32::from_str_radix(mode, 8).unwrap_or(0),
+                owner: owner.to_string(),
+                group: group.to_string(),
+            });
+        }
+        plan.hosts.push(HostPlan {
+            name: host,
+            entries,
+        });
+    }
+    let trust_text = std::fs::read_to_string(dir.join(trust::TRUST_FILE)).unwrap_or_default();
+    let (edges, oneway) = trust::parse_trust_text(&trust_text);
+    Ok(Side {
+        plan,
+        edges,
+        oneway,
     })
 }
 
@@ -193,91 +288,4 @@ fn checkout(rev: &str) -> Result<tempfile::TempDir, i32> {
         .unpack(dir.path())
         .map_err(|e| fail(format!("cannot unpack revision `{rev}`: {e}")))?;
     Ok(dir)
-}
-
-/// Above this many host-to-host logins, trust changes are told between
-/// groups of hosts, never pair by pair (a 10,000-host mesh has 10^8 pairs).
-const HOST_PAIR_LIMIT: usize = 20_000;
-
-/// Every allowed login between two different hosts, by name; between groups
-/// of hosts (`root@node (9999 hosts)`) when there are too many pairs.
-fn edges(rendered: &Rendered) -> BTreeSet<String> {
-    let graph = &rendered.graph;
-    let pairs: usize = (0..graph.class_count() as u32)
-        .map(crate::graph::ClassId)
-        .map(|class| {
-            let grants: usize = graph
-                .inbound_class(class)
-                .iter()
-                .map(|g| g.from_hosts.len())
-                .sum();
-            grants.saturating_mul(graph.class_members(class).len())
-        })
-        .fold(0, usize::saturating_add);
-    if pairs > HOST_PAIR_LIMIT {
-        return group_edges(rendered);
-    }
-    let hosts = &rendered.cluster.hosts;
-    let mut out = BTreeSet::new();
-    for (i, host) in hosts.iter().enumerate() {
-        for grant in graph.inbound(crate::model::HostId(i as u32)) {
-            for from in grant.from_hosts.iter().filter(|f| f.0 as usize != i) {
-                let from = &hosts[from.0 as usize].name;
-                out.insert(format!(
-                    "{}@{from} -> {}@{}",
-                    grant.from_user, grant.as_user, host.name
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// Every allowed login between groups of hosts the trust relation treats
-/// alike, each named by its host or by its roles and size.
-fn group_edges(rendered: &Rendered) -> BTreeSet<String> {
-    let (cluster, graph) = (&rendered.cluster, &rendered.graph);
-    let name = |group: crate::graph::GroupId| {
-        let members = &graph.groups()[group.0 as usize].members;
-        let first = &cluster.hosts[members[0].0 as usize];
-        if members.len() == 1 {
-            return first.name.clone();
-        }
-        let roles: Vec<&str> = first
-            .roles
-            .iter()
-            .map(|r| cluster.roles[r.0 as usize].name.as_str())
-            .collect();
-        format!("[{} ({} hosts)]", roles.join("+"), members.len())
-    };
-    graph
-        .edges()
-        .map(|(key, _)| {
-            format!(
-                "{}@{} -> {}@{}",
-                graph.user_name(key.from_user),
-                name(key.from),
-                graph.user_name(key.to_user),
-                name(key.to)
-            )
-        })
-        .collect()
-}
-
-/// The declarations marked `oneway`, as written.
-fn oneway_grants(rendered: &Rendered) -> BTreeSet<String> {
-    rendered
-        .cluster
-        .trusts
-        .iter()
-        .filter(|t| t.oneway)
-        .map(|t| {
-            rendered
-                .sources
-                .snippet(t.span)
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect()
 }

@@ -4,3 +4,4 @@
 
 pub mod diff;
 pub mod snapshot;
+pub mod trust;

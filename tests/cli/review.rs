@@ -169,3 +169,40 @@ fn diff_reads_a_git_revision_of_the_cluster_file() {
     );
     assert!(stdout.contains("boss"), "{stdout}");
 }
+
+/// Two build directories give the same review as the two cluster files
+/// they were built from: `trust.txt` carries the trust, manifests and trees
+/// the files.
+#[test]
+fn diff_of_two_build_directories_matches_the_diff_of_their_sources() {
+    let original = std::fs::read_to_string(repo().join("examples/hpc/cluster.dsl")).unwrap();
+    let changed = original.replace("  trust slurm@login -> slurm@compute oneway;\n", "");
+    let (out, dir) = Test::new()
+        .file("old/cluster.dsl", &original)
+        .file("new/cluster.dsl", &changed)
+        .args("build old/cluster.dsl -o old/out")
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    run(&["build", "new/cluster.dsl", "-o", "new/out"]);
+    let from_builds = run(&["diff", "old/out/hpc", "new/out/hpc"]);
+    let from_sources = run(&["diff", "old/cluster.dsl", "new/cluster.dsl"]);
+    assert!(
+        from_builds.contains("one-way grant removed"),
+        "{from_builds}"
+    );
+    assert_eq!(from_builds, from_sources);
+}
