@@ -1,6 +1,7 @@
 //! The `accord` command line: parses arguments, runs the pipeline, renders
 //! diagnostics. The only module that prints.
 
+mod audit;
 mod build;
 mod eval;
 mod explain;
@@ -91,6 +92,12 @@ pub enum Command {
     ///
     /// Example: accord diff HEAD~1:cluster.dsl cluster.dsl
     Diff(review::DiffArgs),
+    /// Print the security report a reviewer reads before approving a change:
+    /// who can become root where, one-way edges, the transport's weaknesses,
+    /// acknowledged lints and each host's firewall exposure.
+    ///
+    /// Example: accord audit --json examples/hpc/cluster.dsl
+    Audit(audit::AuditArgs),
     /// Print a shell completion script.
     ///
     /// Example: accord completions bash > /etc/bash_completion.d/accord
@@ -231,6 +238,7 @@ pub fn main() -> i32 {
         Command::Init => init::run(),
         Command::Snapshot(args) => review::run_snapshot(&args),
         Command::Diff(args) => review::run_diff(&args),
+        Command::Audit(args) => audit::run(&args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

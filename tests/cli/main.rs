@@ -7,5 +7,6 @@ mod examples;
 mod harness;
 mod render;
 mod review;
+mod security;
 mod syntax;
 mod trust;

@@ -1,0 +1,325 @@
+//! Lint and audit tests over clusters written in the DSL, through the real
+//! evaluator and graph, with the real stdlib.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use super::*;
+use crate::compile::{compile, Compilation};
+use crate::load::{FsLoader, Loader, SourcePath};
+
+/// The root file is `text`; the stdlib is the repository's.
+struct WithRoot(String);
+
+impl Loader for WithRoot {
+    fn read(&self, path: &SourcePath) -> std::io::Result<Vec<u8>> {
+        match path {
+            SourcePath::Fs(p) if p == &PathBuf::from("/c/cluster.dsl") => {
+                Ok(self.0.clone().into_bytes())
+            }
+            SourcePath::Fs(_) => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no")),
+            std => stdlib().read(std),
+        }
+    }
+
+    fn std_modules(&self) -> Vec<String> {
+        stdlib().std_modules()
+    }
+}
+
+fn stdlib() -> FsLoader {
+    FsLoader {
+        stdlib_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("stdlib")),
+    }
+}
+
+/// Compiles a cluster with std.ssh and std.security imported, three hosts
+/// (`head` of role `controller`, `n1` and `n2` of role `node`), a root mesh,
+/// and `body` added to the cluster block.
+fn compiled(body: &str) -> Compilation {
+    let text = format!(
+        "import std.ssh;\nimport std.security;\nimport std.firewall;\n\
+         cluster c {{\n  transport = ssh;\n  role controller {{ }}\n  role node {{ }}\n\
+         host head {{ roles = [controller]; address = 10.0.0.1; }}\n\
+         host n1 {{ roles = [node]; address = 10.0.0.2; }}\n\
+         host n2 {{ roles = [node]; address = 10.0.0.3; addresses = [fd00::3]; }}\n\
+         trust root@* <-> root@*;\n{body}\n}}\n"
+    );
+    let c = compile(&SourcePath::Fs("/c/cluster.dsl".into()), &WithRoot(text));
+    let errors: Vec<_> = c.diagnostics.iter().filter(|d| d.is_error()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    c
+}
+
+fn lints(c: &Compilation) -> Vec<Diagnostic> {
+    check(c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap())
+}
+
+/// `CODE label` of each lint, sorted.
+fn codes(body: &str) -> Vec<String> {
+    let c = compiled(body);
+    let mut out: Vec<String> = lints(&c)
+        .iter()
+        .map(|d| format!("{} {}", d.code, d.primary.message))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Passwords off, so that only the lint under test speaks.
+const QUIET: &str = "ssh.sshd_extra = [\"PasswordAuthentication no\"];";
+
+#[test]
+fn a_modern_cluster_with_passwords_off_is_clean() {
+    assert_eq!(codes(QUIET), Vec::<String>::new());
+}
+
+#[test]
+fn each_lint_fires_on_its_configuration() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "ssh.version = 3.6;",
+            &[
+                "W0701 3 hosts target this version",
+                "W0702 dsa is this version's default: 3 hosts",
+            ],
+        ),
+        (
+            "ssh.key_types = [ed25519, dsa];",
+            &["W0702 3 hosts ask for dsa keys"],
+        ),
+        ("ssh.key_types = [dsa]; ssh.version = 10.0;", &[]),
+        (
+            "role controller { security.root_trusted = false; }",
+            &["W0703 grants root on 2 hosts"],
+        ),
+        (
+            "trust joe@head -> root@node oneway;",
+            &["W0704 grants root on 2 hosts"],
+        ),
+        (
+            "ssh.sshd_extra = force [\"PasswordAuthentication no\", \"PermitRootLogin yes\"];",
+            &["W0706 forced on 3 hosts"],
+        ),
+        (
+            "ssh.central_keys = true;",
+            &["W0707 central keys for 3 hosts"],
+        ),
+    ];
+    for (body, expected) in cases {
+        let body = format!("{QUIET}\n{body}");
+        assert_eq!(codes(&body), *expected, "{body}");
+    }
+}
+
+#[test]
+fn password_authentication_is_opensshs_default_where_trust_is_in_use() {
+    assert_eq!(codes(""), vec!["W0705 OpenSSH's default on 3 hosts"]);
+    // A cluster without any grant uses no host-based trust.
+    let c = compile(
+        &SourcePath::Fs("/c/cluster.dsl".into()),
+        &WithRoot("import std.ssh;\ncluster c { host a { address = 10.0.0.1; } }\n".into()),
+    );
+    assert!(lints(&c).is_empty());
+    // Without std.ssh accord does not configure sshd: no ssh lint.
+    let c = compile(
+        &SourcePath::Fs("/c/cluster.dsl".into()),
+        &WithRoot("cluster c { host a { address = 10.0.0.1; } host b { address = 10.0.0.2; }\ntrust root@* <-> root@*; }\n".into()),
+    );
+    assert!(c.graph.is_some());
+    assert!(lints(&c).is_empty());
+    // Only the first value counts (sshd reads the first).
+    assert_eq!(
+        codes("ssh.sshd_extra = [\"PasswordAuthentication no\", \"PasswordAuthentication yes\"];"),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn lints_point_at_the_declaration_with_a_hint() {
+    let c = compiled("trust joe@head -> root@node oneway;\nssh.central_keys = true;");
+    let all = lints(&c);
+    let oneway = all.iter().find(|d| d.code == "W0704").unwrap();
+    assert_eq!(
+        c.sources.snippet(oneway.primary.span),
+        "trust joe@head -> root@node oneway;"
+    );
+    assert_eq!(
+        oneway.message,
+        "a one-way grant lets `joe@head` become root"
+    );
+    let central = all.iter().find(|d| d.code == "W0707").unwrap();
+    assert_eq!(
+        c.sources.snippet(central.primary.span),
+        "ssh.central_keys = true;"
+    );
+    assert!(central.hints[1].contains("security.acknowledge.central-keys"));
+}
+
+#[test]
+fn the_untrusted_role_is_labelled() {
+    let c = compiled(&format!(
+        "{QUIET}\nrole controller {{ security.root_trusted = false; }}"
+    ));
+    let all = lints(&c);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    let d = &all[0];
+    assert_eq!(
+        d.message,
+        "`root@head` may become root, but is not trusted for root"
+    );
+    assert_eq!(
+        c.sources.snippet(d.primary.span),
+        "trust root@* <-> root@*;"
+    );
+    assert_eq!(
+        c.sources.snippet(d.secondary[0].span),
+        "security.root_trusted = false;"
+    );
+}
+
+#[test]
+fn an_acknowledged_lint_is_no_warning_but_is_listed_with_its_reason() {
+    let c = compiled(&format!(
+        "{QUIET}\nssh.central_keys = true;\nrole node {{ security.acknowledge.central-keys = \"keys made offline\"; }}"
+    ));
+    let (cluster, graph) = (c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap());
+    // `head` is not covered by the role's acknowledgement.
+    let warned: Vec<_> = check(cluster, graph)
+        .iter()
+        .map(|d| format!("{} {}", d.code, d.primary.message))
+        .collect();
+    assert_eq!(warned, vec!["W0707 central keys for 1 host"]);
+    let acks = acknowledged(cluster, graph);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].name, "central-keys");
+    assert_eq!(acks[0].reason, "keys made offline");
+    assert_eq!(acks[0].hosts, 2);
+    assert_eq!(
+        c.sources.snippet(acks[0].span),
+        "security.acknowledge.central-keys = \"keys made offline\";"
+    );
+}
+
+#[test]
+fn every_lint_can_be_acknowledged() {
+    let names: Vec<String> = LINTS
+        .iter()
+        .filter(|l| l.code.starts_with("W07"))
+        .map(|l| format!("security.acknowledge.{} = \"because\";", l.name))
+        .collect();
+    let c = compiled(&format!(
+        "ssh.version = 3.6; ssh.central_keys = true; ssh.sshd_extra = [\"PermitRootLogin yes\"];\n\
+         trust joe@head -> root@node oneway;\nrole controller {{ security.root_trusted = false; }}\n{}",
+        names.join("\n")
+    ));
+    assert!(lints(&c).is_empty(), "{:#?}", lints(&c));
+    let acked: BTreeSet<&str> =
+        acknowledged(c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap())
+            .iter()
+            .map(|a| a.code)
+            .collect();
+    assert_eq!(
+        acked.into_iter().collect::<Vec<_>>(),
+        vec!["W0701", "W0702", "W0703", "W0704", "W0705", "W0706", "W0707"]
+    );
+}
+
+#[test]
+fn a_closed_rsh_network_is_listed_as_acknowledged() {
+    let text = "import std.rsh;\ncluster c { transport = rsh; rsh.closed_network = true;\n\
+                role node { peers = [node]; }\n\
+                host a { roles = [node]; address = 10.0.0.1; }\n\
+                host b { roles = [node]; address = 10.0.0.2; } }\n";
+    let c = compile(
+        &SourcePath::Fs("/c/cluster.dsl".into()),
+        &WithRoot(text.into()),
+    );
+    let (cluster, graph) = (c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap());
+    assert!(check(cluster, graph).is_empty());
+    let acks = acknowledged(cluster, graph);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].code, "W0302");
+    assert_eq!(acks[0].hosts, 2);
+}
+
+#[test]
+fn the_audit_follows_chains_of_logins() {
+    let c = compiled("trust joe@head -> root@head oneway;\ntrust slurm@head -> slurm@node oneway;");
+    let audit = audit::build(
+        c.cluster.as_ref().unwrap(),
+        c.graph.as_ref().unwrap(),
+        &c.sources,
+        &[],
+    );
+    let on_nodes = audit
+        .root_access
+        .iter()
+        .find(|a| a.on.names == "n1, n2")
+        .unwrap();
+    let joe = on_nodes
+        .principals
+        .iter()
+        .find(|p| p.user == "joe")
+        .unwrap();
+    assert_eq!(joe.logins, 2);
+    assert_eq!(joe.hosts.names, "head");
+    // Root on a one-host group is not its own principal.
+    let on_head = audit
+        .root_access
+        .iter()
+        .find(|a| a.on.names == "head")
+        .unwrap();
+    assert!(!on_head
+        .principals
+        .iter()
+        .any(|p| p.user == "root" && p.hosts.names == "head"));
+    assert_eq!(audit.oneway.len(), 1);
+    assert_eq!(
+        audit.oneway[0].declaration,
+        "trust slurm@head -> slurm@node oneway;"
+    );
+}
+
+#[test]
+fn the_audit_shows_firewall_exposure() {
+    let c = compiled(
+        "firewall.enable = true;\nrole node { firewall.external_interfaces = [\"eth1\"]; firewall.allow_tcp = [80]; }",
+    );
+    let audit = audit::build(
+        c.cluster.as_ref().unwrap(),
+        c.graph.as_ref().unwrap(),
+        &c.sources,
+        &[],
+    );
+    let text = audit::text(&audit);
+    assert!(text.contains("    22/tcp (ssh) open to:\n      head [controller]\n      n1, n2 [node]\n    never on eth1\n    declared services: 80/tcp open to every address"), "{text}");
+    assert_eq!(text, audit::text(&audit));
+}
+
+#[test]
+fn a_large_mesh_is_linted_per_class() {
+    let mut text = String::from("import std.ssh;\ncluster big { role node { peers = [node]; }\n");
+    for i in 0..10_000u32 {
+        text.push_str(&format!(
+            "host n{i} {{ roles = [node]; address = 10.{}.{}.{}; }}\n",
+            i / 65536,
+            (i / 256) % 256,
+            i % 256
+        ));
+    }
+    text.push_str("}\n");
+    let c = compile(&SourcePath::Fs("/c/cluster.dsl".into()), &WithRoot(text));
+    let all = lints(&c);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].primary.message, "OpenSSH's default on 10000 hosts");
+    let audit = audit::build(
+        c.cluster.as_ref().unwrap(),
+        c.graph.as_ref().unwrap(),
+        &c.sources,
+        &all,
+    );
+    assert_eq!(audit.root_access.len(), 1);
+    assert_eq!(audit.root_access[0].on.count, 10_000);
+    assert_eq!(audit.root_access[0].principals.len(), 1);
+}
