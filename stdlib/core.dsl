@@ -3,6 +3,9 @@
 # they are set in host blocks only and become fields of the host, not part
 # of its configuration. `peers` may be set on the cluster, a role or a host.
 
+# Every cluster can mark roles untrusted for root and acknowledge lints.
+import std.security;
+
 option transport : enum(rsh, ssh) = ssh
   "How the hosts log in to each other: `rsh` (rshd and .rhosts) or `ssh` (OpenSSH host-based authentication)";
 

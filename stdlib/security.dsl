@@ -1,8 +1,7 @@
 # std.security: the options the security lints read (`docs/security.md`).
-# Emits nothing. Import it to mark roles untrusted for root or to acknowledge
-# a lint with a reason:
+# Emits nothing. `std.core` imports it, so every cluster can mark roles
+# untrusted for root or acknowledge a lint with a reason:
 #
-#   import std.security;
 #   role login { security.root_trusted = false; }
 #   security.acknowledge.central-keys = "keys are made on the air-gapped controller";
 #

@@ -27,6 +27,8 @@ option ssh.central_keys : bool = false
 option ssh.use_pam : bool = true
   "UsePAM yes (Debian's default): without it a locked root password refuses root";
 option ssh.sftp_server : path = "/usr/lib/openssh/sftp-server" "the sftp subsystem (scp uses it since 9.0)";
+option ssh.password_authentication : bool = false
+  "let sshd accept passwords too (`PasswordAuthentication`); off by default: host trust makes a guessed password open every host that trusts this one (lint W0705)";
 option ssh.sshd_extra : list(string) = [] "lines appended verbatim to sshd_config";
 option ssh.shosts_equiv : bool = false
   "also write /etc/ssh/shosts.equiv with a bare host line for every grant from a user to the same-named user (not root); this admits every same-named user of those hosts";

@@ -6,10 +6,13 @@ use crate::load::{load, MemoryLoader, SourcePath};
 use crate::model::{Cluster, Target, Value};
 
 const CORE: &str = include_str!("../../stdlib/core.dsl");
+/// `std.core` imports it.
+const SECURITY: &str = include_str!("../../stdlib/security.dsl");
 
 fn loader(root: &str) -> MemoryLoader {
     MemoryLoader::default()
         .with_std("core.dsl", CORE)
+        .with_std("security.dsl", SECURITY)
         .with_file("/c/cluster.dsl", root)
 }
 
@@ -277,6 +280,7 @@ fn files_are_read_validated_and_merged() {
 fn emit_rules_and_conditions() {
     let l = MemoryLoader::default()
         .with_std("core.dsl", CORE)
+        .with_std("security.dsl", SECURITY)
         .with_std("ssh.dsl", r#"
             option ssh.version : version = 9.2 "v";
             option ssh.enable : bool = true "e";

@@ -443,10 +443,13 @@ fn exports_are_deterministic_and_draw_one_way_edges_dashed() {
 // Clusters in the DSL, through the real evaluator.
 
 const CORE: &str = include_str!("../../stdlib/core.dsl");
+/// `std.core` imports it.
+const SECURITY: &str = include_str!("../../stdlib/security.dsl");
 
 fn compiled(text: &str) -> crate::compile::Compilation {
     let loader = MemoryLoader::default()
         .with_std("core.dsl", CORE)
+        .with_std("security.dsl", SECURITY)
         .with_file("/c/cluster.dsl", text);
     crate::compile::compile(&SourcePath::Fs("/c/cluster.dsl".into()), &loader)
 }

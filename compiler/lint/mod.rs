@@ -207,7 +207,7 @@ impl Finding {
         .with_note(self.note)
         .with_hint(self.hint)
         .with_hint(format!(
-            "or acknowledge it: `{ACKNOWLEDGE_PREFIX}{} = \"reason\";` (import std.security)",
+            "or acknowledge it: `{ACKNOWLEDGE_PREFIX}{} = \"reason\";`",
             self.lint.name
         ));
         for label in self.secondary {
@@ -422,44 +422,20 @@ fn ssh_findings(
 /// option where a module declares one, else the first line of sshd_extra
 /// (accord's sshd_config does not set it), else OpenSSH's default, yes.
 fn password_finding(cluster: &Cluster, class: ClassId, config: &Config, out: &mut Vec<Finding>) {
+    // std.ssh declares it and writes `PasswordAuthentication` from it.
     const OPTION: &str = "ssh.password_authentication";
-    let (enabled, span, label) = if let Some(value) = config.bool(OPTION) {
-        (
-            value,
-            definition(cluster, config, OPTION),
-            "enabled on {hosts}",
-        )
-    } else if let Some(value) = sshd_extra_values(config, "PasswordAuthentication").first() {
-        (
-            value == "yes",
-            definition(cluster, config, "ssh.sshd_extra"),
-            "enabled on {hosts}",
-        )
-    } else {
-        // Point at `transport = ssh;` where it is written, else the cluster.
-        let transport = config
-            .values
-            .get("transport")
-            .and_then(|r| r.defined_at.first().copied());
-        (true, transport, "OpenSSH's default on {hosts}")
-    };
-    if !enabled {
+    if config.bool(OPTION) != Some(true) {
         return;
     }
-    let hint = if cluster.options.contains_key(OPTION) {
-        format!("set `{OPTION} = false;`")
-    } else {
-        "add `ssh.sshd_extra = [\"PasswordAuthentication no\"];`".to_string()
-    };
     out.push(Finding {
         lint: PASSWORD_AUTHENTICATION,
         class,
-        span: span.unwrap_or(cluster.name_span),
+        span: definition(cluster, config, OPTION).unwrap_or(cluster.name_span),
         message: "sshd accepts passwords beside host-based trust".into(),
-        label,
+        label: "enabled on {hosts}",
         secondary: Vec::new(),
         note: "a password guessed or sniffed on one host opens it, and host trust then opens every host that trusts it".into(),
-        hint,
+        hint: format!("set `{OPTION} = false;` (the default)"),
     });
 }
 

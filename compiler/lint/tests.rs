@@ -113,12 +113,17 @@ fn each_lint_fires_on_its_configuration() {
 }
 
 #[test]
-fn password_authentication_is_opensshs_default_where_trust_is_in_use() {
-    assert_eq!(codes(""), vec!["W0705 OpenSSH's default on 3 hosts"]);
+fn password_authentication_warns_where_asked_for_beside_trust() {
+    // std.ssh writes `PasswordAuthentication no` unless asked otherwise.
+    assert_eq!(codes(""), Vec::<String>::new());
+    assert_eq!(
+        codes("ssh.password_authentication = true;"),
+        vec!["W0705 enabled on 3 hosts"]
+    );
     // A cluster without any grant uses no host-based trust.
     let c = compile(
         &SourcePath::Fs("/c/cluster.dsl".into()),
-        &WithRoot("import std.ssh;\ncluster c { host a { address = 10.0.0.1; } }\n".into()),
+        &WithRoot("import std.ssh;\ncluster c { ssh.password_authentication = true; host a { address = 10.0.0.1; } }\n".into()),
     );
     assert!(lints(&c).is_empty());
     // Without std.ssh accord does not configure sshd: no ssh lint.
@@ -128,11 +133,6 @@ fn password_authentication_is_opensshs_default_where_trust_is_in_use() {
     );
     assert!(c.graph.is_some());
     assert!(lints(&c).is_empty());
-    // Only the first value counts (sshd reads the first).
-    assert_eq!(
-        codes("ssh.sshd_extra = [\"PasswordAuthentication no\", \"PasswordAuthentication yes\"];"),
-        Vec::<String>::new()
-    );
 }
 
 #[test]
@@ -209,7 +209,8 @@ fn every_lint_can_be_acknowledged() {
         .map(|l| format!("security.acknowledge.{} = \"because\";", l.name))
         .collect();
     let c = compiled(&format!(
-        "ssh.version = 3.6; ssh.central_keys = true; ssh.sshd_extra = [\"PermitRootLogin yes\"];\n\
+        "ssh.version = 3.6; ssh.central_keys = true; ssh.password_authentication = true;\n\
+         ssh.sshd_extra = [\"PermitRootLogin yes\"];\n\
          trust joe@head -> root@node oneway;\nrole controller {{ security.root_trusted = false; }}\n{}",
         names.join("\n")
     ));
@@ -299,7 +300,9 @@ fn the_audit_shows_firewall_exposure() {
 
 #[test]
 fn a_large_mesh_is_linted_per_class() {
-    let mut text = String::from("import std.ssh;\ncluster big { role node { peers = [node]; }\n");
+    let mut text = String::from(
+        "import std.ssh;\ncluster big { ssh.password_authentication = true; role node { peers = [node]; }\n",
+    );
     for i in 0..10_000u32 {
         text.push_str(&format!(
             "host n{i} {{ roles = [node]; address = 10.{}.{}.{}; }}\n",
@@ -312,7 +315,7 @@ fn a_large_mesh_is_linted_per_class() {
     let c = compile(&SourcePath::Fs("/c/cluster.dsl".into()), &WithRoot(text));
     let all = lints(&c);
     assert_eq!(all.len(), 1);
-    assert_eq!(all[0].primary.message, "OpenSSH's default on 10000 hosts");
+    assert_eq!(all[0].primary.message, "enabled on 10000 hosts");
     let audit = audit::build(
         c.cluster.as_ref().unwrap(),
         c.graph.as_ref().unwrap(),
