@@ -5,13 +5,19 @@
 
 import std.ssh;
 import std.mosix;
+import std.firewall;
 
 cluster ralphzilla {
   domain    = "ralphzilla.lan";
   transport = ssh;
   init      = sysv;
 
-  role controller { }
+  # The guide's promise: the controller's firewall admits ssh only from the
+  # nodes, and never on its uplink to the outside world.
+  role controller {
+    firewall.enable = true;
+    firewall.external_interfaces = ["eth1"];
+  }
   role node { }
 
   host ralphzilla        { roles = [controller]; address = 192.168.1.1; aliases = ["rz"]; }
