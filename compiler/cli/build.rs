@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{failed, plain_error, report, shown, Common};
+use super::{detail, failed, info, plain_error, report, shown, Common};
 use crate::compile::Compilation;
 use crate::diagnostic::SourceMap;
 use crate::graph::TrustGraph;
@@ -73,7 +73,11 @@ pub fn rendered(common: &Common, policy: KeyPolicy) -> Result<Rendered, i32> {
         keys,
         require_keys: policy.require,
     };
+    let started = std::time::Instant::now();
     let (mut plan, rendered) = render::render_with(&cluster, &graph, &options);
+    let entries: usize = plan.hosts.iter().map(|h| h.entries.len()).sum();
+    let what = format!("{entries} entries, {} distinct contents", plan.blobs.len());
+    detail("render", started, &what);
     add_trust_file(&mut plan, &cluster, &graph, &compilation.sources);
     diagnostics.extend(rendered);
     crate::diagnostic::sort(&mut diagnostics);
@@ -186,19 +190,21 @@ pub fn run(args: &BuildArgs) -> Result<(), i32> {
         progress: std::io::stderr().is_terminal(),
         ..emit::EmitOptions::default()
     };
+    let started = std::time::Instant::now();
     match emit::write(&plan, &args.out, &options) {
         Ok(summary) => {
+            detail("emit", started, &format!("wrote {}", shown(&args.out)));
             let plural = if warnings == 1 { "" } else { "s" };
-            println!(
+            info(&format!(
                 "built {} in {}: {summary}, {warnings} warning{plural}",
                 plan.cluster,
                 shown(&args.out.join(&plan.cluster)),
-            );
+            ));
             if !archives && !args.no_archives {
-                eprintln!(
+                info(&format!(
                     "note: no per-host archives for {} hosts; pass --archives to write them",
                     plan.hosts.len()
-                );
+                ));
             }
             Ok(())
         }

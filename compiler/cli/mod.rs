@@ -31,6 +31,41 @@ use crate::load::{FsLoader, SourcePath};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Print only errors and the command's own output: no warnings, notes
+    /// or summaries.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also say what each stage did and how long it took.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+/// How much the CLI says beside a command's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+static VERBOSITY: std::sync::OnceLock<Verbosity> = std::sync::OnceLock::new();
+
+fn verbosity() -> Verbosity {
+    VERBOSITY.get().copied().unwrap_or(Verbosity::Normal)
+}
+
+/// A summary or note on stderr, unless `--quiet`.
+pub fn info(message: &str) {
+    if verbosity() > Verbosity::Quiet {
+        eprintln!("{message}");
+    }
+}
+
+/// What a stage did and how long it took, with `--verbose` only.
+pub fn detail(stage: &str, started: std::time::Instant, what: &str) {
+    if verbosity() == Verbosity::Verbose {
+        eprintln!("{stage}: {what} ({} ms)", started.elapsed().as_millis());
+    }
 }
 
 /// The subcommands.
@@ -140,7 +175,19 @@ impl Common {
     /// Compiles the file and prints its diagnostics. `Err(code)` when the
     /// command must stop with that exit code.
     pub fn compile(&self) -> Result<Compilation, i32> {
+        let started = std::time::Instant::now();
         let compilation = compile(&SourcePath::Fs(self.file.clone()), &self.loader());
+        if let (Some(cluster), Some(graph)) = (&compilation.cluster, &compilation.graph) {
+            let what = format!(
+                "{} files, {} hosts, {} roles, {} classes of alike hosts, {} group edges",
+                compilation.sources.files().len(),
+                cluster.hosts.len(),
+                cluster.roles.len(),
+                graph.class_count(),
+                graph.edges().count()
+            );
+            detail("compile", started, &what);
+        }
         report(&compilation, self.message_format);
         if failed(&compilation, self.deny_warnings) {
             return Err(1);
@@ -151,15 +198,17 @@ impl Common {
 
 /// Prints a compilation's diagnostics to stderr.
 pub fn report(compilation: &Compilation, format: MessageFormat) {
-    if compilation.diagnostics.is_empty() {
+    let quiet = verbosity() == Verbosity::Quiet;
+    let shown: Vec<diagnostic::Diagnostic> = compilation
+        .diagnostics
+        .iter()
+        .filter(|d| !quiet || d.severity == Severity::Error)
+        .cloned()
+        .collect();
+    if shown.is_empty() {
         return;
     }
-    let text = diagnostic::render(
-        &compilation.sources,
-        &compilation.diagnostics,
-        format,
-        use_color(),
-    );
+    let text = diagnostic::render(&compilation.sources, &shown, format, use_color());
     eprint!("{text}");
     if format == MessageFormat::Human {
         eprintln!("{}", tally(compilation));
@@ -226,6 +275,12 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    };
+    let _ = VERBOSITY.set(verbosity);
     let result = match cli.command {
         Command::Check(args) => args.compile().map(|_| ()),
         Command::Eval(args) => eval::run(&args),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::build::{rendered, KeyPolicy, Rendered};
-use super::{plain_error, shown, Common};
+use super::{info, plain_error, shown, Common};
 use crate::emit;
 use crate::model::HostId;
 use crate::verify::{self, ExpectedPair, HostSpec, KnownHosts, Transport, UserSpec, VerifySpec};
@@ -93,20 +93,20 @@ fn chosen_hosts(rendered: &Rendered, cap: usize) -> Vec<HostId> {
         .iter()
         .map(|h| rendered.cluster.hosts[h.0 as usize].name.as_str())
         .collect();
-    eprintln!(
+    info(&format!(
         "verify: {} of {} hosts stand for {} class{}: {}",
         hosts.len(),
         rendered.cluster.hosts.len(),
         graph.class_count(),
         if graph.class_count() == 1 { "" } else { "es" },
         names.join(", ")
-    );
+    ));
     if total > hosts.len() {
-        eprintln!(
+        info(&format!(
             "verify: capped at {} hosts by --hosts; {} representatives are left out",
             hosts.len(),
             total - hosts.len()
-        );
+        ));
     }
     hosts
 }

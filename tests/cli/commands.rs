@@ -155,3 +155,44 @@ fn every_subcommand_help_has_an_example() {
         );
     }
 }
+
+#[test]
+fn quiet_keeps_only_errors_and_verbose_tells_each_stage() {
+    // hpc without keys/: a build with one warning (no collected host keys).
+    let (quiet, _t) = Test::new()
+        .copy("examples/hpc/cluster.dsl", "cluster.dsl")
+        .args("build -q cluster.dsl")
+        .run();
+    assert_eq!(quiet.status, 0, "{}", quiet.stderr);
+    assert_eq!((quiet.stdout.as_str(), quiet.stderr.as_str()), ("", ""));
+
+    let (normal, _t) = Test::new()
+        .copy("examples/hpc/cluster.dsl", "cluster.dsl")
+        .args("build cluster.dsl")
+        .run();
+    assert!(
+        normal.stderr.contains("warning[W0511]"),
+        "{}",
+        normal.stderr
+    );
+    assert!(
+        normal.stderr.contains("built hpc in out/hpc: 5 hosts"),
+        "{}",
+        normal.stderr
+    );
+
+    let (verbose, _t) = Test::new()
+        .copy("examples/hpc/cluster.dsl", "cluster.dsl")
+        .args("build --verbose cluster.dsl")
+        .run();
+    for stage in ["compile: ", "render: ", "emit: "] {
+        assert!(verbose.stderr.contains(stage), "{}", verbose.stderr);
+    }
+
+    let (broken, _t) = Test::new()
+        .file("cluster.dsl", "cluster c { host a { address = 1.2.3; } }\n")
+        .args("check -q cluster.dsl")
+        .run();
+    assert_eq!(broken.status, 1);
+    assert!(broken.stderr.contains("error["), "{}", broken.stderr);
+}
