@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use crate::diagnostic::SourceMap;
+use crate::graph::export::group_label;
 use crate::graph::{ClassId, GroupId, TrustGraph};
 use crate::model::{Cluster, HostId};
 
@@ -54,17 +55,12 @@ pub fn logins(cluster: &Cluster, graph: &TrustGraph) -> BTreeSet<String> {
 /// alike, each named by its host or by its roles and size.
 fn group_logins(cluster: &Cluster, graph: &TrustGraph) -> BTreeSet<String> {
     let name = |group: GroupId| {
-        let members = &graph.groups()[group.0 as usize].members;
-        let first = &cluster.hosts[members[0].0 as usize];
-        if members.len() == 1 {
-            return first.name.clone();
+        let label = group_label(cluster, graph, group);
+        if graph.groups()[group.0 as usize].members.len() == 1 {
+            label
+        } else {
+            format!("[{label}]")
         }
-        let roles: Vec<&str> = first
-            .roles
-            .iter()
-            .map(|r| cluster.roles[r.0 as usize].name.as_str())
-            .collect();
-        format!("[{} ({} hosts)]", roles.join("+"), members.len())
     };
     graph
         .edges()
