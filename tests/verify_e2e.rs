@@ -11,8 +11,8 @@ use std::sync::Once;
 use std::time::Duration;
 
 use accord::verify::{
-    self, ExpectedPair, HostSpec, KnownHosts, Observed, Report, Transport, UserSpec, VerifyError,
-    VerifyOptions, VerifySpec,
+    self, ExpectedPair, HostSpec, KnownHosts, Observed, Outsider, Report, Transport, UserSpec,
+    VerifyError, VerifyOptions, VerifySpec,
 };
 
 /// Whether to run; prints the reason when not.
@@ -232,6 +232,7 @@ fn ssh_full_mesh_of_three_roots() {
         users: vec![],
         expected: matrix(&names, &["root"], |_, _, _, _| true),
         known_hosts: KnownHosts::Rebuild,
+        outsider: Outsider::default(),
     };
     let r = run(&spec);
     assert_eq!(r.pairs.len(), 6);
@@ -277,6 +278,7 @@ fn ssh_oneway_grant_to_a_non_root_user() {
             fu == "alice" && tu == "alice" && fh == "h1"
         }),
         known_hosts: KnownHosts::Rebuild,
+        outsider: Outsider::default(),
     };
     let r = run(&spec);
     assert_eq!(r.pairs.len(), 8);
@@ -318,6 +320,7 @@ fn ssh_host_trusted_by_no_one_is_refused_everywhere() {
         users: vec![],
         expected: matrix(&names, &["root"], |_, fh, _, th| fh != "h3" && th != "h3"),
         known_hosts: KnownHosts::Rebuild,
+        outsider: Outsider::default(),
     };
     let r = run(&spec);
     assert!(r.ok(), "{r}");
@@ -351,6 +354,7 @@ fn ssh_missing_shosts_is_reported_as_mismatch() {
         users: vec![],
         expected: matrix(&names, &["root"], |_, _, _, _| true),
         known_hosts: KnownHosts::Rebuild,
+        outsider: Outsider::default(),
     };
     let r = run(&spec);
     assert!(!r.ok());
@@ -423,6 +427,7 @@ fn rsh_three_hosts_with_a_oneway_grant() {
             }
         }),
         known_hosts: KnownHosts::Keep,
+        outsider: Outsider::default(),
     };
     let r = run(&spec);
     assert_eq!(r.pairs.len(), 24);
@@ -444,6 +449,7 @@ fn requirements_name_what_is_missing() {
         users: vec![],
         expected: vec![],
         known_hosts: KnownHosts::Keep,
+        outsider: Outsider::default(),
     };
     match verify::requirements(&spec) {
         Ok(()) => {}
@@ -468,6 +474,7 @@ fn child_run_if_asked() -> bool {
         users: vec![],
         expected: matrix(&names, &["root"], |_, _, _, _| true),
         known_hosts: KnownHosts::Rebuild,
+        outsider: Outsider::default(),
     };
     let opts = VerifyOptions {
         progress: Some(std::sync::Arc::new(|e: &verify::ProgressEvent| {
@@ -591,6 +598,7 @@ fn bench_full_mesh_timings() {
                 users: vec![],
                 expected: matrix(names, &["root"], |_, _, _, _| true),
                 known_hosts: KnownHosts::Rebuild,
+                outsider: Outsider::default(),
             };
             let t = std::time::Instant::now();
             let r = run(&spec);
@@ -623,6 +631,7 @@ fn ssh_shosts_with_a_wrong_mode_is_reported() {
         users: vec![],
         expected: matrix(&names, &["root"], |_, _, _, _| true),
         known_hosts: KnownHosts::Rebuild,
+        outsider: Outsider::default(),
     };
     let r = run(&spec);
     let bad: Vec<String> = r
@@ -674,6 +683,7 @@ fn ssh_missing_known_hosts_entry_is_reported() {
         users: vec![],
         expected: matrix(&names, &["root"], |_, _, _, _| true),
         known_hosts: KnownHosts::Keep,
+        outsider: Outsider::default(),
     };
     let r = run(&spec);
     let bad: Vec<String> = r
@@ -698,6 +708,7 @@ fn a_panic_mid_run_tears_everything_down() {
         users: vec![],
         expected: matrix(&names, &["root"], |_, _, _, _| true),
         known_hosts: KnownHosts::Keep,
+        outsider: Outsider::default(),
     };
     let id = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let seen = id.clone();

@@ -13,7 +13,9 @@ use super::build::{rendered, KeyPolicy, Rendered};
 use super::{info, plain_error, shown, Common};
 use crate::emit;
 use crate::model::HostId;
-use crate::verify::{self, ExpectedPair, HostSpec, KnownHosts, Transport, UserSpec, VerifySpec};
+use crate::verify::{
+    self, ExpectedPair, HostSpec, KnownHosts, Outsider, Transport, UserSpec, VerifySpec,
+};
 
 /// Arguments of `accord verify`.
 #[derive(Debug, Args)]
@@ -37,6 +39,10 @@ pub struct VerifyArgs {
     /// Seconds one login attempt may take.
     #[arg(long, value_name = "SECONDS", default_value_t = 8)]
     pub timeout: u64,
+    /// Load the firewalls but skip the outsider (the extra namespace whose
+    /// address belongs to no host, which must not open any guarded port).
+    #[arg(long)]
+    pub no_outsider: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -61,21 +67,50 @@ pub fn run(args: &VerifyArgs) -> Result<(), i32> {
     if args.json {
         println!("{}", report.to_json());
     } else {
-        print!("{report}");
+        println!("{report}");
     }
     if report.ok() {
-        Ok(())
-    } else {
+        return Ok(());
+    }
+    let bad = report.mismatches().len();
+    if bad > 0 {
         plain_error(
             &format!(
-                "{} of {} logins did not do what the trust graph says",
-                report.mismatches().len(),
+                "{bad} of {} logins did not do what the trust graph says",
                 report.pairs.len()
             ),
             Some("each line marked above names the pair, the graph's answer, the daemon's and its log"),
         );
-        Err(1)
     }
+    if let Some(o) = report.outsider.as_ref().filter(|o| !o.ok()) {
+        let names: Vec<String> = o
+            .failures()
+            .iter()
+            .map(|p| format!("`{}` (port {})", p.host, p.port))
+            .collect();
+        let through = o
+            .failures()
+            .iter()
+            .any(|p| p.verdict == verify::Verdict::GotThrough);
+        plain_error(
+            &format!(
+                "the outsider {} {} the firewall of {}",
+                o.address,
+                if through {
+                    "got through"
+                } else {
+                    "could not be judged against"
+                },
+                names.join(", ")
+            ),
+            Some(if through {
+                "a host's /etc/nftables.conf admits its transport port from an address that is no cluster host's"
+            } else {
+                "the outsider could not reach the port even without the firewall; see the lines marked above"
+            }),
+        );
+    }
+    Err(1)
 }
 
 /// One host per class, plus a second member of each class with more than
@@ -193,6 +228,23 @@ fn spec(
             KnownHosts::Keep
         } else {
             KnownHosts::Rebuild
+        },
+        outsider: if args.no_outsider {
+            Outsider::Off
+        } else {
+            // Every address of the cluster, hosts not brought up included:
+            // the outsider must be none of them.
+            Outsider::Auto {
+                avoid: cluster
+                    .hosts
+                    .iter()
+                    .flat_map(|h| h.addresses.iter())
+                    .filter_map(|a| match a {
+                        IpAddr::V4(v4) => Some(*v4),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect(),
+            }
         },
     })
 }

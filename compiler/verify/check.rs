@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::firewall;
 use super::host::accounts;
 use super::lab::Lab;
-use super::report::{Observed, PairResult};
+use super::report::{Connect, Observed, PairResult, FIREWALL_LINE};
 use super::{
     emit, signal, ExpectedPair, ProgressEvent, Transport, VerifyError, VerifyOptions, VerifySpec,
 };
@@ -71,9 +72,12 @@ fn check_pair(
 ) -> PairResult {
     let from = index(spec, &pair.from_host);
     let to = index(spec, &pair.to_host);
-    let (observed, log_line, client) = match spec.hosts[to].transport {
-        Transport::Ssh => try_ssh(lab, spec, opts, pair, from, to),
-        Transport::Rsh => try_rsh(lab, spec, opts, pair, from, to),
+    let (observed, log_line, client) = match through_firewall(lab, spec, from, to) {
+        Some(stopped) => stopped,
+        None => match spec.hosts[to].transport {
+            Transport::Ssh => try_ssh(lab, spec, opts, pair, from, to),
+            Transport::Rsh => try_rsh(lab, spec, opts, pair, from, to),
+        },
     };
     PairResult {
         from_user: pair.from_user.clone(),
@@ -85,6 +89,54 @@ fn check_pair(
         log_line,
         client_output: client,
     }
+}
+
+/// Source-port slots of the probes made while pairs are checked (distinct
+/// from the ones taken before the firewalls were loaded).
+static SLOTS: AtomicUsize = AtomicUsize::new(200);
+
+/// When host `to` has a firewall: a TCP connect from host `from` to its
+/// transport port (the same packets the client's connect sends, through
+/// the loaded ruleset) decides first whether the client can get in at all.
+/// `None`: no firewall, or the connect went through; the client is tried.
+/// A connect that went through before the firewalls were loaded and does
+/// not now is a refusal by the firewall; one that did not go through even
+/// then is an error.
+fn through_firewall(
+    lab: &Lab,
+    spec: &VerifySpec,
+    from: usize,
+    to: usize,
+) -> Option<(Observed, Option<String>, Option<String>)> {
+    let before = lab.reached_before(from, to)?;
+    let now = lab.probe_from(from, to, SLOTS.fetch_add(1, Ordering::SeqCst));
+    if matches!(now, Connect::Connected(_)) {
+        return None;
+    }
+    let h = &spec.hosts[to];
+    let what = format!(
+        "{} -> {}:{}",
+        spec.hosts[from].addresses[0],
+        h.addresses[0],
+        firewall::transport_port(h)
+    );
+    let client = Some("not run: its connection cannot pass the firewall".to_string());
+    Some(match before {
+        Connect::Connected(_) => (
+            Observed::Refused,
+            Some(format!(
+                "{FIREWALL_LINE}{what}: {now}; it connected before the ruleset was loaded"
+            )),
+            client,
+        ),
+        _ => (
+            Observed::Error(format!(
+                "{what} could not connect even before the firewall was loaded ({before})"
+            )),
+            Some(format!("{FIREWALL_LINE}{what}: {now}")),
+            client,
+        ),
+    })
 }
 
 /// The client command: on host `from`, as `user`, bounded by `timeout`.

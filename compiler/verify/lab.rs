@@ -6,13 +6,16 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::firewall;
 use super::host::{self, HostDir};
+use super::report::Connect;
 use super::require::ip;
 use super::{signal, syslog, Transport, VerifyError, VerifyOptions, VerifySpec};
 
@@ -27,18 +30,27 @@ pub struct Lab {
     id: String,
     work: PathBuf,
     spec: VerifySpec,
+    outsider: Option<Ipv4Addr>,
     lifetime: Duration,
     namespaces: Vec<String>,
     children: Vec<(String, Child)>,
     anchors: Vec<Option<u32>>,
     receivers: Vec<syslog::Receiver>,
     spawned: Vec<u32>,
+    /// `(from, to)` -> what a connect from host `from` to the transport
+    /// port of guarded host `to` did before the firewalls were loaded.
+    reach_before: BTreeMap<(usize, usize), Connect>,
     torn_down: bool,
 }
 
 impl Lab {
-    /// Creates the work directory; nothing else yet.
-    pub fn new(spec: &VerifySpec, opts: &VerifyOptions) -> Result<Lab, VerifyError> {
+    /// Creates the work directory; nothing else yet. With `outsider`,
+    /// [`Lab::start_network`] adds the outsider's namespace at that address.
+    pub fn new(
+        spec: &VerifySpec,
+        opts: &VerifyOptions,
+        outsider: Option<Ipv4Addr>,
+    ) -> Result<Lab, VerifyError> {
         let id = format!(
             "{PREFIX}{}-{}",
             std::process::id(),
@@ -50,12 +62,14 @@ impl Lab {
             id,
             work,
             spec: spec.clone(),
+            outsider,
             lifetime: opts.lifetime,
             namespaces: Vec::new(),
             children: Vec::new(),
             anchors: vec![None; spec.hosts.len()],
             receivers: Vec::new(),
             spawned: Vec::new(),
+            reach_before: BTreeMap::new(),
             torn_down: false,
         })
     }
@@ -90,9 +104,21 @@ impl Lab {
         format!("{}-sw", self.id)
     }
 
+    fn outsider_netns(&self) -> String {
+        format!("{}-out", self.id)
+    }
+
+    /// The outsider's address, when the run has one.
+    pub fn outsider(&self) -> Option<Ipv4Addr> {
+        self.outsider
+    }
+
     /// The switch namespace with its bridge, and one namespace per host with
     /// a veth into it; each address is a /32 with a route to every peer, so
-    /// no namespace routes off the cluster.
+    /// no namespace routes off the cluster. The outsider, when there is one,
+    /// is one more namespace on the bridge, wired like a host: its /32
+    /// routes to every host and every host routes back to it, as any
+    /// machine on the same link would be reachable.
     pub fn start_network(&mut self) -> Result<(), VerifyError> {
         let sw = self.switch();
         self.add_netns(&sw)?;
@@ -121,9 +147,132 @@ impl Lab {
                     }
                 }
             }
+            if let Some(out) = self.outsider {
+                let _ = writeln!(b, "route add {out}/32 dev eth0 src {src}");
+            }
+            ip_batch(&ns, &b)?;
+        }
+        if let Some(out) = self.outsider {
+            signal::check()?;
+            let ns = self.outsider_netns();
+            self.add_netns(&ns)?;
+            ip_batch(
+                &sw,
+                &format!(
+                    "link add vo type veth peer name eth0 netns {ns}\nlink set vo master br0 up\n"
+                ),
+            )?;
+            let mut b = format!("link set lo up\nlink set eth0 up\naddr add {out}/32 dev eth0\n");
+            for h in &self.spec.hosts {
+                for a in &h.addresses {
+                    let _ = writeln!(b, "route add {a}/32 dev eth0 src {out}");
+                }
+            }
             ip_batch(&ns, &b)?;
         }
         Ok(())
+    }
+
+    /// Loads host `i`'s `/etc/nftables.conf` (the tree's) inside its
+    /// network namespace.
+    pub fn load_firewall(&mut self, i: usize) -> Result<(), VerifyError> {
+        let ruleset = self.dir(i).tree().join(firewall::RULESET);
+        firewall::load(
+            self.anchor(i),
+            &ruleset,
+            (RUN_ENV, &self.id),
+            &self.spec.hosts[i].name,
+        )?;
+        Ok(())
+    }
+
+    /// The `/run/netns` file of host `i`'s network namespace.
+    pub fn netns_path(&self, i: usize) -> PathBuf {
+        Path::new("/run/netns").join(self.netns(i))
+    }
+
+    /// Before the firewalls are loaded: connects from every other host and
+    /// from the outsider to the transport port of every host in `guarded`,
+    /// all at once. Remembers the hosts' results (see
+    /// [`Lab::reached_before`]) and returns the outsider's, one per guarded
+    /// host (empty without an outsider).
+    pub fn probe_before_firewalls(&mut self, guarded: &[usize]) -> Vec<Connect> {
+        let n = self.spec.hosts.len();
+        let pairs: Vec<(usize, usize)> = (0..n)
+            .flat_map(|from| guarded.iter().map(move |&to| (from, to)))
+            .filter(|(from, to)| from != to)
+            .collect();
+        let me: &Lab = self;
+        let (hosts, outsider) = std::thread::scope(|s| {
+            let outsider = s.spawn(|| me.outsider_probes(guarded, 0));
+            let mut hosts = Vec::new();
+            for chunk in pairs.chunks(32) {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|&(from, to)| s.spawn(move || me.probe_from(from, to, to)))
+                    .collect();
+                hosts.extend(chunk.iter().zip(handles).map(|(&p, h)| {
+                    (
+                        p,
+                        h.join()
+                            .unwrap_or_else(|_| Connect::Error("the probe panicked".into())),
+                    )
+                }));
+            }
+            let outsider = outsider.join().unwrap_or_else(|_| {
+                vec![Connect::Error("the probe panicked".into()); guarded.len()]
+            });
+            (hosts, outsider)
+        });
+        self.reach_before.extend(hosts);
+        outsider
+    }
+
+    /// What a connect from host `from` to the transport port of `to` did
+    /// before the firewalls were loaded; `None` when `to` has none.
+    pub fn reached_before(&self, from: usize, to: usize) -> Option<&Connect> {
+        self.reach_before.get(&(from, to))
+    }
+
+    /// One connect from host `from`'s namespace to the transport port of
+    /// host `to` (from a privileged port for rsh, taken by `slot`).
+    pub fn probe_from(&self, from: usize, to: usize, slot: usize) -> Connect {
+        let h = &self.spec.hosts[to];
+        firewall::probe(
+            self.netns_path(from),
+            SocketAddrV4::new(h.addresses[0], firewall::transport_port(h)),
+            firewall::source_port(h, slot),
+            firewall::PROBE_TIMEOUT,
+        )
+    }
+
+    /// The outsider's attempt on the transport port of every host in
+    /// `hosts`, at once; one result per host, in order. Empty without an
+    /// outsider. `phase` 0 is before the firewalls, 1 through them.
+    pub fn outsider_probes(&self, hosts: &[usize], phase: usize) -> Vec<Connect> {
+        if self.outsider.is_none() {
+            return Vec::new();
+        }
+        let netns = Path::new("/run/netns").join(self.outsider_netns());
+        std::thread::scope(|s| {
+            let handles: Vec<_> = hosts
+                .iter()
+                .map(|&i| {
+                    let h = &self.spec.hosts[i];
+                    let target = SocketAddrV4::new(h.addresses[0], firewall::transport_port(h));
+                    let sport = firewall::source_port(h, 2 * i + phase);
+                    let netns = netns.clone();
+                    s.spawn(move || firewall::probe(netns, target, sport, firewall::PROBE_TIMEOUT))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Connect::Error("the probe panicked".into()))
+                })
+                .collect()
+        })
     }
 
     fn add_netns(&mut self, name: &str) -> Result<(), VerifyError> {

@@ -15,6 +15,7 @@
 //! orderly error by [`signal`]).
 
 mod check;
+mod firewall;
 mod host;
 mod lab;
 mod report;
@@ -28,7 +29,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use lab::{leftovers, remove_stale};
-pub use report::{Observed, PairResult, Report, Timings};
+pub use report::{
+    Connect, Observed, OutsiderProbe, OutsiderReport, PairResult, Report, Timings, Verdict,
+};
 pub use require::requirements;
 
 /// How a host's daemons are reached.
@@ -95,6 +98,31 @@ pub enum KnownHosts {
     Keep,
 }
 
+/// The outsider: an extra namespace on the cluster's link, with an address
+/// that belongs to no cluster host, which tries to open the transport port
+/// of every host whose tree has a firewall (`/etc/nftables.conf`). There is
+/// none when no host has a firewall.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outsider {
+    /// The highest free address of the first host's /24 that no host of the
+    /// spec uses and `avoid` does not list (give every address of the
+    /// cluster, hosts not brought up included).
+    Auto {
+        /// Addresses that are not free.
+        avoid: Vec<Ipv4Addr>,
+    },
+    /// This address (it must belong to no host of the spec).
+    Address(Ipv4Addr),
+    /// No outsider (the firewalls are still loaded).
+    Off,
+}
+
+impl Default for Outsider {
+    fn default() -> Self {
+        Outsider::Auto { avoid: Vec::new() }
+    }
+}
+
 /// What to bring up and what to expect.
 #[derive(Debug, Clone)]
 pub struct VerifySpec {
@@ -106,6 +134,8 @@ pub struct VerifySpec {
     pub expected: Vec<ExpectedPair>,
     /// Where known_hosts comes from.
     pub known_hosts: KnownHosts,
+    /// Whether (and where) the outsider stands.
+    pub outsider: Outsider,
 }
 
 /// A step of a run, for a progress display.
@@ -125,7 +155,13 @@ pub enum ProgressEvent {
         /// Number of hosts.
         total: usize,
     },
-    /// Daemons run; pairs are about to be tried.
+    /// Firewalls are being loaded (after the outsider reached every
+    /// guarded port without them).
+    LoadingFirewalls {
+        /// Hosts with a firewall.
+        hosts: usize,
+    },
+    /// Daemons run (and firewalls are loaded); pairs are about to be tried.
     HostsReady,
     /// Pairs checked so far.
     Pairs {
@@ -189,6 +225,9 @@ pub fn terminal_progress() -> Option<ProgressFn> {
             ProgressEvent::Started { run_id } => format!("\rverify: run `{run_id}`\x1b[K"),
             ProgressEvent::HostStarting { name, index, total } => {
                 format!("\rverify: starting host {index}/{total} `{name}`\x1b[K")
+            }
+            ProgressEvent::LoadingFirewalls { hosts } => {
+                format!("\rverify: loading {hosts} firewall(s)\x1b[K")
             }
             ProgressEvent::HostsReady => "\rverify: daemons running\x1b[K".to_string(),
             ProgressEvent::Pairs { done, total } => {
@@ -262,7 +301,8 @@ pub fn run(spec: &VerifySpec, opts: &VerifyOptions) -> Result<Report, VerifyErro
     let _signals = signal::Guard::install();
     lab::remove_stale();
     let started = Instant::now();
-    let mut lab = lab::Lab::new(spec, opts)?;
+    let outsider = firewall::outsider_address(spec)?;
+    let mut lab = lab::Lab::new(spec, opts, outsider)?;
     emit(
         opts,
         &ProgressEvent::Started {
@@ -275,11 +315,12 @@ pub fn run(spec: &VerifySpec, opts: &VerifyOptions) -> Result<Report, VerifyErro
     let spawned = lab.spawned_pids();
     let run_id = lab.id().to_string();
     lab.teardown();
-    let (pairs, mut timings) = outcome?;
+    let (pairs, outsider, mut timings) = outcome?;
     timings.teardown = torn.elapsed();
     Ok(Report {
         run_id,
         pairs,
+        outsider,
         timings,
         spawned_pids: spawned,
     })
@@ -290,7 +331,7 @@ fn bring_up_and_check(
     spec: &VerifySpec,
     opts: &VerifyOptions,
     started: Instant,
-) -> Result<(Vec<PairResult>, Timings), VerifyError> {
+) -> Result<(Vec<PairResult>, Option<OutsiderReport>, Timings), VerifyError> {
     lab.start_network()?;
     for (i, h) in spec.hosts.iter().enumerate() {
         signal::check()?;
@@ -305,19 +346,85 @@ fn bring_up_and_check(
         lab.start_host(i)?;
     }
     lab.wait_daemons()?;
+    // Keys are collected before the firewalls are up, as a site would
+    // collect them (a firewall admits only the hosts with a grant into it).
     if spec.known_hosts == KnownHosts::Rebuild {
         lab.rebuild_known_hosts()?;
+    }
+    let guarded: Vec<usize> = (0..spec.hosts.len())
+        .filter(|&i| firewall::has_firewall(&spec.hosts[i]))
+        .collect();
+    let mut firewalls = Duration::ZERO;
+    let mut before = Vec::new();
+    if !guarded.is_empty() {
+        let t = Instant::now();
+        before = lab.probe_before_firewalls(&guarded);
+        emit(
+            opts,
+            &ProgressEvent::LoadingFirewalls {
+                hosts: guarded.len(),
+            },
+        );
+        for &i in &guarded {
+            signal::check()?;
+            lab.load_firewall(i)?;
+        }
+        firewalls = t.elapsed();
     }
     emit(opts, &ProgressEvent::HostsReady);
     let setup = started.elapsed();
     let t = Instant::now();
-    let pairs = check::run_all(lab, spec, opts)?;
+    let lab_ref: &lab::Lab = lab;
+    // The outsider tries every guarded port while the pairs are checked.
+    let (pairs, through, outsider_time) = std::thread::scope(|s| {
+        let probes = s.spawn(|| {
+            let t = Instant::now();
+            let r = lab_ref.outsider_probes(&guarded, 1);
+            (r, t.elapsed())
+        });
+        let pairs = check::run_all(lab_ref, spec, opts);
+        let (through, took) = probes.join().unwrap_or_else(|_| {
+            let e = Connect::Error("the outsider's thread panicked".into());
+            (vec![e; guarded.len()], Duration::ZERO)
+        });
+        (pairs, through, took)
+    });
+    let pairs = pairs?;
+    let outsider = lab.outsider().map(|address| OutsiderReport {
+        address,
+        probes: guarded
+            .iter()
+            .zip(before.into_iter().zip(through))
+            .map(|(&i, (without, with))| {
+                let h = &spec.hosts[i];
+                OutsiderProbe {
+                    host: h.name.clone(),
+                    address: h.addresses[0],
+                    port: firewall::transport_port(h),
+                    transport: h.transport,
+                    source_port: firewall::source_port(h, 2 * i + 1),
+                    verdict: OutsiderProbe::judge(&without, &with),
+                    without_firewall: without,
+                    through_firewall: with,
+                }
+            })
+            .collect(),
+        unguarded: spec
+            .hosts
+            .iter()
+            .filter(|h| !firewall::has_firewall(h))
+            .map(|h| h.name.clone())
+            .collect(),
+    });
     Ok((
         pairs,
+        outsider,
         Timings {
             setup,
             checks: t.elapsed(),
             teardown: Duration::ZERO,
+            firewalls,
+            outsider: outsider_time,
         },
     ))
 }
@@ -418,6 +525,7 @@ mod tests {
                 allowed: true,
             }],
             known_hosts: KnownHosts::Rebuild,
+            outsider: Outsider::default(),
         }
     }
 

@@ -62,6 +62,9 @@ pub fn requirements(spec: &VerifySpec) -> Result<(), VerifyError> {
     if spec.hosts.iter().any(|h| h.transport == Transport::Rsh) {
         needed.extend_from_slice(RSH);
     }
+    if spec.hosts.iter().any(super::firewall::has_firewall) {
+        needed.push(super::firewall::NFT);
+    }
     for (program, package) in needed {
         if !Path::new(program).exists() {
             return Err(VerifyError::MissingProgram {
