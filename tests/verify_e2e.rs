@@ -577,7 +577,36 @@ fn a_killed_run_is_cleaned_by_the_next() {
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
 
-/// Timings for 3 and 8 hosts, ssh and rsh, full root mesh; only with
+/// Gives every host of `hosts` the ruleset std.firewall emits for a full
+/// mesh: its transport port admitted from every other host only.
+fn firewall_mesh(hosts: &[HostSpec]) {
+    for h in hosts {
+        let peers: Vec<String> = hosts
+            .iter()
+            .filter(|p| p.name != h.name)
+            .map(|p| p.addresses[0].to_string())
+            .collect();
+        let rule = match h.transport {
+            Transport::Ssh => "ip saddr @trust_v4 tcp dport 22 accept\n\t\ttcp dport 22 drop",
+            Transport::Rsh => {
+                "ip saddr @trust_v4 tcp sport 512-1023 tcp dport 514 accept\n\t\ttcp dport 514 drop"
+            }
+        };
+        fs::write(
+            h.tree.join("etc/nftables.conf"),
+            format!(
+                "flush ruleset\ntable inet accord {{\n\tset trust_v4 {{\n\t\ttype ipv4_addr\n\t\t\
+                 elements = {{ {} }}\n\t}}\n\tchain input {{\n\t\ttype filter hook input priority \
+                 filter; policy accept;\n\t\tct state established,related accept\n\t\t{rule}\n\t}}\n}}\n",
+                peers.join(", ")
+            ),
+        )
+        .unwrap();
+    }
+}
+
+/// Timings for 3 and 8 hosts, ssh and rsh, full root mesh, without and
+/// with a firewall on every host (and so the outsider); only with
 /// ACCORD_VERIFY_BENCH=1 (docs/verify.md has the numbers).
 #[test]
 fn bench_full_mesh_timings() {
@@ -591,26 +620,36 @@ fn bench_full_mesh_timings() {
     let all = ["h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8"];
     for transport in [Transport::Ssh, Transport::Rsh] {
         for n in [3, 8] {
-            let names = &all[..n];
-            let lab = Lab::new(names);
-            let spec = VerifySpec {
-                hosts: mesh(&lab, transport),
-                users: vec![],
-                expected: matrix(names, &["root"], |_, _, _, _| true),
-                known_hosts: KnownHosts::Rebuild,
-                outsider: Outsider::default(),
-            };
-            let t = std::time::Instant::now();
-            let r = run(&spec);
-            assert!(r.ok(), "{r}");
-            println!(
-                "BENCH {transport:?} {n} hosts {} pairs: total {:.1}s (setup {:.1}s, checks {:.1}s, teardown {:.1}s)",
-                r.pairs.len(),
-                t.elapsed().as_secs_f64(),
-                r.timings.setup.as_secs_f64(),
-                r.timings.checks.as_secs_f64(),
-                r.timings.teardown.as_secs_f64()
-            );
+            for firewalled in [false, true] {
+                let names = &all[..n];
+                let lab = Lab::new(names);
+                let hosts = mesh(&lab, transport);
+                if firewalled {
+                    firewall_mesh(&hosts);
+                }
+                let spec = VerifySpec {
+                    hosts,
+                    users: vec![],
+                    expected: matrix(names, &["root"], |_, _, _, _| true),
+                    known_hosts: KnownHosts::Rebuild,
+                    outsider: Outsider::default(),
+                };
+                let t = std::time::Instant::now();
+                let r = run(&spec);
+                assert!(r.ok(), "{r}");
+                assert_eq!(r.outsider.is_some(), firewalled);
+                println!(
+                    "BENCH {transport:?} {n} hosts {} pairs{}: total {:.1}s (setup {:.1}s, checks {:.1}s, teardown {:.1}s; firewalls {:.2}s, outsider {:.1}s)",
+                    r.pairs.len(),
+                    if firewalled { " firewalled" } else { "" },
+                    t.elapsed().as_secs_f64(),
+                    r.timings.setup.as_secs_f64(),
+                    r.timings.checks.as_secs_f64(),
+                    r.timings.teardown.as_secs_f64(),
+                    r.timings.firewalls.as_secs_f64(),
+                    r.timings.outsider.as_secs_f64(),
+                );
+            }
         }
     }
 }
@@ -830,4 +869,212 @@ fn cli_verify_brings_up_representatives_only() {
         "{stderr}"
     );
     assert!(stdout.contains("2 pairs, 0 mismatches"), "{stdout}");
+}
+
+/// Three ssh hosts behind `std.firewall`: fw2 and fw3 do not trust each
+/// other, so each one's ruleset admits ssh from fw1 alone.
+const FIREWALLED: &str = "import std.ssh;\nimport std.firewall;\n\ncluster fwlab {\n  \
+    domain = \"fw.example\";\n  firewall.enable = true;\n  role node { }\n  \
+    host fw1 { roles = [node]; address = 10.41.0.1; }\n  \
+    host fw2 { roles = [node]; address = 10.41.0.2; }\n  \
+    host fw3 { roles = [node]; address = 10.41.0.3; }\n  \
+    trust root@* <-> root@*;\n  deny root@fw2 <-> root@fw3;\n}\n";
+
+/// The machine's own nftables ruleset (verify must never change it).
+fn root_ruleset() -> String {
+    let out = std::process::Command::new("/usr/sbin/nft")
+        .args(["list", "ruleset"])
+        .output()
+        .expect("nft list ruleset");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every firewall is loaded in its host's namespace before the logins: the
+/// members log in exactly as the graph says (fw2 and fw3 are stopped by
+/// each other's firewall), and the outsider opens no transport port.
+#[test]
+fn cli_verify_firewall_keeps_the_outsider_out() {
+    if !e2e_enabled("cli_verify_firewall_keeps_the_outsider_out") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.dsl");
+    fs::write(&file, FIREWALLED).unwrap();
+    let machine = root_ruleset();
+    let (status, stdout, stderr) = accord_verify(&[file.to_str().unwrap(), "--json"]);
+    assert_eq!(status, 0, "{stdout}\n{stderr}");
+    assert_eq!(root_ruleset(), machine, "the machine's own ruleset changed");
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["ok"], true);
+    assert_eq!(r["pairs"].as_array().unwrap().len(), 6);
+    for p in r["pairs"].as_array().unwrap() {
+        let (from, to) = (
+            p["from_host"].as_str().unwrap(),
+            p["to_host"].as_str().unwrap(),
+        );
+        let line = p["log_line"].as_str().unwrap_or("");
+        if from != "fw1" && to != "fw1" {
+            // The daemon never saw it: the firewall dropped the connection.
+            assert_eq!(p["observed"]["result"], "refused", "{p}");
+            assert!(line.starts_with("firewall: "), "{p}");
+            assert!(line.contains("no answer"), "{p}");
+        } else {
+            assert_eq!(p["observed"]["result"], "allowed", "{p}");
+            assert!(line.starts_with("Accepted hostbased"), "{p}");
+        }
+    }
+    let o = &r["outsider"];
+    assert_eq!(o["address"], "10.41.0.254");
+    let probes = o["probes"].as_array().unwrap();
+    assert_eq!(probes.len(), 3);
+    for (p, host) in probes.iter().zip(["fw1", "fw2", "fw3"]) {
+        assert_eq!(p["host"], host);
+        assert_eq!(p["port"], 22);
+        assert_eq!(p["verdict"], "blocked", "{p}");
+        assert_eq!(p["without_firewall"]["result"], "connected", "{p}");
+        assert_eq!(p["through_firewall"]["result"], "timeout", "{p}");
+    }
+    eprintln!(
+        "firewalled ssh cluster: timings {} (firewalls and the outsider's first attempts in setup)",
+        r["timings"]
+    );
+}
+
+/// A build whose rulesets were damaged after `accord build`: fw2's admits
+/// everyone (the outsider gets through: exit 1, naming fw2), fw1's admits no
+/// one (the members the graph lets in are stopped: named as mismatches).
+#[test]
+fn cli_verify_names_a_firewall_that_lets_the_outsider_in() {
+    if !e2e_enabled("cli_verify_names_a_firewall_that_lets_the_outsider_in") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.dsl");
+    fs::write(&file, FIREWALLED).unwrap();
+    let out = dir.path().join("out");
+    let build = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .arg("build")
+        .arg(&file)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let tree = out.join("fwlab");
+    // Identical files of a build may be one inode: replace, never write in
+    // place, or the damage reaches fw3 too.
+    let damage = |host: &str, text: &str| {
+        let f = tree.join("hosts").join(host).join("etc/nftables.conf");
+        fs::remove_file(&f).unwrap();
+        fs::write(&f, text).unwrap();
+    };
+    damage(
+        "fw2",
+        "flush ruleset\ntable inet accord {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t}\n}\n",
+    );
+    damage(
+        "fw1",
+        "flush ruleset\ntable inet accord {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\ttcp dport 22 drop\n\t}\n}\n",
+    );
+    let (status, stdout, stderr) =
+        accord_verify(&[file.to_str().unwrap(), "--build", tree.to_str().unwrap()]);
+    assert_eq!(status, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("outsider: 10.41.0.254 opened ssh port 22 of `fw2` (10.41.0.2) through its firewall: connected (SSH-2.0-"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("outsider kept out by 2 of 3 firewalls"),
+        "{stdout}"
+    );
+    let row = |host: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(host) && l.contains(":22"))
+            .unwrap_or_else(|| panic!("no outsider row for {host}: {stdout}"))
+            .to_string()
+    };
+    assert!(row("fw2").ends_with("GOT THROUGH"), "{stdout}");
+    assert!(row("fw1").ends_with("blocked"), "{stdout}");
+    assert!(row("fw3").ends_with("blocked"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "mismatch: root@fw2 -> root@fw1: the graph allows it, the firewall stopped it"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("mismatch: root@fw3 -> root@fw1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 mismatches"), "{stdout}");
+    assert!(stderr.contains("2 of 6 logins"), "{stderr}");
+    assert!(
+        stderr.contains("the outsider 10.41.0.254 got through the firewall of `fw2` (port 22)"),
+        "{stderr}"
+    );
+}
+
+/// rsh behind `firewall.policy = drop`: privileged source ports, the
+/// stderr channel back to the client, a host trusted by no one.
+#[test]
+fn cli_verify_rsh_behind_a_drop_policy_firewall() {
+    if !e2e_enabled("cli_verify_rsh_behind_a_drop_policy_firewall") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.dsl");
+    fs::write(
+        &file,
+        "import std.rsh;\nimport std.firewall;\n\ncluster rshfw {\n  domain = \"lab.example\";\n  \
+         transport = rsh;\n  init = sysv;\n  rsh.closed_network = true;\n  firewall.enable = true;\n  \
+         firewall.policy = drop;\n  host r1 { address = 10.42.0.1; peers = [r2]; }\n  \
+         host r2 { address = 10.42.0.2; peers = [r1]; }\n  host r3 { address = 10.42.0.3; }\n}\n",
+    )
+    .unwrap();
+    let (status, stdout, stderr) = accord_verify(&[file.to_str().unwrap(), "--json"]);
+    assert_eq!(status, 0, "{stdout}\n{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["ok"], true);
+    let probes = r["outsider"]["probes"].as_array().unwrap();
+    assert_eq!(probes.len(), 3);
+    for p in probes {
+        assert_eq!(p["port"], 514);
+        assert_eq!(p["verdict"], "blocked", "{p}");
+        let sport = p["source_port"].as_u64().unwrap();
+        assert!((512..1024).contains(&sport), "{p}");
+    }
+}
+
+/// `--no-outsider` still loads the firewalls (fw2 and fw3 stay stopped by
+/// them) but brings no outsider up.
+#[test]
+fn cli_verify_without_the_outsider() {
+    if !e2e_enabled("cli_verify_without_the_outsider") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.dsl");
+    fs::write(&file, FIREWALLED).unwrap();
+    let (status, stdout, stderr) =
+        accord_verify(&[file.to_str().unwrap(), "--no-outsider", "--json"]);
+    assert_eq!(status, 0, "{stdout}\n{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(r["outsider"].is_null(), "{stdout}");
+    let stopped = r["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["log_line"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("firewall: ")
+        })
+        .count();
+    assert_eq!(stopped, 2, "{stdout}");
 }

@@ -134,12 +134,14 @@ pub fn load(
 }
 
 /// One connect from inside the network namespace at `netns` (a
-/// `/run/netns/NAME` file), bounded by `timeout`.
+/// `/run/netns/NAME` file), bounded by `timeout`; with `banner`, what the
+/// daemon says first is read (sshd speaks first; in.rshd never does).
 pub fn probe(
     netns: PathBuf,
     target: SocketAddrV4,
     source_port: Option<u16>,
     timeout: Duration,
+    banner: bool,
 ) -> Connect {
     // A fresh thread: setns(CLONE_NEWNET) moves only the calling thread, and
     // this one ends right after.
@@ -147,7 +149,7 @@ pub fn probe(
         if let Err(e) = enter(&netns) {
             return Connect::Error(format!("cannot enter {}: {e}", netns.display()));
         }
-        connect(target, source_port, timeout)
+        connect(target, source_port, timeout, banner)
     })
     .join()
     .unwrap_or_else(|_| Connect::Error("the probe thread panicked".into()))
@@ -163,7 +165,12 @@ fn enter(netns: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn connect(target: SocketAddrV4, source_port: Option<u16>, timeout: Duration) -> Connect {
+fn connect(
+    target: SocketAddrV4,
+    source_port: Option<u16>,
+    timeout: Duration,
+    banner: bool,
+) -> Connect {
     let err = |what: &str| Connect::Error(format!("{what}: {}", std::io::Error::last_os_error()));
     // SAFETY: plain socket calls on a descriptor this function owns; every
     // pointer passed is to a live local of the right size.
@@ -247,6 +254,9 @@ fn connect(target: SocketAddrV4, source_port: Option<u16>, timeout: Duration) ->
             if so_error != 0 {
                 return classify(std::io::Error::from_raw_os_error(so_error));
             }
+        }
+        if !banner {
+            return Connect::Connected(String::new());
         }
         Connect::Connected(first_words(TcpStream::from(fd)))
     }

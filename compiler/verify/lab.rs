@@ -243,6 +243,7 @@ impl Lab {
             SocketAddrV4::new(h.addresses[0], firewall::transport_port(h)),
             firewall::source_port(h, slot),
             firewall::PROBE_TIMEOUT,
+            false,
         )
     }
 
@@ -262,7 +263,10 @@ impl Lab {
                     let target = SocketAddrV4::new(h.addresses[0], firewall::transport_port(h));
                     let sport = firewall::source_port(h, 2 * i + phase);
                     let netns = netns.clone();
-                    s.spawn(move || firewall::probe(netns, target, sport, firewall::PROBE_TIMEOUT))
+                    let banner = h.transport == Transport::Ssh;
+                    s.spawn(move || {
+                        firewall::probe(netns, target, sport, firewall::PROBE_TIMEOUT, banner)
+                    })
                 })
                 .collect();
             handles
