@@ -1078,3 +1078,40 @@ fn cli_verify_without_the_outsider() {
         .count();
     assert_eq!(stopped, 2, "{stdout}");
 }
+
+/// The library on hand-written trees: two rsh hosts, one with a firewall;
+/// the outsider at a given address is blocked by it, the other host is
+/// listed as unguarded, and nothing (the outsider's namespace included) is
+/// left behind.
+#[test]
+fn rsh_firewall_on_one_host_keeps_a_given_outsider_out() {
+    if !e2e_enabled("rsh_firewall_on_one_host_keeps_a_given_outsider_out") {
+        return;
+    }
+    let names = ["h1", "h2"];
+    let lab = Lab::new(&names);
+    let hosts = mesh(&lab, Transport::Rsh);
+    firewall_mesh(&hosts[1..2]);
+    // firewall_mesh saw h2 alone: admit h1 as the mesh would.
+    let rules = hosts[1].tree.join("etc/nftables.conf");
+    let text = fs::read_to_string(&rules)
+        .unwrap()
+        .replace("elements = {  }", "elements = { 10.231.0.11 }");
+    fs::write(&rules, text).unwrap();
+    let spec = VerifySpec {
+        hosts,
+        users: vec![],
+        expected: matrix(&names, &["root"], |_, _, _, _| true),
+        known_hosts: KnownHosts::Keep,
+        outsider: Outsider::Address(Ipv4Addr::new(10, 231, 0, 99)),
+    };
+    let r = run(&spec);
+    assert!(r.ok(), "{r}");
+    let o = r.outsider.as_ref().expect("an outsider");
+    assert_eq!(o.address, Ipv4Addr::new(10, 231, 0, 99));
+    assert_eq!(o.unguarded, ["h1"]);
+    assert_eq!(o.probes.len(), 1);
+    assert_eq!(o.probes[0].host, "h2");
+    assert_eq!(o.probes[0].verdict, verify::Verdict::Blocked);
+    assert!(!r.pairs.iter().any(|p| p.by_firewall()), "{r}");
+}

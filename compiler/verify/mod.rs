@@ -556,5 +556,13 @@ mod tests {
             package: "openssh-server",
         };
         assert!(e.to_string().contains("apt-get install openssh-server"));
+        let (program, package) = firewall::NFT;
+        let e = VerifyError::MissingProgram {
+            program: program.into(),
+            package,
+        };
+        assert!(e
+            .to_string()
+            .contains("verify needs `/usr/sbin/nft`; install it with `apt-get install nftables`"));
     }
 }
