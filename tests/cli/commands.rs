@@ -196,3 +196,56 @@ fn quiet_keeps_only_errors_and_verbose_tells_each_stage() {
     assert_eq!(broken.status, 1);
     assert!(broken.stderr.contains("error["), "{}", broken.stderr);
 }
+
+/// The resolved model without source positions (formatting moves them).
+fn model_without_positions(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.remove("defined_at");
+            map.remove("at");
+            map.values_mut().for_each(model_without_positions);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(model_without_positions),
+        _ => {}
+    }
+}
+
+/// Formatting never changes what a file means: every cluster file in the
+/// repository that evaluates resolves to the same model once formatted.
+#[test]
+fn formatted_text_evaluates_to_the_same_model() {
+    let mut compared = 0;
+    for path in every_dsl() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        if !text.contains("cluster ") {
+            continue;
+        }
+        let eval = |text: &str| {
+            let (out, _t) = Test::new()
+                .file("cluster.dsl", text)
+                .args("eval --json cluster.dsl")
+                .run();
+            (out.status == 0).then(|| {
+                let mut json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+                model_without_positions(&mut json);
+                json
+            })
+        };
+        let Some(before) = eval(&text) else { continue };
+        let (formatted, _t) = Test::new()
+            .file("cluster.dsl", &text)
+            .args("fmt cluster.dsl")
+            .run();
+        assert_eq!(
+            formatted.status,
+            0,
+            "{}: {}",
+            path.display(),
+            formatted.stderr
+        );
+        let after_text = std::fs::read_to_string(formatted.dir.join("cluster.dsl")).unwrap();
+        assert_eq!(eval(&after_text), Some(before), "{}", path.display());
+        compared += 1;
+    }
+    assert!(compared >= 10, "only {compared} files compared");
+}
