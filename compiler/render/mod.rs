@@ -198,7 +198,9 @@ struct Out {
 
 #[derive(Debug, Clone)]
 enum OutBody {
-    File(String),
+    /// Shared through the renderer's pool: equal contents rendered for many
+    /// classes are held once.
+    File(Arc<str>),
     Link(String),
 }
 
@@ -291,9 +293,24 @@ struct Renderer<'a> {
     configs: ConfigCache,
     hosts: Vec<Value>,
     base: BTreeMap<&'static str, Value>,
+    /// Every distinct content rendered so far. Classes that differ only in
+    /// config render equal trust files (a 100,000-host `.shosts`): without
+    /// the pool, 1,000 such classes would hold 1,000 copies until assembly.
+    pool: std::sync::Mutex<std::collections::HashSet<Arc<str>>>,
 }
 
 impl<'a> Renderer<'a> {
+    /// `text`, or the equal content already rendered.
+    fn shared(&self, text: String) -> Arc<str> {
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = pool.get(text.as_str()) {
+            return existing.clone();
+        }
+        let text: Arc<str> = Arc::from(text);
+        pool.insert(text.clone());
+        text
+    }
+
     fn new(cluster: &'a Cluster, keys: &Keys) -> Renderer<'a> {
         let mut env = environment(cluster.hosts.len());
         let mut template_names = HashMap::new();
@@ -350,6 +367,7 @@ impl<'a> Renderer<'a> {
             configs,
             hosts,
             base,
+            pool: Default::default(),
         }
     }
 
@@ -553,7 +571,7 @@ impl<'a> Renderer<'a> {
             }
             for out in self.render_rule(index, &ctx, Some(&self.cluster.config), &mut diagnostics) {
                 match out.body {
-                    OutBody::File(text) => files.push((out.path, text, out.mode)),
+                    OutBody::File(text) => files.push((out.path, text.to_string(), out.mode)),
                     OutBody::Link(_) => diagnostics.push(Diagnostic::error(
                         "E0503",
                         format!("cluster file `{}` cannot be a link", out.path),
@@ -636,7 +654,7 @@ impl<'a> Renderer<'a> {
         let body = match &rule.body {
             EmitBody::Link(target) => OutBody::Link(field("the link target", target)?),
             EmitBody::Template(name) => {
-                OutBody::File(self.template(rule, name, ctx, config, diagnostics)?)
+                OutBody::File(self.shared(self.template(rule, name, ctx, config, diagnostics)?))
             }
         };
         let problem = if host_rule {
