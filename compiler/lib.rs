@@ -18,4 +18,6 @@ pub mod plan;
 pub mod render;
 pub mod review;
 pub mod syntax;
+#[cfg(test)]
+mod testutil;
 pub mod verify;

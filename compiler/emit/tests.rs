@@ -8,6 +8,7 @@ use std::process::Command;
 
 use super::*;
 use crate::plan::{Blobs, ClusterFile, Entry, HostPlan};
+use crate::testutil::have;
 
 fn entry(path: &str, kind: EntryKind, mode: u32, owner: &str) -> Entry {
     Entry {
@@ -415,22 +416,6 @@ fn invalid_plans_are_errors_before_any_write() {
             "{expected}: wrote"
         );
     }
-}
-
-/// Runs a command, or says loudly that it is missing (an error under CI).
-fn have(program: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{program} is required under CI (scripts/install-test-deps)"
-        );
-        eprintln!("SKIPPED: {program} is not installed (scripts/install-test-deps)");
-    }
-    found
 }
 
 fn is_root() -> bool {

@@ -8,6 +8,7 @@ use std::process::Command;
 use super::testkit::{cluster, stdlib_module, Mesh};
 use super::*;
 use crate::plan::EntryKind;
+use crate::testutil::have;
 
 const RALPHZILLA: &str = r#"
 cluster ralphzilla {
@@ -189,22 +190,6 @@ fn missing_keys_are_a_warning_naming_the_hosts() {
         "{}",
         w[0].message
     );
-}
-
-/// True when `program` can be run; otherwise a loud skip, or a failure under `CI=true`.
-fn have(program: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "`{program}` is missing and CI=true: run scripts/install-test-deps as root"
-        );
-        eprintln!("\n*** SKIPPED: `{program}` is not installed; run scripts/install-test-deps as root ***\n");
-    }
-    found
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
