@@ -3,7 +3,7 @@
 //! peers costs one pointer per peer in every class that sees it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use minijinja::Value;
 
@@ -221,4 +221,59 @@ pub fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config) -> (Va
         })
         .collect();
     (Value::from(inbound), Value::from(users))
+}
+
+/// `inbound` and `inbound_users` values shared by every class with the same
+/// inbound grants and home directories: 1,000 classes of one trust group
+/// hold one list of their 100,000 inbound hosts, not 1,000.
+#[derive(Default)]
+pub struct InboundCache {
+    #[allow(clippy::type_complexity)]
+    by_key: Mutex<HashMap<(u32, Option<String>, Option<String>), (usize, Value, Value)>>,
+}
+
+/// The values of one class's inbound grants and their cache id: classes
+/// with the same id have equal values (`None`: not shared).
+pub struct InboundValues {
+    pub id: Option<usize>,
+    pub inbound: Value,
+    pub users: Value,
+}
+
+impl InboundCache {
+    /// The values for a class with `config`; `trust_key` is equal for
+    /// classes with equal grants (`None`: not known to be shared).
+    pub fn get(
+        &self,
+        trust_key: Option<u32>,
+        grants: impl FnOnce() -> Vec<Grant>,
+        hosts: &[Value],
+        config: &Config,
+    ) -> InboundValues {
+        let Some(trust_key) = trust_key else {
+            let (inbound, users) = inbound_values(&grants(), hosts, config);
+            return InboundValues {
+                id: None,
+                inbound,
+                users,
+            };
+        };
+        // Homes are the only part of these values the class's config sets.
+        let key = (
+            trust_key,
+            config.str(ROOT_HOME_OPTION).map(str::to_string),
+            config.str(HOME_BASE_OPTION).map(str::to_string),
+        );
+        let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        let next = by_key.len();
+        let (id, inbound, users) = by_key.entry(key).or_insert_with(|| {
+            let (inbound, users) = inbound_values(&grants(), hosts, config);
+            (next, inbound, users)
+        });
+        InboundValues {
+            id: Some(*id),
+            inbound: inbound.clone(),
+            users: users.clone(),
+        }
+    }
 }

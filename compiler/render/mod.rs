@@ -19,6 +19,7 @@
 pub mod check;
 pub mod context;
 pub mod keys;
+mod memo;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]
@@ -32,7 +33,7 @@ use minijinja::value::Kwargs;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 use rayon::prelude::*;
 
-use self::context::{ConfigCache, ConfigValues};
+use self::context::{ConfigCache, ConfigValues, InboundCache};
 pub use self::keys::{
     generate_central_keys, keys_dir, read_keys_dir, wants_central_keys, HostKey, Keys,
 };
@@ -83,6 +84,12 @@ pub trait Inbound: Sync {
     fn trust_class(&self, _host: HostId) -> u32 {
         0
     }
+
+    /// Equal for hosts whose inbound grants are equal, so classes can share
+    /// their grant values and renders; `None` when unknown.
+    fn trust_key(&self, _host: HostId) -> Option<u32> {
+        None
+    }
 }
 
 impl Inbound for TrustGraph {
@@ -92,6 +99,10 @@ impl Inbound for TrustGraph {
 
     fn trust_class(&self, host: HostId) -> u32 {
         self.class_of(host).0
+    }
+
+    fn trust_key(&self, host: HostId) -> Option<u32> {
+        Some(self.group_of(host).0)
     }
 }
 
@@ -219,11 +230,16 @@ struct ClassOut {
 
 /// Interns the outputs' contents; each entry keeps the span of the rule
 /// that made it, for conflict reports.
-fn intern_all(outs: &[Out], blobs: &mut Blobs, rules: &[EmitRule]) -> Vec<(Entry, Span)> {
+fn intern_all(
+    outs: &[Out],
+    shared: &mut SharedBlobs,
+    blobs: &mut Blobs,
+    rules: &[EmitRule],
+) -> Vec<(Entry, Span)> {
     outs.iter()
         .map(|out| {
             let kind = match &out.body {
-                OutBody::File(text) => EntryKind::File(blobs.intern(text.as_bytes())),
+                OutBody::File(text) => EntryKind::File(shared.text(text, blobs)),
                 OutBody::Link(target) => EntryKind::Symlink(target.clone()),
             };
             let entry = Entry {
@@ -249,20 +265,25 @@ fn file_entry(file: &crate::model::FileSpec, blob: BlobId) -> Entry {
     }
 }
 
-/// Blob ids of declared files, so a file shared by 100,000 hosts is hashed once.
+/// Blob ids of shared contents by their `Arc`, so a declared file shared by
+/// 100,000 hosts, or a rendered file shared by 1,000 classes, is hashed once.
 #[derive(Default)]
-struct FileBlobs {
+struct SharedBlobs {
     by_source: HashMap<usize, BlobId>,
     by_text: HashMap<usize, BlobId>,
 }
 
-impl FileBlobs {
-    fn intern(&mut self, content: &crate::model::FileContent, blobs: &mut Blobs) -> BlobId {
+impl SharedBlobs {
+    fn text(&mut self, text: &Arc<str>, blobs: &mut Blobs) -> BlobId {
+        *self
+            .by_text
+            .entry(Arc::as_ptr(text) as *const u8 as usize)
+            .or_insert_with(|| blobs.intern(text.as_bytes()))
+    }
+
+    fn file(&mut self, content: &crate::model::FileContent, blobs: &mut Blobs) -> BlobId {
         match content {
-            crate::model::FileContent::Text(text) => *self
-                .by_text
-                .entry(Arc::as_ptr(text) as *const u8 as usize)
-                .or_insert_with(|| blobs.intern(text.as_bytes())),
+            crate::model::FileContent::Text(text) => self.text(text, blobs),
             crate::model::FileContent::Source { bytes, .. } => *self
                 .by_source
                 .entry(Arc::as_ptr(bytes) as usize)
@@ -297,6 +318,11 @@ struct Renderer<'a> {
     /// config render equal trust files (a 100,000-host `.shosts`): without
     /// the pool, 1,000 such classes would hold 1,000 copies until assembly.
     pool: std::sync::Mutex<std::collections::HashSet<Arc<str>>>,
+    /// Inbound grant values, shared by classes of one trust group.
+    inbound: InboundCache,
+    /// Class-scope outputs, reused by classes that differ only in options
+    /// the rule never read.
+    memo: memo::Memo<Vec<Out>>,
 }
 
 impl<'a> Renderer<'a> {
@@ -368,6 +394,8 @@ impl<'a> Renderer<'a> {
             hosts,
             base,
             pool: Default::default(),
+            inbound: InboundCache::default(),
+            memo: memo::Memo::default(),
         }
     }
 
@@ -426,11 +454,15 @@ impl<'a> Renderer<'a> {
             });
         }
         plan.cluster_files.sort_by(|a, b| a.path.cmp(&b.path));
+        // Declared at the top: its keys are addresses of contents `rendered`
+        // keeps alive until the plan is built.
+        let mut interned = SharedBlobs::default();
         let mut class_entries = Vec::with_capacity(rendered.classes.len());
         for class in &rendered.classes {
             diagnostics.extend(class.diagnostics.iter().cloned());
             class_entries.push(intern_all(
                 &class.outs,
+                &mut interned,
                 &mut plan.blobs,
                 &self.cluster.emits,
             ));
@@ -440,7 +472,7 @@ impl<'a> Renderer<'a> {
             diagnostics.extend(diags.iter().cloned());
             shared.insert(
                 *rule,
-                intern_all(outs, &mut plan.blobs, &self.cluster.emits),
+                intern_all(outs, &mut interned, &mut plan.blobs, &self.cluster.emits),
             );
         }
         let mut order: Vec<usize> = (0..self.cluster.hosts.len()).collect();
@@ -449,7 +481,6 @@ impl<'a> Renderer<'a> {
                 .name
                 .cmp(&self.cluster.hosts[*b].name)
         });
-        let mut files = FileBlobs::default();
         let mut conflicts = BTreeMap::new();
         for h in order {
             let class = rendered.class_of[h];
@@ -459,11 +490,16 @@ impl<'a> Renderer<'a> {
             for rule in &rendered.classes[class].cluster_rules {
                 entries.extend(shared[rule].iter().cloned());
             }
-            entries.extend(intern_all(outs, &mut plan.blobs, &self.cluster.emits));
+            entries.extend(intern_all(
+                outs,
+                &mut interned,
+                &mut plan.blobs,
+                &self.cluster.emits,
+            ));
             let host = &self.cluster.hosts[h];
             for file in &host.files {
                 entries.push((
-                    file_entry(file, files.intern(&file.content, &mut plan.blobs)),
+                    file_entry(file, interned.file(&file.content, &mut plan.blobs)),
                     file.span,
                 ));
             }
@@ -496,16 +532,27 @@ impl<'a> Renderer<'a> {
         ctx.insert("__options", config.flat.clone());
     }
 
+    /// A class's config, read through objects that record what a class
+    /// rule reads (see [`memo`]).
+    fn with_tracked_config(&self, ctx: &mut BTreeMap<&'static str, Value>, config: &ConfigValues) {
+        ctx.insert("config", memo::Tracked::nested(&config.nested));
+        ctx.insert("__options", memo::Tracked::flat(&config.flat));
+    }
+
     fn render_class(&self, class: &Class, graph: &dyn Inbound) -> ClassOut {
         let rep = class.members[0];
         let host = &self.cluster.hosts[rep.0 as usize];
         let config = self.configs.cached(&host.config);
-        let grants = graph.inbound(rep);
-        let (inbound, inbound_users) = context::inbound_values(&grants, &self.hosts, &host.config);
+        let inbound = self.inbound.get(
+            graph.trust_key(rep),
+            || graph.inbound(rep),
+            &self.hosts,
+            &host.config,
+        );
         let mut ctx = self.base.clone();
-        self.with_config(&mut ctx, &config);
-        ctx.insert("inbound", inbound);
-        ctx.insert("inbound_users", inbound_users);
+        self.with_tracked_config(&mut ctx, &config);
+        ctx.insert("inbound", inbound.inbound);
+        ctx.insert("inbound_users", inbound.users);
         let roles: Vec<Value> = host
             .roles
             .iter()
@@ -528,14 +575,49 @@ impl<'a> Renderer<'a> {
                 EmitScope::Cluster => out.cluster_rules.push(index),
                 EmitScope::Host => out.host_rules.push(index),
                 EmitScope::Class => {
-                    let outs =
-                        self.render_rule(index, &ctx, Some(&host.config), &mut out.diagnostics);
-                    out.outs.extend(outs);
+                    let key = inbound.id.map(|inbound| memo::Key {
+                        rule: index,
+                        inbound,
+                        roles: host.roles.clone(),
+                    });
+                    out.outs.extend(self.render_class_rule(
+                        index,
+                        key,
+                        &ctx,
+                        &host.config,
+                        &mut out.diagnostics,
+                    ));
                 }
             }
         }
         out.context = ctx;
         out
+    }
+
+    /// Renders a class rule, or reuses the output of a class under the same
+    /// `key` whose config agrees on every option that render read. Renders
+    /// with diagnostics are not kept, so each class reports its own.
+    fn render_class_rule(
+        &self,
+        index: usize,
+        key: Option<memo::Key>,
+        ctx: &BTreeMap<&'static str, Value>,
+        config: &Arc<Config>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Vec<Out> {
+        let Some(key) = key else {
+            return self.render_rule(index, ctx, Some(config), diagnostics);
+        };
+        if let Some(outs) = self.memo.find(&key, config) {
+            return outs;
+        }
+        let before = diagnostics.len();
+        let (outs, reads) =
+            memo::recording(|| self.render_rule(index, ctx, Some(config), diagnostics));
+        if diagnostics.len() == before {
+            self.memo.insert(key, config.clone(), reads, outs.clone());
+        }
+        outs
     }
 
     fn render_host(&self, id: HostId, class: &ClassOut) -> (Vec<Out>, Vec<Diagnostic>) {

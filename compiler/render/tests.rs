@@ -1045,3 +1045,84 @@ fn hosts_and_the_mosix_map_list_every_host() {
     assert_eq!(t["/etc/mosix.map"].1, 0o644);
     assert_eq!(t["/etc/hosts"], tree(&plan, "ralphzilla-c")["/etc/hosts"]);
 }
+
+/// A module whose class rules read one option each, in each way a template
+/// can read one, and one rule that reads no option at all.
+const PROBE: &str = r#"
+option probe.a   : int = 1 "read as config.probe.a";
+option probe.b   : int = 1 "read with opt()";
+option probe.m.x : int = 1 "listed with |items";
+option probe.m.y : int = 1 "listed with |items";
+emit "/probe/a"  { template = "templates/probe/a.j2";  scope = class; }
+emit "/probe/b"  { template = "templates/probe/b.j2";  scope = class; }
+emit "/probe/m"  { template = "templates/probe/m.j2";  scope = class; }
+emit "/probe/in" { template = "templates/probe/in.j2"; scope = class; }
+"#;
+
+#[test]
+fn classes_reuse_a_render_only_when_the_options_it_read_agree() {
+    let mut loader = crate::load::MemoryLoader::default().with_real_stdlib();
+    for (path, text) in [
+        ("probe.dsl", PROBE),
+        ("templates/probe/a.j2", "{{ config.probe.a }}\n"),
+        ("templates/probe/b.j2", "{{ opt(\"probe.b\") }}\n"),
+        (
+            "templates/probe/m.j2",
+            "{% for k, v in config.probe.m|items %}{{ k }}={{ v }} {% endfor %}\n",
+        ),
+        (
+            "templates/probe/in.j2",
+            "{% for g in inbound %}{% for h in g.from %}{{ h.name }} {% endfor %}{% endfor %}\n",
+        ),
+    ] {
+        loader = loader.with_std(path, text);
+    }
+    let root = "import std.ssh;\nimport std.probe;\ncluster c {\n  role r { }\n\
+        host h1 { roles = [r]; address = 10.0.0.1; }\n\
+        host h2 { roles = [r]; address = 10.0.0.2; probe.a = 2; }\n\
+        host h3 { roles = [r]; address = 10.0.0.3; probe.b = 2; }\n\
+        host h4 { roles = [r]; address = 10.0.0.4; probe.m.y = 2; }\n\
+        host h5 { roles = [r]; address = 10.0.0.5; probe.a = 2; }\n\
+        trust root@* <-> root@*;\n}\n";
+    let loader = loader.with_file("/c/cluster.dsl", root);
+    let c = crate::compile::compile(
+        &crate::load::SourcePath::Fs("/c/cluster.dsl".into()),
+        &loader,
+    );
+    let errors: Vec<_> = c.diagnostics.iter().filter(|d| d.is_error()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let (cluster, graph) = (c.cluster.unwrap(), c.graph.unwrap());
+    let renderer = Renderer::new(&cluster, &Keys::default());
+    // One thread: two threads may both render a rule before either keeps it.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let rendered = pool.install(|| renderer.render_all(&graph));
+    let (plan, _) = renderer.assemble(&rendered);
+    let text = |host: &str, path: &str| tree(&plan, host)[path].0.clone();
+    let expected = [
+        ("h1", "1", "1", "x=1 y=1 "),
+        ("h2", "2", "1", "x=1 y=1 "),
+        ("h3", "1", "2", "x=1 y=1 "),
+        ("h4", "1", "1", "x=1 y=2 "),
+        ("h5", "2", "1", "x=1 y=1 "),
+    ];
+    for (host, a, b, m) in expected {
+        assert_eq!(text(host, "/probe/a"), format!("{a}\n"), "{host}");
+        assert_eq!(text(host, "/probe/b"), format!("{b}\n"), "{host}");
+        // trim_blocks eats the newline after a closing tag.
+        assert_eq!(text(host, "/probe/m"), m, "{host}");
+        assert_eq!(text(host, "/probe/in"), "h1 h2 h3 h4 h5 ", "{host}");
+    }
+    // Five classes (four with own definitions); each rule renders once per
+    // distinct value of what it reads: a 2, b 2, m 2, in 1, not 5 x 4.
+    let probe_rules: BTreeSet<usize> = cluster
+        .emits
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.path.starts_with("/probe/"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(renderer.memo.renders(|rule| probe_rules.contains(&rule)), 7);
+}

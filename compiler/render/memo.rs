@@ -1,0 +1,324 @@
+//! Reuse of class renders across classes that differ only in options a rule
+//! never reads.
+//!
+//! A cluster where 1% of 100,000 hosts override one option has 1,000
+//! rendering classes. Without reuse each class renders its own 100,000-line
+//! `.shosts`, although the override (say `ssh.port`) never reaches that
+//! template. So class-scope rules render with their config wrapped in
+//! [`Tracked`] objects that record every option path the templates read;
+//! the next class with the same trust position and roles reuses the output
+//! when its config agrees with the first on every recorded path.
+//!
+//! The record is conservative: enumerating or printing a part of the config
+//! records that whole part, and anything read outside the class's own
+//! config (the `hosts`, `peers` and `cluster` lists) is the same for every
+//! class. Renders that raised a diagnostic are never reused, so every class
+//! still reports its own findings at its own spans.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::{Enumerator, Object, ObjectRepr, ValueKind};
+use minijinja::Value;
+
+use crate::model::{Config, RoleId};
+
+/// One thing a render learned from its config.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Read {
+    /// The values of every option at or under a path (`""`: the whole config).
+    Value(String),
+    /// Only whether any option lies under a path: `config.ssh` on the way
+    /// to `config.ssh.port` says no more than that.
+    Exists(String),
+}
+
+/// Everything one render read.
+pub type Reads = BTreeSet<Read>;
+
+thread_local! {
+    /// What the render running on this thread read, when recording.
+    static READS: RefCell<Option<Reads>> = const { RefCell::new(None) };
+}
+
+fn record(read: impl FnOnce() -> Read) {
+    READS.with(|reads| {
+        if let Some(reads) = reads.borrow_mut().as_mut() {
+            reads.insert(read());
+        }
+    });
+}
+
+/// Runs `f` and returns what it read through [`Tracked`] values.
+pub fn recording<R>(f: impl FnOnce() -> R) -> (R, Reads) {
+    let outer = READS.with(|reads| reads.borrow_mut().replace(BTreeSet::new()));
+    let result = f();
+    let reads = READS.with(|reads| std::mem::replace(&mut *reads.borrow_mut(), outer));
+    (result, reads.unwrap_or_default())
+}
+
+/// A config map that records the paths read from it. `nested` maps
+/// (`config.ssh.port`) wrap the maps they return; the flat map of `opt()`
+/// (`__options["ssh.port"]`) holds leaves only.
+#[derive(Debug)]
+pub struct Tracked {
+    inner: Value,
+    prefix: String,
+    nested: bool,
+}
+
+impl Tracked {
+    /// `config`, recording reads when a [`recording`] is running.
+    pub fn nested(config: &Value) -> Value {
+        Value::from_object(Tracked {
+            inner: config.clone(),
+            prefix: String::new(),
+            nested: true,
+        })
+    }
+
+    /// `__options`, recording reads when a [`recording`] is running.
+    pub fn flat(options: &Value) -> Value {
+        Value::from_object(Tracked {
+            inner: options.clone(),
+            prefix: String::new(),
+            nested: false,
+        })
+    }
+
+    fn path(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.prefix)
+        }
+    }
+}
+
+impl Object for Tracked {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let Some(name) = key.as_str() else {
+            // Not an option name: nothing to look up, so nothing read.
+            return None;
+        };
+        let path = self.path(name);
+        let value = self.inner.get_attr(name).ok().filter(|v| !v.is_undefined());
+        match value {
+            Some(map) if self.nested && map.kind() == ValueKind::Map => {
+                record(|| Read::Exists(path.clone()));
+                Some(Value::from_object(Tracked {
+                    inner: map,
+                    prefix: path,
+                    nested: true,
+                }))
+            }
+            value => {
+                record(|| Read::Value(path));
+                value
+            }
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        // Listing the keys makes the output depend on all of them.
+        record(|| Read::Value(self.prefix.clone()));
+        match self.inner.try_iter() {
+            Ok(keys) => Enumerator::Values(keys.collect()),
+            Err(_) => Enumerator::Empty,
+        }
+    }
+}
+
+/// Whether `a` and `b` agree on everything in `reads`.
+pub fn agree(a: &Config, b: &Config, reads: &Reads) -> bool {
+    reads.iter().all(|read| match read {
+        Read::Value(path) => under(a, path).eq(under(b, path)),
+        Read::Exists(path) => under(a, path).next().is_some() == under(b, path).next().is_some(),
+    })
+}
+
+/// The options at or under `path` (`""` is every option), in order.
+fn under<'c>(
+    config: &'c Config,
+    path: &'c str,
+) -> impl Iterator<Item = (&'c String, &'c crate::model::Value)> + 'c {
+    config
+        .values
+        .range::<str, _>((std::ops::Bound::Included(path), std::ops::Bound::Unbounded))
+        .take_while(move |(name, _)| {
+            path.is_empty()
+                || name.as_str() == path
+                || (name.starts_with(path) && name.as_bytes().get(path.len()) == Some(&b'.'))
+        })
+        .map(|(name, resolved)| (name, &resolved.value))
+}
+
+/// What a class rule's output depends on besides its config: the rule, the
+/// class's inbound grants (by [`super::context::InboundCache`] id) and roles.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub rule: usize,
+    pub inbound: usize,
+    pub roles: Vec<RoleId>,
+}
+
+struct Entry<T> {
+    config: Arc<Config>,
+    reads: Reads,
+    output: T,
+}
+
+/// Outputs of class rules, each with the config it was rendered for and
+/// the paths it read.
+pub struct Memo<T> {
+    entries: Mutex<HashMap<Key, Vec<Entry<T>>>>,
+}
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Memo {
+            entries: Mutex::default(),
+        }
+    }
+}
+
+impl<T: Clone> Memo<T> {
+    /// An output rendered under `key` for a config that agrees with `config`
+    /// on everything that render read.
+    pub fn find(&self, key: &Key, config: &Config) -> Option<T> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(key)?
+            .iter()
+            .find(|e| agree(&e.config, config, &e.reads))
+            .map(|e| e.output.clone())
+    }
+
+    /// How many renders of rules that `pick` chooses were kept.
+    #[cfg(test)]
+    pub fn renders(&self, pick: impl Fn(usize) -> bool) -> usize {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .iter()
+            .filter(|(key, _)| pick(key.rule))
+            .map(|(_, list)| list.len())
+            .sum()
+    }
+
+    /// Remembers `output`, rendered under `key` for `config`, reading `reads`.
+    pub fn insert(&self, key: Key, config: Arc<Config>, reads: Reads, output: T) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.entry(key).or_default().push(Entry {
+            config,
+            reads,
+            output,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Resolved, Value as ModelValue};
+
+    fn config(pairs: &[(&str, i64)]) -> Config {
+        Config {
+            values: pairs
+                .iter()
+                .map(|(k, v)| {
+                    let resolved = Resolved {
+                        value: ModelValue::Int(*v),
+                        priority: 100,
+                        defined_at: Vec::new(),
+                    };
+                    (k.to_string(), resolved)
+                })
+                .collect(),
+        }
+    }
+
+    fn nested(pairs: &[(&str, i64)]) -> Value {
+        super::super::context::nested_config(&config(pairs))
+    }
+
+    fn render(template: &str, ctx: Value) -> (String, Reads) {
+        let env = minijinja::Environment::new();
+        recording(|| env.render_str(template, ctx).unwrap())
+    }
+
+    #[test]
+    fn records_the_paths_a_template_reads() {
+        let config = Tracked::nested(&nested(&[("ssh.port", 22), ("ssh.keysign", 1), ("x", 3)]));
+        let (text, reads) = render(
+            "{{ config.ssh.port }}{% if config.nope is defined %}!{% endif %}",
+            minijinja::context! { config },
+        );
+        assert_eq!(text, "22");
+        let want = Reads::from([
+            Read::Exists("ssh".into()),
+            Read::Value("ssh.port".into()),
+            Read::Value("nope".into()),
+        ]);
+        assert_eq!(reads, want);
+    }
+
+    #[test]
+    fn listing_a_map_reads_all_of_it() {
+        let config = Tracked::nested(&nested(&[("ssh.port", 22), ("ssh.keysign", 1)]));
+        let (text, reads) = render(
+            "{% for k, v in config.ssh|items %}{{ k }}={{ v }} {% endfor %}",
+            minijinja::context! { config },
+        );
+        assert_eq!(text, "keysign=1 port=22 ");
+        assert!(reads.contains(&Read::Value("ssh".into())));
+    }
+
+    #[test]
+    fn flat_options_record_their_dotted_names() {
+        let options = Tracked::flat(&super::super::context::flat_config(&config(&[(
+            "ssh.port", 22,
+        )])));
+        let (text, reads) = render("{{ o['ssh.port'] }}", minijinja::context! { o => options });
+        assert_eq!(text, "22");
+        assert_eq!(reads, Reads::from([Read::Value("ssh.port".into())]));
+    }
+
+    #[test]
+    fn nothing_is_recorded_outside_a_recording() {
+        let config = Tracked::nested(&nested(&[("a", 1)]));
+        let env = minijinja::Environment::new();
+        env.render_str("{{ config.a }}", minijinja::context! { config })
+            .unwrap();
+        let ((), reads) = recording(|| ());
+        assert!(reads.is_empty());
+    }
+
+    #[test]
+    fn agreement_is_decided_on_the_paths_read_and_below() {
+        let a = config(&[("ssh.port", 22), ("ssh.x", 1), ("sshd", 5)]);
+        let b = config(&[("ssh.port", 2222), ("ssh.x", 1), ("sshd", 6)]);
+        let read = |p: &[&str]| {
+            p.iter()
+                .map(|s| Read::Value(s.to_string()))
+                .collect::<Reads>()
+        };
+        assert!(agree(&a, &b, &read(&["ssh.x"])));
+        assert!(!agree(&a, &b, &read(&["ssh.port"])));
+        assert!(!agree(&a, &b, &read(&["ssh"])));
+        assert!(!agree(&a, &b, &read(&[""])));
+        // `ssh` does not cover `sshd`, and an absent option agrees with itself.
+        let c = config(&[("ssh.port", 22), ("ssh.x", 1), ("sshd", 6)]);
+        assert!(agree(&a, &c, &read(&["ssh", "missing"])));
+        assert!(!agree(&a, &c, &read(&["sshd"])));
+        // Existence is decided by any option under the path.
+        let d = config(&[("ssh.y", 9), ("sshd", 5)]);
+        let exists = |p: &str| Reads::from([Read::Exists(p.into())]);
+        assert!(agree(&a, &d, &exists("ssh")));
+        assert!(!agree(&a, &d, &exists("ssh.port")));
+    }
+}
