@@ -36,6 +36,8 @@ pub fn compile(root: &SourcePath, loader: &dyn Loader) -> Compilation {
         if let Some(cluster) = cluster.filter(|_| !out.has_errors()) {
             let (graph, diagnostics) = TrustGraph::build(&cluster);
             out.diagnostics.extend(diagnostics);
+            out.diagnostics
+                .extend(crate::graph::unserved_transports(&cluster, &graph));
             if !out.has_errors() {
                 out.diagnostics.extend(crate::lint::check(&cluster, &graph));
             }

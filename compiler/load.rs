@@ -172,9 +172,17 @@ fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryLoader {
     pub files: std::collections::BTreeMap<SourcePath, Vec<u8>>,
+    /// Stdlib files not held here are read from the embedded stdlib.
+    pub real_stdlib: bool,
 }
 
 impl MemoryLoader {
+    /// Falls back to the real (embedded) stdlib for what it does not hold.
+    pub fn with_real_stdlib(mut self) -> MemoryLoader {
+        self.real_stdlib = true;
+        self
+    }
+
     /// Adds a user file at `path`.
     pub fn with_file(mut self, path: &str, text: &str) -> MemoryLoader {
         self.files.insert(
@@ -194,13 +202,21 @@ impl MemoryLoader {
 
 impl Loader for MemoryLoader {
     fn read(&self, path: &SourcePath) -> std::io::Result<Vec<u8>> {
-        self.files.get(path).cloned().ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory")
-        })
+        if let Some(bytes) = self.files.get(path) {
+            return Ok(bytes.clone());
+        }
+        match path {
+            SourcePath::Std(_) if self.real_stdlib => FsLoader::default().read(path),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "No such file or directory",
+            )),
+        }
     }
 
     fn std_modules(&self) -> Vec<String> {
-        self.files
+        let mut modules: Vec<String> = self
+            .files
             .keys()
             .filter_map(|k| match k {
                 SourcePath::Std(rel) if !rel.contains('/') => {
@@ -208,7 +224,13 @@ impl Loader for MemoryLoader {
                 }
                 _ => None,
             })
-            .collect()
+            .collect();
+        if self.real_stdlib {
+            modules.extend(FsLoader::default().std_modules());
+            modules.sort();
+            modules.dedup();
+        }
+        modules
     }
 }
 

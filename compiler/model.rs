@@ -328,6 +328,15 @@ impl Condition {
             Condition::Or(a, b) => a.holds(config) || b.holds(config),
         }
     }
+
+    /// Whether the condition reads `option`.
+    pub fn mentions(&self, option: &str) -> bool {
+        match self {
+            Condition::Option(path) | Condition::Compare(path, ..) => path == option,
+            Condition::Not(inner) => inner.mentions(option),
+            Condition::And(a, b) | Condition::Or(a, b) => a.mentions(option) || b.mentions(option),
+        }
+    }
 }
 
 impl Cluster {

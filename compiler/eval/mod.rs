@@ -50,6 +50,7 @@ pub fn evaluate(
     let mut out = Vec::new();
     let collected = Collected::collect(modules, &mut out);
     let mut options = Options::declare(&collected.options, modules, sources, &mut out);
+    options.std_modules = loader.std_modules();
     let table = NameTable::build(&collected, &mut out);
     options.type_defaults(&table.names(), &mut out);
     let Some(decl) = collected.cluster else {

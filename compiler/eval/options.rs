@@ -35,6 +35,9 @@ pub struct Opt {
 pub struct Options {
     pub list: Vec<Opt>,
     pub index: HashMap<String, usize>,
+    /// Names of the stdlib's modules (`ssh`, `rsh`, ...), whose options are
+    /// named after them: `rsh.closed_network` without `import std.rsh;`.
+    pub std_modules: Vec<String>,
 }
 
 impl Options {
@@ -135,7 +138,12 @@ impl Options {
                     .filter(|p| p.starts_with(&prefix))
                     .take(8)
                     .collect();
-                if under.is_empty() {
+                let module = &prefix[..prefix.len() - 1];
+                if under.is_empty() && self.std_modules.iter().any(|m| m == module) {
+                    d.with_hint(format!(
+                        "`{module}.` options are declared by `std.{module}`: add `import std.{module};` at the top of the file"
+                    ))
+                } else if under.is_empty() {
                     d.with_hint("declare it with `option` in a module, or import the module that declares it")
                 } else {
                     d.with_hint(format!("options under `{prefix}..`: {}", under.join(", ")))

@@ -28,6 +28,8 @@ pub mod export;
 mod tests;
 mod validate;
 
+pub use self::validate::unserved_transports;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 

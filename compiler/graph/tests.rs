@@ -442,15 +442,11 @@ fn exports_are_deterministic_and_draw_one_way_edges_dashed() {
 // ----------------------------------------------------------------------------
 // Clusters in the DSL, through the real evaluator.
 
-const CORE: &str = include_str!("../../stdlib/core.dsl");
-/// `std.core` imports it.
-const SECURITY: &str = include_str!("../../stdlib/security.dsl");
-
+/// Compiles `text` with the real stdlib, `std.ssh` imported.
 fn compiled(text: &str) -> crate::compile::Compilation {
     let loader = MemoryLoader::default()
-        .with_std("core.dsl", CORE)
-        .with_std("security.dsl", SECURITY)
-        .with_file("/c/cluster.dsl", text);
+        .with_real_stdlib()
+        .with_file("/c/cluster.dsl", &format!("import std.ssh;\n{text}"));
     crate::compile::compile(&SourcePath::Fs("/c/cluster.dsl".into()), &loader)
 }
 
@@ -511,7 +507,7 @@ fn explain_names_grants_denies_and_the_reverse() {
     assert!(yes.allowed);
     assert_eq!(
         yes.text,
-        "yes: `root@login1` may log in as `root@compute2`\n\ngranted by:\n  /c/cluster.dsl:8:3  trust root@* <-> root@*;\n\nreverse: no, `root@compute2` may not log in as `root@login1`\n"
+        "yes: `root@login1` may log in as `root@compute2`\n\ngranted by:\n  /c/cluster.dsl:9:3  trust root@* <-> root@*;\n\nreverse: no, `root@compute2` may not log in as `root@login1`\n"
     );
     let no = explain(
         cluster,
@@ -523,7 +519,7 @@ fn explain_names_grants_denies_and_the_reverse() {
     assert!(!no.allowed);
     assert!(
         no.text
-            .contains("removed by:\n  /c/cluster.dsl:10:3  deny root@compute2 -> root@login1;"),
+            .contains("removed by:\n  /c/cluster.dsl:11:3  deny root@compute2 -> root@login1;"),
         "{}",
         no.text
     );

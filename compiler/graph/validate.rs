@@ -6,7 +6,9 @@
 //! without its reverse, `E0302` an edge between hosts of different
 //! transports; `W0300` a selector or peers entry that matches no host,
 //! `W0301` `oneway` on an edge whose reverse is granted anyway, `W0302` rsh
-//! without `rsh.closed_network = true`.
+//! without `rsh.closed_network = true`; and, once the emit rules are known
+//! ([`unserved_transports`]), `E0304` a host with trust whose transport no
+//! module writes files for.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -482,4 +484,78 @@ fn clear_text(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) 
             )),
         );
     }
+}
+
+/// `E0304`: hosts that trust or are trusted, but whose transport no emit
+/// rule serves (`transport = ssh` without `import std.ssh;`). Such a build
+/// would give them no trust files at all, and succeed. A module serves a
+/// transport with a rule whose `when` reads `transport` and holds.
+pub fn unserved_transports(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
+    let transport_rules: Vec<&crate::model::Condition> = cluster
+        .emits
+        .iter()
+        .filter_map(|rule| rule.when.as_ref())
+        .filter(|when| when.mentions(super::build::TRANSPORT_OPTION))
+        .collect();
+    let mut in_trust = vec![false; cluster.hosts.len()];
+    let mut first_source: BTreeMap<GroupId, Source> = BTreeMap::new();
+    for (key, info) in graph.edges() {
+        for group in [key.from, key.to] {
+            first_source.entry(group).or_insert(info.sources[0]);
+            for host in &graph.groups[group.0 as usize].members {
+                in_trust[host.0 as usize] = true;
+            }
+        }
+    }
+    // (where the transport was chosen or, for the default, a trust
+    // declaration; whether it was written; transport) -> hosts
+    let mut unserved: BTreeMap<(Span, bool, String), Vec<HostId>> = BTreeMap::new();
+    let mut served_by_config: std::collections::HashMap<usize, bool> = Default::default();
+    for (index, host) in cluster.hosts.iter().enumerate() {
+        if !in_trust[index] {
+            continue;
+        }
+        let config = &host.config;
+        let served = *served_by_config
+            .entry(std::sync::Arc::as_ptr(config) as usize)
+            .or_insert_with(|| transport_rules.iter().any(|when| when.holds(config)));
+        if served {
+            continue;
+        }
+        let id = HostId(index as u32);
+        let written = config
+            .values
+            .get(super::build::TRANSPORT_OPTION)
+            .and_then(|r| r.defined_at.first().copied());
+        let at = written
+            .unwrap_or_else(|| source_span(cluster, graph, first_source[&graph.group_of(id)]));
+        let transport = config.str(super::build::TRANSPORT_OPTION).unwrap_or("?");
+        unserved
+            .entry((at, written.is_some(), transport.to_string()))
+            .or_default()
+            .push(id);
+    }
+    unserved
+        .into_iter()
+        .map(|((span, written, transport), hosts)| {
+            let (hosts, verb) = match hosts.as_slice() {
+                [one] => (format!("`{}`", host_name(cluster, *one)), "uses"),
+                many => (format!("{} hosts", many.len()), "use"),
+            };
+            let label = if written {
+                format!("{hosts} {verb} {transport} here")
+            } else {
+                format!("trust for {hosts}, whose transport is {transport} by default")
+            };
+            Diagnostic::error(
+                "E0304",
+                format!("`transport = {transport}` needs `import std.{transport};`"),
+                Label::new(span, label),
+            )
+            .with_note(format!(
+                "no imported module writes {transport} files, so these hosts would get no trust files and no login would work"
+            ))
+            .with_hint(format!("add `import std.{transport};` at the top of the file"))
+        })
+        .collect()
 }

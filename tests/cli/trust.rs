@@ -52,13 +52,14 @@ fn every_trust_rule_has_a_fixture_and_reports_its_diagnostic() {
     codes.dedup();
     assert_eq!(
         codes,
-        ["E0300", "E0301", "E0302", "W0300", "W0301", "W0302"]
+        ["E0300", "E0301", "E0302", "E0304", "W0300", "W0301", "W0302"]
     );
 }
 
 #[test]
 fn an_asymmetric_mesh_of_2000_hosts_is_one_error() {
-    let mut text = String::from("cluster big {\n  role head { }\n  role node { }\n");
+    let mut text =
+        String::from("import std.ssh;\ncluster big {\n  role head { }\n  role node { }\n");
     text.push_str("  host head1 { roles = [head]; address = 10.1.0.1; }\n");
     for i in 0..2000 {
         text.push_str(&format!(
@@ -182,7 +183,7 @@ fn graph_dot_renders_with_graphviz() {
 
 #[test]
 fn graph_refuses_the_host_level_above_200_hosts() {
-    let mut text = String::from("cluster big {\n  role node { }\n");
+    let mut text = String::from("import std.ssh;\ncluster big {\n  role node { }\n");
     for i in 0..201 {
         text.push_str(&format!(
             "  host n{i} {{ roles = [node]; address = 10.2.0.{}; }}\n",
