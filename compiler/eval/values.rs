@@ -74,8 +74,21 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         (Type::Enum(variants), ExprKind::Ident(_) | ExprKind::Str(_)) => {
             enum_variant(expr, variants, ty, option)
         }
-        (Type::Address, ExprKind::Number(n) | ExprKind::Ipv6(n) | ExprKind::Str(n)) => {
-            n.parse::<IpAddr>().map(Value::Address).map_err(|_| wrong())
+        (Type::Address, ExprKind::Number(n) | ExprKind::Ipv6(n)) => n
+            .parse::<IpAddr>()
+            .map(Value::Address)
+            .map_err(|_| Box::new(bad_address(expr, n, option))),
+        (Type::Address, ExprKind::Str(text)) => {
+            let d = wrong_type(expr, ty, option);
+            Err(Box::new(match text.parse::<IpAddr>() {
+                Ok(address) => Diagnostic {
+                    hints: vec![format!(
+                        "write the address bare, without quotes: `{address}`"
+                    )],
+                    ..d
+                },
+                Err(_) => d,
+            }))
         }
         (Type::Hostname, _) => {
             let name = name_of(expr).ok_or_else(wrong)?;
@@ -237,6 +250,38 @@ fn invalid(
         })
         .into()
     })
+}
+
+/// `E0225`: a value written like an address that is not one.
+fn bad_address(expr: &Expr, text: &str, option: &str) -> Diagnostic {
+    let reason = if text.contains(':') {
+        "not an IPv6 address".to_string()
+    } else {
+        ipv4_problem(text)
+    };
+    Diagnostic::error(
+        "E0225",
+        format!("`{text}` is not an address (for `{option}`)"),
+        Label::new(expr.span, reason),
+    )
+    .with_hint("an IPv4 address is four numbers from 0 to 255 (`10.0.0.1`); an IPv6 address is written bare (`fd00::1`)")
+}
+
+/// Why dotted numbers are not an IPv4 address.
+fn ipv4_problem(text: &str) -> String {
+    let parts: Vec<&str> = text.split('.').collect();
+    if parts.len() != 4 {
+        return format!("an IPv4 address has four numbers, this has {}", parts.len());
+    }
+    for part in parts {
+        if part.len() > 1 && part.starts_with('0') {
+            return format!("`{part}` has a leading zero, which some programs read as octal");
+        }
+        if part.parse::<u32>().map_or(true, |n| n > 255) {
+            return format!("`{part}` is above 255");
+        }
+    }
+    "not an IPv4 address".to_string()
 }
 
 /// "wrong type for `x`: expected T, found …" at the value.

@@ -80,8 +80,20 @@ pub fn lex(file: FileId, text: &str) -> (Vec<Token>, Vec<Diagnostic>) {
                 Ok((next, tok)) => (next, Some(tok)),
                 Err(_) => {
                     let bad = rest.chars().next().map_or(1, char::len_utf8);
-                    diagnostics.push(unexpected_char(file, start, &rest[..bad]));
-                    (&rest[bad..], None)
+                    match tokens.last_mut() {
+                        // `node+2`: one error for the name, and the parser
+                        // goes on with the name it suggests, not `node` `2`.
+                        Some(last) if last.end == start && matches!(last.tok, Tok::Ident(_)) => {
+                            let (next, d) = inside_name(file, text, last, bad);
+                            diagnostics.push(d);
+                            rest = next;
+                            continue;
+                        }
+                        _ => {
+                            diagnostics.push(unexpected_char(file, start, &rest[..bad]));
+                            (&rest[bad..], None)
+                        }
+                    }
                 }
             },
         };
@@ -108,6 +120,46 @@ fn unexpected_char(file: FileId, at: usize, ch: &str) -> Diagnostic {
         ),
     )
     .with_hint("names are letters, digits, `_` and `-`; quote anything else as a string")
+}
+
+/// A bad character right after the name `last`: takes the rest of the
+/// word into the name, as the name with `-` in place of what is not allowed,
+/// and returns the text after it with the error.
+fn inside_name<'t>(
+    file: FileId,
+    text: &'t str,
+    last: &mut Token,
+    bad: usize,
+) -> (&'t str, Diagnostic) {
+    let at = last.end;
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let tail_len = text[at + bad..]
+        .find(|c: char| !is_word(c))
+        .unwrap_or(text.len() - at - bad);
+    let end = at + bad + tail_len;
+    let written = &text[last.start..end];
+    let Tok::Ident(name) = &mut last.tok else {
+        unreachable!("only called after a name")
+    };
+    let tail = text[at + bad..end].trim_start_matches('-');
+    if !tail.is_empty() {
+        name.push('-');
+        name.push_str(tail);
+    }
+    last.end = end;
+    let shown = text[at..at + bad].escape_debug().to_string();
+    let d = Diagnostic::error(
+        "E0002",
+        format!(
+            "unexpected character `{shown}` in the name `{}`",
+            written.escape_debug()
+        ),
+        Label::new(Span::new(file, at..at + bad), "not allowed in a name"),
+    )
+    .with_hint(format!(
+        "names are letters, digits, `_` and `-`: did you mean `{name}`?"
+    ));
+    (&text[end..], d)
 }
 
 fn token(input: &str) -> IResult<&str, Tok> {
