@@ -74,6 +74,16 @@ impl SourceMap {
         FileId(self.files.len() as u32 - 1)
     }
 
+    /// Shows files whose name starts with `from` as starting with `to`
+    /// instead (a git revision's checkout as `HEAD:`).
+    pub fn rename_prefix(&mut self, from: &str, to: &str) {
+        for file in &mut self.files {
+            if let Some(rest) = file.name.strip_prefix(from) {
+                file.name = format!("{to}{rest}");
+            }
+        }
+    }
+
     /// The file behind `id`.
     pub fn get(&self, id: FileId) -> &SourceFile {
         &self.files[id.0 as usize]

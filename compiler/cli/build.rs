@@ -43,6 +43,9 @@ pub struct KeyPolicy {
     pub generate: bool,
     /// Missing keys are errors.
     pub require: bool,
+    /// The command makes and collects every host's keys itself (`verify`),
+    /// so keys missing from `keys/` are no finding.
+    pub made_later: bool,
 }
 
 /// Above this many hosts, archives are written only when asked for.
@@ -80,6 +83,12 @@ pub fn rendered(common: &Common, policy: KeyPolicy) -> Result<Rendered, i32> {
     detail("render", started, &what);
     add_trust_file(&mut plan, &cluster, &graph, &compilation.sources);
     diagnostics.extend(rendered);
+    if policy.made_later {
+        diagnostics.retain(|d| d.code != render::MISSING_KEYS_WARNING);
+    }
+    if common.errors_only {
+        diagnostics.retain(crate::diagnostic::Diagnostic::is_error);
+    }
     crate::diagnostic::sort(&mut diagnostics);
     let rendering = Compilation {
         diagnostics,
@@ -175,7 +184,10 @@ pub fn run(args: &BuildArgs) -> Result<(), i32> {
     let policy = KeyPolicy {
         generate: true,
         require: args.require_keys,
+        made_later: false,
     };
+    // A refused `-o` is said before any compiling or warning.
+    emit::refuse_foreign(&args.out).map_err(|e| write_failed(&e))?;
     let Rendered {
         mut plan,
         cluster,
@@ -208,12 +220,14 @@ pub fn run(args: &BuildArgs) -> Result<(), i32> {
             }
             Ok(())
         }
-        Err(e) => {
-            let hint = e.hint();
-            plain_error(&format!("cannot write the build: {e}"), hint.as_deref());
-            Err(1)
-        }
+        Err(e) => Err(write_failed(&e)),
     }
+}
+
+/// Reports a build that cannot be written; the exit code.
+fn write_failed(e: &emit::EmitError) -> i32 {
+    plain_error(&format!("cannot write the build: {e}"), e.hint().as_deref());
+    1
 }
 
 /// Archives are written unless refused; by default only for clusters whose

@@ -46,6 +46,8 @@ pub fn run(args: &ExplainArgs) -> Result<(), i32> {
         message_format: args.message_format,
         deny_warnings: false,
         stdlib: args.stdlib.clone(),
+        shown_as: None,
+        errors_only: false,
     };
     let compilation = compile(&SourcePath::Fs(common.file.clone()), &common.loader());
     report(&compilation, common.message_format);

@@ -24,7 +24,9 @@ pub fn run() -> Result<(), i32> {
                 "`cluster.dsl` already exists",
                 Some("accord init never overwrites; move the file away first"),
             );
-            Err(1)
+            // Asked for something it will not do: a usage error, as for
+            // an unknown flag.
+            Err(2)
         }
         Err(e) => {
             plain_error(&format!("cannot write `cluster.dsl`: {e}"), None);

@@ -162,6 +162,13 @@ pub struct Common {
     /// built into accord.
     #[arg(long, value_name = "DIR")]
     pub stdlib: Option<PathBuf>,
+    /// Files under the first path are shown under the second name in
+    /// diagnostics (a git revision's checkout as `HEAD:`).
+    #[arg(skip)]
+    pub shown_as: Option<(PathBuf, String)>,
+    /// Print errors only (the old side of a diff: its warnings are old news).
+    #[arg(skip)]
+    pub errors_only: bool,
 }
 
 impl Common {
@@ -176,7 +183,16 @@ impl Common {
     /// command must stop with that exit code.
     pub fn compile(&self) -> Result<Compilation, i32> {
         let started = std::time::Instant::now();
-        let compilation = compile(&SourcePath::Fs(self.file.clone()), &self.loader());
+        let mut compilation = compile(&SourcePath::Fs(self.file.clone()), &self.loader());
+        if let Some((dir, name)) = &self.shown_as {
+            let dir = SourcePath::Fs(dir.join("")).to_string();
+            compilation.sources.rename_prefix(&dir, name);
+        }
+        if self.errors_only {
+            compilation
+                .diagnostics
+                .retain(diagnostic::Diagnostic::is_error);
+        }
         if let (Some(cluster), Some(graph)) = (&compilation.cluster, &compilation.graph) {
             let what = format!(
                 "{} files, {} hosts, {} roles, {} classes of alike hosts, {} group edges",

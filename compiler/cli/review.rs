@@ -55,7 +55,10 @@ pub fn run_snapshot(args: &SnapshotArgs) -> Result<(), i32> {
             .context_radius(3)
             .header(&name, &format!("{name} (current build)"))
     );
-    let accept = format!("accord snapshot {} -o {name}", shown(&args.common.file));
+    let mut accept = format!("accord snapshot {}", shown(&args.common.file));
+    if args.out.is_some() {
+        accept.push_str(&format!(" -o {name}"));
+    }
     plain_error(
         &format!("the build no longer matches `{name}`"),
         Some(&format!("review the diff above; accept it with `{accept}`")),
@@ -100,8 +103,8 @@ pub struct DiffArgs {
 
 /// Compares two versions of a cluster.
 pub fn run_diff(args: &DiffArgs) -> Result<(), i32> {
-    let old = side(&args.old, args)?;
-    let new = side(&args.new, args)?;
+    let old = side(&args.old, args, true)?;
+    let new = side(&args.new, args, false)?;
     let changes = diff::diff(&old, &new);
     if args.json {
         println!(
@@ -116,11 +119,11 @@ pub fn run_diff(args: &DiffArgs) -> Result<(), i32> {
 
 /// One side of a diff: a build directory, or a cluster file (or a git
 /// revision of one) built in memory.
-fn side(spec: &str, args: &DiffArgs) -> Result<Side, i32> {
+fn side(spec: &str, args: &DiffArgs, old: bool) -> Result<Side, i32> {
     if Path::new(spec).join(emit::MARKER).is_file() {
         return build_side(Path::new(spec));
     }
-    let (_checkout, file) = match git_revision(spec) {
+    let (checkout, file) = match git_revision(spec) {
         Some((rev, path)) => {
             let checkout = checkout(&rev)?;
             let file = checkout.path().join(&path);
@@ -128,11 +131,18 @@ fn side(spec: &str, args: &DiffArgs) -> Result<Side, i32> {
         }
         None => (None, PathBuf::from(spec)),
     };
+    // Diagnostics name `HEAD:cluster.dsl`, not the temporary checkout.
+    let shown_as = checkout
+        .as_ref()
+        .zip(spec.split_once(':'))
+        .map(|(dir, (rev, _))| (dir.path().to_path_buf(), format!("{rev}:")));
     let common = Common {
         file,
         message_format: MessageFormat::Human,
         deny_warnings: false,
         stdlib: args.stdlib.clone(),
+        shown_as,
+        errors_only: old,
     };
     let rendered = rendered(&common, KeyPolicy::default())?;
     Ok(Side {

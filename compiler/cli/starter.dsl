@@ -4,6 +4,7 @@
 # option is listed by `accord options`.
 
 import std.ssh;  # OpenSSH host-based authentication (the modern way)
+import std.hosts;  # /etc/hosts listing every host, so names resolve alike
 
 cluster mycluster {
   domain = "cluster.lan";

@@ -40,6 +40,7 @@ use rayon::prelude::*;
 use crate::plan::{BuildPlan, EntryKind};
 
 pub use layout::RESERVED;
+pub use swap::refuse_foreign;
 
 /// The marker file that says a directory is an accord build.
 pub const MARKER: &str = ".accord-build";

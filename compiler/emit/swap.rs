@@ -23,6 +23,13 @@ impl Guard {
         if !out.exists() {
             fs::create_dir_all(out).map_err(EmitError::io("create", out))?;
         }
+        // Refusals first, before the lock file is made: a refused
+        // `-o /etc` leaves no trace.
+        let target = out.join(cluster);
+        if target.symlink_metadata().is_ok() && !is_build(&target) {
+            return Err(EmitError::NotOurs { path: target });
+        }
+        refuse_foreign(out)?;
         let lock_path = out.join(LOCK);
         let lock = File::options()
             .create(true)
@@ -44,10 +51,6 @@ impl Guard {
             cluster: cluster.to_string(),
             _lock: lock,
         };
-        let target = guard.target();
-        if target.symlink_metadata().is_ok() && !is_build(&target) {
-            return Err(EmitError::NotOurs { path: target });
-        }
         guard.check_out()?;
         Ok(guard)
     }
@@ -112,12 +115,7 @@ impl Guard {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            let ours = name == LOCK
-                || name == ".gitignore"
-                || (name.starts_with("README") && !is_dir)
-                || (is_dir && is_build(&path))
-                || (is_dir && name.starts_with('.') && name.contains(".staging-"));
-            if !ours {
+            if !is_ours(&entry) {
                 return Err(EmitError::ForeignOut {
                     out: self.out.clone(),
                     intruder: name,
@@ -139,6 +137,37 @@ impl Guard {
         }
         Ok(())
     }
+}
+
+/// Refuses an existing `out` that holds anything accord did not write;
+/// reads only, so `build` can ask before it compiles.
+pub fn refuse_foreign(out: &Path) -> Result<(), EmitError> {
+    let Ok(entries) = fs::read_dir(out) else {
+        // Missing (made later) or unreadable (reported when written).
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        if !is_ours(&entry) {
+            return Err(EmitError::ForeignOut {
+                out: out.to_path_buf(),
+                intruder: entry.file_name().to_string_lossy().into_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What may be in `OUT/`: the lock, a `.gitignore` or README, builds, and
+/// staging directories.
+fn is_ours(entry: &fs::DirEntry) -> bool {
+    let name = entry.file_name().to_string_lossy().into_owned();
+    let path = entry.path();
+    let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+    name == LOCK
+        || name == ".gitignore"
+        || (name.starts_with("README") && !is_dir)
+        || (is_dir && is_build(&path))
+        || (is_dir && name.starts_with('.') && name.contains(".staging-"))
 }
 
 /// True when `dir` is a directory carrying the accord marker.

@@ -292,6 +292,13 @@ fn refuses_directories_accord_did_not_build() {
     let err = build(&sample(), etc.path()).unwrap_err();
     assert!(matches!(err, EmitError::ForeignOut { .. }), "{err}");
     assert!(!etc.path().join("lab").exists());
+    // Not even the lock file is left behind.
+    let left: Vec<_> = fs::read_dir(etc.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["passwd"]);
 }
 
 #[test]

@@ -226,18 +226,24 @@ fn asymmetry(
                 format!("trust edge `{edge}` has no reverse `{reverse}`"),
                 Label::new(span, format!("grants `{edge}`")),
             );
+            // "`a -> b` grants `a -> b`" says nothing: name a wider
+            // declaration only when it is one.
+            let declared = rule_text(cluster, rule);
+            let grants = if declared == edge {
+                String::new()
+            } else {
+                format!("`{declared}` grants `{edge}`; ")
+            };
             if deny.is_some() {
                 d.with_note(format!(
-                    "`{}` grants `{edge}`; a deny removes `{reverse}` but not `{edge}`",
-                    rule_text(cluster, rule)
+                    "{grants}a deny removes `{reverse}` but not `{edge}`"
                 ))
                 .with_hint(format!(
                     "deny both directions (`deny {back_from} <-> {back_to};`), or remove the deny"
                 ))
             } else {
                 d.with_note(format!(
-                    "`{}` grants `{edge}`, but nothing grants `{reverse}`",
-                    rule_text(cluster, rule)
+                    "{grants}nothing grants `{reverse}`: trust between two hosts goes both ways unless declared `oneway`"
                 ))
                 .with_hint(format!(
                     "grant the reverse (`trust {back_from} -> {back_to};`, or `<->` in the declaration), or mark the declaration `oneway` if only this direction is meant"

@@ -47,6 +47,10 @@ use crate::plan::{BlobId, Blobs, BuildPlan, ClusterFile, Entry, EntryKind, HostP
 /// (white-space separated), for missing-key warnings and central generation.
 pub const HOST_KEY_TYPES_TEMPLATE: &str = "host_key_types.j2";
 
+/// The code of "no collected host keys for ..." (an error, `E0511`, with
+/// [`RenderOptions::require_keys`]).
+pub const MISSING_KEYS_WARNING: &str = "W0511";
+
 /// How to render: the collected host keys and how strictly to want them.
 #[derive(Debug, Clone, Default)]
 pub struct RenderOptions {
@@ -945,7 +949,7 @@ impl<'a> Renderer<'a> {
         let d = if options.require_keys {
             Diagnostic::error("E0511", message, label)
         } else {
-            Diagnostic::warning("W0511", message, label)
+            Diagnostic::warning(MISSING_KEYS_WARNING, message, label)
         };
         Some(
             d.with_note("their entries in `ssh_known_hosts` are left out, so host-based logins from them fail")

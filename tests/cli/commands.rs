@@ -106,7 +106,7 @@ fn init_writes_a_starter_and_never_overwrites() {
     let starter = std::fs::read_to_string(out.dir.join("cluster.dsl")).unwrap();
     assert!(starter.contains("trust root@* <-> root@*;"));
     let (again, _t) = Test::new().file("cluster.dsl", "mine").args("init").run();
-    assert_eq!(again.status, 1);
+    assert_eq!(again.status, 2);
     assert!(
         again.stderr.contains("`cluster.dsl` already exists"),
         "{}",
@@ -248,4 +248,26 @@ fn formatted_text_evaluates_to_the_same_model() {
         compared += 1;
     }
     assert!(compared >= 10, "only {compared} files compared");
+}
+
+#[test]
+fn a_foreign_output_directory_is_refused_before_any_work_and_left_as_it_was() {
+    let (out, tmp) = Test::new()
+        .copy("examples/rsh-lab/cluster.dsl", "cluster.dsl")
+        .file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")
+        .args("build cluster.dsl -o etc")
+        .run();
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stderr
+            .starts_with("error: cannot write the build: `etc` is not an accord output directory"),
+        "{}",
+        out.stderr
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path().join("etc"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["passwd"]);
 }

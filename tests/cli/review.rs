@@ -155,19 +155,33 @@ fn diff_reads_a_git_revision_of_the_cluster_file() {
         original.replace("aliases = [\"rz\"];", "aliases = [\"rz\", \"boss\"];"),
     )
     .unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(["diff", "HEAD:cluster.dsl", "cluster.dsl"])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let diff = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+            .args(["diff", "HEAD:cluster.dsl", "cluster.dsl"])
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let output = diff();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
     assert!(stdout.contains("boss"), "{stdout}");
+    // keys/ was not copied: the new side warns, the old side's warnings are
+    // not repeated.
+    assert_eq!(stderr.matches("warning[W0511]").count(), 1, "{stderr}");
+
+    // An error in the revision is shown under its revision's name, not the
+    // temporary checkout's path.
+    std::fs::write(dir.path().join("cluster.dsl"), "cluster broken {\n").unwrap();
+    git(&["commit", "-qam", "broken"]);
+    std::fs::write(dir.path().join("cluster.dsl"), &original).unwrap();
+    let output = diff();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("┌─ HEAD:cluster.dsl:"), "{stderr}");
+    assert!(!stderr.contains("/tmp"), "{stderr}");
 }
 
 /// Two build directories give the same review as the two cluster files
