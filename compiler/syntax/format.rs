@@ -7,7 +7,10 @@
 //! statement per line; a block that fits on one line in the source and holds
 //! no block or comment stays on one line (`host a { roles = [node]; }`);
 //! comments keep their place (own line or end of line); runs of blank lines
-//! become one; the file ends with one newline.
+//! become one; the file ends with one newline. Runs of consecutive lines
+//! are then aligned in columns ([`align`]): the `=` of assignments, and the
+//! `{` and the fields of one-line blocks of one keyword, as the examples are
+//! written.
 
 use super::lexer::{lex, Tok, Token};
 use crate::diagnostic::{Diagnostic, FileId};
@@ -19,7 +22,201 @@ pub fn format(file: FileId, text: &str) -> Result<String, Vec<Diagnostic>> {
         return Err(errors);
     }
     let (tokens, _) = lex(file, text);
-    Ok(Printer::new(text, &tokens).print())
+    Ok(align(&Printer::new(text, &tokens).print()))
+}
+
+/// What a printed line is, for alignment.
+enum Shape {
+    /// `key = value;`: the byte offset of ` =`.
+    Assign { key_end: usize },
+    /// `keyword name { a = x; b = y; }`: the offset of ` {`, and each
+    /// field's name and the offset just after its `;`.
+    Block {
+        keyword: String,
+        head_end: usize,
+        fields: Vec<(String, usize)>,
+    },
+}
+
+/// Aligns runs of consecutive lines with the same indentation and shape:
+/// assignments at their `=`; one-line blocks of one keyword at their `{`,
+/// then field by field while the runs' fields have the same names. Only
+/// spaces are added, where the printer put one, so formatting stays
+/// idempotent and the tokens stay the same.
+fn align(text: &str) -> String {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let shapes: Vec<Option<(usize, Shape)>> = lines.iter().map(|l| shape(l)).collect();
+    let mut pads: Vec<Vec<(usize, usize)>> = vec![Vec::new(); lines.len()];
+    let mut start = 0;
+    while start < lines.len() {
+        let mut end = start + 1;
+        while end < lines.len() && same_run(&shapes[start], &shapes[end]) {
+            end += 1;
+        }
+        if end - start > 1 {
+            pad_run(
+                &lines[start..end],
+                &shapes[start..end],
+                &mut pads[start..end],
+            );
+        }
+        start = end;
+    }
+    let mut out = String::with_capacity(text.len());
+    for (line, mut pads) in lines.iter().zip(pads) {
+        pads.sort_unstable();
+        let mut at = 0;
+        for (offset, spaces) in pads {
+            out.push_str(&line[at..offset]);
+            out.extend(std::iter::repeat_n(' ', spaces));
+            at = offset;
+        }
+        out.push_str(&line[at..]);
+    }
+    out
+}
+
+fn same_run(a: &Option<(usize, Shape)>, b: &Option<(usize, Shape)>) -> bool {
+    match (a, b) {
+        (Some((i, Shape::Assign { .. })), Some((j, Shape::Assign { .. }))) => i == j,
+        (
+            Some((i, Shape::Block { keyword: k, .. })),
+            Some((j, Shape::Block { keyword: l, .. })),
+        ) => i == j && k == l,
+        _ => false,
+    }
+}
+
+/// Adds to `pads` (offset, spaces) so the run's columns line up.
+fn pad_run(lines: &[&str], shapes: &[Option<(usize, Shape)>], pads: &mut [Vec<(usize, usize)>]) {
+    let width = |line: &str, from: usize, to: usize| line[from..to].chars().count();
+    let shapes: Vec<&Shape> = shapes.iter().flatten().map(|(_, s)| s).collect();
+    let column = |ends: &[(usize, usize)], pads: &mut [Vec<(usize, usize)>]| {
+        let widths: Vec<usize> = lines
+            .iter()
+            .zip(ends)
+            .map(|(l, (from, to))| width(l, *from, *to))
+            .collect();
+        let max = widths.iter().copied().max().unwrap_or(0);
+        for ((pad, (_, to)), w) in pads.iter_mut().zip(ends).zip(widths) {
+            if w < max {
+                pad.push((*to, max - w));
+            }
+        }
+    };
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    match shapes[0] {
+        Shape::Assign { .. } => {
+            let ends: Vec<(usize, usize)> = lines
+                .iter()
+                .zip(&shapes)
+                .map(|(l, s)| match s {
+                    Shape::Assign { key_end } => (indent(l), *key_end),
+                    Shape::Block { .. } => unreachable!("runs hold one shape"),
+                })
+                .collect();
+            column(&ends, pads);
+        }
+        Shape::Block { .. } => {
+            let blocks: Vec<(usize, &Vec<(String, usize)>)> = shapes
+                .iter()
+                .map(|s| match s {
+                    Shape::Block {
+                        head_end, fields, ..
+                    } => (*head_end, fields),
+                    Shape::Assign { .. } => unreachable!("runs hold one shape"),
+                })
+                .collect();
+            let heads: Vec<(usize, usize)> = lines
+                .iter()
+                .zip(&blocks)
+                .map(|(l, b)| (indent(l), b.0))
+                .collect();
+            column(&heads, pads);
+            // A field column lines up while every line has that field, by
+            // the same name, and another field after it.
+            let mut starts: Vec<usize> = blocks.iter().map(|b| b.0 + " { ".len()).collect();
+            for j in 0.. {
+                let aligned = blocks
+                    .iter()
+                    .all(|(_, fields)| fields.len() > j + 1 && fields[j].0 == blocks[0].1[j].0);
+                if !aligned {
+                    break;
+                }
+                let ends: Vec<(usize, usize)> = starts
+                    .iter()
+                    .zip(&blocks)
+                    .map(|(s, b)| (*s, b.1[j].1))
+                    .collect();
+                column(&ends, pads);
+                starts = blocks.iter().map(|b| b.1[j].1 + 1).collect();
+            }
+        }
+    }
+}
+
+/// The indentation and shape of a printed line, if it is one to align.
+fn shape(line: &str) -> Option<(usize, Shape)> {
+    let indent = line.len() - line.trim_start().len();
+    let (tokens, errors) = lex(FileId(0), line);
+    if !errors.is_empty() {
+        return None;
+    }
+    let toks: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t.tok, Tok::Comment(_) | Tok::Eof))
+        .collect();
+    let first_word = match toks.first().map(|t| &t.tok) {
+        Some(Tok::Ident(w)) => w.clone(),
+        _ => return None,
+    };
+    let punct = |t: &Token, p: &'static str| t.tok == Tok::Punct(p);
+    let opens = toks.iter().filter(|t| punct(t, "{")).count();
+    if opens == 0 {
+        // `key = value;` with a dotted name before the `=`.
+        let eq = toks.iter().position(|t| punct(t, "="))?;
+        let key_is_name = toks[..eq]
+            .iter()
+            .all(|t| matches!(t.tok, Tok::Ident(_) | Tok::Punct(".")));
+        if eq == 0 || !key_is_name || !punct(toks.last()?, ";") {
+            return None;
+        }
+        return Some((
+            indent,
+            Shape::Assign {
+                key_end: toks[eq - 1].end,
+            },
+        ));
+    }
+    let open = toks.iter().position(|t| punct(t, "{"))?;
+    if opens != 1 || open == 0 || !punct(toks.last()?, "}") {
+        return None;
+    }
+    let head_end = toks[open - 1].end;
+    let mut fields = Vec::new();
+    let mut field_start = open + 1;
+    for (k, t) in toks.iter().enumerate().skip(open + 1) {
+        if punct(t, ";") {
+            if field_start == k {
+                return None;
+            }
+            let name_end = toks[field_start..k]
+                .iter()
+                .position(|t| punct(t, "="))
+                .map_or(k, |p| field_start + p);
+            let name = line[toks[field_start].start..toks[name_end - 1].end].to_string();
+            fields.push((name, t.end));
+            field_start = k + 1;
+        }
+    }
+    Some((
+        indent,
+        Shape::Block {
+            keyword: first_word,
+            head_end,
+            fields,
+        },
+    ))
 }
 
 struct Printer<'a> {
@@ -119,7 +316,13 @@ impl<'a> Printer<'a> {
             self.indent = self.indent.saturating_sub(1);
             self.newline();
         }
-        if self.at_line_start {
+        if !self.at_line_start && self.breaks[i] > 0 && self.is_wrapped_doc(i) {
+            // A long option doc kept on its own line, as the stdlib writes it.
+            self.newline();
+            self.indent += 1;
+            self.start_line(i);
+            self.indent -= 1;
+        } else if self.at_line_start {
             self.start_line(i);
         } else {
             let prev = &self.tokens[i - 1].tok;
@@ -128,6 +331,20 @@ impl<'a> Printer<'a> {
         }
         self.out.push_str(&spelling(tok));
         self.after(i, tok);
+    }
+
+    /// The doc string of an `option` declaration, at its end.
+    fn is_wrapped_doc(&self, i: usize) -> bool {
+        if !matches!(self.tokens[i].tok, Tok::Str(_))
+            || self.tokens.get(i + 1).map(|t| &t.tok) != Some(&Tok::Punct(";"))
+        {
+            return false;
+        }
+        let statement = self.tokens[..i]
+            .iter()
+            .rposition(|t| matches!(t.tok, Tok::Punct(";" | "{" | "}") | Tok::Comment(_)))
+            .map_or(0, |p| p + 1);
+        self.tokens[statement].tok == Tok::Ident("option".into())
     }
 
     fn after(&mut self, i: usize, tok: &Tok) {
@@ -242,7 +459,26 @@ mod tests {
         let source = "import std.ssh;\n\n\n# the lab\ncluster lab {   domain=\"x\";  # inline\n role node { peers=[ node ,a ]; }\n  host a {\n roles=[node];address=10.0.0.1;\n }\n\n\n trust root@* <-> root@*;\n}\n";
         assert_eq!(
             fmt(source),
-            "import std.ssh;\n\n# the lab\ncluster lab {\n  domain = \"x\";  # inline\n  role node { peers = [node, a]; }\n  host a {\n    roles = [node];\n    address = 10.0.0.1;\n  }\n\n  trust root@* <-> root@*;\n}\n"
+            "import std.ssh;\n\n# the lab\ncluster lab {\n  domain = \"x\";  # inline\n  role node { peers = [node, a]; }\n  host a {\n    roles   = [node];\n    address = 10.0.0.1;\n  }\n\n  trust root@* <-> root@*;\n}\n"
+        );
+    }
+
+    #[test]
+    fn aligns_runs_of_assignments_and_one_line_blocks() {
+        let source = "cluster c {\n  domain = \"x\";\n  transport = ssh;  # note\n\n  init = sysv;\n  role a { }\n  role bbb { }\n  host a { roles = [a]; address = 10.0.0.1; }\n  host bb { roles = [bbb]; address = 10.0.0.2; ssh.port = 2; }\n  host c { roles = [a]; aliases = [\"x\"]; address = 10.0.0.3; }\n  trust root@* <-> root@*;\n}\n";
+        assert_eq!(
+            fmt(source),
+            "cluster c {\n  domain    = \"x\";\n  transport = ssh;  # note\n\n  init = sysv;\n  role a   { }\n  role bbb { }\n  host a  { roles = [a];   address = 10.0.0.1; }\n  host bb { roles = [bbb]; address = 10.0.0.2; ssh.port = 2; }\n  host c  { roles = [a];   aliases = [\"x\"]; address = 10.0.0.3; }\n  trust root@* <-> root@*;\n}\n",
+            "a blank line ends a run; field columns stop where the names differ"
+        );
+    }
+
+    #[test]
+    fn keeps_a_long_option_doc_on_its_own_line() {
+        let source = "option a.b : bool = false\n    \"a long doc\";\noption c : int \"short\";\n";
+        assert_eq!(
+            fmt(source),
+            "option a.b : bool = false\n  \"a long doc\";\noption c : int \"short\";\n"
         );
     }
 
@@ -262,6 +498,7 @@ mod tests {
             "# only a comment",
             "",
             "cluster c { host h {\n # inside\n address = ::1; } }",
+            "cluster c {\n host a { roles = [r]; x = \"; {\"; }\n host bbbb { roles = [rr]; x = 1; } # c\n a.b = 1;\n cc = \"=\";\n}\n",
         ] {
             let once = fmt(source);
             assert_eq!(fmt(&once), once, "not idempotent for {source:?}");

@@ -18,9 +18,9 @@ cluster hpc {
   host compute1 { roles = [compute]; address = 10.1.1.1; }
   host compute2 { roles = [compute]; address = 10.1.1.2; }
   host compute3 {
-    roles = [compute];
-    address = 10.1.1.3;
-    ssh.port = force 2222;   # this node's sshd sits behind a port forward
+    roles    = [compute];
+    address  = 10.1.1.3;
+    ssh.port = force 2222;  # this node's sshd sits behind a port forward
   }
 
   trust root@* <-> root@*;

@@ -15,7 +15,7 @@ cluster ralphzilla {
   # The guide's promise: the controller's firewall admits ssh only from the
   # nodes, and never on its uplink to the outside world.
   role controller {
-    firewall.enable = true;
+    firewall.enable              = true;
     firewall.external_interfaces = ["eth1"];
   }
   role node { }

@@ -6,9 +6,9 @@
 import std.rsh;
 
 cluster rshlab {
-  domain    = "lab.example";
-  transport = rsh;
-  init      = sysv;
+  domain             = "lab.example";
+  transport          = rsh;
+  init               = sysv;
   rsh.closed_network = true;
 
   role node { peers = [node]; }

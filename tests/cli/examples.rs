@@ -119,6 +119,14 @@ fn every_example_checks_clean() {
 }
 
 #[test]
+fn every_example_is_in_fmt_layout() {
+    for name in EXAMPLES {
+        let (out, _t) = example(name).args("fmt --check cluster.dsl").run();
+        assert_eq!(out.status, 0, "{name}: {}{}", out.stdout, out.stderr);
+    }
+}
+
+#[test]
 fn eval_json_of_every_example() {
     for name in EXAMPLES {
         let (out, _t) = example(name).args("eval --json cluster.dsl").run();
