@@ -20,6 +20,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::compile::{compile, Compilation};
 use crate::diagnostic::{self, MessageFormat, Severity};
 use crate::load::{FsLoader, SourcePath};
+use crate::model::Cluster;
 
 /// A declarative configuration compiler for cluster trust.
 ///
@@ -182,8 +183,22 @@ impl Common {
     /// Compiles the file and prints its diagnostics. `Err(code)` when the
     /// command must stop with that exit code.
     pub fn compile(&self) -> Result<Compilation, i32> {
+        self.compile_with(|_, _| Vec::new())
+    }
+
+    /// [`Common::compile`], with `more` findings about a compiled cluster
+    /// reported among the compiler's.
+    pub fn compile_with(
+        &self,
+        more: impl FnOnce(&Cluster, &Compilation) -> Vec<diagnostic::Diagnostic>,
+    ) -> Result<Compilation, i32> {
         let started = std::time::Instant::now();
         let mut compilation = compile(&SourcePath::Fs(self.file.clone()), &self.loader());
+        if let Some(cluster) = &compilation.cluster {
+            let found = more(cluster, &compilation);
+            compilation.diagnostics.extend(found);
+            diagnostic::sort(&mut compilation.diagnostics);
+        }
         if let Some((dir, name)) = &self.shown_as {
             let dir = SourcePath::Fs(dir.join("")).to_string();
             compilation.sources.rename_prefix(&dir, name);
@@ -210,6 +225,23 @@ impl Common {
         }
         Ok(compilation)
     }
+}
+
+/// `accord check`: the compiler's findings, and the host keys missing from
+/// `keys/` (`W0511`), as `build` would report them.
+fn check(common: &Common) -> Result<(), i32> {
+    common
+        .compile_with(|cluster, compilation| {
+            // Central keys are made by `build` itself.
+            if compilation.has_errors() || crate::render::wants_central_keys(cluster) {
+                return Vec::new();
+            }
+            let (keys, mut found) =
+                crate::render::read_keys_dir(&crate::render::keys_dir(&common.file), cluster);
+            found.extend(crate::render::missing_keys(cluster, &keys, false));
+            found
+        })
+        .map(|_| ())
 }
 
 /// Prints a compilation's diagnostics to stderr.
@@ -298,7 +330,7 @@ pub fn main() -> i32 {
     };
     let _ = VERBOSITY.set(verbosity);
     let result = match cli.command {
-        Command::Check(args) => args.compile().map(|_| ()),
+        Command::Check(args) => check(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Options(args) => options::run(&args),
         Command::Build(args) => build::run(&args),

@@ -155,7 +155,8 @@ struct Rendered {
 /// The key types each host's config asks for, from the
 /// [`HOST_KEY_TYPES_TEMPLATE`] hook; hosts that need none are left out.
 pub fn host_key_types(cluster: &Cluster) -> BTreeMap<HostId, Vec<String>> {
-    Renderer::new(cluster, &Keys::default()).key_types_by_host()
+    let templates = Templates::load(cluster);
+    key_types(cluster, &templates.env, &templates.names)
 }
 
 /// A group of hosts that every rule renders identically for.
@@ -342,23 +343,11 @@ impl<'a> Renderer<'a> {
     }
 
     fn new(cluster: &'a Cluster, keys: &Keys) -> Renderer<'a> {
-        let mut env = environment(cluster.hosts.len());
-        let mut template_names = HashMap::new();
-        let mut broken = HashMap::new();
-        // Each template is reachable as `templates/x.j2` (as a rule names it,
-        // relative to its module) and as `x.j2` (as includes name it).
-        for (name, source) in &cluster.templates {
-            let short = name.strip_prefix("templates/").unwrap_or(name);
-            for alias in [short.to_string(), format!("templates/{short}")] {
-                if template_names.contains_key(&alias) {
-                    continue;
-                }
-                if let Err(e) = env.add_template_owned(alias.clone(), source.clone()) {
-                    broken.insert(alias.clone(), describe(&e));
-                }
-                template_names.insert(alias.clone(), alias);
-            }
-        }
+        let Templates {
+            env,
+            names: template_names,
+            broken,
+        } = Templates::load(cluster);
         let mut configs = ConfigCache::default();
         let cluster_config = configs.get(&cluster.config);
         for host in &cluster.hosts {
@@ -374,16 +363,8 @@ impl<'a> Renderer<'a> {
         let mut by_name: Vec<usize> = (0..hosts.len()).collect();
         by_name.sort_by(|a, b| cluster.hosts[*a].name.cmp(&cluster.hosts[*b].name));
         let peers: Vec<Value> = by_name.iter().map(|i| hosts[*i].clone()).collect();
-        let cluster_value = Value::from_pairs([
-            ("name", Value::from(cluster.name.as_str())),
-            (
-                "domain",
-                Value::from(cluster.config.str(context::DOMAIN_OPTION).unwrap_or("")),
-            ),
-            ("size", Value::from(cluster.hosts.len())),
-        ]);
         let mut base = BTreeMap::new();
-        base.insert("cluster", cluster_value);
+        base.insert("cluster", cluster_value(cluster));
         base.insert("hosts", Value::from(hosts.clone()));
         base.insert("peers", Value::from(peers));
         base.insert("config", cluster_config.nested.clone());
@@ -529,11 +510,6 @@ impl<'a> Renderer<'a> {
 
     fn cluster_context(&self) -> BTreeMap<&'static str, Value> {
         self.base.clone()
-    }
-
-    fn with_config(&self, ctx: &mut BTreeMap<&'static str, Value>, config: &ConfigValues) {
-        ctx.insert("config", config.nested.clone());
-        ctx.insert("__options", config.flat.clone());
     }
 
     /// A class's config, read through objects that record what a class
@@ -896,66 +872,130 @@ impl<'a> Renderer<'a> {
         d.with_hint("make the conditions exclusive, or declare the file once")
     }
 
-    /// Hook: the key types of each distinct config, then of each host.
-    fn key_types_by_host(&self) -> BTreeMap<HostId, Vec<String>> {
-        let mut out = BTreeMap::new();
-        let Some(real) = self.template_names.get(HOST_KEY_TYPES_TEMPLATE) else {
-            return out;
-        };
-        let Ok(template) = self.env.get_template(real) else {
-            return out;
-        };
-        let mut by_config: HashMap<usize, Vec<String>> = HashMap::new();
-        for (i, host) in self.cluster.hosts.iter().enumerate() {
-            let types = by_config
-                .entry(Arc::as_ptr(&host.config) as usize)
-                .or_insert_with(|| {
-                    let config = self.configs.cached(&host.config);
-                    let mut ctx = self.base.clone();
-                    self.with_config(&mut ctx, &config);
-                    let value = Value::from_pairs(ctx);
-                    MESSAGES.with(|m| m.borrow_mut().clear());
-                    let text = template.render(value).unwrap_or_default();
-                    text.split_whitespace().map(str::to_string).collect()
-                });
-            if !types.is_empty() {
-                out.insert(HostId(i as u32), types.clone());
-            }
-        }
-        out
-    }
-
     /// Warns (or, with `require_keys`, errs) about hosts lacking keys.
     fn check_keys(&self, options: &RenderOptions) -> Option<Diagnostic> {
-        let wanted = self.key_types_by_host();
-        let mut missing = Vec::new();
-        for (id, types) in &wanted {
-            let name = &self.cluster.hosts[id.0 as usize].name;
-            let have: BTreeSet<&str> = options
-                .keys
-                .of(name)
-                .iter()
-                .map(|k| k.key_type.as_str())
-                .collect();
-            if types.iter().any(|t| !have.contains(t.as_str())) {
-                missing.push(name.clone());
+        let wanted = key_types(self.cluster, &self.env, &self.template_names);
+        missing_keys_in(self.cluster, &wanted, &options.keys, options.require_keys)
+    }
+}
+
+/// Every template of the cluster in one environment.
+struct Templates {
+    env: Environment<'static>,
+    /// Template name as written in rules -> name in the environment.
+    names: HashMap<String, String>,
+    /// Templates that failed to compile: name -> message.
+    broken: HashMap<String, String>,
+}
+
+impl Templates {
+    fn load(cluster: &Cluster) -> Templates {
+        let mut env = environment(cluster.hosts.len());
+        let mut names = HashMap::new();
+        let mut broken = HashMap::new();
+        // Each template is reachable as `templates/x.j2` (as a rule names it,
+        // relative to its module) and as `x.j2` (as includes name it).
+        for (name, source) in &cluster.templates {
+            let short = name.strip_prefix("templates/").unwrap_or(name);
+            for alias in [short.to_string(), format!("templates/{short}")] {
+                if names.contains_key(&alias) {
+                    continue;
+                }
+                if let Err(e) = env.add_template_owned(alias.clone(), source.clone()) {
+                    broken.insert(alias.clone(), describe(&e));
+                }
+                names.insert(alias.clone(), alias);
             }
         }
-        if missing.is_empty() {
-            return None;
-        }
-        let message = format!("no collected host keys for {}", keys::name_list(&missing));
-        let label = Label::new(self.cluster.name_span, "in this cluster");
-        let d = if options.require_keys {
-            Diagnostic::error("E0511", message, label)
-        } else {
-            Diagnostic::warning(MISSING_KEYS_WARNING, message, label)
-        };
-        Some(
-            d.with_note("their entries in `ssh_known_hosts` are left out, so host-based logins from them fail")
-                .with_hint("run each host's `accord-hostkeys`, then `collect-keys.sh` to fill `keys/`, or set `ssh.central_keys = true`"),
-        )
+        Templates { env, names, broken }
     }
+}
+
+/// The template value `cluster`.
+fn cluster_value(cluster: &Cluster) -> Value {
+    Value::from_pairs([
+        ("name", Value::from(cluster.name.as_str())),
+        (
+            "domain",
+            Value::from(cluster.config.str(context::DOMAIN_OPTION).unwrap_or("")),
+        ),
+        ("size", Value::from(cluster.hosts.len())),
+    ])
+}
+
+/// The [`HOST_KEY_TYPES_TEMPLATE`] hook, rendered with `cluster` and
+/// `config` once per distinct config: the key types of each host that
+/// needs some.
+fn key_types(
+    cluster: &Cluster,
+    env: &Environment<'static>,
+    names: &HashMap<String, String>,
+) -> BTreeMap<HostId, Vec<String>> {
+    let mut out = BTreeMap::new();
+    let Some(template) = names
+        .get(HOST_KEY_TYPES_TEMPLATE)
+        .and_then(|real| env.get_template(real).ok())
+    else {
+        return out;
+    };
+    let mut by_config: HashMap<usize, Vec<String>> = HashMap::new();
+    for (i, host) in cluster.hosts.iter().enumerate() {
+        let types = by_config
+            .entry(Arc::as_ptr(&host.config) as usize)
+            .or_insert_with(|| {
+                let ctx = Value::from_pairs([
+                    ("cluster", cluster_value(cluster)),
+                    ("config", context::nested_config(&host.config)),
+                    ("__options", context::flat_config(&host.config)),
+                ]);
+                MESSAGES.with(|m| m.borrow_mut().clear());
+                let text = template.render(ctx).unwrap_or_default();
+                text.split_whitespace().map(str::to_string).collect()
+            });
+        if !types.is_empty() {
+            out.insert(HostId(i as u32), types.clone());
+        }
+    }
+    out
+}
+
+/// `W0511` (or `E0511` with `require`): the hosts whose wanted key types
+/// are not all in `keys`. Cheap enough for `check`: it renders only the
+/// hook, once per distinct config.
+pub fn missing_keys(cluster: &Cluster, keys: &Keys, require: bool) -> Option<Diagnostic> {
+    let templates = Templates::load(cluster);
+    let wanted = key_types(cluster, &templates.env, &templates.names);
+    missing_keys_in(cluster, &wanted, keys, require)
+}
+
+fn missing_keys_in(
+    cluster: &Cluster,
+    wanted: &BTreeMap<HostId, Vec<String>>,
+    keys: &Keys,
+    require: bool,
+) -> Option<Diagnostic> {
+    let mut missing = Vec::new();
+    for (id, types) in wanted {
+        let name = &cluster.hosts[id.0 as usize].name;
+        let have: BTreeSet<&str> = keys.of(name).iter().map(|k| k.key_type.as_str()).collect();
+        if types.iter().any(|t| !have.contains(t.as_str())) {
+            missing.push(name.clone());
+        }
+    }
+    if missing.is_empty() {
+        return None;
+    }
+    let message = format!("no collected host keys for {}", keys::name_list(&missing));
+    let label = Label::new(cluster.name_span, "in this cluster");
+    let d = if require {
+        Diagnostic::error("E0511", message, label)
+    } else {
+        Diagnostic::warning(MISSING_KEYS_WARNING, message, label)
+    };
+    Some(
+        d.with_note("their entries in `ssh_known_hosts` are left out, so host-based logins from them fail")
+            .with_hint("run each host's `accord-hostkeys`, then `collect-keys.sh` to fill `keys/`, or set `ssh.central_keys = true`"),
+    )
 }
 
 /// A rule whose destination is on a host (as opposed to a cluster file):

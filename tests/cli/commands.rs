@@ -271,3 +271,29 @@ fn a_foreign_output_directory_is_refused_before_any_work_and_left_as_it_was() {
         .collect();
     assert_eq!(left, ["passwd"]);
 }
+
+#[test]
+fn check_reports_host_keys_missing_from_keys_as_build_would() {
+    let text = std::fs::read_to_string(repo().join("examples/ralphzilla/cluster.dsl")).unwrap();
+    let (out, _t) = Test::new()
+        .file("cluster.dsl", &text)
+        .args("check cluster.dsl")
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("warning[W0511]"), "{}", out.stderr);
+    let (out, _t) = Test::new()
+        .file("cluster.dsl", &text)
+        .args("check --deny-warnings cluster.dsl")
+        .run();
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    // With the example's collected keys there is nothing to say.
+    let mut test = Test::new().file("cluster.dsl", &text);
+    for host in ["ralphzilla", "ralphzilla-b-free", "ralphzilla-c"] {
+        test = test.copy(
+            &format!("examples/ralphzilla/keys/{host}.pub"),
+            &format!("keys/{host}.pub"),
+        );
+    }
+    let (out, _t) = test.args("check cluster.dsl").run();
+    assert_eq!((out.status, out.stderr.as_str()), (0, ""));
+}
