@@ -24,7 +24,7 @@ pub fn run(args: &AuditArgs) -> Result<(), i32> {
     let common = &args.common;
     let mut compilation = compile(&SourcePath::Fs(common.file.clone()), &common.loader());
     let lints = with_lints(&mut compilation);
-    report(&compilation, common.message_format);
+    report(&compilation);
     let (Some(cluster), Some(graph)) = (&compilation.cluster, &compilation.graph) else {
         return Err(1);
     };

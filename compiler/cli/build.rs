@@ -95,7 +95,7 @@ pub fn rendered(common: &Common, policy: KeyPolicy) -> Result<Rendered, i32> {
         sources: compilation.sources,
         ..Compilation::default()
     };
-    report(&rendering, common.message_format);
+    report(&rendering);
     if failed(&rendering, common.deny_warnings) {
         return Err(1);
     }

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::{plain_error, report, Common};
 use crate::compile::compile;
-use crate::diagnostic::{did_you_mean, MessageFormat};
+use crate::diagnostic::did_you_mean;
 use crate::graph::explain::{explain, Principal};
 use crate::load::SourcePath;
 use crate::model::Cluster;
@@ -18,9 +18,6 @@ pub struct ExplainArgs {
     /// file defaults to cluster.dsl.
     #[arg(required = true, num_args = 2..=3, value_name = "FILE FROM TO")]
     pub args: Vec<String>,
-    /// How to print diagnostics.
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
-    pub message_format: MessageFormat,
     /// Read the standard library from this directory instead of the copy
     /// built into accord.
     #[arg(long, value_name = "DIR")]
@@ -43,14 +40,13 @@ pub fn run(args: &ExplainArgs) -> Result<(), i32> {
     let (file, from, to) = split(&args.args);
     let common = Common {
         file: file.unwrap_or("cluster.dsl").into(),
-        message_format: args.message_format,
         deny_warnings: false,
         stdlib: args.stdlib.clone(),
         shown_as: None,
         errors_only: false,
     };
     let compilation = compile(&SourcePath::Fs(common.file.clone()), &common.loader());
-    report(&compilation, common.message_format);
+    report(&compilation);
     let (Some(cluster), Some(graph)) = (&compilation.cluster, &compilation.graph) else {
         return Err(1);
     };

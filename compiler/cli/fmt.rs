@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{plain_error, shown};
-use crate::diagnostic::{self, MessageFormat, SourceMap};
+use crate::diagnostic::{self, SourceMap};
 use crate::syntax::format::format;
 
 /// Arguments of `accord fmt`.
@@ -63,7 +63,12 @@ fn format_one(path: &PathBuf, check: bool) -> Result<bool, ()> {
         Err(errors) => {
             eprint!(
                 "{}",
-                diagnostic::render(&sources, &errors, MessageFormat::Human, super::use_color())
+                diagnostic::render(
+                    &sources,
+                    &errors,
+                    super::message_format(),
+                    super::use_color()
+                )
             );
             return Err(());
         }

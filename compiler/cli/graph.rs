@@ -26,7 +26,7 @@ pub struct GraphArgs {
 pub fn run(args: &GraphArgs) -> Result<(), i32> {
     let common = &args.common;
     let compilation = compile(&SourcePath::Fs(common.file.clone()), &common.loader());
-    report(&compilation, common.message_format);
+    report(&compilation);
     let (Some(cluster), Some(graph)) = (&compilation.cluster, &compilation.graph) else {
         return Err(1);
     };

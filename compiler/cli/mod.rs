@@ -39,6 +39,9 @@ pub struct Cli {
     /// Also say what each stage did and how long it took.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// How to print diagnostics (before or after the command).
+    #[arg(long, value_enum, global = true, default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
 }
 
 /// How much the CLI says beside a command's output.
@@ -50,6 +53,15 @@ pub enum Verbosity {
 }
 
 static VERBOSITY: std::sync::OnceLock<Verbosity> = std::sync::OnceLock::new();
+static MESSAGE_FORMAT: std::sync::OnceLock<MessageFormat> = std::sync::OnceLock::new();
+
+/// How diagnostics are printed (`--message-format`).
+pub fn message_format() -> MessageFormat {
+    MESSAGE_FORMAT
+        .get()
+        .copied()
+        .unwrap_or(MessageFormat::Human)
+}
 
 fn verbosity() -> Verbosity {
     VERBOSITY.get().copied().unwrap_or(Verbosity::Normal)
@@ -153,9 +165,6 @@ pub struct Common {
     /// The cluster file.
     #[arg(default_value = "cluster.dsl")]
     pub file: PathBuf,
-    /// How to print diagnostics.
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
-    pub message_format: MessageFormat,
     /// Treat warnings as errors.
     #[arg(long)]
     pub deny_warnings: bool,
@@ -219,7 +228,7 @@ impl Common {
             );
             detail("compile", started, &what);
         }
-        report(&compilation, self.message_format);
+        report(&compilation);
         if failed(&compilation, self.deny_warnings) {
             return Err(1);
         }
@@ -245,7 +254,8 @@ fn check(common: &Common) -> Result<(), i32> {
 }
 
 /// Prints a compilation's diagnostics to stderr.
-pub fn report(compilation: &Compilation, format: MessageFormat) {
+pub fn report(compilation: &Compilation) {
+    let format = message_format();
     let quiet = verbosity() == Verbosity::Quiet;
     let shown: Vec<diagnostic::Diagnostic> = compilation
         .diagnostics
@@ -329,6 +339,7 @@ pub fn main() -> i32 {
         _ => Verbosity::Normal,
     };
     let _ = VERBOSITY.set(verbosity);
+    let _ = MESSAGE_FORMAT.set(cli.message_format);
     let result = match cli.command {
         Command::Check(args) => check(&args),
         Command::Eval(args) => eval::run(&args),

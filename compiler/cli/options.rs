@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::compile::compile;
-use crate::diagnostic::MessageFormat;
 use crate::load::{FsLoader, Loader, SourcePath};
 use crate::model::OptionInfo;
 
@@ -63,7 +62,7 @@ pub fn run(args: &OptionsArgs) -> Result<(), i32> {
         root: SourcePath::Fs(PathBuf::from("<options>")),
     };
     let compilation = compile(&loader.root, &loader);
-    super::report(&compilation, MessageFormat::Human);
+    super::report(&compilation);
     let Some(cluster) = compilation
         .cluster
         .filter(|_| !compilation.diagnostics.iter().any(|d| d.is_error()))

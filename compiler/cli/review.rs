@@ -8,7 +8,6 @@ use clap::Args;
 
 use super::build::{rendered, KeyPolicy, Rendered};
 use super::{plain_error, shown, Common};
-use crate::diagnostic::MessageFormat;
 use crate::emit;
 use crate::plan::{BuildPlan, Entry, EntryKind, HostPlan};
 use crate::review::diff::{self, Side};
@@ -138,7 +137,6 @@ fn side(spec: &str, args: &DiffArgs, old: bool) -> Result<Side, i32> {
         .map(|(dir, (rev, _))| (dir.path().to_path_buf(), format!("{rev}:")));
     let common = Common {
         file,
-        message_format: MessageFormat::Human,
         deny_warnings: false,
         stdlib: args.stdlib.clone(),
         shown_as,

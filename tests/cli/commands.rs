@@ -297,3 +297,18 @@ fn check_reports_host_keys_missing_from_keys_as_build_would() {
     let (out, _t) = test.args("check cluster.dsl").run();
     assert_eq!((out.status, out.stderr.as_str()), (0, ""));
 }
+
+#[test]
+fn global_flags_go_before_or_after_the_command() {
+    let bad = "cluster c {\n  host a { address = 10.0.0.1 }\n}\n";
+    for args in [
+        "--message-format short check c.dsl",
+        "check --message-format short c.dsl",
+        "check c.dsl --message-format short",
+    ] {
+        let (out, _t) = Test::new().file("c.dsl", bad).args(args).run();
+        assert_eq!(out.status, 1, "{args}");
+        assert!(out.stderr.starts_with("c.dsl:2:"), "{args}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{args}: {}", out.stderr);
+    }
+}
