@@ -9,7 +9,7 @@ import std.security;
 option transport : enum(rsh, ssh) = ssh
   "How the hosts log in to each other: `rsh` (rshd and .rhosts) or `ssh` (OpenSSH host-based authentication)";
 
-option domain : string
+option domain : hostname
   "The cluster's DNS domain, appended to host names in generated files";
 
 option init : enum(sysv, systemd) = systemd

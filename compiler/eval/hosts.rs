@@ -76,8 +76,24 @@ struct Builder<'a> {
     classes: HashMap<Vec<RoleId>, Class>,
     reported: HashSet<(Span, Span)>,
     addresses: HashMap<IpAddr, (HostId, Span)>,
+    /// Every name a host answers to (name, name with the domain, aliases),
+    /// lowercased as OpenSSH and resolvers compare them: the host and where
+    /// the name was given.
+    host_names: HashMap<String, (HostId, Span, String, String)>,
     reader: Reader<'a>,
     out: &'a mut Vec<Diagnostic>,
+}
+
+/// Why `address` cannot be one host's own address, if it cannot: trust
+/// files list a client's addresses, and these stand for other hosts too.
+fn not_a_host(address: IpAddr) -> Option<&'static str> {
+    match address {
+        a if a.is_unspecified() => Some("the unspecified address stands for any address"),
+        a if a.is_loopback() => Some("a loopback address: every host is its own loopback"),
+        a if a.is_multicast() => Some("a multicast address names a group of hosts"),
+        IpAddr::V4(a) if a.is_broadcast() => Some("the broadcast address reaches every host"),
+        _ => None,
+    }
 }
 
 /// Evaluates every host, role and the cluster-level configuration.
@@ -109,6 +125,7 @@ pub fn build(
         classes: HashMap::new(),
         reported: HashSet::new(),
         addresses: HashMap::with_capacity(table.host_blocks.len()),
+        host_names: HashMap::with_capacity(table.host_blocks.len() * 2),
         reader: Reader::new(loader),
         out,
     };
@@ -357,14 +374,16 @@ impl Builder<'_> {
                 .cloned(),
         );
         let addresses = self.host_addresses(raw, id, &roles, &defs);
-        let aliases = self
+        let aliases: Vec<(String, Span)> = self
             .attr_items(self.attrs.aliases, &roles, &defs)
             .into_iter()
-            .filter_map(|(v, _)| match v {
-                Value::Enum(s) => Some(s),
+            .filter_map(|(v, span)| match v {
+                Value::Enum(s) => Some((s, span)),
                 _ => None,
             })
             .collect();
+        self.claim_names(raw, id, &config, &aliases);
+        let aliases = aliases.into_iter().map(|(alias, _)| alias).collect();
         let peers = self.host_peers(&roles, &defs);
         Host {
             name: raw.name.node.clone(),
@@ -376,6 +395,55 @@ impl Builder<'_> {
             files,
             config,
             has_own_definitions,
+        }
+    }
+
+    /// `E0226`: a name another host already answers to. `.shosts`,
+    /// `.rhosts` and `ssh_known_hosts` list every name of a client, so a
+    /// name shared by two hosts would let one log in as the other.
+    fn claim_names(
+        &mut self,
+        raw: &HostRaw,
+        id: HostId,
+        config: &Config,
+        aliases: &[(String, Span)],
+    ) {
+        let name = &raw.name.node;
+        let mut claims = vec![(name.clone(), raw.name.span, "the name")];
+        if let Some(domain) = config
+            .str("domain")
+            .filter(|d| !d.is_empty() && !name.contains('.'))
+        {
+            let fqdn = format!("{name}.{domain}");
+            claims.push((fqdn, raw.name.span, "the full name"));
+        }
+        for (alias, span) in aliases {
+            claims.push((alias.clone(), *span, "an alias"));
+        }
+        let mut clashes = HashSet::new();
+        for (claimed, span, what) in claims {
+            let key = claimed.to_ascii_lowercase();
+            match self.host_names.get(&key) {
+                None => {
+                    let first = (id, span, format!("{what} of `{name}`"), name.clone());
+                    self.host_names.insert(key, first);
+                }
+                Some((other, ..)) if *other == id => {}
+                // Two host blocks of one name are E0207 already.
+                Some((.., owner)) if owner == name => {}
+                Some((other, ..)) if !clashes.insert(*other) => {}
+                Some((_, first, first_what, _)) => {
+                    let d = Diagnostic::error(
+                        "E0226",
+                        format!("`{claimed}` would name two hosts"),
+                        Label::new(span, format!("{what} of `{name}`")),
+                    )
+                    .with_label(*first, format!("already {first_what}"))
+                    .with_note("trust files list every name of a client host, so a shared name lets one host log in as the other; names compare without case")
+                    .with_hint("give every host names of its own");
+                    self.out.push(d);
+                }
+            }
         }
     }
 
@@ -467,6 +535,20 @@ impl Builder<'_> {
             let Value::Address(address) = value else {
                 continue;
             };
+            if let Some(reason) = not_a_host(address) {
+                self.out.push(
+                    Diagnostic::error(
+                        "E0227",
+                        format!(
+                            "`{address}` cannot be the address of host `{}`",
+                            raw.name.node
+                        ),
+                        Label::new(span, reason),
+                    )
+                    .with_hint("give the address the other hosts reach this host at"),
+                );
+                continue;
+            }
             match self.addresses.get(&address) {
                 Some(&(other, first)) if other != id => {
                     self.out.push(

@@ -139,6 +139,7 @@ fn types_are_checked_at_the_value() {
         option s.v : version = 9.2 "v";
         option s.p : path = "/x" "p";
         option s.u : username = root "u";
+        option s.t : string = "" "t";
         cluster x {
           s.i = 11;
           s.m = 644;
@@ -146,7 +147,7 @@ fn types_are_checked_at_the_value() {
           s.u = "Root";
           transport = ssl;
           init = "sysv";
-          domain = "a\nb";
+          s.t = "a\nb";
           s.v = true;
           tranport = ssh;
         }"#;

@@ -497,7 +497,7 @@ mod tests {
             "cluster c {\n  role r {\n  }\n  host h { roles = [r]; } # end\n}\n",
             "# only a comment",
             "",
-            "cluster c { host h {\n # inside\n address = ::1; } }",
+            "cluster c { host h {\n # inside\n address = fd00::1; } }",
             "cluster c {\n host a { roles = [r]; x = \"; {\"; }\n host bbbb { roles = [rr]; x = 1; } # c\n a.b = 1;\n cc = \"=\";\n}\n",
         ] {
             let once = fmt(source);
