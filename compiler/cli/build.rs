@@ -164,7 +164,12 @@ fn host_keys(
     if policy.generate && render::wants_central_keys(cluster) {
         let wanted = render::host_key_types(cluster);
         match render::generate_central_keys(&dir, cluster, &wanted) {
-            Ok(generated) => diagnostics.extend(generated.diagnostics),
+            Ok(generated) if !generated.created.is_empty() => info(&format!(
+                "made {} central host keys in {} (ssh.central_keys)",
+                generated.created.len(),
+                shown(&dir)
+            )),
+            Ok(_) => {}
             Err(e) => {
                 plain_error(
                     &format!("cannot make central host keys in `{}`: {e}", shown(&dir)),

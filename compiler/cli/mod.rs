@@ -273,11 +273,19 @@ pub fn report(compilation: &Compilation) {
     }
 }
 
-/// True when the diagnostics stop the command.
+/// True when the diagnostics stop the command; says so when only warnings
+/// denied by `--deny-warnings` do.
 pub fn failed(compilation: &Compilation, deny_warnings: bool) -> bool {
-    compilation.diagnostics.iter().any(|d| {
-        d.severity == Severity::Error || (deny_warnings && d.severity == Severity::Warning)
-    })
+    let has = |s| compilation.diagnostics.iter().any(|d| d.severity == s);
+    if has(Severity::Error) {
+        return true;
+    }
+    let denied = deny_warnings && has(Severity::Warning);
+    if denied {
+        // The tally just said "0 errors": say why the command stops anyway.
+        plain_error("warnings are denied (--deny-warnings)", None);
+    }
+    denied
 }
 
 fn tally(compilation: &Compilation) -> String {

@@ -226,28 +226,25 @@ fn read_private_keys(dir: &Path, host: &str, keys: &mut Keys) {
 pub struct Generated {
     /// (host, type) of every key made now; existing keys are kept.
     pub created: Vec<(String, String)>,
-    pub diagnostics: Vec<Diagnostic>,
 }
 
 /// Central mode: makes each missing host key of `wanted` with `ssh-keygen`
 /// under `dir/<host>/` (private 0600, directory 0700), never replacing an
 /// existing one, and rewrites `dir/<host>.pub` from the public halves. Hosts
 /// are those whose [`CENTRAL_KEYS_OPTION`] is true; `wanted` gives each
-/// host's key types (see [`super::host_key_types`]). Returns a warning,
-/// because private keys then travel in the host trees.
+/// host's key types (see [`super::host_key_types`]). The lint `W0707`
+/// (`central-keys`) warns that private keys then travel in the host trees.
 pub fn generate_central_keys(
     dir: &Path,
     cluster: &Cluster,
     wanted: &BTreeMap<HostId, Vec<String>>,
 ) -> std::io::Result<Generated> {
     let mut out = Generated::default();
-    let mut central = Vec::new();
     for (id, types) in wanted {
         let host = &cluster.hosts[id.0 as usize];
         if host.config.bool(CENTRAL_KEYS_OPTION) != Some(true) || types.is_empty() {
             continue;
         }
-        central.push(host.name.clone());
         let host_dir = dir.join(&host.name);
         create_private_dir(&host_dir)?;
         for key_type in types {
@@ -268,17 +265,6 @@ pub fn generate_central_keys(
             dir.join(format!("{}.pub", host.name)),
             lines.join("\n") + "\n",
         )?;
-    }
-    if !central.is_empty() {
-        out.diagnostics.push(
-            Diagnostic::warning(
-                "W0513",
-                format!("private host keys of {} are made centrally and travel in the host trees", name_list(&central)),
-                Label::new(cluster.name_span, "this cluster"),
-            )
-            .with_note(format!("they are kept in `{}` (mode 0600) across rebuilds", dir.display()))
-            .with_hint("set `ssh.central_keys = false` and collect keys made on each host with `collect-keys.sh`"),
-        );
     }
     Ok(out)
 }

@@ -305,6 +305,8 @@ struct TemplateMessage {
 
 thread_local! {
     static MESSAGES: RefCell<Vec<TemplateMessage>> = const { RefCell::new(Vec::new()) };
+    /// The option a template's `fail(..., at="option")` blamed.
+    static FAILED_AT: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// The environment, the shared values and the rules of one render.
@@ -818,28 +820,49 @@ impl<'a> Renderer<'a> {
             return None;
         }
         MESSAGES.with(|m| m.borrow_mut().clear());
+        FAILED_AT.with(|f| f.borrow_mut().take());
         let result = self.env.get_template(real).and_then(|t| t.render(ctx));
         let messages = MESSAGES.with(|m| std::mem::take(&mut *m.borrow_mut()));
         for message in messages {
-            // At the definition that set the option, else at its declaration.
-            let at = message.at.as_ref();
-            let defined = at.and_then(|at| config?.values.get(at)?.defined_at.first().copied());
-            let declared = at.and_then(|at| self.cluster.options.get(at).map(|o| o.span));
-            let (span, label) = match (defined, declared) {
-                (Some(span), _) => (span, "set here"),
-                (None, Some(span)) => (span, "declared here, not set"),
-                _ => (rule.span, "this emit rule"),
-            };
+            let (span, label) = self.option_site(message.at.as_deref(), config, rule);
             diagnostics.push(
                 Diagnostic::warning("W0501", message.message, Label::new(span, label))
                     .with_note(format!("raised by template `{real}`")),
             );
         }
+        let failed_at = FAILED_AT.with(|f| f.borrow_mut().take());
         result
             .map_err(|e| {
-                diagnostics.push(self.template_error(rule, &format!("template `{real}`"), &e))
+                let d = match (failed_at, e.detail()) {
+                    // `fail(..., at="option")`: the user's definition is the cause.
+                    (Some(at), Some(message)) => {
+                        let (span, label) = self.option_site(Some(&at), config, rule);
+                        Diagnostic::error("E0501", message.to_string(), Label::new(span, label))
+                            .with_label(rule.span, "refused by this emit rule")
+                            .with_note(format!("raised by template `{real}`"))
+                    }
+                    _ => self.template_error(rule, &format!("template `{real}`"), &e),
+                };
+                diagnostics.push(d);
             })
             .ok()
+    }
+
+    /// Where to point for `option`: the definition that set it for this
+    /// config, else its declaration, else the rule.
+    fn option_site(
+        &self,
+        option: Option<&str>,
+        config: Option<&Config>,
+        rule: &EmitRule,
+    ) -> (Span, &'static str) {
+        let defined = option.and_then(|at| config?.values.get(at)?.defined_at.first().copied());
+        let declared = option.and_then(|at| self.cluster.options.get(at).map(|o| o.span));
+        match (defined, declared) {
+            (Some(span), _) => (span, "set here"),
+            (None, Some(span)) => (span, "declared here, not set"),
+            _ => (rule.span, "this emit rule"),
+        }
     }
 
     fn template_error(&self, rule: &EmitRule, what: &str, error: &Error) -> Diagnostic {
@@ -1086,9 +1109,15 @@ fn environment(hosts: usize) -> Environment<'static> {
             Ok(String::new())
         },
     );
-    env.add_function("fail", |message: String| -> Result<String, Error> {
-        Err(Error::new(ErrorKind::InvalidOperation, message))
-    });
+    env.add_function(
+        "fail",
+        |message: String, kwargs: Kwargs| -> Result<String, Error> {
+            let at: Option<String> = kwargs.get("at")?;
+            kwargs.assert_all_used()?;
+            FAILED_AT.with(|f| *f.borrow_mut() = at);
+            Err(Error::new(ErrorKind::InvalidOperation, message))
+        },
+    );
     env.add_function(
         "opt",
         |state: &State, path: String| -> Result<Value, Error> {

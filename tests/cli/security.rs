@@ -365,3 +365,19 @@ fn a_cluster_with_errors_gets_no_audit() {
     assert!(out.stdout.is_empty(), "{}", out.stdout);
     assert!(out.stderr.contains("error[E0300]"), "{}", out.stderr);
 }
+
+#[test]
+fn a_value_a_template_refuses_is_shown_where_the_user_wrote_it() {
+    let text = "import std.ssh;\nimport std.firewall;\ncluster c {\n  firewall.enable = true;\n  host a { address = 10.0.0.1; }\n  host b { address = 10.0.0.2; firewall.external_interfaces = [\"e\\\" accept #\"]; }\n  trust root@a <-> root@b;\n}\n";
+    let (out, _t) = Test::new()
+        .file("cluster.dsl", text)
+        .args("build -q --message-format short cluster.dsl")
+        .run();
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("cluster.dsl:6:32: error[E0501]: `e\" accept #` is not an interface name"),
+        "{}",
+        out.stderr
+    );
+}
