@@ -189,6 +189,19 @@ impl Common {
         }
     }
 
+    /// The file as diagnostics name it (`HEAD:cluster.dsl` for a revision).
+    fn shown_file(&self) -> String {
+        let path = SourcePath::Fs(self.file.clone()).to_string();
+        match &self.shown_as {
+            Some((dir, name)) => {
+                let dir = SourcePath::Fs(dir.join("")).to_string();
+                path.strip_prefix(&dir)
+                    .map_or(path.clone(), |rest| format!("{name}{rest}"))
+            }
+            None => path,
+        }
+    }
+
     /// Compiles the file and prints its diagnostics. `Err(code)` when the
     /// command must stop with that exit code.
     pub fn compile(&self) -> Result<Compilation, i32> {
@@ -202,6 +215,19 @@ impl Common {
         more: impl FnOnce(&Cluster, &Compilation) -> Vec<diagnostic::Diagnostic>,
     ) -> Result<Compilation, i32> {
         let started = std::time::Instant::now();
+        if !self.file.exists() {
+            // Said plainly: there is no source line to point at.
+            let hint = if self.file == Path::new("cluster.dsl") {
+                "there is no cluster.dsl here: pass the cluster file, or run `accord init` for a starter"
+            } else {
+                "check the path"
+            };
+            plain_error(
+                &format!("cannot read `{}`: no such file", self.shown_file()),
+                Some(hint),
+            );
+            return Err(1);
+        }
         let mut compilation = compile(&SourcePath::Fs(self.file.clone()), &self.loader());
         if let Some(cluster) = &compilation.cluster {
             let found = more(cluster, &compilation);

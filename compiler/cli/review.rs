@@ -128,6 +128,13 @@ fn side(spec: &str, args: &DiffArgs, old: bool) -> Result<Side, i32> {
             let file = checkout.path().join(&path);
             (Some(checkout), file)
         }
+        None if looks_like_revision(spec) => {
+            plain_error(
+                &format!("`{spec}` is neither a file nor REVISION:PATH of this git repository"),
+                Some("name a commit `git log` shows, such as `HEAD:cluster.dsl` or `HEAD~1:cluster.dsl`"),
+            );
+            return Err(1);
+        }
         None => (None, PathBuf::from(spec)),
     };
     // Diagnostics name `HEAD:cluster.dsl`, not the temporary checkout.
@@ -261,6 +268,13 @@ fn git_revision(spec: &str) -> Option<(String, PathBuf)> {
         None => PathBuf::from(path),
     };
     Some((verified.trim().to_string(), path))
+}
+
+/// `REV:path` that is not a file, inside a git repository.
+fn looks_like_revision(spec: &str) -> bool {
+    !Path::new(spec).exists()
+        && spec.split_once(':').is_some_and(|(rev, _)| !rev.is_empty())
+        && git(&["rev-parse", "--show-toplevel"]).is_some()
 }
 
 fn git(args: &[&str]) -> Option<String> {

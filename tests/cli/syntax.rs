@@ -7,12 +7,14 @@ use crate::harness::Test;
 fn a_missing_file_is_an_error_with_its_name() {
     let (out, _dir) = Test::new().args("check nope.dsl").run();
     assert_eq!(out.status, 1);
-    assert!(
-        out.stderr
-            .contains("cannot read `nope.dsl`: No such file or directory"),
-        "{}",
-        out.stderr
+    assert_eq!(
+        out.stderr,
+        "error: cannot read `nope.dsl`: no such file\n  = help: check the path\n"
     );
+    // Without a file argument, in a directory without cluster.dsl.
+    let (out, _dir) = Test::new().args("build").run();
+    assert_eq!(out.status, 1);
+    assert!(out.stderr.contains("run `accord init`"), "{}", out.stderr);
 }
 
 #[test]
