@@ -294,7 +294,7 @@ pub fn report(compilation: &Compilation) {
     }
     let text = diagnostic::render(&compilation.sources, &shown, format, use_color());
     eprint!("{text}");
-    if format == MessageFormat::Human {
+    if format == MessageFormat::Human && !quiet {
         eprintln!("{}", tally(compilation));
     }
 }
