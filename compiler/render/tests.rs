@@ -549,6 +549,34 @@ fn rsh_tree_per_init() {
 }
 
 #[test]
+fn sshd_extra_lines_that_repeat_a_managed_keyword_warn() {
+    let extra = variant(&[(
+        "ssh.sshd_extra",
+        r#"["Port 2022", "UseDNS no", "passwordauthentication yes", "Match Address 10.0.0.0/8", "Port 2023"]"#,
+    )]);
+    let (plan, diags, _) = build(&["ssh"], &extra, &[("root", "root")], Keys::default());
+    let warned: Vec<&str> = diags
+        .iter()
+        .filter(|d| d.code == "W0501")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(warned.len(), 2, "{warned:#?}");
+    assert!(warned
+        .iter()
+        .any(|m| m.starts_with("`Port 2022` in ssh.sshd_extra adds")
+            && m.ends_with("use `ssh.port`")));
+    assert!(warned
+        .iter()
+        .any(|m| m.starts_with("`passwordauthentication yes` in ssh.sshd_extra is ignored")));
+    // The lines are still written: sshd decides, accord only warns.
+    let sshd = &tree(&plan, "ralphzilla")["/etc/ssh/sshd_config"].0;
+    assert!(
+        sshd.ends_with("Match Address 10.0.0.0/8\nPort 2023\n"),
+        "{sshd}"
+    );
+}
+
+#[test]
 fn legacy_ssh_is_the_guides_form_with_a_warning() {
     let legacy = variant(&[("ssh.version", "3.1")]);
     let (plan, diags, _) = build(&["ssh"], &legacy, &[("root", "root")], Keys::default());
