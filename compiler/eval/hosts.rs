@@ -79,7 +79,9 @@ struct Builder<'a> {
     /// Every name a host answers to (name, name with the domain, aliases),
     /// lowercased as OpenSSH and resolvers compare them: the host and where
     /// the name was given.
-    host_names: HashMap<String, (HostId, Span, String, String)>,
+    host_names: HashMap<String, (HostId, Span, &'static str)>,
+    /// Host names by id, for E0226's message.
+    host_owners: Vec<String>,
     reader: Reader<'a>,
     out: &'a mut Vec<Diagnostic>,
 }
@@ -126,6 +128,7 @@ pub fn build(
         reported: HashSet::new(),
         addresses: HashMap::with_capacity(table.host_blocks.len()),
         host_names: HashMap::with_capacity(table.host_blocks.len() * 2),
+        host_owners: Vec::with_capacity(table.host_blocks.len()),
         reader: Reader::new(loader),
         out,
     };
@@ -409,36 +412,40 @@ impl Builder<'_> {
         aliases: &[(String, Span)],
     ) {
         let name = &raw.name.node;
-        let mut claims = vec![(name.clone(), raw.name.span, "the name")];
-        if let Some(domain) = config
+        debug_assert_eq!(
+            self.host_owners.len(),
+            id.0 as usize,
+            "hosts are built in id order"
+        );
+        self.host_owners.push(name.clone());
+        let fqdn = config
             .str("domain")
             .filter(|d| !d.is_empty() && !name.contains('.'))
-        {
-            let fqdn = format!("{name}.{domain}");
-            claims.push((fqdn, raw.name.span, "the full name"));
-        }
-        for (alias, span) in aliases {
-            claims.push((alias.clone(), *span, "an alias"));
-        }
-        let mut clashes = HashSet::new();
+            .map(|domain| format!("{name}.{domain}"));
+        let claims = [(name, raw.name.span, "the name")]
+            .into_iter()
+            .chain(fqdn.iter().map(|f| (f, raw.name.span, "the full name")))
+            .chain(aliases.iter().map(|(a, span)| (a, *span, "an alias")));
+        let mut clashes = Vec::new();
         for (claimed, span, what) in claims {
-            let key = claimed.to_ascii_lowercase();
-            match self.host_names.get(&key) {
-                None => {
-                    let first = (id, span, format!("{what} of `{name}`"), name.clone());
-                    self.host_names.insert(key, first);
+            match self.host_names.entry(claimed.to_ascii_lowercase()) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert((id, span, what));
                 }
-                Some((other, ..)) if *other == id => {}
-                // Two host blocks of one name are E0207 already.
-                Some((.., owner)) if owner == name => {}
-                Some((other, ..)) if !clashes.insert(*other) => {}
-                Some((_, first, first_what, _)) => {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    let (other, first_span, first_what) = *first.get();
+                    let owner = &self.host_owners[other.0 as usize];
+                    // Its own names twice, or two blocks of one name (E0207).
+                    if other == id || owner == name || clashes.contains(&other) {
+                        continue;
+                    }
+                    clashes.push(other);
                     let d = Diagnostic::error(
                         "E0226",
                         format!("`{claimed}` would name two hosts"),
                         Label::new(span, format!("{what} of `{name}`")),
                     )
-                    .with_label(*first, format!("already {first_what}"))
+                    .with_label(first_span, format!("already {first_what} of `{owner}`"))
                     .with_note("trust files list every name of a client host, so a shared name lets one host log in as the other; names compare without case")
                     .with_hint("give every host names of its own");
                     self.out.push(d);
