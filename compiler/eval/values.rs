@@ -254,7 +254,9 @@ fn invalid(
 
 /// `E0225`: a value written like an address that is not one.
 fn bad_address(expr: &Expr, text: &str, option: &str) -> Diagnostic {
-    let reason = if text.contains(':') {
+    let reason = if text.contains('%') {
+        "a zone (`%...`) names a link of this machine, not a host: leave it out".to_string()
+    } else if text.contains(':') {
         "not an IPv6 address".to_string()
     } else {
         ipv4_problem(text)
