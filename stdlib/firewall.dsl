@@ -17,7 +17,7 @@
 
 option firewall.enable : bool = false
   "emit an nftables ruleset that admits the trust transport only from the hosts the trust graph lets in";
-option firewall.external_interfaces : list(string) = []
+option firewall.external_interfaces : list(interface) = []
   "interfaces (an uplink) on which the trust transport is never admitted, whatever the source address";
 option firewall.allow_tcp : list(int(1..65535)) = []
   "other TCP services admitted from anywhere (with `firewall.policy = drop` they are the only ones)";

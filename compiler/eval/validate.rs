@@ -13,6 +13,25 @@ const MAX_LABEL: usize = 63;
 /// Longest portable user name.
 const MAX_USERNAME: usize = 32;
 
+/// Checks a network interface name as the kernel and nftables take it:
+/// 1-15 characters of letters, digits, `.`, `_` and `-`, and `*` as a
+/// wildcard (nftables' `en*`).
+pub fn interface(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > 15 {
+        return Err("it is longer than 15 characters".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._-*".contains(*c)))
+    {
+        return Err(format!("it contains `{}`", c.escape_debug()));
+    }
+    Ok(())
+}
+
 /// Checks an RFC 1123 host name: dot-separated labels of 1-63 letters,
 /// digits and `-`, no label starting or ending with `-`, 253 characters in all.
 pub fn hostname(name: &str) -> Result<(), String> {

@@ -95,6 +95,14 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
             invalid(expr, option, "E0206", "host name", validate::hostname(name))
                 .map(|()| Value::Enum(name.to_string()))
         }
+        (Type::Interface, ExprKind::Str(s)) => invalid(
+            expr,
+            option,
+            "E0228",
+            "interface name",
+            validate::interface(s),
+        )
+        .map(|()| Value::Str(s.clone())),
         (Type::Username, _) => {
             let name = name_of(expr).ok_or_else(wrong)?;
             invalid(expr, option, "E0212", "user name", validate::username(name))
@@ -246,6 +254,7 @@ fn invalid(
             "E0224" => "a string reaches generated files as one line: remove the control character",
             "E0216" => "write an absolute path without `..`, `//` or control characters",
             "E0212" => "user names are lowercase letters, digits, `_` and `-`, starting with a letter or `_`",
+            "E0228" => "interface names are 1-15 letters, digits, `.`, `_` and `-`, with `*` as a wildcard (`eth1`, `en*`)",
             _ => "use letters, digits and `-` in dot-separated labels, such as `node-01`",
         })
         .into()

@@ -105,6 +105,8 @@ pub enum TypeKind {
     List(Box<TypeExpr>),
     Address,
     Hostname,
+    /// A network interface name (`eth0`, `en*`), as nftables matches it.
+    Interface,
     Username,
     /// An absolute file path.
     Path,

@@ -338,6 +338,7 @@ impl Parser {
             "string" => Some(TypeKind::String),
             "address" => Some(TypeKind::Address),
             "hostname" => Some(TypeKind::Hostname),
+            "interface" => Some(TypeKind::Interface),
             "username" => Some(TypeKind::Username),
             "path" => Some(TypeKind::Path),
             "mode" => Some(TypeKind::Mode),
@@ -357,7 +358,7 @@ impl Parser {
             "enum" => self.enum_type(name.span),
             "list" => self.list_type(name.span),
             other => {
-                const TYPES: [&str; 13] = [
+                const TYPES: [&str; 14] = [
                     "bool",
                     "int",
                     "string",
@@ -365,6 +366,7 @@ impl Parser {
                     "list",
                     "address",
                     "hostname",
+                    "interface",
                     "username",
                     "path",
                     "mode",
