@@ -56,30 +56,13 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::load::{FsLoader, Loader, MemoryLoader};
-
-    /// A loader whose root file is `text` and whose stdlib is the real one.
-    struct WithRoot(Vec<u8>);
-
-    impl Loader for WithRoot {
-        fn read(&self, path: &SourcePath) -> std::io::Result<Vec<u8>> {
-            match path {
-                SourcePath::Fs(p) if p == &PathBuf::from("/fuzz/cluster.dsl") => Ok(self.0.clone()),
-                SourcePath::Fs(_) => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no")),
-                std => FsLoader::default().read(std),
-            }
-        }
-
-        fn std_modules(&self) -> Vec<String> {
-            FsLoader::default().std_modules()
-        }
-    }
+    use crate::load::MemoryLoader;
 
     fn front_end(bytes: Vec<u8>) -> Compilation {
-        compile(
-            &SourcePath::Fs("/fuzz/cluster.dsl".into()),
-            &WithRoot(bytes),
-        )
+        let root = SourcePath::Fs("/fuzz/cluster.dsl".into());
+        let mut loader = MemoryLoader::default().with_real_stdlib();
+        loader.files.insert(root.clone(), bytes);
+        compile(&root, &loader)
     }
 
     /// Every `.dsl` under `examples/` and `tests/fixtures/`, as seeds.

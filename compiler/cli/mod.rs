@@ -189,15 +189,20 @@ impl Common {
         }
     }
 
+    /// How source names under a revision's checkout are shown instead:
+    /// (`/tmp/checkout/`, `HEAD:`).
+    fn shown_prefix(&self) -> Option<(String, &str)> {
+        let (dir, name) = self.shown_as.as_ref()?;
+        Some((SourcePath::Fs(dir.join("")).to_string(), name.as_str()))
+    }
+
     /// The file as diagnostics name it (`HEAD:cluster.dsl` for a revision).
     fn shown_file(&self) -> String {
         let path = SourcePath::Fs(self.file.clone()).to_string();
-        match &self.shown_as {
-            Some((dir, name)) => {
-                let dir = SourcePath::Fs(dir.join("")).to_string();
-                path.strip_prefix(&dir)
-                    .map_or(path.clone(), |rest| format!("{name}{rest}"))
-            }
+        match self.shown_prefix() {
+            Some((dir, name)) => path
+                .strip_prefix(&dir)
+                .map_or(path.clone(), |rest| format!("{name}{rest}")),
             None => path,
         }
     }
@@ -234,8 +239,7 @@ impl Common {
             compilation.diagnostics.extend(found);
             diagnostic::sort(&mut compilation.diagnostics);
         }
-        if let Some((dir, name)) = &self.shown_as {
-            let dir = SourcePath::Fs(dir.join("")).to_string();
+        if let Some((dir, name)) = self.shown_prefix() {
             compilation.sources.rename_prefix(&dir, name);
         }
         if self.errors_only {

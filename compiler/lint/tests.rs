@@ -2,35 +2,16 @@
 //! evaluator and graph, with the real stdlib.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use super::*;
 use crate::compile::{compile, Compilation};
-use crate::load::{FsLoader, Loader, SourcePath};
+use crate::load::{MemoryLoader, SourcePath};
 
-/// The root file is `text`; the stdlib is the repository's.
-struct WithRoot(String);
-
-impl Loader for WithRoot {
-    fn read(&self, path: &SourcePath) -> std::io::Result<Vec<u8>> {
-        match path {
-            SourcePath::Fs(p) if p == &PathBuf::from("/c/cluster.dsl") => {
-                Ok(self.0.clone().into_bytes())
-            }
-            SourcePath::Fs(_) => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no")),
-            std => stdlib().read(std),
-        }
-    }
-
-    fn std_modules(&self) -> Vec<String> {
-        stdlib().std_modules()
-    }
-}
-
-fn stdlib() -> FsLoader {
-    FsLoader {
-        stdlib_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("stdlib")),
-    }
+/// The root file `/c/cluster.dsl` is `text`; the stdlib is the real one.
+fn with_root(text: &str) -> MemoryLoader {
+    MemoryLoader::default()
+        .with_real_stdlib()
+        .with_file("/c/cluster.dsl", text)
 }
 
 /// Compiles a cluster with std.ssh and std.security imported, three hosts
@@ -45,7 +26,7 @@ fn compiled(body: &str) -> Compilation {
          host n2 {{ roles = [node]; address = 10.0.0.3; addresses = [fd00::3]; }}\n\
          trust root@* <-> root@*;\n{body}\n}}\n"
     );
-    let c = compile(&SourcePath::Fs("/c/cluster.dsl".into()), &WithRoot(text));
+    let c = compile(&SourcePath::Fs("/c/cluster.dsl".into()), &with_root(&text));
     let errors: Vec<_> = c.diagnostics.iter().filter(|d| d.is_error()).collect();
     assert!(errors.is_empty(), "{errors:#?}");
     c
@@ -123,13 +104,13 @@ fn password_authentication_warns_where_asked_for_beside_trust() {
     // A cluster without any grant uses no host-based trust.
     let c = compile(
         &SourcePath::Fs("/c/cluster.dsl".into()),
-        &WithRoot("import std.ssh;\ncluster c { ssh.password_authentication = true; host a { address = 10.0.0.1; } }\n".into()),
+        &with_root("import std.ssh;\ncluster c { ssh.password_authentication = true; host a { address = 10.0.0.1; } }\n"),
     );
     assert!(lints(&c).is_empty());
     // Without std.ssh accord does not configure sshd: no ssh lint.
     let c = compile(
         &SourcePath::Fs("/c/cluster.dsl".into()),
-        &WithRoot("cluster c { host a { address = 10.0.0.1; } host b { address = 10.0.0.2; }\ntrust root@* <-> root@*; }\n".into()),
+        &with_root("cluster c { host a { address = 10.0.0.1; } host b { address = 10.0.0.2; }\ntrust root@* <-> root@*; }\n"),
     );
     assert!(c.graph.is_some());
     assert!(lints(&c).is_empty());
@@ -232,10 +213,7 @@ fn a_closed_rsh_network_is_listed_as_acknowledged() {
                 role node { peers = [node]; }\n\
                 host a { roles = [node]; address = 10.0.0.1; }\n\
                 host b { roles = [node]; address = 10.0.0.2; } }\n";
-    let c = compile(
-        &SourcePath::Fs("/c/cluster.dsl".into()),
-        &WithRoot(text.into()),
-    );
+    let c = compile(&SourcePath::Fs("/c/cluster.dsl".into()), &with_root(text));
     let (cluster, graph) = (c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap());
     assert!(check(cluster, graph).is_empty());
     let acks = acknowledged(cluster, graph);
@@ -312,7 +290,7 @@ fn a_large_mesh_is_linted_per_class() {
         ));
     }
     text.push_str("}\n");
-    let c = compile(&SourcePath::Fs("/c/cluster.dsl".into()), &WithRoot(text));
+    let c = compile(&SourcePath::Fs("/c/cluster.dsl".into()), &with_root(&text));
     let all = lints(&c);
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].primary.message, "enabled on 10000 hosts");
