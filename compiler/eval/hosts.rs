@@ -428,6 +428,11 @@ impl Builder<'_> {
             .chain(aliases.iter().map(|(a, span)| (a, *span, "an alias")));
         let mut clashes = Vec::new();
         for (claimed, span, what) in claims {
+            if let Err(reason) = super::validate::not_local(claimed) {
+                let d = super::resolve::local_name(claimed, span, what, name, &reason);
+                self.out.push(d);
+                continue;
+            }
             match self.host_names.entry(claimed.to_ascii_lowercase()) {
                 std::collections::hash_map::Entry::Vacant(slot) => {
                     slot.insert((id, span, what));

@@ -142,7 +142,13 @@ impl NameTable {
 /// `.rhosts`, `/etc/hosts` and directory names.
 pub fn check_name(name: &ast::Name, what: &str, out: &mut Vec<Diagnostic>) -> bool {
     match validate::hostname(&name.node) {
-        Ok(()) => true,
+        Ok(()) => match validate::not_an_address(&name.node) {
+            Ok(()) => true,
+            Err(reason) => {
+                out.push(address_name(&name.node, name.span, &format!("{what} name"), &reason));
+                false
+            }
+        },
         Err(reason) => {
             out.push(
                 Diagnostic::error(
@@ -156,4 +162,29 @@ pub fn check_name(name: &ast::Name, what: &str, out: &mut Vec<Diagnostic>) -> bo
             false
         }
     }
+}
+
+/// `E0229`: a name that resolvers read as an address (the same code as a
+/// name of the local host, [`local_name`]). Trust files list
+/// every name of a client, and a line that is an address admits whichever
+/// host has it, whatever the trust graph says.
+pub fn address_name(name: &str, span: Span, what: &str, reason: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0229",
+        format!("`{name}` is an address, not a {what}: {reason}"),
+        Label::new(span, "an address, not a name"),
+    )
+    .with_note("trust files list every name of a client host, and a line that is an address admits whichever host has that address")
+    .with_hint("give the host a name with a letter in its last label (`node-10`), and its address in `address`")
+}
+
+/// `E0229`: a name every resolver maps to the machine itself.
+pub fn local_name(name: &str, span: Span, what: &str, host: &str, reason: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0229",
+        format!("host `{host}` cannot answer to `{name}`: {reason}"),
+        Label::new(span, format!("{what} of `{host}`")),
+    )
+    .with_note("trust files list every name of a client host, and every host takes this name for itself")
+    .with_hint("give the host a name of its own")
 }

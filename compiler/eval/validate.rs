@@ -69,6 +69,60 @@ pub fn hostname(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that a host name is not something a resolver or `in.rshd` reads
+/// as an address: what `inet_aton` takes (`10.1`, `0x0a000001`,
+/// `010.1.0.1`, `167772161`: one to four numbers, decimal, octal or hex)
+/// or an IPv6 address. Trust files compare such a line with the client's
+/// address, so it would admit whichever host has that address.
+pub fn not_an_address(name: &str) -> Result<(), String> {
+    if name.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Err("it is an IPv6 address".into());
+    }
+    let parts: Vec<&str> = name.split('.').collect();
+    if parts.len() <= 4 && parts.iter().all(|p| is_c_number(p)) {
+        return Err("resolvers and `in.rshd` read it as an IPv4 address".into());
+    }
+    Ok(())
+}
+
+/// A number as C's `strtoul(s, _, 0)` reads all of it: decimal, `0` then
+/// octal digits, or `0x` then hex digits.
+fn is_c_number(s: &str) -> bool {
+    let digits = |t: &str, ok: fn(&u8) -> bool| !t.is_empty() && t.as_bytes().iter().all(ok);
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return digits(hex, u8::is_ascii_hexdigit);
+    }
+    if let Some(octal) = s.strip_prefix('0') {
+        return octal.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    }
+    digits(s, u8::is_ascii_digit)
+}
+
+/// Names every resolver maps to this machine itself (RFC 6761's `localhost`
+/// and everything below it, and the names Debian's `/etc/hosts` gives the
+/// loopback and IPv6 group addresses): a host may not answer to one.
+pub fn not_local(name: &str) -> Result<(), String> {
+    const LOCAL: [&str; 9] = [
+        "localhost",
+        "localhost.localdomain",
+        "localhost6",
+        "localhost6.localdomain6",
+        "ip6-localhost",
+        "ip6-loopback",
+        "ip6-localnet",
+        "ip6-mcastprefix",
+        "ip6-allnodes",
+    ];
+    let lower = name.to_ascii_lowercase();
+    if LOCAL.contains(&lower.as_str())
+        || lower == "ip6-allrouters"
+        || lower.ends_with(".localhost")
+    {
+        return Err("every host resolves it to itself (or to a group of hosts)".into());
+    }
+    Ok(())
+}
+
 /// Checks a POSIX portable user name: `[a-z_][a-z0-9_-]*`, at most 32 characters.
 pub fn username(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
@@ -180,6 +234,25 @@ mod tests {
             &long_name,
         ] {
             assert!(hostname(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_that_are_addresses_or_the_local_host() {
+        for address in [
+            "10.1.0.1", "10.1", "8.8.8.8", "0x0a000001", "010.1.0.1", "167772161", "0", "0x0a.1",
+            "1.2.3.0X1f", "::1", "fd00::1", "::ffff:10.1.0.1", "300.1",
+        ] {
+            assert!(not_an_address(address).is_err(), "{address}");
+        }
+        for name in ["1u-rack", "a.10", "0x", "08", "10.1.0.1a", "n1", "1.2.3.4.5", "0xg1"] {
+            assert_eq!(not_an_address(name), Ok(()), "{name}");
+        }
+        for local in ["localhost", "LocalHost", "localhost.localdomain", "ip6-localhost", "a.localhost", "ip6-allrouters"] {
+            assert!(not_local(local).is_err(), "{local}");
+        }
+        for name in ["localhost2", "mylocalhost", "localhost.example.org"] {
+            assert_eq!(not_local(name), Ok(()), "{name}");
         }
     }
 

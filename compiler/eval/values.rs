@@ -74,10 +74,13 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         (Type::Enum(variants), ExprKind::Ident(_) | ExprKind::Str(_)) => {
             enum_variant(expr, variants, ty, option)
         }
-        (Type::Address, ExprKind::Number(n) | ExprKind::Ipv6(n)) => n
-            .parse::<IpAddr>()
-            .map(Value::Address)
-            .map_err(|_| Box::new(bad_address(expr, n, option))),
+        (Type::Address, ExprKind::Number(n) | ExprKind::Ipv6(n)) => match n.parse::<IpAddr>() {
+            Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some() => {
+                Err(Box::new(mapped_address(expr, n, v6, option)))
+            }
+            Ok(address) => Ok(Value::Address(address)),
+            Err(_) => Err(Box::new(bad_address(expr, n, option))),
+        },
         (Type::Address, ExprKind::Str(text)) => {
             let d = wrong_type(expr, ty, option);
             Err(Box::new(match text.parse::<IpAddr>() {
@@ -92,8 +95,12 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         }
         (Type::Hostname, _) => {
             let name = name_of(expr).ok_or_else(wrong)?;
-            invalid(expr, option, "E0206", "host name", validate::hostname(name))
-                .map(|()| Value::Enum(name.to_string()))
+            invalid(expr, option, "E0206", "host name", validate::hostname(name))?;
+            validate::not_an_address(name).map_err(|reason| {
+                let what = format!("host name (for `{option}`)");
+                Box::new(super::resolve::address_name(name, expr.span, &what, &reason))
+            })?;
+            Ok(Value::Enum(name.to_string()))
         }
         (Type::Interface, ExprKind::Str(s)) => invalid(
             expr,
@@ -276,6 +283,21 @@ fn bad_address(expr: &Expr, text: &str, option: &str) -> Diagnostic {
         Label::new(expr.span, reason),
     )
     .with_hint("an IPv4 address is four numbers from 0 to 255 (`10.0.0.1`); an IPv6 address is written bare (`fd00::1`)")
+}
+
+/// `E0225`: an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`). A host
+/// never presents it as its own: the kernel and the daemons see the IPv4
+/// address, so it would compare unequal to the host it stands for (a
+/// duplicate or a loopback would pass unseen) and match no client.
+fn mapped_address(expr: &Expr, text: &str, v6: std::net::Ipv6Addr, option: &str) -> Diagnostic {
+    let v4 = v6.to_ipv4_mapped().map(|a| a.to_string()).unwrap_or_default();
+    Diagnostic::error(
+        "E0225",
+        format!("`{text}` is an IPv4 address written as IPv6 (for `{option}`)"),
+        Label::new(expr.span, "an IPv4-mapped IPv6 address"),
+    )
+    .with_note("hosts present, and daemons compare, the IPv4 address itself")
+    .with_hint(format!("write the IPv4 address: `{v4}`"))
 }
 
 /// Why dotted numbers are not an IPv4 address.
