@@ -207,6 +207,15 @@ impl Diagnostic {
     }
 }
 
+/// A byte count as a person says it: `64 MiB`, `1 KiB`, `300 bytes`.
+pub fn bytes_in_words(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
 /// "did you mean `x`?" for the known name closest to `name`, if any is close.
 pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
     // Fewest edits first (a typo is one or two edits); Jaro-Winkler breaks

@@ -34,6 +34,8 @@ pub struct EmitContext<'a> {
     pub options: &'a Options,
     pub names: Names<'a>,
     pub loader: &'a dyn Loader,
+    /// Where templates may be read from.
+    pub roots: super::files::Roots,
 }
 
 /// Checks one emit declaration, reading its template into `templates`.
@@ -79,7 +81,7 @@ pub fn emit_rule(
                     continue;
                 }
                 body_field = Some(field);
-                if let Some(body) = body(field, module, cx.loader, templates, out) {
+                if let Some(body) = body(field, module, cx, templates, out) {
                     rule.body = body;
                 }
             }
@@ -141,10 +143,11 @@ pub fn destination(path: &str) -> Result<(), String> {
 fn body(
     field: &Field,
     module: &Module,
-    loader: &dyn Loader,
+    cx: &EmitContext,
     templates: &mut BTreeMap<String, String>,
     out: &mut Vec<Diagnostic>,
 ) -> Option<EmitBody> {
+    let loader = cx.loader;
     let ExprKind::Str(text) = &field.value.kind else {
         out.push(field_type(field, "a string"));
         return None;
@@ -167,7 +170,11 @@ fn body(
         );
         return None;
     }
-    let path = module.path.join_relative(text);
+    let path = loader.resolve(&module.path, text);
+    if let Err(real) = cx.roots.admit(loader, &path) {
+        out.push(super::files::outside_roots("template", &real, field.value.span, &cx.roots));
+        return None;
+    }
     let key = template_key(&path);
     if !templates.contains_key(&key) {
         let bytes = match loader.read(&path) {

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::files::{file_spec, Reader};
+use super::files::{file_spec, Reader, Roots, SOURCE_ROOTS_OPTION};
 use super::merge::{merge, winners, Conflict, Priority, TypedDef};
 use super::options::{Options, HOST_BLOCK_ONLY};
 use super::resolve::NameTable;
@@ -98,6 +98,21 @@ fn not_a_host(address: IpAddr) -> Option<&'static str> {
     }
 }
 
+/// Where `source` and `template` may read: see [`Roots`].
+pub fn roots(modules: &[Module], loader: &dyn Loader, cluster: &Config) -> Roots {
+    let extra: Vec<String> = match cluster.values.get(SOURCE_ROOTS_OPTION).map(|v| &v.value) {
+        Some(Value::List(dirs)) => dirs
+            .iter()
+            .filter_map(|d| match d {
+                Value::Str(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Roots::new(modules, loader, &extra)
+}
+
 /// Evaluates every host, role and the cluster-level configuration.
 pub fn build(
     c: &Collected,
@@ -129,7 +144,7 @@ pub fn build(
         addresses: HashMap::with_capacity(table.host_blocks.len()),
         host_names: HashMap::with_capacity(table.host_blocks.len() * 2),
         host_owners: Vec::with_capacity(table.host_blocks.len()),
-        reader: Reader::new(loader),
+        reader: Reader::new(loader, Roots::default()),
         out,
     };
     b.cluster = b.scope_defs(&c.cluster_scope.defs, Where::Cluster);
@@ -138,9 +153,10 @@ pub fn build(
         .iter()
         .map(|r| b.scope_defs(&r.body.defs, Where::Role))
         .collect();
+    b.cluster_config = Arc::new(b.config(&[], None));
+    b.reader = Reader::new(loader, roots(modules, loader, &b.cluster_config));
     b.cluster_files = b.files(&c.cluster_scope, modules);
     b.role_files = c.roles.iter().map(|r| b.files(&r.body, modules)).collect();
-    b.cluster_config = Arc::new(b.config(&[], None));
 
     let mut roles: Vec<Role> = c
         .roles
@@ -195,6 +211,19 @@ impl Builder<'_> {
                 return None;
             }
         };
+        if at != Where::Cluster && path == SOURCE_ROOTS_OPTION {
+            self.out.push(
+                Diagnostic::error(
+                    "E0213",
+                    format!("`{path}` can only be set at cluster level"),
+                    Label::new(def.path.span, "set in a role or host block"),
+                )
+                .with_hint(format!(
+                    "`{path}` says where the whole build may read files: set it in the cluster block"
+                )),
+            );
+            return None;
+        }
         if at != Where::Host && HOST_BLOCK_ONLY.contains(&&*path) {
             let scope = if at == Where::Role {
                 "a role block"

@@ -84,6 +84,7 @@ pub fn evaluate(
         options: &options,
         names: table.names(),
         loader,
+        roots: hosts::roots(modules, loader, &built.cluster_config),
     };
     let mut emits = Vec::with_capacity(collected.emits.len());
     for (emit, module) in &collected.emits {

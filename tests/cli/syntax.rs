@@ -23,7 +23,7 @@ fn a_directory_given_as_the_file_is_an_error() {
     assert_eq!(out.status, 1);
     assert!(
         out.stderr
-            .contains("cannot read `d`: it is a directory, not a file"),
+            .contains("cannot read `d`: it is a directory, not a regular file"),
         "{}",
         out.stderr
     );
