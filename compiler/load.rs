@@ -89,7 +89,10 @@ fn normalize_fs(path: &std::path::Path) -> PathBuf {
             // A `..` that climbs above the start stays, and so do the
             // ones after it: popping one would drop a level.
             Component::ParentDir => {
-                let climbing = matches!(out.components().next_back(), None | Some(Component::ParentDir));
+                let climbing = matches!(
+                    out.components().next_back(),
+                    None | Some(Component::ParentDir)
+                );
                 if climbing || !out.pop() {
                     out.push("..");
                 }
@@ -181,7 +184,10 @@ impl Loader for FsLoader {
 /// user would write it; otherwise as it is.
 fn below_cwd(path: PathBuf) -> PathBuf {
     let cwd = std::env::current_dir().and_then(std::fs::canonicalize);
-    match cwd.ok().and_then(|cwd| path.strip_prefix(cwd).ok().map(PathBuf::from)) {
+    match cwd
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(PathBuf::from))
+    {
         Some(relative) if !relative.as_os_str().is_empty() => relative,
         _ => path,
     }
@@ -446,13 +452,18 @@ impl Walk<'_> {
             Err(e) => {
                 let span = imported_at
                     .unwrap_or_else(|| Span::new(self.sources.add(name.clone(), ""), 0..0));
+                let hint = if imported_at.is_some() {
+                    "check the path; imports are relative to the importing file"
+                } else {
+                    "give the path of a regular file holding the cluster"
+                };
                 self.diagnostics.push(
                     Diagnostic::error(
                         "E0101",
                         format!("cannot read `{name}`: {}", io_reason(&e)),
                         Label::new(span, "cannot be read"),
                     )
-                    .with_hint("check the path; imports are relative to the importing file"),
+                    .with_hint(hint),
                 );
                 return None;
             }

@@ -172,7 +172,12 @@ fn body(
     }
     let path = loader.resolve(&module.path, text);
     if let Err(real) = cx.roots.admit(loader, &path) {
-        out.push(super::files::outside_roots("template", &real, field.value.span, &cx.roots));
+        out.push(super::files::outside_roots(
+            "template",
+            &real,
+            field.value.span,
+            &cx.roots,
+        ));
         return None;
     }
     let key = template_key(&path);

@@ -62,7 +62,11 @@ impl Roots {
 
     /// The roots, for messages.
     fn describe(&self) -> String {
-        let dirs: Vec<String> = self.dirs.iter().map(|d| format!("`{}`", d.display())).collect();
+        let dirs: Vec<String> = self
+            .dirs
+            .iter()
+            .map(|d| format!("`{}`", d.display()))
+            .collect();
         dirs.join(", ")
     }
 }
@@ -216,7 +220,12 @@ fn source(
     }
     let path = loader.loader.resolve(&module.path, rel);
     if let Err(real) = loader.roots.admit(loader.loader, &path) {
-        out.push(outside_roots("source", &real, field.value.span, &loader.roots));
+        out.push(outside_roots(
+            "source",
+            &real,
+            field.value.span,
+            &loader.roots,
+        ));
         return None;
     }
     match loader.read(&path) {

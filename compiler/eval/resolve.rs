@@ -145,7 +145,12 @@ pub fn check_name(name: &ast::Name, what: &str, out: &mut Vec<Diagnostic>) -> bo
         Ok(()) => match validate::not_an_address(&name.node) {
             Ok(()) => true,
             Err(reason) => {
-                out.push(address_name(&name.node, name.span, &format!("{what} name"), &reason));
+                out.push(address_name(
+                    &name.node,
+                    name.span,
+                    &format!("{what} name"),
+                    &reason,
+                ));
                 false
             }
         },
@@ -185,6 +190,8 @@ pub fn local_name(name: &str, span: Span, what: &str, host: &str, reason: &str) 
         format!("host `{host}` cannot answer to `{name}`: {reason}"),
         Label::new(span, format!("{what} of `{host}`")),
     )
-    .with_note("trust files list every name of a client host, and every host takes this name for itself")
+    .with_note(
+        "trust files list every name of a client host, and every host takes this name for itself",
+    )
     .with_hint("give the host a name of its own")
 }

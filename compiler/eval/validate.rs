@@ -114,9 +114,7 @@ pub fn not_local(name: &str) -> Result<(), String> {
         "ip6-allnodes",
     ];
     let lower = name.to_ascii_lowercase();
-    if LOCAL.contains(&lower.as_str())
-        || lower == "ip6-allrouters"
-        || lower.ends_with(".localhost")
+    if LOCAL.contains(&lower.as_str()) || lower == "ip6-allrouters" || lower.ends_with(".localhost")
     {
         return Err("every host resolves it to itself (or to a group of hosts)".into());
     }
@@ -240,15 +238,42 @@ mod tests {
     #[test]
     fn names_that_are_addresses_or_the_local_host() {
         for address in [
-            "10.1.0.1", "10.1", "8.8.8.8", "0x0a000001", "010.1.0.1", "167772161", "0", "0x0a.1",
-            "1.2.3.0X1f", "::1", "fd00::1", "::ffff:10.1.0.1", "300.1",
+            "10.1.0.1",
+            "10.1",
+            "8.8.8.8",
+            "0x0a000001",
+            "010.1.0.1",
+            "167772161",
+            "0",
+            "0x0a.1",
+            "1.2.3.0X1f",
+            "::1",
+            "fd00::1",
+            "::ffff:10.1.0.1",
+            "300.1",
         ] {
             assert!(not_an_address(address).is_err(), "{address}");
         }
-        for name in ["1u-rack", "a.10", "0x", "08", "10.1.0.1a", "n1", "1.2.3.4.5", "0xg1"] {
+        for name in [
+            "1u-rack",
+            "a.10",
+            "0x",
+            "08",
+            "10.1.0.1a",
+            "n1",
+            "1.2.3.4.5",
+            "0xg1",
+        ] {
             assert_eq!(not_an_address(name), Ok(()), "{name}");
         }
-        for local in ["localhost", "LocalHost", "localhost.localdomain", "ip6-localhost", "a.localhost", "ip6-allrouters"] {
+        for local in [
+            "localhost",
+            "LocalHost",
+            "localhost.localdomain",
+            "ip6-localhost",
+            "a.localhost",
+            "ip6-allrouters",
+        ] {
             assert!(not_local(local).is_err(), "{local}");
         }
         for name in ["localhost2", "mylocalhost", "localhost.example.org"] {

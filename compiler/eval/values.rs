@@ -98,7 +98,9 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
             invalid(expr, option, "E0206", "host name", validate::hostname(name))?;
             validate::not_an_address(name).map_err(|reason| {
                 let what = format!("host name (for `{option}`)");
-                Box::new(super::resolve::address_name(name, expr.span, &what, &reason))
+                Box::new(super::resolve::address_name(
+                    name, expr.span, &what, &reason,
+                ))
             })?;
             Ok(Value::Enum(name.to_string()))
         }
@@ -290,7 +292,10 @@ fn bad_address(expr: &Expr, text: &str, option: &str) -> Diagnostic {
 /// address, so it would compare unequal to the host it stands for (a
 /// duplicate or a loopback would pass unseen) and match no client.
 fn mapped_address(expr: &Expr, text: &str, v6: std::net::Ipv6Addr, option: &str) -> Diagnostic {
-    let v4 = v6.to_ipv4_mapped().map(|a| a.to_string()).unwrap_or_default();
+    let v4 = v6
+        .to_ipv4_mapped()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     Diagnostic::error(
         "E0225",
         format!("`{text}` is an IPv4 address written as IPv6 (for `{option}`)"),

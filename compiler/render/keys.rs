@@ -258,7 +258,13 @@ fn unprotected(path: &Path, mode: u32, at: &Label) -> Diagnostic {
 /// Attaches central private keys (`<dir>/ssh_host_<type>_key`) to the host's
 /// public keys; the public half comes from the `.pub` beside each. A key
 /// file that group or others may read is an error (`E0513`).
-fn read_private_keys(dir: &Path, host: &str, keys: &mut Keys, at: &Label, out: &mut Vec<Diagnostic>) {
+fn read_private_keys(
+    dir: &Path,
+    host: &str,
+    keys: &mut Keys,
+    at: &Label,
+    out: &mut Vec<Diagnostic>,
+) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

@@ -5,6 +5,7 @@ mod commands;
 mod errors;
 mod examples;
 mod harness;
+mod hostile;
 mod render;
 mod review;
 mod security;
