@@ -1,7 +1,9 @@
 //! End-to-end tests of `accord::verify` against real sshd and in.rshd in
 //! network namespaces, on hand-written host trees. They need root; without
-//! it (or with ACCORD_SKIP_E2E=1) they say loudly that they skip, except
-//! under CI=true as root, where they always run.
+//! it (or with ACCORD_SKIP_E2E=1) they show as `ignored` and say why, except
+//! under CI=true, where a test that cannot run fails. A libtest-mimic
+//! harness (`harness = false`), because the built-in one has no way to skip
+//! at run time.
 
 use std::fs;
 use std::net::Ipv4Addr;
@@ -15,25 +17,143 @@ use accord::verify::{
     VerifyError, VerifyOptions, VerifySpec,
 };
 
-/// Whether to run; prints the reason when not.
-fn e2e_enabled(test: &str) -> bool {
+/// Why the end-to-end tests cannot run here, if they cannot: they need
+/// root (namespaces, daemons), and ACCORD_SKIP_E2E=1 skips them on purpose
+/// (but not under CI=true).
+fn cannot_run() -> Option<&'static str> {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let skip = std::env::var("ACCORD_SKIP_E2E").is_ok_and(|v| v == "1");
-    if root && (ci || !skip) {
-        install_deps();
-        return true;
+    if !root {
+        Some("not root (run as root to prove trees against real daemons)")
+    } else if skip && !under_ci() {
+        Some("ACCORD_SKIP_E2E=1")
+    } else {
+        None
     }
-    eprintln!(
-        "\n!!!!!!!! SKIPPED verify e2e `{test}`: {} !!!!!!!!\n",
-        if root {
-            "ACCORD_SKIP_E2E=1"
+}
+
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The tests that bring up namespaces and daemons; each is a trial of the
+/// libtest-mimic harness, so one that cannot run shows as `ignored` (with
+/// the reason printed once), never as `ok`, and under CI=true as FAILED.
+const E2E: &[(&str, fn())] = &[
+    ("ssh_full_mesh_of_three_roots", ssh_full_mesh_of_three_roots),
+    (
+        "ssh_oneway_grant_to_a_non_root_user",
+        ssh_oneway_grant_to_a_non_root_user,
+    ),
+    (
+        "ssh_host_trusted_by_no_one_is_refused_everywhere",
+        ssh_host_trusted_by_no_one_is_refused_everywhere,
+    ),
+    (
+        "ssh_missing_shosts_is_reported_as_mismatch",
+        ssh_missing_shosts_is_reported_as_mismatch,
+    ),
+    (
+        "rsh_three_hosts_with_a_oneway_grant",
+        rsh_three_hosts_with_a_oneway_grant,
+    ),
+    ("sigint_tears_everything_down", sigint_tears_everything_down),
+    (
+        "a_killed_run_is_cleaned_by_the_next",
+        a_killed_run_is_cleaned_by_the_next,
+    ),
+    (
+        "ssh_shosts_with_a_wrong_mode_is_reported",
+        ssh_shosts_with_a_wrong_mode_is_reported,
+    ),
+    (
+        "ssh_missing_known_hosts_entry_is_reported",
+        ssh_missing_known_hosts_entry_is_reported,
+    ),
+    (
+        "a_panic_mid_run_tears_everything_down",
+        a_panic_mid_run_tears_everything_down,
+    ),
+    (
+        "cli_verify_proves_every_example",
+        cli_verify_proves_every_example,
+    ),
+    (
+        "cli_verify_fails_on_a_damaged_build",
+        cli_verify_fails_on_a_damaged_build,
+    ),
+    (
+        "cli_verify_brings_up_representatives_only",
+        cli_verify_brings_up_representatives_only,
+    ),
+    (
+        "cli_verify_firewall_keeps_the_outsider_out",
+        cli_verify_firewall_keeps_the_outsider_out,
+    ),
+    (
+        "cli_verify_names_a_firewall_that_lets_the_outsider_in",
+        cli_verify_names_a_firewall_that_lets_the_outsider_in,
+    ),
+    (
+        "cli_verify_rsh_behind_a_drop_policy_firewall",
+        cli_verify_rsh_behind_a_drop_policy_firewall,
+    ),
+    (
+        "cli_verify_without_the_outsider",
+        cli_verify_without_the_outsider,
+    ),
+    (
+        "rsh_firewall_on_one_host_keeps_a_given_outsider_out",
+        rsh_firewall_on_one_host_keeps_a_given_outsider_out,
+    ),
+];
+
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let reason = cannot_run();
+    if let Some(reason) = reason {
+        let verdict = if under_ci() {
+            "FAILING (CI=true)"
         } else {
-            "not root (run as root to prove trees against real daemons)"
-        }
+            "SKIPPING"
+        };
+        eprintln!("\n!!!!!!!! {verdict} the verify end-to-end tests: {reason} !!!!!!!!\n");
+    }
+    let mut trials: Vec<libtest_mimic::Trial> = E2E
+        .iter()
+        .map(|&(name, test)| {
+            let trial = libtest_mimic::Trial::test(name, move || match reason {
+                Some(reason) => Err(format!("cannot run: {reason}").into()),
+                None => {
+                    install_deps();
+                    test();
+                    Ok(())
+                }
+            });
+            trial.with_ignored_flag(reason.is_some() && !under_ci())
+        })
+        .collect();
+    trials.push(libtest_mimic::Trial::test(
+        "requirements_name_what_is_missing",
+        || {
+            requirements_name_what_is_missing();
+            Ok(())
+        },
+    ));
+    let bench = std::env::var("ACCORD_VERIFY_BENCH").is_ok();
+    trials.push(
+        libtest_mimic::Trial::test("bench_full_mesh_timings", move || {
+            if let Some(reason) = reason {
+                return Err(format!("cannot run: {reason}").into());
+            }
+            bench_full_mesh_timings();
+            Ok(())
+        })
+        // A measurement, asked for with ACCORD_VERIFY_BENCH=1: ignored otherwise.
+        .with_ignored_flag(!bench),
     );
-    false
+    libtest_mimic::run(&args, trials).exit();
 }
 
 fn install_deps() {
@@ -220,11 +340,7 @@ fn mesh(lab: &Lab, transport: Transport) -> Vec<HostSpec> {
         .collect()
 }
 
-#[test]
 fn ssh_full_mesh_of_three_roots() {
-    if !e2e_enabled("ssh_full_mesh_of_three_roots") {
-        return;
-    }
     let names = ["h1", "h2", "h3"];
     let lab = Lab::new(&names);
     let spec = VerifySpec {
@@ -249,11 +365,7 @@ fn ssh_full_mesh_of_three_roots() {
     }
 }
 
-#[test]
 fn ssh_oneway_grant_to_a_non_root_user() {
-    if !e2e_enabled("ssh_oneway_grant_to_a_non_root_user") {
-        return;
-    }
     let names = ["h1", "h2"];
     let lab = Lab::new(&names);
     // alice@h1 -> alice@h2 oneway; nothing else.
@@ -289,11 +401,7 @@ fn ssh_oneway_grant_to_a_non_root_user() {
     assert_eq!(observed(&r, "alice@h1", "root@h2"), Observed::Refused);
 }
 
-#[test]
 fn ssh_host_trusted_by_no_one_is_refused_everywhere() {
-    if !e2e_enabled("ssh_host_trusted_by_no_one_is_refused_everywhere") {
-        return;
-    }
     let names = ["h1", "h2", "h3"];
     let lab = Lab::new(&names);
     let hosts = vec![
@@ -332,11 +440,7 @@ fn ssh_host_trusted_by_no_one_is_refused_everywhere() {
     }
 }
 
-#[test]
 fn ssh_missing_shosts_is_reported_as_mismatch() {
-    if !e2e_enabled("ssh_missing_shosts_is_reported_as_mismatch") {
-        return;
-    }
     let names = ["h1", "h2", "h3"];
     let lab = Lab::new(&names);
     let mut hosts = mesh(&lab, Transport::Ssh);
@@ -377,11 +481,7 @@ fn ssh_missing_shosts_is_reported_as_mismatch() {
     assert_eq!(json["ok"], false);
 }
 
-#[test]
 fn rsh_three_hosts_with_a_oneway_grant() {
-    if !e2e_enabled("rsh_three_hosts_with_a_oneway_grant") {
-        return;
-    }
     let names = ["h1", "h2", "h3"];
     let lab = Lab::new(&names);
     // Roots: h1 <-> h2, and h1 -> h3 oneway (h3 trusts h1, h1 does not
@@ -440,7 +540,6 @@ fn rsh_three_hosts_with_a_oneway_grant() {
     assert_eq!(observed(&r, "alice@h1", "root@h2"), Observed::Refused);
 }
 
-#[test]
 fn requirements_name_what_is_missing() {
     // An empty spec still checks root and `ip`; as root on a prepared
     // machine it passes, otherwise the error says what to do.
@@ -552,9 +651,8 @@ fn signalled_child(test: &str, sig: libc::c_int) -> (u32, String) {
     (pid, seen)
 }
 
-#[test]
 fn sigint_tears_everything_down() {
-    if child_run_if_asked() || !e2e_enabled("sigint_tears_everything_down") {
+    if child_run_if_asked() {
         return;
     }
     let (pid, out) = signalled_child("sigint_tears_everything_down", libc::SIGINT);
@@ -563,9 +661,8 @@ fn sigint_tears_everything_down() {
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
 
-#[test]
 fn a_killed_run_is_cleaned_by_the_next() {
-    if child_run_if_asked() || !e2e_enabled("a_killed_run_is_cleaned_by_the_next") {
+    if child_run_if_asked() {
         return;
     }
     let (pid, _) = signalled_child("a_killed_run_is_cleaned_by_the_next", libc::SIGKILL);
@@ -608,13 +705,9 @@ fn firewall_mesh(hosts: &[HostSpec]) {
 /// Timings for 3 and 8 hosts, ssh and rsh, full root mesh, without and
 /// with a firewall on every host (and so the outsider); only with
 /// ACCORD_VERIFY_BENCH=1 (docs/verify.md has the numbers).
-#[test]
 fn bench_full_mesh_timings() {
     if std::env::var("ACCORD_VERIFY_BENCH").is_err() {
         eprintln!("bench_full_mesh_timings: set ACCORD_VERIFY_BENCH=1 to measure");
-        return;
-    }
-    if !e2e_enabled("bench_full_mesh_timings") {
         return;
     }
     let all = ["h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8"];
@@ -654,11 +747,7 @@ fn bench_full_mesh_timings() {
     }
 }
 
-#[test]
 fn ssh_shosts_with_a_wrong_mode_is_reported() {
-    if !e2e_enabled("ssh_shosts_with_a_wrong_mode_is_reported") {
-        return;
-    }
     let names = ["h1", "h2"];
     let lab = Lab::new(&names);
     let hosts = mesh(&lab, Transport::Ssh);
@@ -683,11 +772,7 @@ fn ssh_shosts_with_a_wrong_mode_is_reported() {
     assert_eq!(observed(&r, "root@h2", "root@h1"), Observed::Allowed);
 }
 
-#[test]
 fn ssh_missing_known_hosts_entry_is_reported() {
-    if !e2e_enabled("ssh_missing_known_hosts_entry_is_reported") {
-        return;
-    }
     let names = ["h1", "h2", "h3"];
     let lab = Lab::new(&names);
     let hosts = mesh(&lab, Transport::Ssh);
@@ -735,11 +820,7 @@ fn ssh_missing_known_hosts_entry_is_reported() {
     assert_eq!(observed(&r, "root@h1", "root@h2"), Observed::Allowed);
 }
 
-#[test]
 fn a_panic_mid_run_tears_everything_down() {
-    if !e2e_enabled("a_panic_mid_run_tears_everything_down") {
-        return;
-    }
     let names = ["h1", "h2"];
     let lab = Lab::new(&names);
     let spec = VerifySpec {
@@ -791,11 +872,7 @@ fn accord_verify(args: &[&str]) -> (i32, String, String) {
 /// Every example's emitted trees, under real daemons, do exactly what its
 /// trust graph says (ssh with a non-default port and a one-way service
 /// user; rsh under inetd).
-#[test]
 fn cli_verify_proves_every_example() {
-    if !e2e_enabled("cli_verify_proves_every_example") {
-        return;
-    }
     for (example, pairs) in [("ralphzilla", 6), ("hpc", 80), ("rsh-lab", 2)] {
         let file = format!("examples/{example}/cluster.dsl");
         let (status, stdout, stderr) = accord_verify(&[&file, "--json"]);
@@ -812,11 +889,7 @@ fn cli_verify_proves_every_example() {
 
 /// A build whose files were damaged after `accord build` fails verify, and
 /// the report names the pairs the damage broke.
-#[test]
 fn cli_verify_fails_on_a_damaged_build() {
-    if !e2e_enabled("cli_verify_fails_on_a_damaged_build") {
-        return;
-    }
     let out = tempfile::tempdir().unwrap();
     let build = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
         .args(["build", "examples/hpc/cluster.dsl", "-o"])
@@ -845,11 +918,7 @@ fn cli_verify_fails_on_a_damaged_build() {
 }
 
 /// A representative per class: a 40-host role brings up two of its hosts.
-#[test]
 fn cli_verify_brings_up_representatives_only() {
-    if !e2e_enabled("cli_verify_brings_up_representatives_only") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::from(
         "import std.ssh;\ncluster big {\n  domain = \"big.example\";\n  role node { }\n",
@@ -892,11 +961,7 @@ fn root_ruleset() -> String {
 /// Every firewall is loaded in its host's namespace before the logins: the
 /// members log in exactly as the graph says (fw2 and fw3 are stopped by
 /// each other's firewall), and the outsider opens no transport port.
-#[test]
 fn cli_verify_firewall_keeps_the_outsider_out() {
-    if !e2e_enabled("cli_verify_firewall_keeps_the_outsider_out") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cluster.dsl");
     fs::write(&file, FIREWALLED).unwrap();
@@ -943,11 +1008,7 @@ fn cli_verify_firewall_keeps_the_outsider_out() {
 /// A build whose rulesets were damaged after `accord build`: fw2's admits
 /// everyone (the outsider gets through: exit 1, naming fw2), fw1's admits no
 /// one (the members the graph lets in are stopped: named as mismatches).
-#[test]
 fn cli_verify_names_a_firewall_that_lets_the_outsider_in() {
-    if !e2e_enabled("cli_verify_names_a_firewall_that_lets_the_outsider_in") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cluster.dsl");
     fs::write(&file, FIREWALLED).unwrap();
@@ -1021,11 +1082,7 @@ fn cli_verify_names_a_firewall_that_lets_the_outsider_in() {
 
 /// rsh behind `firewall.policy = drop`: privileged source ports, the
 /// stderr channel back to the client, a host trusted by no one.
-#[test]
 fn cli_verify_rsh_behind_a_drop_policy_firewall() {
-    if !e2e_enabled("cli_verify_rsh_behind_a_drop_policy_firewall") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cluster.dsl");
     fs::write(
@@ -1052,11 +1109,7 @@ fn cli_verify_rsh_behind_a_drop_policy_firewall() {
 
 /// `--no-outsider` still loads the firewalls (fw2 and fw3 stay stopped by
 /// them) but brings no outsider up.
-#[test]
 fn cli_verify_without_the_outsider() {
-    if !e2e_enabled("cli_verify_without_the_outsider") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cluster.dsl");
     fs::write(&file, FIREWALLED).unwrap();
@@ -1083,11 +1136,7 @@ fn cli_verify_without_the_outsider() {
 /// the outsider at a given address is blocked by it, the other host is
 /// listed as unguarded, and nothing (the outsider's namespace included) is
 /// left behind.
-#[test]
 fn rsh_firewall_on_one_host_keeps_a_given_outsider_out() {
-    if !e2e_enabled("rsh_firewall_on_one_host_keeps_a_given_outsider_out") {
-        return;
-    }
     let names = ["h1", "h2"];
     let lab = Lab::new(&names);
     let hosts = mesh(&lab, Transport::Rsh);
