@@ -138,10 +138,23 @@ impl NameTable {
     }
 }
 
+/// Longest host or cluster name: the build makes a directory of each, and
+/// `emit` takes at most 200 characters for one.
+const MAX_NAME: usize = 200;
+
 /// Host, role and cluster names must be RFC 1123 host names: they reach
 /// `.rhosts`, `/etc/hosts` and directory names.
 pub fn check_name(name: &ast::Name, what: &str, out: &mut Vec<Diagnostic>) -> bool {
-    match validate::hostname(&name.node) {
+    // A host's and the cluster's names are directories of the build.
+    let fits = |n: &str| {
+        if n.len() > MAX_NAME && what != "role" {
+            return Err(format!(
+                "it is longer than {MAX_NAME} characters (it names a directory of the build)"
+            ));
+        }
+        validate::hostname(n)
+    };
+    match fits(&name.node) {
         Ok(()) => match validate::not_an_address(&name.node) {
             Ok(()) => true,
             Err(reason) => {

@@ -144,12 +144,73 @@ pub fn username(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks an absolute path without `..`, `//` or control characters.
+/// Longest path a user may write: far above any real configuration path,
+/// far below `PATH_MAX` (4096) once it is below an output directory.
+pub const MAX_PATH: usize = 1024;
+/// Longest component of a path (`NAME_MAX`).
+pub const MAX_COMPONENT: usize = 255;
+
+/// Checks an absolute path of a file on a host: not `/` itself, no
+/// trailing `/`, no `..`, `.` or `//`, no control characters, components
+/// of at most 255 bytes and at most 1024 bytes in all; what a build can
+/// write, so `check` refuses what `build` would.
 pub fn abs_path(path: &str) -> Result<(), String> {
     if !path.starts_with('/') {
         return Err("it is not absolute (it must start with `/`)".into());
     }
+    if path == "/" {
+        return Err("it is `/` itself".into());
+    }
+    if path.ends_with('/') {
+        return Err("it ends with `/` (write the path of the file, without it)".into());
+    }
+    if path.len() > MAX_PATH {
+        return Err(format!("it is longer than {MAX_PATH} bytes"));
+    }
+    if let Some(long) = path.split('/').find(|c| c.len() > MAX_COMPONENT) {
+        return Err(format!(
+            "the component `{long}` is longer than {MAX_COMPONENT} bytes"
+        ));
+    }
     path_parts(path)
+}
+
+/// Checks a `path` option's value: [`abs_path`], and no white space,
+/// quote or backslash, since configuration files (`sshd_config`'s
+/// `Subsystem`) and scripts take it as one word.
+pub fn config_path(path: &str) -> Result<(), String> {
+    abs_path(path)?;
+    match path
+        .chars()
+        .find(|c| c.is_whitespace() || "\"'\\`$".contains(*c))
+    {
+        Some(c) => Err(format!(
+            "it contains `{}`, which configuration files and scripts read as syntax",
+            c.escape_debug()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks a file name (one path component, such as a service name): 1-255
+/// letters, digits, `.`, `_`, `-` and `@`, not starting with `.` or `-`.
+pub fn file_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > MAX_COMPONENT {
+        return Err(format!("it is longer than {MAX_COMPONENT} bytes"));
+    }
+    if name.starts_with(['.', '-']) {
+        return Err("it starts with `.` or `-`".into());
+    }
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._-@".contains(*c)))
+    {
+        Some(c) => Err(format!("it contains `{}`", c.escape_debug())),
+        None => Ok(()),
+    }
 }
 
 /// The checks every path shares, absolute or relative.
@@ -298,6 +359,25 @@ mod tests {
             assert!(abs_path(bad).is_err(), "{bad:?}");
         }
         assert_eq!(path_parts("collect-keys.sh"), Ok(()));
+    }
+
+    #[test]
+    fn paths_a_build_cannot_write_and_words_configs_split() {
+        let long_component = format!("/etc/{}", "a".repeat(300));
+        let long_path = "/a".repeat(600);
+        for bad in ["/", "/etc/x/", "/etc//x", &long_component, &long_path] {
+            assert!(abs_path(bad).is_err(), "{bad}");
+        }
+        for bad in ["/usr/lib/sftp\" x", "/a b", "/a'b", "/a\\b", "/a$b"] {
+            assert!(config_path(bad).is_err(), "{bad}");
+        }
+        assert_eq!(config_path("/usr/lib/openssh/sftp-server"), Ok(()));
+        for ok in ["ssh", "rsh@.service", "nftables"] {
+            assert_eq!(file_name(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", ".service", "../x", "a/b", "-x", "a b"] {
+            assert!(file_name(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

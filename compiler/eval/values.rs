@@ -118,7 +118,11 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
                 .map(|()| Value::Enum(name.to_string()))
         }
         (Type::Path, ExprKind::Str(s)) => {
-            invalid(expr, option, "E0216", "path", validate::abs_path(s))
+            invalid(expr, option, "E0216", "path", validate::config_path(s))
+                .map(|()| Value::Str(s.clone()))
+        }
+        (Type::FileName, ExprKind::Str(s)) => {
+            invalid(expr, option, "E0216", "file name", validate::file_name(s))
                 .map(|()| Value::Str(s.clone()))
         }
         (Type::Mode, ExprKind::Number(n)) => validate::mode(n).map(Value::Mode).map_err(|reason| {
@@ -261,7 +265,8 @@ fn invalid(
         )
         .with_hint(match code {
             "E0224" => "a string reaches generated files as one line: remove the control character",
-            "E0216" => "write an absolute path without `..`, `//` or control characters",
+            "E0216" if what == "file name" => "a file name is one path component: letters, digits, `.`, `_`, `-` and `@`, such as `ssh`",
+            "E0216" => "write an absolute path without `..`, `//`, white space, quotes or control characters, such as `/etc/motd`",
             "E0212" => "user names are lowercase letters, digits, `_` and `-`, starting with a letter or `_`",
             "E0228" => "interface names are 1-15 letters, digits, `.`, `_` and `-`, with `*` as a wildcard (`eth1`, `en*`)",
             _ => "use letters, digits and `-` in dot-separated labels, such as `node-01`",
@@ -333,7 +338,7 @@ pub fn wrong_type(expr: &Expr, ty: &Type, option: &str) -> Diagnostic {
         Label::new(expr.span, format!("expected {ty}")),
     );
     match ty {
-        Type::Path | Type::String => d.with_hint("write it as a quoted string"),
+        Type::Path | Type::FileName | Type::String => d.with_hint("write it as a quoted string"),
         Type::List(_) => d.with_hint("write a list: `[a, b]`"),
         Type::Mode => d.with_hint("write an octal mode such as `0644`"),
         Type::Address => d.with_hint("write the address bare: `10.0.0.1` or `fd00::1`"),

@@ -110,6 +110,8 @@ pub enum TypeKind {
     Username,
     /// An absolute file path.
     Path,
+    /// One path component, such as a service name (`ssh`).
+    FileName,
     /// A file mode, written in octal (`0644`).
     Mode,
     /// A dotted version such as `9.2`, compared numerically.

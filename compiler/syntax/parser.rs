@@ -341,6 +341,7 @@ impl Parser {
             "interface" => Some(TypeKind::Interface),
             "username" => Some(TypeKind::Username),
             "path" => Some(TypeKind::Path),
+            "filename" => Some(TypeKind::FileName),
             "mode" => Some(TypeKind::Mode),
             "version" => Some(TypeKind::Version),
             "role" => Some(TypeKind::Role),
@@ -358,7 +359,7 @@ impl Parser {
             "enum" => self.enum_type(name.span),
             "list" => self.list_type(name.span),
             other => {
-                const TYPES: [&str; 14] = [
+                const TYPES: [&str; 15] = [
                     "bool",
                     "int",
                     "string",
@@ -369,6 +370,7 @@ impl Parser {
                     "interface",
                     "username",
                     "path",
+                    "filename",
                     "mode",
                     "version",
                     "role",
