@@ -11,3 +11,4 @@ mod review;
 mod security;
 mod syntax;
 mod trust;
+mod trust_files;
