@@ -443,15 +443,24 @@ fn severity_word(severity: Severity) -> &'static str {
     }
 }
 
+/// `file:line:col: error[CODE]: message`, and each other place the
+/// diagnostic names (the other definition of a conflict) on the same line.
 fn render_short(sources: &SourceMap, d: &Diagnostic) -> String {
-    let file = &sources.get(d.primary.span.file).name;
-    let (line, col) = sources.line_col(d.primary.span.file, d.primary.span.start);
-    format!(
-        "{file}:{line}:{col}: {}[{}]: {}",
+    let place = |span: Span| {
+        let (line, col) = sources.line_col(span.file, span.start);
+        format!("{}:{line}:{col}", sources.get(span.file).name)
+    };
+    let mut text = format!(
+        "{}: {}[{}]: {}",
+        place(d.primary.span),
         severity_word(d.severity),
         d.code,
         d.message
-    )
+    );
+    for label in &d.secondary {
+        text.push_str(&format!(" (also {}: {})", place(label.span), label.message));
+    }
+    text
 }
 
 fn render_json(sources: &SourceMap, d: &Diagnostic) -> String {

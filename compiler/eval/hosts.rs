@@ -82,6 +82,8 @@ struct Builder<'a> {
     host_names: HashMap<String, (HostId, Span, &'static str)>,
     /// Host names by id, for E0226's message.
     host_owners: Vec<String>,
+    /// Role names, lowercased, and where each is declared (`E0208`).
+    role_names: HashMap<String, Span>,
     reader: Reader<'a>,
     out: &'a mut Vec<Diagnostic>,
 }
@@ -144,6 +146,11 @@ pub fn build(
         addresses: HashMap::with_capacity(table.host_blocks.len()),
         host_names: HashMap::with_capacity(table.host_blocks.len() * 2),
         host_owners: Vec::with_capacity(table.host_blocks.len()),
+        role_names: c
+            .roles
+            .iter()
+            .map(|r| (r.name.node.to_ascii_lowercase(), r.name.span))
+            .collect(),
         reader: Reader::new(loader, Roots::default()),
         out,
     };
@@ -457,6 +464,21 @@ impl Builder<'_> {
             .chain(aliases.iter().map(|(a, span)| (a, *span, "an alias")));
         let mut clashes = Vec::new();
         for (claimed, span, what) in claims {
+            if what == "an alias" {
+                if let Some(role) = self.role_names.get(&claimed.to_ascii_lowercase()) {
+                    self.out.push(
+                        Diagnostic::error(
+                            "E0208",
+                            format!("alias `{claimed}` of host `{name}` is also a role"),
+                            Label::new(span, "alias given here"),
+                        )
+                        .with_label(*role, "role declared here")
+                        .with_note("host names, aliases and role names are one namespace, compared without case")
+                        .with_hint("rename the alias or the role"),
+                    );
+                    continue;
+                }
+            }
             if let Err(reason) = super::validate::not_local(claimed) {
                 let d = super::resolve::local_name(claimed, span, what, name, &reason);
                 self.out.push(d);

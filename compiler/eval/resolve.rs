@@ -31,6 +31,14 @@ impl NameTable {
         t.hosts.reserve(c.hosts.len());
         t.host_blocks.reserve(c.hosts.len());
         let mut first_span: Vec<Span> = Vec::with_capacity(c.hosts.len());
+        // Roles and hosts share one namespace, compared without case as
+        // the names of hosts are (`E0226`): `Web` beside `web` is a clash.
+        let roles_lower: HashMap<String, usize> = c
+            .roles
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.node.to_ascii_lowercase(), i))
+            .collect();
         for (i, host) in c.hosts.iter().enumerate() {
             let name = &host.name.node;
             check_name(host.name, "host", out);
@@ -46,7 +54,7 @@ impl NameTable {
                 );
                 continue;
             }
-            if let Some(role) = c.role_index.get(name) {
+            if let Some(role) = roles_lower.get(&name.to_ascii_lowercase()) {
                 out.push(
                     Diagnostic::error(
                         "E0208",
@@ -54,6 +62,7 @@ impl NameTable {
                         Label::new(host.name.span, "host declared here"),
                     )
                     .with_label(c.roles[*role].name.span, "role declared here")
+                    .with_note("host and role names are one namespace, compared without case")
                     .with_hint(
                         "rename the host or the role: selectors and peers must name one of them",
                     ),

@@ -256,11 +256,24 @@ pub fn content(s: &str) -> Result<(), String> {
 
 /// Parses an octal mode written with a leading `0` (`0644`, `04755`).
 pub fn mode(text: &str) -> Result<u32, String> {
+    if let Some(digits) = text.strip_prefix("0o").or_else(|| text.strip_prefix("0O")) {
+        return Err(format!(
+            "write octal modes with a leading `0` only: `0{digits}`"
+        ));
+    }
     if !text.starts_with('0') {
         return Err("a mode is written in octal with a leading `0`".into());
     }
     if text.len() > 5 || !text.chars().all(|c| ('0'..='7').contains(&c)) {
         return Err("a mode is at most four octal digits after the leading `0`".into());
+    }
+    // `00644` is `0644` with a zero too many: a five-character mode sets
+    // special bits (`04755`), so its second digit is not `0`.
+    if text.len() == 5 && text.as_bytes()[1] == b'0' {
+        return Err(format!(
+            "it has a leading `0` too many: write `{}`",
+            &text[1..]
+        ));
     }
     u32::from_str_radix(text, 8).map_err(|_| "not an octal number".into())
 }
@@ -385,7 +398,7 @@ mod tests {
         assert_eq!(mode("0644"), Ok(0o644));
         assert_eq!(mode("04755"), Ok(0o4755));
         assert_eq!(mode("0"), Ok(0));
-        for bad in ["644", "0888", "077777", "0x1"] {
+        for bad in ["644", "0888", "077777", "0x1", "00000", "00644"] {
             assert!(mode(bad).is_err(), "{bad}");
         }
     }

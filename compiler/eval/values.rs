@@ -182,6 +182,19 @@ fn int(
     ty: &Type,
     option: &str,
 ) -> Result<Value, Box<Diagnostic>> {
+    if !text
+        .trim_start_matches('-')
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+    {
+        return Err(Diagnostic::error(
+            "E0202",
+            format!("`{text}` is not a number (for `{option}`)"),
+            Label::new(expr.span, format!("expected {ty}")),
+        )
+        .with_hint("write a decimal integer such as `22`")
+        .into());
+    }
     let in_range = text
         .parse::<i64>()
         .ok()

@@ -84,7 +84,8 @@ impl<'t> Lexer<'t> {
         Lexer {
             file,
             text,
-            rest: text,
+            // A UTF-8 byte order mark, as some editors write, is no code.
+            rest: text.strip_prefix('\u{feff}').unwrap_or(text),
             diagnostics: Vec::new(),
             errors: 0,
             line_break: false,
@@ -169,11 +170,39 @@ impl<'t> Lexer<'t> {
                 start,
                 end: text.len() - next.len(),
             };
-            if matches!(token.tok, Tok::Ident(_)) {
-                self.absorb_bad_tail(&mut token);
+            match token.tok {
+                Tok::Ident(_) => self.absorb_bad_tail(&mut token),
+                Tok::Number(_) => self.absorb_number_tail(&mut token),
+                _ => {}
             }
             return token;
         }
+    }
+
+    /// `0o644`, `1u-rack`: letters right after a number make one token
+    /// with it, not a number and a name (which the parser would call a
+    /// missing `;`); the parser (a name cannot start with a digit) or the
+    /// evaluator (not a number, not a mode) says what is wrong with it.
+    fn absorb_number_tail(&mut self, number: &mut Token) {
+        let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let mut tail = 0;
+        let rest = self.rest.as_bytes();
+        while tail < rest.len() {
+            let c = rest[tail] as char;
+            let inner_hyphen =
+                c == '-' && tail > 0 && rest.get(tail + 1).is_some_and(|n| is_word(*n as char));
+            if !(is_word(c) || inner_hyphen) {
+                break;
+            }
+            tail += 1;
+        }
+        if tail == 0 {
+            return;
+        }
+        let end = number.end + tail;
+        number.tok = Tok::Number(self.text[number.start..end].to_string());
+        number.end = end;
+        self.rest = &self.rest[tail..];
     }
 
     /// `node+2`: a bad character right after a name is one error for the
@@ -240,6 +269,15 @@ fn inside_name<'t>(
     }
     last.end = end;
     let shown = text[at..at + bad].escape_debug().to_string();
+    if is_symbolic_mode(written) {
+        let d = Diagnostic::error(
+            "E0002",
+            format!("`{written}` is a symbolic mode; modes are written in octal"),
+            Label::new(Span::new(file, last.start..end), "a symbolic mode"),
+        )
+        .with_hint(format!("write it in octal: `{}`", octal_of(written)));
+        return (&text[end..], d);
+    }
     let d = Diagnostic::error(
         "E0002",
         format!(
@@ -324,9 +362,18 @@ type StrError = (usize, usize, &'static str, &'static str);
 fn string_literal(input: &str) -> (&str, Result<Tok, StrError>) {
     let mut out = String::new();
     let mut chars = input.char_indices().skip(1);
+    // A bad escape is reported once the string is read to its end, so what
+    // follows it on the line (`;`, `}`) is still read as code.
+    let mut bad_escape = None;
     while let Some((i, c)) = chars.next() {
         match c {
-            '"' => return (&input[i + 1..], Ok(Tok::Str(out))),
+            '"' => {
+                let result = match bad_escape {
+                    Some(error) => Err(error),
+                    None => Ok(Tok::Str(out)),
+                };
+                return (&input[i + 1..], result);
+            }
             '\n' => {
                 let err = (
                     0,
@@ -339,8 +386,7 @@ fn string_literal(input: &str) -> (&str, Result<Tok, StrError>) {
             '\\' => match escape(&mut chars) {
                 Ok(decoded) => out.push(decoded),
                 Err((len, message, hint)) => {
-                    let rest = input[i..].find('\n').map_or("", |n| &input[i + n..]);
-                    return (rest, Err((i, len, message, hint)));
+                    bad_escape.get_or_insert((i, len, message, hint));
                 }
             },
             c => out.push(c),
@@ -380,6 +426,46 @@ fn unicode_escape(chars: &mut impl Iterator<Item = (usize, char)>) -> Option<cha
         hex.push(c);
     }
     None
+}
+
+/// `rw-r--r--` (or `-rw-r--r--` as `ls -l` prints it).
+fn is_symbolic_mode(word: &str) -> bool {
+    let word = if word.len() == 10 { &word[1..] } else { word };
+    word.len() == 9
+        && word.chars().enumerate().all(|(i, c)| {
+            c == '-' || c == ['r', 'w', 'x'][i % 3] || (i % 3 == 2 && "sStT".contains(c))
+        })
+}
+
+/// The octal mode a symbolic one (`rw-r--r--`) means.
+fn octal_of(word: &str) -> String {
+    let word = if word.len() == 10 { &word[1..] } else { word };
+    let bits = |triple: &str, special: u32| -> (u32, u32) {
+        let b = triple.as_bytes();
+        let mut v = 0;
+        if b[0] == b'r' {
+            v |= 4;
+        }
+        if b[1] == b'w' {
+            v |= 2;
+        }
+        if matches!(b[2], b'x' | b's' | b't') {
+            v |= 1;
+        }
+        let s = if matches!(b[2], b's' | b'S' | b't' | b'T') {
+            special
+        } else {
+            0
+        };
+        (v, s)
+    };
+    let (u, su) = bits(&word[0..3], 4);
+    let (g, sg) = bits(&word[3..6], 2);
+    let (o, so) = bits(&word[6..9], 1);
+    match su | sg | so {
+        0 => format!("0{u}{g}{o}"),
+        special => format!("0{special}{u}{g}{o}"),
+    }
 }
 
 /// Whether a name is made only of identifier characters (for `accord fmt`

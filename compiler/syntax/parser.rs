@@ -768,7 +768,7 @@ impl Parser<'_> {
                     format!("expected {what}, found `{n}`"),
                     span,
                     "a name cannot start with a digit unquoted",
-                    Some(format!("quote it: `\"{n}...\"`")),
+                    Some(format!("quote it: `\"{n}\"`")),
                 ))
             }
             _ => Err(self.expected(what, None)),

@@ -64,3 +64,16 @@ fn json_diagnostics_are_one_object_per_line() {
     assert_eq!(first["primary"]["column"], 2);
     assert_eq!(first["hints"][0], "did you mean `host`?");
 }
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let (out, _dir) = Test::new()
+        .bytes(
+            "c.dsl",
+            b"\xef\xbb\xbfcluster c {\n  host a { address = 10.0.0.1; }\n}\n",
+        )
+        .args("check c.dsl")
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(out.stderr, "");
+}
