@@ -160,9 +160,9 @@ pub enum Stmt {
     /// `host NAME { ... }` (cluster level only).
     Host(Block),
     /// `trust A -> B;`, `trust A <-> B;`, `trust A -> B oneway;`
-    Trust(TrustDecl),
+    Trust(Box<TrustDecl>),
     /// `deny A -> B;`
-    Deny(TrustDecl),
+    Deny(Box<TrustDecl>),
     /// `file "/abs/path" { text = "..."; mode = 0644; }`
     File(FileDecl),
 }

@@ -521,6 +521,7 @@ impl Parser<'_> {
             }
         }
         self.leave();
+        fields.shrink_to_fit();
         let end = self.expect_punct("}", "to close the block")?;
         Ok((fields, open.to(end)))
     }
@@ -566,6 +567,8 @@ impl Parser<'_> {
             }
         }
         self.leave();
+        // A block of one statement holds one, not the four a push reserves.
+        body.shrink_to_fit();
         if *self.peek() == Tok::Eof {
             return Err(self.error(
                 "E0016",
@@ -591,8 +594,10 @@ impl Parser<'_> {
             Some("host") => self
                 .only_in(scope, &[Scope::Cluster, Scope::TopLevel], "host")?
                 .role_or_host(false),
-            Some("trust") => self.trust().map(Stmt::Trust),
-            Some("deny") => self.trust().map(Stmt::Deny),
+            // Boxed: a trust declaration is the largest statement, and
+            // every statement of a file is as large as the largest kind.
+            Some("trust") => self.trust().map(|t| Stmt::Trust(Box::new(t))),
+            Some("deny") => self.trust().map(|t| Stmt::Deny(Box::new(t))),
             Some("file") => self.file_decl().map(Stmt::File),
             Some(other) => {
                 let span = self.span_here();
@@ -910,6 +915,7 @@ impl Parser<'_> {
             }
         }
         self.leave();
+        items.shrink_to_fit();
         let close = self.expect_punct("]", "to close the list (items are separated by `,`)")?;
         Ok(Expr {
             kind: ExprKind::List(items),
