@@ -249,7 +249,7 @@ fn scope(field: &Field, out: &mut Vec<Diagnostic>) -> Option<EmitScope> {
 fn owner(field: &Field, out: &mut Vec<Diagnostic>) -> Option<String> {
     let text = match &field.value.kind {
         ExprKind::Str(s) => s.clone(),
-        ExprKind::Ident(p) if p.segments.len() == 1 => p.dotted(),
+        ExprKind::Ident(p) if p.single().is_some() => p.dotted(),
         _ => {
             out.push(field_type(field, "a user name or a template string"));
             return None;

@@ -292,7 +292,7 @@ pub fn file_mode(expr: &Expr, out: &mut Vec<Diagnostic>) -> Option<u32> {
 fn user(field: &Field, out: &mut Vec<Diagnostic>) -> Option<String> {
     let name = match &field.value.kind {
         ExprKind::Str(s) => s.as_str(),
-        ExprKind::Ident(p) if p.segments.len() == 1 => p.segments[0].node.as_str(),
+        ExprKind::Ident(p) if p.single().is_some() => p.as_str(),
         _ => {
             out.push(field_type(field, "a user or group name"));
             return None;

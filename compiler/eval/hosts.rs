@@ -698,10 +698,7 @@ fn dedup_in_order<T: Eq + std::hash::Hash + Copy>(items: &mut Vec<T>) {
 
 /// The dotted text of a path, without allocating for the common one-segment case.
 fn dotted(path: &ast::Path) -> std::borrow::Cow<'_, str> {
-    match path.segments.as_slice() {
-        [one] => std::borrow::Cow::Borrowed(one.node.as_str()),
-        _ => std::borrow::Cow::Owned(path.dotted()),
-    }
+    std::borrow::Cow::Borrowed(path.as_str())
 }
 
 /// Two different values at the winning priority: both places, and the fix.

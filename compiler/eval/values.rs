@@ -160,7 +160,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
 /// A single name written bare or quoted.
 pub fn name_of(expr: &Expr) -> Option<&str> {
     match &expr.kind {
-        ExprKind::Ident(path) if path.segments.len() == 1 => Some(&path.segments[0].node),
+        ExprKind::Ident(path) => path.single(),
         ExprKind::Str(s) => Some(s),
         _ => None,
     }

@@ -23,18 +23,29 @@ impl<T> Spanned<T> {
 /// A name as written: an identifier (`ralphzilla-b-free`) or a quoted string.
 pub type Name = Spanned<String>;
 
-/// A dotted option path such as `ssh.port`, one name per segment.
+/// A dotted option path such as `ssh.port`, or a single name. Held as its
+/// text, one allocation: a list of 100,000 names is 100,000 paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Path {
-    pub segments: Vec<Name>,
+    /// The segments joined by `.`, as written without white space.
+    pub text: String,
     pub span: Span,
 }
 
 impl Path {
     /// The path as `a.b.c`.
     pub fn dotted(&self) -> String {
-        let parts: Vec<&str> = self.segments.iter().map(|s| s.node.as_str()).collect();
-        parts.join(".")
+        self.text.clone()
+    }
+
+    /// The path's text, borrowed.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The name, when the path is a single one (`node`, not `ssh.port`).
+    pub fn single(&self) -> Option<&str> {
+        (!self.text.contains('.')).then_some(self.text.as_str())
     }
 }
 

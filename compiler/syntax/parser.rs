@@ -790,13 +790,14 @@ impl Parser<'_> {
     fn path(&mut self, what: &str) -> PResult<Path> {
         let first = self.ident(what)?;
         let mut span = first.span;
-        let mut segments = vec![first];
+        let mut text = first.node;
         while self.eat_punct(".").is_some() {
             let segment = self.ident("a name after `.`")?;
             span = span.to(segment.span);
-            segments.push(segment);
+            text.push('.');
+            text.push_str(&segment.node);
         }
-        Ok(Path { segments, span })
+        Ok(Path { text, span })
     }
 
     // ---- expressions --------------------------------------------------
