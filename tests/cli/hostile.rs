@@ -13,6 +13,17 @@ const LIMIT: Option<Duration> = Some(Duration::from_secs(20));
 
 const HOST: &str = "host a { address = 10.0.0.1; }";
 
+/// `accord check cluster.dsl` in `dir` (a test's kept temp dir) passes.
+fn check_passes_in(dir: &std::path::Path) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["check", "cluster.dsl"])
+        .current_dir(dir)
+        .output()
+        .expect("run accord");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+}
+
 fn mkfifo(test: &Test, path: &str) {
     let status = std::process::Command::new("mkfifo")
         .arg(test.path().join(path))
@@ -103,22 +114,24 @@ fn dotdot_means_the_same_however_the_file_is_named() {
         "cluster c {{\n  files.source_roots = [\"{}\"];\n  {HOST}\n  file \"/etc/gp\" {{ source = \"../../gp.txt\"; }}\n  file \"/etc/site\" {{ text = \"x\"; }}\n}}\n",
         root.display()
     );
-    let test = test.file("a/b/rel.dsl", &text).in_dir("a/b");
-    let absolute = root.join("a/b/rel.dsl");
-    let args = format!(
-        "build --no-archives rel.dsl -o out1 && build {} -o out2",
-        absolute.display()
-    );
-    let (first, second) = args.split_once(" && ").expect("two runs");
-    let test = test.args(first);
+    // Named relative, from its own directory (it once read `./gp.txt`) ...
+    let test = test
+        .file("a/b/rel.dsl", &text)
+        .in_dir("a/b")
+        .args("build --no-archives rel.dsl -o out");
     let dir = test.path().to_path_buf();
     let (out, _tmp) = test.run_within(LIMIT);
     assert_eq!(out.status, 0, "{}", out.stderr);
-    let relative = std::fs::read_to_string(dir.join("a/b/out1/c/hosts/a/etc/gp")).expect("built");
-    let (out, _tmp2) = Test::new().args(second).run_within(LIMIT);
+    let relative = std::fs::read_to_string(dir.join("a/b/out/c/hosts/a/etc/gp")).expect("built");
+    // ... and named absolute, from elsewhere.
+    let args = format!(
+        "build --no-archives {} -o out",
+        root.join("a/b/rel.dsl").display()
+    );
+    let (out, elsewhere) = Test::new().args(&args).run_within(LIMIT);
     assert_eq!(out.status, 0, "{}", out.stderr);
     let absolute =
-        std::fs::read_to_string(_tmp2.path().join("out2/c/hosts/a/etc/gp")).expect("built");
+        std::fs::read_to_string(elsewhere.path().join("out/c/hosts/a/etc/gp")).expect("built");
     assert_eq!(relative, "the grandparent's\n");
     assert_eq!(absolute, relative);
 }
@@ -146,16 +159,7 @@ fn a_source_outside_the_cluster_directory_is_refused() {
         "cluster c {\n  files.source_roots = [\"/etc\"];\n",
     );
     std::fs::write(dir.join("cluster.dsl"), allowed).expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(["check", "cluster.dsl"])
-        .current_dir(&dir)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    check_passes_in(&dir);
 }
 
 #[test]
@@ -202,16 +206,7 @@ fn a_private_key_others_can_read_is_an_error() {
     insta::assert_snapshot!("hostile-private-key-readable", out.stderr);
     // The same key made private is read.
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(["check", "cluster.dsl"])
-        .current_dir(tmp.path())
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    check_passes_in(tmp.path());
 }
 
 /// Central keys stay private whatever the umask accord runs under.
