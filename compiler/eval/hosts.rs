@@ -210,8 +210,8 @@ impl Builder<'_> {
     }
 
     fn type_def(&mut self, def: &ast::Def, at: Where) -> Option<TypedDef> {
-        let path = dotted(&def.path);
-        let option = match self.options.lookup(&path, def.path.span) {
+        let path = def.path.as_str();
+        let option = match self.options.lookup(path, def.path.span) {
             Ok(i) => i,
             Err(d) => {
                 self.out.push(*d);
@@ -231,7 +231,7 @@ impl Builder<'_> {
             );
             return None;
         }
-        if at != Where::Host && HOST_BLOCK_ONLY.contains(&&*path) {
+        if at != Where::Host && HOST_BLOCK_ONLY.contains(&path) {
             let scope = if at == Where::Role {
                 "a role block"
             } else {
@@ -636,7 +636,7 @@ impl Builder<'_> {
             raw.body
                 .defs
                 .iter()
-                .any(|d| matches!(&*dotted(&d.path), "address" | "addresses"))
+                .any(|d| matches!(d.path.as_str(), "address" | "addresses"))
         };
         if addresses.is_empty() && self.attrs.address.is_some() && !written() {
             self.out.push(
@@ -694,11 +694,6 @@ fn dedup_in_order<T: Eq + std::hash::Hash + Copy>(items: &mut Vec<T>) {
         let mut seen = HashSet::with_capacity(items.len());
         items.retain(|item| seen.insert(*item));
     }
-}
-
-/// The dotted text of a path, without allocating for the common one-segment case.
-fn dotted(path: &ast::Path) -> std::borrow::Cow<'_, str> {
-    std::borrow::Cow::Borrowed(path.as_str())
 }
 
 /// Two different values at the winning priority: both places, and the fix.
