@@ -250,7 +250,7 @@ impl Builder<'_> {
             return None;
         }
         let ty = &self.options.list[option].ty;
-        let value = typed(&def.value, ty, &path, &self.names, self.out)?;
+        let value = typed(&def.value, ty, path, &self.names, self.out)?;
         let item_spans = match &def.value.kind {
             ast::ExprKind::List(items) => items.iter().map(|e| e.span).collect(),
             _ => Vec::new(),
