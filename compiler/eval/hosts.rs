@@ -540,8 +540,24 @@ impl Builder<'_> {
         roles: &[RoleId],
         host: &ScopeDefs,
     ) -> Vec<(Value, Span)> {
+        let mut items = Vec::new();
+        self.attr_each(option, roles, host, |value, span| {
+            items.push((value.clone(), span));
+        });
+        items
+    }
+
+    /// Visits the items of a host attribute's winning definitions, in
+    /// order, without copying them (a `peers` list may hold millions).
+    fn attr_each(
+        &mut self,
+        option: Option<usize>,
+        roles: &[RoleId],
+        host: &ScopeDefs,
+        mut visit: impl FnMut(&Value, Span),
+    ) {
         let Some(option) = option else {
-            return Vec::new();
+            return;
         };
         let mut defs: Vec<&TypedDef> = Vec::new();
         defs.extend(self.cluster.attrs.get(&option).into_iter().flatten());
@@ -566,22 +582,22 @@ impl Builder<'_> {
                 if self.reported.insert((first.span, second.span)) {
                     self.out.push(d);
                 }
-                return Vec::new();
+                return;
             }
         }
-        let mut items = Vec::new();
         for def in winners {
             match &def.value {
                 Value::List(values) => {
-                    items.extend(values.iter().cloned().zip(def.item_spans.iter().copied()));
+                    for (value, span) in values.iter().zip(&def.item_spans) {
+                        visit(value, *span);
+                    }
                 }
                 scalar => {
-                    items.push((scalar.clone(), def.value_span));
+                    visit(scalar, def.value_span);
                     break;
                 }
             }
         }
-        items
     }
 
     fn host_addresses(
@@ -652,13 +668,18 @@ impl Builder<'_> {
         addresses
     }
 
+    /// The host's peers, each target once (the first place that names it).
     fn host_peers(&mut self, roles: &[RoleId], defs: &ScopeDefs) -> Vec<PeerRef> {
-        let items = self.attr_items(self.attrs.peers, roles, defs);
-        self.table
-            .peers(items.into_iter().filter_map(|(v, span)| match v {
-                Value::Enum(name) => Some((name, span)),
-                _ => None,
-            }))
+        let table = self.table;
+        let mut peers = Vec::new();
+        let mut seen = HashSet::new();
+        self.attr_each(self.attrs.peers, roles, defs, |value, span| {
+            let Value::Enum(name) = value else { return };
+            if let Some(target) = table.target(name).filter(|t| seen.insert(*t)) {
+                peers.push(PeerRef { target, span });
+            }
+        });
+        peers
     }
 
     fn role_peers(&self, role: usize) -> Vec<PeerRef> {
