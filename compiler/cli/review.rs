@@ -12,7 +12,7 @@ use crate::emit;
 use crate::plan::{BuildPlan, Entry, EntryKind, HostPlan};
 use crate::review::diff::{self, Side};
 use crate::review::snapshot::{snapshot, HostFacts};
-use crate::review::trust;
+use crate::review::trust::{TrustView, TRUST_FILE};
 
 /// Arguments of `accord snapshot`.
 #[derive(Debug, Args)]
@@ -89,10 +89,14 @@ pub struct DiffArgs {
     pub old: String,
     /// The new cluster, in the same forms.
     pub new: String,
-    /// Only say which hosts and paths change.
-    #[arg(long)]
+    /// Only say which hosts and paths change (and how many trust changes
+    /// there are).
+    #[arg(long, conflicts_with = "full")]
     pub stat: bool,
-    /// Print JSON.
+    /// Also list every login of every trust change, host pair by host pair.
+    #[arg(long)]
+    pub full: bool,
+    /// Print JSON, grouped as the text is.
     #[arg(long)]
     pub json: bool,
     /// Read the standard library from this directory.
@@ -102,23 +106,23 @@ pub struct DiffArgs {
 
 /// Compares two versions of a cluster.
 pub fn run_diff(args: &DiffArgs) -> Result<(), i32> {
-    let old = side(&args.old, args, true)?;
-    let new = side(&args.new, args, false)?;
-    let changes = diff::diff(&old, &new);
+    let old = side(&args.old, args.stdlib.as_deref(), true)?;
+    let new = side(&args.new, args.stdlib.as_deref(), false)?;
+    let changes = diff::diff(&old, &new, args.full);
     if args.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&changes).unwrap_or_default()
         );
     } else {
-        print!("{}", diff::render(&changes, args.stat));
+        print!("{}", diff::render(&changes, args.stat, args.full));
     }
     Ok(())
 }
 
 /// One side of a diff: a build directory, or a cluster file (or a git
 /// revision of one) built in memory.
-fn side(spec: &str, args: &DiffArgs, old: bool) -> Result<Side, i32> {
+pub fn side(spec: &str, stdlib: Option<&Path>, old: bool) -> Result<Side, i32> {
     if Path::new(spec).join(emit::MARKER).is_file() {
         return build_side(Path::new(spec));
     }
@@ -145,14 +149,13 @@ fn side(spec: &str, args: &DiffArgs, old: bool) -> Result<Side, i32> {
     let common = Common {
         file,
         deny_warnings: false,
-        stdlib: args.stdlib.clone(),
+        stdlib: stdlib.map(Path::to_path_buf),
         shown_as,
         errors_only: old,
     };
     let rendered = rendered(&common, KeyPolicy::default())?;
     Ok(Side {
-        edges: trust::logins(&rendered.cluster, &rendered.graph),
-        oneway: trust::oneway_grants(&rendered.cluster, &rendered.sources),
+        trust: TrustView::of_cluster(&rendered.cluster, &rendered.graph, &rendered.sources),
         plan: rendered.plan,
     })
 }
@@ -235,13 +238,16 @@ fn build_side(dir: &Path) -> Result<Side, i32> {
             entries,
         });
     }
-    let trust_text = std::fs::read_to_string(dir.join(trust::TRUST_FILE)).unwrap_or_default();
-    let (edges, oneway) = trust::parse_trust_text(&trust_text);
-    Ok(Side {
-        plan,
-        edges,
-        oneway,
-    })
+    let path = dir.join(TRUST_FILE);
+    let text = String::from_utf8_lossy(&read(&path)?).into_owned();
+    let trust = TrustView::parse(&text).map_err(|e| {
+        plain_error(
+            &format!("`{}` is not a trust.txt this accord reads: {e}", shown(&path)),
+            Some("rebuild both sides with this accord"),
+        );
+        1
+    })?;
+    Ok(Side { plan, trust })
 }
 
 /// `REV:path` when `spec` is not an existing file and REV names a commit.
