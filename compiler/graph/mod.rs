@@ -24,6 +24,7 @@
 mod build;
 pub mod explain;
 pub mod export;
+mod policy;
 #[cfg(test)]
 mod tests;
 mod validate;
