@@ -42,11 +42,24 @@ pub fn fold_atoms<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Vec<Stri
 /// `user@hosts`, with the hostlist in braces when it has several atoms
 /// (`root@{head,compute[01-16]}`), as a selector over a union is written.
 pub fn principals<S: AsRef<str>>(user: &str, hosts: impl IntoIterator<Item = S>) -> String {
-    let atoms = fold_atoms(hosts);
-    if atoms.len() == 1 {
-        format!("{user}@{}", atoms[0])
+    principals_of(user, &fold(hosts))
+}
+
+/// [`principals`] of a hostlist already folded.
+pub fn principals_of(user: &str, hostlist: &str) -> String {
+    let mut depth = 0i32;
+    let several = hostlist.chars().any(|c| {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            _ => {}
+        }
+        c == ',' && depth == 0
+    });
+    if several {
+        format!("{user}@{{{hostlist}}}")
     } else {
-        format!("{user}@{{{}}}", atoms.join(","))
+        format!("{user}@{hostlist}")
     }
 }
 
@@ -513,6 +526,7 @@ mod tests {
     #[test]
     fn principals_brace_a_union() {
         assert_eq!(principals("root", ["ws42"]), "root@ws42");
+        assert_eq!(principals("root", ["n1", "n2", "n5"]), "root@n[1-2,5]");
         assert_eq!(
             principals("root", ["head", "compute01", "compute02"]),
             "root@{compute[01-02],head}"

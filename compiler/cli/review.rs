@@ -120,11 +120,20 @@ pub fn run_diff(args: &DiffArgs) -> Result<(), i32> {
     Ok(())
 }
 
-/// One side of a diff: a build directory, or a cluster file (or a git
-/// revision of one) built in memory.
-pub fn side(spec: &str, stdlib: Option<&Path>, old: bool) -> Result<Side, i32> {
+/// Where one side of a comparison comes from: a build directory, or a
+/// cluster file (a git revision's is checked out into a temporary
+/// directory, kept while the side is read).
+enum Source {
+    Build(PathBuf),
+    File {
+        common: Common,
+        _checkout: Option<tempfile::TempDir>,
+    },
+}
+
+fn source(spec: &str, stdlib: Option<&Path>, old: bool) -> Result<Source, i32> {
     if Path::new(spec).join(emit::MARKER).is_file() {
-        return build_side(Path::new(spec));
+        return Ok(Source::Build(PathBuf::from(spec)));
     }
     let (checkout, file) = match git_revision(spec) {
         Some((rev, path)) => {
@@ -146,17 +155,64 @@ pub fn side(spec: &str, stdlib: Option<&Path>, old: bool) -> Result<Side, i32> {
         .as_ref()
         .zip(spec.split_once(':'))
         .map(|(dir, (rev, _))| (dir.path().to_path_buf(), format!("{rev}:")));
-    let common = Common {
-        file,
-        deny_warnings: false,
-        stdlib: stdlib.map(Path::to_path_buf),
-        shown_as,
-        errors_only: old,
-    };
-    let rendered = rendered(&common, KeyPolicy::default())?;
-    Ok(Side {
-        trust: TrustView::of_cluster(&rendered.cluster, &rendered.graph, &rendered.sources),
-        plan: rendered.plan,
+    Ok(Source::File {
+        common: Common {
+            file,
+            deny_warnings: false,
+            stdlib: stdlib.map(Path::to_path_buf),
+            shown_as,
+            errors_only: old,
+        },
+        _checkout: checkout,
+    })
+}
+
+/// One side of a diff: a build directory, or a cluster file (or a git
+/// revision of one) built in memory.
+fn side(spec: &str, stdlib: Option<&Path>, old: bool) -> Result<Side, i32> {
+    match source(spec, stdlib, old)? {
+        Source::Build(dir) => build_side(&dir),
+        Source::File { common, .. } => {
+            let rendered = rendered(&common, KeyPolicy::default())?;
+            Ok(Side {
+                trust: TrustView::of_cluster(&rendered.cluster, &rendered.graph, &rendered.sources),
+                plan: rendered.plan,
+            })
+        }
+    }
+}
+
+/// The trust of one side (`accord audit --diff`): `trust.txt` of a build
+/// directory, or a cluster file compiled (not rendered).
+pub fn trust_side(spec: &str, stdlib: Option<&Path>, old: bool) -> Result<TrustView, i32> {
+    match source(spec, stdlib, old)? {
+        Source::Build(dir) => read_trust(&dir),
+        Source::File { common, .. } => {
+            let compilation = common.compile()?;
+            let (Some(cluster), Some(graph)) = (&compilation.cluster, &compilation.graph) else {
+                return Err(1);
+            };
+            Ok(TrustView::of_cluster(cluster, graph, &compilation.sources))
+        }
+    }
+}
+
+/// `trust.txt` of a build directory.
+fn read_trust(dir: &Path) -> Result<TrustView, i32> {
+    let path = dir.join(TRUST_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        plain_error(
+            &format!("cannot read `{}`: {e}", shown(&path)),
+            Some("give a directory `accord build` wrote, such as out/<cluster>"),
+        );
+        1
+    })?;
+    TrustView::parse(&text).map_err(|e| {
+        plain_error(
+            &format!("`{}` is not a trust.txt this accord reads: {e}", shown(&path)),
+            Some("rebuild both sides with this accord"),
+        );
+        1
     })
 }
 
@@ -238,15 +294,7 @@ fn build_side(dir: &Path) -> Result<Side, i32> {
             entries,
         });
     }
-    let path = dir.join(TRUST_FILE);
-    let text = String::from_utf8_lossy(&read(&path)?).into_owned();
-    let trust = TrustView::parse(&text).map_err(|e| {
-        plain_error(
-            &format!("`{}` is not a trust.txt this accord reads: {e}", shown(&path)),
-            Some("rebuild both sides with this accord"),
-        );
-        1
-    })?;
+    let trust = read_trust(dir)?;
     Ok(Side { plan, trust })
 }
 

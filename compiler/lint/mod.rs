@@ -11,6 +11,7 @@
 //! declaration and message are reported once, with the number of hosts.
 
 pub mod audit;
+pub mod audit_diff;
 #[cfg(test)]
 mod tests;
 
@@ -568,26 +569,20 @@ pub fn source_span(cluster: &Cluster, graph: &TrustGraph, source: Source) -> Spa
     }
 }
 
-/// `user@host` for a one-host group, else "`user` on a, b, c and N more".
+/// `` `user@host` `` for a one-host group, else `` `user@compute[1-16]` ``.
 pub fn principals(cluster: &Cluster, graph: &TrustGraph, user: &str, group: GroupId) -> String {
     let members = &graph.groups()[group.0 as usize].members;
-    match members.as_slice() {
-        [one] => format!("`{user}@{}`", cluster.hosts[one.0 as usize].name),
-        _ => format!("`{user}` on {}", host_list(cluster, members)),
-    }
+    format!("`{}`", crate::hostlist::principals(user, names(cluster, members)))
 }
 
-/// "a, b, c", or "a, b, c and N more" beyond three hosts.
+/// The hosts as a hostlist (`compute[01-16],head`).
 pub fn host_list(cluster: &Cluster, hosts: &[HostId]) -> String {
-    const SHOWN: usize = 3;
-    let names: Vec<&str> = hosts
+    crate::hostlist::fold(names(cluster, hosts))
+}
+
+fn names<'a>(cluster: &'a Cluster, hosts: &[HostId]) -> Vec<&'a str> {
+    hosts
         .iter()
-        .take(SHOWN)
         .map(|h| cluster.hosts[h.0 as usize].name.as_str())
-        .collect();
-    let mut text = names.join(", ");
-    if hosts.len() > SHOWN {
-        text.push_str(&format!(" and {} more", hosts.len() - SHOWN));
-    }
-    text
+        .collect()
 }

@@ -1,0 +1,386 @@
+//! `accord audit --diff OLD NEW`: who gains or loses the ability to become
+//! root, on which hosts, through which chain of logins. The CLI exits 1 when
+//! anyone gains root, so CI can ask for a second approval.
+//!
+//! Both sides are [`TrustView`]s (cluster files or build directories). On
+//! each side, a breadth-first search from root on each group over the
+//! reversed edges finds every principal that reaches it and the first login
+//! of a shortest chain; hosts are then compared in joint groups (hosts that
+//! share their group on both sides), so the work follows groups and edges,
+//! never host pairs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::audit::{reach, MAX_CHAIN_WORK};
+use crate::hostlist;
+use crate::review::trust::TrustView;
+
+/// Root access gained and lost between two sides.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditDiff {
+    pub gained: Vec<RootChange>,
+    pub lost: Vec<RootChange>,
+    /// Set when chains were not followed on a side (too large a graph):
+    /// only direct grants were compared.
+    pub chains_skipped: bool,
+}
+
+/// `user` on the `from` hosts can now (or no longer) become root on the
+/// `on` hosts, in `logins` logins.
+#[derive(Debug, Clone, Serialize)]
+pub struct RootChange {
+    pub user: String,
+    /// A hostlist.
+    pub from: String,
+    pub from_count: usize,
+    pub on: String,
+    pub on_count: usize,
+    pub logins: usize,
+    /// One shortest chain, between representative hosts, on the side where
+    /// the access exists (new for a gain, old for a loss).
+    pub chain: Vec<Login>,
+}
+
+/// One login of a chain and the declaration that grants it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Login {
+    pub from: String,
+    pub to: String,
+    pub declarations: Vec<String>,
+}
+
+/// A principal of a view: (user, group).
+type Node = (usize, usize);
+
+/// Who reaches root on each group of one view: target group -> principal
+/// -> (logins, next principal of the chain, edge).
+struct Reach {
+    users: Vec<String>,
+    by_target: Vec<BTreeMap<Node, (usize, Node, usize)>>,
+    chains_skipped: bool,
+}
+
+impl Reach {
+    fn of(view: &TrustView) -> Reach {
+        let mut users: Vec<String> = view
+            .edges
+            .iter()
+            .flat_map(|e| [e.from_user.clone(), e.to_user.clone()])
+            .collect();
+        users.sort();
+        users.dedup();
+        let user = |name: &str| users.binary_search_by(|u| u.as_str().cmp(name)).unwrap_or(0);
+        let mut preds: HashMap<Node, Vec<(Node, usize)>> = HashMap::new();
+        for (i, e) in view.edges.iter().enumerate() {
+            if e.effective() {
+                let (from, to) = ((user(&e.from_user), e.from), (user(&e.to_user), e.to));
+                preds.entry(to).or_default().push((from, i));
+            }
+        }
+        let work = view.groups.len().saturating_mul(view.edges.len().max(1));
+        let chains = work <= MAX_CHAIN_WORK;
+        let limit = if chains { usize::MAX } else { 1 };
+        let by_target = match users.binary_search_by(|u| u.as_str().cmp("root")) {
+            Ok(root) => (0..view.groups.len())
+                .map(|g| reach(&preds, (root, g), view.groups[g].hosts.len() > 1, limit))
+                .collect(),
+            Err(_) => vec![BTreeMap::new(); view.groups.len()],
+        };
+        Reach {
+            users,
+            by_target,
+            chains_skipped: !chains,
+        }
+    }
+
+    /// The logins `user` on group `from` takes to become root on `on`.
+    fn logins(&self, user: &str, from: usize, on: usize) -> Option<usize> {
+        let u = self.users.binary_search_by(|x| x.as_str().cmp(user)).ok()?;
+        self.by_target[on].get(&(u, from)).map(|r| r.0)
+    }
+}
+
+/// Compares who can become root where.
+pub fn diff(old: &TrustView, new: &TrustView) -> AuditDiff {
+    let (old_reach, new_reach) = (Reach::of(old), Reach::of(new));
+    let joints = joint_groups(old, new);
+    let (mut of_old, mut of_new) = (vec![Vec::new(); old.groups.len()], vec![Vec::new(); new.groups.len()]);
+    for (j, joint) in joints.iter().enumerate() {
+        if let Some(g) = joint.old {
+            of_old[g].push(j);
+        }
+        if let Some(g) = joint.new {
+            of_new[g].push(j);
+        }
+    }
+    // (gained, user, logins, the declarations of the chain) -> (the first
+    // chain, source joint -> target joints)
+    type Key = (bool, String, usize, Vec<Vec<String>>);
+    type Rows = BTreeMap<usize, BTreeSet<usize>>;
+    let mut changed: BTreeMap<Key, Rows> = BTreeMap::new();
+    for (t, target) in joints.iter().enumerate() {
+        // Every principal that reaches root on the target on either side.
+        let mut candidates: BTreeSet<(&str, usize)> = BTreeSet::new();
+        for (reach, group, of) in [
+            (&old_reach, target.old, &of_old),
+            (&new_reach, target.new, &of_new),
+        ] {
+            for &(u, from) in group.map(|g| reach.by_target[g].keys()).into_iter().flatten() {
+                for &s in &of[from] {
+                    candidates.insert((reach.users[u].as_str(), s));
+                }
+            }
+        }
+        for (user, s) in candidates {
+            let source = &joints[s];
+            if s == t && target.hosts.len() == 1 && user == "root" {
+                continue;
+            }
+            let before = source
+                .old
+                .zip(target.old)
+                .and_then(|(f, o)| old_reach.logins(user, f, o));
+            let after = source
+                .new
+                .zip(target.new)
+                .and_then(|(f, o)| new_reach.logins(user, f, o));
+            let (gained, logins, view, reach, from, on) = match (before, after) {
+                (None, Some(n)) => (true, n, new, &new_reach, source.new, target.new),
+                (Some(n), None) => (false, n, old, &old_reach, source.old, target.old),
+                _ => continue,
+            };
+            let (Some(from), Some(on)) = (from, on) else {
+                continue;
+            };
+            let chain = chain(view, reach, user, (from, &source.hosts), (on, &target.hosts));
+            let causes = chain.iter().map(|l| l.declarations.clone()).collect();
+            changed
+                .entry((gained, user.to_string(), logins, causes))
+                .or_default()
+                .entry(s)
+                .or_default()
+                .insert(t);
+        }
+    }
+    let mut out = AuditDiff {
+        chains_skipped: old_reach.chains_skipped || new_reach.chains_skipped,
+        ..AuditDiff::default()
+    };
+    for ((gained, user, logins, _), rows) in changed {
+        // Sources with the same targets are one change.
+        let mut by_targets: BTreeMap<BTreeSet<usize>, Vec<usize>> = BTreeMap::new();
+        for (s, targets) in rows {
+            by_targets.entry(targets).or_default().push(s);
+        }
+        for (targets, sources) in by_targets {
+            let hosts = |set: &mut dyn Iterator<Item = usize>| -> Vec<&str> {
+                set.flat_map(|j| joints[j].hosts.iter().map(String::as_str))
+                    .collect()
+            };
+            let from = hosts(&mut sources.iter().copied());
+            let on = hosts(&mut targets.iter().copied());
+            let (s, t) = (&joints[sources[0]], targets.iter().next().map(|&t| &joints[t]));
+            let chain = match (gained, t) {
+                (true, Some(t)) => s.new.zip(t.new).map(|(f, o)| {
+                    chain(new, &new_reach, &user, (f, &s.hosts), (o, &t.hosts))
+                }),
+                (false, Some(t)) => s.old.zip(t.old).map(|(f, o)| {
+                    chain(old, &old_reach, &user, (f, &s.hosts), (o, &t.hosts))
+                }),
+                _ => None,
+            }
+            .unwrap_or_default();
+            let change = RootChange {
+                user: user.clone(),
+                from: hostlist::fold(&from),
+                from_count: from.len(),
+                on: hostlist::fold(&on),
+                on_count: on.len(),
+                logins,
+                chain,
+            };
+            if gained {
+                out.gained.push(change);
+            } else {
+                out.lost.push(change);
+            }
+        }
+    }
+    for list in [&mut out.gained, &mut out.lost] {
+        list.sort_by(|a, b| {
+            (a.logins, usize::MAX - a.on_count, &a.user, &a.from).cmp(&(
+                b.logins,
+                usize::MAX - b.on_count,
+                &b.user,
+                &b.from,
+            ))
+        });
+    }
+    out
+}
+
+/// Hosts that share their group on both sides.
+struct Joint {
+    old: Option<usize>,
+    new: Option<usize>,
+    hosts: Vec<String>,
+}
+
+fn joint_groups(old: &TrustView, new: &TrustView) -> Vec<Joint> {
+    let mut key: HashMap<&str, (Option<usize>, Option<usize>)> = HashMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for (side, view) in [(1, new), (0, old)] {
+        for (g, group) in view.groups.iter().enumerate() {
+            for host in &group.hosts {
+                let k = key.entry(host).or_insert_with(|| {
+                    order.push(host);
+                    (None, None)
+                });
+                if side == 0 {
+                    k.0 = Some(g);
+                } else {
+                    k.1 = Some(g);
+                }
+            }
+        }
+    }
+    let mut index: HashMap<(Option<usize>, Option<usize>), usize> = HashMap::new();
+    let mut out: Vec<Joint> = Vec::new();
+    for host in order {
+        let k = key[host];
+        let i = *index.entry(k).or_insert_with(|| {
+            out.push(Joint {
+                old: k.0,
+                new: k.1,
+                hosts: Vec::new(),
+            });
+            out.len() - 1
+        });
+        out[i].hosts.push(host.to_string());
+    }
+    out
+}
+
+/// One shortest chain from `user` on the `from` group to root on the `on`
+/// group, named by representative hosts: the first host of the source and
+/// of the target (another one when a chain ends in its own group), the
+/// first of each group between.
+fn chain(
+    view: &TrustView,
+    reach: &Reach,
+    user: &str,
+    (from, from_hosts): (usize, &[String]),
+    (on, on_hosts): (usize, &[String]),
+) -> Vec<Login> {
+    let Ok(u) = reach.users.binary_search_by(|x| x.as_str().cmp(user)) else {
+        return Vec::new();
+    };
+    let first = &from_hosts[0];
+    let last = on_hosts
+        .iter()
+        .find(|h| !(*h == first && user == "root"))
+        .unwrap_or(&on_hosts[0]);
+    let mut out = Vec::new();
+    let mut node = (u, from);
+    let mut host = first.clone();
+    let targets = &reach.by_target[on];
+    while let Some(&(_, next, edge)) = targets.get(&node) {
+        let e = &view.edges[edge];
+        let next_host = if next == (reach_root(reach), on) {
+            last.clone()
+        } else {
+            let hosts = &view.groups[next.1].hosts;
+            hosts
+                .iter()
+                .find(|h| **h != host || e.from_user != e.to_user)
+                .unwrap_or(&hosts[0])
+                .clone()
+        };
+        out.push(Login {
+            from: format!("{}@{host}", e.from_user),
+            to: format!("{}@{next_host}", e.to_user),
+            declarations: e
+                .granted_by
+                .iter()
+                .map(|d| {
+                    let d = &view.declarations[*d];
+                    match &d.at {
+                        Some(at) => format!("{at}  {}", d.text),
+                        None => d.text.clone(),
+                    }
+                })
+                .collect(),
+        });
+        if next == (reach_root(reach), on) || out.len() > view.edges.len() {
+            break;
+        }
+        node = next;
+        host = next_host;
+    }
+    out
+}
+
+fn reach_root(reach: &Reach) -> usize {
+    reach
+        .users
+        .binary_search_by(|u| u.as_str().cmp("root"))
+        .unwrap_or(usize::MAX)
+}
+
+/// The human form.
+pub fn text(diff: &AuditDiff) -> String {
+    let mut s = String::new();
+    if diff.gained.is_empty() {
+        s.push_str("root access gained: none\n");
+    } else {
+        let _ = writeln!(
+            s,
+            "root access gained ({}): review with a second approver",
+            diff.gained.len()
+        );
+        for change in &diff.gained {
+            change_text(&mut s, '+', "can now", change);
+        }
+    }
+    if diff.lost.is_empty() {
+        s.push_str("root access lost: none\n");
+    } else {
+        let _ = writeln!(s, "root access lost ({}):", diff.lost.len());
+        for change in &diff.lost {
+            change_text(&mut s, '-', "can no longer", change);
+        }
+    }
+    if diff.chains_skipped {
+        s.push_str("(chains of logins not followed: too many groups; direct grants only)\n");
+    }
+    s
+}
+
+fn change_text(s: &mut String, sign: char, verb: &str, change: &RootChange) {
+    let count = |n: usize| {
+        if n == 1 {
+            String::new()
+        } else {
+            format!(" ({n} hosts)")
+        }
+    };
+    let _ = writeln!(
+        s,
+        "  {sign} `{}`{} {verb} become root on {}{}, in {} login{}:",
+        hostlist::principals_of(&change.user, &change.from),
+        count(change.from_count),
+        change.on,
+        count(change.on_count),
+        change.logins,
+        if change.logins == 1 { "" } else { "s" }
+    );
+    for login in &change.chain {
+        let _ = writeln!(s, "      {} -> {}", login.from, login.to);
+        for d in &login.declarations {
+            let _ = writeln!(s, "          by {d}");
+        }
+    }
+}
