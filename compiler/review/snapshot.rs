@@ -356,7 +356,7 @@ mod tests {
         # 3 hosts, 10 entries, 7 distinct contents
         # accept a change with `accord snapshot`; check with `accord snapshot --check`
 
-        == 2 hosts: h1, h2
+        == 2 hosts: h[1-2]
         # each host's own name reads ${HOST} below, its addresses ${ADDRESS}
         /etc/hostname file 0644 root:root
           | ${HOST}
