@@ -539,9 +539,9 @@ impl Shape {
 }
 
 /// Splits changed cells into few products: symmetric parts first (a whole
-/// clique as one `K <-> K`, else stars around the smallest groups, so a
-/// newcomer reads as `newcomer <-> others`), then the one-way rest by rows
-/// or columns, whichever gives fewer.
+/// clique as one `K <-> K`, else stars around newcomers and the smallest
+/// groups, so a newcomer reads as `newcomer <-> others`), then the one-way
+/// rest by rows or columns, whichever gives fewer.
 fn shapes(cells: &BTreeSet<(u32, u32)>, same_user: bool, joints: &Joints) -> Vec<Shape> {
     let mut out = Vec::new();
     let mut rest: BTreeSet<(u32, u32)> = cells.clone();
@@ -582,8 +582,10 @@ fn symmetric_shapes(symmetric: &BTreeSet<(u32, u32)>, joints: &Joints) -> Vec<Sh
             });
             continue;
         }
+        // Newcomers (new hosts, hosts that changed group) first, then the
+        // smallest groups: a node joining reads as one star around it.
         let mut centres = component.clone();
-        centres.sort_by_key(|&j| (joints.size(j), j));
+        centres.sort_by_key(|&j| (joints.note(j).is_none(), joints.size(j), j));
         let mut stars: Vec<Shape> = Vec::new();
         for centre in centres {
             let around: Vec<u32> = neighbours[&centre].iter().copied().collect();
