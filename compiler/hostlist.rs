@@ -200,7 +200,9 @@ impl Atom {
                 });
                 rest = tail;
             } else {
-                let text = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+                let text = rest
+                    .find(|c: char| c.is_ascii_digit())
+                    .unwrap_or(rest.len());
                 let (run, tail) = rest.split_at(text);
                 parts.push(Part::Text(run.to_string()));
                 rest = tail;
@@ -354,9 +356,9 @@ impl ParsedAtom {
                 Piece::Ranges(ranges) => names
                     .iter()
                     .flat_map(|n| {
-                        ranges
-                            .iter()
-                            .flat_map(move |r| (r.lo..=r.hi).map(move |v| format!("{n}{}", r.show(v))))
+                        ranges.iter().flat_map(move |r| {
+                            (r.lo..=r.hi).map(move |v| format!("{n}{}", r.show(v)))
+                        })
                     })
                     .collect(),
             };
@@ -502,7 +504,10 @@ mod tests {
             (&["a1b1", "a1b2", "a2b1", "a2b2"], "a[1-2]b[1-2]"),
             (&["a1b1", "a1b2", "a2b1"], "a1b[1-2],a2b1"),
             (&["n1.lan", "n2.lan", "n3.lab"], "n[1-2].lan,n3.lab"),
-            (&["head", "backup", "compute01", "compute02"], "backup,compute[01-02],head"),
+            (
+                &["head", "backup", "compute01", "compute02"],
+                "backup,compute[01-02],head",
+            ),
             (&["x2", "x10", "x1"], "x[1-2,10]"),
             (&["n2", "n2"], "n2"),
         ];

@@ -209,7 +209,10 @@ fn read_trust(dir: &Path) -> Result<TrustView, i32> {
     })?;
     TrustView::parse(&text).map_err(|e| {
         plain_error(
-            &format!("`{}` is not a trust.txt this accord reads: {e}", shown(&path)),
+            &format!(
+                "`{}` is not a trust.txt this accord reads: {e}",
+                shown(&path)
+            ),
             Some("rebuild both sides with this accord"),
         );
         1

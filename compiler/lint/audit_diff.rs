@@ -72,7 +72,11 @@ impl Reach {
             .collect();
         users.sort();
         users.dedup();
-        let user = |name: &str| users.binary_search_by(|u| u.as_str().cmp(name)).unwrap_or(0);
+        let user = |name: &str| {
+            users
+                .binary_search_by(|u| u.as_str().cmp(name))
+                .unwrap_or(0)
+        };
         let mut preds: HashMap<Node, Vec<(Node, usize)>> = HashMap::new();
         for (i, e) in view.edges.iter().enumerate() {
             if e.effective() {
@@ -107,7 +111,10 @@ impl Reach {
 pub fn diff(old: &TrustView, new: &TrustView) -> AuditDiff {
     let (old_reach, new_reach) = (Reach::of(old), Reach::of(new));
     let joints = joint_groups(old, new);
-    let (mut of_old, mut of_new) = (vec![Vec::new(); old.groups.len()], vec![Vec::new(); new.groups.len()]);
+    let (mut of_old, mut of_new) = (
+        vec![Vec::new(); old.groups.len()],
+        vec![Vec::new(); new.groups.len()],
+    );
     for (j, joint) in joints.iter().enumerate() {
         if let Some(g) = joint.old {
             of_old[g].push(j);
@@ -128,7 +135,11 @@ pub fn diff(old: &TrustView, new: &TrustView) -> AuditDiff {
             (&old_reach, target.old, &of_old),
             (&new_reach, target.new, &of_new),
         ] {
-            for &(u, from) in group.map(|g| reach.by_target[g].keys()).into_iter().flatten() {
+            for &(u, from) in group
+                .map(|g| reach.by_target[g].keys())
+                .into_iter()
+                .flatten()
+            {
                 for &s in &of[from] {
                     candidates.insert((reach.users[u].as_str(), s));
                 }
@@ -155,7 +166,13 @@ pub fn diff(old: &TrustView, new: &TrustView) -> AuditDiff {
             let (Some(from), Some(on)) = (from, on) else {
                 continue;
             };
-            let chain = chain(view, reach, user, (from, &source.hosts), (on, &target.hosts));
+            let chain = chain(
+                view,
+                reach,
+                user,
+                (from, &source.hosts),
+                (on, &target.hosts),
+            );
             let causes = chain.iter().map(|l| l.declarations.clone()).collect();
             changed
                 .entry((gained, user.to_string(), logins, causes))
@@ -182,14 +199,19 @@ pub fn diff(old: &TrustView, new: &TrustView) -> AuditDiff {
             };
             let from = hosts(&mut sources.iter().copied());
             let on = hosts(&mut targets.iter().copied());
-            let (s, t) = (&joints[sources[0]], targets.iter().next().map(|&t| &joints[t]));
+            let (s, t) = (
+                &joints[sources[0]],
+                targets.iter().next().map(|&t| &joints[t]),
+            );
             let chain = match (gained, t) {
-                (true, Some(t)) => s.new.zip(t.new).map(|(f, o)| {
-                    chain(new, &new_reach, &user, (f, &s.hosts), (o, &t.hosts))
-                }),
-                (false, Some(t)) => s.old.zip(t.old).map(|(f, o)| {
-                    chain(old, &old_reach, &user, (f, &s.hosts), (o, &t.hosts))
-                }),
+                (true, Some(t)) => s
+                    .new
+                    .zip(t.new)
+                    .map(|(f, o)| chain(new, &new_reach, &user, (f, &s.hosts), (o, &t.hosts))),
+                (false, Some(t)) => s
+                    .old
+                    .zip(t.old)
+                    .map(|(f, o)| chain(old, &old_reach, &user, (f, &s.hosts), (o, &t.hosts))),
                 _ => None,
             }
             .unwrap_or_default();

@@ -517,7 +517,12 @@ fn untrusted_finding(
         .iter()
         .filter_map(|h| {
             let config = &cluster.hosts[h.0 as usize].config;
-            config.values.get(ROOT_TRUSTED_OPTION)?.defined_at.first().copied()
+            config
+                .values
+                .get(ROOT_TRUSTED_OPTION)?
+                .defined_at
+                .first()
+                .copied()
         })
         .collect::<BTreeSet<Span>>()
         .into_iter()
@@ -572,7 +577,10 @@ pub fn source_span(cluster: &Cluster, graph: &TrustGraph, source: Source) -> Spa
 /// `` `user@host` `` for a one-host group, else `` `user@compute[1-16]` ``.
 pub fn principals(cluster: &Cluster, graph: &TrustGraph, user: &str, group: GroupId) -> String {
     let members = &graph.groups()[group.0 as usize].members;
-    format!("`{}`", crate::hostlist::principals(user, names(cluster, members)))
+    format!(
+        "`{}`",
+        crate::hostlist::principals(user, names(cluster, members))
+    )
 }
 
 /// The hosts as a hostlist (`compute[01-16],head`).

@@ -95,7 +95,10 @@ pub fn diff(old: &Side, new: &Side, full: bool) -> Diff {
     let mut seen_old: BTreeSet<&str> = BTreeSet::new();
     let mut per_host: Vec<(String, Vec<Change>)> = Vec::new();
     for host in &new.plan.hosts {
-        let before_name = renamed.get(host.name.as_str()).copied().unwrap_or(&host.name);
+        let before_name = renamed
+            .get(host.name.as_str())
+            .copied()
+            .unwrap_or(&host.name);
         let Some(before) = old_hosts.get(before_name) else {
             added.push(host.name.as_str());
             continue;
@@ -272,11 +275,12 @@ pub fn render(diff: &Diff, stat: bool, full: bool) -> String {
         } else {
             String::new()
         };
-        let _ = writeln!(
-            out,
-            "  ~ {} ({count}{files} path{plural} changed)",
-            hosts.hosts
-        );
+        let what = if files == 0 {
+            "same files".to_string()
+        } else {
+            format!("{count}{files} path{plural} changed")
+        };
+        let _ = writeln!(out, "  ~ {} ({what})", hosts.hosts);
         render_changes(&mut out, &hosts.changes, stat);
     }
     out
@@ -401,7 +405,10 @@ mod tests {
                  a root
                 -b root
         ");
-        assert_eq!(render(&diff(&old, &old, false), false, false), "no changes\n");
+        assert_eq!(
+            render(&diff(&old, &old, false), false, false),
+            "no changes\n"
+        );
     }
 
     #[test]

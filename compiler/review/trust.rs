@@ -156,7 +156,12 @@ impl TrustView {
             self.cluster
         );
         for group in &self.groups {
-            let _ = writeln!(out, "group {} {}", group.label, hostlist::fold(&group.hosts));
+            let _ = writeln!(
+                out,
+                "group {} {}",
+                group.label,
+                hostlist::fold(&group.hosts)
+            );
         }
         for edge in &self.edges {
             let _ = writeln!(
@@ -201,7 +206,9 @@ impl TrustView {
             if line.starts_with('#') || line.trim().is_empty() {
                 continue;
             }
-            let (kind, rest) = line.split_once(' ').ok_or_else(|| bad("not a trust line"))?;
+            let (kind, rest) = line
+                .split_once(' ')
+                .ok_or_else(|| bad("not a trust line"))?;
             match kind {
                 "group" => {
                     let (label, hosts) = rest

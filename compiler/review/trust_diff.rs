@@ -331,10 +331,18 @@ impl Joints {
                 "{hosts}: removed host{plural}, was in `{}`",
                 self.old_labels[g]
             )),
-            (Some(a), Some(b)) if self.old_labels[a] != self.new_labels[b] => Some(format!(
-                "{hosts}: moved from `{}` to `{}`",
-                self.old_labels[a], self.new_labels[b]
-            )),
+            // A host a declaration names is a group of its own, labelled by
+            // its name: that is no move between roles.
+            (Some(a), Some(b))
+                if self.old_labels[a] != self.new_labels[b]
+                    && !j.hosts.contains(&self.old_labels[a])
+                    && !j.hosts.contains(&self.new_labels[b]) =>
+            {
+                Some(format!(
+                    "{hosts}: moved from `{}` to `{}`",
+                    self.old_labels[a], self.new_labels[b]
+                ))
+            }
             _ => None,
         }
     }
@@ -353,7 +361,8 @@ impl Users {
             return id;
         }
         self.names.push(name.to_string());
-        self.index.insert(name.to_string(), self.names.len() as u32 - 1);
+        self.index
+            .insert(name.to_string(), self.names.len() as u32 - 1);
         self.names.len() as u32 - 1
     }
 
@@ -448,7 +457,11 @@ fn cause_key(
             None => {
                 if let Some(e) = sides.old {
                     let granted = &old.edges[e as usize].granted_by;
-                    out.extend(granted.iter().map(|d| (Effect::NoLongerGrantedBy, true, *d)));
+                    out.extend(
+                        granted
+                            .iter()
+                            .map(|d| (Effect::NoLongerGrantedBy, true, *d)),
+                    );
                 }
             }
         }
@@ -563,59 +576,85 @@ fn symmetric_shapes(symmetric: &BTreeSet<(u32, u32)>, joints: &Joints) -> Vec<Sh
     for &(a, b) in symmetric {
         neighbours.entry(a).or_default().insert(b);
     }
-    let mut out = Vec::new();
-    for component in components(&neighbours) {
-        let k = component.len();
-        let loops_needed = component.iter().filter(|&&j| joints.size(j) > 1).count();
-        let links: usize = component.iter().map(|j| neighbours[j].len()).sum();
-        // A clique: every pair of groups both ways, and every group of
-        // several hosts among itself.
-        if links == k * (k - 1) + loops_needed
-            && component
-                .iter()
-                .all(|&j| joints.size(j) == 1 || neighbours[&j].contains(&j))
-        {
-            out.push(Shape {
-                from: component.clone(),
-                to: component,
-                both_ways: true,
-            });
-            continue;
+    let mut out: Vec<Shape> = Vec::new();
+    // Each round takes whole cliques, and one star out of every other
+    // component: what a star leaves may be a clique again.
+    loop {
+        neighbours.retain(|_, n| !n.is_empty());
+        let components = components(&neighbours);
+        if components.is_empty() {
+            return out;
         }
-        // Newcomers (new hosts, hosts that changed group) first, then the
-        // smallest groups: a node joining reads as one star around it.
-        let mut centres = component.clone();
-        centres.sort_by_key(|&j| (joints.note(j).is_none(), joints.size(j), j));
-        let mut stars: Vec<Shape> = Vec::new();
-        for centre in centres {
-            let around: Vec<u32> = neighbours[&centre].iter().copied().collect();
-            if around.is_empty() {
+        for component in components {
+            if is_clique(&component, &neighbours, joints) {
+                for j in &component {
+                    neighbours.remove(j);
+                }
+                // Two hosts read better as `a <-> b` than as `{a,b} <-> {a,b}`.
+                let pair = component.len() == 2 && component.iter().all(|&j| joints.size(j) == 1);
+                out.push(Shape {
+                    from: if pair {
+                        vec![component[0]]
+                    } else {
+                        component.clone()
+                    },
+                    to: if pair { vec![component[1]] } else { component },
+                    both_ways: true,
+                });
                 continue;
             }
-            for &other in &around {
-                if let Some(n) = neighbours.get_mut(&other) {
+            // Newcomers (new hosts, hosts that changed group) first, then
+            // the smallest groups: a node joining reads as one star.
+            let Some(&centre) = component
+                .iter()
+                .min_by_key(|&&j| (joints.note(j).is_none(), joints.size(j), j))
+            else {
+                continue;
+            };
+            let around: Vec<u32> = neighbours
+                .remove(&centre)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            for other in &around {
+                if let Some(n) = neighbours.get_mut(other) {
                     n.remove(&centre);
                 }
             }
-            if let Some(n) = neighbours.get_mut(&centre) {
-                n.clear();
-            }
             // Centres with the same neighbours (not themselves) are one star.
-            match stars
-                .iter_mut()
-                .find(|s| s.to == around && !around.contains(&centre) && !s.to.contains(&s.from[0]))
-            {
+            let same = out.iter_mut().find(|s| {
+                s.both_ways
+                    && s.to == around
+                    && !around.contains(&centre)
+                    && !s.from.iter().any(|f| s.to.contains(f))
+                    && s.from != s.to
+            });
+            match same {
                 Some(star) => star.from.push(centre),
-                None => stars.push(Shape {
+                None => out.push(Shape {
                     from: vec![centre],
                     to: around,
                     both_ways: true,
                 }),
             }
         }
-        out.extend(stars);
     }
-    out
+}
+
+/// Every pair of groups both ways, and every group of several hosts among
+/// itself.
+fn is_clique(
+    component: &[u32],
+    neighbours: &BTreeMap<u32, BTreeSet<u32>>,
+    joints: &Joints,
+) -> bool {
+    let k = component.len();
+    let loops_needed = component.iter().filter(|&&j| joints.size(j) > 1).count();
+    let links: usize = component.iter().map(|j| neighbours[j].len()).sum();
+    links == k * (k - 1) + loops_needed
+        && component
+            .iter()
+            .all(|&j| joints.size(j) == 1 || neighbours[&j].contains(&j))
 }
 
 /// Connected components of an undirected graph, each sorted.
@@ -783,7 +822,12 @@ impl TrustChange {
                 }
             }
         };
-        push(&self.from_names, &self.from_user, &self.to_names, &self.to_user);
+        push(
+            &self.from_names,
+            &self.from_user,
+            &self.to_names,
+            &self.to_user,
+        );
         if self.both_ways && self.from_names != self.to_names {
             let forward: HashSet<(&String, &String)> = self
                 .from_names
@@ -820,11 +864,15 @@ pub fn render(out: &mut String, diff: &TrustDiff, full: bool) {
         return;
     }
     let count = diff.changes.len();
-    let _ = writeln!(
-        out,
-        "trust: {count} change{}, most dangerous first",
-        if count == 1 { "" } else { "s" }
-    );
+    if count == 0 {
+        out.push_str("trust: nobody may log in anywhere new, nor lost a login\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "trust: {count} change{}, most dangerous first",
+            if count == 1 { "" } else { "s" }
+        );
+    }
     for r in &diff.renamed {
         let _ = writeln!(
             out,
@@ -1005,14 +1053,22 @@ mod tests {
                 granted by c.dsl:6:3  trust root@* <-> root@*;  (new)
         ");
         let from_nothing = rendered(&TrustView::default(), &new);
-        assert!(from_nothing.contains("+ root@{a[1-2],b1,ws} <-> root@{a[1-2],b1,ws}   (12 host pairs)"), "{from_nothing}");
+        assert!(
+            from_nothing
+                .contains("+ root@{a[1-2],b1,ws} <-> root@{a[1-2],b1,ws}   (12 host pairs)"),
+            "{from_nothing}"
+        );
     }
 
     #[test]
     fn full_lists_every_login_once() {
         let new = TrustView {
             groups: vec![group("a", &["a1", "a2"]), group("b", &["b1"])],
-            edges: vec![edge("root", 0, 0, 0), edge("root", 0, 1, 0), edge("root", 1, 0, 0)],
+            edges: vec![
+                edge("root", 0, 0, 0),
+                edge("root", 0, 1, 0),
+                edge("root", 1, 0, 0),
+            ],
             declarations: vec![declaration("trust root@* <-> root@*;", "c.dsl:5:3")],
             ..TrustView::default()
         };
@@ -1021,9 +1077,6 @@ mod tests {
         let unique: BTreeSet<&String> = logins.iter().collect();
         assert_eq!(logins.len(), 6, "{logins:?}");
         assert_eq!(unique.len(), 6);
-        assert_eq!(
-            changes.iter().map(|c| c.host_pairs).sum::<u64>(),
-            6
-        );
+        assert_eq!(changes.iter().map(|c| c.host_pairs).sum::<u64>(), 6);
     }
 }
