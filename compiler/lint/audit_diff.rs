@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::audit::{reach, MAX_CHAIN_WORK};
 use crate::hostlist;
 use crate::review::trust::TrustView;
+use crate::review::trust_diff::Joints;
 
 /// Root access gained and lost between two sides.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -110,19 +111,12 @@ impl Reach {
 /// Compares who can become root where.
 pub fn diff(old: &TrustView, new: &TrustView) -> AuditDiff {
     let (old_reach, new_reach) = (Reach::of(old), Reach::of(new));
-    let joints = joint_groups(old, new);
-    let (mut of_old, mut of_new) = (
-        vec![Vec::new(); old.groups.len()],
-        vec![Vec::new(); new.groups.len()],
-    );
-    for (j, joint) in joints.iter().enumerate() {
-        if let Some(g) = joint.old {
-            of_old[g].push(j);
-        }
-        if let Some(g) = joint.new {
-            of_new[g].push(j);
-        }
-    }
+    let Joints {
+        list: joints,
+        of_old,
+        of_new,
+        ..
+    } = Joints::new(old, new, &[]);
     // (gained, user, logins, the declarations of the chain) -> (the first
     // chain, source joint -> target joints)
     type Key = (bool, String, usize, Vec<Vec<String>>);
@@ -141,7 +135,7 @@ pub fn diff(old: &TrustView, new: &TrustView) -> AuditDiff {
                 .flatten()
             {
                 for &s in &of[from] {
-                    candidates.insert((reach.users[u].as_str(), s));
+                    candidates.insert((reach.users[u].as_str(), s as usize));
                 }
             }
         }
@@ -240,48 +234,6 @@ pub fn diff(old: &TrustView, new: &TrustView) -> AuditDiff {
                 &b.from,
             ))
         });
-    }
-    out
-}
-
-/// Hosts that share their group on both sides.
-struct Joint {
-    old: Option<usize>,
-    new: Option<usize>,
-    hosts: Vec<String>,
-}
-
-fn joint_groups(old: &TrustView, new: &TrustView) -> Vec<Joint> {
-    let mut key: HashMap<&str, (Option<usize>, Option<usize>)> = HashMap::new();
-    let mut order: Vec<&str> = Vec::new();
-    for (side, view) in [(1, new), (0, old)] {
-        for (g, group) in view.groups.iter().enumerate() {
-            for host in &group.hosts {
-                let k = key.entry(host).or_insert_with(|| {
-                    order.push(host);
-                    (None, None)
-                });
-                if side == 0 {
-                    k.0 = Some(g);
-                } else {
-                    k.1 = Some(g);
-                }
-            }
-        }
-    }
-    let mut index: HashMap<(Option<usize>, Option<usize>), usize> = HashMap::new();
-    let mut out: Vec<Joint> = Vec::new();
-    for host in order {
-        let k = key[host];
-        let i = *index.entry(k).or_insert_with(|| {
-            out.push(Joint {
-                old: k.0,
-                new: k.1,
-                hosts: Vec::new(),
-            });
-            out.len() - 1
-        });
-        out[i].hosts.push(host.to_string());
     }
     out
 }

@@ -238,47 +238,50 @@ fn renames(old: &TrustView, new: &TrustView) -> Vec<Renamed> {
 }
 
 /// Hosts that share their group on both sides.
-struct Joint {
-    old: Option<usize>,
-    new: Option<usize>,
-    hosts: Vec<String>,
+pub struct Joint {
+    pub old: Option<usize>,
+    pub new: Option<usize>,
+    pub hosts: Vec<String>,
 }
 
-struct Joints {
-    list: Vec<Joint>,
+/// The hosts of two views in joint groups.
+pub struct Joints {
+    pub list: Vec<Joint>,
     /// The joint groups of each old group, and of each new group.
-    of_old: Vec<Vec<u32>>,
-    of_new: Vec<Vec<u32>>,
+    pub of_old: Vec<Vec<u32>>,
+    pub of_new: Vec<Vec<u32>>,
     /// Old group labels and new group labels, for notes.
     old_labels: Vec<String>,
     new_labels: Vec<String>,
 }
 
 impl Joints {
-    fn new(old: &TrustView, new: &TrustView, renamed: &[Renamed]) -> Joints {
+    /// Partitions the hosts of both views, an old host under its new name
+    /// when it was `renamed`.
+    pub fn new(old: &TrustView, new: &TrustView, renamed: &[Renamed]) -> Joints {
         let rename: HashMap<&str, &str> = renamed
             .iter()
             .map(|r| (r.old.as_str(), r.new.as_str()))
             .collect();
         let mut key: HashMap<&str, (Option<usize>, Option<usize>)> = HashMap::new();
         let mut order: Vec<&str> = Vec::new();
-        for (g, group) in new.groups.iter().enumerate() {
-            for host in &group.hosts {
-                key.entry(host).or_insert_with(|| {
-                    order.push(host);
-                    (None, None)
-                });
-                key.get_mut(host.as_str()).map(|k| k.1 = Some(g));
-            }
-        }
-        for (g, group) in old.groups.iter().enumerate() {
-            for host in &group.hosts {
-                let name = rename.get(host.as_str()).copied().unwrap_or(host);
-                key.entry(name).or_insert_with(|| {
-                    order.push(name);
-                    (None, None)
-                });
-                key.get_mut(name).map(|k| k.0 = Some(g));
+        for (is_new, view) in [(true, new), (false, old)] {
+            for (g, group) in view.groups.iter().enumerate() {
+                for host in &group.hosts {
+                    let name = match is_new {
+                        true => host.as_str(),
+                        false => rename.get(host.as_str()).copied().unwrap_or(host),
+                    };
+                    let k = key.entry(name).or_insert_with(|| {
+                        order.push(name);
+                        (None, None)
+                    });
+                    if is_new {
+                        k.1 = Some(g);
+                    } else {
+                        k.0 = Some(g);
+                    }
+                }
             }
         }
         let mut index: HashMap<(Option<usize>, Option<usize>), u32> = HashMap::new();
@@ -836,7 +839,8 @@ impl TrustChange {
                 .collect();
             for b in &self.to_names {
                 for a in &self.from_names {
-                    if !(same_user && a == b) && !forward.contains(&(b, a)) {
+                    let own = same_user && a == b;
+                    if !own && !forward.contains(&(b, a)) {
                         out.push(format!("{}@{b} -> {}@{a}", self.to_user, self.from_user));
                     }
                 }
