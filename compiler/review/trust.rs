@@ -20,8 +20,10 @@ use crate::model::{Cluster, Target, TrustRule};
 /// The cluster file every build writes.
 pub const TRUST_FILE: &str = "trust.txt";
 
-/// The most hosts a `trust.txt` may name (it is read back from disk).
-const MAX_HOSTS: u64 = 10_000_000;
+/// The most hosts a `trust.txt` may name in all (it is read back from a
+/// directory anyone may have written: no file can make accord exhaust
+/// memory).
+const MAX_HOSTS: u64 = 2_000_000;
 
 /// The trust relation of one cluster, over groups of alike hosts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -195,6 +197,7 @@ impl TrustView {
         let mut view = TrustView::default();
         let mut labels: HashMap<String, usize> = HashMap::new();
         let mut declarations = Declarations::default();
+        let mut budget = MAX_HOSTS;
         for (number, line) in text.lines().enumerate() {
             let bad = |why: &str| format!("line {}: {why}: {line}", number + 1);
             if let Some(name) = line
@@ -214,8 +217,9 @@ impl TrustView {
                     let (label, hosts) = rest
                         .split_once(' ')
                         .ok_or_else(|| bad("a group needs a label and hosts"))?;
-                    let hosts = hostlist::expand(hosts, MAX_HOSTS)
+                    let hosts = hostlist::expand(hosts, budget)
                         .map_err(|e| bad(&format!("bad hostlist: {e}")))?;
+                    budget -= hosts.len() as u64;
                     labels.insert(label.to_string(), view.groups.len());
                     view.groups.push(ViewGroup {
                         label: label.to_string(),
@@ -480,6 +484,10 @@ mod tests {
     fn a_malformed_trust_txt_is_an_error_with_its_line() {
         let error = TrustView::parse("group a n[1-\n").unwrap_err();
         assert!(error.starts_with("line 1: bad hostlist"), "{error}");
+        let error = TrustView::parse("group a n[1-1999999]\ngroup b m[1-2]\n").unwrap_err();
+        assert!(error.contains("more than the limit of 1"), "{error}");
+        let error = TrustView::parse("group a n[1-99999999999999]\n").unwrap_err();
+        assert!(error.contains("more than the limit"), "{error}");
         let error = TrustView::parse("login root@a -> root@b\n").unwrap_err();
         assert!(error.starts_with("line 1: not an edge"), "{error}");
     }

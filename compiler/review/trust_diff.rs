@@ -1083,4 +1083,99 @@ mod tests {
         assert_eq!(unique.len(), 6);
         assert_eq!(changes.iter().map(|c| c.host_pairs).sum::<u64>(), 6);
     }
+
+    /// A random view over hosts h0..h5: each host in one of `groups` groups
+    /// (or absent), edges between groups for users root and joe, some denied.
+    fn random_view(placement: &[u8], edges: &[(u8, u8, u8, u8, bool)], decl: &str) -> TrustView {
+        let mut groups: Vec<ViewGroup> = (0..3).map(|g| group(&format!("g{g}"), &[])).collect();
+        for (h, &p) in placement.iter().enumerate() {
+            if p < 3 {
+                groups[p as usize].hosts.push(format!("h{h}"));
+            }
+        }
+        let keep: Vec<usize> = (0..3).filter(|&g| !groups[g].hosts.is_empty()).collect();
+        let users = ["root", "joe"];
+        let mut out_edges: Vec<ViewEdge> = Vec::new();
+        for &(fu, a, tu, b, denied) in edges {
+            let (a, b) = (a as usize % 3, b as usize % 3);
+            let (Some(a), Some(b)) = (
+                keep.iter().position(|&g| g == a),
+                keep.iter().position(|&g| g == b),
+            ) else {
+                continue;
+            };
+            let (fu, tu) = (users[fu as usize % 2], users[tu as usize % 2]);
+            if out_edges
+                .iter()
+                .any(|e| e.from == a && e.to == b && e.from_user == fu && e.to_user == tu)
+            {
+                continue;
+            }
+            out_edges.push(ViewEdge {
+                from_user: fu.into(),
+                from: a,
+                to_user: tu.into(),
+                to: b,
+                granted_by: vec![0],
+                denied_by: if denied { vec![1] } else { Vec::new() },
+            });
+        }
+        TrustView {
+            groups: keep.iter().map(|&g| groups[g].clone()).collect(),
+            edges: out_edges,
+            declarations: vec![
+                declaration(decl, "c.dsl:1:1"),
+                declaration("deny x@a -> x@b;", "c.dsl:2:1"),
+            ],
+            ..TrustView::default()
+        }
+    }
+
+    /// Every login a view allows, host by host.
+    fn logins_of(view: &TrustView) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for e in view.edges.iter().filter(|e| e.effective()) {
+            for a in &view.groups[e.from].hosts {
+                for b in &view.groups[e.to].hosts {
+                    if !(a == b && e.from_user == e.to_user) {
+                        out.insert(format!("{}@{a} -> {}@{b}", e.from_user, e.to_user));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// The grouped changes stand for exactly the logins gained and lost,
+        /// each once, whatever the groups and edges.
+        #[test]
+        fn grouped_changes_are_exactly_the_host_level_difference(
+            old_place in proptest::collection::vec(0u8..4, 6),
+            new_place in proptest::collection::vec(0u8..4, 6),
+            old_edges in proptest::collection::vec((0u8..2, 0u8..3, 0u8..2, 0u8..3, proptest::bool::weighted(0.2)), 0..8),
+            new_edges in proptest::collection::vec((0u8..2, 0u8..3, 0u8..2, 0u8..3, proptest::bool::weighted(0.2)), 0..8),
+        ) {
+            let old = random_view(&old_place, &old_edges, "trust a -> b;");
+            let new = random_view(&new_place, &new_edges, "trust a <-> b;");
+            let (before, after) = (logins_of(&old), logins_of(&new));
+            let result = diff(&old, &new, false);
+            let mut gained: Vec<String> = Vec::new();
+            let mut lost: Vec<String> = Vec::new();
+            for change in &result.changes {
+                let logins = change.logins();
+                let pairs = logins.len() as u64;
+                proptest::prop_assert_eq!(pairs, change.host_pairs, "{:?}", change);
+                if change.gained { gained.extend(logins) } else { lost.extend(logins) }
+            }
+            let gained_set: BTreeSet<String> = gained.iter().cloned().collect();
+            let lost_set: BTreeSet<String> = lost.iter().cloned().collect();
+            proptest::prop_assert_eq!(gained.len(), gained_set.len(), "a login told twice");
+            proptest::prop_assert_eq!(lost.len(), lost_set.len(), "a login told twice");
+            let want_gained: BTreeSet<String> = after.difference(&before).cloned().collect();
+            let want_lost: BTreeSet<String> = before.difference(&after).cloned().collect();
+            proptest::prop_assert_eq!(gained_set, want_gained);
+            proptest::prop_assert_eq!(lost_set, want_lost);
+        }
+    }
 }

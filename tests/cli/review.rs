@@ -431,3 +431,22 @@ fn trust_txt_has_one_form_at_every_size() {
         )]
     );
 }
+
+/// The snapshot names a folded section's hosts as a hostlist, not one name
+/// after another: at 2,000 hosts the header is one short line.
+#[test]
+fn snapshot_headers_fold_host_sets() {
+    let (out, dir) = Test::new()
+        .file("cluster.dsl", &big_site(2_000))
+        .args("snapshot cluster.dsl")
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let snap = std::fs::read_to_string(dir.path().join("cluster.snap")).unwrap();
+    assert!(
+        snap.lines()
+            .any(|l| l == "== 2000 hosts: compute[00001-02000]"),
+        "{}",
+        &snap[..snap.len().min(3000)]
+    );
+    assert!(snap.lines().all(|l| l.len() < 400 || l.starts_with("  | ")));
+}
