@@ -29,7 +29,7 @@ mod policy;
 mod tests;
 mod validate;
 
-pub use self::validate::unserved_transports;
+pub use self::validate::{rule_text, unserved_transports};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};

@@ -15,7 +15,7 @@ use std::fmt::Write;
 use crate::diagnostic::{SourceMap, Span};
 use crate::graph::{Source, TrustGraph};
 use crate::hostlist;
-use crate::model::{Cluster, Target, TrustRule};
+use crate::model::{Cluster, TrustRule};
 
 /// The cluster file every build writes.
 pub const TRUST_FILE: &str = "trust.txt";
@@ -302,16 +302,8 @@ pub fn location(sources: &SourceMap, span: Span) -> String {
 
 /// A trust, deny or forbid rule in canonical form: `trust a@b <-> c@d oneway;`.
 pub fn rule_text(cluster: &Cluster, kind: &str, rule: &TrustRule) -> String {
-    let name = |t: Target| crate::graph::target_name(cluster, t);
-    format!(
-        "{kind} {}@{} {} {}@{}{};",
-        rule.from.user,
-        name(rule.from.target),
-        if rule.both_ways { "<->" } else { "->" },
-        rule.to.user,
-        name(rule.to.target),
-        if rule.oneway { " oneway" } else { "" }
-    )
+    let oneway = if rule.oneway { " oneway" } else { "" };
+    format!("{kind} {}{oneway};", crate::graph::rule_text(cluster, rule))
 }
 
 fn rule_declaration(
