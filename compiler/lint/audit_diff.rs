@@ -358,3 +358,132 @@ fn change_text(s: &mut String, sign: char, verb: &str, change: &RootChange) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, VecDeque};
+
+    use super::*;
+    use crate::review::trust::{Declaration, ViewEdge, ViewGroup};
+
+    /// A view over hosts h0..h4, each in one of three groups or absent,
+    /// with edges for users root and joe between groups.
+    fn view(placement: &[u8], edges: &[(u8, u8, u8, u8)]) -> TrustView {
+        let mut groups: Vec<ViewGroup> = (0..3)
+            .map(|g| ViewGroup {
+                label: format!("g{g}"),
+                hosts: Vec::new(),
+            })
+            .collect();
+        for (h, &p) in placement.iter().enumerate() {
+            if p < 3 {
+                groups[p as usize].hosts.push(format!("h{h}"));
+            }
+        }
+        let keep: Vec<usize> = (0..3).filter(|&g| !groups[g].hosts.is_empty()).collect();
+        let users = ["root", "joe"];
+        let mut out: Vec<ViewEdge> = Vec::new();
+        for &(fu, a, tu, b) in edges {
+            let position = |g: u8| keep.iter().position(|&k| k == g as usize % 3);
+            let (Some(a), Some(b)) = (position(a), position(b)) else {
+                continue;
+            };
+            let (fu, tu) = (users[fu as usize % 2], users[tu as usize % 2]);
+            if fu == tu && a == b && groups[keep[a]].hosts.len() == 1 {
+                continue;
+            }
+            if !out
+                .iter()
+                .any(|e| (e.from, e.to, e.from_user.as_str(), e.to_user.as_str()) == (a, b, fu, tu))
+            {
+                out.push(ViewEdge {
+                    from_user: fu.into(),
+                    from: a,
+                    to_user: tu.into(),
+                    to: b,
+                    granted_by: vec![0],
+                    denied_by: Vec::new(),
+                });
+            }
+        }
+        TrustView {
+            groups: keep.iter().map(|&g| groups[g].clone()).collect(),
+            edges: out,
+            declarations: vec![Declaration {
+                text: "trust x@a -> y@b;".into(),
+                at: None,
+            }],
+            ..TrustView::default()
+        }
+    }
+
+    /// (user@host, root@host) -> fewest logins, host by host.
+    fn root_reach(view: &TrustView) -> BTreeMap<(String, String), usize> {
+        let mut next: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+        for e in &view.edges {
+            for a in &view.groups[e.from].hosts {
+                for b in &view.groups[e.to].hosts {
+                    if !(a == b && e.from_user == e.to_user) {
+                        next.entry((e.from_user.clone(), a.clone()))
+                            .or_default()
+                            .push((e.to_user.clone(), b.clone()));
+                    }
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        for start in next.keys() {
+            let mut dist = BTreeMap::from([(start.clone(), 0usize)]);
+            let mut queue = VecDeque::from([start.clone()]);
+            while let Some(node) = queue.pop_front() {
+                let d = dist[&node];
+                for n in next.get(&node).into_iter().flatten() {
+                    if !dist.contains_key(n) {
+                        dist.insert(n.clone(), d + 1);
+                        queue.push_back(n.clone());
+                    }
+                }
+            }
+            for ((user, host), d) in dist {
+                if user == "root" && d > 0 && !(start.0 == "root" && start.1 == host) {
+                    out.insert((format!("{}@{}", start.0, start.1), host), d);
+                }
+            }
+        }
+        out
+    }
+
+    fn told(changes: &[RootChange]) -> BTreeMap<(String, String), usize> {
+        let mut out = BTreeMap::new();
+        for c in changes {
+            for from in hostlist::expand(&c.from, 100).unwrap() {
+                for on in hostlist::expand(&c.on, 100).unwrap() {
+                    if !(c.user == "root" && from == on) {
+                        out.insert((format!("{}@{from}", c.user), on), c.logins);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// The root access gained and lost, with the fewest logins, is the
+        /// host-by-host difference.
+        #[test]
+        fn root_changes_are_the_host_level_difference(
+            old_place in proptest::collection::vec(0u8..4, 5),
+            new_place in proptest::collection::vec(0u8..4, 5),
+            old_edges in proptest::collection::vec((0u8..2, 0u8..3, 0u8..2, 0u8..3), 0..6),
+            new_edges in proptest::collection::vec((0u8..2, 0u8..3, 0u8..2, 0u8..3), 0..6),
+        ) {
+            let (old, new) = (view(&old_place, &old_edges), view(&new_place, &new_edges));
+            let (before, after) = (root_reach(&old), root_reach(&new));
+            let result = diff(&old, &new);
+            let want_gained: BTreeMap<_, _> = after.iter().filter(|(k, _)| !before.contains_key(*k)).map(|(k, v)| (k.clone(), *v)).collect();
+            let want_lost: BTreeMap<_, _> = before.iter().filter(|(k, _)| !after.contains_key(*k)).map(|(k, v)| (k.clone(), *v)).collect();
+            proptest::prop_assert_eq!(told(&result.gained), want_gained);
+            proptest::prop_assert_eq!(told(&result.lost), want_lost);
+        }
+    }
+}
