@@ -313,6 +313,7 @@ pub fn cluster(modules: &[&str], root: &str) -> Cluster {
         hosts,
         trusts: vec![],
         denies: vec![],
+        forbids: Vec::new(),
         options,
         emits,
         templates: stdlib_templates()

@@ -174,6 +174,8 @@ pub enum Stmt {
     Trust(Box<TrustDecl>),
     /// `deny A -> B;`
     Deny(Box<TrustDecl>),
+    /// `forbid A -> B;`: a policy no grant may break.
+    Forbid(Box<TrustDecl>),
     /// `file "/abs/path" { text = "..."; mode = 0644; }`
     File(FileDecl),
 }
@@ -202,7 +204,7 @@ pub struct Block {
     pub span: Span,
 }
 
-/// A trust or deny declaration.
+/// A trust, deny or forbid declaration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustDecl {
     pub from: Selector,
