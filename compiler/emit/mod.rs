@@ -321,9 +321,12 @@ fn write_checked(
     }
     tree::write_cluster_files(plan, root, &bytes)?;
     let store = tree::Store::write(plan, root, &bytes)?;
+    let engine = root.join(".store").join("apply-engine.sh");
+    tree::write_file(&engine, text::APPLY_ENGINE.as_bytes(), 0o644, &bytes)?;
     let progress = Progress::new(opts.progress, layouts.len());
     layouts.par_iter().try_for_each(|layout| {
         tree::write_host(layout, plan, &store, root, &bytes)?;
+        tree::place_engine(layout, &engine, root, &bytes)?;
         let name = &layout.host.name;
         let manifest = text::manifest(layout, plan);
         let manifest_path = root.join("manifests").join(format!("{name}.tsv"));

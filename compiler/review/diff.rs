@@ -357,8 +357,11 @@ mod tests {
                         mode: *mode,
                         owner: "root".into(),
                         group: "root".into(),
+                        module: Default::default(),
+                        install: Default::default(),
                     })
                     .collect(),
+                services: Vec::new(),
             })
             .collect();
         Side {
@@ -367,6 +370,7 @@ mod tests {
                 hosts,
                 blobs,
                 cluster_files: Vec::new(),
+                ..BuildPlan::default()
             },
             edges: edges.iter().map(|e| e.to_string()).collect(),
             oneway: BTreeSet::new(),

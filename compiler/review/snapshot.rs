@@ -282,6 +282,8 @@ mod tests {
             mode: 0o644,
             owner: "root".into(),
             group: "root".into(),
+            module: Default::default(),
+            install: Default::default(),
         }
     }
 
@@ -310,12 +312,15 @@ mod tests {
                     mode: 0o777,
                     owner: "root".into(),
                     group: "root".into(),
+                    module: Default::default(),
+                    install: Default::default(),
                 });
             }
             entries.sort_by(|a, b| a.path.cmp(&b.path));
             hosts.push(HostPlan {
                 name: name.into(),
                 entries,
+                services: Vec::new(),
             });
             facts.insert(
                 name.to_string(),
@@ -330,6 +335,7 @@ mod tests {
                 hosts,
                 blobs,
                 cluster_files: Vec::new(),
+                ..BuildPlan::default()
             },
             facts,
         )
