@@ -685,8 +685,8 @@ run_commands() {
             sh -c "$command" </dev/null 2>&1)
         rc_status=$?
         if [ "$rc_status" -ne 0 ]; then
-            say "host $host: module $module: $3 \`$command\` failed (exit $rc_status):"
-            printf '%s\n' "$rc_out" | prefixed "    " >&2
+            say "host $host: module $module: $3 \`$command\` failed (exit $rc_status)${rc_out:+:}"
+            [ -z "$rc_out" ] || printf '%s\n' "$rc_out" | prefixed "    " >&2
             return 1
         fi
         [ -z "$rc_out" ] || printf '%s\n' "$rc_out" | prefixed "apply: $module: "
@@ -746,7 +746,9 @@ do_module() {
         services_file=$recorded_services
         phase=deactivate
     fi
-    if [ "$module_ok" = 1 ] && [ "$module_changed" = 1 ]; then
+    # A dropped module has nothing left to validate: its `deactivate`
+    # commands check what they need themselves.
+    if [ "$module_ok" = 1 ] && [ "$module_changed" = 1 ] && [ "$phase" = activate ]; then
         if ! run_commands "$services_file" validate validator; then
             module_ok=0
             refused=$((refused + 1))
