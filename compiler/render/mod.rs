@@ -480,6 +480,8 @@ impl<'a> Renderer<'a> {
                 .cmp(&self.cluster.hosts[*b].name)
         });
         let mut conflicts = BTreeMap::new();
+        let mut exposed_keys = BTreeMap::new();
+        let mut is_key: HashMap<BlobId, bool> = HashMap::new();
         for h in order {
             let class = rendered.class_of[h];
             let (outs, diags) = &rendered.hosts[h];
@@ -510,6 +512,19 @@ impl<'a> Renderer<'a> {
                 }
             }
             entries.dedup_by(|a, b| a.0.path == b.0.path);
+            for (entry, span) in &entries {
+                if let EntryKind::File(blob) = entry.kind {
+                    if entry.mode & 0o077 != 0
+                        && *is_key.entry(blob).or_insert_with(|| {
+                            crate::plan::private_key_kind(plan.blobs.get(blob)).is_some()
+                        })
+                    {
+                        exposed_keys
+                            .entry((entry.path.clone(), *span))
+                            .or_insert(entry.mode);
+                    }
+                }
+            }
             let services = rendered.classes[class]
                 .services
                 .iter()
@@ -528,6 +543,19 @@ impl<'a> Renderer<'a> {
         }
         for ((path, first, second), host) in conflicts {
             diagnostics.push(self.conflict(&path, first, second, &host));
+        }
+        for ((path, span), mode) in exposed_keys {
+            diagnostics.push(
+                Diagnostic::error(
+                    "E0508",
+                    format!("`{path}` holds a private key but its mode is {mode:04o}"),
+                    Label::new(span, "declared here"),
+                )
+                .with_note(
+                    "a private key is readable by its owner only, in every tree, archive and host",
+                )
+                .with_hint("set `mode = 0600;`"),
+            );
         }
         (plan, diagnostics)
     }

@@ -245,6 +245,10 @@ impl Shown {
             return;
         }
         self.first_seen.insert(blob, origin.to_string());
+        if let Some(kind) = crate::plan::private_key_kind(bytes) {
+            let _ = writeln!(out, "  {}", secret_summary(kind, bytes.len(), &hash));
+            return;
+        }
         let text = std::str::from_utf8(bytes)
             .ok()
             .filter(|t| !t.contains('\0') && bytes.len() <= MAX_SHOWN_BYTES);
@@ -268,6 +272,11 @@ impl Shown {
             }
         }
     }
+}
+
+/// How review shows a private key: never its text.
+pub fn secret_summary(kind: &str, size: usize, hash: &str) -> String {
+    format!("({kind}, {size} bytes, sha256:{hash}; never shown)")
 }
 
 #[cfg(test)]
