@@ -359,6 +359,12 @@ stage_entry() {
             [ "$live" = dir ] || need=1
             ;;
     esac
+    if [ "$kind" = block ] && [ "$live" = file ]; then
+        # The file is the host's: it keeps its own mode and owner; the
+        # build's apply to a file accord creates.
+        meta "$dest"
+        mode=$m_mode owner=$m_uid dgroup=$m_gid uid=$m_uid gid=$m_gid
+    fi
     if [ "$need" = 0 ] && [ "$live" != none ] && [ "$kind" != link ]; then
         meta "$dest"
         [ "$m_mode" = "$mode" ] || need=1
