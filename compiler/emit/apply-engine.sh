@@ -102,18 +102,21 @@ gid_of() {
 }
 
 # Runs "$@" as the user who controls the directory being changed ($ctl, a
-# uid), or as ourselves when $ctl is `-`. Bounded in time when `timeout`
-# exists, so a FIFO planted by a user cannot hang the script.
+# uid), or as ourselves when $ctl is `-`. The user's process gets none of
+# the script's open files but its stdin, and root's `timeout` (which the
+# user cannot signal) bounds it, so a FIFO or a stopped process planted by
+# the user cannot hang the script.
 as_ctl() {
     if [ "$ctl" = - ]; then
         "$@"
         return
     fi
-    if [ "$have_timeout" = 1 ]; then set -- timeout 120 "$@"; fi
     case $runas in
-        setpriv) setpriv --reuid="$ctl" --regid="$ctl_gid" --init-groups -- "$@" ;;
-        runuser) runuser -u "$ctl_name" -- "$@" ;;
+        setpriv) set -- setpriv --reuid="$ctl" --regid="$ctl_gid" --init-groups -- "$@" ;;
+        runuser) set -- runuser -u "$ctl_name" -- "$@" ;;
     esac
+    if [ "$have_timeout" = 1 ]; then set -- timeout -k 5 120 "$@"; fi
+    "$@" 3<&- 4<&- 5<&- 6<&- 9<&-
 }
 
 # Sets ctl, ctl_gid, ctl_name for the directory part of host path $1 below
@@ -836,6 +839,9 @@ prepare_state() {
     else
         lock_dir=$state/lock.d
     fi
+    for stale in "$state"/run.*; do
+        [ ! -d "$stale" ] || rm -rf -- "$stale"
+    done
 }
 
 main() {

@@ -451,9 +451,11 @@ fn apply_scripts_pass_shellcheck() {
     }
     let tmp = tempfile::tempdir().unwrap();
     build(&sample(), tmp.path()).unwrap();
+    // The host's script (data, options, loading) and the engine it runs.
     let out = Command::new("shellcheck")
         .args(["-s", "sh"])
         .arg(tmp.path().join("lab/apply/a.sh"))
+        .arg(tmp.path().join("lab/hosts/a/var/lib/accord/engine.sh"))
         .output()
         .unwrap();
     assert!(

@@ -726,3 +726,29 @@ fn a_private_key_readable_by_others_is_refused_at_build() {
     assert_eq!(out.status, 1, "{}", out.stderr);
     insta::assert_snapshot!(out.stderr);
 }
+
+#[test]
+fn generated_scripts_pass_shellcheck() {
+    let found = Command::new("shellcheck").arg("--version").output().is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "`shellcheck` is missing and CI=true"
+        );
+        eprintln!("\n*** SKIPPED: `shellcheck` is not installed ***\n");
+        return;
+    }
+    let site = Site::new();
+    // A script with services (commands in its data) and blocks.
+    let out = Command::new("shellcheck")
+        .args(["-s", "sh"])
+        .arg(site.path("out/c/apply/a.sh"))
+        .arg(site.tree().join("var/lib/accord/engine.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
