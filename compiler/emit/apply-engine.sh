@@ -119,6 +119,8 @@ as_ctl() {
     "$@" 3<&- 4<&- 5<&- 6<&- 9<&-
 }
 
+safe_dirs='|'
+
 # Sets ctl, ctl_gid, ctl_name for the directory part of host path $1 below
 # base $2, checking every existing ancestor; returns 1 with $why set when
 # the path cannot be changed safely. ctl is `-` when only root (or we)
@@ -138,6 +140,8 @@ guard() {
     IFS=$g_old
     for g_part in "$@"; do
         g_cur=$g_cur/$g_part
+        # Checked before in this run: root's, and only root changes it.
+        case $safe_dirs in *"|$g_cur|"*) [ "$ctl" = - ] && continue ;; esac
         if [ -L "$g_cur" ]; then
             why="$g_cur is a symbolic link (accord never follows one it did not make)"
             return 1
@@ -159,6 +163,7 @@ guard() {
             fi
             ctl=$m_uid
         fi
+        if [ "$ctl" = - ] && [ "$m_uid" = 0 ]; then safe_dirs="$safe_dirs|$g_cur|"; fi
     done
     [ "$ctl" = - ] && return 0
     if [ "$me" != 0 ]; then
@@ -273,37 +278,38 @@ install_link() {
 # a directory's own mode and owner, `created` a block file accord created).
 # Type `parent` is a directory accord created for an entry.
 
-rec_get() {
-    rec_line=$(P=$1 awk -F '\t' '$1 == ENVIRON["P"] { print; exit }' "$record" 2>/dev/null) || rec_line=
-    if [ -z "$rec_line" ]; then
-        rec_type=- rec_module=- rec_hash=- rec_orig=-
-        return 1
-    fi
-    IFS=$TAB read -r _ rec_type rec_module rec_hash rec_orig <<EOF
-$rec_line
-EOF
-}
+# Every change appends one line (one write) to the record, and a line of
+# type `-` forgets a path; rec_fold turns that journal into one sorted line
+# per path, and the record is rewritten that way (through a rename) before
+# every module and at the end, so it is exact even after a killed run.
 
-# Replaces (or adds) the record line of path $1: type $2, module $3, hash
-# $4, original $5. Atomic: a new file renamed over the old.
 rec_put() {
     [ "$check" = 1 ] && return 0
-    {
-        P=$1 awk -F '\t' '$1 != ENVIRON["P"] && !/^#/' "$record" 2>/dev/null
-        printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5"
-    } | LC_ALL=C sort >"$record.new" &&
-        { echo "# accord record of host $host (cluster $cluster): what accord installed; path type module hash original"; cat "$record.new"; } >"$record.tmp" &&
-        mv -f "$record.tmp" "$record" && rm -f "$record.new"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$record"
 }
 
 rec_del() {
+    rec_put "$1" - - - -
+}
+
+# The record's journal $1, folded: the last line of each path, without the
+# forgotten ones and without lines a killed run left incomplete.
+rec_fold() {
+    [ -f "$1" ] || return 0
+    awk -F '\t' '!/^#/ && NF == 5 { last[$1] = $0; type[$1] = $2 }
+        END { for (p in last) if (type[p] != "-") print last[p] }' "$1" | LC_ALL=C sort
+}
+
+rec_compact() {
     [ "$check" = 1 ] && return 0
-    P=$1 awk -F '\t' '$1 != ENVIRON["P"]' "$record" >"$record.tmp" && mv -f "$record.tmp" "$record"
+    { echo "# accord record of host $host (cluster $cluster): what accord installed; path type module hash original"
+      rec_fold "$record"; } >"$record.tmp" && mv -f "$record.tmp" "$record"
 }
 
 # ---- per entry: staging ------------------------------------------------------
 
 n=0
+last_owner='' last_group='' last_uid='' last_gid=''
 
 # Stages entry ($kind $path $mode $owner $group $hash $flags) of the module
 # being processed: checks the destination, copies the new content into the
@@ -318,8 +324,15 @@ stage_entry() {
     fi
     uid=- gid=- dgroup=$group
     if [ "$owners" = 1 ]; then
-        uid=$(id -u "$owner" 2>/dev/null) || { problem "user $owner (owner of $path) does not exist on this host"; return 1; }
-        gid=$(gid_of "$group") || { problem "group $group (of $path) does not exist on this host"; return 1; }
+        if [ "$owner" != "$last_owner" ]; then
+            last_uid=$(id -u "$owner" 2>/dev/null) || { problem "user $owner (owner of $path) does not exist on this host"; return 1; }
+            last_owner=$owner
+        fi
+        if [ "$group" != "$last_group" ]; then
+            last_gid=$(gid_of "$group") || { problem "group $group (of $path) does not exist on this host"; return 1; }
+            last_group=$group
+        fi
+        uid=$last_uid gid=$last_gid
         if [ "$ctl" != - ]; then
             if [ "$uid" != "$ctl" ]; then
                 problem "refusing $path: its directory belongs to $ctl_name, so accord installs only $ctl_name's own files there (the build says $owner)"
@@ -332,7 +345,6 @@ stage_entry() {
             fi
         fi
     fi
-    rec_get "$path" || :
     live=$(kind_of "$dest")
     case $live in
         other) problem "refusing $path: it is neither a file, a link nor a directory"; return 1 ;;
@@ -373,8 +385,9 @@ stage_entry() {
         [ "$m_mode" = "$mode" ] || need=1
         if [ "$owners" = 1 ] && [ "$m_uid:$m_gid" != "$uid:$gid" ]; then need=1; fi
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-        "$n" "$kind" "$path" "$mode" "$owner" "$dgroup" "$hash" "$flags" "$ctl" "$need" "$live" "$uid:$gid" >>"$plan"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$n" "$kind" "$path" "$mode" "$owner" "$dgroup" "$hash" "$flags" "$ctl" "$need" "$live" "$uid:$gid" \
+        "$rec_type" "$rec_module" "$rec_hash" "$rec_orig" >>"$plan"
 }
 
 # The new content of a file or block entry into $new (and the host's
@@ -489,8 +502,8 @@ stage_drop() {
         *) return 0 ;;
     esac
     if [ "$4" = kept ] && [ "$action" != forget ]; then action=restore; fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-        "$n" "drop-$2" "$path" - - - "$3" "$4" "$ctl" "$action" "$live" - >>"$plan"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$n" "drop-$2" "$path" - - - "$3" "$4" "$ctl" "$action" "$live" - "$2" "$module" "$3" "$4" >>"$plan"
 }
 
 # ---- per module --------------------------------------------------------------
@@ -668,6 +681,10 @@ apply_drop() {
                 meta "$ra_keep" && install_file "$ra_keep" "$path" "$m_mode" "$m_uid" "$m_gid"
             fi || { problem "cannot put back the host's own $path"; return 1; }
             rm -f -- "$ra_keep"
+            ra_dir=${ra_keep%/*}
+            while [ "$ra_dir" != "$state/orig" ] && rmdir -- "$ra_dir" 2>/dev/null; do
+                ra_dir=${ra_dir%/*}
+            done
             echo "apply: put back the host's own $path" ;;
         remeta)
             set -f; ra_old=$IFS; IFS=:
@@ -689,6 +706,9 @@ commands_of() {
 # file $1; on the first failure says so and returns 1.
 run_commands() {
     commands_of "$module" "$2" "$1" >"$run/commands"
+    # Commands run as root and may change directories.
+    safe_dirs='|'
+
     while IFS=$TAB read -r service command <&5; do
         rc_out=$(cd / && ACCORD_ROOT=$root ACCORD_HOST=$host ACCORD_MODULE=$module ACCORD_SERVICE=$service \
             sh -c "$command" </dev/null 2>&1)
@@ -711,13 +731,20 @@ do_module() {
     : >"$plan"
     : >"$undo"
     module_ok=1
-    while IFS=$TAB read -r m kind path mode owner group hash flags <&3; do
-        [ "$m" = "$module" ] || continue
+    rec_compact
+    rec_fold "$record" >"$run/record"
+    # The module's entries, each with what the record says of its path.
+    M=$module awk -F '\t' -v OFS='\t' '
+        FILENAME == ARGV[1] { rec[$1] = $2 OFS $3 OFS $4 OFS $5; next }
+        $1 == ENVIRON["M"] { print $0, (($3 in rec) ? rec[$3] : "-" OFS "-" OFS "-" OFS "-") }
+    ' "$run/record" "$run/entries" >"$run/module"
+    while IFS=$TAB read -r _ kind path mode owner group hash flags rec_type rec_module rec_hash rec_orig <&3; do
         stage_entry || module_ok=0
-    done 3<"$run/entries"
-    if [ -f "$record" ]; then
-        awk -F '\t' 'NR == FNR { keep[$3] = 1; next } !/^#/ && !($1 in keep) { print }' \
-            "$run/entries" "$record" >"$run/dropped"
+    done 3<"$run/module"
+    if [ -s "$run/record" ]; then
+        # Children before their directories.
+        awk -F '\t' 'FILENAME == ARGV[1] { keep[$3] = 1; next } !($1 in keep) { print }' \
+            "$run/entries" "$run/record" | LC_ALL=C sort -r >"$run/dropped"
         while IFS=$TAB read -r d_path d_type d_module d_hash d_orig <&3; do
             [ "$d_module" = "$module" ] || continue
             stage_drop "$d_path" "$d_type" "$d_hash" "$d_orig" || module_ok=0
@@ -729,7 +756,7 @@ do_module() {
     fi
     module_changed=0
     if [ "$check" = 1 ]; then
-        while IFS=$TAB read -r n kind path mode owner dgroup hash flags ctl need live ids <&3; do
+        while IFS=$TAB read -r n kind path mode owner dgroup hash flags ctl need live ids _ <&3; do
             [ "$need" != 0 ] || continue
             dest=$root$path new=$run/$n.new have=$run/$n.live
             [ -f "$have" ] || : >"$have"
@@ -739,12 +766,12 @@ do_module() {
     fi
     cp -- "$record" "$run/record.before" 2>/dev/null || : >"$run/record.before"
     installing=1
-    while IFS=$TAB read -r n kind path mode owner dgroup hash flags ctl need live ids <&3; do
+    while IFS=$TAB read -r n kind path mode owner dgroup hash flags ctl need live ids \
+        rec_type rec_module rec_hash rec_orig <&3; do
         dest=$root$path new=$run/$n.new have=$run/$n.live
         if [ "$ctl" != - ]; then
             guard "$path" "$root" || { problem "refusing $path: $why"; module_ok=0; break; }
         fi
-        rec_get "$path" || :
         apply_line || { module_ok=0; break; }
     done 3<"$plan"
     # The build's commands for a module it has; the recorded ones for a
@@ -801,8 +828,9 @@ remember_services() {
 # Removes the directories accord created that no entry needs any more.
 drop_parents() {
     [ -f "$record" ] || return 0
+    rec_compact
     awk -F '\t' '
-        NR == FNR { paths[++k] = $3; next }
+        FILENAME == ARGV[1] { paths[++k] = $3; next }
         $2 == "parent" {
             used = 0
             for (i = 1; i <= k && !used; i++) used = index(paths[i], $1 "/") == 1
@@ -860,12 +888,15 @@ main() {
     services >"$run/services"
     {
         cut -f1 "$run/entries"
-        [ ! -f "$record" ] || awk -F '\t' '!/^#/ { print $3 }' "$record"
+        rec_fold "$record" | cut -f3
     } | awk '$0 != "-" && !seen[$0]++' >"$run/modules"
     while IFS= read -r module <&6; do
         do_module
     done 6<"$run/modules"
-    [ "$check" = 1 ] || drop_parents
+    if [ "$check" = 0 ]; then
+        drop_parents
+        rec_compact
+    fi
     if [ "$check" = 1 ]; then
         [ "$failed" -eq 0 ] || exit 2
         if [ "$changes" -eq 0 ]; then
