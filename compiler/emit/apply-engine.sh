@@ -626,6 +626,10 @@ apply_line() {
     if [ "$rec_type" = - ]; then
         if [ "$kind" = block ]; then
             if [ "$live" = none ]; then orig=created; else orig=-; fi
+        elif [ "$inplace" = 1 ] && [ "$kind" = file ]; then
+            # The copy into the root has already replaced whatever the host
+            # had: what is there is accord's, not an original to keep.
+            orig=-
         else
             keep_original || { problem "cannot keep the host's own $path"; return 1; }
         fi
