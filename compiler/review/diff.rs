@@ -150,6 +150,9 @@ fn host_changes(
 /// `file 0600 root:root`, `dir 0755 root:root`, `link -> ../init.d/ssh`.
 fn describe(e: &Entry) -> String {
     match &e.kind {
+        EntryKind::File(_) if e.install == crate::plan::Install::Block => {
+            format!("block {:04o} {}:{}", e.mode, e.owner, e.group)
+        }
         EntryKind::File(_) => format!("file {:04o} {}:{}", e.mode, e.owner, e.group),
         EntryKind::Dir => format!("dir {:04o} {}:{}", e.mode, e.owner, e.group),
         EntryKind::Symlink(target) => format!("link -> {target}"),

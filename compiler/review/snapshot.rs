@@ -213,7 +213,11 @@ fn section(out: &mut String, plan: &BuildPlan, group: &Group<'_>, shown: &mut Sh
                 let _ = writeln!(out, "{path} -> {target}");
             }
             EntryKind::File(blob) => {
-                let _ = writeln!(out, "{path} file {:04o} {owner}", entry.mode);
+                let what = match entry.install {
+                    crate::plan::Install::Replace => "file",
+                    crate::plan::Install::Block => "block",
+                };
+                let _ = writeln!(out, "{path} {what} {:04o} {owner}", entry.mode);
                 let origin = format!("{}:{}", first.name, entry.path);
                 shown.content(out, plan, *blob, &origin, name.map(|n| (n, facts)));
             }
