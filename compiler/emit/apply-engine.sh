@@ -156,6 +156,12 @@ guard() {
             why="$g_cur is writable by its group or by others, so it is nobody's alone"
             return 1
         fi
+        # An access control list may let others write where the mode does not.
+        case $(ls -ld -- "$g_cur" 2>/dev/null) in
+            ??????????+*)
+                why="$g_cur has an access control list, so the mode does not say who may change it"
+                return 1 ;;
+        esac
         if [ "$m_uid" != 0 ] && [ "$m_uid" != "$me" ]; then
             if [ "$ctl" != - ] && [ "$ctl" != "$m_uid" ]; then
                 why="$g_cur belongs to uid $m_uid inside a directory of uid $ctl"
@@ -709,16 +715,22 @@ commands_of() {
 # Runs module $module's $2 commands (validate, activate, deactivate) from
 # file $1; on the first failure says so and returns 1.
 run_commands() {
+    rc_what=$3
     commands_of "$module" "$2" "$1" >"$run/commands"
     # Commands run as root and may change directories.
     safe_dirs='|'
-
     while IFS=$TAB read -r service command <&5; do
-        rc_out=$(cd / && ACCORD_ROOT=$root ACCORD_HOST=$host ACCORD_MODULE=$module ACCORD_SERVICE=$service \
-            sh -c "$command" </dev/null 2>&1)
+        set -- sh -c "$command"
+        # Bounded, so a hung reload cannot hold the host's apply forever.
+        if [ "$have_timeout" = 1 ]; then set -- timeout -k 10 600 "$@"; fi
+        # Into a file, not a pipe: a daemon the command starts may keep its
+        # output open long after the command is done.
+        (cd / && ACCORD_ROOT=$root ACCORD_HOST=$host ACCORD_MODULE=$module ACCORD_SERVICE=$service \
+            "$@" </dev/null >"$run/output" 2>&1)
         rc_status=$?
+        rc_out=$(cat -- "$run/output")
         if [ "$rc_status" -ne 0 ]; then
-            say "host $host: module $module: $3 \`$command\` failed (exit $rc_status)${rc_out:+:}"
+            say "host $host: module $module: $rc_what \`$command\` failed (exit $rc_status)${rc_out:+:}"
             [ -z "$rc_out" ] || printf '%s\n' "$rc_out" | prefixed "    " >&2
             return 1
         fi

@@ -752,3 +752,28 @@ fn generated_scripts_pass_shellcheck() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn a_daemon_started_by_activation_does_not_hold_the_script() {
+    let site = Site::new();
+    // The daemon keeps the command's output open and lives 30 s; its pid
+    // goes to a file so the test can end it.
+    site.write(
+        "site.dsl",
+        &SITE.replace(
+            r#"activate   = ["echo"#,
+            r#"activate   = ["sleep 30 & echo $! > \"$ACCORD_ROOT/daemon.pid\"", "echo"#,
+        ),
+    );
+    site.cluster("");
+    let run = site.apply(&["--activate"]);
+    ok(&run);
+    let pid = site.read("daemon.pid").trim().to_string();
+    // The script came back while the daemon still runs.
+    let alive = Command::new("kill").args(["-0", &pid]).status().unwrap();
+    let _ = Command::new("kill").arg(&pid).status();
+    assert!(
+        alive.success(),
+        "the daemon was gone: the script waited for it"
+    );
+}
