@@ -777,3 +777,48 @@ fn a_daemon_started_by_activation_does_not_hold_the_script() {
         "the daemon was gone: the script waited for it"
     );
 }
+
+#[test]
+fn services_render_per_host_and_only_where_their_condition_holds() {
+    let site = Site::new();
+    site.write(
+        "site.dsl",
+        &format!(
+            "{SITE}\nservice upgraded {{\n  when = site.version > 1;\n  \
+             activate = \"echo upgrade to {{{{ config.site.version }}}} {{{{ 'x y' | sh }}}}\";\n}}\n"
+        ),
+    );
+    site.write(
+        "cluster.dsl",
+        &fs::read_to_string(site.path("cluster.dsl"))
+            .unwrap()
+            .replace(
+                "host b { address = 10.0.0.2; }",
+                "host b { address = 10.0.0.2; site.version = 2; }",
+            ),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["build", "cluster.dsl", "-o", "out"])
+        .current_dir(site.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script =
+        |host: &str| fs::read_to_string(site.path(&format!("out/c/apply/{host}.sh"))).unwrap();
+    let line = "site.dsl\tupgraded\tactivate\techo upgrade to 2 'x y'\n";
+    assert!(script("b").contains(line), "{}", script("b"));
+    assert!(!script("a").contains("upgraded"), "{}", script("a"));
+    // Both have the module's other service, its empty command left out.
+    for host in ["a", "b"] {
+        let text = script(host);
+        assert!(
+            text.contains("site.dsl\tsited\tvalidate\ttest -s"),
+            "{text}"
+        );
+        assert_eq!(text.matches("\tsited\tvalidate\t").count(), 1, "{text}");
+    }
+}
