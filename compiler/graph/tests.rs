@@ -56,6 +56,8 @@ impl Builder {
                 forbids: Vec::new(),
                 options: BTreeMap::new(),
                 emits: Vec::new(),
+                services: Vec::new(),
+                modules: Vec::new(),
                 templates: BTreeMap::new(),
                 host_index: HashMap::new(),
             },

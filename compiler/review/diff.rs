@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
 use serde::Serialize;
+use sha2::Digest;
 
 use super::trust::TrustView;
 use super::trust_diff::{self, TrustDiff};
@@ -167,6 +168,9 @@ fn host_changes(
 /// `file 0600 root:root`, `dir 0755 root:root`, `link -> ../init.d/ssh`.
 fn describe(e: &Entry) -> String {
     match &e.kind {
+        EntryKind::File(_) if e.install == crate::plan::Install::Block => {
+            format!("block {:04o} {}:{}", e.mode, e.owner, e.group)
+        }
         EntryKind::File(_) => format!("file {:04o} {}:{}", e.mode, e.owner, e.group),
         EntryKind::Dir => format!("dir {:04o} {}:{}", e.mode, e.owner, e.group),
         EntryKind::Symlink(target) => format!("link -> {target}"),
@@ -207,8 +211,23 @@ impl Contents {
     }
 }
 
-/// A unified diff of two texts; empty when either is binary.
+/// A unified diff of two texts; empty when either is binary; for a private
+/// key, its kind, size and hash on each side, never its text.
 fn unified(old: &[u8], new: &[u8]) -> String {
+    let secret = |bytes: &[u8]| {
+        crate::plan::private_key_kind(bytes).map(|kind| {
+            let hash: String = sha2::Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            super::snapshot::secret_summary(kind, bytes.len(), &hash)
+        })
+    };
+    let (old_key, new_key) = (secret(old), secret(new));
+    if old_key.is_some() || new_key.is_some() {
+        let shown = |key: Option<String>| key.unwrap_or_else(|| "a file that is no key".into());
+        return format!("private key: {} -> {}\n", shown(old_key), shown(new_key));
+    }
     match (std::str::from_utf8(old), std::str::from_utf8(new)) {
         (Ok(old_text), Ok(new_text)) => similar::TextDiff::from_lines(old_text, new_text)
             .unified_diff()
@@ -352,8 +371,11 @@ mod tests {
                         mode: *mode,
                         owner: "root".into(),
                         group: "root".into(),
+                        module: Default::default(),
+                        install: Default::default(),
                     })
                     .collect(),
+                services: Vec::new(),
             })
             .collect();
         Side {
@@ -362,6 +384,7 @@ mod tests {
                 hosts,
                 blobs,
                 cluster_files: Vec::new(),
+                ..BuildPlan::default()
             },
             trust: TrustView::default(),
         }

@@ -224,7 +224,11 @@ fn section(out: &mut String, plan: &BuildPlan, group: &Group<'_>, shown: &mut Sh
                 let _ = writeln!(out, "{path} -> {target}");
             }
             EntryKind::File(blob) => {
-                let _ = writeln!(out, "{path} file {:04o} {owner}", entry.mode);
+                let what = match entry.install {
+                    crate::plan::Install::Replace => "file",
+                    crate::plan::Install::Block => "block",
+                };
+                let _ = writeln!(out, "{path} {what} {:04o} {owner}", entry.mode);
                 let origin = format!("{}:{}", first.name, entry.path);
                 shown.content(out, plan, *blob, &origin, name.map(|n| (n, facts)));
             }
@@ -258,6 +262,10 @@ impl Shown {
             return;
         }
         self.first_seen.insert(blob, origin.to_string());
+        if let Some(kind) = crate::plan::private_key_kind(bytes) {
+            let _ = writeln!(out, "  {}", secret_summary(kind, bytes.len(), &hash));
+            return;
+        }
         let text = std::str::from_utf8(bytes)
             .ok()
             .filter(|t| !t.contains('\0') && (self.always || bytes.len() <= MAX_SHOWN_BYTES));
@@ -283,6 +291,11 @@ impl Shown {
     }
 }
 
+/// How review shows a private key: never its text.
+pub fn secret_summary(kind: &str, size: usize, hash: &str) -> String {
+    format!("({kind}, {size} bytes, sha256:{hash}; never shown)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +308,8 @@ mod tests {
             mode: 0o644,
             owner: "root".into(),
             group: "root".into(),
+            module: Default::default(),
+            install: Default::default(),
         }
     }
 
@@ -323,12 +338,15 @@ mod tests {
                     mode: 0o777,
                     owner: "root".into(),
                     group: "root".into(),
+                    module: Default::default(),
+                    install: Default::default(),
                 });
             }
             entries.sort_by(|a, b| a.path.cmp(&b.path));
             hosts.push(HostPlan {
                 name: name.into(),
                 entries,
+                services: Vec::new(),
             });
             facts.insert(
                 name.to_string(),
@@ -343,6 +361,7 @@ mod tests {
                 hosts,
                 blobs,
                 cluster_files: Vec::new(),
+                ..BuildPlan::default()
             },
             facts,
         )
