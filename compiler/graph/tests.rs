@@ -173,7 +173,7 @@ fn allows(g: &TrustGraph, c: &Cluster, from: &str, to: &str) -> bool {
 }
 
 fn codes(diagnostics: &[crate::diagnostic::Diagnostic]) -> Vec<&'static str> {
-    diagnostics.iter().map(|d| d.code).collect()
+    diagnostics.iter().map(|d| d.code.as_str()).collect()
 }
 
 fn mesh(n: usize) -> Cluster {

@@ -709,8 +709,8 @@ fn template_failures_are_diagnostics_at_the_rule() {
         ),
         (
             r#"emit "/x" { template = "templates/t/nope.j2"; }"#,
-            "E0502",
-            "does not exist",
+            "E0501",
+            "is not loaded",
         ),
         (
             r#"emit "/x/{{ item }}" { template = "templates/t/host.j2"; each = inbound_user; scope = class; }"#,
