@@ -73,7 +73,7 @@ pub enum Stage {
     Graph,
     /// `render/`: templates, destinations, collisions in the plan.
     Render,
-    /// `render/keys.rs` and the key check: the host keys in `keys/`.
+    /// `render/keys.rs`: the host keys in `keys/`, and whether every host has its own.
     Keys,
     /// `lint/`: the security lints.
     Lint,
@@ -101,6 +101,19 @@ impl Stage {
             Stage::Render => "render",
             Stage::Keys => "keys",
             Stage::Lint => "lint",
+        }
+    }
+
+    /// Where the stage's code lives.
+    pub fn module(self) -> &'static str {
+        match self {
+            Stage::Syntax => "compiler/syntax/",
+            Stage::Load => "compiler/load.rs",
+            Stage::Eval => "compiler/eval/",
+            Stage::Graph => "compiler/graph/",
+            Stage::Render => "compiler/render/",
+            Stage::Keys => "compiler/render/keys.rs",
+            Stage::Lint => "compiler/lint/",
         }
     }
 

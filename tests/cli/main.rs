@@ -3,8 +3,10 @@
 
 mod apply;
 mod commands;
+mod diagnostics;
 mod errors;
 mod examples;
+mod fixtures;
 mod harness;
 mod hostile;
 mod render;
