@@ -1,9 +1,9 @@
 //! End-to-end tests of `accord::verify` against real sshd and in.rshd in
 //! network namespaces, on hand-written host trees. They need root; without
 //! it (or with ACCORD_SKIP_E2E=1) they show as `ignored` and say why, except
-//! under CI=true, where a test that cannot run fails. A libtest-mimic
-//! harness (`harness = false`), because the built-in one has no way to skip
-//! at run time.
+//! under CI=true, where a test that cannot run fails: the runner of
+//! `tests/e2e/mod.rs` (libtest-mimic, `harness = false`), because the
+//! built-in harness has no way to skip at run time.
 
 use std::fs;
 use std::net::Ipv4Addr;
@@ -12,34 +12,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::Duration;
 
+mod e2e;
+
 use accord::verify::{
     self, ExpectedPair, HostSpec, KnownHosts, Observed, Outsider, Report, Transport, UserSpec,
     VerifyError, VerifyOptions, VerifySpec,
 };
 
-/// Why the end-to-end tests cannot run here, if they cannot: they need
-/// root (namespaces, daemons), and ACCORD_SKIP_E2E=1 skips them on purpose
-/// (but not under CI=true).
-fn cannot_run() -> Option<&'static str> {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let skip = std::env::var("ACCORD_SKIP_E2E").is_ok_and(|v| v == "1");
-    if !root {
-        Some("not root (run as root to prove trees against real daemons)")
-    } else if skip && !under_ci() {
-        Some("ACCORD_SKIP_E2E=1")
-    } else {
-        None
-    }
-}
-
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// The tests that bring up namespaces and daemons; each is a trial of the
-/// libtest-mimic harness, so one that cannot run shows as `ignored` (with
-/// the reason printed once), never as `ok`, and under CI=true as FAILED.
+/// The tests that bring up namespaces and daemons: each is a trial of the
+/// shared runner (`tests/e2e/mod.rs`), so one that cannot run shows as
+/// `ignored` with the reason, never as `ok`, and under CI=true as FAILED.
 const E2E: &[(&str, fn())] = &[
     ("ssh_full_mesh_of_three_roots", ssh_full_mesh_of_three_roots),
     (
@@ -109,51 +91,33 @@ const E2E: &[(&str, fn())] = &[
     ),
 ];
 
+const SUITE: e2e::Suite = e2e::Suite {
+    name: "the verify end-to-end tests",
+    root_for: "to prove trees against real daemons",
+    setup: install_deps,
+    tests: E2E,
+};
+
 fn main() {
-    let args = libtest_mimic::Arguments::from_args();
-    let reason = cannot_run();
-    if let Some(reason) = reason {
-        let verdict = if under_ci() {
-            "FAILING (CI=true)"
-        } else {
-            "SKIPPING"
-        };
-        eprintln!("\n!!!!!!!! {verdict} the verify end-to-end tests: {reason} !!!!!!!!\n");
-    }
-    let mut trials: Vec<libtest_mimic::Trial> = E2E
-        .iter()
-        .map(|&(name, test)| {
-            let trial = libtest_mimic::Trial::test(name, move || match reason {
-                Some(reason) => Err(format!("cannot run: {reason}").into()),
-                None => {
-                    install_deps();
-                    test();
-                    Ok(())
+    SUITE.main(|reason| {
+        let bench = std::env::var("ACCORD_VERIFY_BENCH").is_ok();
+        let reason = reason.map(str::to_string);
+        vec![
+            libtest_mimic::Trial::test("requirements_name_what_is_missing", || {
+                requirements_name_what_is_missing();
+                Ok(())
+            }),
+            libtest_mimic::Trial::ignorable_test("bench_full_mesh_timings", move || {
+                if let Some(reason) = reason {
+                    return e2e::unable(reason);
                 }
-            });
-            trial.with_ignored_flag(reason.is_some() && !under_ci())
-        })
-        .collect();
-    trials.push(libtest_mimic::Trial::test(
-        "requirements_name_what_is_missing",
-        || {
-            requirements_name_what_is_missing();
-            Ok(())
-        },
-    ));
-    let bench = std::env::var("ACCORD_VERIFY_BENCH").is_ok();
-    trials.push(
-        libtest_mimic::Trial::test("bench_full_mesh_timings", move || {
-            if let Some(reason) = reason {
-                return Err(format!("cannot run: {reason}").into());
-            }
-            bench_full_mesh_timings();
-            Ok(())
-        })
-        // A measurement, asked for with ACCORD_VERIFY_BENCH=1: ignored otherwise.
-        .with_ignored_flag(!bench),
-    );
-    libtest_mimic::run(&args, trials).exit();
+                bench_full_mesh_timings();
+                Ok(libtest_mimic::Completion::Completed)
+            })
+            // A measurement, asked for with ACCORD_VERIFY_BENCH=1: ignored otherwise.
+            .with_ignored_flag(!bench),
+        ]
+    })
 }
 
 fn install_deps() {
