@@ -128,12 +128,14 @@ cluster lab {
 fn a_file_declaration_clashing_with_a_module_is_an_error_at_both() {
     let text = LEGACY.replace(
         "  ssh.version = 3.1;\n",
-        "  file \"/etc/ssh/sshd_config\" { text = \"Port 22\\n\"; }\n",
+        "  file \"/etc/ssh/sshd_config.d/00-accord.conf\" { text = \"Port 22\\n\"; }\n",
     );
     let (status, stderr, _) = snapshot(&text);
     assert_ne!(status, 0, "{stderr}");
     assert!(
-        stderr.contains("error[E0507]: two definitions write `/etc/ssh/sshd_config` on host `a`"),
+        stderr.contains(
+            "error[E0507]: two definitions write `/etc/ssh/sshd_config.d/00-accord.conf` on host `a`"
+        ),
         "{stderr}"
     );
     assert!(
