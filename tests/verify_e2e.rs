@@ -592,10 +592,11 @@ fn firewall_mesh(hosts: &[HostSpec]) {
                 "ip saddr @trust_v4 tcp sport 512-1023 tcp dport 514 accept\n\t\ttcp dport 514 drop"
             }
         };
+        fs::create_dir_all(h.tree.join("etc/accord")).unwrap();
         fs::write(
-            h.tree.join("etc/nftables.conf"),
+            h.tree.join("etc/accord/firewall.nft"),
             format!(
-                "flush ruleset\ntable inet accord {{\n\tset trust_v4 {{\n\t\ttype ipv4_addr\n\t\t\
+                "table inet accord\ndelete table inet accord\ntable inet accord {{\n\tset trust_v4 {{\n\t\ttype ipv4_addr\n\t\t\
                  elements = {{ {} }}\n\t}}\n\tchain input {{\n\t\ttype filter hook input priority \
                  filter; policy accept;\n\t\tct state established,related accept\n\t\t{rule}\n\t}}\n}}\n",
                 peers.join(", ")
@@ -968,17 +969,20 @@ fn cli_verify_names_a_firewall_that_lets_the_outsider_in() {
     // Identical files of a build may be one inode: replace, never write in
     // place, or the damage reaches fw3 too.
     let damage = |host: &str, text: &str| {
-        let f = tree.join("hosts").join(host).join("etc/nftables.conf");
+        let f = tree
+            .join("hosts")
+            .join(host)
+            .join("etc/accord/firewall.nft");
         fs::remove_file(&f).unwrap();
         fs::write(&f, text).unwrap();
     };
     damage(
         "fw2",
-        "flush ruleset\ntable inet accord {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t}\n}\n",
+        "table inet accord\ndelete table inet accord\ntable inet accord {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t}\n}\n",
     );
     damage(
         "fw1",
-        "flush ruleset\ntable inet accord {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\ttcp dport 22 drop\n\t}\n}\n",
+        "table inet accord\ndelete table inet accord\ntable inet accord {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\ttcp dport 22 drop\n\t}\n}\n",
     );
     let (status, stdout, stderr) =
         accord_verify(&[file.to_str().unwrap(), "--build", tree.to_str().unwrap()]);
@@ -1093,7 +1097,7 @@ fn rsh_firewall_on_one_host_keeps_a_given_outsider_out() {
     let hosts = mesh(&lab, Transport::Rsh);
     firewall_mesh(&hosts[1..2]);
     // firewall_mesh saw h2 alone: admit h1 as the mesh would.
-    let rules = hosts[1].tree.join("etc/nftables.conf");
+    let rules = hosts[1].tree.join("etc/accord/firewall.nft");
     let text = fs::read_to_string(&rules)
         .unwrap()
         .replace("elements = {  }", "elements = { 10.231.0.11 }");

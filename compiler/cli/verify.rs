@@ -108,7 +108,7 @@ pub fn run(args: &VerifyArgs) -> Result<(), i32> {
                 names.join(", ")
             ),
             Some(if through {
-                "a host's /etc/nftables.conf admits its transport port from an address that is no cluster host's"
+                "a host's /etc/accord/firewall.nft admits its transport port from an address that is no cluster host's"
             } else {
                 "the outsider could not reach the port even without the firewall; see the lines marked above"
             }),

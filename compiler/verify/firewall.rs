@@ -1,4 +1,4 @@
-//! Firewalls and the outsider: a host whose tree has `/etc/nftables.conf`
+//! Firewalls and the outsider: a host whose tree has `/etc/accord/firewall.nft`
 //! gets that ruleset loaded with `nft -f` inside its own network namespace
 //! before any login is tried, and an extra namespace on the same bridge
 //! whose address belongs to no cluster host (the outsider) tries to open the
@@ -21,7 +21,7 @@ use super::report::Connect;
 use super::{HostSpec, Outsider, Transport, VerifyError, VerifySpec};
 
 /// The ruleset a host's tree carries, relative to the tree.
-pub const RULESET: &str = "etc/nftables.conf";
+pub const RULESET: &str = "etc/accord/firewall.nft";
 
 /// `nft`, and the Debian package that provides it.
 pub const NFT: (&str, &str) = ("/usr/sbin/nft", "nftables");
@@ -125,7 +125,7 @@ pub fn load(
         .output()?;
     if !out.status.success() {
         return Err(VerifyError::Setup(format!(
-            "`nft -f /etc/nftables.conf` failed on `{host}` ({}): {}",
+            "`nft -f /etc/accord/firewall.nft` failed on `{host}` ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         )));
@@ -335,8 +335,8 @@ mod tests {
         // No firewall anywhere: no outsider.
         let s = spec(dir.path(), &[[10, 1, 2, 3]], auto(vec![]));
         assert_eq!(outsider_address(&s).unwrap(), None);
-        fs::create_dir_all(dir.path().join("etc")).unwrap();
-        fs::write(dir.path().join(RULESET), "flush ruleset\n").unwrap();
+        fs::create_dir_all(dir.path().join("etc/accord")).unwrap();
+        fs::write(dir.path().join(RULESET), "table inet accord\n").unwrap();
         let s = spec(dir.path(), &[[10, 1, 2, 3], [10, 1, 2, 254]], auto(vec![]));
         assert_eq!(
             outsider_address(&s).unwrap(),

@@ -173,7 +173,7 @@ impl Lab {
         Ok(())
     }
 
-    /// Loads host `i`'s `/etc/nftables.conf` (the tree's) inside its
+    /// Loads host `i`'s `/etc/accord/firewall.nft` (the tree's) inside its
     /// network namespace.
     pub fn load_firewall(&mut self, i: usize) -> Result<(), VerifyError> {
         let ruleset = self.dir(i).tree().join(firewall::RULESET);

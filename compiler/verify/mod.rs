@@ -100,7 +100,7 @@ pub enum KnownHosts {
 
 /// The outsider: an extra namespace on the cluster's link, with an address
 /// that belongs to no cluster host, which tries to open the transport port
-/// of every host whose tree has a firewall (`/etc/nftables.conf`). There is
+/// of every host whose tree has a firewall (`/etc/accord/firewall.nft`). There is
 /// none when no host has a firewall.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outsider {
