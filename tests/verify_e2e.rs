@@ -11,8 +11,8 @@ use std::sync::Once;
 use std::time::Duration;
 
 use accord::verify::{
-    self, ExpectedPair, HostSpec, KnownHosts, Observed, Outsider, Report, Transport, UserSpec,
-    VerifyError, VerifyOptions, VerifySpec,
+    self, ExpectedPair, HostSpec, Init, Install, KnownHosts, Observed, Outsider, Report,
+    Transport, UserSpec, VerifyError, VerifyOptions, VerifySpec,
 };
 
 /// Whether to run; prints the reason when not.
@@ -142,6 +142,9 @@ impl Lab {
             aliases: vec![],
             addresses: vec![self.addr(i)],
             tree,
+            install: Install::Copy,
+            init: Init::Sysv,
+            earlier: Vec::new(),
             transport,
             ssh_port: 22,
             keygen_script: keygen,
