@@ -9,7 +9,7 @@ use clap::Args;
 use super::build::{rendered, KeyPolicy, Rendered};
 use super::{plain_error, shown, Common};
 use crate::emit;
-use crate::plan::{BuildPlan, Entry, EntryKind, HostPlan};
+use crate::plan::{BuildPlan, Entry, EntryKind, HostPlan, Install, ModuleId, BLOCKS_DIR};
 use crate::review::diff::{self, Side};
 use crate::review::snapshot::{snapshot, HostFacts};
 use crate::review::trust;
@@ -207,16 +207,25 @@ fn build_side(dir: &Path) -> Result<Side, i32> {
         let mut entries = Vec::new();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let fields: Vec<&str> = line.split('\t').collect();
-            let [path, kind, mode, owner, group, _size, target] = fields[..] else {
+            let [path, kind, mode, owner, group, _size, target, ..] = fields[..] else {
                 return Err(fail(format!(
                     "`{}`: not an accord manifest line: {line}",
                     shown(&manifest)
                 )));
             };
+            let install = match kind {
+                "block" => Install::Block,
+                _ => Install::Replace,
+            };
+            let module = module_id(&mut plan.modules, fields.get(7).copied());
             let kind = match kind {
                 "file" => EntryKind::File(
                     plan.blobs
                         .intern(&read(&tree.join(path.trim_start_matches('/')))?),
+                ),
+                "block" => EntryKind::File(
+                    plan.blobs
+                        .intern(&read(&tree.join(&format!("{BLOCKS_DIR}{path}")[1..]))?),
                 ),
                 "symlink" => EntryKind::Symlink(target.to_string()),
                 "dir" => EntryKind::Dir,
@@ -228,11 +237,14 @@ fn build_side(dir: &Path) -> Result<Side, i32> {
                 mode: u32::from_str_radix(mode, 8).unwrap_or(0),
                 owner: owner.to_string(),
                 group: group.to_string(),
+                module,
+                install,
             });
         }
         plan.hosts.push(HostPlan {
             name: host,
             entries,
+            services: Vec::new(),
         });
     }
     let trust_text = std::fs::read_to_string(dir.join(trust::TRUST_FILE)).unwrap_or_default();
@@ -310,4 +322,14 @@ fn checkout(rev: &str) -> Result<tempfile::TempDir, i32> {
         .unpack(dir.path())
         .map_err(|e| fail(format!("cannot unpack revision `{rev}`: {e}")))?;
     Ok(dir)
+}
+
+/// The id of a manifest's module column in `modules`, added when new.
+fn module_id(modules: &mut Vec<String>, name: Option<&str>) -> ModuleId {
+    let name = name.unwrap_or("accord");
+    let index = modules.iter().position(|m| m == name).unwrap_or_else(|| {
+        modules.push(name.to_string());
+        modules.len() - 1
+    });
+    ModuleId(index as u32)
 }

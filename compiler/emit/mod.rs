@@ -18,6 +18,7 @@
 
 mod archive;
 mod layout;
+mod secrets;
 mod swap;
 mod text;
 mod tree;
@@ -321,9 +322,19 @@ fn write_checked(
     }
     tree::write_cluster_files(plan, root, &bytes)?;
     let store = tree::Store::write(plan, root, &bytes)?;
+    let engine = root.join(".store").join("apply-engine.sh");
+    tree::write_file(&engine, text::APPLY_ENGINE.as_bytes(), 0o644, &bytes)?;
+    let secrets = secrets::Secrets::of(plan);
+    if opts.archives && secrets.any() {
+        let dir = root.join("archives");
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(EmitError::io("set the mode of", &dir))?;
+    }
     let progress = Progress::new(opts.progress, layouts.len());
     layouts.par_iter().try_for_each(|layout| {
         tree::write_host(layout, plan, &store, root, &bytes)?;
+        tree::place_engine(layout, &engine, root, &bytes)?;
+        secrets.seal_tree(layout, &root.join("hosts").join(&layout.host.name))?;
         let name = &layout.host.name;
         let manifest = text::manifest(layout, plan);
         let manifest_path = root.join("manifests").join(format!("{name}.tsv"));
@@ -334,7 +345,12 @@ fn write_checked(
         if opts.archives {
             let tar = archive::build(layout, plan, &opts.owner_ids)?;
             let tar_path = root.join("archives").join(format!("{name}.tar"));
-            tree::write_file(&tar_path, &tar, 0o644, &bytes)?;
+            let mode = if secrets.in_host(layout) {
+                0o600
+            } else {
+                0o644
+            };
+            tree::write_file(&tar_path, &tar, mode, &bytes)?;
         }
         progress.tick();
         Ok::<(), EmitError>(())

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use super::layout::{ancestors, Layout};
 use super::EmitError;
-use crate::plan::{BlobId, BuildPlan, EntryKind};
+use crate::plan::{BlobId, BuildPlan, EntryKind, ENGINE_PATH};
 
 /// Writes a file with `mode` (whatever the umask) and counts its bytes.
 pub fn write_file(
@@ -168,6 +168,24 @@ impl Store {
     }
 }
 
+/// Links the apply engine (written once at `engine`) into a host's tree at
+/// [`ENGINE_PATH`]; a copy where the file system refuses the link.
+pub fn place_engine(
+    layout: &Layout<'_>,
+    engine: &Path,
+    root: &Path,
+    total: &AtomicU64,
+) -> Result<(), EmitError> {
+    let dest = root
+        .join("hosts")
+        .join(&layout.host.name)
+        .join(&ENGINE_PATH[1..]);
+    match fs::hard_link(engine, &dest) {
+        Ok(()) => Ok(()),
+        Err(_) => write_file(&dest, super::text::APPLY_ENGINE.as_bytes(), 0o644, total),
+    }
+}
+
 /// Writes one host's tree under `hosts/<host>/`.
 pub fn write_host(
     layout: &Layout<'_>,
@@ -183,7 +201,7 @@ pub fn write_host(
         mkdir(&at(dir))?;
     }
     for entry in &layout.entries {
-        let dest = at(&entry.path);
+        let dest = at(&entry.tree_path());
         match &entry.kind {
             EntryKind::File(blob) => store.place(plan, *blob, entry.mode, &dest, total)?,
             EntryKind::Symlink(target) => {

@@ -39,6 +39,7 @@ pub struct Collected<'a> {
     pub cluster: Option<&'a ast::ClusterDecl>,
     pub options: Vec<(&'a ast::OptionDecl, usize)>,
     pub emits: Vec<(&'a ast::EmitDecl, usize)>,
+    pub services: Vec<(&'a ast::ServiceDecl, usize)>,
     pub cluster_scope: ScopeRaw<'a>,
     pub roles: Vec<RoleRaw<'a>>,
     pub role_index: HashMap<String, usize>,
@@ -65,6 +66,7 @@ impl<'a> Collected<'a> {
                     ast::Item::Import(_) => {}
                     ast::Item::Option(decl) => c.options.push((decl, index)),
                     ast::Item::Emit(decl) => c.emits.push((decl, index)),
+                    ast::Item::Service(decl) => c.services.push((decl, index)),
                     ast::Item::Stmt(stmt) => c.stmt(stmt, In::Cluster, index),
                     ast::Item::Cluster(decl) => c.cluster_block(decl, module, index, out),
                 }

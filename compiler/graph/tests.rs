@@ -55,6 +55,8 @@ impl Builder {
                 denies: Vec::new(),
                 options: BTreeMap::new(),
                 emits: Vec::new(),
+                services: Vec::new(),
+                modules: Vec::new(),
                 templates: BTreeMap::new(),
                 host_index: HashMap::new(),
             },

@@ -176,6 +176,20 @@ fn entry_change(
     if old_bytes == new_bytes {
         return None;
     }
+    let secret = |plan: &BuildPlan, blob: crate::plan::BlobId| {
+        let bytes = plan.blobs.get(blob);
+        crate::plan::private_key_kind(bytes).map(|kind| {
+            super::snapshot::secret_summary(kind, bytes.len(), &plan.blobs.hash_hex(blob))
+        })
+    };
+    let (old_key, new_key) = (secret(old_plan, *x), secret(new_plan, *y));
+    if old_key.is_some() || new_key.is_some() {
+        let shown = |key: Option<String>| key.unwrap_or_else(|| "a file that is no key".into());
+        return Some(Change::Content {
+            path: a.path.clone(),
+            diff: format!("private key: {} -> {}\n", shown(old_key), shown(new_key)),
+        });
+    }
     let diff = match (
         std::str::from_utf8(old_bytes),
         std::str::from_utf8(new_bytes),
@@ -357,8 +371,11 @@ mod tests {
                         mode: *mode,
                         owner: "root".into(),
                         group: "root".into(),
+                        module: Default::default(),
+                        install: Default::default(),
                     })
                     .collect(),
+                services: Vec::new(),
             })
             .collect();
         Side {
@@ -367,6 +384,7 @@ mod tests {
                 hosts,
                 blobs,
                 cluster_files: Vec::new(),
+                ..BuildPlan::default()
             },
             edges: edges.iter().map(|e| e.to_string()).collect(),
             oneway: BTreeSet::new(),

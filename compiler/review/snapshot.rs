@@ -245,6 +245,10 @@ impl Shown {
             return;
         }
         self.first_seen.insert(blob, origin.to_string());
+        if let Some(kind) = crate::plan::private_key_kind(bytes) {
+            let _ = writeln!(out, "  {}", secret_summary(kind, bytes.len(), &hash));
+            return;
+        }
         let text = std::str::from_utf8(bytes)
             .ok()
             .filter(|t| !t.contains('\0') && bytes.len() <= MAX_SHOWN_BYTES);
@@ -270,6 +274,11 @@ impl Shown {
     }
 }
 
+/// How review shows a private key: never its text.
+pub fn secret_summary(kind: &str, size: usize, hash: &str) -> String {
+    format!("({kind}, {size} bytes, sha256:{hash}; never shown)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +291,8 @@ mod tests {
             mode: 0o644,
             owner: "root".into(),
             group: "root".into(),
+            module: Default::default(),
+            install: Default::default(),
         }
     }
 
@@ -310,12 +321,15 @@ mod tests {
                     mode: 0o777,
                     owner: "root".into(),
                     group: "root".into(),
+                    module: Default::default(),
+                    install: Default::default(),
                 });
             }
             entries.sort_by(|a, b| a.path.cmp(&b.path));
             hosts.push(HostPlan {
                 name: name.into(),
                 entries,
+                services: Vec::new(),
             });
             facts.insert(
                 name.to_string(),
@@ -330,6 +344,7 @@ mod tests {
                 hosts,
                 blobs,
                 cluster_files: Vec::new(),
+                ..BuildPlan::default()
             },
             facts,
         )
