@@ -65,3 +65,16 @@ emit "/etc/rcS.d/S{{ '%02d' | format(config.firewall.init_sequence) }}accord-fir
   when  = firewall.enable && init == sysv;
   scope = class;
 }
+
+# nft checks the new table (`nft -c -f`), then loads it; dropped (the
+# firewall turned off), the table goes, and nothing else of nftables.
+service nftables {
+  when       = firewall.enable;
+  validate   = ["/usr/sbin/nft -c -f \"$ACCORD_ROOT/etc/accord/firewall.nft\""];
+  activate   = [
+    "{% if config.init == 'sysv' %}/usr/sbin/nft -f /etc/accord/firewall.nft{% else %}systemctl daemon-reload && systemctl restart accord-firewall.service{% endif %}",
+  ];
+  deactivate = [
+    "{% if config.init != 'sysv' %}systemctl stop accord-firewall.service; systemctl daemon-reload; {% endif %}if /usr/sbin/nft list table inet accord > /dev/null 2>&1; then /usr/sbin/nft delete table inet accord; fi",
+  ];
+}

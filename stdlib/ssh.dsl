@@ -178,3 +178,25 @@ emit "/etc/systemd/system/multi-user.target.wants/{{ config.ssh.service }}.servi
 emit "/etc/systemd/system/sshd.service" {
   link = "/lib/systemd/system/{{ config.ssh.service }}.service"; when = transport == ssh && init == systemd; scope = class;
 }
+
+# sshd takes std.ssh's files: the host-key script makes the keys the
+# settings name (it never replaces one), `sshd -t` checks the host's whole
+# configuration with them, and with drop-ins `sshd -T` proves sshd reads
+# accord's values (the host's sshd_config includes sshd_config.d first);
+# then a reload (a start if sshd is not running). The checks read the live
+# /etc, so an install into another root (`--root`) skips them. Dropped (the
+# cluster left ssh): sshd rereads the host's own configuration.
+service sshd {
+  when       = transport == ssh;
+  validate   = [
+    "[ -n \"$ACCORD_ROOT\" ] || [ ! -x {{ config.ssh.hostkeys_script|sh }} ] || {{ config.ssh.hostkeys_script|sh }} > /dev/null",
+    "[ -n \"$ACCORD_ROOT\" ] || /usr/sbin/sshd -t",
+    "{% set layout = config.ssh.config_layout %}{% if layout == 'dropin' or (layout == 'auto' and config.ssh.version is version_ge('8.2')) %}[ -n \"$ACCORD_ROOT\" ] || {  s=$(/usr/sbin/sshd -T) && printf '%s\\n' \"$s\" | grep -qx 'hostbasedauthentication yes' && printf '%s\\n' \"$s\" | grep -qx 'port {{ config.ssh.port }}'; } || { echo \"sshd does not take /etc/ssh/sshd_config.d/00-accord.conf: the host's /etc/ssh/sshd_config must include /etc/ssh/sshd_config.d/*.conf before its own settings (or set ssh.config_layout = whole)\" >&2; exit 1; }{% endif %}",
+  ];
+  activate   = [
+    "{% set s = config.ssh.service|sh %}{% if config.init == 'sysv' %}if /etc/init.d/{{ s }} status > /dev/null 2>&1; then /etc/init.d/{{ s }} reload; else /etc/init.d/{{ s }} start; fi{% else %}systemctl daemon-reload && systemctl reload-or-restart {{ s }}{% endif %}",
+  ];
+  deactivate = [
+    "{% set s = config.ssh.service|sh %}{% if config.init == 'sysv' %}if /etc/init.d/{{ s }} status > /dev/null 2>&1; then /etc/init.d/{{ s }} reload; fi{% else %}systemctl daemon-reload && systemctl try-reload-or-restart {{ s }}{% endif %}",
+  ];
+}
