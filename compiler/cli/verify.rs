@@ -87,6 +87,21 @@ pub fn run(args: &VerifyArgs) -> Result<(), i32> {
             Some("each line marked above names the pair, the graph's answer, the daemon's and its log"),
         );
     }
+    let damaged: Vec<String> = report
+        .host_files
+        .iter()
+        .filter(|h| !h.problems.is_empty())
+        .map(|h| format!("`{}`", h.host))
+        .collect();
+    if !damaged.is_empty() {
+        plain_error(
+            &format!(
+                "installing the builds changed files that are not accord's on {}",
+                damaged.join(", ")
+            ),
+            Some("each path is named above (host files): a build may change only its own files and the lines of its blocks"),
+        );
+    }
     if let Some(o) = report.outsider.as_ref().filter(|o| !o.ok()) {
         let names: Vec<String> = o
             .failures()

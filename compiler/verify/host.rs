@@ -214,7 +214,11 @@ fn add_accounts(prep: &Path, accounts: &[Account]) -> Result<(), VerifyError> {
                 s
             })
     };
-    let (mut p, mut g, mut sh) = (keep(&passwd, true), keep(&group, true), keep(&shadow, false));
+    let (mut p, mut g, mut sh) = (
+        keep(&passwd, true),
+        keep(&group, true),
+        keep(&shadow, false),
+    );
     let _ = writeln!(sh, "root:*:19000:0:99999:7:::");
     for a in accounts.iter().filter(|a| a.uid != 0) {
         let _ = writeln!(p, "{}:x:{}:{}::{}:/bin/sh", a.name, a.uid, a.gid, a.home);

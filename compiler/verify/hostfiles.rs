@@ -54,7 +54,11 @@ impl State {
         match (self, other) {
             (
                 State::File {
-                    mode, uid, gid, sha256, ..
+                    mode,
+                    uid,
+                    gid,
+                    sha256,
+                    ..
                 },
                 State::File {
                     mode: m2,
@@ -254,7 +258,10 @@ fn judge(
         return None;
     }
     Some(match (before, after) {
-        (State::Absent, a) => format!("`{path}` is new ({}), and no build of accord has it", a.word()),
+        (State::Absent, a) => format!(
+            "`{path}` is new ({}), and no build of accord has it",
+            a.word()
+        ),
         (b, State::Absent) => format!("`{path}` ({}) is gone", b.word()),
         (b, a) if b.word() != a.word() => {
             format!("`{path}` was {} and is now {}", b.word(), a.word())
@@ -268,7 +275,11 @@ fn what_changed(before: &State, after: &State) -> String {
     match (before, after) {
         (
             State::File {
-                mode, uid, gid, sha256, ..
+                mode,
+                uid,
+                gid,
+                sha256,
+                ..
             },
             State::File {
                 mode: m2,
@@ -288,7 +299,14 @@ fn what_changed(before: &State, after: &State) -> String {
                 what.push(format!("owner {uid}:{gid} -> {u2}:{g2}"));
             }
         }
-        (State::Dir { mode, uid, gid }, State::Dir { mode: m2, uid: u2, gid: g2 }) => {
+        (
+            State::Dir { mode, uid, gid },
+            State::Dir {
+                mode: m2,
+                uid: u2,
+                gid: g2,
+            },
+        ) => {
             if mode != m2 {
                 what.push(format!("mode {mode:04o} -> {m2:04o}"));
             }
@@ -384,7 +402,14 @@ pub fn managed_from_tree(tree: &Path) -> BTreeMap<String, Managed> {
             let name = e.file_name().to_string_lossy().to_string();
             let p = format!("{host}/{name}");
             let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-            out.insert(p.clone(), if is_dir { Managed::Parent } else { Managed::Whole });
+            out.insert(
+                p.clone(),
+                if is_dir {
+                    Managed::Parent
+                } else {
+                    Managed::Whole
+                },
+            );
             if is_dir {
                 stack.push((e.path(), p));
             }
@@ -423,7 +448,8 @@ mod tests {
     #[test]
     fn the_hosts_own_lines_around_accords_block_must_stay() {
         let hosts = "127.0.0.1\tlocalhost\n127.0.1.1\th1\n";
-        let kept = format!("{hosts}# BEGIN accord (cluster c): managed\n10.0.0.1 h1\n# END accord\n");
+        let kept =
+            format!("{hosts}# BEGIN accord (cluster c): managed\n10.0.0.1 h1\n# END accord\n");
         let managed = BTreeMap::from([("/etc/hosts".to_string(), Managed::Block)]);
         let before = snap(&[("/etc/hosts", file(hosts))]);
         let after = snap(&[("/etc/hosts", file(&kept))]);
@@ -432,28 +458,51 @@ mod tests {
         let after = snap(&[("/etc/hosts", file(lost))]);
         let p = problems(&before, &after, &managed, &ALLOW);
         assert_eq!(p.len(), 1, "{p:?}");
-        assert!(p[0].contains("from line 2: had \"127.0.1.1\\th1\", has \"<end>\""), "{p:?}");
+        assert!(
+            p[0].contains("from line 2: had \"127.0.1.1\\th1\", has \"<end>\""),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn a_path_no_build_has_must_be_as_it_was() {
         let managed = BTreeMap::from([
-            ("/etc/ssh/sshd_config.d/00-accord.conf".to_string(), Managed::Whole),
+            (
+                "/etc/ssh/sshd_config.d/00-accord.conf".to_string(),
+                Managed::Whole,
+            ),
             ("/etc/accord/firewall.nft".to_string(), Managed::Whole),
         ]);
         let before = snap(&[("/etc/ssh/sshd_config", file("Include x\n"))]);
         let after = snap(&[
             ("/etc/ssh/sshd_config", file("Include x\n")),
             ("/etc/ssh/sshd_config.d/00-accord.conf", file("Port 22\n")),
-            ("/etc/accord", State::Dir { mode: 0o755, uid: 0, gid: 0 }),
+            (
+                "/etc/accord",
+                State::Dir {
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                },
+            ),
             ("/etc/accord/firewall.nft", file("table inet accord\n")),
             ("/etc/ssh/ssh_host_dsa_key", file("k")),
             ("/etc/ssh/ssh_known_hosts", file("h1 ssh-ed25519 AAAA\n")),
         ]);
-        assert_eq!(problems(&before, &after, &managed, &ALLOW), Vec::<String>::new());
+        assert_eq!(
+            problems(&before, &after, &managed, &ALLOW),
+            Vec::<String>::new()
+        );
         let after = snap(&[
             ("/etc/ssh/sshd_config", file("Port 22\n")),
-            ("/etc/old", State::Dir { mode: 0o755, uid: 0, gid: 0 }),
+            (
+                "/etc/old",
+                State::Dir {
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                },
+            ),
         ]);
         let p = problems(&before, &after, &BTreeMap::new(), &ALLOW);
         assert_eq!(

@@ -189,14 +189,22 @@ impl Lab {
     /// `/etc/accord/firewall.nft` (as its init script does).
     pub fn load_firewall(&mut self, i: usize) -> Result<(), VerifyError> {
         let rules = format!("/{}", firewall::RULESET);
-        self.run_on(i, "`nft -f /etc/accord/firewall.nft`", &[firewall::NFT.0, "-f", &rules])?;
+        self.run_on(
+            i,
+            "`nft -f /etc/accord/firewall.nft`",
+            &[firewall::NFT.0, "-f", &rules],
+        )?;
         Ok(())
     }
 
     /// Removes accord's firewall table from host `i` (to prove the path
     /// without it).
     pub fn unload_firewall(&mut self, i: usize) -> Result<(), VerifyError> {
-        self.run_on(i, "removing the firewall", &[firewall::NFT.0, "delete", "table", "inet", "accord"])?;
+        self.run_on(
+            i,
+            "removing the firewall",
+            &[firewall::NFT.0, "delete", "table", "inet", "accord"],
+        )?;
         Ok(())
     }
 
@@ -214,7 +222,11 @@ impl Lab {
         let site = self.dir(i).root.join("site.nft");
         fs::write(&site, firewall::SITE_TABLE)?;
         let site = site.display().to_string();
-        self.run_on(i, "loading the site's own table", &[firewall::NFT.0, "-f", &site])?;
+        self.run_on(
+            i,
+            "loading the site's own table",
+            &[firewall::NFT.0, "-f", &site],
+        )?;
         self.site_table(i)
     }
 
@@ -223,7 +235,13 @@ impl Lab {
         self.run_on(
             i,
             "listing the site's own table",
-            &[firewall::NFT.0, "list", "table", "inet", firewall::SITE_TABLE_NAME],
+            &[
+                firewall::NFT.0,
+                "list",
+                "table",
+                "inet",
+                firewall::SITE_TABLE_NAME,
+            ],
         )
     }
 
@@ -252,9 +270,10 @@ impl Lab {
 
     fn probe_unguarded(&mut self, guarded: &[usize]) -> Vec<Connect> {
         let n = self.spec.hosts.len();
+        // A host to itself too: two users of one host log in through its
+        // own ruleset (to its own address, over loopback).
         let pairs: Vec<(usize, usize)> = (0..n)
             .flat_map(|from| guarded.iter().map(move |&to| (from, to)))
-            .filter(|(from, to)| from != to)
             .collect();
         let me: &Lab = self;
         let (hosts, outsider) = std::thread::scope(|s| {

@@ -398,7 +398,9 @@ fn install_builds(lab: &mut lab::Lab, spec: &VerifySpec) -> Result<Vec<HostBefor
     let mut before = Vec::new();
     for (i, h) in spec.hosts.iter().enumerate() {
         let firewalled = firewall::has_firewall(h)
-            || h.earlier.iter().any(|s| s.tree.join(firewall::RULESET).is_file());
+            || h.earlier
+                .iter()
+                .any(|s| s.tree.join(firewall::RULESET).is_file());
         let site_table = if firewalled {
             Some(lab.load_site_table(i)?)
         } else {

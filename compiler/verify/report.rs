@@ -549,7 +549,9 @@ mod tests {
         );
         assert!(text.contains("no firewall (not tried): h3"), "{text}");
         assert!(
-            text.contains("1 pairs (1 refusals), 0 mismatches, outsider kept out by 1 of 2 firewalls"),
+            text.contains(
+                "1 pairs (1 refusals), 0 mismatches, outsider kept out by 1 of 2 firewalls"
+            ),
             "{text}"
         );
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
@@ -582,7 +584,9 @@ mod tests {
         assert!(!r.ok());
         let text = r.to_string();
         assert!(
-            text.contains("host files: `h1` lost its own:\n  `/etc/ssh/sshd_config` changed (content)\n"),
+            text.contains(
+                "host files: `h1` lost its own:\n  `/etc/ssh/sshd_config` changed (content)\n"
+            ),
             "{text}"
         );
         assert!(text.contains("host files kept on 1 of 2 hosts"), "{text}");
