@@ -105,13 +105,12 @@ cluster lab {
 "#;
     let (status, stderr, snap) = snapshot(text);
     assert_eq!(status, 0, "{stderr}");
+    // in.rshd from inetd under systemd too, in accord's block of inetd.conf.
+    assert!(snap.contains("/etc/inetd.conf"), "{snap}");
     assert!(
-        snap.contains(
-            "/etc/systemd/system/sockets.target.wants/rsh.socket -> /etc/systemd/system/rsh.socket"
-        ),
+        snap.contains("shell\tstream\ttcp\tnowait\troot\t/usr/sbin/in.rshd\tin.rshd"),
         "{snap}"
     );
-    assert!(snap.contains("Accept=yes"), "{snap}");
     assert!(
         stderr.contains("warning[W0302]: rsh sends commands, output and passwords in clear text"),
         "{stderr}"
