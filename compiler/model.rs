@@ -54,6 +54,8 @@ pub struct Cluster {
     pub trusts: Vec<TrustRule>,
     /// `deny` declarations, in source order.
     pub denies: Vec<TrustRule>,
+    /// `forbid` declarations (policies), in source order.
+    pub forbids: Vec<TrustRule>,
     /// Every option the loaded modules declare, by dotted path.
     pub options: BTreeMap<String, OptionInfo>,
     /// Every `emit` rule of the loaded modules, in load order.
@@ -126,7 +128,7 @@ pub enum Target {
     Host(HostId),
 }
 
-/// A resolved `trust` or `deny` declaration.
+/// A resolved `trust`, `deny` or `forbid` declaration.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrustRule {
     pub from: Principals,

@@ -222,6 +222,22 @@ fn an_in_place_symlink_attack_touches_nothing_but_the_attackers_file() {
         victim,
         "the victim changed"
     );
+    // A FIFO instead of a link is refused the same way (reading it would
+    // block).
+    let (_, fifo_out, fifo_err) = sb.run(
+        r#"
+        mv /home/alice/.rhosts /home/alice/link
+        setpriv --reuid=alice --regid=alice --init-groups -- mkfifo /home/alice/.rhosts
+        sh "$OUT/apply/node1.sh" --no-activate; echo "status $?"
+        rm /home/alice/.rhosts; mv /home/alice/link /home/alice/.rhosts
+        "#,
+    );
+    assert!(fifo_out.contains("status 1"), "{fifo_out}\n{fifo_err}");
+    assert!(
+        fifo_err
+            .contains("refusing /home/alice/.rhosts: it is neither a file, a link nor a directory"),
+        "{fifo_err}"
+    );
     // The attacker's own link is all that is different.
     assert_eq!(
         fs::read_link(sb.path("home/alice/.rhosts")).unwrap(),

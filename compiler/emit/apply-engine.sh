@@ -102,19 +102,24 @@ gid_of() {
 }
 
 # Runs "$@" as the user who controls the directory being changed ($ctl, a
-# uid), or as ourselves when $ctl is `-`. Bounded in time when `timeout`
-# exists, so a FIFO planted by a user cannot hang the script.
+# uid), or as ourselves when $ctl is `-`. The user's process gets none of
+# the script's open files but its stdin, and root's `timeout` (which the
+# user cannot signal) bounds it, so a FIFO or a stopped process planted by
+# the user cannot hang the script.
 as_ctl() {
     if [ "$ctl" = - ]; then
         "$@"
         return
     fi
-    if [ "$have_timeout" = 1 ]; then set -- timeout 120 "$@"; fi
     case $runas in
-        setpriv) setpriv --reuid="$ctl" --regid="$ctl_gid" --init-groups -- "$@" ;;
-        runuser) runuser -u "$ctl_name" -- "$@" ;;
+        setpriv) set -- setpriv --reuid="$ctl" --regid="$ctl_gid" --init-groups -- "$@" ;;
+        runuser) set -- runuser -u "$ctl_name" -- "$@" ;;
     esac
+    if [ "$have_timeout" = 1 ]; then set -- timeout -k 5 120 "$@"; fi
+    "$@" 3<&- 4<&- 5<&- 6<&- 9<&-
 }
+
+safe_dirs='|'
 
 # Sets ctl, ctl_gid, ctl_name for the directory part of host path $1 below
 # base $2, checking every existing ancestor; returns 1 with $why set when
@@ -135,6 +140,8 @@ guard() {
     IFS=$g_old
     for g_part in "$@"; do
         g_cur=$g_cur/$g_part
+        # Checked before in this run: root's, and only root changes it.
+        case $safe_dirs in *"|$g_cur|"*) [ "$ctl" = - ] && continue ;; esac
         if [ -L "$g_cur" ]; then
             why="$g_cur is a symbolic link (accord never follows one it did not make)"
             return 1
@@ -149,6 +156,12 @@ guard() {
             why="$g_cur is writable by its group or by others, so it is nobody's alone"
             return 1
         fi
+        # An access control list may let others write where the mode does not.
+        case $(ls -ld -- "$g_cur" 2>/dev/null) in
+            ??????????+*)
+                why="$g_cur has an access control list, so the mode does not say who may change it"
+                return 1 ;;
+        esac
         if [ "$m_uid" != 0 ] && [ "$m_uid" != "$me" ]; then
             if [ "$ctl" != - ] && [ "$ctl" != "$m_uid" ]; then
                 why="$g_cur belongs to uid $m_uid inside a directory of uid $ctl"
@@ -156,6 +169,7 @@ guard() {
             fi
             ctl=$m_uid
         fi
+        if [ "$ctl" = - ] && [ "$m_uid" = 0 ]; then safe_dirs="$safe_dirs|$g_cur|"; fi
     done
     [ "$ctl" = - ] && return 0
     if [ "$me" != 0 ]; then
@@ -270,37 +284,38 @@ install_link() {
 # a directory's own mode and owner, `created` a block file accord created).
 # Type `parent` is a directory accord created for an entry.
 
-rec_get() {
-    rec_line=$(P=$1 awk -F '\t' '$1 == ENVIRON["P"] { print; exit }' "$record" 2>/dev/null) || rec_line=
-    if [ -z "$rec_line" ]; then
-        rec_type=- rec_module=- rec_hash=- rec_orig=-
-        return 1
-    fi
-    IFS=$TAB read -r _ rec_type rec_module rec_hash rec_orig <<EOF
-$rec_line
-EOF
-}
+# Every change appends one line (one write) to the record, and a line of
+# type `-` forgets a path; rec_fold turns that journal into one sorted line
+# per path, and the record is rewritten that way (through a rename) before
+# every module and at the end, so it is exact even after a killed run.
 
-# Replaces (or adds) the record line of path $1: type $2, module $3, hash
-# $4, original $5. Atomic: a new file renamed over the old.
 rec_put() {
     [ "$check" = 1 ] && return 0
-    {
-        P=$1 awk -F '\t' '$1 != ENVIRON["P"] && !/^#/' "$record" 2>/dev/null
-        printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5"
-    } | LC_ALL=C sort >"$record.new" &&
-        { echo "# accord record of host $host (cluster $cluster): what accord installed; path type module hash original"; cat "$record.new"; } >"$record.tmp" &&
-        mv -f "$record.tmp" "$record" && rm -f "$record.new"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$record"
 }
 
 rec_del() {
+    rec_put "$1" - - - -
+}
+
+# The record's journal $1, folded: the last line of each path, without the
+# forgotten ones and without lines a killed run left incomplete.
+rec_fold() {
+    [ -f "$1" ] || return 0
+    awk -F '\t' '!/^#/ && NF == 5 { last[$1] = $0; type[$1] = $2 }
+        END { for (p in last) if (type[p] != "-") print last[p] }' "$1" | LC_ALL=C sort
+}
+
+rec_compact() {
     [ "$check" = 1 ] && return 0
-    P=$1 awk -F '\t' '$1 != ENVIRON["P"]' "$record" >"$record.tmp" && mv -f "$record.tmp" "$record"
+    { echo "# accord record of host $host (cluster $cluster): what accord installed; path type module hash original"
+      rec_fold "$record"; } >"$record.tmp" && mv -f "$record.tmp" "$record"
 }
 
 # ---- per entry: staging ------------------------------------------------------
 
 n=0
+last_owner='' last_group='' last_uid='' last_gid=''
 
 # Stages entry ($kind $path $mode $owner $group $hash $flags) of the module
 # being processed: checks the destination, copies the new content into the
@@ -315,8 +330,15 @@ stage_entry() {
     fi
     uid=- gid=- dgroup=$group
     if [ "$owners" = 1 ]; then
-        uid=$(id -u "$owner" 2>/dev/null) || { problem "user $owner (owner of $path) does not exist on this host"; return 1; }
-        gid=$(gid_of "$group") || { problem "group $group (of $path) does not exist on this host"; return 1; }
+        if [ "$owner" != "$last_owner" ]; then
+            last_uid=$(id -u "$owner" 2>/dev/null) || { problem "user $owner (owner of $path) does not exist on this host"; return 1; }
+            last_owner=$owner
+        fi
+        if [ "$group" != "$last_group" ]; then
+            last_gid=$(gid_of "$group") || { problem "group $group (of $path) does not exist on this host"; return 1; }
+            last_group=$group
+        fi
+        uid=$last_uid gid=$last_gid
         if [ "$ctl" != - ]; then
             if [ "$uid" != "$ctl" ]; then
                 problem "refusing $path: its directory belongs to $ctl_name, so accord installs only $ctl_name's own files there (the build says $owner)"
@@ -329,7 +351,6 @@ stage_entry() {
             fi
         fi
     fi
-    rec_get "$path" || :
     live=$(kind_of "$dest")
     case $live in
         other) problem "refusing $path: it is neither a file, a link nor a directory"; return 1 ;;
@@ -370,8 +391,9 @@ stage_entry() {
         [ "$m_mode" = "$mode" ] || need=1
         if [ "$owners" = 1 ] && [ "$m_uid:$m_gid" != "$uid:$gid" ]; then need=1; fi
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-        "$n" "$kind" "$path" "$mode" "$owner" "$dgroup" "$hash" "$flags" "$ctl" "$need" "$live" "$uid:$gid" >>"$plan"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$n" "$kind" "$path" "$mode" "$owner" "$dgroup" "$hash" "$flags" "$ctl" "$need" "$live" "$uid:$gid" \
+        "$rec_type" "$rec_module" "$rec_hash" "$rec_orig" >>"$plan"
 }
 
 # The new content of a file or block entry into $new (and the host's
@@ -486,8 +508,8 @@ stage_drop() {
         *) return 0 ;;
     esac
     if [ "$4" = kept ] && [ "$action" != forget ]; then action=restore; fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-        "$n" "drop-$2" "$path" - - - "$3" "$4" "$ctl" "$action" "$live" - >>"$plan"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$n" "drop-$2" "$path" - - - "$3" "$4" "$ctl" "$action" "$live" - "$2" "$module" "$3" "$4" >>"$plan"
 }
 
 # ---- per module --------------------------------------------------------------
@@ -610,6 +632,10 @@ apply_line() {
     if [ "$rec_type" = - ]; then
         if [ "$kind" = block ]; then
             if [ "$live" = none ]; then orig=created; else orig=-; fi
+        elif [ "$inplace" = 1 ] && [ "$kind" = file ]; then
+            # The copy into the root has already replaced whatever the host
+            # had: what is there is accord's, not an original to keep.
+            orig=-
         else
             keep_original || { problem "cannot keep the host's own $path"; return 1; }
         fi
@@ -665,6 +691,10 @@ apply_drop() {
                 meta "$ra_keep" && install_file "$ra_keep" "$path" "$m_mode" "$m_uid" "$m_gid"
             fi || { problem "cannot put back the host's own $path"; return 1; }
             rm -f -- "$ra_keep"
+            ra_dir=${ra_keep%/*}
+            while [ "$ra_dir" != "$state/orig" ] && rmdir -- "$ra_dir" 2>/dev/null; do
+                ra_dir=${ra_dir%/*}
+            done
             echo "apply: put back the host's own $path" ;;
         remeta)
             set -f; ra_old=$IFS; IFS=:
@@ -685,13 +715,22 @@ commands_of() {
 # Runs module $module's $2 commands (validate, activate, deactivate) from
 # file $1; on the first failure says so and returns 1.
 run_commands() {
+    rc_what=$3
     commands_of "$module" "$2" "$1" >"$run/commands"
+    # Commands run as root and may change directories.
+    safe_dirs='|'
     while IFS=$TAB read -r service command <&5; do
-        rc_out=$(cd / && ACCORD_ROOT=$root ACCORD_HOST=$host ACCORD_MODULE=$module ACCORD_SERVICE=$service \
-            sh -c "$command" </dev/null 2>&1)
+        set -- sh -c "$command"
+        # Bounded, so a hung reload cannot hold the host's apply forever.
+        if [ "$have_timeout" = 1 ]; then set -- timeout -k 10 600 "$@"; fi
+        # Into a file, not a pipe: a daemon the command starts may keep its
+        # output open long after the command is done.
+        (cd / && ACCORD_ROOT=$root ACCORD_HOST=$host ACCORD_MODULE=$module ACCORD_SERVICE=$service \
+            "$@" </dev/null >"$run/output" 2>&1)
         rc_status=$?
+        rc_out=$(cat -- "$run/output")
         if [ "$rc_status" -ne 0 ]; then
-            say "host $host: module $module: $3 \`$command\` failed (exit $rc_status)${rc_out:+:}"
+            say "host $host: module $module: $rc_what \`$command\` failed (exit $rc_status)${rc_out:+:}"
             [ -z "$rc_out" ] || printf '%s\n' "$rc_out" | prefixed "    " >&2
             return 1
         fi
@@ -708,13 +747,20 @@ do_module() {
     : >"$plan"
     : >"$undo"
     module_ok=1
-    while IFS=$TAB read -r m kind path mode owner group hash flags <&3; do
-        [ "$m" = "$module" ] || continue
+    rec_compact
+    rec_fold "$record" >"$run/record"
+    # The module's entries, each with what the record says of its path.
+    M=$module awk -F '\t' -v OFS='\t' '
+        FILENAME == ARGV[1] { rec[$1] = $2 OFS $3 OFS $4 OFS $5; next }
+        $1 == ENVIRON["M"] { print $0, (($3 in rec) ? rec[$3] : "-" OFS "-" OFS "-" OFS "-") }
+    ' "$run/record" "$run/entries" >"$run/module"
+    while IFS=$TAB read -r _ kind path mode owner group hash flags rec_type rec_module rec_hash rec_orig <&3; do
         stage_entry || module_ok=0
-    done 3<"$run/entries"
-    if [ -f "$record" ]; then
-        awk -F '\t' 'NR == FNR { keep[$3] = 1; next } !/^#/ && !($1 in keep) { print }' \
-            "$run/entries" "$record" >"$run/dropped"
+    done 3<"$run/module"
+    if [ -s "$run/record" ]; then
+        # Children before their directories.
+        awk -F '\t' 'FILENAME == ARGV[1] { keep[$3] = 1; next } !($1 in keep) { print }' \
+            "$run/entries" "$run/record" | LC_ALL=C sort -r >"$run/dropped"
         while IFS=$TAB read -r d_path d_type d_module d_hash d_orig <&3; do
             [ "$d_module" = "$module" ] || continue
             stage_drop "$d_path" "$d_type" "$d_hash" "$d_orig" || module_ok=0
@@ -726,7 +772,7 @@ do_module() {
     fi
     module_changed=0
     if [ "$check" = 1 ]; then
-        while IFS=$TAB read -r n kind path mode owner dgroup hash flags ctl need live ids <&3; do
+        while IFS=$TAB read -r n kind path mode owner dgroup hash flags ctl need live ids _ <&3; do
             [ "$need" != 0 ] || continue
             dest=$root$path new=$run/$n.new have=$run/$n.live
             [ -f "$have" ] || : >"$have"
@@ -736,12 +782,12 @@ do_module() {
     fi
     cp -- "$record" "$run/record.before" 2>/dev/null || : >"$run/record.before"
     installing=1
-    while IFS=$TAB read -r n kind path mode owner dgroup hash flags ctl need live ids <&3; do
+    while IFS=$TAB read -r n kind path mode owner dgroup hash flags ctl need live ids \
+        rec_type rec_module rec_hash rec_orig <&3; do
         dest=$root$path new=$run/$n.new have=$run/$n.live
         if [ "$ctl" != - ]; then
             guard "$path" "$root" || { problem "refusing $path: $why"; module_ok=0; break; }
         fi
-        rec_get "$path" || :
         apply_line || { module_ok=0; break; }
     done 3<"$plan"
     # The build's commands for a module it has; the recorded ones for a
@@ -798,8 +844,9 @@ remember_services() {
 # Removes the directories accord created that no entry needs any more.
 drop_parents() {
     [ -f "$record" ] || return 0
+    rec_compact
     awk -F '\t' '
-        NR == FNR { paths[++k] = $3; next }
+        FILENAME == ARGV[1] { paths[++k] = $3; next }
         $2 == "parent" {
             used = 0
             for (i = 1; i <= k && !used; i++) used = index(paths[i], $1 "/") == 1
@@ -836,6 +883,9 @@ prepare_state() {
     else
         lock_dir=$state/lock.d
     fi
+    for stale in "$state"/run.*; do
+        [ ! -d "$stale" ] || rm -rf -- "$stale"
+    done
 }
 
 main() {
@@ -854,12 +904,15 @@ main() {
     services >"$run/services"
     {
         cut -f1 "$run/entries"
-        [ ! -f "$record" ] || awk -F '\t' '!/^#/ { print $3 }' "$record"
+        rec_fold "$record" | cut -f3
     } | awk '$0 != "-" && !seen[$0]++' >"$run/modules"
     while IFS= read -r module <&6; do
         do_module
     done 6<"$run/modules"
-    [ "$check" = 1 ] || drop_parents
+    if [ "$check" = 0 ]; then
+        drop_parents
+        rec_compact
+    fi
     if [ "$check" = 1 ]; then
         [ "$failed" -eq 0 ] || exit 2
         if [ "$changes" -eq 0 ]; then

@@ -1,8 +1,10 @@
-//! The per-host tar archive: `tar xpf archives/<host>.tar -C /` installs the
-//! host's listed entries with their modes and owners.
+//! The per-host tar archive: the host's listed entries with their modes and
+//! owners, and the apply engine, as one stream (extract it into a directory
+//! and run the apply script `--from` there).
 //!
-//! Deterministic: entries in path order (a parent before its children), GNU
-//! headers, mtime 0, owner names and numeric ids from [`OwnerIds`]. Implied
+//! Deterministic: entries in path order (a parent before its children; a
+//! block at its place in the tree), then the apply engine; GNU headers,
+//! mtime 0, owner names and numeric ids from [`OwnerIds`]. Implied
 //! parent directories are not in the archive, so extracting never changes a
 //! directory the plan does not list; GNU tar and busybox tar create missing
 //! parents themselves (tested in `tests.rs`).

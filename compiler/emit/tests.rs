@@ -451,9 +451,11 @@ fn apply_scripts_pass_shellcheck() {
     }
     let tmp = tempfile::tempdir().unwrap();
     build(&sample(), tmp.path()).unwrap();
+    // The host's script (data, options, loading) and the engine it runs.
     let out = Command::new("shellcheck")
         .args(["-s", "sh"])
         .arg(tmp.path().join("lab/apply/a.sh"))
+        .arg(tmp.path().join("lab/hosts/a/var/lib/accord/engine.sh"))
         .output()
         .unwrap();
     assert!(
@@ -652,4 +654,81 @@ fn apply_removes_what_a_later_build_dropped() {
     let state = fs::read_to_string(target.join("var/lib/accord/installed.tsv")).unwrap();
     assert!(!state.contains("/etc/motd"));
     assert!(state.contains("/etc/hosts\tfile\taccord\t"));
+}
+
+#[test]
+fn a_build_without_files_for_a_host_takes_back_everything_accord_installed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("host-a");
+    fs::create_dir(&target).unwrap();
+    fs::create_dir(target.join("etc")).unwrap();
+    fs::write(target.join("etc/motd"), "the host's own\n").unwrap();
+    let apply = |plan: &BuildPlan| {
+        build(plan, &tmp.path().join("out")).unwrap();
+        let lab = tmp.path().join("out/lab");
+        let out = Command::new("sh")
+            .arg(lab.join("apply/a.sh"))
+            .arg("--root")
+            .arg(&target)
+            .arg("--from")
+            .arg(lab.join("hosts/a"))
+            .arg("--no-owners")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    apply(&sample());
+    // A killed run left half a line at the end of the record: ignored.
+    let record = target.join("var/lib/accord/installed.tsv");
+    let mut text = fs::read_to_string(&record).unwrap();
+    text.push_str("/etc/passwd\tfile\taccord");
+    fs::write(&record, text).unwrap();
+    let mut plan = sample();
+    plan.hosts[0].entries.clear();
+    apply(&plan);
+    assert_eq!(
+        fs::read_to_string(target.join("etc/motd")).unwrap(),
+        "the host's own\n"
+    );
+    let mut left: Vec<String> = Vec::new();
+    for entry in walk_all(&target) {
+        left.push(entry);
+    }
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "etc",
+            "etc/motd",
+            "var",
+            "var/lib",
+            "var/lib/accord",
+            "var/lib/accord/installed.tsv",
+            "var/lib/accord/lock",
+            "var/lib/accord/orig",
+            "var/lib/accord/services.tsv"
+        ]
+    );
+    let record = fs::read_to_string(&record).unwrap();
+    assert_eq!(record.lines().count(), 1, "{record}");
+}
+
+/// Every path below `dir`, relative.
+fn walk_all(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        for e in fs::read_dir(&at).unwrap() {
+            let path = e.unwrap().path();
+            out.push(path.strip_prefix(dir).unwrap().display().to_string());
+            if path.is_dir() && !path.is_symlink() {
+                stack.push(path);
+            }
+        }
+    }
+    out
 }

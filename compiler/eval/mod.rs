@@ -69,17 +69,13 @@ pub fn evaluate(
     }
     let mut denies = Vec::with_capacity(collected.denies.len());
     for rule in &collected.denies {
-        if let Some(span) = rule.oneway {
-            out.push(
-                Diagnostic::warning(
-                    "W0201",
-                    "`oneway` has no meaning on `deny`",
-                    Label::new(span, "ignored"),
-                )
-                .with_hint("remove `oneway`: a denial needs no reverse"),
-            );
-        }
+        warn_oneway(rule, "deny", &mut out);
         denies.extend(table.rule(rule, &mut out));
+    }
+    let mut forbids = Vec::with_capacity(collected.forbids.len());
+    for rule in &collected.forbids {
+        warn_oneway(rule, "forbid", &mut out);
+        forbids.extend(table.rule(rule, &mut out));
     }
 
     let mut templates = BTreeMap::new();
@@ -113,6 +109,7 @@ pub fn evaluate(
         hosts: built.hosts,
         trusts,
         denies,
+        forbids,
         options: options
             .list
             .into_iter()
@@ -169,4 +166,19 @@ fn relative(path: &Path, base: Option<&Path>) -> String {
         out.push(component);
     }
     out.display().to_string()
+}
+
+/// `oneway` on a `deny` or `forbid`: it needs no reverse, so the marker means
+/// nothing.
+fn warn_oneway(rule: &crate::syntax::ast::TrustDecl, kind: &str, out: &mut Vec<Diagnostic>) {
+    if let Some(span) = rule.oneway {
+        out.push(
+            Diagnostic::warning(
+                "W0201",
+                format!("`oneway` has no meaning on `{kind}`"),
+                Label::new(span, "ignored"),
+            )
+            .with_hint(format!("remove `oneway`: a `{kind}` needs no reverse")),
+        );
+    }
 }

@@ -46,6 +46,7 @@ pub struct Collected<'a> {
     pub hosts: Vec<HostRaw<'a>>,
     pub trusts: Vec<&'a ast::TrustDecl>,
     pub denies: Vec<&'a ast::TrustDecl>,
+    pub forbids: Vec<&'a ast::TrustDecl>,
 }
 
 /// Which block a statement sits in.
@@ -136,6 +137,7 @@ impl<'a> Collected<'a> {
             // role or host block means the same as at cluster level.
             ast::Stmt::Trust(decl) => self.trusts.push(decl),
             ast::Stmt::Deny(decl) => self.denies.push(decl),
+            ast::Stmt::Forbid(decl) => self.forbids.push(decl),
             ast::Stmt::Role(block) => {
                 let i = match self.role_index.get(&block.name.node) {
                     Some(&i) => i,

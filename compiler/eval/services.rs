@@ -55,6 +55,11 @@ pub fn service_rule(
             "validate" => rule.validate = commands(field, out),
             "activate" => rule.activate = commands(field, out),
             "deactivate" => rule.deactivate = commands(field, out),
+            word @ ("reload" | "restart" | "load" | "start") => {
+                out.push(unknown_field(field, word, &FIELDS, "service").with_hint(
+                    "reload, restart, load and start commands all go in `activate = [...]`",
+                ))
+            }
             other => out.push(unknown_field(field, other, &FIELDS, "service")),
         }
     }
@@ -89,19 +94,16 @@ fn commands(field: &Field, out: &mut Vec<Diagnostic>) -> Vec<String> {
             continue;
         };
         let problem = if text.trim().is_empty() {
-            Err("it is empty".to_string())
+            Err("an empty command".to_string())
         } else {
             validate::text(text)
+                .map_err(|reason| format!("invalid command `{}`: {reason}", text.escape_debug()))
         };
         match problem {
             Ok(()) => commands.push(text.clone()),
-            Err(reason) => out.push(
-                Diagnostic::error(
-                    "E0221",
-                    format!("invalid command `{}`: {reason}", text.escape_debug()),
-                    Label::new(item.span, "not a command"),
-                )
-                .with_hint("one shell command per list element, on one line"),
+            Err(message) => out.push(
+                Diagnostic::error("E0221", message, Label::new(item.span, "not a command"))
+                    .with_hint("one shell command per list element, on one line"),
             ),
         }
     }

@@ -53,6 +53,7 @@ impl Builder {
                 hosts: Vec::new(),
                 trusts: Vec::new(),
                 denies: Vec::new(),
+                forbids: Vec::new(),
                 options: BTreeMap::new(),
                 emits: Vec::new(),
                 services: Vec::new(),

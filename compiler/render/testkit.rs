@@ -319,6 +319,7 @@ pub fn cluster(modules: &[&str], root: &str) -> Cluster {
         hosts,
         trusts: vec![],
         denies: vec![],
+        forbids: Vec::new(),
         options,
         emits,
         services: vec![],

@@ -172,6 +172,8 @@ pub enum Stmt {
     Trust(TrustDecl),
     /// `deny A -> B;`
     Deny(TrustDecl),
+    /// `forbid A -> B;`: a policy no grant may break.
+    Forbid(TrustDecl),
     /// `file "/abs/path" { text = "..."; mode = 0644; }`
     File(FileDecl),
 }
@@ -200,7 +202,7 @@ pub struct Block {
     pub span: Span,
 }
 
-/// A trust or deny declaration.
+/// A trust, deny or forbid declaration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustDecl {
     pub from: Selector,

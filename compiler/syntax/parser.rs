@@ -13,12 +13,12 @@ pub const MAX_DEPTH: usize = 64;
 
 /// Words that start a statement or modify a value; a name that is one of
 /// them must be quoted.
-pub const KEYWORDS: [&str; 14] = [
-    "import", "option", "emit", "cluster", "role", "host", "trust", "deny", "file", "default",
-    "force", "oneway", "true", "false",
+pub const KEYWORDS: [&str; 15] = [
+    "import", "option", "emit", "cluster", "role", "host", "trust", "deny", "forbid", "file",
+    "default", "force", "oneway", "true", "false",
 ];
-const STATEMENT_KEYWORDS: [&str; 9] = [
-    "import", "option", "emit", "cluster", "role", "host", "trust", "deny", "file",
+const STATEMENT_KEYWORDS: [&str; 10] = [
+    "import", "option", "emit", "cluster", "role", "host", "trust", "deny", "forbid", "file",
 ];
 
 /// Parses one file; returns the tree it could build and every syntax error.
@@ -560,6 +560,7 @@ impl Parser {
                 .role_or_host(false),
             Some("trust") => self.trust().map(Stmt::Trust),
             Some("deny") => self.trust().map(Stmt::Deny),
+            Some("forbid") => self.trust().map(Stmt::Forbid),
             Some("file") => self.file_decl().map(Stmt::File),
             Some(other) => {
                 let span = self.span_here();

@@ -595,3 +595,185 @@ fn the_engine_must_be_the_one_the_script_was_built_with() {
     assert!(!run.stdout.contains("owned"));
     assert!(!site.root().join("var/lib/accord/installed.tsv").exists());
 }
+
+#[test]
+fn central_keys_never_show_their_text_and_stay_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |rel: &str| dir.path().join(rel);
+    fs::write(
+        at("cluster.dsl"),
+        "import std.ssh;\ncluster ck {\n  ssh.central_keys = true;\n  \
+         security.acknowledge.central-keys = \"a test\";\n  \
+         host a { address = 10.0.0.1; }\n  host b { address = 10.0.0.2; }\n  \
+         trust root@* <-> root@*;\n}\n",
+    )
+    .unwrap();
+    let accord = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_accord"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let no_key_text = |what: &str, text: &str| {
+        assert!(
+            !text.contains("PRIVATE KEY") && !text.contains("b3BlbnNzaC1rZXktdjEA"),
+            "{what} shows private key text:\n{text}"
+        );
+    };
+    let (status, said) = accord(&["build", "cluster.dsl", "-o", "out"]);
+    assert_eq!(status, Some(0), "{said}");
+    no_key_text("build", &said);
+    let mode = |rel: &str| fs::metadata(at(rel)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode("out/ck/archives"), 0o700);
+    assert_eq!(mode("out/ck/archives/a.tar"), 0o600);
+    assert_eq!(mode("out/ck/hosts/a/etc/ssh/ssh_host_ed25519_key"), 0o600);
+    assert_eq!(mode("out/ck/hosts/a/etc/ssh"), 0o700);
+    assert_eq!(mode("keys/a/ssh_host_ed25519_key"), 0o600);
+    let key = fs::read_to_string(at("keys/a/ssh_host_ed25519_key")).unwrap();
+    assert!(key.contains("PRIVATE KEY"), "not a key: {key}");
+    // The archive holds the key; it is readable by its owner only (above).
+    let tar = fs::read(at("out/ck/archives/a.tar")).unwrap();
+    assert!(tar.windows(key.len()).any(|w| w == key.as_bytes()));
+
+    let (status, said) = accord(&["snapshot", "cluster.dsl"]);
+    assert_eq!(status, Some(0), "{said}");
+    let snap = fs::read_to_string(at("cluster.snap")).unwrap();
+    no_key_text("the snapshot", &snap);
+    assert!(snap.contains("(OpenSSH private key, "), "{snap}");
+    assert!(snap.contains("; never shown)"));
+
+    // Installed: 0600, and the run's own output holds no key.
+    let root = at("host-a");
+    fs::create_dir(&root).unwrap();
+    let apply = |extra: &[&str]| {
+        let out = Command::new("sh")
+            .arg(at("out/ck/apply/a.sh"))
+            .arg("--root")
+            .arg(&root)
+            .arg("--from")
+            .arg(at("out/ck/hosts/a"))
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let (status, said) = apply(&[]);
+    assert_eq!(status, Some(0), "{said}");
+    no_key_text("apply", &said);
+    let installed = root.join("etc/ssh/ssh_host_ed25519_key");
+    assert_eq!(fs::read_to_string(&installed).unwrap(), key);
+    assert_eq!(
+        fs::metadata(&installed).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
+
+    // A new key for `a`: diff and --check say that it changed, never what.
+    fs::rename(at("out/ck"), at("old")).unwrap();
+    fs::remove_dir_all(at("keys/a")).unwrap();
+    fs::remove_file(at("keys/a.pub")).unwrap();
+    let (status, said) = accord(&["build", "cluster.dsl", "-o", "out"]);
+    assert_eq!(status, Some(0), "{said}");
+    for args in [
+        &["diff", "old", "cluster.dsl"][..],
+        &["diff", "--json", "old", "cluster.dsl"],
+    ] {
+        let (_, said) = accord(args);
+        no_key_text("diff", &said);
+        assert!(
+            said.contains("private key: (OpenSSH private key, "),
+            "{said}"
+        );
+    }
+    let (status, said) = apply(&["--check"]);
+    assert_eq!(status, Some(1), "{said}");
+    no_key_text("apply --check", &said);
+    assert!(
+        said.contains("change /etc/ssh/ssh_host_ed25519_key\n  private key, not shown (sha256 "),
+        "{said}"
+    );
+    let (status, said) = apply(&[]);
+    assert_eq!(status, Some(0), "{said}");
+    no_key_text("apply", &said);
+    assert_eq!(
+        fs::metadata(&installed).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
+}
+
+#[test]
+fn a_private_key_readable_by_others_is_refused_at_build() {
+    let (out, _tmp) = crate::harness::Test::new()
+        .file(
+            "cluster.dsl",
+            "cluster c {\n  host a { address = 10.0.0.1; }\n  \
+             file \"/etc/ssl/private/site.key\" { text = \"-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----\\n\"; mode = 0640; }\n}\n",
+        )
+        .args("build cluster.dsl -o out")
+        .run();
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn generated_scripts_pass_shellcheck() {
+    let found = Command::new("shellcheck").arg("--version").output().is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "`shellcheck` is missing and CI=true"
+        );
+        eprintln!("\n*** SKIPPED: `shellcheck` is not installed ***\n");
+        return;
+    }
+    let site = Site::new();
+    // A script with services (commands in its data) and blocks.
+    let out = Command::new("shellcheck")
+        .args(["-s", "sh"])
+        .arg(site.path("out/c/apply/a.sh"))
+        .arg(site.tree().join("var/lib/accord/engine.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_daemon_started_by_activation_does_not_hold_the_script() {
+    let site = Site::new();
+    // The daemon keeps the command's output open and lives 30 s; its pid
+    // goes to a file so the test can end it.
+    site.write(
+        "site.dsl",
+        &SITE.replace(
+            r#"activate   = ["echo"#,
+            r#"activate   = ["sleep 30 & echo $! > \"$ACCORD_ROOT/daemon.pid\"", "echo"#,
+        ),
+    );
+    site.cluster("");
+    let run = site.apply(&["--activate"]);
+    ok(&run);
+    let pid = site.read("daemon.pid").trim().to_string();
+    // The script came back while the daemon still runs.
+    let alive = Command::new("kill").args(["-0", &pid]).status().unwrap();
+    let _ = Command::new("kill").arg(&pid).status();
+    assert!(
+        alive.success(),
+        "the daemon was gone: the script waited for it"
+    );
+}
