@@ -181,7 +181,8 @@ emit "/etc/systemd/system/sshd.service" {
 
 # sshd takes std.ssh's files: the host-key script makes the keys the
 # settings name (it never replaces one), `sshd -t` checks the host's whole
-# configuration with them, and with drop-ins `sshd -T` proves sshd reads
+# configuration with them (after making sshd's privilege separation
+# directory, as Debian's init script and unit do before they start sshd), and with drop-ins `sshd -T` proves sshd reads
 # accord's values (the host's sshd_config includes sshd_config.d first);
 # then a reload (a start if sshd is not running). The checks read the live
 # /etc, so an install into another root (`--root`) skips them. Dropped (the
@@ -190,7 +191,7 @@ service sshd {
   when       = transport == ssh;
   validate   = [
     "[ -n \"$ACCORD_ROOT\" ] || [ ! -x {{ config.ssh.hostkeys_script|sh }} ] || {{ config.ssh.hostkeys_script|sh }} > /dev/null",
-    "[ -n \"$ACCORD_ROOT\" ] || /usr/sbin/sshd -t",
+    "[ -n \"$ACCORD_ROOT\" ] || { [ -d /run/sshd ] || mkdir -m 0755 /run/sshd; /usr/sbin/sshd -t; }",
     "{% set layout = config.ssh.config_layout %}{% if layout == 'dropin' or (layout == 'auto' and config.ssh.version is version_ge('8.2')) %}[ -n \"$ACCORD_ROOT\" ] || {  s=$(/usr/sbin/sshd -T) && printf '%s\\n' \"$s\" | grep -qx 'hostbasedauthentication yes' && printf '%s\\n' \"$s\" | grep -qx 'port {{ config.ssh.port }}'; } || { echo \"sshd does not take /etc/ssh/sshd_config.d/00-accord.conf: the host's /etc/ssh/sshd_config must include /etc/ssh/sshd_config.d/*.conf before its own settings (or set ssh.config_layout = whole)\" >&2; exit 1; }{% endif %}",
   ];
   activate   = [
