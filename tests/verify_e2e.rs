@@ -1456,3 +1456,37 @@ fn ssh_to_rsh_and_back_keeps_the_hosts_own_files() {
         assert_eq!(r.refusals_tried(), 6, "{r}");
     }
 }
+
+/// A tree that writes outside the simulated host's own directories (here
+/// `/opt`) would reach the machine's file system: verify refuses it before
+/// it creates anything.
+#[test]
+fn a_tree_that_writes_outside_the_hosts_own_directories_is_refused() {
+    if !e2e_enabled("a_tree_that_writes_outside_the_hosts_own_directories_is_refused") {
+        return;
+    }
+    let lab = Lab::new(&["h1"]);
+    let host = lab.host(0, Transport::Ssh, &Trust::default());
+    fs::create_dir_all(host.tree.join("opt/site")).unwrap();
+    fs::write(host.tree.join("opt/site/x"), "x\n").unwrap();
+    let spec = VerifySpec {
+        hosts: vec![host],
+        users: vec![],
+        expected: vec![],
+        known_hosts: KnownHosts::Keep,
+        outsider: Outsider::Off,
+    };
+    let opts = VerifyOptions {
+        jobs: 1,
+        client_timeout: Duration::from_secs(5),
+        lifetime: Duration::from_secs(60),
+        progress: None,
+    };
+    let e = verify::run(&spec, &opts).unwrap_err();
+    assert!(matches!(e, VerifyError::Spec(_)), "{e}");
+    assert!(
+        e.to_string().contains("the tree of `h1` writes to /opt"),
+        "{e}"
+    );
+    assert!(!Path::new("/opt/site/x").exists());
+}
