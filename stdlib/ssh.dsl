@@ -180,7 +180,8 @@ emit "/etc/systemd/system/sshd.service" {
 }
 
 # sshd takes std.ssh's files: the host-key script makes the keys the
-# settings name (it never replaces one), `sshd -t` checks the host's whole
+# settings name (it never replaces one), `sshd -t` (from V_2_9_9_P1,
+# sshd.c's getopt; `sshd -T` from V_5_1_P1) checks the host's whole
 # configuration with them (after making sshd's privilege separation
 # directory, as Debian's init script and unit do before they start sshd), and with drop-ins `sshd -T` proves sshd reads
 # accord's values (the host's sshd_config includes sshd_config.d first);
@@ -191,7 +192,7 @@ service sshd {
   when       = transport == ssh;
   validate   = [
     "[ -n \"$ACCORD_ROOT\" ] || [ ! -x {{ config.ssh.hostkeys_script|sh }} ] || {{ config.ssh.hostkeys_script|sh }} > /dev/null",
-    "[ -n \"$ACCORD_ROOT\" ] || { [ -d /run/sshd ] || mkdir -m 0755 /run/sshd; /usr/sbin/sshd -t; }",
+    "{% if config.ssh.version is version_ge('2.9.9') %}[ -n \"$ACCORD_ROOT\" ] || { [ -d /run/sshd ] || mkdir -m 0755 /run/sshd; /usr/sbin/sshd -t; }{% endif %}",
     "{% set layout = config.ssh.config_layout %}{% if layout == 'dropin' or (layout == 'auto' and config.ssh.version is version_ge('8.2')) %}[ -n \"$ACCORD_ROOT\" ] || {  s=$(/usr/sbin/sshd -T) && printf '%s\\n' \"$s\" | grep -qx 'hostbasedauthentication yes' && printf '%s\\n' \"$s\" | grep -qx 'port {{ config.ssh.port }}'; } || { echo \"sshd does not take /etc/ssh/sshd_config.d/00-accord.conf: the host's /etc/ssh/sshd_config must include /etc/ssh/sshd_config.d/*.conf before its own settings (or set ssh.config_layout = whole)\" >&2; exit 1; }{% endif %}",
   ];
   activate   = [

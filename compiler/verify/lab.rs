@@ -260,7 +260,7 @@ impl Lab {
         &mut self,
         guarded: &[usize],
     ) -> Result<Vec<Connect>, VerifyError> {
-        let outsider = self.probe_unguarded(guarded);
+        let outsider = self.probe_without_firewalls(guarded);
         for &i in guarded {
             signal::check()?;
             self.load_firewall(i)?;
@@ -268,7 +268,7 @@ impl Lab {
         Ok(outsider)
     }
 
-    fn probe_unguarded(&mut self, guarded: &[usize]) -> Vec<Connect> {
+    fn probe_without_firewalls(&mut self, guarded: &[usize]) -> Vec<Connect> {
         let n = self.spec.hosts.len();
         // A host to itself too: two users of one host log in through its
         // own ruleset (to its own address, over loopback).

@@ -1,13 +1,17 @@
 //! `accord verify`: brings an emitted build up in Linux network namespaces
-//! with real sshd and in.rshd and checks every pair of principals.
+//! the way a site deploys it, with real sshd and in.rshd, and checks every
+//! pair of principals.
 //!
 //! One network namespace per host (a veth into a bridge that lives in its own
 //! "switch" namespace), one mount and UTS namespace per host held by an
-//! anchor process, the host's tree copied and bind-mounted over `/etc`,
-//! `/root` and `/home`, the tree's keygen script run, real `sshd` or `inetd`
-//! with `in.rshd` started under `timeout`, then every expected pair tried
-//! from inside the client host. `docs/verify.md` is the user's view;
-//! `../shared/reference/e2e-namespaces.md` is the recipe this follows.
+//! anchor process, where the host starts as a freshly installed Debian host
+//! (the distro's own files in writable overlays backed by a tmpfs of the
+//! host, the distro's sshd and inetd running on them: [`host`]); then each
+//! build goes in through its apply script and activation reloads the daemons
+//! ([`install`]), and every expected pair is tried from inside the client
+//! host ([`check`]); last, every file of the host that is not the build's
+//! must be as it was before ([`hostfiles`]). `docs/verify.md` is the user's
+//! view; `../shared/reference/e2e-namespaces.md` is the recipe this follows.
 //!
 //! Everything created (namespaces, processes, the work directory) belongs to
 //! a [`lab::Lab`] whose teardown runs on every exit path: normal return,

@@ -226,6 +226,22 @@ fn rulesets_admit_the_transport_only_from_trusted_hosts() {
     insta::assert_snapshot!("nftables-firewall-rsh-lab1", rsh[0].1);
 }
 
+/// The init script std.firewall writes for sysvinit hosts (0755).
+fn sysv_firewall_script() -> Vec<u8> {
+    let (plan, _) = render(&repo().join("tests/fixtures/security/firewall-ssh.dsl"));
+    plan.hosts[0]
+        .entries
+        .iter()
+        .find_map(|e| match (&e.kind, e.path.as_str()) {
+            (EntryKind::File(blob), "/etc/init.d/accord-firewall") => {
+                assert_eq!(e.mode, 0o755);
+                Some(plan.blobs.get(*blob).to_vec())
+            }
+            _ => None,
+        })
+        .expect("/etc/init.d/accord-firewall")
+}
+
 /// A one-way rsh grant under `policy drop`: the client (`head`) admits the
 /// stderr channel back from the server it logs in to, never on its external
 /// interface; the server (`node`) logs in nowhere, so admits none.
@@ -277,17 +293,7 @@ fn rsh_stderr_channel_comes_back_from_the_servers_a_client_logs_in_to() {
 #[test]
 fn the_ruleset_replaces_its_own_table_and_no_other() {
     let sets = rulesets(&repo().join("tests/fixtures/security/firewall-rsh.dsl"));
-    let (plan, _) = render(&repo().join("tests/fixtures/security/firewall-ssh.dsl"));
-    let script = plan.hosts[0]
-        .entries
-        .iter()
-        .find_map(|e| match (&e.kind, e.path.as_str()) {
-            (EntryKind::File(blob), "/etc/init.d/accord-firewall") => {
-                Some(plan.blobs.get(*blob).to_vec())
-            }
-            _ => None,
-        })
-        .expect("/etc/init.d/accord-firewall");
+    let script = sysv_firewall_script();
     for (host, text) in &sets {
         assert!(!text.contains("flush"), "{host}:\n{text}");
         let tables: Vec<&str> = text
@@ -415,18 +421,7 @@ fn audit_help_has_an_example() {
 
 #[test]
 fn the_sysv_firewall_script_passes_shellcheck() {
-    let (plan, _) = render(&repo().join("tests/fixtures/security/firewall-ssh.dsl"));
-    let script = plan.hosts[0]
-        .entries
-        .iter()
-        .find_map(|e| match (&e.kind, e.path.as_str()) {
-            (EntryKind::File(blob), "/etc/init.d/accord-firewall") => {
-                assert_eq!(e.mode, 0o755);
-                Some(plan.blobs.get(*blob).to_vec())
-            }
-            _ => None,
-        })
-        .expect("/etc/init.d/accord-firewall");
+    let script = sysv_firewall_script();
     let found = Command::new("shellcheck")
         .arg("--version")
         .output()
