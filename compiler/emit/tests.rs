@@ -611,30 +611,34 @@ fn archives_extract_to_the_manifest_and_create_missing_parents() {
     assert!(String::from_utf8_lossy(&listing.stdout).contains("-rw------- 1/1"));
 }
 
+/// Builds `plan` into `dir/out` and applies host `a`'s tree to `target`
+/// (`--from`, `--no-owners`); what the script said on stdout.
+fn build_and_apply(plan: &BuildPlan, dir: &Path, target: &Path) -> String {
+    build(plan, &dir.join("out")).unwrap();
+    let lab = dir.join("out/lab");
+    let out = Command::new("sh")
+        .arg(lab.join("apply/a.sh"))
+        .arg("--root")
+        .arg(target)
+        .arg("--from")
+        .arg(lab.join("hosts/a"))
+        .arg("--no-owners")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn apply_removes_what_a_later_build_dropped() {
     let tmp = tempfile::tempdir().unwrap();
     let target = tmp.path().join("host-a");
     fs::create_dir(&target).unwrap();
-    let apply = |plan: &BuildPlan| {
-        build(plan, &tmp.path().join("out")).unwrap();
-        let lab = tmp.path().join("out/lab");
-        let out = Command::new("sh")
-            .arg(lab.join("apply/a.sh"))
-            .arg("--root")
-            .arg(&target)
-            .arg("--from")
-            .arg(lab.join("hosts/a"))
-            .arg("--no-owners")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let apply = |plan: &BuildPlan| build_and_apply(plan, tmp.path(), &target);
     apply(&sample());
     assert!(target.join("etc/motd").is_file());
     fs::write(target.join("etc/local"), "the host's own").unwrap();
@@ -664,22 +668,7 @@ fn a_build_without_files_for_a_host_takes_back_everything_accord_installed() {
     fs::create_dir(target.join("etc")).unwrap();
     fs::write(target.join("etc/motd"), "the host's own\n").unwrap();
     let apply = |plan: &BuildPlan| {
-        build(plan, &tmp.path().join("out")).unwrap();
-        let lab = tmp.path().join("out/lab");
-        let out = Command::new("sh")
-            .arg(lab.join("apply/a.sh"))
-            .arg("--root")
-            .arg(&target)
-            .arg("--from")
-            .arg(lab.join("hosts/a"))
-            .arg("--no-owners")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        build_and_apply(plan, tmp.path(), &target);
     };
     apply(&sample());
     // A killed run left half a line at the end of the record: ignored.
@@ -694,11 +683,7 @@ fn a_build_without_files_for_a_host_takes_back_everything_accord_installed() {
         fs::read_to_string(target.join("etc/motd")).unwrap(),
         "the host's own\n"
     );
-    let mut left: Vec<String> = Vec::new();
-    for entry in walk_all(&target) {
-        left.push(entry);
-    }
-    left.sort();
+    let left: Vec<String> = listing(&target).into_keys().collect();
     assert_eq!(
         left,
         [
@@ -715,20 +700,4 @@ fn a_build_without_files_for_a_host_takes_back_everything_accord_installed() {
     );
     let record = fs::read_to_string(&record).unwrap();
     assert_eq!(record.lines().count(), 1, "{record}");
-}
-
-/// Every path below `dir`, relative.
-fn walk_all(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(at) = stack.pop() {
-        for e in fs::read_dir(&at).unwrap() {
-            let path = e.unwrap().path();
-            out.push(path.strip_prefix(dir).unwrap().display().to_string());
-            if path.is_dir() && !path.is_symlink() {
-                stack.push(path);
-            }
-        }
-    }
-    out
 }

@@ -451,6 +451,7 @@ impl<'a> Renderer<'a> {
             ..BuildPlan::default()
         };
         let mut service_ids: HashMap<Service, u32> = HashMap::new();
+        let mut class_services: Vec<Option<Vec<u32>>> = vec![None; rendered.classes.len()];
         let mut diagnostics = rendered.cluster_files.1.clone();
         for (path, content, mode) in &rendered.cluster_files.0 {
             let blob = plan.blobs.intern(content.as_bytes());
@@ -534,16 +535,21 @@ impl<'a> Renderer<'a> {
                     }
                 }
             }
-            let services = rendered.classes[class]
-                .services
-                .iter()
-                .map(|service| {
-                    *service_ids.entry(service.clone()).or_insert_with(|| {
-                        plan.services.push(service.clone());
-                        plan.services.len() as u32 - 1
-                    })
+            // Interned once per class, in the order hosts meet them.
+            let services = class_services[class]
+                .get_or_insert_with(|| {
+                    rendered.classes[class]
+                        .services
+                        .iter()
+                        .map(|service| {
+                            *service_ids.entry(service.clone()).or_insert_with(|| {
+                                plan.services.push(service.clone());
+                                plan.services.len() as u32 - 1
+                            })
+                        })
+                        .collect()
                 })
-                .collect();
+                .clone();
             plan.hosts.push(HostPlan {
                 name: host.name.clone(),
                 entries: entries.into_iter().map(|(e, _)| e).collect(),

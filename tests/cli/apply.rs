@@ -777,3 +777,129 @@ fn a_daemon_started_by_activation_does_not_hold_the_script() {
         "the daemon was gone: the script waited for it"
     );
 }
+
+#[test]
+fn services_render_per_host_and_only_where_their_condition_holds() {
+    let site = Site::new();
+    site.write(
+        "site.dsl",
+        &format!(
+            "{SITE}\nservice upgraded {{\n  when = site.version > 1;\n  \
+             activate = \"echo upgrade to {{{{ config.site.version }}}} {{{{ 'x y' | sh }}}}\";\n}}\n"
+        ),
+    );
+    site.write(
+        "cluster.dsl",
+        &fs::read_to_string(site.path("cluster.dsl"))
+            .unwrap()
+            .replace(
+                "host b { address = 10.0.0.2; }",
+                "host b { address = 10.0.0.2; site.version = 2; }",
+            ),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["build", "cluster.dsl", "-o", "out"])
+        .current_dir(site.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script =
+        |host: &str| fs::read_to_string(site.path(&format!("out/c/apply/{host}.sh"))).unwrap();
+    let line = "site.dsl\tupgraded\tactivate\techo upgrade to 2 'x y'\n";
+    assert!(script("b").contains(line), "{}", script("b"));
+    assert!(!script("a").contains("upgraded"), "{}", script("a"));
+    // Both have the module's other service, its empty command left out.
+    for host in ["a", "b"] {
+        let text = script(host);
+        assert!(
+            text.contains("site.dsl\tsited\tvalidate\ttest -s"),
+            "{text}"
+        );
+        assert_eq!(text.matches("\tsited\tvalidate\t").count(), 1, "{text}");
+    }
+}
+
+#[test]
+fn a_private_key_is_0600_from_its_first_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |rel: &str| dir.path().join(rel);
+    fs::write(
+        at("cluster.dsl"),
+        "import std.ssh;\ncluster ck {\n  ssh.central_keys = true;\n  \
+         security.acknowledge.central-keys = \"a test\";\n  \
+         host a { address = 10.0.0.1; }\n  host b { address = 10.0.0.2; }\n  \
+         trust root@* <-> root@*;\n}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["build", "cluster.dsl", "-o", "out"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A `cat` that, before it writes a content into a file being
+    // installed, records that file's mode: what anyone could read then.
+    let bin = at("bin");
+    fs::create_dir(&bin).unwrap();
+    let real_cat = ["/bin/cat", "/usr/bin/cat"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap();
+    fs::write(
+        bin.join("cat"),
+        format!(
+            "#!/bin/sh\ntarget=$(readlink /proc/$$/fd/1)\n\
+             case $target in */.accord-new.*) stat -c '%a %n' \"$target\" >>\"$CAT_LOG\" ;; esac\n\
+             exec {real_cat} \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(bin.join("cat"), fs::Permissions::from_mode(0o755)).unwrap();
+    let root = at("host-a");
+    fs::create_dir(&root).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("sh")
+        .arg(at("out/ck/apply/a.sh"))
+        .arg("--root")
+        .arg(&root)
+        .arg("--from")
+        .arg(at("out/ck/hosts/a"))
+        .env("PATH", path)
+        .env("CAT_LOG", at("cat.log"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = fs::read_to_string(at("cat.log")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(
+        lines.iter().any(|l| l.contains("/etc/ssh/.accord-new.")),
+        "the wrapper saw no install into /etc/ssh: {log}"
+    );
+    for line in lines {
+        assert!(
+            line.starts_with("600 "),
+            "a file was open to others while written: {line}"
+        );
+    }
+    let key = root.join("etc/ssh/ssh_host_ed25519_key");
+    assert_eq!(
+        fs::metadata(&key).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
+}
