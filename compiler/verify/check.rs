@@ -316,7 +316,10 @@ fn try_rsh(
     // tcpd (`rsh.tcpd`) refuses before in.rshd runs: it logs the client's
     // address under in.rshd's name and closes the connection after five
     // seconds; the client then reports a protocol failure.
-    let by_tcpd = format!("refused connect from {}", spec.hosts[from].addresses[0]);
+    // Its line ends with the client's address in parentheses (after the
+    // name it resolved): `refused connect from h3 (10.0.0.3)`.
+    let client = format!("({})", spec.hosts[from].addresses[0]);
+    let tcpd_refused = |l: &&String| l.contains("refused connect from ") && l.ends_with(&client);
     let t = Instant::now();
     loop {
         let lines = new_lines(&log, start);
@@ -324,7 +327,7 @@ fn try_rsh(
             .iter()
             .rev()
             .find(|l| l.contains(&from_user) && l.contains(&needle))
-            .or_else(|| lines.iter().rev().find(|l| l.contains(&by_tcpd)))
+            .or_else(|| lines.iter().rev().find(tcpd_refused))
             .or_else(|| lines.iter().rev().find(|l| l.contains("rshd")))
             .cloned();
         if echoed {
@@ -333,7 +336,7 @@ fn try_rsh(
         if denied && (mine.is_some() || t.elapsed() > LOG_GRACE) {
             return (Observed::Refused, mine, client_text);
         }
-        if let Some(l) = lines.iter().find(|l| l.contains(&by_tcpd)) {
+        if let Some(l) = lines.iter().find(tcpd_refused) {
             return (Observed::Refused, Some(l.clone()), client_text);
         }
         if t.elapsed() > LOG_GRACE {
