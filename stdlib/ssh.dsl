@@ -37,7 +37,7 @@ option ssh.password_authentication : bool = false
 option ssh.sshd_extra : list(string) = [] "lines appended verbatim to sshd_config (or its drop-in; a Match block there ends with the file)";
 option ssh.shosts_equiv : bool = false
   "also write /etc/ssh/shosts.equiv with a bare host line for every grant from a user to the same-named user (not root); this admits every same-named user of those hosts";
-option ssh.service : string = "ssh" "name of the init script or systemd unit (Debian: ssh)";
+option ssh.service : filename = "ssh" "name of the init script or systemd unit (Debian: ssh)";
 option ssh.init_sequence : int(0..99) = 20 "sysv start and kill sequence, as `update-rc.d NAME defaults` makes";
 option ssh.hostkeys_script : path = "/usr/local/sbin/accord-hostkeys" "where the host key script goes";
 option ssh.write_key_types : bool = false
