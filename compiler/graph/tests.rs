@@ -719,6 +719,26 @@ fn check_against_oracle(c: &Cluster) -> Result<(), TestCaseError> {
         }
         prop_assert_eq!(got, want, "inbound of {:?}", k);
     }
+    // Outbound equals the oracle, up to the host itself (a group's edge to
+    // itself lists its own members).
+    for h in (0..n).map(HostId) {
+        let want: Vec<HostId> = (0..n)
+            .map(HostId)
+            .filter(|k| {
+                *k != h
+                    && users
+                        .iter()
+                        .any(|u| users.iter().any(|v| allowed(u, h, v, *k)))
+            })
+            .collect();
+        let got: Vec<HostId> = g
+            .outbound_group(g.group_of(h))
+            .iter()
+            .copied()
+            .filter(|k| *k != h)
+            .collect();
+        prop_assert_eq!(got, want, "outbound of {:?}", h);
+    }
     // The asymmetric pairs, expanded from groups, equal the oracle's.
     let mut got_asym = BTreeSet::new();
     for (key, oneway) in g.asymmetric_edges(c) {

@@ -85,6 +85,11 @@ pub trait Inbound: Sync {
     /// Every grant into `host`, sorted by (as_user, from_user).
     fn inbound(&self, host: HostId) -> Vec<Grant>;
 
+    /// Every host some user of `host` may log in to, ascending.
+    fn outbound(&self, _host: HostId) -> Vec<HostId> {
+        Vec::new()
+    }
+
     /// Hosts with different trust classes never share a rendering class:
     /// the graph knows things about a host (such as being named in another
     /// host's peers list) that its config and roles do not show.
@@ -102,6 +107,10 @@ pub trait Inbound: Sync {
 impl Inbound for TrustGraph {
     fn inbound(&self, host: HostId) -> Vec<Grant> {
         TrustGraph::inbound(self, host)
+    }
+
+    fn outbound(&self, host: HostId) -> Vec<HostId> {
+        self.outbound_group(self.group_of(host)).to_vec()
     }
 
     fn trust_class(&self, host: HostId) -> u32 {
@@ -602,7 +611,7 @@ impl<'a> Renderer<'a> {
         let config = self.configs.cached(&host.config);
         let inbound = self.inbound.get(
             graph.trust_key(rep),
-            || graph.inbound(rep),
+            || (graph.inbound(rep), graph.outbound(rep)),
             &self.hosts,
             &host.config,
         );
@@ -610,6 +619,7 @@ impl<'a> Renderer<'a> {
         self.with_tracked_config(&mut ctx, &config);
         ctx.insert("inbound", inbound.inbound);
         ctx.insert("inbound_users", inbound.users);
+        ctx.insert("outbound", inbound.outbound);
         let roles: Vec<Value> = host
             .roles
             .iter()
