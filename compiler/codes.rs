@@ -36,6 +36,25 @@ impl Code {
     }
 }
 
+/// What a diagnostic's constructor takes: a [`Code`] of the register. A
+/// trait only for its message: a code written as a string gets this error
+/// instead of a bare type mismatch.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a code of the register",
+    label = "write a register constant here, such as `codes::E0201`",
+    note = "a new code is an entry in compiler/codes.rs and a fixture that raises it (tests/README.md, \"Diagnostic codes\")"
+)]
+pub trait Registered {
+    /// The code.
+    fn code(self) -> Code;
+}
+
+impl Registered for Code {
+    fn code(self) -> Code {
+        self
+    }
+}
+
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)

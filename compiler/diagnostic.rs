@@ -13,7 +13,7 @@ use codespan_reporting::files::{self, SimpleFiles};
 use codespan_reporting::term;
 use serde::Serialize;
 
-use crate::codes::Code;
+use crate::codes::{Code, Registered};
 
 /// Index of a loaded source file in the [`SourceMap`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -204,7 +204,8 @@ pub fn shorten_quotes(text: String) -> String {
 
 impl Diagnostic {
     /// An error with its primary label; `code` is an error code of the register.
-    pub fn error(code: Code, message: impl Into<String>, primary: Label) -> Diagnostic {
+    pub fn error(code: impl Registered, message: impl Into<String>, primary: Label) -> Diagnostic {
+        let code = code.code();
         debug_assert!(
             code.as_str().starts_with('E'),
             "{code} is not an error code"
@@ -221,7 +222,12 @@ impl Diagnostic {
     }
 
     /// A warning with its primary label; `code` is a warning code of the register.
-    pub fn warning(code: Code, message: impl Into<String>, primary: Label) -> Diagnostic {
+    pub fn warning(
+        code: impl Registered,
+        message: impl Into<String>,
+        primary: Label,
+    ) -> Diagnostic {
+        let code = code.code();
         debug_assert!(
             code.as_str().starts_with('W'),
             "{code} is not a warning code"
