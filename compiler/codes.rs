@@ -9,9 +9,9 @@
 //! entry and finds its code in the output, so no entry is dead, and it
 //! generates `docs/errors.md` from this table and those fixtures.
 //!
-//! Adding a code: one entry below (in its stage's range; entries go by
-//! stage, errors before warnings, then number),
-//! and a fixture that raises it (`tests/README.md`, "Diagnostic codes").
+//! Adding a code: one entry below, in its stage's range (entries go by
+//! stage, errors before warnings, then number), and a fixture that raises
+//! it (`tests/README.md`, "Diagnostic codes").
 
 use std::fmt;
 

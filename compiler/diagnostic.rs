@@ -205,20 +205,7 @@ pub fn shorten_quotes(text: String) -> String {
 impl Diagnostic {
     /// An error with its primary label; `code` is an error code of the register.
     pub fn error(code: impl Registered, message: impl Into<String>, primary: Label) -> Diagnostic {
-        let code = code.code();
-        debug_assert!(
-            code.as_str().starts_with('E'),
-            "{code} is not an error code"
-        );
-        Diagnostic {
-            severity: Severity::Error,
-            code,
-            message: shorten_quotes(message.into()),
-            primary,
-            secondary: Vec::new(),
-            notes: Vec::new(),
-            hints: Vec::new(),
-        }
+        Diagnostic::new(Severity::Error, code.code(), message.into(), primary)
     }
 
     /// A warning with its primary label; `code` is a warning code of the register.
@@ -227,15 +214,20 @@ impl Diagnostic {
         message: impl Into<String>,
         primary: Label,
     ) -> Diagnostic {
-        let code = code.code();
-        debug_assert!(
-            code.as_str().starts_with('W'),
-            "{code} is not a warning code"
+        Diagnostic::new(Severity::Warning, code.code(), message.into(), primary)
+    }
+
+    fn new(severity: Severity, code: Code, message: String, primary: Label) -> Diagnostic {
+        debug_assert_eq!(
+            code.entry().severity,
+            severity,
+            "{code} is registered as a {}",
+            code.entry().severity
         );
         Diagnostic {
-            severity: Severity::Warning,
+            severity,
             code,
-            message: shorten_quotes(message.into()),
+            message: shorten_quotes(message),
             primary,
             secondary: Vec::new(),
             notes: Vec::new(),
