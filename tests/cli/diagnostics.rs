@@ -293,11 +293,10 @@ fn is_tally(line: &str) -> bool {
             && m.parse::<u32>().is_ok() && w.starts_with("warning"))
 }
 
-/// A fixture's text as shown in the docs: without its `# expect:` line.
+/// A fixture's text as shown in the docs: whole, so the line numbers of
+/// the rendered error are the reader's.
 fn shown_source(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let body = text.split_once('\n').map_or("", |(_, rest)| rest);
-    body.trim_matches('\n').to_string()
+    String::from_utf8_lossy(bytes).trim_end().to_string()
 }
 
 fn fence(out: &mut String, lang: &str, text: &str) {
