@@ -163,7 +163,7 @@ fn host_path(path: &str) -> Result<(), &'static str> {
 }
 
 /// A relative path below a directory accord owns.
-fn relative_path(path: &str) -> Result<(), &'static str> {
+pub fn relative_path(path: &str) -> Result<(), &'static str> {
     if path.len() > 4096 {
         return Err("it is longer than 4096 bytes");
     }

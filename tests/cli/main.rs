@@ -5,6 +5,7 @@ mod commands;
 mod errors;
 mod examples;
 mod harness;
+mod rebuild;
 mod render;
 mod review;
 mod security;
