@@ -546,7 +546,6 @@ impl Build<'_> {
             delta.absorb(done.delta);
         }
         summary.entries_written = delta.written;
-        summary.build_entries = delta.entries;
         let root = if fresh {
             stage.staging()
         } else {
@@ -561,8 +560,11 @@ impl Build<'_> {
         if !fresh && state.hosts.values().any(|h| h.fingerprint.is_none()) {
             self.refresh_fingerprints(&cx, &mut state)?;
         }
+        let trees = state.hosts.values();
+        summary.build_entries = delta.entries + trees.clone().map(|h| h.entries).sum::<u64>();
+        summary.disk_bytes =
+            delta.disk + trees.map(|h| h.disk).sum::<u64>() + self.managed_disk(stage.target());
         summary.entries_removed = removed;
-        summary.disk_bytes = delta.disk + self.managed_disk(stage.target());
         summary.bytes_written = stage.bytes();
         Ok(summary)
     }
@@ -570,7 +572,7 @@ impl Build<'_> {
     /// Takes the fingerprints of the trees a rebuild changed, now that
     /// they are in place, so the next build need not walk them.
     fn refresh_fingerprints(&self, cx: &Cx, state: &mut state::State) -> Result<(), EmitError> {
-        let fresh: Vec<(String, Option<String>)> = self
+        let fresh: Vec<(String, Option<(String, u64)>)> = self
             .layouts
             .par_iter()
             .filter(|l| {
@@ -587,9 +589,12 @@ impl Build<'_> {
                 )
             })
             .collect();
-        for (name, fingerprint) in fresh {
-            if let Some(host) = state.hosts.get_mut(&name) {
-                host.fingerprint = fingerprint;
+        for (name, taken) in fresh {
+            if let (Some(host), Some((fingerprint, dirs_disk))) =
+                (state.hosts.get_mut(&name), taken)
+            {
+                host.fingerprint = Some(fingerprint);
+                host.disk += dirs_disk;
             }
         }
         write_state(&self.guard.state_path(), state)
@@ -640,6 +645,7 @@ impl Build<'_> {
         let tree = Tree {
             base: String::new(),
             root_mode: None,
+            count_dir_disk: true,
             wants,
         };
         tree::reconcile(&tree, cx, delta)?;
@@ -681,6 +687,7 @@ impl Build<'_> {
         Tree {
             base: format!("hosts/{}", layout.host.name),
             root_mode: Some(0o755),
+            count_dir_disk: false,
             wants: tree::host_wants(layout, cx.store),
         }
     }
@@ -706,27 +713,27 @@ impl Build<'_> {
             .old_host(name)
             .filter(|_| manifest_kept && !self.opts.recheck && tree::store_intact(&tree))
             .filter(|old| old.fingerprint.is_some())
-            .filter(|old| old.fingerprint == tree::fingerprint(&tree, stage.target()));
+            .filter(|old| {
+                old.fingerprint == tree::fingerprint(&tree, stage.target()).map(|(f, _)| f)
+            });
+        // The tree's entries and disk go to its record, not `delta`.
         let (added, record) = match unchanged {
-            Some(old) => {
-                delta.entries += old.entries;
-                delta.disk += old.disk;
-                (false, old.clone())
-            }
+            Some(old) => (false, old.clone()),
             None => {
                 let mut part = Delta::default();
                 let added = tree::reconcile(&tree, cx, &mut part)?;
-                let fingerprint = if stage.is_fresh() {
+                let taken = if stage.is_fresh() {
                     tree::fingerprint(&tree, stage.staging())
                 } else if part.ops.is_empty() {
                     tree::fingerprint(&tree, stage.target())
                 } else {
                     None
                 };
+                let (fingerprint, dirs_disk) = taken.map_or((None, 0), |(f, d)| (Some(f), d));
                 let record = state::HostRecord {
                     fingerprint,
-                    entries: part.entries,
-                    disk: part.disk,
+                    entries: std::mem::take(&mut part.entries),
+                    disk: std::mem::take(&mut part.disk) + dirs_disk,
                 };
                 delta.absorb(part);
                 (added, record)

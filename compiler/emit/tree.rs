@@ -57,6 +57,46 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), EmitError> {
         .map_err(EmitError::io("set the mode of", path))
 }
 
+/// The process's umask, read once without changing it.
+fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|m| u32::from_str_radix(m.trim(), 8).ok())
+            })
+            // Unknown: assume it could take any bit, so modes are set.
+            .unwrap_or(0o777)
+    })
+}
+
+/// Creates a directory that must end with `mode`: with that mode at once
+/// when the umask leaves it whole and it lets the owner in, else 0700 (it
+/// is written into first). True when its mode must still be set.
+fn make_dir(path: &Path, mode: u32) -> Result<bool, EmitError> {
+    if mode & 0o7700 == 0o700 && mode & umask() == 0 {
+        mkdir(path, mode)?;
+        Ok(false)
+    } else {
+        mkdir(path, 0o700)?;
+        Ok(true)
+    }
+}
+
+/// Creates a directory unless it is there (a scaffold of the staging
+/// directory).
+fn make_managed(path: &Path) -> Result<(), EmitError> {
+    match DirBuilder::new().mode(0o755).create(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(EmitError::io("create", path)(e))
+        }
+        _ => set_mode(path, 0o755),
+    }
+}
+
 /// What a path of a tree must be.
 pub enum Want<'a> {
     /// A directory with this mode.
@@ -80,6 +120,9 @@ pub struct Tree<'a> {
     /// The mode of the tree's own directory; `None` for the top level (the
     /// build directory itself).
     pub root_mode: Option<u32>,
+    /// Count the disk its directories take as they are made or found; a
+    /// host tree's is counted by [`fingerprint`] instead.
+    pub count_dir_disk: bool,
     /// What each path below the root (`/etc/hosts`) must be, sorted by
     /// path; every directory an entry needs is listed.
     pub wants: Vec<(&'a str, Want<'a>)>,
@@ -122,7 +165,7 @@ pub fn reconcile(tree: &Tree, cx: &Cx, delta: &mut Delta) -> Result<bool, EmitEr
     if let Some(root_mode) = tree.root_mode {
         match &meta {
             Ok(m) if m.is_dir() => {
-                delta.census(Some(m));
+                delta.census(tree.count_dir_disk.then_some(m));
                 if m.mode() & 0o7777 != root_mode {
                     delta.ops.push(Op::Mode(root_mode, tree.base.clone()));
                 }
@@ -238,6 +281,7 @@ impl Walk<'_, '_> {
         let meta = entry
             .metadata()
             .map_err(EmitError::io("read", &entry.path()))?;
+        let count_disk = count_disk && self.tree.count_dir_disk;
         self.delta.census(count_disk.then_some(&meta));
         let now = meta.mode() & 0o7777;
         if now != mode {
@@ -310,35 +354,31 @@ fn is_below(path: &str, dir: &str) -> bool {
     path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
 }
 
-/// Creates want `i` in staging (a directory empty, 0700 until its mode is
-/// set).
-fn stage_one(tree: &Tree, cx: &Cx, i: usize, delta: &mut Delta) -> Result<(), EmitError> {
+/// Creates want `i` in staging. True when it is a directory whose mode
+/// must still be set.
+fn stage_one(tree: &Tree, cx: &Cx, i: usize, delta: &mut Delta) -> Result<bool, EmitError> {
     let (path, want) = &tree.wants[i];
     let rel = tree.rel(path);
     let dest = cx.stage.staging().join(&rel);
+    delta.written += 1;
     match want {
-        Want::Dir(_) | Want::Managed => {
-            if !dest.is_dir() {
-                mkdir(&dest, 0o700)?;
-            }
-            delta.written += 1;
-        }
+        Want::Dir(mode) => return make_dir(&dest, *mode),
+        Want::Managed => make_managed(&dest)?,
         Want::File(item) => {
             cx.store.link(item, &dest, cx.plan, cx.stage, delta)?;
-            delta.written += 1;
             delta.census(None);
         }
         Want::Link(target) => {
             symlink(target, &dest).map_err(EmitError::io("create the link", &dest))?;
-            delta.written += 1;
             delta.census(link_blocks(&dest, target).as_ref());
         }
         Want::Own(own) => {
+            delta.written -= 1;
             let own = Own { rel: &rel, ..*own };
             cx.stage.write_own(own, false, delta)?;
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Stages the directory of want `top` (or the tree's root) with everything
@@ -352,6 +392,7 @@ fn stage_subtree(
     delta: &mut Delta,
 ) -> Result<(), EmitError> {
     let stage = cx.stage;
+    let managed = top.is_some_and(|i| matches!(tree.wants[i].1, Want::Managed));
     let (top_path, top_mode) = match top {
         Some(i) => match tree.wants[i].1 {
             Want::Dir(mode) => (tree.wants[i].0, Some(mode)),
@@ -361,48 +402,56 @@ fn stage_subtree(
     };
     let top_rel = tree.rel(top_path);
     let top_dest = stage.staging().join(&top_rel);
-    if let Some(parent) = top_dest.parent() {
-        super::stage::ensure_dir(parent)?;
+    if !stage.is_fresh() {
+        if let Some(parent) = top_dest.parent() {
+            super::stage::ensure_dir(parent)?;
+        }
     }
-    if top_mode.is_some() {
-        if !top_dest.is_dir() {
-            mkdir(&top_dest, 0o700)?;
+    // The top keeps u+rwx until it is in place: moving a directory to
+    // another parent needs write access to it.
+    let mut top_unset = false;
+    if let Some(mode) = top_mode {
+        if managed {
+            make_managed(&top_dest)?;
+        } else {
+            top_unset = make_dir(&top_dest, mode)?;
         }
         delta.written += 1;
     }
     let below: Vec<usize> = match top {
-        Some(i) if matches!(tree.wants[i].1, Want::Managed) => Vec::new(),
+        Some(_) if managed => Vec::new(),
         _ => (0..tree.wants.len())
             .filter(|&j| top_path.is_empty() || is_below(tree.wants[j].0, top_path))
             .collect(),
     };
+    let mut unset = Vec::new();
     for &j in &below {
-        stage_one(tree, cx, j, delta)?;
+        if stage_one(tree, cx, j, delta)? {
+            unset.push(j);
+        }
     }
     for &j in below.iter().rev() {
-        let dest = stage.staging().join(tree.rel(tree.wants[j].0));
-        match tree.wants[j].1 {
-            Want::Dir(mode) => {
-                set_mode(&dest, mode)?;
-                delta.census(fs::symlink_metadata(&dest).ok().as_ref());
-            }
-            Want::Managed => {
-                set_mode(&dest, 0o755)?;
-                delta.census(None);
-            }
-            _ => {}
+        if !matches!(tree.wants[j].1, Want::Dir(_) | Want::Managed) {
+            continue;
         }
+        let dest = stage.staging().join(tree.rel(tree.wants[j].0));
+        if let (Want::Dir(mode), true) = (&tree.wants[j].1, unset.contains(&j)) {
+            set_mode(&dest, *mode)?;
+        }
+        let counted = matches!(tree.wants[j].1, Want::Dir(_)) && tree.count_dir_disk;
+        let meta = counted.then(|| fs::symlink_metadata(&dest).ok()).flatten();
+        delta.census(meta.as_ref());
     }
     if let Some(mode) = top_mode {
-        // The top keeps u+rwx until it is in place: moving a directory to
-        // another parent needs write access to it.
-        if mode & 0o700 == 0o700 || stage.is_fresh() {
+        if top_unset && stage.is_fresh() {
             set_mode(&top_dest, mode)?;
-        } else {
+        } else if top_unset {
             delta.ops.push(Op::Mode(mode, top_rel.clone()));
         }
-        let managed = top.is_some_and(|i| matches!(tree.wants[i].1, Want::Managed));
-        let meta = fs::symlink_metadata(&top_dest).ok().filter(|_| !managed);
+        let counted = !managed && tree.count_dir_disk;
+        let meta = counted
+            .then(|| fs::symlink_metadata(&top_dest).ok())
+            .flatten();
         delta.census(meta.as_ref());
     }
     if !stage.is_fresh() {
@@ -415,8 +464,9 @@ fn stage_subtree(
 /// `root`: the inode, mode, link count, size, mtime and ctime of each. Any
 /// entry added, removed or renamed in a directory changes its mtime and
 /// ctime, so an equal fingerprint means every name still holds the inode it
-/// held. `None` when a directory is missing or is something else.
-pub fn fingerprint(tree: &Tree, root: &Path) -> Option<String> {
+/// held. With it, the disk the directories take. `None` when a directory is
+/// missing or is something else.
+pub fn fingerprint(tree: &Tree, root: &Path) -> Option<(String, u64)> {
     use sha2::{Digest, Sha256};
     use std::ffi::CString;
     use std::os::fd::AsRawFd;
@@ -432,6 +482,7 @@ pub fn fingerprint(tree: &Tree, root: &Path) -> Option<String> {
         _ => None,
     });
     let mut hasher = Sha256::new();
+    let mut disk = 0;
     for path in std::iter::once("/.").chain(dirs) {
         let name = CString::new(&path[1..]).ok()?;
         // SAFETY: an all-zero `stat` is a valid value to be overwritten.
@@ -449,6 +500,7 @@ pub fn fingerprint(tree: &Tree, root: &Path) -> Option<String> {
         if status != 0 || st.st_mode & libc::S_IFMT != libc::S_IFDIR {
             return None;
         }
+        disk += st.st_blocks as u64 * 512;
         hasher.update(path.as_bytes());
         for n in [
             st.st_ino,
@@ -463,7 +515,7 @@ pub fn fingerprint(tree: &Tree, root: &Path) -> Option<String> {
             hasher.update(n.to_le_bytes());
         }
     }
-    Some(super::stage::hex(&hasher.finalize()))
+    Some((super::stage::hex(&hasher.finalize()), disk))
 }
 
 /// True when every store pair the tree links to kept all its copies, so
