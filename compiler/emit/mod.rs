@@ -816,7 +816,7 @@ impl Build<'_> {
         if journal.ops.is_empty() {
             swap::remove_tree(dir, self.progress, "removing the staging directory")
                 .map_err(EmitError::io("remove", dir))?;
-            if self.guard.previous().as_ref() != Some(state) {
+            if stage.previous() != Some(state) {
                 write_state(&self.guard.state_path(), state)?;
             }
             return Ok(0);
@@ -890,14 +890,16 @@ fn write_state(path: &Path, state: &state::State) -> Result<(), EmitError> {
 /// What makes archives besides their inputs: this accord's archive code.
 /// A different accord writes every archive again.
 fn archive_code() -> String {
-    sha_hex(
-        format!(
+    static CODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CODE.get_or_init(|| {
+        let source = format!(
             "{}\n{}",
             env!("CARGO_PKG_VERSION"),
             include_str!("archive.rs")
-        )
-        .as_bytes(),
-    )
+        );
+        sha_hex(source.as_bytes())
+    })
+    .clone()
 }
 
 /// What a host's archive is made of: its manifest (paths, kinds, modes,

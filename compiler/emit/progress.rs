@@ -39,9 +39,9 @@ impl Progress {
     /// Starts a phase of `total` steps.
     pub fn phase(&self, what: &str, total: u64) {
         let Some(bar) = &self.bar else { return };
-        bar.set_message(what.to_string());
-        bar.set_length(total);
         bar.set_position(0);
+        bar.set_length(total);
+        bar.set_message(what.to_string());
         bar.reset_elapsed();
         self.show_when_due(bar);
     }
@@ -74,7 +74,8 @@ impl Drop for Progress {
 }
 
 /// `ETA 12s`: the time the phase's remaining steps take at the rate of its
-/// steps so far; `ETA -` until a step is done.
+/// steps so far; `ETA -` until 2% of them or two seconds' worth are done
+/// (the first steps, started together on every thread, say little).
 fn eta_label(state: &ProgressState, out: &mut dyn Write) {
     let _ = out.write_str(&eta_text(
         state.pos(),
@@ -84,7 +85,7 @@ fn eta_label(state: &ProgressState, out: &mut dyn Write) {
 }
 
 fn eta_text(done: u64, total: u64, elapsed: Duration) -> String {
-    if done == 0 || total < done {
+    if done == 0 || total < done || (done * 50 < total && elapsed < Duration::from_secs(2)) {
         return "ETA -".to_string();
     }
     let left = elapsed.as_secs_f64() * (total - done) as f64 / done as f64;
@@ -104,6 +105,7 @@ mod tests {
     fn eta_follows_the_observed_rate() {
         let s = Duration::from_secs;
         assert_eq!(eta_text(0, 100, s(3)), "ETA -");
+        assert_eq!(eta_text(1, 100, Duration::from_millis(300)), "ETA -");
         // 10 of 100 steps in 2 s: 90 more take 18 s.
         assert_eq!(eta_text(10, 100, s(2)), "ETA 18s");
         assert_eq!(eta_text(1, 100, s(2)), "ETA 3m18s");

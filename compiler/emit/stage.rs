@@ -137,6 +137,11 @@ impl<'a> Stage<'a> {
         Ok(())
     }
 
+    /// The previous build's state, if this build updates one.
+    pub fn previous(&self) -> Option<&State> {
+        self.old
+    }
+
     /// The previous build's record of a host's tree.
     pub fn old_host(&self, name: &str) -> Option<&HostRecord> {
         self.old.and_then(|s| s.hosts.get(name))

@@ -231,6 +231,11 @@ fn lock(out: &Path, opts: &EmitOptions) -> Result<File, EmitError> {
                 path: path.clone(),
                 what: "a symbolic link",
             },
+            // A FIFO without a reader (opened without blocking).
+            Some(libc::ENXIO) => EmitError::BadLock {
+                path: path.clone(),
+                what: "not a plain file",
+            },
             _ => EmitError::io("create the lock", &path)(e),
         })?;
     let meta = lock.metadata().map_err(EmitError::io("read", &path))?;
@@ -410,21 +415,33 @@ fn is_build(dir: &Path) -> bool {
             .is_ok_and(|m| m.is_file())
 }
 
-/// Removes a directory accord wrote, its subdirectories in parallel (entry
-/// removal, like creation, is what costs on a large build), showing
-/// progress as `what`. Returns the entries removed.
+/// Removes a directory accord wrote, the entries of its subdirectories in
+/// parallel (entry removal, like creation, is what costs on a large
+/// build), showing progress as `what` when there is more than a few to
+/// remove. Returns the entries removed.
 pub fn remove_tree(dir: &Path, progress: &Progress, what: &str) -> io::Result<u64> {
     let mut parts: Vec<PathBuf> = Vec::new();
-    for sub in ["hosts", journal::TRASH] {
-        if let Ok(entries) = fs::read_dir(dir.join(sub)) {
-            parts.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match fs::read_dir(&path) {
+                Ok(inner) if entry.file_type().is_ok_and(|t| t.is_dir()) => {
+                    parts.extend(inner.filter_map(|e| e.ok().map(|e| e.path())));
+                }
+                _ => parts.push(path),
+            }
         }
     }
     let removed = AtomicU64::new(0);
-    progress.phase(what, parts.len() as u64);
+    let shown = parts.len() > 100;
+    if shown {
+        progress.phase(what, parts.len() as u64);
+    }
     parts.par_iter().try_for_each(|p| {
         removed.fetch_add(remove_any(p)?, Ordering::Relaxed);
-        progress.tick();
+        if shown {
+            progress.tick();
+        }
         Ok::<(), io::Error>(())
     })?;
     Ok(removed.into_inner() + remove_any(dir)?)
