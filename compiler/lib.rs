@@ -11,6 +11,7 @@ pub mod diagnostic;
 pub mod emit;
 pub mod eval;
 pub mod graph;
+pub mod hostlist;
 pub mod lint;
 pub mod load;
 pub mod model;

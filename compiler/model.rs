@@ -18,6 +18,22 @@ use crate::diagnostic::Span;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct HostId(pub u32);
 
+/// Index into [`Cluster::modules`] (and `BuildPlan::modules`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ModuleId(pub u32);
+
+/// How a file goes onto a host that may already have its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Install {
+    /// accord's whole file; a host file it replaces is kept and put back
+    /// when a later build drops the path.
+    #[default]
+    Replace,
+    /// accord's lines between two marker lines; the host's other lines stay.
+    Block,
+}
+
 /// Index into [`Cluster::roles`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct RoleId(pub u32);
@@ -38,10 +54,19 @@ pub struct Cluster {
     pub trusts: Vec<TrustRule>,
     /// `deny` declarations, in source order.
     pub denies: Vec<TrustRule>,
+    /// `forbid` declarations (policies), in source order.
+    pub forbids: Vec<TrustRule>,
     /// Every option the loaded modules declare, by dotted path.
     pub options: BTreeMap<String, OptionInfo>,
     /// Every `emit` rule of the loaded modules, in load order.
     pub emits: Vec<EmitRule>,
+    /// Every `service` declaration of the loaded modules, in load order.
+    pub services: Vec<ServiceRule>,
+    /// The loaded modules' names in load order (`std.core`, `std.ssh`, ...,
+    /// `cluster.dsl`); [`ModuleId`] indexes this. Every emitted file belongs
+    /// to the module that declared it: the apply script installs, validates
+    /// and activates module by module.
+    pub modules: Vec<String>,
     /// Template sources by name (`ssh/sshd_config.j2`), from the stdlib and
     /// from user modules' directories.
     #[serde(skip)]
@@ -103,7 +128,7 @@ pub enum Target {
     Host(HostId),
 }
 
-/// A resolved `trust` or `deny` declaration.
+/// A resolved `trust`, `deny` or `forbid` declaration.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrustRule {
     pub from: Principals,
@@ -135,6 +160,9 @@ pub struct FileSpec {
     pub mode: u32,
     pub owner: String,
     pub group: String,
+    pub install: Install,
+    /// The module (file) that declares it.
+    pub module: ModuleId,
     #[serde(skip)]
     pub span: Span,
 }
@@ -256,6 +284,29 @@ pub struct EmitRule {
     /// Owner and group as templates, so a per-user file can be owned by `item`.
     pub owner: String,
     pub group: String,
+    pub install: Install,
+    /// The module that declares the rule.
+    pub module: ModuleId,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// A `service` declaration: how a module's daemon takes its new files. The
+/// commands are minijinja templates rendered per class (`docs/language.md`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceRule {
+    pub name: String,
+    pub module: ModuleId,
+    #[serde(skip)]
+    pub when: Option<Condition>,
+    /// Run with the module's new files in place; a failure puts the previous
+    /// files back.
+    pub validate: Vec<String>,
+    /// Run after the module's files changed and validated (reload, restart,
+    /// load).
+    pub activate: Vec<String>,
+    /// Run after a later build dropped every file of the module.
+    pub deactivate: Vec<String>,
     #[serde(skip)]
     pub span: Span,
 }
@@ -368,6 +419,50 @@ impl Cluster {
             Target::All => true,
             Target::Role(role) => self.hosts[host.0 as usize].roles.contains(&role),
             Target::Host(h) => h == host,
+        }
+    }
+}
+
+/// Where the apply script keeps its state on a host: the record of what
+/// accord installed, the host files it replaced, block contents. No `file`
+/// or `emit` destination may be there (or be one of its parents), so no
+/// declaration can forge the record.
+pub const STATE_DIR: &str = "/var/lib/accord";
+
+/// True for a host path no declaration may write: [`STATE_DIR`], anything
+/// below it, and its parents (a file there would stand where the state
+/// directory must be).
+pub fn is_reserved_path(path: &str) -> bool {
+    match path.strip_prefix(STATE_DIR) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => STATE_DIR
+            .strip_prefix(path)
+            .is_some_and(|rest| rest.starts_with('/')),
+    }
+}
+
+#[cfg(test)]
+mod reserved_tests {
+    use super::is_reserved_path;
+
+    #[test]
+    fn the_state_directory_and_its_parents_are_reserved() {
+        for path in [
+            "/var/lib/accord",
+            "/var/lib/accord/installed.tsv",
+            "/var",
+            "/var/lib",
+        ] {
+            assert!(is_reserved_path(path), "{path}");
+        }
+        for path in [
+            "/var/lib/accord2",
+            "/var/lib/acc",
+            "/etc/hosts",
+            "/var/log/x",
+            "/v",
+        ] {
+            assert!(!is_reserved_path(path), "{path}");
         }
     }
 }

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use crate::model::{Install, ModuleId};
+
 /// Index into [`BuildPlan::blobs`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct BlobId(pub u32);
@@ -26,6 +28,31 @@ pub struct BuildPlan {
     /// Cluster-wide files written beside the host trees (for example the
     /// resolved model as JSON, or the key collection script), by relative path.
     pub cluster_files: Vec<ClusterFile>,
+    /// Module names in load order; [`Entry::module`] and [`Service::module`]
+    /// index this.
+    pub modules: Vec<String>,
+    /// Distinct rendered services; [`HostPlan::services`] indexes this.
+    pub services: Vec<Service>,
+}
+
+impl BuildPlan {
+    /// The name of a module (`std.ssh`), or `accord` for an index this plan
+    /// does not know (plans built by hand in tests).
+    pub fn module_name(&self, id: ModuleId) -> &str {
+        self.modules
+            .get(id.0 as usize)
+            .map_or("accord", String::as_str)
+    }
+}
+
+/// A module's service on a host: its commands, rendered for the host's class.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Service {
+    pub module: ModuleId,
+    pub name: String,
+    pub validate: Vec<String>,
+    pub activate: Vec<String>,
+    pub deactivate: Vec<String>,
 }
 
 /// A file of the cluster directory itself, not of any host.
@@ -44,6 +71,8 @@ pub struct HostPlan {
     /// Entries sorted by path; parent directories are implied (0755 root:root)
     /// unless listed.
     pub entries: Vec<Entry>,
+    /// Indexes into [`BuildPlan::services`], in module order.
+    pub services: Vec<u32>,
 }
 
 /// One path in a host's tree.
@@ -55,6 +84,61 @@ pub struct Entry {
     pub mode: u32,
     pub owner: String,
     pub group: String,
+    /// The module that declared it.
+    pub module: ModuleId,
+    /// Whole file, or accord's block in the host's file.
+    pub install: Install,
+}
+
+impl Entry {
+    /// Where the entry sits in the host's tree: its own path, except a block,
+    /// which sits below [`BLOCKS_DIR`] so that no copy of the tree into `/`
+    /// can overwrite the host's file with accord's lines alone.
+    pub fn tree_path(&self) -> std::borrow::Cow<'_, str> {
+        match self.install {
+            Install::Replace => self.path.as_str().into(),
+            Install::Block => format!("{BLOCKS_DIR}{}", self.path).into(),
+        }
+    }
+}
+
+/// Where block contents sit in a host's tree (and, after a copy into `/`,
+/// on the host): in the apply script's state directory.
+pub const BLOCKS_DIR: &str = "/var/lib/accord/blocks";
+
+/// Where the apply engine (the logic every host's apply script runs) sits
+/// in every host's tree.
+pub const ENGINE_PATH: &str = "/var/lib/accord/engine.sh";
+
+/// What kind of private key `bytes` are, if they are one (by their PEM or
+/// OpenSSH armour, or the SSH1 file header): such contents are never shown
+/// by snapshot or diff, are 0600 in every output, and their archives 0600.
+pub fn private_key_kind(bytes: &[u8]) -> Option<&'static str> {
+    const ARMOURS: [(&[u8], &str); 7] = [
+        (
+            b"-----BEGIN OPENSSH PRIVATE KEY-----",
+            "OpenSSH private key",
+        ),
+        (b"-----BEGIN RSA PRIVATE KEY-----", "RSA private key (PEM)"),
+        (b"-----BEGIN DSA PRIVATE KEY-----", "DSA private key (PEM)"),
+        (b"-----BEGIN EC PRIVATE KEY-----", "ECDSA private key (PEM)"),
+        (b"-----BEGIN PRIVATE KEY-----", "private key (PKCS#8)"),
+        (
+            b"-----BEGIN ENCRYPTED PRIVATE KEY-----",
+            "encrypted private key (PKCS#8)",
+        ),
+        (
+            b"SSH PRIVATE KEY FILE FORMAT 1.1\n",
+            "SSH1 (rsa1) private key",
+        ),
+    ];
+    // A key file starts with its armour, perhaps after a few comment lines:
+    // looking at the head keeps this cheap on a 10 MB known_hosts.
+    let head = &bytes[..bytes.len().min(4096)];
+    ARMOURS
+        .iter()
+        .find(|(armour, _)| head.windows(armour.len()).any(|w| w == *armour))
+        .map(|(_, kind)| *kind)
 }
 
 /// What an entry is.
@@ -136,5 +220,22 @@ mod tests {
         assert_eq!(blobs.get(b), b"h2 root\n");
         assert_eq!(blobs.hash_hex(a).len(), 64);
         assert_eq!(hex(&[0x00, 0x9f, 0xa0]), "009fa0");
+    }
+
+    #[test]
+    fn private_keys_are_recognised_by_their_armour() {
+        let openssh =
+            b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn==\n-----END OPENSSH PRIVATE KEY-----\n";
+        assert_eq!(private_key_kind(openssh), Some("OpenSSH private key"));
+        assert_eq!(
+            private_key_kind(b"SSH PRIVATE KEY FILE FORMAT 1.1\n\0\0"),
+            Some("SSH1 (rsa1) private key")
+        );
+        assert_eq!(
+            private_key_kind(b"# a comment\n-----BEGIN RSA PRIVATE KEY-----\nx"),
+            Some("RSA private key (PEM)")
+        );
+        assert_eq!(private_key_kind(b"ssh-ed25519 AAAA host\n"), None);
+        assert_eq!(private_key_kind(b""), None);
     }
 }

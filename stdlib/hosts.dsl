@@ -11,4 +11,5 @@ emit "/etc/hosts" {
   template = "templates/hosts/hosts.j2";
   scope    = cluster;
   mode     = 0644;
+  install  = block;   # the host's own lines (127.0.1.1, site entries) stay
 }

@@ -34,6 +34,7 @@ emit "/etc/inetd.conf" {
   when     = transport == rsh && init == sysv;
   scope    = class;
   mode     = 0644;
+  install  = block;   # the host's other services stay
 }
 
 emit "/etc/systemd/system/rsh.socket" {

@@ -1,15 +1,15 @@
 # std.security: the options the security lints read (`docs/security.md`).
-# Emits nothing. `std.core` imports it, so every cluster can mark roles
-# untrusted for root or acknowledge a lint with a reason:
+# Emits nothing. `std.core` imports it, so every cluster can mark the roles
+# trusted for root or acknowledge a lint with a reason:
 #
-#   role login { security.root_trusted = false; }
+#   role compute { security.root_trusted = true; }
 #   security.acknowledge.central-keys = "keys are made on the air-gapped controller";
 #
 # An acknowledged lint is not printed as a warning; `accord audit` lists it
 # with its reason.
 
-option security.root_trusted : bool = true
-  "hosts of this scope may be granted root on other hosts; set it to false on roles whose machines users control (login nodes, workstations)";
+option security.root_trusted : bool = false
+  "hosts of this scope may be granted root on other hosts (lint W0703 otherwise); set it to true on roles whose machines only administrators control (their root and console), never on machines users control such as workstations";
 
 option security.acknowledge.legacy-openssh : string
   "reason the legacy OpenSSH target (before 3.7: RhostsAuthentication, protocol 1, rsa1 and dsa keys) is accepted (lint W0701)";

@@ -16,11 +16,20 @@ pub struct AuditArgs {
     /// Print JSON (the default is a readable report).
     #[arg(long)]
     pub json: bool,
+    /// Compare two versions instead (.dsl files, git revisions such as
+    /// HEAD~1:cluster.dsl, or build directories): who gains or loses root,
+    /// where, through which chain of logins. Exits 1 when anyone gains root.
+    #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with = "file")]
+    pub diff: Option<Vec<String>>,
 }
 
 /// Prints the report. Exits 1 when the cluster has errors (no report), or
-/// has warnings under `--deny-warnings` (after the report).
+/// has warnings under `--deny-warnings` (after the report). With `--diff`,
+/// exits 1 when anyone gains root.
 pub fn run(args: &AuditArgs) -> Result<(), i32> {
+    if let Some([old, new]) = args.diff.as_deref() {
+        return run_diff(args, old, new);
+    }
     let common = &args.common;
     let mut compilation = compile(&SourcePath::Fs(common.file.clone()), &common.loader());
     let lints = with_lints(&mut compilation);
@@ -44,6 +53,27 @@ pub fn run(args: &AuditArgs) -> Result<(), i32> {
         return Err(1);
     }
     Ok(())
+}
+
+/// `accord audit --diff OLD NEW`.
+fn run_diff(args: &AuditArgs, old: &str, new: &str) -> Result<(), i32> {
+    let stdlib = args.common.stdlib.as_deref();
+    let old = super::review::trust_side(old, stdlib, true)?;
+    let new = super::review::trust_side(new, stdlib, false)?;
+    let diff = lint::audit_diff::diff(&old, &new);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&diff).unwrap_or_default()
+        );
+    } else {
+        print!("{}", lint::audit_diff::text(&diff));
+    }
+    if diff.gained.is_empty() {
+        Ok(())
+    } else {
+        Err(1)
+    }
 }
 
 /// Adds the security lints to the compilation's diagnostics (unless the

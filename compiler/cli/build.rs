@@ -11,7 +11,7 @@ use crate::diagnostic::SourceMap;
 use crate::graph::TrustGraph;
 use crate::model::Cluster;
 use crate::plan::{BuildPlan, ClusterFile};
-use crate::review::trust;
+use crate::review::trust::{TrustView, TRUST_FILE};
 use crate::{emit, render};
 
 /// Arguments of `accord build`.
@@ -150,14 +150,10 @@ fn add_trust_file(
     graph: &TrustGraph,
     sources: &SourceMap,
 ) {
-    let text = trust::trust_text(
-        &cluster.name,
-        &trust::logins(cluster, graph),
-        &trust::oneway_grants(cluster, sources),
-    );
+    let text = TrustView::of_cluster(cluster, graph, sources).to_text();
     let blob = plan.blobs.intern(text.as_bytes());
     plan.cluster_files.push(ClusterFile {
-        path: trust::TRUST_FILE.to_string(),
+        path: TRUST_FILE.to_string(),
         blob,
         mode: 0o644,
     });

@@ -24,6 +24,9 @@ pub struct ExplainArgs {
     pub stdlib: Option<PathBuf>,
 }
 
+/// The exit code when there is no answer (`grep`'s for an error).
+const NO_ANSWER: i32 = 2;
+
 /// Splits the positional arguments into the file and the two principals.
 fn split(args: &[String]) -> (Option<&str>, &str, &str) {
     match args {
@@ -34,8 +37,9 @@ fn split(args: &[String]) -> (Option<&str>, &str, &str) {
     }
 }
 
-/// Answers the question; exits 0 with an answer (yes or no), 1 when there
-/// is none (the file does not compile, or a principal does not resolve).
+/// Answers the question; exits 0 when the answer is yes, 1 when it is no
+/// (as `grep` does), 2 when there is none (the file does not compile, or a
+/// principal does not resolve).
 pub fn run(args: &ExplainArgs) -> Result<(), i32> {
     let (file, from, to) = split(&args.args);
     let common = Common {
@@ -48,13 +52,17 @@ pub fn run(args: &ExplainArgs) -> Result<(), i32> {
     let compilation = compile(&SourcePath::Fs(common.file.clone()), &common.loader());
     report(&compilation);
     let (Some(cluster), Some(graph)) = (&compilation.cluster, &compilation.graph) else {
-        return Err(1);
+        return Err(NO_ANSWER);
     };
     let from = principal(cluster, from)?;
     let to = principal(cluster, to)?;
     let answer = explain(cluster, graph, &compilation.sources, from, to);
     print!("{}", answer.text);
-    Ok(())
+    if answer.allowed {
+        Ok(())
+    } else {
+        Err(1)
+    }
 }
 
 fn principal<'a>(cluster: &Cluster, text: &'a str) -> Result<Principal<'a>, i32> {
@@ -66,7 +74,7 @@ fn principal<'a>(cluster: &Cluster, text: &'a str) -> Result<Principal<'a>, i32>
             &format!("`{text}` is not a principal"),
             Some("write `user@host`, such as `root@login1`"),
         );
-        return Err(2);
+        return Err(NO_ANSWER);
     };
     match cluster.host(host) {
         Some(host) => Ok(Principal { user, host }),
@@ -86,7 +94,7 @@ fn principal<'a>(cluster: &Cluster, text: &'a str) -> Result<Principal<'a>, i32>
                 &format!("no host `{host}` in cluster `{}`", cluster.name),
                 hint.as_deref(),
             );
-            Err(1)
+            Err(NO_ANSWER)
         }
     }
 }

@@ -117,10 +117,15 @@ pub enum Command {
     /// Example: accord graph examples/hpc/cluster.dsl --format dot | dot -Tsvg > trust.svg
     Graph(graph::GraphArgs),
     /// Say whether one principal may log in as another, and why: every
-    /// declaration that grants it, every deny that removes it, the smallest
-    /// declaration that would grant it, and whether the reverse holds.
+    /// declaration that grants it, every deny that removes it, every policy
+    /// (`forbid`) that covers it, the smallest declaration that would grant
+    /// it, and whether the reverse holds.
     ///
-    /// Example: accord explain cluster.dsl root@login1 root@compute2
+    /// Exits 0 when the answer is yes, 1 when it is no (as grep does), and
+    /// 2 when there is no answer (the file does not compile, or a principal
+    /// is not `user@host` of the cluster).
+    ///
+    /// Example: accord explain cluster.dsl root@login1 root@compute2 && echo allowed
     Explain(explain::ExplainArgs),
     /// Rewrite .dsl files in the canonical layout, keeping every comment.
     ///

@@ -9,10 +9,10 @@ use clap::Args;
 use super::build::{rendered, KeyPolicy, Rendered};
 use super::{plain_error, shown, Common};
 use crate::emit;
-use crate::plan::{BuildPlan, Entry, EntryKind, HostPlan};
+use crate::plan::{BuildPlan, Entry, EntryKind, HostPlan, Install, ModuleId, BLOCKS_DIR};
 use crate::review::diff::{self, Side};
 use crate::review::snapshot::{snapshot, HostFacts};
-use crate::review::trust;
+use crate::review::trust::{TrustView, TRUST_FILE};
 
 /// Arguments of `accord snapshot`.
 #[derive(Debug, Args)]
@@ -89,10 +89,14 @@ pub struct DiffArgs {
     pub old: String,
     /// The new cluster, in the same forms.
     pub new: String,
-    /// Only say which hosts and paths change.
-    #[arg(long)]
+    /// Only say which hosts and paths change (and how many trust changes
+    /// there are).
+    #[arg(long, conflicts_with = "full")]
     pub stat: bool,
-    /// Print JSON.
+    /// Also list every login of every trust change, host pair by host pair.
+    #[arg(long)]
+    pub full: bool,
+    /// Print JSON, grouped as the text is.
     #[arg(long)]
     pub json: bool,
     /// Read the standard library from this directory.
@@ -102,25 +106,34 @@ pub struct DiffArgs {
 
 /// Compares two versions of a cluster.
 pub fn run_diff(args: &DiffArgs) -> Result<(), i32> {
-    let old = side(&args.old, args, true)?;
-    let new = side(&args.new, args, false)?;
-    let changes = diff::diff(&old, &new);
+    let old = side(&args.old, args.stdlib.as_deref(), true)?;
+    let new = side(&args.new, args.stdlib.as_deref(), false)?;
+    let changes = diff::diff(&old, &new, args.full);
     if args.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&changes).unwrap_or_default()
         );
     } else {
-        print!("{}", diff::render(&changes, args.stat));
+        print!("{}", diff::render(&changes, args.stat, args.full));
     }
     Ok(())
 }
 
-/// One side of a diff: a build directory, or a cluster file (or a git
-/// revision of one) built in memory.
-fn side(spec: &str, args: &DiffArgs, old: bool) -> Result<Side, i32> {
+/// Where one side of a comparison comes from: a build directory, or a
+/// cluster file (a git revision's is checked out into a temporary
+/// directory, kept while the side is read).
+enum Source {
+    Build(PathBuf),
+    File {
+        common: Common,
+        _checkout: Option<tempfile::TempDir>,
+    },
+}
+
+fn source(spec: &str, stdlib: Option<&Path>, old: bool) -> Result<Source, i32> {
     if Path::new(spec).join(emit::MARKER).is_file() {
-        return build_side(Path::new(spec));
+        return Ok(Source::Build(PathBuf::from(spec)));
     }
     let (checkout, file) = match git_revision(spec) {
         Some((rev, path)) => {
@@ -142,18 +155,67 @@ fn side(spec: &str, args: &DiffArgs, old: bool) -> Result<Side, i32> {
         .as_ref()
         .zip(spec.split_once(':'))
         .map(|(dir, (rev, _))| (dir.path().to_path_buf(), format!("{rev}:")));
-    let common = Common {
-        file,
-        deny_warnings: false,
-        stdlib: args.stdlib.clone(),
-        shown_as,
-        errors_only: old,
-    };
-    let rendered = rendered(&common, KeyPolicy::default())?;
-    Ok(Side {
-        edges: trust::logins(&rendered.cluster, &rendered.graph),
-        oneway: trust::oneway_grants(&rendered.cluster, &rendered.sources),
-        plan: rendered.plan,
+    Ok(Source::File {
+        common: Common {
+            file,
+            deny_warnings: false,
+            stdlib: stdlib.map(Path::to_path_buf),
+            shown_as,
+            errors_only: old,
+        },
+        _checkout: checkout,
+    })
+}
+
+/// One side of a diff: a build directory, or a cluster file (or a git
+/// revision of one) built in memory.
+fn side(spec: &str, stdlib: Option<&Path>, old: bool) -> Result<Side, i32> {
+    match source(spec, stdlib, old)? {
+        Source::Build(dir) => build_side(&dir),
+        Source::File { common, .. } => {
+            let rendered = rendered(&common, KeyPolicy::default())?;
+            Ok(Side {
+                trust: TrustView::of_cluster(&rendered.cluster, &rendered.graph, &rendered.sources),
+                plan: rendered.plan,
+            })
+        }
+    }
+}
+
+/// The trust of one side (`accord audit --diff`): `trust.txt` of a build
+/// directory, or a cluster file compiled (not rendered).
+pub fn trust_side(spec: &str, stdlib: Option<&Path>, old: bool) -> Result<TrustView, i32> {
+    match source(spec, stdlib, old)? {
+        Source::Build(dir) => read_trust(&dir),
+        Source::File { common, .. } => {
+            let compilation = common.compile()?;
+            let (Some(cluster), Some(graph)) = (&compilation.cluster, &compilation.graph) else {
+                return Err(1);
+            };
+            Ok(TrustView::of_cluster(cluster, graph, &compilation.sources))
+        }
+    }
+}
+
+/// `trust.txt` of a build directory.
+fn read_trust(dir: &Path) -> Result<TrustView, i32> {
+    let path = dir.join(TRUST_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        plain_error(
+            &format!("cannot read `{}`: {e}", shown(&path)),
+            Some("give a directory `accord build` wrote, such as out/<cluster>"),
+        );
+        1
+    })?;
+    TrustView::parse(&text).map_err(|e| {
+        plain_error(
+            &format!(
+                "`{}` is not a trust.txt this accord reads: {e}",
+                shown(&path)
+            ),
+            Some("rebuild both sides with this accord"),
+        );
+        1
     })
 }
 
@@ -207,16 +269,25 @@ fn build_side(dir: &Path) -> Result<Side, i32> {
         let mut entries = Vec::new();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let fields: Vec<&str> = line.split('\t').collect();
-            let [path, kind, mode, owner, group, _size, target] = fields[..] else {
+            let [path, kind, mode, owner, group, _size, target, ..] = fields[..] else {
                 return Err(fail(format!(
                     "`{}`: not an accord manifest line: {line}",
                     shown(&manifest)
                 )));
             };
+            let install = match kind {
+                "block" => Install::Block,
+                _ => Install::Replace,
+            };
+            let module = module_id(&mut plan.modules, fields.get(7).copied());
             let kind = match kind {
                 "file" => EntryKind::File(
                     plan.blobs
                         .intern(&read(&tree.join(path.trim_start_matches('/')))?),
+                ),
+                "block" => EntryKind::File(
+                    plan.blobs
+                        .intern(&read(&tree.join(&format!("{BLOCKS_DIR}{path}")[1..]))?),
                 ),
                 "symlink" => EntryKind::Symlink(target.to_string()),
                 "dir" => EntryKind::Dir,
@@ -228,20 +299,18 @@ fn build_side(dir: &Path) -> Result<Side, i32> {
                 mode: u32::from_str_radix(mode, 8).unwrap_or(0),
                 owner: owner.to_string(),
                 group: group.to_string(),
+                module,
+                install,
             });
         }
         plan.hosts.push(HostPlan {
             name: host,
             entries,
+            services: Vec::new(),
         });
     }
-    let trust_text = std::fs::read_to_string(dir.join(trust::TRUST_FILE)).unwrap_or_default();
-    let (edges, oneway) = trust::parse_trust_text(&trust_text);
-    Ok(Side {
-        plan,
-        edges,
-        oneway,
-    })
+    let trust = read_trust(dir)?;
+    Ok(Side { plan, trust })
 }
 
 /// `REV:path` when `spec` is not an existing file and REV names a commit.
@@ -310,4 +379,14 @@ fn checkout(rev: &str) -> Result<tempfile::TempDir, i32> {
         .unpack(dir.path())
         .map_err(|e| fail(format!("cannot unpack revision `{rev}`: {e}")))?;
     Ok(dir)
+}
+
+/// The id of a manifest's module column in `modules`, added when new.
+fn module_id(modules: &mut Vec<String>, name: Option<&str>) -> ModuleId {
+    let name = name.unwrap_or("accord");
+    let index = modules.iter().position(|m| m == name).unwrap_or_else(|| {
+        modules.push(name.to_string());
+        modules.len() - 1
+    });
+    ModuleId(index as u32)
 }

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::plan::{Blobs, Entry, HostPlan};
+use crate::plan::{Blobs, Entry, HostPlan, Install, ModuleId};
 
 /// N hosts, each with `/root` (0700) and six files: five the whole cluster
 /// shares (sized as a full mesh's would be) and `/etc/hostname` of its own.
@@ -39,6 +39,8 @@ fn mesh(n: usize) -> BuildPlan {
         mode,
         owner: "root".into(),
         group: "root".into(),
+        module: ModuleId::default(),
+        install: Install::Replace,
     };
     let hosts = (0..n)
         .map(|i| {
@@ -60,6 +62,7 @@ fn mesh(n: usize) -> BuildPlan {
             HostPlan {
                 name: format!("node{i:06}"),
                 entries,
+                services: Vec::new(),
             }
         })
         .collect();
@@ -68,6 +71,7 @@ fn mesh(n: usize) -> BuildPlan {
         hosts,
         blobs,
         cluster_files: Vec::new(),
+        ..BuildPlan::default()
     }
 }
 

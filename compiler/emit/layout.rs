@@ -4,10 +4,12 @@
 //! Every name and path that becomes a file name below `OUT/` passes here, so
 //! no plan can make emission write outside its output directory.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::EmitError;
-use crate::plan::{BuildPlan, Entry, EntryKind, HostPlan};
+use crate::model::{is_reserved_path, STATE_DIR};
+use crate::plan::{BuildPlan, Entry, EntryKind, HostPlan, Install, ENGINE_PATH};
 
 /// Names `emit` itself writes at the top of `OUT/<cluster>/`; a cluster file
 /// may not take them.
@@ -25,23 +27,10 @@ pub struct Layout<'a> {
     pub host: &'a HostPlan,
     /// Listed entries, sorted by path (a parent sorts before its children).
     pub entries: Vec<&'a Entry>,
-    /// Directories the entries imply but the plan does not list, sorted.
-    pub implied: Vec<&'a str>,
-}
-
-impl Layout<'_> {
-    /// Every directory of the tree, implied or listed, parents first.
-    pub fn all_dirs(&self) -> Vec<&str> {
-        let mut dirs: Vec<&str> = self.implied.clone();
-        dirs.extend(
-            self.entries
-                .iter()
-                .filter(|e| e.kind == EntryKind::Dir)
-                .map(|e| e.path.as_str()),
-        );
-        dirs.sort_unstable();
-        dirs
-    }
+    /// Directories the entries imply but the plan does not list, sorted:
+    /// the parents of every entry's host path, and of a block's place in the
+    /// tree (below [`crate::plan::BLOCKS_DIR`]).
+    pub implied: Vec<Cow<'a, str>>,
 }
 
 /// Checks the whole plan and returns each host's layout, in plan order.
@@ -81,6 +70,12 @@ fn layout(host: &HostPlan) -> Result<Layout<'_>, EmitError> {
     let mut kinds: HashMap<&str, &EntryKind> = HashMap::with_capacity(entries.len());
     for entry in &entries {
         host_path(&entry.path).map_err(|r| bad(&entry.path, r.to_string()))?;
+        if is_reserved_path(&entry.path) {
+            return Err(bad(
+                &entry.path,
+                format!("`{STATE_DIR}` is reserved for the apply script's record"),
+            ));
+        }
         if entry.mode > 0o7777 {
             return Err(bad(
                 &entry.path,
@@ -102,7 +97,8 @@ fn layout(host: &HostPlan) -> Result<Layout<'_>, EmitError> {
             return Err(bad(&entry.path, "it is listed twice".into()));
         }
     }
-    let mut implied = BTreeSet::new();
+    // Every tree carries the apply engine.
+    let mut implied: BTreeSet<Cow<'_, str>> = ancestors(ENGINE_PATH).map(Cow::from).collect();
     for entry in &entries {
         for parent in ancestors(&entry.path) {
             match kinds.get(parent) {
@@ -114,8 +110,17 @@ fn layout(host: &HostPlan) -> Result<Layout<'_>, EmitError> {
                     ))
                 }
                 None => {
-                    implied.insert(parent);
+                    implied.insert(parent.into());
                 }
+            }
+        }
+        if entry.install == Install::Block {
+            if !matches!(entry.kind, EntryKind::File(_)) {
+                return Err(bad(&entry.path, "only a file can be a block".into()));
+            }
+            let place = entry.tree_path();
+            for parent in ancestors(&place) {
+                implied.insert(parent.to_string().into());
             }
         }
     }

@@ -26,6 +26,7 @@ mod archive;
 mod journal;
 mod layout;
 mod progress;
+mod secrets;
 mod stage;
 mod state;
 mod store;
@@ -40,6 +41,7 @@ mod incremental_tests;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs;
@@ -507,12 +509,13 @@ impl Build<'_> {
             stage::ensure_dir(&stage.staging().join(dir))?;
         }
         let mut delta = Delta::default();
-        let store = store::Store::prepare(plan, stage, &mut delta)?;
+        let engine = text::APPLY_ENGINE.as_bytes();
+        let store = store::Store::prepare(plan, engine, stage, &mut delta)?;
         let cx = Cx {
             stage,
             store: &store,
-            plan,
         };
+        let secrets = secrets::Secrets::of(plan);
         let archives_whole = self.opts.archives
             && (fresh
                 || !stage
@@ -520,7 +523,7 @@ impl Build<'_> {
                     .join("archives")
                     .symlink_metadata()
                     .is_ok_and(|m| m.is_dir()));
-        self.top_level(&cx, &mut delta)?;
+        self.top_level(&cx, secrets.any(), &mut delta)?;
         let removed_hosts = if fresh {
             Vec::new()
         } else {
@@ -537,7 +540,7 @@ impl Build<'_> {
         let hosts: Vec<HostDone> = self
             .layouts
             .par_iter()
-            .map(|layout| self.host(layout, &cx, archives_whole))
+            .map(|layout| self.host(layout, &cx, &secrets, archives_whole))
             .collect::<Result<_, _>>()?;
         let mut summary = self.summary_of(&hosts, removed_hosts);
         let mut host_records = HashMap::with_capacity(hosts.len());
@@ -558,7 +561,7 @@ impl Build<'_> {
             self.commit_rebuild(delta.ops, &state)?
         };
         if !fresh && state.hosts.values().any(|h| h.fingerprint.is_none()) {
-            self.refresh_fingerprints(&cx, &mut state)?;
+            self.refresh_fingerprints(&cx, &secrets, &mut state)?;
         }
         let trees = state.hosts.values();
         summary.build_entries = delta.entries + trees.clone().map(|h| h.entries).sum::<u64>();
@@ -571,7 +574,12 @@ impl Build<'_> {
 
     /// Takes the fingerprints of the trees a rebuild changed, now that
     /// they are in place, so the next build need not walk them.
-    fn refresh_fingerprints(&self, cx: &Cx, state: &mut state::State) -> Result<(), EmitError> {
+    fn refresh_fingerprints(
+        &self,
+        cx: &Cx,
+        secrets: &secrets::Secrets,
+        state: &mut state::State,
+    ) -> Result<(), EmitError> {
         let fresh: Vec<(String, Option<(String, u64)>)> = self
             .layouts
             .par_iter()
@@ -582,7 +590,7 @@ impl Build<'_> {
                     .is_some_and(|h| h.fingerprint.is_none())
             })
             .map(|layout| {
-                let tree = self.host_tree(layout, cx);
+                let tree = self.host_tree(layout, cx, secrets);
                 (
                     layout.host.name.clone(),
                     tree::fingerprint(&tree, cx.stage.target()),
@@ -609,7 +617,7 @@ impl Build<'_> {
 
     /// The build's top level: the marker, the cluster files, and the
     /// managed directories.
-    fn top_level(&self, cx: &Cx, delta: &mut Delta) -> Result<(), EmitError> {
+    fn top_level(&self, cx: &Cx, secrets: bool, delta: &mut Delta) -> Result<(), EmitError> {
         let plan = self.plan;
         let marker = marker(plan);
         let mut owns: Vec<(String, &[u8], u32)> =
@@ -627,11 +635,19 @@ impl Build<'_> {
         for (path, _, _) in &owns {
             dirs.extend(layout::ancestors(path));
         }
-        let mut wants: Vec<(&str, Want)> = managed
+        // Archives holding private keys are 0600 in a 0700 directory.
+        let managed_mode = |dir: &str| {
+            if dir == "/archives" && secrets {
+                0o700
+            } else {
+                0o755
+            }
+        };
+        let mut wants: Vec<(Cow<str>, Want)> = managed
             .iter()
-            .map(|d| (d.as_str(), Want::Managed))
+            .map(|d| (Cow::from(d.as_str()), Want::Managed(managed_mode(d))))
             .collect();
-        wants.extend(dirs.into_iter().map(|d| (d, Want::Dir(0o755))));
+        wants.extend(dirs.into_iter().map(|d| (Cow::from(d), Want::Dir(0o755))));
         for ((path, bytes, mode), sum) in owns.iter().zip(&sums) {
             let own = Own {
                 rel: &path[1..],
@@ -639,9 +655,9 @@ impl Build<'_> {
                 mode: *mode,
                 sum,
             };
-            wants.push((path.as_str(), Want::Own(own)));
+            wants.push((Cow::from(path.as_str()), Want::Own(own)));
         }
-        wants.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        wants.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let tree = Tree {
             base: String::new(),
             root_mode: None,
@@ -683,12 +699,17 @@ impl Build<'_> {
     }
 
     /// A host's tree as the plan wants it.
-    fn host_tree<'t>(&self, layout: &layout::Layout<'t>, cx: &Cx<'t>) -> Tree<'t> {
+    fn host_tree<'t>(
+        &self,
+        layout: &layout::Layout<'t>,
+        cx: &Cx<'t>,
+        secrets: &secrets::Secrets,
+    ) -> Tree<'t> {
         Tree {
             base: format!("hosts/{}", layout.host.name),
             root_mode: Some(0o755),
             count_dir_disk: false,
-            wants: tree::host_wants(layout, cx.store),
+            wants: tree::host_wants(layout, cx.store, &secrets.sealed_dirs(layout)),
         }
     }
 
@@ -699,12 +720,13 @@ impl Build<'_> {
         &self,
         layout: &layout::Layout<'_>,
         cx: &Cx,
+        secrets: &secrets::Secrets,
         archives_whole: bool,
     ) -> Result<HostDone, EmitError> {
         let (plan, stage) = (self.plan, self.stage);
         let name = &layout.host.name;
         let mut delta = Delta::default();
-        let tree = self.host_tree(layout, cx);
+        let tree = self.host_tree(layout, cx, secrets);
         let manifest = text::manifest(layout, plan).into_bytes();
         let manifest_sum = sha_hex(&manifest);
         let manifest_rel = format!("manifests/{name}.tsv");
@@ -762,7 +784,12 @@ impl Build<'_> {
             let key = archive_key(&manifest, layout, &self.opts.owner_ids);
             let rel = format!("archives/{name}.tar");
             let make = || archive::build(layout, plan, &self.opts.owner_ids);
-            stage.own(&rel, &key, 0o644, make, !archives_whole, &mut delta)?;
+            let mode = if secrets.in_host(layout) {
+                0o600
+            } else {
+                0o644
+            };
+            stage.own(&rel, &key, mode, make, !archives_whole, &mut delta)?;
         }
         self.progress.tick();
         stage.checkpoint()?;
@@ -917,6 +944,7 @@ fn archive_key(manifest: &[u8], layout: &layout::Layout<'_>, ids: &OwnerIds) -> 
         ));
     }
     hasher.update(archive_code());
+    hasher.update(text::engine_sha());
     stage::hex(&hasher.finalize())
 }
 

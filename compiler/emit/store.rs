@@ -29,14 +29,19 @@ use crate::plan::{BlobId, BuildPlan, EntryKind};
 /// The build's store directory.
 pub const DIR: &str = ".store";
 
-/// Every (content, mode) pair of the build's hosts.
-pub struct Store {
-    items: HashMap<(BlobId, u32), Item>,
+/// Every (content, mode) pair of the build's hosts: the plan's contents,
+/// and the apply engine every tree carries.
+pub struct Store<'a> {
+    items: Vec<Item<'a>>,
+    by_blob: HashMap<(BlobId, u32), usize>,
+    engine: usize,
 }
 
 /// One (content, mode) pair.
-pub struct Item {
-    blob: BlobId,
+pub struct Item<'a> {
+    bytes: &'a [u8],
+    /// The content's SHA-256, hex.
+    sha: String,
     mode: u32,
     /// `<sha256>.<mode>`.
     name: String,
@@ -57,7 +62,7 @@ struct Sources {
     next: u32,
 }
 
-impl Item {
+impl Item<'_> {
     /// True when a file with inode `ino` is this pair as kept.
     pub fn holds(&self, ino: u64) -> bool {
         self.kept.contains(&ino)
@@ -89,36 +94,61 @@ fn copy_name(name: &str, copy: u32) -> String {
     }
 }
 
+/// A pair to store: content, its hash, mode, and the plan's blob if it is
+/// one.
+type Pair<'a> = (&'a [u8], String, u32, Option<BlobId>);
+
 /// A store copy found in the previous build.
 struct Found {
     copy: u32,
     ino: u64,
 }
 
-impl Store {
-    /// Decides, for every pair the plan's hosts use, which store copies to
-    /// keep and which to write; writes the new ones into staging. Copies no
-    /// host uses any more, or that changed behind accord's back, are set
-    /// aside in `delta`.
-    pub fn prepare(plan: &BuildPlan, stage: &Stage, delta: &mut Delta) -> Result<Store, EmitError> {
-        let mut names: HashMap<String, (BlobId, u32)> = HashMap::new();
+impl<'a> Store<'a> {
+    /// Decides, for every pair the plan's hosts use (and the apply engine,
+    /// `engine`), which store copies to keep and which to write; writes the
+    /// new ones into staging. Copies no host uses any more, or that changed
+    /// behind accord's back, are set aside in `delta`.
+    pub fn prepare(
+        plan: &'a BuildPlan,
+        engine: &'a [u8],
+        stage: &Stage,
+        delta: &mut Delta,
+    ) -> Result<Store<'a>, EmitError> {
+        // Pair name -> (content, its hash, mode, the plan's blob if any).
+        let mut pairs = HashSet::new();
         for host in &plan.hosts {
             for entry in &host.entries {
                 if let EntryKind::File(blob) = entry.kind {
-                    names
-                        .entry(format!("{}.{:04o}", plan.blobs.hash_hex(blob), entry.mode))
-                        .or_insert((blob, entry.mode));
+                    pairs.insert((blob, entry.mode));
                 }
             }
         }
+        let mut names: HashMap<String, Pair> = pairs
+            .into_iter()
+            .map(|(blob, mode)| {
+                let sha = plan.blobs.hash_hex(blob);
+                let name = format!("{sha}.{mode:04o}");
+                (name, (plan.blobs.get(blob), sha, mode, Some(blob)))
+            })
+            .collect();
+        let engine_sha = super::stage::sha_hex(engine);
+        let engine_name = format!("{engine_sha}.0644");
+        names
+            .entry(engine_name.clone())
+            .or_insert((engine, engine_sha, 0o644, None));
         let (mut kept, tainted) = if stage.is_fresh() {
             Default::default()
         } else {
             keep_copies(stage, &names, delta)?
         };
-        let mut items = HashMap::with_capacity(names.len());
+        let mut items = Vec::with_capacity(names.len());
+        let mut by_blob = HashMap::with_capacity(names.len());
+        let mut engine_item = 0;
         let mut to_write = Vec::new();
-        for (name, (blob, mode)) in names {
+        let mut names: Vec<_> = names.into_iter().collect();
+        names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (name, (bytes, sha, mode, blob)) in names {
             let mut copies = kept.remove(&name).unwrap_or_default();
             copies.sort_unstable_by_key(|f| f.copy);
             let paths: Vec<PathBuf> = copies
@@ -127,25 +157,36 @@ impl Store {
                 .collect();
             let next = copies.last().map_or(0, |f| f.copy + 1);
             if paths.is_empty() {
-                to_write.push((blob, mode));
+                to_write.push(items.len());
+            }
+            match blob {
+                Some(blob) => {
+                    by_blob.insert((blob, mode), items.len());
+                }
+                None => engine_item = items.len(),
             }
             let item = Item {
-                blob,
+                bytes,
+                sha,
                 mode,
                 intact: !copies.is_empty() && !tainted.contains(&name),
                 kept: copies.iter().map(|f| f.ino).collect(),
                 sources: RwLock::new(Sources { paths, next }),
                 name,
             };
-            items.insert((blob, mode), item);
+            items.push(item);
         }
         super::stage::ensure_dir(&stage.staging().join(DIR))?;
-        let store = Store { items };
+        let store = Store {
+            items,
+            by_blob,
+            engine: engine_item,
+        };
         let written: Vec<Delta> = to_write
             .par_iter()
-            .map(|&(blob, mode)| {
+            .map(|&i| {
                 let mut part = Delta::default();
-                store.new_copy(store.item(blob, mode), plan, stage, &mut part)?;
+                store.new_copy(&store.items[i], stage, &mut part)?;
                 stage.checkpoint()?;
                 Ok(part)
             })
@@ -155,23 +196,22 @@ impl Store {
     }
 
     /// The pair a host file needs.
-    pub fn item(&self, blob: BlobId, mode: u32) -> &Item {
-        &self.items[&(blob, mode)]
+    pub fn item(&self, blob: BlobId, mode: u32) -> &Item<'a> {
+        &self.items[self.by_blob[&(blob, mode)]]
+    }
+
+    /// The apply engine, which every tree carries.
+    pub fn engine(&self) -> &Item<'a> {
+        &self.items[self.engine]
     }
 
     /// Writes the next copy of `item` into staging and makes it the one
     /// new links go to.
-    fn new_copy(
-        &self,
-        item: &Item,
-        plan: &BuildPlan,
-        stage: &Stage,
-        delta: &mut Delta,
-    ) -> Result<(), EmitError> {
+    fn new_copy(&self, item: &Item, stage: &Stage, delta: &mut Delta) -> Result<(), EmitError> {
         let mut sources = item.sources.write().unwrap_or_else(|p| p.into_inner());
         let file = copy_name(&item.name, sources.next);
         let path = stage.staging().join(DIR).join(&file);
-        let meta = write_file(&path, plan.blobs.get(item.blob), item.mode, stage)?;
+        let meta = write_file(&path, item.bytes, item.mode, stage)?;
         let rel = format!("{DIR}/{file}");
         if !stage.is_fresh() {
             delta.ops.push(Op::Place(rel.clone()));
@@ -180,7 +220,7 @@ impl Store {
         delta.census(Some(&meta));
         delta
             .records
-            .push((rel, Record::of(&meta, plan.blobs.hash_hex(item.blob))));
+            .push((rel, Record::of(&meta, item.sha.clone())));
         sources.next += 1;
         sources.paths.push(path);
         Ok(())
@@ -194,7 +234,6 @@ impl Store {
         &self,
         item: &Item,
         dest: &Path,
-        plan: &BuildPlan,
         stage: &Stage,
         delta: &mut Delta,
     ) -> Result<(), EmitError> {
@@ -212,7 +251,7 @@ impl Store {
                 Err(e) if e.kind() == ErrorKind::TooManyLinks => {
                     let full = item.sources.read().map_or(count, |s| s.paths.len()) == count;
                     if full {
-                        self.new_copy(item, plan, stage, delta)?;
+                        self.new_copy(item, stage, delta)?;
                     }
                 }
                 Err(e)
@@ -223,7 +262,7 @@ impl Store {
                             | ErrorKind::Unsupported
                     ) =>
                 {
-                    write_file(dest, plan.blobs.get(item.blob), item.mode, stage)?;
+                    write_file(dest, item.bytes, item.mode, stage)?;
                     return Ok(());
                 }
                 Err(e) => return Err(EmitError::io("hard-link", dest)(e)),
@@ -238,9 +277,9 @@ type Kept = (HashMap<String, Vec<Found>>, HashSet<String>);
 /// The previous build's store copies that still hold what their record
 /// says, by pair name, and the pairs some copy of which does not; every
 /// copy not kept is set aside.
-fn keep_copies(
+fn keep_copies<T>(
     stage: &Stage,
-    names: &HashMap<String, (BlobId, u32)>,
+    names: &HashMap<String, T>,
     delta: &mut Delta,
 ) -> Result<Kept, EmitError> {
     let dir = stage.target().join(DIR);

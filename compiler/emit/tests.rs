@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::*;
-use crate::plan::{Blobs, ClusterFile, Entry, HostPlan};
+use crate::plan::{Blobs, ClusterFile, Entry, HostPlan, Install, ModuleId};
 use crate::testutil::have;
 
 pub(super) fn entry(path: &str, kind: EntryKind, mode: u32, owner: &str) -> Entry {
@@ -17,6 +17,8 @@ pub(super) fn entry(path: &str, kind: EntryKind, mode: u32, owner: &str) -> Entr
         mode,
         owner: owner.into(),
         group: owner.into(),
+        module: ModuleId::default(),
+        install: Install::Replace,
     }
 }
 
@@ -52,6 +54,7 @@ pub(super) fn sample() -> BuildPlan {
             HostPlan {
                 name: name.to_string(),
                 entries,
+                services: Vec::new(),
             }
         })
         .collect();
@@ -64,6 +67,7 @@ pub(super) fn sample() -> BuildPlan {
             blob: json,
             mode: 0o644,
         }],
+        ..BuildPlan::default()
     }
 }
 
@@ -163,24 +167,30 @@ fn manifest_lists_entries_and_implied_parents_without_modes() {
         b.hash_hex(id)
     };
     let expected = format!(
-        "# path\ttype\tmode\towner\tgroup\tsize\tsha256-or-target\n\
-         /etc\tparent\t-\t-\t-\t-\t-\n\
-         /etc/hostname\tfile\t0644\troot\troot\t2\t{}\n\
-         /etc/hosts\tfile\t0644\troot\troot\t33\t{h}\n\
-         /etc/init.d\tparent\t-\t-\t-\t-\t-\n\
-         /etc/init.d/sshd\tfile\t0755\troot\troot\t20\t{}\n\
-         /etc/motd\tfile\t0600\troot\troot\t33\t{h}\n\
-         /etc/rc2.d\tparent\t-\t-\t-\t-\t-\n\
-         /etc/rc2.d/S20sshd\tsymlink\t-\troot\troot\t-\t../init.d/sshd\n\
-         /home\tparent\t-\t-\t-\t-\t-\n\
-         /home/svc\tparent\t-\t-\t-\t-\t-\n\
-         /home/svc/.rhosts\tfile\t0600\tdaemon\tdaemon\t9\t{}\n\
-         /root\tdir\t0700\troot\troot\t-\t-\n\
-         /root/.rhosts\tfile\t0600\troot\troot\t21\t{}\n",
+        "# path\ttype\tmode\towner\tgroup\tsize\tsha256-or-target\tmodule\n\
+         /etc\tparent\t-\t-\t-\t-\t-\t-\n\
+         /etc/hostname\tfile\t0644\troot\troot\t2\t{}\taccord\n\
+         /etc/hosts\tfile\t0644\troot\troot\t33\t{h}\taccord\n\
+         /etc/init.d\tparent\t-\t-\t-\t-\t-\t-\n\
+         /etc/init.d/sshd\tfile\t0755\troot\troot\t20\t{}\taccord\n\
+         /etc/motd\tfile\t0600\troot\troot\t33\t{h}\taccord\n\
+         /etc/rc2.d\tparent\t-\t-\t-\t-\t-\t-\n\
+         /etc/rc2.d/S20sshd\tsymlink\t-\troot\troot\t-\t../init.d/sshd\taccord\n\
+         /home\tparent\t-\t-\t-\t-\t-\t-\n\
+         /home/svc\tparent\t-\t-\t-\t-\t-\t-\n\
+         /home/svc/.rhosts\tfile\t0600\tdaemon\tdaemon\t9\t{}\taccord\n\
+         /root\tdir\t0700\troot\troot\t-\t-\taccord\n\
+         /root/.rhosts\tfile\t0600\troot\troot\t21\t{}\taccord\n\
+         /var\tparent\t-\t-\t-\t-\t-\t-\n\
+         /var/lib\tparent\t-\t-\t-\t-\t-\t-\n\
+         /var/lib/accord\tparent\t-\t-\t-\t-\t-\t-\n\
+         /var/lib/accord/engine.sh\tengine\t0644\troot\troot\t{}\t{}\t-\n",
         hash(b"a\n"),
         hash(b"#!/bin/sh\necho sshd\n"),
         hash(b"a daemon\n"),
         hash(b"a root\nb root\nc root\n"),
+        text::APPLY_ENGINE.len(),
+        text::engine_sha(),
         h = hash(b"10.0.0.1 a\n10.0.0.2 b\n10.0.0.3 c\n"),
     );
     assert_eq!(text, expected);
@@ -209,8 +219,11 @@ fn shared_contents_are_hard_links_grouped_by_mode() {
     // A content only one host has is in the store too: its inode is how a
     // rebuild knows the file is unchanged.
     assert_eq!(meta("hosts/a/etc/hostname").nlink(), 2);
+    // Five shared contents, three hosts' own, and the apply engine every
+    // tree links to.
     let store: Vec<_> = fs::read_dir(lab.join(".store")).unwrap().collect();
-    assert_eq!(store.len(), 8);
+    assert_eq!(store.len(), 9);
+    assert_eq!(meta("hosts/a/var/lib/accord/engine.sh").nlink(), 4);
 }
 
 #[test]
@@ -444,9 +457,11 @@ fn apply_scripts_pass_shellcheck() {
     }
     let tmp = tempfile::tempdir().unwrap();
     build(&sample(), tmp.path()).unwrap();
+    // The host's script (data, options, loading) and the engine it runs.
     let out = Command::new("shellcheck")
         .args(["-s", "sh"])
         .arg(tmp.path().join("lab/apply/a.sh"))
+        .arg(tmp.path().join("lab/hosts/a/var/lib/accord/engine.sh"))
         .output()
         .unwrap();
     assert!(
@@ -499,7 +514,14 @@ fn apply_script_installs_from_a_copy_and_repairs_in_place() {
         }
     };
     check();
-    // As after ftp: modes lost, links gone. The script repairs in place.
+    // As after ftp of the tree into the root: modes lost, links gone, the
+    // engine there. The script repairs in place.
+    fs::create_dir_all(target.join("var/lib/accord")).unwrap();
+    fs::copy(
+        from.join("var/lib/accord/engine.sh"),
+        target.join("var/lib/accord/engine.sh"),
+    )
+    .unwrap();
     for p in ["root/.rhosts", "etc/init.d/sshd", "root"] {
         fs::set_permissions(
             target.join(p),
@@ -595,30 +617,34 @@ fn archives_extract_to_the_manifest_and_create_missing_parents() {
     assert!(String::from_utf8_lossy(&listing.stdout).contains("-rw------- 1/1"));
 }
 
+/// Builds `plan` into `dir/out` and applies host `a`'s tree to `target`
+/// (`--from`, `--no-owners`); what the script said on stdout.
+fn build_and_apply(plan: &BuildPlan, dir: &Path, target: &Path) -> String {
+    build(plan, &dir.join("out")).unwrap();
+    let lab = dir.join("out/lab");
+    let out = Command::new("sh")
+        .arg(lab.join("apply/a.sh"))
+        .arg("--root")
+        .arg(target)
+        .arg("--from")
+        .arg(lab.join("hosts/a"))
+        .arg("--no-owners")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn apply_removes_what_a_later_build_dropped() {
     let tmp = tempfile::tempdir().unwrap();
     let target = tmp.path().join("host-a");
     fs::create_dir(&target).unwrap();
-    let apply = |plan: &BuildPlan| {
-        build(plan, &tmp.path().join("out")).unwrap();
-        let lab = tmp.path().join("out/lab");
-        let out = Command::new("sh")
-            .arg(lab.join("apply/a.sh"))
-            .arg("--root")
-            .arg(&target)
-            .arg("--from")
-            .arg(lab.join("hosts/a"))
-            .arg("--no-owners")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let apply = |plan: &BuildPlan| build_and_apply(plan, tmp.path(), &target);
     apply(&sample());
     assert!(target.join("etc/motd").is_file());
     fs::write(target.join("etc/local"), "the host's own").unwrap();
@@ -635,7 +661,49 @@ fn apply_removes_what_a_later_build_dropped() {
         target.join("etc/local").is_file(),
         "a file accord never wrote was removed"
     );
-    let state = fs::read_to_string(target.join("var/lib/accord/lab.paths")).unwrap();
+    let state = fs::read_to_string(target.join("var/lib/accord/installed.tsv")).unwrap();
     assert!(!state.contains("/etc/motd"));
-    assert!(state.contains("/etc/hosts\n"));
+    assert!(state.contains("/etc/hosts\tfile\taccord\t"));
+}
+
+#[test]
+fn a_build_without_files_for_a_host_takes_back_everything_accord_installed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("host-a");
+    fs::create_dir(&target).unwrap();
+    fs::create_dir(target.join("etc")).unwrap();
+    fs::write(target.join("etc/motd"), "the host's own\n").unwrap();
+    let apply = |plan: &BuildPlan| {
+        build_and_apply(plan, tmp.path(), &target);
+    };
+    apply(&sample());
+    // A killed run left half a line at the end of the record: ignored.
+    let record = target.join("var/lib/accord/installed.tsv");
+    let mut text = fs::read_to_string(&record).unwrap();
+    text.push_str("/etc/passwd\tfile\taccord");
+    fs::write(&record, text).unwrap();
+    let mut plan = sample();
+    plan.hosts[0].entries.clear();
+    apply(&plan);
+    assert_eq!(
+        fs::read_to_string(target.join("etc/motd")).unwrap(),
+        "the host's own\n"
+    );
+    let left: Vec<String> = listing(&target).into_keys().collect();
+    assert_eq!(
+        left,
+        [
+            "etc",
+            "etc/motd",
+            "var",
+            "var/lib",
+            "var/lib/accord",
+            "var/lib/accord/installed.tsv",
+            "var/lib/accord/lock",
+            "var/lib/accord/orig",
+            "var/lib/accord/services.tsv"
+        ]
+    );
+    let record = fs::read_to_string(&record).unwrap();
+    assert_eq!(record.lines().count(), 1, "{record}");
 }

@@ -9,6 +9,7 @@
 //! wanted as a directory that is anything else (a planted link, say) is set
 //! aside whole and written again, so nothing is ever written through a link.
 
+use std::borrow::Cow;
 use std::fs::{self, DirBuilder, Metadata, OpenOptions};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -18,7 +19,7 @@ use std::path::Path;
 use super::stage::{Delta, Op, Own, Stage};
 use super::store::{Item, Store};
 use super::EmitError;
-use crate::plan::BuildPlan;
+use crate::plan::ENGINE_PATH;
 
 /// Writes a file with `mode` (whatever the umask), counts its bytes, and
 /// returns what the file system made of it.
@@ -86,14 +87,14 @@ fn make_dir(path: &Path, mode: u32) -> Result<bool, EmitError> {
     }
 }
 
-/// Creates a directory unless it is there (a scaffold of the staging
-/// directory).
-fn make_managed(path: &Path) -> Result<(), EmitError> {
-    match DirBuilder::new().mode(0o755).create(path) {
+/// Creates a directory with `mode` unless it is there (a scaffold of the
+/// staging directory).
+fn make_managed(path: &Path, mode: u32) -> Result<(), EmitError> {
+    match DirBuilder::new().mode(0o700).create(path) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
             Err(EmitError::io("create", path)(e))
         }
-        _ => set_mode(path, 0o755),
+        _ => set_mode(path, mode),
     }
 }
 
@@ -102,14 +103,14 @@ pub enum Want<'a> {
     /// A directory with this mode.
     Dir(u32),
     /// A hard link to this store pair.
-    File(&'a Item),
+    File(&'a Item<'a>),
     /// A symbolic link to this target.
     Link(&'a str),
     /// A file of accord's own.
     Own(Own<'a>),
-    /// A directory another part of the build fills (`hosts`, `.store`...):
-    /// checked to be a directory, never walked.
-    Managed,
+    /// A directory another part of the build fills (`hosts`, `.store`...),
+    /// with its mode: checked to be a directory, never walked.
+    Managed(u32),
 }
 
 /// One tree of the build.
@@ -125,7 +126,7 @@ pub struct Tree<'a> {
     pub count_dir_disk: bool,
     /// What each path below the root (`/etc/hosts`) must be, sorted by
     /// path; every directory an entry needs is listed.
-    pub wants: Vec<(&'a str, Want<'a>)>,
+    pub wants: Vec<(Cow<'a, str>, Want<'a>)>,
 }
 
 impl Tree<'_> {
@@ -139,15 +140,16 @@ impl Tree<'_> {
     }
 
     fn want(&self, path: &str) -> Option<usize> {
-        self.wants.binary_search_by(|(p, _)| (*p).cmp(path)).ok()
+        self.wants
+            .binary_search_by(|(p, _)| p.as_ref().cmp(path))
+            .ok()
     }
 }
 
 /// What writing a tree needs besides the stage.
 pub struct Cx<'a> {
     pub stage: &'a Stage<'a>,
-    pub store: &'a Store,
-    pub plan: &'a BuildPlan,
+    pub store: &'a Store<'a>,
 }
 
 /// Makes the tree in the new build what it wants: all of it staged in a
@@ -234,12 +236,12 @@ impl Walk<'_, '_> {
                     self.dir(&path)?;
                     continue;
                 }
-                Want::Managed if kind.is_dir() => {
+                Want::Managed(mode) if kind.is_dir() => {
                     // Its disk use is counted once it is filled.
-                    self.kept_dir(&entry, &rel, 0o755, false)?;
+                    self.kept_dir(&entry, &rel, *mode, false)?;
                     true
                 }
-                Want::Dir(_) | Want::Managed => false,
+                Want::Dir(_) | Want::Managed(_) => false,
                 Want::File(item) => {
                     let same = kind.is_file() && item.holds(entry.ino());
                     if same {
@@ -259,7 +261,7 @@ impl Walk<'_, '_> {
                 }
                 Want::Own(own) => kind.is_file() && self.cx.stage.keeps(&rel, own.sum, self.delta),
             };
-            let wants_dir = matches!(self.tree.wants[i].1, Want::Dir(_) | Want::Managed);
+            let wants_dir = matches!(self.tree.wants[i].1, Want::Dir(_) | Want::Managed(_));
             if keep {
                 self.seen[i] = true;
             } else if kind.is_dir() || wants_dir {
@@ -311,7 +313,7 @@ fn stage_missing(tree: &Tree, cx: &Cx, seen: &[bool], delta: &mut Delta) -> Resu
             continue;
         }
         match want {
-            Want::Dir(_) | Want::Managed => {
+            Want::Dir(_) | Want::Managed(_) => {
                 stage_subtree(tree, cx, Some(i), delta)?;
                 staged_dirs.push(path);
             }
@@ -363,9 +365,9 @@ fn stage_one(tree: &Tree, cx: &Cx, i: usize, delta: &mut Delta) -> Result<bool, 
     delta.written += 1;
     match want {
         Want::Dir(mode) => return make_dir(&dest, *mode),
-        Want::Managed => make_managed(&dest)?,
+        Want::Managed(mode) => make_managed(&dest, *mode)?,
         Want::File(item) => {
-            cx.store.link(item, &dest, cx.plan, cx.stage, delta)?;
+            cx.store.link(item, &dest, cx.stage, delta)?;
             delta.census(None);
         }
         Want::Link(target) => {
@@ -392,11 +394,11 @@ fn stage_subtree(
     delta: &mut Delta,
 ) -> Result<(), EmitError> {
     let stage = cx.stage;
-    let managed = top.is_some_and(|i| matches!(tree.wants[i].1, Want::Managed));
+    let managed = top.is_some_and(|i| matches!(tree.wants[i].1, Want::Managed(_)));
     let (top_path, top_mode) = match top {
         Some(i) => match tree.wants[i].1 {
-            Want::Dir(mode) => (tree.wants[i].0, Some(mode)),
-            _ => (tree.wants[i].0, Some(0o755)),
+            Want::Dir(mode) | Want::Managed(mode) => (tree.wants[i].0.as_ref(), Some(mode)),
+            _ => (tree.wants[i].0.as_ref(), Some(0o755)),
         },
         None => ("", tree.root_mode),
     };
@@ -412,7 +414,7 @@ fn stage_subtree(
     let mut top_unset = false;
     if let Some(mode) = top_mode {
         if managed {
-            make_managed(&top_dest)?;
+            make_managed(&top_dest, mode)?;
         } else {
             top_unset = make_dir(&top_dest, mode)?;
         }
@@ -421,7 +423,7 @@ fn stage_subtree(
     let below: Vec<usize> = match top {
         Some(_) if managed => Vec::new(),
         _ => (0..tree.wants.len())
-            .filter(|&j| top_path.is_empty() || is_below(tree.wants[j].0, top_path))
+            .filter(|&j| top_path.is_empty() || is_below(&tree.wants[j].0, top_path))
             .collect(),
     };
     let mut unset = Vec::new();
@@ -431,10 +433,10 @@ fn stage_subtree(
         }
     }
     for &j in below.iter().rev() {
-        if !matches!(tree.wants[j].1, Want::Dir(_) | Want::Managed) {
+        if !matches!(tree.wants[j].1, Want::Dir(_) | Want::Managed(_)) {
             continue;
         }
-        let dest = stage.staging().join(tree.rel(tree.wants[j].0));
+        let dest = stage.staging().join(tree.rel(&tree.wants[j].0));
         if let (Want::Dir(mode), true) = (&tree.wants[j].1, unset.contains(&j)) {
             set_mode(&dest, *mode)?;
         }
@@ -478,7 +480,7 @@ pub fn fingerprint(tree: &Tree, root: &Path) -> Option<(String, u64)> {
         .open(root.join(&tree.base))
         .ok()?;
     let dirs = tree.wants.iter().filter_map(|(path, want)| match want {
-        Want::Dir(_) => Some(*path),
+        Want::Dir(_) => Some(path.as_ref()),
         _ => None,
     });
     let mut hasher = Sha256::new();
@@ -527,24 +529,34 @@ pub fn store_intact(tree: &Tree) -> bool {
     })
 }
 
-/// What a host's tree wants: every listed entry, and the directories they
-/// imply with mode 0755.
+/// What a host's tree wants: every listed entry at its place in the tree,
+/// the apply engine, and the directories they imply with mode 0755 (0700
+/// where `sealed` says a private key sits in one).
 pub fn host_wants<'a>(
     layout: &super::layout::Layout<'a>,
-    store: &'a Store,
-) -> Vec<(&'a str, Want<'a>)> {
+    store: &'a Store<'a>,
+    sealed: &[String],
+) -> Vec<(Cow<'a, str>, Want<'a>)> {
     use crate::plan::EntryKind;
-    let mut wants: Vec<(&str, Want)> =
-        Vec::with_capacity(layout.entries.len() + layout.implied.len());
-    wants.extend(layout.implied.iter().map(|dir| (*dir, Want::Dir(0o755))));
+    let mut wants: Vec<(Cow<str>, Want)> =
+        Vec::with_capacity(layout.entries.len() + layout.implied.len() + 1);
+    for dir in &layout.implied {
+        let mode = if sealed.iter().any(|s| s == dir.as_ref()) {
+            0o700
+        } else {
+            0o755
+        };
+        wants.push((dir.clone(), Want::Dir(mode)));
+    }
     for entry in &layout.entries {
         let want = match &entry.kind {
             EntryKind::Dir => Want::Dir(entry.mode),
             EntryKind::File(blob) => Want::File(store.item(*blob, entry.mode)),
             EntryKind::Symlink(target) => Want::Link(target),
         };
-        wants.push((entry.path.as_str(), want));
+        wants.push((entry.tree_path(), want));
     }
-    wants.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    wants.push((Cow::Borrowed(ENGINE_PATH), Want::File(store.engine())));
+    wants.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     wants
 }

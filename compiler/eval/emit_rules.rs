@@ -15,18 +15,20 @@
 use std::collections::BTreeMap;
 
 use super::conditions::condition;
-use super::files::{bad_path, field_type, file_mode, reason, unknown_field};
+use super::files::{
+    bad_path, field_type, file_mode, install_mode, reason, reserved_path, unknown_field,
+};
 use super::options::Options;
 use super::validate;
 use super::values::Names;
 use crate::diagnostic::{Diagnostic, Label};
 use crate::load::{Loader, Module, SourcePath};
-use crate::model::{EmitBody, EmitRule, EmitScope};
+use crate::model::{is_reserved_path, EmitBody, EmitRule, EmitScope, Install, ModuleId, STATE_DIR};
 use crate::syntax::ast::{EmitDecl, ExprKind, Field};
 
 /// The fields an `emit` block may hold.
-const FIELDS: [&str; 8] = [
-    "template", "link", "when", "each", "scope", "mode", "owner", "group",
+const FIELDS: [&str; 9] = [
+    "template", "link", "when", "each", "scope", "mode", "owner", "group", "install",
 ];
 
 /// Everything an emit rule needs from the rest of evaluation.
@@ -39,7 +41,7 @@ pub struct EmitContext<'a> {
 /// Checks one emit declaration, reading its template into `templates`.
 pub fn emit_rule(
     decl: &EmitDecl,
-    module: &Module,
+    (module, id): (&Module, ModuleId),
     cx: &EmitContext,
     templates: &mut BTreeMap<String, String>,
     out: &mut Vec<Diagnostic>,
@@ -50,6 +52,8 @@ pub fn emit_rule(
             bad_path(&decl.path.node, decl.path.span, &reason)
                 .with_note("a destination starting with `/` or `{{` is a path on each host; any other is a file beside the host trees"),
         );
+    } else if reserved_destination(&decl.path.node) {
+        out.push(reserved_path(&decl.path.node, decl.path.span));
     }
     let mut rule = EmitRule {
         path: decl.path.node.clone(),
@@ -60,6 +64,8 @@ pub fn emit_rule(
         mode: 0o644,
         owner: "root".into(),
         group: "root".into(),
+        install: Install::Replace,
+        module: id,
         span: decl.span,
     };
     let mut body_field: Option<&Field> = None;
@@ -92,7 +98,20 @@ pub fn emit_rule(
             "mode" => rule.mode = file_mode(&field.value, out).unwrap_or(0o644),
             "owner" => rule.owner = owner(field, out).unwrap_or_default(),
             "group" => rule.group = owner(field, out).unwrap_or_default(),
+            "install" => rule.install = install_mode(field, out).unwrap_or_default(),
             other => out.push(unknown_field(field, other, &FIELDS, "emit")),
+        }
+    }
+    if let (Install::Block, Some(field)) = (rule.install, body_field) {
+        if field.name.node == "link" {
+            out.push(
+                Diagnostic::error(
+                    "E0221",
+                    "a link cannot be installed as a block",
+                    Label::new(field.span, "a link"),
+                )
+                .with_hint("`install = block` is for text files: remove it, or emit a `template`"),
+            );
         }
     }
     if body_field.is_none() {
@@ -136,6 +155,22 @@ pub fn destination(path: &str) -> Result<(), String> {
         return Err("it contains `..` or `.` as a component".into());
     }
     Ok(())
+}
+
+/// Whether a destination's literal parts already put it in the apply
+/// script's state directory (the rendered path is checked again by render).
+fn reserved_destination(path: &str) -> bool {
+    if !path.starts_with('/') {
+        return false;
+    }
+    match path.find("{{") {
+        None => is_reserved_path(path),
+        Some(open) => {
+            let dir = &path[..path[..open].rfind('/').unwrap_or(0)];
+            dir.strip_prefix(STATE_DIR)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        }
+    }
 }
 
 fn body(
@@ -291,6 +326,21 @@ mod tests {
             "{{ a }}//b",
         ] {
             assert!(destination(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn destinations_in_the_state_directory_are_reserved() {
+        for path in [
+            "/var/lib/accord/installed.tsv",
+            "/var/lib/accord/{{ x }}",
+            "/var/lib/accord",
+            "/var/lib",
+        ] {
+            assert!(reserved_destination(path), "{path}");
+        }
+        for path in ["/var/{{ x }}/y", "{{ x }}/.rhosts", "/etc/hosts", "keys/x"] {
+            assert!(!reserved_destination(path), "{path}");
         }
     }
 

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use super::validate;
 use crate::diagnostic::{did_you_mean, Diagnostic, Label, Span};
 use crate::load::{Loader, Module, SourcePath};
-use crate::model::{FileContent, FileSpec};
+use crate::model::{is_reserved_path, FileContent, FileSpec, Install, ModuleId, STATE_DIR};
 use crate::syntax::ast::{Expr, ExprKind, Field, FileDecl};
 
 /// The fields a `file` block may hold.
-const FIELDS: [&str; 5] = ["text", "source", "mode", "owner", "group"];
+const FIELDS: [&str; 6] = ["text", "source", "mode", "owner", "group", "install"];
 
 /// Default mode of a declared file.
 const DEFAULT_MODE: u32 = 0o644;
@@ -45,14 +45,17 @@ impl<'a> Reader<'a> {
 /// Checks one `file` declaration and reads its source.
 pub fn file_spec(
     decl: &FileDecl,
-    module: &Module,
+    (module, id): (&Module, ModuleId),
     loader: &mut Reader,
     out: &mut Vec<Diagnostic>,
 ) -> Option<FileSpec> {
     let before = out.len();
     if let Err(reason) = validate::abs_path(&decl.path.node) {
         out.push(bad_path(&decl.path.node, decl.path.span, &reason));
+    } else if is_reserved_path(&decl.path.node) {
+        out.push(reserved_path(&decl.path.node, decl.path.span));
     }
+    let mut install = Install::Replace;
     let mut content = None;
     let mut mode = DEFAULT_MODE;
     let mut owner = "root".to_string();
@@ -83,6 +86,7 @@ pub fn file_spec(
             "mode" => mode = file_mode(&field.value, out).unwrap_or(DEFAULT_MODE),
             "owner" => owner = user(field, out).unwrap_or(owner),
             "group" => group = user(field, out).unwrap_or(group),
+            "install" => install = install_mode(field, out).unwrap_or_default(),
             other => out.push(unknown_field(field, other, &FIELDS, "file")),
         }
     }
@@ -105,8 +109,52 @@ pub fn file_spec(
         mode,
         owner,
         group,
+        install,
+        module: id,
         span: decl.span,
     })
+}
+
+/// The `install` field of a `file` or `emit` block: `replace` or `block`.
+pub fn install_mode(field: &Field, out: &mut Vec<Diagnostic>) -> Option<Install> {
+    let word = match &field.value.kind {
+        ExprKind::Ident(p) => p.dotted(),
+        _ => String::new(),
+    };
+    match word.as_str() {
+        "replace" => Some(Install::Replace),
+        "block" => Some(Install::Block),
+        _ => {
+            out.push(
+                Diagnostic::error(
+                    "E0221",
+                    "`install` is `replace` or `block`",
+                    Label::new(field.value.span, "not an install mode"),
+                )
+                .with_hint(
+                    "`replace`: accord's whole file (the host's own is kept and put back later); \
+                     `block`: accord's lines between markers, the host's other lines stay",
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// A destination in the apply script's state directory.
+pub fn reserved_path(path: &str, span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "E0216",
+        format!(
+            "`{}` is reserved: the apply script keeps its record of what accord installed in `{STATE_DIR}`",
+            path.escape_debug()
+        ),
+        Label::new(span, "reserved path"),
+    )
+    .with_hint(format!(
+        "choose a path outside `{STATE_DIR}` and its parents: no declaration may write the record, \
+         so no build can make apply remove a file accord did not install"
+    ))
 }
 
 fn text(field: &Field, out: &mut Vec<Diagnostic>) -> Option<FileContent> {

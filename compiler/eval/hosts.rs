@@ -234,7 +234,8 @@ impl Builder<'_> {
             .files
             .iter()
             .filter_map(|(decl, module)| {
-                file_spec(decl, &modules[*module], &mut self.reader, self.out)
+                let id = crate::model::ModuleId(*module as u32);
+                file_spec(decl, (&modules[*module], id), &mut self.reader, self.out)
             })
             .collect()
     }

@@ -21,6 +21,7 @@ pub mod merge;
 pub mod options;
 pub mod resolve;
 pub mod scope;
+pub mod services;
 pub mod types;
 pub mod validate;
 pub mod values;
@@ -32,7 +33,9 @@ mod tests;
 use std::collections::BTreeMap;
 
 use crate::diagnostic::{Diagnostic, Label, SourceMap};
-use crate::load::{Loader, Module};
+use std::path::Path;
+
+use crate::load::{Loader, Module, SourcePath};
 use crate::model;
 
 use emit_rules::{emit_rule, EmitContext};
@@ -66,17 +69,13 @@ pub fn evaluate(
     }
     let mut denies = Vec::with_capacity(collected.denies.len());
     for rule in &collected.denies {
-        if let Some(span) = rule.oneway {
-            out.push(
-                Diagnostic::warning(
-                    "W0201",
-                    "`oneway` has no meaning on `deny`",
-                    Label::new(span, "ignored"),
-                )
-                .with_hint("remove `oneway`: a denial needs no reverse"),
-            );
-        }
+        warn_oneway(rule, "deny", &mut out);
         denies.extend(table.rule(rule, &mut out));
+    }
+    let mut forbids = Vec::with_capacity(collected.forbids.len());
+    for rule in &collected.forbids {
+        warn_oneway(rule, "forbid", &mut out);
+        forbids.extend(table.rule(rule, &mut out));
     }
 
     let mut templates = BTreeMap::new();
@@ -85,16 +84,22 @@ pub fn evaluate(
         names: table.names(),
         loader,
     };
+    let id = |module: usize| model::ModuleId(module as u32);
     let mut emits = Vec::with_capacity(collected.emits.len());
     for (emit, module) in &collected.emits {
         emits.extend(emit_rule(
             emit,
-            &modules[*module],
+            (&modules[*module], id(*module)),
             &cx,
             &mut templates,
             &mut out,
         ));
     }
+    let services = collected
+        .services
+        .iter()
+        .filter_map(|(decl, module)| services::service_rule(decl, id(*module), &cx, &mut out))
+        .collect();
 
     let cluster = model::Cluster {
         name: decl.name.node.clone(),
@@ -104,14 +109,76 @@ pub fn evaluate(
         hosts: built.hosts,
         trusts,
         denies,
+        forbids,
         options: options
             .list
             .into_iter()
             .map(|o| (o.info.path.clone(), o.info))
             .collect(),
         emits,
+        services,
+        modules: module_names(modules),
         templates,
         host_index: table.hosts,
     };
     (Some(cluster), out)
+}
+
+/// Each module's name, the same wherever the cluster is built: `std.NAME`
+/// for the stdlib, a user module by its path relative to the root file's
+/// directory, the root file by its file name. Control characters become `?`
+/// (the name is a label in apply scripts and records).
+fn module_names(modules: &[Module]) -> Vec<String> {
+    let base = modules
+        .iter()
+        .find(|m| m.is_root)
+        .and_then(|m| match &m.path {
+            SourcePath::Fs(p) => p.parent().map(Path::to_path_buf),
+            SourcePath::Std(_) => None,
+        });
+    modules
+        .iter()
+        .map(|m| {
+            let name = match &m.path {
+                SourcePath::Std(rel) => format!("std.{}", rel.trim_end_matches(".dsl")),
+                SourcePath::Fs(p) => relative(p, base.as_deref()),
+            };
+            name.chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect()
+        })
+        .collect()
+}
+
+/// `path` relative to `base` (with `..` where it climbs out of it).
+fn relative(path: &Path, base: Option<&Path>) -> String {
+    let Some(base) = base else {
+        return path.display().to_string();
+    };
+    let ours: Vec<_> = path.components().collect();
+    let theirs: Vec<_> = base.components().collect();
+    let common = ours.iter().zip(&theirs).take_while(|(a, b)| a == b).count();
+    let mut out = std::path::PathBuf::new();
+    for _ in common..theirs.len() {
+        out.push("..");
+    }
+    for component in &ours[common..] {
+        out.push(component);
+    }
+    out.display().to_string()
+}
+
+/// `oneway` on a `deny` or `forbid`: it needs no reverse, so the marker means
+/// nothing.
+fn warn_oneway(rule: &crate::syntax::ast::TrustDecl, kind: &str, out: &mut Vec<Diagnostic>) {
+    if let Some(span) = rule.oneway {
+        out.push(
+            Diagnostic::warning(
+                "W0201",
+                format!("`oneway` has no meaning on `{kind}`"),
+                Label::new(span, "ignored"),
+            )
+            .with_hint(format!("remove `oneway`: a `{kind}` needs no reverse")),
+        );
+    }
 }

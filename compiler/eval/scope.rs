@@ -39,12 +39,14 @@ pub struct Collected<'a> {
     pub cluster: Option<&'a ast::ClusterDecl>,
     pub options: Vec<(&'a ast::OptionDecl, usize)>,
     pub emits: Vec<(&'a ast::EmitDecl, usize)>,
+    pub services: Vec<(&'a ast::ServiceDecl, usize)>,
     pub cluster_scope: ScopeRaw<'a>,
     pub roles: Vec<RoleRaw<'a>>,
     pub role_index: HashMap<String, usize>,
     pub hosts: Vec<HostRaw<'a>>,
     pub trusts: Vec<&'a ast::TrustDecl>,
     pub denies: Vec<&'a ast::TrustDecl>,
+    pub forbids: Vec<&'a ast::TrustDecl>,
 }
 
 /// Which block a statement sits in.
@@ -65,6 +67,7 @@ impl<'a> Collected<'a> {
                     ast::Item::Import(_) => {}
                     ast::Item::Option(decl) => c.options.push((decl, index)),
                     ast::Item::Emit(decl) => c.emits.push((decl, index)),
+                    ast::Item::Service(decl) => c.services.push((decl, index)),
                     ast::Item::Stmt(stmt) => c.stmt(stmt, In::Cluster, index),
                     ast::Item::Cluster(decl) => c.cluster_block(decl, module, index, out),
                 }
@@ -134,6 +137,7 @@ impl<'a> Collected<'a> {
             // role or host block means the same as at cluster level.
             ast::Stmt::Trust(decl) => self.trusts.push(decl),
             ast::Stmt::Deny(decl) => self.denies.push(decl),
+            ast::Stmt::Forbid(decl) => self.forbids.push(decl),
             ast::Stmt::Role(block) => {
                 let i = match self.role_index.get(&block.name.node) {
                     Some(&i) => i,

@@ -77,7 +77,14 @@ pub fn explain(
             text.push_str(&cx.line(span, &cx.snippet(span)));
         }
     }
-    if !allowed {
+    let forbids = cx.forbids(from, to);
+    if !forbids.is_empty() {
+        text.push_str("\nforbidden by policy:\n");
+        for span in &forbids {
+            text.push_str(&cx.line(*span, &cx.snippet(*span)));
+        }
+    }
+    if !allowed && forbids.is_empty() {
         text.push_str(&cx.suggestion(from, to, !sources_of.is_empty()));
     }
     let reverse = graph.allows(to.user, to.host, from.user, from.host);
@@ -153,6 +160,22 @@ impl Cx<'_> {
                 self.line(span, &what)
             }
         }
+    }
+
+    /// The `forbid` rules that cover `from -> to`.
+    fn forbids(&self, from: Principal, to: Principal) -> Vec<Span> {
+        let covers = |a: &crate::model::Principals, p: Principal| {
+            a.user == p.user && self.cluster.contains(a.target, p.host)
+        };
+        self.cluster
+            .forbids
+            .iter()
+            .filter(|rule| {
+                (covers(&rule.from, from) && covers(&rule.to, to))
+                    || (rule.both_ways && covers(&rule.to, from) && covers(&rule.from, to))
+            })
+            .map(|rule| rule.span)
+            .collect()
     }
 
     fn suggestion(&self, from: Principal, to: Principal, denied: bool) -> String {

@@ -24,11 +24,12 @@
 mod build;
 pub mod explain;
 pub mod export;
+mod policy;
 #[cfg(test)]
 mod tests;
 mod validate;
 
-pub use self::validate::unserved_transports;
+pub use self::validate::{rule_text, unserved_transports};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};

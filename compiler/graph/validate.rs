@@ -8,7 +8,8 @@
 //! `W0301` `oneway` on an edge whose reverse is granted anyway, `W0302` rsh
 //! without `rsh.closed_network = true`; and, once the emit rules are known
 //! ([`unserved_transports`]), `E0304` a host with trust whose transport no
-//! module writes files for.
+//! module writes files for. `E0305`, a grant a `forbid` rule forbids, is
+//! decided in `policy.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +29,7 @@ pub fn validate(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
     empty_selectors(cluster, &mut out);
     needless_oneway(cluster, graph, &mut out);
     clear_text(cluster, graph, &mut out);
+    out.extend(super::policy::forbidden(cluster, graph));
     crate::diagnostic::sort(&mut out);
     let mut seen = BTreeSet::new();
     out.retain(|d| seen.insert((d.code, d.message.clone(), d.primary.span)));
@@ -110,7 +112,7 @@ fn host_name(cluster: &Cluster, host: HostId) -> &str {
 }
 
 /// The declaration text as written, for messages.
-fn rule_text(cluster: &Cluster, rule: &crate::model::TrustRule) -> String {
+pub fn rule_text(cluster: &Cluster, rule: &crate::model::TrustRule) -> String {
     let target = |t: Target| super::target_name(cluster, t);
     format!(
         "{}@{} {} {}@{}",
@@ -385,7 +387,12 @@ fn empty_selectors(cluster: &Cluster, out: &mut Vec<Diagnostic>) {
         Target::Role(r) => format!("role `{}` has no hosts", cluster.roles[r.0 as usize].name),
         _ => "the cluster has no hosts".to_string(),
     };
-    for (kind, rules) in [("trust", &cluster.trusts), ("deny", &cluster.denies)] {
+    let kinds = [
+        ("trust", &cluster.trusts),
+        ("deny", &cluster.denies),
+        ("forbid", &cluster.forbids),
+    ];
+    for (kind, rules) in kinds {
         for rule in rules {
             for p in [&rule.from, &rule.to] {
                 if empty(p.target) {

@@ -113,7 +113,7 @@ pub struct FirewallReport {
 
 /// The most (groups x group edges) the chain search walks; beyond it the
 /// report lists direct grants only.
-const MAX_CHAIN_WORK: usize = 50_000_000;
+pub(super) const MAX_CHAIN_WORK: usize = 50_000_000;
 
 /// Builds the report. `lints` are the warnings of [`super::check`].
 pub fn build(
@@ -239,7 +239,7 @@ fn weaknesses(transport: &str, legacy: bool, closed: bool) -> Vec<String> {
 }
 
 /// Reverse adjacency over (user, group) principals: who logs in to each.
-type Preds = HashMap<(UserId, GroupId), Vec<(UserId, GroupId)>>;
+type Preds = HashMap<(UserId, GroupId), Vec<((UserId, GroupId), ())>>;
 
 fn root_access(cluster: &Cluster, graph: &TrustGraph, chains: bool) -> Vec<RootAccess> {
     let Some(root) = graph.user("root") else {
@@ -253,7 +253,7 @@ fn root_access(cluster: &Cluster, graph: &TrustGraph, chains: bool) -> Vec<RootA
         preds
             .entry((key.to_user, key.to))
             .or_default()
-            .push((key.from_user, key.from));
+            .push(((key.from_user, key.from), ()));
     }
     let mut out = Vec::new();
     for group in 0..graph.groups().len() as u32 {
@@ -266,7 +266,7 @@ fn root_access(cluster: &Cluster, graph: &TrustGraph, chains: bool) -> Vec<RootA
         }
         let mut principals: Vec<Principals> = reached
             .into_iter()
-            .map(|((user, from), logins)| Principals {
+            .map(|((user, from), (logins, ..))| Principals {
                 logins,
                 user: graph.user_name(user).to_string(),
                 hosts: group_hosts(cluster, graph, from),
@@ -283,28 +283,33 @@ fn root_access(cluster: &Cluster, graph: &TrustGraph, chains: bool) -> Vec<RootA
 }
 
 /// Every principal that reaches `start` in at most `limit` logins, with the
-/// fewest logins it takes (breadth-first over the reversed edges). `start`
-/// itself is included only for a group of several hosts (`multi`): root on
-/// the other hosts of the group.
-fn reach(
-    preds: &Preds,
-    start: (UserId, GroupId),
+/// fewest logins it takes and the first login of one shortest chain (the
+/// principal it logs in as, and the edge), breadth-first over the reversed
+/// edges `preds`. `start` itself is included only for a group of several
+/// hosts (`multi`): root on the other hosts of the group.
+pub(super) fn reach<N, E>(
+    preds: &HashMap<N, Vec<(N, E)>>,
+    start: N,
     multi: bool,
     limit: usize,
-) -> BTreeMap<(UserId, GroupId), usize> {
-    let mut dist: BTreeMap<(UserId, GroupId), usize> = BTreeMap::new();
-    let mut seen: BTreeSet<(UserId, GroupId)> = BTreeSet::from([start]);
+) -> BTreeMap<N, (usize, N, E)>
+where
+    N: Copy + Ord + std::hash::Hash,
+    E: Copy,
+{
+    let mut dist: BTreeMap<N, (usize, N, E)> = BTreeMap::new();
+    let mut seen: BTreeSet<N> = BTreeSet::from([start]);
     let mut queue = VecDeque::from([(start, 0usize)]);
     while let Some((node, d)) = queue.pop_front() {
         if d >= limit {
             continue;
         }
-        for &p in preds.get(&node).into_iter().flatten() {
+        for &(p, edge) in preds.get(&node).into_iter().flatten() {
             if p == start && multi {
-                dist.entry(p).or_insert(d + 1);
+                dist.entry(p).or_insert((d + 1, node, edge));
             }
             if seen.insert(p) {
-                dist.insert(p, d + 1);
+                dist.insert(p, (d + 1, node, edge));
                 queue.push_back((p, d + 1));
             }
         }

@@ -11,13 +11,14 @@
 //! declaration and message are reported once, with the number of hosts.
 
 pub mod audit;
+pub mod audit_diff;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnostic::{Diagnostic, Label, Span};
-use crate::graph::{ClassId, GroupId, Source, TrustGraph};
+use crate::graph::{ClassId, GroupId, Source, TrustGraph, UserId};
 use crate::model::{Cluster, Config, HostId, Value, Version};
 
 /// One security lint: its code, the name it is acknowledged by, and what it
@@ -446,6 +447,10 @@ fn edge_findings(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Finding>) 
         return;
     };
     let by_group = classes_by_group(graph);
+    // (declaration, user) -> the untrusted hosts it makes root elsewhere,
+    // and the classes where it does.
+    let mut untrusted: BTreeMap<(Span, UserId), (BTreeSet<HostId>, BTreeSet<ClassId>)> =
+        BTreeMap::new();
     for (key, info) in graph.edges() {
         if key.to_user != root {
             continue;
@@ -455,30 +460,20 @@ fn edge_findings(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Finding>) 
         };
         let span = source_span(cluster, graph, *source);
         let from_user = graph.user_name(key.from_user);
-        let from = principals(cluster, graph, from_user, key.from);
         if graph.spans_hosts(key) {
-            let untrusted = by_group[key.from.0 as usize].iter().find(|&&class| {
-                class_config(cluster, graph, class).bool(ROOT_TRUSTED_OPTION) == Some(false)
-            });
-            if let Some(&class) = untrusted {
-                let config = class_config(cluster, graph, class);
-                let not_trusted = definition(cluster, config, ROOT_TRUSTED_OPTION)
-                    .map(|s| Label::new(s, "not trusted for root here"));
-                for &target in &by_group[key.to.0 as usize] {
-                    out.push(Finding {
-                        lint: ROOT_UNTRUSTED_HOST,
-                        class: target,
-                        span,
-                        message: format!("{from} may become root, but is not trusted for root"),
-                        label: "grants root on {hosts}",
-                        secondary: not_trusted.clone().into_iter().collect(),
-                        note: "whoever controls a host not trusted for root (its users, its console) becomes root wherever that host's principals may".into(),
-                        hint: "grant root only to roles trusted for root, or mark the role `security.root_trusted = true;`".into(),
-                    });
-                }
+            let hosts: Vec<HostId> = by_group[key.from.0 as usize]
+                .iter()
+                .filter(|&&class| !trusted_for_root(cluster, graph, class))
+                .flat_map(|&class| graph.class_members(class).iter().copied())
+                .collect();
+            if !hosts.is_empty() {
+                let entry = untrusted.entry((span, key.from_user)).or_default();
+                entry.0.extend(hosts);
+                entry.1.extend(&by_group[key.to.0 as usize]);
             }
         }
         if key.from_user != root && !graph.has_edge(key.reverse()) {
+            let from = principals(cluster, graph, from_user, key.from);
             for &target in &by_group[key.to.0 as usize] {
                 out.push(Finding {
                     lint: ONEWAY_INTO_ROOT,
@@ -493,6 +488,70 @@ fn edge_findings(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Finding>) 
             }
         }
     }
+    for ((span, user), (hosts, targets)) in untrusted {
+        let user = graph.user_name(user);
+        out.extend(untrusted_finding(cluster, span, user, &hosts, &targets));
+    }
+}
+
+/// True when `security.root_trusted` holds for the hosts of `class`.
+fn trusted_for_root(cluster: &Cluster, graph: &TrustGraph, class: ClassId) -> bool {
+    class_config(cluster, graph, class).bool(ROOT_TRUSTED_OPTION) == Some(true)
+}
+
+/// W0703 for one declaration and user: the untrusted hosts it makes root,
+/// once per target class (acknowledgements are per target).
+fn untrusted_finding(
+    cluster: &Cluster,
+    span: Span,
+    user: &str,
+    hosts: &BTreeSet<HostId>,
+    targets: &BTreeSet<ClassId>,
+) -> Vec<Finding> {
+    let names: Vec<&str> = hosts
+        .iter()
+        .map(|h| cluster.hosts[h.0 as usize].name.as_str())
+        .collect();
+    // Where a scope sets `root_trusted = false` explicitly, say so.
+    let secondary: Vec<Label> = hosts
+        .iter()
+        .filter_map(|h| {
+            let config = &cluster.hosts[h.0 as usize].config;
+            config
+                .values
+                .get(ROOT_TRUSTED_OPTION)?
+                .defined_at
+                .first()
+                .copied()
+        })
+        .collect::<BTreeSet<Span>>()
+        .into_iter()
+        .map(|s| Label::new(s, "not trusted for root here"))
+        .collect();
+    let first = &cluster.hosts[hosts.first().map_or(0, |h| h.0 as usize)];
+    let mark = match first.roles.first() {
+        Some(role) => format!(
+            "`role {} {{ {ROOT_TRUSTED_OPTION} = true; }}`",
+            cluster.roles[role.0 as usize].name
+        ),
+        None => format!("`{ROOT_TRUSTED_OPTION} = true;` in `host {}`", first.name),
+    };
+    targets
+        .iter()
+        .map(|&target| Finding {
+            lint: ROOT_UNTRUSTED_HOST,
+            class: target,
+            span,
+            message: format!(
+                "`{}` may become root on other hosts, but is not trusted for root",
+                crate::hostlist::principals(user, &names)
+            ),
+            label: "grants root on {hosts}",
+            secondary: secondary.clone(),
+            note: format!("a host is trusted for root only where `{ROOT_TRUSTED_OPTION} = true` is set for it; whoever controls a host not trusted for root (its users, its console) becomes root wherever its principals may"),
+            hint: format!("grant root only from hosts trusted for root (narrow the selector, or `deny`), or mark them trusted if only administrators control them: {mark}"),
+        })
+        .collect()
 }
 
 /// The classes of each group, ascending.
@@ -515,26 +574,23 @@ pub fn source_span(cluster: &Cluster, graph: &TrustGraph, source: Source) -> Spa
     }
 }
 
-/// `user@host` for a one-host group, else "`user` on a, b, c and N more".
+/// `` `user@host` `` for a one-host group, else `` `user@compute[1-16]` ``.
 pub fn principals(cluster: &Cluster, graph: &TrustGraph, user: &str, group: GroupId) -> String {
     let members = &graph.groups()[group.0 as usize].members;
-    match members.as_slice() {
-        [one] => format!("`{user}@{}`", cluster.hosts[one.0 as usize].name),
-        _ => format!("`{user}` on {}", host_list(cluster, members)),
-    }
+    format!(
+        "`{}`",
+        crate::hostlist::principals(user, names(cluster, members))
+    )
 }
 
-/// "a, b, c", or "a, b, c and N more" beyond three hosts.
+/// The hosts as a hostlist (`compute[01-16],head`).
 pub fn host_list(cluster: &Cluster, hosts: &[HostId]) -> String {
-    const SHOWN: usize = 3;
-    let names: Vec<&str> = hosts
+    crate::hostlist::fold(names(cluster, hosts))
+}
+
+fn names<'a>(cluster: &'a Cluster, hosts: &[HostId]) -> Vec<&'a str> {
+    hosts
         .iter()
-        .take(SHOWN)
         .map(|h| cluster.hosts[h.0 as usize].name.as_str())
-        .collect();
-    let mut text = names.join(", ");
-    if hosts.len() > SHOWN {
-        text.push_str(&format!(" and {} more", hosts.len() - SHOWN));
-    }
-    text
+        .collect()
 }

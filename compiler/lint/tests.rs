@@ -15,12 +15,13 @@ fn with_root(text: &str) -> MemoryLoader {
 }
 
 /// Compiles a cluster with std.ssh and std.security imported, three hosts
-/// (`head` of role `controller`, `n1` and `n2` of role `node`), a root mesh,
-/// and `body` added to the cluster block.
+/// (`head` of role `controller`, `n1` and `n2` of role `node`), all trusted
+/// for root unless `body` says otherwise, a root mesh, and `body` added to
+/// the cluster block.
 fn compiled(body: &str) -> Compilation {
     let text = format!(
         "import std.ssh;\nimport std.security;\nimport std.firewall;\n\
-         cluster c {{\n  transport = ssh;\n  role controller {{ }}\n  role node {{ }}\n\
+         cluster c {{\n  transport = ssh;\n  security.root_trusted = default true;\n  role controller {{ }}\n  role node {{ }}\n\
          host head {{ roles = [controller]; address = 10.0.0.1; }}\n\
          host n1 {{ roles = [node]; address = 10.0.0.2; }}\n\
          host n2 {{ roles = [node]; address = 10.0.0.3; addresses = [fd00::3]; }}\n\
@@ -110,7 +111,7 @@ fn password_authentication_warns_where_asked_for_beside_trust() {
     // Without std.ssh accord does not configure sshd: no ssh lint.
     let c = compile(
         &SourcePath::Fs("/c/cluster.dsl".into()),
-        &with_root("cluster c { host a { address = 10.0.0.1; } host b { address = 10.0.0.2; }\ntrust root@* <-> root@*; }\n"),
+        &with_root("cluster c { security.root_trusted = true; host a { address = 10.0.0.1; } host b { address = 10.0.0.2; }\ntrust root@* <-> root@*; }\n"),
     );
     assert!(c.graph.is_some());
     assert!(lints(&c).is_empty());
@@ -147,7 +148,7 @@ fn the_untrusted_role_is_labelled() {
     let d = &all[0];
     assert_eq!(
         d.message,
-        "`root@head` may become root, but is not trusted for root"
+        "`root@head` may become root on other hosts, but is not trusted for root"
     );
     assert_eq!(
         c.sources.snippet(d.primary.span),
@@ -210,7 +211,7 @@ fn every_lint_can_be_acknowledged() {
 #[test]
 fn a_closed_rsh_network_is_listed_as_acknowledged() {
     let text = "import std.rsh;\ncluster c { transport = rsh; rsh.closed_network = true;\n\
-                role node { peers = [node]; }\n\
+                role node { peers = [node]; security.root_trusted = true; }\n\
                 host a { roles = [node]; address = 10.0.0.1; }\n\
                 host b { roles = [node]; address = 10.0.0.2; } }\n";
     let c = compile(&SourcePath::Fs("/c/cluster.dsl".into()), &with_root(text));
@@ -234,7 +235,7 @@ fn the_audit_follows_chains_of_logins() {
     let on_nodes = audit
         .root_access
         .iter()
-        .find(|a| a.on.names == "n1, n2")
+        .find(|a| a.on.names == "n[1-2]")
         .unwrap();
     let joe = on_nodes
         .principals
@@ -272,14 +273,14 @@ fn the_audit_shows_firewall_exposure() {
         &[],
     );
     let text = audit::text(&audit);
-    assert!(text.contains("    22/tcp (ssh) open to:\n      head [controller]\n      n1, n2 [node]\n    never on eth1\n    declared services: 80/tcp open to every address"), "{text}");
+    assert!(text.contains("    22/tcp (ssh) open to:\n      head [controller]\n      n[1-2] [node]\n    never on eth1\n    declared services: 80/tcp open to every address"), "{text}");
     assert_eq!(text, audit::text(&audit));
 }
 
 #[test]
 fn a_large_mesh_is_linted_per_class() {
     let mut text = String::from(
-        "import std.ssh;\ncluster big { ssh.password_authentication = true; role node { peers = [node]; }\n",
+        "import std.ssh;\ncluster big { ssh.password_authentication = true; role node { peers = [node]; security.root_trusted = true; }\n",
     );
     for i in 0..10_000u32 {
         text.push_str(&format!(
@@ -303,4 +304,28 @@ fn a_large_mesh_is_linted_per_class() {
     assert_eq!(audit.root_access.len(), 1);
     assert_eq!(audit.root_access[0].on.count, 10_000);
     assert_eq!(audit.root_access[0].principals.len(), 1);
+}
+
+/// W0703 names the hosts that are not trusted, not their whole group: a
+/// trusted host and an untrusted one without roles share a group.
+#[test]
+fn the_untrusted_lint_names_only_untrusted_hosts() {
+    let text = "import std.ssh;\ncluster c { transport = ssh;\n\
+                role node { security.root_trusted = true; }\n\
+                host n1 { roles = [node]; address = 10.0.0.1; }\n\
+                host backup { address = 10.0.0.2; security.root_trusted = true; }\n\
+                host ws42 { address = 10.0.0.3; }\n\
+                host ws43 { address = 10.0.0.4; }\n\
+                trust root@* <-> root@*; }\n";
+    let c = compile(&SourcePath::Fs("/c/cluster.dsl".into()), &with_root(text));
+    let all: Vec<Diagnostic> = lints(&c)
+        .into_iter()
+        .filter(|d| d.code == "W0703")
+        .collect();
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(
+        all[0].message,
+        "`root@ws[42-43]` may become root on other hosts, but is not trusted for root"
+    );
+    assert_eq!(all[0].primary.message, "grants root on 4 hosts");
 }

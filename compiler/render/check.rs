@@ -6,6 +6,9 @@ pub fn bad_host_path(path: &str) -> Option<&'static str> {
     if !path.starts_with('/') {
         return Some("it is not absolute");
     }
+    if crate::model::is_reserved_path(path) {
+        return Some("it is reserved for the apply script's record (`/var/lib/accord`)");
+    }
     common_path_problem(path)
 }
 

@@ -39,8 +39,10 @@ pub use self::keys::{
 };
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::graph::{Grant, TrustGraph};
-use crate::model::{Cluster, Config, EmitBody, EmitRule, EmitScope, HostId, RoleId, Target};
-use crate::plan::{BlobId, Blobs, BuildPlan, ClusterFile, Entry, EntryKind, HostPlan};
+use crate::model::{
+    Cluster, Config, EmitBody, EmitRule, EmitScope, HostId, Install, RoleId, ServiceRule, Target,
+};
+use crate::plan::{BlobId, Blobs, BuildPlan, ClusterFile, Entry, EntryKind, HostPlan, Service};
 
 /// The hook template a module may provide: rendered with `config` for each
 /// distinct config, it prints the host key types such a host must have
@@ -230,6 +232,8 @@ struct ClassOut {
     /// The class context, extended per host for host-scope rules.
     context: BTreeMap<&'static str, Value>,
     config: Option<Arc<Config>>,
+    /// The services whose condition holds for this class, rendered.
+    services: Vec<Service>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -247,14 +251,17 @@ fn intern_all(
                 OutBody::File(text) => EntryKind::File(shared.text(text, blobs)),
                 OutBody::Link(target) => EntryKind::Symlink(target.clone()),
             };
+            let rule = &rules[out.rule];
             let entry = Entry {
                 path: out.path.clone(),
                 kind,
                 mode: out.mode,
                 owner: out.owner.clone(),
                 group: out.group.clone(),
+                module: rule.module,
+                install: rule.install,
             };
-            (entry, rules[out.rule].span)
+            (entry, rule.span)
         })
         .collect()
 }
@@ -267,6 +274,8 @@ fn file_entry(file: &crate::model::FileSpec, blob: BlobId) -> Entry {
         mode: file.mode,
         owner: file.owner.clone(),
         group: file.group.clone(),
+        module: file.module,
+        install: file.install,
     }
 }
 
@@ -429,8 +438,11 @@ impl<'a> Renderer<'a> {
     fn assemble(&self, rendered: &Rendered) -> (BuildPlan, Vec<Diagnostic>) {
         let mut plan = BuildPlan {
             cluster: self.cluster.name.clone(),
+            modules: self.cluster.modules.clone(),
             ..BuildPlan::default()
         };
+        let mut service_ids: HashMap<Service, u32> = HashMap::new();
+        let mut class_services: Vec<Option<Vec<u32>>> = vec![None; rendered.classes.len()];
         let mut diagnostics = rendered.cluster_files.1.clone();
         for (path, content, mode) in &rendered.cluster_files.0 {
             let blob = plan.blobs.intern(content.as_bytes());
@@ -469,6 +481,8 @@ impl<'a> Renderer<'a> {
                 .cmp(&self.cluster.hosts[*b].name)
         });
         let mut conflicts = BTreeMap::new();
+        let mut exposed_keys = BTreeMap::new();
+        let mut is_key: HashMap<BlobId, bool> = HashMap::new();
         for h in order {
             let class = rendered.class_of[h];
             let (outs, diags) = &rendered.hosts[h];
@@ -499,13 +513,55 @@ impl<'a> Renderer<'a> {
                 }
             }
             entries.dedup_by(|a, b| a.0.path == b.0.path);
+            for (entry, span) in &entries {
+                if let EntryKind::File(blob) = entry.kind {
+                    if entry.mode & 0o077 != 0
+                        && *is_key.entry(blob).or_insert_with(|| {
+                            crate::plan::private_key_kind(plan.blobs.get(blob)).is_some()
+                        })
+                    {
+                        exposed_keys
+                            .entry((entry.path.clone(), *span))
+                            .or_insert(entry.mode);
+                    }
+                }
+            }
+            // Interned once per class, in the order hosts meet them.
+            let services = class_services[class]
+                .get_or_insert_with(|| {
+                    rendered.classes[class]
+                        .services
+                        .iter()
+                        .map(|service| {
+                            *service_ids.entry(service.clone()).or_insert_with(|| {
+                                plan.services.push(service.clone());
+                                plan.services.len() as u32 - 1
+                            })
+                        })
+                        .collect()
+                })
+                .clone();
             plan.hosts.push(HostPlan {
                 name: host.name.clone(),
                 entries: entries.into_iter().map(|(e, _)| e).collect(),
+                services,
             });
         }
         for ((path, first, second), host) in conflicts {
             diagnostics.push(self.conflict(&path, first, second, &host));
+        }
+        for ((path, span), mode) in exposed_keys {
+            diagnostics.push(
+                Diagnostic::error(
+                    "E0508",
+                    format!("`{path}` holds a private key but its mode is {mode:04o}"),
+                    Label::new(span, "declared here"),
+                )
+                .with_note(
+                    "a private key is readable by its owner only, in every tree, archive and host",
+                )
+                .with_hint("set `mode = 0600;`"),
+            );
         }
         (plan, diagnostics)
     }
@@ -547,6 +603,7 @@ impl<'a> Renderer<'a> {
             cluster_rules: Vec::new(),
             context: BTreeMap::new(),
             config: Some(host.config.clone()),
+            services: Vec::new(),
             diagnostics: Vec::new(),
         };
         for (index, rule) in self.cluster.emits.iter().enumerate() {
@@ -572,8 +629,73 @@ impl<'a> Renderer<'a> {
                 }
             }
         }
+        for service in &self.cluster.services {
+            if service.when.as_ref().is_none_or(|c| c.holds(&host.config)) {
+                out.services
+                    .extend(self.render_service(service, &ctx, &mut out.diagnostics));
+            }
+        }
         out.context = ctx;
         out
+    }
+
+    /// A service's commands for one class. A command that renders empty is
+    /// left out, so a template can make a command conditional.
+    fn render_service(
+        &self,
+        service: &ServiceRule,
+        ctx: &BTreeMap<&'static str, Value>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Option<Service> {
+        let value = Value::from_pairs(ctx.clone());
+        let mut failed = false;
+        let mut render = |commands: &[String]| -> Vec<String> {
+            let mut out = Vec::with_capacity(commands.len());
+            for command in commands {
+                match self.small(command, &value) {
+                    Ok(text) if text.chars().any(char::is_control) => {
+                        failed = true;
+                        diagnostics.push(
+                            Diagnostic::error(
+                                "E0501",
+                                format!(
+                                "service `{}`: the command `{}` renders with a control character",
+                                service.name,
+                                text.escape_debug()
+                            ),
+                                Label::new(service.span, "in this service"),
+                            )
+                            .with_hint(
+                                "a command is one line: give several commands as list elements",
+                            ),
+                        );
+                    }
+                    Ok(text) if text.trim().is_empty() => {}
+                    Ok(text) => out.push(text),
+                    Err(e) => {
+                        failed = true;
+                        diagnostics.push(Diagnostic::error(
+                            "E0501",
+                            format!(
+                                "service `{}`: cannot render the command `{command}`: {}",
+                                service.name,
+                                describe(&e)
+                            ),
+                            Label::new(service.span, "in this service"),
+                        ));
+                    }
+                }
+            }
+            out
+        };
+        let rendered = Service {
+            module: service.module,
+            name: service.name.clone(),
+            validate: render(&service.validate),
+            activate: render(&service.activate),
+            deactivate: render(&service.deactivate),
+        };
+        (!failed).then_some(rendered)
     }
 
     /// Renders a class rule, or reuses the output of a class under the same
@@ -753,6 +875,18 @@ impl<'a> Renderer<'a> {
                 );
                 return None;
             }
+        }
+        if rule.install == Install::Block && check::trust_file(&path).is_some() {
+            diagnostics.push(
+                Diagnostic::error(
+                    "E0503",
+                    format!("trust file `{path}` cannot be installed as a block"),
+                    at(),
+                )
+                .with_note("a block keeps the host's own lines, and those could grant trust accord does not know")
+                .with_hint("remove `install = block`: accord writes trust files whole"),
+            );
+            return None;
         }
         if let (OutBody::File(text), Some(kind)) = (&body, check::trust_file(&path)) {
             if let Some((line, content, reason)) = check::unsafe_line(kind, text) {

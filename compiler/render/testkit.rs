@@ -156,7 +156,7 @@ pub fn cluster(modules: &[&str], root: &str) -> Cluster {
                 }
                 Item::Emit(e) => emits.push(e),
                 Item::Cluster(c) => cluster_decl = Some(c),
-                Item::Import(_) | Item::Stmt(_) => {}
+                Item::Import(_) | Item::Stmt(_) | Item::Service(_) => {}
             }
         }
     }
@@ -172,6 +172,8 @@ pub fn cluster(modules: &[&str], root: &str) -> Cluster {
                 mode: 0o644,
                 owner: "root".into(),
                 group: "root".into(),
+                install: Default::default(),
+                module: Default::default(),
                 span: e.span,
             };
             for f in &e.fields {
@@ -190,6 +192,10 @@ pub fn cluster(modules: &[&str], root: &str) -> Cluster {
                     "mode" => rule.mode = u32::from_str_radix(&string_field(f), 8).unwrap(),
                     "owner" => rule.owner = string_field(f),
                     "group" => rule.group = string_field(f),
+                    "install" if string_field(f) == "block" => {
+                        rule.install = crate::model::Install::Block
+                    }
+                    "install" => {}
                     other => panic!("field {other}"),
                 }
             }
@@ -313,8 +319,11 @@ pub fn cluster(modules: &[&str], root: &str) -> Cluster {
         hosts,
         trusts: vec![],
         denies: vec![],
+        forbids: Vec::new(),
         options,
         emits,
+        services: vec![],
+        modules: vec![],
         templates: stdlib_templates()
             .into_iter()
             .map(|(k, v)| (format!("templates/{k}"), v))

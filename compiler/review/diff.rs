@@ -1,46 +1,49 @@
 //! `accord diff`: what a change to the cluster does, first in trust terms
-//! (who gains or loses the right to act as whom, which one-way grants
-//! appear), then per host (files added, removed, changed, with unified diffs).
+//! (who may now or no longer act as whom, over which hosts, because of which
+//! declaration, most dangerous first: `trust_diff.rs`), then per host (files
+//! added, removed, changed, with unified diffs), hosts with the same changes
+//! folded into one hostlist.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
 use serde::Serialize;
+use sha2::Digest;
 
-use crate::plan::{BuildPlan, Entry, EntryKind, HostPlan};
+use super::trust::TrustView;
+use super::trust_diff::{self, TrustDiff};
+use crate::hostlist;
+use crate::plan::{BlobId, BuildPlan, Entry, EntryKind, HostPlan};
 
 /// One side of a diff: a build plan and the trust it grants.
 #[derive(Debug, Clone, Default)]
 pub struct Side {
     pub plan: BuildPlan,
-    /// Every allowed login `from_user@from_host -> to_user@to_host`, between
-    /// different hosts.
-    pub edges: BTreeSet<String>,
-    /// Declared one-way grants, as written (`trust a@b -> c@d oneway`).
-    pub oneway: BTreeSet<String>,
+    pub trust: TrustView,
 }
 
 /// Everything that differs between two sides.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Diff {
-    pub edges_gained: Vec<String>,
-    pub edges_lost: Vec<String>,
-    pub oneway_added: Vec<String>,
-    pub oneway_removed: Vec<String>,
-    pub hosts_added: Vec<String>,
-    pub hosts_removed: Vec<String>,
-    pub hosts_changed: Vec<HostDiff>,
+    pub trust: TrustDiff,
+    /// A hostlist.
+    pub hosts_added: String,
+    pub hosts_removed: String,
+    /// Hosts with the same changes, folded.
+    pub hosts_changed: Vec<HostsDiff>,
 }
 
-/// The changes to one host's tree.
+/// The changes several hosts share (a change to a role shows once).
 #[derive(Debug, Clone, Serialize)]
-pub struct HostDiff {
-    pub host: String,
+pub struct HostsDiff {
+    /// A hostlist; a renamed host reads `new (was old)`.
+    pub hosts: String,
+    pub count: usize,
     pub changes: Vec<Change>,
 }
 
 /// One path's change.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
     Added {
@@ -67,60 +70,73 @@ pub enum Change {
 impl Diff {
     /// True when nothing differs.
     pub fn is_empty(&self) -> bool {
-        self.edges_gained.is_empty()
-            && self.edges_lost.is_empty()
-            && self.oneway_added.is_empty()
-            && self.oneway_removed.is_empty()
+        self.trust.is_empty()
             && self.hosts_added.is_empty()
             && self.hosts_removed.is_empty()
             && self.hosts_changed.is_empty()
     }
 }
 
-/// Compares two sides.
-pub fn diff(old: &Side, new: &Side) -> Diff {
+/// Compares two sides; `full` lists every login of every trust change.
+pub fn diff(old: &Side, new: &Side, full: bool) -> Diff {
+    let trust = trust_diff::diff(&old.trust, &new.trust, full);
+    let renamed: HashMap<&str, &str> = trust
+        .renamed
+        .iter()
+        .map(|r| (r.new.as_str(), r.old.as_str()))
+        .collect();
     let old_hosts: BTreeMap<&str, &HostPlan> = old
         .plan
         .hosts
         .iter()
         .map(|h| (h.name.as_str(), h))
         .collect();
-    let new_hosts: BTreeMap<&str, &HostPlan> = new
-        .plan
-        .hosts
-        .iter()
-        .map(|h| (h.name.as_str(), h))
-        .collect();
-    let mut out = Diff {
-        edges_gained: new.edges.difference(&old.edges).cloned().collect(),
-        edges_lost: old.edges.difference(&new.edges).cloned().collect(),
-        oneway_added: new.oneway.difference(&old.oneway).cloned().collect(),
-        oneway_removed: old.oneway.difference(&new.oneway).cloned().collect(),
-        ..Diff::default()
-    };
-    for (name, host) in &new_hosts {
-        match old_hosts.get(name) {
-            None => out.hosts_added.push(name.to_string()),
-            Some(before) => {
-                let changes = host_changes(&old.plan, before, &new.plan, host);
-                if !changes.is_empty() {
-                    out.hosts_changed.push(HostDiff {
-                        host: name.to_string(),
-                        changes,
-                    });
-                }
-            }
+    let mut contents = Contents::default();
+    let mut added = Vec::new();
+    let mut seen_old: BTreeSet<&str> = BTreeSet::new();
+    let mut per_host: Vec<(String, Vec<Change>)> = Vec::new();
+    for host in &new.plan.hosts {
+        let before_name = renamed
+            .get(host.name.as_str())
+            .copied()
+            .unwrap_or(&host.name);
+        let Some(before) = old_hosts.get(before_name) else {
+            added.push(host.name.as_str());
+            continue;
+        };
+        seen_old.insert(before_name);
+        let changes = host_changes(&mut contents, &old.plan, before, &new.plan, host);
+        let shown = if before_name == host.name {
+            host.name.clone()
+        } else {
+            format!("{} (was {before_name})", host.name)
+        };
+        if !changes.is_empty() || before_name != host.name {
+            per_host.push((shown, changes));
         }
     }
-    out.hosts_removed = old_hosts
+    let removed: Vec<&str> = old_hosts
         .keys()
-        .filter(|n| !new_hosts.contains_key(*n))
-        .map(|n| n.to_string())
+        .filter(|n| !seen_old.contains(*n))
+        .copied()
         .collect();
-    out
+    Diff {
+        trust,
+        hosts_added: hostlist::fold(&added),
+        hosts_removed: hostlist::fold(&removed),
+        hosts_changed: fold_hosts(per_host),
+    }
+}
+
+/// Unified diffs of contents, computed once per pair of contents (every
+/// host of a role shares its files' contents).
+#[derive(Default)]
+struct Contents {
+    diffs: HashMap<(BlobId, BlobId), String>,
 }
 
 fn host_changes(
+    contents: &mut Contents,
     old_plan: &BuildPlan,
     old: &HostPlan,
     new_plan: &BuildPlan,
@@ -140,7 +156,9 @@ fn host_changes(
                 path: path.into(),
                 what: describe(e),
             }),
-            (Some(a), Some(b)) => changes.extend(entry_change(old_plan, a, new_plan, b)),
+            (Some(a), Some(b)) => {
+                changes.extend(contents.entry_change(old_plan, a, new_plan, b));
+            }
             (None, None) => {}
         }
     }
@@ -150,167 +168,160 @@ fn host_changes(
 /// `file 0600 root:root`, `dir 0755 root:root`, `link -> ../init.d/ssh`.
 fn describe(e: &Entry) -> String {
     match &e.kind {
+        EntryKind::File(_) if e.install == crate::plan::Install::Block => {
+            format!("block {:04o} {}:{}", e.mode, e.owner, e.group)
+        }
         EntryKind::File(_) => format!("file {:04o} {}:{}", e.mode, e.owner, e.group),
         EntryKind::Dir => format!("dir {:04o} {}:{}", e.mode, e.owner, e.group),
         EntryKind::Symlink(target) => format!("link -> {target}"),
     }
 }
 
-fn entry_change(
-    old_plan: &BuildPlan,
-    a: &Entry,
-    new_plan: &BuildPlan,
-    b: &Entry,
-) -> Option<Change> {
-    if describe(a) != describe(b) {
-        return Some(Change::Metadata {
+impl Contents {
+    fn entry_change(
+        &mut self,
+        old_plan: &BuildPlan,
+        a: &Entry,
+        new_plan: &BuildPlan,
+        b: &Entry,
+    ) -> Option<Change> {
+        if describe(a) != describe(b) {
+            return Some(Change::Metadata {
+                path: a.path.clone(),
+                old: describe(a),
+                new: describe(b),
+            });
+        }
+        let (EntryKind::File(x), EntryKind::File(y)) = (&a.kind, &b.kind) else {
+            return None;
+        };
+        let (old_bytes, new_bytes) = (old_plan.blobs.get(*x), new_plan.blobs.get(*y));
+        if old_bytes == new_bytes {
+            return None;
+        }
+        let diff = self
+            .diffs
+            .entry((*x, *y))
+            .or_insert_with(|| unified(old_bytes, new_bytes))
+            .clone();
+        Some(Change::Content {
             path: a.path.clone(),
-            old: describe(a),
-            new: describe(b),
-        });
+            diff,
+        })
     }
-    let (EntryKind::File(x), EntryKind::File(y)) = (&a.kind, &b.kind) else {
-        return None;
+}
+
+/// A unified diff of two texts; empty when either is binary; for a private
+/// key, its kind, size and hash on each side, never its text.
+fn unified(old: &[u8], new: &[u8]) -> String {
+    let secret = |bytes: &[u8]| {
+        crate::plan::private_key_kind(bytes).map(|kind| {
+            let hash: String = sha2::Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            super::snapshot::secret_summary(kind, bytes.len(), &hash)
+        })
     };
-    let (old_bytes, new_bytes) = (old_plan.blobs.get(*x), new_plan.blobs.get(*y));
-    if old_bytes == new_bytes {
-        return None;
+    let (old_key, new_key) = (secret(old), secret(new));
+    if old_key.is_some() || new_key.is_some() {
+        let shown = |key: Option<String>| key.unwrap_or_else(|| "a file that is no key".into());
+        return format!("private key: {} -> {}\n", shown(old_key), shown(new_key));
     }
-    let diff = match (
-        std::str::from_utf8(old_bytes),
-        std::str::from_utf8(new_bytes),
-    ) {
+    match (std::str::from_utf8(old), std::str::from_utf8(new)) {
         (Ok(old_text), Ok(new_text)) => similar::TextDiff::from_lines(old_text, new_text)
             .unified_diff()
             .context_radius(2)
             .to_string(),
         _ => String::new(),
-    };
-    Some(Change::Content {
-        path: a.path.clone(),
-        diff,
-    })
+    }
 }
 
-/// At most this many trust edges are listed in each direction.
-const MAX_EDGES_SHOWN: usize = 50;
+/// Hosts whose changes are identical, folded into one entry (a change to a
+/// role shows once, not once per member), in order of first appearance.
+fn fold_hosts(hosts: Vec<(String, Vec<Change>)>) -> Vec<HostsDiff> {
+    let mut index: HashMap<Vec<Change>, usize> = HashMap::new();
+    let mut folded: Vec<(Vec<Change>, Vec<String>)> = Vec::new();
+    for (host, changes) in hosts {
+        match index.get(&changes) {
+            Some(&i) => folded[i].1.push(host),
+            None => {
+                index.insert(changes.clone(), folded.len());
+                folded.push((changes, vec![host]));
+            }
+        }
+    }
+    folded
+        .into_iter()
+        .map(|(changes, hosts)| HostsDiff {
+            hosts: hostlist::fold(&hosts),
+            count: hosts.len(),
+            changes,
+        })
+        .collect()
+}
 
-/// The human rendering: trust first, then hosts. `stat` lists only what
-/// changed, without file contents.
-pub fn render(diff: &Diff, stat: bool) -> String {
+/// The human rendering: trust first, then hosts. `stat` gives one line of
+/// trust and only the hosts and paths that change; `full` lists every login
+/// of every trust change.
+pub fn render(diff: &Diff, stat: bool, full: bool) -> String {
     let mut out = String::new();
     if diff.is_empty() {
         return "no changes\n".into();
     }
-    render_trust(&mut out, diff);
+    if stat {
+        render_trust_stat(&mut out, &diff.trust);
+    } else {
+        trust_diff::render(&mut out, &diff.trust, full);
+    }
     if !diff.hosts_added.is_empty()
         || !diff.hosts_removed.is_empty()
         || !diff.hosts_changed.is_empty()
     {
         out.push_str("hosts:\n");
     }
-    list_hosts(&mut out, "  + ", "new host", &diff.hosts_added);
-    list_hosts(&mut out, "  - ", "removed", &diff.hosts_removed);
-    for (changes, hosts) in fold_hosts(&diff.hosts_changed) {
-        let files = changes.len();
+    if !diff.hosts_added.is_empty() {
+        let _ = writeln!(out, "  + {} (new)", diff.hosts_added);
+    }
+    if !diff.hosts_removed.is_empty() {
+        let _ = writeln!(out, "  - {} (removed)", diff.hosts_removed);
+    }
+    for hosts in &diff.hosts_changed {
+        let files = hosts.changes.len();
         let plural = if files == 1 { "" } else { "s" };
-        let who = match hosts.as_slice() {
-            [one] => one.to_string(),
-            many => format!("{} hosts, each alike: {}", many.len(), names_capped(many)),
+        let count = if hosts.count > 1 {
+            format!("{} hosts, each ", hosts.count)
+        } else {
+            String::new()
         };
-        let _ = writeln!(out, "  ~ {who} ({files} path{plural} changed)");
-        if !stat {
-            render_changes(&mut out, changes);
-        }
+        let what = if files == 0 {
+            "same files".to_string()
+        } else {
+            format!("{count}{files} path{plural} changed")
+        };
+        let _ = writeln!(out, "  ~ {} ({what})", hosts.hosts);
+        render_changes(&mut out, &hosts.changes, stat);
     }
     out
 }
 
-/// Hosts whose changes are identical, folded into one entry (a change to a
-/// role shows once, not once per member), in order of first appearance.
-fn fold_hosts(hosts: &[HostDiff]) -> Vec<(&[Change], Vec<&str>)> {
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut folded: Vec<(&[Change], Vec<&str>)> = Vec::new();
-    for host in hosts {
-        let mut key = String::new();
-        render_changes(&mut key, &host.changes);
-        match index.get(&key) {
-            Some(&i) => folded[i].1.push(&host.host),
-            None => {
-                index.insert(key, folded.len());
-                folded.push((&host.changes, vec![&host.host]));
-            }
-        }
-    }
-    folded
-}
-
-/// One line per host, or one line for many.
-fn list_hosts(out: &mut String, prefix: &str, what: &str, hosts: &[String]) {
-    if hosts.len() <= 8 {
-        for host in hosts {
-            let _ = writeln!(out, "{prefix}{host} ({what})");
-        }
-        return;
-    }
-    let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
-    let _ = writeln!(
-        out,
-        "{prefix}{} hosts ({what}): {}",
-        hosts.len(),
-        names_capped(&names)
-    );
-}
-
-/// At most a few names, then how many more.
-fn names_capped(names: &[&str]) -> String {
-    const SHOWN: usize = 8;
-    let mut text = names
-        .iter()
-        .take(SHOWN)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if names.len() > SHOWN {
-        let _ = write!(text, ", ... and {} more", names.len() - SHOWN);
-    }
-    text
-}
-
-fn render_trust(out: &mut String, diff: &Diff) {
-    let nothing = diff.edges_gained.is_empty()
-        && diff.edges_lost.is_empty()
-        && diff.oneway_added.is_empty()
-        && diff.oneway_removed.is_empty();
-    if nothing {
+/// `--stat`: how many trust changes, and how many give root.
+fn render_trust_stat(out: &mut String, trust: &TrustDiff) {
+    if trust.is_empty() {
         out.push_str("trust: unchanged\n");
         return;
     }
-    out.push_str("trust:\n");
-    list_capped(out, "  + may now log in: ", &diff.edges_gained);
-    list_capped(out, "  - may no longer log in: ", &diff.edges_lost);
-    for grant in &diff.oneway_added {
-        let _ = writeln!(out, "  + new one-way grant: {grant}");
-    }
-    for grant in &diff.oneway_removed {
-        let _ = writeln!(out, "  - one-way grant removed: {grant}");
-    }
+    let count = trust.changes.len();
+    let _ = writeln!(
+        out,
+        "trust: {count} change{} ({} new way{} to become root); run without --stat to see them",
+        if count == 1 { "" } else { "s" },
+        trust.root_gains(),
+        if trust.root_gains() == 1 { "" } else { "s" }
+    );
 }
 
-fn list_capped(out: &mut String, prefix: &str, items: &[String]) {
-    for item in items.iter().take(MAX_EDGES_SHOWN) {
-        let _ = writeln!(out, "{prefix}{item}");
-    }
-    if items.len() > MAX_EDGES_SHOWN {
-        let _ = writeln!(
-            out,
-            "{prefix}... and {} more",
-            items.len() - MAX_EDGES_SHOWN
-        );
-    }
-}
-
-fn render_changes(out: &mut String, changes: &[Change]) {
+fn render_changes(out: &mut String, changes: &[Change], paths_only: bool) {
     for change in changes {
         match change {
             Change::Added { path, what } => {
@@ -321,6 +332,9 @@ fn render_changes(out: &mut String, changes: &[Change]) {
             }
             Change::Metadata { path, old, new } => {
                 let _ = writeln!(out, "      ~ {path}: {old} -> {new}");
+            }
+            Change::Content { path, .. } if paths_only => {
+                let _ = writeln!(out, "      ~ {path}");
             }
             Change::Content { path, diff } if diff.is_empty() => {
                 let _ = writeln!(out, "      ~ {path}: binary content changed");
@@ -343,7 +357,7 @@ mod tests {
     /// (path, content, mode) of one test file.
     type TestFile<'a> = (&'a str, &'a str, u32);
 
-    fn side(hosts: &[(&str, &[TestFile])], edges: &[&str]) -> Side {
+    fn side(hosts: &[(&str, &[TestFile])]) -> Side {
         let mut blobs = Blobs::default();
         let hosts = hosts
             .iter()
@@ -357,8 +371,11 @@ mod tests {
                         mode: *mode,
                         owner: "root".into(),
                         group: "root".into(),
+                        module: Default::default(),
+                        install: Default::default(),
                     })
                     .collect(),
+                services: Vec::new(),
             })
             .collect();
         Side {
@@ -367,48 +384,37 @@ mod tests {
                 hosts,
                 blobs,
                 cluster_files: Vec::new(),
+                ..BuildPlan::default()
             },
-            edges: edges.iter().map(|e| e.to_string()).collect(),
-            oneway: BTreeSet::new(),
+            trust: TrustView::default(),
         }
     }
 
     #[test]
-    fn reports_trust_then_hosts_with_unified_diffs() {
-        let old = side(
-            &[
-                (
-                    "a",
-                    &[
-                        ("/root/.shosts", "a root\nb root\n", 0o600),
-                        ("/etc/motd", "hi\n", 0o644),
-                    ],
-                ),
-                ("b", &[("/root/.shosts", "a root\nb root\n", 0o600)]),
-            ],
-            &["root@a -> root@b", "root@b -> root@a"],
-        );
-        let mut new = side(
-            &[
-                (
-                    "a",
-                    &[
-                        ("/root/.shosts", "a root\n", 0o600),
-                        ("/etc/motd", "hi\n", 0o640),
-                    ],
-                ),
-                ("c", &[]),
-            ],
-            &[],
-        );
-        new.oneway.insert("trust joe@a -> root@c oneway".into());
-        insta::assert_snapshot!(render(&diff(&old, &new), false), @r"
-        trust:
-          - may no longer log in: root@a -> root@b
-          - may no longer log in: root@b -> root@a
-          + new one-way grant: trust joe@a -> root@c oneway
+    fn reports_hosts_with_unified_diffs_folded_by_change() {
+        let shosts: TestFile = ("/root/.shosts", "a root\nb root\n", 0o600);
+        let old = side(&[
+            ("a", &[shosts, ("/etc/motd", "hi\n", 0o644)]),
+            ("b", &[shosts]),
+            ("n1", &[shosts]),
+            ("n2", &[shosts]),
+        ]);
+        let new = side(&[
+            (
+                "a",
+                &[
+                    ("/root/.shosts", "a root\n", 0o600),
+                    ("/etc/motd", "hi\n", 0o640),
+                ],
+            ),
+            ("c", &[]),
+            ("n1", &[("/root/.shosts", "a root\n", 0o600)]),
+            ("n2", &[("/root/.shosts", "a root\n", 0o600)]),
+        ]);
+        insta::assert_snapshot!(render(&diff(&old, &new, false), false, false), @r"
+        trust: unchanged
         hosts:
-          + c (new host)
+          + c (new)
           - b (removed)
           ~ a (2 paths changed)
               ~ /etc/motd: file 0644 root:root -> file 0640 root:root
@@ -416,17 +422,25 @@ mod tests {
                 @@ -1,2 +1 @@
                  a root
                 -b root
+          ~ n[1-2] (2 hosts, each 1 path changed)
+              ~ /root/.shosts:
+                @@ -1,2 +1 @@
+                 a root
+                -b root
         ");
-        assert_eq!(render(&diff(&old, &old), false), "no changes\n");
+        assert_eq!(
+            render(&diff(&old, &old, false), false, false),
+            "no changes\n"
+        );
     }
 
     #[test]
     fn stat_leaves_out_contents() {
-        let old = side(&[("a", &[("/x", "1\n", 0o644)])], &[]);
-        let new = side(&[("a", &[("/x", "2\n", 0o644)])], &[]);
+        let old = side(&[("a", &[("/x", "1\n", 0o644)])]);
+        let new = side(&[("a", &[("/x", "2\n", 0o644)])]);
         assert_eq!(
-            render(&diff(&old, &new), true),
-            "trust: unchanged\nhosts:\n  ~ a (1 path changed)\n"
+            render(&diff(&old, &new, false), true, false),
+            "trust: unchanged\nhosts:\n  ~ a (1 path changed)\n      ~ /x\n"
         );
     }
 }

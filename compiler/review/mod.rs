@@ -5,3 +5,4 @@
 pub mod diff;
 pub mod snapshot;
 pub mod trust;
+pub mod trust_diff;

@@ -10,6 +10,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write;
 
+use super::trust::TRUST_FILE;
+use crate::hostlist;
 use crate::plan::{BlobId, BuildPlan, EntryKind, HostPlan};
 
 /// What the snapshot needs to know about a host besides its tree.
@@ -19,7 +21,9 @@ pub struct HostFacts {
     pub addresses: Vec<String>,
 }
 
-/// Contents longer than this are shown by hash only.
+/// Contents longer than this are shown by hash only, except `trust.txt`:
+/// the trust a review is about is always shown (it grows with groups and
+/// their edges, not with hosts).
 const MAX_SHOWN_BYTES: usize = 16 * 1024;
 
 /// Renders the snapshot text of `plan`.
@@ -45,6 +49,7 @@ pub fn snapshot(plan: &BuildPlan, facts: &BTreeMap<String, HostFacts>) -> String
     for file in &plan.cluster_files {
         let _ = writeln!(out, "\n== cluster file {}", file.path);
         let _ = writeln!(out, "{} file {:04o}", file.path, file.mode);
+        shown.always = file.path == TRUST_FILE;
         shown.content(
             &mut out,
             plan,
@@ -52,6 +57,7 @@ pub fn snapshot(plan: &BuildPlan, facts: &BTreeMap<String, HostFacts>) -> String
             &format!("cluster file {}", file.path),
             None,
         );
+        shown.always = false;
     }
     for group in fold(plan, facts, &shown.shared) {
         section(&mut out, plan, &group, &mut shown);
@@ -183,8 +189,13 @@ fn section(out: &mut String, plan: &BuildPlan, group: &Group<'_>, shown: &mut Sh
     let first = group.hosts[0];
     let folded = group.hosts.len() > 1;
     if folded {
-        let names: Vec<&str> = group.hosts.iter().map(|h| h.name.as_str()).collect();
-        let _ = writeln!(out, "\n== {} hosts: {}", names.len(), names.join(", "));
+        let names = group.hosts.iter().map(|h| h.name.as_str());
+        let _ = writeln!(
+            out,
+            "\n== {} hosts: {}",
+            group.hosts.len(),
+            hostlist::fold(names)
+        );
         let _ = writeln!(
             out,
             "# each host's own name reads ${{HOST}} below, its addresses ${{ADDRESS}}"
@@ -213,7 +224,11 @@ fn section(out: &mut String, plan: &BuildPlan, group: &Group<'_>, shown: &mut Sh
                 let _ = writeln!(out, "{path} -> {target}");
             }
             EntryKind::File(blob) => {
-                let _ = writeln!(out, "{path} file {:04o} {owner}", entry.mode);
+                let what = match entry.install {
+                    crate::plan::Install::Replace => "file",
+                    crate::plan::Install::Block => "block",
+                };
+                let _ = writeln!(out, "{path} {what} {:04o} {owner}", entry.mode);
                 let origin = format!("{}:{}", first.name, entry.path);
                 shown.content(out, plan, *blob, &origin, name.map(|n| (n, facts)));
             }
@@ -226,6 +241,8 @@ fn section(out: &mut String, plan: &BuildPlan, group: &Group<'_>, shown: &mut Sh
 struct Shown {
     first_seen: HashMap<BlobId, String>,
     shared: HashSet<BlobId>,
+    /// Show the next content whatever its size.
+    always: bool,
 }
 
 impl Shown {
@@ -245,9 +262,13 @@ impl Shown {
             return;
         }
         self.first_seen.insert(blob, origin.to_string());
+        if let Some(kind) = crate::plan::private_key_kind(bytes) {
+            let _ = writeln!(out, "  {}", secret_summary(kind, bytes.len(), &hash));
+            return;
+        }
         let text = std::str::from_utf8(bytes)
             .ok()
-            .filter(|t| !t.contains('\0') && bytes.len() <= MAX_SHOWN_BYTES);
+            .filter(|t| !t.contains('\0') && (self.always || bytes.len() <= MAX_SHOWN_BYTES));
         match text {
             Some(text) => {
                 let text = match generalize_for {
@@ -270,6 +291,11 @@ impl Shown {
     }
 }
 
+/// How review shows a private key: never its text.
+pub fn secret_summary(kind: &str, size: usize, hash: &str) -> String {
+    format!("({kind}, {size} bytes, sha256:{hash}; never shown)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +308,8 @@ mod tests {
             mode: 0o644,
             owner: "root".into(),
             group: "root".into(),
+            module: Default::default(),
+            install: Default::default(),
         }
     }
 
@@ -310,12 +338,15 @@ mod tests {
                     mode: 0o777,
                     owner: "root".into(),
                     group: "root".into(),
+                    module: Default::default(),
+                    install: Default::default(),
                 });
             }
             entries.sort_by(|a, b| a.path.cmp(&b.path));
             hosts.push(HostPlan {
                 name: name.into(),
                 entries,
+                services: Vec::new(),
             });
             facts.insert(
                 name.to_string(),
@@ -330,6 +361,7 @@ mod tests {
                 hosts,
                 blobs,
                 cluster_files: Vec::new(),
+                ..BuildPlan::default()
             },
             facts,
         )
@@ -343,7 +375,7 @@ mod tests {
         # 3 hosts, 10 entries, 7 distinct contents
         # accept a change with `accord snapshot`; check with `accord snapshot --check`
 
-        == 2 hosts: h1, h2
+        == 2 hosts: h[1-2]
         # each host's own name reads ${HOST} below, its addresses ${ADDRESS}
         /etc/hostname file 0644 root:root
           | ${HOST}

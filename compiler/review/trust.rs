@@ -1,134 +1,486 @@
-//! The trust a build grants, as text: every allowed login between two
-//! hosts (between groups of alike hosts past a size), and the declared
-//! one-way grants. Every build writes it as `trust.txt`, so `accord diff`
-//! can tell trust changes between two build directories too.
+//! The trust relation in a form two builds can be compared in: groups of
+//! hosts (as hostlists) and the edges between them with the declarations
+//! that grant or deny each. Made from a compiled cluster
+//! ([`TrustView::of_cluster`]) or read back from the `trust.txt` every build
+//! writes ([`TrustView::parse`]), so `accord diff` and `accord audit --diff`
+//! work on cluster files and on build directories alike.
+//!
+//! `trust.txt` has one line per group and one per group edge, whatever the
+//! cluster's size (`docs/trust.md` documents it): a host joining a group
+//! changes the group's line only.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
-use crate::diagnostic::SourceMap;
-use crate::graph::export::group_label;
-use crate::graph::{ClassId, GroupId, TrustGraph};
-use crate::model::{Cluster, HostId};
+use crate::diagnostic::{SourceMap, Span};
+use crate::graph::{Source, TrustGraph};
+use crate::hostlist;
+use crate::model::{Cluster, TrustRule};
 
 /// The cluster file every build writes.
 pub const TRUST_FILE: &str = "trust.txt";
 
-/// Above this many host-to-host logins, trust changes are told between
-/// groups of hosts, never pair by pair (a 10,000-host mesh has 10^8 pairs).
-const HOST_PAIR_LIMIT: usize = 20_000;
+/// The most hosts a `trust.txt` may name in all (it is read back from a
+/// directory anyone may have written: no file can make accord exhaust
+/// memory).
+const MAX_HOSTS: u64 = 2_000_000;
 
-/// Every allowed login between two different hosts, by name; between groups
-/// of hosts (`root@node (9999 hosts)`) when there are too many pairs.
-pub fn logins(cluster: &Cluster, graph: &TrustGraph) -> BTreeSet<String> {
-    let pairs: usize = (0..graph.class_count() as u32)
-        .map(ClassId)
-        .map(|class| {
-            let grants: usize = graph
-                .inbound_class(class)
-                .iter()
-                .map(|g| g.from_hosts.len())
-                .sum();
-            grants.saturating_mul(graph.class_members(class).len())
-        })
-        .fold(0, usize::saturating_add);
-    if pairs > HOST_PAIR_LIMIT {
-        return group_logins(cluster, graph);
+/// The trust relation of one cluster, over groups of alike hosts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustView {
+    pub cluster: String,
+    /// Groups, sorted by label; edges index this.
+    pub groups: Vec<ViewGroup>,
+    /// Every granted group edge (denied ones too), sorted.
+    pub edges: Vec<ViewEdge>,
+    /// Every declaration an edge names; edges index this.
+    pub declarations: Vec<Declaration>,
+    /// Each host's addresses, when made from a cluster (`trust.txt` does not
+    /// carry them): a removed and an added host with the same addresses are
+    /// a rename.
+    pub addresses: BTreeMap<String, Vec<String>>,
+}
+
+/// Hosts that no declaration tells apart, by a label that stays the same
+/// when hosts join or leave: the roles (`compute`, `compute+gpu`,
+/// `(no-role)`), or the host's name when a declaration names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewGroup {
+    pub label: String,
+    pub hosts: Vec<String>,
+}
+
+/// `from_user` on every host of `from` may log in as `to_user` on every host
+/// of `to` (not as itself on its own host), unless a deny removes it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ViewEdge {
+    pub from_user: String,
+    pub from: usize,
+    pub to_user: String,
+    pub to: usize,
+    /// Declarations (indices) that grant it.
+    pub granted_by: Vec<usize>,
+    /// Declarations (indices) that remove it; empty when it is effective.
+    pub denied_by: Vec<usize>,
+}
+
+impl ViewEdge {
+    /// Granted and not denied.
+    pub fn effective(&self) -> bool {
+        self.denied_by.is_empty()
     }
-    let hosts = &cluster.hosts;
-    let mut out = BTreeSet::new();
-    for (i, host) in hosts.iter().enumerate() {
-        for grant in graph.inbound(HostId(i as u32)) {
-            for from in grant.from_hosts.iter().filter(|f| f.0 as usize != i) {
-                let from = &hosts[from.0 as usize].name;
-                out.insert(format!(
-                    "{}@{from} -> {}@{}",
-                    grant.from_user, grant.as_user, host.name
-                ));
+}
+
+/// A declaration as written in canonical form (`trust root@* <-> root@*;`,
+/// `peers [node] of role compute`), and where, when known.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Declaration {
+    pub text: String,
+    /// `file:line:col`.
+    pub at: Option<String>,
+}
+
+impl TrustView {
+    /// The view of a compiled cluster.
+    pub fn of_cluster(cluster: &Cluster, graph: &TrustGraph, sources: &SourceMap) -> TrustView {
+        let labels = group_labels(cluster, graph);
+        let mut order: Vec<usize> = (0..labels.len()).collect();
+        order.sort_by(|a, b| labels[*a].cmp(&labels[*b]));
+        let mut position = vec![0; order.len()];
+        for (i, g) in order.iter().enumerate() {
+            position[*g] = i;
+        }
+        let groups = order
+            .iter()
+            .map(|&g| ViewGroup {
+                label: labels[g].clone(),
+                hosts: graph.groups()[g]
+                    .members
+                    .iter()
+                    .map(|h| cluster.hosts[h.0 as usize].name.clone())
+                    .collect(),
+            })
+            .collect();
+        let mut declarations = Declarations::default();
+        let mut edges: Vec<ViewEdge> = graph
+            .all_edges()
+            .map(|(key, info)| {
+                let mut granted_by: Vec<usize> = info
+                    .sources
+                    .iter()
+                    .map(|s| declarations.index(source_declaration(cluster, graph, sources, *s)))
+                    .collect();
+                granted_by.sort_unstable();
+                granted_by.dedup();
+                let denied_by = info
+                    .denies
+                    .iter()
+                    .map(|d| {
+                        let rule = &cluster.denies[*d as usize];
+                        declarations.index(rule_declaration(cluster, sources, "deny", rule))
+                    })
+                    .collect();
+                ViewEdge {
+                    from_user: graph.user_name(key.from_user).to_string(),
+                    from: position[key.from.0 as usize],
+                    to_user: graph.user_name(key.to_user).to_string(),
+                    to: position[key.to.0 as usize],
+                    granted_by,
+                    denied_by,
+                }
+            })
+            .collect();
+        edges.sort();
+        TrustView {
+            cluster: cluster.name.clone(),
+            groups,
+            edges,
+            declarations: declarations.list,
+            addresses: cluster
+                .hosts
+                .iter()
+                .map(|h| {
+                    let addresses = h.addresses.iter().map(|a| a.to_string()).collect();
+                    (h.name.clone(), addresses)
+                })
+                .collect(),
+        }
+    }
+
+    /// The text of `trust.txt`.
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "# trust of cluster `{}`, written by accord (docs/trust.md, \"trust.txt\").\n\
+             # `group LABEL HOSTS`: hosts no declaration tells apart, as a hostlist.\n\
+             # `login U@A -> V@B`: user U on every host of group A may log in as V on\n\
+             # every host of group B (but not as itself on its own host), granted by the\n\
+             # declarations listed; `denied` lines are grants a deny removes.\n",
+            self.cluster
+        );
+        for group in &self.groups {
+            let _ = writeln!(
+                out,
+                "group {} {}",
+                group.label,
+                hostlist::fold(&group.hosts)
+            );
+        }
+        for edge in &self.edges {
+            let _ = writeln!(
+                out,
+                "{} {}@{} -> {}@{}  granted by: {}",
+                if edge.effective() { "login" } else { "denied" },
+                edge.from_user,
+                self.groups[edge.from].label,
+                edge.to_user,
+                self.groups[edge.to].label,
+                self.texts(&edge.granted_by)
+            );
+            if !edge.effective() {
+                out.pop();
+                let _ = writeln!(out, "  denied by: {}", self.texts(&edge.denied_by));
+            }
+        }
+        out
+    }
+
+    fn texts(&self, declarations: &[usize]) -> String {
+        declarations
+            .iter()
+            .map(|d| self.declarations[*d].text.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    /// Reads the text of `trust.txt` back.
+    pub fn parse(text: &str) -> Result<TrustView, String> {
+        let mut view = TrustView::default();
+        let mut labels: HashMap<String, usize> = HashMap::new();
+        let mut declarations = Declarations::default();
+        let mut budget = MAX_HOSTS;
+        for (number, line) in text.lines().enumerate() {
+            let bad = |why: &str| format!("line {}: {why}: {line}", number + 1);
+            if let Some(name) = line
+                .strip_prefix("# trust of cluster `")
+                .and_then(|rest| rest.split_once('`'))
+            {
+                view.cluster = name.0.to_string();
+            }
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let (kind, rest) = line
+                .split_once(' ')
+                .ok_or_else(|| bad("not a trust line"))?;
+            match kind {
+                "group" => {
+                    let (label, hosts) = rest
+                        .split_once(' ')
+                        .ok_or_else(|| bad("a group needs a label and hosts"))?;
+                    let hosts = hostlist::expand(hosts, budget)
+                        .map_err(|e| bad(&format!("bad hostlist: {e}")))?;
+                    budget -= hosts.len() as u64;
+                    labels.insert(label.to_string(), view.groups.len());
+                    view.groups.push(ViewGroup {
+                        label: label.to_string(),
+                        hosts,
+                    });
+                }
+                "login" | "denied" => {
+                    let edge = parse_edge(rest, &labels, &mut declarations)
+                        .ok_or_else(|| bad("not an edge `U@A -> V@B  granted by: ...`"))?;
+                    if (kind == "denied") == edge.effective() {
+                        return Err(bad("`denied` lines, and only they, name a deny"));
+                    }
+                    view.edges.push(edge);
+                }
+                _ => return Err(bad("not a trust line")),
+            }
+        }
+        view.declarations = declarations.list;
+        Ok(view)
+    }
+}
+
+fn parse_edge(
+    text: &str,
+    labels: &HashMap<String, usize>,
+    declarations: &mut Declarations,
+) -> Option<ViewEdge> {
+    let (edge, causes) = text.split_once("  granted by: ")?;
+    let (granted, denied) = match causes.split_once("  denied by: ") {
+        Some((g, d)) => (g, Some(d)),
+        None => (causes, None),
+    };
+    let (from, to) = edge.split_once(" -> ")?;
+    let (from_user, from) = from.split_once('@')?;
+    let (to_user, to) = to.split_once('@')?;
+    let mut list = |texts: &str| -> Vec<usize> {
+        texts
+            .split(" | ")
+            .map(|t| {
+                declarations.index(Declaration {
+                    text: t.to_string(),
+                    at: None,
+                })
+            })
+            .collect()
+    };
+    Some(ViewEdge {
+        from_user: from_user.to_string(),
+        from: *labels.get(from)?,
+        to_user: to_user.to_string(),
+        to: *labels.get(to)?,
+        granted_by: list(granted),
+        denied_by: denied.map(&mut list).unwrap_or_default(),
+    })
+}
+
+/// Declarations interned by text and place.
+#[derive(Default)]
+struct Declarations {
+    list: Vec<Declaration>,
+    index: HashMap<Declaration, usize>,
+}
+
+impl Declarations {
+    fn index(&mut self, declaration: Declaration) -> usize {
+        if let Some(&i) = self.index.get(&declaration) {
+            return i;
+        }
+        self.list.push(declaration.clone());
+        self.index.insert(declaration, self.list.len() - 1);
+        self.list.len() - 1
+    }
+}
+
+/// `file:line:col` of a span.
+pub fn location(sources: &SourceMap, span: Span) -> String {
+    let (line, col) = sources.line_col(span.file, span.start);
+    format!("{}:{line}:{col}", sources.get(span.file).name)
+}
+
+/// A trust, deny or forbid rule in canonical form: `trust a@b <-> c@d oneway;`.
+pub fn rule_text(cluster: &Cluster, kind: &str, rule: &TrustRule) -> String {
+    let oneway = if rule.oneway { " oneway" } else { "" };
+    format!("{kind} {}{oneway};", crate::graph::rule_text(cluster, rule))
+}
+
+fn rule_declaration(
+    cluster: &Cluster,
+    sources: &SourceMap,
+    kind: &str,
+    rule: &TrustRule,
+) -> Declaration {
+    Declaration {
+        text: rule_text(cluster, kind, rule),
+        at: Some(location(sources, rule.span)),
+    }
+}
+
+/// The declaration behind an edge source.
+fn source_declaration(
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    sources: &SourceMap,
+    source: Source,
+) -> Declaration {
+    match source {
+        Source::Trust { rule, .. } => {
+            rule_declaration(cluster, sources, "trust", &cluster.trusts[rule as usize])
+        }
+        Source::Peer { group, entry } => {
+            let host = &cluster.hosts[graph.groups()[group.0 as usize].members[0].0 as usize];
+            let peer = &host.peers[entry as usize];
+            let target = crate::graph::target_name(cluster, peer.target);
+            let scope = match cluster
+                .roles
+                .iter()
+                .find(|r| r.peers.iter().any(|p| p.span == peer.span))
+            {
+                Some(role) => format!("role {}", role.name),
+                None if host.span.range().contains(&(peer.span.start as usize)) => {
+                    format!("host {}", host.name)
+                }
+                None => "the cluster".to_string(),
+            };
+            Declaration {
+                text: format!("peers [{target}] of {scope}"),
+                at: Some(location(sources, peer.span)),
             }
         }
     }
-    out
 }
 
-/// Every allowed login between groups of hosts the trust relation treats
-/// alike, each named by its host or by its roles and size.
-fn group_logins(cluster: &Cluster, graph: &TrustGraph) -> BTreeSet<String> {
-    let name = |group: GroupId| {
-        let label = group_label(cluster, graph, group);
-        if graph.groups()[group.0 as usize].members.len() == 1 {
-            label
+/// A label per group that does not change when hosts join or leave it: the
+/// host's name for a host a declaration names, else the roles joined by `+`
+/// (`(no-role)` for none), with the transport and peers added when two
+/// groups have the same roles.
+pub fn group_labels(cluster: &Cluster, graph: &TrustGraph) -> Vec<String> {
+    let roles_of = |g: &crate::graph::Group| {
+        let first = &cluster.hosts[g.members[0].0 as usize];
+        if first.roles.is_empty() {
+            "(no-role)".to_string()
         } else {
-            format!("[{label}]")
+            let names: Vec<&str> = first
+                .roles
+                .iter()
+                .map(|r| cluster.roles[r.0 as usize].name.as_str())
+                .collect();
+            names.join("+")
         }
     };
-    graph
-        .edges()
-        .map(|(key, _)| {
+    let mut twins: HashMap<String, usize> = HashMap::new();
+    for group in graph.groups().iter().filter(|g| !g.named) {
+        *twins.entry(roles_of(group)).or_default() += 1;
+    }
+    (0..graph.groups().len())
+        .map(|g| {
+            let group = &graph.groups()[g];
+            let first = &cluster.hosts[group.members[0].0 as usize];
+            if group.named {
+                return first.name.clone();
+            }
+            let roles = roles_of(group);
+            if twins[&roles] < 2 {
+                return roles;
+            }
+            let peers: Vec<String> = first
+                .peers
+                .iter()
+                .map(|p| crate::graph::target_name(cluster, p.target))
+                .collect();
             format!(
-                "{}@{} -> {}@{}",
-                graph.user_name(key.from_user),
-                name(key.from),
-                graph.user_name(key.to_user),
-                name(key.to)
+                "{roles}({},peers={})",
+                group.transport,
+                if peers.is_empty() {
+                    "-".to_string()
+                } else {
+                    peers.join("+")
+                }
             )
         })
         .collect()
 }
 
-/// The declarations marked `oneway`, as written.
-pub fn oneway_grants(cluster: &Cluster, sources: &SourceMap) -> BTreeSet<String> {
-    cluster
-        .trusts
-        .iter()
-        .filter(|t| t.oneway)
-        .map(|t| {
-            sources
-                .snippet(t.span)
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect()
-}
-
-/// The text of `trust.txt`.
-pub fn trust_text(cluster: &str, logins: &BTreeSet<String>, oneway: &BTreeSet<String>) -> String {
-    let mut out = format!(
-        "# trust of cluster `{cluster}`, written by accord: every allowed login between two\n\
-         # different hosts (`login`), and every declaration marked `oneway`.\n"
-    );
-    for login in logins {
-        let _ = writeln!(out, "login {login}");
-    }
-    for grant in oneway {
-        let _ = writeln!(out, "oneway {grant}");
-    }
-    out
-}
-
-/// Logins and one-way grants back from the text of `trust.txt`.
-pub fn parse_trust_text(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
-    let (mut logins, mut oneway) = (BTreeSet::new(), BTreeSet::new());
-    for line in text.lines() {
-        if let Some(login) = line.strip_prefix("login ") {
-            logins.insert(login.to_string());
-        } else if let Some(grant) = line.strip_prefix("oneway ") {
-            oneway.insert(grant.to_string());
-        }
-    }
-    (logins, oneway)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compile::compile;
+    use crate::load::{MemoryLoader, SourcePath};
+
+    fn view(text: &str) -> TrustView {
+        let root = SourcePath::Fs("/c/cluster.dsl".into());
+        let loader = MemoryLoader::default()
+            .with_real_stdlib()
+            .with_file("/c/cluster.dsl", text);
+        let c = compile(&root, &loader);
+        assert!(!c.has_errors(), "{:?}", c.diagnostics);
+        TrustView::of_cluster(
+            c.cluster.as_ref().unwrap(),
+            c.graph.as_ref().unwrap(),
+            &c.sources,
+        )
+    }
+
+    fn mesh(nodes: usize) -> String {
+        let mut text = String::from(
+            "import std.ssh;\ncluster m {\n  transport = ssh;\n  role node { security.root_trusted = true; }\n",
+        );
+        for i in 1..=nodes {
+            text.push_str(&format!(
+                "  host n{i:03} {{ roles = [node]; address = 10.0.{}.{}; }}\n",
+                i / 200,
+                i % 200 + 1
+            ));
+        }
+        text.push_str("  trust root@node <-> root@node;\n  trust joe@node -> joe@node;\n}\n");
+        text
+    }
 
     #[test]
-    fn trust_text_reads_back() {
-        let logins: BTreeSet<String> = ["root@a -> root@b".to_string()].into();
-        let oneway: BTreeSet<String> = ["trust x@a -> y@b oneway;".to_string()].into();
-        let text = trust_text("c", &logins, &oneway);
-        assert_eq!(parse_trust_text(&text), (logins, oneway));
+    fn trust_txt_reads_back() {
+        let mut text = mesh(3);
+        text.truncate(text.len() - 2);
+        text.push_str("  host w { address = 10.9.0.1; }\n  trust root@w -> root@node oneway;\n  deny root@w -> root@n002;\n}\n");
+        let mut original = view(&text);
+        let text = original.to_text();
+        assert!(text.contains("\ndenied root@w -> root@n002  granted by: trust root@w -> root@node oneway;  denied by: deny root@w -> root@n002;\n"), "{text}");
+        let back = TrustView::parse(&text).unwrap();
+        original.addresses.clear();
+        for d in &mut original.declarations {
+            d.at = None;
+        }
+        assert_eq!(back.to_text(), text);
+        assert_eq!(back.groups, original.groups);
+        assert_eq!(back.edges.len(), original.edges.len());
+    }
+
+    #[test]
+    fn a_host_joining_a_role_changes_one_line() {
+        let before = view(&mesh(150)).to_text();
+        let after = view(&mesh(151)).to_text();
+        let changed: Vec<(&str, &str)> = before
+            .lines()
+            .zip(after.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(before.lines().count(), after.lines().count());
+        assert_eq!(
+            changed,
+            [("group node n[001-150]", "group node n[001-151]")]
+        );
+    }
+
+    #[test]
+    fn a_malformed_trust_txt_is_an_error_with_its_line() {
+        let error = TrustView::parse("group a n[1-\n").unwrap_err();
+        assert!(error.starts_with("line 1: bad hostlist"), "{error}");
+        let error = TrustView::parse("group a n[1-1999999]\ngroup b m[1-2]\n").unwrap_err();
+        assert!(error.contains("more than the limit of 1"), "{error}");
+        let error = TrustView::parse("group a n[1-99999999999999]\n").unwrap_err();
+        assert!(error.contains("more than the limit"), "{error}");
+        let error = TrustView::parse("login root@a -> root@b\n").unwrap_err();
+        assert!(error.starts_with("line 1: not an edge"), "{error}");
     }
 }

@@ -50,6 +50,7 @@ pub enum Item {
     Import(Import),
     Option(OptionDecl),
     Emit(EmitDecl),
+    Service(ServiceDecl),
     Cluster(ClusterDecl),
     /// A body statement outside any cluster block: in a module, it applies at
     /// cluster level (modules may set options, add roles, trust and files).
@@ -132,7 +133,17 @@ pub struct EmitDecl {
     pub span: Span,
 }
 
-/// `name = expr;` inside an `emit` or `file` block.
+/// `service sshd { validate = ["sshd -t"]; activate = [...]; }`: how a
+/// module's daemon takes its new files. The fields are `when`, `validate`,
+/// `activate` and `deactivate`, checked by the evaluator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceDecl {
+    pub name: Name,
+    pub fields: Vec<Field>,
+    pub span: Span,
+}
+
+/// `name = expr;` inside an `emit`, `file` or `service` block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
     pub name: Name,
@@ -161,6 +172,8 @@ pub enum Stmt {
     Trust(TrustDecl),
     /// `deny A -> B;`
     Deny(TrustDecl),
+    /// `forbid A -> B;`: a policy no grant may break.
+    Forbid(TrustDecl),
     /// `file "/abs/path" { text = "..."; mode = 0644; }`
     File(FileDecl),
 }
@@ -189,7 +202,7 @@ pub struct Block {
     pub span: Span,
 }
 
-/// A trust or deny declaration.
+/// A trust, deny or forbid declaration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustDecl {
     pub from: Selector,

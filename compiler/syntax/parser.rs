@@ -13,12 +13,12 @@ pub const MAX_DEPTH: usize = 64;
 
 /// Words that start a statement or modify a value; a name that is one of
 /// them must be quoted.
-pub const KEYWORDS: [&str; 14] = [
-    "import", "option", "emit", "cluster", "role", "host", "trust", "deny", "file", "default",
-    "force", "oneway", "true", "false",
+pub const KEYWORDS: [&str; 15] = [
+    "import", "option", "emit", "cluster", "role", "host", "trust", "deny", "forbid", "file",
+    "default", "force", "oneway", "true", "false",
 ];
-const STATEMENT_KEYWORDS: [&str; 9] = [
-    "import", "option", "emit", "cluster", "role", "host", "trust", "deny", "file",
+const STATEMENT_KEYWORDS: [&str; 10] = [
+    "import", "option", "emit", "cluster", "role", "host", "trust", "deny", "forbid", "file",
 ];
 
 /// Parses one file; returns the tree it could build and every syntax error.
@@ -281,6 +281,7 @@ impl Parser {
             Tok::Ident(w) if w == "option" => self.option().map(Item::Option),
             Tok::Ident(w) if w == "emit" => self.emit().map(Item::Emit),
             Tok::Ident(w) if w == "cluster" => self.cluster().map(Item::Cluster),
+            _ if self.at_service() => self.service().map(Item::Service),
             _ => self.stmt(Scope::TopLevel).map(Item::Stmt),
         }
     }
@@ -456,6 +457,24 @@ impl Parser {
         })
     }
 
+    /// `service NAME {`: a contextual keyword, so an option path that
+    /// starts with `service` still parses as a definition.
+    fn at_service(&self) -> bool {
+        matches!(self.peek(), Tok::Ident(w) if w == "service")
+            && matches!(self.peek_at(1), Tok::Ident(_) | Tok::Str(_))
+    }
+
+    fn service(&mut self) -> PResult<ServiceDecl> {
+        let start = self.bump();
+        let name = self.name("the service's name")?;
+        let (fields, end) = self.fields()?;
+        Ok(ServiceDecl {
+            name,
+            fields,
+            span: start.to(end),
+        })
+    }
+
     /// `{ name = expr; ... }`, recovering per field.
     fn fields(&mut self) -> PResult<(Vec<Field>, Span)> {
         let open = self.expect_punct("{", "to open the block")?;
@@ -529,6 +548,7 @@ impl Parser {
     fn stmt(&mut self, scope: Scope) -> PResult<Stmt> {
         let keyword = match self.peek() {
             Tok::Ident(w) if STATEMENT_KEYWORDS.contains(&w.as_str()) => Some(w.clone()),
+            _ if self.at_service() => Some("service".to_string()),
             _ => None,
         };
         match keyword.as_deref() {
@@ -540,12 +560,13 @@ impl Parser {
                 .role_or_host(false),
             Some("trust") => self.trust().map(Stmt::Trust),
             Some("deny") => self.trust().map(Stmt::Deny),
+            Some("forbid") => self.trust().map(Stmt::Forbid),
             Some("file") => self.file_decl().map(Stmt::File),
             Some(other) => {
                 let span = self.span_here();
                 let message = format!("`{other}` is not allowed {}", scope.describe());
                 let hint = match other {
-                    "import" | "option" | "emit" | "cluster" => {
+                    "import" | "option" | "emit" | "cluster" | "service" => {
                         "write it at the top level of the file"
                     }
                     _ => "move it to the enclosing block",

@@ -10,8 +10,8 @@ cluster hpc {
   transport = ssh;
   init      = systemd;
 
-  role login   { ssh.port = default 22; }
-  role compute { ssh.port = 22; }
+  role login   { ssh.port = default 22; security.root_trusted = true; }
+  role compute { ssh.port = 22;         security.root_trusted = true; }
 
   host login1   { roles = [login];   address = 10.1.0.1; }
   host login2   { roles = [login];   address = 10.1.0.2; }

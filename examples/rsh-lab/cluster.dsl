@@ -11,7 +11,7 @@ cluster rshlab {
   init               = sysv;
   rsh.closed_network = true;
 
-  role node { peers = [node]; }
+  role node { peers = [node]; security.root_trusted = true; }
 
   host lab1 { roles = [node]; address = 10.20.0.1; }
   host lab2 { roles = [node]; address = 10.20.0.2; }

@@ -1,6 +1,7 @@
 //! Integration tests: the real `accord` binary on real `.dsl` files.
 //! `tests/README.md` says how to review snapshot changes.
 
+mod apply;
 mod commands;
 mod errors;
 mod examples;

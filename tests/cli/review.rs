@@ -100,8 +100,8 @@ fn diff_shows_a_forced_role_option() {
         "hpc",
         |t| {
             t.replace(
-                "role login   { ssh.port = default 22; }",
-                "role login   { ssh.port = force 2200; }",
+                "role login   { ssh.port = default 22;",
+                "role login   { ssh.port = force 2200;",
             )
         },
         "",
@@ -215,8 +215,238 @@ fn diff_of_two_build_directories_matches_the_diff_of_their_sources() {
     let from_builds = run(&["diff", "old/out/hpc", "new/out/hpc"]);
     let from_sources = run(&["diff", "old/cluster.dsl", "new/cluster.dsl"]);
     assert!(
-        from_builds.contains("one-way grant removed"),
+        from_builds.contains("no longer granted by trust slurm@login -> slurm@compute oneway;"),
         "{from_builds}"
     );
-    assert_eq!(from_builds, from_sources);
+    // A build directory's trust.txt names declarations without their place.
+    let without_places: String = from_sources
+        .lines()
+        .map(|l| match l.split_once(" old/cluster.dsl:") {
+            Some((head, rest)) => {
+                format!("{head} {}\n", rest.split_once("  ").map_or(rest, |r| r.1))
+            }
+            None => format!("{l}\n"),
+        })
+        .collect();
+    assert_eq!(from_builds, without_places);
+}
+
+/// The 18-host site the trust-review tests change.
+const SITE: &str = "tests/fixtures/review/site.dsl";
+
+/// Runs `accord ARGS old.dsl new.dsl` on the site and a copy changed by
+/// `edit`; (status, stdout, stderr without the missing-keys warning).
+fn compare(args: &str, edit: impl Fn(&str) -> String) -> (i32, String, String) {
+    let original = std::fs::read_to_string(repo().join(SITE)).unwrap();
+    let changed = edit(&original);
+    assert_ne!(original, changed, "the edit changed nothing");
+    let (out, _t) = Test::new()
+        .file("old.dsl", &original)
+        .file("new.dsl", &changed)
+        .args(&format!("{args} old.dsl new.dsl"))
+        .run();
+    let stderr: String = out
+        .stderr
+        .split("\n\n")
+        .filter(|block| !block.contains("W0511") && !block.starts_with("0 errors"))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    (out.status, out.stdout, stderr)
+}
+
+/// The trust section of a diff: everything before `hosts:`.
+fn trust_section(diff: &str) -> &str {
+    diff.split("\nhosts:\n").next().unwrap_or(diff)
+}
+
+/// The change that slipped through review in issue 15: a workstation and a
+/// root mesh over `*`. The new root grant is the first entry, with its
+/// declaration, and the workstation is named; W0703 warns that it is not
+/// trusted for root.
+fn ws42(text: &str) -> String {
+    text.replace(
+        "\n  trust root@admin <-> root@admin;",
+        "\n  host ws42 { address = 10.1.2.42; }\n\n  trust root@* <-> root@*;\n  trust root@admin <-> root@admin;",
+    )
+}
+
+#[test]
+fn diff_puts_a_new_root_grant_first() {
+    let (status, stdout, stderr) = compare("diff", ws42);
+    assert_eq!(status, 0, "{stderr}");
+    let first: Vec<&str> = stdout.lines().take(5).collect();
+    assert_eq!(first[1], "  new ways to become root:", "{stdout}");
+    assert!(first[2].contains("root@ws42 <->"), "{stdout}");
+    assert!(
+        first[3].contains("trust root@* <-> root@*;  (new)"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("warning[W0703]: `root@ws42` may become root on other hosts"),
+        "{stderr}"
+    );
+    insta::assert_snapshot!(
+        "diff-ws42",
+        format!("{}\n--- stderr\n{stderr}", trust_section(&stdout))
+    );
+    // --stat names no login, but says that root changes.
+    let (_, stat, _) = compare("diff --stat", ws42);
+    assert!(
+        stat.starts_with(
+            "trust: 2 changes (2 new ways to become root); run without --stat to see them\n"
+        ),
+        "{stat}"
+    );
+    assert!(!stat.contains("->"), "{stat}");
+    // --full lists every login once.
+    let (_, full, _) = compare("diff --full", ws42);
+    assert!(
+        full.contains("        root@ws42 -> root@compute16\n"),
+        "{full}"
+    );
+    assert!(
+        full.contains("        root@compute16 -> root@ws42\n"),
+        "{full}"
+    );
+    // --json carries the same grouping.
+    let (_, json, _) = compare("diff --json", ws42);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let first = &json["trust"]["changes"][0];
+    assert_eq!(first["category"], "root");
+    assert_eq!(first["from_hosts"], "ws42");
+    assert_eq!(
+        first["causes"][0]["declaration"],
+        "trust root@* <-> root@*;"
+    );
+}
+
+#[test]
+fn diff_of_a_one_way_grant_made_two_way() {
+    let (_, stdout, _) = compare("diff", |t| {
+        t.replace(
+            "trust slurm@admin -> slurm@compute oneway;",
+            "trust slurm@admin <-> slurm@compute;",
+        )
+    });
+    insta::assert_snapshot!("diff-oneway-made-two-way", stdout);
+}
+
+#[test]
+fn diff_of_a_removed_deny() {
+    let (_, stdout, _) = compare("diff", |t| {
+        t.replace("  deny root@backup <-> root@compute16;\n", "")
+    });
+    insta::assert_snapshot!("diff-deny-removed", trust_section(&stdout));
+}
+
+#[test]
+fn diff_of_a_renamed_host() {
+    let (_, stdout, _) = compare("diff", |t| t.replace("host compute07 ", "host node07    "));
+    insta::assert_snapshot!("diff-host-renamed", stdout);
+}
+
+/// `role compute` of `n` hosts and an admin host, in a root mesh.
+fn big_site(n: usize) -> String {
+    let mut text = String::from(
+        "import std.ssh;\ncluster big {\n  transport = ssh;\n  role admin { security.root_trusted = true; }\n  role compute { security.root_trusted = true; }\n  host head { roles = [admin]; address = 10.0.0.1; }\n",
+    );
+    for i in 1..=n {
+        text.push_str(&format!(
+            "  host compute{i:05} {{ roles = [compute]; address = 10.{}.{}.{}; }}\n",
+            1 + i / 65536,
+            (i / 256) % 256,
+            i % 256
+        ));
+    }
+    text.push_str("  trust root@* <-> root@*;\n}\n");
+    text
+}
+
+#[test]
+fn diff_of_one_node_joining_a_20000_host_role_stays_short() {
+    let (out, _t) = Test::new()
+        .file("old.dsl", &big_site(19_999))
+        .file("new.dsl", &big_site(20_000))
+        .args("diff old.dsl new.dsl")
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let trust = trust_section(&out.stdout);
+    assert!(trust.lines().count() < 20, "{trust}");
+    insta::assert_snapshot!("diff-node-joins-20000", out.stdout);
+}
+
+#[test]
+fn audit_diff_exits_1_when_someone_gains_root() {
+    let (status, stdout, _) = compare("audit --diff", ws42);
+    assert_eq!(status, 1);
+    insta::assert_snapshot!("audit-diff-ws42", stdout);
+
+    let (status, stdout, _) = compare("audit --diff", |t| {
+        t.replace(
+            "  trust slurm@admin -> slurm@compute oneway;",
+            "  trust slurm@admin -> slurm@compute oneway;\n  trust joe@compute -> slurm@compute oneway;\n  trust slurm@compute -> root@compute05 oneway;",
+        )
+    });
+    assert_eq!(status, 1);
+    insta::assert_snapshot!("audit-diff-chain", stdout);
+
+    let (status, stdout, _) = compare("audit --diff", |t| {
+        t.replace("  trust root@admin <-> root@compute;\n", "")
+    });
+    assert_eq!(status, 0, "losing root is no second approval");
+    insta::assert_snapshot!("audit-diff-lost", stdout);
+
+    let (status, json, _) = compare("audit --json --diff", ws42);
+    assert_eq!(status, 1);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["gained"][0]["user"], "root");
+}
+
+/// trust.txt has one form at every size: a 150-host and a 250-host mesh
+/// differ in the group line only.
+#[test]
+fn trust_txt_has_one_form_at_every_size() {
+    let build = |n: usize| {
+        let (out, dir) = Test::new()
+            .file("cluster.dsl", &big_site(n))
+            .args("build cluster.dsl --no-archives")
+            .run();
+        assert_eq!(out.status, 0, "{}", out.stderr);
+        std::fs::read_to_string(dir.path().join("out/big/trust.txt")).unwrap()
+    };
+    let (small, large) = (build(150), build(250));
+    insta::assert_snapshot!("trust-txt-mesh-150", small);
+    insta::assert_snapshot!("trust-txt-mesh-250", large);
+    let differing: Vec<(&str, &str)> = small
+        .lines()
+        .zip(large.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(small.lines().count(), large.lines().count());
+    assert_eq!(
+        differing,
+        [(
+            "group compute compute[00001-00150]",
+            "group compute compute[00001-00250]"
+        )]
+    );
+}
+
+/// The snapshot names a folded section's hosts as a hostlist, not one name
+/// after another: at 2,000 hosts the header is one short line.
+#[test]
+fn snapshot_headers_fold_host_sets() {
+    let (out, dir) = Test::new()
+        .file("cluster.dsl", &big_site(2_000))
+        .args("snapshot cluster.dsl")
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let snap = std::fs::read_to_string(dir.path().join("cluster.snap")).unwrap();
+    assert!(
+        snap.lines()
+            .any(|l| l == "== 2000 hosts: compute[00001-02000]"),
+        "{}",
+        &snap[..snap.len().min(3000)]
+    );
+    assert!(snap.lines().all(|l| l.len() < 400 || l.starts_with("  | ")));
 }

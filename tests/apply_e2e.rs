@@ -1,0 +1,523 @@
+//! The apply script attacked and switched on a real root: each test runs
+//! as root inside its own mount namespace, with a copy of this machine's
+//! `/etc` (the distro's sshd_config, rc links, /etc/hosts, inetd.conf) in
+//! which users `alice` and `bob` exist, and private `/home`, `/root`,
+//! `/var/lib` and `/run`. Nothing of the real host changes. They need root;
+//! without it (or with ACCORD_SKIP_E2E=1) they say loudly that they skip,
+//! except under CI=true as root, where they always run.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Whether to run; prints the reason when not.
+fn e2e_enabled(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let skip = std::env::var("ACCORD_SKIP_E2E").is_ok_and(|v| v == "1");
+    if root && (ci || !skip) {
+        return true;
+    }
+    eprintln!(
+        "\n!!!!!!!! SKIPPED apply e2e `{test}`: {} !!!!!!!!\n",
+        if root {
+            "ACCORD_SKIP_E2E=1"
+        } else {
+            "not root (run as root to attack the apply script for real)"
+        }
+    );
+    false
+}
+
+/// A private root: `etc/` (a copy of the machine's, with alice and bob),
+/// `home/`, `root/`, `varlib/`, bound over the real ones in a mount
+/// namespace for each [`Sandbox::run`].
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+const ALICE: u32 = 20001;
+const BOB: u32 = 20002;
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let t = dir.path();
+        let cp = Command::new("cp")
+            .args(["-a", "/etc"])
+            .arg(t.join("etc"))
+            .status()
+            .unwrap();
+        assert!(cp.success(), "copying /etc");
+        for d in ["home", "root", "varlib", "work"] {
+            fs::create_dir(t.join(d)).unwrap();
+        }
+        fs::set_permissions(
+            t.join("root"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let append = |file: &str, text: &str| {
+            let path = t.join("etc").join(file);
+            let mut all = fs::read_to_string(&path).unwrap_or_default();
+            all.push_str(text);
+            fs::write(path, all).unwrap();
+        };
+        for (name, id) in [("alice", ALICE), ("bob", BOB)] {
+            append(
+                "passwd",
+                &format!("{name}:x:{id}:{id}::/home/{name}:/bin/sh\n"),
+            );
+            append("group", &format!("{name}:x:{id}:\n"));
+            append("shadow", &format!("{name}:*:19000:0:99999:7:::\n"));
+            let home = t.join("home").join(name);
+            fs::create_dir(&home).unwrap();
+            std::os::unix::fs::chown(&home, Some(id), Some(id)).unwrap();
+        }
+        Sandbox { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes the cluster file into `work/` and builds it into `work/out`.
+    fn build(&self, cluster: &str) {
+        fs::write(self.path("work/cluster.dsl"), cluster).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_accord"))
+            .args(["build", "cluster.dsl", "-o", "out"])
+            .current_dir(self.path("work"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs `script` (sh, `set -u`) as root in a new mount namespace where
+    /// the sandbox's directories are `/etc`, `/home`, `/root`, `/var/lib`
+    /// and `/run` is empty. `$T` is the sandbox, `$OUT` the build.
+    fn run(&self, script: &str) -> (i32, String, String) {
+        let t = self.dir.path().display().to_string();
+        let driver = format!(
+            "set -u\n\
+             mount -n --bind \"$T/etc\" /etc\n\
+             mount -n --bind \"$T/home\" /home\n\
+             mount -n --bind \"$T/root\" /root\n\
+             mount -n --bind \"$T/varlib\" /var/lib\n\
+             mount -n -t tmpfs -o mode=0755 tmpfs /run\n\
+             {script}\n"
+        );
+        let out = Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                &driver,
+            ])
+            .env("T", &t)
+            .env("OUT", format!("{t}/work/out/lab"))
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// What a file in the sandbox is: content, mode, owner; `None` if absent.
+    fn state(&self, rel: &str) -> Option<(Vec<u8>, u32, u32, u32)> {
+        let path = self.path(rel);
+        let meta = fs::symlink_metadata(&path).ok()?;
+        let bytes = if meta.file_type().is_symlink() {
+            fs::read_link(&path)
+                .unwrap()
+                .into_os_string()
+                .into_encoded_bytes()
+        } else {
+            fs::read(&path).unwrap()
+        };
+        Some((bytes, meta.mode(), meta.uid(), meta.gid()))
+    }
+}
+
+/// Names and link targets of the rc directories' entries.
+fn rc_links(etc: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for level in ["0", "1", "2", "3", "4", "5", "6", "S"] {
+        let dir = etc.join(format!("rc{level}.d"));
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries {
+            let e = e.unwrap();
+            let target = fs::read_link(e.path())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            out.push(format!(
+                "rc{level}.d/{} -> {target}",
+                e.file_name().to_string_lossy()
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// rsh between two nodes; on node1 root and alice trust node2's.
+const RSH_CLUSTER: &str = r#"
+import std.rsh;
+cluster lab {
+  transport = rsh;
+  init = sysv;
+  rsh.closed_network = true;
+  host node1 { address = 10.1.0.1; }
+  host node2 { address = 10.1.0.2; }
+  trust root@* <-> root@*;
+  trust alice@node2 -> alice@node1 oneway;
+}
+"#;
+
+#[test]
+fn an_in_place_symlink_attack_touches_nothing_but_the_attackers_file() {
+    if !e2e_enabled("an_in_place_symlink_attack_touches_nothing_but_the_attackers_file") {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.build(RSH_CLUSTER);
+    let victim = sb.state("etc/shadow").unwrap();
+    // The ftp recipe: the tree is copied into the root, then alice, who
+    // owns her home, points her .rhosts at /etc/shadow before root applies.
+    let (status, stdout, stderr) = sb.run(
+        r#"
+        tree=$OUT/hosts/node1
+        (cd "$tree" && find . -type f) | while read -r f; do
+            mkdir -p "/${f%/*}"; cp "$tree/$f" "/$f"
+        done
+        setpriv --reuid=alice --regid=alice --init-groups -- sh -c \
+            'rm -f /home/alice/.rhosts; ln -s /etc/shadow /home/alice/.rhosts'
+        sh "$OUT/apply/node1.sh" --no-activate
+        echo "status $?"
+        "#,
+    );
+    assert!(stdout.contains("status 1"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(
+            "refusing /home/alice/.rhosts: it is a symbolic link accord did not put there"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        sb.state("etc/shadow").unwrap(),
+        victim,
+        "the victim changed"
+    );
+    // A FIFO instead of a link is refused the same way (reading it would
+    // block).
+    let (_, fifo_out, fifo_err) = sb.run(
+        r#"
+        mv /home/alice/.rhosts /home/alice/link
+        setpriv --reuid=alice --regid=alice --init-groups -- mkfifo /home/alice/.rhosts
+        sh "$OUT/apply/node1.sh" --no-activate; echo "status $?"
+        rm /home/alice/.rhosts; mv /home/alice/link /home/alice/.rhosts
+        "#,
+    );
+    assert!(fifo_out.contains("status 1"), "{fifo_out}\n{fifo_err}");
+    assert!(
+        fifo_err
+            .contains("refusing /home/alice/.rhosts: it is neither a file, a link nor a directory"),
+        "{fifo_err}"
+    );
+    // The attacker's own link is all that is different.
+    assert_eq!(
+        fs::read_link(sb.path("home/alice/.rhosts")).unwrap(),
+        Path::new("/etc/shadow")
+    );
+    // Once alice stops, her file goes in as hers.
+    let (status2, stdout2, stderr2) = sb.run(
+        r#"
+        rm -f /home/alice/.rhosts
+        sh "$OUT/apply/node1.sh" --from "$OUT/hosts/node1" --no-activate; echo "status $?"
+        "#,
+    );
+    assert!(
+        stdout2.contains("status 0"),
+        "{status} {status2} {stdout2}\n{stderr2}"
+    );
+    let (_, mode, uid, _) = sb.state("home/alice/.rhosts").unwrap();
+    assert_eq!((mode & 0o7777, uid), (0o600, ALICE));
+    assert_eq!(sb.state("etc/shadow").unwrap(), victim);
+}
+
+#[test]
+fn racing_the_from_install_never_reaches_a_root_file() {
+    if !e2e_enabled("racing_the_from_install_never_reaches_a_root_file") {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.build(RSH_CLUSTER);
+    let victim = sb.state("etc/shadow").unwrap();
+    let canary = sb.path("root/canary");
+    fs::write(&canary, "root's own\n").unwrap();
+    // Alice loops (bounded) planting links where root's old script put its
+    // temporary file, on every temporary file she sees in her home, and on
+    // her .rhosts itself, while root applies 25 times; each time her
+    // .rhosts differs from the build, so each run writes into her home.
+    let (_, stdout, stderr) = sb.run(
+        r#"
+        setpriv --reuid=alice --regid=alice --init-groups -- sh -c '
+            cd /home/alice || exit 1
+            i=0
+            while [ ! -e stop ] && [ $i -lt 200000 ]; do
+                ln -sf /etc/shadow .rhosts.accord-new 2>/dev/null
+                for f in .accord-new.*; do
+                    [ -e "$f" ] || [ -L "$f" ] || continue
+                    rm -f "$f"; ln -s /etc/shadow "$f" 2>/dev/null
+                done
+                rm -f .rhosts; ln -s /root/canary .rhosts 2>/dev/null
+                rm -f .rhosts; echo "alice was here" > .rhosts
+                i=$((i + 1))
+            done
+            echo "alice rounds $i"
+        ' &
+        racer=$!
+        round=0
+        while [ $round -lt 25 ]; do
+            sh "$OUT/apply/node1.sh" --from "$OUT/hosts/node1" --no-activate >/dev/null 2>&1
+            echo "apply $round status $?"
+            sha256sum /etc/shadow /root/canary
+            round=$((round + 1))
+        done
+        : > /home/alice/stop
+        n=0
+        while kill -0 "$racer" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+        kill "$racer" 2>/dev/null
+        wait "$racer"
+        rm -f /home/alice/stop
+        sh "$OUT/apply/node1.sh" --from "$OUT/hosts/node1" --no-activate; echo "final status $?"
+        find /etc /root /var/lib -user alice
+        echo "end of finds"
+        "#,
+    );
+    assert!(stdout.contains("final status 0"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("alice rounds"),
+        "the racer did not run: {stdout}\n{stderr}"
+    );
+    assert_eq!(stdout.matches("status").count(), 26, "{stdout}");
+    let shadow_sums: std::collections::BTreeSet<&str> = stdout
+        .lines()
+        .filter(|l| l.ends_with("/etc/shadow"))
+        .collect();
+    assert_eq!(
+        shadow_sums.len(),
+        1,
+        "the victim changed during the race: {stdout}"
+    );
+    assert_eq!(
+        sb.state("etc/shadow").unwrap(),
+        victim,
+        "the victim changed"
+    );
+    assert_eq!(fs::read_to_string(&canary).unwrap(), "root's own\n");
+    assert!(
+        stdout.contains("end of finds")
+            && !stdout.contains("\n/etc")
+            && !stdout.contains("\n/root"),
+        "alice owns something outside her home: {stdout}"
+    );
+    let (_, mode, uid, _) = sb.state("home/alice/.rhosts").unwrap();
+    assert_eq!((mode & 0o7777, uid), (0o600, ALICE));
+    let built = fs::read(sb.path("work/out/lab/hosts/node1/home/alice/.rhosts")).unwrap();
+    assert_eq!(fs::read(sb.path("home/alice/.rhosts")).unwrap(), built);
+}
+
+#[test]
+fn a_file_for_another_user_in_a_users_home_is_refused() {
+    if !e2e_enabled("a_file_for_another_user_in_a_users_home_is_refused") {
+        return;
+    }
+    let sb = Sandbox::new();
+    // bob's .rhosts goes where alice's home would be, as if the site's
+    // home_base were wrong for him: his file in her directory.
+    sb.build(&RSH_CLUSTER.replace(
+        "trust alice@node2 -> alice@node1 oneway;",
+        "trust bob@node2 -> bob@node1 oneway;",
+    ));
+    let (_, stdout, stderr) = sb.run(
+        r#"
+        rmdir /home/bob && ln -s alice /home/bob
+        sh "$OUT/apply/node1.sh" --from "$OUT/hosts/node1" --no-activate; echo "status $?"
+        rm /home/bob; mkdir /home/bob; chown alice:alice /home/bob
+        sh "$OUT/apply/node1.sh" --from "$OUT/hosts/node1" --no-activate; echo "status $?"
+        "#,
+    );
+    assert!(
+        stderr.contains("refusing /home/bob/.rhosts: [")
+            || stderr.contains("/home/bob is a symbolic link"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("refusing /home/bob/.rhosts: its directory belongs to alice, so accord installs only alice's own files there"),
+        "{stderr}"
+    );
+    assert_eq!(stdout.matches("status 1").count(), 2, "{stdout}");
+    assert!(!sb.path("home/alice/.rhosts").exists());
+    assert!(!sb.path("home/bob/.rhosts").exists());
+}
+
+/// An ssh or rsh cluster of two sysv hosts that imports std.hosts; on
+/// node1 alice trusts alice@node2.
+fn switching_cluster(transport: &str) -> String {
+    format!(
+        r#"
+import std.ssh;
+import std.rsh;
+import std.hosts;
+cluster lab {{
+  transport = {transport};
+  init = sysv;
+  rsh.closed_network = true;
+  host node1 {{ address = 10.1.0.1; }}
+  host node2 {{ address = 10.1.0.2; }}
+  trust root@* <-> root@*;
+  trust alice@node2 -> alice@node1 oneway;
+}}
+"#
+    )
+}
+
+#[test]
+fn ssh_to_rsh_and_back_keeps_the_distros_files() {
+    if !e2e_enabled("ssh_to_rsh_and_back_keeps_the_distros_files") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let etc = sb.path("etc");
+    let distro = |rel: &str| sb.state(&format!("etc/{rel}"));
+    let (sshd, ssh, inetd, hosts) = (
+        distro("ssh/sshd_config"),
+        distro("ssh/ssh_config"),
+        distro("inetd.conf"),
+        distro("hosts").expect("the machine has /etc/hosts"),
+    );
+    let links = rc_links(&etc);
+    let apply = |what: &str| {
+        let (_, stdout, stderr) = sb.run(&format!(
+            "sh \"$OUT/apply/node1.sh\" --from \"$OUT/hosts/node1\" --no-activate {what}; echo \"status $?\""
+        ));
+        (stdout, stderr)
+    };
+    let ok = |(stdout, stderr): (String, String)| {
+        assert!(stdout.contains("status 0"), "{stdout}\n{stderr}");
+        stdout
+    };
+    let host_lines = String::from_utf8(hosts.0.clone()).unwrap();
+
+    sb.build(&switching_cluster("ssh"));
+    ok(apply(""));
+    let with_ssh = fs::read_to_string(etc.join("hosts")).unwrap();
+    assert!(with_ssh.starts_with(&host_lines), "{with_ssh}");
+    assert!(
+        with_ssh.contains("# BEGIN accord (cluster lab)"),
+        "{with_ssh}"
+    );
+    if let Some(sshd) = &sshd {
+        assert_eq!(
+            &sb.state("varlib/accord/orig/etc/ssh/sshd_config")
+                .unwrap()
+                .0,
+            &sshd.0
+        );
+    }
+    // A second apply changes nothing, and --check agrees.
+    let check = apply("--check");
+    assert!(
+        check.0.contains("is as the build wants it") && check.0.contains("status 0"),
+        "{check:?}"
+    );
+    // alice's .shosts edited by hand: --check (reading it as alice) says
+    // so and changes nothing.
+    let shosts = sb.path("home/alice/.shosts");
+    let mut text = fs::read_to_string(&shosts).unwrap();
+    text.push_str("evil.example alice\n");
+    fs::write(&shosts, &text).unwrap();
+    let check = apply("--check");
+    assert!(check.0.contains("status 1"), "{check:?}");
+    assert!(
+        check.0.contains("change /home/alice/.shosts") && check.0.contains("-evil.example alice"),
+        "{check:?}"
+    );
+    assert_eq!(
+        fs::read_to_string(&shosts).unwrap(),
+        text,
+        "--check changed the file"
+    );
+    ok(apply(""));
+    assert!(!fs::read_to_string(&shosts).unwrap().contains("evil"));
+
+    sb.build(&switching_cluster("rsh"));
+    let said = ok(apply(""));
+    assert!(
+        said.contains("put back the host's own /etc/ssh/sshd_config") || sshd.is_none(),
+        "{said}"
+    );
+    assert_eq!(distro("ssh/sshd_config"), sshd, "the distro's sshd_config");
+    assert_eq!(distro("ssh/ssh_config"), ssh, "the distro's ssh_config");
+    assert_eq!(rc_links(&etc), links, "the rc links");
+    assert!(!shosts.exists(), "the revoked .shosts is left");
+    let with_rsh = fs::read_to_string(etc.join("inetd.conf")).unwrap();
+    if let Some(inetd) = &inetd {
+        assert!(
+            with_rsh.starts_with(std::str::from_utf8(&inetd.0).unwrap()),
+            "{with_rsh}"
+        );
+    }
+    assert!(with_rsh.contains("in.rshd"));
+
+    sb.build(&switching_cluster("ssh"));
+    ok(apply(""));
+    assert_eq!(distro("inetd.conf"), inetd, "the distro's inetd.conf");
+    assert!(fs::read_to_string(etc.join("hosts"))
+        .unwrap()
+        .starts_with(&host_lines));
+    if let Some(sshd) = &sshd {
+        assert_eq!(
+            &sb.state("varlib/accord/orig/etc/ssh/sshd_config")
+                .unwrap()
+                .0,
+            &sshd.0,
+            "the kept original"
+        );
+    }
+    let with_links = rc_links(&etc);
+    for link in &links {
+        assert!(with_links.contains(link), "{link} is gone");
+    }
+    let check = apply("--check");
+    assert!(check.0.contains("status 0"), "{check:?}");
+
+    // And when the cluster no longer has the host's files at all, every
+    // distro file is as it was before accord.
+    sb.build(&switching_cluster("rsh").replace("import std.hosts;", ""));
+    ok(apply(""));
+    sb.build(
+        &switching_cluster("ssh")
+            .replace("import std.hosts;", "")
+            .replace("import std.rsh;", "")
+            .replace("  rsh.closed_network = true;\n", ""),
+    );
+    ok(apply(""));
+    assert_eq!(distro("hosts").unwrap(), hosts, "the host's /etc/hosts");
+    assert_eq!(distro("inetd.conf"), inetd);
+}
