@@ -19,6 +19,8 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use super::layout::relative_path;
 use super::progress::Progress;
 use super::stage::{Op, Stage};
@@ -124,11 +126,20 @@ impl Journal {
             fs::create_dir(&trash).map_err(EmitError::io("create", &trash))?;
         }
         progress.phase("putting in place", self.ops.len() as u64);
-        for (i, op) in self.ops.iter().enumerate() {
-            run(op, i, target, dir, &trash)?;
-            progress.tick();
-            if let Some(stage) = stage {
-                stage.checkpoint()?;
+        // Each phase in parallel (no two operations of a phase touch the
+        // same path, and a staged directory is placed with its contents);
+        // modes one by one, children before parents.
+        let indexed: Vec<(usize, &Op)> = self.ops.iter().enumerate().collect();
+        for group in indexed.chunk_by(|a, b| phase(a.1) == phase(b.1)) {
+            let step = |&(i, op): &(usize, &Op)| {
+                run(op, i, target, dir, &trash)?;
+                progress.tick();
+                stage.map_or(Ok(()), Stage::checkpoint)
+            };
+            if phase(group[0].1) == 3 {
+                group.iter().try_for_each(step)?;
+            } else {
+                group.par_iter().try_for_each(step)?;
             }
         }
         let new_state = dir.join(STATE);
