@@ -153,8 +153,12 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_root_is_not_a_crash() {
+    fn an_empty_root_is_an_error_not_a_crash() {
         let loader = MemoryLoader::default().with_file("/c.dsl", "");
-        let _ = compile(&SourcePath::Fs("/c.dsl".into()), &loader);
+        let compilation = compile(&SourcePath::Fs("/c.dsl".into()), &loader);
+        let codes: Vec<&str> = compilation.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, ["E0200"], "{:#?}", compilation.diagnostics);
+        assert_eq!(compilation.diagnostics[0].message, "no cluster block");
+        assert!(compilation.cluster.is_none());
     }
 }

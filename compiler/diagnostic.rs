@@ -140,7 +140,7 @@ impl Label {
     pub fn new(span: Span, message: impl Into<String>) -> Label {
         Label {
             span,
-            message: message.into(),
+            message: shorten_quotes(message.into()),
         }
     }
 }
@@ -161,13 +161,52 @@ pub struct Diagnostic {
     pub hints: Vec<String>,
 }
 
+/// Longest text quoted whole in a message; a longer name or path is shown
+/// by its start and end (so a 50 MB identifier is not echoed whole).
+const MAX_QUOTED: usize = 80;
+
+/// Shortens every backticked quote in `text` longer than [`MAX_QUOTED`]
+/// bytes to its start, `…`, its end and its length.
+pub fn shorten_quotes(text: String) -> String {
+    if text.len() <= MAX_QUOTED {
+        return text;
+    }
+    let parts: Vec<&str> = text.split('`').collect();
+    if parts
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .all(|q| q.len() <= MAX_QUOTED)
+    {
+        return text;
+    }
+    let mut out = String::with_capacity(MAX_QUOTED * parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        if i % 2 == 1 && part.len() > MAX_QUOTED {
+            let head = &part[..floor_char_boundary(part, 40)];
+            let tail_start = floor_char_boundary(part, part.len() - 20);
+            out.push_str(&format!(
+                "{head}…{} ({} bytes)",
+                &part[tail_start..],
+                part.len()
+            ));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 impl Diagnostic {
     /// An error with its primary label.
     pub fn error(code: &'static str, message: impl Into<String>, primary: Label) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             code,
-            message: message.into(),
+            message: shorten_quotes(message.into()),
             primary,
             secondary: Vec::new(),
             notes: Vec::new(),
@@ -191,19 +230,28 @@ impl Diagnostic {
 
     /// Adds a note (context, not a fix).
     pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
-        self.notes.push(note.into());
+        self.notes.push(shorten_quotes(note.into()));
         self
     }
 
     /// Adds a hint (how to fix it).
     pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
-        self.hints.push(hint.into());
+        self.hints.push(shorten_quotes(hint.into()));
         self
     }
 
     /// True for errors.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+}
+
+/// A byte count as a person says it: `64 MiB`, `1 KiB`, `300 bytes`.
+pub fn bytes_in_words(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
     }
 }
 
@@ -265,22 +313,40 @@ pub fn render(
     }
 }
 
+/// Longest source line shown under a diagnostic; a diagnostic on a longer
+/// line is shown without the line (`file:line:col`, its labels, notes and
+/// hints), so a 50 MB line is never echoed.
+const MAX_SHOWN_LINE: usize = 1000;
+
 fn render_human(sources: &SourceMap, diagnostics: &[Diagnostic], color: bool) -> String {
+    // Only the files diagnostics point into, borrowed: codespan indexes the
+    // lines of each file it is given.
     let mut files = SimpleFiles::new();
-    for file in sources.files() {
-        files.add(file.name.clone(), file.text.clone());
+    let mut ids = std::collections::HashMap::new();
+    for d in diagnostics {
+        for label in std::iter::once(&d.primary).chain(&d.secondary) {
+            let file = label.span.file;
+            if (file.0 as usize) < sources.files().len() && !ids.contains_key(&file) {
+                let source = sources.get(file);
+                ids.insert(file, files.add(source.name.as_str(), source.text.as_str()));
+            }
+        }
     }
     let config = term::Config::default();
     let mut out = String::new();
     for diagnostic in diagnostics {
+        if on_a_long_line(sources, diagnostic) {
+            out.push_str(&render_without_source(sources, diagnostic));
+            continue;
+        }
+        let shown = to_codespan(diagnostic, &ids);
         let rendered = if color {
             let mut writer = term::termcolor::Buffer::ansi();
-            term::emit_to_write_style(&mut writer, &config, &files, &to_codespan(diagnostic))
+            term::emit_to_write_style(&mut writer, &config, &files, &shown)
                 .map(|()| String::from_utf8_lossy(writer.as_slice()).into_owned())
         } else {
             let mut text = String::new();
-            term::emit_to_string(&mut text, &config, &files, &to_codespan(diagnostic))
-                .map(|()| text)
+            term::emit_to_string(&mut text, &config, &files, &shown).map(|()| text)
         };
         match rendered {
             Ok(text) => out.push_str(&text),
@@ -292,20 +358,70 @@ fn render_human(sources: &SourceMap, diagnostics: &[Diagnostic], color: bool) ->
     out
 }
 
-fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<usize> {
+/// True when a label of `d` sits on a line longer than [`MAX_SHOWN_LINE`].
+fn on_a_long_line(sources: &SourceMap, d: &Diagnostic) -> bool {
+    std::iter::once(&d.primary)
+        .chain(&d.secondary)
+        .any(|label| {
+            let Some(file) = sources.files().get(label.span.file.0 as usize) else {
+                return false;
+            };
+            let text = file.text.as_bytes();
+            let at = (label.span.start as usize).min(text.len());
+            let end = (label.span.end as usize).min(text.len());
+            let start = text[..at]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let stop = text[end..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(text.len(), |i| end + i);
+            stop - start > MAX_SHOWN_LINE
+        })
+}
+
+/// A diagnostic as its location, message, labels, notes and hints.
+fn render_without_source(sources: &SourceMap, d: &Diagnostic) -> String {
+    let mut out = render_short(sources, d);
+    out.push('\n');
+    for label in std::iter::once(&d.primary).chain(&d.secondary) {
+        let (line, col) = sources.line_col(label.span.file, label.span.start);
+        let name = &sources.get(label.span.file).name;
+        out.push_str(&format!(
+            "  = at {name}:{line}:{col} (line not shown: longer than {MAX_SHOWN_LINE} bytes): {}\n",
+            label.message
+        ));
+    }
+    for note in &d.notes {
+        out.push_str(&format!("  = note: {note}\n"));
+    }
+    for hint in &d.hints {
+        out.push_str(&format!("  = help: {hint}\n"));
+    }
+    out.push('\n');
+    out
+}
+
+fn to_codespan(
+    d: &Diagnostic,
+    ids: &std::collections::HashMap<FileId, usize>,
+) -> cs::Diagnostic<usize> {
+    let id = |span: Span| ids.get(&span.file).copied().unwrap_or(usize::MAX);
     let severity = match d.severity {
         Severity::Error => cs::Severity::Error,
         Severity::Warning => cs::Severity::Warning,
         Severity::Note => cs::Severity::Note,
     };
-    let mut labels =
-        vec![
-            cs::Label::primary(d.primary.span.file.0 as usize, d.primary.span.range())
-                .with_message(&d.primary.message),
-        ];
-    labels.extend(d.secondary.iter().map(|l| {
-        cs::Label::secondary(l.span.file.0 as usize, l.span.range()).with_message(&l.message)
-    }));
+    let mut labels = vec![
+        cs::Label::primary(id(d.primary.span), d.primary.span.range())
+            .with_message(&d.primary.message),
+    ];
+    labels.extend(
+        d.secondary
+            .iter()
+            .map(|l| cs::Label::secondary(id(l.span), l.span.range()).with_message(&l.message)),
+    );
     let notes = d
         .notes
         .iter()
@@ -327,15 +443,24 @@ fn severity_word(severity: Severity) -> &'static str {
     }
 }
 
+/// `file:line:col: error[CODE]: message`, and each other place the
+/// diagnostic names (the other definition of a conflict) on the same line.
 fn render_short(sources: &SourceMap, d: &Diagnostic) -> String {
-    let file = &sources.get(d.primary.span.file).name;
-    let (line, col) = sources.line_col(d.primary.span.file, d.primary.span.start);
-    format!(
-        "{file}:{line}:{col}: {}[{}]: {}",
+    let place = |span: Span| {
+        let (line, col) = sources.line_col(span.file, span.start);
+        format!("{}:{line}:{col}", sources.get(span.file).name)
+    };
+    let mut text = format!(
+        "{}: {}[{}]: {}",
+        place(d.primary.span),
         severity_word(d.severity),
         d.code,
         d.message
-    )
+    );
+    for label in &d.secondary {
+        text.push_str(&format!(" (also {}: {})", place(label.span), label.message));
+    }
+    text
 }
 
 fn render_json(sources: &SourceMap, d: &Diagnostic) -> String {

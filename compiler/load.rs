@@ -28,6 +28,11 @@ pub trait Loader {
     fn canonical(&self, path: &SourcePath) -> SourcePath {
         path.clone()
     }
+    /// The source `relative` names from the file `from` (an import, a
+    /// `source`, a template): relative to the directory `from` really is in.
+    fn resolve(&self, from: &SourcePath, relative: &str) -> SourcePath {
+        from.join_relative(relative)
+    }
 }
 
 /// One parsed module.
@@ -81,8 +86,14 @@ fn normalize_fs(path: &std::path::Path) -> PathBuf {
     for component in path.components() {
         match component {
             Component::CurDir => {}
+            // A `..` that climbs above the start stays, and so do the
+            // ones after it: popping one would drop a level.
             Component::ParentDir => {
-                if !out.pop() {
+                let climbing = matches!(
+                    out.components().next_back(),
+                    None | Some(Component::ParentDir)
+                );
+                if climbing || !out.pop() {
                     out.push("..");
                 }
             }
@@ -152,20 +163,115 @@ impl Loader for FsLoader {
             std => std.clone(),
         }
     }
+
+    /// Joins `relative` to the canonical directory of `from`, so `..` means
+    /// the same however the including file was named (`rel.dsl`,
+    /// `$PWD/rel.dsl`, through a link). The result is the file's canonical
+    /// path when it exists, shown relative to the working directory when it
+    /// lies below it.
+    fn resolve(&self, from: &SourcePath, relative: &str) -> SourcePath {
+        let SourcePath::Fs(from_path) = from else {
+            return from.join_relative(relative);
+        };
+        let real = std::fs::canonicalize(from_path).unwrap_or_else(|_| from_path.clone());
+        let joined = real.parent().unwrap_or(&real).join(relative);
+        let target = std::fs::canonicalize(&joined).unwrap_or(joined);
+        SourcePath::Fs(below_cwd(target))
+    }
+}
+
+/// `path` relative to the working directory when it lies below it, as the
+/// user would write it; otherwise as it is.
+fn below_cwd(path: PathBuf) -> PathBuf {
+    let cwd = std::env::current_dir().and_then(std::fs::canonicalize);
+    match cwd
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(PathBuf::from))
+    {
+        Some(relative) if !relative.as_os_str().is_empty() => relative,
+        _ => path,
+    }
 }
 
 fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    let metadata = std::fs::metadata(path)?;
-    if metadata.is_dir() {
-        return Err(std::io::Error::other("it is a directory, not a file"));
+    read_regular(path, MAX_FILE_BYTES, Follow::Links)
+}
+
+/// Whether [`read_regular`] follows a symbolic link at the path itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    Links,
+    /// The path must be the file itself (`keys/`: written by tools, never a link).
+    NoLinks,
+}
+
+/// Reads a regular file of at most `limit` bytes, and nothing else: a FIFO,
+/// a device or a directory is an error at once, and the limit is enforced
+/// while reading, so neither a file that never ends (`/dev/zero`, a FIFO
+/// nobody writes) nor one that grows while read can hang accord or exhaust
+/// its memory. Opened non-blocking, so opening a FIFO returns at once.
+pub fn read_regular(
+    path: &std::path::Path,
+    limit: u64,
+    follow: Follow,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut flags = libc::O_NONBLOCK | libc::O_NOCTTY;
+    if follow == Follow::NoLinks {
+        flags |= libc::O_NOFOLLOW;
     }
-    if metadata.len() > MAX_FILE_BYTES {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) if follow == Follow::NoLinks => {
+                std::io::Error::other("it is a symbolic link, not a file")
+            }
+            _ => e,
+        })?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
         return Err(std::io::Error::other(format!(
-            "it is larger than {} MiB",
-            MAX_FILE_BYTES / 1024 / 1024
+            "it is {}, not a regular file",
+            file_kind(&metadata)
         )));
     }
-    std::fs::read(path)
+    let too_large = || {
+        std::io::Error::other(format!(
+            "it is larger than {}",
+            crate::diagnostic::bytes_in_words(limit)
+        ))
+    };
+    if metadata.len() > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// What a file that is not a regular file is, for messages.
+fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = metadata.file_type();
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
 }
 
 /// Sources held in memory, for tests of every stage.
@@ -332,7 +438,7 @@ impl Walk<'_> {
                 );
             }
             ast::ImportTarget::Path(rel) => {
-                let target = importer.join_relative(&rel.node);
+                let target = self.loader.resolve(importer, &rel.node);
                 self.visit(&target, Some(rel.span), false);
             }
         }
@@ -346,13 +452,18 @@ impl Walk<'_> {
             Err(e) => {
                 let span = imported_at
                     .unwrap_or_else(|| Span::new(self.sources.add(name.clone(), ""), 0..0));
+                let hint = if imported_at.is_some() {
+                    "check the path; imports are relative to the importing file"
+                } else {
+                    "give the path of a regular file holding the cluster"
+                };
                 self.diagnostics.push(
                     Diagnostic::error(
                         "E0101",
                         format!("cannot read `{name}`: {}", io_reason(&e)),
                         Label::new(span, "cannot be read"),
                     )
-                    .with_hint("check the path; imports are relative to the importing file"),
+                    .with_hint(hint),
                 );
                 return None;
             }

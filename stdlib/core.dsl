@@ -35,3 +35,6 @@ option users.root_home : path = "/root"
 
 option users.home_base : path = "/home"
   "Directory holding the homes of users other than root: the home of `joe` is `HOME_BASE/joe`";
+
+option files.source_roots : list(path) = []
+  "Directories outside the cluster file's own from which `source` and `template` may read (absolute; cluster level only): a build copies what they read onto every host";

@@ -271,18 +271,35 @@ impl Common {
     }
 }
 
-/// `accord check`: the compiler's findings, and the host keys missing from
-/// `keys/` (`W0511`), as `build` would report them.
+/// `accord check`: the compiler's findings and everything `build` would
+/// find before writing: it reads `keys/` and renders the plan as `build`
+/// does (without writing it), so a cluster `check` passes never fails to
+/// build for a reason of its input (a path below a file, a template's
+/// refusal, a private key others can read).
 fn check(common: &Common) -> Result<(), i32> {
     common
         .compile_with(|cluster, compilation| {
-            // Central keys are made by `build` itself.
-            if compilation.has_errors() || crate::render::wants_central_keys(cluster) {
+            let Some(graph) = compilation
+                .graph
+                .as_ref()
+                .filter(|_| !compilation.has_errors())
+            else {
                 return Vec::new();
-            }
+            };
             let (keys, mut found) =
                 crate::render::read_keys_dir(&crate::render::keys_dir(&common.file), cluster);
-            found.extend(crate::render::missing_keys(cluster, &keys, false));
+            let options = crate::render::RenderOptions {
+                keys,
+                require_keys: false,
+            };
+            let (_, rendered) = crate::render::render_with(cluster, graph, &options);
+            // Central keys are made by `build` itself.
+            let central = crate::render::wants_central_keys(cluster);
+            found.extend(
+                rendered
+                    .into_iter()
+                    .filter(|d| !(central && d.code == crate::render::MISSING_KEYS_WARNING)),
+            );
             found
         })
         // The process ends here: freeing a large cluster's model entry by

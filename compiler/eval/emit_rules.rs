@@ -36,6 +36,8 @@ pub struct EmitContext<'a> {
     pub options: &'a Options,
     pub names: Names<'a>,
     pub loader: &'a dyn Loader,
+    /// Where templates may be read from.
+    pub roots: super::files::Roots,
 }
 
 /// Checks one emit declaration, reading its template into `templates`.
@@ -85,7 +87,7 @@ pub fn emit_rule(
                     continue;
                 }
                 body_field = Some(field);
-                if let Some(body) = body(field, module, cx.loader, templates, out) {
+                if let Some(body) = body(field, module, cx, templates, out) {
                     rule.body = body;
                 }
             }
@@ -176,10 +178,11 @@ fn reserved_destination(path: &str) -> bool {
 fn body(
     field: &Field,
     module: &Module,
-    loader: &dyn Loader,
+    cx: &EmitContext,
     templates: &mut BTreeMap<String, String>,
     out: &mut Vec<Diagnostic>,
 ) -> Option<EmitBody> {
+    let loader = cx.loader;
     let ExprKind::Str(text) = &field.value.kind else {
         out.push(field_type(field, "a string"));
         return None;
@@ -202,7 +205,16 @@ fn body(
         );
         return None;
     }
-    let path = module.path.join_relative(text);
+    let path = loader.resolve(&module.path, text);
+    if let Err(real) = cx.roots.admit(loader, &path) {
+        out.push(super::files::outside_roots(
+            "template",
+            &real,
+            field.value.span,
+            &cx.roots,
+        ));
+        return None;
+    }
     let key = template_key(&path);
     if !templates.contains_key(&key) {
         let bytes = match loader.read(&path) {
@@ -272,7 +284,7 @@ fn scope(field: &Field, out: &mut Vec<Diagnostic>) -> Option<EmitScope> {
 fn owner(field: &Field, out: &mut Vec<Diagnostic>) -> Option<String> {
     let text = match &field.value.kind {
         ExprKind::Str(s) => s.clone(),
-        ExprKind::Ident(p) if p.segments.len() == 1 => p.dotted(),
+        ExprKind::Ident(p) if p.single().is_some() => p.dotted(),
         _ => {
             out.push(field_type(field, "a user name or a template string"));
             return None;

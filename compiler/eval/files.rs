@@ -16,18 +16,90 @@ const FIELDS: [&str; 6] = ["text", "source", "mode", "owner", "group", "install"
 /// Default mode of a declared file.
 const DEFAULT_MODE: u32 = 0o644;
 
+/// The option naming directories outside the cluster file's own that
+/// `source` and `template` may read from.
+pub const SOURCE_ROOTS_OPTION: &str = "files.source_roots";
+
+/// Where `source` and `template` files may come from: the directory tree of
+/// the cluster file, the directories [`SOURCE_ROOTS_OPTION`] names, and the
+/// standard library. Checked after resolving symbolic links, so neither
+/// `../../etc/shadow`, `/etc/shadow` nor a link to it inside the tree copies
+/// a file from elsewhere into a build.
+#[derive(Debug, Clone, Default)]
+pub struct Roots {
+    dirs: Vec<std::path::PathBuf>,
+}
+
+impl Roots {
+    /// The root module's directory and `extra`, each resolved by `loader`.
+    pub fn new(modules: &[Module], loader: &dyn Loader, extra: &[String]) -> Roots {
+        let mut dirs = Vec::new();
+        if let Some(root) = modules.iter().find(|m| m.is_root) {
+            if let SourcePath::Fs(p) = loader.canonical(&root.path) {
+                dirs.push(p.parent().map(std::path::Path::to_path_buf).unwrap_or(p));
+            }
+        }
+        for dir in extra {
+            if let SourcePath::Fs(p) = loader.canonical(&SourcePath::Fs(dir.into())) {
+                dirs.push(p);
+            }
+        }
+        Roots { dirs }
+    }
+
+    /// `Err` with the file's real path when `path` lies outside every root.
+    /// A path that cannot be resolved (a missing file) passes: reading it
+    /// reports that.
+    pub fn admit(&self, loader: &dyn Loader, path: &SourcePath) -> Result<(), String> {
+        let SourcePath::Fs(real) = loader.canonical(path) else {
+            return Ok(());
+        };
+        if !real.is_absolute() || self.dirs.iter().any(|d| real.starts_with(d)) {
+            return Ok(());
+        }
+        Err(real.display().to_string())
+    }
+
+    /// The roots, for messages.
+    fn describe(&self) -> String {
+        let dirs: Vec<String> = self
+            .dirs
+            .iter()
+            .map(|d| format!("`{}`", d.display()))
+            .collect();
+        dirs.join(", ")
+    }
+}
+
+/// `E0230`: a `source` or `template` outside the directories a build may
+/// read from.
+pub fn outside_roots(what: &str, real: &str, span: Span, roots: &Roots) -> Diagnostic {
+    Diagnostic::error(
+        "E0230",
+        format!("`{what}` reads `{real}`, outside the cluster's directory"),
+        Label::new(span, "outside the directories a build may read"),
+    )
+    .with_note(format!(
+        "a build copies what `{what}` reads into files on every host it goes to; it may read below {} only (after resolving links)",
+        roots.describe()
+    ))
+    .with_hint(format!("copy the file into the cluster's directory, or name its directory in `{SOURCE_ROOTS_OPTION}` at cluster level"))
+}
+
 /// Reads `source` files through the loader, each path once, so many
 /// declarations of one large file hold one copy.
 pub struct Reader<'a> {
     loader: &'a dyn Loader,
+    roots: Roots,
     cache: HashMap<SourcePath, Arc<Vec<u8>>>,
 }
 
 impl<'a> Reader<'a> {
-    /// A reader with an empty cache.
-    pub fn new(loader: &'a dyn Loader) -> Reader<'a> {
+    /// A reader with an empty cache that reads below `roots`.
+    pub fn new(loader: &'a dyn Loader, roots: Roots) -> Reader<'a> {
         Reader {
             loader,
+            roots,
             cache: HashMap::new(),
         }
     }
@@ -194,7 +266,16 @@ fn source(
         out.push(bad_path(rel, field.value.span, &reason));
         return None;
     }
-    let path = module.path.join_relative(rel);
+    let path = loader.loader.resolve(&module.path, rel);
+    if let Err(real) = loader.roots.admit(loader.loader, &path) {
+        out.push(outside_roots(
+            "source",
+            &real,
+            field.value.span,
+            &loader.roots,
+        ));
+        return None;
+    }
     match loader.read(&path) {
         Ok(bytes) => Some(FileContent::Source {
             path: match &path {
@@ -259,7 +340,7 @@ pub fn file_mode(expr: &Expr, out: &mut Vec<Diagnostic>) -> Option<u32> {
 fn user(field: &Field, out: &mut Vec<Diagnostic>) -> Option<String> {
     let name = match &field.value.kind {
         ExprKind::Str(s) => s.as_str(),
-        ExprKind::Ident(p) if p.segments.len() == 1 => p.segments[0].node.as_str(),
+        ExprKind::Ident(p) if p.single().is_some() => p.as_str(),
         _ => {
             out.push(field_type(field, "a user or group name"));
             return None;

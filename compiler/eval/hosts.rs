@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::files::{file_spec, Reader};
+use super::files::{file_spec, Reader, Roots, SOURCE_ROOTS_OPTION};
 use super::merge::{merge, winners, Conflict, Priority, TypedDef};
 use super::options::{Options, HOST_BLOCK_ONLY};
 use super::resolve::NameTable;
@@ -82,6 +82,8 @@ struct Builder<'a> {
     host_names: HashMap<String, (HostId, Span, &'static str)>,
     /// Host names by id, for E0226's message.
     host_owners: Vec<String>,
+    /// Role names, lowercased, and where each is declared (`E0208`).
+    role_names: HashMap<String, Span>,
     reader: Reader<'a>,
     out: &'a mut Vec<Diagnostic>,
 }
@@ -96,6 +98,21 @@ fn not_a_host(address: IpAddr) -> Option<&'static str> {
         IpAddr::V4(a) if a.is_broadcast() => Some("the broadcast address reaches every host"),
         _ => None,
     }
+}
+
+/// Where `source` and `template` may read: see [`Roots`].
+pub fn roots(modules: &[Module], loader: &dyn Loader, cluster: &Config) -> Roots {
+    let extra: Vec<String> = match cluster.values.get(SOURCE_ROOTS_OPTION).map(|v| &v.value) {
+        Some(Value::List(dirs)) => dirs
+            .iter()
+            .filter_map(|d| match d {
+                Value::Str(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Roots::new(modules, loader, &extra)
 }
 
 /// Evaluates every host, role and the cluster-level configuration.
@@ -129,7 +146,12 @@ pub fn build(
         addresses: HashMap::with_capacity(table.host_blocks.len()),
         host_names: HashMap::with_capacity(table.host_blocks.len() * 2),
         host_owners: Vec::with_capacity(table.host_blocks.len()),
-        reader: Reader::new(loader),
+        role_names: c
+            .roles
+            .iter()
+            .map(|r| (r.name.node.to_ascii_lowercase(), r.name.span))
+            .collect(),
+        reader: Reader::new(loader, Roots::default()),
         out,
     };
     b.cluster = b.scope_defs(&c.cluster_scope.defs, Where::Cluster);
@@ -138,9 +160,10 @@ pub fn build(
         .iter()
         .map(|r| b.scope_defs(&r.body.defs, Where::Role))
         .collect();
+    b.cluster_config = Arc::new(b.config(&[], None));
+    b.reader = Reader::new(loader, roots(modules, loader, &b.cluster_config));
     b.cluster_files = b.files(&c.cluster_scope, modules);
     b.role_files = c.roles.iter().map(|r| b.files(&r.body, modules)).collect();
-    b.cluster_config = Arc::new(b.config(&[], None));
 
     let mut roles: Vec<Role> = c
         .roles
@@ -187,15 +210,28 @@ impl Builder<'_> {
     }
 
     fn type_def(&mut self, def: &ast::Def, at: Where) -> Option<TypedDef> {
-        let path = dotted(&def.path);
-        let option = match self.options.lookup(&path, def.path.span) {
+        let path = def.path.as_str();
+        let option = match self.options.lookup(path, def.path.span) {
             Ok(i) => i,
             Err(d) => {
                 self.out.push(*d);
                 return None;
             }
         };
-        if at != Where::Host && HOST_BLOCK_ONLY.contains(&&*path) {
+        if at != Where::Cluster && path == SOURCE_ROOTS_OPTION {
+            self.out.push(
+                Diagnostic::error(
+                    "E0213",
+                    format!("`{path}` can only be set at cluster level"),
+                    Label::new(def.path.span, "set in a role or host block"),
+                )
+                .with_hint(format!(
+                    "`{path}` says where the whole build may read files: set it in the cluster block"
+                )),
+            );
+            return None;
+        }
+        if at != Where::Host && HOST_BLOCK_ONLY.contains(&path) {
             let scope = if at == Where::Role {
                 "a role block"
             } else {
@@ -214,7 +250,7 @@ impl Builder<'_> {
             return None;
         }
         let ty = &self.options.list[option].ty;
-        let value = typed(&def.value, ty, &path, &self.names, self.out)?;
+        let value = typed(&def.value, ty, path, &self.names, self.out)?;
         let item_spans = match &def.value.kind {
             ast::ExprKind::List(items) => items.iter().map(|e| e.span).collect(),
             _ => Vec::new(),
@@ -429,6 +465,26 @@ impl Builder<'_> {
             .chain(aliases.iter().map(|(a, span)| (a, *span, "an alias")));
         let mut clashes = Vec::new();
         for (claimed, span, what) in claims {
+            if what == "an alias" {
+                if let Some(role) = self.role_names.get(&claimed.to_ascii_lowercase()) {
+                    self.out.push(
+                        Diagnostic::error(
+                            "E0208",
+                            format!("alias `{claimed}` of host `{name}` is also a role"),
+                            Label::new(span, "alias given here"),
+                        )
+                        .with_label(*role, "role declared here")
+                        .with_note("host names, aliases and role names are one namespace, compared without case")
+                        .with_hint("rename the alias or the role"),
+                    );
+                    continue;
+                }
+            }
+            if let Err(reason) = super::validate::not_local(claimed) {
+                let d = super::resolve::local_name(claimed, span, what, name, &reason);
+                self.out.push(d);
+                continue;
+            }
             match self.host_names.entry(claimed.to_ascii_lowercase()) {
                 std::collections::hash_map::Entry::Vacant(slot) => {
                     slot.insert((id, span, what));
@@ -485,8 +541,24 @@ impl Builder<'_> {
         roles: &[RoleId],
         host: &ScopeDefs,
     ) -> Vec<(Value, Span)> {
+        let mut items = Vec::new();
+        self.attr_each(option, roles, host, |value, span| {
+            items.push((value.clone(), span));
+        });
+        items
+    }
+
+    /// Visits the items of a host attribute's winning definitions, in
+    /// order, without copying them (a `peers` list may hold millions).
+    fn attr_each(
+        &mut self,
+        option: Option<usize>,
+        roles: &[RoleId],
+        host: &ScopeDefs,
+        mut visit: impl FnMut(&Value, Span),
+    ) {
         let Some(option) = option else {
-            return Vec::new();
+            return;
         };
         let mut defs: Vec<&TypedDef> = Vec::new();
         defs.extend(self.cluster.attrs.get(&option).into_iter().flatten());
@@ -511,22 +583,22 @@ impl Builder<'_> {
                 if self.reported.insert((first.span, second.span)) {
                     self.out.push(d);
                 }
-                return Vec::new();
+                return;
             }
         }
-        let mut items = Vec::new();
         for def in winners {
             match &def.value {
                 Value::List(values) => {
-                    items.extend(values.iter().cloned().zip(def.item_spans.iter().copied()));
+                    for (value, span) in values.iter().zip(&def.item_spans) {
+                        visit(value, *span);
+                    }
                 }
                 scalar => {
-                    items.push((scalar.clone(), def.value_span));
+                    visit(scalar, def.value_span);
                     break;
                 }
             }
         }
-        items
     }
 
     fn host_addresses(
@@ -581,7 +653,7 @@ impl Builder<'_> {
             raw.body
                 .defs
                 .iter()
-                .any(|d| matches!(&*dotted(&d.path), "address" | "addresses"))
+                .any(|d| matches!(d.path.as_str(), "address" | "addresses"))
         };
         if addresses.is_empty() && self.attrs.address.is_some() && !written() {
             self.out.push(
@@ -597,13 +669,18 @@ impl Builder<'_> {
         addresses
     }
 
+    /// The host's peers, each target once (the first place that names it).
     fn host_peers(&mut self, roles: &[RoleId], defs: &ScopeDefs) -> Vec<PeerRef> {
-        let items = self.attr_items(self.attrs.peers, roles, defs);
-        self.table
-            .peers(items.into_iter().filter_map(|(v, span)| match v {
-                Value::Enum(name) => Some((name, span)),
-                _ => None,
-            }))
+        let table = self.table;
+        let mut peers = Vec::new();
+        let mut seen = HashSet::new();
+        self.attr_each(self.attrs.peers, roles, defs, |value, span| {
+            let Value::Enum(name) = value else { return };
+            if let Some(target) = table.target(name).filter(|t| seen.insert(*t)) {
+                peers.push(PeerRef { target, span });
+            }
+        });
+        peers
     }
 
     fn role_peers(&self, role: usize) -> Vec<PeerRef> {
@@ -638,14 +715,6 @@ fn dedup_in_order<T: Eq + std::hash::Hash + Copy>(items: &mut Vec<T>) {
     } else {
         let mut seen = HashSet::with_capacity(items.len());
         items.retain(|item| seen.insert(*item));
-    }
-}
-
-/// The dotted text of a path, without allocating for the common one-segment case.
-fn dotted(path: &ast::Path) -> std::borrow::Cow<'_, str> {
-    match path.segments.as_slice() {
-        [one] => std::borrow::Cow::Borrowed(one.node.as_str()),
-        _ => std::borrow::Cow::Owned(path.dotted()),
     }
 }
 

@@ -83,6 +83,7 @@ pub fn evaluate(
         options: &options,
         names: table.names(),
         loader,
+        roots: hosts::roots(modules, loader, &built.cluster_config),
     };
     let id = |module: usize| model::ModuleId(module as u32);
     let mut emits = Vec::with_capacity(collected.emits.len());

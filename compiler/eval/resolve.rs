@@ -31,6 +31,14 @@ impl NameTable {
         t.hosts.reserve(c.hosts.len());
         t.host_blocks.reserve(c.hosts.len());
         let mut first_span: Vec<Span> = Vec::with_capacity(c.hosts.len());
+        // Roles and hosts share one namespace, compared without case as
+        // the names of hosts are (`E0226`): `Web` beside `web` is a clash.
+        let roles_lower: HashMap<String, usize> = c
+            .roles
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.node.to_ascii_lowercase(), i))
+            .collect();
         for (i, host) in c.hosts.iter().enumerate() {
             let name = &host.name.node;
             check_name(host.name, "host", out);
@@ -46,7 +54,7 @@ impl NameTable {
                 );
                 continue;
             }
-            if let Some(role) = c.role_index.get(name) {
+            if let Some(role) = roles_lower.get(&name.to_ascii_lowercase()) {
                 out.push(
                     Diagnostic::error(
                         "E0208",
@@ -54,6 +62,7 @@ impl NameTable {
                         Label::new(host.name.span, "host declared here"),
                     )
                     .with_label(c.roles[*role].name.span, "role declared here")
+                    .with_note("host and role names are one namespace, compared without case")
                     .with_hint(
                         "rename the host or the role: selectors and peers must name one of them",
                     ),
@@ -138,11 +147,35 @@ impl NameTable {
     }
 }
 
+/// Longest host or cluster name: the build makes a directory of each, and
+/// `emit` takes at most 200 characters for one.
+const MAX_NAME: usize = 200;
+
 /// Host, role and cluster names must be RFC 1123 host names: they reach
 /// `.rhosts`, `/etc/hosts` and directory names.
 pub fn check_name(name: &ast::Name, what: &str, out: &mut Vec<Diagnostic>) -> bool {
-    match validate::hostname(&name.node) {
-        Ok(()) => true,
+    // A host's and the cluster's names are directories of the build.
+    let fits = |n: &str| {
+        if n.len() > MAX_NAME && what != "role" {
+            return Err(format!(
+                "it is longer than {MAX_NAME} characters (it names a directory of the build)"
+            ));
+        }
+        validate::hostname(n)
+    };
+    match fits(&name.node) {
+        Ok(()) => match validate::not_an_address(&name.node) {
+            Ok(()) => true,
+            Err(reason) => {
+                out.push(address_name(
+                    &name.node,
+                    name.span,
+                    &format!("{what} name"),
+                    &reason,
+                ));
+                false
+            }
+        },
         Err(reason) => {
             out.push(
                 Diagnostic::error(
@@ -156,4 +189,31 @@ pub fn check_name(name: &ast::Name, what: &str, out: &mut Vec<Diagnostic>) -> bo
             false
         }
     }
+}
+
+/// `E0229`: a name that resolvers read as an address (the same code as a
+/// name of the local host, [`local_name`]). Trust files list
+/// every name of a client, and a line that is an address admits whichever
+/// host has it, whatever the trust graph says.
+pub fn address_name(name: &str, span: Span, what: &str, reason: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0229",
+        format!("`{name}` is an address, not a {what}: {reason}"),
+        Label::new(span, "an address, not a name"),
+    )
+    .with_note("trust files list every name of a client host, and a line that is an address admits whichever host has that address")
+    .with_hint("give the host a name with a letter in its last label (`node-10`), and its address in `address`")
+}
+
+/// `E0229`: a name every resolver maps to the machine itself.
+pub fn local_name(name: &str, span: Span, what: &str, host: &str, reason: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0229",
+        format!("host `{host}` cannot answer to `{name}`: {reason}"),
+        Label::new(span, format!("{what} of `{host}`")),
+    )
+    .with_note(
+        "trust files list every name of a client host, and every host takes this name for itself",
+    )
+    .with_hint("give the host a name of its own")
 }

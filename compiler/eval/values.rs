@@ -74,10 +74,13 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         (Type::Enum(variants), ExprKind::Ident(_) | ExprKind::Str(_)) => {
             enum_variant(expr, variants, ty, option)
         }
-        (Type::Address, ExprKind::Number(n) | ExprKind::Ipv6(n)) => n
-            .parse::<IpAddr>()
-            .map(Value::Address)
-            .map_err(|_| Box::new(bad_address(expr, n, option))),
+        (Type::Address, ExprKind::Number(n) | ExprKind::Ipv6(n)) => match n.parse::<IpAddr>() {
+            Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some() => {
+                Err(Box::new(mapped_address(expr, n, v6, option)))
+            }
+            Ok(address) => Ok(Value::Address(address)),
+            Err(_) => Err(Box::new(bad_address(expr, n, option))),
+        },
         (Type::Address, ExprKind::Str(text)) => {
             let d = wrong_type(expr, ty, option);
             Err(Box::new(match text.parse::<IpAddr>() {
@@ -92,8 +95,14 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         }
         (Type::Hostname, _) => {
             let name = name_of(expr).ok_or_else(wrong)?;
-            invalid(expr, option, "E0206", "host name", validate::hostname(name))
-                .map(|()| Value::Enum(name.to_string()))
+            invalid(expr, option, "E0206", "host name", validate::hostname(name))?;
+            validate::not_an_address(name).map_err(|reason| {
+                let what = format!("host name (for `{option}`)");
+                Box::new(super::resolve::address_name(
+                    name, expr.span, &what, &reason,
+                ))
+            })?;
+            Ok(Value::Enum(name.to_string()))
         }
         (Type::Interface, ExprKind::Str(s)) => invalid(
             expr,
@@ -109,7 +118,11 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
                 .map(|()| Value::Enum(name.to_string()))
         }
         (Type::Path, ExprKind::Str(s)) => {
-            invalid(expr, option, "E0216", "path", validate::abs_path(s))
+            invalid(expr, option, "E0216", "path", validate::config_path(s))
+                .map(|()| Value::Str(s.clone()))
+        }
+        (Type::FileName, ExprKind::Str(s)) => {
+            invalid(expr, option, "E0216", "file name", validate::file_name(s))
                 .map(|()| Value::Str(s.clone()))
         }
         (Type::Mode, ExprKind::Number(n)) => validate::mode(n).map(Value::Mode).map_err(|reason| {
@@ -147,7 +160,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
 /// A single name written bare or quoted.
 pub fn name_of(expr: &Expr) -> Option<&str> {
     match &expr.kind {
-        ExprKind::Ident(path) if path.segments.len() == 1 => Some(&path.segments[0].node),
+        ExprKind::Ident(path) => path.single(),
         ExprKind::Str(s) => Some(s),
         _ => None,
     }
@@ -169,6 +182,19 @@ fn int(
     ty: &Type,
     option: &str,
 ) -> Result<Value, Box<Diagnostic>> {
+    if !text
+        .trim_start_matches('-')
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+    {
+        return Err(Diagnostic::error(
+            "E0202",
+            format!("`{text}` is not a number (for `{option}`)"),
+            Label::new(expr.span, format!("expected {ty}")),
+        )
+        .with_hint("write a decimal integer such as `22`")
+        .into());
+    }
     let in_range = text
         .parse::<i64>()
         .ok()
@@ -252,7 +278,8 @@ fn invalid(
         )
         .with_hint(match code {
             "E0224" => "a string reaches generated files as one line: remove the control character",
-            "E0216" => "write an absolute path without `..`, `//` or control characters",
+            "E0216" if what == "file name" => "a file name is one path component: letters, digits, `.`, `_`, `-` and `@`, such as `ssh`",
+            "E0216" => "write an absolute path without `..`, `//`, white space, quotes or control characters, such as `/etc/motd`",
             "E0212" => "user names are lowercase letters, digits, `_` and `-`, starting with a letter or `_`",
             "E0228" => "interface names are 1-15 letters, digits, `.`, `_` and `-`, with `*` as a wildcard (`eth1`, `en*`)",
             _ => "use letters, digits and `-` in dot-separated labels, such as `node-01`",
@@ -276,6 +303,24 @@ fn bad_address(expr: &Expr, text: &str, option: &str) -> Diagnostic {
         Label::new(expr.span, reason),
     )
     .with_hint("an IPv4 address is four numbers from 0 to 255 (`10.0.0.1`); an IPv6 address is written bare (`fd00::1`)")
+}
+
+/// `E0225`: an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`). A host
+/// never presents it as its own: the kernel and the daemons see the IPv4
+/// address, so it would compare unequal to the host it stands for (a
+/// duplicate or a loopback would pass unseen) and match no client.
+fn mapped_address(expr: &Expr, text: &str, v6: std::net::Ipv6Addr, option: &str) -> Diagnostic {
+    let v4 = v6
+        .to_ipv4_mapped()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    Diagnostic::error(
+        "E0225",
+        format!("`{text}` is an IPv4 address written as IPv6 (for `{option}`)"),
+        Label::new(expr.span, "an IPv4-mapped IPv6 address"),
+    )
+    .with_note("hosts present, and daemons compare, the IPv4 address itself")
+    .with_hint(format!("write the IPv4 address: `{v4}`"))
 }
 
 /// Why dotted numbers are not an IPv4 address.
@@ -306,7 +351,7 @@ pub fn wrong_type(expr: &Expr, ty: &Type, option: &str) -> Diagnostic {
         Label::new(expr.span, format!("expected {ty}")),
     );
     match ty {
-        Type::Path | Type::String => d.with_hint("write it as a quoted string"),
+        Type::Path | Type::FileName | Type::String => d.with_hint("write it as a quoted string"),
         Type::List(_) => d.with_hint("write a list: `[a, b]`"),
         Type::Mode => d.with_hint("write an octal mode such as `0644`"),
         Type::Address => d.with_hint("write the address bare: `10.0.0.1` or `fd00::1`"),

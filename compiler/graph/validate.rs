@@ -319,17 +319,23 @@ fn dropped_peer(cluster: &Cluster, h: HostId, k: HostId, mut d: Diagnostic) -> D
 }
 
 fn transport(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
-    let mut grouped: BTreeMap<Source, Vec<EdgeKey>> = BTreeMap::new();
+    // By the declaration's span: both halves of one `<->` are one finding.
+    let mut grouped: BTreeMap<Span, (Source, Vec<EdgeKey>)> = BTreeMap::new();
     for (key, info) in graph.edges() {
         let (a, b) = (
             &graph.groups[key.from.0 as usize],
             &graph.groups[key.to.0 as usize],
         );
         if a.transport != b.transport {
-            grouped.entry(info.sources[0]).or_default().push(key);
+            let source = info.sources[0];
+            grouped
+                .entry(source_span(cluster, graph, source))
+                .or_insert((source, Vec::new()))
+                .1
+                .push(key);
         }
     }
-    for (source, edges) in grouped {
+    for (source, edges) in grouped.into_values() {
         let key = edges[0];
         let edge = edge_text(cluster, graph, key);
         let (h, k) = ends(graph, key);

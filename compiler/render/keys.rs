@@ -16,6 +16,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, Label};
+use crate::load::Follow;
 use crate::model::{Cluster, HostId};
 
 /// The option that turns on central key generation for a host.
@@ -178,7 +179,13 @@ pub fn read_keys_dir(dir: &Path, cluster: &Cluster) -> (Keys, Vec<Diagnostic>) {
             );
         }
         if present.contains(std::ffi::OsStr::new(&host.name)) {
-            read_private_keys(&dir.join(&host.name), &host.name, &mut keys);
+            read_private_keys(
+                &dir.join(&host.name),
+                &host.name,
+                &mut keys,
+                &at,
+                &mut diagnostics,
+            );
         }
     }
     (keys, diagnostics)
@@ -192,10 +199,14 @@ fn read_public_keys(
     at: &Label,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    let text = match std::fs::read_to_string(public) {
+    let text = match read_key_file(public) {
         Ok(text) => text,
         Err(e) => {
-            let message = format!("cannot read `{}`: {e}", public.display());
+            let message = format!(
+                "cannot read `{}`: {}",
+                public.display(),
+                crate::eval::files::reason(&e)
+            );
             diagnostics.push(Diagnostic::warning("W0512", message, at.clone()));
             return;
         }
@@ -216,9 +227,44 @@ fn read_public_keys(
     }
 }
 
+/// Largest file read from `keys/`: a public key line is under 1 KiB, an
+/// RSA-16384 private key about 12 KiB.
+pub const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads one file of `keys/`: a regular file (not a link, FIFO or device)
+/// of at most [`MAX_KEY_FILE_BYTES`], as UTF-8 text.
+fn read_key_file(path: &Path) -> std::io::Result<String> {
+    let bytes = crate::load::read_regular(path, MAX_KEY_FILE_BYTES, Follow::NoLinks)?;
+    String::from_utf8(bytes).map_err(|_| std::io::Error::other("it is not UTF-8 text"))
+}
+
+/// `E0513`: a private key file that others may read, refused as ssh
+/// refuses one ("UNPROTECTED PRIVATE KEY FILE"): whoever read it can pose
+/// as the host to every peer that trusts it.
+fn unprotected(path: &Path, mode: u32, at: &Label) -> Diagnostic {
+    Diagnostic::error(
+        "E0513",
+        format!(
+            "the private host key `{}` is readable by others (mode {:04o})",
+            path.display(),
+            mode & 0o7777
+        ),
+        at.clone(),
+    )
+    .with_note("whoever can read a host's private key can log in as that host wherever it is trusted; ssh refuses such a file too")
+    .with_hint(format!("make it private: `chmod 600 {}`, and consider the key exposed: remove it so `accord build` makes a new one", path.display()))
+}
+
 /// Attaches central private keys (`<dir>/ssh_host_<type>_key`) to the host's
-/// public keys; the public half comes from the `.pub` beside each.
-fn read_private_keys(dir: &Path, host: &str, keys: &mut Keys) {
+/// public keys; the public half comes from the `.pub` beside each. A key
+/// file that group or others may read is an error (`E0513`).
+fn read_private_keys(
+    dir: &Path,
+    host: &str,
+    keys: &mut Keys,
+    at: &Label,
+    out: &mut Vec<Diagnostic>,
+) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -231,11 +277,32 @@ fn read_private_keys(dir: &Path, host: &str, keys: &mut Keys) {
         if !name.starts_with("ssh_host_") || !name.ends_with("_key") {
             continue;
         }
-        let (Ok(private), Ok(public)) = (
-            std::fs::read_to_string(&path),
-            std::fs::read_to_string(path.with_file_name(format!("{name}.pub"))),
-        ) else {
-            continue;
+        if let Ok(metadata) = std::fs::symlink_metadata(&path) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = metadata.permissions().mode();
+            if mode & 0o077 != 0 {
+                out.push(unprotected(&path, mode, at));
+                continue;
+            }
+        }
+        let (private, public) = (
+            read_key_file(&path),
+            read_key_file(&path.with_file_name(format!("{name}.pub"))),
+        );
+        let (private, public) = match (private, public) {
+            (Ok(private), Ok(public)) => (private, public),
+            (Err(e), _) | (_, Err(e)) => {
+                out.push(Diagnostic::warning(
+                    "W0512",
+                    format!(
+                        "cannot read the central key `{}`: {}",
+                        path.display(),
+                        crate::eval::files::reason(&e)
+                    ),
+                    at.clone(),
+                ));
+                continue;
+            }
         };
         if let Some(Ok(Some(mut key))) = public.lines().next().map(parse_key_line) {
             if private.contains("PRIVATE KEY") {
@@ -294,14 +361,15 @@ pub fn generate_central_keys(
     Ok(out)
 }
 
+/// Makes `dir` (and missing parents) private from its creation on, and
+/// makes an existing one private.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 /// Runs `ssh-keygen` into a temporary name and renames, so no empty or half
@@ -311,7 +379,18 @@ fn keygen(file: &Path, key_type: &str, host: &str) -> std::io::Result<()> {
     let tmp_pub = PathBuf::from(format!("{}.pub", tmp.display()));
     let _ = std::fs::remove_file(&tmp);
     let _ = std::fs::remove_file(&tmp_pub);
-    let status = Command::new("ssh-keygen")
+    let mut command = Command::new("ssh-keygen");
+    // The private key is 0600 from its first byte, whatever the caller's
+    // umask: ssh-keygen creates it with the mode its umask leaves.
+    // SAFETY: `umask` is async-signal-safe and touches no memory.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+    let status = command
         .args(["-q", "-t", key_type, "-N", "", "-C"])
         .arg(format!("root@{host}"))
         .arg("-f")
@@ -331,10 +410,9 @@ fn keygen(file: &Path, key_type: &str, host: &str) -> std::io::Result<()> {
             "ssh-keygen -t {key_type} failed for `{host}`"
         )));
     }
-    #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::set_permissions(&tmp_pub, std::fs::Permissions::from_mode(0o644))?;
     }
     std::fs::rename(&tmp_pub, format!("{}.pub", file.display()))?;
     std::fs::rename(&tmp, file)

@@ -84,6 +84,11 @@ pub trait Inbound: Sync {
     /// Every grant into `host`, sorted by (as_user, from_user).
     fn inbound(&self, host: HostId) -> Vec<Grant>;
 
+    /// Every host some user of `host` may log in to, ascending.
+    fn outbound(&self, _host: HostId) -> Vec<HostId> {
+        Vec::new()
+    }
+
     /// Hosts with different trust classes never share a rendering class:
     /// the graph knows things about a host (such as being named in another
     /// host's peers list) that its config and roles do not show.
@@ -101,6 +106,10 @@ pub trait Inbound: Sync {
 impl Inbound for TrustGraph {
     fn inbound(&self, host: HostId) -> Vec<Grant> {
         TrustGraph::inbound(self, host)
+    }
+
+    fn outbound(&self, host: HostId) -> Vec<HostId> {
+        self.outbound_group(self.group_of(host)).to_vec()
     }
 
     fn trust_class(&self, host: HostId) -> u32 {
@@ -509,10 +518,15 @@ impl<'a> Renderer<'a> {
                 if pair[0].0.path == pair[1].0.path {
                     conflicts
                         .entry((pair[0].0.path.clone(), pair[0].1, pair[1].1))
-                        .or_insert_with(|| host.name.clone());
+                        .or_insert_with(|| (host.name.clone(), None));
                 }
             }
             entries.dedup_by(|a, b| a.0.path == b.0.path);
+            for (path, span, parent, parent_span) in below_a_file(&entries) {
+                conflicts
+                    .entry((path, parent_span, span))
+                    .or_insert_with(|| (host.name.clone(), Some(parent)));
+            }
             for (entry, span) in &entries {
                 if let EntryKind::File(blob) = entry.kind {
                     if entry.mode & 0o077 != 0
@@ -547,8 +561,21 @@ impl<'a> Renderer<'a> {
                 services,
             });
         }
-        for ((path, first, second), host) in conflicts {
-            diagnostics.push(self.conflict(&path, first, second, &host));
+        // One error per declaration a file lies below, not one per path below it.
+        let mut below_reported = std::collections::HashSet::new();
+        for ((path, first, second), (host, parent)) in conflicts {
+            if parent.is_some() && !below_reported.insert((first, parent.clone())) {
+                continue;
+            }
+            let id = self.cluster.host_index.get(&host).copied();
+            let config = id.map(|h| &*self.cluster.hosts[h.0 as usize].config);
+            let at = Collision {
+                path: &path,
+                parent: parent.as_deref(),
+                first,
+                second,
+            };
+            diagnostics.push(self.conflict(&at, &host, config));
         }
         for ((path, span), mode) in exposed_keys {
             diagnostics.push(
@@ -583,7 +610,7 @@ impl<'a> Renderer<'a> {
         let config = self.configs.cached(&host.config);
         let inbound = self.inbound.get(
             graph.trust_key(rep),
-            || graph.inbound(rep),
+            || (graph.inbound(rep), graph.outbound(rep)),
             &self.hosts,
             &host.config,
         );
@@ -591,6 +618,7 @@ impl<'a> Renderer<'a> {
         self.with_tracked_config(&mut ctx, &config);
         ctx.insert("inbound", inbound.inbound);
         ctx.insert("inbound_users", inbound.users);
+        ctx.insert("outbound", inbound.outbound);
         let roles: Vec<Value> = host
             .roles
             .iter()
@@ -1017,16 +1045,65 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    fn conflict(&self, path: &str, first: Span, second: Span, host: &str) -> Diagnostic {
-        let mut d = Diagnostic::error(
-            "E0507",
-            format!("two definitions write `{path}` on host `{host}`"),
-            Label::new(second, "this one"),
-        );
-        if first != second {
-            d = d.with_label(first, "and this one");
+    /// `E0507`: two entries of one host at one path, or an entry below a
+    /// file. When an option the user set gave the path (a home directory,
+    /// a script's path), the error points at that definition.
+    fn conflict(&self, at: &Collision, host: &str, config: Option<&Config>) -> Diagnostic {
+        let Collision {
+            path,
+            parent,
+            mut first,
+            mut second,
+        } = *at;
+        let is_rule = |span: Span| self.cluster.emits.iter().any(|rule| rule.span == span);
+        // The user's own declaration first: a rule of a module is the other side.
+        if is_rule(second) && !is_rule(first) {
+            std::mem::swap(&mut first, &mut second);
         }
-        d.with_hint("make the conditions exclusive, or declare the file once")
+        // Only a path a rule rendered can come from an option.
+        let rendered = is_rule(first) || is_rule(second);
+        let swapped = at.first != first;
+        let this = match (parent, swapped) {
+            (Some(_), false) => "below a file",
+            (Some(_), true) => "a file, where a directory is needed",
+            (None, _) => "this one",
+        };
+        let cause = config
+            .filter(|_| rendered)
+            .and_then(|c| path_option(c, path));
+        let what = match parent {
+            Some(parent) => format!("`{path}` would lie below the file `{parent}`"),
+            None => format!("two definitions write `{path}`"),
+        };
+        let mut d = match cause {
+            Some((option, value, set)) => Diagnostic::error(
+                "E0507",
+                format!("`{option}` = `{value}` collides on host `{host}`: {what}"),
+                Label::new(set, format!("`{option}` set here")),
+            )
+            .with_label(second, this)
+            .with_hint(format!(
+                "give `{option}` a path no other file or directory of the host uses"
+            )),
+            None => Diagnostic::error(
+                "E0507",
+                format!("{what} on host `{host}`"),
+                Label::new(second, this),
+            )
+            .with_hint(match parent {
+                Some(_) => "a path cannot be both a file and a directory: move one of them",
+                None => "make the conditions exclusive, or declare the file once",
+            }),
+        };
+        if first != second {
+            let label = match parent {
+                Some(_) if !swapped => "the file above it",
+                Some(_) => "writes below it",
+                None => "and this one",
+            };
+            d = d.with_label(first, label);
+        }
+        d
     }
 
     /// Warns (or, with `require_keys`, errs) about hosts lacking keys.
@@ -1157,6 +1234,53 @@ fn missing_keys_in(
 
 /// A rule whose destination is on a host (as opposed to a cluster file):
 /// its path template starts with `/` or `{{` (as the evaluator decides).
+/// Two entries of one host that cannot both be written.
+#[derive(Clone, Copy)]
+struct Collision<'a> {
+    path: &'a str,
+    /// The file above `path`, for an entry below a file.
+    parent: Option<&'a str>,
+    first: Span,
+    second: Span,
+}
+
+/// Entries that lie below another entry that is not a directory: `(path,
+/// its origin, the file's path, the file's origin)`. The write would fail,
+/// or turn a file into a directory; found here, it is an error at both
+/// declarations, from `check` as from `build`.
+fn below_a_file(entries: &[(Entry, Span)]) -> Vec<(String, Span, String, Span)> {
+    let files: HashMap<&str, Span> = entries
+        .iter()
+        .filter(|(e, _)| e.kind != EntryKind::Dir)
+        .map(|(e, span)| (e.path.as_str(), *span))
+        .collect();
+    let mut found = Vec::new();
+    for (entry, span) in entries {
+        let path = entry.path.as_str();
+        let parents = path.match_indices('/').skip(1).map(|(i, _)| &path[..i]);
+        if let Some(parent) = parents.into_iter().find(|p| files.contains_key(p)) {
+            found.push((path.to_string(), *span, parent.to_string(), files[parent]));
+        }
+    }
+    found
+}
+
+/// The option whose user-set value gave `path` (the path itself or a
+/// directory above it), with the value and its definition.
+fn path_option<'c>(config: &'c Config, path: &str) -> Option<(&'c str, &'c str, Span)> {
+    config.values.iter().find_map(|(option, resolved)| {
+        let (crate::model::Value::Str(value), Some(at)) =
+            (&resolved.value, resolved.defined_at.first())
+        else {
+            return None;
+        };
+        let under = path
+            .strip_prefix(value.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        (value.starts_with('/') && under).then_some((option.as_str(), value.as_str(), *at))
+    })
+}
+
 fn is_host_rule(rule: &EmitRule) -> bool {
     rule.path.starts_with('/') || rule.path.starts_with("{{")
 }

@@ -23,18 +23,29 @@ impl<T> Spanned<T> {
 /// A name as written: an identifier (`ralphzilla-b-free`) or a quoted string.
 pub type Name = Spanned<String>;
 
-/// A dotted option path such as `ssh.port`, one name per segment.
+/// A dotted option path such as `ssh.port`, or a single name. Held as its
+/// text, one allocation: a list of 100,000 names is 100,000 paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Path {
-    pub segments: Vec<Name>,
+    /// The segments joined by `.`, as written without white space.
+    pub text: String,
     pub span: Span,
 }
 
 impl Path {
     /// The path as `a.b.c`.
     pub fn dotted(&self) -> String {
-        let parts: Vec<&str> = self.segments.iter().map(|s| s.node.as_str()).collect();
-        parts.join(".")
+        self.text.clone()
+    }
+
+    /// The path's text, borrowed.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The name, when the path is a single one (`node`, not `ssh.port`).
+    pub fn single(&self) -> Option<&str> {
+        (!self.text.contains('.')).then_some(self.text.as_str())
     }
 }
 
@@ -111,6 +122,8 @@ pub enum TypeKind {
     Username,
     /// An absolute file path.
     Path,
+    /// One path component, such as a service name (`ssh`).
+    FileName,
     /// A file mode, written in octal (`0644`).
     Mode,
     /// A dotted version such as `9.2`, compared numerically.
@@ -169,11 +182,11 @@ pub enum Stmt {
     /// `host NAME { ... }` (cluster level only).
     Host(Block),
     /// `trust A -> B;`, `trust A <-> B;`, `trust A -> B oneway;`
-    Trust(TrustDecl),
+    Trust(Box<TrustDecl>),
     /// `deny A -> B;`
-    Deny(TrustDecl),
+    Deny(Box<TrustDecl>),
     /// `forbid A -> B;`: a policy no grant may break.
-    Forbid(TrustDecl),
+    Forbid(Box<TrustDecl>),
     /// `file "/abs/path" { text = "..."; mode = 0644; }`
     File(FileDecl),
 }

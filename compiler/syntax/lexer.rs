@@ -45,63 +45,184 @@ const PUNCTS: [&str; 24] = [
 const BANG: &str = "!";
 
 /// Splits `text` into tokens (ending with `Eof`), comments included, and
-/// reports lexical errors.
+/// reports lexical errors (for `accord fmt`, which needs them all at once;
+/// the parser pulls tokens one by one from a [`Lexer`]).
 pub fn lex(file: FileId, text: &str) -> (Vec<Token>, Vec<Diagnostic>) {
+    let mut lexer = Lexer::new(file, text);
     let mut tokens = Vec::new();
-    let mut diagnostics = Vec::new();
-    let mut rest = text;
     loop {
-        rest = rest.trim_start_matches([' ', '\t', '\r', '\n']);
-        let start = text.len() - rest.len();
-        if rest.is_empty() {
-            tokens.push(Token {
-                tok: Tok::Eof,
-                start,
-                end: start,
-            });
-            return (tokens, diagnostics);
+        let token = lexer.next_token();
+        let eof = token.tok == Tok::Eof;
+        tokens.push(token);
+        if eof {
+            return (tokens, lexer.diagnostics);
         }
-        let (next, tok) = match rest.as_bytes()[0] {
-            b'#' | b'/' if rest.starts_with('#') || rest.starts_with("//") => {
-                let end = rest.find('\n').unwrap_or(rest.len());
-                let text = rest[..end].trim_end_matches('\r');
-                (&rest[end..], Some(Tok::Comment(text.to_string())))
+    }
+}
+
+/// Most lexical errors reported for one file; after them lexing goes on
+/// silently, so a file of 50 MB of `@` costs no more than one of `@@@`.
+pub const MAX_LEX_ERRORS: usize = 100;
+
+/// A lexer that yields one token at a time, so parsing holds the tokens of
+/// one statement at most, not the file's (a token costs 48 bytes; a file of
+/// `a,a,a,...` has one per byte).
+pub struct Lexer<'t> {
+    file: FileId,
+    text: &'t str,
+    rest: &'t str,
+    /// Lexical errors, at most [`MAX_LEX_ERRORS`] and a final note.
+    pub diagnostics: Vec<Diagnostic>,
+    errors: usize,
+    /// A line break was skipped since the last token handed out.
+    pub line_break: bool,
+}
+
+impl<'t> Lexer<'t> {
+    /// A lexer at the start of `text`.
+    pub fn new(file: FileId, text: &'t str) -> Lexer<'t> {
+        Lexer {
+            file,
+            text,
+            // A UTF-8 byte order mark, as some editors write, is no code.
+            rest: text.strip_prefix('\u{feff}').unwrap_or(text),
+            diagnostics: Vec::new(),
+            errors: 0,
+            line_break: false,
+        }
+    }
+
+    fn report(&mut self, d: Diagnostic) {
+        self.errors += 1;
+        if self.errors <= MAX_LEX_ERRORS {
+            self.diagnostics.push(d);
+        } else if self.errors == MAX_LEX_ERRORS + 1 {
+            let at = d.primary.span;
+            self.diagnostics.push(
+                Diagnostic::error(
+                    "E0002",
+                    format!("more than {MAX_LEX_ERRORS} lexical errors; the rest are not reported"),
+                    Label::new(at, "from here on"),
+                )
+                .with_hint("is this a cluster file? fix the errors above first"),
+            );
+        }
+    }
+
+    /// Skips the rest of the text; returns its end offset.
+    pub fn finish(&mut self) -> usize {
+        self.rest = "";
+        self.text.len()
+    }
+
+    /// The next token, comments included; `Eof` at the end, again and again.
+    pub fn next_token(&mut self) -> Token {
+        let file = self.file;
+        let text = self.text;
+        loop {
+            let before = self.rest;
+            self.rest = self.rest.trim_start_matches([' ', '\t', '\r', '\n']);
+            if before.len() != self.rest.len()
+                && before[..before.len() - self.rest.len()].contains('\n')
+            {
+                self.line_break = true;
             }
-            b'"' => {
-                let (next, result) = string_literal(rest);
-                let tok = result.unwrap_or_else(|(offset, len, message, hint)| {
-                    let at = start + offset;
-                    diagnostics.push(lex_error(file, at..at + len, message, hint));
-                    Tok::Str(String::new())
-                });
-                (next, Some(tok))
+            let start = text.len() - self.rest.len();
+            let rest = self.rest;
+            if rest.is_empty() {
+                return Token {
+                    tok: Tok::Eof,
+                    start,
+                    end: start,
+                };
             }
-            _ => match token(rest) {
-                Ok((next, tok)) => (next, Some(tok)),
-                Err(_) => {
-                    let bad = rest.chars().next().map_or(1, char::len_utf8);
-                    match tokens.last_mut() {
-                        // `node+2`: one error for the name, and the parser
-                        // goes on with the name it suggests, not `node` `2`.
-                        Some(last) if last.end == start && matches!(last.tok, Tok::Ident(_)) => {
-                            let (next, d) = inside_name(file, text, last, bad);
-                            diagnostics.push(d);
-                            rest = next;
-                            continue;
-                        }
-                        _ => {
-                            diagnostics.push(unexpected_char(file, start, &rest[..bad]));
-                            (&rest[bad..], None)
-                        }
-                    }
+            let (next, tok) = match rest.as_bytes()[0] {
+                b'#' | b'/' if rest.starts_with('#') || rest.starts_with("//") => {
+                    let end = rest.find('\n').unwrap_or(rest.len());
+                    let text = rest[..end].trim_end_matches('\r');
+                    (&rest[end..], Some(Tok::Comment(text.to_string())))
                 }
-            },
-        };
-        if let Some(tok) = tok {
-            let end = text.len() - next.len();
-            tokens.push(Token { tok, start, end });
+                b'"' => {
+                    let (next, result) = string_literal(rest);
+                    let tok = match result {
+                        Ok(tok) => tok,
+                        Err((offset, len, message, hint)) => {
+                            let at = start + offset;
+                            self.report(lex_error(file, at..at + len, message, hint));
+                            Tok::Str(String::new())
+                        }
+                    };
+                    (next, Some(tok))
+                }
+                _ => match token(rest) {
+                    Ok((next, tok)) => (next, Some(tok)),
+                    Err(_) => {
+                        let bad = rest.chars().next().map_or(1, char::len_utf8);
+                        self.report(unexpected_char(file, start, &rest[..bad]));
+                        (&rest[bad..], None)
+                    }
+                },
+            };
+            self.rest = next;
+            let Some(tok) = tok else { continue };
+            let mut token = Token {
+                tok,
+                start,
+                end: text.len() - next.len(),
+            };
+            match token.tok {
+                Tok::Ident(_) => self.absorb_bad_tail(&mut token),
+                Tok::Number(_) => self.absorb_number_tail(&mut token),
+                _ => {}
+            }
+            return token;
         }
-        rest = next;
+    }
+
+    /// `0o644`, `1u-rack`: letters right after a number make one token
+    /// with it, not a number and a name (which the parser would call a
+    /// missing `;`); the parser (a name cannot start with a digit) or the
+    /// evaluator (not a number, not a mode) says what is wrong with it.
+    fn absorb_number_tail(&mut self, number: &mut Token) {
+        let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let mut tail = 0;
+        let rest = self.rest.as_bytes();
+        while tail < rest.len() {
+            let c = rest[tail] as char;
+            let inner_hyphen =
+                c == '-' && tail > 0 && rest.get(tail + 1).is_some_and(|n| is_word(*n as char));
+            if !(is_word(c) || inner_hyphen) {
+                break;
+            }
+            tail += 1;
+        }
+        if tail == 0 {
+            return;
+        }
+        let end = number.end + tail;
+        number.tok = Tok::Number(self.text[number.start..end].to_string());
+        number.end = end;
+        self.rest = &self.rest[tail..];
+    }
+
+    /// `node+2`: a bad character right after a name is one error for the
+    /// name, and the name goes on as the one it suggests, not `node` `2`.
+    fn absorb_bad_tail(&mut self, last: &mut Token) {
+        loop {
+            let rest = self.rest;
+            let Some(c) = rest.chars().next() else { return };
+            if c.is_whitespace()
+                || c == '"'
+                || c == '#'
+                || rest.starts_with("//")
+                || token(rest).is_ok()
+            {
+                return;
+            }
+            let (next, d) = inside_name(self.file, self.text, last, c.len_utf8());
+            self.report(d);
+            self.rest = next;
+        }
     }
 }
 
@@ -148,6 +269,15 @@ fn inside_name<'t>(
     }
     last.end = end;
     let shown = text[at..at + bad].escape_debug().to_string();
+    if is_symbolic_mode(written) {
+        let d = Diagnostic::error(
+            "E0002",
+            format!("`{written}` is a symbolic mode; modes are written in octal"),
+            Label::new(Span::new(file, last.start..end), "a symbolic mode"),
+        )
+        .with_hint(format!("write it in octal: `{}`", octal_of(written)));
+        return (&text[end..], d);
+    }
     let d = Diagnostic::error(
         "E0002",
         format!(
@@ -232,9 +362,18 @@ type StrError = (usize, usize, &'static str, &'static str);
 fn string_literal(input: &str) -> (&str, Result<Tok, StrError>) {
     let mut out = String::new();
     let mut chars = input.char_indices().skip(1);
+    // A bad escape is reported once the string is read to its end, so what
+    // follows it on the line (`;`, `}`) is still read as code.
+    let mut bad_escape = None;
     while let Some((i, c)) = chars.next() {
         match c {
-            '"' => return (&input[i + 1..], Ok(Tok::Str(out))),
+            '"' => {
+                let result = match bad_escape {
+                    Some(error) => Err(error),
+                    None => Ok(Tok::Str(out)),
+                };
+                return (&input[i + 1..], result);
+            }
             '\n' => {
                 let err = (
                     0,
@@ -247,8 +386,7 @@ fn string_literal(input: &str) -> (&str, Result<Tok, StrError>) {
             '\\' => match escape(&mut chars) {
                 Ok(decoded) => out.push(decoded),
                 Err((len, message, hint)) => {
-                    let rest = input[i..].find('\n').map_or("", |n| &input[i + n..]);
-                    return (rest, Err((i, len, message, hint)));
+                    bad_escape.get_or_insert((i, len, message, hint));
                 }
             },
             c => out.push(c),
@@ -288,6 +426,46 @@ fn unicode_escape(chars: &mut impl Iterator<Item = (usize, char)>) -> Option<cha
         hex.push(c);
     }
     None
+}
+
+/// `rw-r--r--` (or `-rw-r--r--` as `ls -l` prints it).
+fn is_symbolic_mode(word: &str) -> bool {
+    let word = if word.len() == 10 { &word[1..] } else { word };
+    word.len() == 9
+        && word.chars().enumerate().all(|(i, c)| {
+            c == '-' || c == ['r', 'w', 'x'][i % 3] || (i % 3 == 2 && "sStT".contains(c))
+        })
+}
+
+/// The octal mode a symbolic one (`rw-r--r--`) means.
+fn octal_of(word: &str) -> String {
+    let word = if word.len() == 10 { &word[1..] } else { word };
+    let bits = |triple: &str, special: u32| -> (u32, u32) {
+        let b = triple.as_bytes();
+        let mut v = 0;
+        if b[0] == b'r' {
+            v |= 4;
+        }
+        if b[1] == b'w' {
+            v |= 2;
+        }
+        if matches!(b[2], b'x' | b's' | b't') {
+            v |= 1;
+        }
+        let s = if matches!(b[2], b's' | b'S' | b't' | b'T') {
+            special
+        } else {
+            0
+        };
+        (v, s)
+    };
+    let (u, su) = bits(&word[0..3], 4);
+    let (g, sg) = bits(&word[3..6], 2);
+    let (o, so) = bits(&word[6..9], 1);
+    match su | sg | so {
+        0 => format!("0{u}{g}{o}"),
+        special => format!("0{special}{u}{g}{o}"),
+    }
 }
 
 /// Whether a name is made only of identifier characters (for `accord fmt`

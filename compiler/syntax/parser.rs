@@ -5,7 +5,7 @@
 //! bounded so no input can exhaust the stack.
 
 use super::ast::*;
-use super::lexer::{lex, Tok, Token};
+use super::lexer::{Lexer, Tok, Token};
 use crate::diagnostic::{did_you_mean, Diagnostic, FileId, Label, Span};
 
 /// Deepest nesting of blocks, lists and parentheses accepted.
@@ -23,27 +23,18 @@ const STATEMENT_KEYWORDS: [&str; 10] = [
 
 /// Parses one file; returns the tree it could build and every syntax error.
 pub fn parse(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
-    let (mut tokens, mut diagnostics) = lex(file, text);
-    tokens.retain(|t| !matches!(t.tok, Tok::Comment(_)));
-    let line_breaks = tokens
-        .iter()
-        .scan(0, |prev_end, t| {
-            let broke = text
-                .get(*prev_end..t.start)
-                .is_some_and(|gap| gap.contains('\n'));
-            *prev_end = t.end;
-            Some(broke)
-        })
-        .collect();
     let mut parser = Parser {
         file,
-        tokens,
-        line_breaks,
+        lexer: Lexer::new(file, text),
+        ahead: std::collections::VecDeque::with_capacity(2),
+        prev: Span::new(file, 0..0),
         pos: 0,
         depth: 0,
         diagnostics: Vec::new(),
     };
+    parser.fill(2);
     let ast = parser.file();
+    let mut diagnostics = std::mem::take(&mut parser.lexer.diagnostics);
     diagnostics.append(&mut parser.diagnostics);
     (ast, diagnostics)
 }
@@ -53,11 +44,20 @@ struct Reported;
 
 type PResult<T> = Result<T, Reported>;
 
-struct Parser {
+/// Most syntax errors reported for one file: past them the parser stops
+/// (one more says so), so no input makes the error list grow with it.
+pub const MAX_SYNTAX_ERRORS: usize = 100;
+
+struct Parser<'t> {
     file: FileId,
-    tokens: Vec<Token>,
-    /// Per token: a line break stands between it and the previous token.
-    line_breaks: Vec<bool>,
+    /// Tokens are pulled as needed: the parser holds two, never the file's.
+    lexer: Lexer<'t>,
+    /// The current token and the next, each with whether a line break
+    /// stands before it; the last is `Eof` at the end.
+    ahead: std::collections::VecDeque<(Token, bool)>,
+    /// The span of the previous token (for "expected `;` after this").
+    prev: Span,
+    /// Tokens consumed so far, to see that a loop made progress.
     pos: usize,
     depth: usize,
     diagnostics: Vec<Diagnostic>,
@@ -83,33 +83,54 @@ impl Scope {
     }
 }
 
-impl Parser {
+impl Parser<'_> {
     // ---- token access -------------------------------------------------
 
+    /// Pulls tokens (comments dropped) until `n` are ahead, or `Eof` is.
+    fn fill(&mut self, n: usize) {
+        while self.ahead.len() < n && self.ahead.back().is_none_or(|(t, _)| t.tok != Tok::Eof) {
+            let token = loop {
+                let token = self.lexer.next_token();
+                if !matches!(token.tok, Tok::Comment(_)) {
+                    break token;
+                }
+            };
+            let broke = std::mem::take(&mut self.lexer.line_break);
+            self.ahead.push_back((token, broke));
+        }
+    }
+
     fn peek(&self) -> &Tok {
-        &self.tokens[self.pos].tok
+        &self.ahead[0].0.tok
     }
 
     fn peek_at(&self, ahead: usize) -> &Tok {
-        let last = self.tokens.len() - 1;
-        &self.tokens[(self.pos + ahead).min(last)].tok
+        let last = self.ahead.len() - 1;
+        &self.ahead[ahead.min(last)].0.tok
     }
 
     fn span_here(&self) -> Span {
-        let t = &self.tokens[self.pos];
+        let t = &self.ahead[0].0;
         Span::new(self.file, t.start..t.end)
     }
 
     /// The span of the previous token (for "expected `;` after this").
     fn span_prev(&self) -> Span {
-        let t = &self.tokens[self.pos.saturating_sub(1)];
-        Span::new(self.file, t.start..t.end)
+        self.prev
+    }
+
+    /// A line break stands between the previous token and the current one.
+    fn line_break_here(&self) -> bool {
+        self.ahead[0].1
     }
 
     fn bump(&mut self) -> Span {
         let span = self.span_here();
-        if self.pos < self.tokens.len() - 1 {
+        if self.ahead[0].0.tok != Tok::Eof {
+            self.ahead.pop_front();
+            self.prev = span;
             self.pos += 1;
+            self.fill(2);
         }
         span
     }
@@ -153,12 +174,42 @@ impl Parser {
         label: &str,
         hint: Option<String>,
     ) -> Reported {
+        if self.diagnostics.len() > MAX_SYNTAX_ERRORS {
+            return Reported;
+        }
         let mut d = Diagnostic::error(code, message, Label::new(span, label));
         if let Some(hint) = hint {
             d = d.with_hint(hint);
         }
         self.diagnostics.push(d);
+        if self.diagnostics.len() == MAX_SYNTAX_ERRORS {
+            self.stop(span);
+        }
         Reported
+    }
+
+    /// Past [`MAX_SYNTAX_ERRORS`]: says so once and parses no further.
+    fn stop(&mut self, span: Span) {
+        self.diagnostics.push(
+            Diagnostic::error(
+                "E0010",
+                format!(
+                    "more than {MAX_SYNTAX_ERRORS} syntax errors; the rest of the file is not read"
+                ),
+                Label::new(span, "stopped here"),
+            )
+            .with_hint("is this a cluster file? fix the errors above first"),
+        );
+        let end = self.lexer.finish();
+        self.ahead.clear();
+        self.ahead.push_back((
+            Token {
+                tok: Tok::Eof,
+                start: end,
+                end,
+            },
+            false,
+        ));
     }
 
     /// "expected X, found Y" at the current token.
@@ -196,7 +247,7 @@ impl Parser {
             );
             // A `;` forgotten at the end of a line: carry on as if it were
             // there, so the next line's statement is still checked.
-            let next_line = self.line_breaks[self.pos] || self.at_punct("}");
+            let next_line = self.line_break_here() || self.at_punct("}");
             return if next_line { Ok(span) } else { Err(reported) };
         }
         Err(self.expected(&format!("`{p}` {context}"), None))
@@ -342,6 +393,7 @@ impl Parser {
             "interface" => Some(TypeKind::Interface),
             "username" => Some(TypeKind::Username),
             "path" => Some(TypeKind::Path),
+            "filename" => Some(TypeKind::FileName),
             "mode" => Some(TypeKind::Mode),
             "version" => Some(TypeKind::Version),
             "role" => Some(TypeKind::Role),
@@ -359,7 +411,7 @@ impl Parser {
             "enum" => self.enum_type(name.span),
             "list" => self.list_type(name.span),
             other => {
-                const TYPES: [&str; 14] = [
+                const TYPES: [&str; 15] = [
                     "bool",
                     "int",
                     "string",
@@ -370,6 +422,7 @@ impl Parser {
                     "interface",
                     "username",
                     "path",
+                    "filename",
                     "mode",
                     "version",
                     "role",
@@ -487,6 +540,7 @@ impl Parser {
             }
         }
         self.leave();
+        fields.shrink_to_fit();
         let end = self.expect_punct("}", "to close the block")?;
         Ok((fields, open.to(end)))
     }
@@ -532,6 +586,8 @@ impl Parser {
             }
         }
         self.leave();
+        // A block of one statement holds one, not the four a push reserves.
+        body.shrink_to_fit();
         if *self.peek() == Tok::Eof {
             return Err(self.error(
                 "E0016",
@@ -558,9 +614,11 @@ impl Parser {
             Some("host") => self
                 .only_in(scope, &[Scope::Cluster, Scope::TopLevel], "host")?
                 .role_or_host(false),
-            Some("trust") => self.trust().map(Stmt::Trust),
-            Some("deny") => self.trust().map(Stmt::Deny),
-            Some("forbid") => self.trust().map(Stmt::Forbid),
+            // Boxed: a trust declaration is the largest statement, and
+            // every statement of a file is as large as the largest kind.
+            Some("trust") => self.trust().map(|t| Stmt::Trust(Box::new(t))),
+            Some("deny") => self.trust().map(|t| Stmt::Deny(Box::new(t))),
+            Some("forbid") => self.trust().map(|t| Stmt::Forbid(Box::new(t))),
             Some("file") => self.file_decl().map(Stmt::File),
             Some(other) => {
                 let span = self.span_here();
@@ -583,7 +641,7 @@ impl Parser {
         }
     }
 
-    fn only_in(&mut self, scope: Scope, allowed: &[Scope], what: &str) -> PResult<&mut Parser> {
+    fn only_in(&mut self, scope: Scope, allowed: &[Scope], what: &str) -> PResult<&mut Self> {
         if allowed.contains(&scope) {
             return Ok(self);
         }
@@ -736,7 +794,7 @@ impl Parser {
                     format!("expected {what}, found `{n}`"),
                     span,
                     "a name cannot start with a digit unquoted",
-                    Some(format!("quote it: `\"{n}...\"`")),
+                    Some(format!("quote it: `\"{n}\"`")),
                 ))
             }
             _ => Err(self.expected(what, None)),
@@ -753,13 +811,14 @@ impl Parser {
     fn path(&mut self, what: &str) -> PResult<Path> {
         let first = self.ident(what)?;
         let mut span = first.span;
-        let mut segments = vec![first];
+        let mut text = first.node;
         while self.eat_punct(".").is_some() {
             let segment = self.ident("a name after `.`")?;
             span = span.to(segment.span);
-            segments.push(segment);
+            text.push('.');
+            text.push_str(&segment.node);
         }
-        Ok(Path { segments, span })
+        Ok(Path { text, span })
     }
 
     // ---- expressions --------------------------------------------------
@@ -878,6 +937,7 @@ impl Parser {
             }
         }
         self.leave();
+        items.shrink_to_fit();
         let close = self.expect_punct("]", "to close the list (items are separated by `,`)")?;
         Ok(Expr {
             kind: ExprKind::List(items),

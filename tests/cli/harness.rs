@@ -8,6 +8,8 @@ use std::process::Command;
 pub struct Test {
     dir: tempfile::TempDir,
     args: Vec<String>,
+    /// Where the binary runs, relative to the temp dir.
+    cwd: String,
 }
 
 /// What a run produced, with the temp dir's path replaced by `[TMP]`.
@@ -25,6 +27,7 @@ impl Test {
         Test {
             dir: tempfile::tempdir().expect("temp dir"),
             args: Vec::new(),
+            cwd: String::new(),
         }
     }
 
@@ -54,14 +57,39 @@ impl Test {
         self
     }
 
+    /// Runs the binary in `sub`, a directory below the temp dir.
+    pub fn in_dir(mut self, sub: &str) -> Test {
+        self.cwd = sub.to_string();
+        self
+    }
+
+    /// The temp dir the run happens in.
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// Runs the binary and keeps the temp dir alive in the returned value.
     pub fn run(self) -> (Output, tempfile::TempDir) {
-        let output = Command::new(env!("CARGO_BIN_EXE_accord"))
+        self.run_within(None)
+    }
+
+    /// Runs the binary; with a limit, fails the test if it has not finished
+    /// by then (killing it), so an input that makes accord wait fails
+    /// instead of hanging the suite.
+    pub fn run_within(self, limit: Option<std::time::Duration>) -> (Output, tempfile::TempDir) {
+        let child = Command::new(env!("CARGO_BIN_EXE_accord"))
             .args(&self.args)
-            .current_dir(self.dir.path())
+            .current_dir(self.dir.path().join(&self.cwd))
             .env("NO_COLOR", "1")
-            .output()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("run accord");
+        let output = match limit {
+            None => child.wait_with_output().expect("wait for accord"),
+            Some(limit) => finish_within(child, limit),
+        };
         let tmp = self.dir.path().to_string_lossy().into_owned();
         let clean = |bytes: &[u8]| String::from_utf8_lossy(bytes).replace(&tmp, "[TMP]");
         let out = Output {
@@ -77,4 +105,43 @@ impl Test {
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Waits for `child` at most `limit`; kills it (by its own id) and fails
+/// the test when it is still running then.
+fn finish_within(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::Output {
+    use std::io::Read;
+    // Drain both pipes on threads, so a chatty child cannot block on a full pipe.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll accord") {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("accord did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
 }

@@ -1,14 +1,17 @@
 //! Integration tests: the real `accord` binary on real `.dsl` files.
 //! `tests/README.md` says how to review snapshot changes.
 
+mod activation;
 mod apply;
 mod commands;
 mod errors;
 mod examples;
 mod harness;
+mod hostile;
 mod rebuild;
 mod render;
 mod review;
 mod security;
 mod syntax;
 mod trust;
+mod trust_files;

@@ -23,7 +23,7 @@ fn a_directory_given_as_the_file_is_an_error() {
     assert_eq!(out.status, 1);
     assert!(
         out.stderr
-            .contains("cannot read `d`: it is a directory, not a file"),
+            .contains("cannot read `d`: it is a directory, not a regular file"),
         "{}",
         out.stderr
     );
@@ -63,4 +63,17 @@ fn json_diagnostics_are_one_object_per_line() {
     assert_eq!(first["primary"]["line"], 2);
     assert_eq!(first["primary"]["column"], 2);
     assert_eq!(first["hints"][0], "did you mean `host`?");
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let (out, _dir) = Test::new()
+        .bytes(
+            "c.dsl",
+            b"\xef\xbb\xbfcluster c {\n  host a { address = 10.0.0.1; }\n}\n",
+        )
+        .args("check c.dsl")
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(out.stderr, "");
 }
