@@ -6,7 +6,7 @@ use std::ffi::CString;
 use std::fs::{self, File, TryLockError};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -306,7 +306,13 @@ pub fn safe_out(out: &Path, create: bool) -> Result<PathBuf, EmitError> {
     if !create {
         return Ok(real.join(out.strip_prefix(existing).unwrap_or(out)));
     }
-    fs::create_dir_all(out).map_err(EmitError::io("create", out))?;
+    // 0755 whatever the umask: a directory accord makes must pass its own
+    // check below.
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(out)
+        .map_err(EmitError::io("create", out))?;
     let real = fs::canonicalize(out).map_err(EmitError::io("resolve", out))?;
     check_dirs(&real, true)?;
     Ok(real)

@@ -95,8 +95,10 @@ fn build_json_names_the_hosts_a_change_touches_and_leaves_the_others_alone() {
         std::fs::metadata(apply("login1")).unwrap().ino(),
     );
     assert_eq!(after, before);
-    let sshd =
-        std::fs::read_to_string(dir.join("out/hpc/hosts/compute2/etc/ssh/sshd_config")).unwrap();
+    let sshd = std::fs::read_to_string(
+        dir.join("out/hpc/hosts/compute2/etc/ssh/sshd_config.d/00-accord.conf"),
+    )
+    .unwrap();
     assert!(sshd.contains("MaxSessions 20"));
 }
 
