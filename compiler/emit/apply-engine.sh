@@ -879,7 +879,9 @@ prepare_state() {
     chmod 0700 "$state"
     if command -v flock >/dev/null 2>&1; then
         exec 9>"$state/lock"
-        flock -n 9 || die "another apply is running on this host (it holds $state/lock)"
+        # A bounded wait: an apply started while another finishes goes on
+        # after it, and one that would wait longer is refused.
+        flock -w 30 9 || die "another apply is running on this host (it holds $state/lock; waited 30 s)"
     elif ! mkdir -- "$state/lock.d" 2>/dev/null; then
         die "another apply is running (or one was killed: remove $state/lock.d if none runs)"
     else
