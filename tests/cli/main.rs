@@ -10,6 +10,7 @@ mod examples;
 mod fixtures;
 mod harness;
 mod hostile;
+mod rebuild;
 mod render;
 mod review;
 mod security;
