@@ -18,7 +18,9 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod review;
+pub mod shell;
 pub mod syntax;
+pub(crate) mod template;
 #[cfg(test)]
 mod testutil;
 pub mod verify;

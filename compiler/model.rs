@@ -237,9 +237,53 @@ pub enum Value {
     List(Vec<Value>),
 }
 
-/// A dotted version, compared component by component (`3.10 > 3.9`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A dotted version, compared component by component (`3.10 > 3.9`), a
+/// missing component counting as 0 (`3.7 == 3.7.0`).
+#[derive(Debug, Clone)]
 pub struct Version(pub Vec<u32>);
+
+impl Version {
+    /// Parses a dotted version (`9.2`, `3.6.1`); `None` unless every
+    /// component is a number.
+    pub fn parse(text: &str) -> Option<Version> {
+        text.split('.')
+            .map(|part| part.parse::<u32>().ok())
+            .collect::<Option<Vec<u32>>>()
+            .map(Version)
+    }
+
+    /// The components without trailing zeros: equal for equal versions.
+    fn significant(&self) -> &[u32] {
+        let end = self.0.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+        &self.0[..end]
+    }
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.significant() == other.significant()
+    }
+}
+
+impl Eq for Version {}
+
+impl std::hash::Hash for Version {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.significant().hash(state);
+    }
+}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Version {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.significant().cmp(other.significant())
+    }
+}
 
 impl Serialize for Version {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -438,6 +482,24 @@ pub fn is_reserved_path(path: &str) -> bool {
         None => STATE_DIR
             .strip_prefix(path)
             .is_some_and(|rest| rest.starts_with('/')),
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::Version;
+
+    #[test]
+    fn versions_compare_numerically_and_missing_components_are_zero() {
+        let v = |s: &str| Version::parse(s).unwrap();
+        assert!(v("3.10") > v("3.9"));
+        assert!(v("10.0") > v("9.8"));
+        assert_eq!(v("3.7"), v("3.7.0"));
+        assert!(v("3.7.0") >= v("3.7"));
+        assert!(v("3.7.1") > v("3.7"));
+        assert_eq!(v("3.7.0").to_string(), "3.7.0");
+        assert_eq!(Version::parse("3.x"), None);
+        assert_eq!(Version::parse(""), None);
     }
 }
 

@@ -198,7 +198,8 @@ fn transports(cluster: &Cluster, graph: &TrustGraph) -> Vec<TransportReport> {
         .map(|((transport, version, closed), hosts)| {
             let legacy = version
                 .as_deref()
-                .is_some_and(|v| crate::render::compare_versions(v, "3.7").is_lt());
+                .and_then(crate::model::Version::parse)
+                .is_some_and(|v| v < crate::model::Version(vec![3, 7]));
             TransportReport {
                 weaknesses: weaknesses(&transport, legacy, closed),
                 transport: if legacy {

@@ -10,17 +10,98 @@
 //! - `keys/<host>/ssh_host_<type>_key`: a private host key, only in central
 //!   mode (made by [`generate_central_keys`], mode 0600, directory 0700).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+use minijinja::Value;
+
 use crate::diagnostic::{Diagnostic, Label};
 use crate::load::Follow;
 use crate::model::{Cluster, HostId};
+use crate::template::{listening, Templates};
 
 /// The option that turns on central key generation for a host.
 pub const CENTRAL_KEYS_OPTION: &str = "ssh.central_keys";
+
+/// The hook template a module may provide: rendered with `config` for each
+/// distinct config, it prints the host key types such a host must have
+/// (white-space separated), for missing-key warnings and central generation.
+pub const HOST_KEY_TYPES_TEMPLATE: &str = "host_key_types.j2";
+
+/// The code of "no collected host keys for ..." (an error, `E0511`, with
+/// `require`).
+pub const MISSING_KEYS_WARNING: &str = "W0511";
+
+/// The key types each host's config asks for, from the
+/// [`HOST_KEY_TYPES_TEMPLATE`] hook, rendered with `cluster` and `config`
+/// once per distinct config; hosts that need none are left out.
+pub fn host_key_types(cluster: &Cluster) -> BTreeMap<HostId, Vec<String>> {
+    key_types(cluster, &Templates::load(cluster))
+}
+
+pub(super) fn key_types(cluster: &Cluster, templates: &Templates) -> BTreeMap<HostId, Vec<String>> {
+    let mut out = BTreeMap::new();
+    let Some(template) = templates
+        .names
+        .get(HOST_KEY_TYPES_TEMPLATE)
+        .and_then(|real| templates.env.get_template(real).ok())
+    else {
+        return out;
+    };
+    let mut by_config: HashMap<usize, Vec<String>> = HashMap::new();
+    for (i, host) in cluster.hosts.iter().enumerate() {
+        let types = by_config
+            .entry(Arc::as_ptr(&host.config) as usize)
+            .or_insert_with(|| {
+                let ctx = Value::from_pairs([
+                    ("cluster", super::cluster_value(cluster)),
+                    ("config", super::context::nested_config(&host.config)),
+                    ("__options", super::context::flat_config(&host.config)),
+                ]);
+                let (text, _) = listening(|| template.render(ctx).unwrap_or_default());
+                text.split_whitespace().map(str::to_string).collect()
+            });
+        if !types.is_empty() {
+            out.insert(HostId(i as u32), types.clone());
+        }
+    }
+    out
+}
+
+/// `W0511` (or `E0511` with `require`): the hosts whose wanted key types
+/// are not all in `keys`. Cheap enough for `check`: it renders only the
+/// hook, once per distinct config.
+pub(super) fn missing_keys(
+    cluster: &Cluster,
+    wanted: &BTreeMap<HostId, Vec<String>>,
+    keys: &Keys,
+    require: bool,
+) -> Option<Diagnostic> {
+    let mut missing = Vec::new();
+    for (id, types) in wanted {
+        let name = &cluster.hosts[id.0 as usize].name;
+        let have: BTreeSet<&str> = keys.of(name).iter().map(|k| k.key_type.as_str()).collect();
+        if types.iter().any(|t| !have.contains(t.as_str())) {
+            missing.push(name.clone());
+        }
+    }
+    if missing.is_empty() {
+        return None;
+    }
+    let message = format!("no collected host keys for {}", name_list(&missing));
+    let label = Label::new(cluster.name_span, "in this cluster");
+    let d = if require {
+        Diagnostic::error("E0511", message, label)
+    } else {
+        Diagnostic::warning(MISSING_KEYS_WARNING, message, label)
+    };
+    Some(
+        d.with_note("their entries in `ssh_known_hosts` are left out, so host-based logins from them fail")
+            .with_hint("run each host's `accord-hostkeys`, then `collect-keys.sh` to fill `keys/`, or set `ssh.central_keys = true`"),
+    )
+}
 
 /// One public host key, with its private half in central mode.
 #[derive(Debug, Clone, PartialEq, Eq)]

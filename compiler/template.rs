@@ -1,0 +1,231 @@
+//! The minijinja environment every stage that renders a module's templates
+//! uses (render for files and services, lint for declared lints): strict
+//! undefined values, a fuel budget (no template can hang), no auto-escaping,
+//! and a formatter that refuses to print a string holding a control
+//! character unless accord itself marked it safe. Templates talk back
+//! through `warn()` and `fail()`, collected here per thread.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use minijinja::value::Kwargs;
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
+
+use crate::model::{Cluster, Version};
+
+/// A message a template raised with `warn()`, and the option it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TemplateMessage {
+    pub message: String,
+    pub at: Option<String>,
+}
+
+thread_local! {
+    static MESSAGES: RefCell<Vec<TemplateMessage>> = const { RefCell::new(Vec::new()) };
+    /// The option a template's `fail(..., at="option")` blamed.
+    static FAILED_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// What one render said besides its output: its `warn()` messages, and the
+/// option its `fail()` blamed.
+#[derive(Debug, Default)]
+pub(crate) struct Said {
+    pub warnings: Vec<TemplateMessage>,
+    pub failed_at: Option<String>,
+}
+
+/// Runs one render on this thread and returns what its templates said.
+pub(crate) fn listening<R>(render: impl FnOnce() -> R) -> (R, Said) {
+    MESSAGES.with(|m| m.borrow_mut().clear());
+    FAILED_AT.with(|f| f.borrow_mut().take());
+    let result = render();
+    let said = Said {
+        warnings: MESSAGES.with(|m| std::mem::take(&mut *m.borrow_mut())),
+        failed_at: FAILED_AT.with(|f| f.borrow_mut().take()),
+    };
+    (result, said)
+}
+
+/// Every template of the cluster in one environment.
+pub(crate) struct Templates {
+    pub env: Environment<'static>,
+    /// Template name as written in rules -> name in the environment.
+    pub names: HashMap<String, String>,
+    /// Templates that failed to compile: name -> message.
+    pub broken: HashMap<String, String>,
+}
+
+impl Templates {
+    /// Adds every template of `cluster`, each reachable as `x.j2` (as
+    /// includes name it) and as `templates/x.j2` (as a rule names it,
+    /// relative to its module).
+    pub fn load(cluster: &Cluster) -> Templates {
+        let mut env = environment(cluster.hosts.len());
+        let mut names = HashMap::new();
+        let mut broken = HashMap::new();
+        for (name, source) in &cluster.templates {
+            let short = name.strip_prefix("templates/").unwrap_or(name);
+            for alias in [short.to_string(), format!("templates/{short}")] {
+                if names.contains_key(&alias) {
+                    continue;
+                }
+                if let Err(e) = env.add_template_owned(alias.clone(), source.clone()) {
+                    broken.insert(alias.clone(), describe(&e));
+                }
+                names.insert(alias.clone(), alias);
+            }
+        }
+        Templates { env, names, broken }
+    }
+
+    /// Renders a short template (a path, owner, command, message); text
+    /// without template syntax is returned as is.
+    pub fn small(&self, source: &str, ctx: &Value) -> Result<String, Error> {
+        if !is_template(source) {
+            return Ok(source.to_string());
+        }
+        self.env.render_str(source, ctx)
+    }
+}
+
+/// True when `text` holds template syntax.
+pub(crate) fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+/// A minijinja error as one lowercase line.
+pub(crate) fn describe(error: &Error) -> String {
+    let kind = error.kind().to_string();
+    let text = match error.detail() {
+        Some(detail) if !detail.is_empty() => format!("{kind}: {detail}"),
+        _ => kind,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first
+            .to_lowercase()
+            .chain(chars)
+            .collect::<String>()
+            .trim_end_matches('.')
+            .to_string(),
+        None => text,
+    }
+}
+
+/// Compares two dotted versions as [`Version`] does; a component that is
+/// not a number counts as 0.
+fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let parse = |s: &str| Version(s.split('.').map(|p| p.parse().unwrap_or(0)).collect());
+    parse(a).cmp(&parse(b))
+}
+
+/// The environment every render uses: strict, fueled, unescaped, with the
+/// `warn`, `fail` and `opt` functions, version tests and the `sh` filter.
+pub(crate) fn environment(hosts: usize) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(5_000_000 + 5_000 * hosts as u64));
+    env.set_recursion_limit(64);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the default delimiters are valid"),
+    );
+    env.set_formatter(|out, state, value| {
+        if let Some(text) = value.as_str() {
+            if !value.is_safe() && text.chars().any(char::is_control) {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!(
+                        "refusing to print a value with a control character: {:?}",
+                        text
+                    ),
+                ));
+            }
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
+    env.add_function(
+        "warn",
+        |message: String, kwargs: Kwargs| -> Result<String, Error> {
+            let at: Option<String> = kwargs.get("at")?;
+            kwargs.assert_all_used()?;
+            MESSAGES.with(|m| m.borrow_mut().push(TemplateMessage { message, at }));
+            Ok(String::new())
+        },
+    );
+    env.add_function(
+        "fail",
+        |message: String, kwargs: Kwargs| -> Result<String, Error> {
+            let at: Option<String> = kwargs.get("at")?;
+            kwargs.assert_all_used()?;
+            FAILED_AT.with(|f| *f.borrow_mut() = at);
+            Err(Error::new(ErrorKind::InvalidOperation, message))
+        },
+    );
+    env.add_function(
+        "opt",
+        |state: &State, path: String| -> Result<Value, Error> {
+            let options = state.lookup("__options").unwrap_or(Value::UNDEFINED);
+            match options.get_attr(&path) {
+                Ok(v) if !v.is_undefined() => Ok(v),
+                _ => Err(Error::new(
+                    ErrorKind::UndefinedError,
+                    format!("no option `{path}`"),
+                )),
+            }
+        },
+    );
+    env.add_test("version_ge", |a: String, b: String| {
+        compare_versions(&a, &b).is_ge()
+    });
+    env.add_test("version_lt", |a: String, b: String| {
+        compare_versions(&a, &b).is_lt()
+    });
+    env.add_filter("sh", |s: String| crate::shell::quote(&s));
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_as_the_model_compares_them() {
+        use std::cmp::Ordering::*;
+        for (a, b, order) in [
+            ("3.10", "3.9", Greater),
+            ("3.7", "3.7.0", Equal),
+            ("9.2", "10.0", Less),
+            ("3.x", "3.0", Equal),
+        ] {
+            assert_eq!(compare_versions(a, b), order, "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn warnings_and_failures_are_heard_per_render() {
+        let env = environment(0);
+        let (text, said) = listening(|| {
+            env.render_str("a{{ warn('w', at='x.y') }}b", Value::from(()))
+                .unwrap()
+        });
+        assert_eq!(text, "ab");
+        assert_eq!(
+            said.warnings,
+            [TemplateMessage {
+                message: "w".into(),
+                at: Some("x.y".into())
+            }]
+        );
+        let (result, said) = listening(|| env.render_str("{{ fail('no', at='p') }}", ()));
+        assert!(result.is_err());
+        assert_eq!(said.failed_at.as_deref(), Some("p"));
+        let (_, said) = listening(|| env.render_str("plain", ()));
+        assert!(said.warnings.is_empty() && said.failed_at.is_none());
+    }
+}
