@@ -184,8 +184,7 @@ fn class_config<'a>(cluster: &'a Cluster, graph: &TrustGraph, class: ClassId) ->
 
 fn transports(cluster: &Cluster, graph: &TrustGraph) -> Vec<TransportReport> {
     let mut by_kind: BTreeMap<(String, Option<String>, bool), usize> = BTreeMap::new();
-    for class in 0..graph.class_count() as u32 {
-        let class = ClassId(class);
+    for class in graph.classes() {
         let config = class_config(cluster, graph, class);
         let transport = config.str("transport").unwrap_or("ssh").to_string();
         let version = (transport == "ssh").then(|| super::ssh_version(config).to_string());
@@ -391,8 +390,7 @@ pub fn transport_port(config: &Config) -> (String, i64) {
 
 fn firewall(cluster: &Cluster, graph: &TrustGraph) -> Vec<FirewallReport> {
     let mut out = Vec::new();
-    for class in 0..graph.class_count() as u32 {
-        let class = ClassId(class);
+    for class in graph.classes() {
         let config = class_config(cluster, graph, class);
         let (transport, port) = transport_port(config);
         let enabled = config.bool("firewall.enable") == Some(true);

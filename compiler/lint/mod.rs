@@ -158,7 +158,7 @@ pub fn acknowledged(cluster: &Cluster, graph: &TrustGraph) -> Vec<Acknowledged> 
             });
         }
     }
-    for class in classes(graph) {
+    for class in graph.classes() {
         let config = class_config(cluster, graph, class);
         if config.str("transport") == Some("rsh")
             && config.bool(CLOSED_NETWORK_OPTION) == Some(true)
@@ -240,7 +240,7 @@ fn findings(cluster: &Cluster, graph: &TrustGraph) -> Vec<(Finding, usize)> {
     // The ssh lints are about what std.ssh writes: without it accord does
     // not configure sshd.
     let std_ssh = cluster.options.contains_key("ssh.version");
-    for class in classes(graph) {
+    for class in graph.classes() {
         let config = class_config(cluster, graph, class);
         if std_ssh && config.str("transport") == Some("ssh") {
             ssh_findings(cluster, graph, class, config, &mut out);
@@ -253,10 +253,6 @@ fn findings(cluster: &Cluster, graph: &TrustGraph) -> Vec<(Finding, usize)> {
             (f, hosts)
         })
         .collect()
-}
-
-fn classes(graph: &TrustGraph) -> impl Iterator<Item = ClassId> {
-    (0..graph.class_count() as u32).map(ClassId)
 }
 
 /// The config every host of `class` shares.
@@ -557,7 +553,7 @@ fn untrusted_finding(
 /// The classes of each group, ascending.
 pub fn classes_by_group(graph: &TrustGraph) -> Vec<Vec<ClassId>> {
     let mut out = vec![Vec::new(); graph.groups().len()];
-    for class in classes(graph) {
+    for class in graph.classes() {
         out[graph.class_group(class).0 as usize].push(class);
     }
     out

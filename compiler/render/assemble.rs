@@ -63,7 +63,7 @@ impl Renderer<'_> {
         let mut exposed_keys = BTreeMap::new();
         let mut is_key: HashMap<BlobId, bool> = HashMap::new();
         for h in order {
-            let class = rendered.class_of[h];
+            let class = self.graph.class_of(crate::model::HostId(h as u32)).0 as usize;
             let (outs, diags) = &rendered.hosts[h];
             diagnostics.extend(diags.iter().cloned());
             let mut entries = class_entries[class].clone();

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use minijinja::Value;
 
 use super::keys::Keys;
-use crate::graph::Grant;
+use crate::graph::{Grant, GroupId};
 use crate::model::{self, Cluster, Config, Host, HostId};
 
 /// The option holding the cluster's DNS domain (declared by `std.core`).
@@ -229,49 +229,41 @@ pub fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config) -> (Va
 #[derive(Default)]
 pub struct InboundCache {
     #[allow(clippy::type_complexity)]
-    by_key: Mutex<HashMap<(u32, Option<String>, Option<String>), (usize, Value, Value)>>,
+    by_key: Mutex<HashMap<(GroupId, Option<String>, Option<String>), (usize, Value, Value)>>,
 }
 
 /// The values of one class's inbound grants and their cache id: classes
-/// with the same id have equal values (`None`: not shared).
+/// with the same id have equal values.
 pub struct InboundValues {
-    pub id: Option<usize>,
+    pub id: usize,
     pub inbound: Value,
     pub users: Value,
 }
 
 impl InboundCache {
-    /// The values for a class with `config`; `trust_key` is equal for
-    /// classes with equal grants (`None`: not known to be shared).
+    /// The values for a class of `group` with `config` and these `grants`
+    /// (the group's).
     pub fn get(
         &self,
-        trust_key: Option<u32>,
-        grants: impl FnOnce() -> Vec<Grant>,
+        group: GroupId,
+        grants: &[Grant],
         hosts: &[Value],
         config: &Config,
     ) -> InboundValues {
-        let Some(trust_key) = trust_key else {
-            let (inbound, users) = inbound_values(&grants(), hosts, config);
-            return InboundValues {
-                id: None,
-                inbound,
-                users,
-            };
-        };
         // Homes are the only part of these values the class's config sets.
         let key = (
-            trust_key,
+            group,
             config.str(ROOT_HOME_OPTION).map(str::to_string),
             config.str(HOME_BASE_OPTION).map(str::to_string),
         );
         let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
         let next = by_key.len();
         let (id, inbound, users) = by_key.entry(key).or_insert_with(|| {
-            let (inbound, users) = inbound_values(&grants(), hosts, config);
+            let (inbound, users) = inbound_values(grants, hosts, config);
             (next, inbound, users)
         });
         InboundValues {
-            id: Some(*id),
+            id: *id,
             inbound: inbound.clone(),
             users: users.clone(),
         }

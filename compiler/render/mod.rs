@@ -26,11 +26,9 @@ pub mod keys;
 mod memo;
 mod rule;
 #[cfg(test)]
-mod testkit;
-#[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use minijinja::Value;
@@ -42,8 +40,8 @@ pub use self::keys::{
     Keys, HOST_KEY_TYPES_TEMPLATE, MISSING_KEYS_WARNING,
 };
 use crate::diagnostic::Diagnostic;
-use crate::graph::{Grant, TrustGraph};
-use crate::model::{Cluster, Config, EmitScope, HostId, RoleId, Target};
+use crate::graph::{ClassId, TrustGraph};
+use crate::model::{Cluster, Config, EmitScope, HostId};
 use crate::plan::{BuildPlan, Service};
 use crate::template::Templates;
 
@@ -69,59 +67,16 @@ pub fn render_with(
     graph: &TrustGraph,
     options: &RenderOptions,
 ) -> (BuildPlan, Vec<Diagnostic>) {
-    render_grants(cluster, graph, options)
-}
-
-/// The one question rendering asks the trust graph: who may log in to a
-/// host, as which user. Asked once per class, for its first member.
-pub trait Inbound: Sync {
-    /// Every grant into `host`, sorted by (as_user, from_user).
-    fn inbound(&self, host: HostId) -> Vec<Grant>;
-
-    /// Hosts with different trust classes never share a rendering class:
-    /// the graph knows things about a host (such as being named in another
-    /// host's peers list) that its config and roles do not show.
-    fn trust_class(&self, _host: HostId) -> u32 {
-        0
-    }
-
-    /// Equal for hosts whose inbound grants are equal, so classes can share
-    /// their grant values and renders; `None` when unknown.
-    fn trust_key(&self, _host: HostId) -> Option<u32> {
-        None
-    }
-}
-
-impl Inbound for TrustGraph {
-    fn inbound(&self, host: HostId) -> Vec<Grant> {
-        TrustGraph::inbound(self, host)
-    }
-
-    fn trust_class(&self, host: HostId) -> u32 {
-        self.class_of(host).0
-    }
-
-    fn trust_key(&self, host: HostId) -> Option<u32> {
-        Some(self.group_of(host).0)
-    }
-}
-
-/// [`render_with`] over any source of grants (tests use a table).
-pub fn render_grants(
-    cluster: &Cluster,
-    graph: &dyn Inbound,
-    options: &RenderOptions,
-) -> (BuildPlan, Vec<Diagnostic>) {
     render_inner(cluster, graph, options, true)
 }
 
 fn render_inner(
     cluster: &Cluster,
-    graph: &dyn Inbound,
+    graph: &TrustGraph,
     options: &RenderOptions,
     check_keys: bool,
 ) -> (BuildPlan, Vec<Diagnostic>) {
-    let renderer = Renderer::new(cluster, &options.keys);
+    let renderer = Renderer::new(cluster, graph, &options.keys);
     let mut diagnostics = Vec::new();
     if check_keys {
         let wanted = keys::key_types(cluster, &renderer.templates);
@@ -132,7 +87,7 @@ fn render_inner(
             options.require_keys,
         ));
     }
-    let rendered = renderer.render_all(graph);
+    let rendered = renderer.render_all();
     let (plan, assembled) = renderer.assemble(&rendered);
     diagnostics.extend(assembled);
     crate::diagnostic::sort(&mut diagnostics);
@@ -144,56 +99,13 @@ fn render_inner(
 
 /// Everything rendered, before contents are interned.
 struct Rendered {
+    /// Indexed by the graph's class ids.
     classes: Vec<ClassOut>,
-    /// Class index of every host.
-    class_of: Vec<usize>,
     /// Cluster-scope rules, rendered once each.
     shared: BTreeMap<usize, (Vec<Out>, Vec<Diagnostic>)>,
     /// Host-scope outputs, by host id.
     hosts: Vec<(Vec<Out>, Vec<Diagnostic>)>,
     cluster_files: (Vec<(String, String, u32)>, Vec<Diagnostic>),
-}
-
-/// A group of hosts that every rule renders identically for.
-struct Class {
-    /// Ascending; the first is the representative asked for its grants.
-    members: Vec<HostId>,
-}
-
-/// Groups hosts by (config, roles, peers), and gives a host named directly
-/// by a trust or deny declaration, or with definitions of its own, a class
-/// of its own: such a host's grants may differ from its role mates'.
-fn classes(cluster: &Cluster, graph: &dyn Inbound) -> Vec<Class> {
-    let mut named = BTreeSet::new();
-    for rule in cluster.trusts.iter().chain(&cluster.denies) {
-        for target in [rule.from.target, rule.to.target] {
-            if let Target::Host(h) = target {
-                named.insert(h);
-            }
-        }
-    }
-    type Key = (usize, Vec<RoleId>, Vec<Target>, Option<HostId>, u32);
-    let mut index: HashMap<Key, usize> = HashMap::new();
-    let mut out: Vec<Class> = Vec::new();
-    for (i, host) in cluster.hosts.iter().enumerate() {
-        let id = HostId(i as u32);
-        let own = (host.has_own_definitions || named.contains(&id)).then_some(id);
-        let key = (
-            Arc::as_ptr(&host.config) as usize,
-            host.roles.clone(),
-            host.peers.iter().map(|p| p.target).collect(),
-            own,
-            graph.trust_class(id),
-        );
-        let slot = *index.entry(key).or_insert_with(|| {
-            out.push(Class {
-                members: Vec::new(),
-            });
-            out.len() - 1
-        });
-        out[slot].members.push(id);
-    }
-    out
 }
 
 /// One rendered destination, before its content is interned.
@@ -233,6 +145,8 @@ struct ClassOut {
 /// The templates, the shared values and the rules of one render.
 struct Renderer<'a> {
     cluster: &'a Cluster,
+    /// Who may log in where; its classes are the unit of rendering.
+    graph: &'a TrustGraph,
     templates: Templates,
     configs: ConfigCache,
     hosts: Vec<Value>,
@@ -260,7 +174,7 @@ impl<'a> Renderer<'a> {
         text
     }
 
-    fn new(cluster: &'a Cluster, keys: &Keys) -> Renderer<'a> {
+    fn new(cluster: &'a Cluster, graph: &'a TrustGraph, keys: &Keys) -> Renderer<'a> {
         let templates = Templates::load(cluster);
         let mut configs = ConfigCache::default();
         let cluster_config = configs.get(&cluster.config);
@@ -285,6 +199,7 @@ impl<'a> Renderer<'a> {
         base.insert("__options", cluster_config.flat);
         Renderer {
             cluster,
+            graph,
             templates,
             configs,
             hosts,
@@ -295,12 +210,12 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    /// Renders classes, then cluster-scope rules, then hosts, in parallel.
-    fn render_all(&self, graph: &dyn Inbound) -> Rendered {
-        let classes = classes(self.cluster, graph);
-        let outs: Vec<ClassOut> = classes
-            .par_iter()
-            .map(|class| self.render_class(class, graph))
+    /// Renders the graph's classes, then cluster-scope rules, then hosts,
+    /// in parallel.
+    fn render_all(&self) -> Rendered {
+        let outs: Vec<ClassOut> = (0..self.graph.class_count() as u32)
+            .into_par_iter()
+            .map(|class| self.render_class(ClassId(class)))
             .collect();
         let used: BTreeSet<usize> = outs
             .iter()
@@ -314,19 +229,15 @@ impl<'a> Renderer<'a> {
                 (rule, (outs, diags))
             })
             .collect();
-        let mut class_of = vec![0usize; self.cluster.hosts.len()];
-        for (index, class) in classes.iter().enumerate() {
-            for member in &class.members {
-                class_of[member.0 as usize] = index;
-            }
-        }
-        let hosts = (0..self.cluster.hosts.len())
+        let hosts = (0..self.cluster.hosts.len() as u32)
             .into_par_iter()
-            .map(|h| self.render_host(HostId(h as u32), &outs[class_of[h]]))
+            .map(|h| {
+                let class = self.graph.class_of(HostId(h));
+                self.render_host(HostId(h), &outs[class.0 as usize])
+            })
             .collect();
         Rendered {
             classes: outs,
-            class_of,
             shared,
             hosts,
             cluster_files: self.render_cluster_files(),
@@ -344,13 +255,15 @@ impl<'a> Renderer<'a> {
         ctx.insert("__options", memo::Tracked::flat(&config.flat));
     }
 
-    fn render_class(&self, class: &Class, graph: &dyn Inbound) -> ClassOut {
-        let rep = class.members[0];
+    /// Renders the class rules and services of one class, for its first
+    /// member; collects the cluster and host rules its hosts need.
+    fn render_class(&self, class: ClassId) -> ClassOut {
+        let rep = self.graph.class_members(class)[0];
         let host = &self.cluster.hosts[rep.0 as usize];
         let config = self.configs.cached(&host.config);
         let inbound = self.inbound.get(
-            graph.trust_key(rep),
-            || graph.inbound(rep),
+            self.graph.class_group(class),
+            &self.graph.inbound_class(class),
             &self.hosts,
             &host.config,
         );
@@ -383,11 +296,11 @@ impl<'a> Renderer<'a> {
                 EmitScope::Cluster => out.cluster_rules.push(index),
                 EmitScope::Host => out.host_rules.push(index),
                 EmitScope::Class => {
-                    let key = inbound.id.map(|inbound| memo::Key {
+                    let key = memo::Key {
                         rule: index,
-                        inbound,
+                        inbound: inbound.id,
                         roles: host.roles.clone(),
-                    });
+                    };
                     out.outs.extend(self.render_class_rule(
                         index,
                         key,

@@ -79,14 +79,11 @@ impl Renderer<'_> {
     pub(super) fn render_class_rule(
         &self,
         index: usize,
-        key: Option<memo::Key>,
+        key: memo::Key,
         ctx: &BTreeMap<&'static str, Value>,
         config: &Arc<Config>,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Vec<Out> {
-        let Some(key) = key else {
-            return self.render_rule(index, ctx, Some(config), diagnostics);
-        };
         if let Some(outs) = self.memo.find(&key, config) {
             return outs;
         }
