@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use minijinja::value::Kwargs;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 
-use crate::model::{Cluster, Version};
+use std::collections::BTreeMap;
+
+use crate::model::{self, Cluster, Config, Version};
 
 /// A message a template raised with `warn()`, and the option it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +47,72 @@ pub(crate) fn listening<R>(render: impl FnOnce() -> R) -> (R, Said) {
     };
     (result, said)
 }
+
+/// A model value as a template value: versions and addresses as strings,
+/// modes as four-digit octal strings (`0600`), lists as sequences.
+pub(crate) fn value(v: &model::Value) -> Value {
+    match v {
+        model::Value::Bool(b) => Value::from(*b),
+        model::Value::Int(i) => Value::from(*i),
+        model::Value::Str(s) | model::Value::Enum(s) => Value::from(s.as_str()),
+        model::Value::Address(a) => Value::from(a.to_string()),
+        model::Value::Mode(m) => Value::from(format!("{m:04o}")),
+        model::Value::Version(v) => Value::from(v.to_string()),
+        model::Value::List(items) => items.iter().map(value).collect(),
+    }
+}
+
+/// A config nested by dotted path: `ssh.port` is `config.ssh.port`. When a
+/// path is both a value and a prefix (`init` and `init.sequence`), the
+/// prefix wins and the value stays reachable as `opt("init")`.
+pub(crate) fn nested_config(config: &Config) -> Value {
+    #[derive(Default)]
+    struct Node {
+        leaf: Option<Value>,
+        children: BTreeMap<String, Node>,
+    }
+    fn to_value(node: Node) -> Value {
+        if node.children.is_empty() {
+            return node.leaf.unwrap_or(Value::UNDEFINED);
+        }
+        Value::from_pairs(node.children.into_iter().map(|(k, n)| (k, to_value(n))))
+    }
+    let mut root = Node::default();
+    for (path, resolved) in &config.values {
+        let mut node = &mut root;
+        for part in path.split('.') {
+            node = node.children.entry(part.to_string()).or_default();
+        }
+        node.leaf = Some(value(&resolved.value));
+    }
+    to_value(root)
+}
+
+/// Flat option values by dotted path, for `opt("a.b")`.
+pub(crate) fn flat_config(config: &Config) -> Value {
+    Value::from_pairs(
+        config
+            .values
+            .iter()
+            .map(|(k, r)| (k.as_str(), value(&r.value))),
+    )
+}
+
+/// The template value `cluster`: `name`, `domain` (empty when unset) and
+/// `size` (the number of hosts).
+pub(crate) fn cluster_value(cluster: &Cluster) -> Value {
+    Value::from_pairs([
+        ("name", Value::from(cluster.name.as_str())),
+        (
+            "domain",
+            Value::from(cluster.config.str(DOMAIN_OPTION).unwrap_or("")),
+        ),
+        ("size", Value::from(cluster.hosts.len())),
+    ])
+}
+
+/// The option holding the cluster's DNS domain (declared by `std.core`).
+pub(crate) const DOMAIN_OPTION: &str = "domain";
 
 /// Every template of the cluster in one environment.
 pub(crate) struct Templates {

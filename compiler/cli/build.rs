@@ -12,7 +12,7 @@ use crate::graph::TrustGraph;
 use crate::model::Cluster;
 use crate::plan::{BuildPlan, ClusterFile};
 use crate::review::trust::{TrustView, TRUST_FILE};
-use crate::{emit, render};
+use crate::{emit, keys, render};
 
 /// Arguments of `accord build`.
 #[derive(Debug, Args)]
@@ -72,19 +72,15 @@ pub fn rendered(common: &Common, policy: KeyPolicy) -> Result<Rendered, i32> {
         return Err(1);
     };
     let (keys, mut diagnostics) = host_keys(common, &cluster, policy)?;
-    let options = render::RenderOptions {
-        keys,
-        require_keys: policy.require,
-    };
     let started = std::time::Instant::now();
-    let (mut plan, rendered) = render::render_with(&cluster, &graph, &options);
+    let (mut plan, rendered) = render::render_with(&cluster, &graph, &keys);
     let entries: usize = plan.hosts.iter().map(|h| h.entries.len()).sum();
     let what = format!("{entries} entries, {} distinct contents", plan.blobs.len());
     detail("render", started, &what);
     add_trust_file(&mut plan, &cluster, &graph, &compilation.sources);
     diagnostics.extend(rendered);
     if policy.made_later {
-        diagnostics.retain(|d| d.code != render::MISSING_KEYS_WARNING);
+        diagnostics.retain(|d| d.code != keys::MISSING_KEYS_WARNING);
     }
     if common.errors_only {
         diagnostics.retain(crate::diagnostic::Diagnostic::is_error);
@@ -154,12 +150,11 @@ fn host_keys(
     common: &Common,
     cluster: &Cluster,
     policy: KeyPolicy,
-) -> Result<(render::Keys, Vec<crate::diagnostic::Diagnostic>), i32> {
-    let dir = render::keys_dir(&common.file);
-    let mut diagnostics = Vec::new();
-    if policy.generate && render::wants_central_keys(cluster) {
-        let wanted = render::host_key_types(cluster);
-        match render::generate_central_keys(&dir, cluster, &wanted) {
+) -> Result<(keys::Keys, Vec<crate::diagnostic::Diagnostic>), i32> {
+    let dir = keys::keys_dir(&common.file);
+    if policy.generate && keys::wants_central_keys(cluster) {
+        let wanted = keys::host_key_types(cluster);
+        match keys::generate_central_keys(&dir, cluster, &wanted) {
             Ok(generated) if !generated.created.is_empty() => info(&format!(
                 "made {} central host keys in {} (ssh.central_keys)",
                 generated.created.len(),
@@ -175,9 +170,7 @@ fn host_keys(
             }
         }
     }
-    let (keys, read) = render::read_keys_dir(&dir, cluster);
-    diagnostics.extend(read);
-    Ok((keys, diagnostics))
+    Ok(keys::read(&dir, cluster, policy.require))
 }
 
 /// Builds the cluster; a failed build leaves the previous output untouched.

@@ -7,66 +7,15 @@ use std::sync::{Arc, Mutex};
 
 use minijinja::Value;
 
-use super::keys::Keys;
 use crate::graph::{Grant, GroupId};
-use crate::model::{self, Cluster, Config, Host, HostId};
+use crate::keys::Keys;
+use crate::model::{Cluster, Config, Host, HostId};
+use crate::template::{flat_config, nested_config, DOMAIN_OPTION};
 
-/// The option holding the cluster's DNS domain (declared by `std.core`).
-pub const DOMAIN_OPTION: &str = "domain";
 /// The option naming the base of home directories (declared by `std.core`).
 pub const HOME_BASE_OPTION: &str = "users.home_base";
 /// The option naming root's home directory (declared by `std.core`).
 pub const ROOT_HOME_OPTION: &str = "users.root_home";
-
-/// A model value as a template value: versions and addresses as strings,
-/// modes as four-digit octal strings (`0600`), lists as sequences.
-pub fn value(v: &model::Value) -> Value {
-    match v {
-        model::Value::Bool(b) => Value::from(*b),
-        model::Value::Int(i) => Value::from(*i),
-        model::Value::Str(s) | model::Value::Enum(s) => Value::from(s.as_str()),
-        model::Value::Address(a) => Value::from(a.to_string()),
-        model::Value::Mode(m) => Value::from(format!("{m:04o}")),
-        model::Value::Version(v) => Value::from(v.to_string()),
-        model::Value::List(items) => items.iter().map(value).collect(),
-    }
-}
-
-/// A config nested by dotted path: `ssh.port` is `config.ssh.port`. When a
-/// path is both a value and a prefix (`init` and `init.sequence`), the
-/// prefix wins and the value stays reachable as `opt("init")`.
-pub fn nested_config(config: &Config) -> Value {
-    #[derive(Default)]
-    struct Node {
-        leaf: Option<Value>,
-        children: BTreeMap<String, Node>,
-    }
-    fn to_value(node: Node) -> Value {
-        if node.children.is_empty() {
-            return node.leaf.unwrap_or(Value::UNDEFINED);
-        }
-        Value::from_pairs(node.children.into_iter().map(|(k, n)| (k, to_value(n))))
-    }
-    let mut root = Node::default();
-    for (path, resolved) in &config.values {
-        let mut node = &mut root;
-        for part in path.split('.') {
-            node = node.children.entry(part.to_string()).or_default();
-        }
-        node.leaf = Some(value(&resolved.value));
-    }
-    to_value(root)
-}
-
-/// Flat option values by dotted path, for `opt("a.b")`.
-pub fn flat_config(config: &Config) -> Value {
-    Value::from_pairs(
-        config
-            .values
-            .iter()
-            .map(|(k, r)| (k.as_str(), value(&r.value))),
-    )
-}
 
 /// Template values of one config, built once per distinct `Arc<Config>`.
 #[derive(Clone)]
@@ -145,7 +94,7 @@ pub fn host_value(cluster: &Cluster, id: HostId, keys: &Keys, config: &ConfigVal
                 ("algorithm", Value::from(k.algorithm.as_str())),
                 ("data", Value::from(k.data.as_str())),
                 ("line", Value::from(k.line())),
-                ("file", Value::from(super::keys::key_file_name(&k.key_type))),
+                ("file", Value::from(crate::keys::key_file_name(&k.key_type))),
                 (
                     "private",
                     k.private

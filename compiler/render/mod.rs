@@ -22,7 +22,6 @@
 mod assemble;
 pub mod check;
 pub mod context;
-pub mod keys;
 mod memo;
 mod rule;
 #[cfg(test)]
@@ -35,61 +34,28 @@ use minijinja::Value;
 use rayon::prelude::*;
 
 use self::context::{ConfigCache, ConfigValues, InboundCache};
-pub use self::keys::{
-    generate_central_keys, host_key_types, keys_dir, read_keys_dir, wants_central_keys, HostKey,
-    Keys, HOST_KEY_TYPES_TEMPLATE, MISSING_KEYS_WARNING,
-};
 use crate::diagnostic::Diagnostic;
 use crate::graph::{ClassId, TrustGraph};
+use crate::keys::Keys;
 use crate::model::{Cluster, Config, EmitScope, HostId};
 use crate::plan::{BuildPlan, Service};
-use crate::template::Templates;
+use crate::template::{cluster_value, Templates};
 
-/// How to render: the collected host keys and how strictly to want them.
-#[derive(Debug, Clone, Default)]
-pub struct RenderOptions {
-    /// Public (and in central mode private) host keys, from [`read_keys_dir`].
-    pub keys: Keys,
-    /// A host without the keys its config needs is an error, not a warning.
-    pub require_keys: bool,
-}
-
-/// Renders every host's tree without collected keys and without checking
-/// for them (`ssh_known_hosts` stays empty): for commands that do not read
-/// `keys/`. A build reads it and calls [`render_with`].
+/// Renders every host's tree without host keys (`ssh_known_hosts` stays
+/// empty): for commands that do not read `keys/`.
 pub fn render(cluster: &Cluster, graph: &TrustGraph) -> (BuildPlan, Vec<Diagnostic>) {
-    render_inner(cluster, graph, &RenderOptions::default(), false)
+    render_with(cluster, graph, &Keys::default())
 }
 
-/// Renders every host's tree with `options`.
+/// Renders every host's tree with the host keys the `keys` stage read.
 pub fn render_with(
     cluster: &Cluster,
     graph: &TrustGraph,
-    options: &RenderOptions,
+    keys: &Keys,
 ) -> (BuildPlan, Vec<Diagnostic>) {
-    render_inner(cluster, graph, options, true)
-}
-
-fn render_inner(
-    cluster: &Cluster,
-    graph: &TrustGraph,
-    options: &RenderOptions,
-    check_keys: bool,
-) -> (BuildPlan, Vec<Diagnostic>) {
-    let renderer = Renderer::new(cluster, graph, &options.keys);
-    let mut diagnostics = Vec::new();
-    if check_keys {
-        let wanted = keys::key_types(cluster, &renderer.templates);
-        diagnostics.extend(keys::missing_keys(
-            cluster,
-            &wanted,
-            &options.keys,
-            options.require_keys,
-        ));
-    }
+    let renderer = Renderer::new(cluster, graph, keys);
     let rendered = renderer.render_all();
-    let (plan, assembled) = renderer.assemble(&rendered);
-    diagnostics.extend(assembled);
+    let (plan, mut diagnostics) = renderer.assemble(&rendered);
     crate::diagnostic::sort(&mut diagnostics);
     // Classes and templates repeat the same finding; say it once.
     let mut seen = BTreeSet::new();
@@ -320,16 +286,4 @@ impl<'a> Renderer<'a> {
         out.context = ctx;
         out
     }
-}
-
-/// The template value `cluster`.
-fn cluster_value(cluster: &Cluster) -> Value {
-    Value::from_pairs([
-        ("name", Value::from(cluster.name.as_str())),
-        (
-            "domain",
-            Value::from(cluster.config.str(context::DOMAIN_OPTION).unwrap_or("")),
-        ),
-        ("size", Value::from(cluster.hosts.len())),
-    ])
 }

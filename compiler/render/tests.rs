@@ -8,6 +8,9 @@ use std::process::Command;
 use super::*;
 use crate::compile::{compile, Compilation};
 use crate::diagnostic::Diagnostic;
+use crate::keys::{
+    self, generate_central_keys, host_key_types, missing_keys, read_keys_dir, HostKey,
+};
 use crate::load::{MemoryLoader, SourcePath};
 use crate::plan::EntryKind;
 use crate::testutil::have;
@@ -68,11 +71,7 @@ fn build(
     keys: fn(&Cluster) -> Keys,
 ) -> (BuildPlan, Vec<Diagnostic>, Cluster) {
     let (cluster, graph) = cluster_of(imports, root, users);
-    let options = RenderOptions {
-        keys: keys(&cluster),
-        require_keys: false,
-    };
-    let (plan, diags) = render_with(&cluster, &graph, &options);
+    let (plan, diags) = render_with(&cluster, &graph, &keys(&cluster));
     (plan, diags, cluster)
 }
 
@@ -204,7 +203,9 @@ fn ralphzilla_modern_ssh_tree() {
 
 #[test]
 fn missing_keys_are_a_warning_naming_the_hosts() {
-    let (_, diags, _) = build(&["ssh"], RALPHZILLA, &["root"], no_keys);
+    let (c, _) = cluster_of(&["ssh"], RALPHZILLA, &["root"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, diags) = keys::read(tmp.path(), &c, false);
     let w: Vec<_> = diags.iter().filter(|d| d.code == "W0511").collect();
     assert_eq!(w.len(), 1, "{diags:#?}");
     assert!(
@@ -213,6 +214,8 @@ fn missing_keys_are_a_warning_naming_the_hosts() {
         "{}",
         w[0].message
     );
+    let (_, diags) = keys::read(tmp.path(), &c, true);
+    assert_eq!(diags[0].code, "E0511");
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
@@ -806,11 +809,8 @@ fn central_generation_makes_keys_once() {
     let (keys, diags) = read_keys_dir(tmp.path(), &c);
     assert!(diags.is_empty(), "{diags:#?}");
     assert!(keys.of("ralphzilla")[0].private.is_some());
-    let options = RenderOptions {
-        keys,
-        require_keys: true,
-    };
-    let (_, diags) = render_with(&c, &graph, &options);
+    assert!(missing_keys(&c, &wanted, &keys, true).is_none());
+    let (_, diags) = render_with(&c, &graph, &keys);
     assert!(errors(&diags).is_empty(), "{diags:#?}");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(tmp.path().join("ralphzilla/ssh_host_ed25519_key"))
@@ -884,12 +884,10 @@ fn a_full_mesh_renders_in_time_linear_in_hosts() {
     }
     text.push_str("}\n");
     let (c, graph) = cluster_of(&["ssh", "hosts", "mosix"], &text, &["root"]);
-    let options = RenderOptions {
-        keys: fake_keys(&c),
-        require_keys: true,
-    };
+    let keys = fake_keys(&c);
+    assert!(crate::keys::missing_keys(&c, &host_key_types(&c), &keys, true).is_none());
     let start = std::time::Instant::now();
-    let (plan, diags) = render_with(&c, &graph, &options);
+    let (plan, diags) = render_with(&c, &graph, &keys);
     let elapsed = start.elapsed();
     assert!(errors(&diags).is_empty(), "{diags:#?}");
     let entries: usize = plan.hosts.iter().map(|h| h.entries.len()).sum();
@@ -956,11 +954,7 @@ fn the_same_input_renders_byte_identical_plans() {
     );
     let render = || {
         let (c, graph) = compiled(MemoryLoader::default().with_file("/c/cluster.dsl", &text));
-        let options = RenderOptions {
-            keys: fake_keys(&c),
-            require_keys: false,
-        };
-        let (plan, _) = render_with(&c, &graph, &options);
+        let (plan, _) = render_with(&c, &graph, &fake_keys(&c));
         let mut out = Vec::new();
         for host in &plan.hosts {
             for e in &host.entries {

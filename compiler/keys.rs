@@ -1,5 +1,8 @@
-//! Host public keys collected into `keys/` beside `cluster.dsl`, and the
-//! central generation of host keys when a cluster asks for it.
+//! The input stage beside `load`: the host keys in `keys/` beside
+//! `cluster.dsl`, read after evaluation (the modules' hook says which key
+//! types each host needs) and handed to render, which reads no file. Also
+//! the central generation of host keys when a cluster asks for it (run by
+//! `build` only, before reading).
 //!
 //! Format of the directory (documented in `docs/templates.md`):
 //!
@@ -20,7 +23,7 @@ use minijinja::Value;
 use crate::diagnostic::{Diagnostic, Label};
 use crate::load::Follow;
 use crate::model::{Cluster, HostId};
-use crate::template::{listening, Templates};
+use crate::template::{cluster_value, flat_config, listening, nested_config, Templates};
 
 /// The option that turns on central key generation for a host.
 pub const CENTRAL_KEYS_OPTION: &str = "ssh.central_keys";
@@ -38,10 +41,7 @@ pub const MISSING_KEYS_WARNING: &str = "W0511";
 /// [`HOST_KEY_TYPES_TEMPLATE`] hook, rendered with `cluster` and `config`
 /// once per distinct config; hosts that need none are left out.
 pub fn host_key_types(cluster: &Cluster) -> BTreeMap<HostId, Vec<String>> {
-    key_types(cluster, &Templates::load(cluster))
-}
-
-pub(super) fn key_types(cluster: &Cluster, templates: &Templates) -> BTreeMap<HostId, Vec<String>> {
+    let templates = Templates::load(cluster);
     let mut out = BTreeMap::new();
     let Some(template) = templates
         .names
@@ -56,9 +56,9 @@ pub(super) fn key_types(cluster: &Cluster, templates: &Templates) -> BTreeMap<Ho
             .entry(Arc::as_ptr(&host.config) as usize)
             .or_insert_with(|| {
                 let ctx = Value::from_pairs([
-                    ("cluster", super::cluster_value(cluster)),
-                    ("config", super::context::nested_config(&host.config)),
-                    ("__options", super::context::flat_config(&host.config)),
+                    ("cluster", cluster_value(cluster)),
+                    ("config", nested_config(&host.config)),
+                    ("__options", flat_config(&host.config)),
                 ]);
                 let (text, _) = listening(|| template.render(ctx).unwrap_or_default());
                 text.split_whitespace().map(str::to_string).collect()
@@ -71,9 +71,8 @@ pub(super) fn key_types(cluster: &Cluster, templates: &Templates) -> BTreeMap<Ho
 }
 
 /// `W0511` (or `E0511` with `require`): the hosts whose wanted key types
-/// are not all in `keys`. Cheap enough for `check`: it renders only the
-/// hook, once per distinct config.
-pub(super) fn missing_keys(
+/// (from [`host_key_types`]) are not all in `keys`.
+pub fn missing_keys(
     cluster: &Cluster,
     wanted: &BTreeMap<HostId, Vec<String>>,
     keys: &Keys,
@@ -232,6 +231,16 @@ pub fn wants_central_keys(cluster: &Cluster) -> bool {
         .hosts
         .iter()
         .any(|h| h.config.bool(CENTRAL_KEYS_OPTION) == Some(true))
+}
+
+/// The input stage: reads `dir` (the `keys/` directory beside
+/// `cluster.dsl`, see [`read_keys_dir`]) and reports the hosts that lack
+/// keys their config needs (`W0511`, or `E0511` with `require`).
+pub fn read(dir: &Path, cluster: &Cluster, require: bool) -> (Keys, Vec<Diagnostic>) {
+    let (keys, mut diagnostics) = read_keys_dir(dir, cluster);
+    let wanted = host_key_types(cluster);
+    diagnostics.extend(missing_keys(cluster, &wanted, &keys, require));
+    (keys, diagnostics)
 }
 
 /// Reads `dir` (the `keys/` directory beside `cluster.dsl`): every host's
@@ -405,7 +414,7 @@ pub struct Generated {
 /// under `dir/<host>/` (private 0600, directory 0700), never replacing an
 /// existing one, and rewrites `dir/<host>.pub` from the public halves. Hosts
 /// are those whose [`CENTRAL_KEYS_OPTION`] is true; `wanted` gives each
-/// host's key types (see [`super::host_key_types`]). The lint `W0707`
+/// host's key types (see [`host_key_types`]). The lint `W0707`
 /// (`central-keys`) warns that private keys then travel in the host trees.
 pub fn generate_central_keys(
     dir: &Path,
