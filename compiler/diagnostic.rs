@@ -246,6 +246,24 @@ impl Diagnostic {
     }
 }
 
+/// A code a module declared (a `lint`'s `W0701`) as the `&'static str`
+/// every diagnostic carries: each distinct code is kept once for the life
+/// of the process (codes are five characters, and a cluster declares few).
+pub fn code(declared: &str) -> &'static str {
+    static CODES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<&'static str>>> =
+        std::sync::OnceLock::new();
+    let mut codes = CODES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = codes.get(declared) {
+        return known;
+    }
+    let kept: &'static str = Box::leak(declared.to_string().into_boxed_str());
+    codes.insert(kept);
+    kept
+}
+
 /// A byte count as a person says it: `64 MiB`, `1 KiB`, `300 bytes`.
 pub fn bytes_in_words(bytes: u64) -> String {
     match bytes {

@@ -8,12 +8,15 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use minijinja::value::Kwargs;
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 
 use std::collections::BTreeMap;
 
-use crate::model::{self, Cluster, Config, Version};
+use crate::keys::Keys;
+use crate::model::{self, Cluster, Config, Host, HostId, PortSource, TransportDecl, Version};
 
 /// A message a template raised with `warn()`, and the option it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +117,159 @@ pub(crate) fn cluster_value(cluster: &Cluster) -> Value {
 /// The option holding the cluster's DNS domain (declared by `std.core`).
 pub(crate) const DOMAIN_OPTION: &str = "domain";
 
+/// The template value `transport`: the declaration of the transport the
+/// config chooses (`name`, `port`, `protocol`, `source_ports`,
+/// `callback_ports`; a range as `"512-1023"`, none when the transport has
+/// none). It reads the config through `options` (the context's
+/// `__options`), so a class render that uses it records the options it
+/// depends on (`transport`, and `ssh.port` for ssh's port) like any other.
+#[derive(Debug)]
+pub struct TransportValue {
+    transports: Arc<[TransportDecl]>,
+    options: Value,
+}
+
+impl TransportValue {
+    /// The value for a context whose flat options are `options`.
+    pub fn value(transports: Arc<[TransportDecl]>, options: Value) -> Value {
+        Value::from_object(TransportValue {
+            transports,
+            options,
+        })
+    }
+
+    fn option(&self, path: &str) -> Option<Value> {
+        self.options
+            .get_attr(path)
+            .ok()
+            .filter(|v| !v.is_undefined())
+    }
+}
+
+impl Object for TransportValue {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = self.option(crate::model::TRANSPORT_OPTION)?;
+        let declared = self
+            .transports
+            .iter()
+            .find(|t| Some(t.name.as_str()) == name.as_str())?;
+        let range = |r: Option<(u16, u16)>| {
+            r.map_or(Value::from(()), |(lo, hi)| {
+                Value::from(format!("{lo}-{hi}"))
+            })
+        };
+        Some(match key.as_str()? {
+            "name" => name,
+            "port" => match &declared.port {
+                PortSource::Fixed(port) => Value::from(*port),
+                PortSource::Option(path) => self.option(path)?,
+            },
+            "protocol" => Value::from(declared.protocol.as_str()),
+            "source_ports" => range(declared.source_ports),
+            "callback_ports" => range(declared.callback_ports),
+            _ => return None,
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["name", "port", "protocol", "source_ports", "callback_ports"])
+    }
+}
+
+/// The fully qualified name of a host: `name.domain`, or the name when it
+/// already has a dot or the cluster has no domain.
+pub(crate) fn fqdn(host: &Host) -> String {
+    match host.config.str(DOMAIN_OPTION) {
+        Some(domain) if !domain.is_empty() && !host.name.contains('.') => {
+            format!("{}.{}", host.name, domain)
+        }
+        _ => host.name.clone(),
+    }
+}
+
+/// The template object of one host (see `docs/templates.md`).
+pub(crate) fn host_value(cluster: &Cluster, id: HostId, keys: &Keys, config: &Value) -> Value {
+    let host = &cluster.hosts[id.0 as usize];
+    let fqdn = fqdn(host);
+    let addresses: Vec<Value> = host
+        .addresses
+        .iter()
+        .map(|a| Value::from(a.to_string()))
+        .collect();
+    let aliases: Vec<Value> = host
+        .aliases
+        .iter()
+        .map(|a| Value::from(a.as_str()))
+        .collect();
+    let mut names = vec![Value::from(host.name.as_str())];
+    if fqdn != host.name {
+        names.push(Value::from(fqdn.as_str()));
+    }
+    names.extend(aliases.iter().cloned());
+    let mut all_names = names.clone();
+    all_names.extend(addresses.iter().cloned());
+    let roles: Vec<Value> = host
+        .roles
+        .iter()
+        .map(|r| Value::from(cluster.roles[r.0 as usize].name.as_str()))
+        .collect();
+    let key_values: Vec<Value> = keys
+        .of(&host.name)
+        .iter()
+        .map(|k| {
+            Value::from_pairs([
+                ("type", Value::from(k.key_type.as_str())),
+                ("algorithm", Value::from(k.algorithm.as_str())),
+                ("data", Value::from(k.data.as_str())),
+                ("line", Value::from(k.line())),
+                (
+                    "file",
+                    k.file.as_deref().map_or(Value::from(()), Value::from),
+                ),
+                (
+                    "private",
+                    k.private
+                        .as_ref()
+                        .map_or(Value::from(()), |p| Value::from_safe_string(p.to_string())),
+                ),
+            ])
+        })
+        .collect();
+    Value::from_pairs([
+        ("name", Value::from(host.name.as_str())),
+        ("fqdn", Value::from(fqdn)),
+        ("addresses", Value::from(addresses)),
+        (
+            "address",
+            host.addresses
+                .first()
+                .map_or(Value::from(()), |a| Value::from(a.to_string())),
+        ),
+        ("aliases", Value::from(aliases)),
+        ("names", Value::from(names)),
+        ("all_names", Value::from(all_names)),
+        ("roles", Value::from(roles)),
+        ("keys", Value::from(key_values)),
+        ("inputs", inputs_value(keys.inputs_of(&host.name))),
+        ("config", config.clone()),
+        ("index", Value::from(id.0)),
+    ])
+}
+
+/// Files of `keys/` as a template map: name -> text.
+pub(crate) fn inputs_value(files: Option<&BTreeMap<String, Arc<str>>>) -> Value {
+    Value::from_pairs(
+        files
+            .into_iter()
+            .flatten()
+            .map(|(name, text)| (name.clone(), Value::from(&**text))),
+    )
+}
+
 /// Every template of the cluster in one environment.
 pub(crate) struct Templates {
     pub env: Environment<'static>,
@@ -163,11 +319,26 @@ pub(crate) fn is_template(text: &str) -> bool {
 
 /// A minijinja error as one lowercase line.
 pub(crate) fn describe(error: &Error) -> String {
-    let kind = error.kind().to_string();
-    let text = match error.detail() {
-        Some(detail) if !detail.is_empty() => format!("{kind}: {detail}"),
-        _ => kind,
+    let one = |e: &Error| {
+        let kind = e.kind().to_string();
+        match e.detail() {
+            Some(detail) if !detail.is_empty() => format!("{kind}: {detail}"),
+            _ => kind,
+        }
     };
+    let mut text = one(error);
+    // An error in an included template is the inner error's: say it.
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        if let Some(inner) = inner.downcast_ref::<Error>() {
+            let mut at = one(inner).trim_end_matches('.').to_string();
+            if let (Some(name), Some(line)) = (inner.name(), inner.line()) {
+                at = format!("{at} (`{name}` line {line})");
+            }
+            text = format!("{}: {at}", text.trim_end_matches('.'));
+        }
+        cause = inner.source();
+    }
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first

@@ -9,7 +9,10 @@
 #                        Debian's rsh-server ships no unit of its own
 #   /etc/hosts.equiv     only when `rsh.hosts_equiv` is set; never for root
 #
-# Never a `+`: the renderer refuses any .rhosts or hosts.equiv line with one.
+# Never a `+`: std.rhosts' grammar refuses any .rhosts or hosts.equiv line
+# that is not `host [user]`.
+
+import std.rhosts;
 
 
 option rsh.closed_network : bool = false
@@ -62,4 +65,32 @@ emit "/etc/hosts.equiv" {
   when     = transport == rsh && rsh.hosts_equiv;
   scope    = class;
   mode     = 0644;
+}
+
+# The transport as the core sees it: in.rshd's port (514, the `shell`
+# service), the privileged source ports it demands of clients, the
+# privileged port a client listens on for the daemon's stderr connection,
+# and what `accord audit` says of a class that uses it.
+transport rsh {
+  port           = 514;
+  protocol       = tcp;
+  source_ports   = "512-1023";
+  callback_ports = "512-1023";
+  weaknesses     = ["{% include 'rsh/weaknesses.j2' %}"];
+}
+
+# rsh is clear text: a warning on every host that uses it, unless the
+# cluster declares its network closed (then `accord audit` lists it as
+# acknowledged, with that reason).
+lint rsh-open-network {
+  code        = W0302;
+  summary     = "rsh (clear text) on a network not declared closed";
+  when        = transport == rsh;
+  at          = "transport";
+  message     = "rsh sends commands, output and passwords in clear text";
+  label       = "{{ hosts }} {{ 'uses' if host_count == 1 else 'use' }} rsh";
+  note        = "rsh belongs on a closed cluster network only, never on a network others can reach";
+  hint        = "if the cluster network is closed, acknowledge it with `rsh.closed_network = true;` (or use `transport = ssh;`)";
+  acknowledge = rsh.closed_network;
+  reason      = "the network is declared closed (`rsh.closed_network = true`)";
 }

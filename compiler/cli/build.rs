@@ -144,27 +144,32 @@ fn add_trust_file(
     plan.cluster_files.sort_by(|a, b| a.path.cmp(&b.path));
 }
 
-/// Reads `keys/`, after making missing central keys when the policy and
-/// the cluster ask for it.
+/// Reads `keys/`, after running the stdlib's steps in it when the policy
+/// says so (only `build` writes into `keys/`).
 fn host_keys(
     common: &Common,
     cluster: &Cluster,
     policy: KeyPolicy,
 ) -> Result<(keys::Keys, Vec<crate::diagnostic::Diagnostic>), i32> {
     let dir = keys::keys_dir(&common.file);
-    if policy.generate && keys::wants_central_keys(cluster) {
-        let wanted = keys::host_key_types(cluster);
-        match keys::generate_central_keys(&dir, cluster, &wanted) {
-            Ok(generated) if !generated.created.is_empty() => info(&format!(
-                "made {} central host keys in {} (ssh.central_keys)",
-                generated.created.len(),
-                shown(&dir)
-            )),
+    if policy.generate {
+        let (before, _) = keys::read_keys_dir(&dir, cluster);
+        match keys::steps::run(&dir, cluster, &before) {
+            Ok(ran) if !ran.made.is_empty() => {
+                let mut steps: Vec<&str> = ran.runs.iter().map(|r| r.0.as_str()).collect();
+                steps.dedup();
+                info(&format!(
+                    "made {} files in {} (step {})",
+                    ran.made.len(),
+                    shown(&dir),
+                    steps.join(", ")
+                ));
+            }
             Ok(_) => {}
             Err(e) => {
                 plain_error(
-                    &format!("cannot make central host keys in `{}`: {e}", shown(&dir)),
-                    Some("central keys need `ssh-keygen` (Debian: openssh-client) and a writable keys/ directory"),
+                    &format!("cannot prepare `{}`: {e}", shown(&dir)),
+                    Some("the standard library's steps run their program in keys/ (std.ssh's central keys need `ssh-keygen`, Debian: openssh-client); keys/ must be writable"),
                 );
                 return Err(1);
             }

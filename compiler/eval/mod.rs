@@ -15,6 +15,7 @@
 //! makes the host its own class (`has_own_definitions`).
 
 pub mod conditions;
+pub mod declarations;
 pub mod emit_rules;
 pub mod files;
 pub mod merge;
@@ -96,11 +97,25 @@ pub fn evaluate(
             &mut out,
         ));
     }
-    let services = collected
-        .services
+    let mut services = Vec::new();
+    let mut declared = model::Declared::default();
+    for (decl, module) in &collected.declarations {
+        if decl.kind == crate::syntax::ast::DeclKind::Service {
+            services.extend(services::service_rule(decl, id(*module), &cx, &mut out));
+        } else {
+            let stdlib = matches!(modules[*module].path, SourcePath::Std(_));
+            declarations::declaration(decl, (id(*module), stdlib), &cx, &mut declared, &mut out);
+        }
+    }
+
+    let declared_templates = services
         .iter()
-        .filter_map(|(decl, module)| services::service_rule(decl, id(*module), &cx, &mut out))
-        .collect();
+        .flat_map(|s: &model::ServiceRule| {
+            s.validate.iter().chain(&s.activate).chain(&s.deactivate)
+        })
+        .chain(declared.template_sources())
+        .map(String::as_str);
+    emit_rules::load_included(&mut templates, declared_templates, loader);
 
     let cluster = model::Cluster {
         name: decl.name.node.clone(),
@@ -118,6 +133,7 @@ pub fn evaluate(
             .collect(),
         emits,
         services,
+        declared,
         modules: module_names(modules),
         templates,
         host_index: table.hosts,

@@ -60,6 +60,8 @@ impl Renderer<'_> {
                 .cmp(&self.cluster.hosts[*b].name)
         });
         let mut conflicts = BTreeMap::new();
+        // A declared file is checked once, however many hosts it goes to.
+        let mut refused_files: HashMap<Span, bool> = HashMap::new();
         let mut exposed_keys = BTreeMap::new();
         let mut is_key: HashMap<BlobId, bool> = HashMap::new();
         for h in order {
@@ -78,6 +80,12 @@ impl Renderer<'_> {
             ));
             let host = &self.cluster.hosts[h];
             for file in &host.files {
+                let refused = *refused_files
+                    .entry(file.span)
+                    .or_insert_with(|| self.refused_file(file, &mut diagnostics));
+                if refused {
+                    continue;
+                }
                 entries.push((
                     file_entry(file, interned.file(&file.content, &mut plan.blobs)),
                     file.span,
@@ -161,6 +169,37 @@ impl Renderer<'_> {
             );
         }
         (plan, diagnostics)
+    }
+
+    /// True (and `E0505`) when a `file` declaration writes a trust file
+    /// whose grammar refuses one of its lines: declared files are checked
+    /// like rendered ones.
+    fn refused_file(
+        &self,
+        file: &crate::model::FileSpec,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> bool {
+        let Some(grammar) = self
+            .cluster
+            .declared
+            .grammar_for(super::check::file_name(&file.path))
+        else {
+            return false;
+        };
+        let text = match &file.content {
+            crate::model::FileContent::Text(text) => std::borrow::Cow::Borrowed(&**text),
+            crate::model::FileContent::Source { bytes, .. } => String::from_utf8_lossy(bytes),
+        };
+        let origin = Label::new(file.span, "declared here");
+        match super::check::refused_line(grammar, &file.path, &text, origin) {
+            Some(d) => {
+                diagnostics.push(d.with_hint(
+                    "grant trust with `trust` declarations: the modules write the trust files from the graph",
+                ));
+                true
+            }
+            None => false,
+        }
     }
 
     /// `E0507`: two entries of one host at one path, or an entry below a

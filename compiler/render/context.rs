@@ -8,9 +8,8 @@ use std::sync::{Arc, Mutex};
 use minijinja::Value;
 
 use crate::graph::{Grant, GroupId};
-use crate::keys::Keys;
-use crate::model::{Cluster, Config, Host, HostId};
-use crate::template::{flat_config, nested_config, DOMAIN_OPTION};
+use crate::model::Config;
+use crate::template::{flat_config, nested_config};
 
 /// The option naming the base of home directories (declared by `std.core`).
 pub const HOME_BASE_OPTION: &str = "users.home_base";
@@ -46,82 +45,6 @@ impl ConfigCache {
     pub fn cached(&self, config: &Arc<Config>) -> ConfigValues {
         self.by_ptr[&(Arc::as_ptr(config) as usize)].clone()
     }
-}
-
-/// The fully qualified name of a host: `name.domain`, or the name when it
-/// already has a dot or the cluster has no domain.
-pub fn fqdn(host: &Host) -> String {
-    match host.config.str(DOMAIN_OPTION) {
-        Some(domain) if !domain.is_empty() && !host.name.contains('.') => {
-            format!("{}.{}", host.name, domain)
-        }
-        _ => host.name.clone(),
-    }
-}
-
-/// The template object of one host (see `docs/templates.md`).
-pub fn host_value(cluster: &Cluster, id: HostId, keys: &Keys, config: &ConfigValues) -> Value {
-    let host = &cluster.hosts[id.0 as usize];
-    let fqdn = fqdn(host);
-    let addresses: Vec<Value> = host
-        .addresses
-        .iter()
-        .map(|a| Value::from(a.to_string()))
-        .collect();
-    let aliases: Vec<Value> = host
-        .aliases
-        .iter()
-        .map(|a| Value::from(a.as_str()))
-        .collect();
-    let mut names = vec![Value::from(host.name.as_str())];
-    if fqdn != host.name {
-        names.push(Value::from(fqdn.as_str()));
-    }
-    names.extend(aliases.iter().cloned());
-    let mut all_names = names.clone();
-    all_names.extend(addresses.iter().cloned());
-    let roles: Vec<Value> = host
-        .roles
-        .iter()
-        .map(|r| Value::from(cluster.roles[r.0 as usize].name.as_str()))
-        .collect();
-    let key_values: Vec<Value> = keys
-        .of(&host.name)
-        .iter()
-        .map(|k| {
-            Value::from_pairs([
-                ("type", Value::from(k.key_type.as_str())),
-                ("algorithm", Value::from(k.algorithm.as_str())),
-                ("data", Value::from(k.data.as_str())),
-                ("line", Value::from(k.line())),
-                ("file", Value::from(crate::keys::key_file_name(&k.key_type))),
-                (
-                    "private",
-                    k.private
-                        .as_ref()
-                        .map_or(Value::from(()), |p| Value::from_safe_string(p.to_string())),
-                ),
-            ])
-        })
-        .collect();
-    Value::from_pairs([
-        ("name", Value::from(host.name.as_str())),
-        ("fqdn", Value::from(fqdn)),
-        ("addresses", Value::from(addresses)),
-        (
-            "address",
-            host.addresses
-                .first()
-                .map_or(Value::from(()), |a| Value::from(a.to_string())),
-        ),
-        ("aliases", Value::from(aliases)),
-        ("names", Value::from(names)),
-        ("all_names", Value::from(all_names)),
-        ("roles", Value::from(roles)),
-        ("keys", Value::from(key_values)),
-        ("config", config.nested.clone()),
-        ("index", Value::from(id.0)),
-    ])
 }
 
 /// The home directory of `user` on a host with `config`.

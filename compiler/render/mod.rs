@@ -126,6 +126,8 @@ struct Renderer<'a> {
     /// Class-scope outputs, reused by classes that differ only in options
     /// the rule never read.
     memo: memo::Memo<Vec<Out>>,
+    /// The modules' transport declarations, for the `transport` value.
+    transports: Arc<[crate::model::TransportDecl]>,
 }
 
 impl<'a> Renderer<'a> {
@@ -151,7 +153,7 @@ impl<'a> Renderer<'a> {
             .into_par_iter()
             .map(|i| {
                 let config = configs.cached(&cluster.hosts[i].config);
-                context::host_value(cluster, HostId(i as u32), keys, &config)
+                crate::template::host_value(cluster, HostId(i as u32), keys, &config.nested)
             })
             .collect();
         let mut by_name: Vec<usize> = (0..hosts.len()).collect();
@@ -159,9 +161,19 @@ impl<'a> Renderer<'a> {
         let peers: Vec<Value> = by_name.iter().map(|i| hosts[*i].clone()).collect();
         let mut base = BTreeMap::new();
         base.insert("cluster", cluster_value(cluster));
+        base.insert(
+            "inputs",
+            crate::template::inputs_value(Some(keys.cluster_inputs())),
+        );
         base.insert("hosts", Value::from(hosts.clone()));
         base.insert("peers", Value::from(peers));
+        let transports: Arc<[crate::model::TransportDecl]> =
+            cluster.declared.transports.clone().into();
         base.insert("config", cluster_config.nested.clone());
+        base.insert(
+            "transport",
+            crate::template::TransportValue::value(transports.clone(), cluster_config.flat.clone()),
+        );
         base.insert("__options", cluster_config.flat);
         Renderer {
             cluster,
@@ -173,6 +185,7 @@ impl<'a> Renderer<'a> {
             pool: Default::default(),
             inbound: InboundCache::default(),
             memo: memo::Memo::default(),
+            transports,
         }
     }
 
@@ -216,9 +229,15 @@ impl<'a> Renderer<'a> {
 
     /// A class's config, read through objects that record what a class
     /// rule reads (see [`memo`]).
+    /// The transport declaration's object reads the same tracked options.
     fn with_tracked_config(&self, ctx: &mut BTreeMap<&'static str, Value>, config: &ConfigValues) {
+        let options = memo::Tracked::flat(&config.flat);
         ctx.insert("config", memo::Tracked::nested(&config.nested));
-        ctx.insert("__options", memo::Tracked::flat(&config.flat));
+        ctx.insert(
+            "transport",
+            crate::template::TransportValue::value(self.transports.clone(), options.clone()),
+        );
+        ctx.insert("__options", options);
     }
 
     /// Renders the class rules and services of one class, for its first

@@ -249,7 +249,8 @@ impl Renderer<'_> {
                 return None;
             }
         }
-        if rule.install == Install::Block && check::trust_file(&path).is_some() {
+        let grammar = self.cluster.declared.grammar_for(check::file_name(&path));
+        if let (Install::Block, Some(grammar)) = (rule.install, grammar) {
             diagnostics.push(
                 Diagnostic::error(
                     "E0503",
@@ -257,22 +258,14 @@ impl Renderer<'_> {
                     at(),
                 )
                 .with_note("a block keeps the host's own lines, and those could grant trust accord does not know")
+                .with_note(format!("grammar `{}` checks `{}`", grammar.name, check::file_name(&path)))
                 .with_hint("remove `install = block`: accord writes trust files whole"),
             );
             return None;
         }
-        if let (OutBody::File(text), Some(kind)) = (&body, check::trust_file(&path)) {
-            if let Some((line, content, reason)) = check::unsafe_line(kind, text) {
-                diagnostics.push(
-                    Diagnostic::error(
-                        "E0505",
-                        format!(
-                            "refusing to write `{path}`: line {line} could widen trust: {reason}"
-                        ),
-                        at(),
-                    )
-                    .with_note(format!("the line is `{}`", content.escape_debug())),
-                );
+        if let (OutBody::File(text), Some(grammar)) = (&body, grammar) {
+            if let Some(refused) = check::refused_line(grammar, &path, text, at()) {
+                diagnostics.push(refused);
                 return None;
             }
         }

@@ -1,8 +1,8 @@
-//! The input stage beside `load`: the host keys in `keys/` beside
-//! `cluster.dsl`, read after evaluation (the modules' hook says which key
-//! types each host needs) and handed to render, which reads no file. Also
-//! the central generation of host keys when a cluster asks for it (run by
-//! `build` only, before reading).
+//! The input stage beside `load`: the host keys and other inputs in
+//! `keys/` beside `cluster.dsl`, read after evaluation (the modules' hook
+//! says which key types each host needs) and handed to render, which reads
+//! no file. Before reading, `build` (only it) runs the standard library's
+//! steps, which make files there (`steps.rs`: std.ssh's central host keys).
 //!
 //! Format of the directory (documented in `docs/templates.md`):
 //!
@@ -10,12 +10,19 @@
 //!   `ssh-keygen` writes them (`ssh-ed25519 AAAA... root@h1`) or as
 //!   `ssh-keyscan` prints them (`h1 ssh-ed25519 AAAA...`). Blank lines and
 //!   `#` comments are ignored. A legacy protocol 1 key is `BITS EXPONENT MODULUS`.
-//! - `keys/<host>/ssh_host_<type>_key`: a private host key, only in central
-//!   mode (made by [`generate_central_keys`], mode 0600, directory 0700).
+//! - `keys/<host>/NAME`: files of that host. A private key (by its
+//!   content) is one of its host keys, with its public half in
+//!   `NAME.pub` beside it (std.ssh's central keys, made by a step, 0600 in
+//!   a 0700 directory); any other file is a public input of the host.
+//! - any other file of `keys/`, or of a directory of it that is no host's:
+//!   the cluster's public inputs (by path below `keys/`); private keys
+//!   there stay for the steps that use them and never reach a template.
+//! - `keys/.steps/`: the steps' work directories and stamps.
+
+pub mod steps;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use minijinja::Value;
@@ -24,9 +31,6 @@ use crate::diagnostic::{Diagnostic, Label};
 use crate::load::Follow;
 use crate::model::{Cluster, HostId};
 use crate::template::{cluster_value, flat_config, listening, nested_config, Templates};
-
-/// The option that turns on central key generation for a host.
-pub const CENTRAL_KEYS_OPTION: &str = "ssh.central_keys";
 
 /// The hook template a module may provide: rendered with `config` for each
 /// distinct config, it prints the host key types such a host must have
@@ -112,8 +116,10 @@ pub struct HostKey {
     pub algorithm: String,
     /// The key material: base64 for protocol 2, `BITS EXPONENT MODULUS` for rsa1.
     pub data: String,
-    /// The private key file's text, when accord generated it centrally.
+    /// The private key file's text, when `keys/<host>/` holds it.
     pub private: Option<Arc<str>>,
+    /// The name of that private key's file in `keys/<host>/`.
+    pub file: Option<String>,
 }
 
 impl HostKey {
@@ -127,10 +133,16 @@ impl HostKey {
     }
 }
 
-/// Every host's keys, by host name, each list sorted by type.
+/// What the input stage read: every host's keys, by host name, each list
+/// sorted by type; the other public files of each host's directory; and
+/// the cluster's own public files.
 #[derive(Debug, Clone, Default)]
 pub struct Keys {
     by_host: HashMap<String, Vec<HostKey>>,
+    /// `keys/<host>/NAME` that are not private keys, by host and name.
+    inputs: HashMap<String, BTreeMap<String, Arc<str>>>,
+    /// Public files of `keys/` outside the hosts' entries, by path below it.
+    cluster_inputs: BTreeMap<String, Arc<str>>,
 }
 
 impl Keys {
@@ -152,6 +164,16 @@ impl Keys {
         }
     }
 
+    /// The public files of `keys/<host>/` that are not key halves.
+    pub fn inputs_of(&self, host: &str) -> Option<&BTreeMap<String, Arc<str>>> {
+        self.inputs.get(host)
+    }
+
+    /// The cluster's public files in `keys/`, by path below it.
+    pub fn cluster_inputs(&self) -> &BTreeMap<String, Arc<str>> {
+        &self.cluster_inputs
+    }
+
     /// Number of hosts with at least one key.
     pub fn hosts(&self) -> usize {
         self.by_host.values().filter(|k| !k.is_empty()).count()
@@ -167,15 +189,6 @@ pub fn key_type_of(algorithm: &str) -> Option<&'static str> {
         "ecdsa-sha2-nistp256" | "ecdsa-sha2-nistp384" | "ecdsa-sha2-nistp521" => "ecdsa",
         _ => return None,
     })
-}
-
-/// The file name of a host key of `key_type` under `/etc/ssh`.
-pub fn key_file_name(key_type: &str) -> String {
-    if key_type == "rsa1" {
-        "ssh_host_key".to_string()
-    } else {
-        format!("ssh_host_{key_type}_key")
-    }
 }
 
 fn is_base64(s: &str) -> bool {
@@ -206,6 +219,7 @@ pub fn parse_key_line(line: &str) -> Result<Option<HostKey>, String> {
             algorithm: fields[0].to_string(),
             data: data.to_string(),
             private: None,
+            file: None,
         }));
     }
     let numeric = |s: &&str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
@@ -215,6 +229,7 @@ pub fn parse_key_line(line: &str) -> Result<Option<HostKey>, String> {
             algorithm: String::new(),
             data: fields[..3].join(" "),
             private: None,
+            file: None,
         }));
     }
     Err(format!("unknown key type `{}`", fields[0]))
@@ -225,20 +240,16 @@ pub fn keys_dir(cluster_file: &Path) -> PathBuf {
     cluster_file.parent().unwrap_or(Path::new(".")).join("keys")
 }
 
-/// True when some host asks for centrally made keys.
-pub fn wants_central_keys(cluster: &Cluster) -> bool {
-    cluster
-        .hosts
-        .iter()
-        .any(|h| h.config.bool(CENTRAL_KEYS_OPTION) == Some(true))
-}
-
 /// The input stage: reads `dir` (the `keys/` directory beside
 /// `cluster.dsl`, see [`read_keys_dir`]) and reports the hosts that lack
-/// keys their config needs (`W0511`, or `E0511` with `require`).
+/// keys their config needs (`W0511`, or `E0511` with `require`), but for
+/// those a step of `build` has yet to make files for ([`steps::pending`]).
 pub fn read(dir: &Path, cluster: &Cluster, require: bool) -> (Keys, Vec<Diagnostic>) {
     let (keys, mut diagnostics) = read_keys_dir(dir, cluster);
-    let wanted = host_key_types(cluster);
+    let mut wanted = host_key_types(cluster);
+    for host in steps::pending(dir, cluster, &keys) {
+        wanted.remove(&host);
+    }
     diagnostics.extend(missing_keys(cluster, &wanted, &keys, require));
     (keys, diagnostics)
 }
@@ -269,7 +280,7 @@ pub fn read_keys_dir(dir: &Path, cluster: &Cluster) -> (Keys, Vec<Diagnostic>) {
             );
         }
         if present.contains(std::ffi::OsStr::new(&host.name)) {
-            read_private_keys(
+            read_host_dir(
                 &dir.join(&host.name),
                 &host.name,
                 &mut keys,
@@ -278,6 +289,7 @@ pub fn read_keys_dir(dir: &Path, cluster: &Cluster) -> (Keys, Vec<Diagnostic>) {
             );
         }
     }
+    read_cluster_inputs(dir, cluster, &mut keys, &at, &mut diagnostics);
     (keys, diagnostics)
 }
 
@@ -345,47 +357,46 @@ fn unprotected(path: &Path, mode: u32, at: &Label) -> Diagnostic {
     .with_hint(format!("make it private: `chmod 600 {}`, and consider the key exposed: remove it so `accord build` makes a new one", path.display()))
 }
 
-/// Attaches central private keys (`<dir>/ssh_host_<type>_key`) to the host's
-/// public keys; the public half comes from the `.pub` beside each. A key
-/// file that group or others may read is an error (`E0513`).
-fn read_private_keys(
-    dir: &Path,
-    host: &str,
-    keys: &mut Keys,
-    at: &Label,
-    out: &mut Vec<Diagnostic>,
-) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-    files.sort();
-    for path in files {
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        if !name.starts_with("ssh_host_") || !name.ends_with("_key") {
-            continue;
-        }
-        if let Ok(metadata) = std::fs::symlink_metadata(&path) {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = metadata.permissions().mode();
-            if mode & 0o077 != 0 {
-                out.push(unprotected(&path, mode, at));
-                continue;
-            }
-        }
-        let (private, public) = (
-            read_key_file(&path),
-            read_key_file(&path.with_file_name(format!("{name}.pub"))),
-        );
-        let (private, public) = match (private, public) {
-            (Ok(private), Ok(public)) => (private, public),
-            (Err(e), _) | (_, Err(e)) => {
+/// Reads the files of a host's directory `dir` (`keys/<host>/`). A
+/// private key (by its content) is attached to the host's public keys, the
+/// public half read from the `.pub` beside it, and is refused when group or
+/// others may read it (`E0513`); every other file is one of the host's
+/// public inputs (`host.inputs` in templates: a certificate a step made).
+fn read_host_dir(dir: &Path, host: &str, keys: &mut Keys, at: &Label, out: &mut Vec<Diagnostic>) {
+    for (path, name) in regular_files(dir) {
+        let text = match read_key_file(&path) {
+            Ok(text) => text,
+            Err(e) => {
                 out.push(Diagnostic::warning(
                     "W0512",
                     format!(
-                        "cannot read the central key `{}`: {}",
+                        "cannot read `{}`: {}",
+                        path.display(),
+                        crate::eval::files::reason(&e)
+                    ),
+                    at.clone(),
+                ));
+                continue;
+            }
+        };
+        if crate::plan::private_key_kind(text.as_bytes()).is_none() {
+            keys.inputs
+                .entry(host.to_string())
+                .or_default()
+                .insert(name, Arc::from(text));
+            continue;
+        }
+        if let Some(mode) = readable_by_others(&path) {
+            out.push(unprotected(&path, mode, at));
+            continue;
+        }
+        let public = match read_key_file(&path.with_file_name(format!("{name}.pub"))) {
+            Ok(public) => public,
+            Err(e) => {
+                out.push(Diagnostic::warning(
+                    "W0512",
+                    format!(
+                        "cannot read the public half of `{}`: {}",
                         path.display(),
                         crate::eval::files::reason(&e)
                     ),
@@ -395,117 +406,115 @@ fn read_private_keys(
             }
         };
         if let Some(Ok(Some(mut key))) = public.lines().next().map(parse_key_line) {
-            if private.contains("PRIVATE KEY") {
-                key.private = Some(Arc::from(private.as_str()));
-                keys.insert(host, key);
-            }
+            key.private = Some(Arc::from(text.as_str()));
+            key.file = Some(name);
+            keys.insert(host, key);
         }
     }
 }
 
-/// What [`generate_central_keys`] made.
-#[derive(Debug, Default)]
-pub struct Generated {
-    /// (host, type) of every key made now; existing keys are kept.
-    pub created: Vec<(String, String)>,
-}
-
-/// Central mode: makes each missing host key of `wanted` with `ssh-keygen`
-/// under `dir/<host>/` (private 0600, directory 0700), never replacing an
-/// existing one, and rewrites `dir/<host>.pub` from the public halves. Hosts
-/// are those whose [`CENTRAL_KEYS_OPTION`] is true; `wanted` gives each
-/// host's key types (see [`host_key_types`]). The lint `W0707`
-/// (`central-keys`) warns that private keys then travel in the host trees.
-pub fn generate_central_keys(
+/// The cluster's own inputs: the public files of `keys/` that belong to no
+/// host (neither `<host>.pub` nor under `<host>/`), directly in it or one
+/// directory down (`ca/host_ca.pub`), by their path below `keys/`: what a
+/// cluster-scope step made (a certificate authority's public key).
+/// Private keys there are checked (`E0513`) but never read into a template:
+/// they stay in `keys/` for the steps that use them.
+fn read_cluster_inputs(
     dir: &Path,
     cluster: &Cluster,
-    wanted: &BTreeMap<HostId, Vec<String>>,
-) -> std::io::Result<Generated> {
-    let mut out = Generated::default();
-    for (id, types) in wanted {
-        let host = &cluster.hosts[id.0 as usize];
-        if host.config.bool(CENTRAL_KEYS_OPTION) != Some(true) || types.is_empty() {
+    keys: &mut Keys,
+    at: &Label,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut seen = 0usize;
+    for (path, name) in
+        regular_files(dir)
+            .into_iter()
+            .chain(
+                subdirectories(dir, cluster)
+                    .into_iter()
+                    .flat_map(|(sub, prefix)| {
+                        regular_files(&sub)
+                            .into_iter()
+                            .map(move |(p, n)| (p, format!("{prefix}/{n}")))
+                    }),
+            )
+    {
+        let host_key_file = name
+            .strip_suffix(".pub")
+            .is_some_and(|host| cluster.host(host).is_some());
+        if host_key_file || seen == MAX_CLUSTER_INPUTS {
             continue;
         }
-        let host_dir = dir.join(&host.name);
-        create_private_dir(&host_dir)?;
-        for key_type in types {
-            let file = host_dir.join(key_file_name(key_type));
-            if file.exists() && std::fs::metadata(&file)?.len() > 0 {
-                continue;
+        seen += 1;
+        let Ok(text) = read_key_file(&path) else {
+            continue;
+        };
+        if crate::plan::private_key_kind(text.as_bytes()).is_some() {
+            if let Some(mode) = readable_by_others(&path) {
+                out.push(unprotected(&path, mode, at));
             }
-            keygen(&file, key_type, &host.name)?;
-            out.created.push((host.name.clone(), key_type.clone()));
+            continue;
         }
-        let mut lines = Vec::new();
-        for key_type in types {
-            let public = host_dir.join(format!("{}.pub", key_file_name(key_type)));
-            lines.push(std::fs::read_to_string(public)?.trim_end().to_string());
-        }
-        lines.sort();
-        std::fs::write(
-            dir.join(format!("{}.pub", host.name)),
-            lines.join("\n") + "\n",
-        )?;
+        keys.cluster_inputs.insert(name, Arc::from(text));
     }
-    Ok(out)
+}
+
+/// Most cluster inputs read from `keys/`.
+const MAX_CLUSTER_INPUTS: usize = 1000;
+
+/// The regular files directly in `dir` (not links, not hidden), sorted.
+fn regular_files(dir: &Path) -> Vec<(PathBuf, String)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(PathBuf, String)> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            (!name.starts_with('.')).then(|| (e.path(), name))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The directories of `keys/` that belong to no host (not hidden, not
+/// links), with their names.
+fn subdirectories(dir: &Path, cluster: &Cluster) -> Vec<(PathBuf, String)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<(PathBuf, String)> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            let ours = !name.starts_with('.') && cluster.host(&name).is_none();
+            ours.then(|| (e.path(), name))
+        })
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// The mode of `path` when group or others may read it.
+fn readable_by_others(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::symlink_metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then_some(mode)
 }
 
 /// Makes `dir` (and missing parents) private from its creation on, and
 /// makes an existing one private.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-}
-
-/// Runs `ssh-keygen` into a temporary name and renames, so no empty or half
-/// written key is ever left under the final name.
-fn keygen(file: &Path, key_type: &str, host: &str) -> std::io::Result<()> {
-    let tmp = file.with_extension("accord-new");
-    let tmp_pub = PathBuf::from(format!("{}.pub", tmp.display()));
-    let _ = std::fs::remove_file(&tmp);
-    let _ = std::fs::remove_file(&tmp_pub);
-    let mut command = Command::new("ssh-keygen");
-    // The private key is 0600 from its first byte, whatever the caller's
-    // umask: ssh-keygen creates it with the mode its umask leaves.
-    // SAFETY: `umask` is async-signal-safe and touches no memory.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        command.pre_exec(|| {
-            libc::umask(0o077);
-            Ok(())
-        });
-    }
-    let status = command
-        .args(["-q", "-t", key_type, "-N", "", "-C"])
-        .arg(format!("root@{host}"))
-        .arg("-f")
-        .arg(&tmp)
-        .stdin(std::process::Stdio::null())
-        .status()?;
-    let made = std::fs::metadata(&tmp)
-        .map(|m| m.len() > 0)
-        .unwrap_or(false)
-        && std::fs::metadata(&tmp_pub)
-            .map(|m| m.len() > 0)
-            .unwrap_or(false);
-    if !status.success() || !made {
-        let _ = std::fs::remove_file(&tmp);
-        let _ = std::fs::remove_file(&tmp_pub);
-        return Err(std::io::Error::other(format!(
-            "ssh-keygen -t {key_type} failed for `{host}`"
-        )));
-    }
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp_pub, std::fs::Permissions::from_mode(0o644))?;
-    }
-    std::fs::rename(&tmp_pub, format!("{}.pub", file.display()))?;
-    std::fs::rename(&tmp, file)
 }
 
 /// `a`, `b`, `c` and N more: at most ten names in a message.
