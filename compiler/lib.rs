@@ -21,7 +21,7 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod review;
-pub mod shell;
+pub(crate) mod shell;
 pub mod syntax;
 pub(crate) mod template;
 #[cfg(test)]

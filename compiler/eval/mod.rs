@@ -14,18 +14,18 @@
 //! the config. A host block that sets any other option, or declares a file,
 //! makes the host its own class (`has_own_definitions`).
 
-pub mod conditions;
-pub mod declarations;
-pub mod emit_rules;
-pub mod files;
-pub mod merge;
-pub mod options;
-pub mod resolve;
-pub mod scope;
-pub mod services;
-pub mod types;
+pub(crate) mod conditions;
+pub(crate) mod declarations;
+pub(crate) mod emit_rules;
+pub(crate) mod files;
+pub(crate) mod merge;
+pub(crate) mod options;
+pub(crate) mod resolve;
+pub(crate) mod scope;
+pub(crate) mod services;
+pub(crate) mod types;
 pub mod validate;
-pub mod values;
+pub(crate) mod values;
 
 mod hosts;
 #[cfg(test)]

@@ -29,7 +29,6 @@ pub struct RoleRaw<'a> {
 #[derive(Debug)]
 pub struct HostRaw<'a> {
     pub name: &'a ast::Name,
-    pub span: crate::diagnostic::Span,
     pub body: ScopeRaw<'a>,
 }
 
@@ -160,7 +159,6 @@ impl<'a> Collected<'a> {
             ast::Stmt::Host(block) => {
                 self.hosts.push(HostRaw {
                     name: &block.name,
-                    span: block.span,
                     body: ScopeRaw::default(),
                 });
                 let i = self.hosts.len() - 1;

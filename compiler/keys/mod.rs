@@ -173,11 +173,6 @@ impl Keys {
     pub fn cluster_inputs(&self) -> &BTreeMap<String, Arc<str>> {
         &self.cluster_inputs
     }
-
-    /// Number of hosts with at least one key.
-    pub fn hosts(&self) -> usize {
-        self.by_host.values().filter(|k| !k.is_empty()).count()
-    }
 }
 
 /// The short type of a protocol 2 key algorithm, `None` when unknown.

@@ -52,8 +52,6 @@ pub const ONEWAY_INTO_ROOT: Lint = Lint {
     name: "oneway-into-root",
     summary: "a one-way grant lets a non-root principal become root",
 };
-/// The lints of the trust graph, in code order; modules declare the others.
-pub const GRAPH_LINTS: &[Lint] = &[ROOT_UNTRUSTED_HOST, ONEWAY_INTO_ROOT];
 
 /// A lint a cluster acknowledged, with the reason it gave.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

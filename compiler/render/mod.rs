@@ -20,8 +20,8 @@
 //! is `crate::template`; `docs/templates.md` documents the context.
 
 mod assemble;
-pub mod check;
-pub mod context;
+pub(crate) mod check;
+pub(crate) mod context;
 mod memo;
 mod rule;
 #[cfg(test)]
