@@ -8,6 +8,7 @@
 //! binary's front.
 
 pub mod cli;
+pub mod codes;
 pub mod compile;
 pub mod diagnostic;
 pub mod emit;

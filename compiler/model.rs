@@ -425,6 +425,9 @@ pub struct TransportDecl {
     /// The ports on which a client accepts a connection back from the
     /// daemon (rsh's stderr channel), if the transport makes one.
     pub callback_ports: Option<(u16, u16)>,
+    /// The program that serves it on each host (`sshd`, `in.rshd`), as
+    /// generated comments and verify name it.
+    pub daemon: String,
     /// How the audit names the transport for a class (a template; empty:
     /// the name).
     pub title: String,
@@ -526,10 +529,9 @@ impl Grammar {
 pub struct LintDecl {
     /// The name it is acknowledged by (`security.acknowledge.NAME`).
     pub name: String,
-    /// `W07xx`.
-    pub code: String,
-    /// One line for the audit and the docs.
-    pub summary: String,
+    /// A warning of the register (`W07xx`), whose entry says what it
+    /// guards against.
+    pub code: crate::codes::Code,
     pub module: ModuleId,
     pub when: Option<Condition>,
     /// Templates: the option the warning points at, its message (empty: no

@@ -171,12 +171,20 @@ impl Object for TransportValue {
             "protocol" => Value::from(declared.protocol.as_str()),
             "source_ports" => range(declared.source_ports),
             "callback_ports" => range(declared.callback_ports),
+            "daemon" => Value::from(declared.daemon.as_str()),
             _ => return None,
         })
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&["name", "port", "protocol", "source_ports", "callback_ports"])
+        Enumerator::Str(&[
+            "name",
+            "port",
+            "protocol",
+            "source_ports",
+            "callback_ports",
+            "daemon",
+        ])
     }
 }
 

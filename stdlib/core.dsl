@@ -5,6 +5,9 @@
 
 # Every cluster can mark roles untrusted for root and acknowledge lints.
 import std.security;
+# The grammar of the `host [user]` trust files, whoever writes them: a
+# cluster's own module writing `/root/.rhosts` is checked as std.rsh is.
+import std.rhosts;
 
 option transport : enum(rsh, ssh) = ssh
   "How the hosts log in to each other: `rsh` (rshd and .rhosts) or `ssh` (OpenSSH host-based authentication)";

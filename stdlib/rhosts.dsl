@@ -1,6 +1,7 @@
 # std.rhosts: the `host [user]` trust files that rshd and sshd read
-# (`.rhosts`, `.shosts`, `hosts.equiv`, `shosts.equiv`), imported by std.rsh
-# and std.ssh. Its grammar is what render checks every emitted file of these
+# (`.rhosts`, `.shosts`, `hosts.equiv`, `shosts.equiv`), imported by std.core
+# (so every cluster has it, whatever it imports) and by std.rsh and std.ssh.
+# Its grammar is what render checks every emitted or declared file of these
 # names against: a line that is not of this form is refused (E0505), so no
 # template can write trust the graph does not grant.
 

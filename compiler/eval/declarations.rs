@@ -11,6 +11,7 @@ use super::emit_rules::EmitContext;
 use super::files::{field_type, unknown_field};
 use super::types::Type;
 use super::validate;
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::model::{Declared, Grammar, LintDecl, ModuleId, PortSource, StepDecl, TransportDecl};
 use crate::syntax::ast::{DeclKind, Declaration, Expr, ExprKind, Field};
@@ -57,7 +58,7 @@ pub fn declaration(
                 {
                     Some((file, other)) => fields.out.push(
                         Diagnostic::error(
-                            "E0221",
+                            codes::E0221,
                             format!("two grammars check `{file}`"),
                             Label::new(decl.span, "the second"),
                         )
@@ -81,7 +82,7 @@ pub fn declaration(
             if !module.1 {
                 fields.out.push(
                     Diagnostic::error(
-                        "E0221",
+                        codes::E0221,
                         format!("step `{}` is declared outside the standard library", decl.name.node),
                         Label::new(decl.span, "a step runs programs on the build machine"),
                     )
@@ -100,7 +101,7 @@ pub fn declaration(
 
 fn twice(decl: &Declaration, first: Span) -> Diagnostic {
     Diagnostic::error(
-        "E0221",
+        codes::E0221,
         format!(
             "{} `{}` is declared twice",
             decl.kind.word(),
@@ -143,7 +144,7 @@ impl<'d> Fields<'d, '_, '_> {
                 self.out.push(unknown_field(field, name, known, block));
             } else if seen.contains(&name) {
                 self.out.push(Diagnostic::error(
-                    "E0221",
+                    codes::E0221,
                     format!("`{name}` is given twice"),
                     Label::new(field.name.span, "given again here"),
                 ));
@@ -162,7 +163,7 @@ impl<'d> Fields<'d, '_, '_> {
         if field.is_none() {
             self.out.push(
                 Diagnostic::error(
-                    "E0221",
+                    codes::E0221,
                     format!(
                         "{} `{}` has no `{name}`",
                         self.decl.kind.word(),
@@ -191,7 +192,7 @@ impl<'d> Fields<'d, '_, '_> {
             Ok(()) => Some(text.clone()),
             Err(reason) => {
                 self.out.push(Diagnostic::error(
-                    "E0221",
+                    codes::E0221,
                     format!("invalid `{}`: {reason}", field.name.node),
                     Label::new(expr.span, "not one line of text"),
                 ));
@@ -256,7 +257,7 @@ impl<'d> Fields<'d, '_, '_> {
     fn too_many(&mut self, field: &Field, n: usize) -> bool {
         if n > MAX_ITEMS {
             self.out.push(Diagnostic::error(
-                "E0221",
+                codes::E0221,
                 format!("`{}` lists more than {MAX_ITEMS} items", field.name.node),
                 Label::new(field.value.span, "too many items"),
             ));
@@ -276,7 +277,7 @@ impl<'d> Fields<'d, '_, '_> {
             Some(w) if allowed.contains(&w.as_str()) => Some(w),
             _ => {
                 self.out.push(Diagnostic::error(
-                    "E0221",
+                    codes::E0221,
                     format!("`{name}` is {}", alternatives(allowed)),
                     Label::new(field.value.span, format!("not {}", alternatives(allowed))),
                 ));
@@ -296,7 +297,7 @@ impl<'d> Fields<'d, '_, '_> {
         let dotted = path.dotted();
         let Some(&index) = self.cx.options.index.get(&dotted) else {
             let d = Diagnostic::error(
-                "E0221",
+                codes::E0221,
                 format!("`{}` names no option: `{dotted}`", field.name.node),
                 Label::new(field.value.span, "no such option"),
             );
@@ -311,7 +312,7 @@ impl<'d> Fields<'d, '_, '_> {
         let ty = &self.cx.options.list[index].ty;
         if !want(ty) {
             self.out.push(Diagnostic::error(
-                "E0221",
+                codes::E0221,
                 format!("`{dotted}` is not {what}"),
                 Label::new(field.value.span, format!("has type `{ty}`")),
             ));
@@ -339,7 +340,7 @@ impl<'d> Fields<'d, '_, '_> {
             Some((lo, hi)) if lo <= hi => Some((lo, hi)),
             _ => {
                 self.out.push(Diagnostic::error(
-                    "E0221",
+                    codes::E0221,
                     format!("`{name}` is a port range such as \"512-1023\""),
                     Label::new(field.value.span, "not a port range"),
                 ));
@@ -365,6 +366,7 @@ fn transport(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<Tra
         "protocol",
         "source_ports",
         "callback_ports",
+        "daemon",
         "title",
         "software",
         "version",
@@ -377,7 +379,7 @@ fn transport(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<Tra
             if !values.contains(&name) {
                 f.out.push(
                     Diagnostic::error(
-                        "E0221",
+                        codes::E0221,
                         format!("transport `{name}` is not a value of `{TRANSPORT_OPTION}`"),
                         Label::new(decl.name.span, "no host can choose it"),
                     )
@@ -399,7 +401,7 @@ fn transport(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<Tra
                 Ok(port) if port > 0 => Some(PortSource::Fixed(port)),
                 _ => {
                     f.out.push(Diagnostic::error(
-                        "E0221",
+                        codes::E0221,
                         format!("`{n}` is not a port (1..65535)"),
                         Label::new(field.value.span, "not a port"),
                     ));
@@ -423,6 +425,7 @@ fn transport(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<Tra
     Some(TransportDecl {
         source_ports: f.ports("source_ports"),
         callback_ports: f.ports("callback_ports"),
+        daemon: f.string("daemon").unwrap_or_else(|| name.clone()),
         title: f.string("title").unwrap_or_default(),
         software: f.string("software"),
         weaknesses: f.strings("weaknesses"),
@@ -450,7 +453,7 @@ fn grammar(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<Gramm
         if !component {
             let span = f.get("files").map_or(decl.span, |x| x.value.span);
             f.out.push(Diagnostic::error(
-                "E0221",
+                codes::E0221,
                 format!("`{}` is not a file name", file.escape_debug()),
                 Label::new(span, "a grammar checks files by their name"),
             ));
@@ -503,7 +506,7 @@ fn pattern(
                 .to_string();
             f.out.push(
                 Diagnostic::error(
-                    "E0221",
+                    codes::E0221,
                     format!(
                         "the pattern `{}` does not compile: {first}",
                         shown.escape_debug()
@@ -538,17 +541,19 @@ fn lint(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<LintDecl
             ExprKind::Str(s) => Some(s.clone()),
             _ => None,
         };
-        let valid = |c: &str| {
-            c.len() == 5 && c.starts_with('W') && c[1..].bytes().all(|b| b.is_ascii_digit())
-        };
-        match code {
-            Some(c) if valid(&c) => Some(c),
+        let entry = code.as_deref().and_then(codes::lookup);
+        match entry {
+            Some(e) if e.severity == crate::diagnostic::Severity::Warning => Some(e.code),
             _ => {
-                f.out.push(Diagnostic::error(
-                    "E0221",
-                    "a lint's `code` is a warning code such as `W0701`",
-                    Label::new(field.value.span, "not a warning code"),
-                ));
+                f.out.push(
+                    Diagnostic::error(
+                        codes::E0221,
+                        "a lint's `code` is a warning code of the register, such as `W0701`",
+                        Label::new(field.value.span, "not a registered warning code"),
+                    )
+                    .with_note("the register (compiler/codes.rs) says what each code means and how to fix it; `docs/errors.md` is made from it")
+                    .with_hint("use the code the register gives this lint, or add an entry for it there"),
+                );
                 None
             }
         }
@@ -568,7 +573,7 @@ fn lint(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<LintDecl
         if !f.cx.options.index.contains_key(&path) {
             f.out.push(
                 Diagnostic::error(
-                    "E0221",
+                    codes::E0221,
                     format!("lint `{name}` cannot be acknowledged: no option `{path}`"),
                     Label::new(decl.name.span, "acknowledged by that option"),
                 )
@@ -580,7 +585,6 @@ fn lint(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<LintDecl
     }
     Some(LintDecl {
         code: code?,
-        summary: f.string("summary").unwrap_or_default(),
         when: f.when(),
         at: f.string("at").unwrap_or_default(),
         message: f.string("message").unwrap_or_default(),
@@ -608,7 +612,7 @@ fn step(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<StepDecl
         let bad = validate::file_name(&name).is_err() || names.contains(&name);
         if bad {
             f.out.push(Diagnostic::error(
-                "E0221",
+                codes::E0221,
                 format!(
                     "`{}` is not a file name of its own in the step's work directory",
                     name.escape_debug()
@@ -632,7 +636,7 @@ fn step(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<StepDecl
     {
         let span = f.get("run").map_or(decl.span, |x| x.value.span);
         f.out.push(Diagnostic::error(
-            "E0221",
+            codes::E0221,
             "a step's program is a plain name looked up in PATH (`ssh-keygen`)",
             Label::new(span, "not a program name"),
         ));

@@ -18,6 +18,7 @@ use super::options::{Options, HOST_BLOCK_ONLY};
 use super::resolve::NameTable;
 use super::scope::{Collected, HostRaw, ScopeRaw};
 use super::values::{show, typed, Names};
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::load::{Loader, Module};
 use crate::model::{Config, FileSpec, Host, HostId, PeerRef, Role, RoleId, Value};
@@ -224,7 +225,7 @@ impl Builder<'_> {
         if at != Where::Cluster && path == SOURCE_ROOTS_OPTION {
             self.out.push(
                 Diagnostic::error(
-                    "E0213",
+                    codes::E0213,
                     format!("`{path}` can only be set at cluster level"),
                     Label::new(def.path.span, "set in a role or host block"),
                 )
@@ -242,7 +243,7 @@ impl Builder<'_> {
             };
             self.out.push(
                 Diagnostic::error(
-                    "E0213",
+                    codes::E0213,
                     format!("`{path}` can only be set in a host block"),
                     Label::new(def.path.span, format!("set in {scope}")),
                 )
@@ -374,7 +375,7 @@ impl Builder<'_> {
         if self.reported.insert((first, span)) {
             self.out.push(
                 Diagnostic::error(
-                    "E0220",
+                    codes::E0220,
                     format!("file `{path}` is declared twice for one host"),
                     Label::new(span, "declared again here"),
                 )
@@ -472,7 +473,7 @@ impl Builder<'_> {
                 if let Some(role) = self.role_names.get(&claimed.to_ascii_lowercase()) {
                     self.out.push(
                         Diagnostic::error(
-                            "E0208",
+                            codes::E0208,
                             format!("alias `{claimed}` of host `{name}` is also a role"),
                             Label::new(span, "alias given here"),
                         )
@@ -501,7 +502,7 @@ impl Builder<'_> {
                     }
                     clashes.push(other);
                     let d = Diagnostic::error(
-                        "E0226",
+                        codes::E0226,
                         format!("`{claimed}` would name two hosts"),
                         Label::new(span, format!("{what} of `{name}`")),
                     )
@@ -621,7 +622,7 @@ impl Builder<'_> {
             if let Some(reason) = not_a_host(address) {
                 self.out.push(
                     Diagnostic::error(
-                        "E0227",
+                        codes::E0227,
                         format!(
                             "`{address}` cannot be the address of host `{}`",
                             raw.name.node
@@ -636,7 +637,7 @@ impl Builder<'_> {
                 Some(&(other, first)) if other != id => {
                     self.out.push(
                         Diagnostic::error(
-                            "E0211",
+                            codes::E0211,
                             format!("address `{address}` is given to two hosts"),
                             Label::new(span, format!("given to `{}` here", raw.name.node)),
                         )
@@ -661,7 +662,7 @@ impl Builder<'_> {
         if addresses.is_empty() && self.attrs.address.is_some() && !written() {
             self.out.push(
                 Diagnostic::error(
-                    "E0214",
+                    codes::E0214,
                     format!("host `{}` has no address", raw.name.node),
                     Label::new(raw.name.span, "no `address`"),
                 )
@@ -726,7 +727,7 @@ fn conflict_error(conflict: Conflict, path: &str) -> Diagnostic {
     let Conflict { first, second } = conflict;
     let priority = second.priority;
     Diagnostic::error(
-        "E0205",
+        codes::E0205,
         format!("conflicting definitions of `{path}`"),
         Label::new(second.value_span, format!("set to `{}` here", show(&second.value))),
     )

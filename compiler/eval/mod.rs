@@ -33,6 +33,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, SourceMap};
 use std::path::Path;
 
@@ -191,7 +192,7 @@ fn warn_oneway(rule: &crate::syntax::ast::TrustDecl, kind: &str, out: &mut Vec<D
     if let Some(span) = rule.oneway {
         out.push(
             Diagnostic::warning(
-                "W0201",
+                codes::W0201,
                 format!("`oneway` has no meaning on `{kind}`"),
                 Label::new(span, "ignored"),
             )

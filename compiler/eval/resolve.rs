@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::scope::Collected;
 use super::validate;
 use super::values::{unknown_host_or_role, Names};
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::model::{HostId, PeerRef, Principals, RoleId, Target, TrustRule};
 use crate::syntax::ast;
@@ -45,7 +46,7 @@ impl NameTable {
             if let Some(&HostId(first)) = t.hosts.get(name) {
                 out.push(
                     Diagnostic::error(
-                        "E0207",
+                        codes::E0207,
                         format!("host `{name}` is declared twice"),
                         Label::new(host.name.span, "declared again here"),
                     )
@@ -57,7 +58,7 @@ impl NameTable {
             if let Some(role) = roles_lower.get(&name.to_ascii_lowercase()) {
                 out.push(
                     Diagnostic::error(
-                        "E0208",
+                        codes::E0208,
                         format!("`{name}` is both a host and a role"),
                         Label::new(host.name.span, "host declared here"),
                     )
@@ -112,7 +113,7 @@ impl NameTable {
             Err(reason) => {
                 out.push(
                     Diagnostic::error(
-                        "E0212",
+                        codes::E0212,
                         format!("invalid user name `{}`: {reason}", sel.user.node.escape_debug()),
                         Label::new(sel.user.span, "not a valid user name"),
                     )
@@ -179,7 +180,7 @@ pub fn check_name(name: &ast::Name, what: &str, out: &mut Vec<Diagnostic>) -> bo
         Err(reason) => {
             out.push(
                 Diagnostic::error(
-                    "E0206",
+                    codes::E0206,
                     format!("invalid {what} name `{}`: {reason}", name.node.escape_debug()),
                     Label::new(name.span, format!("not a valid {what} name")),
                 )
@@ -197,7 +198,7 @@ pub fn check_name(name: &ast::Name, what: &str, out: &mut Vec<Diagnostic>) -> bo
 /// host has it, whatever the trust graph says.
 pub fn address_name(name: &str, span: Span, what: &str, reason: &str) -> Diagnostic {
     Diagnostic::error(
-        "E0229",
+        codes::E0229,
         format!("`{name}` is an address, not a {what}: {reason}"),
         Label::new(span, "an address, not a name"),
     )
@@ -208,7 +209,7 @@ pub fn address_name(name: &str, span: Span, what: &str, reason: &str) -> Diagnos
 /// `E0229`: a name every resolver maps to the machine itself.
 pub fn local_name(name: &str, span: Span, what: &str, host: &str, reason: &str) -> Diagnostic {
     Diagnostic::error(
-        "E0229",
+        codes::E0229,
         format!("host `{host}` cannot answer to `{name}`: {reason}"),
         Label::new(span, format!("{what} of `{host}`")),
     )

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use minijinja::Value;
 
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
 use crate::load::Follow;
 use crate::model::{Cluster, HostId};
@@ -39,7 +40,7 @@ pub const HOST_KEY_TYPES_TEMPLATE: &str = "host_key_types.j2";
 
 /// The code of "no collected host keys for ..." (an error, `E0511`, with
 /// `require`).
-pub const MISSING_KEYS_WARNING: &str = "W0511";
+pub const MISSING_KEYS_WARNING: codes::Code = codes::W0511;
 
 /// The key types each host's config asks for, from the
 /// [`HOST_KEY_TYPES_TEMPLATE`] hook, rendered with `cluster` and `config`
@@ -96,7 +97,7 @@ pub fn missing_keys(
     let message = format!("no collected host keys for {}", name_list(&missing));
     let label = Label::new(cluster.name_span, "in this cluster");
     let d = if require {
-        Diagnostic::error("E0511", message, label)
+        Diagnostic::error(codes::E0511, message, label)
     } else {
         Diagnostic::warning(MISSING_KEYS_WARNING, message, label)
     };
@@ -304,7 +305,7 @@ fn read_public_keys(
                 public.display(),
                 crate::eval::files::reason(&e)
             );
-            diagnostics.push(Diagnostic::warning("W0512", message, at.clone()));
+            diagnostics.push(Diagnostic::warning(codes::W0512, message, at.clone()));
             return;
         }
     };
@@ -314,7 +315,7 @@ fn read_public_keys(
             Ok(None) => {}
             Err(message) => diagnostics.push(
                 Diagnostic::warning(
-                    "W0512",
+                    codes::W0512,
                     format!("ignoring a line of `{}`: {message}", public.display()),
                     at.clone(),
                 )
@@ -340,7 +341,7 @@ fn read_key_file(path: &Path) -> std::io::Result<String> {
 /// as the host to every peer that trusts it.
 fn unprotected(path: &Path, mode: u32, at: &Label) -> Diagnostic {
     Diagnostic::error(
-        "E0513",
+        codes::E0513,
         format!(
             "the private host key `{}` is readable by others (mode {:04o})",
             path.display(),
@@ -363,7 +364,7 @@ fn read_host_dir(dir: &Path, host: &str, keys: &mut Keys, at: &Label, out: &mut 
             Ok(text) => text,
             Err(e) => {
                 out.push(Diagnostic::warning(
-                    "W0512",
+                    codes::W0512,
                     format!(
                         "cannot read `{}`: {}",
                         path.display(),
@@ -389,7 +390,7 @@ fn read_host_dir(dir: &Path, host: &str, keys: &mut Keys, at: &Label, out: &mut 
             Ok(public) => public,
             Err(e) => {
                 out.push(Diagnostic::warning(
-                    "W0512",
+                    codes::W0512,
                     format!(
                         "cannot read the public half of `{}`: {}",
                         path.display(),

@@ -13,6 +13,7 @@
 use minijinja::Value;
 
 use super::{definition, Acknowledge, Finding, LabelText};
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
 use crate::graph::{ClassId, TrustGraph};
 use crate::model::{Cluster, Config, LintDecl};
@@ -99,7 +100,7 @@ fn finding(
         let (result, _) = listening(|| templates.small(source, ctx));
         result.map(|text| text.trim().to_string()).map_err(|e| {
             Box::new(Diagnostic::error(
-                "E0501",
+                codes::E0501,
                 format!(
                     "lint `{}`: cannot render its {what}: {}",
                     lint.name,
@@ -123,7 +124,7 @@ fn finding(
         None => Acknowledge::Named,
     };
     Ok(Some(Finding {
-        code: lint.code.clone(),
+        code: lint.code,
         name: lint.name.clone(),
         acknowledge,
         class,

@@ -24,39 +24,36 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::graph::{ClassId, GroupId, Source, TrustGraph, UserId};
 use crate::model::{Cluster, Config, HostId};
 use crate::template::Templates;
 
-/// One security lint: its code, the name it is acknowledged by, and what it
-/// guards against.
+/// One security lint of the trust graph: its code (whose register entry
+/// says what it guards against) and the name it is acknowledged by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lint {
-    pub code: &'static str,
+    pub code: codes::Code,
     /// The name in `security.acknowledge.NAME`.
     pub name: &'static str,
-    /// One line for the audit and the docs.
-    pub summary: &'static str,
 }
 
 /// Root granted to a host of a role not trusted for root.
 pub const ROOT_UNTRUSTED_HOST: Lint = Lint {
-    code: "W0703",
+    code: codes::W0703,
     name: "root-untrusted-host",
-    summary: "root trust granted to hosts not trusted for root",
 };
 /// A one-way grant into root from another user.
 pub const ONEWAY_INTO_ROOT: Lint = Lint {
-    code: "W0704",
+    code: codes::W0704,
     name: "oneway-into-root",
-    summary: "a one-way grant lets a non-root principal become root",
 };
 
 /// A lint a cluster acknowledged, with the reason it gave.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Acknowledged {
-    pub code: String,
+    pub code: codes::Code,
     pub name: String,
     pub reason: String,
     /// Where the acknowledgement is written.
@@ -79,12 +76,12 @@ pub const ROOT_TRUSTED_OPTION: &str = "security.root_trusted";
 pub fn check(cluster: &Cluster, graph: &TrustGraph, graph_valid: bool) -> Vec<Diagnostic> {
     let templates = Templates::load(cluster);
     let (found, mut out) = findings(cluster, graph, &templates, graph_valid);
-    let mut grouped: BTreeMap<(Span, String, String), (Finding, usize)> = BTreeMap::new();
+    let mut grouped: BTreeMap<(Span, codes::Code, String), (Finding, usize)> = BTreeMap::new();
     for (finding, hosts) in found {
         if acknowledgement(cluster, graph, &finding).is_some() {
             continue;
         }
-        let key = (finding.span, finding.code.clone(), finding.message.clone());
+        let key = (finding.span, finding.code, finding.message.clone());
         grouped.entry(key).or_insert((finding, 0)).1 += hosts;
     }
     out.extend(
@@ -100,7 +97,7 @@ pub fn check(cluster: &Cluster, graph: &TrustGraph, graph_valid: bool) -> Vec<Di
 /// acknowledgement is written, then message.
 pub fn acknowledged(cluster: &Cluster, graph: &TrustGraph) -> Vec<Acknowledged> {
     let templates = Templates::load(cluster);
-    let mut grouped: BTreeMap<(String, Span, String), Acknowledged> = BTreeMap::new();
+    let mut grouped: BTreeMap<(codes::Code, Span, String), Acknowledged> = BTreeMap::new();
     for (finding, hosts) in findings(cluster, graph, &templates, true).0 {
         if let Some((reason, span)) = acknowledgement(cluster, graph, &finding) {
             let ack = Acknowledged {
@@ -112,7 +109,7 @@ pub fn acknowledged(cluster: &Cluster, graph: &TrustGraph) -> Vec<Acknowledged> 
                 hosts,
             };
             grouped
-                .entry((ack.code.clone(), ack.span, ack.message.clone()))
+                .entry((ack.code, ack.span, ack.message.clone()))
                 .and_modify(|a| a.hosts += ack.hosts)
                 .or_insert(ack);
         }
@@ -123,7 +120,7 @@ pub fn acknowledged(cluster: &Cluster, graph: &TrustGraph) -> Vec<Acknowledged> 
 /// One finding about one class of hosts.
 #[derive(Debug, Clone)]
 struct Finding {
-    code: String,
+    code: codes::Code,
     /// The name it is acknowledged by.
     name: String,
     acknowledge: Acknowledge,
@@ -171,11 +168,7 @@ impl Finding {
             LabelText::Fixed(text) => text.replace("{hosts}", &hosts_phrase(hosts)),
             LabelText::Template(source, ctx) => declared::label(templates, source, ctx, hosts),
         };
-        let mut d = Diagnostic::warning(
-            crate::diagnostic::code(&self.code),
-            self.message,
-            Label::new(self.span, label),
-        );
+        let mut d = Diagnostic::warning(self.code, self.message, Label::new(self.span, label));
         if !self.note.is_empty() {
             d = d.with_note(self.note);
         }
@@ -293,7 +286,7 @@ fn edge_findings(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Finding>) 
             let from = principals(cluster, graph, from_user, key.from);
             for &target in &by_group[key.to.0 as usize] {
                 out.push(Finding {
-                    code: ONEWAY_INTO_ROOT.code.to_string(),
+                    code: ONEWAY_INTO_ROOT.code,
                     name: ONEWAY_INTO_ROOT.name.to_string(),
                     acknowledge: Acknowledge::Named,
                     class: target,
@@ -358,7 +351,7 @@ fn untrusted_finding(
     targets
         .iter()
         .map(|&target| Finding {
-            code: ROOT_UNTRUSTED_HOST.code.to_string(),
+            code: ROOT_UNTRUSTED_HOST.code,
             name: ROOT_UNTRUSTED_HOST.name.to_string(),
             acknowledge: Acknowledge::Named,
             class: target,

@@ -201,10 +201,10 @@ fn every_lint_can_be_acknowledged() {
         names.join("\n")
     ));
     assert!(lints(&c).is_empty(), "{:#?}", lints(&c));
-    let acked: BTreeSet<String> =
+    let acked: BTreeSet<&str> =
         acknowledged(c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap())
             .into_iter()
-            .map(|a| a.code)
+            .map(|a| a.code.as_str())
             .collect();
     assert_eq!(
         acked.into_iter().collect::<Vec<_>>(),
@@ -361,6 +361,6 @@ fn rsh_warns_of_clear_text_unless_the_network_is_closed() {
         &SourcePath::Fs("/c/cluster.dsl".into()),
         &with_root(&broken),
     );
-    let codes: Vec<&str> = c.diagnostics.iter().map(|d| d.code).collect();
+    let codes: Vec<&str> = c.diagnostics.iter().map(|d| d.code.as_str()).collect();
     assert_eq!(codes, ["W0302", "E0300"], "{:#?}", c.diagnostics);
 }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::{Out, OutBody, Rendered, Renderer};
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::model::{Config, EmitRule};
 use crate::plan::{BlobId, Blobs, BuildPlan, ClusterFile, Entry, EntryKind, HostPlan, Service};
@@ -158,7 +159,7 @@ impl Renderer<'_> {
         for ((path, span), mode) in exposed_keys {
             diagnostics.push(
                 Diagnostic::error(
-                    "E0508",
+                    codes::E0508,
                     format!("`{path}` holds a private key but its mode is {mode:04o}"),
                     Label::new(span, "declared here"),
                 )
@@ -234,7 +235,7 @@ impl Renderer<'_> {
         };
         let mut d = match cause {
             Some((option, value, set)) => Diagnostic::error(
-                "E0507",
+                codes::E0507,
                 format!("`{option}` = `{value}` collides on host `{host}`: {what}"),
                 Label::new(set, format!("`{option}` set here")),
             )
@@ -243,7 +244,7 @@ impl Renderer<'_> {
                 "give `{option}` a path no other file or directory of the host uses"
             )),
             None => Diagnostic::error(
-                "E0507",
+                codes::E0507,
                 format!("{what} on host `{host}`"),
                 Label::new(second, this),
             )

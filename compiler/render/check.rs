@@ -3,6 +3,7 @@
 //! checked against the grammar its module declares for its file name (the
 //! core knows no trust file format).
 
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
 use crate::model::Grammar;
 
@@ -67,7 +68,7 @@ pub fn refused_line(
     let (line, content, reason) = grammar.refused(text)?;
     Some(
         Diagnostic::error(
-            "E0505",
+            codes::E0505,
             format!("refusing to write `{path}`: line {line} could widen trust: {reason}"),
             origin,
         )

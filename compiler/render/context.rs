@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use minijinja::Value;
 
 use crate::graph::{Grant, GroupId};
-use crate::model::Config;
+use crate::model::{Config, HostId};
 use crate::template::{flat_config, nested_config};
 
 /// The option naming the base of home directories (declared by `std.core`).
@@ -95,30 +95,42 @@ pub fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config) -> (Va
     (Value::from(inbound), Value::from(users))
 }
 
-/// `inbound` and `inbound_users` values shared by every class with the same
-/// inbound grants and home directories: 1,000 classes of one trust group
-/// hold one list of their 100,000 inbound hosts, not 1,000.
+/// `inbound`, `inbound_users` and `outbound` values shared by every class
+/// with the same inbound grants and home directories: 1,000 classes of one
+/// trust group hold one list of their 100,000 inbound hosts, not 1,000.
 #[derive(Default)]
 pub struct InboundCache {
     #[allow(clippy::type_complexity)]
-    by_key: Mutex<HashMap<(GroupId, Option<String>, Option<String>), (usize, Value, Value)>>,
+    by_key: Mutex<HashMap<(GroupId, Option<String>, Option<String>), (usize, Value, Value, Value)>>,
 }
 
-/// The values of one class's inbound grants and their cache id: classes
-/// with the same id have equal values.
+/// The values of one class's inbound grants (and the hosts it logs in to)
+/// and their cache id: classes with the same id have equal values.
 pub struct InboundValues {
     pub id: usize,
     pub inbound: Value,
     pub users: Value,
+    pub outbound: Value,
+}
+
+/// `outbound`: the host objects of `targets`, in their order.
+fn outbound_value(targets: &[HostId], hosts: &[Value]) -> Value {
+    Value::from(
+        targets
+            .iter()
+            .map(|h| hosts[h.0 as usize].clone())
+            .collect::<Vec<Value>>(),
+    )
 }
 
 impl InboundCache {
-    /// The values for a class of `group` with `config` and these `grants`
-    /// (the group's).
+    /// The values for a class of `group` with `config`, its `grants` (the
+    /// group's) and the hosts its users may log in to (`targets`).
     pub fn get(
         &self,
         group: GroupId,
         grants: &[Grant],
+        targets: &[HostId],
         hosts: &[Value],
         config: &Config,
     ) -> InboundValues {
@@ -130,14 +142,15 @@ impl InboundCache {
         );
         let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
         let next = by_key.len();
-        let (id, inbound, users) = by_key.entry(key).or_insert_with(|| {
+        let (id, inbound, users, outbound) = by_key.entry(key).or_insert_with(|| {
             let (inbound, users) = inbound_values(grants, hosts, config);
-            (next, inbound, users)
+            (next, inbound, users, outbound_value(targets, hosts))
         });
         InboundValues {
             id: *id,
             inbound: inbound.clone(),
             users: users.clone(),
+            outbound: outbound.clone(),
         }
     }
 }

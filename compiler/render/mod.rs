@@ -246,9 +246,11 @@ impl<'a> Renderer<'a> {
         let rep = self.graph.class_members(class)[0];
         let host = &self.cluster.hosts[rep.0 as usize];
         let config = self.configs.cached(&host.config);
+        let group = self.graph.class_group(class);
         let inbound = self.inbound.get(
-            self.graph.class_group(class),
+            group,
             &self.graph.inbound_class(class),
+            &self.graph.outbound_group(group),
             &self.hosts,
             &host.config,
         );
@@ -256,6 +258,7 @@ impl<'a> Renderer<'a> {
         self.with_tracked_config(&mut ctx, &config);
         ctx.insert("inbound", inbound.inbound);
         ctx.insert("inbound_users", inbound.users);
+        ctx.insert("outbound", inbound.outbound);
         let roles: Vec<Value> = host
             .roles
             .iter()

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use minijinja::{Error, ErrorKind, Value};
 
 use super::{check, memo, ClassOut, Out, OutBody, Renderer};
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::model::{Config, EmitBody, EmitRule, HostId, Install, ServiceRule};
 use crate::plan::Service;
@@ -32,7 +33,7 @@ impl Renderer<'_> {
                         failed = true;
                         diagnostics.push(
                             Diagnostic::error(
-                                "E0501",
+                                codes::E0501,
                                 format!(
                                 "service `{}`: the command `{}` renders with a control character",
                                 service.name,
@@ -50,7 +51,7 @@ impl Renderer<'_> {
                     Err(e) => {
                         failed = true;
                         diagnostics.push(Diagnostic::error(
-                            "E0501",
+                            codes::E0501,
                             format!(
                                 "service `{}`: cannot render the command `{command}`: {}",
                                 service.name,
@@ -131,7 +132,7 @@ impl Renderer<'_> {
                 match out.body {
                     OutBody::File(text) => files.push((out.path, text.to_string(), out.mode)),
                     OutBody::Link(_) => diagnostics.push(Diagnostic::error(
-                        "E0503",
+                        codes::E0503,
                         format!("cluster file `{}` cannot be a link", out.path),
                         Label::new(rule.span, "this emit rule"),
                     )),
@@ -164,7 +165,7 @@ impl Renderer<'_> {
                         .filter(|k| !k.starts_with("__"))
                         .collect();
                     let mut d = Diagnostic::error(
-                        "E0506",
+                        codes::E0506,
                         format!("`each = {each}` does not name a list of the template context"),
                         Label::new(rule.span, "this emit rule"),
                     )
@@ -224,7 +225,7 @@ impl Renderer<'_> {
         let at = || Label::new(rule.span, "this emit rule");
         if let Some(problem) = problem {
             diagnostics.push(Diagnostic::error(
-                "E0503",
+                codes::E0503,
                 format!(
                     "the destination `{}` is refused: {problem}",
                     path.escape_debug()
@@ -237,7 +238,7 @@ impl Renderer<'_> {
             if !check::valid_account(name) {
                 diagnostics.push(
                     Diagnostic::error(
-                        "E0504",
+                        codes::E0504,
                         format!(
                             "the {what} `{}` of `{path}` is not a user name",
                             name.escape_debug()
@@ -253,7 +254,7 @@ impl Renderer<'_> {
         if let (Install::Block, Some(grammar)) = (rule.install, grammar) {
             diagnostics.push(
                 Diagnostic::error(
-                    "E0503",
+                    codes::E0503,
                     format!("trust file `{path}` cannot be installed as a block"),
                     at(),
                 )
@@ -289,9 +290,11 @@ impl Renderer<'_> {
     ) -> Option<String> {
         let Some(real) = self.templates.names.get(name) else {
             let known: Vec<&str> = self.cluster.templates.keys().map(String::as_str).collect();
+            // Evaluation reads every template a rule names (`E0222` when it
+            // cannot), so only a model built by hand gets here.
             let mut d = Diagnostic::error(
-                "E0502",
-                format!("template `{name}` does not exist"),
+                codes::E0501,
+                format!("template `{name}` is not loaded"),
                 Label::new(rule.span, "this emit rule"),
             );
             if let Some(hint) = crate::diagnostic::did_you_mean(name, known) {
@@ -302,7 +305,7 @@ impl Renderer<'_> {
         };
         if let Some(message) = self.templates.broken.get(real) {
             diagnostics.push(Diagnostic::error(
-                "E0501",
+                codes::E0501,
                 format!("template `{real}` does not compile: {message}"),
                 Label::new(rule.span, "this emit rule uses it"),
             ));
@@ -317,7 +320,7 @@ impl Renderer<'_> {
         for message in said.warnings {
             let (span, label) = self.option_site(message.at.as_deref(), config, rule);
             diagnostics.push(
-                Diagnostic::warning("W0501", message.message, Label::new(span, label))
+                Diagnostic::warning(codes::W0501, message.message, Label::new(span, label))
                     .with_note(format!("raised by template `{real}`")),
             );
         }
@@ -327,9 +330,13 @@ impl Renderer<'_> {
                     // `fail(..., at="option")`: the user's definition is the cause.
                     (Some(at), Some(message)) => {
                         let (span, label) = self.option_site(Some(&at), config, rule);
-                        Diagnostic::error("E0501", message.to_string(), Label::new(span, label))
-                            .with_label(rule.span, "refused by this emit rule")
-                            .with_note(format!("raised by template `{real}`"))
+                        Diagnostic::error(
+                            codes::E0501,
+                            message.to_string(),
+                            Label::new(span, label),
+                        )
+                        .with_label(rule.span, "refused by this emit rule")
+                        .with_note(format!("raised by template `{real}`"))
                     }
                     _ => self.template_error(rule, &format!("template `{real}`"), &e),
                 };
@@ -357,7 +364,7 @@ impl Renderer<'_> {
 
     fn template_error(&self, rule: &EmitRule, what: &str, error: &Error) -> Diagnostic {
         let mut d = Diagnostic::error(
-            "E0501",
+            codes::E0501,
             format!("cannot render {what}: {}", describe(error)),
             Label::new(rule.span, "in this emit rule"),
         );

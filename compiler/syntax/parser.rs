@@ -6,6 +6,7 @@
 
 use super::ast::*;
 use super::lexer::{Lexer, Tok, Token};
+use crate::codes;
 use crate::diagnostic::{did_you_mean, Diagnostic, FileId, Label, Span};
 
 /// Deepest nesting of blocks, lists and parentheses accepted.
@@ -168,7 +169,7 @@ impl Parser<'_> {
 
     fn error(
         &mut self,
-        code: &'static str,
+        code: codes::Code,
         message: String,
         span: Span,
         label: &str,
@@ -192,7 +193,7 @@ impl Parser<'_> {
     fn stop(&mut self, span: Span) {
         self.diagnostics.push(
             Diagnostic::error(
-                "E0010",
+                codes::E0010,
                 format!(
                     "more than {MAX_SYNTAX_ERRORS} syntax errors; the rest of the file is not read"
                 ),
@@ -217,7 +218,7 @@ impl Parser<'_> {
         let found = Self::describe(self.peek());
         let span = self.span_here();
         self.error(
-            "E0010",
+            codes::E0010,
             format!("expected {what}, found {found}"),
             span,
             &format!("expected {what}"),
@@ -239,7 +240,7 @@ impl Parser<'_> {
             };
             let found = Self::describe(self.peek());
             let reported = self.error(
-                "E0011",
+                codes::E0011,
                 format!("expected `;` {context}, found {found}"),
                 span,
                 "add `;` here",
@@ -283,7 +284,7 @@ impl Parser<'_> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(self.error(
-                "E0012",
+                codes::E0012,
                 format!("nesting deeper than {MAX_DEPTH} levels"),
                 span,
                 "too deep",
@@ -305,7 +306,7 @@ impl Parser<'_> {
             if self.at_punct("}") {
                 let span = self.bump();
                 self.error(
-                    "E0013",
+                    codes::E0013,
                     "unexpected `}`".into(),
                     span,
                     "no block to close here",
@@ -431,7 +432,7 @@ impl Parser<'_> {
                 let hint = did_you_mean(other, TYPES)
                     .or_else(|| Some(format!("the types are {}", TYPES.join(", "))));
                 Err(self.error(
-                    "E0014",
+                    codes::E0014,
                     format!("unknown type `{other}`"),
                     name.span,
                     "not a type",
@@ -464,7 +465,7 @@ impl Parser<'_> {
         match text.parse::<i64>() {
             Ok(n) => Ok(Some(n)),
             Err(_) => Err(self.error(
-                "E0015",
+                codes::E0015,
                 format!("`{text}` is not an integer bound"),
                 span,
                 "not an integer",
@@ -595,7 +596,7 @@ impl Parser<'_> {
         body.shrink_to_fit();
         if *self.peek() == Tok::Eof {
             return Err(self.error(
-                "E0016",
+                codes::E0016,
                 "block is not closed".into(),
                 open,
                 "this `{` has no matching `}`",
@@ -633,7 +634,7 @@ impl Parser<'_> {
                     _ => "move it to the enclosing block",
                 };
                 Err(self.error(
-                    "E0017",
+                    codes::E0017,
                     message,
                     span,
                     "not allowed here",
@@ -650,7 +651,7 @@ impl Parser<'_> {
         }
         let span = self.span_here();
         Err(self.error(
-            "E0017",
+            codes::E0017,
             format!("a `{what}` block is not allowed {}", scope.describe()),
             span,
             "not allowed here",
@@ -750,7 +751,7 @@ impl Parser<'_> {
             let hint = did_you_mean(&word, STATEMENT_KEYWORDS)
                 .or_else(|| Some("a definition is written `option.path = value;`".into()));
             return Err(self.error(
-                "E0018",
+                codes::E0018,
                 format!("unknown statement `{word}`"),
                 span,
                 "not a keyword",
@@ -793,7 +794,7 @@ impl Parser<'_> {
             Tok::Number(n) => {
                 let span = self.span_here();
                 Err(self.error(
-                    "E0019",
+                    codes::E0019,
                     format!("expected {what}, found `{n}`"),
                     span,
                     "a name cannot start with a digit unquoted",

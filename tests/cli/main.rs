@@ -1,12 +1,16 @@
 //! Integration tests: the real `accord` binary on real `.dsl` files.
 //! `tests/README.md` says how to review snapshot changes.
 
+mod activation;
 mod apply;
 mod commands;
+mod diagnostics;
 mod errors;
 mod examples;
+mod fixtures;
 mod harness;
 mod hostile;
+mod rebuild;
 mod render;
 mod review;
 mod security;
