@@ -399,6 +399,12 @@ impl Declared {
         transports.chain(lints).chain(steps)
     }
 
+    /// True when `module` declares a transport: its emit rules write that
+    /// transport's trust files from the graph.
+    pub fn declares_transport(&self, module: ModuleId) -> bool {
+        self.transports.iter().any(|t| t.module == module)
+    }
+
     /// The grammar that checks files called `file_name`.
     pub fn grammar_for(&self, file_name: &str) -> Option<&Grammar> {
         self.grammars

@@ -181,25 +181,6 @@ emit "/etc/systemd/system/sshd.service" {
   link = "/lib/systemd/system/{{ config.ssh.service }}.service"; when = transport == ssh && init == systemd; scope = class;
 }
 
-# ssh_known_hosts holds one line per host key: the host's names and
-# addresses (each bare or `[NAME]:PORT`, joined by commas), the key type and
-# the key. Never a pattern (`*`, `?`, `!`), a marker (`@revoked`,
-# `@cert-authority`) or a negation: render refuses any other line (E0505).
-grammar known-hosts {
-  files   = ["ssh_known_hosts", "known_hosts", "ssh_known_hosts2", "known_hosts2"];
-  form    = "NAMES KEYTYPE KEY";
-  lines   = [
-    # protocol 2: NAMES KEYTYPE BASE64
-    "([A-Za-z0-9:][A-Za-z0-9.:_-]*|\\[[A-Za-z0-9:][A-Za-z0-9.:_-]*\\]:[0-9]+)(,([A-Za-z0-9:][A-Za-z0-9.:_-]*|\\[[A-Za-z0-9:][A-Za-z0-9.:_-]*\\]:[0-9]+))* [a-z0-9@.-]+ [A-Za-z0-9+/]+={0,3}",
-    # protocol 1 (rsa1, legacy targets): NAMES BITS EXPONENT MODULUS
-    "([A-Za-z0-9:][A-Za-z0-9.:_-]*|\\[[A-Za-z0-9:][A-Za-z0-9.:_-]*\\]:[0-9]+)(,([A-Za-z0-9:][A-Za-z0-9.:_-]*|\\[[A-Za-z0-9:][A-Za-z0-9.:_-]*\\]:[0-9]+))* [0-9]+ [0-9]+ [0-9]+",
-  ];
-  reasons = [
-    ["^[ \\t]*[-@]", "it starts with `-` or `@`"],
-    ["^[^ \\t]*[+*?!]", "its host names contain a pattern character"],
-  ];
-}
-
 # The transport as the core sees it: sshd's port (the firewall admits it
 # from trusted hosts only, verify probes it), and what `accord audit` says
 # of a class that uses it.

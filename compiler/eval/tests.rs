@@ -9,12 +9,14 @@ const CORE: &str = include_str!("../../stdlib/core.dsl");
 /// `std.core` imports them.
 const SECURITY: &str = include_str!("../../stdlib/security.dsl");
 const RHOSTS: &str = include_str!("../../stdlib/rhosts.dsl");
+const KNOWNHOSTS: &str = include_str!("../../stdlib/knownhosts.dsl");
 
 fn loader(root: &str) -> MemoryLoader {
     MemoryLoader::default()
         .with_std("core.dsl", CORE)
         .with_std("security.dsl", SECURITY)
         .with_std("rhosts.dsl", RHOSTS)
+        .with_std("knownhosts.dsl", KNOWNHOSTS)
         .with_file("/c/cluster.dsl", root)
 }
 
@@ -285,6 +287,7 @@ fn emit_rules_and_conditions() {
         .with_std("core.dsl", CORE)
         .with_std("security.dsl", SECURITY)
         .with_std("rhosts.dsl", RHOSTS)
+        .with_std("knownhosts.dsl", KNOWNHOSTS)
         .with_std("ssh.dsl", r#"
             option ssh.version : version = 9.2 "v";
             option ssh.enable : bool = true "e";

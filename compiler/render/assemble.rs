@@ -172,9 +172,8 @@ impl Renderer<'_> {
         (plan, diagnostics)
     }
 
-    /// True (and `E0505`) when a `file` declaration writes a trust file
-    /// whose grammar refuses one of its lines: declared files are checked
-    /// like rendered ones.
+    /// True (and its error) when a `file` declaration writes a trust file:
+    /// only a transport's module writes them (`check::refused_trust_file`).
     fn refused_file(
         &self,
         file: &crate::model::FileSpec,
@@ -191,16 +190,17 @@ impl Renderer<'_> {
             crate::model::FileContent::Text(text) => std::borrow::Cow::Borrowed(&**text),
             crate::model::FileContent::Source { bytes, .. } => String::from_utf8_lossy(bytes),
         };
-        let origin = Label::new(file.span, "declared here");
-        match super::check::refused_line(grammar, &file.path, &text, origin) {
-            Some(d) => {
-                diagnostics.push(d.with_hint(
-                    "grant trust with `trust` declarations: the modules write the trust files from the graph",
-                ));
-                true
-            }
-            None => false,
-        }
+        let refused = super::check::refused_trust_file(
+            grammar,
+            &file.path,
+            super::check::Written::Text(&text),
+            file.install,
+            super::check::Writer::FileDeclaration,
+            Label::new(file.span, "declared here"),
+        );
+        let found = refused.is_some();
+        diagnostics.extend(refused);
+        found
     }
 
     /// `E0507`: two entries of one host at one path, or an entry below a
@@ -367,7 +367,7 @@ fn below_a_file(entries: &[(Entry, Span)]) -> Vec<(String, Span, String, Span)> 
 
 /// The option whose user-set value gave `path` (the path itself or a
 /// directory above it), with the value and its definition.
-fn path_option<'c>(config: &'c Config, path: &str) -> Option<(&'c str, &'c str, Span)> {
+pub(super) fn path_option<'c>(config: &'c Config, path: &str) -> Option<(&'c str, &'c str, Span)> {
     config.values.iter().find_map(|(option, resolved)| {
         let (crate::model::Value::Str(value), Some(at)) =
             (&resolved.value, resolved.defined_at.first())

@@ -5,7 +5,7 @@
 
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
-use crate::model::Grammar;
+use crate::model::{Grammar, Install};
 
 /// Why a rendered destination path is refused, if it is.
 pub fn bad_host_path(path: &str) -> Option<&'static str> {
@@ -55,29 +55,96 @@ pub fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// `E0505` at `origin` (the rule or file declaration that wrote it) when
-/// `grammar` refuses a line of `text`, the content of `path`: a line of a
-/// trust file that is not of a form its grammar allows could widen trust
-/// beyond the graph.
-pub fn refused_line(
+/// How a trust file is written, as [`refused_trust_file`] sees it.
+pub enum Written<'a> {
+    /// Its whole text.
+    Text(&'a str),
+    /// A link to this target.
+    Link,
+}
+
+/// Who writes a trust file.
+#[derive(Clone, Copy)]
+pub enum Writer {
+    /// An emit rule of a module that declares a transport (std.rsh,
+    /// std.ssh): it writes trust files from the graph.
+    TransportModule,
+    /// An emit rule of any other module.
+    OtherModule,
+    /// A `file` declaration.
+    FileDeclaration,
+}
+
+/// The error at `origin` (the rule or file declaration that writes it)
+/// when the trust file `path`, whose name `grammar` checks, is written in a
+/// way that could grant trust the graph does not: with a line the grammar
+/// refuses (`E0505`), as a link (the daemons read whatever it points to),
+/// as a block beside the host's own lines, or by anything but a transport's
+/// module (`E0503`): a well-formed line from a `file` declaration or
+/// another module is trust no `trust` declaration granted, which neither
+/// the graph's checks nor `accord audit` would see.
+pub fn refused_trust_file(
     grammar: &Grammar,
     path: &str,
-    text: &str,
+    written: Written<'_>,
+    install: Install,
+    writer: Writer,
     origin: Label,
 ) -> Option<Diagnostic> {
-    let (line, content, reason) = grammar.refused(text)?;
-    Some(
-        Diagnostic::error(
-            codes::E0505,
-            format!("refusing to write `{path}`: line {line} could widen trust: {reason}"),
-            origin,
+    let checks = format!("grammar `{}` checks `{}`", grammar.name, file_name(path));
+    let from_graph =
+        "grant trust with `trust` declarations: the modules write the trust files from the graph";
+    let refuse = |why: &str, note: &str, hint: &str| {
+        Some(
+            Diagnostic::error(
+                codes::E0503,
+                format!("the trust file `{}` is refused: {why}", path.escape_debug()),
+                origin.clone(),
+            )
+            .with_label(grammar.span, checks.clone())
+            .with_note(note.to_string())
+            .with_hint(hint.to_string()),
         )
-        .with_label(
-            grammar.span,
-            format!("grammar `{}` checks `{}`", grammar.name, file_name(path)),
-        )
-        .with_note(format!("the line is `{}`", content.escape_debug())),
-    )
+    };
+    let transport_module = matches!(writer, Writer::TransportModule);
+    if let Written::Text(text) = written {
+        if let Some((line, content, reason)) = grammar.refused(text) {
+            let d = Diagnostic::error(
+                codes::E0505,
+                format!("refusing to write `{path}`: line {line} could widen trust: {reason}"),
+                origin,
+            )
+            .with_label(grammar.span, checks)
+            .with_note(format!("the line is `{}`", content.escape_debug()));
+            return Some(if transport_module {
+                d
+            } else {
+                d.with_hint(from_graph)
+            });
+        }
+    }
+    if let Written::Link = written {
+        return refuse(
+            "it cannot be a link",
+            "the daemons read whatever the link points to, which no grammar checked",
+            "emit the trust file from a template",
+        );
+    }
+    if install == Install::Block {
+        return refuse(
+            "it cannot be installed as a block",
+            "a block keeps the host's own lines, and those could grant trust accord does not know",
+            "remove `install = block`: accord writes trust files whole",
+        );
+    }
+    if !transport_module {
+        return refuse(
+            "only a transport's module writes trust files",
+            "its lines would grant trust no `trust` declaration grants: the graph's checks and `accord audit` would not see it",
+            from_graph,
+        );
+    }
+    None
 }
 
 #[cfg(test)]

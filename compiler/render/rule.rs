@@ -10,7 +10,7 @@ use minijinja::{Error, ErrorKind, Value};
 use super::{check, memo, ClassOut, Out, OutBody, Renderer};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
-use crate::model::{Config, EmitBody, EmitRule, HostId, Install, ServiceRule};
+use crate::model::{Config, EmitBody, EmitRule, HostId, ServiceRule};
 use crate::plan::Service;
 use crate::template::{describe, listening};
 
@@ -250,22 +250,25 @@ impl Renderer<'_> {
                 return None;
             }
         }
-        let grammar = self.cluster.declared.grammar_for(check::file_name(&path));
-        if let (Install::Block, Some(grammar)) = (rule.install, grammar) {
-            diagnostics.push(
-                Diagnostic::error(
-                    codes::E0503,
-                    format!("trust file `{path}` cannot be installed as a block"),
-                    at(),
-                )
-                .with_note("a block keeps the host's own lines, and those could grant trust accord does not know")
-                .with_note(format!("grammar `{}` checks `{}`", grammar.name, check::file_name(&path)))
-                .with_hint("remove `install = block`: accord writes trust files whole"),
-            );
-            return None;
-        }
-        if let (OutBody::File(text), Some(grammar)) = (&body, grammar) {
-            if let Some(refused) = check::refused_line(grammar, &path, text, at()) {
+        if let Some(grammar) = self.cluster.declared.grammar_for(check::file_name(&path)) {
+            let written = match &body {
+                OutBody::File(text) => check::Written::Text(text),
+                OutBody::Link(_) => check::Written::Link,
+            };
+            let writer = if self.cluster.declared.declares_transport(rule.module) {
+                check::Writer::TransportModule
+            } else {
+                check::Writer::OtherModule
+            };
+            if let Some(mut refused) =
+                check::refused_trust_file(grammar, &path, written, rule.install, writer, at())
+            {
+                // A path an option gave: the user's definition is the cause.
+                if let Some((option, value, set)) =
+                    super::assemble::path_option(config.unwrap_or(&self.cluster.config), &path)
+                {
+                    refused = refused.with_label(set, format!("`{option}` = `{value}` set here"));
+                }
                 diagnostics.push(refused);
                 return None;
             }
