@@ -470,18 +470,33 @@ fn tampering_with_a_build_is_undone_by_the_next() {
             Box::new(|lab| fs::write(lab.join("notes"), "mine").unwrap()),
         ),
     ];
-    for (what, tamper) in cases {
-        let tmp = tempfile::tempdir().unwrap();
-        let lab = tmp.path().join("lab");
-        build(&sample(), tmp.path()).unwrap();
-        tamper(&lab);
-        build(&sample(), tmp.path()).unwrap();
-        assert_eq!(
-            listing(&lab),
-            fresh(&sample(), &EmitOptions::default()),
-            "{what}"
-        );
+    // Rebuilt from the same plan (each host's tree checked by its
+    // fingerprint) and from one that changes every host (each tree
+    // compared with its previous manifest).
+    for next in [sample(), motd_everywhere()] {
+        for (what, tamper) in &cases {
+            let tmp = tempfile::tempdir().unwrap();
+            let lab = tmp.path().join("lab");
+            build(&sample(), tmp.path()).unwrap();
+            tamper(&lab);
+            build(&next, tmp.path()).unwrap();
+            assert_eq!(listing(&lab), fresh(&next, &EmitOptions::default()), "{what}");
+        }
     }
+}
+
+/// The sample with another `/etc/motd` on every host.
+fn motd_everywhere() -> BuildPlan {
+    let mut plan = sample();
+    let blob = plan.blobs.intern(b"changed everywhere\n");
+    for host in &mut plan.hosts {
+        for e in &mut host.entries {
+            if e.path == "/etc/motd" {
+                e.kind = EntryKind::File(blob);
+            }
+        }
+    }
+    plan
 }
 
 #[test]
