@@ -35,6 +35,48 @@ pub struct Scan {
     dir: Dir,
     /// Each directory's `lstat`, in the order scanned.
     stats: Vec<Stat>,
+    /// Each directory's part of the fingerprint, in the same order.
+    digests: Vec<Digest16>,
+}
+
+/// One directory's part of a fingerprint.
+type Digest16 = [u8; 16];
+
+/// The part of a fingerprint that says the directory at `path` (in its
+/// tree) is `st`.
+fn digest(path: &str, st: &Stat) -> Digest16 {
+    let mut hasher = Sha256::new();
+    hasher.update((path.len() as u64).to_le_bytes());
+    hasher.update(path.as_bytes());
+    for n in [
+        st.ino,
+        u64::from(st.mode),
+        st.nlink,
+        st.size,
+        st.mtime as u64,
+        st.mtime_ns as u64,
+        st.ctime as u64,
+        st.ctime_ns as u64,
+    ] {
+        hasher.update(n.to_le_bytes());
+    }
+    let mut out = [0; 16];
+    out.copy_from_slice(&hasher.finalize()[..16]);
+    out
+}
+
+/// A fingerprint made of its directories' parts.
+fn fingerprint(digests: &[Digest16]) -> String {
+    let mut hasher = Sha256::new();
+    for d in digests {
+        hasher.update(d);
+    }
+    hex(&hasher.finalize())
+}
+
+/// The tree's own directory first, then `dirs`.
+fn with_root<'a>(dirs: impl Iterator<Item = &'a str>) -> impl Iterator<Item = &'a str> {
+    std::iter::once("/.").chain(dirs)
 }
 
 /// Scans the tree at `root` (a host's directory in the build): the tree's
@@ -44,33 +86,98 @@ pub fn scan<'a>(root: &Path, dirs: impl Iterator<Item = &'a str>) -> Option<Scan
     // Each directory is examined relative to the tree's own, so the kernel
     // resolves two or three names per directory rather than the whole path.
     let dir = Dir::open(root)?;
-    let mut hasher = Sha256::new();
     let mut disk = 0;
     let mut stats = Vec::new();
-    for path in std::iter::once("/.").chain(dirs) {
+    let mut digests = Vec::new();
+    for path in with_root(dirs) {
         let st = dir.stat(&path[1..]).filter(Stat::is_dir)?;
         disk += st.disk();
-        hasher.update(path.as_bytes());
-        for n in [
-            st.ino,
-            u64::from(st.mode),
-            st.nlink,
-            st.size,
-            st.mtime as u64,
-            st.mtime_ns as u64,
-            st.ctime as u64,
-            st.ctime_ns as u64,
-        ] {
-            hasher.update(n.to_le_bytes());
-        }
+        digests.push(digest(path, &st));
         stats.push(st);
     }
     Some(Scan {
-        fingerprint: hex(&hasher.finalize()),
+        fingerprint: fingerprint(&digests),
         disk,
         dir,
         stats,
+        digests,
     })
+}
+
+impl Scan {
+    /// What taking the fingerprint again after `ops` (a rebuild's
+    /// operations on the tree whose directories in the build are at
+    /// `base` + `dirs`, the ones scanned) needs: the directories they touch
+    /// are examined again, the others keep their part. Any change to an
+    /// untouched directory after this scan still changes its times, so the
+    /// next build sees it.
+    pub fn rescan<'a>(self, base: &str, dirs: impl Iterator<Item = &'a str>, ops: &[Op]) -> Rescan {
+        let mut touched = Vec::new();
+        let mut disk = 0;
+        for (i, path) in with_root(dirs).enumerate() {
+            let rel = match path {
+                "/." => base.to_string(),
+                _ => format!("{base}{path}"),
+            };
+            if ops.iter().any(|op| touches(op, &rel)) {
+                touched.push(i);
+            } else {
+                disk += self.stats[i].disk();
+            }
+        }
+        Rescan {
+            digests: self.digests,
+            touched,
+            disk,
+        }
+    }
+}
+
+/// True when `op` changes the directory at `dir` (a path in the build):
+/// an entry renamed into or out of it, its mode, or the directory itself
+/// or one above it replaced.
+fn touches(op: &Op, dir: &str) -> bool {
+    let rel = match op {
+        Op::Open(_, rel)
+        | Op::Trash(_, rel)
+        | Op::Place(rel)
+        | Op::Put(_, rel)
+        | Op::Mode(_, rel) => rel.as_str(),
+    };
+    rel == dir || is_below(dir, rel) || Path::new(rel).parent() == Some(Path::new(dir))
+}
+
+/// A scan to finish once a rebuild is in place (see [`Scan::rescan`]).
+#[derive(Debug)]
+pub struct Rescan {
+    digests: Vec<Digest16>,
+    /// Indexes of the directories to examine again.
+    touched: Vec<usize>,
+    /// Disk the other directories take.
+    disk: u64,
+}
+
+impl Rescan {
+    /// The fingerprint and directories' disk of the tree at `root` whose
+    /// directories are `dirs` (as scanned); `None` when one is missing or
+    /// not a directory.
+    pub fn take<'a>(
+        mut self,
+        root: &Path,
+        dirs: impl Iterator<Item = &'a str>,
+    ) -> Option<(String, u64)> {
+        let dir = Dir::open(root)?;
+        let paths: Vec<&str> = with_root(dirs).collect();
+        if paths.len() != self.digests.len() {
+            return None;
+        }
+        for &i in &self.touched {
+            let st = dir.stat(&paths[i][1..]).filter(Stat::is_dir)?;
+            self.disk += st.disk();
+            self.digests[i] = digest(paths[i], &st);
+        }
+        Some((fingerprint(&self.digests), self.disk))
+    }
 }
 
 /// What the previous build's manifest says a path of a host tree was.

@@ -480,7 +480,11 @@ fn tampering_with_a_build_is_undone_by_the_next() {
             build(&sample(), tmp.path()).unwrap();
             tamper(&lab);
             build(&next, tmp.path()).unwrap();
-            assert_eq!(listing(&lab), fresh(&next, &EmitOptions::default()), "{what}");
+            assert_eq!(
+                listing(&lab),
+                fresh(&next, &EmitOptions::default()),
+                "{what}"
+            );
         }
     }
 }
@@ -661,4 +665,37 @@ fn a_plan_of_many_hosts_rebuilds_only_what_changed() {
         listing(&tmp.path().join("lab")),
         fresh(&plan, &EmitOptions::default())
     );
+}
+
+/// Every host's fingerprint in the state of the build in `out` is the one
+/// a scan of all its directories gives now.
+fn assert_fingerprints_current(plan: &BuildPlan, out: &Path, what: &str) {
+    let state = state::State::read(&out.join(".lab.state")).unwrap();
+    for layout in layout::check(plan).unwrap() {
+        let name = &layout.host.name;
+        let root = out.join("lab/hosts").join(name);
+        let dirs = tree::host_dirs(&layout);
+        let scan = diff::scan(&root, dirs.into_iter()).unwrap();
+        let recorded = state.hosts[name].fingerprint.as_deref();
+        assert_eq!(recorded, Some(scan.fingerprint.as_str()), "{what}: {name}");
+    }
+}
+
+#[test]
+fn a_rebuild_records_the_fingerprints_its_trees_have_once_in_place() {
+    let mut cases = changes();
+    cases.push(("every host's file", Box::new(|p| *p = motd_everywhere())));
+    for (what, change) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        build(&sample(), tmp.path()).unwrap();
+        assert_fingerprints_current(&sample(), tmp.path(), "fresh");
+        let mut plan = sample();
+        change(&mut plan);
+        build(&plan, tmp.path()).unwrap();
+        assert_fingerprints_current(&plan, tmp.path(), what);
+        // So the next build of the same plan examines no tree further.
+        let before = stamps(tmp.path());
+        build(&plan, tmp.path()).unwrap();
+        assert_eq!(stamps(tmp.path()), before, "{what}, then no change");
+    }
 }

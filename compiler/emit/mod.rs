@@ -540,6 +540,9 @@ struct HostDone {
     delta: Delta,
     added: bool,
     record: state::HostRecord,
+    /// How to take the fingerprint of a tree the rebuild changes, once it
+    /// is in place, without examining every directory again.
+    rescan: Option<diff::Rescan>,
 }
 
 impl Build<'_> {
@@ -588,9 +591,11 @@ impl Build<'_> {
             .collect::<Result<_, _>>()?;
         let mut summary = self.summary_of(&hosts, removed_hosts);
         let mut host_records = HashMap::with_capacity(hosts.len());
+        let mut rescans = Vec::with_capacity(hosts.len());
         for (layout, done) in self.layouts.iter().zip(hosts) {
             host_records.insert(layout.host.name.clone(), done.record);
             delta.absorb(done.delta);
+            rescans.push(done.rescan);
         }
         summary.entries_written = delta.written;
         let root = if fresh {
@@ -605,7 +610,7 @@ impl Build<'_> {
             self.commit_rebuild(delta.ops, &state)?
         };
         if !fresh && state.hosts.values().any(|h| h.fingerprint.is_none()) {
-            self.refresh_fingerprints(&mut state)?;
+            self.refresh_fingerprints(rescans, &mut state)?;
         }
         let trees = state.hosts.values();
         summary.build_entries = delta.entries + trees.clone().map(|h| h.entries).sum::<u64>();
@@ -617,23 +622,33 @@ impl Build<'_> {
     }
 
     /// Takes the fingerprints of the trees a rebuild changed, now that
-    /// they are in place, so the next build need not walk them.
-    fn refresh_fingerprints(&self, state: &mut state::State) -> Result<(), EmitError> {
+    /// they are in place, so the next build need not walk them: only the
+    /// directories the rebuild touched where `rescans` (by host, in plan
+    /// order) says which, every directory otherwise.
+    fn refresh_fingerprints(
+        &self,
+        rescans: Vec<Option<diff::Rescan>>,
+        state: &mut state::State,
+    ) -> Result<(), EmitError> {
         let fresh: Vec<(String, Option<(String, u64)>)> = self
             .layouts
             .par_iter()
-            .filter(|l| {
+            .zip(rescans)
+            .filter(|(l, _)| {
                 state
                     .hosts
                     .get(&l.host.name)
                     .is_some_and(|h| h.fingerprint.is_none())
             })
-            .map(|layout| {
+            .map(|(layout, rescan)| {
                 let name = &layout.host.name;
                 let root = self.stage.target().join("hosts").join(name);
-                let dirs = tree::host_dirs(layout);
-                let scan = diff::scan(&root, dirs.into_iter()).map(|s| (s.fingerprint, s.disk));
-                (name.clone(), scan)
+                let dirs = tree::host_dirs(layout).into_iter();
+                let taken = match rescan {
+                    Some(rescan) => rescan.take(&root, dirs),
+                    None => diff::scan(&root, dirs).map(|s| (s.fingerprint, s.disk)),
+                };
+                (name.clone(), taken)
             })
             .collect();
         for (name, taken) in fresh {
@@ -787,7 +802,7 @@ impl Build<'_> {
             (Some((bytes, _, true)), Some(_)) => before_listed(Some(bytes.as_slice())),
             (Some(_), Some(_)) => before_listed(self.old_manifest(&manifest_rel).as_deref()),
         };
-        let (added, mut record) =
+        let (added, mut record, rescan) =
             self.host_tree_part(layout, cx, secrets, old, before, &mut delta)?;
         record.key = Some(key);
         if let Some((bytes, sum, false)) = &manifest {
@@ -826,12 +841,14 @@ impl Build<'_> {
             delta,
             added,
             record,
+            rescan,
         })
     }
 
     /// A host's tree, written or brought up to date as `before` allows;
-    /// returns whether it is new and its record (the tree's entries and
-    /// disk go there, not to `delta`).
+    /// returns whether it is new, its record (the tree's entries and disk
+    /// go there, not to `delta`) and, when the tree changes, how to take
+    /// its fingerprint again.
     fn host_tree_part(
         &self,
         layout: &layout::Layout<'_>,
@@ -840,7 +857,7 @@ impl Build<'_> {
         old: Option<&state::HostRecord>,
         before: Before,
         delta: &mut Delta,
-    ) -> Result<(bool, state::HostRecord), EmitError> {
+    ) -> Result<(bool, state::HostRecord, Option<diff::Rescan>), EmitError> {
         let stage = self.stage;
         let root = stage.target().join("hosts").join(&layout.host.name);
         let old_fingerprint = old.and_then(|o| o.fingerprint.as_deref());
@@ -852,7 +869,7 @@ impl Build<'_> {
                     old,
                     diff::scan(&root, dirs.into_iter()).is_some_and(|s| matching(&s)),
                 ) {
-                    return Ok((false, old.clone()));
+                    return Ok((false, old.clone(), None));
                 }
             }
             Before::Listed(was) => {
@@ -860,9 +877,17 @@ impl Build<'_> {
                     let tree = self.host_tree(layout, cx, secrets);
                     let mut part = Delta::default();
                     if diff::update(&tree, cx, &was, &scan, &mut part)? {
-                        let unchanged = part.ops.is_empty();
-                        let scanned = unchanged.then_some((scan.fingerprint, scan.disk));
-                        return Ok((false, tree_record(part, scanned, delta)));
+                        if part.ops.is_empty() {
+                            let scanned = Some((scan.fingerprint, scan.disk));
+                            return Ok((false, tree_record(part, scanned, delta), None));
+                        }
+                        // The same directories before and after: only those
+                        // the rebuild touches are examined again.
+                        let rescan = was
+                            .dirs()
+                            .eq(tree::dirs(&tree))
+                            .then(|| scan.rescan(&tree.base, was.dirs(), &part.ops));
+                        return Ok((false, tree_record(part, None, delta), rescan));
                     }
                 }
             }
@@ -879,7 +904,7 @@ impl Build<'_> {
         let scanned = at
             .and_then(|at| diff::scan(&at.join(&tree.base), tree::dirs(&tree)))
             .map(|s| (s.fingerprint, s.disk));
-        Ok((added, tree_record(part, scanned, delta)))
+        Ok((added, tree_record(part, scanned, delta), None))
     }
 
     /// The previous build's manifest at `rel`, if it is what that build
