@@ -699,3 +699,17 @@ fn a_rebuild_records_the_fingerprints_its_trees_have_once_in_place() {
         assert_eq!(stamps(tmp.path()), before, "{what}, then no change");
     }
 }
+
+#[test]
+fn a_written_file_has_exactly_its_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stage = stage::Stage::new(tmp.path().into(), tmp.path().into(), None);
+    for mode in [0o644, 0o600, 0o444, 0o755, 0o4755, 0o2750, 0o1777, 0o000] {
+        let path = tmp.path().join(format!("f{mode:o}"));
+        let meta = tree::write_file(&path, b"x", mode, &stage).unwrap();
+        assert_eq!(meta.mode() & 0o7777, mode, "{mode:o}");
+        let now = fs::symlink_metadata(&path).unwrap();
+        assert_eq!(now.mode() & 0o7777, mode, "{mode:o}");
+        assert_eq!(fs::read(&path).unwrap(), b"x");
+    }
+}

@@ -23,7 +23,7 @@ use rayon::prelude::*;
 
 use super::layout::relative_path;
 use super::progress::Progress;
-use super::stage::{Op, Stage, SLOTS};
+use super::stage::{slot_path, Op, Stage};
 use super::EmitError;
 
 /// The journal's file in the staging (then commit) directory.
@@ -64,7 +64,8 @@ impl Journal {
     /// Orders `ops`: open directories, set aside, rename in, then modes
     /// (children before parents, so a 0500 directory is closed last).
     pub fn new(mut ops: Vec<Op>) -> Journal {
-        ops.sort_by(|a, b| {
+        // In parallel: a rebuild of a large cluster has millions.
+        ops.par_sort_by(|a, b| {
             phase(a).cmp(&phase(b)).then_with(|| match phase(a) {
                 3 => rel(b).cmp(rel(a)),
                 _ => rel(a).cmp(rel(b)),
@@ -176,7 +177,7 @@ fn run(op: &Op, i: usize, target: &Path, dir: &Path, trash: &Path) -> Result<(),
             }
         }
         Op::Place(rel) => put(&dir.join(rel), &target.join(rel))?,
-        Op::Put(n, rel) => put(&dir.join(SLOTS).join(n.to_string()), &target.join(rel))?,
+        Op::Put(n, rel) => put(&slot_path(dir, *n), &target.join(rel))?,
         Op::Mode(mode, rel) => {
             let path = target.join(rel);
             if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
@@ -190,10 +191,17 @@ fn run(op: &Op, i: usize, target: &Path, dir: &Path, trash: &Path) -> Result<(),
 
 /// Renames a staged entry into place, if it is still staged.
 fn put(staged: &Path, path: &Path) -> Result<(), EmitError> {
-    if fs::symlink_metadata(staged).is_ok() {
-        fs::rename(staged, path).map_err(EmitError::io("put in place", path))?;
+    match fs::rename(staged, path) {
+        Ok(()) => Ok(()),
+        // Put in place by an earlier run of the journal.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && fs::symlink_metadata(staged).is_err() =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(EmitError::io("put in place", path)(e)),
     }
-    Ok(())
 }
 
 #[cfg(test)]

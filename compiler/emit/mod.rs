@@ -553,7 +553,7 @@ impl Build<'_> {
             stage::ensure_dir(&stage.staging().join(dir))?;
         }
         if !fresh {
-            stage::ensure_dir(&stage.staging().join(stage::SLOTS))?;
+            stage::make_slots(stage.staging())?;
         }
         let mut delta = Delta::default();
         let engine = text::APPLY_ENGINE.as_bytes();

@@ -20,6 +20,25 @@ use super::EmitError;
 /// The directory of a rebuild's slots, in the staging directory.
 pub const SLOTS: &str = ".new";
 
+/// Slots are spread over this many directories of [`SLOTS`], so that
+/// threads staging at once seldom wait on one directory.
+const SLOT_DIRS: u64 = 64;
+
+/// Where slot `n` of the staging (or commit) directory `dir` is.
+pub fn slot_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(SLOTS)
+        .join((n % SLOT_DIRS).to_string())
+        .join(n.to_string())
+}
+
+/// Creates the directories of the slots in the staging directory.
+pub fn make_slots(staging: &Path) -> Result<(), EmitError> {
+    for i in 0..SLOT_DIRS {
+        ensure_dir(&staging.join(SLOTS).join(i.to_string()))?;
+    }
+    Ok(())
+}
+
 /// One step of putting a rebuild in place (see `journal.rs`). Paths are
 /// relative to the build directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +223,7 @@ impl<'a> Stage<'a> {
     pub fn slot(&self, rel: &str, delta: &mut Delta) -> PathBuf {
         let n = self.slots.fetch_add(1, Ordering::Relaxed);
         delta.ops.push(Op::Put(n, rel.to_string()));
-        self.staging.join(SLOTS).join(n.to_string())
+        slot_path(&self.staging, n)
     }
 
     /// Writes a file of accord's own (manifest, script, archive, cluster

@@ -31,15 +31,23 @@ pub fn write_file(
     mode: u32,
     stage: &Stage,
 ) -> Result<Metadata, EmitError> {
+    // Created with its permission bits (never more than it ends with), and
+    // set afterwards only when the umask or the directory's default ACL
+    // took some away, or it has set-id or sticky bits.
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode & 0o777)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(EmitError::io("create", path))?;
     file.write_all(bytes)
         .map_err(EmitError::io("write", path))?;
+    let meta = file.metadata().map_err(EmitError::io("read", path))?;
+    if meta.mode() & 0o7777 == mode {
+        stage.wrote(bytes.len() as u64);
+        return Ok(meta);
+    }
     file.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(EmitError::io("set the mode of", path))?;
     stage.wrote(bytes.len() as u64);
