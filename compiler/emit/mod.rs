@@ -25,7 +25,7 @@
 mod archive;
 mod journal;
 mod layout;
-mod progress;
+pub mod progress;
 mod secrets;
 mod stage;
 mod state;
