@@ -69,7 +69,7 @@ fn run_diff(args: &AuditArgs, old: &str, new: &str) -> Result<(), i32> {
     } else {
         print!("{}", lint::audit_diff::text(&diff));
     }
-    if diff.gained.is_empty() {
+    if diff.gained.is_empty() && diff.new_names.is_empty() {
         Ok(())
     } else {
         Err(1)
@@ -85,7 +85,7 @@ fn with_lints(compilation: &mut Compilation) -> Vec<crate::diagnostic::Diagnosti
     if compilation.has_errors() {
         return Vec::new();
     }
-    let lints = lint::check(cluster, graph);
+    let lints = lint::check(cluster, graph, true);
     for d in &lints {
         if !compilation.diagnostics.contains(d) {
             compilation.diagnostics.push(d.clone());

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use super::layout::Layout;
 use super::secrets::Secrets;
 use crate::plan::{BuildPlan, EntryKind, Install, BLOCKS_DIR, ENGINE_PATH};
+use crate::shell::quote;
 
 /// The manifest: a header line, then one tab-separated line per path,
 /// sorted: `path type mode owner group size sha256-or-target module`.
@@ -237,11 +238,6 @@ const APPLY_PRELUDE: &str = include_str!("apply-prelude.sh");
 /// sh, tested with dash), written once per build and linked into every tree
 /// at [`ENGINE_PATH`].
 pub const APPLY_ENGINE: &str = include_str!("apply-engine.sh");
-
-/// Quotes a string for sh: single quotes, with `'` spelled `'\''`.
-pub fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
 
 /// The SHA-256 of [`APPLY_ENGINE`], as lowercase hex.
 pub fn engine_sha() -> &'static str {

@@ -2,9 +2,11 @@
 //! configuration, lifting host attributes into fields, and merging files.
 //!
 //! Hosts without definitions of their own share one `Config` and one file
-//! list per role list (the cache in [`Builder::class`]), so 100,000 hosts
-//! with two roles merge twice, not 100,000 times. Nothing here is quadratic:
-//! every host costs its own definitions plus a hash lookup.
+//! list per role list (the cache in [`Builder::merged_roles`]), so 100,000
+//! hosts with two roles merge twice, not 100,000 times. Nothing here is
+//! quadratic: every host costs its own definitions plus a hash lookup. (The
+//! partition of hosts into classes that nothing tells apart is the trust
+//! graph's, which reads these shared configs.)
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
@@ -58,7 +60,8 @@ struct Attrs {
 
 /// What hosts with the same roles and nothing of their own share.
 #[derive(Clone)]
-struct Class {
+/// What every host with one role list and nothing of its own shares.
+struct RoleMerge {
     config: Arc<Config>,
     files: Arc<Vec<FileSpec>>,
     paths: Arc<HashMap<String, Span>>,
@@ -74,7 +77,7 @@ struct Builder<'a> {
     cluster_files: Vec<FileSpec>,
     role_files: Vec<Vec<FileSpec>>,
     cluster_config: Arc<Config>,
-    classes: HashMap<Vec<RoleId>, Class>,
+    merged: HashMap<Vec<RoleId>, RoleMerge>,
     reported: HashSet<(Span, Span)>,
     addresses: HashMap<IpAddr, (HostId, Span)>,
     /// Every name a host answers to (name, name with the domain, aliases),
@@ -142,7 +145,7 @@ pub fn build(
         cluster_files: Vec::new(),
         role_files: Vec::new(),
         cluster_config: Arc::default(),
-        classes: HashMap::new(),
+        merged: HashMap::new(),
         reported: HashSet::new(),
         addresses: HashMap::with_capacity(table.host_blocks.len()),
         host_names: HashMap::with_capacity(table.host_blocks.len() * 2),
@@ -333,9 +336,9 @@ impl Builder<'_> {
     }
 
     /// The shared config and files of hosts with exactly these roles.
-    fn class(&mut self, roles: &[RoleId]) -> Class {
-        if let Some(class) = self.classes.get(roles) {
-            return class.clone();
+    fn merged_roles(&mut self, roles: &[RoleId]) -> RoleMerge {
+        if let Some(merged) = self.merged.get(roles) {
+            return merged.clone();
         }
         let config = if roles.is_empty() {
             self.cluster_config.clone()
@@ -359,13 +362,13 @@ impl Builder<'_> {
         for (path, span, first) in duplicates {
             self.duplicate_file(&path, span, first);
         }
-        let class = Class {
+        let merged = RoleMerge {
             config,
             files: Arc::new(files),
             paths: Arc::new(paths),
         };
-        self.classes.insert(roles.to_vec(), class.clone());
-        class
+        self.merged.insert(roles.to_vec(), merged.clone());
+        merged
     }
 
     fn duplicate_file(&mut self, path: &str, span: Span, first: Span) {
@@ -386,17 +389,17 @@ impl Builder<'_> {
         let defs = self.scope_defs(&raw.body.defs, Where::Host);
         let roles = self.host_roles(&defs);
         let own_files = self.files(&raw.body, modules);
-        let class = self.class(&roles);
+        let merged = self.merged_roles(&roles);
         let has_own_definitions = !defs.config.is_empty() || !raw.body.files.is_empty();
         let config = if defs.config.is_empty() {
-            class.config.clone()
+            merged.config.clone()
         } else {
             Arc::new(self.config(&roles, Some(&defs)))
         };
-        let mut files = (*class.files).clone();
+        let mut files = (*merged.files).clone();
         let mut own_paths: HashMap<&str, Span> = HashMap::new();
         for spec in &own_files {
-            let first = class
+            let first = merged
                 .paths
                 .get(&spec.path)
                 .or_else(|| own_paths.get(spec.path.as_str()))

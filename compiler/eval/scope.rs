@@ -30,7 +30,6 @@ pub struct RoleRaw<'a> {
 #[derive(Debug)]
 pub struct HostRaw<'a> {
     pub name: &'a ast::Name,
-    pub span: crate::diagnostic::Span,
     pub body: ScopeRaw<'a>,
 }
 
@@ -40,7 +39,9 @@ pub struct Collected<'a> {
     pub cluster: Option<&'a ast::ClusterDecl>,
     pub options: Vec<(&'a ast::OptionDecl, usize)>,
     pub emits: Vec<(&'a ast::EmitDecl, usize)>,
-    pub services: Vec<(&'a ast::ServiceDecl, usize)>,
+    /// Named declarations (`service`, `transport`, `grammar`, `lint`,
+    /// `step`) with the index of their module.
+    pub declarations: Vec<(&'a ast::Declaration, usize)>,
     pub cluster_scope: ScopeRaw<'a>,
     pub roles: Vec<RoleRaw<'a>>,
     pub role_index: HashMap<String, usize>,
@@ -68,7 +69,7 @@ impl<'a> Collected<'a> {
                     ast::Item::Import(_) => {}
                     ast::Item::Option(decl) => c.options.push((decl, index)),
                     ast::Item::Emit(decl) => c.emits.push((decl, index)),
-                    ast::Item::Service(decl) => c.services.push((decl, index)),
+                    ast::Item::Declaration(decl) => c.declarations.push((decl, index)),
                     ast::Item::Stmt(stmt) => c.stmt(stmt, In::Cluster, index),
                     ast::Item::Cluster(decl) => c.cluster_block(decl, module, index, out),
                 }
@@ -159,7 +160,6 @@ impl<'a> Collected<'a> {
             ast::Stmt::Host(block) => {
                 self.hosts.push(HostRaw {
                     name: &block.name,
-                    span: block.span,
                     body: ScopeRaw::default(),
                 });
                 let i = self.hosts.len() - 1;

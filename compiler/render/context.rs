@@ -7,66 +7,14 @@ use std::sync::{Arc, Mutex};
 
 use minijinja::Value;
 
-use super::keys::Keys;
-use crate::graph::Grant;
-use crate::model::{self, Cluster, Config, Host, HostId};
+use crate::graph::{Grant, GroupId};
+use crate::model::{Config, HostId};
+use crate::template::{flat_config, nested_config};
 
-/// The option holding the cluster's DNS domain (declared by `std.core`).
-pub const DOMAIN_OPTION: &str = "domain";
 /// The option naming the base of home directories (declared by `std.core`).
 pub const HOME_BASE_OPTION: &str = "users.home_base";
 /// The option naming root's home directory (declared by `std.core`).
 pub const ROOT_HOME_OPTION: &str = "users.root_home";
-
-/// A model value as a template value: versions and addresses as strings,
-/// modes as four-digit octal strings (`0600`), lists as sequences.
-pub fn value(v: &model::Value) -> Value {
-    match v {
-        model::Value::Bool(b) => Value::from(*b),
-        model::Value::Int(i) => Value::from(*i),
-        model::Value::Str(s) | model::Value::Enum(s) => Value::from(s.as_str()),
-        model::Value::Address(a) => Value::from(a.to_string()),
-        model::Value::Mode(m) => Value::from(format!("{m:04o}")),
-        model::Value::Version(v) => Value::from(v.to_string()),
-        model::Value::List(items) => items.iter().map(value).collect(),
-    }
-}
-
-/// A config nested by dotted path: `ssh.port` is `config.ssh.port`. When a
-/// path is both a value and a prefix (`init` and `init.sequence`), the
-/// prefix wins and the value stays reachable as `opt("init")`.
-pub fn nested_config(config: &Config) -> Value {
-    #[derive(Default)]
-    struct Node {
-        leaf: Option<Value>,
-        children: BTreeMap<String, Node>,
-    }
-    fn to_value(node: Node) -> Value {
-        if node.children.is_empty() {
-            return node.leaf.unwrap_or(Value::UNDEFINED);
-        }
-        Value::from_pairs(node.children.into_iter().map(|(k, n)| (k, to_value(n))))
-    }
-    let mut root = Node::default();
-    for (path, resolved) in &config.values {
-        let mut node = &mut root;
-        for part in path.split('.') {
-            node = node.children.entry(part.to_string()).or_default();
-        }
-        node.leaf = Some(value(&resolved.value));
-    }
-    to_value(root)
-}
-
-/// Flat option values by dotted path, for `opt("a.b")`.
-pub fn flat_config(config: &Config) -> Value {
-    Value::from_pairs(
-        config
-            .values
-            .iter()
-            .map(|(k, r)| (k.as_str(), value(&r.value))),
-    )
-}
 
 /// Template values of one config, built once per distinct `Arc<Config>`.
 #[derive(Clone)]
@@ -97,82 +45,6 @@ impl ConfigCache {
     pub fn cached(&self, config: &Arc<Config>) -> ConfigValues {
         self.by_ptr[&(Arc::as_ptr(config) as usize)].clone()
     }
-}
-
-/// The fully qualified name of a host: `name.domain`, or the name when it
-/// already has a dot or the cluster has no domain.
-pub fn fqdn(host: &Host) -> String {
-    match host.config.str(DOMAIN_OPTION) {
-        Some(domain) if !domain.is_empty() && !host.name.contains('.') => {
-            format!("{}.{}", host.name, domain)
-        }
-        _ => host.name.clone(),
-    }
-}
-
-/// The template object of one host (see `docs/templates.md`).
-pub fn host_value(cluster: &Cluster, id: HostId, keys: &Keys, config: &ConfigValues) -> Value {
-    let host = &cluster.hosts[id.0 as usize];
-    let fqdn = fqdn(host);
-    let addresses: Vec<Value> = host
-        .addresses
-        .iter()
-        .map(|a| Value::from(a.to_string()))
-        .collect();
-    let aliases: Vec<Value> = host
-        .aliases
-        .iter()
-        .map(|a| Value::from(a.as_str()))
-        .collect();
-    let mut names = vec![Value::from(host.name.as_str())];
-    if fqdn != host.name {
-        names.push(Value::from(fqdn.as_str()));
-    }
-    names.extend(aliases.iter().cloned());
-    let mut all_names = names.clone();
-    all_names.extend(addresses.iter().cloned());
-    let roles: Vec<Value> = host
-        .roles
-        .iter()
-        .map(|r| Value::from(cluster.roles[r.0 as usize].name.as_str()))
-        .collect();
-    let key_values: Vec<Value> = keys
-        .of(&host.name)
-        .iter()
-        .map(|k| {
-            Value::from_pairs([
-                ("type", Value::from(k.key_type.as_str())),
-                ("algorithm", Value::from(k.algorithm.as_str())),
-                ("data", Value::from(k.data.as_str())),
-                ("line", Value::from(k.line())),
-                ("file", Value::from(super::keys::key_file_name(&k.key_type))),
-                (
-                    "private",
-                    k.private
-                        .as_ref()
-                        .map_or(Value::from(()), |p| Value::from_safe_string(p.to_string())),
-                ),
-            ])
-        })
-        .collect();
-    Value::from_pairs([
-        ("name", Value::from(host.name.as_str())),
-        ("fqdn", Value::from(fqdn)),
-        ("addresses", Value::from(addresses)),
-        (
-            "address",
-            host.addresses
-                .first()
-                .map_or(Value::from(()), |a| Value::from(a.to_string())),
-        ),
-        ("aliases", Value::from(aliases)),
-        ("names", Value::from(names)),
-        ("all_names", Value::from(all_names)),
-        ("roles", Value::from(roles)),
-        ("keys", Value::from(key_values)),
-        ("config", config.nested.clone()),
-        ("index", Value::from(id.0)),
-    ])
 }
 
 /// The home directory of `user` on a host with `config`.
@@ -223,20 +95,19 @@ pub fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config) -> (Va
     (Value::from(inbound), Value::from(users))
 }
 
-/// `inbound` and `inbound_users` values shared by every class with the same
-/// inbound grants and home directories: 1,000 classes of one trust group
-/// hold one list of their 100,000 inbound hosts, not 1,000.
+/// `inbound`, `inbound_users` and `outbound` values shared by every class
+/// with the same inbound grants and home directories: 1,000 classes of one
+/// trust group hold one list of their 100,000 inbound hosts, not 1,000.
 #[derive(Default)]
 pub struct InboundCache {
     #[allow(clippy::type_complexity)]
-    by_key: Mutex<HashMap<(u32, Option<String>, Option<String>), (usize, Value, Value, Value)>>,
+    by_key: Mutex<HashMap<(GroupId, Option<String>, Option<String>), (usize, Value, Value, Value)>>,
 }
 
 /// The values of one class's inbound grants (and the hosts it logs in to)
-/// and their cache id: classes with the same id have equal values (`None`:
-/// not shared).
+/// and their cache id: classes with the same id have equal values.
 pub struct InboundValues {
-    pub id: Option<usize>,
+    pub id: usize,
     pub inbound: Value,
     pub users: Value,
     pub outbound: Value,
@@ -253,41 +124,30 @@ fn outbound_value(targets: &[HostId], hosts: &[Value]) -> Value {
 }
 
 impl InboundCache {
-    /// The values for a class with `config`; `trust_key` is equal for
-    /// classes with equal grants (`None`: not known to be shared).
-    /// `grants` gives the class's inbound grants and the hosts it logs in to.
+    /// The values for a class of `group` with `config`, its `grants` (the
+    /// group's) and the hosts its users may log in to (`targets`).
     pub fn get(
         &self,
-        trust_key: Option<u32>,
-        grants: impl FnOnce() -> (Vec<Grant>, Vec<HostId>),
+        group: GroupId,
+        grants: &[Grant],
+        targets: &[HostId],
         hosts: &[Value],
         config: &Config,
     ) -> InboundValues {
-        let Some(trust_key) = trust_key else {
-            let (grants, targets) = grants();
-            let (inbound, users) = inbound_values(&grants, hosts, config);
-            return InboundValues {
-                id: None,
-                inbound,
-                users,
-                outbound: outbound_value(&targets, hosts),
-            };
-        };
         // Homes are the only part of these values the class's config sets.
         let key = (
-            trust_key,
+            group,
             config.str(ROOT_HOME_OPTION).map(str::to_string),
             config.str(HOME_BASE_OPTION).map(str::to_string),
         );
         let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
         let next = by_key.len();
         let (id, inbound, users, outbound) = by_key.entry(key).or_insert_with(|| {
-            let (grants, targets) = grants();
-            let (inbound, users) = inbound_values(&grants, hosts, config);
-            (next, inbound, users, outbound_value(&targets, hosts))
+            let (inbound, users) = inbound_values(grants, hosts, config);
+            (next, inbound, users, outbound_value(targets, hosts))
         });
         InboundValues {
-            id: Some(*id),
+            id: *id,
             inbound: inbound.clone(),
             users: users.clone(),
             outbound: outbound.clone(),
