@@ -12,6 +12,7 @@ pub mod emit;
 pub mod eval;
 pub mod graph;
 pub mod hostlist;
+pub mod inventory;
 pub mod lint;
 pub mod load;
 pub mod model;

@@ -38,6 +38,10 @@ pub enum Install {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct RoleId(pub u32);
 
+/// Index into [`Cluster::sets`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct SetId(pub u32);
+
 /// The whole resolved cluster.
 #[derive(Debug, Clone, Serialize)]
 pub struct Cluster {
@@ -56,6 +60,10 @@ pub struct Cluster {
     pub denies: Vec<TrustRule>,
     /// `forbid` declarations (policies), in source order.
     pub forbids: Vec<TrustRule>,
+    /// The host sets selectors and peers entries name by a host range
+    /// (`root@compute[01-08]`) or a union (`root@{head,compute}`), each
+    /// once however often it is written; [`SetId`] indexes this.
+    pub sets: Vec<HostSet>,
     /// Every option the loaded modules declare, by dotted path.
     pub options: BTreeMap<String, OptionInfo>,
     /// Every `emit` rule of the loaded modules, in load order.
@@ -111,6 +119,15 @@ pub struct Host {
     pub has_own_definitions: bool,
 }
 
+/// A set of hosts a selector or a peers entry names by a host range or a
+/// union, as written (`compute[01-08]`, `{head,compute}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostSet {
+    pub text: String,
+    /// Ascending, each once.
+    pub members: Vec<HostId>,
+}
+
 /// One entry of a `peers` list, resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PeerRef {
@@ -126,6 +143,8 @@ pub enum Target {
     All,
     Role(RoleId),
     Host(HostId),
+    /// A host range or a union ([`Cluster::sets`]).
+    Set(SetId),
 }
 
 /// A resolved `trust`, `deny` or `forbid` declaration.
@@ -410,6 +429,18 @@ impl Cluster {
             Target::All => (0..self.hosts.len() as u32).map(HostId).collect(),
             Target::Role(role) => self.roles[role.0 as usize].hosts.clone(),
             Target::Host(host) => vec![host],
+            Target::Set(set) => self.sets[set.0 as usize].members.clone(),
+        }
+    }
+
+    /// The name a target is written with: `*`, a role, a host, a range
+    /// or a union.
+    pub fn target_name(&self, target: Target) -> &str {
+        match target {
+            Target::All => "*",
+            Target::Role(r) => &self.roles[r.0 as usize].name,
+            Target::Host(h) => &self.hosts[h.0 as usize].name,
+            Target::Set(s) => &self.sets[s.0 as usize].text,
         }
     }
 
@@ -419,6 +450,10 @@ impl Cluster {
             Target::All => true,
             Target::Role(role) => self.hosts[host.0 as usize].roles.contains(&role),
             Target::Host(h) => h == host,
+            Target::Set(set) => self.sets[set.0 as usize]
+                .members
+                .binary_search(&host)
+                .is_ok(),
         }
     }
 }

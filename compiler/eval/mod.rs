@@ -19,9 +19,11 @@ pub mod emit_rules;
 pub mod files;
 pub mod merge;
 pub mod options;
+pub mod ranges;
 pub mod resolve;
 pub mod scope;
 pub mod services;
+pub mod sets;
 pub mod types;
 pub mod validate;
 pub mod values;
@@ -102,6 +104,7 @@ pub fn evaluate(
         .filter_map(|(decl, module)| services::service_rule(decl, id(*module), &cx, &mut out))
         .collect();
 
+    let sets = std::mem::take(&mut *table.sets.borrow_mut()).finish(&built.roles);
     let cluster = model::Cluster {
         name: decl.name.node.clone(),
         name_span: decl.name.span,
@@ -111,6 +114,7 @@ pub fn evaluate(
         trusts,
         denies,
         forbids,
+        sets,
         options: options
             .list
             .into_iter()
@@ -120,7 +124,7 @@ pub fn evaluate(
         services,
         modules: module_names(modules),
         templates,
-        host_index: table.hosts,
+        host_index: table.hosts.ids,
     };
     (Some(cluster), out)
 }

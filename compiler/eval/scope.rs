@@ -25,12 +25,26 @@ pub struct RoleRaw<'a> {
     pub body: ScopeRaw<'a>,
 }
 
-/// One host block.
+/// One declaration of hosts: a `host` block (one host, or a range of
+/// them), or an inventory entry (`import hosts from`).
 #[derive(Debug)]
 pub struct HostRaw<'a> {
+    /// The name, or a host range (`compute[01-16]`).
     pub name: &'a ast::Name,
     pub span: crate::diagnostic::Span,
     pub body: ScopeRaw<'a>,
+    /// The blocks a range's block holds for some of its members.
+    pub members: Vec<HostRaw<'a>>,
+    /// The inventory entry the declaration comes from.
+    pub entry: Option<&'a crate::inventory::Entry>,
+}
+
+impl HostRaw<'_> {
+    /// True for a range (`host compute[01-16]`), whose block is shared by
+    /// its members.
+    pub fn is_range(&self) -> bool {
+        self.name.node.contains('[')
+    }
 }
 
 /// The items of every module, sorted into scopes.
@@ -55,6 +69,8 @@ enum In {
     Cluster,
     Role(usize),
     Host(usize),
+    /// The block, inside range `.0`'s block, of some of its members.
+    Member(usize, usize),
 }
 
 impl<'a> Collected<'a> {
@@ -62,9 +78,10 @@ impl<'a> Collected<'a> {
     pub fn collect(modules: &'a [Module], out: &mut Vec<Diagnostic>) -> Collected<'a> {
         let mut c = Collected::default();
         for (index, module) in modules.iter().enumerate() {
+            let module: &'a Module = module;
             for item in &module.ast.items {
                 match item {
-                    ast::Item::Import(_) => {}
+                    ast::Item::Import(import) => c.inventory(import, module),
                     ast::Item::Option(decl) => c.options.push((decl, index)),
                     ast::Item::Emit(decl) => c.emits.push((decl, index)),
                     ast::Item::Service(decl) => c.services.push((decl, index)),
@@ -121,11 +138,37 @@ impl<'a> Collected<'a> {
         }
     }
 
+    /// The hosts of the inventory an `import hosts from` read, at the
+    /// import's place in the merge order.
+    fn inventory(&mut self, import: &ast::Import, module: &'a Module) {
+        let ast::ImportTarget::Hosts(path) = &import.target else {
+            return;
+        };
+        let Some(inventory) = module
+            .inventories
+            .iter()
+            .find(|i| i.imported_at == path.span)
+        else {
+            return;
+        };
+        self.hosts.reserve(inventory.entries.len());
+        for entry in &inventory.entries {
+            self.hosts.push(HostRaw {
+                name: &entry.name,
+                span: entry.name.span,
+                body: ScopeRaw::default(),
+                members: Vec::new(),
+                entry: Some(entry),
+            });
+        }
+    }
+
     fn scope(&mut self, at: In) -> &mut ScopeRaw<'a> {
         match at {
             In::Cluster => &mut self.cluster_scope,
             In::Role(i) => &mut self.roles[i].body,
             In::Host(i) => &mut self.hosts[i].body,
+            In::Member(i, j) => &mut self.hosts[i].members[j].body,
         }
     }
 
@@ -156,14 +199,26 @@ impl<'a> Collected<'a> {
                 }
             }
             ast::Stmt::Host(block) => {
-                self.hosts.push(HostRaw {
+                let raw = HostRaw {
                     name: &block.name,
                     span: block.span,
                     body: ScopeRaw::default(),
-                });
-                let i = self.hosts.len() - 1;
+                    members: Vec::new(),
+                    entry: None,
+                };
+                // The parser admits a `host` block only in a range's block.
+                let inner_at = match at {
+                    In::Host(i) => {
+                        self.hosts[i].members.push(raw);
+                        In::Member(i, self.hosts[i].members.len() - 1)
+                    }
+                    _ => {
+                        self.hosts.push(raw);
+                        In::Host(self.hosts.len() - 1)
+                    }
+                };
                 for inner in &block.body {
-                    self.stmt(inner, In::Host(i), module);
+                    self.stmt(inner, inner_at, module);
                 }
             }
         }

@@ -17,6 +17,9 @@ pub struct Names<'a> {
     /// How many more "did you mean" searches may run: each one scans every
     /// name, so a file full of unknown names in a huge cluster stays linear.
     pub suggestions: std::cell::Cell<u32>,
+    /// How many more names host ranges in values may expand to
+    /// ([`super::sets::MAX_SELECTED_NAMES`] in all).
+    pub range_budget: std::cell::Cell<u64>,
 }
 
 /// "Did you mean" searches per [`Names`].
@@ -144,6 +147,14 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
                 Some(_) => Ok(Value::Enum(name.to_string())),
                 None => Err(Box::new(unknown_role(expr.span, name, names))),
             }
+        }
+        (Type::HostOrRole, _) if name_of(expr).is_some_and(super::sets::is_range) => {
+            let name = name_of(expr).unwrap_or_default();
+            super::sets::check_range(
+                &crate::syntax::ast::Spanned::new(name.to_string(), expr.span),
+                names,
+            )?;
+            Ok(Value::Enum(name.to_string()))
         }
         (Type::HostOrRole, _) => {
             let name = name_of(expr).ok_or_else(wrong)?;

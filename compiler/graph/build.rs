@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use super::{Class, ClassId, EdgeInfo, EdgeKey, Group, GroupId, Source, TrustGraph, UserId};
-use crate::model::{Cluster, HostId, RoleId, Target, TrustRule};
+use crate::model::{Cluster, HostId, RoleId, SetId, Target, TrustRule};
 
 /// The option that picks a host's transport.
 pub const TRANSPORT_OPTION: &str = "transport";
@@ -14,8 +14,9 @@ pub const TRANSPORT_OPTION: &str = "transport";
 /// Builds the graph without validating it.
 pub fn build(cluster: &Cluster) -> TrustGraph {
     let named = named_hosts(cluster);
+    let sets = set_signatures(cluster);
     let mut graph = TrustGraph::default();
-    partition(cluster, &named, &mut graph);
+    partition(cluster, &named, &sets, &mut graph);
     intern_users(cluster, &mut graph);
     let members = TargetGroups::new(cluster, &graph);
     let (projected, widest) = projected_edges(cluster, &members, &graph);
@@ -93,10 +94,44 @@ fn named_hosts(cluster: &Cluster) -> BTreeSet<HostId> {
     named
 }
 
+/// For every host, a number that is equal for two hosts exactly when the
+/// host sets (ranges, unions) that trusts, denies and peers entries name
+/// hold both or neither: a set splits groups as a role does, never into
+/// single hosts. Cost: the sets' sizes.
+fn set_signatures(cluster: &Cluster) -> Vec<u32> {
+    let mut used: BTreeSet<SetId> = BTreeSet::new();
+    let mut add = |target: Target| {
+        if let Target::Set(s) = target {
+            used.insert(s);
+        }
+    };
+    for rule in cluster.trusts.iter().chain(&cluster.denies) {
+        add(rule.from.target);
+        add(rule.to.target);
+    }
+    for peer in cluster.hosts.iter().flat_map(|h| &h.peers) {
+        add(peer.target);
+    }
+    for peer in cluster.roles.iter().flat_map(|r| &r.peers) {
+        add(peer.target);
+    }
+    let mut signature = vec![0u32; cluster.hosts.len()];
+    // (signature before, set) -> signature after; 0 is "in no set".
+    let mut next: HashMap<(u32, SetId), u32> = HashMap::new();
+    for set in used {
+        for host in &cluster.sets[set.0 as usize].members {
+            let before = signature[host.0 as usize];
+            let fresh = next.len() as u32 + 1;
+            signature[host.0 as usize] = *next.entry((before, set)).or_insert(fresh);
+        }
+    }
+    signature
+}
+
 /// Assigns every host a class and every class a group.
-fn partition(cluster: &Cluster, named: &BTreeSet<HostId>, graph: &mut TrustGraph) {
-    type ClassKey = (usize, Vec<RoleId>, Vec<Target>, Option<HostId>);
-    type GroupKey = (Vec<RoleId>, Vec<Target>, Option<HostId>, Arc<str>);
+fn partition(cluster: &Cluster, named: &BTreeSet<HostId>, sets: &[u32], graph: &mut TrustGraph) {
+    type ClassKey = (usize, Vec<RoleId>, Vec<Target>, Option<HostId>, u32);
+    type GroupKey = (Vec<RoleId>, Vec<Target>, Option<HostId>, Arc<str>, u32);
     let mut class_index: HashMap<ClassKey, ClassId> = HashMap::new();
     let mut group_index: HashMap<GroupKey, GroupId> = HashMap::new();
     let mut transports: HashMap<usize, Arc<str>> = HashMap::new();
@@ -107,7 +142,7 @@ fn partition(cluster: &Cluster, named: &BTreeSet<HostId>, graph: &mut TrustGraph
         let peers: Vec<Target> = host.peers.iter().map(|p| p.target).collect();
         let config = Arc::as_ptr(&host.config) as usize;
         let own = (is_named || host.has_own_definitions).then_some(id);
-        let class_key = (config, host.roles.clone(), peers, own);
+        let class_key = (config, host.roles.clone(), peers, own, sets[i]);
         let class = match class_index.get(&class_key) {
             Some(class) => *class,
             None => {
@@ -122,6 +157,7 @@ fn partition(cluster: &Cluster, named: &BTreeSet<HostId>, graph: &mut TrustGraph
                     class_key.2.clone(),
                     is_named.then_some(id),
                     transport.clone(),
+                    sets[i],
                 );
                 let group = *group_index.entry(group_key).or_insert_with(|| {
                     graph.groups.push(Group {
@@ -171,6 +207,7 @@ pub struct TargetGroups {
     all: Vec<GroupId>,
     by_role: Vec<Vec<GroupId>>,
     by_host: Vec<GroupId>,
+    by_set: Vec<Vec<GroupId>>,
 }
 
 impl TargetGroups {
@@ -182,12 +219,26 @@ impl TargetGroups {
                 by_role[role.0 as usize].push(GroupId(g as u32));
             }
         }
+        // A set used by a trust, deny or peers entry holds whole groups;
+        // one only a policy names may hold part of one (see `policy.rs`).
+        let by_set = cluster
+            .sets
+            .iter()
+            .map(|set| {
+                let mut groups: Vec<GroupId> =
+                    set.members.iter().map(|h| graph.group_of(*h)).collect();
+                groups.sort_unstable();
+                groups.dedup();
+                groups
+            })
+            .collect();
         TargetGroups {
             all: (0..graph.groups.len() as u32).map(GroupId).collect(),
             by_role,
             by_host: (0..cluster.hosts.len())
                 .map(|h| graph.group_of(HostId(h as u32)))
                 .collect(),
+            by_set,
         }
     }
 
@@ -197,6 +248,7 @@ impl TargetGroups {
             Target::All => &self.all,
             Target::Role(r) => &self.by_role[r.0 as usize],
             Target::Host(h) => std::slice::from_ref(&self.by_host[h.0 as usize]),
+            Target::Set(s) => &self.by_set[s.0 as usize],
         }
     }
 }

@@ -332,13 +332,30 @@ impl TrustGraph {
     }
 }
 
-/// The name a target is written with: a host, a role, or `*`.
+/// The name a target is written with: a host, a role, a range, a union,
+/// or `*`.
 pub fn target_name(cluster: &Cluster, target: crate::model::Target) -> String {
-    match target {
-        crate::model::Target::All => "*".into(),
-        crate::model::Target::Role(r) => cluster.roles[r.0 as usize].name.clone(),
-        crate::model::Target::Host(h) => cluster.hosts[h.0 as usize].name.clone(),
-    }
+    cluster.target_name(target).to_string()
+}
+
+/// The hosts of `group` as a hostlist (`compute[01-16]`).
+pub fn group_hosts(cluster: &Cluster, graph: &TrustGraph, group: GroupId) -> String {
+    crate::hostlist::fold(
+        graph.groups[group.0 as usize]
+            .members
+            .iter()
+            .map(|h| cluster.hosts[h.0 as usize].name.as_str()),
+    )
+}
+
+/// `user@hosts` for a group (`root@compute[01-16]`, `root@{head,login1}`).
+pub fn group_principals(
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    user: &str,
+    group: GroupId,
+) -> String {
+    crate::hostlist::principals_of(user, &group_hosts(cluster, graph, group))
 }
 
 /// True when every source of `info` is a trust declaration marked `oneway`.

@@ -83,28 +83,28 @@ pub fn host_pairs(graph: &TrustGraph, key: EdgeKey) -> u64 {
     }
 }
 
-/// `user@host -> user@host` for an edge, with representative hosts.
+/// `user@hosts -> user@hosts` for an edge, each group as a hostlist
+/// (`root@head -> root@compute[01-16]`).
 pub fn edge_text(cluster: &Cluster, graph: &TrustGraph, key: EdgeKey) -> String {
-    let (h, k) = ends(graph, key);
     format!(
-        "{}@{} -> {}@{}",
-        graph.user_name(key.from_user),
-        host_name(cluster, h),
-        graph.user_name(key.to_user),
-        host_name(cluster, k)
+        "{} -> {}",
+        super::group_principals(cluster, graph, graph.user_name(key.from_user), key.from),
+        super::group_principals(cluster, graph, graph.user_name(key.to_user), key.to)
     )
 }
 
-/// The reverse of [`edge_text`], over the same two hosts.
+/// The reverse of [`edge_text`].
 pub fn reverse_text(cluster: &Cluster, graph: &TrustGraph, key: EdgeKey) -> String {
-    let (h, k) = ends(graph, key);
-    format!(
-        "{}@{} -> {}@{}",
-        graph.user_name(key.to_user),
-        host_name(cluster, k),
-        graph.user_name(key.from_user),
-        host_name(cluster, h)
-    )
+    edge_text(cluster, graph, key.reverse())
+}
+
+/// "uses" for one host, "use" for several.
+fn uses(hosts: usize) -> &'static str {
+    if hosts == 1 {
+        "uses"
+    } else {
+        "use"
+    }
 }
 
 fn host_name(cluster: &Cluster, host: HostId) -> &str {
@@ -124,7 +124,8 @@ pub fn rule_text(cluster: &Cluster, rule: &crate::model::TrustRule) -> String {
     )
 }
 
-/// Appends "and N more" notes for the edges after the first.
+/// Notes how many host pairs lack their reverse, and the declaration's
+/// other edges that do.
 fn more_note(
     cluster: &Cluster,
     graph: &TrustGraph,
@@ -147,11 +148,10 @@ fn more_note(
     let listed = if shown.is_empty() {
         String::new()
     } else {
-        format!(" (such as {})", shown.join(", "))
+        format!(", with {}", shown.join(", "))
     };
     d.with_note(format!(
-        "and {} more host pairs lack their reverse the same way{listed}",
-        total - 1
+        "{total} host pairs lack their reverse this way{listed}"
     ))
 }
 
@@ -346,10 +346,12 @@ fn transport(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
         let mut d = Diagnostic::error(
             "E0302",
             format!(
-                "`{edge}` joins hosts of different transports: `{}` uses `{}`, `{}` uses `{}`",
-                host_name(cluster, h),
+                "`{edge}` joins hosts of different transports: `{}` {} `{}`, `{}` {} `{}`",
+                super::group_hosts(cluster, graph, key.from),
+                uses(a.members.len()),
                 a.transport,
-                host_name(cluster, k),
+                super::group_hosts(cluster, graph, key.to),
+                uses(b.members.len()),
                 b.transport
             ),
             Label::new(
@@ -372,10 +374,7 @@ fn transport(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
         }
         let total: u64 = edges.iter().map(|k| host_pairs(graph, *k)).sum::<u64>();
         if total > 1 {
-            d = d.with_note(format!(
-                "and {} more host pairs cross transports the same way",
-                total - 1
-            ));
+            d = d.with_note(format!("{total} host pairs cross transports this way"));
         }
         out.push(d.with_hint(
             "both ends of a login use one transport: set the same `transport` on both hosts, or remove the trust between them",
@@ -387,10 +386,12 @@ fn empty_selectors(cluster: &Cluster, out: &mut Vec<Diagnostic>) {
     let empty = |target: Target| match target {
         Target::All => cluster.hosts.is_empty(),
         Target::Role(r) => cluster.roles[r.0 as usize].hosts.is_empty(),
+        Target::Set(s) => cluster.sets[s.0 as usize].members.is_empty(),
         Target::Host(_) => false,
     };
     let why = |target: Target| match target {
         Target::Role(r) => format!("role `{}` has no hosts", cluster.roles[r.0 as usize].name),
+        Target::Set(_) => "every role it names has no hosts".to_string(),
         _ => "the cluster has no hosts".to_string(),
     };
     let kinds = [

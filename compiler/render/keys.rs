@@ -418,16 +418,13 @@ fn keygen(file: &Path, key_type: &str, host: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, file)
 }
 
-/// `a`, `b`, `c` and N more: at most ten names in a message.
+/// The hosts for a message, as a hostlist: host `a`, or 3 hosts:
+/// `compute[01-02],head` (a long one is shortened in the message).
 pub fn name_list(names: &[String]) -> String {
-    let shown: Vec<String> = names.iter().take(10).map(|n| format!("`{n}`")).collect();
-    let mut text = shown.join(", ");
-    if names.len() > 10 {
-        text.push_str(&format!(" and {} more", names.len() - 10));
-    }
+    let folded = crate::hostlist::fold(names);
     if names.len() == 1 {
-        format!("host {text}")
+        format!("host `{folded}`")
     } else {
-        format!("{} hosts: {text}", names.len())
+        format!("{} hosts: `{folded}`", names.len())
     }
 }

@@ -320,6 +320,7 @@ pub fn cluster(modules: &[&str], root: &str) -> Cluster {
         trusts: vec![],
         denies: vec![],
         forbids: Vec::new(),
+        sets: Vec::new(),
         options,
         emits,
         services: vec![],

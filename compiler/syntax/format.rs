@@ -221,6 +221,10 @@ fn shape(line: &str) -> Option<(usize, Shape)> {
 
 struct Printer<'a> {
     tokens: &'a [Token],
+    /// Per token: true for a selector's union (`root@{head,compute}`), its
+    /// braces and what stands between them, which are written tight, not
+    /// as a block.
+    union: Vec<bool>,
     /// Per token: how many line breaks stand before it in the source.
     breaks: Vec<usize>,
     /// Per token: for a `{`, whether its block stays on one line.
@@ -245,10 +249,12 @@ impl<'a> Printer<'a> {
                 n
             })
             .collect();
+        let union = union_braces(tokens);
         Printer {
             tokens,
             breaks,
-            inline: one_line_blocks(text, tokens),
+            inline: one_line_blocks(text, tokens, &union),
+            union,
             out: String::new(),
             indent: 0,
             blocks: Vec::new(),
@@ -311,6 +317,14 @@ impl<'a> Printer<'a> {
     }
 
     fn token(&mut self, i: usize, tok: &Tok) {
+        if self.union[i] {
+            // `root@{head,compute[01-16]}`: the hostlist notation, no spaces.
+            if self.at_line_start {
+                self.start_line(i);
+            }
+            self.out.push_str(&spelling(tok));
+            return;
+        }
         let closes_block = *tok == Tok::Punct("}");
         if closes_block && !self.in_one_line_block() {
             self.indent = self.indent.saturating_sub(1);
@@ -370,10 +384,13 @@ impl<'a> Printer<'a> {
 
 /// For each `{`: true when its block stays on one line: it is empty, or it
 /// sits on one source line and holds no nested block and no comment.
-fn one_line_blocks(text: &str, tokens: &[Token]) -> Vec<bool> {
+fn one_line_blocks(text: &str, tokens: &[Token], union: &[bool]) -> Vec<bool> {
     let mut inline = vec![false; tokens.len()];
     let mut open: Vec<(usize, bool)> = Vec::new();
     for (i, token) in tokens.iter().enumerate() {
+        if union[i] {
+            continue;
+        }
         match token.tok {
             Tok::Punct("{") => {
                 if let Some(parent) = open.last_mut() {
@@ -397,6 +414,25 @@ fn one_line_blocks(text: &str, tokens: &[Token]) -> Vec<bool> {
         }
     }
     inline
+}
+
+/// Marks selector unions: from a `{` right after `@` to the `}` that
+/// closes it (a union holds no braces; comments in it are left alone).
+fn union_braces(tokens: &[Token]) -> Vec<bool> {
+    let mut union = vec![false; tokens.len()];
+    let mut inside = false;
+    for (i, token) in tokens.iter().enumerate() {
+        match token.tok {
+            Tok::Punct("{") if i > 0 && tokens[i - 1].tok == Tok::Punct("@") => inside = true,
+            Tok::Punct(";") => inside = false,
+            _ => {}
+        }
+        union[i] = inside && !matches!(token.tok, Tok::Comment(_));
+        if token.tok == Tok::Punct("}") {
+            inside = false;
+        }
+    }
+    union
 }
 
 /// The white space between two tokens on one line.
