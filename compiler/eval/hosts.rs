@@ -146,6 +146,7 @@ pub fn build(
     modules: &[Module],
     options: &Options,
     table: &NameTable,
+    names: Vec<String>,
     loader: &dyn Loader,
     out: &mut Vec<Diagnostic>,
 ) -> Built {
@@ -207,8 +208,8 @@ pub fn build(
         })
         .collect();
     let mut hosts = Vec::with_capacity(table.hosts.len());
-    for id in 0..table.hosts.len() {
-        let host = b.host(c, HostId(id as u32), modules);
+    for (id, name) in names.into_iter().enumerate() {
+        let host = b.host(c, HostId(id as u32), name, modules);
         for role in &host.roles {
             roles[role.0 as usize].hosts.push(HostId(id as u32));
         }
@@ -416,7 +417,7 @@ impl Builder<'_> {
     /// Host `id`: the merge of its parts' definitions (a block, a range's
     /// block and a member block inside it, inventory entries) over its
     /// roles' and the cluster's.
-    fn host(&mut self, c: &Collected, id: HostId, modules: &[Module]) -> Host {
+    fn host(&mut self, c: &Collected, id: HostId, name: String, modules: &[Module]) -> Host {
         let parts = self.table.hosts.parts(id);
         let mut typed: Vec<(Part, Rc<PartDefs>, Option<ScopeDefs>)> =
             Vec::with_capacity(parts.len());
@@ -457,7 +458,6 @@ impl Builder<'_> {
         };
         let files = self.host_files(&class, typed.iter().map(|(_, defs, _)| &defs.files));
         let first = &c.hosts[typed[0].0.decl as usize];
-        let name = self.table.hosts.names[id.0 as usize].clone();
         let written = typed.iter().any(|(_, defs, _)| defs.writes_address);
         let addresses = self.host_addresses(&name, first.name.span, written, id, &roles, &scopes);
         let aliases: Vec<(String, Span)> = self

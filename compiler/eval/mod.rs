@@ -31,6 +31,8 @@ pub mod values;
 mod hosts;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ranges;
 
 use std::collections::BTreeMap;
 
@@ -56,14 +58,18 @@ pub fn evaluate(
     let collected = Collected::collect(modules, &mut out);
     let mut options = Options::declare(&collected.options, modules, sources, &mut out);
     options.std_modules = loader.std_modules();
-    let table = NameTable::build(&collected, &mut out);
+    let mut table = NameTable::build(&collected, &mut out);
     options.type_defaults(&table.names(), &mut out);
     let Some(decl) = collected.cluster else {
         return (None, out);
     };
     resolve::check_name(&decl.name, "cluster", &mut out);
 
-    let built = hosts::build(&collected, modules, &options, &table, loader, &mut out);
+    // Each host's name moves into its `Host`: no name is held twice more.
+    let names = std::mem::take(&mut table.hosts.names);
+    let built = hosts::build(
+        &collected, modules, &options, &table, names, loader, &mut out,
+    );
 
     let mut trusts = Vec::with_capacity(collected.trusts.len());
     for rule in &collected.trusts {

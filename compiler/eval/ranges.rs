@@ -27,7 +27,9 @@ pub const MAX_RANGE_HOSTS: u64 = 1_000_000;
 /// Where some of a host's definitions are written: declaration `decl` of
 /// `Collected::hosts` (a block or an inventory entry), the host being its
 /// member number `member` (0 for a declaration of one host); `nested` is
-/// the index of a member block inside a range's block, or [`Part::OWN`].
+/// [`Part::OWN`] for the declaration's own block, else 1 + the index of a
+/// member block inside a range's block. Parts sort in merge order: a
+/// range's block before the member blocks it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Part {
     pub decl: u32,
@@ -37,7 +39,7 @@ pub struct Part {
 
 impl Part {
     /// `nested` of the declaration's own block.
-    pub const OWN: u32 = u32::MAX;
+    pub const OWN: u32 = 0;
 }
 
 /// Every host the declarations name, with the parts its definitions come
@@ -45,7 +47,7 @@ impl Part {
 #[derive(Debug, Default)]
 pub struct HostIndex {
     pub ids: HashMap<String, HostId>,
-    /// Each host's name, by id.
+    /// Each host's name, by id (taken by the evaluator into the hosts).
     pub names: Vec<String>,
     /// Each host's first part, by id.
     pub first: Vec<Part>,
@@ -66,12 +68,12 @@ impl HostIndex {
 
     /// How many hosts there are.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.first.len()
     }
 
     /// True when the cluster has no host.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.first.is_empty()
     }
 }
 
@@ -201,7 +203,7 @@ impl HostIndex {
         out: &mut Vec<Diagnostic>,
     ) {
         let Some(&id) = self.ids.get(&name) else {
-            let id = HostId(self.names.len() as u32);
+            let id = HostId(self.first.len() as u32);
             self.ids.insert(name.clone(), id);
             self.names.push(name);
             self.first.push(part);
@@ -253,7 +255,7 @@ impl HostIndex {
                 // its own members: `member` counts within it.
                 Some(id) => self.more.entry(id).or_default().push(Part {
                     decl: decl as u32,
-                    nested: nested as u32,
+                    nested: nested as u32 + 1,
                     member: member as u32,
                 }),
                 None => outside.push(name),

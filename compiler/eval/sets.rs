@@ -202,14 +202,16 @@ pub fn check_range(name: &Name, names: &Names) -> Result<(), Box<Diagnostic>> {
 /// `E0210`: a range naming hosts the cluster does not have.
 fn unknown_hosts(name: &Name, unknown: &[String], total: usize) -> Diagnostic {
     let folded = hostlist::fold(unknown);
-    let message = if unknown.len() == total {
-        format!("the range `{}` names no host of the cluster", name.node)
-    } else {
-        format!(
-            "the range `{}` names {} hosts the cluster does not have: `{folded}`",
-            name.node,
-            unknown.len()
-        )
+    let message = match unknown.len() {
+        n if n == total => format!("the range `{}` names no host of the cluster", name.node),
+        1 => format!(
+            "the range `{}` names a host the cluster does not have: `{folded}`",
+            name.node
+        ),
+        n => format!(
+            "the range `{}` names {n} hosts the cluster does not have: `{folded}`",
+            name.node
+        ),
     };
     Diagnostic::error(
         "E0210",

@@ -547,6 +547,16 @@ mod tests {
     }
 
     #[test]
+    fn writes_unions_tight_and_keeps_member_blocks() {
+        let source = "import hosts from \"n.genders\";\ncluster c {\n  host n[1-4] { address = 10.0.0.[1-4];\n  host n2 { ssh.port = 2; } }\n  trust root@{ head , n[1-2] } <-> root@*;\n}\n";
+        assert_eq!(
+            fmt(source),
+            "import hosts from \"n.genders\";\ncluster c {\n  host n[1-4] {\n    address = 10.0.0.[1-4];\n    host n2 { ssh.port = 2; }\n  }\n  trust root@{head,n[1-2]} <-> root@*;\n}\n"
+        );
+        assert_eq!(fmt(&fmt(source)), fmt(source));
+    }
+
+    #[test]
     fn refuses_text_that_does_not_parse() {
         assert!(format(FileId(0), "cluster c { hots a {} }").is_err());
     }

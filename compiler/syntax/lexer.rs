@@ -610,6 +610,31 @@ mod tests {
     }
 
     #[test]
+    fn host_ranges_are_one_token_with_their_brackets() {
+        assert_eq!(toks("compute[01-16] {")[0], ident("compute[01-16]"));
+        assert_eq!(toks("rack[1-2]-n[01-32];")[0], ident("rack[1-2]-n[01-32]"));
+        assert_eq!(toks("n[1-4,7,9-12]-ib;")[0], ident("n[1-4,7,9-12]-ib"));
+        assert_eq!(
+            toks("10.1.1.[1-16];")[0],
+            Tok::Number("10.1.1.[1-16]".into())
+        );
+        assert_eq!(
+            toks("10.1.[1-2].[1-32];")[0],
+            Tok::Number("10.1.[1-2].[1-32]".into())
+        );
+        assert_eq!(
+            toks("fd00::1:[1-16];")[0],
+            Tok::Ipv6("fd00::1:[1-16]".into())
+        );
+        // A bracket left open ends with the word: the range says why.
+        assert_eq!(toks("n[1-3 {")[..2], [ident("n[1-3"), Tok::Punct("{")]);
+        // A name never ends in `-`; lists and arrows are unchanged.
+        assert_eq!(toks("n[1-2]->x")[..2], [ident("n[1-2]"), Tok::Punct("->")]);
+        assert_eq!(toks("[a, b]")[1], ident("a"));
+        assert_eq!(toks("a [1]")[..2], [ident("a"), Tok::Punct("[")]);
+    }
+
+    #[test]
     fn comments_and_escapes() {
         assert_eq!(
             toks("# c\n// d\n\"a\\n\\u{41}\""),

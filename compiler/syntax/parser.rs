@@ -756,7 +756,28 @@ impl Parser<'_> {
     }
 
     /// `{head,compute[01-08],login}`: names, roles and ranges, at least one.
+    /// After an error the union is skipped to its `}`, so the statement's
+    /// recovery does not take that `}` for a block's.
     fn union(&mut self) -> PResult<SelectorTarget> {
+        let result = self.union_body();
+        if result.is_err() {
+            while !matches!(self.peek(), Tok::Eof | Tok::Punct(";" | "{")) {
+                if self.bump_is("}") {
+                    break;
+                }
+            }
+        }
+        result
+    }
+
+    /// Consumes the current token; true when it was the punctuation `p`.
+    fn bump_is(&mut self, p: &str) -> bool {
+        let was = self.at_punct(p);
+        self.bump();
+        was
+    }
+
+    fn union_body(&mut self) -> PResult<SelectorTarget> {
         let open = self.bump();
         let mut names = Vec::new();
         while !self.at_punct("}") {
@@ -1158,6 +1179,74 @@ cluster ralphzilla {
         assert_eq!(
             errors("trust a -> root@b;"),
             ["expected a principal `user@host`, found `a`"]
+        );
+    }
+
+    #[test]
+    fn ranges_unions_member_blocks_and_inventories() {
+        let file = parse_ok(
+            r#"import hosts from "nodes.genders";
+cluster c {
+  host compute[01-16] {
+    address = 10.1.1.[1-16];
+    host compute15 { ssh.port = 2222; }
+    host compute[13-14] { ssh.port = 2223; }
+  }
+  trust root@{head,compute[01-04]} <-> root@compute[05-08];
+}"#,
+        );
+        let Item::Import(import) = &file.items[0] else {
+            panic!()
+        };
+        assert!(matches!(&import.target, ImportTarget::Hosts(p) if p.node == "nodes.genders"));
+        let Item::Cluster(cluster) = &file.items[1] else {
+            panic!()
+        };
+        let Stmt::Host(range) = &cluster.body[0] else {
+            panic!()
+        };
+        assert_eq!(range.name.node, "compute[01-16]");
+        let members: Vec<&str> = range
+            .body
+            .iter()
+            .filter_map(|s| match s {
+                Stmt::Host(b) => Some(b.name.node.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(members, ["compute15", "compute[13-14]"]);
+        let Stmt::Trust(t) = &cluster.body[1] else {
+            panic!()
+        };
+        let SelectorTarget::Union(names, _) = &t.from.target else {
+            panic!("{:?}", t.from.target)
+        };
+        let names: Vec<&str> = names.iter().map(|n| n.node.as_str()).collect();
+        assert_eq!(names, ["head", "compute[01-04]"]);
+        assert!(matches!(&t.to.target, SelectorTarget::Name(n) if n.node == "compute[05-08]"));
+    }
+
+    #[test]
+    fn member_blocks_need_a_range_and_ranges_stay_out_of_paths() {
+        assert_eq!(
+            errors("cluster c { host a { host b { } } }"),
+            ["a `host` block is not allowed in a host block"]
+        );
+        assert_eq!(
+            errors("cluster c { host n[1-4] { host n[1-2] { host n1 { } } } }"),
+            ["a `host` block is not allowed in a host block"]
+        );
+        assert_eq!(
+            errors("cluster c { ssh[1-2].port = 2; }"),
+            ["expected a statement or an option definition, found the host range `ssh[1-2]`"]
+        );
+        assert_eq!(
+            errors("trust root@{} -> root@a;"),
+            ["an empty union names no host"]
+        );
+        assert_eq!(
+            errors("trust root@{a,*} -> root@a;"),
+            ["expected a host or role name, or a host range, found `*`"]
         );
     }
 

@@ -75,7 +75,7 @@ impl Builder<'_> {
         let raw = &c.hosts[part.decl as usize];
         let block = match part.nested {
             Part::OWN => raw,
-            nested => &raw.members[nested as usize],
+            nested => &raw.members[nested as usize - 1],
         };
         let defs = Rc::new(match block.entry {
             Some(entry) => self.entry_defs(entry, block.is_range()),
