@@ -787,3 +787,310 @@ fn scale_100k_mesh() {
     );
     assert!(built < std::time::Duration::from_secs(1));
 }
+
+// ----------------------------------------------------------------------------
+// The oracle again, over clusters written with host ranges, member blocks,
+// range selectors and unions, through the real evaluator. What each selector
+// names is worked out here from the plan the text is written from, not by
+// the evaluator.
+
+/// A host of a written cluster: its name, roles and transport.
+#[derive(Debug, Clone)]
+struct PlannedHost {
+    name: String,
+    roles: BTreeSet<usize>,
+    rsh: bool,
+}
+
+/// A selector as written, and the hosts (indices) it names.
+#[derive(Debug, Clone)]
+struct PlannedTarget {
+    text: String,
+    hosts: BTreeSet<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct PlannedRule {
+    from: (&'static str, PlannedTarget),
+    to: (&'static str, PlannedTarget),
+    both: bool,
+    oneway: bool,
+}
+
+/// A cluster text with ranges, and its plan.
+struct Written {
+    text: String,
+    hosts: Vec<PlannedHost>,
+    trusts: Vec<PlannedRule>,
+    denies: Vec<PlannedRule>,
+    /// (host, the hosts its peers entries name).
+    peers: Vec<(usize, BTreeSet<usize>)>,
+}
+
+/// A random cluster of one-host blocks and ranges (`b0n[1-3]`), some with
+/// member blocks, and rules over roles, hosts, sub-ranges and unions.
+fn written_cluster(bytes: &[u8]) -> Written {
+    let mut it = bytes.iter().copied().cycle();
+    let mut next = move |n: u8| it.next().unwrap_or(0) % n;
+    let role_count = next(3) as usize;
+    let mut hosts: Vec<PlannedHost> = Vec::new();
+    let mut blocks = String::new();
+    // (declaration's first host, its size, its name prefix) of each range.
+    let mut ranges: Vec<(usize, usize, String)> = Vec::new();
+    let mut peers = Vec::new();
+    let mut peer_texts: Vec<(usize, usize, String)> = Vec::new();
+    for b in 0..1 + next(4) as usize {
+        let roles: BTreeSet<usize> = (0..role_count).filter(|_| next(2) == 1).collect();
+        let role_list: Vec<String> = roles.iter().map(|r| format!("r{r}")).collect();
+        let rsh = next(6) == 0;
+        let transport = if rsh { " transport = rsh;" } else { "" };
+        let first = hosts.len();
+        if next(3) == 0 {
+            let name = format!("s{b}");
+            blocks.push_str(&format!(
+                "  host {name} {{ roles = [{}]; address = 10.{b}.0.1;{transport}%PEERS{b}% }}\n",
+                role_list.join(", ")
+            ));
+            hosts.push(PlannedHost { name, roles, rsh });
+            peer_texts.push((b, first, String::new()));
+            continue;
+        }
+        let size = 1 + next(4) as usize;
+        let prefix = format!("b{b}n");
+        let mut member = String::new();
+        for k in 1..=size {
+            hosts.push(PlannedHost {
+                name: format!("{prefix}{k}"),
+                roles: roles.clone(),
+                rsh,
+            });
+        }
+        if size > 1 && next(2) == 0 {
+            // A member block: an extra role, or another transport.
+            let k = 1 + next(size as u8) as usize;
+            let host = &mut hosts[first + k - 1];
+            if role_count > 0 && next(2) == 0 {
+                let extra = next(role_count as u8) as usize;
+                host.roles.insert(extra);
+                member = format!(" host {prefix}{k} {{ roles = [r{extra}]; }}");
+            } else {
+                host.rsh = !rsh;
+                let t = if rsh { "ssh" } else { "rsh" };
+                member = format!(" host {prefix}{k} {{ transport = force {t}; }}");
+            }
+        }
+        blocks.push_str(&format!(
+            "  host {prefix}[1-{size}] {{ roles = [{}]; address = 10.{b}.0.[1-{size}];{transport}%PEERS{b}%{member} }}\n",
+            role_list.join(", ")
+        ));
+        ranges.push((first, size, prefix));
+        peer_texts.push((b, first, String::new()));
+    }
+    let n = hosts.len();
+    let plain = |next: &mut dyn FnMut(u8) -> u8| -> PlannedTarget {
+        match next(4) {
+            0 if role_count > 0 => {
+                let r = next(role_count as u8) as usize;
+                PlannedTarget {
+                    text: format!("r{r}"),
+                    hosts: (0..n).filter(|h| hosts[*h].roles.contains(&r)).collect(),
+                }
+            }
+            1 if !ranges.is_empty() => {
+                let (first, size, prefix) = &ranges[next(ranges.len() as u8) as usize];
+                let lo = 1 + next(*size as u8) as usize;
+                let hi = lo + next((size - lo + 1) as u8) as usize;
+                PlannedTarget {
+                    text: format!("{prefix}[{lo}-{hi}]"),
+                    hosts: (first + lo - 1..first + hi).collect(),
+                }
+            }
+            _ => {
+                let h = next(n as u8) as usize;
+                PlannedTarget {
+                    text: hosts[h].name.clone(),
+                    hosts: BTreeSet::from([h]),
+                }
+            }
+        }
+    };
+    let mut target = |next: &mut dyn FnMut(u8) -> u8| -> PlannedTarget {
+        match next(5) {
+            0 => PlannedTarget {
+                text: "*".into(),
+                hosts: (0..n).collect(),
+            },
+            1 => {
+                let (a, b) = (plain(next), plain(next));
+                PlannedTarget {
+                    text: format!("{{{},{}}}", a.text, b.text),
+                    hosts: a.hosts.union(&b.hosts).copied().collect(),
+                }
+            }
+            _ => plain(next),
+        }
+    };
+    let users = ["root", "joe"];
+    let mut rule = |next: &mut dyn FnMut(u8) -> u8| PlannedRule {
+        from: (users[next(2) as usize], target(next)),
+        to: (users[next(2) as usize], target(next)),
+        both: next(2) == 0,
+        oneway: next(3) == 0,
+    };
+    let trusts: Vec<PlannedRule> = (0..next(4)).map(|_| rule(&mut next)).collect();
+    let denies: Vec<PlannedRule> = (0..next(3)).map(|_| rule(&mut next)).collect();
+    for (b, first, text) in &mut peer_texts {
+        if next(3) != 0 {
+            continue;
+        }
+        let t = plain(&mut next);
+        *text = format!(" peers = [{}];", t.text);
+        let size = ranges
+            .iter()
+            .find(|(f, _, _)| f == first)
+            .map_or(1, |(_, size, _)| *size);
+        for h in *first..*first + size {
+            peers.push((h, t.hosts.clone()));
+        }
+        let _ = b;
+    }
+    for (b, _, text) in &peer_texts {
+        blocks = blocks.replace(&format!("%PEERS{b}%"), text);
+    }
+    let roles: String = (0..role_count)
+        .map(|r| format!("  role r{r} {{ }}\n"))
+        .collect();
+    let line = |kind: &str, r: &PlannedRule| {
+        format!(
+            "  {kind} {}@{} {} {}@{}{};\n",
+            r.from.0,
+            r.from.1.text,
+            if r.both { "<->" } else { "->" },
+            r.to.0,
+            r.to.1.text,
+            if r.oneway && kind == "trust" {
+                " oneway"
+            } else {
+                ""
+            }
+        )
+    };
+    let rules: String = trusts
+        .iter()
+        .map(|r| line("trust", r))
+        .chain(denies.iter().map(|r| line("deny", r)))
+        .collect();
+    Written {
+        text: format!("import std.rsh;\ncluster t {{\n{roles}{blocks}{rules}}}\n"),
+        hosts,
+        trusts,
+        denies,
+        peers,
+    }
+}
+
+/// Whether the plan lets `u@h` log in as `v@k`.
+fn planned_allows(w: &Written, u: &str, h: usize, v: &str, k: usize) -> bool {
+    if u == v && h == k {
+        return false;
+    }
+    let covers = |r: &PlannedRule| {
+        let forward = r.from.0 == u
+            && r.to.0 == v
+            && r.from.1.hosts.contains(&h)
+            && r.to.1.hosts.contains(&k);
+        let backward = r.both
+            && r.to.0 == u
+            && r.from.0 == v
+            && r.to.1.hosts.contains(&h)
+            && r.from.1.hosts.contains(&k);
+        forward || backward
+    };
+    let peer = u == "root"
+        && v == "root"
+        && w.peers
+            .iter()
+            .any(|(host, named)| *host == k && named.contains(&h));
+    (w.trusts.iter().any(covers) || peer) && !w.denies.iter().any(covers)
+}
+
+fn check_written(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let w = written_cluster(bytes);
+    let c = compiled(&w.text);
+    let evaluated = !c
+        .diagnostics
+        .iter()
+        .any(|d| d.is_error() && d.code.starts_with("E02"));
+    prop_assert!(evaluated, "{}\n{:#?}", w.text, c.diagnostics);
+    let (cluster, graph) = (c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap());
+    prop_assert_eq!(cluster.hosts.len(), w.hosts.len(), "{}", w.text);
+    let id = |h: usize| cluster.host(&w.hosts[h].name).expect("planned host");
+    for (h, planned) in w.hosts.iter().enumerate() {
+        let host = &cluster.hosts[id(h).0 as usize];
+        let roles: BTreeSet<usize> = host.roles.iter().map(|r| r.0 as usize).collect();
+        prop_assert_eq!(
+            &roles,
+            &planned.roles,
+            "roles of {}\n{}",
+            planned.name,
+            w.text
+        );
+        let transport = if planned.rsh { "rsh" } else { "ssh" };
+        prop_assert_eq!(host.config.str("transport"), Some(transport), "{}", w.text);
+    }
+    for u in ["root", "joe"] {
+        for v in ["root", "joe"] {
+            for h in 0..w.hosts.len() {
+                for k in 0..w.hosts.len() {
+                    prop_assert_eq!(
+                        graph.allows(u, id(h), v, id(k)),
+                        planned_allows(&w, u, h, v, k),
+                        "{}@{} -> {}@{}\n{}",
+                        u,
+                        w.hosts[h].name,
+                        v,
+                        w.hosts[k].name,
+                        w.text
+                    );
+                }
+            }
+        }
+    }
+    // And the group reasoning over the model the ranges made.
+    check_against_oracle(cluster)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn clusters_written_with_ranges_and_unions_equal_the_oracle(bytes in proptest::collection::vec(any::<u8>(), 1..96)) {
+        check_written(&bytes)?;
+    }
+}
+
+#[test]
+fn a_range_selector_splits_a_role_into_two_groups_not_into_hosts() {
+    let c = compiled(
+        "cluster t {
+           role compute { }
+           host head { address = 10.0.0.1; }
+           host compute[0001-2000] { roles = [compute]; address = 10.1.[0-7].[1-250]; }
+           trust root@{head,compute} <-> root@{head,compute};
+           trust joe@compute[0001-1000] -> joe@head oneway;
+         }",
+    );
+    let graph = c.graph.as_ref().expect("graph");
+    assert_eq!(graph.groups().len(), 3);
+    let labels: Vec<String> = (0..3)
+        .map(|g| super::export::group_label(c.cluster.as_ref().unwrap(), graph, GroupId(g)))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "head",
+            "compute[0001-1000] (compute)",
+            "compute[1001-2000] (compute)"
+        ]
+    );
+}
