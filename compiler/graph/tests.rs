@@ -914,7 +914,7 @@ fn written_cluster(bytes: &[u8]) -> Written {
             }
         }
     };
-    let mut target = |next: &mut dyn FnMut(u8) -> u8| -> PlannedTarget {
+    let target = |next: &mut dyn FnMut(u8) -> u8| -> PlannedTarget {
         match next(5) {
             0 => PlannedTarget {
                 text: "*".into(),
@@ -931,7 +931,7 @@ fn written_cluster(bytes: &[u8]) -> Written {
         }
     };
     let users = ["root", "joe"];
-    let mut rule = |next: &mut dyn FnMut(u8) -> u8| PlannedRule {
+    let rule = |next: &mut dyn FnMut(u8) -> u8| PlannedRule {
         from: (users[next(2) as usize], target(next)),
         to: (users[next(2) as usize], target(next)),
         both: next(2) == 0,
@@ -939,7 +939,7 @@ fn written_cluster(bytes: &[u8]) -> Written {
     };
     let trusts: Vec<PlannedRule> = (0..next(4)).map(|_| rule(&mut next)).collect();
     let denies: Vec<PlannedRule> = (0..next(3)).map(|_| rule(&mut next)).collect();
-    for (b, first, text) in &mut peer_texts {
+    for (_, first, text) in &mut peer_texts {
         if next(3) != 0 {
             continue;
         }
@@ -952,7 +952,6 @@ fn written_cluster(bytes: &[u8]) -> Written {
         for h in *first..*first + size {
             peers.push((h, t.hosts.clone()));
         }
-        let _ = b;
     }
     for (b, _, text) in &peer_texts {
         blocks = blocks.replace(&format!("%PEERS{b}%"), text);
