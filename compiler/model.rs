@@ -101,8 +101,15 @@ pub struct Role {
 #[derive(Debug, Clone, Serialize)]
 pub struct Host {
     pub name: String,
+    /// Where the host is first declared: its block, the range that names
+    /// it, or an inventory's line.
     #[serde(skip)]
     pub span: Span,
+    /// Every declaration of the host, in merge order, when it has more than
+    /// the one at `span` (inventory lines, a member block inside a range's
+    /// block): where its attributes (`roles`, `address`, ...) were set.
+    #[serde(skip)]
+    pub declared_at: Option<Box<[Span]>>,
     pub roles: Vec<RoleId>,
     pub addresses: Vec<IpAddr>,
     pub aliases: Vec<String>,

@@ -12,9 +12,17 @@ use crate::model::{Cluster, Config, Host, PeerRef, Principals, Target, TrustRule
 pub struct EvalArgs {
     #[command(flatten)]
     pub common: Common,
+    /// An option (`ssh.port`) or a group of options (`ssh`): print its value
+    /// with where it was set, its type, default and documentation (with
+    /// `--host`), or its values across the cluster, hosts folded.
+    #[arg(value_name = "OPTION")]
+    pub option: Option<String>,
     /// Print JSON (the default is a readable listing).
     #[arg(long)]
     pub json: bool,
+    /// Print only this host.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
 }
 
 /// Prints the resolved cluster.
@@ -23,6 +31,9 @@ pub fn run(args: &EvalArgs) -> Result<(), i32> {
     let Some(cluster) = &compilation.cluster else {
         return Err(1);
     };
+    if args.host.is_some() || args.option.is_some() {
+        return super::query::run(args, cluster, &compilation.sources);
+    }
     let resolved = to_json(cluster, &compilation.sources);
     if args.json {
         println!(

@@ -8,7 +8,9 @@ mod explain;
 mod fmt;
 mod graph;
 mod init;
+mod man;
 mod options;
+mod query;
 mod review;
 mod verify;
 
@@ -92,9 +94,10 @@ pub enum Command {
     /// Example: accord check examples/ralphzilla/cluster.dsl
     Check(Common),
     /// Print the resolved cluster: every host's final option values and the
-    /// definition that set each.
+    /// definition that set each; with --host and an option, one host's value
+    /// and where it was set, as nixos-option answers.
     ///
-    /// Example: accord eval --json examples/hpc/cluster.dsl
+    /// Example: accord eval examples/hpc/cluster.dsl --host compute2 ssh.port
     Eval(eval::EvalArgs),
     /// Print the reference of every option the standard library declares.
     ///
@@ -376,8 +379,11 @@ pub fn shown(path: &Path) -> String {
 }
 
 fn man() -> Result<(), i32> {
-    let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
-    page.render(&mut std::io::stdout()).map_err(|e| {
+    let written = man::page().and_then(|page| {
+        use std::io::Write;
+        std::io::stdout().write_all(&page)
+    });
+    written.map_err(|e| {
         plain_error(&format!("cannot write the manual page: {e}"), None);
         1
     })

@@ -471,9 +471,16 @@ impl Builder<'_> {
         self.claim_names(&name, first.name.span, id, &config, &aliases);
         let aliases = aliases.into_iter().map(|(alias, _)| alias).collect();
         let peers = self.host_peers(&roles, &scopes);
+        let declared_at = (typed.len() > 1).then(|| {
+            typed
+                .iter()
+                .map(|(part, _, _)| part_span(c, *part))
+                .collect()
+        });
         Host {
             name,
             span: first.name.span,
+            declared_at,
             roles,
             addresses,
             aliases,
@@ -806,6 +813,15 @@ impl Builder<'_> {
             }
         }
         self.table.peers(items)
+    }
+}
+
+/// Where a part is declared: its block's (or inventory line's) name.
+fn part_span(c: &Collected, part: Part) -> Span {
+    let raw = &c.hosts[part.decl as usize];
+    match part.nested {
+        Part::OWN => raw.name.span,
+        nested => raw.members[nested as usize - 1].name.span,
     }
 }
 

@@ -129,19 +129,21 @@ pub fn index_hosts(
         };
         let mut checking = true;
         for (member, name) in names.into_iter().enumerate() {
-            let shown = Name {
-                node: name,
-                span: raw.name.span,
-            };
-            if checking && !check(&shown, out) {
-                checking = !raw.is_range();
-            }
             let part = Part {
                 decl: decl as u32,
                 nested: Part::OWN,
                 member: member as u32,
             };
-            index.add(shown.node, part, c, &mut twice, out);
+            // A name is checked where it is first declared, once.
+            let new = !index.ids.contains_key(&name);
+            if new && checking {
+                let shown = Name {
+                    node: name.clone(),
+                    span: raw.name.span,
+                };
+                checking = check(&shown, out) || !raw.is_range();
+            }
+            index.add(name, part, c, &mut twice, out);
         }
         for (nested, block) in raw.members.iter().enumerate() {
             index.nest(c, decl, nested, block, &mut budget, out);

@@ -93,6 +93,7 @@ impl Builder {
         self.cluster.hosts.push(Host {
             name: name.into(),
             span: span(),
+            declared_at: None,
             roles,
             addresses: Vec::new(),
             aliases: Vec::new(),

@@ -295,6 +295,7 @@ pub fn cluster(modules: &[&str], root: &str) -> Cluster {
         hosts.push(Host {
             name: block.name.node.clone(),
             span: block.span,
+            declared_at: None,
             roles: host_roles,
             addresses,
             aliases,

@@ -7,6 +7,7 @@ mod errors;
 mod examples;
 mod harness;
 mod hostile;
+mod ranges;
 mod render;
 mod review;
 mod security;
