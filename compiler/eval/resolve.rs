@@ -71,6 +71,7 @@ impl NameTable {
             hosts: &self.hosts.ids,
             suggestions: std::cell::Cell::new(super::values::MAX_SUGGESTIONS),
             range_budget: std::cell::Cell::new(super::sets::MAX_SELECTED_NAMES),
+            good_ranges: Default::default(),
         }
     }
 

@@ -183,6 +183,9 @@ impl Sets {
 /// must read, and name hosts of the cluster only. The names all values
 /// expand to are counted against [`MAX_SELECTED_NAMES`] together.
 pub fn check_range(name: &Name, names: &Names) -> Result<(), Box<Diagnostic>> {
+    if names.good_ranges.borrow().contains(&name.node) {
+        return Ok(());
+    }
     let budget = names.range_budget.get();
     let expanded = hostlist::expand(&name.node, budget)
         .map_err(|error| Box::new(malformed(name, &error, "a value")))?;
@@ -193,6 +196,7 @@ pub fn check_range(name: &Name, names: &Names) -> Result<(), Box<Diagnostic>> {
         .cloned()
         .collect();
     if unknown.is_empty() {
+        names.good_ranges.borrow_mut().insert(name.node.clone());
         Ok(())
     } else {
         Err(Box::new(unknown_hosts(name, &unknown, expanded.len())))

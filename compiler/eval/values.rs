@@ -20,6 +20,9 @@ pub struct Names<'a> {
     /// How many more names host ranges in values may expand to
     /// ([`super::sets::MAX_SELECTED_NAMES`] in all).
     pub range_budget: std::cell::Cell<u64>,
+    /// Ranges in values already found good: a range written in 10,000 host
+    /// blocks is expanded once.
+    pub good_ranges: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 /// "Did you mean" searches per [`Names`].
