@@ -138,7 +138,7 @@ mod tests {
         let syntax_errors: Vec<_> = compilation
             .diagnostics
             .iter()
-            .filter(|d| d.code.starts_with("E00"))
+            .filter(|d| d.code.as_str().starts_with("E00"))
             .collect();
         assert!(syntax_errors.is_empty(), "{syntax_errors:?}");
         assert_eq!(
@@ -156,7 +156,11 @@ mod tests {
     fn an_empty_root_is_an_error_not_a_crash() {
         let loader = MemoryLoader::default().with_file("/c.dsl", "");
         let compilation = compile(&SourcePath::Fs("/c.dsl".into()), &loader);
-        let codes: Vec<&str> = compilation.diagnostics.iter().map(|d| d.code).collect();
+        let codes: Vec<&str> = compilation
+            .diagnostics
+            .iter()
+            .map(|d| d.code.as_str())
+            .collect();
         assert_eq!(codes, ["E0200"], "{:#?}", compilation.diagnostics);
         assert_eq!(compilation.diagnostics[0].message, "no cluster block");
         assert!(compilation.cluster.is_none());

@@ -13,6 +13,8 @@ use codespan_reporting::files::{self, SimpleFiles};
 use codespan_reporting::term;
 use serde::Serialize;
 
+use crate::codes::{Code, Registered};
+
 /// Index of a loaded source file in the [`SourceMap`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct FileId(pub u32);
@@ -152,8 +154,8 @@ impl Label {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub severity: Severity,
-    /// Stable code such as `E0101`, for documentation and `--deny` lists.
-    pub code: &'static str,
+    /// Stable code such as `E0101`, from the register (`codes.rs`).
+    pub code: Code,
     pub message: String,
     pub primary: Label,
     pub secondary: Vec<Label>,
@@ -201,24 +203,35 @@ pub fn shorten_quotes(text: String) -> String {
 }
 
 impl Diagnostic {
-    /// An error with its primary label.
-    pub fn error(code: &'static str, message: impl Into<String>, primary: Label) -> Diagnostic {
+    /// An error with its primary label; `code` is an error code of the register.
+    pub fn error(code: impl Registered, message: impl Into<String>, primary: Label) -> Diagnostic {
+        Diagnostic::new(Severity::Error, code.code(), message.into(), primary)
+    }
+
+    /// A warning with its primary label; `code` is a warning code of the register.
+    pub fn warning(
+        code: impl Registered,
+        message: impl Into<String>,
+        primary: Label,
+    ) -> Diagnostic {
+        Diagnostic::new(Severity::Warning, code.code(), message.into(), primary)
+    }
+
+    fn new(severity: Severity, code: Code, message: String, primary: Label) -> Diagnostic {
+        debug_assert_eq!(
+            code.entry().severity,
+            severity,
+            "{code} is registered as a {}",
+            code.entry().severity
+        );
         Diagnostic {
-            severity: Severity::Error,
+            severity,
             code,
-            message: shorten_quotes(message.into()),
+            message: shorten_quotes(message),
             primary,
             secondary: Vec::new(),
             notes: Vec::new(),
             hints: Vec::new(),
-        }
-    }
-
-    /// A warning with its primary label.
-    pub fn warning(code: &'static str, message: impl Into<String>, primary: Label) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, message, primary)
         }
     }
 
@@ -429,7 +442,7 @@ fn to_codespan(
         .chain(d.hints.iter().map(|h| format!("help: {h}")))
         .collect();
     cs::Diagnostic::new(severity)
-        .with_code(d.code)
+        .with_code(d.code.as_str())
         .with_message(&d.message)
         .with_labels(labels)
         .with_notes(notes)
@@ -495,6 +508,7 @@ impl fmt::Display for Severity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codes;
 
     fn one_file() -> (SourceMap, FileId) {
         let mut sources = SourceMap::default();
@@ -513,7 +527,7 @@ mod tests {
     fn short_format_names_file_line_col_and_code() {
         let (sources, id) = one_file();
         let d = Diagnostic::error(
-            "E0001",
+            codes::E0001,
             "unknown keyword `hots`",
             Label::new(Span::new(id, 14..18), "here"),
         );
@@ -527,7 +541,7 @@ mod tests {
     fn human_format_has_caret_and_hint() {
         let (sources, id) = one_file();
         let d = Diagnostic::error(
-            "E0001",
+            codes::E0001,
             "unknown keyword `hots`",
             Label::new(Span::new(id, 14..18), "not a keyword"),
         )

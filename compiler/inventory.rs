@@ -14,6 +14,7 @@
 
 use std::net::IpAddr;
 
+use crate::codes;
 use crate::diagnostic::{Diagnostic, FileId, Label, Span};
 use crate::syntax::ast::{Name, Spanned};
 
@@ -140,7 +141,7 @@ impl Reader {
         if self.diagnostics.len() == MAX_ERRORS {
             self.diagnostics.push(
                 Diagnostic::error(
-                    "E0106",
+                    codes::E0106,
                     format!("more than {MAX_ERRORS} malformed lines; the rest of the inventory is not read"),
                     Label::new(at, "stopped here"),
                 )
@@ -149,7 +150,7 @@ impl Reader {
             return;
         }
         self.diagnostics
-            .push(Diagnostic::error("E0106", message, Label::new(at, label)).with_hint(hint));
+            .push(Diagnostic::error(codes::E0106, message, Label::new(at, label)).with_hint(hint));
     }
 
     /// `node1,node[2-4] attr,attr=value`.

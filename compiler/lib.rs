@@ -6,6 +6,7 @@
 //! real daemons; `compile` drives the pure stages; `cli` is the binary's front.
 
 pub mod cli;
+pub mod codes;
 pub mod compile;
 pub mod diagnostic;
 pub mod emit;

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use crate::codes;
 use crate::diagnostic::{did_you_mean, Diagnostic, FileId, Label, SourceMap, Span};
 use crate::syntax::ast;
 
@@ -482,7 +483,7 @@ impl Walk<'_> {
                 };
                 self.diagnostics.push(
                     Diagnostic::error(
-                        "E0101",
+                        codes::E0101,
                         format!("cannot read `{name}`: {}", io_reason(&e)),
                         Label::new(span, "cannot be read"),
                     )
@@ -499,7 +500,7 @@ impl Walk<'_> {
                 let file = self.sources.add(name.clone(), text);
                 self.diagnostics.push(
                     Diagnostic::error(
-                        "E0102",
+                        codes::E0102,
                         format!("`{name}` is not UTF-8 text"),
                         Label::new(Span::new(file, at..at + 1), "invalid byte here"),
                     )
@@ -512,7 +513,7 @@ impl Walk<'_> {
 
     fn unknown_std_module(&mut self, name: &ast::Name, known: &[String]) {
         let mut d = Diagnostic::error(
-            "E0103",
+            codes::E0103,
             format!("no module `std.{}` in the standard library", name.node),
             Label::new(name.span, "unknown module"),
         );
@@ -538,7 +539,7 @@ impl Walk<'_> {
         chain.push(path.to_string());
         let span = imported_at.unwrap_or_else(|| Span::new(FileId(0), 0..0));
         let mut d = Diagnostic::error(
-            "E0104",
+            codes::E0104,
             "import cycle",
             Label::new(span, "this import closes the cycle"),
         )
@@ -554,7 +555,7 @@ impl Walk<'_> {
         let span = imported_at.unwrap_or_else(|| Span::new(FileId(0), 0..0));
         self.diagnostics.push(
             Diagnostic::error(
-                "E0105",
+                codes::E0105,
                 format!("imports nest deeper than {MAX_IMPORT_DEPTH} levels"),
                 Label::new(span, "too deep"),
             )

@@ -135,6 +135,12 @@ pub fn private_key_kind(bytes: &[u8]) -> Option<&'static str> {
     // A key file starts with its armour, perhaps after a few comment lines:
     // looking at the head keeps this cheap on a 10 MB known_hosts.
     let head = &bytes[..bytes.len().min(4096)];
+    // Every armour but SSH1's names a private key: one pass rules most
+    // contents out (this runs for every distinct content of a build).
+    let named = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    if !named(b"PRIVATE KEY") {
+        return None;
+    }
     ARMOURS
         .iter()
         .find(|(armour, _)| head.windows(armour.len()).any(|w| w == *armour))
@@ -178,10 +184,7 @@ impl Blobs {
 
     /// The SHA-256 of a blob, as lowercase hex.
     pub fn hash_hex(&self, id: BlobId) -> String {
-        self.hashes[id.0 as usize]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex(&self.hashes[id.0 as usize])
     }
 
     /// Number of distinct contents.
@@ -193,6 +196,18 @@ impl Blobs {
     pub fn is_empty(&self) -> bool {
         self.contents.is_empty()
     }
+}
+
+/// Bytes as lowercase hex (every manifest line and apply script line of a
+/// file carries one, so it is made without the formatting machinery).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -210,6 +225,7 @@ mod tests {
         assert_eq!(blobs.len(), 2);
         assert_eq!(blobs.get(b), b"h2 root\n");
         assert_eq!(blobs.hash_hex(a).len(), 64);
+        assert_eq!(hex(&[0x00, 0x9f, 0xa0]), "009fa0");
     }
 
     #[test]

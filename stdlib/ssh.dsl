@@ -2,10 +2,13 @@
 #
 # Modern targets (ssh.version >= 3.7, the default 9.2), following the tested
 # settings in shared/reference/openssh-hostbased.md:
-#   /etc/ssh/sshd_config      HostbasedAuthentication, IgnoreRhosts, the name
+#   /etc/ssh/sshd_config.d/00-accord.conf (or, with `ssh.config_layout =
+#   whole` and before 8.2, the whole /etc/ssh/sshd_config)
+#                             HostbasedAuthentication, IgnoreRhosts, the name
 #                             check, PermitRootLogin prohibit-password, Port,
 #                             ListenAddress, HostKey lines
-#   /etc/ssh/ssh_config       HostbasedAuthentication, EnableSSHKeysign (Host *)
+#   /etc/ssh/ssh_config.d/00-accord.conf (or the whole /etc/ssh/ssh_config)
+#                             HostbasedAuthentication, EnableSSHKeysign (Host *)
 #   ~user/.shosts             `host user` lines for exactly the principals the
 #                             graph allows (root: /root/.shosts), mode 0600
 #   /etc/ssh/shosts.equiv     only when `ssh.shosts_equiv` is set
@@ -18,6 +21,8 @@
 
 option ssh.version : version = 9.2
   "OpenSSH version of the targets; options a version lacks are never emitted";
+option ssh.config_layout : enum(auto, dropin, whole) = auto
+  "how sshd_config and ssh_config are installed: `dropin` writes /etc/ssh/sshd_config.d/00-accord.conf and /etc/ssh/ssh_config.d/00-accord.conf and leaves the host's own files alone (their `Include` reads the drop-ins first, as Debian 12, Ubuntu 22.04 and RHEL 9 ship them); `whole` replaces /etc/ssh/sshd_config and /etc/ssh/ssh_config; `auto`: drop-ins from OpenSSH 8.2 (the first with `Include` in sshd_config), whole files before";
 option ssh.port : int(1..65535) = 22 "port sshd listens on";
 option ssh.listen : list(address) = [] "addresses sshd listens on; empty: all";
 option ssh.key_types : list(enum(rsa1, rsa, dsa, ecdsa, ed25519)) = []
@@ -26,10 +31,10 @@ option ssh.central_keys : bool = false
   "accord makes the host keys in keys/ and places the private keys in the host trees (they then travel: a warning)";
 option ssh.use_pam : bool = true
   "UsePAM yes (Debian's default): without it a locked root password refuses root";
-option ssh.sftp_server : path = "/usr/lib/openssh/sftp-server" "the sftp subsystem (scp uses it since 9.0)";
+option ssh.sftp_server : path = "/usr/lib/openssh/sftp-server" "the sftp subsystem (scp uses it since 9.0) of a whole sshd_config; a drop-in leaves the host's own Subsystem line";
 option ssh.password_authentication : bool = false
   "let sshd accept passwords too (`PasswordAuthentication`); off by default: host trust makes a guessed password open every host that trusts this one (lint W0705)";
-option ssh.sshd_extra : list(string) = [] "lines appended verbatim to sshd_config";
+option ssh.sshd_extra : list(string) = [] "lines appended verbatim to sshd_config (or its drop-in; a Match block there ends with the file)";
 option ssh.shosts_equiv : bool = false
   "also write /etc/ssh/shosts.equiv with a bare host line for every grant from a user to the same-named user (not root); this admits every same-named user of those hosts";
 option ssh.service : filename = "ssh" "name of the init script or systemd unit (Debian: ssh)";
@@ -46,16 +51,34 @@ emit "host-key-types" {
   scope    = cluster;
 }
 
+# Drop-ins leave the host's own sshd_config and ssh_config alone: they are
+# read through the `Include` at the start of the distro's files. `auto` takes
+# them from 8.2, whose sshd_config first knows `Include` (V_8_2_P1, commit
+# c2bd7f74b; ssh_config has it from V_7_3_P1, commit dc7990be8).
+emit "/etc/ssh/sshd_config.d/00-accord.conf" {
+  template = "templates/ssh/sshd_config.j2";
+  when     = transport == ssh && (ssh.config_layout == dropin || (ssh.config_layout == auto && ssh.version >= 8.2));
+  scope    = class;
+  mode     = 0644;
+}
+
+emit "/etc/ssh/ssh_config.d/00-accord.conf" {
+  template = "templates/ssh/ssh_config.j2";
+  when     = transport == ssh && (ssh.config_layout == dropin || (ssh.config_layout == auto && ssh.version >= 8.2));
+  scope    = class;
+  mode     = 0644;
+}
+
 emit "/etc/ssh/sshd_config" {
   template = "templates/ssh/sshd_config.j2";
-  when     = transport == ssh;
+  when     = transport == ssh && (ssh.config_layout == whole || (ssh.config_layout == auto && ssh.version < 8.2));
   scope    = class;
   mode     = 0644;
 }
 
 emit "/etc/ssh/ssh_config" {
   template = "templates/ssh/ssh_config.j2";
-  when     = transport == ssh;
+  when     = transport == ssh && (ssh.config_layout == whole || (ssh.config_layout == auto && ssh.version < 8.2));
   scope    = class;
   mode     = 0644;
 }
@@ -154,4 +177,28 @@ emit "/etc/systemd/system/multi-user.target.wants/{{ config.ssh.service }}.servi
 }
 emit "/etc/systemd/system/sshd.service" {
   link = "/lib/systemd/system/{{ config.ssh.service }}.service"; when = transport == ssh && init == systemd; scope = class;
+}
+
+# sshd takes std.ssh's files: the host-key script makes the keys the
+# settings name (it never replaces one), `sshd -t` (from V_2_9_9_P1,
+# sshd.c's getopt; `sshd -T` from V_5_1_P1) checks the host's whole
+# configuration with them (after making sshd's privilege separation
+# directory, as Debian's init script and unit do before they start sshd), and with drop-ins `sshd -T` proves sshd reads
+# accord's values (the host's sshd_config includes sshd_config.d first);
+# then a reload (a start if sshd is not running). The checks read the live
+# /etc, so an install into another root (`--root`) skips them. Dropped (the
+# cluster left ssh): sshd rereads the host's own configuration.
+service sshd {
+  when       = transport == ssh;
+  validate   = [
+    "[ -n \"$ACCORD_ROOT\" ] || [ ! -x {{ config.ssh.hostkeys_script|sh }} ] || {{ config.ssh.hostkeys_script|sh }} > /dev/null",
+    "{% if config.ssh.version is version_ge('2.9.9') %}[ -n \"$ACCORD_ROOT\" ] || { [ -d /run/sshd ] || mkdir -m 0755 /run/sshd; /usr/sbin/sshd -t; }{% endif %}",
+    "{% set layout = config.ssh.config_layout %}{% if layout == 'dropin' or (layout == 'auto' and config.ssh.version is version_ge('8.2')) %}[ -n \"$ACCORD_ROOT\" ] || {  s=$(/usr/sbin/sshd -T) && printf '%s\\n' \"$s\" | grep -qx 'hostbasedauthentication yes' && printf '%s\\n' \"$s\" | grep -qx 'port {{ config.ssh.port }}'; } || { echo \"sshd does not take /etc/ssh/sshd_config.d/00-accord.conf: the host's /etc/ssh/sshd_config must include /etc/ssh/sshd_config.d/*.conf before its own settings (or set ssh.config_layout = whole)\" >&2; exit 1; }{% endif %}",
+  ];
+  activate   = [
+    "{% set s = config.ssh.service|sh %}{% if config.init == 'sysv' %}if /etc/init.d/{{ s }} status > /dev/null 2>&1; then /etc/init.d/{{ s }} reload; else /etc/init.d/{{ s }} start; fi{% else %}systemctl daemon-reload && systemctl reload-or-restart {{ s }}{% endif %}",
+  ];
+  deactivate = [
+    "{% set s = config.ssh.service|sh %}{% if config.init == 'sysv' %}if /etc/init.d/{{ s }} status > /dev/null 2>&1; then /etc/init.d/{{ s }} reload; fi{% else %}systemctl daemon-reload && systemctl try-reload-or-restart {{ s }}{% endif %}",
+  ];
 }

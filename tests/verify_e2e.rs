@@ -1,9 +1,9 @@
 //! End-to-end tests of `accord::verify` against real sshd and in.rshd in
 //! network namespaces, on hand-written host trees. They need root; without
 //! it (or with ACCORD_SKIP_E2E=1) they show as `ignored` and say why, except
-//! under CI=true, where a test that cannot run fails. A libtest-mimic
-//! harness (`harness = false`), because the built-in one has no way to skip
-//! at run time.
+//! under CI=true, where a test that cannot run fails: the runner of
+//! `tests/e2e/mod.rs` (libtest-mimic, `harness = false`), because the
+//! built-in harness has no way to skip at run time.
 
 use std::fs;
 use std::net::Ipv4Addr;
@@ -12,34 +12,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::Duration;
 
+mod e2e;
+
 use accord::verify::{
-    self, ExpectedPair, HostSpec, KnownHosts, Observed, Outsider, Report, Transport, UserSpec,
-    VerifyError, VerifyOptions, VerifySpec,
+    self, ExpectedPair, HostSpec, Init, Install, KnownHosts, Observed, Outsider, Report, Transport,
+    UserSpec, VerifyError, VerifyOptions, VerifySpec,
 };
 
-/// Why the end-to-end tests cannot run here, if they cannot: they need
-/// root (namespaces, daemons), and ACCORD_SKIP_E2E=1 skips them on purpose
-/// (but not under CI=true).
-fn cannot_run() -> Option<&'static str> {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let skip = std::env::var("ACCORD_SKIP_E2E").is_ok_and(|v| v == "1");
-    if !root {
-        Some("not root (run as root to prove trees against real daemons)")
-    } else if skip && !under_ci() {
-        Some("ACCORD_SKIP_E2E=1")
-    } else {
-        None
-    }
-}
-
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// The tests that bring up namespaces and daemons; each is a trial of the
-/// libtest-mimic harness, so one that cannot run shows as `ignored` (with
-/// the reason printed once), never as `ok`, and under CI=true as FAILED.
+/// The tests that bring up namespaces and daemons: each is a trial of the
+/// shared runner (`tests/e2e/mod.rs`), so one that cannot run shows as
+/// `ignored` with the reason, never as `ok`, and under CI=true as FAILED.
 const E2E: &[(&str, fn())] = &[
     ("ssh_full_mesh_of_three_roots", ssh_full_mesh_of_three_roots),
     (
@@ -80,8 +62,8 @@ const E2E: &[(&str, fn())] = &[
         cli_verify_proves_every_example,
     ),
     (
-        "cli_verify_fails_on_a_damaged_build",
-        cli_verify_fails_on_a_damaged_build,
+        "cli_verify_fails_on_a_stale_or_damaged_build",
+        cli_verify_fails_on_a_stale_or_damaged_build,
     ),
     (
         "cli_verify_brings_up_representatives_only",
@@ -107,53 +89,55 @@ const E2E: &[(&str, fn())] = &[
         "rsh_firewall_on_one_host_keeps_a_given_outsider_out",
         rsh_firewall_on_one_host_keeps_a_given_outsider_out,
     ),
+    (
+        "cli_verify_oneway_rsh_grant_under_a_drop_policy",
+        cli_verify_oneway_rsh_grant_under_a_drop_policy,
+    ),
+    (
+        "cli_verify_rsh_tcpd_admits_exactly_the_trusted_hosts",
+        cli_verify_rsh_tcpd_admits_exactly_the_trusted_hosts,
+    ),
+    (
+        "cli_verify_names_a_host_file_a_build_changed",
+        cli_verify_names_a_host_file_a_build_changed,
+    ),
+    (
+        "ssh_to_rsh_and_back_keeps_the_hosts_own_files",
+        ssh_to_rsh_and_back_keeps_the_hosts_own_files,
+    ),
+    (
+        "a_tree_that_writes_outside_the_hosts_own_directories_is_refused",
+        a_tree_that_writes_outside_the_hosts_own_directories_is_refused,
+    ),
 ];
 
+const SUITE: e2e::Suite = e2e::Suite {
+    name: "the verify end-to-end tests",
+    root_for: "to prove trees against real daemons",
+    setup: install_deps,
+    tests: E2E,
+};
+
 fn main() {
-    let args = libtest_mimic::Arguments::from_args();
-    let reason = cannot_run();
-    if let Some(reason) = reason {
-        let verdict = if under_ci() {
-            "FAILING (CI=true)"
-        } else {
-            "SKIPPING"
-        };
-        eprintln!("\n!!!!!!!! {verdict} the verify end-to-end tests: {reason} !!!!!!!!\n");
-    }
-    let mut trials: Vec<libtest_mimic::Trial> = E2E
-        .iter()
-        .map(|&(name, test)| {
-            let trial = libtest_mimic::Trial::test(name, move || match reason {
-                Some(reason) => Err(format!("cannot run: {reason}").into()),
-                None => {
-                    install_deps();
-                    test();
-                    Ok(())
+    SUITE.main(|reason| {
+        let bench = std::env::var("ACCORD_VERIFY_BENCH").is_ok();
+        let reason = reason.map(str::to_string);
+        vec![
+            libtest_mimic::Trial::test("requirements_name_what_is_missing", || {
+                requirements_name_what_is_missing();
+                Ok(())
+            }),
+            libtest_mimic::Trial::ignorable_test("bench_full_mesh_timings", move || {
+                if let Some(reason) = reason {
+                    return e2e::unable(reason);
                 }
-            });
-            trial.with_ignored_flag(reason.is_some() && !under_ci())
-        })
-        .collect();
-    trials.push(libtest_mimic::Trial::test(
-        "requirements_name_what_is_missing",
-        || {
-            requirements_name_what_is_missing();
-            Ok(())
-        },
-    ));
-    let bench = std::env::var("ACCORD_VERIFY_BENCH").is_ok();
-    trials.push(
-        libtest_mimic::Trial::test("bench_full_mesh_timings", move || {
-            if let Some(reason) = reason {
-                return Err(format!("cannot run: {reason}").into());
-            }
-            bench_full_mesh_timings();
-            Ok(())
-        })
-        // A measurement, asked for with ACCORD_VERIFY_BENCH=1: ignored otherwise.
-        .with_ignored_flag(!bench),
-    );
-    libtest_mimic::run(&args, trials).exit();
+                bench_full_mesh_timings();
+                Ok(libtest_mimic::Completion::Completed)
+            })
+            // A measurement, asked for with ACCORD_VERIFY_BENCH=1: ignored otherwise.
+            .with_ignored_flag(!bench),
+        ]
+    })
 }
 
 fn install_deps() {
@@ -262,6 +246,9 @@ impl Lab {
             aliases: vec![],
             addresses: vec![self.addr(i)],
             tree,
+            install: Install::Copy,
+            init: Init::Sysv,
+            earlier: Vec::new(),
             transport,
             ssh_port: 22,
             keygen_script: keygen,
@@ -689,10 +676,11 @@ fn firewall_mesh(hosts: &[HostSpec]) {
                 "ip saddr @trust_v4 tcp sport 512-1023 tcp dport 514 accept\n\t\ttcp dport 514 drop"
             }
         };
+        fs::create_dir_all(h.tree.join("etc/accord")).unwrap();
         fs::write(
-            h.tree.join("etc/nftables.conf"),
+            h.tree.join("etc/accord/firewall.nft"),
             format!(
-                "flush ruleset\ntable inet accord {{\n\tset trust_v4 {{\n\t\ttype ipv4_addr\n\t\t\
+                "table inet accord\ndelete table inet accord\ntable inet accord {{\n\tset trust_v4 {{\n\t\ttype ipv4_addr\n\t\t\
                  elements = {{ {} }}\n\t}}\n\tchain input {{\n\t\ttype filter hook input priority \
                  filter; policy accept;\n\t\tct state established,related accept\n\t\t{rule}\n\t}}\n}}\n",
                 peers.join(", ")
@@ -853,6 +841,18 @@ fn a_panic_mid_run_tears_everything_down() {
     assert!(left.is_empty(), "left behind: {left:#?}");
 }
 
+/// `cp -a FROM/. TO/`.
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// `accord verify` as a user runs it, on a repository file.
 fn accord_verify(args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
@@ -873,28 +873,58 @@ fn accord_verify(args: &[&str]) -> (i32, String, String) {
 /// trust graph says (ssh with a non-default port and a one-way service
 /// user; rsh under inetd).
 fn cli_verify_proves_every_example() {
-    for (example, pairs) in [("ralphzilla", 6), ("hpc", 80), ("rsh-lab", 2)] {
+    // (example, pairs, refusals among them): every pair of declared users
+    // and `accord-stranger` (on every host, named by no declaration), across
+    // hosts and between two users of one host.
+    for (example, pairs, refusals) in [
+        ("ralphzilla", 30, 24),
+        ("hpc", 210, 184),
+        ("rsh-lab", 12, 10),
+    ] {
         let file = format!("examples/{example}/cluster.dsl");
         let (status, stdout, stderr) = accord_verify(&[&file, "--json"]);
         assert_eq!(status, 0, "{example}: {stdout}\n{stderr}");
         let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
         assert_eq!(report["ok"], true, "{example}");
-        assert_eq!(
-            report["pairs"].as_array().unwrap().len(),
-            pairs,
+        let tried = report["pairs"].as_array().unwrap();
+        assert_eq!(tried.len(), pairs, "{example}");
+        let refused = tried.iter().filter(|p| p["expected"] == false).count();
+        assert_eq!(refused, refusals, "{example}");
+        assert!(
+            tried
+                .iter()
+                .filter(|p| p["expected"] == false)
+                .all(|p| p["observed"]["result"] == "refused"),
             "{example}"
         );
+        // Went in through the apply script, over the distro's own files.
+        for h in report["host_files"].as_array().unwrap() {
+            assert_eq!(h["problems"].as_array().unwrap().len(), 0, "{example}: {h}");
+        }
     }
 }
 
-/// A build whose files were damaged after `accord build` fails verify, and
-/// the report names the pairs the damage broke.
-fn cli_verify_fails_on_a_damaged_build() {
-    let out = tempfile::tempdir().unwrap();
+/// A build that no longer matches its cluster file (here: built before the
+/// `slurm` grant was added) fails verify against the file, and the report
+/// names the pairs the file allows and the build refuses; a tree damaged
+/// after `accord build` never goes in: its apply script refuses it.
+fn cli_verify_fails_on_a_stale_or_damaged_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hpc/cluster.dsl"))
+            .unwrap();
+    let stale = dir.path().join("stale.dsl");
+    fs::write(
+        &stale,
+        text.replace("trust slurm@login -> slurm@compute oneway;", ""),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
     let build = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(["build", "examples/hpc/cluster.dsl", "-o"])
-        .arg(out.path())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("build")
+        .arg(&stale)
+        .arg("-o")
+        .arg(&out)
         .output()
         .unwrap();
     assert!(
@@ -902,19 +932,35 @@ fn cli_verify_fails_on_a_damaged_build() {
         "{}",
         String::from_utf8_lossy(&build.stderr)
     );
-    let tree = out.path().join("hpc");
-    fs::remove_file(tree.join("hosts/compute2/home/slurm/.shosts")).unwrap();
+    let tree = out.join("hpc");
     let (status, stdout, stderr) = accord_verify(&[
         "examples/hpc/cluster.dsl",
         "--build",
         tree.to_str().unwrap(),
     ]);
     assert_eq!(status, 1, "{stdout}\n{stderr}");
+    for (from, to) in [("login1", "compute1"), ("login2", "compute2")] {
+        assert!(
+            stdout.contains(&format!(
+                "mismatch: slurm@{from} -> slurm@{to}: the graph allows it, the daemon refused it"
+            )),
+            "{stdout}"
+        );
+    }
+    assert!(stderr.contains("6 of 210 logins"), "{stderr}");
+    // Damaged after the build: the apply script checks every hash before
+    // anything goes live, and verify says which host refused it.
+    let shosts = tree.join("hosts/compute2/root/.shosts");
+    let text = fs::read_to_string(&shosts).unwrap();
+    fs::remove_file(&shosts).unwrap();
+    fs::write(&shosts, format!("{text}+ +\n")).unwrap();
+    let (status, stdout, stderr) =
+        accord_verify(&[stale.to_str().unwrap(), "--build", tree.to_str().unwrap()]);
+    assert_eq!(status, 1, "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("slurm@login1") && stdout.contains("slurm@compute2"),
-        "{stdout}"
+        stderr.contains("the apply script of `compute2` failed"),
+        "{stderr}"
     );
-    assert!(stderr.contains("2 of 80 logins"), "{stderr}");
 }
 
 /// A representative per class: a 40-host role brings up two of its hosts.
@@ -937,7 +983,10 @@ fn cli_verify_brings_up_representatives_only() {
         stderr.contains("2 of 40 hosts stand for 1 class"),
         "{stderr}"
     );
-    assert!(stdout.contains("2 pairs, 0 mismatches"), "{stdout}");
+    assert!(
+        stdout.contains("12 pairs (10 refusals), 0 mismatches"),
+        "{stdout}"
+    );
 }
 
 /// Three ssh hosts behind `std.firewall`: fw2 and fw3 do not trust each
@@ -971,22 +1020,32 @@ fn cli_verify_firewall_keeps_the_outsider_out() {
     assert_eq!(root_ruleset(), machine, "the machine's own ruleset changed");
     let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(r["ok"], true);
-    assert_eq!(r["pairs"].as_array().unwrap().len(), 6);
+    // root and accord-stranger, across the three hosts and on each one.
+    assert_eq!(r["pairs"].as_array().unwrap().len(), 30);
     for p in r["pairs"].as_array().unwrap() {
         let (from, to) = (
             p["from_host"].as_str().unwrap(),
             p["to_host"].as_str().unwrap(),
         );
+        let roots = p["from_user"] == "root" && p["to_user"] == "root";
         let line = p["log_line"].as_str().unwrap_or("");
-        if from != "fw1" && to != "fw1" {
+        if from != to && from != "fw1" && to != "fw1" {
             // The daemon never saw it: the firewall dropped the connection.
             assert_eq!(p["observed"]["result"], "refused", "{p}");
             assert!(line.starts_with("firewall: "), "{p}");
             assert!(line.contains("no answer"), "{p}");
-        } else {
+        } else if roots {
             assert_eq!(p["observed"]["result"], "allowed", "{p}");
             assert!(line.starts_with("Accepted hostbased"), "{p}");
+        } else {
+            // Through the firewall (or on one host): sshd itself refused.
+            assert_eq!(p["observed"]["result"], "refused", "{p}");
+            assert!(!line.starts_with("firewall: "), "{p}");
         }
+    }
+    // The site's own nftables table on each host is as it was.
+    for h in r["host_files"].as_array().unwrap() {
+        assert_eq!(h["problems"].as_array().unwrap().len(), 0, "{h}");
     }
     let o = &r["outsider"];
     assert_eq!(o["address"], "10.41.0.254");
@@ -1005,44 +1064,51 @@ fn cli_verify_firewall_keeps_the_outsider_out() {
     );
 }
 
-/// A build whose rulesets were damaged after `accord build`: fw2's admits
+/// A build whose rulesets are wrong (a faulty stdlib): fw2's admits
 /// everyone (the outsider gets through: exit 1, naming fw2), fw1's admits no
 /// one (the members the graph lets in are stopped: named as mismatches).
 fn cli_verify_names_a_firewall_that_lets_the_outsider_in() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cluster.dsl");
     fs::write(&file, FIREWALLED).unwrap();
-    let out = dir.path().join("out");
-    let build = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
-        .arg("build")
-        .arg(&file)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
+    // A stdlib whose firewall template is wrong for two hosts, so the build
+    // is consistent (its apply script takes it) and only the daemons and the
+    // outsider can tell: fw2 (allow_udp 9) admits everyone, fw1 (allow_udp
+    // 7) drops ssh from everyone.
+    let stdlib = dir.path().join("stdlib");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("stdlib"),
+        &stdlib,
     );
-    let tree = out.join("fwlab");
-    // Identical files of a build may be one inode: replace, never write in
-    // place, or the damage reaches fw3 too.
-    let damage = |host: &str, text: &str| {
-        let f = tree.join("hosts").join(host).join("etc/nftables.conf");
-        fs::remove_file(&f).unwrap();
-        fs::write(&f, text).unwrap();
-    };
-    damage(
-        "fw2",
-        "flush ruleset\ntable inet accord {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t}\n}\n",
-    );
-    damage(
-        "fw1",
-        "flush ruleset\ntable inet accord {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\ttcp dport 22 drop\n\t}\n}\n",
-    );
+    let template = stdlib.join("templates/firewall/firewall.nft.j2");
+    let real = fs::read_to_string(&template).unwrap();
+    let head =
+        "table inet accord\ndelete table inet accord\ntable inet accord {\n\tchain input {\n\t\t\
+                type filter hook input priority filter; policy accept;\n";
+    fs::write(
+        &template,
+        format!(
+            "{{% if 9 in config.firewall.allow_udp %}}{head}\t}}\n}}\n\
+             {{% elif 7 in config.firewall.allow_udp %}}{head}\t\ttcp dport 22 drop\n\t}}\n}}\n\
+             {{% else %}}{real}{{% endif %}}"
+        ),
+    )
+    .unwrap();
+    fs::write(
+        &file,
+        FIREWALLED
+            .replace(
+                "address = 10.41.0.1; }",
+                "address = 10.41.0.1; firewall.allow_udp = [7]; }",
+            )
+            .replace(
+                "address = 10.41.0.2; }",
+                "address = 10.41.0.2; firewall.allow_udp = [9]; }",
+            ),
+    )
+    .unwrap();
     let (status, stdout, stderr) =
-        accord_verify(&[file.to_str().unwrap(), "--build", tree.to_str().unwrap()]);
+        accord_verify(&[file.to_str().unwrap(), "--stdlib", stdlib.to_str().unwrap()]);
     assert_eq!(status, 1, "{stdout}\n{stderr}");
     assert!(
         stdout.contains("outsider: 10.41.0.254 opened ssh port 22 of `fw2` (10.41.0.2) through its firewall: connected (SSH-2.0-"),
@@ -1073,7 +1139,7 @@ fn cli_verify_names_a_firewall_that_lets_the_outsider_in() {
         "{stdout}"
     );
     assert!(stdout.contains("2 mismatches"), "{stdout}");
-    assert!(stderr.contains("2 of 6 logins"), "{stderr}");
+    assert!(stderr.contains("2 of 30 logins"), "{stderr}");
     assert!(
         stderr.contains("the outsider 10.41.0.254 got through the firewall of `fw2` (port 22)"),
         "{stderr}"
@@ -1129,7 +1195,8 @@ fn cli_verify_without_the_outsider() {
                 .starts_with("firewall: ")
         })
         .count();
-    assert_eq!(stopped, 2, "{stdout}");
+    // fw2 and fw3 each way, for root and accord-stranger at both ends.
+    assert_eq!(stopped, 8, "{stdout}");
 }
 
 /// The library on hand-written trees: two rsh hosts, one with a firewall;
@@ -1142,7 +1209,7 @@ fn rsh_firewall_on_one_host_keeps_a_given_outsider_out() {
     let hosts = mesh(&lab, Transport::Rsh);
     firewall_mesh(&hosts[1..2]);
     // firewall_mesh saw h2 alone: admit h1 as the mesh would.
-    let rules = hosts[1].tree.join("etc/nftables.conf");
+    let rules = hosts[1].tree.join("etc/accord/firewall.nft");
     let text = fs::read_to_string(&rules)
         .unwrap()
         .replace("elements = {  }", "elements = { 10.231.0.11 }");
@@ -1163,4 +1230,276 @@ fn rsh_firewall_on_one_host_keeps_a_given_outsider_out() {
     assert_eq!(o.probes[0].host, "h2");
     assert_eq!(o.probes[0].verdict, verify::Verdict::Blocked);
     assert!(!r.pairs.iter().any(|p| p.by_firewall()), "{r}");
+}
+
+/// Writes `text` as `cluster.dsl` (and `extra` files beside it) in a fresh
+/// directory.
+fn cluster_dir(text: &str, extra: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.dsl");
+    fs::write(&file, text).unwrap();
+    for (name, content) in extra {
+        fs::write(dir.path().join(name), content).unwrap();
+    }
+    (dir, file)
+}
+
+/// A one-way rsh grant under `firewall.policy = drop`: `head`'s firewall
+/// admits the stderr channel back from `node` (the server it logs in to),
+/// `node`'s admits rsh from `head` alone, and every pair does what the graph
+/// says (the login works; nothing goes the other way).
+fn cli_verify_oneway_rsh_grant_under_a_drop_policy() {
+    let (_dir, file) = cluster_dir(
+        "import std.rsh;\nimport std.firewall;\n\ncluster oneway {\n  domain = \"lab.example\";\n  \
+         transport = rsh;\n  init = sysv;\n  rsh.closed_network = true;\n  firewall.enable = true;\n  \
+         firewall.policy = drop;\n  firewall.external_interfaces = [\"eth9\"];\n  \
+         host head { address = 10.43.0.1; }\n  host node { address = 10.43.0.2; }\n  \
+         trust root@head -> root@node oneway;\n}\n",
+        &[],
+    );
+    let (status, stdout, stderr) = accord_verify(&[file.to_str().unwrap(), "--json"]);
+    assert_eq!(status, 0, "{stdout}\n{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["ok"], true, "{stdout}");
+    let pair = |from: &str, to: &str| {
+        r["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| {
+                p["from_user"] == "root"
+                    && p["to_user"] == "root"
+                    && p["from_host"] == from
+                    && p["to_host"] == to
+            })
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(pair("head", "node")["observed"]["result"], "allowed");
+    let back = pair("node", "head");
+    assert_eq!(back["observed"]["result"], "refused");
+    assert!(
+        back["log_line"].as_str().unwrap().starts_with("firewall: "),
+        "{back}"
+    );
+}
+
+/// `rsh.tcpd`: in.rshd through the real tcpd, with accord's blocks in
+/// hosts.allow and hosts.deny: the trusted hosts get in, and a host trusted
+/// by no one is refused by tcpd itself (its log line, before in.rshd runs),
+/// on a host whose own tcpd rules stay.
+fn cli_verify_rsh_tcpd_admits_exactly_the_trusted_hosts() {
+    let (_dir, file) = cluster_dir(
+        "import std.rsh;\n\ncluster wrapped {\n  domain = \"lab.example\";\n  transport = rsh;\n  \
+         init = sysv;\n  rsh.closed_network = true;\n  rsh.tcpd = true;\n  \
+         host a { address = 10.44.0.1; }\n  host b { address = 10.44.0.2; }\n  \
+         host c { address = 10.44.0.3; }\n  trust root@a <-> root@b;\n}\n",
+        &[],
+    );
+    // A refused client waits out tcpd's five seconds: try many at once.
+    let (status, stdout, stderr) =
+        accord_verify(&[file.to_str().unwrap(), "--json", "--jobs", "12"]);
+    assert_eq!(status, 0, "{stdout}\n{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["ok"], true, "{stdout}");
+    // Who tcpd admits to each host: the hosts with a grant into it.
+    let admitted = |from: &str, to: &str| matches!((from, to), ("a", "b") | ("b", "a"));
+    let mut by_tcpd = 0;
+    for p in r["pairs"].as_array().unwrap() {
+        let (from, to) = (
+            p["from_host"].as_str().unwrap(),
+            p["to_host"].as_str().unwrap(),
+        );
+        let line = p["log_line"].as_str().unwrap_or("");
+        if admitted(from, to) {
+            // Past tcpd: in.rshd decides, by .rhosts.
+            assert!(!line.contains("refused connect"), "{p}");
+            let roots = p["from_user"] == "root" && p["to_user"] == "root";
+            let want = if roots { "allowed" } else { "refused" };
+            assert_eq!(p["observed"]["result"], want, "{p}");
+        } else {
+            assert_eq!(p["observed"]["result"], "refused", "{p}");
+            assert!(line.contains("refused connect from 10.44.0."), "{p}");
+            by_tcpd += 1;
+        }
+    }
+    // a, b and c to c, c to a and b (4 user pairs each), and each host to
+    // itself (2 user pairs): nobody there has a grant.
+    assert_eq!(by_tcpd, 22);
+    for h in r["host_files"].as_array().unwrap() {
+        assert_eq!(h["problems"].as_array().unwrap().len(), 0, "{h}");
+    }
+}
+
+/// The host-files check sees what a build does to a host's own files: a
+/// user module whose activation appends to /etc/motd (a file no build of
+/// accord has) fails verify, naming the host and the file.
+fn cli_verify_names_a_host_file_a_build_changed() {
+    let (_dir, file) = cluster_dir(
+        "import std.ssh;\nimport \"./vandal.dsl\";\n\ncluster v {\n  domain = \"lab.example\";\n  \
+         init = sysv;\n  host v1 { address = 10.45.0.1; }\n  host v2 { address = 10.45.0.2; }\n  \
+         trust root@* <-> root@*;\n}\n",
+        &[(
+            "vandal.dsl",
+            "file \"/etc/vandal.conf\" { text = \"x\\n\"; }\n\
+             service vandal { activate = [\"echo defaced >> /etc/motd\"]; }\n",
+        )],
+    );
+    let (status, stdout, stderr) = accord_verify(&[file.to_str().unwrap()]);
+    assert_eq!(status, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("host files: `v1` lost its own:\n  `/etc/motd` changed (content)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("host files kept on 0 of 2 hosts"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("installing the builds changed files that are not accord's on `v1`, `v2`"),
+        "{stderr}"
+    );
+}
+
+/// Builds `text` into a fresh directory; the cluster's build directory.
+fn build(text: &str, out: &Path) -> PathBuf {
+    let dir = out.with_extension("src");
+    fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cluster.dsl");
+    fs::write(&file, text).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .arg("build")
+        .arg(&file)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let name = text
+        .split("cluster ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    out.join(name)
+}
+
+/// Host `name` of `build` as it goes in by its apply script.
+fn applied(build: &Path, name: &str) -> (PathBuf, Install) {
+    (
+        build.join("hosts").join(name),
+        Install::Apply {
+            script: build.join("apply").join(format!("{name}.sh")),
+            manifest: build.join("manifests").join(format!("{name}.tsv")),
+        },
+    )
+}
+
+/// ssh to rsh and back on the same hosts, each build through its apply
+/// script over the distro's own files: after the switch to rsh the distro's
+/// sshd_config and ssh_config, its rc links and the host's own /etc/hosts
+/// lines are as before accord (the host-files check compares every path
+/// that is not the last build's), rsh logins do what the graph says; after
+/// the switch back, ssh logins do, and the host's files are still its own.
+fn ssh_to_rsh_and_back_keeps_the_hosts_own_files() {
+    let cluster = |transport: &str| {
+        format!(
+            "import std.ssh;\nimport std.rsh;\nimport std.hosts;\n\ncluster swap {{\n  \
+             domain = \"swap.example\";\n  transport = {transport};\n  init = sysv;\n  \
+             rsh.closed_network = true;\n  host s1 {{ address = 10.46.0.1; }}\n  \
+             host s2 {{ address = 10.46.0.2; }}\n  trust root@* <-> root@*;\n}}\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ssh = build(&cluster("ssh"), &dir.path().join("ssh"));
+    let rsh = build(&cluster("rsh"), &dir.path().join("rsh"));
+    let names = ["s1", "s2"];
+    let host = |i: usize, stages: &[&Path]| -> HostSpec {
+        let name = names[i];
+        let (last, earlier) = stages.split_last().unwrap();
+        let (tree, install) = applied(last, name);
+        let transport = if *last == rsh.as_path() {
+            Transport::Rsh
+        } else {
+            Transport::Ssh
+        };
+        HostSpec {
+            name: name.to_string(),
+            aliases: vec![format!("{name}.swap.example")],
+            addresses: vec![Ipv4Addr::new(10, 46, 0, 1 + i as u8)],
+            tree,
+            install,
+            init: Init::Sysv,
+            earlier: earlier
+                .iter()
+                .map(|b| {
+                    let (tree, install) = applied(b, name);
+                    verify::Stage {
+                        tree,
+                        install,
+                        init: Init::Sysv,
+                    }
+                })
+                .collect(),
+            transport,
+            ssh_port: 22,
+            keygen_script: (transport == Transport::Ssh)
+                .then(|| PathBuf::from("usr/local/sbin/accord-hostkeys")),
+        }
+    };
+    let users = ["root", "accord-stranger"];
+    let spec = |stages: &[&Path]| VerifySpec {
+        hosts: (0..2).map(|i| host(i, stages)).collect(),
+        users: vec![UserSpec {
+            name: "accord-stranger".into(),
+            home: None,
+        }],
+        expected: matrix(&names, &users, |fu, _, tu, _| fu == "root" && tu == "root"),
+        known_hosts: KnownHosts::Rebuild,
+        outsider: Outsider::Off,
+    };
+    for stages in [
+        vec![ssh.as_path(), rsh.as_path()],
+        vec![ssh.as_path(), rsh.as_path(), ssh.as_path()],
+    ] {
+        let r = run(&spec(&stages));
+        assert!(r.ok(), "{r}");
+        assert_eq!(r.host_files.len(), 2);
+        for h in &r.host_files {
+            assert_eq!(h.builds, stages.len());
+            assert!(h.problems.is_empty(), "{h:?}");
+        }
+        assert_eq!(r.refusals_tried(), 6, "{r}");
+    }
+}
+
+/// A tree that writes outside the simulated host's own directories (here
+/// `/opt`) would reach the machine's file system: verify refuses it before
+/// it creates anything.
+fn a_tree_that_writes_outside_the_hosts_own_directories_is_refused() {
+    let lab = Lab::new(&["h1"]);
+    let host = lab.host(0, Transport::Ssh, &Trust::default());
+    fs::create_dir_all(host.tree.join("opt/site")).unwrap();
+    fs::write(host.tree.join("opt/site/x"), "x\n").unwrap();
+    let spec = VerifySpec {
+        hosts: vec![host],
+        users: vec![],
+        expected: vec![],
+        known_hosts: KnownHosts::Keep,
+        outsider: Outsider::Off,
+    };
+    let opts = VerifyOptions {
+        jobs: 1,
+        client_timeout: Duration::from_secs(5),
+        lifetime: Duration::from_secs(60),
+        progress: None,
+    };
+    let e = verify::run(&spec, &opts).unwrap_err();
+    assert!(matches!(e, VerifyError::Spec(_)), "{e}");
+    assert!(
+        e.to_string().contains("the tree of `h1` writes to /opt"),
+        "{e}"
+    );
+    assert!(!Path::new("/opt/site/x").exists());
 }

@@ -33,6 +33,18 @@ pub struct BuildArgs {
     /// warning (use once every host's keys are collected).
     #[arg(long)]
     pub require_keys: bool,
+    /// Print what the build did as JSON on stdout: counts, disk use, and
+    /// the hosts added, changed and removed (push only those).
+    #[arg(long)]
+    pub json: bool,
+    /// Wait at most this long for another build of the same output
+    /// directory to finish (0: fail at once).
+    #[arg(long, value_name = "SECONDS", default_value_t = emit::LOCK_WAIT.as_secs())]
+    pub lock_wait: u64,
+    /// Compare every host's tree with the plan entry by entry, even where
+    /// its directories' times say nothing changed since the last build.
+    #[arg(long)]
+    pub recheck: bool,
 }
 
 /// How a command treats the `keys/` directory beside the cluster file.
@@ -201,6 +213,9 @@ pub fn run(args: &BuildArgs) -> Result<(), i32> {
     let options = emit::EmitOptions {
         archives,
         progress: std::io::stderr().is_terminal(),
+        lock_wait: std::time::Duration::from_secs(args.lock_wait),
+        waiting: Some(say_waiting),
+        recheck: args.recheck,
         ..emit::EmitOptions::default()
     };
     let started = std::time::Instant::now();
@@ -208,11 +223,23 @@ pub fn run(args: &BuildArgs) -> Result<(), i32> {
         Ok(summary) => {
             detail("emit", started, &format!("wrote {}", shown(&args.out)));
             let plural = if warnings == 1 { "" } else { "s" };
+            let build_dir = args.out.join(&plan.cluster);
             info(&format!(
                 "built {} in {}: {summary}, {warnings} warning{plural}",
                 plan.cluster,
-                shown(&args.out.join(&plan.cluster)),
+                shown(&build_dir),
             ));
+            if args.json {
+                let json = serde_json::json!({
+                    "cluster": plan.cluster,
+                    "build": build_dir,
+                    "summary": summary,
+                });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json).unwrap_or_default()
+                );
+            }
             if !archives && !args.no_archives {
                 info(&format!(
                     "note: no per-host archives for {} hosts; pass --archives to write them",
@@ -223,6 +250,15 @@ pub fn run(args: &BuildArgs) -> Result<(), i32> {
         }
         Err(e) => Err(write_failed(&e)),
     }
+}
+
+/// Says that the build waits for another one (the lock's callback).
+fn say_waiting(out: &std::path::Path, longest: std::time::Duration) {
+    info(&format!(
+        "waiting for another build of {} to finish (at most {} s)",
+        shown(out),
+        longest.as_secs()
+    ));
 }
 
 /// Reports a build that cannot be written; the exit code.

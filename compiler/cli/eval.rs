@@ -1,10 +1,17 @@
 //! `accord eval`: the resolved cluster, with the definition behind every value.
+//!
+//! Output is written as it is made, one host at a time, so a 100,000-host
+//! cluster never holds its whole JSON (hundreds of MB) in memory.
+
+use std::io::{self, BufWriter, Write};
 
 use clap::Args;
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value as Json};
 
-use super::Common;
-use crate::diagnostic::{SourceMap, Span};
+use super::{plain_error, Common};
+use crate::diagnostic::{did_you_mean, SourceMap, Span};
 use crate::model::{Cluster, Config, Host, PeerRef, Principals, Target, TrustRule};
 
 /// Arguments of `accord eval`.
@@ -25,25 +32,112 @@ pub struct EvalArgs {
     pub host: Option<String>,
 }
 
-/// Prints the resolved cluster.
+/// Prints the resolved cluster, or one host of it.
 pub fn run(args: &EvalArgs) -> Result<(), i32> {
     let compilation = args.common.compile()?;
     let Some(cluster) = &compilation.cluster else {
         return Err(1);
     };
-    if args.host.is_some() || args.option.is_some() {
-        return super::query::run(args, cluster, &compilation.sources);
+    let sources = &compilation.sources;
+    let host = match &args.host {
+        Some(name) => Some(one_host(cluster, name)?),
+        None => None,
+    };
+    if let Some(option) = &args.option {
+        return super::query::run(cluster, host, option, args.json, sources);
     }
-    let resolved = to_json(cluster, &compilation.sources);
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&resolved).unwrap_or_default()
-        );
-    } else {
-        print!("{}", listing(cluster, &compilation.sources));
+    let mut out = BufWriter::new(io::stdout().lock());
+    let written = match (host, args.json) {
+        (Some(h), true) => {
+            let value = host_json(cluster, h, config_json(&h.config, sources));
+            serde_json::to_writer_pretty(&mut out, &value)
+                .map_err(io::Error::from)
+                .and_then(|()| writeln!(out))
+        }
+        (Some(h), false) => write_host_listing(&mut out, h, sources),
+        (None, true) => serde_json::to_writer_pretty(&mut out, &Streamed { cluster, sources })
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out)),
+        (None, false) => write_listing(&mut out, cluster, sources),
+    };
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        // A closed pipe (`accord eval | head`) is the reader's choice.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => {
+            plain_error(&format!("cannot write the output: {e}"), None);
+            Err(1)
+        }
     }
-    Ok(())
+}
+
+/// The host `--host` names, or an error with the closest name.
+fn one_host<'a>(cluster: &'a Cluster, name: &str) -> Result<&'a Host, i32> {
+    if let Some(id) = cluster.host(name) {
+        return Ok(&cluster.hosts[id.0 as usize]);
+    }
+    let hint = did_you_mean(name, cluster.hosts.iter().map(|h| h.name.as_str()));
+    plain_error(
+        &format!("no host `{name}` in cluster `{}`", cluster.name),
+        hint.as_deref(),
+    );
+    Err(1)
+}
+
+/// The resolved cluster as JSON, written host by host: the same document
+/// [`to_json`] builds, without holding it.
+struct Streamed<'a> {
+    cluster: &'a Cluster,
+    sources: &'a SourceMap,
+}
+
+impl Serialize for Streamed<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (cluster, sources) = (self.cluster, self.sources);
+        let rules = |rules: &[TrustRule]| -> Vec<Json> {
+            rules.iter().map(|t| rule(cluster, sources, t)).collect()
+        };
+        // Keys in the order `json!` sorts them, so both forms print alike.
+        let mut map = serializer.serialize_map(Some(6))?;
+        map.serialize_entry("cluster", &cluster.name)?;
+        map.serialize_entry("config", &config_json(&cluster.config, sources))?;
+        map.serialize_entry("deny", &rules(&cluster.denies))?;
+        map.serialize_entry("hosts", &Hosts(cluster, sources))?;
+        map.serialize_entry("roles", &Roles(cluster))?;
+        map.serialize_entry("trust", &rules(&cluster.trusts))?;
+        map.end()
+    }
+}
+
+struct Hosts<'a>(&'a Cluster, &'a SourceMap);
+
+impl Serialize for Hosts<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Hosts(cluster, sources) = *self;
+        let mut seq = serializer.serialize_seq(Some(cluster.hosts.len()))?;
+        for h in &cluster.hosts {
+            seq.serialize_element(&host_json(cluster, h, config_json(&h.config, sources)))?;
+        }
+        seq.end()
+    }
+}
+
+struct Roles<'a>(&'a Cluster);
+
+impl Serialize for Roles<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let cluster = self.0;
+        let mut seq = serializer.serialize_seq(Some(cluster.roles.len()))?;
+        for role in &cluster.roles {
+            let hosts: Vec<&str> = role
+                .hosts
+                .iter()
+                .map(|h| cluster.hosts[h.0 as usize].name.as_str())
+                .collect();
+            seq.serialize_element(&json!({ "hosts": hosts, "name": role.name }))?;
+        }
+        seq.end()
+    }
 }
 
 /// `file:line:col` of a span's start.
@@ -53,7 +147,10 @@ pub fn location(sources: &SourceMap, span: Span) -> String {
 }
 
 /// The resolved cluster as JSON: every value with its priority and the
-/// definitions that set it (none when the option's default won).
+/// definitions that set it (none when the option's default won). The
+/// command streams the same document ([`Streamed`]); this whole value is
+/// the oracle its test compares with.
+#[cfg(test)]
 pub fn to_json(cluster: &Cluster, sources: &SourceMap) -> Json {
     json!({
         "cluster": cluster.name,
@@ -151,19 +248,52 @@ fn rule(cluster: &Cluster, sources: &SourceMap, t: &TrustRule) -> Json {
     })
 }
 
-/// A readable listing: one line per host option, with where it came from.
-fn listing(cluster: &Cluster, sources: &SourceMap) -> String {
-    let mut out = format!("cluster {}\n", cluster.name);
+/// A readable listing, written as it is made: one line per host option,
+/// with where it came from.
+fn write_listing(out: &mut impl Write, cluster: &Cluster, sources: &SourceMap) -> io::Result<()> {
+    writeln!(out, "cluster {}", cluster.name)?;
     for host in &cluster.hosts {
-        out.push_str(&format!("\nhost {}\n", host.name));
-        for (path, resolved) in &host.config.values {
-            let value = serde_json::to_string(&resolved.value).unwrap_or_default();
-            let origin = match resolved.defined_at.first() {
-                Some(span) => location(sources, *span),
-                None => "default".into(),
-            };
-            out.push_str(&format!("  {path} = {value}  # {origin}\n"));
-        }
+        writeln!(out)?;
+        write_host_listing(out, host, sources)?;
     }
-    out
+    Ok(())
+}
+
+fn write_host_listing(out: &mut impl Write, host: &Host, sources: &SourceMap) -> io::Result<()> {
+    writeln!(out, "host {}", host.name)?;
+    for (path, resolved) in &host.config.values {
+        let value = serde_json::to_string(&resolved.value).unwrap_or_default();
+        let origin = match resolved.defined_at.first() {
+            Some(span) => location(sources, *span),
+            None => "default".into(),
+        };
+        writeln!(out, "  {path} = {value}  # {origin}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::compile;
+    use crate::load::{MemoryLoader, SourcePath};
+
+    #[test]
+    fn streamed_json_is_the_whole_document() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/hpc/cluster.dsl"
+        ))
+        .unwrap();
+        let root = SourcePath::Fs("/x/cluster.dsl".into());
+        let loader = MemoryLoader::default()
+            .with_real_stdlib()
+            .with_file("/x/cluster.dsl", &text);
+        let compilation = compile(&root, &loader);
+        let cluster = compilation.cluster.as_ref().unwrap();
+        let sources = &compilation.sources;
+        let streamed = serde_json::to_string_pretty(&Streamed { cluster, sources }).unwrap();
+        let whole = serde_json::to_string_pretty(&to_json(cluster, sources)).unwrap();
+        assert_eq!(streamed, whole);
+    }
 }

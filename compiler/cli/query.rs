@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value as Json};
 
-use super::eval::{location, target_name, EvalArgs};
+use super::eval::{location, target_name};
 use super::plain_error;
 use crate::diagnostic::{did_you_mean, SourceMap};
 use crate::model::{Cluster, Host, OptionInfo, Resolved};
@@ -18,37 +18,32 @@ use crate::model::{Cluster, Host, OptionInfo, Resolved};
 /// values of its config.
 const ATTRIBUTES: [&str; 5] = ["roles", "address", "addresses", "aliases", "peers"];
 
-/// Answers `--host` and `OPTION`; `Err(1)` for a host or option the
-/// cluster does not have.
-pub fn run(args: &EvalArgs, cluster: &Cluster, sources: &SourceMap) -> Result<(), i32> {
-    let host = match &args.host {
-        Some(name) => Some(one_host(cluster, name)?),
-        None => None,
-    };
-    let (options, exact) = match &args.option {
-        Some(option) => {
-            let found = matching(cluster, option)?;
-            let exact = found.len() == 1 && found[0].path == *option;
-            (Some(found), exact)
-        }
-        None => (None, false),
-    };
-    let text = match (host, options) {
-        (Some(host), Some(options)) if exact => {
+/// Answers `OPTION`, for one host or across the cluster; `Err(1)` for an
+/// option the cluster does not have.
+pub fn run(
+    cluster: &Cluster,
+    host: Option<&Host>,
+    option: &str,
+    json: bool,
+    sources: &SourceMap,
+) -> Result<(), i32> {
+    let options = matching(cluster, option)?;
+    let exact = options.len() == 1 && options[0].path == option;
+    let text = match host {
+        Some(host) if exact => {
             let answer = Answer::of(cluster, host, options[0], sources);
-            if args.json {
+            if json {
                 json_text(&answer.to_json())
             } else {
                 answer.text()
             }
         }
-        (Some(host), options) => {
-            let options = options.unwrap_or_else(|| cluster.options.values().collect());
+        Some(host) => {
             let answers: Vec<Answer> = options
                 .iter()
                 .map(|o| Answer::of(cluster, host, o, sources))
                 .collect();
-            if args.json {
+            if json {
                 json_text(&json!({
                     "host": host.name,
                     "options": answers.iter().map(Answer::to_json).collect::<Vec<_>>(),
@@ -61,18 +56,17 @@ pub fn run(args: &EvalArgs, cluster: &Cluster, sources: &SourceMap) -> Result<()
                 out
             }
         }
-        (None, Some(options)) => {
+        None => {
             let spread: Vec<Spread> = options
                 .iter()
                 .map(|o| Spread::of(cluster, o, sources))
                 .collect();
-            if args.json {
+            if json {
                 json_text(&Json::Array(spread.iter().map(Spread::to_json).collect()))
             } else {
                 spread.iter().map(Spread::text).collect()
             }
         }
-        (None, None) => unreachable!("called with --host or an option"),
     };
     print!("{text}");
     Ok(())
@@ -83,19 +77,6 @@ fn json_text(value: &Json) -> String {
         "{}\n",
         serde_json::to_string_pretty(value).unwrap_or_default()
     )
-}
-
-/// The host `--host` names, or an error with the closest name.
-fn one_host<'a>(cluster: &'a Cluster, name: &str) -> Result<&'a Host, i32> {
-    if let Some(id) = cluster.host(name) {
-        return Ok(&cluster.hosts[id.0 as usize]);
-    }
-    let hint = did_you_mean(name, cluster.hosts.iter().map(|h| h.name.as_str()));
-    plain_error(
-        &format!("no host `{name}` in cluster `{}`", cluster.name),
-        hint.as_deref(),
-    );
-    Err(1)
 }
 
 /// The option `path` names, or the options below it (`ssh` for `ssh.*`).

@@ -14,7 +14,8 @@ use super::{info, plain_error, shown, Common};
 use crate::emit;
 use crate::model::HostId;
 use crate::verify::{
-    self, ExpectedPair, HostSpec, KnownHosts, Outsider, Transport, UserSpec, VerifySpec,
+    self, ExpectedPair, HostSpec, Init, Install, KnownHosts, Outsider, Transport, UserSpec,
+    VerifySpec,
 };
 
 /// Arguments of `accord verify`.
@@ -86,6 +87,21 @@ pub fn run(args: &VerifyArgs) -> Result<(), i32> {
             Some("each line marked above names the pair, the graph's answer, the daemon's and its log"),
         );
     }
+    let damaged: Vec<String> = report
+        .host_files
+        .iter()
+        .filter(|h| !h.problems.is_empty())
+        .map(|h| format!("`{}`", h.host))
+        .collect();
+    if !damaged.is_empty() {
+        plain_error(
+            &format!(
+                "installing the builds changed files that are not accord's on {}",
+                damaged.join(", ")
+            ),
+            Some("each path is named above (host files): a build may change only its own files and the lines of its blocks"),
+        );
+    }
     if let Some(o) = report.outsider.as_ref().filter(|o| !o.ok()) {
         let names: Vec<String> = o
             .failures()
@@ -108,7 +124,7 @@ pub fn run(args: &VerifyArgs) -> Result<(), i32> {
                 names.join(", ")
             ),
             Some(if through {
-                "a host's /etc/nftables.conf admits its transport port from an address that is no cluster host's"
+                "a host's /etc/accord/firewall.nft admits its transport port from an address that is no cluster host's"
             } else {
                 "the outsider could not reach the port even without the firewall; see the lines marked above"
             }),
@@ -200,11 +216,19 @@ fn spec(
     }
     let mut users: Vec<&str> = graph.users().iter().map(String::as_str).collect();
     users.sort_by_key(|u| (*u != "root", *u));
+    // One account on every host that no declaration names: a full mesh
+    // still has refusals to prove (as does a login to it, and from it).
+    let stranger = stranger(graph.users());
+    users.push(&stranger);
     let mut expected = Vec::new();
     for &from in hosts {
-        for &to in hosts.iter().filter(|&&to| to != from) {
+        for &to in hosts {
             for from_user in &users {
                 for to_user in &users {
+                    // On one host, only two different users are a login.
+                    if from == to && from_user == to_user {
+                        continue;
+                    }
                     expected.push(ExpectedPair {
                         from_user: from_user.to_string(),
                         from_host: cluster.hosts[from.0 as usize].name.clone(),
@@ -253,6 +277,18 @@ fn spec(
     })
 }
 
+/// The name of the account no declaration names: `accord-stranger`, or
+/// with a number when a declaration took that name.
+fn stranger(declared: &[String]) -> String {
+    (0..)
+        .map(|k| match k {
+            0 => "accord-stranger".to_string(),
+            k => format!("accord-stranger{k}"),
+        })
+        .find(|name| !declared.contains(name))
+        .expect("a free name")
+}
+
 /// What verify needs to know to bring one host up.
 fn host_spec(rendered: &Rendered, id: HostId, build: &Path) -> Result<HostSpec, i32> {
     let host = &rendered.cluster.hosts[id.0 as usize];
@@ -280,6 +316,14 @@ fn host_spec(rendered: &Rendered, id: HostId, build: &Path) -> Result<HostSpec, 
         _ => 22,
     };
     let tree = build.join("hosts").join(&host.name);
+    let install = Install::Apply {
+        script: build.join("apply").join(format!("{}.sh", host.name)),
+        manifest: build.join("manifests").join(format!("{}.tsv", host.name)),
+    };
+    let init = match host.config.str("init") {
+        Some("sysv") => Init::Sysv,
+        _ => Init::Systemd,
+    };
     let keygen = Path::new("usr/local/sbin/accord-hostkeys");
     let mut aliases = host.aliases.clone();
     if let Some(domain) = rendered
@@ -297,6 +341,9 @@ fn host_spec(rendered: &Rendered, id: HostId, build: &Path) -> Result<HostSpec, 
         keygen_script: (transport == Transport::Ssh && tree.join(keygen).exists())
             .then(|| keygen.to_path_buf()),
         tree,
+        install,
+        init,
+        earlier: Vec::new(),
         transport,
         ssh_port,
     })

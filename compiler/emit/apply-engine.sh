@@ -724,9 +724,11 @@ run_commands() {
         # Bounded, so a hung reload cannot hold the host's apply forever.
         if [ "$have_timeout" = 1 ]; then set -- timeout -k 10 600 "$@"; fi
         # Into a file, not a pipe: a daemon the command starts may keep its
-        # output open long after the command is done.
+        # output open long after the command is done. The script's own
+        # descriptors (the lock on 9) are closed, or a daemon it starts would
+        # hold the lock and refuse every later apply.
         (cd / && ACCORD_ROOT=$root ACCORD_HOST=$host ACCORD_MODULE=$module ACCORD_SERVICE=$service \
-            "$@" </dev/null >"$run/output" 2>&1)
+            "$@" </dev/null >"$run/output" 2>&1 3<&- 4<&- 5<&- 6<&- 9<&-)
         rc_status=$?
         rc_out=$(cat -- "$run/output")
         if [ "$rc_status" -ne 0 ]; then
@@ -877,7 +879,9 @@ prepare_state() {
     chmod 0700 "$state"
     if command -v flock >/dev/null 2>&1; then
         exec 9>"$state/lock"
-        flock -n 9 || die "another apply is running on this host (it holds $state/lock)"
+        # A bounded wait: an apply started while another finishes goes on
+        # after it, and one that would wait longer is refused.
+        flock -w 30 9 || die "another apply is running on this host (it holds $state/lock; waited 30 s)"
     elif ! mkdir -- "$state/lock.d" 2>/dev/null; then
         die "another apply is running (or one was killed: remove $state/lock.d if none runs)"
     else

@@ -33,21 +33,6 @@ pub struct Layout<'a> {
     pub implied: Vec<Cow<'a, str>>,
 }
 
-impl Layout<'_> {
-    /// Every directory of the tree, implied or listed, parents first.
-    pub fn all_dirs(&self) -> Vec<&str> {
-        let mut dirs: Vec<&str> = self.implied.iter().map(|d| d.as_ref()).collect();
-        dirs.extend(
-            self.entries
-                .iter()
-                .filter(|e| e.kind == EntryKind::Dir)
-                .map(|e| e.path.as_str()),
-        );
-        dirs.sort_unstable();
-        dirs
-    }
-}
-
 /// Checks the whole plan and returns each host's layout, in plan order.
 pub fn check(plan: &BuildPlan) -> Result<Vec<Layout<'_>>, EmitError> {
     safe_name(&plan.cluster).map_err(|reason| EmitError::InvalidName {
@@ -183,7 +168,7 @@ fn host_path(path: &str) -> Result<(), &'static str> {
 }
 
 /// A relative path below a directory accord owns.
-fn relative_path(path: &str) -> Result<(), &'static str> {
+pub fn relative_path(path: &str) -> Result<(), &'static str> {
     if path.len() > 4096 {
         return Err("it is longer than 4096 bytes");
     }

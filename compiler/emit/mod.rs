@@ -8,17 +8,28 @@
 //! The order of work is what keeps it safe:
 //! 1. the whole plan is validated ([`layout::check`]) before anything is
 //!    created, so a bad path is an error and never a write outside `OUT/`;
-//! 2. a lock on `OUT/.accord-lock` keeps two builds from interleaving;
-//! 3. everything is written into `OUT/.<cluster>.staging-XXXX`;
-//! 4. the previous `OUT/<cluster>/` (only if it carries the marker) is renamed
-//!    aside, the staging directory renamed into place, the old one removed.
+//! 2. `OUT/` must be a directory only root and the building user can change
+//!    (`swap::safe_out`), and a lock on `OUT/.accord-lock` (opened without
+//!    following links) keeps two builds from interleaving;
+//! 3. everything new is written into `OUT/.<cluster>.staging-XXXX`: the
+//!    whole build when there is no previous one to update, else only what
+//!    differs from it (`tree.rs` compares by inode, without reading files);
+//! 4. a fresh build is swapped in with one exchange of directories; a
+//!    rebuild commits by renaming its staging directory, then runs its
+//!    journal of renames (`journal.rs`), which the next build finishes if
+//!    this one is killed.
 //!
-//! Any error before step 4 drops the staging directory and leaves the
-//! previous build as it was.
+//! Any error before the commit point drops the staging directory and leaves
+//! the previous build as it was.
 
 mod archive;
+mod journal;
 mod layout;
+mod progress;
 mod secrets;
+mod stage;
+mod state;
+mod store;
 mod swap;
 mod text;
 mod tree;
@@ -26,19 +37,26 @@ mod tree;
 #[cfg(test)]
 mod bench;
 #[cfg(test)]
+mod incremental_tests;
+#[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::fs;
 use std::io;
+use std::os::unix::fs::{DirEntryExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
+use serde::Serialize;
 
 use crate::plan::{BuildPlan, EntryKind};
+use progress::Progress;
+use stage::{sha_hex, Delta, Op, Own, Stage};
+use tree::{Cx, Tree, Want};
 
 pub use layout::RESERVED;
 pub use swap::refuse_foreign;
@@ -64,10 +82,25 @@ pub struct EmitOptions {
     /// each entry: on the 2-core development machine 8 threads wrote a
     /// 10,000-host build several times faster than 2.
     pub threads: usize,
+    /// How long to wait for another build that holds the lock on `OUT/`
+    /// before giving up with [`EmitError::Locked`].
+    pub lock_wait: Duration,
+    /// Called once when the build starts waiting for the lock (the CLI
+    /// says so), with `OUT/` and the longest wait.
+    pub waiting: Option<fn(&Path, Duration)>,
+    /// Compare every host's tree with the plan entry by entry, even where
+    /// its directories' times say nothing changed.
+    pub recheck: bool,
+    /// Stop at the nth checkpoint as if killed there (tests only).
+    #[cfg(test)]
+    pub crash_after: Option<u64>,
 }
 
 /// The default for [`EmitOptions::threads`].
 pub const WRITE_THREADS: usize = 8;
+
+/// The default for [`EmitOptions::lock_wait`].
+pub const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 impl Default for EmitOptions {
     fn default() -> Self {
@@ -76,6 +109,11 @@ impl Default for EmitOptions {
             progress: false,
             owner_ids: OwnerIds::default(),
             threads: WRITE_THREADS,
+            lock_wait: LOCK_WAIT,
+            waiting: None,
+            recheck: false,
+            #[cfg(test)]
+            crash_after: None,
         }
     }
 }
@@ -112,8 +150,8 @@ fn numeric(name: &str, map: &BTreeMap<String, u64>) -> u64 {
     name.parse().unwrap_or(65534)
 }
 
-/// What a successful write produced.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a successful write produced, and what it changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub hosts: usize,
     /// Entries the plan lists, over all hosts (files, directories, links).
@@ -122,31 +160,77 @@ pub struct Summary {
     pub files: usize,
     /// Distinct contents among them and the cluster files.
     pub distinct_contents: usize,
-    /// Bytes written to disk (store, trees, manifests, scripts, archives).
-    pub bytes: u64,
     /// Whether per-host archives were written.
     pub archives: bool,
+    /// True when the build was written whole (there was no previous build
+    /// this one could update in place).
+    pub fresh: bool,
+    /// Hosts new in this build, by name.
+    pub added_hosts: Vec<String>,
+    /// Hosts of the previous build whose tree, manifest, apply script or
+    /// archive this build changed.
+    pub changed_hosts: Vec<String>,
+    /// Hosts of the previous build this one no longer has.
+    pub removed_hosts: Vec<String>,
+    /// Entries (files, links, directories) this build created.
+    pub entries_written: u64,
+    /// Entries of the previous build this build removed.
+    pub entries_removed: u64,
+    /// Bytes of content written.
+    pub bytes_written: u64,
+    /// Entries in the build directory now.
+    pub build_entries: u64,
+    /// Disk the build directory takes, as `du` counts it (hard-linked
+    /// contents once).
+    pub disk_bytes: u64,
 }
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let plural =
-            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let hosts = plural(self.hosts, "host", "hosts");
+        let no_archives = if self.archives { "" } else { ", no archives" };
+        let disk = human_bytes(self.disk_bytes);
+        if self.fresh {
+            return write!(
+                f,
+                "{hosts}, all written: {}, {disk} on disk{no_archives}",
+                plural(self.build_entries as usize, "entry", "entries"),
+            );
+        }
+        let mut changes = Vec::new();
+        for (list, word) in [
+            (&self.changed_hosts, "changed"),
+            (&self.added_hosts, "added"),
+            (&self.removed_hosts, "removed"),
+        ] {
+            if !list.is_empty() {
+                changes.push(format!("{} {word}", list.len()));
+            }
+        }
+        let changes = if changes.is_empty() {
+            "none changed".to_string()
+        } else {
+            changes.join(", ")
+        };
+        let work = if self.entries_written == 0 && self.entries_removed == 0 {
+            "nothing written".to_string()
+        } else {
+            format!(
+                "{} written, {} removed",
+                plural(self.entries_written as usize, "entry", "entries"),
+                self.entries_removed
+            )
+        };
         write!(
             f,
-            "{}, {} ({}, {}), {} written{}",
-            plural(self.hosts, "host", "hosts"),
-            plural(self.entries, "entry", "entries"),
-            plural(self.files, "file", "files"),
-            plural(
-                self.distinct_contents,
-                "distinct content",
-                "distinct contents"
-            ),
-            human_bytes(self.bytes),
-            if self.archives { "" } else { ", no archives" }
+            "{hosts}, {changes}: {work} ({} in the build, {disk} on disk){no_archives}",
+            plural(self.build_entries as usize, "entry", "entries"),
         )
     }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Bytes the per-host archives would take (file contents, without tar
@@ -162,7 +246,8 @@ pub fn archive_bytes(plan: &BuildPlan) -> u64 {
         .sum()
 }
 
-fn human_bytes(n: u64) -> String {
+/// `1.5 MiB`.
+pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if n < 1024 {
         return format!("{n} B");
@@ -176,7 +261,8 @@ fn human_bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// Why a build could not be written. The previous output is untouched.
+/// Why a build could not be written. Unless it says otherwise, the
+/// previous output is untouched.
 #[derive(Debug)]
 pub enum EmitError {
     /// The cluster or a host name cannot be a file name.
@@ -196,14 +282,26 @@ pub enum EmitError {
     NotOurs { path: PathBuf },
     /// `OUT/` holds something accord did not write.
     ForeignOut { out: PathBuf, intruder: String },
-    /// Another build holds the lock on `OUT/`.
-    Locked { out: PathBuf },
+    /// `OUT/` or a directory above it can be changed by another user.
+    UnsafeOut { path: PathBuf, reason: String },
+    /// The lock file is something accord would not open.
+    BadLock { path: PathBuf, what: &'static str },
+    /// Another build held the lock on `OUT/` for all of `waited`.
+    Locked { out: PathBuf, waited: Duration },
+    /// The journal of an interrupted rebuild cannot be read.
+    BadJournal { path: PathBuf, reason: String },
+    /// The rebuild was committed but not all of it is in place: the next
+    /// build finishes it.
+    Committed(Box<EmitError>),
     /// A file system operation failed.
     Io {
         action: &'static str,
         path: PathBuf,
         source: io::Error,
     },
+    /// A test's simulated kill.
+    #[cfg(test)]
+    Crashed,
 }
 
 impl EmitError {
@@ -225,10 +323,30 @@ impl EmitError {
                  choose another with `-o`"
                     .into(),
             ),
+            EmitError::UnsafeOut { .. } => Some(
+                "another user could swap a directory there for a link while accord writes; \
+                 build into a directory that only you (and root) can change, \
+                 or take write access away from group and others"
+                    .into(),
+            ),
+            EmitError::BadLock { path, .. } => Some(format!(
+                "accord never follows it; remove `{}` if no build is running",
+                path.display()
+            )),
             EmitError::Locked { .. } => {
-                Some("another `accord build` is writing there; wait for it to finish".into())
+                Some("another `accord build` is writing there; build again when it is done".into())
+            }
+            EmitError::BadJournal { path, .. } => Some(format!(
+                "a build was interrupted after deciding its changes; move `{}` away and build \
+                 again (the build then starts from scratch)",
+                path.parent().unwrap_or(path).display()
+            )),
+            EmitError::Committed(_) => {
+                Some("fix the cause and build again: the next build first finishes this one".into())
             }
             EmitError::Io { .. } => Some("the previous output is untouched".into()),
+            #[cfg(test)]
+            EmitError::Crashed => None,
         }
     }
 
@@ -267,14 +385,34 @@ impl fmt::Display for EmitError {
                 "`{}` is not an accord output directory: it holds `{intruder}`",
                 out.display()
             ),
-            EmitError::Locked { out } => {
-                write!(f, "`{}` is locked by another build", out.display())
+            EmitError::UnsafeOut { path, reason } => {
+                write!(f, "will not write below `{}`: {reason}", path.display())
             }
+            EmitError::BadLock { path, what } => {
+                write!(f, "the lock `{}` is {what}", path.display())
+            }
+            EmitError::Locked { out, waited } => write!(
+                f,
+                "`{}` is locked by another build (waited {} s)",
+                out.display(),
+                waited.as_secs()
+            ),
+            EmitError::BadJournal { path, reason } => write!(
+                f,
+                "cannot finish the interrupted build recorded in `{}`: {reason}",
+                path.display()
+            ),
+            EmitError::Committed(inner) => write!(
+                f,
+                "the rebuild was decided but is not all in place: {inner}"
+            ),
             EmitError::Io {
                 action,
                 path,
                 source,
             } => write!(f, "cannot {action} `{}`: {source}", path.display()),
+            #[cfg(test)]
+            EmitError::Crashed => write!(f, "killed (test)"),
         }
     }
 }
@@ -283,13 +421,16 @@ impl std::error::Error for EmitError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             EmitError::Io { source, .. } => Some(source),
+            EmitError::Committed(inner) => Some(inner.as_ref()),
             _ => None,
         }
     }
 }
 
-/// Writes `plan` under `out/<cluster>/`, replacing the previous build
-/// atomically; on any error the previous build is left as it was.
+/// Writes `plan` under `out/<cluster>/`: the whole build when there is no
+/// previous one, else only what changed. A failed build leaves the
+/// previous one; a killed one leaves the previous one or, past its commit
+/// point, a rebuild the next build finishes.
 pub fn write(plan: &BuildPlan, out: &Path, opts: &EmitOptions) -> Result<Summary, EmitError> {
     let layouts = layout::check(plan)?;
     match rayon::ThreadPoolBuilder::new()
@@ -309,67 +450,514 @@ fn write_checked(
     out: &Path,
     opts: &EmitOptions,
 ) -> Result<Summary, EmitError> {
-    let guard = swap::Guard::take(out, &plan.cluster)?;
+    let progress = Progress::new(opts.progress);
+    let guard = swap::Guard::take(out, &plan.cluster, opts, &progress)?;
+    let previous = guard.previous();
     let staging = guard.staging()?;
-    let bytes = AtomicU64::new(0);
-    let root = staging.path();
-    tree::write_file(&root.join(MARKER), marker(plan).as_bytes(), 0o644, &bytes)?;
-    for dir in ["hosts", "manifests", "apply"]
-        .into_iter()
-        .chain(opts.archives.then_some("archives"))
-    {
-        tree::mkdir(&root.join(dir))?;
+    #[allow(unused_mut)]
+    let mut stage = Stage::new(guard.target(), staging.clone(), previous.as_ref());
+    #[cfg(test)]
+    stage.crash_after(opts.crash_after);
+    let build = Build {
+        plan,
+        layouts,
+        opts,
+        stage: &stage,
+        guard: &guard,
+        progress: &progress,
+    };
+    let result = build.run();
+    match &result {
+        #[cfg(test)]
+        Err(EmitError::Crashed) => {}
+        // Before the commit point the staging directory is all there is
+        // to undo; after it, it is gone (renamed) and this does nothing.
+        Err(_) => {
+            let _ = swap::remove_tree(&staging, &progress, "removing the staging directory");
+        }
+        Ok(_) => {}
     }
-    tree::write_cluster_files(plan, root, &bytes)?;
-    let store = tree::Store::write(plan, root, &bytes)?;
-    let engine = root.join(".store").join("apply-engine.sh");
-    tree::write_file(&engine, text::APPLY_ENGINE.as_bytes(), 0o644, &bytes)?;
-    let secrets = secrets::Secrets::of(plan);
-    if opts.archives && secrets.any() {
-        let dir = root.join("archives");
-        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .map_err(EmitError::io("set the mode of", &dir))?;
+    progress.finish();
+    result
+}
+
+/// One build being written.
+struct Build<'a> {
+    plan: &'a BuildPlan,
+    layouts: &'a [layout::Layout<'a>],
+    opts: &'a EmitOptions,
+    stage: &'a Stage<'a>,
+    guard: &'a swap::Guard,
+    progress: &'a Progress,
+}
+
+/// The directories at the top of a build that other parts fill.
+const MANAGED: [&str; 5] = [".store", "apply", "archives", "hosts", "manifests"];
+
+/// What one host's part of the build did.
+struct HostDone {
+    delta: Delta,
+    added: bool,
+    record: state::HostRecord,
+}
+
+impl Build<'_> {
+    fn run(&self) -> Result<Summary, EmitError> {
+        let (plan, stage) = (self.plan, self.stage);
+        let fresh = stage.is_fresh();
+        for dir in self.managed() {
+            stage::ensure_dir(&stage.staging().join(dir))?;
+        }
+        let mut delta = Delta::default();
+        let engine = text::APPLY_ENGINE.as_bytes();
+        let store = store::Store::prepare(plan, engine, stage, &mut delta)?;
+        let cx = Cx {
+            stage,
+            store: &store,
+        };
+        let secrets = secrets::Secrets::of(plan);
+        let archives_whole = self.opts.archives
+            && (fresh
+                || !stage
+                    .target()
+                    .join("archives")
+                    .symlink_metadata()
+                    .is_ok_and(|m| m.is_dir()));
+        self.top_level(&cx, secrets.any(), &mut delta)?;
+        let removed_hosts = if fresh {
+            Vec::new()
+        } else {
+            self.extras(archives_whole, &mut delta)?
+        };
+        self.progress.phase(
+            if fresh {
+                "writing hosts"
+            } else {
+                "checking hosts"
+            },
+            self.layouts.len() as u64,
+        );
+        let hosts: Vec<HostDone> = self
+            .layouts
+            .par_iter()
+            .map(|layout| self.host(layout, &cx, &secrets, archives_whole))
+            .collect::<Result<_, _>>()?;
+        let mut summary = self.summary_of(&hosts, removed_hosts);
+        let mut host_records = HashMap::with_capacity(hosts.len());
+        for (layout, done) in self.layouts.iter().zip(hosts) {
+            host_records.insert(layout.host.name.clone(), done.record);
+            delta.absorb(done.delta);
+        }
+        summary.entries_written = delta.written;
+        let root = if fresh {
+            stage.staging()
+        } else {
+            stage.target()
+        };
+        let mut state = new_state(delta.records, host_records, root);
+        let removed = if fresh {
+            self.commit_fresh(&state)?
+        } else {
+            self.commit_rebuild(delta.ops, &state)?
+        };
+        if !fresh && state.hosts.values().any(|h| h.fingerprint.is_none()) {
+            self.refresh_fingerprints(&cx, &secrets, &mut state)?;
+        }
+        let trees = state.hosts.values();
+        summary.build_entries = delta.entries + trees.clone().map(|h| h.entries).sum::<u64>();
+        summary.disk_bytes =
+            delta.disk + trees.map(|h| h.disk).sum::<u64>() + self.managed_disk(stage.target());
+        summary.entries_removed = removed;
+        summary.bytes_written = stage.bytes();
+        Ok(summary)
     }
-    let progress = Progress::new(opts.progress, layouts.len());
-    layouts.par_iter().try_for_each(|layout| {
-        tree::write_host(layout, plan, &store, root, &bytes)?;
-        tree::place_engine(layout, &engine, root, &bytes)?;
-        secrets.seal_tree(layout, &root.join("hosts").join(&layout.host.name))?;
+
+    /// Takes the fingerprints of the trees a rebuild changed, now that
+    /// they are in place, so the next build need not walk them.
+    fn refresh_fingerprints(
+        &self,
+        cx: &Cx,
+        secrets: &secrets::Secrets,
+        state: &mut state::State,
+    ) -> Result<(), EmitError> {
+        let fresh: Vec<(String, Option<(String, u64)>)> = self
+            .layouts
+            .par_iter()
+            .filter(|l| {
+                state
+                    .hosts
+                    .get(&l.host.name)
+                    .is_some_and(|h| h.fingerprint.is_none())
+            })
+            .map(|layout| {
+                let tree = self.host_tree(layout, cx, secrets);
+                (
+                    layout.host.name.clone(),
+                    tree::fingerprint(&tree, cx.stage.target()),
+                )
+            })
+            .collect();
+        for (name, taken) in fresh {
+            if let (Some(host), Some((fingerprint, dirs_disk))) =
+                (state.hosts.get_mut(&name), taken)
+            {
+                host.fingerprint = Some(fingerprint);
+                host.disk += dirs_disk;
+            }
+        }
+        write_state(&self.guard.state_path(), state)
+    }
+
+    /// The managed directories this build has.
+    fn managed(&self) -> impl Iterator<Item = &'static str> + '_ {
+        MANAGED
+            .into_iter()
+            .filter(|d| *d != "archives" || self.opts.archives)
+    }
+
+    /// The build's top level: the marker, the cluster files, and the
+    /// managed directories.
+    fn top_level(&self, cx: &Cx, secrets: bool, delta: &mut Delta) -> Result<(), EmitError> {
+        let plan = self.plan;
+        let marker = marker(plan);
+        let mut owns: Vec<(String, &[u8], u32)> =
+            vec![(format!("/{MARKER}"), marker.as_bytes(), 0o644)];
+        for file in &plan.cluster_files {
+            owns.push((
+                format!("/{}", file.path),
+                plan.blobs.get(file.blob),
+                file.mode,
+            ));
+        }
+        let sums: Vec<String> = owns.iter().map(|(_, bytes, _)| sha_hex(bytes)).collect();
+        let managed: Vec<String> = self.managed().map(|d| format!("/{d}")).collect();
+        let mut dirs = std::collections::BTreeSet::new();
+        for (path, _, _) in &owns {
+            dirs.extend(layout::ancestors(path));
+        }
+        // Archives holding private keys are 0600 in a 0700 directory.
+        let managed_mode = |dir: &str| {
+            if dir == "/archives" && secrets {
+                0o700
+            } else {
+                0o755
+            }
+        };
+        let mut wants: Vec<(Cow<str>, Want)> = managed
+            .iter()
+            .map(|d| (Cow::from(d.as_str()), Want::Managed(managed_mode(d))))
+            .collect();
+        wants.extend(dirs.into_iter().map(|d| (Cow::from(d), Want::Dir(0o755))));
+        for ((path, bytes, mode), sum) in owns.iter().zip(&sums) {
+            let own = Own {
+                rel: &path[1..],
+                bytes,
+                mode: *mode,
+                sum,
+            };
+            wants.push((Cow::from(path.as_str()), Want::Own(own)));
+        }
+        wants.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let tree = Tree {
+            base: String::new(),
+            root_mode: None,
+            count_dir_disk: true,
+            wants,
+        };
+        tree::reconcile(&tree, cx, delta)?;
+        Ok(())
+    }
+
+    /// Sets aside what the managed directories hold for hosts this build
+    /// does not have (and anything else); returns the hosts removed.
+    fn extras(&self, archives_whole: bool, delta: &mut Delta) -> Result<Vec<String>, EmitError> {
+        let names: HashSet<&str> = self.plan.hosts.iter().map(|h| h.name.as_str()).collect();
+        let mut removed = Vec::new();
+        let mut dirs = vec![("hosts", ""), ("manifests", ".tsv"), ("apply", ".sh")];
+        if self.opts.archives && !archives_whole {
+            dirs.push(("archives", ".tar"));
+        }
+        for (dir, suffix) in dirs {
+            let path = self.stage.target().join(dir);
+            let entries = fs::read_dir(&path).map_err(EmitError::io("read", &path))?;
+            for entry in entries {
+                let entry = entry.map_err(EmitError::io("read", &path))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let host = name.strip_suffix(suffix).filter(|h| names.contains(h));
+                if host.is_none() {
+                    delta
+                        .ops
+                        .push(Op::Trash(entry.ino(), format!("{dir}/{name}")));
+                    if dir == "hosts" {
+                        removed.push(name);
+                    }
+                }
+            }
+        }
+        removed.sort();
+        Ok(removed)
+    }
+
+    /// A host's tree as the plan wants it.
+    fn host_tree<'t>(
+        &self,
+        layout: &layout::Layout<'t>,
+        cx: &Cx<'t>,
+        secrets: &secrets::Secrets,
+    ) -> Tree<'t> {
+        Tree {
+            base: format!("hosts/{}", layout.host.name),
+            root_mode: Some(0o755),
+            count_dir_disk: false,
+            wants: tree::host_wants(layout, cx.store, &secrets.sealed_dirs(layout)),
+        }
+    }
+
+    /// One host: its tree, manifest, apply script and archive. The tree
+    /// is walked only when its fingerprint, manifest or store contents
+    /// changed.
+    fn host(
+        &self,
+        layout: &layout::Layout<'_>,
+        cx: &Cx,
+        secrets: &secrets::Secrets,
+        archives_whole: bool,
+    ) -> Result<HostDone, EmitError> {
+        let (plan, stage) = (self.plan, self.stage);
         let name = &layout.host.name;
-        let manifest = text::manifest(layout, plan);
-        let manifest_path = root.join("manifests").join(format!("{name}.tsv"));
-        tree::write_file(&manifest_path, manifest.as_bytes(), 0o644, &bytes)?;
-        let script = text::apply_script(layout, plan);
-        let script_path = root.join("apply").join(format!("{name}.sh"));
-        tree::write_file(&script_path, script.as_bytes(), 0o755, &bytes)?;
-        if opts.archives {
-            let tar = archive::build(layout, plan, &opts.owner_ids)?;
-            let tar_path = root.join("archives").join(format!("{name}.tar"));
+        let mut delta = Delta::default();
+        let tree = self.host_tree(layout, cx, secrets);
+        let manifest = text::manifest(layout, plan).into_bytes();
+        let manifest_sum = sha_hex(&manifest);
+        let manifest_rel = format!("manifests/{name}.tsv");
+        let manifest_kept = stage.keeps(&manifest_rel, &manifest_sum, &mut delta);
+        let unchanged = stage
+            .old_host(name)
+            .filter(|_| manifest_kept && !self.opts.recheck && tree::store_intact(&tree))
+            .filter(|old| old.fingerprint.is_some())
+            .filter(|old| {
+                old.fingerprint == tree::fingerprint(&tree, stage.target()).map(|(f, _)| f)
+            });
+        // The tree's entries and disk go to its record, not `delta`.
+        let (added, record) = match unchanged {
+            Some(old) => (false, old.clone()),
+            None => {
+                let mut part = Delta::default();
+                let added = tree::reconcile(&tree, cx, &mut part)?;
+                let taken = if stage.is_fresh() {
+                    tree::fingerprint(&tree, stage.staging())
+                } else if part.ops.is_empty() {
+                    tree::fingerprint(&tree, stage.target())
+                } else {
+                    None
+                };
+                let (fingerprint, dirs_disk) = taken.map_or((None, 0), |(f, d)| (Some(f), d));
+                let record = state::HostRecord {
+                    fingerprint,
+                    entries: std::mem::take(&mut part.entries),
+                    disk: std::mem::take(&mut part.disk) + dirs_disk,
+                };
+                delta.absorb(part);
+                (added, record)
+            }
+        };
+        if !manifest_kept {
+            let own = Own {
+                rel: &manifest_rel,
+                bytes: &manifest,
+                mode: 0o644,
+                sum: &manifest_sum,
+            };
+            stage.write_own(own, true, &mut delta)?;
+        }
+        let script = text::apply_script(layout, plan).into_bytes();
+        let rel = format!("apply/{name}.sh");
+        stage.own(
+            &rel,
+            &sha_hex(&script),
+            0o755,
+            || Ok(script),
+            true,
+            &mut delta,
+        )?;
+        if self.opts.archives {
+            let key = archive_key(&manifest, layout, &self.opts.owner_ids);
+            let rel = format!("archives/{name}.tar");
+            let make = || archive::build(layout, plan, &self.opts.owner_ids);
             let mode = if secrets.in_host(layout) {
                 0o600
             } else {
                 0o644
             };
-            tree::write_file(&tar_path, &tar, mode, &bytes)?;
+            stage.own(&rel, &key, mode, make, !archives_whole, &mut delta)?;
         }
-        progress.tick();
-        Ok::<(), EmitError>(())
-    })?;
-    progress.finish();
-    guard.swap(staging)?;
-    Ok(summary(plan, opts, bytes.load(Ordering::Relaxed)))
+        self.progress.tick();
+        stage.checkpoint()?;
+        Ok(HostDone {
+            delta,
+            added,
+            record,
+        })
+    }
+
+    fn summary_of(&self, hosts: &[HostDone], removed_hosts: Vec<String>) -> Summary {
+        let plan = self.plan;
+        let mut summary = base_summary(plan, self.opts);
+        summary.fresh = self.stage.is_fresh();
+        for (layout, done) in self.layouts.iter().zip(hosts) {
+            let name = layout.host.name.clone();
+            if done.added && !summary.fresh {
+                summary.added_hosts.push(name);
+            } else if done.delta.changed() && !summary.fresh {
+                summary.changed_hosts.push(name);
+            }
+        }
+        summary.removed_hosts = removed_hosts;
+        summary
+    }
+
+    /// Puts a fresh build in place whole and removes the previous one;
+    /// returns the entries removed.
+    fn commit_fresh(&self, state: &state::State) -> Result<u64, EmitError> {
+        let stage = self.stage;
+        stage.checkpoint()?;
+        let previous = self.guard.swap(stage.staging())?;
+        stage.checkpoint()?;
+        write_state(&self.guard.state_path(), state)?;
+        let removed = match previous {
+            Some(old) => swap::remove_tree(&old, self.progress, "removing the previous build")
+                .map_err(EmitError::io("remove the previous build", &old))?
+                .saturating_sub(1),
+            None => 0,
+        };
+        Ok(removed)
+    }
+
+    /// Commits a rebuild and puts it in place (see `journal.rs`); returns
+    /// the entries removed. A rebuild that changes nothing writes nothing
+    /// but, when its records changed, the state beside the build.
+    fn commit_rebuild(&self, ops: Vec<Op>, state: &state::State) -> Result<u64, EmitError> {
+        let stage = self.stage;
+        let journal = journal::Journal::new(ops);
+        let dir = stage.staging();
+        if journal.ops.is_empty() {
+            swap::remove_tree(dir, self.progress, "removing the staging directory")
+                .map_err(EmitError::io("remove", dir))?;
+            if stage.previous() != Some(state) {
+                write_state(&self.guard.state_path(), state)?;
+            }
+            return Ok(0);
+        }
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            fs::write(&path, text).map_err(EmitError::io("write", &path))
+        };
+        write(journal::STATE, &state.to_text())?;
+        write(journal::FILE, &journal.to_text())?;
+        stage.checkpoint()?;
+        let commit = self.guard.renamed(dir, "commit");
+        fs::rename(dir, &commit).map_err(EmitError::io("commit", dir))?;
+        self.put_in_place(&journal, &commit).map_err(|e| match e {
+            #[cfg(test)]
+            EmitError::Crashed => e,
+            e => EmitError::Committed(Box::new(e)),
+        })
+    }
+
+    /// Runs a committed rebuild's journal and removes what it replaced;
+    /// returns the entries removed.
+    fn put_in_place(&self, journal: &journal::Journal, commit: &Path) -> Result<u64, EmitError> {
+        let stage = self.stage;
+        stage.checkpoint()?;
+        let state = self.guard.state_path();
+        journal.apply(stage.target(), commit, &state, self.progress, Some(stage))?;
+        let done = self.guard.renamed(stage.staging(), "done");
+        fs::rename(commit, &done).map_err(EmitError::io("finish", commit))?;
+        stage.checkpoint()?;
+        let trash = done.join(journal::TRASH);
+        let removed =
+            swap::remove_tree(&trash, self.progress, "removing what the rebuild replaced")
+                .map_err(EmitError::io("remove", &trash))?;
+        swap::remove_tree(&done, self.progress, "removing the staging directory")
+            .map_err(EmitError::io("remove", &done))?;
+        Ok(removed.saturating_sub(1))
+    }
+
+    /// Disk taken by the build directory itself and its managed
+    /// directories (which grow with the hosts they hold).
+    fn managed_disk(&self, root: &Path) -> u64 {
+        std::iter::once(root.to_path_buf())
+            .chain(self.managed().map(|d| root.join(d)))
+            .filter_map(|p| fs::symlink_metadata(p).ok())
+            .map(|m| m.blocks() * 512)
+            .sum()
+    }
+}
+
+/// The state of a build made of `records` and `hosts`, in the directory
+/// `dir` (whose inode the build keeps through the swap).
+fn new_state(
+    records: Vec<(String, state::Record)>,
+    hosts: HashMap<String, state::HostRecord>,
+    dir: &Path,
+) -> state::State {
+    let meta = fs::symlink_metadata(dir).ok();
+    state::State {
+        dir: meta.as_ref().map_or((0, 0), |m| (m.dev(), m.ino())),
+        archive_code: archive_code(),
+        files: records.into_iter().collect(),
+        hosts,
+    }
+}
+
+fn write_state(path: &Path, state: &state::State) -> Result<(), EmitError> {
+    state::write_atomically(path, &state.to_text()).map_err(EmitError::io("write", path))
+}
+
+/// What makes archives besides their inputs: this accord's archive code.
+/// A different accord writes every archive again.
+fn archive_code() -> String {
+    static CODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CODE.get_or_init(|| {
+        let source = format!(
+            "{}\n{}",
+            env!("CARGO_PKG_VERSION"),
+            include_str!("archive.rs")
+        );
+        sha_hex(source.as_bytes())
+    })
+    .clone()
+}
+
+/// What a host's archive is made of: its manifest (paths, kinds, modes,
+/// owners, contents), the numeric ids of its owners, and the code that
+/// makes archives.
+fn archive_key(manifest: &[u8], layout: &layout::Layout<'_>, ids: &OwnerIds) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(manifest);
+    for entry in &layout.entries {
+        hasher.update(format!(
+            "{}:{}\n",
+            ids.uid(&entry.owner),
+            ids.gid(&entry.group)
+        ));
+    }
+    hasher.update(archive_code());
+    hasher.update(text::engine_sha());
+    stage::hex(&hasher.finalize())
 }
 
 /// The marker's content: which cluster, and the layout version.
 fn marker(plan: &BuildPlan) -> String {
     format!(
         "accord build output, layout 1\ncluster {}\n\
-         accord replaces this directory as a whole on every build\n",
+         accord rewrites this directory on every build: do not edit it\n",
         plan.cluster
     )
 }
 
-fn summary(plan: &BuildPlan, opts: &EmitOptions, bytes: u64) -> Summary {
+fn base_summary(plan: &BuildPlan, opts: &EmitOptions) -> Summary {
     let mut used = vec![false; plan.blobs.len()];
     let mut entries = 0;
     let mut files = 0;
@@ -390,51 +978,7 @@ fn summary(plan: &BuildPlan, opts: &EmitOptions, bytes: u64) -> Summary {
         entries,
         files,
         distinct_contents: used.iter().filter(|u| **u).count(),
-        bytes,
         archives: opts.archives,
-    }
-}
-
-/// A progress bar that appears only when asked for and once a second has
-/// passed, so quick builds print nothing.
-struct Progress {
-    bar: Option<ProgressBar>,
-    start: Instant,
-    shown: AtomicBool,
-}
-
-impl Progress {
-    fn new(enabled: bool, hosts: usize) -> Progress {
-        let bar = enabled.then(|| {
-            let bar =
-                ProgressBar::with_draw_target(Some(hosts as u64), ProgressDrawTarget::hidden());
-            if let Ok(style) =
-                ProgressStyle::with_template("writing {pos}/{len} hosts {wide_bar} {eta}")
-            {
-                bar.set_style(style);
-            }
-            bar
-        });
-        Progress {
-            bar,
-            start: Instant::now(),
-            shown: AtomicBool::new(false),
-        }
-    }
-
-    fn tick(&self) {
-        let Some(bar) = &self.bar else { return };
-        bar.inc(1);
-        if self.start.elapsed() > Duration::from_secs(1)
-            && !self.shown.swap(true, Ordering::Relaxed)
-        {
-            bar.set_draw_target(ProgressDrawTarget::stderr());
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+        ..Summary::default()
     }
 }

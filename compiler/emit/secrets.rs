@@ -3,12 +3,7 @@
 //! host trees and in the archives, so a build directory shared with other
 //! users never hands out a host key.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-
 use super::layout::{ancestors, Layout};
-use super::EmitError;
 use crate::plan::{private_key_kind, BuildPlan, EntryKind};
 
 /// Which contents of a plan are private keys, looked at once per content.
@@ -39,10 +34,12 @@ impl Secrets {
         matches!(kind, EntryKind::File(blob) if self.by_blob[blob.0 as usize])
     }
 
-    /// Closes the directories of a host tree that hold a private key
-    /// (0700), unless the plan lists the directory with a mode of its own:
-    /// implied directories never reach a host, so their tree modes are free.
-    pub fn seal_tree(&self, layout: &Layout<'_>, host_dir: &Path) -> Result<(), EmitError> {
+    /// The directories of a host tree to close (0700) because they hold a
+    /// private key, unless the plan lists the directory with a mode of its
+    /// own: implied directories never reach a host, so their tree modes are
+    /// free.
+    pub fn sealed_dirs(&self, layout: &Layout<'_>) -> Vec<String> {
+        let mut dirs = Vec::new();
         for entry in &layout.entries {
             if !self.is_secret(&entry.kind) {
                 continue;
@@ -52,11 +49,9 @@ impl Secrets {
                 continue;
             };
             if layout.implied.iter().any(|d| d.as_ref() == parent) {
-                let dir = host_dir.join(&parent[1..]);
-                fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
-                    .map_err(EmitError::io("set the mode of", &dir))?;
+                dirs.push(parent.to_string());
             }
         }
-        Ok(())
+        dirs
     }
 }

@@ -10,7 +10,7 @@ use super::*;
 use crate::plan::{Blobs, ClusterFile, Entry, HostPlan, Install, ModuleId};
 use crate::testutil::have;
 
-fn entry(path: &str, kind: EntryKind, mode: u32, owner: &str) -> Entry {
+pub(super) fn entry(path: &str, kind: EntryKind, mode: u32, owner: &str) -> Entry {
     Entry {
         path: path.into(),
         kind,
@@ -24,7 +24,7 @@ fn entry(path: &str, kind: EntryKind, mode: u32, owner: &str) -> Entry {
 
 /// Three hosts: shared and unique files, a directory with its own mode, a
 /// link, one content under two modes, a file owned by `daemon`.
-fn sample() -> BuildPlan {
+pub(super) fn sample() -> BuildPlan {
     let mut blobs = Blobs::default();
     let rhosts = blobs.intern(b"a root\nb root\nc root\n");
     let hosts_file = blobs.intern(b"10.0.0.1 a\n10.0.0.2 b\n10.0.0.3 c\n");
@@ -71,12 +71,12 @@ fn sample() -> BuildPlan {
     }
 }
 
-fn build(plan: &BuildPlan, out: &Path) -> Result<Summary, EmitError> {
+pub(super) fn build(plan: &BuildPlan, out: &Path) -> Result<Summary, EmitError> {
     write(plan, out, &EmitOptions::default())
 }
 
 /// Every path below `dir`: type, mode and content (or link target).
-fn listing(dir: &Path) -> BTreeMap<String, String> {
+pub(super) fn listing(dir: &Path) -> BTreeMap<String, String> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
         let mut entries: Vec<PathBuf> = fs::read_dir(dir)
             .unwrap()
@@ -129,30 +129,30 @@ fn layout_has_trees_manifests_scripts_archives_and_marker() {
     assert_eq!(mode("hosts/a/etc/init.d/sshd"), 0o755);
     assert_eq!(mode("apply/a.sh"), 0o755);
     assert_eq!(
-        summary,
-        Summary {
-            hosts: 3,
-            entries: 24,
-            files: 18,
-            distinct_contents: 8,
-            bytes: summary.bytes,
-            archives: true,
-        }
+        (
+            summary.hosts,
+            summary.entries,
+            summary.files,
+            summary.distinct_contents
+        ),
+        (3, 24, 18, 8)
     );
+    assert!(summary.fresh && summary.archives);
     assert_eq!(
-        summary.to_string().split(" written").next().unwrap(),
+        summary.to_string(),
         format!(
-            "3 hosts, 24 entries (18 files, 8 distinct contents), {}",
-            super::human_bytes(summary.bytes)
+            "3 hosts, all written: {} entries, {} on disk",
+            summary.build_entries,
+            super::human_bytes(summary.disk_bytes)
         )
     );
-    // Nothing but the build and the lock is left in OUT.
+    // Nothing but the build, its state and the lock is left in OUT.
     let mut names: Vec<String> = fs::read_dir(tmp.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, [".accord-lock", "lab"]);
+    assert_eq!(names, [".accord-lock", ".lab.state", "lab"]);
 }
 
 #[test]
@@ -216,11 +216,13 @@ fn shared_contents_are_hard_links_grouped_by_mode() {
         meta("hosts/b/etc/motd").ino(),
         meta("hosts/c/etc/motd").ino()
     );
-    // A content only one host has is written straight into its tree.
-    assert_eq!(meta("hosts/a/etc/hostname").nlink(), 1);
-    // Five shared contents, and the apply engine every tree links to.
+    // A content only one host has is in the store too: its inode is how a
+    // rebuild knows the file is unchanged.
+    assert_eq!(meta("hosts/a/etc/hostname").nlink(), 2);
+    // Five shared contents, three hosts' own, and the apply engine every
+    // tree links to.
     let store: Vec<_> = fs::read_dir(lab.join(".store")).unwrap().collect();
-    assert_eq!(store.len(), 6);
+    assert_eq!(store.len(), 9);
     assert_eq!(meta("hosts/a/var/lib/accord/engine.sh").nlink(), 4);
 }
 
@@ -266,7 +268,7 @@ fn rebuild_replaces_the_previous_build_and_leaves_no_trash() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names.len(), 3, "{names:?}");
 }
 
 #[test]
@@ -318,7 +320,11 @@ fn a_second_build_into_the_same_out_is_locked_out() {
     let tmp = tempfile::tempdir().unwrap();
     let lock = fs::File::create(tmp.path().join(LOCK)).unwrap();
     lock.lock().unwrap();
-    let err = build(&sample(), tmp.path()).unwrap_err();
+    let opts = EmitOptions {
+        lock_wait: Duration::ZERO,
+        ..EmitOptions::default()
+    };
+    let err = write(&sample(), tmp.path(), &opts).unwrap_err();
     assert!(matches!(err, EmitError::Locked { .. }), "{err}");
     drop(lock);
     build(&sample(), tmp.path()).unwrap();
@@ -437,7 +443,7 @@ fn invalid_plans_are_errors_before_any_write() {
     }
 }
 
-fn is_root() -> bool {
+pub(super) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

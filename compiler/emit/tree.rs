@@ -1,223 +1,562 @@
-//! The host trees and the content store they hard-link into.
+//! Trees of the build: each host's, and the build's top level.
 //!
-//! A (content, mode) pair that more than one host uses is written once as
-//! `.store/<sha256>.<mode>` and hard-linked into every tree: hard links share
-//! their inode, so the mode is part of the store name. A pair only one host
-//! uses is written straight into that host's tree, one entry instead of two.
-//! Files in the trees belong to the building user; owners live in the
-//! manifests, apply scripts and archives.
+//! A fresh build writes a tree into staging as a whole. A rebuild walks the
+//! previous build's tree (one directory listing per directory, no file read)
+//! and compares every entry with what the plan wants there: a directory with
+//! its mode, a file whose inode is its store copy's, a link with its target,
+//! a file of accord's own whose state record still matches. Only what
+//! differs is staged; what is there and not wanted is set aside. A path
+//! wanted as a directory that is anything else (a planted link, say) is set
+//! aside whole and written again, so nothing is ever written through a link.
 
-use std::collections::HashMap;
-use std::fs::{self, DirBuilder, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::borrow::Cow;
+use std::fs::{self, DirBuilder, Metadata, OpenOptions};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, DirBuilderExt, DirEntryExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 
-use rayon::prelude::*;
-
-use super::layout::{ancestors, Layout};
+use super::stage::{Delta, Op, Own, Stage};
+use super::store::{Item, Store};
 use super::EmitError;
-use crate::plan::{BlobId, BuildPlan, EntryKind, ENGINE_PATH};
+use crate::plan::ENGINE_PATH;
 
-/// Writes a file with `mode` (whatever the umask) and counts its bytes.
+/// Writes a file with `mode` (whatever the umask), counts its bytes, and
+/// returns what the file system made of it.
 pub fn write_file(
     path: &Path,
     bytes: &[u8],
     mode: u32,
-    total: &AtomicU64,
-) -> Result<(), EmitError> {
+    stage: &Stage,
+) -> Result<Metadata, EmitError> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(EmitError::io("create", path))?;
     file.write_all(bytes)
         .map_err(EmitError::io("write", path))?;
     file.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(EmitError::io("set the mode of", path))?;
-    total.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-    Ok(())
+    stage.wrote(bytes.len() as u64);
+    file.metadata().map_err(EmitError::io("read", path))
 }
 
-/// Creates one directory (its parent must exist), mode 0755.
-pub fn mkdir(path: &Path) -> Result<(), EmitError> {
+/// Creates one directory (its parent must exist) with `mode` masked by the
+/// umask.
+pub fn mkdir(path: &Path, mode: u32) -> Result<(), EmitError> {
     DirBuilder::new()
-        .mode(0o755)
+        .mode(mode)
         .create(path)
         .map_err(EmitError::io("create", path))
 }
 
-/// Writes the cluster files at the top of the build.
-pub fn write_cluster_files(
-    plan: &BuildPlan,
-    root: &Path,
-    total: &AtomicU64,
-) -> Result<(), EmitError> {
-    let mut files: Vec<_> = plan.cluster_files.iter().collect();
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    for file in files {
-        for parent in ancestors(&format!("/{}", file.path)) {
-            let dir = root.join(&parent[1..]);
-            if !dir.is_dir() {
-                mkdir(&dir)?;
+fn set_mode(path: &Path, mode: u32) -> Result<(), EmitError> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(EmitError::io("set the mode of", path))
+}
+
+/// The process's umask, read once without changing it.
+fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|m| u32::from_str_radix(m.trim(), 8).ok())
+            })
+            // Unknown: assume it could take any bit, so modes are set.
+            .unwrap_or(0o777)
+    })
+}
+
+/// Creates a directory that must end with `mode`: with that mode at once
+/// when the umask leaves it whole and it lets the owner in, else 0700 (it
+/// is written into first). True when its mode must still be set.
+fn make_dir(path: &Path, mode: u32) -> Result<bool, EmitError> {
+    if mode & 0o7700 == 0o700 && mode & umask() == 0 {
+        mkdir(path, mode)?;
+        Ok(false)
+    } else {
+        mkdir(path, 0o700)?;
+        Ok(true)
+    }
+}
+
+/// Creates a directory with `mode` unless it is there (a scaffold of the
+/// staging directory).
+fn make_managed(path: &Path, mode: u32) -> Result<(), EmitError> {
+    match DirBuilder::new().mode(0o700).create(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(EmitError::io("create", path)(e))
+        }
+        _ => set_mode(path, mode),
+    }
+}
+
+/// What a path of a tree must be.
+pub enum Want<'a> {
+    /// A directory with this mode.
+    Dir(u32),
+    /// A hard link to this store pair.
+    File(&'a Item<'a>),
+    /// A symbolic link to this target.
+    Link(&'a str),
+    /// A file of accord's own.
+    Own(Own<'a>),
+    /// A directory another part of the build fills (`hosts`, `.store`...),
+    /// with its mode: checked to be a directory, never walked.
+    Managed(u32),
+}
+
+/// One tree of the build.
+pub struct Tree<'a> {
+    /// The tree's directory in the build (`hosts/node1`), empty for the
+    /// build's top level.
+    pub base: String,
+    /// The mode of the tree's own directory; `None` for the top level (the
+    /// build directory itself).
+    pub root_mode: Option<u32>,
+    /// Count the disk its directories take as they are made or found; a
+    /// host tree's is counted by [`fingerprint`] instead.
+    pub count_dir_disk: bool,
+    /// What each path below the root (`/etc/hosts`) must be, sorted by
+    /// path; every directory an entry needs is listed.
+    pub wants: Vec<(Cow<'a, str>, Want<'a>)>,
+}
+
+impl Tree<'_> {
+    /// The path in the build of a tree path (`/etc` -> `hosts/node1/etc`).
+    fn rel(&self, path: &str) -> String {
+        if self.base.is_empty() {
+            path.trim_start_matches('/').to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    fn want(&self, path: &str) -> Option<usize> {
+        self.wants
+            .binary_search_by(|(p, _)| p.as_ref().cmp(path))
+            .ok()
+    }
+}
+
+/// What writing a tree needs besides the stage.
+pub struct Cx<'a> {
+    pub stage: &'a Stage<'a>,
+    pub store: &'a Store<'a>,
+}
+
+/// Makes the tree in the new build what it wants: all of it staged in a
+/// fresh build, the differences in a rebuild. Returns true when the tree
+/// did not exist before.
+pub fn reconcile(tree: &Tree, cx: &Cx, delta: &mut Delta) -> Result<bool, EmitError> {
+    let stage = cx.stage;
+    if stage.is_fresh() {
+        stage_subtree(tree, cx, None, delta)?;
+        return Ok(true);
+    }
+    let root = stage.target().join(&tree.base);
+    let meta = fs::symlink_metadata(&root);
+    let added = meta.is_err();
+    if let Some(root_mode) = tree.root_mode {
+        match &meta {
+            Ok(m) if m.is_dir() => {
+                delta.census(tree.count_dir_disk.then_some(m));
+                if m.mode() & 0o7777 != root_mode {
+                    delta.ops.push(Op::Mode(root_mode, tree.base.clone()));
+                }
+            }
+            Ok(m) => {
+                delta.ops.push(Op::Trash(m.ino(), tree.base.clone()));
+                stage_subtree(tree, cx, None, delta)?;
+                return Ok(false);
+            }
+            Err(_) => {
+                stage_subtree(tree, cx, None, delta)?;
+                return Ok(true);
             }
         }
-        let path = root.join(&file.path);
-        write_file(&path, plan.blobs.get(file.blob), file.mode, total)?;
+    }
+    let mut walk = Walk {
+        tree,
+        cx,
+        seen: vec![false; tree.wants.len()],
+        closed: Vec::new(),
+        delta,
+    };
+    walk.dir("")?;
+    let Walk { seen, closed, .. } = walk;
+    stage_missing(tree, cx, &seen, delta)?;
+    open_closed(closed, delta);
+    Ok(added)
+}
+
+use std::os::unix::fs::MetadataExt;
+
+/// A rebuild's walk over one tree of the previous build.
+struct Walk<'w, 'a> {
+    tree: &'w Tree<'a>,
+    cx: &'w Cx<'a>,
+    /// Wants found in place, or set aside to be staged.
+    seen: Vec<bool>,
+    /// Kept directories without `u+wx`: (path in the build, wanted mode).
+    closed: Vec<(String, u32)>,
+    delta: &'w mut Delta,
+}
+
+impl Walk<'_, '_> {
+    fn dir(&mut self, dir: &str) -> Result<(), EmitError> {
+        let disk = self.cx.stage.target().join(self.tree.rel(dir));
+        let entries = fs::read_dir(&disk).map_err(EmitError::io("read", &disk))?;
+        for entry in entries {
+            let entry = entry.map_err(EmitError::io("read", &disk))?;
+            let name = entry.file_name();
+            let path = match name.to_str() {
+                Some(name) => format!("{dir}/{name}"),
+                None => String::new(),
+            };
+            let kind = entry
+                .file_type()
+                .map_err(EmitError::io("read", &entry.path()))?;
+            let rel = self.tree.rel(&path);
+            let Some(i) = self.tree.want(&path).filter(|_| !path.is_empty()) else {
+                self.delta.ops.push(Op::Trash(entry.ino(), rel));
+                continue;
+            };
+            let keep = match &self.tree.wants[i].1 {
+                Want::Dir(mode) if kind.is_dir() => {
+                    self.kept_dir(&entry, &rel, *mode, true)?;
+                    self.seen[i] = true;
+                    self.dir(&path)?;
+                    continue;
+                }
+                Want::Managed(mode) if kind.is_dir() => {
+                    // Its disk use is counted once it is filled.
+                    self.kept_dir(&entry, &rel, *mode, false)?;
+                    true
+                }
+                Want::Dir(_) | Want::Managed(_) => false,
+                Want::File(item) => {
+                    let same = kind.is_file() && item.holds(entry.ino());
+                    if same {
+                        self.delta.census(None);
+                    }
+                    same
+                }
+                Want::Link(target) => {
+                    let same = kind.is_symlink()
+                        && fs::read_link(entry.path())
+                            .is_ok_and(|t| t.as_os_str().as_bytes() == target.as_bytes());
+                    if same {
+                        self.delta
+                            .census(link_blocks(&entry.path(), target).as_ref());
+                    }
+                    same
+                }
+                Want::Own(own) => kind.is_file() && self.cx.stage.keeps(&rel, own.sum, self.delta),
+            };
+            let wants_dir = matches!(self.tree.wants[i].1, Want::Dir(_) | Want::Managed(_));
+            if keep {
+                self.seen[i] = true;
+            } else if kind.is_dir() || wants_dir {
+                // A rename can neither replace a directory nor put one
+                // over a file: set the entry aside first.
+                self.delta.ops.push(Op::Trash(entry.ino(), rel));
+            }
+        }
+        Ok(())
+    }
+
+    fn kept_dir(
+        &mut self,
+        entry: &fs::DirEntry,
+        rel: &str,
+        mode: u32,
+        count_disk: bool,
+    ) -> Result<(), EmitError> {
+        let meta = entry
+            .metadata()
+            .map_err(EmitError::io("read", &entry.path()))?;
+        let count_disk = count_disk && self.tree.count_dir_disk;
+        self.delta.census(count_disk.then_some(&meta));
+        let now = meta.mode() & 0o7777;
+        if now != mode {
+            self.delta.ops.push(Op::Mode(mode, rel.to_string()));
+        }
+        if now & 0o300 != 0o300 {
+            self.closed.push((rel.to_string(), mode));
+        }
+        Ok(())
+    }
+}
+
+/// Disk a symbolic link takes: none when the target fits in the inode (as
+/// on ext4 below 60 bytes), else what the file system says.
+fn link_blocks(path: &Path, target: &str) -> Option<Metadata> {
+    (target.len() >= 60)
+        .then(|| fs::symlink_metadata(path).ok())
+        .flatten()
+}
+
+/// Stages every want the walk did not find in place: a missing directory
+/// with everything below it, a file or link on its own.
+fn stage_missing(tree: &Tree, cx: &Cx, seen: &[bool], delta: &mut Delta) -> Result<(), EmitError> {
+    let mut staged_dirs: Vec<&str> = Vec::new();
+    for (i, (path, want)) in tree.wants.iter().enumerate() {
+        if seen[i] || staged_dirs.iter().any(|d| is_below(path, d)) {
+            continue;
+        }
+        match want {
+            Want::Dir(_) | Want::Managed(_) => {
+                stage_subtree(tree, cx, Some(i), delta)?;
+                staged_dirs.push(path);
+            }
+            _ => {
+                let rel = tree.rel(path);
+                if let Some(parent) = Path::new(&rel).parent() {
+                    super::stage::ensure_dir(&cx.stage.staging().join(parent))?;
+                }
+                stage_one(tree, cx, i, delta)?;
+                delta.ops.push(Op::Place(rel));
+            }
+        }
     }
     Ok(())
 }
 
-/// The shared contents, written once.
-pub struct Store {
-    dir: PathBuf,
-    /// (content, mode) -> its store file.
-    items: HashMap<(BlobId, u32), Item>,
-}
-
-struct Item {
-    name: String,
-    /// Which copy links go to now; a file system's link limit (65,000 on
-    /// ext4) starts a new copy.
-    replica: AtomicU32,
-    grow: Mutex<()>,
-}
-
-impl Store {
-    /// Writes every (content, mode) pair more than one host uses.
-    pub fn write(plan: &BuildPlan, root: &Path, total: &AtomicU64) -> Result<Store, EmitError> {
-        let mut uses: HashMap<(BlobId, u32), u32> = HashMap::new();
-        for host in &plan.hosts {
-            for entry in &host.entries {
-                if let EntryKind::File(blob) = entry.kind {
-                    *uses.entry((blob, entry.mode)).or_default() += 1;
-                }
+/// Opens the kept directories without `u+wx` that something is renamed
+/// into or out of, and sets their modes again afterwards.
+fn open_closed(closed: Vec<(String, u32)>, delta: &mut Delta) {
+    for (dir, mode) in closed {
+        let touched = delta.ops.iter().any(|op| match op {
+            Op::Trash(_, rel) | Op::Place(rel) => Path::new(rel).parent() == Some(Path::new(&dir)),
+            _ => false,
+        });
+        if touched {
+            delta.ops.push(Op::Open(mode, dir.clone()));
+            if !delta
+                .ops
+                .iter()
+                .any(|op| matches!(op, Op::Mode(_, rel) if *rel == dir))
+            {
+                delta.ops.push(Op::Mode(mode, dir));
             }
         }
-        let dir = root.join(".store");
-        mkdir(&dir)?;
-        let items: HashMap<(BlobId, u32), Item> = uses
-            .into_iter()
-            .filter(|(_, n)| *n > 1)
-            .map(|((blob, mode), _)| {
-                let name = format!("{}.{mode:04o}", plan.blobs.hash_hex(blob));
-                let item = Item {
-                    name,
-                    replica: AtomicU32::new(0),
-                    grow: Mutex::new(()),
-                };
-                ((blob, mode), item)
-            })
-            .collect();
-        items.par_iter().try_for_each(|((blob, mode), item)| {
-            write_file(&dir.join(&item.name), plan.blobs.get(*blob), *mode, total)
-        })?;
-        Ok(Store { dir, items })
     }
+}
 
-    fn replica_path(&self, item: &Item, replica: u32) -> PathBuf {
-        if replica == 0 {
-            self.dir.join(&item.name)
+/// True when `path` is strictly below the directory `dir`.
+fn is_below(path: &str, dir: &str) -> bool {
+    path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
+}
+
+/// Creates want `i` in staging. True when it is a directory whose mode
+/// must still be set.
+fn stage_one(tree: &Tree, cx: &Cx, i: usize, delta: &mut Delta) -> Result<bool, EmitError> {
+    let (path, want) = &tree.wants[i];
+    let rel = tree.rel(path);
+    let dest = cx.stage.staging().join(&rel);
+    delta.written += 1;
+    match want {
+        Want::Dir(mode) => return make_dir(&dest, *mode),
+        Want::Managed(mode) => make_managed(&dest, *mode)?,
+        Want::File(item) => {
+            cx.store.link(item, &dest, cx.stage, delta)?;
+            delta.census(None);
+        }
+        Want::Link(target) => {
+            symlink(target, &dest).map_err(EmitError::io("create the link", &dest))?;
+            delta.census(link_blocks(&dest, target).as_ref());
+        }
+        Want::Own(own) => {
+            delta.written -= 1;
+            let own = Own { rel: &rel, ..*own };
+            cx.stage.write_own(own, false, delta)?;
+        }
+    }
+    Ok(false)
+}
+
+/// Stages the directory of want `top` (or the tree's root) with everything
+/// the tree wants below it, directory modes last and children first so a
+/// 0500 directory does not stop its own contents. In a rebuild the
+/// directory is then renamed into place whole.
+fn stage_subtree(
+    tree: &Tree,
+    cx: &Cx,
+    top: Option<usize>,
+    delta: &mut Delta,
+) -> Result<(), EmitError> {
+    let stage = cx.stage;
+    let managed = top.is_some_and(|i| matches!(tree.wants[i].1, Want::Managed(_)));
+    let (top_path, top_mode) = match top {
+        Some(i) => match tree.wants[i].1 {
+            Want::Dir(mode) | Want::Managed(mode) => (tree.wants[i].0.as_ref(), Some(mode)),
+            _ => (tree.wants[i].0.as_ref(), Some(0o755)),
+        },
+        None => ("", tree.root_mode),
+    };
+    let top_rel = tree.rel(top_path);
+    let top_dest = stage.staging().join(&top_rel);
+    if !stage.is_fresh() {
+        if let Some(parent) = top_dest.parent() {
+            super::stage::ensure_dir(parent)?;
+        }
+    }
+    // The top keeps u+rwx until it is in place: moving a directory to
+    // another parent needs write access to it.
+    let mut top_unset = false;
+    if let Some(mode) = top_mode {
+        if managed {
+            make_managed(&top_dest, mode)?;
         } else {
-            self.dir.join(format!("{}.{replica}", item.name))
+            top_unset = make_dir(&top_dest, mode)?;
+        }
+        delta.written += 1;
+    }
+    let below: Vec<usize> = match top {
+        Some(_) if managed => Vec::new(),
+        _ => (0..tree.wants.len())
+            .filter(|&j| top_path.is_empty() || is_below(&tree.wants[j].0, top_path))
+            .collect(),
+    };
+    let mut unset = Vec::new();
+    for &j in &below {
+        if stage_one(tree, cx, j, delta)? {
+            unset.push(j);
         }
     }
+    for &j in below.iter().rev() {
+        if !matches!(tree.wants[j].1, Want::Dir(_) | Want::Managed(_)) {
+            continue;
+        }
+        let dest = stage.staging().join(tree.rel(&tree.wants[j].0));
+        if let (Want::Dir(mode), true) = (&tree.wants[j].1, unset.contains(&j)) {
+            set_mode(&dest, *mode)?;
+        }
+        let counted = matches!(tree.wants[j].1, Want::Dir(_)) && tree.count_dir_disk;
+        let meta = counted.then(|| fs::symlink_metadata(&dest).ok()).flatten();
+        delta.census(meta.as_ref());
+    }
+    if let Some(mode) = top_mode {
+        if top_unset && stage.is_fresh() {
+            set_mode(&top_dest, mode)?;
+        } else if top_unset {
+            delta.ops.push(Op::Mode(mode, top_rel.clone()));
+        }
+        let counted = !managed && tree.count_dir_disk;
+        let meta = counted
+            .then(|| fs::symlink_metadata(&top_dest).ok())
+            .flatten();
+        delta.census(meta.as_ref());
+    }
+    if !stage.is_fresh() {
+        delta.ops.push(Op::Place(top_rel));
+    }
+    Ok(())
+}
 
-    /// Puts the content at `dest`: a hard link into the store when the pair
-    /// is shared, else (or when the file system refuses links) a new file.
-    fn place(
-        &self,
-        plan: &BuildPlan,
-        blob: BlobId,
-        mode: u32,
-        dest: &Path,
-        total: &AtomicU64,
-    ) -> Result<(), EmitError> {
-        let Some(item) = self.items.get(&(blob, mode)) else {
-            return write_file(dest, plan.blobs.get(blob), mode, total);
+/// A fingerprint of the tree's directories as they are in the build at
+/// `root`: the inode, mode, link count, size, mtime and ctime of each. Any
+/// entry added, removed or renamed in a directory changes its mtime and
+/// ctime, so an equal fingerprint means every name still holds the inode it
+/// held. With it, the disk the directories take. `None` when a directory is
+/// missing or is something else.
+pub fn fingerprint(tree: &Tree, root: &Path) -> Option<(String, u64)> {
+    use sha2::{Digest, Sha256};
+    use std::ffi::CString;
+    use std::os::fd::AsRawFd;
+    // Each directory is examined relative to the tree's own, so the kernel
+    // resolves two or three names per directory rather than the whole path.
+    let top = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(root.join(&tree.base))
+        .ok()?;
+    let dirs = tree.wants.iter().filter_map(|(path, want)| match want {
+        Want::Dir(_) => Some(path.as_ref()),
+        _ => None,
+    });
+    let mut hasher = Sha256::new();
+    let mut disk = 0;
+    for path in std::iter::once("/.").chain(dirs) {
+        let name = CString::new(&path[1..]).ok()?;
+        // SAFETY: an all-zero `stat` is a valid value to be overwritten.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `top` is an open descriptor, `name` a NUL-terminated
+        // string and `st` a writable `stat`, all alive during the call.
+        let status = unsafe {
+            libc::fstatat(
+                top.as_raw_fd(),
+                name.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
         };
-        loop {
-            let replica = item.replica.load(Ordering::Acquire);
-            let source = self.replica_path(item, replica);
-            match fs::hard_link(&source, dest) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::TooManyLinks => {
-                    let _grow = item.grow.lock().unwrap_or_else(|p| p.into_inner());
-                    if item.replica.load(Ordering::Acquire) == replica {
-                        let next = self.replica_path(item, replica + 1);
-                        write_file(&next, plan.blobs.get(blob), mode, total)?;
-                        item.replica.store(replica + 1, Ordering::Release);
-                    }
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::CrossesDevices
-                            | ErrorKind::PermissionDenied
-                            | ErrorKind::Unsupported
-                    ) =>
-                {
-                    return write_file(dest, plan.blobs.get(blob), mode, total);
-                }
-                Err(e) => return Err(EmitError::io("hard-link", dest)(e)),
-            }
+        if status != 0 || st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            return None;
+        }
+        disk += st.st_blocks as u64 * 512;
+        hasher.update(path.as_bytes());
+        for n in [
+            st.st_ino,
+            u64::from(st.st_mode),
+            st.st_nlink,
+            st.st_size as u64,
+            st.st_mtime as u64,
+            st.st_mtime_nsec as u64,
+            st.st_ctime as u64,
+            st.st_ctime_nsec as u64,
+        ] {
+            hasher.update(n.to_le_bytes());
         }
     }
+    Some((super::stage::hex(&hasher.finalize()), disk))
 }
 
-/// Links the apply engine (written once at `engine`) into a host's tree at
-/// [`ENGINE_PATH`]; a copy where the file system refuses the link.
-pub fn place_engine(
-    layout: &Layout<'_>,
-    engine: &Path,
-    root: &Path,
-    total: &AtomicU64,
-) -> Result<(), EmitError> {
-    let dest = root
-        .join("hosts")
-        .join(&layout.host.name)
-        .join(&ENGINE_PATH[1..]);
-    match fs::hard_link(engine, &dest) {
-        Ok(()) => Ok(()),
-        Err(_) => write_file(&dest, super::text::APPLY_ENGINE.as_bytes(), 0o644, total),
-    }
+/// True when every store pair the tree links to kept all its copies, so
+/// its files are still what they were.
+pub fn store_intact(tree: &Tree) -> bool {
+    tree.wants.iter().all(|(_, want)| match want {
+        Want::File(item) => item.intact(),
+        _ => true,
+    })
 }
 
-/// Writes one host's tree under `hosts/<host>/`.
-pub fn write_host(
-    layout: &Layout<'_>,
-    plan: &BuildPlan,
-    store: &Store,
-    root: &Path,
-    total: &AtomicU64,
-) -> Result<(), EmitError> {
-    let base = root.join("hosts").join(&layout.host.name);
-    mkdir(&base)?;
-    let at = |path: &str| base.join(&path[1..]);
-    for dir in layout.all_dirs() {
-        mkdir(&at(dir))?;
+/// What a host's tree wants: every listed entry at its place in the tree,
+/// the apply engine, and the directories they imply with mode 0755 (0700
+/// where `sealed` says a private key sits in one).
+pub fn host_wants<'a>(
+    layout: &super::layout::Layout<'a>,
+    store: &'a Store<'a>,
+    sealed: &[String],
+) -> Vec<(Cow<'a, str>, Want<'a>)> {
+    use crate::plan::EntryKind;
+    let mut wants: Vec<(Cow<str>, Want)> =
+        Vec::with_capacity(layout.entries.len() + layout.implied.len() + 1);
+    for dir in &layout.implied {
+        let mode = if sealed.iter().any(|s| s == dir.as_ref()) {
+            0o700
+        } else {
+            0o755
+        };
+        wants.push((dir.clone(), Want::Dir(mode)));
     }
     for entry in &layout.entries {
-        let dest = at(&entry.tree_path());
-        match &entry.kind {
-            EntryKind::File(blob) => store.place(plan, *blob, entry.mode, &dest, total)?,
-            EntryKind::Symlink(target) => {
-                symlink(target, &dest).map_err(EmitError::io("create the link", &dest))?
-            }
-            EntryKind::Dir => {}
-        }
+        let want = match &entry.kind {
+            EntryKind::Dir => Want::Dir(entry.mode),
+            EntryKind::File(blob) => Want::File(store.item(*blob, entry.mode)),
+            EntryKind::Symlink(target) => Want::Link(target),
+        };
+        wants.push((entry.tree_path(), want));
     }
-    // Directory modes last, children first, so a 0500 directory does not
-    // stop its own contents from being written.
-    for entry in layout.entries.iter().rev() {
-        if entry.kind == EntryKind::Dir {
-            let dest = at(&entry.path);
-            fs::set_permissions(&dest, fs::Permissions::from_mode(entry.mode))
-                .map_err(EmitError::io("set the mode of", &dest))?;
-        }
-    }
-    Ok(())
+    wants.push((Cow::Borrowed(ENGINE_PATH), Want::File(store.engine())));
+    wants.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    wants
 }

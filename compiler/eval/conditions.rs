@@ -5,6 +5,7 @@
 use super::options::Options;
 use super::types::Type;
 use super::values::{typed, Names};
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
 use crate::model::{CompareOp, Condition};
 use crate::syntax::ast::{BinOp, Expr, ExprKind, Path};
@@ -22,7 +23,7 @@ pub fn condition(
             if *ty != Type::Bool {
                 out.push(
                     Diagnostic::error(
-                        "E0223",
+                        codes::E0223,
                         format!("`{}` is not a bool", path.dotted()),
                         Label::new(expr.span, format!("has type `{ty}`, not `bool`")),
                     )
@@ -52,7 +53,7 @@ pub fn condition(
         _ => {
             out.push(
                 Diagnostic::error(
-                    "E0223",
+                    codes::E0223,
                     "not a condition",
                     Label::new(expr.span, "expected an option or a comparison"),
                 )
@@ -82,7 +83,7 @@ fn compare(
         _ => {
             out.push(
                 Diagnostic::error(
-                    "E0223",
+                    codes::E0223,
                     "a comparison needs an option",
                     Label::new(a.span.to(b.span), "two constants"),
                 )
@@ -97,7 +98,7 @@ fn compare(
     if !matches!(op, CompareOp::Eq | CompareOp::Ne) && !ty.is_ordered() {
         out.push(
             Diagnostic::error(
-                "E0223",
+                codes::E0223,
                 format!("`{name}` has type `{ty}`, which has no order"),
                 Label::new(a.span.to(b.span), "ordered comparison"),
             )
@@ -127,7 +128,7 @@ fn option<'o>(
     if options.list[i].attribute {
         out.push(
             Diagnostic::error(
-                "E0223",
+                codes::E0223,
                 format!("host attribute `{dotted}` cannot be used in a condition"),
                 Label::new(path.span, "not part of the host's configuration"),
             )

@@ -21,6 +21,7 @@ use super::files::{
 use super::options::Options;
 use super::validate;
 use super::values::Names;
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
 use crate::load::{Loader, Module, SourcePath};
 use crate::model::{is_reserved_path, EmitBody, EmitRule, EmitScope, Install, ModuleId, STATE_DIR};
@@ -77,7 +78,7 @@ pub fn emit_rule(
                 if let Some(first) = body_field {
                     out.push(
                         Diagnostic::error(
-                            "E0221",
+                            codes::E0221,
                             "an emit rule has one body",
                             Label::new(field.span, "second body"),
                         )
@@ -108,7 +109,7 @@ pub fn emit_rule(
         if field.name.node == "link" {
             out.push(
                 Diagnostic::error(
-                    "E0221",
+                    codes::E0221,
                     "a link cannot be installed as a block",
                     Label::new(field.span, "a link"),
                 )
@@ -119,7 +120,7 @@ pub fn emit_rule(
     if body_field.is_none() {
         out.push(
             Diagnostic::error(
-                "E0221",
+                codes::E0221,
                 "an emit rule needs a `template` or a `link`",
                 Label::new(decl.path.span, "emits nothing"),
             )
@@ -222,7 +223,7 @@ fn body(
             Err(e) => {
                 out.push(
                     Diagnostic::error(
-                        "E0222",
+                        codes::E0222,
                         format!("cannot read template `{path}`: {}", reason(&e)),
                         Label::new(field.value.span, "cannot be read"),
                     )
@@ -237,7 +238,7 @@ fn body(
             }
             Err(_) => {
                 out.push(Diagnostic::error(
-                    "E0222",
+                    codes::E0222,
                     format!("template `{path}` is not UTF-8 text"),
                     Label::new(field.value.span, "not UTF-8"),
                 ));
@@ -272,7 +273,7 @@ fn scope(field: &Field, out: &mut Vec<Diagnostic>) -> Option<EmitScope> {
         "host" => Some(EmitScope::Host),
         _ => {
             out.push(
-                Diagnostic::error("E0221", "`scope` is `cluster`, `class` or `host`", Label::new(field.value.span, "not a scope"))
+                Diagnostic::error(codes::E0221, "`scope` is `cluster`, `class` or `host`", Label::new(field.value.span, "not a scope"))
                     .with_hint("`cluster`: same for every host; `class`: depends on roles and config; `host`: per host"),
             );
             None
@@ -299,7 +300,7 @@ fn owner(field: &Field, out: &mut Vec<Diagnostic>) -> Option<String> {
         Ok(()) => Some(text),
         Err(reason) => {
             out.push(Diagnostic::error(
-                "E0212",
+                codes::E0212,
                 format!(
                     "invalid {} `{}`: {reason}",
                     field.name.node,

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::validate;
+use crate::codes;
 use crate::diagnostic::{did_you_mean, Diagnostic, Label, Span};
 use crate::load::{Loader, Module, SourcePath};
 use crate::model::{is_reserved_path, FileContent, FileSpec, Install, ModuleId, STATE_DIR};
@@ -75,7 +76,7 @@ impl Roots {
 /// read from.
 pub fn outside_roots(what: &str, real: &str, span: Span, roots: &Roots) -> Diagnostic {
     Diagnostic::error(
-        "E0230",
+        codes::E0230,
         format!("`{what}` reads `{real}`, outside the cluster's directory"),
         Label::new(span, "outside the directories a build may read"),
     )
@@ -139,7 +140,7 @@ pub fn file_spec(
                 if let Some(first) = content_span {
                     out.push(
                         Diagnostic::error(
-                            "E0218",
+                            codes::E0218,
                             "a file has one content",
                             Label::new(field.span, "second content"),
                         )
@@ -165,7 +166,7 @@ pub fn file_spec(
     if content_span.is_none() {
         out.push(
             Diagnostic::error(
-                "E0218",
+                codes::E0218,
                 format!("file `{}` has no content", decl.path.node.escape_debug()),
                 Label::new(decl.path.span, "no `text` or `source`"),
             )
@@ -199,7 +200,7 @@ pub fn install_mode(field: &Field, out: &mut Vec<Diagnostic>) -> Option<Install>
         _ => {
             out.push(
                 Diagnostic::error(
-                    "E0221",
+                    codes::E0221,
                     "`install` is `replace` or `block`",
                     Label::new(field.value.span, "not an install mode"),
                 )
@@ -216,7 +217,7 @@ pub fn install_mode(field: &Field, out: &mut Vec<Diagnostic>) -> Option<Install>
 /// A destination in the apply script's state directory.
 pub fn reserved_path(path: &str, span: Span) -> Diagnostic {
     Diagnostic::error(
-        "E0216",
+        codes::E0216,
         format!(
             "`{}` is reserved: the apply script keeps its record of what accord installed in `{STATE_DIR}`",
             path.escape_debug()
@@ -239,7 +240,7 @@ fn text(field: &Field, out: &mut Vec<Diagnostic>) -> Option<FileContent> {
         Err(reason) => {
             out.push(
                 Diagnostic::error(
-                    "E0224",
+                    codes::E0224,
                     format!("invalid file text: {reason}"),
                     Label::new(field.value.span, "control character"),
                 )
@@ -287,7 +288,7 @@ fn source(
         Err(e) => {
             out.push(
                 Diagnostic::error(
-                    "E0219",
+                    codes::E0219,
                     format!("cannot read `{path}`: {}", reason(&e)),
                     Label::new(field.value.span, "cannot be read"),
                 )
@@ -312,7 +313,7 @@ pub fn file_mode(expr: &Expr, out: &mut Vec<Diagnostic>) -> Option<u32> {
     let ExprKind::Number(n) = &expr.kind else {
         out.push(
             Diagnostic::error(
-                "E0217",
+                codes::E0217,
                 "a mode is an octal number",
                 Label::new(expr.span, "expected a mode such as `0644`"),
             )
@@ -325,7 +326,7 @@ pub fn file_mode(expr: &Expr, out: &mut Vec<Diagnostic>) -> Option<u32> {
         Err(reason) => {
             out.push(
                 Diagnostic::error(
-                    "E0217",
+                    codes::E0217,
                     format!("`{n}` is not a file mode"),
                     Label::new(expr.span, "not an octal mode"),
                 )
@@ -350,7 +351,7 @@ fn user(field: &Field, out: &mut Vec<Diagnostic>) -> Option<String> {
         Ok(()) => Some(name.to_string()),
         Err(reason) => {
             out.push(Diagnostic::error(
-                "E0212",
+                codes::E0212,
                 format!(
                     "invalid {} `{}`: {reason}",
                     field.name.node,
@@ -366,7 +367,7 @@ fn user(field: &Field, out: &mut Vec<Diagnostic>) -> Option<String> {
 /// A path that fails validation.
 pub fn bad_path(path: &str, span: Span, reason: &str) -> Diagnostic {
     Diagnostic::error(
-        "E0216",
+        codes::E0216,
         format!("invalid path `{}`: {reason}", path.escape_debug()),
         Label::new(span, "invalid path"),
     )
@@ -378,7 +379,7 @@ pub fn bad_path(path: &str, span: Span, reason: &str) -> Diagnostic {
 /// A field of the wrong kind.
 pub fn field_type(field: &Field, expected: &str) -> Diagnostic {
     Diagnostic::error(
-        "E0202",
+        codes::E0202,
         format!(
             "wrong type for `{}`: expected {expected}, found {}",
             field.name.node,
@@ -391,7 +392,7 @@ pub fn field_type(field: &Field, expected: &str) -> Diagnostic {
 /// A field a block does not know.
 pub fn unknown_field(field: &Field, name: &str, known: &[&str], block: &str) -> Diagnostic {
     let d = Diagnostic::error(
-        "E0218",
+        codes::E0218,
         format!("unknown field `{name}` in a `{block}` block"),
         Label::new(field.name.span, "unknown field"),
     );

@@ -22,6 +22,7 @@ use super::ranges::Part;
 use super::resolve::NameTable;
 use super::scope::{Collected, ScopeRaw};
 use super::values::{show, typed, Names};
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::load::{Loader, Module};
 use crate::model::{Config, FileSpec, Host, HostId, PeerRef, Role, RoleId, Value};
@@ -96,7 +97,7 @@ struct Builder<'a> {
     /// Address and name findings already reported, by code and the spans
     /// they point at: a mistake in a range's value is one error, not one
     /// per member.
-    reported_at: HashSet<(&'static str, Span, Span)>,
+    reported_at: HashSet<(codes::Code, Span, Span)>,
     /// Hosts without an address, by the declaration that names them
     /// (`E0214`, one error per declaration).
     without_address: BTreeMap<Span, Vec<String>>,
@@ -253,7 +254,7 @@ impl Builder<'_> {
         if at != Where::Cluster && path == SOURCE_ROOTS_OPTION {
             self.out.push(
                 Diagnostic::error(
-                    "E0213",
+                    codes::E0213,
                     format!("`{path}` can only be set at cluster level"),
                     Label::new(def.path.span, "set in a role or host block"),
                 )
@@ -271,7 +272,7 @@ impl Builder<'_> {
             };
             self.out.push(
                 Diagnostic::error(
-                    "E0213",
+                    codes::E0213,
                     format!("`{path}` can only be set in a host block"),
                     Label::new(def.path.span, format!("set in {scope}")),
                 )
@@ -404,7 +405,7 @@ impl Builder<'_> {
         if self.reported.insert((first, span)) {
             self.out.push(
                 Diagnostic::error(
-                    "E0220",
+                    codes::E0220,
                     format!("file `{path}` is declared twice for one host"),
                     Label::new(span, "declared again here"),
                 )
@@ -552,7 +553,7 @@ impl Builder<'_> {
                 if let Some(role) = self.role_names.get(&claimed.to_ascii_lowercase()) {
                     self.out.push(
                         Diagnostic::error(
-                            "E0208",
+                            codes::E0208,
                             format!("alias `{claimed}` of host `{name}` is also a role"),
                             Label::new(span, "alias given here"),
                         )
@@ -564,7 +565,7 @@ impl Builder<'_> {
                 }
             }
             if let Err(reason) = super::validate::not_local(claimed) {
-                if self.reported_at.insert(("E0229", span, span)) {
+                if self.reported_at.insert((codes::E0229, span, span)) {
                     let d = super::resolve::local_name(claimed, span, what, name, &reason);
                     self.out.push(d);
                 }
@@ -582,11 +583,11 @@ impl Builder<'_> {
                         continue;
                     }
                     clashes.push(other);
-                    if !self.reported_at.insert(("E0226", span, first_span)) {
+                    if !self.reported_at.insert((codes::E0226, span, first_span)) {
                         continue;
                     }
                     let d = Diagnostic::error(
-                        "E0226",
+                        codes::E0226,
                         format!("`{claimed}` would name two hosts"),
                         Label::new(span, format!("{what} of `{name}`")),
                     )
@@ -714,12 +715,12 @@ impl Builder<'_> {
                 continue;
             };
             if let Some(reason) = not_a_host(address) {
-                if !self.reported_at.insert(("E0227", span, span)) {
+                if !self.reported_at.insert((codes::E0227, span, span)) {
                     continue;
                 }
                 self.out.push(
                     Diagnostic::error(
-                        "E0227",
+                        codes::E0227,
                         format!("`{address}` cannot be the address of host `{name}`"),
                         Label::new(span, reason),
                     )
@@ -729,11 +730,11 @@ impl Builder<'_> {
             }
             match self.addresses.get(&address) {
                 Some(&(other, first)) if other != id => {
-                    if self.reported_at.insert(("E0211", span, first)) {
+                    if self.reported_at.insert((codes::E0211, span, first)) {
                         let owner = &self.host_owners[other.0 as usize];
                         self.out.push(
                             Diagnostic::error(
-                                "E0211",
+                                codes::E0211,
                                 format!("address `{address}` is given to two hosts"),
                                 Label::new(span, format!("given to `{name}` here")),
                             )
@@ -778,7 +779,7 @@ impl Builder<'_> {
                 ),
             };
             self.out.push(
-                Diagnostic::error("E0214", message, Label::new(span, "no `address`"))
+                Diagnostic::error(codes::E0214, message, Label::new(span, "no `address`"))
                     .with_hint(hint),
             );
         }
@@ -847,7 +848,7 @@ fn conflict_error(conflict: Conflict, path: &str) -> Diagnostic {
     let Conflict { first, second } = conflict;
     let priority = second.priority;
     Diagnostic::error(
-        "E0205",
+        codes::E0205,
         format!("conflicting definitions of `{path}`"),
         Label::new(second.value_span, format!("set to `{}` here", show(&second.value))),
     )

@@ -36,6 +36,7 @@ mod tests_ranges;
 
 use std::collections::BTreeMap;
 
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, SourceMap};
 use std::path::Path;
 
@@ -185,7 +186,7 @@ fn warn_oneway(rule: &crate::syntax::ast::TrustDecl, kind: &str, out: &mut Vec<D
     if let Some(span) = rule.oneway {
         out.push(
             Diagnostic::warning(
-                "W0201",
+                codes::W0201,
                 format!("`oneway` has no meaning on `{kind}`"),
                 Label::new(span, "ignored"),
             )

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::types::Type;
 use super::values::{typed, Names};
+use crate::codes;
 use crate::diagnostic::{did_you_mean, Diagnostic, Label, SourceMap, Span};
 use crate::load::{Module, SourcePath};
 use crate::model::{OptionInfo, Value};
@@ -54,7 +55,7 @@ impl Options {
             if let Some(&first) = options.index.get(&path) {
                 out.push(
                     Diagnostic::error(
-                        "E0215",
+                        codes::E0215,
                         format!("option `{path}` is declared twice"),
                         Label::new(decl.path.span, "declared again here"),
                     )
@@ -66,7 +67,7 @@ impl Options {
             if decl.doc.is_none() {
                 out.push(
                     Diagnostic::warning(
-                        "W0200",
+                        codes::W0200,
                         format!("option `{path}` has no documentation"),
                         Label::new(decl.path.span, "no doc string"),
                     )
@@ -122,7 +123,7 @@ impl Options {
             return Ok(i);
         }
         let d = Diagnostic::error(
-            "E0201",
+            codes::E0201,
             format!("unknown option `{path}`"),
             Label::new(span, "no module declares this option"),
         );

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::scope::{Collected, HostRaw};
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::hostlist;
 use crate::model::HostId;
@@ -103,7 +104,7 @@ pub fn malformed(name: &Name, error: &hostlist::Error, what: &str) -> Diagnostic
         _ => "a range is a name with numbers in brackets: `compute[01-16]`, `rack[1-2]-n[01-32]`, `n[1-4,7,9-12]`",
     };
     Diagnostic::error(
-        "E0231",
+        codes::E0231,
         format!("malformed host range `{}` in {what}: {error}", name.node),
         Label::new(span_within(name, error.at.clone()), error.to_string()),
     )
@@ -266,7 +267,7 @@ impl HostIndex {
         if !outside.is_empty() {
             out.push(
                 Diagnostic::error(
-                    "E0234",
+                    codes::E0234,
                     format!(
                         "`{}` is not in the range `{}`",
                         hostlist::fold(&outside),
@@ -284,7 +285,7 @@ impl HostIndex {
 /// `E0207`: two blocks of one host.
 fn plain_twice(first: &HostRaw, second: &HostRaw) -> Diagnostic {
     Diagnostic::error(
-        "E0207",
+        codes::E0207,
         format!("host `{}` is declared twice", second.name.node),
         Label::new(second.name.span, "declared again here"),
     )
@@ -302,7 +303,7 @@ fn declared_twice(first: &HostRaw, second: &HostRaw, names: &[String]) -> Diagno
     };
     if std::ptr::eq(first, second) {
         return Diagnostic::error(
-            "E0233",
+            codes::E0233,
             format!("the range `{}` names {hosts} twice", first.name.node),
             Label::new(first.name.span, "a name repeated in the range"),
         )
@@ -325,7 +326,7 @@ fn declared_twice(first: &HostRaw, second: &HostRaw, names: &[String]) -> Diagno
         _ => "make the ranges name different hosts".to_string(),
     };
     Diagnostic::error(
-        "E0233",
+        codes::E0233,
         format!("{hosts} declared twice: by {one} and by {other}"),
         Label::new(second.name.span, "declared again here"),
     )

@@ -9,6 +9,7 @@ use super::scope::Collected;
 use super::sets::Sets;
 use super::validate;
 use super::values::{unknown_host_or_role, Names};
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::model::{PeerRef, Principals, RoleId, Target, TrustRule};
 use crate::syntax::ast;
@@ -48,7 +49,7 @@ impl NameTable {
             };
             out.push(
                 Diagnostic::error(
-                    "E0208",
+                    codes::E0208,
                     format!("`{}` is both a host and a role", name.node),
                     Label::new(name.span, "host declared here"),
                 )
@@ -105,7 +106,7 @@ impl NameTable {
             Err(reason) => {
                 out.push(
                     Diagnostic::error(
-                        "E0212",
+                        codes::E0212,
                         format!("invalid user name `{}`: {reason}", sel.user.node.escape_debug()),
                         Label::new(sel.user.span, "not a valid user name"),
                     )
@@ -187,7 +188,7 @@ pub fn check_name(name: &ast::Name, what: &str, out: &mut Vec<Diagnostic>) -> bo
         Err(reason) => {
             out.push(
                 Diagnostic::error(
-                    "E0206",
+                    codes::E0206,
                     format!("invalid {what} name `{}`: {reason}", name.node.escape_debug()),
                     Label::new(name.span, format!("not a valid {what} name")),
                 )
@@ -205,7 +206,7 @@ pub fn check_name(name: &ast::Name, what: &str, out: &mut Vec<Diagnostic>) -> bo
 /// host has it, whatever the trust graph says.
 pub fn address_name(name: &str, span: Span, what: &str, reason: &str) -> Diagnostic {
     Diagnostic::error(
-        "E0229",
+        codes::E0229,
         format!("`{name}` is an address, not a {what}: {reason}"),
         Label::new(span, "an address, not a name"),
     )
@@ -216,7 +217,7 @@ pub fn address_name(name: &str, span: Span, what: &str, reason: &str) -> Diagnos
 /// `E0229`: a name every resolver maps to the machine itself.
 pub fn local_name(name: &str, span: Span, what: &str, host: &str, reason: &str) -> Diagnostic {
     Diagnostic::error(
-        "E0229",
+        codes::E0229,
         format!("host `{host}` cannot answer to `{name}`: {reason}"),
         Label::new(span, format!("{what} of `{host}`")),
     )

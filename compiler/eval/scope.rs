@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
 use crate::load::Module;
 use crate::syntax::ast;
@@ -94,7 +95,7 @@ impl<'a> Collected<'a> {
             if let Some(root) = modules.iter().find(|m| m.is_root) {
                 let span = crate::diagnostic::Span::new(root.file, 0..0);
                 out.push(
-                    Diagnostic::error("E0200", "no cluster block", Label::new(span, "in this file"))
+                    Diagnostic::error(codes::E0200, "no cluster block", Label::new(span, "in this file"))
                         .with_hint("the file given on the command line declares the cluster: `cluster NAME { ... }`"),
                 );
             }
@@ -112,7 +113,7 @@ impl<'a> Collected<'a> {
         if !module.is_root {
             out.push(
                 Diagnostic::error(
-                    "E0200",
+                    codes::E0200,
                     "a module cannot declare a cluster",
                     Label::new(decl.name.span, "cluster block in an imported module"),
                 )
@@ -123,7 +124,7 @@ impl<'a> Collected<'a> {
         if let Some(first) = self.cluster {
             out.push(
                 Diagnostic::error(
-                    "E0200",
+                    codes::E0200,
                     "a second cluster block",
                     Label::new(decl.name.span, "second cluster"),
                 )

@@ -7,6 +7,7 @@ use super::conditions::condition;
 use super::emit_rules::EmitContext;
 use super::files::{field_type, unknown_field};
 use super::validate;
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
 use crate::model::{ModuleId, ServiceRule};
 use crate::syntax::ast::{ExprKind, Field, ServiceDecl};
@@ -28,7 +29,7 @@ pub fn service_rule(
     if let Err(reason) = validate::hostname(&decl.name.node) {
         out.push(
             Diagnostic::error(
-                "E0221",
+                codes::E0221,
                 format!(
                     "invalid service name `{}`: {reason}",
                     decl.name.node.escape_debug()
@@ -78,7 +79,7 @@ fn commands(field: &Field, out: &mut Vec<Diagnostic>) -> Vec<String> {
     };
     if items.len() > MAX_COMMANDS {
         out.push(Diagnostic::error(
-            "E0221",
+            codes::E0221,
             format!(
                 "`{}` lists more than {MAX_COMMANDS} commands",
                 field.name.node
@@ -102,8 +103,12 @@ fn commands(field: &Field, out: &mut Vec<Diagnostic>) -> Vec<String> {
         match problem {
             Ok(()) => commands.push(text.clone()),
             Err(message) => out.push(
-                Diagnostic::error("E0221", message, Label::new(item.span, "not a command"))
-                    .with_hint("one shell command per list element, on one line"),
+                Diagnostic::error(
+                    codes::E0221,
+                    message,
+                    Label::new(item.span, "not a command"),
+                )
+                .with_hint("one shell command per list element, on one line"),
             ),
         }
     }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use super::ranges::malformed;
 use super::values::{unknown_host_or_role, Names};
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
 use crate::hostlist;
 use crate::model::{HostId, HostSet, Role, RoleId, SetId, Target};
@@ -218,7 +219,7 @@ fn unknown_hosts(name: &Name, unknown: &[String], total: usize) -> Diagnostic {
         ),
     };
     Diagnostic::error(
-        "E0210",
+        codes::E0210,
         message,
         Label::new(name.span, format!("`{folded}` not declared")),
     )

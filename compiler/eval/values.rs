@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use super::types::Type;
 use super::validate;
+use crate::codes;
 use crate::diagnostic::{did_you_mean, Diagnostic, Label, Span};
 use crate::model::{HostId, RoleId, Value, Version};
 use crate::syntax::ast::{Expr, ExprKind};
@@ -74,7 +75,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
             int(expr, n, *min, *max, ty, option)
         }
         (Type::String, ExprKind::Str(s)) => {
-            invalid(expr, option, "E0224", "string", validate::text(s))
+            invalid(expr, option, codes::E0224, "string", validate::text(s))
                 .map(|()| Value::Str(s.clone()))
         }
         (Type::Enum(variants), ExprKind::Ident(_) | ExprKind::Str(_)) => {
@@ -101,7 +102,13 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         }
         (Type::Hostname, _) => {
             let name = name_of(expr).ok_or_else(wrong)?;
-            invalid(expr, option, "E0206", "host name", validate::hostname(name))?;
+            invalid(
+                expr,
+                option,
+                codes::E0206,
+                "host name",
+                validate::hostname(name),
+            )?;
             validate::not_an_address(name).map_err(|reason| {
                 let what = format!("host name (for `{option}`)");
                 Box::new(super::resolve::address_name(
@@ -113,27 +120,37 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         (Type::Interface, ExprKind::Str(s)) => invalid(
             expr,
             option,
-            "E0228",
+            codes::E0228,
             "interface name",
             validate::interface(s),
         )
         .map(|()| Value::Str(s.clone())),
         (Type::Username, _) => {
             let name = name_of(expr).ok_or_else(wrong)?;
-            invalid(expr, option, "E0212", "user name", validate::username(name))
-                .map(|()| Value::Enum(name.to_string()))
+            invalid(
+                expr,
+                option,
+                codes::E0212,
+                "user name",
+                validate::username(name),
+            )
+            .map(|()| Value::Enum(name.to_string()))
         }
         (Type::Path, ExprKind::Str(s)) => {
-            invalid(expr, option, "E0216", "path", validate::config_path(s))
+            invalid(expr, option, codes::E0216, "path", validate::config_path(s))
                 .map(|()| Value::Str(s.clone()))
         }
-        (Type::FileName, ExprKind::Str(s)) => {
-            invalid(expr, option, "E0216", "file name", validate::file_name(s))
-                .map(|()| Value::Str(s.clone()))
-        }
+        (Type::FileName, ExprKind::Str(s)) => invalid(
+            expr,
+            option,
+            codes::E0216,
+            "file name",
+            validate::file_name(s),
+        )
+        .map(|()| Value::Str(s.clone())),
         (Type::Mode, ExprKind::Number(n)) => validate::mode(n).map(Value::Mode).map_err(|reason| {
             Diagnostic::error(
-                "E0217",
+                codes::E0217,
                 format!("`{n}` is not a file mode"),
                 Label::new(expr.span, "not an octal mode"),
             )
@@ -202,7 +219,7 @@ fn int(
         .all(|b| b.is_ascii_digit())
     {
         return Err(Diagnostic::error(
-            "E0202",
+            codes::E0202,
             format!("`{text}` is not a number (for `{option}`)"),
             Label::new(expr.span, format!("expected {ty}")),
         )
@@ -215,7 +232,7 @@ fn int(
         .filter(|v| min.is_none_or(|m| *v >= m) && max.is_none_or(|m| *v <= m));
     in_range.map(Value::Int).ok_or_else(|| {
         Diagnostic::error(
-            "E0203",
+            codes::E0203,
             format!("`{text}` is out of range for `{option}`"),
             Label::new(expr.span, format!("expected {ty}")),
         )
@@ -256,7 +273,7 @@ fn enum_variant(
         return Ok(Value::Enum(name));
     }
     let mut d = Diagnostic::error(
-        "E0204",
+        codes::E0204,
         format!("`{name}` is not a value of `{option}`"),
         Label::new(
             expr.span,
@@ -280,7 +297,7 @@ fn backticked(names: &[String]) -> String {
 fn invalid(
     expr: &Expr,
     option: &str,
-    code: &'static str,
+    code: codes::Code,
     what: &str,
     check: Result<(), String>,
 ) -> Result<(), Box<Diagnostic>> {
@@ -291,11 +308,11 @@ fn invalid(
             Label::new(expr.span, format!("not a valid {what}")),
         )
         .with_hint(match code {
-            "E0224" => "a string reaches generated files as one line: remove the control character",
-            "E0216" if what == "file name" => "a file name is one path component: letters, digits, `.`, `_`, `-` and `@`, such as `ssh`",
-            "E0216" => "write an absolute path without `..`, `//`, white space, quotes or control characters, such as `/etc/motd`",
-            "E0212" => "user names are lowercase letters, digits, `_` and `-`, starting with a letter or `_`",
-            "E0228" => "interface names are 1-15 letters, digits, `.`, `_` and `-`, with `*` as a wildcard (`eth1`, `en*`)",
+            codes::E0224 => "a string reaches generated files as one line: remove the control character",
+            codes::E0216 if what == "file name" => "a file name is one path component: letters, digits, `.`, `_`, `-` and `@`, such as `ssh`",
+            codes::E0216 => "write an absolute path without `..`, `//`, white space, quotes or control characters, such as `/etc/motd`",
+            codes::E0212 => "user names are lowercase letters, digits, `_` and `-`, starting with a letter or `_`",
+            codes::E0228 => "interface names are 1-15 letters, digits, `.`, `_` and `-`, with `*` as a wildcard (`eth1`, `en*`)",
             _ => "use letters, digits and `-` in dot-separated labels, such as `node-01`",
         })
         .into()
@@ -312,7 +329,7 @@ fn bad_address(expr: &Expr, text: &str, option: &str) -> Diagnostic {
         ipv4_problem(text)
     };
     Diagnostic::error(
-        "E0225",
+        codes::E0225,
         format!("`{text}` is not an address (for `{option}`)"),
         Label::new(expr.span, reason),
     )
@@ -329,7 +346,7 @@ fn mapped_address(expr: &Expr, text: &str, v6: std::net::Ipv6Addr, option: &str)
         .map(|a| a.to_string())
         .unwrap_or_default();
     Diagnostic::error(
-        "E0225",
+        codes::E0225,
         format!("`{text}` is an IPv4 address written as IPv6 (for `{option}`)"),
         Label::new(expr.span, "an IPv4-mapped IPv6 address"),
     )
@@ -357,7 +374,7 @@ fn ipv4_problem(text: &str) -> String {
 /// "wrong type for `x`: expected T, found …" at the value.
 pub fn wrong_type(expr: &Expr, ty: &Type, option: &str) -> Diagnostic {
     let d = Diagnostic::error(
-        "E0202",
+        codes::E0202,
         format!(
             "wrong type for `{option}`: expected {ty}, found {}",
             describe(expr)
@@ -408,7 +425,7 @@ pub fn show(value: &Value) -> String {
 /// An unknown role, with "did you mean" over the declared roles.
 pub fn unknown_role(span: Span, name: &str, names: &Names) -> Diagnostic {
     let d = Diagnostic::error(
-        "E0209",
+        codes::E0209,
         format!("unknown role `{name}`"),
         Label::new(span, "no role has this name"),
     );
@@ -424,7 +441,7 @@ pub fn unknown_role(span: Span, name: &str, names: &Names) -> Diagnostic {
 /// An unknown host or role, with "did you mean" over both.
 pub fn unknown_host_or_role(span: Span, name: &str, names: &Names) -> Diagnostic {
     let d = Diagnostic::error(
-        "E0210",
+        codes::E0210,
         format!("unknown host or role `{name}`"),
         Label::new(span, "no host or role has this name"),
     );

@@ -26,13 +26,17 @@ pub fn build(cluster: &Cluster) -> TrustGraph {
         add_edges(cluster, &members, &mut graph);
     }
     let mut into = vec![Vec::new(); graph.groups.len()];
+    let mut out_of = vec![Vec::new(); graph.groups.len()];
     for (key, info) in &graph.edges {
         if info.effective() {
             into[key.to.0 as usize].push(*key);
+            out_of[key.from.0 as usize].push(*key);
         }
     }
     graph.into = into;
+    graph.out_of = out_of;
     graph.inbound = (0..graph.groups.len()).map(|_| OnceLock::new()).collect();
+    graph.outbound = (0..graph.groups.len()).map(|_| OnceLock::new()).collect();
     graph
 }
 

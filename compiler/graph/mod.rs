@@ -138,8 +138,12 @@ pub struct TrustGraph {
     edges: BTreeMap<EdgeKey, EdgeInfo>,
     /// Effective edges into each group, ascending.
     into: Vec<Vec<EdgeKey>>,
+    /// Effective edges out of each group, ascending.
+    out_of: Vec<Vec<EdgeKey>>,
     /// `inbound` of each group, computed on first use.
     inbound: Vec<OnceLock<Arc<[Grant]>>>,
+    /// `outbound` of each group, computed on first use.
+    outbound: Vec<OnceLock<Arc<[HostId]>>>,
     /// Set when the declarations would make more than
     /// [`build::MAX_GROUP_EDGES`] group edges: (how many, the widest trust
     /// rule). The graph then holds no edges and validation reports `E0303`.
@@ -156,7 +160,9 @@ impl Clone for TrustGraph {
             groups: self.groups.clone(),
             edges: self.edges.clone(),
             into: self.into.clone(),
+            out_of: self.out_of.clone(),
             inbound: self.inbound.iter().map(|_| OnceLock::new()).collect(),
+            outbound: self.outbound.iter().map(|_| OnceLock::new()).collect(),
             too_large: self.too_large,
         }
     }
@@ -208,6 +214,23 @@ impl TrustGraph {
     pub fn inbound_group(&self, group: GroupId) -> Arc<[Grant]> {
         self.inbound[group.0 as usize]
             .get_or_init(|| self.compute_inbound(group))
+            .clone()
+    }
+
+    /// Every host that some user of `group`'s hosts may log in to (as any
+    /// user), ascending; computed once per group and shared. The rsh client
+    /// accepts its stderr channel back from these hosts.
+    pub fn outbound_group(&self, group: GroupId) -> Arc<[HostId]> {
+        self.outbound[group.0 as usize]
+            .get_or_init(|| {
+                let mut hosts: Vec<HostId> = self.out_of[group.0 as usize]
+                    .iter()
+                    .flat_map(|key| self.groups[key.to.0 as usize].members.iter().copied())
+                    .collect();
+                hosts.sort_unstable();
+                hosts.dedup();
+                hosts.into()
+            })
             .clone()
     }
 

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use super::validate::source_span;
 use super::{EdgeKey, GroupId, TrustGraph};
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::hostlist;
 use crate::model::{Cluster, HostId, Target, TrustRule};
@@ -152,7 +153,7 @@ fn diagnostic(cluster: &Cluster, span: Span, rule: &TrustRule, logins: &[Logins]
     let pairs: u64 = logins.iter().map(Logins::pairs).sum();
     let plural = if pairs == 1 { "" } else { "s" };
     let mut d = Diagnostic::error(
-        "E0305",
+        codes::E0305,
         format!("a grant breaks the policy `forbid {rule_text}`"),
         Label::new(span, format!("grants `{first}`")),
     )

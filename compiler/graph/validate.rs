@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{EdgeKey, GroupId, Source, TrustGraph};
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::model::{Cluster, HostId, Target};
 
@@ -163,7 +164,7 @@ fn too_large(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
     let span = widest.map_or(cluster.name_span, |r| cluster.trusts[r as usize].span);
     out.push(
         Diagnostic::error(
-            "E0303",
+            codes::E0303,
             format!(
                 "the trust graph would need {edges} group edges, more than accord checks ({})",
                 super::build::MAX_GROUP_EDGES
@@ -224,7 +225,7 @@ fn asymmetry(
             let rule = &cluster.trusts[rule as usize];
             let (back_from, back_to) = reverse.split_once(" -> ").unwrap_or_default();
             let d = Diagnostic::error(
-                "E0300",
+                codes::E0300,
                 format!("trust edge `{edge}` has no reverse `{reverse}`"),
                 Label::new(span, format!("grants `{edge}`")),
             );
@@ -264,7 +265,7 @@ fn asymmetry(
                 format!("`{k_name}` lists `{h_name}` as a peer{through}, but `{h_name}` does not list `{k_name}`")
             };
             Diagnostic::error(
-                "E0301",
+                codes::E0301,
                 message,
                 Label::new(span, format!("grants `{edge}`")),
             )
@@ -344,7 +345,7 @@ fn transport(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
             &graph.groups[key.to.0 as usize],
         );
         let mut d = Diagnostic::error(
-            "E0302",
+            codes::E0302,
             format!(
                 "`{edge}` joins hosts of different transports: `{}` {} `{}`, `{}` {} `{}`",
                 super::group_hosts(cluster, graph, key.from),
@@ -405,7 +406,7 @@ fn empty_selectors(cluster: &Cluster, out: &mut Vec<Diagnostic>) {
                 if empty(p.target) {
                     out.push(
                         Diagnostic::warning(
-                            "W0300",
+                            codes::W0300,
                             format!(
                                 "`{}@{}` matches no principal",
                                 p.user,
@@ -428,7 +429,7 @@ fn empty_selectors(cluster: &Cluster, out: &mut Vec<Diagnostic>) {
     for peer in peers.filter(|p| empty(p.target)) {
         out.push(
             Diagnostic::warning(
-                "W0300",
+                codes::W0300,
                 format!(
                     "peers entry `{}` matches no host",
                     super::target_name(cluster, peer.target)
@@ -458,7 +459,7 @@ fn needless_oneway(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnost
         let edge = edge_text(cluster, graph, key);
         let reverse = reverse_text(cluster, graph, key);
         let mut d = Diagnostic::warning(
-            "W0301",
+            codes::W0301,
             format!("`oneway` on `{edge}`, but the reverse `{reverse}` is granted anyway"),
             Label::new(cluster.trusts[rule as usize].span, "declared `oneway`"),
         )
@@ -494,7 +495,7 @@ fn clear_text(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) 
     for (span, hosts) in by_span {
         out.push(
             Diagnostic::warning(
-                "W0302",
+                codes::W0302,
                 "rsh sends commands, output and passwords in clear text",
                 Label::new(span, if hosts == 1 { "1 host uses rsh".to_string() } else { format!("{hosts} hosts use rsh") }),
             )
@@ -568,7 +569,7 @@ pub fn unserved_transports(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnos
                 format!("trust for {hosts}, whose transport is {transport} by default")
             };
             Diagnostic::error(
-                "E0304",
+                codes::E0304,
                 format!("`transport = {transport}` needs `import std.{transport};`"),
                 Label::new(span, label),
             )

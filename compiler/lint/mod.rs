@@ -17,69 +17,60 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::graph::{ClassId, GroupId, Source, TrustGraph, UserId};
 use crate::model::{Cluster, Config, HostId, Value, Version};
 
-/// One security lint: its code, the name it is acknowledged by, and what it
-/// guards against.
+/// One security lint: its code (whose register entry says what it guards
+/// against) and the name it is acknowledged by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lint {
-    pub code: &'static str,
+    pub code: codes::Code,
     /// The name in `security.acknowledge.NAME`.
     pub name: &'static str,
-    /// One line for the audit and the docs.
-    pub summary: &'static str,
 }
 
 /// OpenSSH before 3.7: the rhosts form.
 pub const LEGACY_OPENSSH: Lint = Lint {
-    code: "W0701",
+    code: codes::W0701,
     name: "legacy-openssh",
-    summary: "a legacy OpenSSH target relies on features modern OpenSSH removed",
 };
 /// DSA host keys.
 pub const DSA_KEYS: Lint = Lint {
-    code: "W0702",
+    code: codes::W0702,
     name: "dsa-keys",
-    summary: "DSA host keys (1024 bits, SHA-1; disabled from OpenSSH 7.0, removed in 10.0)",
 };
 /// Root granted to a host of a role not trusted for root.
 pub const ROOT_UNTRUSTED_HOST: Lint = Lint {
-    code: "W0703",
+    code: codes::W0703,
     name: "root-untrusted-host",
-    summary: "root trust granted to hosts not trusted for root",
 };
 /// A one-way grant into root from another user.
 pub const ONEWAY_INTO_ROOT: Lint = Lint {
-    code: "W0704",
+    code: codes::W0704,
     name: "oneway-into-root",
-    summary: "a one-way grant lets a non-root principal become root",
 };
 /// sshd keeps accepting passwords beside host-based trust.
 pub const PASSWORD_AUTHENTICATION: Lint = Lint {
-    code: "W0705",
+    code: codes::W0705,
     name: "password-authentication",
-    summary: "password authentication left enabled where host-based trust is in use",
 };
 /// `PermitRootLogin yes` written into sshd_config.
 pub const PERMIT_ROOT_LOGIN: Lint = Lint {
-    code: "W0706",
+    code: codes::W0706,
     name: "permit-root-login",
-    summary: "`PermitRootLogin yes` lets root log in with a password",
 };
 /// Host keys made by accord: private keys travel in the host trees.
 pub const CENTRAL_KEYS: Lint = Lint {
-    code: "W0707",
+    code: codes::W0707,
     name: "central-keys",
-    summary: "central key generation: private host keys travel in the host trees",
 };
 /// rsh on a network not declared closed: reported by the graph (`W0302`);
 /// listed here so the audit shows its acknowledgement.
 pub const RSH_OPEN_NETWORK: Lint = Lint {
-    code: "W0302",
+    code: codes::W0302,
     name: "rsh-open-network",
-    summary: "rsh (clear text) on a network not declared closed",
 };
 
 /// Every lint, in code order.
@@ -97,7 +88,7 @@ pub const LINTS: &[Lint] = &[
 /// A lint a cluster acknowledged, with the reason it gave.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Acknowledged {
-    pub code: &'static str,
+    pub code: codes::Code,
     pub name: &'static str,
     pub reason: String,
     /// Where the acknowledgement is written.
@@ -118,7 +109,7 @@ pub const CLOSED_NETWORK_OPTION: &str = "rsh.closed_network";
 
 /// Every unacknowledged finding, as warnings sorted by position.
 pub fn check(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
-    let mut grouped: BTreeMap<(Span, &'static str, String), (Finding, usize)> = BTreeMap::new();
+    let mut grouped: BTreeMap<(Span, codes::Code, String), (Finding, usize)> = BTreeMap::new();
     for (finding, hosts) in findings(cluster, graph) {
         if acknowledgement(cluster, graph, &finding).is_some() {
             continue;
@@ -139,7 +130,7 @@ pub fn check(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
 /// declared closed (`rsh.closed_network = true`), the graph's own
 /// acknowledgement of `W0302`.
 pub fn acknowledged(cluster: &Cluster, graph: &TrustGraph) -> Vec<Acknowledged> {
-    let mut grouped: BTreeMap<(&'static str, Span, String), Acknowledged> = BTreeMap::new();
+    let mut grouped: BTreeMap<(codes::Code, Span, String), Acknowledged> = BTreeMap::new();
     let mut add = |ack: Acknowledged| {
         grouped
             .entry((ack.code, ack.span, ack.message.clone()))

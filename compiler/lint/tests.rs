@@ -187,7 +187,7 @@ fn an_acknowledged_lint_is_no_warning_but_is_listed_with_its_reason() {
 fn every_lint_can_be_acknowledged() {
     let names: Vec<String> = LINTS
         .iter()
-        .filter(|l| l.code.starts_with("W07"))
+        .filter(|l| l.code.as_str().starts_with("W07"))
         .map(|l| format!("security.acknowledge.{} = \"because\";", l.name))
         .collect();
     let c = compiled(&format!(
@@ -200,7 +200,7 @@ fn every_lint_can_be_acknowledged() {
     let acked: BTreeSet<&str> =
         acknowledged(c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap())
             .iter()
-            .map(|a| a.code)
+            .map(|a| a.code.as_str())
             .collect();
     assert_eq!(
         acked.into_iter().collect::<Vec<_>>(),

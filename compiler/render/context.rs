@@ -229,33 +229,48 @@ pub fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config) -> (Va
 #[derive(Default)]
 pub struct InboundCache {
     #[allow(clippy::type_complexity)]
-    by_key: Mutex<HashMap<(u32, Option<String>, Option<String>), (usize, Value, Value)>>,
+    by_key: Mutex<HashMap<(u32, Option<String>, Option<String>), (usize, Value, Value, Value)>>,
 }
 
-/// The values of one class's inbound grants and their cache id: classes
-/// with the same id have equal values (`None`: not shared).
+/// The values of one class's inbound grants (and the hosts it logs in to)
+/// and their cache id: classes with the same id have equal values (`None`:
+/// not shared).
 pub struct InboundValues {
     pub id: Option<usize>,
     pub inbound: Value,
     pub users: Value,
+    pub outbound: Value,
+}
+
+/// `outbound`: the host objects of `targets`, in their order.
+fn outbound_value(targets: &[HostId], hosts: &[Value]) -> Value {
+    Value::from(
+        targets
+            .iter()
+            .map(|h| hosts[h.0 as usize].clone())
+            .collect::<Vec<Value>>(),
+    )
 }
 
 impl InboundCache {
     /// The values for a class with `config`; `trust_key` is equal for
     /// classes with equal grants (`None`: not known to be shared).
+    /// `grants` gives the class's inbound grants and the hosts it logs in to.
     pub fn get(
         &self,
         trust_key: Option<u32>,
-        grants: impl FnOnce() -> Vec<Grant>,
+        grants: impl FnOnce() -> (Vec<Grant>, Vec<HostId>),
         hosts: &[Value],
         config: &Config,
     ) -> InboundValues {
         let Some(trust_key) = trust_key else {
-            let (inbound, users) = inbound_values(&grants(), hosts, config);
+            let (grants, targets) = grants();
+            let (inbound, users) = inbound_values(&grants, hosts, config);
             return InboundValues {
                 id: None,
                 inbound,
                 users,
+                outbound: outbound_value(&targets, hosts),
             };
         };
         // Homes are the only part of these values the class's config sets.
@@ -266,14 +281,16 @@ impl InboundCache {
         );
         let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
         let next = by_key.len();
-        let (id, inbound, users) = by_key.entry(key).or_insert_with(|| {
-            let (inbound, users) = inbound_values(&grants(), hosts, config);
-            (next, inbound, users)
+        let (id, inbound, users, outbound) = by_key.entry(key).or_insert_with(|| {
+            let (grants, targets) = grants();
+            let (inbound, users) = inbound_values(&grants, hosts, config);
+            (next, inbound, users, outbound_value(&targets, hosts))
         });
         InboundValues {
             id: Some(*id),
             inbound: inbound.clone(),
             users: users.clone(),
+            outbound: outbound.clone(),
         }
     }
 }

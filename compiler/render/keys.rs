@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
 use crate::load::Follow;
 use crate::model::{Cluster, HostId};
@@ -207,7 +208,7 @@ fn read_public_keys(
                 public.display(),
                 crate::eval::files::reason(&e)
             );
-            diagnostics.push(Diagnostic::warning("W0512", message, at.clone()));
+            diagnostics.push(Diagnostic::warning(codes::W0512, message, at.clone()));
             return;
         }
     };
@@ -217,7 +218,7 @@ fn read_public_keys(
             Ok(None) => {}
             Err(message) => diagnostics.push(
                 Diagnostic::warning(
-                    "W0512",
+                    codes::W0512,
                     format!("ignoring a line of `{}`: {message}", public.display()),
                     at.clone(),
                 )
@@ -243,7 +244,7 @@ fn read_key_file(path: &Path) -> std::io::Result<String> {
 /// as the host to every peer that trusts it.
 fn unprotected(path: &Path, mode: u32, at: &Label) -> Diagnostic {
     Diagnostic::error(
-        "E0513",
+        codes::E0513,
         format!(
             "the private host key `{}` is readable by others (mode {:04o})",
             path.display(),
@@ -293,7 +294,7 @@ fn read_private_keys(
             (Ok(private), Ok(public)) => (private, public),
             (Err(e), _) | (_, Err(e)) => {
                 out.push(Diagnostic::warning(
-                    "W0512",
+                    codes::W0512,
                     format!(
                         "cannot read the central key `{}`: {}",
                         path.display(),

@@ -37,6 +37,7 @@ use self::context::{ConfigCache, ConfigValues, InboundCache};
 pub use self::keys::{
     generate_central_keys, keys_dir, read_keys_dir, wants_central_keys, HostKey, Keys,
 };
+use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::graph::{Grant, TrustGraph};
 use crate::model::{
@@ -51,7 +52,7 @@ pub const HOST_KEY_TYPES_TEMPLATE: &str = "host_key_types.j2";
 
 /// The code of "no collected host keys for ..." (an error, `E0511`, with
 /// [`RenderOptions::require_keys`]).
-pub const MISSING_KEYS_WARNING: &str = "W0511";
+pub const MISSING_KEYS_WARNING: codes::Code = codes::W0511;
 
 /// How to render: the collected host keys and how strictly to want them.
 #[derive(Debug, Clone, Default)]
@@ -84,6 +85,11 @@ pub trait Inbound: Sync {
     /// Every grant into `host`, sorted by (as_user, from_user).
     fn inbound(&self, host: HostId) -> Vec<Grant>;
 
+    /// Every host some user of `host` may log in to, ascending.
+    fn outbound(&self, _host: HostId) -> Vec<HostId> {
+        Vec::new()
+    }
+
     /// Hosts with different trust classes never share a rendering class:
     /// the graph knows things about a host (such as being named in another
     /// host's peers list) that its config and roles do not show.
@@ -101,6 +107,10 @@ pub trait Inbound: Sync {
 impl Inbound for TrustGraph {
     fn inbound(&self, host: HostId) -> Vec<Grant> {
         TrustGraph::inbound(self, host)
+    }
+
+    fn outbound(&self, host: HostId) -> Vec<HostId> {
+        self.outbound_group(self.group_of(host)).to_vec()
     }
 
     fn trust_class(&self, host: HostId) -> u32 {
@@ -571,7 +581,7 @@ impl<'a> Renderer<'a> {
         for ((path, span), mode) in exposed_keys {
             diagnostics.push(
                 Diagnostic::error(
-                    "E0508",
+                    codes::E0508,
                     format!("`{path}` holds a private key but its mode is {mode:04o}"),
                     Label::new(span, "declared here"),
                 )
@@ -601,7 +611,7 @@ impl<'a> Renderer<'a> {
         let config = self.configs.cached(&host.config);
         let inbound = self.inbound.get(
             graph.trust_key(rep),
-            || graph.inbound(rep),
+            || (graph.inbound(rep), graph.outbound(rep)),
             &self.hosts,
             &host.config,
         );
@@ -609,6 +619,7 @@ impl<'a> Renderer<'a> {
         self.with_tracked_config(&mut ctx, &config);
         ctx.insert("inbound", inbound.inbound);
         ctx.insert("inbound_users", inbound.users);
+        ctx.insert("outbound", inbound.outbound);
         let roles: Vec<Value> = host
             .roles
             .iter()
@@ -675,7 +686,7 @@ impl<'a> Renderer<'a> {
                         failed = true;
                         diagnostics.push(
                             Diagnostic::error(
-                                "E0501",
+                                codes::E0501,
                                 format!(
                                 "service `{}`: the command `{}` renders with a control character",
                                 service.name,
@@ -693,7 +704,7 @@ impl<'a> Renderer<'a> {
                     Err(e) => {
                         failed = true;
                         diagnostics.push(Diagnostic::error(
-                            "E0501",
+                            codes::E0501,
                             format!(
                                 "service `{}`: cannot render the command `{command}`: {}",
                                 service.name,
@@ -777,7 +788,7 @@ impl<'a> Renderer<'a> {
                 match out.body {
                     OutBody::File(text) => files.push((out.path, text.to_string(), out.mode)),
                     OutBody::Link(_) => diagnostics.push(Diagnostic::error(
-                        "E0503",
+                        codes::E0503,
                         format!("cluster file `{}` cannot be a link", out.path),
                         Label::new(rule.span, "this emit rule"),
                     )),
@@ -810,7 +821,7 @@ impl<'a> Renderer<'a> {
                         .filter(|k| !k.starts_with("__"))
                         .collect();
                     let mut d = Diagnostic::error(
-                        "E0506",
+                        codes::E0506,
                         format!("`each = {each}` does not name a list of the template context"),
                         Label::new(rule.span, "this emit rule"),
                     )
@@ -869,7 +880,7 @@ impl<'a> Renderer<'a> {
         let at = || Label::new(rule.span, "this emit rule");
         if let Some(problem) = problem {
             diagnostics.push(Diagnostic::error(
-                "E0503",
+                codes::E0503,
                 format!(
                     "the destination `{}` is refused: {problem}",
                     path.escape_debug()
@@ -882,7 +893,7 @@ impl<'a> Renderer<'a> {
             if !check::valid_account(name) {
                 diagnostics.push(
                     Diagnostic::error(
-                        "E0504",
+                        codes::E0504,
                         format!(
                             "the {what} `{}` of `{path}` is not a user name",
                             name.escape_debug()
@@ -897,7 +908,7 @@ impl<'a> Renderer<'a> {
         if rule.install == Install::Block && check::trust_file(&path).is_some() {
             diagnostics.push(
                 Diagnostic::error(
-                    "E0503",
+                    codes::E0503,
                     format!("trust file `{path}` cannot be installed as a block"),
                     at(),
                 )
@@ -910,7 +921,7 @@ impl<'a> Renderer<'a> {
             if let Some((line, content, reason)) = check::unsafe_line(kind, text) {
                 diagnostics.push(
                     Diagnostic::error(
-                        "E0505",
+                        codes::E0505,
                         format!(
                             "refusing to write `{path}`: line {line} could widen trust: {reason}"
                         ),
@@ -952,9 +963,11 @@ impl<'a> Renderer<'a> {
     ) -> Option<String> {
         let Some(real) = self.template_names.get(name) else {
             let known: Vec<&str> = self.cluster.templates.keys().map(String::as_str).collect();
+            // Evaluation reads every template a rule names (`E0222` when it
+            // cannot), so only a model built by hand gets here.
             let mut d = Diagnostic::error(
-                "E0502",
-                format!("template `{name}` does not exist"),
+                codes::E0501,
+                format!("template `{name}` is not loaded"),
                 Label::new(rule.span, "this emit rule"),
             );
             if let Some(hint) = crate::diagnostic::did_you_mean(name, known) {
@@ -965,7 +978,7 @@ impl<'a> Renderer<'a> {
         };
         if let Some(message) = self.broken.get(real) {
             diagnostics.push(Diagnostic::error(
-                "E0501",
+                codes::E0501,
                 format!("template `{real}` does not compile: {message}"),
                 Label::new(rule.span, "this emit rule uses it"),
             ));
@@ -978,7 +991,7 @@ impl<'a> Renderer<'a> {
         for message in messages {
             let (span, label) = self.option_site(message.at.as_deref(), config, rule);
             diagnostics.push(
-                Diagnostic::warning("W0501", message.message, Label::new(span, label))
+                Diagnostic::warning(codes::W0501, message.message, Label::new(span, label))
                     .with_note(format!("raised by template `{real}`")),
             );
         }
@@ -989,9 +1002,13 @@ impl<'a> Renderer<'a> {
                     // `fail(..., at="option")`: the user's definition is the cause.
                     (Some(at), Some(message)) => {
                         let (span, label) = self.option_site(Some(&at), config, rule);
-                        Diagnostic::error("E0501", message.to_string(), Label::new(span, label))
-                            .with_label(rule.span, "refused by this emit rule")
-                            .with_note(format!("raised by template `{real}`"))
+                        Diagnostic::error(
+                            codes::E0501,
+                            message.to_string(),
+                            Label::new(span, label),
+                        )
+                        .with_label(rule.span, "refused by this emit rule")
+                        .with_note(format!("raised by template `{real}`"))
                     }
                     _ => self.template_error(rule, &format!("template `{real}`"), &e),
                 };
@@ -1019,7 +1036,7 @@ impl<'a> Renderer<'a> {
 
     fn template_error(&self, rule: &EmitRule, what: &str, error: &Error) -> Diagnostic {
         let mut d = Diagnostic::error(
-            "E0501",
+            codes::E0501,
             format!("cannot render {what}: {}", describe(error)),
             Label::new(rule.span, "in this emit rule"),
         );
@@ -1067,7 +1084,7 @@ impl<'a> Renderer<'a> {
         };
         let mut d = match cause {
             Some((option, value, set)) => Diagnostic::error(
-                "E0507",
+                codes::E0507,
                 format!("`{option}` = `{value}` collides on host `{host}`: {what}"),
                 Label::new(set, format!("`{option}` set here")),
             )
@@ -1076,7 +1093,7 @@ impl<'a> Renderer<'a> {
                 "give `{option}` a path no other file or directory of the host uses"
             )),
             None => Diagnostic::error(
-                "E0507",
+                codes::E0507,
                 format!("{what} on host `{host}`"),
                 Label::new(second, this),
             )
@@ -1212,7 +1229,7 @@ fn missing_keys_in(
     let message = format!("no collected host keys for {}", keys::name_list(&missing));
     let label = Label::new(cluster.name_span, "in this cluster");
     let d = if require {
-        Diagnostic::error("E0511", message, label)
+        Diagnostic::error(codes::E0511, message, label)
     } else {
         Diagnostic::warning(MISSING_KEYS_WARNING, message, label)
     };

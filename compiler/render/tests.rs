@@ -23,6 +23,11 @@ cluster ralphzilla {
 }
 "#;
 
+/// Where std.ssh puts sshd's and ssh's settings on a modern (8.2 and later)
+/// target: drop-ins the host's own files include.
+const SSHD: &str = "/etc/ssh/sshd_config.d/00-accord.conf";
+const SSH: &str = "/etc/ssh/ssh_config.d/00-accord.conf";
+
 fn modules(names: &[&str]) -> Vec<String> {
     names.iter().map(|n| stdlib_module(n)).collect()
 }
@@ -83,6 +88,23 @@ fn fake_keys(c: &Cluster) -> Keys {
     keys
 }
 
+/// sshd's settings as std.ssh wrote them: the drop-in, or the whole file
+/// (before 8.2 and with `ssh.config_layout = whole`).
+fn sshd_settings(t: &BTreeMap<String, (String, u32, String)>) -> &str {
+    &t.get(SSHD)
+        .or_else(|| t.get("/etc/ssh/sshd_config"))
+        .expect("sshd settings")
+        .0
+}
+
+/// The ssh client's settings as std.ssh wrote them.
+fn ssh_settings(t: &BTreeMap<String, (String, u32, String)>) -> &str {
+    &t.get(SSH)
+        .or_else(|| t.get("/etc/ssh/ssh_config"))
+        .expect("ssh settings")
+        .0
+}
+
 fn errors(diags: &[Diagnostic]) -> Vec<&Diagnostic> {
     diags.iter().filter(|d| d.is_error()).collect()
 }
@@ -114,14 +136,14 @@ fn ralphzilla_modern_ssh_tree() {
             "/etc/rc4.d/S20ssh",
             "/etc/rc5.d/S20ssh",
             "/etc/rc6.d/K20ssh",
-            "/etc/ssh/ssh_config",
+            "/etc/ssh/ssh_config.d/00-accord.conf",
             "/etc/ssh/ssh_known_hosts",
-            "/etc/ssh/sshd_config",
+            "/etc/ssh/sshd_config.d/00-accord.conf",
             "/root/.shosts",
             "/usr/local/sbin/accord-hostkeys",
         ]
     );
-    let sshd = &t["/etc/ssh/sshd_config"].0;
+    let sshd = &t[SSHD].0;
     for line in [
         "HostbasedAuthentication yes",
         "IgnoreRhosts shosts-only",
@@ -157,9 +179,7 @@ fn ralphzilla_modern_ssh_tree() {
         "{known}"
     );
     assert_eq!(t["/etc/rc2.d/S20ssh"].0, "-> ../init.d/ssh");
-    assert!(t["/etc/ssh/ssh_config"]
-        .0
-        .contains("    EnableSSHKeysign yes\n"));
+    assert!(t[SSH].0.contains("    EnableSSHKeysign yes\n"));
     assert!(
         t["/etc/hosts"]
             .0
@@ -214,7 +234,9 @@ fn run_keygen(script: &Path, root: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Variants of a modern cluster whose sshd_config must pass the real `sshd -t`.
+/// Variants of a modern cluster whose sshd settings must pass the real
+/// `sshd -t`, as drop-ins inside the distro's own sshd_config and as whole
+/// files.
 const MODERN_VARIANTS: &[(&str, &[(&str, &str)])] = &[
     ("plain", &[]),
     (
@@ -232,11 +254,16 @@ const MODERN_VARIANTS: &[(&str, &[(&str, &str)])] = &[
             ("ssh.use_pam", "false"),
             (
                 "ssh.sshd_extra",
-                "[\"MaxStartups 100\", \"LogLevel VERBOSE\"]",
+                "[\"MaxStartups 100\", \"LogLevel VERBOSE\", \"Match User nobody\", \"X11Forwarding no\"]",
             ),
         ],
     ),
-    ("8.1 without shosts-only", &[("ssh.version", "8.1")]),
+    ("whole file on 9.2", &[("ssh.config_layout", "whole")]),
+    ("8.1 whole, without shosts-only", &[("ssh.version", "8.1")]),
+    (
+        "8.2 drop-in, without shosts-only",
+        &[("ssh.version", "8.2")],
+    ),
 ];
 
 fn variant(defs: &[(&str, &str)]) -> String {
@@ -247,6 +274,70 @@ fn variant(defs: &[(&str, &str)]) -> String {
     RALPHZILLA.replace(
         "  init      = sysv;\n",
         &format!("  init      = sysv;\n{extra}"),
+    )
+}
+
+/// The distro's own sshd_config (Debian's pristine copy), or a stand-in with
+/// the same `Include` first and settings that disagree with accord's.
+fn distro_sshd_config() -> String {
+    std::fs::read_to_string("/usr/share/openssh/sshd_config").unwrap_or_else(|_| {
+        "Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthentication yes\n\
+         UsePAM yes\nX11Forwarding yes\nSubsystem sftp /usr/lib/openssh/sftp-server\n"
+            .to_string()
+    })
+}
+
+/// The distro's own ssh_config, or a stand-in with its `Include` first.
+fn distro_ssh_config() -> String {
+    std::fs::read_to_string("/etc/ssh/ssh_config")
+        .ok()
+        .filter(|t| t.contains("Include /etc/ssh/ssh_config.d/*.conf"))
+        .unwrap_or_else(|| {
+            "Include /etc/ssh/ssh_config.d/*.conf\nHost *\n    HostbasedAuthentication no\n"
+                .to_string()
+        })
+}
+
+/// Lays the tree's sshd and ssh settings out in `dir` as the host would
+/// read them: a drop-in goes into `dir/sshd_config.d/` beside the distro's
+/// own `sshd_config` (its `Include` pointed there), next to a later drop-in
+/// that disagrees (cloud-init's); a whole file stands alone. Host keys are
+/// taken from `keys`. Returns the sshd_config and ssh_config to read.
+fn lay_out_ssh_settings(
+    t: &BTreeMap<String, (String, u32, String)>,
+    dir: &Path,
+    keys: &Path,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let with_keys =
+        |text: &str| text.replace("HostKey /etc/ssh/", &format!("HostKey {}/", keys.display()));
+    if t.contains_key(SSHD) {
+        let d = dir.join("sshd_config.d");
+        std::fs::create_dir_all(&d).unwrap();
+        write(&d, "00-accord.conf", &with_keys(&t[SSHD].0));
+        write(
+            &d,
+            "50-cloud-init.conf",
+            "PasswordAuthentication yes\nHostbasedAuthentication no\n",
+        );
+        let main = distro_sshd_config().replace(
+            "Include /etc/ssh/sshd_config.d/*.conf",
+            &format!("Include {}/*.conf", d.display()),
+        );
+        let c = dir.join("ssh_config.d");
+        std::fs::create_dir_all(&c).unwrap();
+        write(&c, "00-accord.conf", &t[SSH].0);
+        let client = distro_ssh_config().replace(
+            "Include /etc/ssh/ssh_config.d/*.conf",
+            &format!("Include {}/*.conf", c.display()),
+        );
+        return (
+            write(dir, "sshd_config", &main),
+            write(dir, "ssh_config", &client),
+        );
+    }
+    (
+        write(dir, "sshd_config", &with_keys(&t["/etc/ssh/sshd_config"].0)),
+        write(dir, "ssh_config", &t["/etc/ssh/ssh_config"].0),
     )
 }
 
@@ -265,6 +356,11 @@ fn sshd_accepts_every_modern_sshd_config() {
         );
         assert!(errors(&diags).is_empty(), "{name}: {diags:#?}");
         let t = tree(&plan, "ralphzilla-c");
+        let whole = name.contains("whole");
+        assert_eq!(t.contains_key("/etc/ssh/sshd_config"), whole, "{name}");
+        assert_eq!(t.contains_key("/etc/ssh/ssh_config"), whole, "{name}");
+        assert_eq!(t.contains_key(SSHD), !whole, "{name}");
+        assert_eq!(t.contains_key(SSH), !whole, "{name}");
         let tmp = tempfile::tempdir().unwrap();
         let script = write(
             tmp.path(),
@@ -273,11 +369,8 @@ fn sshd_accepts_every_modern_sshd_config() {
         );
         let root = tmp.path().join("root");
         run_keygen(&script, &root);
-        let config = t["/etc/ssh/sshd_config"].0.replace(
-            "HostKey /etc/ssh/",
-            &format!("HostKey {}/etc/ssh/", root.display()),
-        );
-        let file = write(tmp.path(), "sshd_config", &config);
+        let (file, client) = lay_out_ssh_settings(&t, tmp.path(), &root.join("etc/ssh"));
+        let config = sshd_settings(&t);
         let check = Command::new("/usr/sbin/sshd")
             .arg("-t")
             .arg("-f")
@@ -301,22 +394,33 @@ fn sshd_accepts_every_modern_sshd_config() {
             .iter()
             .find(|(k, _)| *k == "ssh.port")
             .map_or("22", |(_, v)| v);
-        let ignore = if name.starts_with("8.1") {
+        let ignore = if name.starts_with("8.") {
             "ignorerhosts no"
         } else {
             "ignorerhosts shosts-only"
         };
+        // The drop-in's values win over the distro's file and over a later
+        // drop-in that disagrees (sshd keeps the first value).
         for want in [
             "hostbasedauthentication yes",
             "hostbasedusesnamefrompacketonly yes",
+            "passwordauthentication no",
+            "kbdinteractiveauthentication no",
             ignore,
             &format!("port {port}"),
+            "subsystem sftp /usr/lib/openssh/sftp-server",
         ] {
             assert!(
                 effective.lines().any(|l| l == want),
                 "{name}: `{want}` not in sshd -T:\n{effective}"
             );
         }
+        let pam = if name.starts_with("no pam") {
+            "usepam no"
+        } else {
+            "usepam yes"
+        };
+        assert!(effective.lines().any(|l| l == pam), "{name}: {pam}");
         // sshd -T prints `prohibit-password` under its old name.
         assert!(
             effective
@@ -333,7 +437,6 @@ fn sshd_accepts_every_modern_sshd_config() {
                 "{effective}"
             );
         }
-        let client = write(tmp.path(), "ssh_config", &t["/etc/ssh/ssh_config"].0);
         let parsed = Command::new("ssh")
             .arg("-G")
             .arg("-F")
@@ -354,6 +457,52 @@ fn sshd_accepts_every_modern_sshd_config() {
             );
         }
     }
+}
+
+/// A `Match` block of `ssh.sshd_extra` in the drop-in ends with the drop-in:
+/// the distro's settings after the `Include` stay global (sshd restores the
+/// Match state at the end of an included file, servconf.c V_8_2_P1).
+#[test]
+fn a_match_block_in_the_drop_in_ends_with_it() {
+    if !have("sshd") || !have("ssh-keygen") {
+        return;
+    }
+    std::fs::create_dir_all("/run/sshd").ok();
+    let text = variant(&[(
+        "ssh.sshd_extra",
+        "[\"Match User alice\", \"X11Forwarding no\"]",
+    )]);
+    let (plan, diags, _) = build(&["ssh"], &text, &[("root", "root")], Keys::default());
+    assert!(errors(&diags).is_empty(), "{diags:#?}");
+    let t = tree(&plan, "ralphzilla");
+    let tmp = tempfile::tempdir().unwrap();
+    let script = write(
+        tmp.path(),
+        "accord-hostkeys",
+        &t["/usr/local/sbin/accord-hostkeys"].0,
+    );
+    let root = tmp.path().join("root");
+    run_keygen(&script, &root);
+    let (file, _) = lay_out_ssh_settings(&t, tmp.path(), &root.join("etc/ssh"));
+    let main = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{main}X11Forwarding yes\n")).unwrap();
+    let x11 = |user: &str| {
+        let out = Command::new("/usr/sbin/sshd")
+            .arg("-T")
+            .arg("-f")
+            .arg(&file)
+            .arg("-C")
+            .arg(format!("user={user},host=h1,addr=10.0.0.1"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.lines()
+            .find(|l| l.starts_with("x11forwarding "))
+            .unwrap_or_else(|| panic!("no x11forwarding: {text}"))
+            .to_string()
+    };
+    assert_eq!(x11("alice"), "x11forwarding no");
+    assert_eq!(x11("bob"), "x11forwarding yes");
 }
 
 #[test]
@@ -526,8 +675,18 @@ fn rsh_tree_per_init() {
     assert_eq!(t["/home/joe/.rhosts"].2, "joe");
     assert!(t["/home/joe/.rhosts"].0.contains("\nlab2 joe\n"));
 
+    // Under systemd too, in.rshd runs from inetd (as Debian's rsh-server
+    // registers it) unless accord's own socket unit is asked for.
     let systemd = RSHLAB.replace("init      = sysv;", "init      = systemd;");
     let (plan, _, _) = build(&["rsh"], &systemd, &[("root", "root")], Keys::default());
+    let t = tree(&plan, "lab2");
+    assert!(t.contains_key("/etc/inetd.conf"));
+    assert!(!t.contains_key("/etc/systemd/system/rsh.socket"));
+    let socket = RSHLAB.replace(
+        "init      = sysv;",
+        "init      = systemd;\n  rsh.server = socket;",
+    );
+    let (plan, _, _) = build(&["rsh"], &socket, &[("root", "root")], Keys::default());
     let t = tree(&plan, "lab2");
     assert!(t["/etc/systemd/system/rsh.socket"]
         .0
@@ -540,6 +699,18 @@ fn rsh_tree_per_init() {
         "-> /etc/systemd/system/rsh.socket"
     );
     assert!(!t.contains_key("/etc/inetd.conf"));
+    // A socket unit under sysvinit is refused where it is asked for.
+    let wrong = RSHLAB.replace(
+        "init      = sysv;",
+        "init      = sysv;\n  rsh.server = socket;",
+    );
+    let (_, diags, _) = build(&["rsh"], &wrong, &[("root", "root")], Keys::default());
+    assert!(
+        diags.iter().any(|d| d.is_error()
+            && d.message
+                .contains("`rsh.server = socket` is a systemd socket unit")),
+        "{diags:#?}"
+    );
 
     // The clear-text warning is the graph's (W0302), said once per
     // cluster; rendering adds none of its own.
@@ -569,7 +740,7 @@ fn sshd_extra_lines_that_repeat_a_managed_keyword_warn() {
         .iter()
         .any(|m| m.starts_with("`passwordauthentication yes` in ssh.sshd_extra is ignored")));
     // The lines are still written: sshd decides, accord only warns.
-    let sshd = &tree(&plan, "ralphzilla")["/etc/ssh/sshd_config"].0;
+    let sshd = &tree(&plan, "ralphzilla")[SSHD].0;
     assert!(
         sshd.ends_with("Match Address 10.0.0.0/8\nPort 2023\n"),
         "{sshd}"
@@ -614,6 +785,136 @@ fn legacy_ssh_is_the_guides_form_with_a_warning() {
     assert!(t["/etc/ssh/ssh_config"]
         .0
         .contains("    RhostsAuthentication yes\n"));
+    // Without a privileged source port a 3.x client turns RhostsAuthentication off.
+    assert!(t["/etc/ssh/ssh_config"]
+        .0
+        .contains("    UsePrivilegedPort yes\n"));
+}
+
+/// Each version-gated line appears from the release that brought it (the
+/// templates name the tag): `(version, key types, lines in sshd's settings,
+/// lines in ssh's, lines in neither)`.
+#[test]
+fn version_gated_lines_follow_the_release_that_brought_them() {
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        &'a [&'a str],
+        &'a [&'a str],
+        &'a [&'a str],
+    );
+    let table: &[Row] = &[
+        (
+            "8.2",
+            "[ed25519]",
+            &["IgnoreRhosts no"],
+            &[],
+            &["shosts-only"],
+        ),
+        ("8.3", "[ed25519]", &["IgnoreRhosts shosts-only"], &[], &[]),
+        (
+            "8.6",
+            "[ed25519, dsa]",
+            &[
+                "HostbasedAcceptedAlgorithms +ssh-dss",
+                "ChallengeResponseAuthentication no",
+            ],
+            &["    HostbasedKeyTypes +ssh-dss"],
+            &["HostbasedAlgorithms", "KbdInteractiveAuthentication"],
+        ),
+        (
+            "8.7",
+            "[ed25519, dsa]",
+            &[
+                "HostbasedAcceptedAlgorithms +ssh-dss",
+                "KbdInteractiveAuthentication no",
+            ],
+            &["    HostbasedAcceptedAlgorithms +ssh-dss"],
+            &["HostbasedKeyTypes", "ChallengeResponseAuthentication"],
+        ),
+        (
+            "8.4",
+            "[ed25519, dsa]",
+            &["HostbasedAcceptedKeyTypes +ssh-dss"],
+            &["    HostbasedKeyTypes +ssh-dss"],
+            &["HostbasedAcceptedAlgorithms"],
+        ),
+        (
+            "6.9",
+            "[rsa, dsa]",
+            &["PermitRootLogin without-password"],
+            &[],
+            &["+ssh-dss"],
+        ),
+        (
+            "7.0",
+            "[rsa]",
+            &["PermitRootLogin prohibit-password"],
+            &[],
+            &[],
+        ),
+        (
+            "3.7",
+            "[rsa]",
+            &["HostbasedAuthentication yes", "UsePAM yes"],
+            &["    EnableSSHKeysign yes"],
+            &["RhostsAuthentication", "UsePrivilegedPort"],
+        ),
+        (
+            "3.6",
+            "[rsa]",
+            &["RhostsAuthentication yes"],
+            &["    EnableSSHKeysign yes", "    UsePrivilegedPort yes"],
+            &["UsePAM"],
+        ),
+        (
+            "3.5",
+            "[rsa, dsa]",
+            &["RhostsAuthentication yes"],
+            &["    UsePrivilegedPort yes"],
+            &["EnableSSHKeysign", "UsePAM"],
+        ),
+    ];
+    for (version, types, sshd, ssh, neither) in table {
+        let text = variant(&[("ssh.version", version), ("ssh.key_types", types)]);
+        let (plan, diags, _) = build(&["ssh"], &text, &[("root", "root")], Keys::default());
+        assert!(errors(&diags).is_empty(), "{version}: {diags:#?}");
+        let t = tree(&plan, "ralphzilla");
+        let (server, client) = (sshd_settings(&t), ssh_settings(&t));
+        for line in *sshd {
+            assert!(
+                server.lines().any(|l| l == *line),
+                "{version}: `{line}` in\n{server}"
+            );
+        }
+        for line in *ssh {
+            assert!(
+                client.lines().any(|l| l == *line),
+                "{version}: `{line}` in\n{client}"
+            );
+        }
+        for absent in *neither {
+            assert!(
+                !server.contains(absent) && !client.contains(absent),
+                "{version}: `{absent}` in\n{server}\n{client}"
+            );
+        }
+    }
+}
+
+/// `ssh.config_layout = dropin` on a version without `Include` is refused
+/// where it is written.
+#[test]
+fn a_drop_in_before_8_2_is_refused() {
+    let text = variant(&[("ssh.version", "8.1"), ("ssh.config_layout", "dropin")]);
+    let (_, diags, _) = build(&["ssh"], &text, &[("root", "root")], Keys::default());
+    let e: Vec<_> = errors(&diags);
+    assert!(!e.is_empty(), "{diags:#?}");
+    assert!(
+        e.iter()
+            .all(|d| d.message.contains("needs `Include` in sshd_config")),
+        "{e:#?}"
+    );
 }
 
 #[test]
@@ -628,8 +929,7 @@ fn key_types_a_version_lacks_are_omitted_with_a_warning() {
         let text = variant(&[("ssh.version", version), ("ssh.key_types", types)]);
         let (plan, diags, _) = build(&["ssh"], &text, &[], Keys::default());
         let t = tree(&plan, "ralphzilla");
-        let hostkeys: Vec<&str> = t["/etc/ssh/sshd_config"]
-            .0
+        let hostkeys: Vec<&str> = sshd_settings(&t)
             .lines()
             .filter_map(|l| l.strip_prefix("HostKey /etc/ssh/"))
             .collect();
@@ -709,8 +1009,8 @@ fn template_failures_are_diagnostics_at_the_rule() {
         ),
         (
             r#"emit "/x" { template = "templates/t/nope.j2"; }"#,
-            "E0502",
-            "does not exist",
+            "E0501",
+            "is not loaded",
         ),
         (
             r#"emit "/x/{{ item }}" { template = "templates/t/host.j2"; each = inbound_user; scope = class; }"#,
@@ -944,7 +1244,7 @@ fn a_host_on_another_port_is_reachable_and_known_there() {
     let (plan, diags, _) = build(&["ssh"], &text, &[("root", "root")], fake_keys(&c));
     assert!(errors(&diags).is_empty(), "{diags:#?}");
     let t = tree(&plan, "ralphzilla");
-    let client = &t["/etc/ssh/ssh_config"].0;
+    let client = &t[SSH].0;
     assert!(
         client.contains(
             "\nHost ralphzilla-c ralphzilla-c.ralphzilla.lan 192.168.1.3\n    Port 2222\n"
@@ -953,7 +1253,7 @@ fn a_host_on_another_port_is_reachable_and_known_there() {
     );
     let known = &t["/etc/ssh/ssh_known_hosts"].0;
     assert!(known.contains("\n[ralphzilla-c]:2222,[ralphzilla-c.ralphzilla.lan]:2222,[192.168.1.3]:2222 ssh-ed25519 "), "{known}");
-    assert!(tree(&plan, "ralphzilla-c")["/etc/ssh/sshd_config"]
+    assert!(tree(&plan, "ralphzilla-c")[SSHD]
         .0
         .contains("\nPort 2222\n"));
     if have("ssh") {
@@ -1062,8 +1362,6 @@ fn hosts_and_the_mosix_map_list_every_host() {
     assert_eq!(
         t["/etc/hosts"].0.lines().skip(1).collect::<Vec<_>>(),
         [
-            "127.0.0.1\tlocalhost",
-            "::1\tlocalhost ip6-localhost ip6-loopback",
             "192.168.1.1\tralphzilla.ralphzilla.lan ralphzilla rz",
             "192.168.1.2\tralphzilla-b-free.ralphzilla.lan ralphzilla-b-free",
             "192.168.1.3\tralphzilla-c.ralphzilla.lan ralphzilla-c",

@@ -10,6 +10,7 @@ use nom::multi::many0;
 use nom::sequence::{pair, preceded};
 use nom::{IResult, Parser};
 
+use crate::codes;
 use crate::diagnostic::{Diagnostic, FileId, Label, Span};
 
 /// What a token is.
@@ -100,7 +101,7 @@ impl<'t> Lexer<'t> {
             let at = d.primary.span;
             self.diagnostics.push(
                 Diagnostic::error(
-                    "E0002",
+                    codes::E0002,
                     format!("more than {MAX_LEX_ERRORS} lexical errors; the rest are not reported"),
                     Label::new(at, "from here on"),
                 )
@@ -304,13 +305,18 @@ impl<'t> Lexer<'t> {
 }
 
 fn lex_error(file: FileId, range: std::ops::Range<usize>, message: &str, hint: &str) -> Diagnostic {
-    Diagnostic::error("E0001", message, Label::new(Span::new(file, range), "here")).with_hint(hint)
+    Diagnostic::error(
+        codes::E0001,
+        message,
+        Label::new(Span::new(file, range), "here"),
+    )
+    .with_hint(hint)
 }
 
 fn unexpected_char(file: FileId, at: usize, ch: &str) -> Diagnostic {
     let shown = ch.escape_debug().to_string();
     Diagnostic::error(
-        "E0002",
+        codes::E0002,
         format!("unexpected character `{shown}`"),
         Label::new(
             Span::new(file, at..at + ch.len()),
@@ -348,7 +354,7 @@ fn inside_name<'t>(
     let shown = text[at..at + bad].escape_debug().to_string();
     if is_symbolic_mode(written) {
         let d = Diagnostic::error(
-            "E0002",
+            codes::E0002,
             format!("`{written}` is a symbolic mode; modes are written in octal"),
             Label::new(Span::new(file, last.start..end), "a symbolic mode"),
         )
@@ -356,7 +362,7 @@ fn inside_name<'t>(
         return (&text[end..], d);
     }
     let d = Diagnostic::error(
-        "E0002",
+        codes::E0002,
         format!(
             "unexpected character `{shown}` in the name `{}`",
             written.escape_debug()

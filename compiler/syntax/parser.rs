@@ -6,6 +6,7 @@
 
 use super::ast::*;
 use super::lexer::{Lexer, Tok, Token};
+use crate::codes;
 use crate::diagnostic::{did_you_mean, Diagnostic, FileId, Label, Span};
 
 /// Deepest nesting of blocks, lists and parentheses accepted.
@@ -172,7 +173,7 @@ impl Parser<'_> {
 
     fn error(
         &mut self,
-        code: &'static str,
+        code: codes::Code,
         message: String,
         span: Span,
         label: &str,
@@ -196,7 +197,7 @@ impl Parser<'_> {
     fn stop(&mut self, span: Span) {
         self.diagnostics.push(
             Diagnostic::error(
-                "E0010",
+                codes::E0010,
                 format!(
                     "more than {MAX_SYNTAX_ERRORS} syntax errors; the rest of the file is not read"
                 ),
@@ -221,7 +222,7 @@ impl Parser<'_> {
         let found = Self::describe(self.peek());
         let span = self.span_here();
         self.error(
-            "E0010",
+            codes::E0010,
             format!("expected {what}, found {found}"),
             span,
             &format!("expected {what}"),
@@ -243,7 +244,7 @@ impl Parser<'_> {
             };
             let found = Self::describe(self.peek());
             let reported = self.error(
-                "E0011",
+                codes::E0011,
                 format!("expected `;` {context}, found {found}"),
                 span,
                 "add `;` here",
@@ -287,7 +288,7 @@ impl Parser<'_> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(self.error(
-                "E0012",
+                codes::E0012,
                 format!("nesting deeper than {MAX_DEPTH} levels"),
                 span,
                 "too deep",
@@ -309,7 +310,7 @@ impl Parser<'_> {
             if self.at_punct("}") {
                 let span = self.bump();
                 self.error(
-                    "E0013",
+                    codes::E0013,
                     "unexpected `}`".into(),
                     span,
                     "no block to close here",
@@ -442,7 +443,7 @@ impl Parser<'_> {
                 let hint = did_you_mean(other, TYPES)
                     .or_else(|| Some(format!("the types are {}", TYPES.join(", "))));
                 Err(self.error(
-                    "E0014",
+                    codes::E0014,
                     format!("unknown type `{other}`"),
                     name.span,
                     "not a type",
@@ -475,7 +476,7 @@ impl Parser<'_> {
         match text.parse::<i64>() {
             Ok(n) => Ok(Some(n)),
             Err(_) => Err(self.error(
-                "E0015",
+                codes::E0015,
                 format!("`{text}` is not an integer bound"),
                 span,
                 "not an integer",
@@ -601,7 +602,7 @@ impl Parser<'_> {
         body.shrink_to_fit();
         if *self.peek() == Tok::Eof {
             return Err(self.error(
-                "E0016",
+                codes::E0016,
                 "block is not closed".into(),
                 open,
                 "this `{` has no matching `}`",
@@ -645,7 +646,7 @@ impl Parser<'_> {
                     _ => "move it to the enclosing block",
                 };
                 Err(self.error(
-                    "E0017",
+                    codes::E0017,
                     message,
                     span,
                     "not allowed here",
@@ -667,7 +668,7 @@ impl Parser<'_> {
             format!("declare `{what}` blocks directly in the cluster block")
         };
         Err(self.error(
-            "E0017",
+            codes::E0017,
             format!("a `{what}` block is not allowed {}", scope.describe()),
             span,
             "not allowed here",
@@ -795,7 +796,7 @@ impl Parser<'_> {
         let close = self.expect_punct("}", "to close the union (names are separated by `,`)")?;
         if names.is_empty() {
             return Err(self.error(
-                "E0010",
+                codes::E0010,
                 "an empty union names no host".into(),
                 open.to(close),
                 "empty",
@@ -828,7 +829,7 @@ impl Parser<'_> {
             let hint = did_you_mean(&word, STATEMENT_KEYWORDS)
                 .or_else(|| Some("a definition is written `option.path = value;`".into()));
             return Err(self.error(
-                "E0018",
+                codes::E0018,
                 format!("unknown statement `{word}`"),
                 span,
                 "not a keyword",
@@ -860,7 +861,7 @@ impl Parser<'_> {
             Tok::Ident(w) if w.contains('[') => {
                 let span = self.span_here();
                 Err(self.error(
-                    "E0010",
+                    codes::E0010,
                     format!("expected {what}, found the host range `{w}`"),
                     span,
                     "a range is not allowed here",
@@ -881,7 +882,7 @@ impl Parser<'_> {
             Tok::Number(n) => {
                 let span = self.span_here();
                 Err(self.error(
-                    "E0019",
+                    codes::E0019,
                     format!("expected {what}, found `{n}`"),
                     span,
                     "a name cannot start with a digit unquoted",

@@ -57,6 +57,18 @@ pub fn run_all(
         .collect())
 }
 
+/// What the client names as the server: the server's name, as a site's
+/// users do; on its own host, its address (a login between two users of
+/// one host goes to the host's own address, not the `127.0.1.1` of its
+/// name, so the daemon sees it from the host's address).
+fn target(spec: &VerifySpec, from: usize, to: usize) -> String {
+    if from == to {
+        spec.hosts[to].addresses[0].to_string()
+    } else {
+        spec.hosts[to].name.clone()
+    }
+}
+
 fn index(spec: &VerifySpec, name: &str) -> usize {
     spec.hosts
         .iter()
@@ -194,7 +206,7 @@ fn try_ssh(
             "-p",
             &spec.hosts[to].ssh_port.to_string(),
         ])
-        .args(["-l", &pair.to_user, &pair.to_host, "true"])
+        .args(["-l", &pair.to_user, &target(spec, from, to), "true"])
         .output();
     let client_text = out.as_ref().map(summary).ok();
     let ok = out.as_ref().map(|o| o.status.success()).unwrap_or(false);
@@ -285,7 +297,7 @@ fn try_rsh(
             "-n",
             "-l",
             &pair.to_user,
-            &pair.to_host,
+            &target(spec, from, to),
             "echo",
             &nonce,
         ])
@@ -301,6 +313,13 @@ fn try_rsh(
         .unwrap_or(false);
     let needle = format!("as {}", pair.to_user);
     let from_user = format!(" {}@", pair.from_user);
+    // tcpd (`rsh.tcpd`) refuses before in.rshd runs: it logs the client's
+    // address under in.rshd's name and closes the connection after five
+    // seconds; the client then reports a protocol failure.
+    // Its line ends with the client's address in parentheses (after the
+    // name it resolved): `refused connect from h3 (10.0.0.3)`.
+    let client = format!("({})", spec.hosts[from].addresses[0]);
+    let tcpd_refused = |l: &&String| l.contains("refused connect from ") && l.ends_with(&client);
     let t = Instant::now();
     loop {
         let lines = new_lines(&log, start);
@@ -308,6 +327,7 @@ fn try_rsh(
             .iter()
             .rev()
             .find(|l| l.contains(&from_user) && l.contains(&needle))
+            .or_else(|| lines.iter().rev().find(tcpd_refused))
             .or_else(|| lines.iter().rev().find(|l| l.contains("rshd")))
             .cloned();
         if echoed {
@@ -315,6 +335,9 @@ fn try_rsh(
         }
         if denied && (mine.is_some() || t.elapsed() > LOG_GRACE) {
             return (Observed::Refused, mine, client_text);
+        }
+        if let Some(l) = lines.iter().find(tcpd_refused) {
+            return (Observed::Refused, Some(l.clone()), client_text);
         }
         if t.elapsed() > LOG_GRACE {
             return (

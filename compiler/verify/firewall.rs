@@ -1,4 +1,4 @@
-//! Firewalls and the outsider: a host whose tree has `/etc/nftables.conf`
+//! Firewalls and the outsider: a host whose tree has `/etc/accord/firewall.nft`
 //! gets that ruleset loaded with `nft -f` inside its own network namespace
 //! before any login is tried, and an extra namespace on the same bridge
 //! whose address belongs to no cluster host (the outsider) tries to open the
@@ -15,13 +15,21 @@ use std::io::Read as _;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::report::Connect;
 use super::{HostSpec, Outsider, Transport, VerifyError, VerifySpec};
 
 /// The ruleset a host's tree carries, relative to the tree.
-pub const RULESET: &str = "etc/nftables.conf";
+pub const RULESET: &str = "etc/accord/firewall.nft";
+
+/// The name of the site's own table every guarded host starts with.
+pub const SITE_TABLE_NAME: &str = "site";
+
+/// The site's own table: what a host has in nftables before accord (its
+/// /etc/nftables.conf, a container runtime, fail2ban). Its chain accepts
+/// everything, so it decides nothing; accord must leave it as it is.
+pub const SITE_TABLE: &str = "table inet site {\n\tchain input {\n\t\ttype filter hook input priority filter - 10; policy accept;\n\t\ttcp dport 8080 accept\n\t}\n}\n";
 
 /// `nft`, and the Debian package that provides it.
 pub const NFT: (&str, &str) = ("/usr/sbin/nft", "nftables");
@@ -100,37 +108,6 @@ pub fn outsider_address(spec: &VerifySpec) -> Result<Option<Ipv4Addr>, VerifyErr
 /// they stay below the ports rsh clients take first (1023 down).
 pub fn source_port(h: &HostSpec, slot: usize) -> Option<u16> {
     (h.transport == Transport::Rsh).then(|| 600 + (slot % 400) as u16)
-}
-
-/// Loads `ruleset` with `nft -f` inside the network namespace of `anchor`
-/// (nsenter `-n` only: the file is read from the work directory). Never
-/// touches the machine's own namespace: without the namespace, nsenter runs
-/// nothing.
-pub fn load(
-    anchor: u32,
-    ruleset: &Path,
-    run_env: (&str, &str),
-    host: &str,
-) -> Result<Duration, VerifyError> {
-    let t = Instant::now();
-    let out = std::process::Command::new("/usr/bin/nsenter")
-        .args(["-t", &anchor.to_string(), "-n", "--"])
-        .args(["/usr/bin/timeout", "-k", "2", "20", NFT.0, "-f"])
-        .arg(ruleset)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("LANG", "C")
-        .env(run_env.0, run_env.1)
-        .stdin(std::process::Stdio::null())
-        .output()?;
-    if !out.status.success() {
-        return Err(VerifyError::Setup(format!(
-            "`nft -f /etc/nftables.conf` failed on `{host}` ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(t.elapsed())
 }
 
 /// One connect from inside the network namespace at `netns` (a
@@ -304,7 +281,7 @@ fn first_words(mut s: TcpStream) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::KnownHosts;
+    use crate::verify::{Init, Install, KnownHosts};
 
     fn spec(tree: &Path, addrs: &[[u8; 4]], outsider: Outsider) -> VerifySpec {
         VerifySpec {
@@ -316,6 +293,9 @@ mod tests {
                     aliases: vec![],
                     addresses: vec![Ipv4Addr::from(*a)],
                     tree: tree.to_path_buf(),
+                    install: Install::Copy,
+                    init: Init::Sysv,
+                    earlier: Vec::new(),
                     transport: Transport::Ssh,
                     ssh_port: 22,
                     keygen_script: None,
@@ -335,8 +315,8 @@ mod tests {
         // No firewall anywhere: no outsider.
         let s = spec(dir.path(), &[[10, 1, 2, 3]], auto(vec![]));
         assert_eq!(outsider_address(&s).unwrap(), None);
-        fs::create_dir_all(dir.path().join("etc")).unwrap();
-        fs::write(dir.path().join(RULESET), "flush ruleset\n").unwrap();
+        fs::create_dir_all(dir.path().join("etc/accord")).unwrap();
+        fs::write(dir.path().join(RULESET), "table inet accord\n").unwrap();
         let s = spec(dir.path(), &[[10, 1, 2, 3], [10, 1, 2, 254]], auto(vec![]));
         assert_eq!(
             outsider_address(&s).unwrap(),

@@ -1,6 +1,19 @@
-//! One host's files: the tree's `/etc` (laid over the real one by an overlay),
-//! its `/root` and `/home`, the users verify adds, and
-//! the anchor script that mounts them in the host's private mount namespace.
+//! One simulated host's files: the distro's own, as a freshly installed
+//! Debian host has them, in a private mount namespace where every write
+//! lands in a tmpfs of the host, never in the machine's `/etc`.
+//!
+//! Before the anchor starts, verify prepares `prep/`: the seeds of `/etc`
+//! (the host's `/etc/hosts` with the Debian installer's lines and the site's
+//! entries for every host, its hostname, `files`-only name service, the users
+//! in `passwd`), the stock `/etc/ssh` (Debian's pristine `sshd_config`, the
+//! machine's `ssh_config` and `moduli`, empty `sshd_config.d` and
+//! `ssh_config.d`), `/root` and `/home`. The anchor mounts a tmpfs at `rw/`
+//! (in its own mount namespace only), copies the seeds there and lays out
+//! the host: `/etc`, `/usr` and `/var` are writable overlays of the
+//! machine's, with their upper layers in the tmpfs; `/etc/ssh`, `/root`,
+//! `/home` and `/var/lib/accord` are directories of the tmpfs bound in
+//! place; `/run`, `/var/log` and `/dev` are private. The machine's files are
+//! only ever read.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -13,6 +26,21 @@ use super::{HostSpec, UserSpec, VerifyError, VerifySpec};
 /// First uid/gid given to users verify creates.
 const FIRST_UID: u32 = 23000;
 
+/// Debian's pristine `sshd_config` (openssh-server keeps it for ucf); the
+/// machine's `/etc/ssh/sshd_config` when it is not there.
+const STOCK_SSHD_CONFIG: [&str; 2] = ["/usr/share/openssh/sshd_config", "/etc/ssh/sshd_config"];
+
+/// The directories of the machine the host sees through writable overlays.
+pub const OVERLAID: [&str; 3] = ["etc", "usr", "var"];
+
+/// Directories of the host's tmpfs bound in place: `(in rw/, on the host)`.
+pub const BOUND: [(&str, &str); 4] = [
+    ("ssh", "/etc/ssh"),
+    ("root", "/root"),
+    ("home", "/home"),
+    ("state", "/var/lib/accord"),
+];
+
 /// Where one host's files live in the work directory.
 pub struct HostDir {
     /// `WORK/hI`.
@@ -20,21 +48,23 @@ pub struct HostDir {
 }
 
 impl HostDir {
-    /// The top layer of the host's `/etc` (the tree's, plus generated files).
-    pub fn etc(&self) -> PathBuf {
-        self.root.join("etc")
+    /// The seeds verify prepares before the anchor starts.
+    pub fn prep(&self) -> PathBuf {
+        self.root.join("prep")
     }
-    /// The host's `/root`.
-    pub fn home_root(&self) -> PathBuf {
-        self.root.join("root")
+    /// The host's tmpfs (mounted in the anchor's namespace only: read it
+    /// through `/proc/ANCHOR/root`).
+    pub fn rw(&self) -> PathBuf {
+        self.root.join("rw")
     }
-    /// The host's `/home`.
-    pub fn home(&self) -> PathBuf {
-        self.root.join("home")
+    /// The copy of build `k`'s tree (what `--from` reads, and where a keygen
+    /// script runs from).
+    pub fn tree_copy(&self, k: usize) -> PathBuf {
+        self.root.join(format!("tree{k}"))
     }
-    /// The copy of the whole tree (the keygen script runs from here).
-    pub fn tree(&self) -> PathBuf {
-        self.root.join("tree")
+    /// The copy of build `k`'s apply script.
+    pub fn script_copy(&self, k: usize) -> PathBuf {
+        self.root.join(format!("apply{k}.sh"))
     }
     /// The socket bound over `/dev/log`.
     pub fn devlog(&self) -> PathBuf {
@@ -44,17 +74,21 @@ impl HostDir {
     pub fn syslog(&self) -> PathBuf {
         self.root.join("syslog.log")
     }
-    /// The daemon's stderr.
+    /// sshd's stderr.
     pub fn daemon_log(&self) -> PathBuf {
         self.root.join("daemon.log")
+    }
+    /// inetd's stderr (`-d`).
+    pub fn inetd_log(&self) -> PathBuf {
+        self.root.join("inetd.log")
+    }
+    /// What the apply scripts said.
+    pub fn apply_log(&self) -> PathBuf {
+        self.root.join("apply.log")
     }
     /// Created by the anchor once its mounts are in place.
     pub fn ready(&self) -> PathBuf {
         self.root.join("ready")
-    }
-    /// inetd's configuration (rsh).
-    pub fn inetd_conf(&self) -> PathBuf {
-        self.root.join("inetd.conf")
     }
 }
 
@@ -90,46 +124,60 @@ pub fn accounts(users: &[UserSpec]) -> Vec<Account> {
     out
 }
 
-/// Copies the host's tree into `dir` and adds what the
-/// simulated host needs (users, name resolution, inetd).
+/// Prepares the host's seeds and copies of its trees and apply scripts.
 pub fn prepare(dir: &HostDir, spec: &VerifySpec, host: &HostSpec) -> Result<(), VerifyError> {
-    fs::create_dir_all(&dir.root)?;
-    // The host's `/etc` is an overlay: this directory on top of the real
-    // `/etc`; its `ssh` is bound over `/etc/ssh` on its own, so the
-    // machine's host keys and sshd settings are never seen.
-    fs::create_dir_all(dir.etc().join("ssh"))?;
-    fs::create_dir_all(dir.tree())?;
-    copy_all(&host.tree, &dir.tree())?;
-    if dir.tree().join("etc").is_dir() {
-        copy_all(&dir.tree().join("etc"), &dir.etc())?;
+    let prep = dir.prep();
+    for d in ["etc", "ssh/sshd_config.d", "ssh/ssh_config.d", "home"] {
+        fs::create_dir_all(prep.join(d))?;
     }
-    let tree_root = dir.tree().join("root");
-    if tree_root.is_dir() {
-        copy_all(&tree_root, &dir.home_root())?;
-        // A tree built by an ordinary user is owned by that user; once in
-        // place (copied as root, or fixed by the apply script) root's home
-        // belongs to root, and StrictModes insists on it.
-        chown_tree(&dir.home_root(), 0, 0)?;
-    } else {
-        fs::create_dir_all(dir.home_root())?;
-        fs::set_permissions(dir.home_root(), fs::Permissions::from_mode(0o700))?;
+    fs::create_dir_all(dir.rw())?;
+    fs::create_dir_all(prep.join("root"))?;
+    fs::set_permissions(prep.join("root"), fs::Permissions::from_mode(0o700))?;
+    stock_ssh(&prep.join("ssh"))?;
+    let stages = host
+        .earlier
+        .iter()
+        .map(|s| (&s.tree, &s.install))
+        .chain([(&host.tree, &host.install)]);
+    for (k, (tree, install)) in stages.enumerate() {
+        copy_all(tree, &dir.tree_copy(k))?;
+        if let super::Install::Apply { script, .. } = install {
+            fs::copy(script, dir.script_copy(k))?;
+        }
     }
-    fs::create_dir_all(dir.home())?;
-    if dir.tree().join("home").is_dir() {
-        copy_all(&dir.tree().join("home"), &dir.home())?;
+    add_accounts(&prep, &accounts(&spec.users))?;
+    write_resolution(&prep.join("etc"), spec, host)?;
+    Ok(())
+}
+
+/// The distro's `/etc/ssh` before any host key: Debian's pristine
+/// `sshd_config` (with its `Include /etc/ssh/sshd_config.d/*.conf`), the
+/// machine's `ssh_config` and `moduli`.
+fn stock_ssh(to: &Path) -> Result<(), VerifyError> {
+    let sshd = STOCK_SSHD_CONFIG
+        .iter()
+        .find(|p| Path::new(p).is_file())
+        .ok_or_else(|| {
+            VerifyError::Setup("no sshd_config of the distro to start hosts with".into())
+        })?;
+    fs::copy(sshd, to.join("sshd_config"))?;
+    for f in ["ssh_config", "moduli"] {
+        let from = Path::new("/etc/ssh").join(f);
+        if from.is_file() {
+            fs::copy(&from, to.join(f))?;
+        }
     }
-    let accounts = accounts(&spec.users);
-    add_accounts(dir, &accounts)?;
-    write_resolution(dir, spec, host)?;
-    fs::write(
-        dir.inetd_conf(),
-        "shell stream tcp nowait root /usr/sbin/in.rshd in.rshd\n",
-    )?;
+    for f in ["sshd_config", "ssh_config", "moduli"] {
+        let p = to.join(f);
+        if p.exists() {
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o644))?;
+        }
+    }
     Ok(())
 }
 
 /// `cp -a SRC/. DST/`: keeps modes, owners and links.
-fn copy_all(src: &Path, dst: &Path) -> Result<(), VerifyError> {
+pub fn copy_all(src: &Path, dst: &Path) -> Result<(), VerifyError> {
     fs::create_dir_all(dst)?;
     let out = Command::new("/usr/bin/cp")
         .arg("-a")
@@ -147,122 +195,129 @@ fn copy_all(src: &Path, dst: &Path) -> Result<(), VerifyError> {
     Ok(())
 }
 
-/// Adds the users to passwd, group and shadow, gives root and them a
-/// password field that is neither a password nor locked (`*`), and hands
-/// each user its home (as a site's apply step would set owners).
-fn add_accounts(dir: &HostDir, accounts: &[Account]) -> Result<(), VerifyError> {
-    let etc = dir.etc();
-    let base = |f: &str| {
-        fs::read_to_string(etc.join(f))
-            .or_else(|_| fs::read_to_string(Path::new("/etc").join(f)))
-            .unwrap_or_default()
-    };
+/// Adds the users to `passwd`, `group` and `shadow` (seeded from the
+/// machine's), gives root and them a password field that is neither a
+/// password nor locked (`*`), and makes each user's home, theirs, 0755.
+fn add_accounts(prep: &Path, accounts: &[Account]) -> Result<(), VerifyError> {
+    let etc = prep.join("etc");
+    let base = |f: &str| fs::read_to_string(Path::new("/etc").join(f)).unwrap_or_default();
     let (passwd, group, shadow) = (base("passwd"), base("group"), base("shadow"));
     let ours = |line: &str| {
         let name = line.split(':').next().unwrap_or("");
         accounts.iter().any(|a| a.name == name)
     };
-    let mut p: String = passwd
-        .lines()
-        .filter(|l| !ours(l) || l.starts_with("root:"))
-        .fold(String::new(), |mut s, l| {
-            let _ = writeln!(s, "{l}");
-            s
-        });
-    let mut g: String = group
-        .lines()
-        .filter(|l| !ours(l) || l.starts_with("root:"))
-        .fold(String::new(), |mut s, l| {
-            let _ = writeln!(s, "{l}");
-            s
-        });
-    let mut sh = String::new();
-    for l in shadow.lines().filter(|l| !ours(l)) {
-        let _ = writeln!(sh, "{l}");
-    }
+    let keep = |text: &str, root_too: bool| {
+        text.lines()
+            .filter(|l| !ours(l) || (root_too && l.starts_with("root:")))
+            .fold(String::new(), |mut s, l| {
+                let _ = writeln!(s, "{l}");
+                s
+            })
+    };
+    let (mut p, mut g, mut sh) = (
+        keep(&passwd, true),
+        keep(&group, true),
+        keep(&shadow, false),
+    );
     let _ = writeln!(sh, "root:*:19000:0:99999:7:::");
     for a in accounts.iter().filter(|a| a.uid != 0) {
         let _ = writeln!(p, "{}:x:{}:{}::{}:/bin/sh", a.name, a.uid, a.gid, a.home);
         let _ = writeln!(g, "{}:x:{}:", a.name, a.gid);
         let _ = writeln!(sh, "{}:*:19000:0:99999:7:::", a.name);
-        let home = dir.home().join(a.home.trim_start_matches("/home/"));
-        if !home.is_dir() {
-            fs::create_dir_all(&home)?;
-            fs::set_permissions(&home, fs::Permissions::from_mode(0o755))?;
-        }
-        chown_tree(&home, a.uid, a.gid)?;
+        let home = prep.join("home").join(a.home.trim_start_matches("/home/"));
+        fs::create_dir_all(&home)?;
+        fs::set_permissions(&home, fs::Permissions::from_mode(0o755))?;
+        std::os::unix::fs::lchown(&home, Some(a.uid), Some(a.gid))?;
     }
     fs::write(etc.join("passwd"), p)?;
     fs::write(etc.join("group"), g)?;
     fs::write(etc.join("shadow"), sh)?;
-    fs::set_permissions(etc.join("shadow"), fs::Permissions::from_mode(0o640))?;
-    Ok(())
-}
-
-fn chown_tree(path: &Path, uid: u32, gid: u32) -> Result<(), VerifyError> {
-    std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
-    if path.is_dir() && !path.is_symlink() {
-        for e in fs::read_dir(path)? {
-            chown_tree(&e?.path(), uid, gid)?;
-        }
+    for (f, mode) in [("passwd", 0o644), ("group", 0o644), ("shadow", 0o640)] {
+        fs::set_permissions(etc.join(f), fs::Permissions::from_mode(mode))?;
     }
     Ok(())
 }
 
-/// `/etc/hosts` and `/etc/hostname` from the spec unless the tree has them;
-/// names resolve from files only, and no resolver is reachable.
-fn write_resolution(dir: &HostDir, spec: &VerifySpec, host: &HostSpec) -> Result<(), VerifyError> {
-    let etc = dir.etc();
-    let tree_etc = dir.tree().join("etc");
-    if !tree_etc.join("hosts").exists() {
-        let mut s = String::from("127.0.0.1\tlocalhost\n");
-        for h in &spec.hosts {
-            for a in &h.addresses {
-                let _ = writeln!(s, "{a}\t{} {}", h.name, h.aliases.join(" "));
-            }
+/// The host's own `/etc/hosts` as the Debian installer writes it (its
+/// `127.0.1.1` line) followed by the site's entries, one per address of
+/// every host (the site's name service: the cluster need not import
+/// std.hosts); its hostname; names and users from files only; and a resolver
+/// that answers no one (none is reachable).
+fn write_resolution(etc: &Path, spec: &VerifySpec, host: &HostSpec) -> Result<(), VerifyError> {
+    let mut s = String::from("127.0.0.1\tlocalhost\n");
+    let _ = writeln!(s, "127.0.1.1\t{}", names(host).join(" "));
+    s.push_str(
+        "\n# The following lines are desirable for IPv6 capable hosts\n\
+         ::1     localhost ip6-localhost ip6-loopback\nff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n\
+         \n# site entries\n",
+    );
+    for h in &spec.hosts {
+        for a in &h.addresses {
+            let _ = writeln!(s, "{a}\t{}", names(h).join(" "));
         }
-        fs::write(etc.join("hosts"), s)?;
     }
-    if !tree_etc.join("hostname").exists() {
-        fs::write(etc.join("hostname"), format!("{}\n", host.name))?;
-    }
-    if !tree_etc.join("nsswitch.conf").exists() {
-        fs::write(
-            etc.join("nsswitch.conf"),
-            "passwd: files\ngroup: files\nshadow: files\nhosts: files\n",
-        )?;
-    }
+    fs::write(etc.join("hosts"), s)?;
+    fs::write(etc.join("hostname"), format!("{}\n", host.name))?;
+    fs::write(
+        etc.join("nsswitch.conf"),
+        "passwd: files\ngroup: files\nshadow: files\nhosts: files\n",
+    )?;
     fs::write(
         etc.join("resolv.conf"),
         "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
     )?;
+    for f in ["hosts", "hostname", "nsswitch.conf", "resolv.conf"] {
+        fs::set_permissions(etc.join(f), fs::Permissions::from_mode(0o644))?;
+    }
     Ok(())
 }
 
-/// The anchor's script: private `/run`, `/var/log` and `/dev` (real device
-/// nodes bound in, `/dev/log` our socket), the host's `/etc`, `/root` and
-/// `/home` bound in place, the hostname set, then a bounded sleep that holds
-/// the namespaces. `mount -n` keeps libmount out of the real `/run`.
+/// A host's name first (what its clients present), then its other names.
+fn names(h: &HostSpec) -> Vec<&str> {
+    std::iter::once(h.name.as_str())
+        .chain(h.aliases.iter().map(String::as_str))
+        .collect()
+}
+
+/// The anchor's script: the host's tmpfs at `rw/` seeded from `prep/`,
+/// private `/run`, `/var/log` and `/dev` (real device nodes bound in,
+/// `/dev/log` our socket), writable overlays of `/etc`, `/usr` and `/var`,
+/// the tmpfs's directories bound over `/etc/ssh`, `/root`, `/home` and
+/// `/var/lib/accord`, the hostname set, then a bounded sleep that holds the
+/// namespaces. `mount -n` keeps libmount out of the real `/run`.
 pub fn anchor_script(dir: &HostDir, name: &str, lifetime_secs: u64) -> String {
     let h = dir.root.display();
-    format!(
+    let mut s = format!(
         r#"set -e
-dev="{h}/dev"
+h="{h}"
+mount -n -t tmpfs -o mode=0755 tmpfs "$h/rw"
+mkdir -p "$h/rw/state"
+chmod 0700 "$h/rw/state"
+for d in {overlaid}; do mkdir -p "$h/rw/upper/$d" "$h/rw/work/$d"; done
+cp -a "$h/prep/etc/." "$h/rw/upper/etc/"
+for d in ssh root home; do cp -a "$h/prep/$d" "$h/rw/$d"; done
+dev="$h/dev"
 mount -n -t tmpfs -o mode=0755 tmpfs "$dev"
 for n in null zero full random urandom tty; do : > "$dev/$n"; mount -n --bind "/dev/$n" "$dev/$n"; done
 mkdir -p "$dev/pts" "$dev/shm"
-: > "$dev/log"; mount -n --bind "{h}/devlog" "$dev/log"
+: > "$dev/log"; mount -n --bind "$h/devlog" "$dev/log"
 mount -n --rbind "$dev" /dev
 mount -n -t tmpfs -o mode=0755 tmpfs /run
 mkdir -m 0755 /run/sshd
+for d in {overlaid}; do
+    mount -n -t overlay overlay -o "lowerdir=/$d,upperdir=$h/rw/upper/$d,workdir=$h/rw/work/$d" "/$d"
+done
 mount -n -t tmpfs -o mode=0755 tmpfs /var/log
-mount -n -t overlay overlay -o "lowerdir={h}/etc:/etc" /etc
-mount -n --bind "{h}/etc/ssh" /etc/ssh
-mount -n --bind "{h}/root" /root
-mount -n --bind "{h}/home" /home
-hostname "{name}"
-: > "{h}/ready"
-exec sleep {lifetime_secs}
-"#
-    )
+mkdir -p /var/lib/accord
+"#,
+        overlaid = OVERLAID.join(" "),
+    );
+    for (from, to) in BOUND {
+        let _ = writeln!(s, "mount -n --bind \"$h/rw/{from}\" {to}");
+    }
+    let _ = write!(
+        s,
+        "hostname \"{name}\"\n: > \"$h/ready\"\nexec sleep {lifetime_secs}\n"
+    );
+    s
 }

@@ -24,6 +24,13 @@ const PREFIX: &str = "accord-";
 const WORK_PREFIX: &str = "accord-verify-";
 /// The environment variable that marks every process of a run.
 const RUN_ENV: &str = "ACCORD_VERIFY_RUN";
+/// The distro's daemons every simulated host starts with, when the machine
+/// has them.
+pub const SSHD: &str = "/usr/sbin/sshd";
+pub const INETD: &str = "/usr/sbin/inetd";
+/// The host keys every simulated host starts with.
+const STOCK_KEYS: &str = "for t in ecdsa ed25519; do \
+    /usr/bin/ssh-keygen -q -t $t -N '' -f /etc/ssh/ssh_host_${t}_key < /dev/null > /dev/null; done";
 
 /// One run's resources.
 pub struct Lab {
@@ -77,6 +84,11 @@ impl Lab {
     /// The run's id (prefix of its namespaces).
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// What the run brings up.
+    pub fn spec(&self) -> &VerifySpec {
+        &self.spec
     }
 
     /// Every PID this run spawned.
@@ -173,17 +185,64 @@ impl Lab {
         Ok(())
     }
 
-    /// Loads host `i`'s `/etc/nftables.conf` (the tree's) inside its
-    /// network namespace.
+    /// Loads accord's firewall table from host `i`'s own
+    /// `/etc/accord/firewall.nft` (as its init script does).
     pub fn load_firewall(&mut self, i: usize) -> Result<(), VerifyError> {
-        let ruleset = self.dir(i).tree().join(firewall::RULESET);
-        firewall::load(
-            self.anchor(i),
-            &ruleset,
-            (RUN_ENV, &self.id),
-            &self.spec.hosts[i].name,
+        let rules = format!("/{}", firewall::RULESET);
+        self.run_on(
+            i,
+            "`nft -f /etc/accord/firewall.nft`",
+            &[firewall::NFT.0, "-f", &rules],
         )?;
         Ok(())
+    }
+
+    /// Removes accord's firewall table from host `i` (to prove the path
+    /// without it).
+    pub fn unload_firewall(&mut self, i: usize) -> Result<(), VerifyError> {
+        self.run_on(
+            i,
+            "removing the firewall",
+            &[firewall::NFT.0, "delete", "table", "inet", "accord"],
+        )?;
+        Ok(())
+    }
+
+    /// Whether accord's firewall table is loaded on host `i`.
+    pub fn firewall_loaded(&self, i: usize) -> bool {
+        self.on_host(i)
+            .args([firewall::NFT.0, "list", "table", "inet", "accord"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    /// Loads the site's own nftables table on host `i` (what a host has
+    /// before accord: accord must never touch it) and returns its listing.
+    pub fn load_site_table(&mut self, i: usize) -> Result<String, VerifyError> {
+        let site = self.dir(i).root.join("site.nft");
+        fs::write(&site, firewall::SITE_TABLE)?;
+        let site = site.display().to_string();
+        self.run_on(
+            i,
+            "loading the site's own table",
+            &[firewall::NFT.0, "-f", &site],
+        )?;
+        self.site_table(i)
+    }
+
+    /// The listing of the site's own table on host `i`.
+    pub fn site_table(&self, i: usize) -> Result<String, VerifyError> {
+        self.run_on(
+            i,
+            "listing the site's own table",
+            &[
+                firewall::NFT.0,
+                "list",
+                "table",
+                "inet",
+                firewall::SITE_TABLE_NAME,
+            ],
+        )
     }
 
     /// The `/run/netns` file of host `i`'s network namespace.
@@ -191,16 +250,30 @@ impl Lab {
         Path::new("/run/netns").join(self.netns(i))
     }
 
-    /// Before the firewalls are loaded: connects from every other host and
-    /// from the outsider to the transport port of every host in `guarded`,
-    /// all at once. Remembers the hosts' results (see
-    /// [`Lab::reached_before`]) and returns the outsider's, one per guarded
-    /// host (empty without an outsider).
-    pub fn probe_before_firewalls(&mut self, guarded: &[usize]) -> Vec<Connect> {
+    /// With accord's firewall tables taken out: connects from every other
+    /// host and from the outsider to the transport port of every host in
+    /// `guarded`, all at once, then loads the tables again from the hosts'
+    /// own files. Remembers the hosts' results (see [`Lab::reached_before`])
+    /// and returns the outsider's, one per guarded host (empty without an
+    /// outsider).
+    pub fn probe_before_firewalls(
+        &mut self,
+        guarded: &[usize],
+    ) -> Result<Vec<Connect>, VerifyError> {
+        let outsider = self.probe_without_firewalls(guarded);
+        for &i in guarded {
+            signal::check()?;
+            self.load_firewall(i)?;
+        }
+        Ok(outsider)
+    }
+
+    fn probe_without_firewalls(&mut self, guarded: &[usize]) -> Vec<Connect> {
         let n = self.spec.hosts.len();
+        // A host to itself too: two users of one host log in through its
+        // own ruleset (to its own address, over loopback).
         let pairs: Vec<(usize, usize)> = (0..n)
             .flat_map(|from| guarded.iter().map(move |&to| (from, to)))
-            .filter(|(from, to)| from != to)
             .collect();
         let me: &Lab = self;
         let (hosts, outsider) = std::thread::scope(|s| {
@@ -285,8 +358,12 @@ impl Lab {
         Ok(())
     }
 
-    /// Prepares host `i`'s files, starts its anchor, runs its keygen script
-    /// and starts its daemon.
+    /// Prepares host `i`'s files, starts its anchor, makes its host keys as
+    /// the distro's package does, and starts the distro's daemons on the
+    /// distro's own configuration: sshd (with its `Include` of
+    /// `sshd_config.d`) and inetd (the machine's `/etc/inetd.conf`, where
+    /// Debian's rsh-server registers in.rshd through tcpd), whichever the
+    /// machine has. Accord's tree goes in later ([`Lab::install`]).
     pub fn start_host(&mut self, i: usize) -> Result<(), VerifyError> {
         let dir = self.dir(i);
         let host = self.spec.hosts[i].clone();
@@ -314,65 +391,91 @@ impl Lab {
         self.anchors[i] = Some(anchor);
         self.wait_for(
             Duration::from_secs(10),
-            &format!("host `{}` to mount its tree", host.name),
+            &format!("host `{}` to mount its files", host.name),
             |l| l.dir(i).ready().exists(),
-        )?;
-        if host.transport == Transport::Ssh {
-            self.keygen(i, &host)?;
+        )
+        .map_err(|e| match e {
+            VerifyError::Setup(s) => VerifyError::Setup(format!(
+                "{s}: {}",
+                fs::read_to_string(dir.root.join("anchor.log"))
+                    .unwrap_or_default()
+                    .trim()
+            )),
+            e => e,
+        })?;
+        if Path::new(SSHD).exists() {
+            // openssh-server's postinst makes every default key type; the
+            // lab makes ecdsa and ed25519 (an RSA key costs about a second
+            // per host). A build that wants rsa makes it with its own
+            // host-key script, as it would on a host that lacks it.
+            self.run_on(
+                i,
+                "making the distro's host keys",
+                &["/bin/sh", "-c", STOCK_KEYS],
+            )?;
             let log = fs::File::create(dir.daemon_log())?;
             let mut cmd = self.on_host(i);
-            cmd.args([
-                "/usr/bin/timeout",
-                "-k",
-                "2",
-                &self.lifetime.as_secs().to_string(),
-            ])
-            .args(["/usr/sbin/sshd", "-D", "-e", "-f", "/etc/ssh/sshd_config"])
-            .args(["-o", "LogLevel=VERBOSE", "-o", "PidFile=/run/sshd.pid"])
-            .stdout(log.try_clone()?)
-            .stderr(log);
+            cmd.args(self.bounded())
+                .args([SSHD, "-D", "-e", "-f", "/etc/ssh/sshd_config"])
+                .args(["-o", "LogLevel=VERBOSE", "-o", "PidFile=/run/sshd.pid"])
+                .stdout(log.try_clone()?)
+                .stderr(log);
             self.spawn(&format!("sshd {}", host.name), &mut cmd)?;
-        } else {
-            let log = fs::File::create(dir.daemon_log())?;
+        }
+        if Path::new(INETD).exists() {
+            let log = fs::File::create(dir.inetd_log())?;
             let mut cmd = self.on_host(i);
-            cmd.args([
-                "/usr/bin/timeout",
-                "-k",
-                "2",
-                &self.lifetime.as_secs().to_string(),
-            ])
-            .arg("/usr/sbin/inetd")
-            .arg("-d")
-            .arg(dir.inetd_conf())
-            .stdout(log.try_clone()?)
-            .stderr(log);
+            cmd.args(self.bounded())
+                .args([INETD, "-d", "/etc/inetd.conf"])
+                .stdout(log.try_clone()?)
+                .stderr(log);
             self.spawn(&format!("inetd {}", host.name), &mut cmd)?;
         }
         Ok(())
     }
 
-    /// Runs the tree's keygen script on the host, or makes an ed25519 key
-    /// when the tree has none.
-    fn keygen(&mut self, i: usize, host: &super::HostSpec) -> Result<(), VerifyError> {
-        let mut cmd = self.on_host(i);
-        cmd.args(["/usr/bin/timeout", "30"]);
-        match &host.keygen_script {
-            Some(script) => {
-                cmd.arg("/bin/sh").arg(self.dir(i).tree().join(script));
-            }
-            None => {
-                cmd.args(["/bin/sh", "-c", "test -e /etc/ssh/ssh_host_ed25519_key || /usr/bin/ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key"]);
-            }
-        }
-        let out = cmd.stdin(Stdio::null()).output()?;
+    /// `timeout -k 2 LIFETIME`: a daemon ends by itself even if verify is
+    /// SIGKILLed.
+    fn bounded(&self) -> Vec<String> {
+        vec![
+            "/usr/bin/timeout".into(),
+            "-k".into(),
+            "2".into(),
+            self.lifetime.as_secs().max(1).to_string(),
+        ]
+    }
+
+    /// Runs `argv` on host `i` (bounded), failing with its output.
+    pub fn run_on(&self, i: usize, what: &str, argv: &[&str]) -> Result<String, VerifyError> {
+        let out = self
+            .on_host(i)
+            .args(["/usr/bin/timeout", "-k", "2", "120"])
+            .args(argv)
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         if !out.status.success() {
             return Err(VerifyError::Setup(format!(
-                "keygen on `{}` failed: {}",
-                host.name,
-                String::from_utf8_lossy(&out.stderr).trim()
+                "{what} on `{}` failed ({}): {}",
+                self.spec.hosts[i].name,
+                out.status,
+                text.trim()
             )));
         }
-        Ok(())
+        Ok(text)
+    }
+
+    /// The path at which this process sees host `i`'s `path` (through the
+    /// anchor's root, in its mount namespace).
+    pub fn host_path(&self, i: usize, path: &str) -> PathBuf {
+        PathBuf::from(format!(
+            "/proc/{}/root/{}",
+            self.anchor(i),
+            path.trim_start_matches('/')
+        ))
     }
 
     /// A command that runs inside host `i`'s namespaces with a clean
@@ -386,6 +489,30 @@ impl Lab {
             .env(RUN_ENV, &self.id)
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// Waits until host `i`'s distro daemons run on the distro's files:
+    /// sshd listens on 22 (Debian's sshd_config names no port), inetd has
+    /// written its pid file.
+    pub fn wait_stock(&mut self, i: usize) -> Result<(), VerifyError> {
+        let anchor = self.anchor(i);
+        let name = self.spec.hosts[i].name.clone();
+        if Path::new(SSHD).exists() {
+            self.wait_for(
+                Duration::from_secs(10),
+                &format!("the distro's sshd on `{name}` to listen on port 22"),
+                |_| listening(anchor, 22),
+            )?;
+        }
+        if Path::new(INETD).exists() {
+            let pidfile = self.host_path(i, "/run/inetd.pid");
+            self.wait_for(
+                Duration::from_secs(10),
+                &format!("the distro's inetd on `{name}` to start"),
+                |_| pidfile.is_file(),
+            )?;
+        }
+        Ok(())
     }
 
     /// Waits until every daemon listens on its port (read from the host's
@@ -457,7 +584,7 @@ impl Lab {
         lines.sort();
         let content = lines.join("\n") + "\n";
         for &i in &ssh {
-            let path = self.dir(i).etc().join("ssh/ssh_known_hosts");
+            let path = self.host_path(i, "/etc/ssh/ssh_known_hosts");
             // Truncate in place: the inode stays the one the host sees.
             let mut f = fs::OpenOptions::new()
                 .create(true)
@@ -698,7 +825,7 @@ pub fn leftovers(run_id: &str, pids: &[u32]) -> Vec<String> {
 }
 
 /// Whether a socket listens on `port` in the network namespace of `pid`.
-fn listening(pid: u32, port: u16) -> bool {
+pub fn listening(pid: u32, port: u16) -> bool {
     let want = format!(":{port:04X}");
     ["tcp", "tcp6"].iter().any(|f| {
         fs::read_to_string(format!("/proc/{pid}/net/{f}"))

@@ -1,13 +1,17 @@
 //! `accord verify`: brings an emitted build up in Linux network namespaces
-//! with real sshd and in.rshd and checks every pair of principals.
+//! the way a site deploys it, with real sshd and in.rshd, and checks every
+//! pair of principals.
 //!
 //! One network namespace per host (a veth into a bridge that lives in its own
 //! "switch" namespace), one mount and UTS namespace per host held by an
-//! anchor process, the host's tree copied and bind-mounted over `/etc`,
-//! `/root` and `/home`, the tree's keygen script run, real `sshd` or `inetd`
-//! with `in.rshd` started under `timeout`, then every expected pair tried
-//! from inside the client host. `docs/verify.md` is the user's view;
-//! `../shared/reference/e2e-namespaces.md` is the recipe this follows.
+//! anchor process, where the host starts as a freshly installed Debian host
+//! (the distro's own files in writable overlays backed by a tmpfs of the
+//! host, the distro's sshd and inetd running on them: [`host`]); then each
+//! build goes in through its apply script and activation reloads the daemons
+//! ([`install`]), and every expected pair is tried from inside the client
+//! host ([`check`]); last, every file of the host that is not the build's
+//! must be as it was before ([`hostfiles`]). `docs/verify.md` is the user's
+//! view; `../shared/reference/e2e-namespaces.md` is the recipe this follows.
 //!
 //! Everything created (namespaces, processes, the work directory) belongs to
 //! a [`lab::Lab`] whose teardown runs on every exit path: normal return,
@@ -17,6 +21,8 @@
 mod check;
 mod firewall;
 mod host;
+mod hostfiles;
+mod install;
 mod lab;
 mod report;
 mod require;
@@ -30,7 +36,8 @@ use std::time::{Duration, Instant};
 
 pub use lab::{leftovers, remove_stale};
 pub use report::{
-    Connect, Observed, OutsiderProbe, OutsiderReport, PairResult, Report, Timings, Verdict,
+    Connect, HostFiles, Observed, OutsiderProbe, OutsiderReport, PairResult, Report, Timings,
+    Verdict,
 };
 pub use require::requirements;
 
@@ -55,12 +62,62 @@ pub struct HostSpec {
     pub addresses: Vec<Ipv4Addr>,
     /// The host's emitted tree (mirrors `/`); never modified.
     pub tree: PathBuf,
+    /// How the tree goes onto the host.
+    pub install: Install,
+    /// The init system the tree was built for (decides who activates it).
+    pub init: Init,
+    /// Builds installed on the host before this one, oldest first (a site
+    /// that switched transports, or rolled forward); empty for a first push.
+    pub earlier: Vec<Stage>,
     /// The daemon that guards it.
     pub transport: Transport,
     /// The port sshd listens on (ssh only).
     pub ssh_port: u16,
     /// The host-key script, as a path inside the tree (`etc/...`).
     pub keygen_script: Option<PathBuf>,
+}
+
+/// How a host's tree goes onto the simulated host, over the distro's own
+/// files and running daemons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Install {
+    /// The build's apply script for the host (`apply/<host>.sh`), run as
+    /// root on the host with `--from` a copy of the tree; its activation
+    /// reloads the daemons (for `Init::Sysv`: in the lab nothing runs
+    /// systemd, so for `Init::Systemd` verify runs it with `--no-activate`
+    /// and reloads the daemons itself). `manifest` (`manifests/<host>.tsv`)
+    /// says which paths are accord's whole files and which its blocks.
+    Apply {
+        /// The apply script.
+        script: PathBuf,
+        /// The host's manifest.
+        manifest: PathBuf,
+    },
+    /// The tree copied over `/` as `cp -a` would (trees written by hand),
+    /// then the daemons reloaded by verify; every path of the tree is
+    /// accord's.
+    Copy,
+}
+
+/// The init system a tree was built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// sysvinit: activation runs the init scripts, as on the host.
+    Sysv,
+    /// systemd: activation needs systemd as PID 1, which the lab lacks.
+    Systemd,
+}
+
+/// A build installed on a host before its current one.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// Its tree.
+    pub tree: PathBuf,
+    /// How it goes in.
+    pub install: Install,
+    /// The init system it was built for.
+    pub init: Init,
 }
 
 /// A non-root user created on every host (root always exists).
@@ -100,7 +157,7 @@ pub enum KnownHosts {
 
 /// The outsider: an extra namespace on the cluster's link, with an address
 /// that belongs to no cluster host, which tries to open the transport port
-/// of every host whose tree has a firewall (`/etc/nftables.conf`). There is
+/// of every host whose tree has a firewall (`/etc/accord/firewall.nft`). There is
 /// none when no host has a firewall.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outsider {
@@ -155,6 +212,8 @@ pub enum ProgressEvent {
         /// Number of hosts.
         total: usize,
     },
+    /// Accord's builds are going onto the hosts (apply scripts, activation).
+    Installing,
     /// Firewalls are being loaded (after the outsider reached every
     /// guarded port without them).
     LoadingFirewalls {
@@ -226,6 +285,7 @@ pub fn terminal_progress() -> Option<ProgressFn> {
             ProgressEvent::HostStarting { name, index, total } => {
                 format!("\rverify: starting host {index}/{total} `{name}`\x1b[K")
             }
+            ProgressEvent::Installing => "\rverify: installing the builds\x1b[K".to_string(),
             ProgressEvent::LoadingFirewalls { hosts } => {
                 format!("\rverify: loading {hosts} firewall(s)\x1b[K")
             }
@@ -298,6 +358,9 @@ impl From<std::io::Error> for VerifyError {
 pub fn run(spec: &VerifySpec, opts: &VerifyOptions) -> Result<Report, VerifyError> {
     requirements(spec)?;
     validate(spec)?;
+    for h in &spec.hosts {
+        install::check_places(h)?;
+    }
     let _signals = signal::Guard::install();
     lab::remove_stale();
     let started = Instant::now();
@@ -315,23 +378,107 @@ pub fn run(spec: &VerifySpec, opts: &VerifyOptions) -> Result<Report, VerifyErro
     let spawned = lab.spawned_pids();
     let run_id = lab.id().to_string();
     lab.teardown();
-    let (pairs, outsider, mut timings) = outcome?;
+    let (pairs, outsider, host_files, mut timings) = outcome?;
     timings.teardown = torn.elapsed();
     Ok(Report {
         run_id,
         pairs,
         outsider,
+        host_files,
         timings,
         spawned_pids: spawned,
     })
 }
+
+/// What happened to one host's own files and tables since before accord.
+struct HostBefore {
+    files: hostfiles::Snapshot,
+    site_table: Option<String>,
+}
+
+/// Every build of every host goes in, oldest first; returns each host's
+/// state from before accord.
+fn install_builds(lab: &mut lab::Lab, spec: &VerifySpec) -> Result<Vec<HostBefore>, VerifyError> {
+    let mut before = Vec::new();
+    for (i, h) in spec.hosts.iter().enumerate() {
+        let firewalled = firewall::has_firewall(h)
+            || h.earlier
+                .iter()
+                .any(|s| s.tree.join(firewall::RULESET).is_file());
+        let site_table = if firewalled {
+            Some(lab.load_site_table(i)?)
+        } else {
+            None
+        };
+        before.push(HostBefore {
+            files: hostfiles::snapshot(lab, i)?,
+            site_table,
+        });
+    }
+    for (i, h) in spec.hosts.iter().enumerate() {
+        let stages = h
+            .earlier
+            .iter()
+            .map(|s| (&s.install, s.init))
+            .chain([(&h.install, h.init)]);
+        for (k, (how, init)) in stages.enumerate() {
+            signal::check()?;
+            install::install(lab, i, k, how, init)?;
+        }
+    }
+    Ok(before)
+}
+
+/// Compares every host's own files and tables with what they were before
+/// accord's first build.
+fn host_files(
+    lab: &lab::Lab,
+    spec: &VerifySpec,
+    before: &[HostBefore],
+) -> Result<Vec<HostFiles>, VerifyError> {
+    let allow = hostfiles::Allowances {
+        known_hosts_by_verify: spec.known_hosts == KnownHosts::Rebuild,
+    };
+    let mut out = Vec::new();
+    for (i, (h, b)) in spec.hosts.iter().zip(before).enumerate() {
+        let managed = match &h.install {
+            Install::Apply { manifest, .. } => {
+                hostfiles::managed_from_manifest(&std::fs::read_to_string(manifest)?)
+            }
+            Install::Copy => hostfiles::managed_from_tree(&h.tree),
+        };
+        let last = hostfiles::snapshot(lab, i)?;
+        let mut problems = hostfiles::problems(&b.files, &last, &managed, &allow);
+        if let Some(table) = &b.site_table {
+            if lab.site_table(i).ok().as_ref() != Some(table) {
+                problems.push(format!(
+                    "the host's own nftables table `inet {}` changed",
+                    firewall::SITE_TABLE_NAME
+                ));
+            }
+        }
+        out.push(HostFiles {
+            host: h.name.clone(),
+            builds: h.earlier.len() + 1,
+            problems,
+        });
+    }
+    Ok(out)
+}
+
+type Outcome = (
+    Vec<PairResult>,
+    Option<OutsiderReport>,
+    Vec<HostFiles>,
+    Timings,
+);
 
 fn bring_up_and_check(
     lab: &mut lab::Lab,
     spec: &VerifySpec,
     opts: &VerifyOptions,
     started: Instant,
-) -> Result<(Vec<PairResult>, Option<OutsiderReport>, Timings), VerifyError> {
+) -> Result<Outcome, VerifyError> {
     lab.start_network()?;
     for (i, h) in spec.hosts.iter().enumerate() {
         signal::check()?;
@@ -344,21 +491,29 @@ fn bring_up_and_check(
             },
         );
         lab.start_host(i)?;
+        lab.wait_stock(i)?;
     }
+    emit(opts, &ProgressEvent::Installing);
+    let before_accord = install_builds(lab, spec)?;
     lab.wait_daemons()?;
-    // Keys are collected before the firewalls are up, as a site would
-    // collect them (a firewall admits only the hosts with a grant into it).
-    if spec.known_hosts == KnownHosts::Rebuild {
-        lab.rebuild_known_hosts()?;
-    }
     let guarded: Vec<usize> = (0..spec.hosts.len())
         .filter(|&i| firewall::has_firewall(&spec.hosts[i]))
         .collect();
+    for &i in &guarded {
+        if !lab.firewall_loaded(i) {
+            return Err(VerifyError::Setup(format!(
+                "after its build went in, `{}` has no `inet accord` table: activation did not load /{}",
+                spec.hosts[i].name,
+                firewall::RULESET
+            )));
+        }
+    }
+    // Keys are collected before the firewalls are up, as a site would
+    // collect them (a firewall admits only the hosts with a grant into it).
     let mut firewalls = Duration::ZERO;
     let mut before = Vec::new();
     if !guarded.is_empty() {
         let t = Instant::now();
-        before = lab.probe_before_firewalls(&guarded);
         emit(
             opts,
             &ProgressEvent::LoadingFirewalls {
@@ -366,10 +521,15 @@ fn bring_up_and_check(
             },
         );
         for &i in &guarded {
-            signal::check()?;
-            lab.load_firewall(i)?;
+            lab.unload_firewall(i)?;
         }
+        if spec.known_hosts == KnownHosts::Rebuild {
+            lab.rebuild_known_hosts()?;
+        }
+        before = lab.probe_before_firewalls(&guarded)?;
         firewalls = t.elapsed();
+    } else if spec.known_hosts == KnownHosts::Rebuild {
+        lab.rebuild_known_hosts()?;
     }
     emit(opts, &ProgressEvent::HostsReady);
     let setup = started.elapsed();
@@ -416,9 +576,11 @@ fn bring_up_and_check(
             .map(|h| h.name.clone())
             .collect(),
     });
+    let host_files = host_files(lab, spec, &before_accord)?;
     Ok((
         pairs,
         outsider,
+        host_files,
         Timings {
             setup,
             checks: t.elapsed(),
@@ -512,6 +674,9 @@ mod tests {
                 aliases: vec![],
                 addresses: vec![Ipv4Addr::new(10, 231, 0, 1)],
                 tree: std::env::temp_dir(),
+                install: Install::Copy,
+                init: Init::Sysv,
+                earlier: Vec::new(),
                 transport: Transport::Ssh,
                 ssh_port: 22,
                 keygen_script: None,

@@ -184,6 +184,18 @@ pub struct Timings {
     pub outsider: Duration,
 }
 
+/// One host's own files and tables after accord's builds went in.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostFiles {
+    /// The host.
+    pub host: String,
+    /// How many builds went onto it.
+    pub builds: usize,
+    /// Each of the host's own paths (or its nftables table) that is not as
+    /// it was before accord, and not accord's; empty when nothing was lost.
+    pub problems: Vec<String>,
+}
+
 /// The result of a run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Report {
@@ -194,6 +206,8 @@ pub struct Report {
     /// The outsider's attempts, when a host had a firewall and the spec
     /// kept the outsider.
     pub outsider: Option<OutsiderReport>,
+    /// Each host's own files after the builds went in.
+    pub host_files: Vec<HostFiles>,
     /// Phase durations.
     pub timings: Timings,
     /// Every process the run started (all gone when it returns).
@@ -206,6 +220,12 @@ impl Report {
     pub fn ok(&self) -> bool {
         self.pairs.iter().all(PairResult::matches)
             && self.outsider.as_ref().is_none_or(OutsiderReport::ok)
+            && self.host_files.iter().all(|h| h.problems.is_empty())
+    }
+
+    /// Pairs the graph denies that were tried (each one a refusal to prove).
+    pub fn refusals_tried(&self) -> usize {
+        self.pairs.iter().filter(|p| !p.expected).count()
     }
 
     /// The pairs that did not.
@@ -318,6 +338,17 @@ impl fmt::Display for Report {
                 writeln!(f, "  client: {c}")?;
             }
         }
+        let damaged: Vec<&HostFiles> = self
+            .host_files
+            .iter()
+            .filter(|h| !h.problems.is_empty())
+            .collect();
+        for h in &damaged {
+            writeln!(f, "host files: `{}` lost its own:", h.host)?;
+            for p in &h.problems {
+                writeln!(f, "  {p}")?;
+            }
+        }
         let outsider = match &self.outsider {
             Some(o) => {
                 write_outsider(f, o)?;
@@ -329,10 +360,20 @@ impl fmt::Display for Report {
             }
             None => String::new(),
         };
+        let files = if self.host_files.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", host files kept on {} of {} hosts",
+                self.host_files.len() - damaged.len(),
+                self.host_files.len()
+            )
+        };
         write!(
             f,
-            "{} pairs, {} mismatches{outsider} (setup {:.1}s, checks {:.1}s, teardown {:.1}s)",
+            "{} pairs ({} refusals), {} mismatches{outsider}{files} (setup {:.1}s, checks {:.1}s, teardown {:.1}s)",
             self.pairs.len(),
+            self.refusals_tried(),
             bad.len(),
             self.timings.setup.as_secs_f64(),
             self.timings.checks.as_secs_f64(),
@@ -440,6 +481,7 @@ mod tests {
             run_id: "accord-1-0".into(),
             pairs,
             outsider: None,
+            host_files: vec![],
             timings: Timings::default(),
             spawned_pids: vec![],
         }
@@ -507,7 +549,9 @@ mod tests {
         );
         assert!(text.contains("no firewall (not tried): h3"), "{text}");
         assert!(
-            text.contains("1 pairs, 0 mismatches, outsider kept out by 1 of 2 firewalls"),
+            text.contains(
+                "1 pairs (1 refusals), 0 mismatches, outsider kept out by 1 of 2 firewalls"
+            ),
             "{text}"
         );
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
@@ -519,6 +563,34 @@ mod tests {
         assert_eq!(p[1]["host"], "h2");
         assert_eq!(json["outsider"]["address"], "10.0.0.254");
         r.outsider.as_mut().unwrap().probes.remove(1);
+        assert!(r.ok());
+    }
+
+    #[test]
+    fn a_host_that_lost_its_own_files_fails_the_report() {
+        let mut r = report(vec![pair("h2", true, Observed::Allowed)]);
+        r.host_files = vec![
+            HostFiles {
+                host: "h1".into(),
+                builds: 2,
+                problems: vec!["`/etc/ssh/sshd_config` changed (content)".into()],
+            },
+            HostFiles {
+                host: "h2".into(),
+                builds: 2,
+                problems: vec![],
+            },
+        ];
+        assert!(!r.ok());
+        let text = r.to_string();
+        assert!(
+            text.contains(
+                "host files: `h1` lost its own:\n  `/etc/ssh/sshd_config` changed (content)\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("host files kept on 1 of 2 hosts"), "{text}");
+        r.host_files[0].problems.clear();
         assert!(r.ok());
     }
 
@@ -552,7 +624,7 @@ mod tests {
         assert!(text
             .contains("mismatch: root@h1 -> root@h2: the graph allows it, the daemon refused it"));
         assert!(text.contains("  daemon: Failed hostbased for root from 10.0.0.1"));
-        assert!(text.contains("2 pairs, 1 mismatches"));
+        assert!(text.contains("2 pairs (1 refusals), 1 mismatches"));
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(json["ok"], false);
         assert_eq!(json["pairs"][0]["observed"]["result"], "refused");

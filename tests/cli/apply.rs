@@ -27,6 +27,7 @@ struct Run {
 const SITE: &str = r#"
 option site.fail : bool = false "make the validator fail";
 option site.version : int = 1 "the content's version";
+option site.daemon : bool = false "activation starts a long-lived process, as an init script starts a daemon";
 
 emit "/etc/site.conf" { template = "site.j2"; scope = cluster; }
 emit "/etc/site.d/extra.conf" { template = "extra.j2"; scope = cluster; }
@@ -36,7 +37,8 @@ emit "/etc/motd" { template = "motd.j2"; scope = cluster; mode = 0640; }
 service sited {
   validate   = ["test -s \"$ACCORD_ROOT/etc/site.conf\"",
                 "{% if config.site.fail %}echo 'site.conf line 1: bad directive' >&2; exit 7{% endif %}"];
-  activate   = ["echo \"reload $ACCORD_SERVICE of $ACCORD_MODULE on $ACCORD_HOST\" >> \"$ACCORD_ROOT/log\""];
+  activate   = ["echo \"reload $ACCORD_SERVICE of $ACCORD_MODULE on $ACCORD_HOST\" >> \"$ACCORD_ROOT/log\"",
+                "{% if config.site.daemon %}sleep 60 </dev/null >/dev/null 2>&1 & echo $! > \"$ACCORD_ROOT/daemon.pid\"{% endif %}"];
   deactivate = ["echo stop >> \"$ACCORD_ROOT/log\""];
 }
 "#;
@@ -489,6 +491,24 @@ fn a_dropped_module_runs_its_recorded_deactivation() {
     assert!(!site.record().contains("site.dsl"));
     let services = site.read("var/lib/accord/services.tsv");
     assert!(!services.contains("site.dsl"), "{services}");
+}
+
+/// A daemon that an activation command starts outlives the apply; it must
+/// not hold the apply's lock, or every later apply of the host is refused.
+#[test]
+fn a_daemon_started_by_activation_does_not_hold_the_lock() {
+    let site = Site::new();
+    site.cluster("site.daemon = true;");
+    let first = site.apply(&["--activate"]);
+    let pid = site.read("daemon.pid");
+    let pid = pid.trim();
+    site.cluster("site.daemon = true; site.version = 2;");
+    let second = site.apply(&["--activate"]);
+    // The daemon is this test's own process: ended by its id.
+    let _ = Command::new("kill").arg(pid).status();
+    ok(&first);
+    ok(&second);
+    assert_eq!(site.read("etc/site.conf"), "site 2\n");
 }
 
 #[test]

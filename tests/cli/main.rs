@@ -1,13 +1,17 @@
 //! Integration tests: the real `accord` binary on real `.dsl` files.
 //! `tests/README.md` says how to review snapshot changes.
 
+mod activation;
 mod apply;
 mod commands;
+mod diagnostics;
 mod errors;
 mod examples;
+mod fixtures;
 mod harness;
 mod hostile;
 mod ranges;
+mod rebuild;
 mod render;
 mod review;
 mod security;

@@ -105,13 +105,12 @@ cluster lab {
 "#;
     let (status, stderr, snap) = snapshot(text);
     assert_eq!(status, 0, "{stderr}");
+    // in.rshd from inetd under systemd too, in accord's block of inetd.conf.
+    assert!(snap.contains("/etc/inetd.conf"), "{snap}");
     assert!(
-        snap.contains(
-            "/etc/systemd/system/sockets.target.wants/rsh.socket -> /etc/systemd/system/rsh.socket"
-        ),
+        snap.contains("shell\tstream\ttcp\tnowait\troot\t/usr/sbin/in.rshd\tin.rshd"),
         "{snap}"
     );
-    assert!(snap.contains("Accept=yes"), "{snap}");
     assert!(
         stderr.contains("warning[W0302]: rsh sends commands, output and passwords in clear text"),
         "{stderr}"
@@ -128,12 +127,14 @@ cluster lab {
 fn a_file_declaration_clashing_with_a_module_is_an_error_at_both() {
     let text = LEGACY.replace(
         "  ssh.version = 3.1;\n",
-        "  file \"/etc/ssh/sshd_config\" { text = \"Port 22\\n\"; }\n",
+        "  file \"/etc/ssh/sshd_config.d/00-accord.conf\" { text = \"Port 22\\n\"; }\n",
     );
     let (status, stderr, _) = snapshot(&text);
     assert_ne!(status, 0, "{stderr}");
     assert!(
-        stderr.contains("error[E0507]: two definitions write `/etc/ssh/sshd_config` on host `a`"),
+        stderr.contains(
+            "error[E0507]: two definitions write `/etc/ssh/sshd_config.d/00-accord.conf` on host `a`"
+        ),
         "{stderr}"
     );
     assert!(

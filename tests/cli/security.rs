@@ -116,7 +116,10 @@ fn render(file: &Path) -> (accord::plan::BuildPlan, Vec<accord::diagnostic::Diag
     accord::render::render(c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap())
 }
 
-/// Every `/etc/nftables.conf` a build of `file` would write, by host.
+/// Where std.firewall puts its ruleset (the host's /etc/nftables.conf stays the host's).
+const RULESET: &str = "/etc/accord/firewall.nft";
+
+/// Every ruleset a build of `file` would write, by host.
 fn rulesets(file: &Path) -> Vec<(String, String)> {
     let (plan, diagnostics) = render(file);
     assert!(
@@ -126,8 +129,7 @@ fn rulesets(file: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for host in &plan.hosts {
         for entry in &host.entries {
-            if let (true, EntryKind::File(blob)) = (entry.path == "/etc/nftables.conf", &entry.kind)
-            {
+            if let (true, EntryKind::File(blob)) = (entry.path == RULESET, &entry.kind) {
                 let text = String::from_utf8(plan.blobs.get(*blob).to_vec()).unwrap();
                 out.push((host.name.clone(), text));
             }
@@ -224,6 +226,143 @@ fn rulesets_admit_the_transport_only_from_trusted_hosts() {
     insta::assert_snapshot!("nftables-firewall-rsh-lab1", rsh[0].1);
 }
 
+/// The init script std.firewall writes for sysvinit hosts (0755).
+fn sysv_firewall_script() -> Vec<u8> {
+    let (plan, _) = render(&repo().join("tests/fixtures/security/firewall-ssh.dsl"));
+    plan.hosts[0]
+        .entries
+        .iter()
+        .find_map(|e| match (&e.kind, e.path.as_str()) {
+            (EntryKind::File(blob), "/etc/init.d/accord-firewall") => {
+                assert_eq!(e.mode, 0o755);
+                Some(plan.blobs.get(*blob).to_vec())
+            }
+            _ => None,
+        })
+        .expect("/etc/init.d/accord-firewall")
+}
+
+/// A one-way rsh grant under `policy drop`: the client (`head`) admits the
+/// stderr channel back from the server it logs in to, never on its external
+/// interface; the server (`node`) logs in nowhere, so admits none.
+#[test]
+fn rsh_stderr_channel_comes_back_from_the_servers_a_client_logs_in_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.dsl");
+    std::fs::write(
+        &file,
+        "import std.rsh;\nimport std.firewall;\ncluster c {\n  transport = rsh;\n  init = sysv;\n  \
+         rsh.closed_network = true;\n  firewall.enable = true;\n  firewall.policy = drop;\n  \
+         firewall.external_interfaces = [\"eth9\"];\n  host head { address = 10.42.0.1; }\n  \
+         host node { address = 10.42.0.2; addresses = [fd42::2]; }\n  trust root@head -> root@node oneway;\n}\n",
+    )
+    .unwrap();
+    let sets = rulesets(&file);
+    let of = |host: &str| sets.iter().find(|(h, _)| h == host).unwrap().1.clone();
+    let (head, node) = (of("head"), of("node"));
+    let channel = "ip saddr @servers_v4 tcp sport 512-1023 tcp dport 512-1023 accept";
+    let uplink = "iifname \"eth9\" tcp sport 512-1023 tcp dport 512-1023 drop";
+    for text in [&head, &node] {
+        let (drop, accept) = (text.find(uplink), text.find(channel));
+        assert!(
+            drop.is_some() && accept.is_some() && drop < accept,
+            "{text}"
+        );
+    }
+    let servers = |text: &str| -> String {
+        let set = &text[text.find("set servers_v4").unwrap()..];
+        set[..set.find("\n\t}").unwrap()].to_string()
+    };
+    assert!(
+        servers(&head).contains("elements = { 10.42.0.2 }"),
+        "{head}"
+    );
+    assert!(head.contains("elements = { fd42::2 }"), "{head}");
+    assert!(!servers(&node).contains("elements"), "{node}");
+    // head is trusted by no one: its rsh port admits no one.
+    assert!(
+        !head.contains("set trust_v4 {\n\t\ttype ipv4_addr\n\t\telements"),
+        "{head}"
+    );
+}
+
+/// The ruleset names the table `inet accord` alone, loads twice (create,
+/// then replace in one transaction) in a network namespace that holds the
+/// host's own tables, and neither load nor the init script's `stop` changes
+/// them.
+#[test]
+fn the_ruleset_replaces_its_own_table_and_no_other() {
+    let sets = rulesets(&repo().join("tests/fixtures/security/firewall-rsh.dsl"));
+    let script = sysv_firewall_script();
+    for (host, text) in &sets {
+        assert!(!text.contains("flush"), "{host}:\n{text}");
+        let tables: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("table ") || l.starts_with("delete "))
+            .collect();
+        assert_eq!(
+            tables,
+            [
+                "table inet accord",
+                "delete table inet accord",
+                "table inet accord {"
+            ],
+            "{host}"
+        );
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !have_nft() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true runs as root with nft"
+        );
+        eprintln!("\n*** SKIPPED: loading a ruleset in a namespace needs root and nft ***\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("firewall.nft");
+    std::fs::write(&rules, &sets[0].1).unwrap();
+    let init = dir.path().join("accord-firewall");
+    std::fs::write(&init, script).unwrap();
+    let own = dir.path().join("own.nft");
+    std::fs::write(
+        &own,
+        "table inet hostfw {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\
+         \t\ttcp dport 8080 accept\n\t}\n}\ntable ip nat {\n\tchain postrouting {\n\
+         \t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tmasquerade\n\t}\n}\n",
+    )
+    .unwrap();
+    // A throwaway network namespace of this test (`unshare --net`): the
+    // machine's own ruleset is never seen.
+    let script = format!(
+        "set -e\nnft -f {own}\nnft list table inet hostfw > {d}/hostfw.before\nnft list table ip nat > {d}/nat.before\n\
+         nft -f {rules}\nnft -f {rules}\nnft list tables > {d}/tables\n\
+         nft list table inet hostfw > {d}/hostfw.after\nnft list table ip nat > {d}/nat.after\n\
+         sh {init} stop\nsh {init} stop\nnft list tables > {d}/tables.stopped\n",
+        own = own.display(),
+        rules = rules.display(),
+        init = init.display(),
+        d = dir.path().display()
+    );
+    let out = Command::new("unshare")
+        .args(["--net", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+    assert_eq!(
+        read("tables"),
+        "table inet hostfw\ntable ip nat\ntable inet accord\n"
+    );
+    assert_eq!(read("hostfw.before"), read("hostfw.after"));
+    assert_eq!(read("nat.before"), read("nat.after"));
+    assert_eq!(read("tables.stopped"), "table inet hostfw\ntable ip nat\n");
+}
+
 #[test]
 fn opening_the_transport_port_or_a_bad_interface_name_is_an_error() {
     // A bad interface name is refused where it is written (`check` sees it);
@@ -281,19 +420,8 @@ fn audit_help_has_an_example() {
 }
 
 #[test]
-fn the_sysv_nftables_script_passes_shellcheck() {
-    let (plan, _) = render(&repo().join("tests/fixtures/security/firewall-ssh.dsl"));
-    let script = plan.hosts[0]
-        .entries
-        .iter()
-        .find_map(|e| match (&e.kind, e.path.as_str()) {
-            (EntryKind::File(blob), "/etc/init.d/nftables") => {
-                assert_eq!(e.mode, 0o755);
-                Some(plan.blobs.get(*blob).to_vec())
-            }
-            _ => None,
-        })
-        .expect("/etc/init.d/nftables");
+fn the_sysv_firewall_script_passes_shellcheck() {
+    let script = sysv_firewall_script();
     let found = Command::new("shellcheck")
         .arg("--version")
         .output()
@@ -307,7 +435,7 @@ fn the_sysv_nftables_script_passes_shellcheck() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nftables");
+    let path = dir.path().join("accord-firewall");
     std::fs::write(&path, script).unwrap();
     let out = Command::new("shellcheck").arg(&path).output().unwrap();
     assert!(

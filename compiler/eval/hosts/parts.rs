@@ -16,6 +16,7 @@ use super::super::scope::{Collected, HostRaw};
 use super::super::types::Type;
 use super::super::values::typed;
 use super::{Builder, ScopeDefs, Where};
+use crate::codes;
 use crate::diagnostic::{did_you_mean, Diagnostic, Label, Span};
 use crate::hostlist;
 use crate::inventory::Entry;
@@ -303,7 +304,7 @@ impl Builder<'_> {
             if let Some(hint) = did_you_mean(&attribute.node, known) {
                 self.out.push(
                     Diagnostic::warning(
-                        "W0202",
+                        codes::W0202,
                         format!("genders attribute `{}` is not a role", attribute.node),
                         Label::new(attribute.span, "gives no role"),
                     )
@@ -377,7 +378,7 @@ fn count_mismatch(
         }
     };
     Diagnostic::error(
-        "E0232",
+        codes::E0232,
         format!(
             "the range `{}` names {}, but this `{option}` gives {}",
             range.name.node,
