@@ -82,6 +82,13 @@ pub struct Cluster {
     /// Host ids by name, so lookups stay O(1) at 100,000 hosts.
     #[serde(skip)]
     pub host_index: std::collections::HashMap<String, HostId>,
+    /// Every declaration, in merge order, of the hosts declared more than
+    /// once (inventory lines, a member block inside a range's block): where
+    /// their attributes (`roles`, `address`, ...) were set. A host declared
+    /// once is declared at its `span`. Kept apart from [`Host`], which
+    /// stays small at 100,000 hosts.
+    #[serde(skip)]
+    pub declarations: BTreeMap<HostId, Vec<Span>>,
 }
 
 /// A role and the hosts that have it.
@@ -105,11 +112,6 @@ pub struct Host {
     /// it, or an inventory's line.
     #[serde(skip)]
     pub span: Span,
-    /// Every declaration of the host, in merge order, when it has more than
-    /// the one at `span` (inventory lines, a member block inside a range's
-    /// block): where its attributes (`roles`, `address`, ...) were set.
-    #[serde(skip)]
-    pub declared_at: Option<Box<[Span]>>,
     pub roles: Vec<RoleId>,
     pub addresses: Vec<IpAddr>,
     pub aliases: Vec<String>,
@@ -420,6 +422,14 @@ impl Cluster {
     /// The host called `name`.
     pub fn host(&self, name: &str) -> Option<HostId> {
         self.host_index.get(name).copied()
+    }
+
+    /// Where `host` is declared: every declaration, in merge order.
+    pub fn declared_at(&self, host: HostId) -> &[Span] {
+        match self.declarations.get(&host) {
+            Some(all) => all,
+            None => std::slice::from_ref(&self.hosts[host.0 as usize].span),
+        }
     }
 
     /// The role called `name`.

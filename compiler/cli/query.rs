@@ -125,10 +125,12 @@ impl<'a> Answer<'a> {
         let (value, defined_at, priority) = match attribute(cluster, host, &option.path) {
             // An attribute is a field of the host, set where it is declared.
             Some(value) => {
-                let declared = match &host.declared_at {
-                    Some(all) => all.iter().map(|s| location(sources, *s)).collect(),
-                    None => vec![location(sources, host.span)],
-                };
+                let id = cluster.host(&host.name).expect("a host of the cluster");
+                let declared = cluster
+                    .declared_at(id)
+                    .iter()
+                    .map(|s| location(sources, *s))
+                    .collect();
                 (Some(value), declared, None)
             }
             None => match host.config.values.get(&option.path) {

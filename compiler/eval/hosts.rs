@@ -33,6 +33,8 @@ pub struct Built {
     pub cluster_config: Arc<Config>,
     pub roles: Vec<Role>,
     pub hosts: Vec<Host>,
+    /// The declarations of hosts declared more than once.
+    pub declarations: BTreeMap<HostId, Vec<Span>>,
 }
 
 /// The typed definitions of one scope, by option index.
@@ -101,6 +103,8 @@ struct Builder<'a> {
     /// Hosts without an address, by the declaration that names them
     /// (`E0214`, one error per declaration).
     without_address: BTreeMap<Span, Vec<String>>,
+    /// The declarations of hosts declared more than once.
+    declarations: BTreeMap<HostId, Vec<Span>>,
     addresses: HashMap<IpAddr, (HostId, Span)>,
     /// Every name a host answers to (name, name with the domain, aliases),
     /// lowercased as OpenSSH and resolvers compare them: the host and where
@@ -175,6 +179,7 @@ pub fn build(
         reported: HashSet::new(),
         reported_at: HashSet::new(),
         without_address: BTreeMap::new(),
+        declarations: BTreeMap::new(),
         addresses: HashMap::with_capacity(table.hosts.len()),
         host_names: HashMap::with_capacity(table.hosts.len() * 2),
         host_owners: Vec::with_capacity(table.hosts.len()),
@@ -221,6 +226,7 @@ pub fn build(
         cluster_config: b.cluster_config.clone(),
         roles,
         hosts,
+        declarations: std::mem::take(&mut b.declarations),
     }
 }
 
@@ -472,16 +478,13 @@ impl Builder<'_> {
         self.claim_names(&name, first.name.span, id, &config, &aliases);
         let aliases = aliases.into_iter().map(|(alias, _)| alias).collect();
         let peers = self.host_peers(&roles, &scopes);
-        let declared_at = (typed.len() > 1).then(|| {
-            typed
-                .iter()
-                .map(|(part, _, _)| part_span(c, *part))
-                .collect()
-        });
+        if typed.len() > 1 {
+            let spans = typed.iter().map(|(part, _, _)| part_span(c, *part));
+            self.declarations.insert(id, spans.collect());
+        }
         Host {
             name,
             span: first.name.span,
-            declared_at,
             roles,
             addresses,
             aliases,

@@ -132,6 +132,7 @@ pub fn evaluate(
         modules: module_names(modules),
         templates,
         host_index: table.hosts.ids,
+        declarations: built.declarations,
     };
     (Some(cluster), out)
 }

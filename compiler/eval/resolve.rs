@@ -118,7 +118,7 @@ impl NameTable {
         let target = match &sel.target {
             ast::SelectorTarget::All(_) => Some(Target::All),
             ast::SelectorTarget::Name(name) => self.named(name, out),
-            ast::SelectorTarget::Union(members, _) => match members.as_slice() {
+            ast::SelectorTarget::Union(members, _) => match &**members {
                 [one] => self.named(one, out),
                 _ => self
                     .sets

@@ -14,9 +14,8 @@ pub const TRANSPORT_OPTION: &str = "transport";
 /// Builds the graph without validating it.
 pub fn build(cluster: &Cluster) -> TrustGraph {
     let named = named_hosts(cluster);
-    let sets = set_signatures(cluster);
     let mut graph = TrustGraph::default();
-    partition(cluster, &named, &sets, &mut graph);
+    partition(cluster, &named, &set_signatures(cluster), &mut graph);
     intern_users(cluster, &mut graph);
     let members = TargetGroups::new(cluster, &graph);
     let (projected, widest) = projected_edges(cluster, &members, &graph);
@@ -101,7 +100,7 @@ fn named_hosts(cluster: &Cluster) -> BTreeSet<HostId> {
 /// For every host, a number that is equal for two hosts exactly when the
 /// host sets (ranges, unions) that trusts, denies and peers entries name
 /// hold both or neither: a set splits groups as a role does, never into
-/// single hosts. Cost: the sets' sizes.
+/// single hosts. Cost: the sets' sizes; empty when no set is named.
 fn set_signatures(cluster: &Cluster) -> Vec<u32> {
     let mut used: BTreeSet<SetId> = BTreeSet::new();
     let mut add = |target: Target| {
@@ -118,6 +117,10 @@ fn set_signatures(cluster: &Cluster) -> Vec<u32> {
     }
     for peer in cluster.roles.iter().flat_map(|r| &r.peers) {
         add(peer.target);
+    }
+    if used.is_empty() {
+        // No set: every host is in none (see `partition`).
+        return Vec::new();
     }
     let mut signature = vec![0u32; cluster.hosts.len()];
     // (signature before, set) -> signature after; 0 is "in no set".
@@ -146,7 +149,8 @@ fn partition(cluster: &Cluster, named: &BTreeSet<HostId>, sets: &[u32], graph: &
         let peers: Vec<Target> = host.peers.iter().map(|p| p.target).collect();
         let config = Arc::as_ptr(&host.config) as usize;
         let own = (is_named || host.has_own_definitions).then_some(id);
-        let class_key = (config, host.roles.clone(), peers, own, sets[i]);
+        let in_sets = sets.get(i).copied().unwrap_or(0);
+        let class_key = (config, host.roles.clone(), peers, own, in_sets);
         let class = match class_index.get(&class_key) {
             Some(class) => *class,
             None => {
@@ -161,7 +165,7 @@ fn partition(cluster: &Cluster, named: &BTreeSet<HostId>, sets: &[u32], graph: &
                     class_key.2.clone(),
                     is_named.then_some(id),
                     transport.clone(),
-                    sets[i],
+                    in_sets,
                 );
                 let group = *group_index.entry(group_key).or_insert_with(|| {
                     graph.groups.push(Group {

@@ -61,6 +61,7 @@ impl Builder {
                 modules: Vec::new(),
                 templates: BTreeMap::new(),
                 host_index: HashMap::new(),
+                declarations: BTreeMap::new(),
             },
             configs: HashMap::new(),
         }
@@ -93,7 +94,6 @@ impl Builder {
         self.cluster.hosts.push(Host {
             name: name.into(),
             span: span(),
-            declared_at: None,
             roles,
             addresses: Vec::new(),
             aliases: Vec::new(),

@@ -295,7 +295,6 @@ pub fn cluster(modules: &[&str], root: &str) -> Cluster {
         hosts.push(Host {
             name: block.name.node.clone(),
             span: block.span,
-            declared_at: None,
             roles: host_roles,
             addresses,
             aliases,
@@ -331,6 +330,7 @@ pub fn cluster(modules: &[&str], root: &str) -> Cluster {
             .map(|(k, v)| (format!("templates/{k}"), v))
             .collect(),
         host_index,
+        declarations: Default::default(),
     }
 }
 

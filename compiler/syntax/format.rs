@@ -221,10 +221,8 @@ fn shape(line: &str) -> Option<(usize, Shape)> {
 
 struct Printer<'a> {
     tokens: &'a [Token],
-    /// Per token: true for a selector's union (`root@{head,compute}`), its
-    /// braces and what stands between them, which are written tight, not
-    /// as a block.
-    union: Vec<bool>,
+    /// Where the tokens stand relative to selector unions.
+    union: UnionTracker,
     /// Per token: how many line breaks stand before it in the source.
     breaks: Vec<usize>,
     /// Per token: for a `{`, whether its block stays on one line.
@@ -249,12 +247,11 @@ impl<'a> Printer<'a> {
                 n
             })
             .collect();
-        let union = union_braces(tokens);
         Printer {
             tokens,
             breaks,
-            inline: one_line_blocks(text, tokens, &union),
-            union,
+            inline: one_line_blocks(text, tokens),
+            union: UnionTracker::default(),
             out: String::new(),
             indent: 0,
             blocks: Vec::new(),
@@ -317,7 +314,7 @@ impl<'a> Printer<'a> {
     }
 
     fn token(&mut self, i: usize, tok: &Tok) {
-        if self.union[i] {
+        if self.union.step(self.tokens, i) {
             // `root@{head,compute[01-16]}`: the hostlist notation, no spaces.
             if self.at_line_start {
                 self.start_line(i);
@@ -384,11 +381,12 @@ impl<'a> Printer<'a> {
 
 /// For each `{`: true when its block stays on one line: it is empty, or it
 /// sits on one source line and holds no nested block and no comment.
-fn one_line_blocks(text: &str, tokens: &[Token], union: &[bool]) -> Vec<bool> {
+fn one_line_blocks(text: &str, tokens: &[Token]) -> Vec<bool> {
     let mut inline = vec![false; tokens.len()];
     let mut open: Vec<(usize, bool)> = Vec::new();
+    let mut union = UnionTracker::default();
     for (i, token) in tokens.iter().enumerate() {
-        if union[i] {
+        if union.step(tokens, i) {
             continue;
         }
         match token.tok {
@@ -416,23 +414,35 @@ fn one_line_blocks(text: &str, tokens: &[Token], union: &[bool]) -> Vec<bool> {
     inline
 }
 
-/// Marks selector unions: from a `{` right after `@` to the `}` that
-/// closes it (a union holds no braces; comments in it are left alone).
-fn union_braces(tokens: &[Token]) -> Vec<bool> {
-    let mut union = vec![false; tokens.len()];
-    let mut inside = false;
-    for (i, token) in tokens.iter().enumerate() {
-        match token.tok {
-            Tok::Punct("{") if i > 0 && tokens[i - 1].tok == Tok::Punct("@") => inside = true,
-            Tok::Punct(";") => inside = false,
-            _ => {}
-        }
-        union[i] = inside && !matches!(token.tok, Tok::Comment(_));
-        if token.tok == Tok::Punct("}") {
-            inside = false;
+/// Follows the tokens in order and tells which belong to a selector's
+/// union (`root@{head,compute}`): from a `{` right after `@` to the `}`
+/// that closes it. A union holds no braces; it is written tight, not as a
+/// block, and comments in it are left alone.
+#[derive(Default)]
+struct UnionTracker {
+    inside: bool,
+}
+
+impl UnionTracker {
+    /// Whether token `i`, the next in order, belongs to a union.
+    fn step(&mut self, tokens: &[Token], i: usize) -> bool {
+        match tokens[i].tok {
+            Tok::Punct("{") if i > 0 && tokens[i - 1].tok == Tok::Punct("@") => {
+                self.inside = true;
+                true
+            }
+            Tok::Punct("}") if self.inside => {
+                self.inside = false;
+                true
+            }
+            Tok::Punct(";") => {
+                self.inside = false;
+                false
+            }
+            Tok::Comment(_) => false,
+            _ => self.inside,
         }
     }
-    union
 }
 
 /// The white space between two tokens on one line.

@@ -805,8 +805,10 @@ impl Parser<'_> {
                 ),
             ));
         }
-        names.shrink_to_fit();
-        Ok(SelectorTarget::Union(names, open.to(close)))
+        Ok(SelectorTarget::Union(
+            names.into_boxed_slice(),
+            open.to(close),
+        ))
     }
 
     fn file_decl(&mut self) -> PResult<FileDecl> {
