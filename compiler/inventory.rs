@@ -13,6 +13,7 @@
 //! lines are `E0106`, each at its place; the rest of the file is still read.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::codes;
 use crate::diagnostic::{Diagnostic, FileId, Label, Span};
@@ -44,13 +45,18 @@ pub enum Format {
 pub struct Entry {
     /// The host's name as written: a name, or a host range in genders.
     pub name: Name,
+    /// The line's list of names (every node of a genders line; a hosts
+    /// file's name): what a finding about all of them points at.
+    pub line: Span,
     /// A hosts file's address.
     pub address: Option<Spanned<IpAddr>>,
     /// A hosts file's other names.
     pub aliases: Vec<Name>,
     /// Genders attributes without a value; those that name a role of the
-    /// cluster make the host a member of it.
-    pub attributes: Vec<Name>,
+    /// cluster make the host a member of it. Shared by the nodes of one
+    /// line: a line of many nodes and many attributes costs their sum, not
+    /// their product.
+    pub attributes: Arc<[Name]>,
 }
 
 impl Format {
@@ -189,6 +195,7 @@ impl Reader {
                 }
             }
         }
+        let attributes: Arc<[Name]> = attributes.into();
         for (node, at) in split_commas(nodes, nodes_at) {
             if node.is_empty() {
                 let span = self.span(at, 1);
@@ -202,6 +209,7 @@ impl Reader {
             }
             self.entries.push(Entry {
                 name: self.name(node, at),
+                line: self.span(nodes_at, nodes.len()),
                 address: None,
                 aliases: Vec::new(),
                 attributes: attributes.clone(),
@@ -254,9 +262,10 @@ impl Reader {
             .collect();
         self.entries.push(Entry {
             name: self.name(name, name_at),
+            line: self.span(name_at, name.len()),
             address: Some(Spanned::new(parsed, address_span)),
             aliases,
-            attributes: Vec::new(),
+            attributes: Arc::new([]),
         });
     }
 }

@@ -95,6 +95,12 @@ struct Builder<'a> {
     shared_configs: HashMap<SharedKey, Arc<Config>>,
     /// Genders attributes already looked at for a near role name.
     near_roles: HashSet<String>,
+    /// The definitions of each genders line (by its attributes' address),
+    /// shared by the nodes it lists.
+    genders_lines: HashMap<usize, Rc<PartDefs>>,
+    /// How many more values element-wise items may expand to
+    /// ([`parts::MAX_ELEMENT_VALUES`] in all).
+    element_budget: u64,
     reported: HashSet<(Span, Span)>,
     /// Address and name findings already reported, by code and the spans
     /// they point at: a mistake in a range's value is one error, not one
@@ -176,6 +182,8 @@ pub fn build(
         shared_parts: HashMap::new(),
         shared_configs: HashMap::new(),
         near_roles: HashSet::new(),
+        genders_lines: HashMap::new(),
+        element_budget: parts::MAX_ELEMENT_VALUES,
         reported: HashSet::new(),
         reported_at: HashSet::new(),
         without_address: BTreeMap::new(),
@@ -466,7 +474,9 @@ impl Builder<'_> {
         let files = self.host_files(&class, typed.iter().map(|(_, defs, _)| &defs.files));
         let first = &c.hosts[typed[0].0.decl as usize];
         let written = typed.iter().any(|(_, defs, _)| defs.writes_address);
-        let addresses = self.host_addresses(&name, first.name.span, written, id, &roles, &scopes);
+        // A genders line of 20,000 nodes without addresses is one finding.
+        let declared = first.entry.map_or(first.name.span, |e| e.line);
+        let addresses = self.host_addresses(&name, declared, written, id, &roles, &scopes);
         let aliases: Vec<(String, Span)> = self
             .attr_items(self.attrs.aliases, &roles, &scopes)
             .into_iter()

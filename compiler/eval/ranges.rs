@@ -54,6 +54,10 @@ pub struct HostIndex {
     pub first: Vec<Part>,
     /// The other parts of hosts that have several, in merge order.
     pub more: HashMap<HostId, Vec<Part>>,
+    /// The `host` block or range that declares a host whose first part is
+    /// an inventory entry (for the others, it is their first part), so a
+    /// name listed on a million inventory lines is checked in constant time.
+    declared_later: HashMap<HostId, u32>,
 }
 
 impl HostIndex {
@@ -212,22 +216,33 @@ impl HostIndex {
             self.first.push(part);
             return;
         };
-        let parts = self.parts(id);
-        let declared = parts
-            .iter()
-            .find(|p| c.hosts[p.decl as usize].entry.is_none());
         let this = &c.hosts[part.decl as usize];
-        match declared {
+        match self.declaration(id, c) {
             Some(other) if this.entry.is_none() => {
-                let first = &c.hosts[other.decl as usize];
+                let first = &c.hosts[other as usize];
                 if first.is_range() || this.is_range() {
-                    twice.entry((other.decl, part.decl)).or_default().push(name);
+                    twice.entry((other, part.decl)).or_default().push(name);
                 } else {
                     out.push(plain_twice(first, this));
                 }
             }
-            _ => self.more.entry(id).or_default().push(part),
+            declared => {
+                if declared.is_none() && this.entry.is_none() {
+                    self.declared_later.insert(id, part.decl);
+                }
+                self.more.entry(id).or_default().push(part);
+            }
         }
+    }
+
+    /// The `host` block or range (not an inventory entry) that declares
+    /// `host`, if any.
+    fn declaration(&self, host: HostId, c: &Collected) -> Option<u32> {
+        let first = self.first[host.0 as usize].decl;
+        if c.hosts[first as usize].entry.is_none() {
+            return Some(first);
+        }
+        self.declared_later.get(&host).copied()
     }
 
     /// Adds the block `block`, inside range `decl`'s block, to the hosts
@@ -248,11 +263,7 @@ impl HostIndex {
         let mut outside = Vec::new();
         for (member, name) in names.into_iter().enumerate() {
             let id = self.ids.get(&name).copied();
-            let in_range = id.is_some_and(|id| {
-                self.parts(id)
-                    .iter()
-                    .any(|p| p.decl as usize == decl && p.nested == Part::OWN)
-            });
+            let in_range = id.is_some_and(|id| self.declaration(id, c) == Some(decl as u32));
             match id.filter(|_| in_range) {
                 // A member block that is a range pairs its own values with
                 // its own members: `member` counts within it.

@@ -233,3 +233,17 @@ fn inventories_give_hosts_addresses_aliases_and_roles() {
     let slc3 = &c.hosts[c.host("slc3").unwrap().0 as usize];
     assert_eq!(slc3.addresses.len(), 2);
 }
+
+#[test]
+fn element_values_are_counted_before_any_is_made() {
+    // 4,001 alias ranges for 1,000 hosts: 4,001,000 names, refused at once.
+    let aliases: Vec<String> = (0..4001).map(|i| format!("a{i}-[1-1000]")).collect();
+    let found = errors(&format!(
+        "cluster c {{ host n[1-1000] {{ address = 10.0.[0-3].[1-250]; aliases = [{}]; }} }}",
+        aliases.join(", ")
+    ));
+    assert_eq!(
+        found,
+        ["E0231 `aliases` of this range stands for 4001000 values, more than the limit of 4000000 for all ranges"]
+    );
+}

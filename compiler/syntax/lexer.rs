@@ -202,8 +202,11 @@ impl<'t> Lexer<'t> {
         let rest = self.rest.as_bytes();
         let is_number = matches!(token.tok, Tok::Number(_));
         let is_address = is_number || matches!(token.tok, Tok::Ipv6(_));
-        // An IPv4 range may start after the dot: `10.1.1.[1-16]`.
-        let starts = rest.first() == Some(&b'[') || (is_number && rest.starts_with(b".["));
+        // An IPv4 range may start after the dot (`10.1.1.[1-16]`), a
+        // name's after a hyphen (`cn-[001-100]`, as pdsh and Slurm write).
+        let starts = rest.first() == Some(&b'[')
+            || (is_number && rest.starts_with(b".["))
+            || (!is_address && rest.starts_with(b"-["));
         if !starts {
             return false;
         }
@@ -620,6 +623,7 @@ mod tests {
         assert_eq!(toks("compute[01-16] {")[0], ident("compute[01-16]"));
         assert_eq!(toks("rack[1-2]-n[01-32];")[0], ident("rack[1-2]-n[01-32]"));
         assert_eq!(toks("n[1-4,7,9-12]-ib;")[0], ident("n[1-4,7,9-12]-ib"));
+        assert_eq!(toks("cn-[001-100] {")[0], ident("cn-[001-100]"));
         assert_eq!(
             toks("10.1.1.[1-16];")[0],
             Tok::Number("10.1.1.[1-16]".into())

@@ -158,3 +158,32 @@ fn the_site_fixture_is_formatted() {
     assert_eq!(out.status, 0, "{}", out.stdout);
     assert!(repo().join(SITE).join("nodes.genders").exists());
 }
+
+/// A hang fails the test instead of the suite (`tests/cli/hostile.rs`).
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+#[test]
+fn an_inventory_that_repeats_itself_costs_its_lines_not_their_square() {
+    // One name on 50,000 lines of a hosts file: one host, each line a part
+    // of it; and a genders line of 20,000 nodes and 20,000 attributes,
+    // shared by the nodes rather than copied to each.
+    let hosts = "10.0.0.1 head\n".repeat(50_000);
+    let nodes: Vec<String> = (0..20_000).map(|i| format!("n{i}")).collect();
+    let attributes: Vec<String> = (0..20_000).map(|i| format!("a{i}")).collect();
+    let genders = format!("{} {},compute\n", nodes.join(","), attributes.join(","));
+    let (out, _t) = Test::new()
+        .file(
+            "cluster.dsl",
+            "import hosts from \"hosts\";\nimport hosts from \"nodes.genders\";\ncluster c { role compute { } }\n",
+        )
+        .file("hosts", &hosts)
+        .file("nodes.genders", &genders)
+        .args("check -q --message-format short cluster.dsl")
+        .run_within(Some(LIMIT));
+    // The genders nodes have no address: one error for the whole line.
+    assert_eq!(out.status, 1);
+    assert_eq!(
+        out.stderr,
+        "nodes.genders:1:1: error[E0214]: 20000 hosts have no address: `n[0-19999]`\n"
+    );
+}

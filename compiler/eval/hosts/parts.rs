@@ -9,6 +9,7 @@
 //! element as an ordinary definition ([`Builder::member_defs`]).
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::super::merge::{Priority, TypedDef};
 use super::super::ranges::{malformed, Part};
@@ -26,6 +27,11 @@ use crate::syntax::ast::{self, Expr, ExprKind};
 
 /// Host attributes a range's block may give element by element.
 pub const ELEMENT_ATTRIBUTES: [&str; 3] = ["address", "addresses", "aliases"];
+
+/// Most values the element-wise items of all ranges may stand for together
+/// (each item gives every member one), so no input can exhaust memory with
+/// a long list of ranges.
+pub const MAX_ELEMENT_VALUES: u64 = 4_000_000;
 
 /// What one part gives its hosts, typed once.
 pub struct PartDefs {
@@ -78,10 +84,10 @@ impl Builder<'_> {
             Part::OWN => raw,
             nested => &raw.members[nested as usize - 1],
         };
-        let defs = Rc::new(match block.entry {
+        let defs = match block.entry {
             Some(entry) => self.entry_defs(entry, block.is_range()),
-            None => self.block_defs(block, modules),
-        });
+            None => Rc::new(self.block_defs(block, modules)),
+        };
         if defs.shared {
             self.shared_parts.insert(key, defs.clone());
         }
@@ -141,6 +147,13 @@ impl Builder<'_> {
             }
             _ => (false, ty.clone(), vec![&def.value]),
         };
+        // Each item gives every member one value: counted before any is made.
+        let total = (items.len() as u64).saturating_mul(members);
+        if total > self.element_budget {
+            self.out.push(too_many_elements(def, total));
+            return None;
+        }
+        self.element_budget -= total;
         let mut values = Vec::with_capacity(items.len());
         for item in items {
             values.push((
@@ -238,8 +251,25 @@ impl Builder<'_> {
 
     /// An inventory entry's addresses, aliases and roles (its genders
     /// attributes that name roles of the cluster), as definitions written
-    /// in a host block, at their places in the inventory.
-    fn entry_defs(&mut self, entry: &Entry, shared: bool) -> PartDefs {
+    /// in a host block, at their places in the inventory. The nodes of one
+    /// genders line share their definitions, made once.
+    fn entry_defs(&mut self, entry: &Entry, shared: bool) -> Rc<PartDefs> {
+        let line = Arc::as_ptr(&entry.attributes) as *const () as usize;
+        let by_line =
+            entry.address.is_none() && entry.aliases.is_empty() && !entry.attributes.is_empty();
+        if by_line {
+            if let Some(defs) = self.genders_lines.get(&line) {
+                return defs.clone();
+            }
+        }
+        let defs = Rc::new(self.new_entry_defs(entry, shared));
+        if by_line {
+            self.genders_lines.insert(line, defs.clone());
+        }
+        defs
+    }
+
+    fn new_entry_defs(&mut self, entry: &Entry, shared: bool) -> PartDefs {
         let mut defs = ScopeDefs::default();
         let attr = |name: &str| self.options.index.get(name).copied();
         let (addresses, aliases, roles) = (attr("addresses"), attr("aliases"), attr("roles"));
@@ -292,7 +322,7 @@ impl Builder<'_> {
     /// hosts out of the role.
     fn attribute_roles(&mut self, entry: &Entry) -> Vec<(Value, Span)> {
         let mut roles = Vec::new();
-        for attribute in &entry.attributes {
+        for attribute in entry.attributes.iter() {
             if self.table.roles.contains_key(&attribute.node) {
                 roles.push((Value::Enum(attribute.node.clone()), attribute.span));
                 continue;
@@ -352,6 +382,19 @@ fn push_list(defs: &mut ScopeDefs, option: usize, items: Vec<(Value, Span)>, spa
         value_span: spans[0],
         item_spans: spans,
     });
+}
+
+/// `E0231`: element-wise values beyond [`MAX_ELEMENT_VALUES`].
+fn too_many_elements(def: &ast::Def, total: u64) -> Diagnostic {
+    let option = def.path.as_str();
+    Diagnostic::error(
+        codes::E0231,
+        format!(
+            "`{option}` of this range stands for {total} values, more than the limit of {MAX_ELEMENT_VALUES} for all ranges"
+        ),
+        Label::new(def.value.span, format!("{total} values")),
+    )
+    .with_hint("give the members fewer aliases or addresses each, or split the cluster")
 }
 
 /// `E0232`: an element-wise value that does not give every member of its
