@@ -76,25 +76,31 @@ fn projected_edges(
     (total, widest.map(|(_, i)| i))
 }
 
+/// Every target that can tell hosts apart: the selectors of trusts and
+/// denies, and peers entries (a policy's selectors split no group).
+fn splitting_targets(cluster: &Cluster) -> impl Iterator<Item = Target> + '_ {
+    let rules = cluster
+        .trusts
+        .iter()
+        .chain(&cluster.denies)
+        .flat_map(|rule| [rule.from.target, rule.to.target]);
+    let peers = cluster
+        .hosts
+        .iter()
+        .flat_map(|h| &h.peers)
+        .chain(cluster.roles.iter().flat_map(|r| &r.peers))
+        .map(|peer| peer.target);
+    rules.chain(peers)
+}
+
 /// Hosts a selector, peers entry or deny names individually.
 fn named_hosts(cluster: &Cluster) -> BTreeSet<HostId> {
-    let mut named = BTreeSet::new();
-    let mut add = |target: Target| {
-        if let Target::Host(h) = target {
-            named.insert(h);
-        }
-    };
-    for rule in cluster.trusts.iter().chain(&cluster.denies) {
-        add(rule.from.target);
-        add(rule.to.target);
-    }
-    for peer in cluster.hosts.iter().flat_map(|h| &h.peers) {
-        add(peer.target);
-    }
-    for peer in cluster.roles.iter().flat_map(|r| &r.peers) {
-        add(peer.target);
-    }
-    named
+    splitting_targets(cluster)
+        .filter_map(|target| match target {
+            Target::Host(h) => Some(h),
+            _ => None,
+        })
+        .collect()
 }
 
 /// For every host, a number that is equal for two hosts exactly when the
@@ -102,22 +108,12 @@ fn named_hosts(cluster: &Cluster) -> BTreeSet<HostId> {
 /// hold both or neither: a set splits groups as a role does, never into
 /// single hosts. Cost: the sets' sizes; empty when no set is named.
 fn set_signatures(cluster: &Cluster) -> Vec<u32> {
-    let mut used: BTreeSet<SetId> = BTreeSet::new();
-    let mut add = |target: Target| {
-        if let Target::Set(s) = target {
-            used.insert(s);
-        }
-    };
-    for rule in cluster.trusts.iter().chain(&cluster.denies) {
-        add(rule.from.target);
-        add(rule.to.target);
-    }
-    for peer in cluster.hosts.iter().flat_map(|h| &h.peers) {
-        add(peer.target);
-    }
-    for peer in cluster.roles.iter().flat_map(|r| &r.peers) {
-        add(peer.target);
-    }
+    let used: BTreeSet<SetId> = splitting_targets(cluster)
+        .filter_map(|target| match target {
+            Target::Set(s) => Some(s),
+            _ => None,
+        })
+        .collect();
     if used.is_empty() {
         // No set: every host is in none (see `partition`).
         return Vec::new();
