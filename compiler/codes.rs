@@ -94,19 +94,22 @@ pub enum Stage {
     Render,
     /// `render/keys.rs`: the host keys in `keys/`, and whether every host has its own.
     Keys,
+    /// `cli/inventory.rs`: what another tool's inventory cannot say.
+    Export,
     /// `lint/`: the security lints.
     Lint,
 }
 
 impl Stage {
     /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 8] = [
         Stage::Syntax,
         Stage::Load,
         Stage::Eval,
         Stage::Graph,
         Stage::Render,
         Stage::Keys,
+        Stage::Export,
         Stage::Lint,
     ];
 
@@ -119,6 +122,7 @@ impl Stage {
             Stage::Graph => "graph",
             Stage::Render => "render",
             Stage::Keys => "keys",
+            Stage::Export => "export",
             Stage::Lint => "lint",
         }
     }
@@ -132,6 +136,7 @@ impl Stage {
             Stage::Graph => "compiler/graph/",
             Stage::Render => "compiler/render/",
             Stage::Keys => "compiler/render/keys.rs",
+            Stage::Export => "compiler/cli/inventory.rs",
             Stage::Lint => "compiler/lint/",
         }
     }
@@ -145,6 +150,7 @@ impl Stage {
             Stage::Graph => 300..=399,
             Stage::Render => 500..=509,
             Stage::Keys => 510..=519,
+            Stage::Export => 600..=699,
             Stage::Lint => 700..=799,
         }
     }
@@ -355,6 +361,9 @@ register! {
         => "run each host's `accord-hostkeys`, then `collect-keys.sh` to fill `keys/`, or set `ssh.central_keys = true`";
     W0512 Warning Keys "a file or line of `keys/` that cannot be read or parsed, and is ignored"
         => "replace the file the message names with a regular file of `ssh-keygen` output";
+
+    E0600 Error Export "a role whose name an export format reserves: `accord inventory --format ansible` cannot make a group `all` or `ungrouped`"
+        => "rename the role";
 
     W0701 Warning Lint "a legacy OpenSSH target (before 3.7) relies on features modern OpenSSH removed"
         => "set `ssh.version` to the targets' real version, such as `9.2`";

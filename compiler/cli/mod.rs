@@ -8,6 +8,7 @@ mod explain;
 mod fmt;
 mod graph;
 mod init;
+mod inventory;
 mod man;
 mod options;
 mod query;
@@ -134,6 +135,12 @@ pub enum Command {
     ///
     /// Example: accord fmt --check cluster.dsl site.dsl
     Fmt(fmt::FmtArgs),
+    /// Print the cluster's hosts and roles as another tool's inventory: an
+    /// Ansible YAML inventory with roles as groups and each host's address
+    /// as `ansible_host`.
+    ///
+    /// Example: accord inventory cluster.dsl --format ansible > inventory.yml
+    Inventory(inventory::InventoryArgs),
     /// Write a commented starter cluster.dsl into the current directory.
     ///
     /// Example: mkdir lab && cd lab && accord init
@@ -418,6 +425,7 @@ pub fn main() -> i32 {
         Command::Explain(args) => explain::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Init => init::run(),
+        Command::Inventory(args) => inventory::run(&args),
         Command::Snapshot(args) => review::run_snapshot(&args),
         Command::Diff(args) => review::run_diff(&args),
         Command::Audit(args) => audit::run(&args),

@@ -316,16 +316,34 @@ impl SharedBlobs {
     }
 }
 
-/// A message a template raised with `warn()`, and the option it is about.
+/// A message a template raised with `warn()`, and where it points.
 struct TemplateMessage {
     message: String,
+    at: Blame,
+}
+
+/// What a template's `fail()` or `warn()` blames: an option (`at`), as the
+/// rendered config sets it, or as host `host` sets it (`host=`: a
+/// cluster-scope template that reads each host's config names the host).
+#[derive(Default)]
+struct Blame {
     at: Option<String>,
+    host: Option<String>,
+}
+
+impl Blame {
+    fn from_kwargs(kwargs: &Kwargs) -> Result<Blame, Error> {
+        Ok(Blame {
+            at: kwargs.get("at")?,
+            host: kwargs.get("host")?,
+        })
+    }
 }
 
 thread_local! {
     static MESSAGES: RefCell<Vec<TemplateMessage>> = const { RefCell::new(Vec::new()) };
-    /// The option a template's `fail(..., at="option")` blamed.
-    static FAILED_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// What a template's `fail(..., at="option")` blamed.
+    static FAILED_AT: RefCell<Option<Blame>> = const { RefCell::new(None) };
 }
 
 /// The environment, the shared values and the rules of one render.
@@ -385,7 +403,7 @@ impl<'a> Renderer<'a> {
         by_name.sort_by(|a, b| cluster.hosts[*a].name.cmp(&cluster.hosts[*b].name));
         let peers: Vec<Value> = by_name.iter().map(|i| hosts[*i].clone()).collect();
         let mut base = BTreeMap::new();
-        base.insert("cluster", cluster_value(cluster));
+        base.insert("cluster", cluster_value(cluster, Some(&hosts)));
         base.insert("hosts", Value::from(hosts.clone()));
         base.insert("peers", Value::from(peers));
         base.insert("config", cluster_config.nested.clone());
@@ -989,7 +1007,7 @@ impl<'a> Renderer<'a> {
         let result = self.env.get_template(real).and_then(|t| t.render(ctx));
         let messages = MESSAGES.with(|m| std::mem::take(&mut *m.borrow_mut()));
         for message in messages {
-            let (span, label) = self.option_site(message.at.as_deref(), config, rule);
+            let (span, label) = self.option_site(&message.at, config, rule);
             diagnostics.push(
                 Diagnostic::warning(codes::W0501, message.message, Label::new(span, label))
                     .with_note(format!("raised by template `{real}`")),
@@ -1000,8 +1018,8 @@ impl<'a> Renderer<'a> {
             .map_err(|e| {
                 let d = match (failed_at, e.detail()) {
                     // `fail(..., at="option")`: the user's definition is the cause.
-                    (Some(at), Some(message)) => {
-                        let (span, label) = self.option_site(Some(&at), config, rule);
+                    (Some(at @ Blame { at: Some(_), .. }), Some(message)) => {
+                        let (span, label) = self.option_site(&at, config, rule);
                         Diagnostic::error(
                             codes::E0501,
                             message.to_string(),
@@ -1017,14 +1035,22 @@ impl<'a> Renderer<'a> {
             .ok()
     }
 
-    /// Where to point for `option`: the definition that set it for this
-    /// config, else its declaration, else the rule.
+    /// Where to point for a blamed option: the definition that set it for
+    /// this config (or the blamed host's), else its declaration, else the
+    /// rule.
     fn option_site(
         &self,
-        option: Option<&str>,
+        blame: &Blame,
         config: Option<&Config>,
         rule: &EmitRule,
     ) -> (Span, &'static str) {
+        let option = blame.at.as_deref();
+        let host_config = blame
+            .host
+            .as_ref()
+            .and_then(|name| self.cluster.host_index.get(name))
+            .map(|id| &*self.cluster.hosts[id.0 as usize].config);
+        let config = host_config.or(config);
         let defined = option.and_then(|at| config?.values.get(at)?.defined_at.first().copied());
         let declared = option.and_then(|at| self.cluster.options.get(at).map(|o| o.span));
         match (defined, declared) {
@@ -1153,7 +1179,26 @@ impl Templates {
 }
 
 /// The template value `cluster`.
-fn cluster_value(cluster: &Cluster) -> Value {
+/// `cluster`: its name, domain and size, and given the host objects
+/// `hosts`, its roles with their members (exports list hosts by role; the
+/// key types hook, rendered per config, has no hosts and no roles).
+fn cluster_value(cluster: &Cluster, hosts: Option<&[Value]>) -> Value {
+    let roles: Vec<Value> = hosts
+        .map(|hosts| cluster.roles.iter().map(move |role| (role, hosts)))
+        .into_iter()
+        .flatten()
+        .map(|(role, hosts)| {
+            let members: Vec<Value> = role
+                .hosts
+                .iter()
+                .map(|h| hosts[h.0 as usize].clone())
+                .collect();
+            Value::from_pairs([
+                ("name", Value::from(role.name.as_str())),
+                ("hosts", Value::from(members)),
+            ])
+        })
+        .collect();
     Value::from_pairs([
         ("name", Value::from(cluster.name.as_str())),
         (
@@ -1161,6 +1206,7 @@ fn cluster_value(cluster: &Cluster) -> Value {
             Value::from(cluster.config.str(context::DOMAIN_OPTION).unwrap_or("")),
         ),
         ("size", Value::from(cluster.hosts.len())),
+        ("roles", Value::from(roles)),
     ])
 }
 
@@ -1185,7 +1231,7 @@ fn key_types(
             .entry(Arc::as_ptr(&host.config) as usize)
             .or_insert_with(|| {
                 let ctx = Value::from_pairs([
-                    ("cluster", cluster_value(cluster)),
+                    ("cluster", cluster_value(cluster, None)),
                     ("config", context::nested_config(&host.config)),
                     ("__options", context::flat_config(&host.config)),
                 ]);
@@ -1368,7 +1414,7 @@ fn environment(hosts: usize) -> Environment<'static> {
     env.add_function(
         "warn",
         |message: String, kwargs: Kwargs| -> Result<String, Error> {
-            let at: Option<String> = kwargs.get("at")?;
+            let at = Blame::from_kwargs(&kwargs)?;
             kwargs.assert_all_used()?;
             MESSAGES.with(|m| m.borrow_mut().push(TemplateMessage { message, at }));
             Ok(String::new())
@@ -1377,9 +1423,9 @@ fn environment(hosts: usize) -> Environment<'static> {
     env.add_function(
         "fail",
         |message: String, kwargs: Kwargs| -> Result<String, Error> {
-            let at: Option<String> = kwargs.get("at")?;
+            let at = Blame::from_kwargs(&kwargs)?;
             kwargs.assert_all_used()?;
-            FAILED_AT.with(|f| *f.borrow_mut() = at);
+            FAILED_AT.with(|f| *f.borrow_mut() = Some(at));
             Err(Error::new(ErrorKind::InvalidOperation, message))
         },
     );
@@ -1403,5 +1449,29 @@ fn environment(hosts: usize) -> Environment<'static> {
         compare_versions(&a, &b).is_lt()
     });
     env.add_filter("sh", |s: String| format!("'{}'", s.replace('\'', "'\\''")));
+    env.add_filter("hostlist", hostlist_filter);
     env
+}
+
+/// `names|hostlist`: host names (or host objects, by their `name`) folded
+/// into the pdsh/Slurm hostlist notation, as genders and pdsh read it.
+fn hostlist_filter(names: Value) -> Result<String, Error> {
+    let mut folded = Vec::new();
+    for item in names.try_iter()? {
+        let name = match item.as_str() {
+            Some(name) => name.to_string(),
+            None => item
+                .get_attr("name")?
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        "hostlist takes host names or host objects",
+                    )
+                })?,
+        };
+        folded.push(name);
+    }
+    Ok(crate::hostlist::fold(folded))
 }

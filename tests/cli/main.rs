@@ -7,6 +7,7 @@ mod commands;
 mod diagnostics;
 mod errors;
 mod examples;
+mod exports;
 mod fixtures;
 mod harness;
 mod hostile;
