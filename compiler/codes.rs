@@ -329,6 +329,8 @@ register! {
         => "import the transport's module: `import std.ssh;`";
     E0305 Error Graph "a grant of a login that a `forbid` policy forbids"
         => "remove the grant, or narrow its selectors (`deny`) so it no longer reaches the forbidden login";
+    E0306 Error Graph "a home several hosts share (`users.home_share`) would need a different trust file on some of them"
+        => "grant the home's user the same on every host that shares it, or give the user a home of each host's own (`users.homes`)";
     W0300 Warning Graph "a selector or peers entry matches no principal (a role without hosts)"
         => "give the role hosts, or remove the declaration";
     W0301 Warning Graph "`oneway` on an edge whose reverse is granted anyway"

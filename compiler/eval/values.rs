@@ -74,6 +74,16 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         (Type::Int { min, max }, ExprKind::Number(n)) if !n.contains('.') => {
             int(expr, n, *min, *max, ty, option)
         }
+        (Type::String, ExprKind::Str(s)) if option == crate::graph::homes::HOMES_OPTION => {
+            match crate::graph::homes::home_entry(s) {
+                Ok(_) => Ok(Value::Str(s.clone())),
+                Err((is_user, reason)) => {
+                    let code = if is_user { codes::E0212 } else { codes::E0216 };
+                    Err(invalid(expr, option, code, "`USER:PATH`", Err(reason))
+                        .expect_err("an error was given"))
+                }
+            }
+        }
         (Type::String, ExprKind::Str(s)) => {
             invalid(expr, option, codes::E0224, "string", validate::text(s))
                 .map(|()| Value::Str(s.clone()))

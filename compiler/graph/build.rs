@@ -14,8 +14,19 @@ pub const TRANSPORT_OPTION: &str = "transport";
 /// Builds the graph without validating it.
 pub fn build(cluster: &Cluster) -> TrustGraph {
     let named = named_hosts(cluster);
-    let mut graph = TrustGraph::default();
-    partition(cluster, &named, &set_signatures(cluster), &mut graph);
+    let mut graph = TrustGraph {
+        shares: super::homes::shares(cluster, &super::homes::trust_users(cluster)),
+        ..TrustGraph::default()
+    };
+    // A shared home's writer holds a file its class-mates do not.
+    let writers: BTreeSet<HostId> = graph.shares.iter().map(|s| s.writer()).collect();
+    partition(
+        cluster,
+        &named,
+        &writers,
+        &set_signatures(cluster),
+        &mut graph,
+    );
     intern_users(cluster, &mut graph);
     let members = TargetGroups::new(cluster, &graph);
     let (projected, widest) = projected_edges(cluster, &members, &graph);
@@ -132,7 +143,13 @@ fn set_signatures(cluster: &Cluster) -> Vec<u32> {
 }
 
 /// Assigns every host a class and every class a group.
-fn partition(cluster: &Cluster, named: &BTreeSet<HostId>, sets: &[u32], graph: &mut TrustGraph) {
+fn partition(
+    cluster: &Cluster,
+    named: &BTreeSet<HostId>,
+    writers: &BTreeSet<HostId>,
+    sets: &[u32],
+    graph: &mut TrustGraph,
+) {
     type ClassKey = (usize, Vec<RoleId>, Vec<Target>, Option<HostId>, u32);
     type GroupKey = (Vec<RoleId>, Vec<Target>, Option<HostId>, Arc<str>, u32);
     let mut class_index: HashMap<ClassKey, ClassId> = HashMap::new();
@@ -144,7 +161,7 @@ fn partition(cluster: &Cluster, named: &BTreeSet<HostId>, sets: &[u32], graph: &
         let is_named = named.contains(&id);
         let peers: Vec<Target> = host.peers.iter().map(|p| p.target).collect();
         let config = Arc::as_ptr(&host.config) as usize;
-        let own = (is_named || host.has_own_definitions).then_some(id);
+        let own = (is_named || host.has_own_definitions || writers.contains(&id)).then_some(id);
         let in_sets = sets.get(i).copied().unwrap_or(0);
         let class_key = (config, host.roles.clone(), peers, own, in_sets);
         let class = match class_index.get(&class_key) {

@@ -24,6 +24,7 @@
 mod build;
 pub mod explain;
 pub mod export;
+pub mod homes;
 mod policy;
 #[cfg(test)]
 mod tests;
@@ -148,6 +149,9 @@ pub struct TrustGraph {
     /// [`build::MAX_GROUP_EDGES`] group edges: (how many, the widest trust
     /// rule). The graph then holds no edges and validation reports `E0303`.
     too_large: Option<(u64, Option<u32>)>,
+    /// Every home that two hosts or more share (`homes`), by label, path
+    /// and user.
+    shares: Vec<homes::Share>,
 }
 
 impl Clone for TrustGraph {
@@ -164,6 +168,7 @@ impl Clone for TrustGraph {
             inbound: self.inbound.iter().map(|_| OnceLock::new()).collect(),
             outbound: self.outbound.iter().map(|_| OnceLock::new()).collect(),
             too_large: self.too_large,
+            shares: self.shares.clone(),
         }
     }
 }
@@ -253,6 +258,22 @@ impl TrustGraph {
                 }
             })
             .collect()
+    }
+
+    /// Every home shared by two hosts or more.
+    pub fn shares(&self) -> &[homes::Share] {
+        &self.shares
+    }
+
+    /// The share of `user`'s home on a host with `config`, if two hosts
+    /// or more read it.
+    pub fn share_of(&self, user: &str, config: &crate::model::Config) -> Option<&homes::Share> {
+        let (label, path) = homes::shared_home(user, config)?;
+        let key = (label.as_str(), path.as_str(), user);
+        self.shares
+            .binary_search_by(|s| (s.label.as_str(), s.path.as_str(), s.user.as_str()).cmp(&key))
+            .ok()
+            .map(|i| &self.shares[i])
     }
 
     /// The class of `host`.

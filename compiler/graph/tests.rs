@@ -821,6 +821,8 @@ struct PlannedHost {
     name: String,
     roles: BTreeSet<usize>,
     rsh: bool,
+    /// Mounts the shared `/home` (`users.home_share = "nfs"`).
+    shared: bool,
 }
 
 /// A selector as written, and the hosts (indices) it names.
@@ -864,7 +866,13 @@ fn written_cluster(bytes: &[u8]) -> Written {
         let roles: BTreeSet<usize> = (0..role_count).filter(|_| next(2) == 1).collect();
         let role_list: Vec<String> = roles.iter().map(|r| format!("r{r}")).collect();
         let rsh = next(6) == 0;
-        let transport = if rsh { " transport = rsh;" } else { "" };
+        let shared = next(2) == 0;
+        let transport = match (rsh, shared) {
+            (true, true) => " transport = rsh; users.home_share = \"nfs\";",
+            (true, false) => " transport = rsh;",
+            (false, true) => " users.home_share = \"nfs\";",
+            (false, false) => "",
+        };
         let first = hosts.len();
         if next(3) == 0 {
             let name = format!("s{b}");
@@ -872,7 +880,12 @@ fn written_cluster(bytes: &[u8]) -> Written {
                 "  host {name} {{ roles = [{}]; address = 10.{b}.0.1;{transport}%PEERS{b}% }}\n",
                 role_list.join(", ")
             ));
-            hosts.push(PlannedHost { name, roles, rsh });
+            hosts.push(PlannedHost {
+                name,
+                roles,
+                rsh,
+                shared,
+            });
             peer_texts.push((b, first, String::new()));
             continue;
         }
@@ -884,6 +897,7 @@ fn written_cluster(bytes: &[u8]) -> Written {
                 name: format!("{prefix}{k}"),
                 roles: roles.clone(),
                 rsh,
+                shared,
             });
         }
         if size > 1 && next(2) == 0 {
@@ -1076,8 +1090,83 @@ fn check_written(bytes: &[u8]) -> Result<(), TestCaseError> {
             }
         }
     }
+    check_shared_homes(&w, cluster, graph, &id)?;
     // And the group reasoning over the model the ranges made.
     check_against_oracle(cluster)
+}
+
+/// The shared homes against the plan: `joe`'s home is one file for the
+/// hosts that mount the share; it can be one file exactly when one set of
+/// principals, less `joe@h` itself, is what the plan admits as `joe@h` on
+/// every sharing host `h`; and then the writer's file is such a set.
+fn check_shared_homes(
+    w: &Written,
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    id: &dyn Fn(usize) -> HostId,
+) -> Result<(), TestCaseError> {
+    let sharing: Vec<usize> = (0..w.hosts.len()).filter(|h| w.hosts[*h].shared).collect();
+    let named = |u: &str| {
+        w.trusts
+            .iter()
+            .chain(&w.denies)
+            .any(|r| r.from.0 == u || r.to.0 == u)
+    };
+    let expected = usize::from(sharing.len() > 1 && named("joe"));
+    prop_assert_eq!(graph.shares().len(), expected, "{}", w.text);
+    let Some(share) = graph.shares().first() else {
+        return Ok(());
+    };
+    let members: Vec<HostId> = sharing.iter().map(|h| id(*h)).collect();
+    let mut sorted = members.clone();
+    sorted.sort_unstable();
+    prop_assert_eq!(&share.members, &sorted, "{}", w.text);
+    prop_assert_eq!(share.user.as_str(), "joe");
+    // What the plan admits as joe on each sharing host, less joe there.
+    let admitted = |k: usize| -> BTreeSet<(&str, usize)> {
+        let mut set = BTreeSet::new();
+        for u in ["root", "joe"] {
+            for h in 0..w.hosts.len() {
+                if planned_allows(w, u, h, "joe", k) && !(u == "joe" && h == k) {
+                    set.insert((u, h));
+                }
+            }
+        }
+        set
+    };
+    let sets: Vec<BTreeSet<(&str, usize)>> = sharing.iter().map(|k| admitted(*k)).collect();
+    // One file F can say it iff every principal is admitted on all sharing
+    // hosts or on none (not counting its own host when it is joe).
+    let every: BTreeSet<(&str, usize)> = sets.iter().flatten().copied().collect();
+    let sound = every.iter().all(|p| {
+        let verdicts: BTreeSet<bool> = sharing
+            .iter()
+            .zip(&sets)
+            .filter(|(k, _)| !(p.0 == "joe" && p.1 == **k))
+            .map(|(_, set)| set.contains(p))
+            .collect();
+        verdicts.len() <= 1
+    });
+    let checked = super::homes::check(share, graph);
+    prop_assert_eq!(checked.is_ok(), sound, "{}\n{:?}", w.text, checked);
+    if sound {
+        let index: HashMap<HostId, usize> = (0..w.hosts.len()).map(|h| (id(h), h)).collect();
+        let index = &index;
+        let file: BTreeSet<(&str, usize)> = super::homes::file_grants(share, graph)
+            .iter()
+            .flat_map(|g| {
+                let user = if g.from_user == "root" { "root" } else { "joe" };
+                g.from_hosts.iter().map(move |h| (user, index[h]))
+            })
+            .collect();
+        for (k, set) in sharing.iter().zip(&sets) {
+            let mut less: BTreeSet<(&str, usize)> = file.clone();
+            less.remove(&("joe", *k));
+            prop_assert_eq!(&less, set, "the file on {}\n{}", w.hosts[*k].name, w.text);
+        }
+    }
+    prop_assert!(cluster.hosts.len() >= sharing.len());
+    Ok(())
 }
 
 proptest! {

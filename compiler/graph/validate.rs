@@ -30,6 +30,7 @@ pub fn validate(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
     empty_selectors(cluster, &mut out);
     needless_oneway(cluster, graph, &mut out);
     clear_text(cluster, graph, &mut out);
+    shared_homes(cluster, graph, &mut out);
     out.extend(super::policy::forbidden(cluster, graph));
     crate::diagnostic::sort(&mut out);
     let mut seen = BTreeSet::new();
@@ -579,4 +580,91 @@ pub fn unserved_transports(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnos
             .with_hint(format!("add `import std.{transport};` at the top of the file"))
         })
         .collect()
+}
+
+/// `E0306`: a shared home whose one trust file cannot say what the graph
+/// says on every host that reads it (`homes`), once per share.
+fn shared_homes(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
+    if graph.too_large.is_some() {
+        return;
+    }
+    for share in graph.shares() {
+        let Err((conflict, count)) = super::homes::check(share, graph) else {
+            continue;
+        };
+        out.push(shared_home_conflict(
+            cluster, graph, share, &conflict, count,
+        ));
+    }
+}
+
+fn shared_home_conflict(
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    share: &super::homes::Share,
+    conflict: &super::homes::Conflict,
+    count: usize,
+) -> Diagnostic {
+    let names =
+        |hosts: &[HostId]| crate::hostlist::fold(hosts.iter().map(|h| host_name(cluster, *h)));
+    let user = &share.user;
+    let (from_user, from_host) = (&conflict.principal.0, conflict.principal.1);
+    let principal = format!("{from_user}@{}", host_name(cluster, from_host));
+    // The declaration that grants it on an admitting host is the cause.
+    let grant = graph
+        .user(from_user)
+        .zip(graph.user(user))
+        .and_then(|(fu, tu)| {
+            let key = EdgeKey {
+                from_user: fu,
+                from: graph.group_of(from_host),
+                to_user: tu,
+                to: graph.group_of(conflict.admitted[0]),
+            };
+            graph
+                .edge(key)
+                .and_then(|info| info.sources.first().copied())
+        });
+    let writer = &cluster.hosts[share.writer().0 as usize];
+    let share_site = writer
+        .config
+        .values
+        .get(super::homes::SHARE_OPTION)
+        .and_then(|r| r.defined_at.first().copied());
+    let home = super::homes::home(user, &writer.config);
+    let message = format!(
+        "`{user}`'s home `{home}` is one directory on `{}` (`users.home_share = \"{}\"`), but trust into `{user}` differs across them",
+        names(&share.members),
+        share.label
+    );
+    let (primary, secondary) = match (grant, share_site) {
+        (Some(source), site) => (
+            Label::new(
+                source_span(cluster, graph, source),
+                format!(
+                    "grants `{principal}` -> `{user}` on `{}` only",
+                    names(&conflict.admitted)
+                ),
+            ),
+            site.map(|span| (span, "the home is shared here".to_string())),
+        ),
+        (None, Some(site)) => (Label::new(site, "the home is shared here"), None),
+        (None, None) => (Label::new(cluster.name_span, "in this cluster"), None),
+    };
+    let mut d = Diagnostic::error(codes::E0306, message, primary)
+        .with_note(format!(
+            "`{principal}` may log in as `{user}` on `{}` but not on `{}`: the one `{home}/.shosts` (or `.rhosts`) they all read cannot say both",
+            names(&conflict.admitted),
+            names(&conflict.refused)
+        ))
+        .with_hint(format!(
+            "grant `{user}` the same on every host that shares the home, or give `{user}` a home of each host's own (`users.homes = [\"{user}:/var/lib/{user}\"];`) or those hosts another `users.home_share`"
+        ));
+    if count > 1 {
+        d = d.with_note(format!("{} other principals differ too", count - 1));
+    }
+    if let Some((span, text)) = secondary {
+        d = d.with_label(span, text);
+    }
+    d
 }

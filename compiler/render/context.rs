@@ -13,10 +13,6 @@ use crate::model::{self, Cluster, Config, Host, HostId};
 
 /// The option holding the cluster's DNS domain (declared by `std.core`).
 pub const DOMAIN_OPTION: &str = "domain";
-/// The option naming the base of home directories (declared by `std.core`).
-pub const HOME_BASE_OPTION: &str = "users.home_base";
-/// The option naming root's home directory (declared by `std.core`).
-pub const ROOT_HOME_OPTION: &str = "users.root_home";
 
 /// A model value as a template value: versions and addresses as strings,
 /// modes as four-digit octal strings (`0600`), lists as sequences.
@@ -175,17 +171,37 @@ pub fn host_value(cluster: &Cluster, id: HostId, keys: &Keys, config: &ConfigVal
     ])
 }
 
-/// The home directory of `user` on a host with `config`.
+/// The home directory of `user` on a host with `config` (`users.homes`,
+/// `users.home_base`, `users.root_home`).
 pub fn home(user: &str, config: &Config) -> String {
-    if user == "root" {
-        return config.str(ROOT_HOME_OPTION).unwrap_or("/root").to_string();
-    }
-    let base = config.str(HOME_BASE_OPTION).unwrap_or("/home");
-    format!("{}/{user}", base.trim_end_matches('/'))
+    crate::graph::homes::home(user, config)
 }
 
-/// `inbound` and `inbound_users` of one class, from its grants.
-pub fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config) -> (Value, Value) {
+/// What decides a class's homes: the home options, and whether the class
+/// writes shared homes' files (`writer`).
+fn homes_key(config: &Config, writer: bool) -> String {
+    use crate::graph::homes::{HOMES_OPTION, HOME_BASE_OPTION, ROOT_HOME_OPTION, SHARE_OPTION};
+    let values: Vec<String> = [
+        ROOT_HOME_OPTION,
+        HOME_BASE_OPTION,
+        HOMES_OPTION,
+        SHARE_OPTION,
+    ]
+    .iter()
+    .map(|o| format!("{:?}", config.get(o)))
+    .collect();
+    format!("{}|{writer}", values.join("|"))
+}
+
+/// `inbound` and `inbound_users` of one class, from its grants and the
+/// grants its users' trust files hold (`files`: a home shared with other
+/// hosts holds the share's grants on its writer and none elsewhere).
+pub fn inbound_values(
+    grants: &[Grant],
+    files: &[Grant],
+    hosts: &[Value],
+    config: &Config,
+) -> (Value, Value) {
     let grant_value = |g: &Grant| {
         let from: Vec<Value> = g
             .from_hosts
@@ -202,11 +218,22 @@ pub fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config) -> (Va
     sorted.sort_by(|a, b| (&a.as_user, &a.from_user).cmp(&(&b.as_user, &b.from_user)));
     let inbound: Vec<Value> = sorted.iter().map(|g| grant_value(g)).collect();
     let mut by_user: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
-    for (g, v) in sorted.iter().zip(&inbound) {
-        by_user
-            .entry(g.as_user.as_str())
-            .or_default()
-            .push(v.clone());
+    if std::ptr::eq(grants, files) {
+        for (g, v) in sorted.iter().zip(&inbound) {
+            by_user
+                .entry(g.as_user.as_str())
+                .or_default()
+                .push(v.clone());
+        }
+    } else {
+        let mut in_files: Vec<&Grant> = files.iter().collect();
+        in_files.sort_by(|a, b| (&a.as_user, &a.from_user).cmp(&(&b.as_user, &b.from_user)));
+        for g in in_files {
+            by_user
+                .entry(g.as_user.as_str())
+                .or_default()
+                .push(grant_value(g));
+        }
     }
     let users: Vec<Value> = by_user
         .into_iter()
@@ -229,7 +256,18 @@ pub fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config) -> (Va
 #[derive(Default)]
 pub struct InboundCache {
     #[allow(clippy::type_complexity)]
-    by_key: Mutex<HashMap<(u32, Option<String>, Option<String>), (usize, Value, Value, Value)>>,
+    by_key: Mutex<HashMap<(u32, String), (usize, Value, Value, Value)>>,
+}
+
+/// A class's grants, as the graph gives them to render.
+pub struct ClassGrants {
+    /// Every grant into the class's hosts.
+    pub grants: Vec<Grant>,
+    /// The grants its users' trust files hold, when they differ from
+    /// `grants` (shared homes).
+    pub files: Option<Vec<Grant>>,
+    /// The hosts its users may log in to.
+    pub outbound: Vec<HostId>,
 }
 
 /// The values of one class's inbound grants (and the hosts it logs in to)
@@ -255,36 +293,37 @@ fn outbound_value(targets: &[HostId], hosts: &[Value]) -> Value {
 impl InboundCache {
     /// The values for a class with `config`; `trust_key` is equal for
     /// classes with equal grants (`None`: not known to be shared).
-    /// `grants` gives the class's inbound grants and the hosts it logs in to.
+    /// `grants` gives the class's inbound grants and the hosts it logs in
+    /// to; `writer` says whether the class writes a shared home's file.
     pub fn get(
         &self,
         trust_key: Option<u32>,
-        grants: impl FnOnce() -> (Vec<Grant>, Vec<HostId>),
+        writer: bool,
+        grants: impl FnOnce() -> ClassGrants,
         hosts: &[Value],
         config: &Config,
     ) -> InboundValues {
+        let values = |g: ClassGrants| {
+            let files = g.files.as_deref().unwrap_or(&g.grants);
+            let (inbound, users) = inbound_values(&g.grants, files, hosts, config);
+            (inbound, users, outbound_value(&g.outbound, hosts))
+        };
         let Some(trust_key) = trust_key else {
-            let (grants, targets) = grants();
-            let (inbound, users) = inbound_values(&grants, hosts, config);
+            let (inbound, users, outbound) = values(grants());
             return InboundValues {
                 id: None,
                 inbound,
                 users,
-                outbound: outbound_value(&targets, hosts),
+                outbound,
             };
         };
-        // Homes are the only part of these values the class's config sets.
-        let key = (
-            trust_key,
-            config.str(ROOT_HOME_OPTION).map(str::to_string),
-            config.str(HOME_BASE_OPTION).map(str::to_string),
-        );
         let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
         let next = by_key.len();
+        // Homes are the only part of these values the class's config sets.
+        let key = (trust_key, homes_key(config, writer));
         let (id, inbound, users, outbound) = by_key.entry(key).or_insert_with(|| {
-            let (grants, targets) = grants();
-            let (inbound, users) = inbound_values(&grants, hosts, config);
-            (next, inbound, users, outbound_value(&targets, hosts))
+            let (inbound, users, outbound) = values(grants());
+            (next, inbound, users, outbound)
         });
         InboundValues {
             id: Some(*id),

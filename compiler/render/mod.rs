@@ -102,6 +102,18 @@ pub trait Inbound: Sync {
     fn trust_key(&self, _host: HostId) -> Option<u32> {
         None
     }
+
+    /// The grants the trust files of `host` (with `config`) hold, when they
+    /// are not its `grants`: a home shared with other hosts holds the
+    /// share's grants on its writer and nothing on the others.
+    fn home_files(&self, _host: HostId, _config: &Config, _grants: &[Grant]) -> Option<Vec<Grant>> {
+        None
+    }
+
+    /// Whether `host` writes a shared home's trust file.
+    fn writes_shared_home(&self, _host: HostId) -> bool {
+        false
+    }
 }
 
 impl Inbound for TrustGraph {
@@ -119,6 +131,39 @@ impl Inbound for TrustGraph {
 
     fn trust_key(&self, host: HostId) -> Option<u32> {
         Some(self.group_of(host).0)
+    }
+
+    fn home_files(&self, host: HostId, config: &Config, grants: &[Grant]) -> Option<Vec<Grant>> {
+        if self.shares().is_empty() {
+            return None;
+        }
+        let mut changed = false;
+        let mut files: Vec<Grant> = Vec::with_capacity(grants.len());
+        let mut done: BTreeSet<&str> = BTreeSet::new();
+        for grant in grants {
+            let Some(share) = self.share_of(&grant.as_user, config) else {
+                files.push(grant.clone());
+                continue;
+            };
+            changed = true;
+            if share.writer() == host && done.insert(grant.as_user.as_str()) {
+                files.extend(crate::graph::homes::file_grants(share, self));
+            }
+        }
+        // A writer whose own host has no grant into the user still writes
+        // what the other sharing hosts admit.
+        for share in self.shares().iter().filter(|s| s.writer() == host) {
+            if !done.contains(share.user.as_str()) && self.share_of(&share.user, config).is_some() {
+                let grants = crate::graph::homes::file_grants(share, self);
+                changed |= !grants.is_empty();
+                files.extend(grants);
+            }
+        }
+        changed.then_some(files)
+    }
+
+    fn writes_shared_home(&self, host: HostId) -> bool {
+        self.shares().iter().any(|s| s.writer() == host)
     }
 }
 
@@ -629,7 +674,15 @@ impl<'a> Renderer<'a> {
         let config = self.configs.cached(&host.config);
         let inbound = self.inbound.get(
             graph.trust_key(rep),
-            || (graph.inbound(rep), graph.outbound(rep)),
+            graph.writes_shared_home(rep),
+            || {
+                let grants = graph.inbound(rep);
+                context::ClassGrants {
+                    files: graph.home_files(rep, &host.config, &grants),
+                    grants,
+                    outbound: graph.outbound(rep),
+                }
+            },
             &self.hosts,
             &host.config,
         );

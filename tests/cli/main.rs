@@ -10,6 +10,7 @@ mod examples;
 mod exports;
 mod fixtures;
 mod harness;
+mod homes;
 mod hostile;
 mod ranges;
 mod rebuild;

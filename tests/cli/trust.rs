@@ -52,7 +52,7 @@ fn every_trust_rule_has_a_fixture_and_reports_its_diagnostic() {
     codes.dedup();
     assert_eq!(
         codes,
-        ["E0300", "E0301", "E0302", "E0304", "E0305", "W0300", "W0301", "W0302"]
+        ["E0300", "E0301", "E0302", "E0304", "E0305", "E0306", "W0300", "W0301", "W0302"]
     );
 }
 
