@@ -56,6 +56,7 @@ pub fn run(args: &VerifyArgs) -> Result<(), i32> {
         ..KeyPolicy::default()
     };
     let rendered = rendered(&args.common, policy)?;
+    unmodelled_homes(&rendered)?;
     let hosts = chosen_hosts(&rendered, args.hosts);
     let (_scratch, tree_root) = trees(&rendered, args)?;
     let spec = spec(&rendered, &hosts, &tree_root, args)?;
@@ -131,6 +132,44 @@ pub fn run(args: &VerifyArgs) -> Result<(), i32> {
         );
     }
     Err(1)
+}
+
+/// Refuses, rather than report false mismatches, a cluster whose homes the
+/// lab does not lay out: the lab gives every user `users.home_base`/USER
+/// on each host's own `/home`, so it has neither a home several hosts share
+/// (`users.home_share`) nor a home `users.homes` puts elsewhere.
+fn unmodelled_homes(rendered: &Rendered) -> Result<(), i32> {
+    let graph = &rendered.graph;
+    if let Some(share) = graph.shares().first() {
+        plain_error(
+            &format!(
+                "`accord verify` does not model homes that several hosts share yet: `{}`'s home is shared by `{}` (`users.home_share = \"{}\"`)",
+                share.user,
+                crate::hostlist::fold(share.members.iter().map(|h| rendered.cluster.hosts[h.0 as usize].name.as_str())),
+                share.label
+            ),
+            Some("`accord check` proves that one file can say the trust of every sharing host (E0306); verify a copy of the cluster without `users.home_share`"),
+        );
+        return Err(1);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for host in &rendered.cluster.hosts {
+        if !seen.insert(std::sync::Arc::as_ptr(&host.config) as usize) {
+            continue;
+        }
+        let base = host.config.str("users.home_base").unwrap_or("/home");
+        for user in graph.users().iter().filter(|u| *u != "root") {
+            let home = crate::graph::homes::home(user, &host.config);
+            if Path::new(&home) != Path::new(base).join(user) {
+                plain_error(
+                    &format!("`accord verify` does not model homes outside `users.home_base` yet: `{user}`'s home is `{home}` on `{}` (`users.homes`)", host.name),
+                    Some("verify a copy of the cluster without `users.homes`"),
+                );
+                return Err(1);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One host per class, plus a second member of each class with more than

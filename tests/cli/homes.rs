@@ -128,3 +128,29 @@ fn rsh_rhosts_in_a_shared_home_are_written_once_too() {
         "{files:#?}"
     );
 }
+
+#[test]
+fn verify_refuses_homes_its_lab_does_not_lay_out() {
+    // Before any namespace: the refusal needs no root.
+    let (out, _t) = Test::new()
+        .file("cluster.dsl", ROCKS)
+        .args("verify -q cluster.dsl")
+        .run();
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stderr.starts_with("error: `accord verify` does not model homes that several hosts share yet: `alice`'s home is shared by `compute[01-04],head`"),
+        "{}",
+        out.stderr
+    );
+    let own_only = ROCKS.replace("users.home_share = \"frontend:/export/home\";", "");
+    let (out, _t) = Test::new()
+        .file("cluster.dsl", &own_only)
+        .args("verify -q cluster.dsl")
+        .run();
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stderr.contains("does not model homes outside `users.home_base` yet: `slurm`'s home is `/var/lib/slurm`"),
+        "{}",
+        out.stderr
+    );
+}
