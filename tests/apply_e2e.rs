@@ -32,6 +32,22 @@ const TESTS: &[(&str, fn())] = &[
         "ssh_to_rsh_and_back_keeps_the_distros_files",
         ssh_to_rsh_and_back_keeps_the_distros_files,
     ),
+    (
+        "a_users_process_gets_no_terminal_none_of_roots_files_and_a_bound",
+        a_users_process_gets_no_terminal_none_of_roots_files_and_a_bound,
+    ),
+    (
+        "a_users_trick_in_their_home_does_not_hold_back_roots_revocation",
+        a_users_trick_in_their_home_does_not_hold_back_roots_revocation,
+    ),
+    (
+        "a_copy_of_the_tree_owned_by_a_user_is_refused_before_anything_runs",
+        a_copy_of_the_tree_owned_by_a_user_is_refused_before_anything_runs,
+    ),
+    (
+        "a_users_file_over_the_limit_is_left_whole",
+        a_users_file_over_the_limit_is_left_whole,
+    ),
 ];
 
 fn main() {
@@ -504,4 +520,185 @@ fn ssh_to_rsh_and_back_keeps_the_distros_files() {
     ok(apply(""));
     assert_eq!(distro("hosts").unwrap(), hosts, "the host's /etc/hosts");
     assert_eq!(distro("inetd.conf"), inetd);
+}
+
+/// The engine's processes that run as a user (to write in their home) are
+/// the user's to trace and steer, so they must hold nothing of root's: not
+/// root's terminal (from which a traced process pushes a command into
+/// root's shell with TIOCSTI), not the lock or any other open file; and a
+/// process the user stops is killed after the bound, after which nothing
+/// more runs as that user. The engine's `as_ctl` is run from a shell that
+/// has a controlling terminal (script(1)).
+fn a_users_process_gets_no_terminal_none_of_roots_files_and_a_bound() {
+    let sb = Sandbox::new();
+    sb.build(RSH_CLUSTER);
+    let driver = r#"host=node1 cluster=lab root= from=/nonexistent owners=1 check=0 activate=0
+force_activate=0 inplace=0
+say() { printf 'apply: %s\n' "$*" >&2; }
+die() { say "$*"; exit 2; }
+. "$OUT/hosts/node1/var/lib/accord/engine.sh"
+run=$(mktemp -d)
+ctl=$(id -u alice) ctl_gid=$(id -g alice) ctl_name=alice
+exec 9>/root/lockfile 4</root/driver.sh
+echo "root session $(cut -d' ' -f6 /proc/$$/stat) tty $(cut -d' ' -f7 /proc/$$/stat)"
+as_ctl sh -c 'exec >/home/alice/probe 2>&1
+    echo "session $(cut -d" " -f6 /proc/$$/stat) tty $(cut -d" " -f7 /proc/$$/stat)"
+    for f in /proc/$$/fd/*; do echo "fd ${f##*/} $(readlink "$f")"; done
+    if (: >/dev/tty) 2>/dev/null; then echo "opened /dev/tty"; fi'
+echo "probe status $?"
+cat /home/alice/probe
+user_timeout=2
+as_ctl sh -c 'kill -STOP $$'
+echo "stopped status $?"
+as_ctl sh -c ': >/home/alice/ran-after'
+echo "after status $?"
+"#;
+    fs::write(sb.path("root/driver.sh"), driver).unwrap();
+    let (_, stdout, stderr) = sb.run(
+        r#"
+        script -qec 'sh /root/driver.sh' /dev/null
+        ls /home/alice/ran-after 2>&1
+        "#,
+    );
+    let root_line = stdout
+        .lines()
+        .find(|l| l.starts_with("root session "))
+        .unwrap_or_else(|| panic!("{stdout}\n{stderr}"));
+    assert!(!root_line.ends_with(" tty 0"), "no terminal: {stdout}");
+    let root_session = root_line.split(' ').nth(2).unwrap();
+    let probe = stdout
+        .lines()
+        .find(|l| l.starts_with("session "))
+        .unwrap_or_else(|| panic!("{stdout}\n{stderr}"));
+    assert!(probe.ends_with(" tty 0"), "{stdout}");
+    assert_ne!(probe.split(' ').nth(1).unwrap(), root_session, "{stdout}");
+    assert!(stdout.contains("probe status 0"), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("opened /dev/tty"), "{stdout}");
+    let fds: Vec<&str> = stdout.lines().filter(|l| l.starts_with("fd ")).collect();
+    assert!(fds.contains(&"fd 0 /dev/null"), "{stdout}");
+    assert!(
+        fds.iter()
+            .all(|l| !l.contains("/dev/pts") && !l.contains("/root/") && !l.contains("/dev/tty")),
+        "{stdout}"
+    );
+    // The driver's lock (9) and script (4) are closed; the probe's own
+    // `$(readlink)` pipe may be on 3.
+    for fd in ["4", "5", "6", "7", "8", "9"] {
+        assert!(
+            !fds.iter().any(|l| l.split(' ').nth(1) == Some(fd)),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("stopped status 124"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("a process of uid 20001 did not finish in 2 s: nothing more is done as uid 20001 in this run")
+            || stderr.contains("a process of uid 20001 did not finish in 2 s: nothing more is done as uid 20001 in this run"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("after status 1"), "{stdout}");
+    assert!(stdout.contains("No such file"), "{stdout}");
+}
+
+/// Three nodes; the build then drops node3, whose root must no longer get
+/// into node1. Alice, whose `.rhosts` accord writes on node1, tries to keep
+/// the old trust alive by making her home something the engine refuses to
+/// write into: her own file stays as it was, and root's revocation goes in.
+fn a_users_trick_in_their_home_does_not_hold_back_roots_revocation() {
+    let three = RSH_CLUSTER.replace(
+        "host node2 { address = 10.1.0.2; }",
+        "host node2 { address = 10.1.0.2; }\n  host node3 { address = 10.1.0.3; }",
+    );
+    for trick in [
+        "chmod 0775 /home/alice",
+        "rm -f /home/alice/.rhosts; ln -s /dev/null /home/alice/.rhosts",
+    ] {
+        let sb = Sandbox::new();
+        sb.build(&three);
+        let (_, first, first_err) = sb.run(
+            r#"sh "$OUT/apply/node1.sh" --from "$OUT/hosts/node1" --no-activate; echo "status $?""#,
+        );
+        assert!(first.contains("status 0"), "{first}\n{first_err}");
+        assert!(fs::read_to_string(sb.path("root/.rhosts"))
+            .unwrap()
+            .contains("node3"));
+        sb.build(RSH_CLUSTER);
+        let (_, stdout, stderr) = sb.run(&format!(
+            r#"
+            setpriv --reuid=alice --regid=alice --init-groups -- sh -c '{trick}'
+            sh "$OUT/apply/node1.sh" --from "$OUT/hosts/node1" --no-activate; echo "status $?"
+            "#
+        ));
+        assert!(stdout.contains("status 1"), "{trick}: {stdout}\n{stderr}");
+        assert!(
+            stderr.contains("left /home/alice/.rhosts as it was (uid 20001 owns /home/alice): the rest of module std.rsh goes on"),
+            "{trick}: {stderr}"
+        );
+        let rhosts = fs::read_to_string(sb.path("root/.rhosts")).unwrap();
+        assert!(
+            !rhosts.contains("node3"),
+            "{trick}: revocation held back: {rhosts}"
+        );
+        assert!(rhosts.contains("node2"), "{rhosts}");
+    }
+}
+
+/// A tree built by another user and copied with its owners kept (rsync -a
+/// or tar xp as root) is that user's: they could read its private keys,
+/// change it during the install, or plant a FIFO where the engine is
+/// read. It is refused at once, and nothing is installed.
+fn a_copy_of_the_tree_owned_by_a_user_is_refused_before_anything_runs() {
+    let sb = Sandbox::new();
+    sb.build(RSH_CLUSTER);
+    let (_, stdout, stderr) = sb.run(
+        r#"
+        cp -a "$OUT/hosts/node1" /var/lib/accord-tree
+        chown -R alice:alice /var/lib/accord-tree
+        timeout 60 sh "$OUT/apply/node1.sh" --from /var/lib/accord-tree --no-activate; echo "status $?"
+        chown -R root:root /var/lib/accord-tree
+        chown alice /var/lib/accord-tree/var/lib/accord
+        setpriv --reuid=alice --regid=alice --init-groups -- sh -c \
+            'cd /var/lib/accord-tree/var/lib/accord && rm -f engine.sh && mkfifo engine.sh'
+        timeout 60 sh "$OUT/apply/node1.sh" --from /var/lib/accord-tree --no-activate; echo "status $?"
+        ls /var/lib/accord/installed.tsv 2>&1
+        "#,
+    );
+    assert_eq!(stdout.matches("status 2").count(), 2, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("/var/lib/accord-tree belongs to uid 20001, so the copy of the tree is not root's alone: copy it as root without keeping the build's owners (rsync -aH --chown=root:root, tar xpf --no-same-owner)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("/var/lib/accord-tree/var/lib/accord belongs to another user or is writable by its group or by others"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("No such file"),
+        "installed something: {stdout}"
+    );
+    assert!(!sb.path("root/.rhosts").exists());
+}
+
+/// Alice's own `.rhosts`, larger than the engine reads, before accord's
+/// first install: it is left whole (never cut to the limit and kept as the
+/// "original"), and the rest of the module goes in.
+fn a_users_file_over_the_limit_is_left_whole() {
+    let sb = Sandbox::new();
+    sb.build(RSH_CLUSTER);
+    let (_, stdout, stderr) = sb.run(
+        r#"
+        setpriv --reuid=alice --regid=alice --init-groups -- sh -c \
+            'head -c 17000000 /dev/zero | tr "\0" x > /home/alice/.rhosts'
+        sh "$OUT/apply/node1.sh" --from "$OUT/hosts/node1" --no-activate; echo "status $?"
+        wc -c </home/alice/.rhosts
+        ls /var/lib/accord/orig/home/alice/.rhosts 2>&1
+        "#,
+    );
+    assert!(stdout.contains("status 1"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("refusing /home/alice/.rhosts: it is larger than 16777216 bytes"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("\n17000000\n"), "{stdout}");
+    assert!(stdout.contains("No such file"), "{stdout}");
+    assert!(sb.path("root/.rhosts").is_file(), "root's file went in");
 }

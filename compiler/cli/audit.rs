@@ -69,7 +69,7 @@ fn run_diff(args: &AuditArgs, old: &str, new: &str) -> Result<(), i32> {
     } else {
         print!("{}", lint::audit_diff::text(&diff));
     }
-    if diff.gained.is_empty() {
+    if diff.gained.is_empty() && diff.new_names.is_empty() {
         Ok(())
     } else {
         Err(1)

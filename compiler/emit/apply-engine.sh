@@ -51,10 +51,13 @@ state=$root/var/lib/accord
 blocks=/var/lib/accord/blocks
 record=$state/installed.tsv
 recorded_services=$state/services.tsv
+pending=$state/pending
 limit=16777216
 
 command -v timeout >/dev/null 2>&1 && have_timeout=1 || have_timeout=0
-if command -v setpriv >/dev/null 2>&1; then runas=setpriv
+# Acting as a user needs setsid too (util-linux, like setpriv and runuser).
+if ! command -v setsid >/dev/null 2>&1; then runas=
+elif command -v setpriv >/dev/null 2>&1; then runas=setpriv
 elif command -v runuser >/dev/null 2>&1; then runas=runuser
 else runas=
 fi
@@ -102,22 +105,46 @@ gid_of() {
 }
 
 # Runs "$@" as the user who controls the directory being changed ($ctl, a
-# uid), or as ourselves when $ctl is `-`. The user's process gets none of
-# the script's open files but its stdin, and root's `timeout` (which the
-# user cannot signal) bounds it, so a FIFO or a stopped process planted by
-# the user cannot hang the script.
+# uid), or as ourselves when $ctl is `-`. The user can trace and steer their
+# own processes, so such a process gets nothing of root's: a session of its
+# own (no controlling terminal, so no TIOCSTI into root's), /dev/null for
+# its input and output, none of the script's other open files. Root's
+# `timeout` (which the user cannot signal) bounds it, so a FIFO or a stopped
+# process planted by the user cannot hang the script; a user whose process
+# had to be killed gets no further process in this run.
 as_ctl() {
+    as_ctl_io "$@" </dev/null >/dev/null
+}
+
+# as_ctl for a command whose input and output the caller gives (files or
+# pipes of the script's own, never its terminal).
+as_ctl_io() {
     if [ "$ctl" = - ]; then
         "$@"
         return
     fi
+    case $stalled in *"|$ctl|"*) return 1 ;; esac
     case $runas in
         setpriv) set -- setpriv --reuid="$ctl" --regid="$ctl_gid" --init-groups -- "$@" ;;
         runuser) set -- runuser -u "$ctl_name" -- "$@" ;;
     esac
-    if [ "$have_timeout" = 1 ]; then set -- timeout -k 5 120 "$@"; fi
-    "$@" 3<&- 4<&- 5<&- 6<&- 9<&-
+    if [ "$have_timeout" = 1 ]; then set -- timeout -k 5 "$user_timeout" "$@"; fi
+    set -- setsid -w "$@"
+    # (A POSIX shell names descriptors up to 9 only.)
+    "$@" 2>/dev/null 3<&- 4<&- 5<&- 6<&- 7<&- 8<&- 9<&-
+    ac_status=$?
+    case $ac_status in
+        124|137)
+            stalled="$stalled|$ctl|"
+            say "host $host: a process of uid $ctl did not finish in ${user_timeout} s: nothing more is done as uid $ctl in this run" ;;
+    esac
+    return $ac_status
 }
+
+stalled='|'
+# Seconds a process run as a user may take (ACCORD_USER_TIMEOUT overrides).
+user_timeout=${ACCORD_USER_TIMEOUT:-60}
+case $user_timeout in ''|*[!0-9]*) die "ACCORD_USER_TIMEOUT must be a number of seconds" ;; esac
 
 safe_dirs='|'
 
@@ -185,19 +212,35 @@ guard() {
     g_pw=${g_pw#*:*:*:}
     ctl_gid=${g_pw%%:*}
     if [ -z "$runas" ]; then
-        why="${g_dir:-/} belongs to $ctl_name: writing there as them needs setpriv or runuser (util-linux)"
+        why="${g_dir:-/} belongs to $ctl_name: writing there as them needs setsid and setpriv or runuser (util-linux)"
         return 1
     fi
     return 0
 }
 
-# Copies the regular file $1 to $2, read as $ctl: in a user's directory at
-# most $limit bytes, so a planted device cannot fill the disk.
+# Copies the regular file $1 to $2, read as $ctl: at most $limit bytes, a
+# larger file is refused (never cut short), and the bound is root's own
+# `head`, so a user steering the reading process cannot fill the disk.
 read_as_ctl() {
+    too_big=0
     if [ "$ctl" = - ]; then
-        cat -- "$1" >"$2" 2>/dev/null
+        cat -- "$1" >"$2" 2>/dev/null || return 1
     else
-        as_ctl head -c "$limit" -- "$1" >"$2" 2>/dev/null
+        { as_ctl_io cat -- "$1" </dev/null; echo $? >"$2.status"; } | head -c $((limit + 1)) >"$2"
+    fi
+    if [ "$(wc -c <"$2")" -gt "$limit" ]; then
+        too_big=1
+        return 1
+    fi
+    [ "$ctl" = - ] || [ "$(cat -- "$2.status" 2>/dev/null)" = 0 ]
+}
+
+# Says why read_as_ctl could not read $1.
+unreadable() {
+    if [ "$too_big" = 1 ]; then
+        problem "refusing $1: it is larger than $limit bytes, accord's limit for a file it reads"
+    else
+        problem "cannot read $1"
     fi
 }
 
@@ -238,9 +281,10 @@ rename_over() {
 # beside the destination, owner and mode set, then renamed into place.
 install_file() {
     if_dest=$root$2
-    if_tmp=$(as_ctl mktemp -- "${if_dest%/*}/.accord-new.XXXXXX") || return 1
+    if_tmp=$(as_ctl_io mktemp -- "${if_dest%/*}/.accord-new.XXXXXX" </dev/null | head -c 4096)
+    case $if_tmp in "${if_dest%/*}/.accord-new."??????) ;; *) return 1 ;; esac
     # shellcheck disable=SC2016 # $1 is the inner shell's
-    if as_ctl sh -c 'cat >"$1"' sh "$if_tmp" <"$1" &&
+    if as_ctl_io sh -c 'cat >"$1"' sh "$if_tmp" <"$1" >/dev/null &&
         set_owner "$if_tmp" "$4" "$5" &&
         as_ctl chmod "$3" -- "$if_tmp" &&
         rename_over "$if_tmp" "$if_dest"; then
@@ -416,14 +460,14 @@ stage_content() {
         ctl=$sc_ctl ctl_gid=$sc_gid ctl_name=$sc_name
         return 1
     fi
-    read_as_ctl "$sc_src" "$new.src" || { problem "cannot read $sc_src"; return 1; }
+    read_as_ctl "$sc_src" "$new.src" || { unreadable "$sc_src"; return 1; }
     ctl=$sc_ctl ctl_gid=$sc_gid ctl_name=$sc_name
     if [ "$(sha_of "$new.src")" != "$hash" ]; then
         problem "$sc_src does not have the built content (copied in text mode? changed?), so module $module is not installed"
         return 1
     fi
     if [ "$live" = file ]; then
-        read_as_ctl "$dest" "$have" || { problem "cannot read $path"; return 1; }
+        read_as_ctl "$dest" "$have" || { unreadable "$path"; return 1; }
     else
         : >"$have"
     fi
@@ -436,13 +480,22 @@ stage_content() {
     return 0
 }
 
+# A line that opens this cluster's block: its begin marker (what follows
+# the cluster's name may have been edited); another cluster's block, and a
+# comment that only starts like a marker ("# BEGIN accordion"), are the
+# host's text.
+# shellcheck disable=SC2016 # awk's, spliced into its programs
+is_ours='index($0, "# BEGIN accord (cluster " cluster ")") == 1'
+# shellcheck disable=SC2016
+is_end='$0 ~ /^# END accord[ \t]*$/'
+
 # The host's file $1 with accord's block $2 between the markers: in place
 # of the existing block, else at the end. Fails on damaged markers.
 merge_block() {
-    awk -v begin="$marker_begin" -v end="$marker_end" -v block="$2" '
+    awk -v begin="$marker_begin" -v end="$marker_end" -v block="$2" -v cluster="$cluster" '
         function put() { print begin; while ((getline line < block) > 0) print line; print end; done = 1 }
-        index($0, "# BEGIN accord") == 1 { if (inside || done) bad = 1; inside = 1; put(); next }
-        index($0, "# END accord") == 1 { if (!inside) bad = 1; inside = 0; next }
+        '"$is_ours"' { if (inside || done) bad = 1; inside = 1; put(); next }
+        inside && '"$is_end"' { inside = 0; next }
         !inside { print }
         END { if (inside) bad = 1; if (!done) put(); exit bad }
     ' "$1"
@@ -450,9 +503,9 @@ merge_block() {
 
 # The host's file $1 without accord's block; fails on damaged markers.
 strip_block() {
-    awk '
-        index($0, "# BEGIN accord") == 1 { if (inside) bad = 1; inside = 1; next }
-        index($0, "# END accord") == 1 { if (!inside) bad = 1; inside = 0; next }
+    awk -v cluster="$cluster" '
+        '"$is_ours"' { if (inside) bad = 1; inside = 1; next }
+        inside && '"$is_end"' { inside = 0; next }
         !inside { print }
         END { exit (inside || bad) }
     ' "$1"
@@ -482,7 +535,7 @@ stage_drop() {
                 problem "keeping $path, which the build dropped: it is no longer the file accord installed"
                 return 1
             else
-                read_as_ctl "$dest" "$run/$n.live" || { problem "cannot read $path"; return 1; }
+                read_as_ctl "$dest" "$run/$n.live" || { unreadable "$path"; return 1; }
                 if [ "$(sha_of "$run/$n.live")" != "$3" ]; then
                     problem "keeping $path, which the build dropped: it changed since accord installed it (remove it, or put back accord's content)"
                     return 1
@@ -497,7 +550,7 @@ stage_drop() {
         block)
             if [ "$live" != file ]; then action=forget
             else
-                read_as_ctl "$dest" "$run/$n.live" || { problem "cannot read $path"; return 1; }
+                read_as_ctl "$dest" "$run/$n.live" || { unreadable "$path"; return 1; }
                 strip_block "$run/$n.live" >"$run/$n.new" || { problem "keeping accord's block in $path: its markers are damaged"; return 1; }
                 action='strip'
             fi ;;
@@ -757,7 +810,7 @@ do_module() {
         $1 == ENVIRON["M"] { print $0, (($3 in rec) ? rec[$3] : "-" OFS "-" OFS "-" OFS "-") }
     ' "$run/record" "$run/entries" >"$run/module"
     while IFS=$TAB read -r _ kind path mode owner group hash flags rec_type rec_module rec_hash rec_orig <&3; do
-        stage_entry || module_ok=0
+        stage_entry || leave_users_file "$path" || module_ok=0
     done 3<"$run/module"
     if [ -s "$run/record" ]; then
         # Children before their directories.
@@ -765,7 +818,7 @@ do_module() {
             "$run/entries" "$run/record" | LC_ALL=C sort -r >"$run/dropped"
         while IFS=$TAB read -r d_path d_type d_module d_hash d_orig <&3; do
             [ "$d_module" = "$module" ] || continue
-            stage_drop "$d_path" "$d_type" "$d_hash" "$d_orig" || module_ok=0
+            stage_drop "$d_path" "$d_type" "$d_hash" "$d_orig" || leave_users_file "$d_path" || module_ok=0
         done 3<"$run/dropped"
     fi
     if [ "$module_ok" = 0 ]; then
@@ -780,6 +833,10 @@ do_module() {
             [ -f "$have" ] || : >"$have"
             show_change
         done 3<"$plan"
+        if [ "$activate" = 1 ] && is_pending; then
+            changes=$((changes + 1))
+            echo "activate module $module (an earlier apply left it unactivated)"
+        fi
         return
     fi
     cp -- "$record" "$run/record.before" 2>/dev/null || : >"$run/record.before"
@@ -787,10 +844,17 @@ do_module() {
     while IFS=$TAB read -r n kind path mode owner dgroup hash flags ctl need live ids \
         rec_type rec_module rec_hash rec_orig <&3; do
         dest=$root$path new=$run/$n.new have=$run/$n.live
-        if [ "$ctl" != - ]; then
-            guard "$path" "$root" || { problem "refusing $path: $why"; module_ok=0; break; }
+        if [ "$ctl" != - ] && ! guard "$path" "$root"; then
+            problem "refusing $path: $why"
+            leave_users_file "$path" && continue
+            module_ok=0
+            break
         fi
-        apply_line || { module_ok=0; break; }
+        if ! apply_line; then
+            [ "$ctl" = - ] || ! leave_users_file "$path" || continue
+            module_ok=0
+            break
+        fi
     done 3<"$plan"
     # The build's commands for a module it has; the recorded ones for a
     # module it dropped.
@@ -802,7 +866,14 @@ do_module() {
     fi
     # A dropped module has nothing left to validate: its `deactivate`
     # commands check what they need themselves.
-    if [ "$module_ok" = 1 ] && [ "$module_changed" = 1 ] && [ "$phase" = activate ]; then
+    # An activation an earlier apply did not do (or did not finish) is due
+    # even when no file changed now.
+    due=$module_changed
+    if [ "$due" = 0 ] && is_pending; then
+        due=1
+        say "host $host: module $module: activating what an earlier apply left unactivated"
+    fi
+    if [ "$module_ok" = 1 ] && [ "$due" = 1 ] && [ "$phase" = activate ]; then
         if ! run_commands "$services_file" validate validator; then
             module_ok=0
             refused=$((refused + 1))
@@ -813,15 +884,69 @@ do_module() {
         return
     fi
     installing=0
-    if [ "$module_changed" = 1 ]; then
-        if [ "$activate" = 0 ]; then
-            [ -z "$(commands_of "$module" "$phase" "$services_file")" ] ||
-                say "host $host: module $module changed; not activated (--no-activate or --root)"
+    if [ "$due" = 1 ]; then
+        if [ -z "$(commands_of "$module" "$phase" "$services_file")" ]; then
+            set_pending 0
+        elif [ "$activate" = 0 ]; then
+            say "host $host: module $module changed; not activated (--no-activate or --root): the next apply activates it"
+            set_pending 1
         elif ! run_commands "$services_file" "$phase" "$phase command"; then
             activation_failed=$((activation_failed + 1))
+            say "host $host: module $module: the next apply tries its $phase commands again"
+            set_pending 1
+        else
+            set_pending 0
         fi
     fi
     remember_services
+}
+
+# Whether module $module's activation (or deactivation) is still due from
+# an earlier apply.
+is_pending() {
+    [ -f "$pending" ] && grep -qxF -- "$module" "$pending"
+}
+
+# Marks ($1 = 1) or clears ($1 = 0) module $module's activation as due.
+set_pending() {
+    [ "$check" = 0 ] || return 0
+    {
+        [ ! -f "$pending" ] || grep -vxF -- "$module" "$pending"
+        [ "$1" = 0 ] || printf '%s\n' "$module"
+    } >"$pending.tmp"
+    if [ -s "$pending.tmp" ]; then
+        mv -f "$pending.tmp" "$pending"
+    else
+        rm -f -- "$pending.tmp" "$pending"
+    fi
+}
+
+# Lets the rest of module $module go on without the entry at host path $1
+# when that path lies in a directory a user other than root owns (a home):
+# such a file can grant no more than access to that user's own account,
+# which they could grant themselves, so what they did to it must not hold
+# back root's files of the same module, revocations among them. Returns 1
+# (the whole module stays as it was) for any other path.
+leave_users_file() {
+    lu_path=$1
+    lu_cur=$root
+    lu_old=$IFS
+    IFS=/
+    set -f
+    # shellcheck disable=SC2086
+    set -- ${lu_path%/*}
+    set +f
+    IFS=$lu_old
+    for lu_part in "$@"; do
+        [ -n "$lu_part" ] || continue
+        lu_cur=$lu_cur/$lu_part
+        meta "$lu_cur" || return 1
+        if [ "$m_uid" != 0 ] && [ "$m_uid" != "$me" ]; then
+            say "host $host: left $lu_path as it was (uid $m_uid owns $lu_cur): the rest of module $module goes on"
+            return 0
+        fi
+    done
+    return 1
 }
 
 # Undoes the module being installed, record included.
@@ -839,6 +964,9 @@ remember_services() {
         M=$module awk -F '\t' '$1 != ENVIRON["M"]' "$recorded_services" 2>/dev/null
         if has_module "$run/entries"; then
             M=$module awk -F '\t' '$1 == ENVIRON["M"]' "$run/services"
+        elif is_pending; then
+            # A deactivation still due needs its commands next time.
+            M=$module awk -F '\t' '$1 == ENVIRON["M"]' "$recorded_services" 2>/dev/null
         fi
     } >"$recorded_services.tmp" && mv -f "$recorded_services.tmp" "$recorded_services"
 }
@@ -909,6 +1037,7 @@ main() {
     {
         cut -f1 "$run/entries"
         rec_fold "$record" | cut -f3
+        [ ! -f "$pending" ] || cat -- "$pending"
     } | awk '$0 != "-" && !seen[$0]++' >"$run/modules"
     while IFS= read -r module <&6; do
         do_module

@@ -55,6 +55,36 @@ else
     inplace=1
 fi
 
+# The copy must be root's alone (or the invoking user's): whoever owns any
+# of it, or may write where it lies, could read its private keys or change
+# it while it is being installed. A build by another user copied with its
+# owners kept (rsync -a, tar xp as root) is such a copy.
+tree_is_ours() {
+    me=$(id -u)
+    t_dir=$from
+    while [ -n "$t_dir" ]; do
+        t_meta=$(stat -L -c '%u %a' -- "$t_dir") || die "cannot read the owner of $t_dir"
+        t_uid=${t_meta%% *}
+        t_mode=${t_meta#* }
+        if [ "$t_uid" != 0 ] && [ "$t_uid" != "$me" ]; then
+            die "$t_dir belongs to uid $t_uid, so the copy of the tree is not root's alone: $copy_hint"
+        fi
+        # Writable by others only with the sticky bit (/tmp), which keeps
+        # them from renaming what they do not own.
+        case $t_mode in
+            1???) ;;
+            *) [ $((0$t_mode & 022)) -eq 0 ] ||
+                die "$t_dir is writable by its group or by others, so the copy of the tree is not root's alone: $copy_hint" ;;
+        esac
+        t_dir=${t_dir%/*}
+    done
+    t_bad=$(find "$from" \( ! -uid 0 ! -uid "$me" \) -print -o ! -type l -perm /022 -print 2>/dev/null | head -n 1)
+    [ -z "$t_bad" ] ||
+        die "$t_bad belongs to another user or is writable by its group or by others, so the copy of the tree is not root's alone: $copy_hint"
+}
+copy_hint="copy it as root without keeping the build's owners (rsync -aH --chown=root:root, tar xpf --no-same-owner)"
+[ "$inplace" = 1 ] || tree_is_ours
+
 if command -v sha256sum >/dev/null 2>&1; then
     sha_of() { sha_out=$(sha256sum <"$1") && printf '%s\n' "${sha_out%% *}"; }
 elif command -v openssl >/dev/null 2>&1; then
@@ -66,7 +96,8 @@ fi
 # The engine (the same for every host) travels in the tree; it runs only
 # from a private copy whose hash is the one this script was built with.
 engine_copy=$(mktemp "${TMPDIR:-/tmp}/accord-engine.XXXXXX") || die "cannot make a temporary file"
-if ! cat -- "$from$engine_path" >"$engine_copy" 2>/dev/null; then
+if [ -L "$from$engine_path" ] || [ ! -f "$from$engine_path" ] ||
+    ! cat -- "$from$engine_path" >"$engine_copy" 2>/dev/null; then
     rm -f -- "$engine_copy"
     die "$from$engine_path is missing: copy the whole tree of $host (it carries accord's apply engine)"
 fi

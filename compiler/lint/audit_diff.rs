@@ -17,13 +17,16 @@ use serde::Serialize;
 use super::audit::{reach, MAX_CHAIN_WORK};
 use crate::hostlist;
 use crate::review::trust::TrustView;
-use crate::review::trust_diff::Joints;
+use crate::review::trust_diff::{new_names, Joints, NewNames};
 
 /// Root access gained and lost between two sides.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct AuditDiff {
     pub gained: Vec<RootChange>,
     pub lost: Vec<RootChange>,
+    /// Hosts whose users can become root somewhere (new side) and that
+    /// the trust files now admit by a name or address they did not have.
+    pub new_names: Vec<NewNames>,
     /// Set when chains were not followed on a side (too large a graph):
     /// only direct grants were compared.
     pub chains_skipped: bool,
@@ -178,6 +181,7 @@ pub fn diff(old: &TrustView, new: &TrustView) -> AuditDiff {
     }
     let mut out = AuditDiff {
         chains_skipped: old_reach.chains_skipped || new_reach.chains_skipped,
+        new_names: root_hosts_new_names(old, new, &new_reach),
         ..AuditDiff::default()
     };
     for ((gained, user, logins, _), rows) in changed {
@@ -297,6 +301,30 @@ fn chain(
     out
 }
 
+/// The new names of hosts from which some user can become root.
+fn root_hosts_new_names(old: &TrustView, new: &TrustView, reach: &Reach) -> Vec<NewNames> {
+    let reaches_root: BTreeSet<usize> = reach
+        .by_target
+        .iter()
+        .flat_map(|principals| principals.keys().map(|&(_, group)| group))
+        .collect();
+    let group_of: HashMap<&str, usize> = new
+        .groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, group)| group.hosts.iter().map(move |h| (h.as_str(), g)))
+        .collect();
+    new_names(old, new, &[])
+        .into_iter()
+        .filter(|n| !n.added.is_empty())
+        .filter(|n| {
+            group_of
+                .get(n.host.as_str())
+                .is_some_and(|g| reaches_root.contains(g))
+        })
+        .collect()
+}
+
 fn reach_root(reach: &Reach) -> usize {
     reach
         .users
@@ -325,6 +353,22 @@ pub fn text(diff: &AuditDiff) -> String {
         let _ = writeln!(s, "root access lost ({}):", diff.lost.len());
         for change in &diff.lost {
             change_text(&mut s, '-', "can no longer", change);
+        }
+    }
+    if !diff.new_names.is_empty() {
+        let _ = writeln!(
+            s,
+            "new names of hosts whose users can become root ({}): review with a second approver",
+            diff.new_names.len()
+        );
+        for names in &diff.new_names {
+            let _ = writeln!(
+                s,
+                "  + {} is now also admitted as {}: whatever machine the site's names or network give that is trusted as {}",
+                names.host,
+                names.added.join(", "),
+                names.host
+            );
         }
     }
     if diff.chains_skipped {

@@ -39,6 +39,9 @@ pub struct TrustView {
     /// carry them): a removed and an added host with the same addresses are
     /// a rename.
     pub addresses: BTreeMap<String, Vec<String>>,
+    /// Each host's other names, when made from a cluster: with the
+    /// addresses, what the trust files admit the host by.
+    pub aliases: BTreeMap<String, Vec<String>>,
 }
 
 /// Hosts that no declaration tells apart, by a label that stays the same
@@ -143,6 +146,11 @@ impl TrustView {
                     let addresses = h.addresses.iter().map(|a| a.to_string()).collect();
                     (h.name.clone(), addresses)
                 })
+                .collect(),
+            aliases: cluster
+                .hosts
+                .iter()
+                .map(|h| (h.name.clone(), h.aliases.clone()))
                 .collect(),
         }
     }
@@ -499,6 +507,7 @@ mod tests {
         assert!(text.contains("\ndenied root@w -> root@n002  granted by: trust root@w -> root@node oneway;  denied by: deny root@w -> root@n002;\n"), "{text}");
         let back = TrustView::parse(&text).unwrap();
         original.addresses.clear();
+        original.aliases.clear();
         for d in &mut original.declarations {
             d.at = None;
         }

@@ -42,6 +42,9 @@ pub struct TrustDiff {
     /// Hosts that changed name but kept their addresses; their trust is
     /// compared under the new name.
     pub renamed: Vec<Renamed>,
+    /// Hosts now admitted by a name or address they did not have, or no
+    /// longer by one they had; those whose root is trusted somewhere first.
+    pub new_names: Vec<NewNames>,
     /// Most dangerous first.
     pub changes: Vec<TrustChange>,
 }
@@ -49,7 +52,7 @@ pub struct TrustDiff {
 impl TrustDiff {
     /// True when nobody's access changed.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.renamed.is_empty()
+        self.changes.is_empty() && self.renamed.is_empty() && self.new_names.is_empty()
     }
 
     /// How many changes give new root access.
@@ -58,7 +61,107 @@ impl TrustDiff {
             .iter()
             .filter(|c| c.category == Category::Root)
             .count()
+            + self
+                .new_names
+                .iter()
+                .filter(|n| n.root && !n.added.is_empty())
+                .count()
     }
+}
+
+/// A host kept on both sides whose other names or addresses changed. The
+/// trust files admit a host by every name and address it has, so whatever
+/// machine the site's name service (or network) gives a new one is trusted
+/// as this host: a trust change no login of the graph shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewNames {
+    pub host: String,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// What the host's users may do (new side), e.g. `root@n2 may log in
+    /// as root on n1`.
+    pub trusted_for: Vec<String>,
+    /// Whether a user of the host may log in as root somewhere.
+    pub root: bool,
+}
+
+/// The hosts of both sides (under `renamed`'s new names) whose names or
+/// addresses changed and whose users are trusted somewhere on the new
+/// side; those trusted as root first.
+pub fn new_names(old: &TrustView, new: &TrustView, renamed: &[Renamed]) -> Vec<NewNames> {
+    let old_name: HashMap<&str, &str> = renamed
+        .iter()
+        .map(|r| (r.new.as_str(), r.old.as_str()))
+        .collect();
+    let admitted = |view: &TrustView, host: &str| -> BTreeSet<String> {
+        let of = |map: &BTreeMap<String, Vec<String>>| map.get(host).cloned().unwrap_or_default();
+        of(&view.aliases)
+            .into_iter()
+            .chain(of(&view.addresses))
+            .collect()
+    };
+    let group_of: HashMap<&str, usize> = new
+        .groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, group)| group.hosts.iter().map(move |h| (h.as_str(), g)))
+        .collect();
+    let hosts: BTreeSet<&String> = new.aliases.keys().chain(new.addresses.keys()).collect();
+    let mut out: Vec<NewNames> = Vec::new();
+    for host in hosts {
+        let was = old_name.get(host.as_str()).copied().unwrap_or(host);
+        if !old.addresses.contains_key(was) && !old.aliases.contains_key(was) {
+            continue;
+        }
+        let (before, after) = (admitted(old, was), admitted(new, host));
+        if before == after {
+            continue;
+        }
+        let Some(&group) = group_of.get(host.as_str()) else {
+            continue;
+        };
+        // (user, as whom) -> the hosts
+        let mut grants: BTreeMap<(&str, &str), Vec<&String>> = BTreeMap::new();
+        for edge in new
+            .edges
+            .iter()
+            .filter(|e| e.from == group && e.effective())
+        {
+            let on = new.groups[edge.to]
+                .hosts
+                .iter()
+                .filter(|h| !(h == &host && edge.from_user == edge.to_user));
+            grants
+                .entry((&edge.from_user, &edge.to_user))
+                .or_default()
+                .extend(on);
+        }
+        grants.retain(|_, on| !on.is_empty());
+        let root = grants.keys().any(|(_, to_user)| *to_user == "root");
+        let trusted_for: Vec<String> = grants
+            .into_iter()
+            .map(|((from_user, to_user), on)| {
+                format!(
+                    "{from_user}@{host} may log in as {to_user} on {}",
+                    hostlist::fold(on)
+                )
+            })
+            .collect();
+        if trusted_for.is_empty() {
+            continue;
+        }
+        out.push(NewNames {
+            host: host.clone(),
+            added: after.difference(&before).cloned().collect(),
+            removed: before.difference(&after).cloned().collect(),
+            trusted_for,
+            root,
+        });
+    }
+    out.sort_by(|a, b| {
+        (!a.root, a.added.is_empty(), &a.host).cmp(&(!b.root, b.added.is_empty(), &b.host))
+    });
+    out
 }
 
 /// A host that changed its name and kept its addresses.
@@ -204,7 +307,12 @@ pub fn diff(old: &TrustView, new: &TrustView, full: bool) -> TrustDiff {
             c.to_hosts.clone(),
         )
     });
-    TrustDiff { renamed, changes }
+    let new_names = new_names(old, new, &renamed);
+    TrustDiff {
+        renamed,
+        new_names,
+        changes,
+    }
 }
 
 /// A removed and an added host with the same, non-empty addresses.
@@ -868,7 +976,9 @@ pub fn render(out: &mut String, diff: &TrustDiff, full: bool) {
         return;
     }
     let count = diff.changes.len();
-    if count == 0 {
+    if count == 0 && !diff.new_names.is_empty() {
+        out.push_str("trust: no login between the cluster's hosts changed; the names they are admitted by did\n");
+    } else if count == 0 {
         out.push_str("trust: nobody may log in anywhere new, nor lost a login\n");
     } else {
         let _ = writeln!(
@@ -886,6 +996,9 @@ pub fn render(out: &mut String, diff: &TrustDiff, full: bool) {
             r.addresses.join(", ")
         );
     }
+    for names in &diff.new_names {
+        render_new_names(out, names);
+    }
     let mut heading = None;
     for change in &diff.changes {
         let this = section(change);
@@ -894,6 +1007,37 @@ pub fn render(out: &mut String, diff: &TrustDiff, full: bool) {
             heading = Some(this);
         }
         render_change(out, change, full);
+    }
+}
+
+fn render_new_names(out: &mut String, names: &NewNames) {
+    let list = |names: &[String]| names.join(", ");
+    if !names.added.is_empty() {
+        let risk = if names.root {
+            "new way to become root: "
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  {risk}{} is now also admitted as {}: whatever machine the site's names or network give that is trusted as {}",
+            names.host,
+            list(&names.added),
+            names.host
+        );
+    }
+    if !names.removed.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {} is no longer admitted as {}",
+            names.host,
+            list(&names.removed)
+        );
+    }
+    if !names.added.is_empty() {
+        for what in &names.trusted_for {
+            let _ = writeln!(out, "        {what}");
+        }
     }
 }
 
@@ -1013,6 +1157,7 @@ mod tests {
             edges: vec![edge("root", 0, 0, 0)],
             declarations: vec![declaration("trust root@node <-> root@node;", "c.dsl:9:3")],
             addresses: BTreeMap::new(),
+            aliases: BTreeMap::new(),
         };
         insta::assert_snapshot!(rendered(&mesh(19_999), &mesh(20_000)), @r"
         trust: 1 change, most dangerous first

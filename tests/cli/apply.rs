@@ -493,6 +493,127 @@ fn a_dropped_module_runs_its_recorded_deactivation() {
     assert!(!services.contains("site.dsl"), "{services}");
 }
 
+/// An activation that did not happen (`--no-activate`) or failed is due
+/// until it succeeds: a later apply of the same build, where no file
+/// changes, runs it, and the one after that does not run it again.
+#[test]
+fn an_activation_left_undone_is_done_by_the_next_apply() {
+    let site = Site::new();
+    ok(&site.apply(&["--activate", "--no-activate"]));
+    assert_eq!(site.log(), "");
+    let check = site.apply(&["--activate", "--check"]);
+    assert_eq!(check.status, 1, "{}", check.stderr);
+    assert!(
+        check
+            .stdout
+            .contains("activate module site.dsl (an earlier apply left it unactivated)"),
+        "{}",
+        check.stdout
+    );
+    let run = site.apply(&["--activate"]);
+    ok(&run);
+    assert!(
+        run.stderr
+            .contains("module site.dsl: activating what an earlier apply left unactivated"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(site.log(), "reload sited of site.dsl on a\n");
+    ok(&site.apply(&["--activate"]));
+    assert_eq!(site.log(), "reload sited of site.dsl on a\n", "done once");
+
+    // A failed activation: the log is a directory.
+    site.cluster("site.version = 2;");
+    fs::rename(site.root().join("log"), site.path("log.kept")).unwrap();
+    fs::create_dir(site.root().join("log")).unwrap();
+    let run = site.apply(&["--activate"]);
+    assert_eq!(run.status, 4, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("module site.dsl: the next apply tries its activate commands again"),
+        "{}",
+        run.stderr
+    );
+    fs::remove_dir(site.root().join("log")).unwrap();
+    ok(&site.apply(&["--activate"]));
+    assert_eq!(site.log(), "reload sited of site.dsl on a\n");
+    assert!(
+        !site.root().join("var/lib/accord/pending").exists(),
+        "nothing is due"
+    );
+}
+
+/// A dropped module whose deactivation failed keeps its commands, and the
+/// next apply deactivates it.
+#[test]
+fn a_failed_deactivation_is_tried_again() {
+    let site = Site::new();
+    ok(&site.apply(&["--activate"]));
+    site.cluster("# no site");
+    fs::remove_file(site.root().join("log")).unwrap();
+    fs::create_dir(site.root().join("log")).unwrap();
+    let run = site.apply(&["--activate"]);
+    assert_eq!(run.status, 4, "{}", run.stderr);
+    fs::remove_dir(site.root().join("log")).unwrap();
+    ok(&site.apply(&["--activate"]));
+    assert_eq!(site.log(), "stop\n");
+    ok(&site.apply(&["--activate"]));
+    assert_eq!(site.log(), "stop\n", "done once");
+    let services = site.read("var/lib/accord/services.tsv");
+    assert!(!services.contains("site.dsl"), "{services}");
+}
+
+/// Only this cluster's markers open its block: a comment that merely
+/// starts like one and another cluster's block are the host's text, kept
+/// through an install and a removal.
+#[test]
+fn only_this_clusters_markers_open_its_block() {
+    let site = Site::new();
+    let own = "127.0.0.1 localhost\n\
+               # BEGIN accordion players (the site's own comment)\n10.1.1.1 music\n\
+               # BEGIN accord (cluster other): managed by accord, edit cluster.dsl instead\n\
+               10.9.9.9 other\n# END accord\n";
+    fs::write(site.root().join("etc/hosts"), own).unwrap();
+    ok(&site.apply(&[]));
+    assert_eq!(
+        site.read("etc/hosts"),
+        format!(
+            "{own}# BEGIN accord (cluster c): managed by accord, edit cluster.dsl instead\n\
+             10.0.0.1 a\n10.0.0.2 b\n# END accord\n"
+        )
+    );
+    site.cluster("# no site");
+    ok(&site.apply(&[]));
+    assert_eq!(site.read("etc/hosts"), own);
+}
+
+/// A copy of the tree that others may write is refused before anything
+/// runs: they could change it while it is installed.
+#[test]
+fn a_copy_of_the_tree_others_may_write_is_refused() {
+    let site = Site::new();
+    let before = listing(&site.root());
+    let writable = [
+        site.tree().join("etc"),
+        site.tree().join("var/lib/accord/engine.sh"),
+        site.tree().to_path_buf(),
+    ];
+    for path in writable {
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode | 0o020)).unwrap();
+        let run = site.apply(&[]);
+        assert_eq!(run.status, 2, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("is writable by its group or by others, so the copy of the tree is not root's alone: copy it as root without keeping the build's owners"),
+            "{}",
+            run.stderr
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    assert_eq!(listing(&site.root()), before);
+    ok(&site.apply(&[]));
+}
+
 /// A daemon that an activation command starts outlives the apply; it must
 /// not hold the apply's lock, or every later apply of the host is refused.
 #[test]

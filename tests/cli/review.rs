@@ -345,6 +345,42 @@ fn diff_of_a_renamed_host() {
     insta::assert_snapshot!("diff-host-renamed", stdout);
 }
 
+/// A new alias (or address) of a host whose root is trusted is a trust
+/// change no login between the cluster's hosts shows: the trust files now
+/// admit whatever machine the site's name service gives that name. diff
+/// says so first, audit --diff asks for a second approval; a name taken
+/// away asks for none.
+#[test]
+fn a_new_name_of_a_trusted_host_is_reviewed_as_root_access() {
+    let alias = |t: &str| {
+        t.replace(
+            "host backup    { roles = [admin];   address = 10.1.0.2; }",
+            "host backup    { roles = [admin];   address = 10.1.0.2; aliases = [\"ws42\"]; }",
+        )
+    };
+    let (status, stdout, stderr) = compare("diff", alias);
+    assert_eq!(status, 0, "{stderr}");
+    insta::assert_snapshot!("diff-new-alias", trust_section(&stdout));
+    let (status, audit, _) = compare("audit --diff", alias);
+    assert_eq!(status, 1, "{audit}");
+    assert!(
+        audit.contains("+ backup is now also admitted as ws42"),
+        "{audit}"
+    );
+    let (status, json, _) = compare("audit --json --diff", alias);
+    assert_eq!(status, 1);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["new_names"][0]["added"][0], "ws42");
+    // The same change the other way round: nothing to approve.
+    let original = std::fs::read_to_string(repo().join(SITE)).unwrap();
+    let (out, _t) = Test::new()
+        .file("old.dsl", &alias(&original))
+        .file("new.dsl", &original)
+        .args("audit --diff old.dsl new.dsl")
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stdout);
+}
+
 /// `role compute` of `n` hosts and an admin host, in a root mesh.
 fn big_site(n: usize) -> String {
     let mut text = String::from(
