@@ -135,22 +135,25 @@ pub fn run(args: &VerifyArgs) -> Result<(), i32> {
 }
 
 /// Refuses, rather than report false mismatches, a cluster whose homes the
-/// lab does not lay out: the lab gives every user `users.home_base`/USER
-/// on each host's own `/home`, so it has neither a home several hosts share
-/// (`users.home_share`) nor a home `users.homes` puts elsewhere.
+/// lab does not lay out: the lab gives every user `/home/USER`, on each
+/// host's own `/home` or on one directory that the hosts sharing it
+/// (`users.home_share`) all mount; it has no home `users.homes` puts
+/// elsewhere.
 fn unmodelled_homes(rendered: &Rendered) -> Result<(), i32> {
     let graph = &rendered.graph;
-    if let Some(share) = graph.shares().first() {
-        plain_error(
-            &format!(
-                "`accord verify` does not model homes that several hosts share yet: `{}`'s home is shared by `{}` (`users.home_share = \"{}\"`)",
-                share.user,
-                crate::hostlist::fold(share.members.iter().map(|h| rendered.cluster.hosts[h.0 as usize].name.as_str())),
-                share.label
-            ),
-            Some("`accord check` proves that one file can say the trust of every sharing host (E0306); verify a copy of the cluster without `users.home_share`"),
-        );
-        return Err(1);
+    for share in graph.shares() {
+        let host = &rendered.cluster.hosts[share.writer().0 as usize];
+        let base = host.config.str("users.home_base").unwrap_or("/home");
+        if base != "/home" {
+            plain_error(
+                &format!(
+                    "`accord verify` models a shared home on `/home` only: `{}` shares `{base}` (`users.home_share = \"{}\"`)",
+                    host.name, share.label
+                ),
+                Some("verify a copy of the cluster with `users.home_base = \"/home\";`"),
+            );
+            return Err(1);
+        }
     }
     let mut seen = std::collections::HashSet::new();
     for host in &rendered.cluster.hosts {
@@ -180,6 +183,13 @@ fn chosen_hosts(rendered: &Rendered, cap: usize) -> Vec<HostId> {
     for class in 0..graph.class_count() as u32 {
         let members = graph.class_members(crate::graph::ClassId(class));
         chosen.extend(members.iter().take(2));
+    }
+    // A shared home's file is in its writer's tree alone: a sharing host
+    // brought up without it would read no file.
+    for share in graph.shares() {
+        if share.members.iter().any(|h| chosen.contains(h)) {
+            chosen.insert(share.writer());
+        }
     }
     let total = chosen.len();
     let hosts: Vec<HostId> = chosen.into_iter().take(cap.max(2)).collect();
@@ -373,10 +383,24 @@ fn host_spec(rendered: &Rendered, id: HostId, build: &Path) -> Result<HostSpec, 
     {
         aliases.insert(0, format!("{}.{domain}", host.name));
     }
+    // The lab shares `/home` itself: a share is modelled where the homes
+    // lie below it (`unmodelled_homes` refuses the rest).
+    let home_share = rendered
+        .graph
+        .shares()
+        .iter()
+        .any(|s| s.members.binary_search(&id).is_ok())
+        .then(|| {
+            host.config
+                .str(crate::graph::homes::SHARE_OPTION)
+                .map(str::to_string)
+        })
+        .flatten();
     Ok(HostSpec {
         name: host.name.clone(),
         aliases,
         addresses,
+        home_share,
         keygen_script: (transport == Transport::Ssh && tree.join(keygen).exists())
             .then(|| keygen.to_path_buf()),
         tree,

@@ -132,19 +132,22 @@ fn rsh_rhosts_in_a_shared_home_are_written_once_too() {
 #[test]
 fn verify_refuses_homes_its_lab_does_not_lay_out() {
     // Before any namespace: the refusal needs no root.
+    let elsewhere = ROCKS.replace(
+        "users.homes = [\"slurm:/var/lib/slurm\"];",
+        "users.home_base = \"/export/home\";",
+    );
     let (out, _t) = Test::new()
-        .file("cluster.dsl", ROCKS)
+        .file("cluster.dsl", &elsewhere)
         .args("verify -q cluster.dsl")
         .run();
     assert_eq!(out.status, 1);
     assert!(
-        out.stderr.starts_with("error: `accord verify` does not model homes that several hosts share yet: `alice`'s home is shared by `compute[01-04],head`"),
+        out.stderr.starts_with("error: `accord verify` models a shared home on `/home` only: `head` shares `/export/home`"),
         "{}",
         out.stderr
     );
-    let own_only = ROCKS.replace("users.home_share = \"frontend:/export/home\";", "");
     let (out, _t) = Test::new()
-        .file("cluster.dsl", &own_only)
+        .file("cluster.dsl", ROCKS)
         .args("verify -q cluster.dsl")
         .run();
     assert_eq!(out.status, 1);
