@@ -92,7 +92,7 @@ pub enum Stage {
     Graph,
     /// `render/`: templates, destinations, collisions in the plan.
     Render,
-    /// `render/keys.rs`: the host keys in `keys/`, and whether every host has its own.
+    /// `keys/`: the host keys in `keys/`, and whether every host has its own.
     Keys,
     /// `cli/inventory.rs`: what another tool's inventory cannot say.
     Export,
@@ -135,7 +135,7 @@ impl Stage {
             Stage::Eval => "compiler/eval/",
             Stage::Graph => "compiler/graph/",
             Stage::Render => "compiler/render/",
-            Stage::Keys => "compiler/render/keys.rs",
+            Stage::Keys => "compiler/keys/",
             Stage::Export => "compiler/cli/inventory.rs",
             Stage::Lint => "compiler/lint/",
         }
@@ -282,7 +282,7 @@ register! {
         => "check the path: `source` is relative to the file that declares it";
     E0220 Error Eval "one path declared twice as a file of one host"
         => "declare each path once per host: in the cluster, one of its roles, or the host";
-    E0221 Error Eval "an invalid field of an `emit`, `file` or `service` declaration: its body, scope, install mode, name or commands"
+    E0221 Error Eval "an invalid field of an `emit`, `file`, `service`, `transport`, `grammar`, `lint` or `step` declaration: its body, scope, install mode, name, commands, port, pattern or code"
         => "correct the field as the hint says";
     E0222 Error Eval "an emit rule's template cannot be read, or is not UTF-8 text"
         => "check the path: `template` is relative to the module that declares the rule";
@@ -335,7 +335,7 @@ register! {
         => "give the role hosts, or remove the declaration";
     W0301 Warning Graph "`oneway` on an edge whose reverse is granted anyway"
         => "remove `oneway`";
-    W0302 Warning Graph "rsh (clear text) on a network not declared closed"
+    W0302 Warning Graph "rsh (clear text) on a network not declared closed (std.rsh's lint `rsh-open-network`, numbered with the graph's codes)"
         => "use `transport = ssh;`, or declare the network closed: `rsh.closed_network = true;`";
 
     E0501 Error Render "a template failed: its syntax, an undefined name, its fuel, its own `fail()`, or a control character in a rendered command"

@@ -38,9 +38,11 @@ pub fn compile(root: &SourcePath, loader: &dyn Loader) -> Compilation {
             out.diagnostics.extend(diagnostics);
             out.diagnostics
                 .extend(crate::graph::unserved_transports(&cluster, &graph));
-            if !out.has_errors() {
-                out.diagnostics.extend(crate::lint::check(&cluster, &graph));
-            }
+            // The modules' lints read options only; the graph's need a
+            // graph without errors.
+            let graph_valid = !out.has_errors();
+            out.diagnostics
+                .extend(crate::lint::check(&cluster, &graph, graph_valid));
             out.graph = Some(graph);
             out.cluster = Some(cluster);
         }

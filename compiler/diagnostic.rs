@@ -294,8 +294,8 @@ pub fn sort(diagnostics: &mut [Diagnostic]) {
     });
 }
 
-/// How the CLI prints diagnostics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+/// How diagnostics are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MessageFormat {
     /// Source snippets with carets, labels, notes and hints.
     #[default]

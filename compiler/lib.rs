@@ -2,8 +2,10 @@
 //!
 //! The modules follow the pipeline in the order data flows (see
 //! `ARCHITECTURE.md`): `syntax` -> `load` -> `eval` -> `model` -> `graph` ->
-//! `render` (into a `plan`) -> `emit`; `verify` proves an emitted build against
-//! real daemons; `compile` drives the pure stages; `cli` is the binary's front.
+//! `lint`, with `keys` reading the input directory beside them; then
+//! `render` (into a `plan`) -> `emit`; `verify` proves an emitted build
+//! against real daemons; `compile` drives the pure stages; `cli` is the
+//! binary's front.
 
 pub mod cli;
 pub mod codes;
@@ -14,13 +16,16 @@ pub mod eval;
 pub mod graph;
 pub mod hostlist;
 pub mod inventory;
+pub mod keys;
 pub mod lint;
 pub mod load;
 pub mod model;
 pub mod plan;
 pub mod render;
 pub mod review;
+pub(crate) mod shell;
 pub mod syntax;
+pub(crate) mod template;
 #[cfg(test)]
 mod testutil;
 pub mod verify;

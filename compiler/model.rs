@@ -70,6 +70,9 @@ pub struct Cluster {
     pub emits: Vec<EmitRule>,
     /// Every `service` declaration of the loaded modules, in load order.
     pub services: Vec<ServiceRule>,
+    /// The modules' transports, line grammars, lints and build steps.
+    #[serde(skip)]
+    pub declared: Declared,
     /// The loaded modules' names in load order (`std.core`, `std.ssh`, ...,
     /// `cluster.dsl`); [`ModuleId`] indexes this. Every emitted file belongs
     /// to the module that declared it: the apply script installs, validates
@@ -265,9 +268,53 @@ pub enum Value {
     List(Vec<Value>),
 }
 
-/// A dotted version, compared component by component (`3.10 > 3.9`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A dotted version, compared component by component (`3.10 > 3.9`), a
+/// missing component counting as 0 (`3.7 == 3.7.0`).
+#[derive(Debug, Clone)]
 pub struct Version(pub Vec<u32>);
+
+impl Version {
+    /// Parses a dotted version (`9.2`, `3.6.1`); `None` unless every
+    /// component is a number.
+    pub fn parse(text: &str) -> Option<Version> {
+        text.split('.')
+            .map(|part| part.parse::<u32>().ok())
+            .collect::<Option<Vec<u32>>>()
+            .map(Version)
+    }
+
+    /// The components without trailing zeros: equal for equal versions.
+    fn significant(&self) -> &[u32] {
+        let end = self.0.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+        &self.0[..end]
+    }
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.significant() == other.significant()
+    }
+}
+
+impl Eq for Version {}
+
+impl std::hash::Hash for Version {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.significant().hash(state);
+    }
+}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Version {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.significant().cmp(other.significant())
+    }
+}
 
 impl Serialize for Version {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -336,6 +383,226 @@ pub struct ServiceRule {
     /// Run after a later build dropped every file of the module.
     pub deactivate: Vec<String>,
     #[serde(skip)]
+    pub span: Span,
+}
+
+/// What the loaded modules declare besides options, emit rules and
+/// services: the knowledge of a transport that the core reads as data.
+#[derive(Debug, Clone, Default)]
+pub struct Declared {
+    /// `transport` declarations, in load order; at most one per name.
+    pub transports: Vec<TransportDecl>,
+    /// `grammar` declarations, in load order; a file name has at most one.
+    pub grammars: Vec<Grammar>,
+    /// `lint` declarations, in load order.
+    pub lints: Vec<LintDecl>,
+    /// `step` declarations of stdlib modules, in load order.
+    pub steps: Vec<StepDecl>,
+}
+
+impl Declared {
+    /// The transport declared under `name`.
+    pub fn transport(&self, name: &str) -> Option<&TransportDecl> {
+        self.transports.iter().find(|t| t.name == name)
+    }
+
+    /// Every template a declaration holds (for the templates they include).
+    pub fn template_sources(&self) -> impl Iterator<Item = &String> {
+        let transports = self
+            .transports
+            .iter()
+            .flat_map(|t| std::iter::once(&t.title).chain(&t.weaknesses));
+        let lints = self
+            .lints
+            .iter()
+            .flat_map(|l| [&l.at, &l.message, &l.label, &l.note, &l.hint, &l.reason].into_iter());
+        let steps = self.steps.iter().flat_map(|s| {
+            s.each
+                .iter()
+                .chain(s.inputs.iter().map(|(_, p)| p))
+                .chain(s.write.iter().map(|(_, c)| c))
+                .chain(s.outputs.iter().map(|(_, p)| p))
+                .chain(&s.run)
+        });
+        transports.chain(lints).chain(steps)
+    }
+
+    /// True when `module` declares a transport: its emit rules write that
+    /// transport's trust files from the graph.
+    pub fn declares_transport(&self, module: ModuleId) -> bool {
+        self.transports.iter().any(|t| t.module == module)
+    }
+
+    /// The grammar that checks files called `file_name`.
+    pub fn grammar_for(&self, file_name: &str) -> Option<&Grammar> {
+        self.grammars
+            .iter()
+            .find(|g| g.files.iter().any(|f| f == file_name))
+    }
+}
+
+/// A `transport` declaration: what the core knows of a trust transport,
+/// all of it from its module. Templates read it as `transport`; the
+/// firewall report, verify and E0304 read it here.
+#[derive(Debug, Clone)]
+pub struct TransportDecl {
+    /// A value of the `transport` option.
+    pub name: String,
+    pub module: ModuleId,
+    /// The port its daemons listen on.
+    pub port: PortSource,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// The source ports its clients connect from (`(512, 1023)` for rsh),
+    /// if the daemon refuses others.
+    pub source_ports: Option<(u16, u16)>,
+    /// The ports on which a client accepts a connection back from the
+    /// daemon (rsh's stderr channel), if the transport makes one.
+    pub callback_ports: Option<(u16, u16)>,
+    /// The program that serves it on each host (`sshd`, `in.rshd`), as
+    /// generated comments and verify name it.
+    pub daemon: String,
+    /// How the audit names the transport for a class (a template; empty:
+    /// the name).
+    pub title: String,
+    /// The software whose version the audit shows (`OpenSSH`).
+    pub software: Option<String>,
+    /// The option holding that version.
+    pub version: Option<String>,
+    /// What a reviewer should weigh (templates; an empty render is left out).
+    pub weaknesses: Vec<String>,
+    pub span: Span,
+}
+
+/// The option whose value names a host's transport (declared by
+/// `std.core`; each value is a `transport` declaration of some module).
+pub const TRANSPORT_OPTION: &str = "transport";
+
+/// The option prefix that acknowledges a lint by name
+/// (`security.acknowledge.NAME = "reason";`).
+pub const ACKNOWLEDGE_PREFIX: &str = "security.acknowledge.";
+
+/// Where a transport's port comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortSource {
+    Fixed(u16),
+    /// An `int` option.
+    Option(String),
+}
+
+impl TransportDecl {
+    /// The port for hosts with `config`.
+    pub fn port(&self, config: &Config) -> Option<u16> {
+        match &self.port {
+            PortSource::Fixed(port) => Some(*port),
+            PortSource::Option(path) => match config.get(path)? {
+                Value::Int(port) => u16::try_from(*port).ok(),
+                _ => None,
+            },
+        }
+    }
+
+    /// The software version for hosts with `config`, if it declares one.
+    pub fn version_of(&self, config: &Config) -> Option<String> {
+        config.get(self.version.as_deref()?).map(|v| match v {
+            Value::Version(v) => v.to_string(),
+            Value::Str(s) | Value::Enum(s) => s.clone(),
+            other => format!("{other:?}"),
+        })
+    }
+}
+
+/// A `grammar` declaration: the lines a trust file may hold.
+#[derive(Debug, Clone)]
+pub struct Grammar {
+    pub name: String,
+    pub module: ModuleId,
+    /// The file names it checks, wherever they are (`.rhosts`).
+    pub files: Vec<String>,
+    /// Lines starting with it (after blanks) are comments.
+    pub comment: String,
+    /// Every other non-blank line must match one of these in full.
+    pub lines: Vec<regex::Regex>,
+    /// How the lines look, for the message about one that does not.
+    pub form: String,
+    /// Why a refused line is refused: the first pattern it matches.
+    pub reasons: Vec<(regex::Regex, String)>,
+    /// The grammar's name where it is declared.
+    pub span: Span,
+}
+
+impl Grammar {
+    /// The first line of `text` the grammar refuses: (line number from 1,
+    /// the line, why).
+    pub fn refused<'t>(&self, text: &'t str) -> Option<(usize, &'t str, String)> {
+        text.lines().enumerate().find_map(|(number, line)| {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty()
+                || (!self.comment.is_empty() && trimmed.starts_with(&self.comment))
+            {
+                return None;
+            }
+            if self.lines.iter().any(|form| form.is_match(line)) {
+                return None;
+            }
+            let reason = self
+                .reasons
+                .iter()
+                .find(|(pattern, _)| pattern.is_match(line))
+                .map_or_else(
+                    || format!("it is not of the form `{}`", self.form),
+                    |(_, reason)| reason.clone(),
+                );
+            Some((number + 1, line, reason))
+        })
+    }
+}
+
+/// A `lint` declaration: a warning that is a condition on options.
+#[derive(Debug, Clone)]
+pub struct LintDecl {
+    /// The name it is acknowledged by (`security.acknowledge.NAME`).
+    pub name: String,
+    /// A warning of the register (`W07xx`), whose entry says what it
+    /// guards against.
+    pub code: crate::codes::Code,
+    pub module: ModuleId,
+    pub when: Option<Condition>,
+    /// Templates: the option the warning points at, its message (empty: no
+    /// finding), the label (`hosts` is the number of hosts), note and hint.
+    pub at: String,
+    pub message: String,
+    pub label: String,
+    pub note: String,
+    pub hint: String,
+    /// A bool option that acknowledges the finding where it is true, with
+    /// `reason` (a template); otherwise `security.acknowledge.NAME`.
+    pub acknowledge: Option<String>,
+    pub reason: String,
+    pub span: Span,
+}
+
+/// A `step` declaration: a program `build` runs in `keys/` before reading
+/// it, once per host (or for the cluster) where `when` holds and per item of
+/// `each`. Its outputs appear only when it succeeded, and it runs only when
+/// one is missing or, with inputs, when what it would read changed.
+#[derive(Debug, Clone)]
+pub struct StepDecl {
+    pub name: String,
+    pub module: ModuleId,
+    pub when: Option<Condition>,
+    /// True: once per host; false: once for the cluster.
+    pub per_host: bool,
+    /// A template whose words are the items (bound to `item`); none: once.
+    pub each: Option<String>,
+    /// (name in the work directory, path below `keys/`): copied in first.
+    pub inputs: Vec<(String, String)>,
+    /// (name in the work directory, content): written in first.
+    pub write: Vec<(String, String)>,
+    /// (name in the work directory, path below `keys/`): moved out after.
+    pub outputs: Vec<(String, String)>,
+    /// The program and its arguments (templates; no shell).
+    pub run: Vec<String>,
     pub span: Span,
 }
 
@@ -490,6 +757,24 @@ pub fn is_reserved_path(path: &str) -> bool {
         None => STATE_DIR
             .strip_prefix(path)
             .is_some_and(|rest| rest.starts_with('/')),
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::Version;
+
+    #[test]
+    fn versions_compare_numerically_and_missing_components_are_zero() {
+        let v = |s: &str| Version::parse(s).unwrap();
+        assert!(v("3.10") > v("3.9"));
+        assert!(v("10.0") > v("9.8"));
+        assert_eq!(v("3.7"), v("3.7.0"));
+        assert!(v("3.7.0") >= v("3.7"));
+        assert!(v("3.7.1") > v("3.7"));
+        assert_eq!(v("3.7.0").to_string(), "3.7.0");
+        assert_eq!(Version::parse("3.x"), None);
+        assert_eq!(Version::parse(""), None);
     }
 }
 

@@ -5,6 +5,11 @@
 
 # Every cluster can mark roles untrusted for root and acknowledge lints.
 import std.security;
+# The grammars of the trust files (`host [user]` files, known hosts),
+# whoever writes them: a cluster's own module or `file` writing
+# `/root/.rhosts` is refused as std.rsh's would be checked.
+import std.rhosts;
+import std.knownhosts;
 
 option transport : enum(rsh, ssh) = ssh
   "How the hosts log in to each other: `rsh` (rshd and .rhosts) or `ssh` (OpenSSH host-based authentication)";

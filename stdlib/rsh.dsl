@@ -20,12 +20,15 @@
 #                        grant into this host, and no one else
 #   /etc/hosts.equiv     only when `rsh.hosts_equiv` is set; never for root
 #
-# Never a `+`: the renderer refuses any .rhosts or hosts.equiv line with one.
+# Never a `+`: std.rhosts' grammar refuses any .rhosts or hosts.equiv line
+# that is not `host [user]`.
 #
 # Activation (by the apply script, when std.rsh's files changed): inetd
 # rereads inetd.conf once a check found accord's `shell` line to be the one
 # it uses (and, with tcpd, that tcpd refuses an address no host has); the
 # socket unit restarts.
+
+import std.rhosts;
 
 
 option rsh.closed_network : bool = false
@@ -99,6 +102,34 @@ emit "/etc/hosts.equiv" {
   when     = transport == rsh && rsh.hosts_equiv;
   scope    = class;
   mode     = 0644;
+}
+
+# The transport as the core sees it: in.rshd's port (514, the `shell`
+# service), the privileged source ports it demands of clients, the
+# privileged port a client listens on for the daemon's stderr connection,
+# and what `accord audit` says of a class that uses it.
+transport rsh {
+  port           = 514;
+  protocol       = tcp;
+  daemon         = "in.rshd";
+  source_ports   = "512-1023";
+  callback_ports = "512-1023";
+  weaknesses     = ["{% include 'rsh/weaknesses.j2' %}"];
+}
+
+# rsh is clear text: a warning on every host that uses it, unless the
+# cluster declares its network closed (then `accord audit` lists it as
+# acknowledged, with that reason).
+lint rsh-open-network {
+  code        = W0302;
+  when        = transport == rsh;
+  at          = "transport";
+  message     = "rsh sends commands, output and passwords in clear text";
+  label       = "{{ hosts }} {{ 'uses' if host_count == 1 else 'use' }} rsh";
+  note        = "rsh belongs on a closed cluster network only, never on a network others can reach";
+  hint        = "if the cluster network is closed, acknowledge it with `rsh.closed_network = true;` (or use `transport = ssh;`)";
+  acknowledge = rsh.closed_network;
+  reason      = "the network is declared closed (`rsh.closed_network = true`)";
 }
 
 # inetd takes accord's block: first a check that the last `shell` line of

@@ -1,6 +1,7 @@
-# std.security: the options the security lints read (`docs/security.md`).
+# std.security: the options the trust graph's lints read (`docs/security.md`).
 # Emits nothing. `std.core` imports it, so every cluster can mark the roles
-# trusted for root or acknowledge a lint with a reason:
+# trusted for root or acknowledge a lint with a reason (the lints of a
+# transport are declared, and acknowledged, in its module):
 #
 #   role compute { security.root_trusted = true; }
 #   security.acknowledge.central-keys = "keys are made on the air-gapped controller";
@@ -11,17 +12,7 @@
 option security.root_trusted : bool = false
   "hosts of this scope may be granted root on other hosts (lint W0703 otherwise); set it to true on roles whose machines only administrators control (their root and console), never on machines users control such as workstations";
 
-option security.acknowledge.legacy-openssh : string
-  "reason the legacy OpenSSH target (before 3.7: RhostsAuthentication, protocol 1, rsa1 and dsa keys) is accepted (lint W0701)";
-option security.acknowledge.dsa-keys : string
-  "reason DSA host keys are accepted (lint W0702)";
 option security.acknowledge.root-untrusted-host : string
   "reason root is granted to hosts not trusted for root (lint W0703)";
 option security.acknowledge.oneway-into-root : string
   "reason a one-way grant from a non-root user into root is accepted (lint W0704)";
-option security.acknowledge.password-authentication : string
-  "reason sshd keeps password authentication beside host-based trust (lint W0705)";
-option security.acknowledge.permit-root-login : string
-  "reason `PermitRootLogin yes` is accepted (lint W0706)";
-option security.acknowledge.central-keys : string
-  "reason private host keys made centrally may travel in the host trees (lint W0707)";

@@ -18,6 +18,8 @@
 # yes` and ~user/.rhosts, with rsa1, rsa and dsa keys, and a warning.
 # Both: the host key script, init links, and the controller's collect-keys.sh.
 
+import std.rhosts;
+
 
 option ssh.version : version = 9.2
   "OpenSSH version of the targets; options a version lacks are never emitted";
@@ -177,6 +179,101 @@ emit "/etc/systemd/system/multi-user.target.wants/{{ config.ssh.service }}.servi
 }
 emit "/etc/systemd/system/sshd.service" {
   link = "/lib/systemd/system/{{ config.ssh.service }}.service"; when = transport == ssh && init == systemd; scope = class;
+}
+
+# The transport as the core sees it: sshd's port (the firewall admits it
+# from trusted hosts only, verify probes it), and what `accord audit` says
+# of a class that uses it.
+transport ssh {
+  port       = ssh.port;
+  protocol   = tcp;
+  daemon     = "sshd";
+  title      = "ssh{% if config.ssh.version is version_lt('3.7') %} (legacy){% endif %}";
+  software   = "OpenSSH";
+  version    = ssh.version;
+  weaknesses = ["{% include 'ssh/weaknesses.j2' %}"];
+}
+
+# The lints of OpenSSH targets: settings that work but weaken the cluster
+# (docs/security.md), checked once per class of hosts. Each is acknowledged
+# with `security.acknowledge.NAME = "reason";`.
+option security.acknowledge.legacy-openssh : string
+  "reason the legacy OpenSSH target (before 3.7: RhostsAuthentication, protocol 1, rsa1 and dsa keys) is accepted (lint W0701)";
+option security.acknowledge.dsa-keys : string
+  "reason DSA host keys are accepted (lint W0702)";
+option security.acknowledge.password-authentication : string
+  "reason sshd keeps password authentication beside host-based trust (lint W0705)";
+option security.acknowledge.permit-root-login : string
+  "reason `PermitRootLogin yes` is accepted (lint W0706)";
+option security.acknowledge.central-keys : string
+  "reason private host keys made centrally may travel in the host trees (lint W0707)";
+
+lint legacy-openssh {
+  code    = W0701;
+  when    = transport == ssh && ssh.version < 3.7;
+  at      = "ssh.version";
+  message = "OpenSSH {{ config.ssh.version }} is a legacy target: it relies on `RhostsAuthentication`, protocol 1 and rsa1 and dsa host keys";
+  label   = "{{ hosts }} target this version";
+  note    = "`RhostsAuthentication` was removed in OpenSSH 3.7, protocol 1 (and its rsa1 keys) in 7.4, DSA keys in 10.0; the rhosts form trusts the client's address and name alone";
+  hint    = "target a modern OpenSSH (`ssh.version = 9.2;`): host-based authentication signs every login with the client's host key";
+}
+
+# The key types asked for, explicitly or as the version's default
+# (ssh/versions.j2).
+lint dsa-keys {
+  code    = W0702;
+  when    = transport == ssh && ssh.version < 10.0;
+  at      = "{{ 'ssh.key_types' if config.ssh.key_types else 'ssh.version' }}";
+  message = "{% from 'ssh/versions.j2' import asked_key_types %}{% if 'dsa' in asked_key_types(config)|split %}dsa host keys on OpenSSH {{ config.ssh.version }}{% endif %}";
+  label   = "{% if config.ssh.key_types %}{{ hosts }} ask for dsa keys{% else %}dsa is this version's default: {{ hosts }}{% endif %}";
+  note    = "DSA keys are 1024 bits and signed with SHA-1; OpenSSH disables them from 7.0 and removed them in 10.0";
+  hint    = "use ed25519 keys (`ssh.key_types = [ed25519];`, OpenSSH 6.5 and later)";
+}
+
+# Only where host-based trust is in use: a host something may log in to.
+lint password-authentication {
+  code    = W0705;
+  when    = transport == ssh && ssh.password_authentication;
+  at      = "ssh.password_authentication";
+  message = "{% if inbound %}sshd accepts passwords beside host-based trust{% endif %}";
+  label   = "enabled on {{ hosts }}";
+  note    = "a password guessed or sniffed on one host opens it, and host trust then opens every host that trusts it";
+  hint    = "set `ssh.password_authentication = false;` (the default)";
+}
+
+# sshd keywords are case-insensitive; accord writes `prohibit-password`.
+lint permit-root-login {
+  code    = W0706;
+  when    = transport == ssh;
+  at      = "ssh.sshd_extra";
+  message = "{% for line in config.ssh.sshd_extra if (line|split|first|default('')|lower) == 'permitrootlogin' and ((line|split)[1:2]|first|default('')|lower) == 'yes' %}{% if loop.first %}`PermitRootLogin yes` lets root log in with a password{% endif %}{% endfor %}";
+  label   = "forced on {{ hosts }}";
+  note    = "host-based trust needs only `PermitRootLogin prohibit-password`, which accord writes; `yes` adds password logins as root";
+  hint    = "remove it";
+}
+
+lint central-keys {
+  code    = W0707;
+  when    = transport == ssh && ssh.central_keys;
+  at      = "ssh.central_keys";
+  message = "host private keys are made centrally and travel in the host trees";
+  label   = "central keys for {{ hosts }}";
+  note    = "whoever reads the build output or a copy in transit can impersonate every host, and host-based trust then admits them as any trusted user";
+  hint    = "set `ssh.central_keys = false;` and make the keys on each host with its host key script";
+}
+
+# Central keys (`ssh.central_keys`): `accord build` makes each missing host
+# key with ssh-keygen in keys/HOST/ (0600 in a 0700 directory), once: an
+# existing key is never replaced. The types are the host's
+# (host_key_types.j2); the file names are ssh/versions.j2's.
+step central-keys {
+  when    = transport == ssh && ssh.central_keys;
+  each    = "{% include 'host_key_types.j2' %}";
+  outputs = [
+    ["key", "{% from 'ssh/versions.j2' import key_types %}{{ host.name }}/{{ (key_types|selectattr('type', 'equalto', item)|first).file }}"],
+    ["key.pub", "{% from 'ssh/versions.j2' import key_types %}{{ host.name }}/{{ (key_types|selectattr('type', 'equalto', item)|first).file }}.pub"],
+  ];
+  run     = ["ssh-keygen", "-q", "-t", "{{ item }}", "-N", "", "-C", "root@{{ host.name }}", "-f", "key"];
 }
 
 # sshd takes std.ssh's files: the host-key script makes the keys the

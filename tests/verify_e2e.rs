@@ -254,8 +254,9 @@ impl Lab {
             init: Init::Sysv,
             earlier: Vec::new(),
             transport,
-            ssh_port: 22,
             home_share: None,
+            // The ports std.ssh and std.rsh declare.
+            port: if transport == Transport::Rsh { 514 } else { 22 },
             keygen_script: keygen,
         }
     }
@@ -1493,8 +1494,8 @@ fn ssh_to_rsh_and_back_keeps_the_hosts_own_files() {
                 })
                 .collect(),
             transport,
-            ssh_port: 22,
             home_share: None,
+            port: if transport == Transport::Rsh { 514 } else { 22 },
             keygen_script: (transport == Transport::Ssh)
                 .then(|| PathBuf::from("usr/local/sbin/accord-hostkeys")),
         }

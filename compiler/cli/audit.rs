@@ -85,7 +85,7 @@ fn with_lints(compilation: &mut Compilation) -> Vec<crate::diagnostic::Diagnosti
     if compilation.has_errors() {
         return Vec::new();
     }
-    let lints = lint::check(cluster, graph);
+    let lints = lint::check(cluster, graph, true);
     for d in &lints {
         if !compilation.diagnostics.contains(d) {
             compilation.diagnostics.push(d.clone());

@@ -12,7 +12,7 @@ use crate::graph::TrustGraph;
 use crate::model::Cluster;
 use crate::plan::{BuildPlan, ClusterFile};
 use crate::review::trust::{TrustView, TRUST_FILE};
-use crate::{emit, render};
+use crate::{emit, keys, render};
 
 /// Arguments of `accord build`.
 #[derive(Debug, Args)]
@@ -84,19 +84,15 @@ pub fn rendered(common: &Common, policy: KeyPolicy) -> Result<Rendered, i32> {
         return Err(1);
     };
     let (keys, mut diagnostics) = host_keys(common, &cluster, policy)?;
-    let options = render::RenderOptions {
-        keys,
-        require_keys: policy.require,
-    };
     let started = std::time::Instant::now();
-    let (mut plan, rendered) = render::render_with(&cluster, &graph, &options);
+    let (mut plan, rendered) = render::render_with(&cluster, &graph, &keys);
     let entries: usize = plan.hosts.iter().map(|h| h.entries.len()).sum();
     let what = format!("{entries} entries, {} distinct contents", plan.blobs.len());
     detail("render", started, &what);
     add_trust_file(&mut plan, &cluster, &graph, &compilation.sources);
     diagnostics.extend(rendered);
     if policy.made_later {
-        diagnostics.retain(|d| d.code != render::MISSING_KEYS_WARNING);
+        diagnostics.retain(|d| d.code != keys::MISSING_KEYS_WARNING);
     }
     if common.errors_only {
         diagnostics.retain(crate::diagnostic::Diagnostic::is_error);
@@ -160,36 +156,38 @@ fn add_trust_file(
     plan.cluster_files.sort_by(|a, b| a.path.cmp(&b.path));
 }
 
-/// Reads `keys/`, after making missing central keys when the policy and
-/// the cluster ask for it.
+/// Reads `keys/`, after running the stdlib's steps in it when the policy
+/// says so (only `build` writes into `keys/`).
 fn host_keys(
     common: &Common,
     cluster: &Cluster,
     policy: KeyPolicy,
-) -> Result<(render::Keys, Vec<crate::diagnostic::Diagnostic>), i32> {
-    let dir = render::keys_dir(&common.file);
-    let mut diagnostics = Vec::new();
-    if policy.generate && render::wants_central_keys(cluster) {
-        let wanted = render::host_key_types(cluster);
-        match render::generate_central_keys(&dir, cluster, &wanted) {
-            Ok(generated) if !generated.created.is_empty() => info(&format!(
-                "made {} central host keys in {} (ssh.central_keys)",
-                generated.created.len(),
-                shown(&dir)
-            )),
+) -> Result<(keys::Keys, Vec<crate::diagnostic::Diagnostic>), i32> {
+    let dir = keys::keys_dir(&common.file);
+    if policy.generate {
+        let (before, _) = keys::read_keys_dir(&dir, cluster);
+        match keys::steps::run(&dir, cluster, &before) {
+            Ok(ran) if !ran.made.is_empty() => {
+                let mut steps: Vec<&str> = ran.runs.iter().map(|r| r.0.as_str()).collect();
+                steps.dedup();
+                info(&format!(
+                    "made {} files in {} (step {})",
+                    ran.made.len(),
+                    shown(&dir),
+                    steps.join(", ")
+                ));
+            }
             Ok(_) => {}
             Err(e) => {
                 plain_error(
-                    &format!("cannot make central host keys in `{}`: {e}", shown(&dir)),
-                    Some("central keys need `ssh-keygen` (Debian: openssh-client) and a writable keys/ directory"),
+                    &format!("cannot prepare `{}`: {e}", shown(&dir)),
+                    Some("the standard library's steps run their program in keys/ (std.ssh's central keys need `ssh-keygen`, Debian: openssh-client); keys/ must be writable"),
                 );
                 return Err(1);
             }
         }
     }
-    let (keys, read) = render::read_keys_dir(&dir, cluster);
-    diagnostics.extend(read);
-    Ok((keys, diagnostics))
+    Ok(keys::read(&dir, cluster, policy.require))
 }
 
 /// Builds the cluster; a failed build leaves the previous output untouched.
@@ -246,6 +244,9 @@ pub fn run(args: &BuildArgs) -> Result<(), i32> {
                     plan.hosts.len()
                 ));
             }
+            // The process ends here: freeing a large plan entry by entry
+            // would only cost time (several percent of a rebuild).
+            std::mem::forget(plan);
             Ok(())
         }
         Err(e) => Err(write_failed(&e)),

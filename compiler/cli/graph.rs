@@ -1,11 +1,41 @@
 //! `accord graph`: the trust graph as DOT, Mermaid or JSON.
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::{plain_error, report, Common};
 use crate::compile::compile;
-use crate::graph::export::{Drawing, Format, Level, HOST_LEVEL_LIMIT};
+use crate::graph::export::{Drawing, Level, HOST_LEVEL_LIMIT};
 use crate::load::SourcePath;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Graphviz DOT (`dot -Tsvg`).
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// JSON, for tools.
+    Json,
+}
+
+/// What the nodes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Nodes {
+    /// One node per group: hosts of the same roles, peers and transport, and
+    /// every host a declaration names.
+    Role,
+    /// One node per host.
+    Host,
+}
+
+impl From<Nodes> for Level {
+    fn from(nodes: Nodes) -> Level {
+        match nodes {
+            Nodes::Role => Level::Role,
+            Nodes::Host => Level::Host,
+        }
+    }
+}
 
 /// Arguments of `accord graph`.
 #[derive(Debug, Args)]
@@ -17,8 +47,8 @@ pub struct GraphArgs {
     pub format: Format,
     /// One node per group of alike hosts (roles and named hosts), or one per
     /// host (at most 200 hosts).
-    #[arg(long, value_enum, default_value_t = Level::Role)]
-    pub level: Level,
+    #[arg(long, value_enum, default_value_t = Nodes::Role)]
+    pub level: Nodes,
 }
 
 /// Prints the graph. It is drawn even when validation found errors (an
@@ -30,7 +60,8 @@ pub fn run(args: &GraphArgs) -> Result<(), i32> {
     let (Some(cluster), Some(graph)) = (&compilation.cluster, &compilation.graph) else {
         return Err(1);
     };
-    let drawing = match args.level {
+    let level = Level::from(args.level);
+    let drawing = match level {
         Level::Role => Drawing::roles(cluster, graph),
         Level::Host => match Drawing::hosts(cluster, graph) {
             Some(drawing) => drawing,
@@ -50,7 +81,7 @@ pub fn run(args: &GraphArgs) -> Result<(), i32> {
     let text = match args.format {
         Format::Dot => drawing.dot(&cluster.name),
         Format::Mermaid => drawing.mermaid(),
-        Format::Json => drawing.json(&cluster.name, args.level),
+        Format::Json => drawing.json(&cluster.name, level),
     };
     print!("{text}");
     Ok(())

@@ -18,7 +18,7 @@ mod verify;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::compile::{compile, Compilation};
 use crate::diagnostic::{self, MessageFormat, Severity};
@@ -43,8 +43,29 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub verbose: bool,
     /// How to print diagnostics (before or after the command).
-    #[arg(long, value_enum, global = true, default_value_t = MessageFormat::Human)]
-    pub message_format: MessageFormat,
+    #[arg(long, value_enum, global = true, default_value_t = Format::Human)]
+    pub message_format: Format,
+}
+
+/// How to print diagnostics (`--message-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Source snippets with carets, labels, notes and hints.
+    Human,
+    /// One line per diagnostic: `file:line:col: severity[code]: message`.
+    Short,
+    /// One JSON object per line, for tools.
+    Json,
+}
+
+impl From<Format> for MessageFormat {
+    fn from(format: Format) -> MessageFormat {
+        match format {
+            Format::Human => MessageFormat::Human,
+            Format::Short => MessageFormat::Short,
+            Format::Json => MessageFormat::Json,
+        }
+    }
 }
 
 /// How much the CLI says beside a command's output.
@@ -296,20 +317,11 @@ fn check(common: &Common) -> Result<(), i32> {
             else {
                 return Vec::new();
             };
+            // Keys a step of `build` will make are not missing.
             let (keys, mut found) =
-                crate::render::read_keys_dir(&crate::render::keys_dir(&common.file), cluster);
-            let options = crate::render::RenderOptions {
-                keys,
-                require_keys: false,
-            };
-            let (_, rendered) = crate::render::render_with(cluster, graph, &options);
-            // Central keys are made by `build` itself.
-            let central = crate::render::wants_central_keys(cluster);
-            found.extend(
-                rendered
-                    .into_iter()
-                    .filter(|d| !(central && d.code == crate::render::MISSING_KEYS_WARNING)),
-            );
+                crate::keys::read(&crate::keys::keys_dir(&common.file), cluster, false);
+            let (_, rendered) = crate::render::render_with(cluster, graph, &keys);
+            found.extend(rendered);
             found
         })
         // The process ends here: freeing a large cluster's model entry by
@@ -414,7 +426,7 @@ pub fn main() -> i32 {
         _ => Verbosity::Normal,
     };
     let _ = VERBOSITY.set(verbosity);
-    let _ = MESSAGE_FORMAT.set(cli.message_format);
+    let _ = MESSAGE_FORMAT.set(cli.message_format.into());
     let result = match cli.command {
         Command::Check(args) => check(&args),
         Command::Eval(args) => eval::run(&args),

@@ -319,6 +319,16 @@ fn the_summary_counts_what_the_build_holds_as_find_and_du_do() {
     assert_eq!(summary.removed_hosts, ["c"]);
     assert!(summary.entries_removed >= 12, "{summary:?}");
     check(&summary);
+    // After every kind of change, whichever way each tree was compared.
+    let mut cases = changes();
+    cases.push(("every host's file", Box::new(|p| *p = motd_everywhere())));
+    for (_, change) in cases {
+        check(&build(&sample(), tmp.path()).unwrap());
+        let mut plan = sample();
+        change(&mut plan);
+        check(&build(&plan, tmp.path()).unwrap());
+        check(&build(&plan, tmp.path()).unwrap());
+    }
 }
 
 /// Runs `old` then `new` into a fresh directory, killing the second build
@@ -470,18 +480,37 @@ fn tampering_with_a_build_is_undone_by_the_next() {
             Box::new(|lab| fs::write(lab.join("notes"), "mine").unwrap()),
         ),
     ];
-    for (what, tamper) in cases {
-        let tmp = tempfile::tempdir().unwrap();
-        let lab = tmp.path().join("lab");
-        build(&sample(), tmp.path()).unwrap();
-        tamper(&lab);
-        build(&sample(), tmp.path()).unwrap();
-        assert_eq!(
-            listing(&lab),
-            fresh(&sample(), &EmitOptions::default()),
-            "{what}"
-        );
+    // Rebuilt from the same plan (each host's tree checked by its
+    // fingerprint) and from one that changes every host (each tree
+    // compared with its previous manifest).
+    for next in [sample(), motd_everywhere()] {
+        for (what, tamper) in &cases {
+            let tmp = tempfile::tempdir().unwrap();
+            let lab = tmp.path().join("lab");
+            build(&sample(), tmp.path()).unwrap();
+            tamper(&lab);
+            build(&next, tmp.path()).unwrap();
+            assert_eq!(
+                listing(&lab),
+                fresh(&next, &EmitOptions::default()),
+                "{what}"
+            );
+        }
     }
+}
+
+/// The sample with another `/etc/motd` on every host.
+fn motd_everywhere() -> BuildPlan {
+    let mut plan = sample();
+    let blob = plan.blobs.intern(b"changed everywhere\n");
+    for host in &mut plan.hosts {
+        for e in &mut host.entries {
+            if e.path == "/etc/motd" {
+                e.kind = EntryKind::File(blob);
+            }
+        }
+    }
+    plan
 }
 
 #[test]
@@ -646,4 +675,51 @@ fn a_plan_of_many_hosts_rebuilds_only_what_changed() {
         listing(&tmp.path().join("lab")),
         fresh(&plan, &EmitOptions::default())
     );
+}
+
+/// Every host's fingerprint in the state of the build in `out` is the one
+/// a scan of all its directories gives now.
+fn assert_fingerprints_current(plan: &BuildPlan, out: &Path, what: &str) {
+    let state = state::State::read(&out.join(".lab.state")).unwrap();
+    for layout in layout::check(plan).unwrap() {
+        let name = &layout.host.name;
+        let root = out.join("lab/hosts").join(name);
+        let dirs = tree::host_dirs(&layout);
+        let scan = diff::scan(&root, dirs.into_iter()).unwrap();
+        let recorded = state.hosts[name].fingerprint.as_deref();
+        assert_eq!(recorded, Some(scan.fingerprint.as_str()), "{what}: {name}");
+    }
+}
+
+#[test]
+fn a_rebuild_records_the_fingerprints_its_trees_have_once_in_place() {
+    let mut cases = changes();
+    cases.push(("every host's file", Box::new(|p| *p = motd_everywhere())));
+    for (what, change) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        build(&sample(), tmp.path()).unwrap();
+        assert_fingerprints_current(&sample(), tmp.path(), "fresh");
+        let mut plan = sample();
+        change(&mut plan);
+        build(&plan, tmp.path()).unwrap();
+        assert_fingerprints_current(&plan, tmp.path(), what);
+        // So the next build of the same plan examines no tree further.
+        let before = stamps(tmp.path());
+        build(&plan, tmp.path()).unwrap();
+        assert_eq!(stamps(tmp.path()), before, "{what}, then no change");
+    }
+}
+
+#[test]
+fn a_written_file_has_exactly_its_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stage = stage::Stage::new(tmp.path().into(), tmp.path().into(), None);
+    for mode in [0o644, 0o600, 0o444, 0o755, 0o4755, 0o2750, 0o1777, 0o000] {
+        let path = tmp.path().join(format!("f{mode:o}"));
+        let meta = tree::write_file(&path, b"x", mode, &stage).unwrap();
+        assert_eq!(meta.mode() & 0o7777, mode, "{mode:o}");
+        let now = fs::symlink_metadata(&path).unwrap();
+        assert_eq!(now.mode() & 0o7777, mode, "{mode:o}");
+        assert_eq!(fs::read(&path).unwrap(), b"x");
+    }
 }

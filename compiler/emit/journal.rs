@@ -23,7 +23,7 @@ use rayon::prelude::*;
 
 use super::layout::relative_path;
 use super::progress::Progress;
-use super::stage::{Op, Stage};
+use super::stage::{slot_path, Op, Stage};
 use super::EmitError;
 
 /// The journal's file in the staging (then commit) directory.
@@ -45,14 +45,18 @@ fn phase(op: &Op) -> u8 {
     match op {
         Op::Open(..) => 0,
         Op::Trash(..) => 1,
-        Op::Place(..) => 2,
+        Op::Place(..) | Op::Put(..) => 2,
         Op::Mode(..) => 3,
     }
 }
 
 fn rel(op: &Op) -> &str {
     match op {
-        Op::Open(_, rel) | Op::Trash(_, rel) | Op::Place(rel) | Op::Mode(_, rel) => rel,
+        Op::Open(_, rel)
+        | Op::Trash(_, rel)
+        | Op::Place(rel)
+        | Op::Put(_, rel)
+        | Op::Mode(_, rel) => rel,
     }
 }
 
@@ -60,7 +64,8 @@ impl Journal {
     /// Orders `ops`: open directories, set aside, rename in, then modes
     /// (children before parents, so a 0500 directory is closed last).
     pub fn new(mut ops: Vec<Op>) -> Journal {
-        ops.sort_by(|a, b| {
+        // In parallel: a rebuild of a large cluster has millions.
+        ops.par_sort_by(|a, b| {
             phase(a).cmp(&phase(b)).then_with(|| match phase(a) {
                 3 => rel(b).cmp(rel(a)),
                 _ => rel(a).cmp(rel(b)),
@@ -78,6 +83,7 @@ impl Journal {
                 Op::Open(mode, rel) => format!("open\t{mode:o}\t{rel}"),
                 Op::Trash(ino, rel) => format!("trash\t{ino}\t{rel}"),
                 Op::Place(rel) => format!("place\t{rel}"),
+                Op::Put(n, rel) => format!("put\t{n}\t{rel}"),
                 Op::Mode(mode, rel) => format!("mode\t{mode:o}\t{rel}"),
             };
             out.push_str(&line);
@@ -101,6 +107,7 @@ impl Journal {
                 ["open", m, rel] => mode(m).map(|m| Op::Open(m, rel.into())),
                 ["trash", ino, rel] => ino.parse().ok().map(|ino| Op::Trash(ino, rel.into())),
                 ["place", rel] => Some(Op::Place(rel.into())),
+                ["put", n, rel] => n.parse().ok().map(|n| Op::Put(n, rel.into())),
                 ["mode", m, rel] => mode(m).map(|m| Op::Mode(m, rel.into())),
                 _ => None,
             }
@@ -169,13 +176,8 @@ fn run(op: &Op, i: usize, target: &Path, dir: &Path, trash: &Path) -> Result<(),
                     .map_err(EmitError::io("set aside", &path))?;
             }
         }
-        Op::Place(rel) => {
-            let staged = dir.join(rel);
-            if fs::symlink_metadata(&staged).is_ok() {
-                let path = target.join(rel);
-                fs::rename(&staged, &path).map_err(EmitError::io("put in place", &path))?;
-            }
-        }
+        Op::Place(rel) => put(&dir.join(rel), &target.join(rel))?,
+        Op::Put(n, rel) => put(&slot_path(dir, *n), &target.join(rel))?,
         Op::Mode(mode, rel) => {
             let path = target.join(rel);
             if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
@@ -187,6 +189,21 @@ fn run(op: &Op, i: usize, target: &Path, dir: &Path, trash: &Path) -> Result<(),
     Ok(())
 }
 
+/// Renames a staged entry into place, if it is still staged.
+fn put(staged: &Path, path: &Path) -> Result<(), EmitError> {
+    match fs::rename(staged, path) {
+        Ok(()) => Ok(()),
+        // Put in place by an earlier run of the journal.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && fs::symlink_metadata(staged).is_err() =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(EmitError::io("put in place", path)(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +213,7 @@ mod tests {
         let journal = Journal::new(vec![
             Op::Mode(0o700, "hosts/a/root".into()),
             Op::Place("hosts/a/etc/x".into()),
+            Op::Put(3, "hosts/a/etc/w".into()),
             Op::Mode(0o755, "hosts/a".into()),
             Op::Trash(9, "hosts/b".into()),
             Op::Open(0o500, "hosts/a/etc".into()),
@@ -205,6 +223,7 @@ mod tests {
             [
                 Op::Open(0o500, "hosts/a/etc".into()),
                 Op::Trash(9, "hosts/b".into()),
+                Op::Put(3, "hosts/a/etc/w".into()),
                 Op::Place("hosts/a/etc/x".into()),
                 Op::Mode(0o700, "hosts/a/root".into()),
                 Op::Mode(0o755, "hosts/a".into()),
@@ -219,6 +238,8 @@ mod tests {
             "place\t../x",
             "place\t/etc/passwd",
             "trash\t1\ta/../../b",
+            "put\t1\t../x",
+            "put\t-1\tx",
             "mode\t7777\t",
         ] {
             let text = format!("{HEADER}\n{bad}\n");

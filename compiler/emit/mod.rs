@@ -13,7 +13,10 @@
 //!    following links) keeps two builds from interleaving;
 //! 3. everything new is written into `OUT/.<cluster>.staging-XXXX`: the
 //!    whole build when there is no previous one to update, else only what
-//!    differs from it (`tree.rs` compares by inode, without reading files);
+//!    differs from it, without reading host files: a host whose key and
+//!    directories are unchanged is skipped, one whose plan changed is
+//!    compared with its previous manifest (`diff.rs`), any other walked
+//!    by inode (`tree.rs`);
 //! 4. a fresh build is swapped in with one exchange of directories; a
 //!    rebuild commits by renaming its staging directory, then runs its
 //!    journal of renames (`journal.rs`), which the next build finishes if
@@ -23,11 +26,13 @@
 //! the previous build as it was.
 
 mod archive;
+mod diff;
 mod journal;
 mod layout;
 mod progress;
 mod secrets;
 mod stage;
+mod stat;
 mod state;
 mod store;
 mod swap;
@@ -494,11 +499,53 @@ struct Build<'a> {
 /// The directories at the top of a build that other parts fill.
 const MANAGED: [&str; 5] = [".store", "apply", "archives", "hosts", "manifests"];
 
+/// What is known of a host's tree in the previous build.
+enum Before {
+    /// Nothing that spares walking it.
+    Unknown,
+    /// It was made of the same plan as now, if its fingerprint says it is
+    /// as that build left it.
+    Same,
+    /// It holds what its previous manifest lists, if its fingerprint says
+    /// it is as that build left it.
+    Listed(diff::OldTree),
+}
+
+/// `Before::Listed` from a previous manifest, if it can be read.
+fn before_listed(manifest: Option<&[u8]>) -> Before {
+    manifest
+        .and_then(|m| std::str::from_utf8(m).ok())
+        .and_then(diff::OldTree::parse)
+        .map_or(Before::Unknown, Before::Listed)
+}
+
+/// The record of a host's tree from the part of the build that wrote or
+/// kept it (absorbed into `delta`) and, when the tree is as the build
+/// leaves it, its scan (fingerprint and directories' disk).
+fn tree_record(
+    mut part: Delta,
+    scanned: Option<(String, u64)>,
+    delta: &mut Delta,
+) -> state::HostRecord {
+    let (fingerprint, dirs_disk) = scanned.map_or((None, 0), |(f, d)| (Some(f), d));
+    let record = state::HostRecord {
+        fingerprint,
+        entries: std::mem::take(&mut part.entries),
+        disk: std::mem::take(&mut part.disk) + dirs_disk,
+        key: None,
+    };
+    delta.absorb(part);
+    record
+}
+
 /// What one host's part of the build did.
 struct HostDone {
     delta: Delta,
     added: bool,
     record: state::HostRecord,
+    /// How to take the fingerprint of a tree the rebuild changes, once it
+    /// is in place, without examining every directory again.
+    rescan: Option<diff::Rescan>,
 }
 
 impl Build<'_> {
@@ -507,6 +554,9 @@ impl Build<'_> {
         let fresh = stage.is_fresh();
         for dir in self.managed() {
             stage::ensure_dir(&stage.staging().join(dir))?;
+        }
+        if !fresh {
+            stage::make_slots(stage.staging())?;
         }
         let mut delta = Delta::default();
         let engine = text::APPLY_ENGINE.as_bytes();
@@ -544,9 +594,11 @@ impl Build<'_> {
             .collect::<Result<_, _>>()?;
         let mut summary = self.summary_of(&hosts, removed_hosts);
         let mut host_records = HashMap::with_capacity(hosts.len());
+        let mut rescans = Vec::with_capacity(hosts.len());
         for (layout, done) in self.layouts.iter().zip(hosts) {
             host_records.insert(layout.host.name.clone(), done.record);
             delta.absorb(done.delta);
+            rescans.push(done.rescan);
         }
         summary.entries_written = delta.written;
         let root = if fresh {
@@ -561,7 +613,7 @@ impl Build<'_> {
             self.commit_rebuild(delta.ops, &state)?
         };
         if !fresh && state.hosts.values().any(|h| h.fingerprint.is_none()) {
-            self.refresh_fingerprints(&cx, &secrets, &mut state)?;
+            self.refresh_fingerprints(rescans, &mut state)?;
         }
         let trees = state.hosts.values();
         summary.build_entries = delta.entries + trees.clone().map(|h| h.entries).sum::<u64>();
@@ -573,28 +625,33 @@ impl Build<'_> {
     }
 
     /// Takes the fingerprints of the trees a rebuild changed, now that
-    /// they are in place, so the next build need not walk them.
+    /// they are in place, so the next build need not walk them: only the
+    /// directories the rebuild touched where `rescans` (by host, in plan
+    /// order) says which, every directory otherwise.
     fn refresh_fingerprints(
         &self,
-        cx: &Cx,
-        secrets: &secrets::Secrets,
+        rescans: Vec<Option<diff::Rescan>>,
         state: &mut state::State,
     ) -> Result<(), EmitError> {
         let fresh: Vec<(String, Option<(String, u64)>)> = self
             .layouts
             .par_iter()
-            .filter(|l| {
+            .zip(rescans)
+            .filter(|(l, _)| {
                 state
                     .hosts
                     .get(&l.host.name)
                     .is_some_and(|h| h.fingerprint.is_none())
             })
-            .map(|layout| {
-                let tree = self.host_tree(layout, cx, secrets);
-                (
-                    layout.host.name.clone(),
-                    tree::fingerprint(&tree, cx.stage.target()),
-                )
+            .map(|(layout, rescan)| {
+                let name = &layout.host.name;
+                let root = self.stage.target().join("hosts").join(name);
+                let dirs = tree::host_dirs(layout).into_iter();
+                let taken = match rescan {
+                    Some(rescan) => rescan.take(&root, dirs),
+                    None => diff::scan(&root, dirs).map(|s| (s.fingerprint, s.disk)),
+                };
+                (name.clone(), taken)
             })
             .collect();
         for (name, taken) in fresh {
@@ -713,9 +770,10 @@ impl Build<'_> {
         }
     }
 
-    /// One host: its tree, manifest, apply script and archive. The tree
-    /// is walked only when its fingerprint, manifest or store contents
-    /// changed.
+    /// One host: its tree, manifest, apply script and archive. Nothing of
+    /// a host whose key, tree fingerprint, files and store contents are
+    /// unchanged is made or listed; the tree of a host whose plan changed
+    /// is compared with its previous manifest; any other tree is walked.
     fn host(
         &self,
         layout: &layout::Layout<'_>,
@@ -725,63 +783,52 @@ impl Build<'_> {
     ) -> Result<HostDone, EmitError> {
         let (plan, stage) = (self.plan, self.stage);
         let name = &layout.host.name;
+        let key = text::host_key(layout, plan);
+        let old = stage.old_host(name).filter(|_| !self.opts.recheck);
+        let same_plan = old.is_some_and(|o| o.key.as_deref() == Some(key.as_str()));
         let mut delta = Delta::default();
-        let tree = self.host_tree(layout, cx, secrets);
-        let manifest = text::manifest(layout, plan).into_bytes();
-        let manifest_sum = sha_hex(&manifest);
         let manifest_rel = format!("manifests/{name}.tsv");
-        let manifest_kept = stage.keeps(&manifest_rel, &manifest_sum, &mut delta);
-        let unchanged = stage
-            .old_host(name)
-            .filter(|_| manifest_kept && !self.opts.recheck && tree::store_intact(&tree))
-            .filter(|old| old.fingerprint.is_some())
-            .filter(|old| {
-                old.fingerprint == tree::fingerprint(&tree, stage.target()).map(|(f, _)| f)
-            });
-        // The tree's entries and disk go to its record, not `delta`.
-        let (added, record) = match unchanged {
-            Some(old) => (false, old.clone()),
-            None => {
-                let mut part = Delta::default();
-                let added = tree::reconcile(&tree, cx, &mut part)?;
-                let taken = if stage.is_fresh() {
-                    tree::fingerprint(&tree, stage.staging())
-                } else if part.ops.is_empty() {
-                    tree::fingerprint(&tree, stage.target())
-                } else {
-                    None
-                };
-                let (fingerprint, dirs_disk) = taken.map_or((None, 0), |(f, d)| (Some(f), d));
-                let record = state::HostRecord {
-                    fingerprint,
-                    entries: std::mem::take(&mut part.entries),
-                    disk: std::mem::take(&mut part.disk) + dirs_disk,
-                };
-                delta.absorb(part);
-                (added, record)
-            }
+        // A manifest made of the same plan is the same: it is not made.
+        let manifest = if same_plan && stage.unchanged(&manifest_rel, &mut delta) {
+            None
+        } else {
+            let bytes = text::manifest(layout, plan).into_bytes();
+            let sum = sha_hex(&bytes);
+            let kept = stage.keeps(&manifest_rel, &sum, &mut delta);
+            Some((bytes, sum, kept))
         };
-        if !manifest_kept {
+        let before = match (&manifest, old.and_then(|o| o.fingerprint.as_ref())) {
+            _ if stage.is_fresh() => Before::Unknown,
+            (_, None) => Before::Unknown,
+            (None, Some(_)) => Before::Same,
+            (Some(_), Some(_)) if same_plan => Before::Same,
+            (Some((bytes, _, true)), Some(_)) => before_listed(Some(bytes.as_slice())),
+            (Some(_), Some(_)) => before_listed(self.old_manifest(&manifest_rel).as_deref()),
+        };
+        let (added, mut record, rescan) =
+            self.host_tree_part(layout, cx, secrets, old, before, &mut delta)?;
+        record.key = Some(key);
+        if let Some((bytes, sum, false)) = &manifest {
             let own = Own {
                 rel: &manifest_rel,
-                bytes: &manifest,
+                bytes,
                 mode: 0o644,
-                sum: &manifest_sum,
+                sum,
             };
             stage.write_own(own, true, &mut delta)?;
         }
-        let script = text::apply_script(layout, plan).into_bytes();
         let rel = format!("apply/{name}.sh");
-        stage.own(
-            &rel,
-            &sha_hex(&script),
-            0o755,
-            || Ok(script),
-            true,
-            &mut delta,
-        )?;
+        if !(same_plan && stage.unchanged(&rel, &mut delta)) {
+            let script = text::apply_script(layout, plan, secrets).into_bytes();
+            let sum = sha_hex(&script);
+            stage.own(&rel, &sum, 0o755, || Ok(script), true, &mut delta)?;
+        }
         if self.opts.archives {
-            let key = archive_key(&manifest, layout, &self.opts.owner_ids);
+            let key = archive_key(
+                record.key.as_deref().unwrap_or_default(),
+                layout,
+                &self.opts.owner_ids,
+            );
             let rel = format!("archives/{name}.tar");
             let make = || archive::build(layout, plan, &self.opts.owner_ids);
             let mode = if secrets.in_host(layout) {
@@ -797,7 +844,78 @@ impl Build<'_> {
             delta,
             added,
             record,
+            rescan,
         })
+    }
+
+    /// A host's tree, written or brought up to date as `before` allows;
+    /// returns whether it is new, its record (the tree's entries and disk
+    /// go there, not to `delta`) and, when the tree changes, how to take
+    /// its fingerprint again.
+    fn host_tree_part(
+        &self,
+        layout: &layout::Layout<'_>,
+        cx: &Cx,
+        secrets: &secrets::Secrets,
+        old: Option<&state::HostRecord>,
+        before: Before,
+        delta: &mut Delta,
+    ) -> Result<(bool, state::HostRecord, Option<diff::Rescan>), EmitError> {
+        let stage = self.stage;
+        let root = stage.target().join("hosts").join(&layout.host.name);
+        let old_fingerprint = old.and_then(|o| o.fingerprint.as_deref());
+        let matching = |scan: &diff::Scan| Some(scan.fingerprint.as_str()) == old_fingerprint;
+        match before {
+            Before::Same if tree::store_intact(layout, cx.store) => {
+                let dirs = tree::host_dirs(layout);
+                if let (Some(old), true) = (
+                    old,
+                    diff::scan(&root, dirs.into_iter()).is_some_and(|s| matching(&s)),
+                ) {
+                    return Ok((false, old.clone(), None));
+                }
+            }
+            Before::Listed(was) => {
+                if let Some(scan) = diff::scan(&root, was.dirs()).filter(|s| matching(s)) {
+                    let tree = self.host_tree(layout, cx, secrets);
+                    let mut part = Delta::default();
+                    if diff::update(&tree, cx, &was, &scan, &mut part)? {
+                        if part.ops.is_empty() {
+                            let scanned = Some((scan.fingerprint, scan.disk));
+                            return Ok((false, tree_record(part, scanned, delta), None));
+                        }
+                        // The same directories before and after: only those
+                        // the rebuild touches are examined again.
+                        let rescan = was
+                            .dirs()
+                            .eq(tree::dirs(&tree))
+                            .then(|| scan.rescan(&tree.base, was.dirs(), &part.ops));
+                        return Ok((false, tree_record(part, None, delta), rescan));
+                    }
+                }
+            }
+            Before::Same | Before::Unknown => {}
+        }
+        let tree = self.host_tree(layout, cx, secrets);
+        let mut part = Delta::default();
+        let added = tree::reconcile(&tree, cx, &mut part)?;
+        let at = if stage.is_fresh() {
+            Some(stage.staging())
+        } else {
+            part.ops.is_empty().then(|| stage.target())
+        };
+        let scanned = at
+            .and_then(|at| diff::scan(&at.join(&tree.base), tree::dirs(&tree)))
+            .map(|s| (s.fingerprint, s.disk));
+        Ok((added, tree_record(part, scanned, delta), None))
+    }
+
+    /// The previous build's manifest at `rel`, if it is what that build
+    /// wrote there.
+    fn old_manifest(&self, rel: &str) -> Option<Vec<u8>> {
+        let record = self.stage.previous()?.files.get(rel)?;
+        let bytes = stat::read_regular(&self.stage.target().join(rel), record.size)?;
+        (sha_hex(&bytes) == record.sum).then_some(bytes)
     }
 
     fn summary_of(&self, hosts: &[HostDone], removed_hosts: Vec<String>) -> Summary {
@@ -929,13 +1047,13 @@ fn archive_code() -> String {
     .clone()
 }
 
-/// What a host's archive is made of: its manifest (paths, kinds, modes,
-/// owners, contents), the numeric ids of its owners, and the code that
-/// makes archives.
-fn archive_key(manifest: &[u8], layout: &layout::Layout<'_>, ids: &OwnerIds) -> String {
+/// What a host's archive is made of: its key (paths, kinds, modes, owners,
+/// contents), the numeric ids of its owners, and the code that makes
+/// archives.
+fn archive_key(host_key: &str, layout: &layout::Layout<'_>, ids: &OwnerIds) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    hasher.update(manifest);
+    hasher.update(host_key);
     for entry in &layout.entries {
         hasher.update(format!(
             "{}:{}\n",

@@ -30,7 +30,8 @@ impl Secrets {
         self.by_blob.iter().any(|s| *s)
     }
 
-    fn is_secret(&self, kind: &EntryKind) -> bool {
+    /// Whether an entry of this kind holds a private key.
+    pub fn is_secret(&self, kind: &EntryKind) -> bool {
         matches!(kind, EntryKind::File(blob) if self.by_blob[blob.0 as usize])
     }
 

@@ -5,15 +5,39 @@
 //! everything, and the staging directory is swapped in whole. A rebuild
 //! stages only what differs from the previous build and lists, in a
 //! [`Delta`], the operations that put it in place: entries to set aside,
-//! staged entries to rename into place, modes to set.
+//! staged entries to rename into place, modes to set. A rebuild stages
+//! each new entry in a slot of its own (`.new/<n>`), so staging a file deep
+//! in a host's tree makes no directories above it.
 
-use std::fs::{self, Metadata};
-use std::os::unix::fs::MetadataExt;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::stat::{self, Dir, Stat};
 use super::state::{HostRecord, Record, State};
 use super::EmitError;
+
+/// The directory of a rebuild's slots, in the staging directory.
+pub const SLOTS: &str = ".new";
+
+/// Slots are spread over this many directories of [`SLOTS`], so that
+/// threads staging at once seldom wait on one directory.
+const SLOT_DIRS: u64 = 64;
+
+/// Where slot `n` of the staging (or commit) directory `dir` is.
+pub fn slot_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(SLOTS)
+        .join((n % SLOT_DIRS).to_string())
+        .join(n.to_string())
+}
+
+/// Creates the directories of the slots in the staging directory.
+pub fn make_slots(staging: &Path) -> Result<(), EmitError> {
+    for i in 0..SLOT_DIRS {
+        ensure_dir(&staging.join(SLOTS).join(i.to_string()))?;
+    }
+    Ok(())
+}
 
 /// One step of putting a rebuild in place (see `journal.rs`). Paths are
 /// relative to the build directory.
@@ -25,8 +49,10 @@ pub enum Op {
     /// Set aside the entry at the path if it is still the inode the
     /// rebuild examined.
     Trash(u64, String),
-    /// Rename the staged entry at the path into place.
+    /// Rename the entry staged at the same path into place.
     Place(String),
+    /// Rename the entry staged in slot `n` (`.new/<n>`) to the path.
+    Put(u64, String),
     /// Set a directory's mode.
     Mode(u32, String),
 }
@@ -47,10 +73,11 @@ pub struct Delta {
 }
 
 impl Delta {
-    /// Counts one entry of the new build taking `meta`'s blocks.
-    pub fn census(&mut self, meta: Option<&Metadata>) {
+    /// Counts one entry of the new build taking `disk` bytes (a file
+    /// hard-linked into the store takes none of its own).
+    pub fn census(&mut self, disk: u64) {
         self.entries += 1;
-        self.disk += meta.map_or(0, |m| m.blocks() * 512);
+        self.disk += disk;
     }
 
     /// True when this part of the build differs from the previous one.
@@ -71,9 +98,13 @@ impl Delta {
 /// Where a build stages, and what it compares with.
 pub struct Stage<'a> {
     target: PathBuf,
+    /// The target, opened to examine the previous build's files (rebuilds).
+    target_dir: Option<Dir>,
     staging: PathBuf,
     old: Option<&'a State>,
     bytes: AtomicU64,
+    /// The number of the next slot.
+    slots: AtomicU64,
     #[cfg(test)]
     crash: Option<std::sync::atomic::AtomicI64>,
 }
@@ -83,10 +114,12 @@ impl<'a> Stage<'a> {
     /// the previous build's state, `None` to stage everything.
     pub fn new(target: PathBuf, staging: PathBuf, old: Option<&'a State>) -> Stage<'a> {
         Stage {
+            target_dir: old.and_then(|_| Dir::open(&target)),
             target,
             staging,
             old,
             bytes: AtomicU64::new(0),
+            slots: AtomicU64::new(0),
             #[cfg(test)]
             crash: None,
         }
@@ -147,18 +180,37 @@ impl<'a> Stage<'a> {
         self.old.and_then(|s| s.hosts.get(name))
     }
 
+    /// `lstat` of `rel` in the previous build.
+    pub fn stat(&self, rel: &str) -> Option<Stat> {
+        match &self.target_dir {
+            Some(dir) => dir.stat(rel),
+            None => fs::symlink_metadata(self.target.join(rel))
+                .ok()
+                .map(|m| Stat::of(&m)),
+        }
+    }
+
     /// True when the file at `rel` in the previous build is still what it
     /// wrote there, and held `sum`; its record and census go to `delta`.
     pub fn keeps(&self, rel: &str, sum: &str, delta: &mut Delta) -> bool {
-        let Some(record) = self.old.and_then(|s| s.files.get(rel)) else {
-            return false;
-        };
-        if record.sum != sum {
-            return false;
-        }
-        match fs::symlink_metadata(self.target.join(rel)) {
-            Ok(meta) if record.matches(&meta) => {
-                delta.census(Some(&meta));
+        self.old
+            .and_then(|s| s.files.get(rel))
+            .is_some_and(|record| record.sum == sum && self.kept(rel, record, delta))
+    }
+
+    /// True when the file at `rel` in the previous build is still what it
+    /// wrote there, whatever that was: for a caller that knows it would
+    /// write the same again. Its record and census go to `delta`.
+    pub fn unchanged(&self, rel: &str, delta: &mut Delta) -> bool {
+        self.old
+            .and_then(|s| s.files.get(rel))
+            .is_some_and(|record| self.kept(rel, record, delta))
+    }
+
+    fn kept(&self, rel: &str, record: &Record, delta: &mut Delta) -> bool {
+        match self.stat(rel) {
+            Some(now) if record.matches(&now) => {
+                delta.census(now.disk());
                 delta.records.push((rel.to_string(), record.clone()));
                 true
             }
@@ -166,23 +218,44 @@ impl<'a> Stage<'a> {
         }
     }
 
+    /// A slot for an entry the rebuild renames to `rel`: the journal's
+    /// [`Op::Put`] goes to `delta`, and the path to write is returned.
+    pub fn slot(&self, rel: &str, delta: &mut Delta) -> PathBuf {
+        let n = self.slots.fetch_add(1, Ordering::Relaxed);
+        delta.ops.push(Op::Put(n, rel.to_string()));
+        slot_path(&self.staging, n)
+    }
+
     /// Writes a file of accord's own (manifest, script, archive, cluster
-    /// file) into staging at `rel`; with `place`, the rebuild renames it
-    /// into place (without, a staged directory above it is placed whole).
+    /// file) into staging at `rel`; with `place`, a rebuild writes it into
+    /// a slot and renames it into place (without, a staged directory above
+    /// it is placed whole).
     pub fn write_own(&self, own: Own<'_>, place: bool, delta: &mut Delta) -> Result<(), EmitError> {
-        let path = self.staging.join(own.rel);
-        if let Some(parent) = Path::new(own.rel).parent() {
-            ensure_dir(&self.staging.join(parent))?;
-        }
-        let meta = super::tree::write_file(&path, own.bytes, own.mode, self)?;
-        delta.census(Some(&meta));
+        let path = if place && !self.is_fresh() {
+            self.slot(own.rel, delta)
+        } else {
+            if let Some(parent) = Path::new(own.rel).parent() {
+                ensure_dir(&self.staging.join(parent))?;
+            }
+            self.staging.join(own.rel)
+        };
+        self.write_own_at(own, &path, delta)
+    }
+
+    /// Writes a file of accord's own at `path` in staging; its record says
+    /// it is at `own.rel` in the build.
+    pub fn write_own_at(
+        &self,
+        own: Own<'_>,
+        path: &Path,
+        delta: &mut Delta,
+    ) -> Result<(), EmitError> {
+        let meta = super::tree::write_file(path, own.bytes, own.mode, self)?;
+        delta.census(stat::disk(&meta));
         delta.written += 1;
         delta
             .records
             .push((own.rel.to_string(), Record::of(&meta, own.sum.to_string())));
-        if place && !self.is_fresh() {
-            delta.ops.push(Op::Place(own.rel.to_string()));
-        }
         Ok(())
     }
 

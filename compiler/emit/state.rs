@@ -11,10 +11,14 @@
 //! Host trees need no line per file: their files are hard links into the
 //! store, checked by inode. One line per host holds a fingerprint of its
 //! directories (inode, mode, mtime and ctime of each): adding, removing or
-//! renaming an entry changes its directory's mtime and ctime, so a host
-//! whose fingerprint, manifest and store contents are unchanged is
-//! unchanged, and is not even listed. Any other host is walked entry by
-//! entry.
+//! renaming an entry changes its directory's mtime and ctime, so a tree
+//! whose fingerprint is unchanged holds what its manifest lists. The line
+//! also holds the host's key, a hash of what its manifest, apply script
+//! and tree are made from: a host whose key, fingerprint, manifest, script
+//! and store contents are unchanged is unchanged, and nothing of it is
+//! listed or generated. A host whose plan changed is compared with its
+//! previous manifest, and only the entries that differ are touched; any
+//! other host is walked entry by entry.
 //!
 //! The state lives beside the build, not in it, so the build directory stays
 //! byte-identical for the same input. It names the build directory's own
@@ -27,6 +31,8 @@ use std::fs::{self, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+use super::stat::Stat;
 
 const HEADER: &str = "accord-state 1";
 
@@ -56,14 +62,14 @@ impl Record {
         }
     }
 
-    /// True when `meta` is the file this record describes, unchanged.
-    pub fn matches(&self, meta: &Metadata) -> bool {
-        meta.file_type().is_file()
-            && meta.ino() == self.ino
-            && meta.mtime() == self.mtime
-            && meta.mtime_nsec() == self.mtime_ns
-            && meta.size() == self.size
-            && meta.mode() & 0o7777 == self.mode
+    /// True when `now` is the file this record describes, unchanged.
+    pub fn matches(&self, now: &Stat) -> bool {
+        now.is_file()
+            && now.ino == self.ino
+            && now.mtime == self.mtime
+            && now.mtime_ns == self.mtime_ns
+            && now.size == self.size
+            && now.perm() == self.mode
     }
 }
 
@@ -90,6 +96,9 @@ pub struct HostRecord {
     pub entries: u64,
     /// Disk the tree takes besides its store files.
     pub disk: u64,
+    /// What the host's manifest, apply script and tree were made from
+    /// (`text::host_key`); `None` when not known.
+    pub key: Option<String>,
 }
 
 impl State {
@@ -114,9 +123,10 @@ impl State {
         for name in hosts {
             let h = &self.hosts[name];
             let fingerprint = h.fingerprint.as_deref().unwrap_or("-");
+            let key = h.key.as_deref().unwrap_or("-");
             let _ = writeln!(
                 out,
-                "host\t{name}\t{fingerprint}\t{}\t{}",
+                "host\t{name}\t{fingerprint}\t{}\t{}\t{key}",
                 h.entries, h.disk
             );
         }
@@ -147,11 +157,14 @@ impl State {
                     };
                     state.files.insert(path.to_string(), record);
                 }
-                ["host", name, fingerprint, entries, disk] => {
+                // An earlier accord's line has no key.
+                ["host", name, fingerprint, entries, disk, ref key @ ..] if key.len() <= 1 => {
+                    let known = |v: &str| (v != "-").then(|| v.to_string());
                     let record = HostRecord {
-                        fingerprint: (fingerprint != "-").then(|| fingerprint.to_string()),
+                        fingerprint: known(fingerprint),
                         entries: entries.parse().ok()?,
                         disk: disk.parse().ok()?,
+                        key: key.first().and_then(|k| known(k)),
                     };
                     state.hosts.insert(name.to_string(), record);
                 }
@@ -203,16 +216,25 @@ mod tests {
                 sum: "ff".into(),
             },
         );
-        for (name, fingerprint) in [("a", Some("ab12".to_string())), ("b", None)] {
+        for (name, fingerprint, key) in [
+            ("a", Some("ab12".to_string()), Some("k1".to_string())),
+            ("b", None, None),
+        ] {
             let record = HostRecord {
                 fingerprint,
                 entries: 12,
                 disk: 4096,
+                key,
             };
             state.hosts.insert(name.into(), record);
         }
         let text = state.to_text();
-        assert_eq!(State::parse(&text), Some(state));
+        assert_eq!(State::parse(&text), Some(state.clone()));
+        // An earlier accord's host line, without a key.
+        let earlier = text.replace("\t4096\tk1\n", "\t4096\n");
+        let parsed = State::parse(&earlier).unwrap();
+        assert_eq!(parsed.hosts["a"].key, None);
+        assert_eq!(parsed.hosts["a"].fingerprint, state.hosts["a"].fingerprint);
         assert_eq!(State::parse("accord-state 0\n"), None);
         assert_eq!(State::parse(&format!("{text}file\tx\n")), None);
         assert_eq!(State::parse(""), None);

@@ -72,6 +72,12 @@ impl Item<'_> {
     pub fn intact(&self) -> bool {
         self.intact
     }
+
+    /// True when this is the pair of the content with SHA-256 `sha` (hex)
+    /// and `mode`.
+    pub fn is(&self, sha: &str, mode: u32) -> bool {
+        self.mode == mode && self.sha == sha
+    }
 }
 
 /// A store copy's name split up: `<sha256>.<mode>[.<copy>]` gives
@@ -217,7 +223,7 @@ impl<'a> Store<'a> {
             delta.ops.push(Op::Place(rel.clone()));
         }
         delta.written += 1;
-        delta.census(Some(&meta));
+        delta.census(super::stat::disk(&meta));
         delta
             .records
             .push((rel, Record::of(&meta, item.sha.clone())));

@@ -226,6 +226,20 @@ fn shared_contents_are_hard_links_grouped_by_mode() {
     assert_eq!(meta("hosts/a/var/lib/accord/engine.sh").nlink(), 4);
 }
 
+/// A host path of 4,096 bytes, as long as a path may be, below `/etc` (a
+/// directory of the sample's hosts): valid, but its file cannot be created
+/// below a staging directory, neither in a fresh build nor in a rebuild,
+/// which stages the new `/etc/d` in a slot of its own.
+pub(super) fn too_deep_to_stage() -> String {
+    let path = format!(
+        "/etc/d/{}/{}",
+        vec!["d".repeat(200); 20].join("/"),
+        "f".repeat(69)
+    );
+    assert_eq!(path.len(), 4096);
+    path
+}
+
 #[test]
 fn failed_build_leaves_previous_output_byte_identical() {
     let tmp = tempfile::tempdir().unwrap();
@@ -234,16 +248,13 @@ fn failed_build_leaves_previous_output_byte_identical() {
     // Valid by itself, but too long once below the staging directory: the
     // write fails half way through, after other hosts were written.
     let mut plan = sample();
-    plan.blobs = plan.blobs.clone();
-    let long = format!(
-        "/{}/{}",
-        vec!["d".repeat(200); 19].join("/"),
-        "f".repeat(250)
-    );
     let blob = plan.blobs.intern(b"x");
-    plan.hosts[2]
-        .entries
-        .push(entry(&long, EntryKind::File(blob), 0o644, "root"));
+    plan.hosts[2].entries.push(entry(
+        &too_deep_to_stage(),
+        EntryKind::File(blob),
+        0o644,
+        "root",
+    ));
     let err = build(&plan, tmp.path()).unwrap_err();
     assert!(matches!(err, EmitError::Io { .. }), "{err}");
     assert_eq!(listing(tmp.path()), before);
@@ -350,15 +361,13 @@ fn a_build_killed_between_its_renames_gets_its_previous_build_back() {
     fs::rename(tmp.path().join("lab"), tmp.path().join(".lab.trash-xyz")).unwrap();
     // A build that fails still finds the previous one restored.
     let mut plan = sample();
-    let long = format!(
-        "/{}/{}",
-        vec!["d".repeat(200); 19].join("/"),
-        "f".repeat(250)
-    );
     let blob = plan.blobs.intern(b"x");
-    plan.hosts[0]
-        .entries
-        .push(entry(&long, EntryKind::File(blob), 0o644, "root"));
+    plan.hosts[0].entries.push(entry(
+        &too_deep_to_stage(),
+        EntryKind::File(blob),
+        0o644,
+        "root",
+    ));
     build(&plan, tmp.path()).unwrap_err();
     assert_eq!(listing(&tmp.path().join("lab")), before);
     assert!(!tmp.path().join(".lab.trash-xyz").exists());

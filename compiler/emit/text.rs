@@ -3,8 +3,12 @@
 
 use std::fmt::Write;
 
+use sha2::{Digest, Sha256};
+
 use super::layout::Layout;
-use crate::plan::{private_key_kind, BuildPlan, EntryKind, Install, ENGINE_PATH};
+use super::secrets::Secrets;
+use crate::plan::{BuildPlan, EntryKind, Install, BLOCKS_DIR, ENGINE_PATH};
+use crate::shell::quote;
 
 /// The manifest: a header line, then one tab-separated line per path,
 /// sorted: `path type mode owner group size sha256-or-target module`.
@@ -66,7 +70,7 @@ pub fn manifest(layout: &Layout<'_>, plan: &BuildPlan) -> String {
 /// the host's data and parses the options ([`APPLY_PRELUDE`]); the logic is
 /// the [`APPLY_ENGINE`], the same for every host, which travels in the tree
 /// and runs only when its hash is the one the script names.
-pub fn apply_script(layout: &Layout<'_>, plan: &BuildPlan) -> String {
+pub fn apply_script(layout: &Layout<'_>, plan: &BuildPlan, secrets: &Secrets) -> String {
     let host = &layout.host.name;
     let mut s = String::with_capacity(APPLY_PRELUDE.len() + 1024 + 160 * layout.entries.len());
     let _ = write!(
@@ -111,7 +115,7 @@ pub fn apply_script(layout: &Layout<'_>, plan: &BuildPlan) -> String {
                 },
                 format!("{:04o}", entry.mode),
                 plan.blobs.hash_hex(*blob),
-                if private_key_kind(plan.blobs.get(*blob)).is_some() {
+                if secrets.is_secret(&entry.kind) {
                     "secret"
                 } else {
                     "-"
@@ -145,6 +149,88 @@ pub fn apply_script(layout: &Layout<'_>, plan: &BuildPlan) -> String {
     s
 }
 
+/// A hash of everything a host's manifest, apply script and tree are made
+/// from: the cluster's and host's names, every listed entry (path, kind,
+/// content hash or link target, mode, owner, group, module, how it is
+/// installed), the host's services, and the code that turns them into
+/// files. Hosts whose key is the one the previous build recorded need
+/// neither their manifest nor their apply script made to know they are
+/// unchanged; it is a fraction of the cost of making them.
+pub fn host_key(layout: &Layout<'_>, plan: &BuildPlan) -> String {
+    // Fields are gathered, then hashed at once: many small updates of the
+    // hasher cost more than the hashing.
+    let mut fields = Vec::with_capacity(2048);
+    let mut field = |bytes: &[u8]| {
+        fields.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        fields.extend_from_slice(bytes);
+    };
+    field(plan.cluster.as_bytes());
+    field(layout.host.name.as_bytes());
+    for entry in &layout.entries {
+        field(entry.path.as_bytes());
+        let install: &[u8] = match entry.install {
+            Install::Replace => b"replace",
+            Install::Block => b"block",
+        };
+        field(install);
+        match &entry.kind {
+            EntryKind::File(blob) => field(plan.blobs.hash_hex(*blob).as_bytes()),
+            EntryKind::Symlink(target) => {
+                field(b"link");
+                field(target.as_bytes());
+            }
+            EntryKind::Dir => field(b"dir"),
+        }
+        field(&entry.mode.to_le_bytes());
+        field(entry.owner.as_bytes());
+        field(entry.group.as_bytes());
+        field(&entry.module.0.to_le_bytes());
+        field(plan.module_name(entry.module).as_bytes());
+    }
+    for &index in &layout.host.services {
+        let service = &plan.services[index as usize];
+        field(b"service");
+        field(plan.module_name(service.module).as_bytes());
+        field(service.name.as_bytes());
+        for commands in [&service.validate, &service.activate, &service.deactivate] {
+            field(&(commands.len() as u64).to_le_bytes());
+            for command in commands {
+                field(command.as_bytes());
+            }
+        }
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(code_key());
+    hasher.update(&fields);
+    crate::plan::hex(&hasher.finalize())
+}
+
+/// A hash of the code that makes host trees, manifests and apply scripts
+/// out of a plan: another accord examines every host again.
+fn code_key() -> &'static [u8] {
+    static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut hasher = Sha256::new();
+        for part in [
+            env!("CARGO_PKG_VERSION"),
+            include_str!("text.rs"),
+            include_str!("layout.rs"),
+            include_str!("secrets.rs"),
+            include_str!("tree.rs"),
+            include_str!("store.rs"),
+            include_str!("../plan.rs"),
+            APPLY_PRELUDE,
+            APPLY_ENGINE,
+            ENGINE_PATH,
+            BLOCKS_DIR,
+        ] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        hasher.finalize().to_vec()
+    })
+}
+
 /// Option parsing and the loading of the engine, in every apply script.
 const APPLY_PRELUDE: &str = include_str!("apply-prelude.sh");
 
@@ -152,11 +238,6 @@ const APPLY_PRELUDE: &str = include_str!("apply-prelude.sh");
 /// sh, tested with dash), written once per build and linked into every tree
 /// at [`ENGINE_PATH`].
 pub const APPLY_ENGINE: &str = include_str!("apply-engine.sh");
-
-/// Quotes a string for sh: single quotes, with `'` spelled `'\''`.
-pub fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
 
 /// The SHA-256 of [`APPLY_ENGINE`], as lowercase hex.
 pub fn engine_sha() -> &'static str {

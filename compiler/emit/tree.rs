@@ -14,12 +14,14 @@ use std::fs::{self, DirBuilder, Metadata, OpenOptions};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, DirBuilderExt, DirEntryExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use super::layout::Layout;
 use super::stage::{Delta, Op, Own, Stage};
+use super::stat;
 use super::store::{Item, Store};
 use super::EmitError;
-use crate::plan::ENGINE_PATH;
+use crate::plan::{EntryKind, ENGINE_PATH};
 
 /// Writes a file with `mode` (whatever the umask), counts its bytes, and
 /// returns what the file system made of it.
@@ -29,15 +31,23 @@ pub fn write_file(
     mode: u32,
     stage: &Stage,
 ) -> Result<Metadata, EmitError> {
+    // Created with its permission bits (never more than it ends with), and
+    // set afterwards only when the umask or the directory's default ACL
+    // took some away, or it has set-id or sticky bits.
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode & 0o777)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(EmitError::io("create", path))?;
     file.write_all(bytes)
         .map_err(EmitError::io("write", path))?;
+    let meta = file.metadata().map_err(EmitError::io("read", path))?;
+    if meta.mode() & 0o7777 == mode {
+        stage.wrote(bytes.len() as u64);
+        return Ok(meta);
+    }
     file.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(EmitError::io("set the mode of", path))?;
     stage.wrote(bytes.len() as u64);
@@ -131,7 +141,7 @@ pub struct Tree<'a> {
 
 impl Tree<'_> {
     /// The path in the build of a tree path (`/etc` -> `hosts/node1/etc`).
-    fn rel(&self, path: &str) -> String {
+    pub fn rel(&self, path: &str) -> String {
         if self.base.is_empty() {
             path.trim_start_matches('/').to_string()
         } else {
@@ -167,7 +177,7 @@ pub fn reconcile(tree: &Tree, cx: &Cx, delta: &mut Delta) -> Result<bool, EmitEr
     if let Some(root_mode) = tree.root_mode {
         match &meta {
             Ok(m) if m.is_dir() => {
-                delta.census(tree.count_dir_disk.then_some(m));
+                delta.census(dir_disk(tree, m));
                 if m.mode() & 0o7777 != root_mode {
                     delta.ops.push(Op::Mode(root_mode, tree.base.clone()));
                 }
@@ -192,9 +202,31 @@ pub fn reconcile(tree: &Tree, cx: &Cx, delta: &mut Delta) -> Result<bool, EmitEr
     };
     walk.dir("")?;
     let Walk { seen, closed, .. } = walk;
-    stage_missing(tree, cx, &seen, delta)?;
-    open_closed(closed, delta);
+    finish(tree, cx, &seen, closed, delta)?;
     Ok(added)
+}
+
+/// Stages what a comparison of the tree did not find in place (`seen`),
+/// and opens the closed directories (`closed`) the rebuild renames into.
+pub fn finish(
+    tree: &Tree,
+    cx: &Cx,
+    seen: &[bool],
+    closed: Vec<(String, u32)>,
+    delta: &mut Delta,
+) -> Result<(), EmitError> {
+    stage_missing(tree, cx, seen, delta)?;
+    open_closed(closed, delta);
+    Ok(())
+}
+
+/// The disk a directory of the tree takes, when the tree counts it.
+fn dir_disk(tree: &Tree, meta: &Metadata) -> u64 {
+    if tree.count_dir_disk {
+        stat::disk(meta)
+    } else {
+        0
+    }
 }
 
 use std::os::unix::fs::MetadataExt;
@@ -245,7 +277,7 @@ impl Walk<'_, '_> {
                 Want::File(item) => {
                     let same = kind.is_file() && item.holds(entry.ino());
                     if same {
-                        self.delta.census(None);
+                        self.delta.census(0);
                     }
                     same
                 }
@@ -254,8 +286,7 @@ impl Walk<'_, '_> {
                         && fs::read_link(entry.path())
                             .is_ok_and(|t| t.as_os_str().as_bytes() == target.as_bytes());
                     if same {
-                        self.delta
-                            .census(link_blocks(&entry.path(), target).as_ref());
+                        self.delta.census(link_disk(&entry.path(), target));
                     }
                     same
                 }
@@ -283,8 +314,11 @@ impl Walk<'_, '_> {
         let meta = entry
             .metadata()
             .map_err(EmitError::io("read", &entry.path()))?;
-        let count_disk = count_disk && self.tree.count_dir_disk;
-        self.delta.census(count_disk.then_some(&meta));
+        self.delta.census(if count_disk {
+            dir_disk(self.tree, &meta)
+        } else {
+            0
+        });
         let now = meta.mode() & 0o7777;
         if now != mode {
             self.delta.ops.push(Op::Mode(mode, rel.to_string()));
@@ -298,10 +332,16 @@ impl Walk<'_, '_> {
 
 /// Disk a symbolic link takes: none when the target fits in the inode (as
 /// on ext4 below 60 bytes), else what the file system says.
-fn link_blocks(path: &Path, target: &str) -> Option<Metadata> {
-    (target.len() >= 60)
-        .then(|| fs::symlink_metadata(path).ok())
-        .flatten()
+fn link_disk(path: &Path, target: &str) -> u64 {
+    if !long_link(target) {
+        return 0;
+    }
+    fs::symlink_metadata(path).map_or(0, |m| stat::disk(&m))
+}
+
+/// True when a link to `target` may take disk of its own.
+pub fn long_link(target: &str) -> bool {
+    target.len() >= 60
 }
 
 /// Stages every want the walk did not find in place: a missing directory
@@ -318,12 +358,8 @@ fn stage_missing(tree: &Tree, cx: &Cx, seen: &[bool], delta: &mut Delta) -> Resu
                 staged_dirs.push(path);
             }
             _ => {
-                let rel = tree.rel(path);
-                if let Some(parent) = Path::new(&rel).parent() {
-                    super::stage::ensure_dir(&cx.stage.staging().join(parent))?;
-                }
-                stage_one(tree, cx, i, delta)?;
-                delta.ops.push(Op::Place(rel));
+                let dest = cx.stage.slot(&tree.rel(path), delta);
+                stage_one(tree, cx, i, &dest, delta)?;
             }
         }
     }
@@ -335,7 +371,9 @@ fn stage_missing(tree: &Tree, cx: &Cx, seen: &[bool], delta: &mut Delta) -> Resu
 fn open_closed(closed: Vec<(String, u32)>, delta: &mut Delta) {
     for (dir, mode) in closed {
         let touched = delta.ops.iter().any(|op| match op {
-            Op::Trash(_, rel) | Op::Place(rel) => Path::new(rel).parent() == Some(Path::new(&dir)),
+            Op::Trash(_, rel) | Op::Place(rel) | Op::Put(_, rel) => {
+                Path::new(rel).parent() == Some(Path::new(&dir))
+            }
             _ => false,
         });
         if touched {
@@ -352,32 +390,37 @@ fn open_closed(closed: Vec<(String, u32)>, delta: &mut Delta) {
 }
 
 /// True when `path` is strictly below the directory `dir`.
-fn is_below(path: &str, dir: &str) -> bool {
+pub fn is_below(path: &str, dir: &str) -> bool {
     path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
 }
 
-/// Creates want `i` in staging. True when it is a directory whose mode
-/// must still be set.
-fn stage_one(tree: &Tree, cx: &Cx, i: usize, delta: &mut Delta) -> Result<bool, EmitError> {
+/// Creates want `i` at `dest` in staging. True when it is a directory
+/// whose mode must still be set.
+fn stage_one(
+    tree: &Tree,
+    cx: &Cx,
+    i: usize,
+    dest: &Path,
+    delta: &mut Delta,
+) -> Result<bool, EmitError> {
     let (path, want) = &tree.wants[i];
-    let rel = tree.rel(path);
-    let dest = cx.stage.staging().join(&rel);
     delta.written += 1;
     match want {
-        Want::Dir(mode) => return make_dir(&dest, *mode),
-        Want::Managed(mode) => make_managed(&dest, *mode)?,
+        Want::Dir(mode) => return make_dir(dest, *mode),
+        Want::Managed(mode) => make_managed(dest, *mode)?,
         Want::File(item) => {
-            cx.store.link(item, &dest, cx.stage, delta)?;
-            delta.census(None);
+            cx.store.link(item, dest, cx.stage, delta)?;
+            delta.census(0);
         }
         Want::Link(target) => {
-            symlink(target, &dest).map_err(EmitError::io("create the link", &dest))?;
-            delta.census(link_blocks(&dest, target).as_ref());
+            symlink(target, dest).map_err(EmitError::io("create the link", dest))?;
+            delta.census(link_disk(dest, target));
         }
         Want::Own(own) => {
             delta.written -= 1;
+            let rel = tree.rel(path);
             let own = Own { rel: &rel, ..*own };
-            cx.stage.write_own(own, false, delta)?;
+            cx.stage.write_own_at(own, dest, delta)?;
         }
     }
     Ok(false)
@@ -386,7 +429,8 @@ fn stage_one(tree: &Tree, cx: &Cx, i: usize, delta: &mut Delta) -> Result<bool, 
 /// Stages the directory of want `top` (or the tree's root) with everything
 /// the tree wants below it, directory modes last and children first so a
 /// 0500 directory does not stop its own contents. In a rebuild the
-/// directory is then renamed into place whole.
+/// directory is staged in a slot and renamed into place whole (a managed
+/// directory, which other parts of the build fill, at its own place).
 fn stage_subtree(
     tree: &Tree,
     cx: &Cx,
@@ -403,12 +447,21 @@ fn stage_subtree(
         None => ("", tree.root_mode),
     };
     let top_rel = tree.rel(top_path);
-    let top_dest = stage.staging().join(&top_rel);
-    if !stage.is_fresh() {
-        if let Some(parent) = top_dest.parent() {
-            super::stage::ensure_dir(parent)?;
+    let top_dest = if stage.is_fresh() || managed {
+        let dest = stage.staging().join(&top_rel);
+        if !stage.is_fresh() {
+            delta.ops.push(Op::Place(top_rel.clone()));
         }
-    }
+        dest
+    } else {
+        stage.slot(&top_rel, delta)
+    };
+    // Where a path of the tree below the top is staged.
+    let dest_of = |path: &str| {
+        let mut dest = top_dest.clone().into_os_string();
+        dest.push(&path[top_path.len()..]);
+        PathBuf::from(dest)
+    };
     // The top keeps u+rwx until it is in place: moving a directory to
     // another parent needs write access to it.
     let mut top_unset = false;
@@ -428,7 +481,7 @@ fn stage_subtree(
     };
     let mut unset = Vec::new();
     for &j in &below {
-        if stage_one(tree, cx, j, delta)? {
+        if stage_one(tree, cx, j, &dest_of(&tree.wants[j].0), delta)? {
             unset.push(j);
         }
     }
@@ -436,108 +489,71 @@ fn stage_subtree(
         if !matches!(tree.wants[j].1, Want::Dir(_) | Want::Managed(_)) {
             continue;
         }
-        let dest = stage.staging().join(tree.rel(&tree.wants[j].0));
+        let dest = dest_of(&tree.wants[j].0);
         if let (Want::Dir(mode), true) = (&tree.wants[j].1, unset.contains(&j)) {
             set_mode(&dest, *mode)?;
         }
         let counted = matches!(tree.wants[j].1, Want::Dir(_)) && tree.count_dir_disk;
-        let meta = counted.then(|| fs::symlink_metadata(&dest).ok()).flatten();
-        delta.census(meta.as_ref());
+        delta.census(if counted { staged_disk(&dest) } else { 0 });
     }
     if let Some(mode) = top_mode {
         if top_unset && stage.is_fresh() {
             set_mode(&top_dest, mode)?;
         } else if top_unset {
-            delta.ops.push(Op::Mode(mode, top_rel.clone()));
+            delta.ops.push(Op::Mode(mode, top_rel));
         }
         let counted = !managed && tree.count_dir_disk;
-        let meta = counted
-            .then(|| fs::symlink_metadata(&top_dest).ok())
-            .flatten();
-        delta.census(meta.as_ref());
-    }
-    if !stage.is_fresh() {
-        delta.ops.push(Op::Place(top_rel));
+        delta.census(if counted { staged_disk(&top_dest) } else { 0 });
     }
     Ok(())
 }
 
-/// A fingerprint of the tree's directories as they are in the build at
-/// `root`: the inode, mode, link count, size, mtime and ctime of each. Any
-/// entry added, removed or renamed in a directory changes its mtime and
-/// ctime, so an equal fingerprint means every name still holds the inode it
-/// held. With it, the disk the directories take. `None` when a directory is
-/// missing or is something else.
-pub fn fingerprint(tree: &Tree, root: &Path) -> Option<(String, u64)> {
-    use sha2::{Digest, Sha256};
-    use std::ffi::CString;
-    use std::os::fd::AsRawFd;
-    // Each directory is examined relative to the tree's own, so the kernel
-    // resolves two or three names per directory rather than the whole path.
-    let top = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)
-        .open(root.join(&tree.base))
-        .ok()?;
-    let dirs = tree.wants.iter().filter_map(|(path, want)| match want {
-        Want::Dir(_) => Some(path.as_ref()),
-        _ => None,
-    });
-    let mut hasher = Sha256::new();
-    let mut disk = 0;
-    for path in std::iter::once("/.").chain(dirs) {
-        let name = CString::new(&path[1..]).ok()?;
-        // SAFETY: an all-zero `stat` is a valid value to be overwritten.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: `top` is an open descriptor, `name` a NUL-terminated
-        // string and `st` a writable `stat`, all alive during the call.
-        let status = unsafe {
-            libc::fstatat(
-                top.as_raw_fd(),
-                name.as_ptr(),
-                &mut st,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
-        if status != 0 || st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-            return None;
-        }
-        disk += st.st_blocks as u64 * 512;
-        hasher.update(path.as_bytes());
-        for n in [
-            st.st_ino,
-            u64::from(st.st_mode),
-            st.st_nlink,
-            st.st_size as u64,
-            st.st_mtime as u64,
-            st.st_mtime_nsec as u64,
-            st.st_ctime as u64,
-            st.st_ctime_nsec as u64,
-        ] {
-            hasher.update(n.to_le_bytes());
-        }
-    }
-    Some((super::stage::hex(&hasher.finalize()), disk))
+/// Disk a staged entry takes.
+fn staged_disk(path: &Path) -> u64 {
+    fs::symlink_metadata(path).map_or(0, |m| stat::disk(&m))
 }
 
-/// True when every store pair the tree links to kept all its copies, so
-/// its files are still what they were.
-pub fn store_intact(tree: &Tree) -> bool {
-    tree.wants.iter().all(|(_, want)| match want {
-        Want::File(item) => item.intact(),
-        _ => true,
+/// The directories of a tree, in path order.
+pub fn dirs<'t>(tree: &'t Tree) -> impl Iterator<Item = &'t str> {
+    tree.wants.iter().filter_map(|(path, want)| match want {
+        Want::Dir(_) => Some(path.as_ref()),
+        _ => None,
     })
+}
+
+/// The directories of a host's tree as [`host_wants`] lists them, in path
+/// order, without making the tree's wants.
+pub fn host_dirs<'a>(layout: &'a Layout<'a>) -> Vec<&'a str> {
+    let mut dirs: Vec<&str> = layout.implied.iter().map(AsRef::as_ref).collect();
+    dirs.extend(
+        layout
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Dir)
+            .map(|e| e.path.as_str()),
+    );
+    dirs.sort_unstable();
+    dirs
+}
+
+/// True when every store pair the host's tree links to kept all its
+/// copies, so its files are still what they were.
+pub fn store_intact(layout: &Layout, store: &Store) -> bool {
+    store.engine().intact()
+        && layout.entries.iter().all(|e| match e.kind {
+            EntryKind::File(blob) => store.item(blob, e.mode).intact(),
+            _ => true,
+        })
 }
 
 /// What a host's tree wants: every listed entry at its place in the tree,
 /// the apply engine, and the directories they imply with mode 0755 (0700
 /// where `sealed` says a private key sits in one).
 pub fn host_wants<'a>(
-    layout: &super::layout::Layout<'a>,
+    layout: &Layout<'a>,
     store: &'a Store<'a>,
     sealed: &[String],
 ) -> Vec<(Cow<'a, str>, Want<'a>)> {
-    use crate::plan::EntryKind;
     let mut wants: Vec<(Cow<str>, Want)> =
         Vec::with_capacity(layout.entries.len() + layout.implied.len() + 1);
     for dir in &layout.implied {

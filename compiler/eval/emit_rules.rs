@@ -249,6 +249,54 @@ fn body(
     Some(EmitBody::Template(key))
 }
 
+/// The most stdlib templates includes may pull in, so no chain of
+/// includes can make evaluation read without end.
+const MAX_INCLUDED: usize = 1000;
+
+/// Reads the stdlib templates that `templates` and the `sources` of other
+/// templates (service commands, a transport's or a lint's fields) name in
+/// `{% include %}`, `{% import %}`, `{% from %}` or `{% extends %}`, and
+/// theirs in turn, so a template may include a stdlib template no rule
+/// names (a table of facts, a shared part). A name that is not there is
+/// left to the render that uses it to report.
+pub fn load_included<'a>(
+    templates: &mut BTreeMap<String, String>,
+    sources: impl IntoIterator<Item = &'a str>,
+    loader: &dyn Loader,
+) {
+    let pattern = regex::Regex::new(
+        r#"\{%[-+]?\s*(?:include|import|from|extends)\s+(?:"([^"]+)"|'([^']+)')"#,
+    )
+    .expect("the include pattern compiles");
+    let names = |text: &str| -> Vec<String> {
+        pattern
+            .captures_iter(text)
+            .filter_map(|c| c.get(1).or_else(|| c.get(2)))
+            .map(|m| m.as_str().to_string())
+            .collect()
+    };
+    let mut wanted: Vec<String> = sources.into_iter().flat_map(names).collect();
+    wanted.extend(templates.values().flat_map(|t| names(t)));
+    let mut loaded = 0;
+    while let Some(name) = wanted.pop() {
+        let safe = !name.starts_with('/') && !name.split('/').any(|p| p == ".." || p.is_empty());
+        if !safe || templates.contains_key(&name) || loaded == MAX_INCLUDED {
+            continue;
+        }
+        let path = SourcePath::Std(format!("templates/{name}"));
+        let Some(source) = loader
+            .read(&path)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+        else {
+            continue;
+        };
+        wanted.extend(names(&source));
+        templates.insert(template_key(&path), source);
+        loaded += 1;
+    }
+}
+
 /// The key a template is stored under (see the module documentation).
 pub fn template_key(path: &SourcePath) -> String {
     match path {

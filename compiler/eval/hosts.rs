@@ -2,9 +2,11 @@
 //! configuration, lifting host attributes into fields, and merging files.
 //!
 //! Hosts without definitions of their own share one `Config` and one file
-//! list per role list (the cache in [`Builder::class`]), so 100,000 hosts
-//! with two roles merge twice, not 100,000 times. Nothing here is quadratic:
-//! every host costs its own definitions plus a hash lookup.
+//! list per role list (the cache in [`Builder::merged_roles`]), so 100,000
+//! hosts with two roles merge twice, not 100,000 times. Nothing here is
+//! quadratic: every host costs its own definitions plus a hash lookup. (The
+//! partition of hosts into classes that nothing tells apart is the trust
+//! graph's, which reads these shared configs.)
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
@@ -70,7 +72,8 @@ type SharedKey = (Vec<RoleId>, Vec<(u32, u32)>);
 
 /// What hosts with the same roles and nothing of their own share.
 #[derive(Clone)]
-struct Class {
+/// What every host with one role list and nothing of its own shares.
+struct RoleMerge {
     config: Arc<Config>,
     files: Arc<Vec<FileSpec>>,
     paths: Arc<HashMap<String, Span>>,
@@ -86,7 +89,7 @@ struct Builder<'a> {
     cluster_files: Vec<FileSpec>,
     role_files: Vec<Vec<FileSpec>>,
     cluster_config: Arc<Config>,
-    classes: HashMap<Vec<RoleId>, Class>,
+    merged: HashMap<Vec<RoleId>, RoleMerge>,
     /// The definitions of parts several hosts share (a range's block),
     /// typed once.
     shared_parts: HashMap<(u32, u32), Rc<PartDefs>>,
@@ -178,7 +181,7 @@ pub fn build(
         cluster_files: Vec::new(),
         role_files: Vec::new(),
         cluster_config: Arc::default(),
-        classes: HashMap::new(),
+        merged: HashMap::new(),
         shared_parts: HashMap::new(),
         shared_configs: HashMap::new(),
         near_roles: HashSet::new(),
@@ -380,9 +383,9 @@ impl Builder<'_> {
     }
 
     /// The shared config and files of hosts with exactly these roles.
-    fn class(&mut self, roles: &[RoleId]) -> Class {
-        if let Some(class) = self.classes.get(roles) {
-            return class.clone();
+    fn merged_roles(&mut self, roles: &[RoleId]) -> RoleMerge {
+        if let Some(merged) = self.merged.get(roles) {
+            return merged.clone();
         }
         let config = if roles.is_empty() {
             self.cluster_config.clone()
@@ -406,13 +409,13 @@ impl Builder<'_> {
         for (path, span, first) in duplicates {
             self.duplicate_file(&path, span, first);
         }
-        let class = Class {
+        let merged = RoleMerge {
             config,
             files: Arc::new(files),
             paths: Arc::new(paths),
         };
-        self.classes.insert(roles.to_vec(), class.clone());
-        class
+        self.merged.insert(roles.to_vec(), merged.clone());
+        merged
     }
 
     fn duplicate_file(&mut self, path: &str, span: Span, first: Span) {
@@ -446,7 +449,7 @@ impl Builder<'_> {
             .flat_map(|(_, defs, member)| std::iter::once(&defs.defs).chain(member))
             .collect();
         let roles = self.host_roles(&scopes);
-        let class = self.class(&roles);
+        let class = self.merged_roles(&roles);
         let defining: Vec<&(Part, Rc<PartDefs>, Option<ScopeDefs>)> =
             typed.iter().filter(|(_, defs, _)| defs.defines()).collect();
         let has_own_definitions = defining.iter().any(|(_, defs, _)| !defs.shared);
@@ -509,7 +512,7 @@ impl Builder<'_> {
     /// path once (`E0220`).
     fn host_files<'f>(
         &mut self,
-        class: &Class,
+        class: &RoleMerge,
         own: impl Iterator<Item = &'f Vec<FileSpec>>,
     ) -> Vec<FileSpec> {
         let mut files = (*class.files).clone();

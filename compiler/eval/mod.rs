@@ -14,19 +14,20 @@
 //! the config. A host block that sets any other option, or declares a file,
 //! makes the host its own class (`has_own_definitions`).
 
-pub mod conditions;
-pub mod emit_rules;
-pub mod files;
-pub mod merge;
-pub mod options;
-pub mod ranges;
-pub mod resolve;
-pub mod scope;
-pub mod services;
-pub mod sets;
-pub mod types;
+pub(crate) mod conditions;
+pub(crate) mod declarations;
+pub(crate) mod emit_rules;
+pub(crate) mod files;
+pub(crate) mod merge;
+pub(crate) mod options;
+pub(crate) mod ranges;
+pub(crate) mod resolve;
+pub(crate) mod scope;
+pub(crate) mod services;
+pub(crate) mod sets;
+pub(crate) mod types;
 pub mod validate;
-pub mod values;
+pub(crate) mod values;
 
 mod hosts;
 #[cfg(test)]
@@ -105,11 +106,25 @@ pub fn evaluate(
             &mut out,
         ));
     }
-    let services = collected
-        .services
+    let mut services = Vec::new();
+    let mut declared = model::Declared::default();
+    for (decl, module) in &collected.declarations {
+        if decl.kind == crate::syntax::ast::DeclKind::Service {
+            services.extend(services::service_rule(decl, id(*module), &cx, &mut out));
+        } else {
+            let stdlib = matches!(modules[*module].path, SourcePath::Std(_));
+            declarations::declaration(decl, (id(*module), stdlib), &cx, &mut declared, &mut out);
+        }
+    }
+
+    let declared_templates = services
         .iter()
-        .filter_map(|(decl, module)| services::service_rule(decl, id(*module), &cx, &mut out))
-        .collect();
+        .flat_map(|s: &model::ServiceRule| {
+            s.validate.iter().chain(&s.activate).chain(&s.deactivate)
+        })
+        .chain(declared.template_sources())
+        .map(String::as_str);
+    emit_rules::load_included(&mut templates, declared_templates, loader);
 
     let sets = std::mem::take(&mut *table.sets.borrow_mut()).finish(&built.roles);
     let cluster = model::Cluster {
@@ -129,6 +144,7 @@ pub fn evaluate(
             .collect(),
         emits,
         services,
+        declared,
         modules: module_names(modules),
         templates,
         host_index: table.hosts.ids,

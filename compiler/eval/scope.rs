@@ -32,7 +32,6 @@ pub struct RoleRaw<'a> {
 pub struct HostRaw<'a> {
     /// The name, or a host range (`compute[01-16]`).
     pub name: &'a ast::Name,
-    pub span: crate::diagnostic::Span,
     pub body: ScopeRaw<'a>,
     /// The blocks a range's block holds for some of its members.
     pub members: Vec<HostRaw<'a>>,
@@ -54,7 +53,9 @@ pub struct Collected<'a> {
     pub cluster: Option<&'a ast::ClusterDecl>,
     pub options: Vec<(&'a ast::OptionDecl, usize)>,
     pub emits: Vec<(&'a ast::EmitDecl, usize)>,
-    pub services: Vec<(&'a ast::ServiceDecl, usize)>,
+    /// Named declarations (`service`, `transport`, `grammar`, `lint`,
+    /// `step`) with the index of their module.
+    pub declarations: Vec<(&'a ast::Declaration, usize)>,
     pub cluster_scope: ScopeRaw<'a>,
     pub roles: Vec<RoleRaw<'a>>,
     pub role_index: HashMap<String, usize>,
@@ -85,7 +86,7 @@ impl<'a> Collected<'a> {
                     ast::Item::Import(import) => c.inventory(import, module),
                     ast::Item::Option(decl) => c.options.push((decl, index)),
                     ast::Item::Emit(decl) => c.emits.push((decl, index)),
-                    ast::Item::Service(decl) => c.services.push((decl, index)),
+                    ast::Item::Declaration(decl) => c.declarations.push((decl, index)),
                     ast::Item::Stmt(stmt) => c.stmt(stmt, In::Cluster, index),
                     ast::Item::Cluster(decl) => c.cluster_block(decl, module, index, out),
                 }
@@ -156,7 +157,6 @@ impl<'a> Collected<'a> {
         for entry in &inventory.entries {
             self.hosts.push(HostRaw {
                 name: &entry.name,
-                span: entry.name.span,
                 body: ScopeRaw::default(),
                 members: Vec::new(),
                 entry: Some(entry),
@@ -202,7 +202,6 @@ impl<'a> Collected<'a> {
             ast::Stmt::Host(block) => {
                 let raw = HostRaw {
                     name: &block.name,
-                    span: block.span,
                     body: ScopeRaw::default(),
                     members: Vec::new(),
                     entry: None,

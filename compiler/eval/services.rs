@@ -10,7 +10,7 @@ use super::validate;
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
 use crate::model::{ModuleId, ServiceRule};
-use crate::syntax::ast::{ExprKind, Field, ServiceDecl};
+use crate::syntax::ast::{Declaration, ExprKind, Field};
 
 /// The fields a `service` block may hold.
 const FIELDS: [&str; 4] = ["when", "validate", "activate", "deactivate"];
@@ -20,7 +20,7 @@ const MAX_COMMANDS: usize = 64;
 
 /// Checks one `service` declaration of module `id`.
 pub fn service_rule(
-    decl: &ServiceDecl,
+    decl: &Declaration,
     id: ModuleId,
     cx: &EmitContext,
     out: &mut Vec<Diagnostic>,

@@ -6,13 +6,17 @@ use crate::load::{load, MemoryLoader, SourcePath};
 use crate::model::{Cluster, Target, Value};
 
 const CORE: &str = include_str!("../../stdlib/core.dsl");
-/// `std.core` imports it.
+/// `std.core` imports them.
 const SECURITY: &str = include_str!("../../stdlib/security.dsl");
+const RHOSTS: &str = include_str!("../../stdlib/rhosts.dsl");
+const KNOWNHOSTS: &str = include_str!("../../stdlib/knownhosts.dsl");
 
 pub(super) fn loader(root: &str) -> MemoryLoader {
     MemoryLoader::default()
         .with_std("core.dsl", CORE)
         .with_std("security.dsl", SECURITY)
+        .with_std("rhosts.dsl", RHOSTS)
+        .with_std("knownhosts.dsl", KNOWNHOSTS)
         .with_file("/c/cluster.dsl", root)
 }
 
@@ -282,6 +286,8 @@ fn emit_rules_and_conditions() {
     let l = MemoryLoader::default()
         .with_std("core.dsl", CORE)
         .with_std("security.dsl", SECURITY)
+        .with_std("rhosts.dsl", RHOSTS)
+        .with_std("knownhosts.dsl", KNOWNHOSTS)
         .with_std("ssh.dsl", r#"
             option ssh.version : version = 9.2 "v";
             option ssh.enable : bool = true "e";

@@ -169,7 +169,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
             .into()
         }),
         (Type::Version, ExprKind::Number(n) | ExprKind::Str(n)) => {
-            version(n).map(Value::Version).ok_or_else(wrong)
+            Version::parse(n).map(Value::Version).ok_or_else(wrong)
         }
         (Type::Role, _) => {
             let name = name_of(expr).ok_or_else(wrong)?;
@@ -205,14 +205,6 @@ pub fn name_of(expr: &Expr) -> Option<&str> {
         ExprKind::Str(s) => Some(s),
         _ => None,
     }
-}
-
-/// Parses a dotted version (`9.2`, `3.6.1`).
-pub fn version(text: &str) -> Option<Version> {
-    text.split('.')
-        .map(|part| part.parse::<u32>().ok())
-        .collect::<Option<Vec<u32>>>()
-        .map(Version)
 }
 
 fn int(

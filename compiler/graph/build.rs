@@ -8,8 +8,7 @@ use std::sync::{Arc, OnceLock};
 use super::{Class, ClassId, EdgeInfo, EdgeKey, Group, GroupId, Source, TrustGraph, UserId};
 use crate::model::{Cluster, HostId, RoleId, SetId, Target, TrustRule};
 
-/// The option that picks a host's transport.
-pub const TRANSPORT_OPTION: &str = "transport";
+pub use crate::model::TRANSPORT_OPTION;
 
 /// Builds the graph without validating it.
 pub fn build(cluster: &Cluster) -> TrustGraph {

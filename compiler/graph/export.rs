@@ -10,19 +10,8 @@ use crate::model::Cluster;
 /// The largest cluster `--level host` draws.
 pub const HOST_LEVEL_LIMIT: usize = 200;
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Graphviz DOT (`dot -Tsvg`).
-    Dot,
-    /// A Mermaid flowchart.
-    Mermaid,
-    /// JSON, for tools.
-    Json,
-}
-
 /// What the nodes are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     /// One node per group: hosts of the same roles, peers and transport, and
     /// every host a declaration names.

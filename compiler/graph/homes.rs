@@ -265,3 +265,45 @@ pub fn file_grants(share: &Share, graph: &TrustGraph) -> Vec<Grant> {
         })
         .collect()
 }
+
+/// The grants the trust files of `host` (with `config`) hold, when they are
+/// not its `grants`: a home shared with other hosts holds the share's
+/// grants on its writer and nothing on the others. `None`: its own grants.
+pub fn home_files(
+    graph: &TrustGraph,
+    host: HostId,
+    config: &Config,
+    grants: &[Grant],
+) -> Option<Vec<Grant>> {
+    if graph.shares().is_empty() {
+        return None;
+    }
+    let mut changed = false;
+    let mut files: Vec<Grant> = Vec::with_capacity(grants.len());
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    for grant in grants {
+        let Some(share) = graph.share_of(&grant.as_user, config) else {
+            files.push(grant.clone());
+            continue;
+        };
+        changed = true;
+        if share.writer() == host && done.insert(grant.as_user.as_str()) {
+            files.extend(file_grants(share, graph));
+        }
+    }
+    // A writer whose own host has no grant into the user still writes
+    // what the other sharing hosts admit.
+    for share in graph.shares().iter().filter(|s| s.writer() == host) {
+        if !done.contains(share.user.as_str()) && graph.share_of(&share.user, config).is_some() {
+            let grants = file_grants(share, graph);
+            changed |= !grants.is_empty();
+            files.extend(grants);
+        }
+    }
+    changed.then_some(files)
+}
+
+/// Whether `host` writes a shared home's trust file.
+pub fn writes_shared_home(graph: &TrustGraph, host: HostId) -> bool {
+    graph.shares().iter().any(|s| s.writer() == host)
+}

@@ -286,6 +286,12 @@ impl TrustGraph {
         self.classes.len()
     }
 
+    /// Every class, ascending: the partition of the hosts into sets that
+    /// nothing tells apart, the unit of rendering, lints and verification.
+    pub fn classes(&self) -> impl Iterator<Item = ClassId> + '_ {
+        (0..self.classes.len() as u32).map(ClassId)
+    }
+
     /// The hosts of `class`, ascending.
     pub fn class_members(&self, class: ClassId) -> &[HostId] {
         &self.classes[class.0 as usize].members

@@ -5,11 +5,11 @@
 //! Codes: `E0300` a trust edge without its reverse, `E0301` a peers entry
 //! without its reverse, `E0302` an edge between hosts of different
 //! transports; `W0300` a selector or peers entry that matches no host,
-//! `W0301` `oneway` on an edge whose reverse is granted anyway, `W0302` rsh
-//! without `rsh.closed_network = true`; and, once the emit rules are known
-//! ([`unserved_transports`]), `E0304` a host with trust whose transport no
-//! module writes files for. `E0305`, a grant a `forbid` rule forbids, is
-//! decided in `policy.rs`.
+//! `W0301` `oneway` on an edge whose reverse is granted anyway; and
+//! ([`unserved_transports`]) `E0304` a host with trust whose transport no
+//! loaded module declares. `E0305`, a grant a `forbid` rule forbids, is
+//! decided in `policy.rs`. What a transport risks (rsh's clear text,
+//! `W0302`) is its module's lint, not the graph's.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,9 +17,6 @@ use super::{EdgeKey, GroupId, Source, TrustGraph};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::model::{Cluster, HostId, Target};
-
-/// The option that acknowledges rsh's clear text.
-pub const CLOSED_NETWORK_OPTION: &str = "rsh.closed_network";
 
 /// Every finding about `graph`, sorted by position.
 pub fn validate(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
@@ -29,7 +26,6 @@ pub fn validate(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
     transport(cluster, graph, &mut out);
     empty_selectors(cluster, &mut out);
     needless_oneway(cluster, graph, &mut out);
-    clear_text(cluster, graph, &mut out);
     shared_homes(cluster, graph, &mut out);
     out.extend(super::policy::forbidden(cluster, graph));
     crate::diagnostic::sort(&mut out);
@@ -477,48 +473,10 @@ fn needless_oneway(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnost
     }
 }
 
-fn clear_text(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
-    let mut by_span: BTreeMap<Span, usize> = BTreeMap::new();
-    for class in &graph.classes {
-        let config = &cluster.hosts[class.members[0].0 as usize].config;
-        if config.str(super::build::TRANSPORT_OPTION) != Some("rsh")
-            || config.bool(CLOSED_NETWORK_OPTION) == Some(true)
-        {
-            continue;
-        }
-        let at = config
-            .values
-            .get(super::build::TRANSPORT_OPTION)
-            .and_then(|r| r.defined_at.first().copied())
-            .unwrap_or(cluster.name_span);
-        *by_span.entry(at).or_default() += class.members.len();
-    }
-    for (span, hosts) in by_span {
-        out.push(
-            Diagnostic::warning(
-                codes::W0302,
-                "rsh sends commands, output and passwords in clear text",
-                Label::new(span, if hosts == 1 { "1 host uses rsh".to_string() } else { format!("{hosts} hosts use rsh") }),
-            )
-            .with_note("rsh belongs on a closed cluster network only, never on a network others can reach")
-            .with_hint(format!(
-                "if the cluster network is closed, acknowledge it with `{CLOSED_NETWORK_OPTION} = true;` (or use `transport = ssh;`)"
-            )),
-        );
-    }
-}
-
-/// `E0304`: hosts that trust or are trusted, but whose transport no emit
-/// rule serves (`transport = ssh` without `import std.ssh;`). Such a build
-/// would give them no trust files at all, and succeed. A module serves a
-/// transport with a rule whose `when` reads `transport` and holds.
+/// `E0304`: hosts that trust or are trusted, but whose transport no loaded
+/// module declares (`transport = ssh` without `import std.ssh;`). Such a
+/// build would give them no trust files at all, and succeed.
 pub fn unserved_transports(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
-    let transport_rules: Vec<&crate::model::Condition> = cluster
-        .emits
-        .iter()
-        .filter_map(|rule| rule.when.as_ref())
-        .filter(|when| when.mentions(super::build::TRANSPORT_OPTION))
-        .collect();
     let mut in_trust = vec![false; cluster.hosts.len()];
     let mut first_source: BTreeMap<GroupId, Source> = BTreeMap::new();
     for (key, info) in graph.edges() {
@@ -540,7 +498,11 @@ pub fn unserved_transports(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnos
         let config = &host.config;
         let served = *served_by_config
             .entry(std::sync::Arc::as_ptr(config) as usize)
-            .or_insert_with(|| transport_rules.iter().any(|when| when.holds(config)));
+            .or_insert_with(|| {
+                config
+                    .str(super::build::TRANSPORT_OPTION)
+                    .is_some_and(|t| cluster.declared.transport(t).is_some())
+            });
         if served {
             continue;
         }
@@ -575,7 +537,7 @@ pub fn unserved_transports(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnos
                 Label::new(span, label),
             )
             .with_note(format!(
-                "no imported module writes {transport} files, so these hosts would get no trust files and no login would work"
+                "no imported module declares the transport `{transport}` (`transport {transport} {{ ... }}`) or writes its files, so these hosts would get no trust files and no login would work"
             ))
             .with_hint(format!("add `import std.{transport};` at the top of the file"))
         })

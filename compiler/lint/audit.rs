@@ -12,10 +12,12 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{host_list, Acknowledged, CLOSED_NETWORK_OPTION};
+use super::{host_list, Acknowledged};
 use crate::diagnostic::{Diagnostic, SourceMap, Span};
 use crate::graph::{ClassId, GroupId, TrustGraph, UserId};
+use crate::model::TRANSPORT_OPTION;
 use crate::model::{Cluster, Config, HostId, Value};
+use crate::template::{cluster_value, describe, flat_config, listening, nested_config, Templates};
 
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
@@ -45,10 +47,14 @@ pub struct Hosts {
 /// Hosts that share one transport setting, and what that transport risks.
 #[derive(Debug, Clone, Serialize)]
 pub struct TransportReport {
-    /// `rsh`, `ssh` or `ssh (legacy)`.
+    /// The transport's title for these hosts: `rsh`, `ssh` or `ssh (legacy)`.
     pub transport: String,
-    /// The OpenSSH version for ssh.
+    /// The version of the software that serves it, where its module
+    /// declares one (the OpenSSH version for ssh).
     pub version: Option<String>,
+    /// That software (`OpenSSH`).
+    #[serde(skip)]
+    pub software: Option<String>,
     pub hosts: usize,
     pub weaknesses: Vec<String>,
 }
@@ -101,6 +107,9 @@ pub struct FirewallReport {
     pub hosts: Hosts,
     pub transport: String,
     pub port: i64,
+    /// `tcp` or `udp`, as the transport declares it.
+    #[serde(skip)]
+    pub protocol: String,
     /// False: no firewall, the port is open to every address.
     pub enabled: bool,
     /// The hosts admitted to the transport port (groups), when enabled.
@@ -182,60 +191,77 @@ fn class_config<'a>(cluster: &'a Cluster, graph: &TrustGraph, class: ClassId) ->
     &cluster.hosts[graph.class_members(class)[0].0 as usize].config
 }
 
+/// The transports of the classes, each as its module's declaration
+/// describes it (`title`, `software` and `version`, `weaknesses`),
+/// rendered once per class and grouped by what they say.
 fn transports(cluster: &Cluster, graph: &TrustGraph) -> Vec<TransportReport> {
-    let mut by_kind: BTreeMap<(String, Option<String>, bool), usize> = BTreeMap::new();
-    for class in 0..graph.class_count() as u32 {
-        let class = ClassId(class);
+    type Kind = (String, Option<String>, String, Option<String>, Vec<String>);
+    let templates = Templates::load(cluster);
+    let mut by_kind: BTreeMap<Kind, usize> = BTreeMap::new();
+    for class in graph.classes() {
         let config = class_config(cluster, graph, class);
-        let transport = config.str("transport").unwrap_or("ssh").to_string();
-        let version = (transport == "ssh").then(|| super::ssh_version(config).to_string());
-        let closed = config.bool(CLOSED_NETWORK_OPTION) == Some(true);
-        *by_kind.entry((transport, version, closed)).or_default() +=
-            graph.class_members(class).len();
+        let name = config.str(TRANSPORT_OPTION).unwrap_or_default().to_string();
+        let declared = cluster.declared.transport(&name);
+        let described = declared.map(|t| describe_transport(cluster, t, config, &templates));
+        let (title, weaknesses) = described.unwrap_or_else(|| (name.clone(), Vec::new()));
+        let version = declared.and_then(|t| t.version_of(config));
+        let software = declared.and_then(|t| t.software.clone());
+        *by_kind
+            .entry((name, version, title, software, weaknesses))
+            .or_default() += graph.class_members(class).len();
     }
     by_kind
         .into_iter()
-        .map(|((transport, version, closed), hosts)| {
-            let legacy = version
-                .as_deref()
-                .is_some_and(|v| crate::render::compare_versions(v, "3.7").is_lt());
-            TransportReport {
-                weaknesses: weaknesses(&transport, legacy, closed),
-                transport: if legacy {
-                    "ssh (legacy)".into()
-                } else {
-                    transport
-                },
+        .map(
+            |((_, version, transport, software, weaknesses), hosts)| TransportReport {
+                transport,
                 version,
+                software,
                 hosts,
-            }
-        })
+                weaknesses,
+            },
+        )
         .collect()
 }
 
-/// The known weaknesses of a transport, as a reviewer should weigh them.
-fn weaknesses(transport: &str, legacy: bool, closed: bool) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    if transport == "rsh" {
-        out.push("clear text: commands, their output and any password cross the network readable and alterable".into());
-        out.push("no host authentication: in.rshd trusts the client's address, its name in DNS or /etc/hosts, and a privileged source port; whoever can spoof an address, or is root on any machine of the network, is trusted".into());
-        out.push(if closed {
-            "the network is declared closed (`rsh.closed_network = true`): that declaration is the whole defence".into()
-        } else {
-            "the network is NOT declared closed (`rsh.closed_network`): warning W0302".into()
-        });
-    } else if legacy {
-        out.push("the rhosts form (`RhostsAuthentication`): trusts the client's address and name alone, like rsh".into());
-        out.push("protocol 1: broken (CRC-32 compensation attack, no real integrity); removed in OpenSSH 7.4".into());
-        out.push(
-            "rsa1 and dsa host keys: 1024-bit DSA with SHA-1; both removed from modern OpenSSH"
-                .into(),
-        );
+/// A transport's title (its name when the title renders empty) and its
+/// weaknesses (one per non-empty line of each rendered template) for
+/// hosts with `config`. A template that fails says so in the report.
+fn describe_transport(
+    cluster: &Cluster,
+    transport: &crate::model::TransportDecl,
+    config: &Config,
+    templates: &Templates,
+) -> (String, Vec<String>) {
+    let ctx = minijinja::Value::from_pairs([
+        ("cluster", cluster_value(cluster, None)),
+        ("config", nested_config(config)),
+        ("__options", flat_config(config)),
+    ]);
+    let render = |source: &str| {
+        listening(|| templates.small(source, &ctx))
+            .0
+            .unwrap_or_else(|e| format!("(cannot describe: {})", describe(&e)))
+    };
+    let title = render(&transport.title).trim().to_string();
+    let weaknesses = transport
+        .weaknesses
+        .iter()
+        .flat_map(|w| {
+            render(w)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let title = if title.is_empty() {
+        transport.name.clone()
     } else {
-        out.push("host-based: a client host vouches for its users with its host key; root on a trusted host (or its stolen host key) is every user that host is trusted as".into());
-        out.push("ssh_known_hosts must hold every host's current key: a regenerated key refuses logins until the keys are collected again".into());
-    }
-    out
+        title
+    };
+    (title, weaknesses)
 }
 
 /// Reverse adjacency over (user, group) principals: who logs in to each.
@@ -374,26 +400,25 @@ fn strings(config: &Config, path: &str) -> Vec<String> {
     out
 }
 
-/// The trust port of a config, as std.firewall's template decides it.
-pub fn transport_port(config: &Config) -> (String, i64) {
-    let transport = config.str("transport").unwrap_or("ssh").to_string();
-    let port = if transport == "rsh" {
-        514
-    } else {
-        match config.get("ssh.port") {
-            Some(Value::Int(p)) => *p,
-            _ => 22,
-        }
-    };
-    (transport, port)
+/// The name, port and protocol of the transport hosts with `config` use,
+/// from its module's declaration (port 0 when no module declares it).
+pub fn transport_port(cluster: &Cluster, config: &Config) -> (String, i64, String) {
+    let name = config.str(TRANSPORT_OPTION).unwrap_or_default().to_string();
+    match cluster.declared.transport(&name) {
+        Some(t) => (
+            name,
+            t.port(config).map_or(0, i64::from),
+            t.protocol.clone(),
+        ),
+        None => (name, 0, "tcp".to_string()),
+    }
 }
 
 fn firewall(cluster: &Cluster, graph: &TrustGraph) -> Vec<FirewallReport> {
     let mut out = Vec::new();
-    for class in 0..graph.class_count() as u32 {
-        let class = ClassId(class);
+    for class in graph.classes() {
         let config = class_config(cluster, graph, class);
-        let (transport, port) = transport_port(config);
+        let (transport, port, protocol) = transport_port(cluster, config);
         let enabled = config.bool("firewall.enable") == Some(true);
         let mut open_to = Vec::new();
         if enabled {
@@ -411,6 +436,7 @@ fn firewall(cluster: &Cluster, graph: &TrustGraph) -> Vec<FirewallReport> {
             hosts: hosts(cluster, graph.class_members(class)),
             transport,
             port,
+            protocol,
             enabled,
             open_to,
             external_interfaces: strings(config, "firewall.external_interfaces"),
@@ -465,11 +491,11 @@ pub fn text(audit: &Audit) -> String {
 fn text_transports(audit: &Audit, s: &mut String) {
     let _ = writeln!(s, "\ntransport");
     for t in &audit.transports {
-        let version = t
-            .version
-            .as_ref()
-            .map(|v| format!(" (OpenSSH {v})"))
-            .unwrap_or_default();
+        let version = match (&t.software, &t.version) {
+            (Some(software), Some(v)) => format!(" ({software} {v})"),
+            (None, Some(v)) => format!(" ({v})"),
+            _ => String::new(),
+        };
         let _ = writeln!(
             s,
             "  {}{version} on {}",
@@ -559,7 +585,7 @@ fn text_firewall(audit: &Audit, s: &mut String) {
     let _ = writeln!(s, "\nfirewall exposure");
     for f in &audit.firewall {
         let _ = writeln!(s, "  {}", f.hosts.shown());
-        let port = format!("{}/tcp ({})", f.port, f.transport);
+        let port = format!("{}/{} ({})", f.port, f.protocol, f.transport);
         if !f.enabled {
             let _ = writeln!(s, "    no firewall: {port} open to every address");
             continue;

@@ -34,7 +34,7 @@ fn compiled(body: &str) -> Compilation {
 }
 
 fn lints(c: &Compilation) -> Vec<Diagnostic> {
-    check(c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap())
+    check(c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap(), true)
 }
 
 /// `CODE label` of each lint, sorted.
@@ -167,7 +167,7 @@ fn an_acknowledged_lint_is_no_warning_but_is_listed_with_its_reason() {
     ));
     let (cluster, graph) = (c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap());
     // `head` is not covered by the role's acknowledgement.
-    let warned: Vec<_> = check(cluster, graph)
+    let warned: Vec<_> = check(cluster, graph, true)
         .iter()
         .map(|d| format!("{} {}", d.code, d.primary.message))
         .collect();
@@ -185,10 +185,14 @@ fn an_acknowledged_lint_is_no_warning_but_is_listed_with_its_reason() {
 
 #[test]
 fn every_lint_can_be_acknowledged() {
-    let names: Vec<String> = LINTS
+    // The graph's lints and every lint std.ssh declares.
+    let plain = compiled("");
+    let declared = &plain.cluster.as_ref().unwrap().declared.lints;
+    let names: Vec<String> = [ROOT_UNTRUSTED_HOST, ONEWAY_INTO_ROOT]
         .iter()
-        .filter(|l| l.code.as_str().starts_with("W07"))
-        .map(|l| format!("security.acknowledge.{} = \"because\";", l.name))
+        .map(|l| l.name)
+        .chain(declared.iter().map(|l| l.name.as_str()))
+        .map(|name| format!("security.acknowledge.{name} = \"because\";"))
         .collect();
     let c = compiled(&format!(
         "ssh.version = 3.6; ssh.central_keys = true; ssh.password_authentication = true;\n\
@@ -199,7 +203,7 @@ fn every_lint_can_be_acknowledged() {
     assert!(lints(&c).is_empty(), "{:#?}", lints(&c));
     let acked: BTreeSet<&str> =
         acknowledged(c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap())
-            .iter()
+            .into_iter()
             .map(|a| a.code.as_str())
             .collect();
     assert_eq!(
@@ -216,7 +220,7 @@ fn a_closed_rsh_network_is_listed_as_acknowledged() {
                 host b { roles = [node]; address = 10.0.0.2; } }\n";
     let c = compile(&SourcePath::Fs("/c/cluster.dsl".into()), &with_root(text));
     let (cluster, graph) = (c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap());
-    assert!(check(cluster, graph).is_empty());
+    assert!(check(cluster, graph, true).is_empty());
     let acks = acknowledged(cluster, graph);
     assert_eq!(acks.len(), 1);
     assert_eq!(acks[0].code, "W0302");
@@ -328,4 +332,35 @@ fn the_untrusted_lint_names_only_untrusted_hosts() {
         "`root@ws[42-43]` may become root on other hosts, but is not trusted for root"
     );
     assert_eq!(all[0].primary.message, "grants root on 4 hosts");
+}
+
+#[test]
+fn rsh_warns_of_clear_text_unless_the_network_is_closed() {
+    let text = "import std.rsh;\ncluster c { transport = rsh;\n\
+                role node { peers = [node]; security.root_trusted = true; }\n\
+                host a { roles = [node]; address = 10.0.0.1; }\n\
+                host b { roles = [node]; address = 10.0.0.2; } }\n";
+    let c = compile(&SourcePath::Fs("/c/cluster.dsl".into()), &with_root(text));
+    let (cluster, graph) = (c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap());
+    let warned = check(cluster, graph, true);
+    assert_eq!(warned.len(), 1, "{warned:#?}");
+    assert_eq!(warned[0].code, "W0302");
+    assert_eq!(warned[0].primary.message, "2 hosts use rsh");
+    assert_eq!(
+        c.sources.snippet(warned[0].primary.span),
+        "transport = rsh;"
+    );
+    // Acknowledged by its module's option, not `security.acknowledge`.
+    assert!(!warned[0]
+        .hints
+        .iter()
+        .any(|h| h.contains("security.acknowledge")));
+    // It reads options only: it is reported beside the graph's errors.
+    let broken = text.replace("} }\n", "}\ntrust joe@a -> joe@b; }\n");
+    let c = compile(
+        &SourcePath::Fs("/c/cluster.dsl".into()),
+        &with_root(&broken),
+    );
+    let codes: Vec<&str> = c.diagnostics.iter().map(|d| d.code.as_str()).collect();
+    assert_eq!(codes, ["W0302", "E0300"], "{:#?}", c.diagnostics);
 }

@@ -1,5 +1,11 @@
 //! Render-time safety checks, defence in depth behind the evaluator's
-//! validation: destinations, owners, and the lines of trust files.
+//! validation: destinations, owners, and the lines of trust files, each
+//! checked against the grammar its module declares for its file name (the
+//! core knows no trust file format).
+
+use crate::codes;
+use crate::diagnostic::{Diagnostic, Label};
+use crate::model::{Grammar, Install};
 
 /// Why a rendered destination path is refused, if it is.
 pub fn bad_host_path(path: &str) -> Option<&'static str> {
@@ -44,62 +50,99 @@ pub fn valid_account(name: &str) -> bool {
         && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
 }
 
-/// What kind of line-oriented trust file a destination is, by its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrustFile {
-    /// `.rhosts`, `.shosts`, `hosts.equiv`, `shosts.equiv`: `host [user]` lines.
-    Rhosts,
-    /// `ssh_known_hosts`, `known_hosts`: `names key` lines.
-    KnownHosts,
+/// The last component of a destination: what a grammar is chosen by.
+pub fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
-/// The trust-file kind of `path`, if it is one.
-pub fn trust_file(path: &str) -> Option<TrustFile> {
-    match path.rsplit('/').next().unwrap_or(path) {
-        ".rhosts" | ".shosts" | "hosts.equiv" | "shosts.equiv" => Some(TrustFile::Rhosts),
-        "ssh_known_hosts" | "known_hosts" | "ssh_known_hosts2" | "known_hosts2" => {
-            Some(TrustFile::KnownHosts)
+/// How a trust file is written, as [`refused_trust_file`] sees it.
+pub enum Written<'a> {
+    /// Its whole text.
+    Text(&'a str),
+    /// A link to this target.
+    Link,
+}
+
+/// Who writes a trust file.
+#[derive(Clone, Copy)]
+pub enum Writer {
+    /// An emit rule of a module that declares a transport (std.rsh,
+    /// std.ssh): it writes trust files from the graph.
+    TransportModule,
+    /// An emit rule of any other module.
+    OtherModule,
+    /// A `file` declaration.
+    FileDeclaration,
+}
+
+/// The error at `origin` (the rule or file declaration that writes it)
+/// when the trust file `path`, whose name `grammar` checks, is written in a
+/// way that could grant trust the graph does not: with a line the grammar
+/// refuses (`E0505`), as a link (the daemons read whatever it points to),
+/// as a block beside the host's own lines, or by anything but a transport's
+/// module (`E0503`): a well-formed line from a `file` declaration or
+/// another module is trust no `trust` declaration granted, which neither
+/// the graph's checks nor `accord audit` would see.
+pub fn refused_trust_file(
+    grammar: &Grammar,
+    path: &str,
+    written: Written<'_>,
+    install: Install,
+    writer: Writer,
+    origin: Label,
+) -> Option<Diagnostic> {
+    let checks = format!("grammar `{}` checks `{}`", grammar.name, file_name(path));
+    let from_graph =
+        "grant trust with `trust` declarations: the modules write the trust files from the graph";
+    let refuse = |why: &str, note: &str, hint: &str| {
+        Some(
+            Diagnostic::error(
+                codes::E0503,
+                format!("the trust file `{}` is refused: {why}", path.escape_debug()),
+                origin.clone(),
+            )
+            .with_label(grammar.span, checks.clone())
+            .with_note(note.to_string())
+            .with_hint(hint.to_string()),
+        )
+    };
+    let transport_module = matches!(writer, Writer::TransportModule);
+    if let Written::Text(text) = written {
+        if let Some((line, content, reason)) = grammar.refused(text) {
+            let d = Diagnostic::error(
+                codes::E0505,
+                format!("refusing to write `{path}`: line {line} could widen trust: {reason}"),
+                origin,
+            )
+            .with_label(grammar.span, checks)
+            .with_note(format!("the line is `{}`", content.escape_debug()));
+            return Some(if transport_module {
+                d
+            } else {
+                d.with_hint(from_graph)
+            });
         }
-        _ => None,
     }
-}
-
-/// The first line of a trust file that could widen trust, with the reason:
-/// a `+` (a wildcard for rshd), a field starting with `-` or `@` (negation,
-/// netgroups, markers), or glob characters in a known_hosts name field.
-pub fn unsafe_line(kind: TrustFile, content: &str) -> Option<(usize, &str, &'static str)> {
-    for (number, line) in content.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let reason = match kind {
-            TrustFile::Rhosts => {
-                if trimmed.contains('+') {
-                    Some("it contains `+`, which rshd reads as any host or user")
-                } else if trimmed
-                    .split_whitespace()
-                    .any(|f| f.starts_with('-') || f.starts_with('@'))
-                {
-                    Some("a field starts with `-` or `@`")
-                } else {
-                    None
-                }
-            }
-            TrustFile::KnownHosts => {
-                let names = trimmed.split_whitespace().next().unwrap_or("");
-                if trimmed.starts_with('-') || trimmed.starts_with('@') {
-                    Some("it starts with `-` or `@`")
-                } else if names.contains(['+', '*', '?', '!']) {
-                    Some("its host names contain a pattern character")
-                } else {
-                    None
-                }
-            }
-        };
-        if let Some(reason) = reason {
-            return Some((number + 1, line, reason));
-        }
+    if let Written::Link = written {
+        return refuse(
+            "it cannot be a link",
+            "the daemons read whatever the link points to, which no grammar checked",
+            "emit the trust file from a template",
+        );
+    }
+    if install == Install::Block {
+        return refuse(
+            "it cannot be installed as a block",
+            "a block keeps the host's own lines, and those could grant trust accord does not know",
+            "remove `install = block`: accord writes trust files whole",
+        );
+    }
+    if !transport_module {
+        return refuse(
+            "only a transport's module writes trust files",
+            "its lines would grant trust no `trust` declaration grants: the graph's checks and `accord audit` would not see it",
+            from_graph,
+        );
     }
     None
 }
@@ -143,20 +186,71 @@ mod tests {
         }
     }
 
+    /// The grammars the real stdlib declares, by file name.
+    fn stdlib_grammars() -> crate::model::Declared {
+        let loader = crate::load::MemoryLoader::default()
+            .with_real_stdlib()
+            .with_file(
+                "/c/cluster.dsl",
+                "import std.ssh;\nimport std.rsh;\ncluster c { host h { address = 10.0.0.1; } }\n",
+            );
+        let c = crate::compile::compile(
+            &crate::load::SourcePath::Fs("/c/cluster.dsl".into()),
+            &loader,
+        );
+        c.cluster.expect("the stdlib compiles").declared
+    }
+
     #[test]
-    fn trust_lines() {
-        let rhosts = trust_file("/root/.rhosts").unwrap();
-        assert!(unsafe_line(rhosts, "h1 root\nh2.example root\n# + comment\n").is_none());
-        assert!(unsafe_line(rhosts, "h1 root\n+ root\n").is_some());
-        assert!(unsafe_line(rhosts, "h1 +\n").is_some());
-        assert!(unsafe_line(rhosts, "-h1 root\n").is_some());
-        assert!(unsafe_line(rhosts, "h1 -root\n").is_some());
-        assert!(unsafe_line(rhosts, "+@group\n").is_some());
-        let known = trust_file("/etc/ssh/ssh_known_hosts").unwrap();
-        assert!(unsafe_line(known, "h1,10.0.0.1 ssh-ed25519 AAAA+/x=\n").is_none());
-        assert!(unsafe_line(known, "* ssh-ed25519 AAAA\n").is_some());
-        assert!(unsafe_line(known, "@cert-authority * ssh-ed25519 AAAA\n").is_some());
-        assert!(unsafe_line(known, "h+1 ssh-ed25519 AAAA\n").is_some());
-        assert_eq!(trust_file("/etc/ssh/sshd_config"), None);
+    fn trust_lines_follow_their_grammar() {
+        let declared = stdlib_grammars();
+        let rhosts = declared.grammar_for(file_name("/root/.rhosts")).unwrap();
+        for file in ["/root/.shosts", "/etc/hosts.equiv", "/etc/ssh/shosts.equiv"] {
+            assert_eq!(
+                declared.grammar_for(file_name(file)).unwrap().name,
+                "rhosts"
+            );
+        }
+        let refused = |g: &Grammar, text: &str| g.refused(text).map(|(n, _, why)| (n, why));
+        assert_eq!(
+            refused(
+                rhosts,
+                "h1 root\nh2.example root\n# + comment\n10.0.0.1\nfd00::1 joe\n"
+            ),
+            None
+        );
+        for (text, why) in [
+            ("h1 root\n+ root\n", "`+`"),
+            ("h1 +\n", "`+`"),
+            ("-h1 root\n", "`-` or `@`"),
+            ("h1 -root\n", "`-` or `@`"),
+            ("+@group\n", "`+`"),
+            ("@group root\n", "`-` or `@`"),
+            ("h1 root extra\n", "HOST [USER]"),
+            ("h1 Root\n", "HOST [USER]"),
+        ] {
+            let (_, reason) = refused(rhosts, text).unwrap_or_else(|| panic!("{text:?} passed"));
+            assert!(reason.contains(why), "{text:?}: {reason}");
+        }
+        assert_eq!(refused(rhosts, "h1 root\n+ root\n").unwrap().0, 2);
+        let known = declared.grammar_for("ssh_known_hosts").unwrap();
+        for ok in [
+            "h1,h1.example,10.0.0.1 ssh-ed25519 AAAA+/x=",
+            "[h1]:2222,[10.0.0.1]:2222,[fd00::1]:2222 ecdsa-sha2-nistp256 AAAAE2Vj",
+            "old 1024 35 123456789",
+        ] {
+            assert_eq!(refused(known, ok), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("* ssh-ed25519 AAAA", "pattern"),
+            ("@cert-authority * ssh-ed25519 AAAA", "`-` or `@`"),
+            ("h+1 ssh-ed25519 AAAA", "pattern"),
+            ("h1 ssh-ed25519 not*base64", "NAMES KEYTYPE KEY"),
+            ("|1|salt|hash ssh-ed25519 AAAA", "NAMES KEYTYPE KEY"),
+        ] {
+            let (_, reason) = refused(known, bad).unwrap_or_else(|| panic!("{bad:?} passed"));
+            assert!(reason.contains(why), "{bad:?}: {reason}");
+        }
+        assert!(declared.grammar_for("sshd_config").is_none());
     }
 }

@@ -243,7 +243,7 @@ mod tests {
     }
 
     fn nested(pairs: &[(&str, i64)]) -> Value {
-        super::super::context::nested_config(&config(pairs))
+        crate::template::nested_config(&config(pairs))
     }
 
     fn render(template: &str, ctx: Value) -> (String, Reads) {
@@ -280,9 +280,7 @@ mod tests {
 
     #[test]
     fn flat_options_record_their_dotted_names() {
-        let options = Tracked::flat(&super::super::context::flat_config(&config(&[(
-            "ssh.port", 22,
-        )])));
+        let options = Tracked::flat(&crate::template::flat_config(&config(&[("ssh.port", 22)])));
         let (text, reads) = render("{{ o['ssh.port'] }}", minijinja::context! { o => options });
         assert_eq!(text, "22");
         assert_eq!(reads, Reads::from([Read::Value("ssh.port".into())]));

@@ -61,7 +61,7 @@ pub enum Item {
     Import(Import),
     Option(OptionDecl),
     Emit(EmitDecl),
-    Service(ServiceDecl),
+    Declaration(Declaration),
     Cluster(ClusterDecl),
     /// A body statement outside any cluster block: in a module, it applies at
     /// cluster level (modules may set options, add roles, trust and files).
@@ -150,17 +150,64 @@ pub struct EmitDecl {
     pub span: Span,
 }
 
-/// `service sshd { validate = ["sshd -t"]; activate = [...]; }`: how a
-/// module's daemon takes its new files. The fields are `when`, `validate`,
-/// `activate` and `deactivate`, checked by the evaluator.
+/// The kinds of named declarations a module holds beside its options and
+/// emit rules: `KIND NAME { field = value; ... }`. The kind is a contextual
+/// keyword (an option path may still start with it); the evaluator checks
+/// each kind's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeclKind {
+    /// `service sshd { when; validate; activate; deactivate; }`: how a
+    /// module's daemon takes its new files.
+    Service,
+    /// `transport ssh { port; protocol; daemons; ... }`: what a trust
+    /// transport is (the listener, the daemons that serve it, what audit
+    /// says of it).
+    Transport,
+    /// `grammar rhosts { files; lines; refuse; }`: the line grammar render
+    /// checks every emitted trust file of these names against.
+    Grammar,
+    /// `lint legacy-openssh { code; when; message; ... }`: a warning that is
+    /// a condition on options, acknowledged by name.
+    Lint,
+    /// `step central-keys { when; scope; outputs; run; }`: a program `build`
+    /// runs in `keys/` before reading it (stdlib modules only).
+    Step,
+}
+
+impl DeclKind {
+    /// Every kind, with the word that introduces it.
+    pub const ALL: [(&'static str, DeclKind); 5] = [
+        ("service", DeclKind::Service),
+        ("transport", DeclKind::Transport),
+        ("grammar", DeclKind::Grammar),
+        ("lint", DeclKind::Lint),
+        ("step", DeclKind::Step),
+    ];
+
+    /// The word that introduces the declaration.
+    pub fn word(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("service", |(w, _)| w)
+    }
+
+    /// The kind a word introduces.
+    pub fn from_word(word: &str) -> Option<DeclKind> {
+        Self::ALL.iter().find(|(w, _)| *w == word).map(|(_, k)| *k)
+    }
+}
+
+/// `KIND NAME { field = value; ... }` (see [`DeclKind`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceDecl {
+pub struct Declaration {
+    pub kind: DeclKind,
     pub name: Name,
     pub fields: Vec<Field>,
     pub span: Span,
 }
 
-/// `name = expr;` inside an `emit`, `file` or `service` block.
+/// `name = expr;` inside an `emit` or `file` block or a [`Declaration`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
     pub name: Name,

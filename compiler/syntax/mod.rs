@@ -3,7 +3,7 @@
 //! over its tokens so it can recover and report every error of a file.
 
 pub mod ast;
-pub mod format;
+pub(crate) mod format;
 mod lexer;
 mod parser;
 

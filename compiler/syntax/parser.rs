@@ -337,7 +337,7 @@ impl Parser<'_> {
             Tok::Ident(w) if w == "option" => self.option().map(Item::Option),
             Tok::Ident(w) if w == "emit" => self.emit().map(Item::Emit),
             Tok::Ident(w) if w == "cluster" => self.cluster().map(Item::Cluster),
-            _ if self.at_service() => self.service().map(Item::Service),
+            _ if self.at_declaration().is_some() => self.declaration().map(Item::Declaration),
             _ => self.stmt(Scope::TopLevel).map(Item::Stmt),
         }
     }
@@ -522,18 +522,23 @@ impl Parser<'_> {
         })
     }
 
-    /// `service NAME {`: a contextual keyword, so an option path that
-    /// starts with `service` still parses as a definition.
-    fn at_service(&self) -> bool {
-        matches!(self.peek(), Tok::Ident(w) if w == "service")
-            && matches!(self.peek_at(1), Tok::Ident(_) | Tok::Str(_))
+    /// `KIND NAME {` (`service sshd {`): the kind is a contextual keyword,
+    /// so an option path that starts with it still parses as a definition.
+    fn at_declaration(&self) -> Option<DeclKind> {
+        let Tok::Ident(word) = self.peek() else {
+            return None;
+        };
+        let kind = DeclKind::from_word(word)?;
+        matches!(self.peek_at(1), Tok::Ident(_) | Tok::Str(_)).then_some(kind)
     }
 
-    fn service(&mut self) -> PResult<ServiceDecl> {
+    fn declaration(&mut self) -> PResult<Declaration> {
+        let kind = self.at_declaration().unwrap_or(DeclKind::Service);
         let start = self.bump();
-        let name = self.name("the service's name")?;
+        let name = self.name(&format!("the {}'s name", kind.word()))?;
         let (fields, end) = self.fields()?;
-        Ok(ServiceDecl {
+        Ok(Declaration {
+            kind,
             name,
             fields,
             span: start.to(end),
@@ -616,8 +621,7 @@ impl Parser<'_> {
     fn stmt(&mut self, scope: Scope) -> PResult<Stmt> {
         let keyword = match self.peek() {
             Tok::Ident(w) if STATEMENT_KEYWORDS.contains(&w.as_str()) => Some(w.clone()),
-            _ if self.at_service() => Some("service".to_string()),
-            _ => None,
+            _ => self.at_declaration().map(|kind| kind.word().to_string()),
         };
         match keyword.as_deref() {
             Some("role") => self
@@ -640,9 +644,8 @@ impl Parser<'_> {
                 let span = self.span_here();
                 let message = format!("`{other}` is not allowed {}", scope.describe());
                 let hint = match other {
-                    "import" | "option" | "emit" | "cluster" | "service" => {
-                        "write it at the top level of the file"
-                    }
+                    "import" | "option" | "emit" | "cluster" | "service" | "transport"
+                    | "grammar" | "lint" | "step" => "write it at the top level of the file",
                     _ => "move it to the enclosing block",
                 };
                 Err(self.error(

@@ -1,0 +1,162 @@
+//! The lints modules declare (`lint NAME { code; when; at; message; ... }`):
+//! conditions on options, checked once per class of hosts. `when` is the
+//! cheap filter; the templates (`message`, `at`, `note`, `hint`, `reason`)
+//! render in the class's context, and a message that renders empty is no
+//! finding, so a template can decide what `when` cannot say (a key type the
+//! version's default includes, a line of `ssh.sshd_extra`).
+//!
+//! The context of a lint: `cluster`, `config` (the class's, nested),
+//! `opt()`, `transport` (its declaration), `roles`, and `inbound`, the
+//! grants into the class as `as_user`, `from_user` and `hosts` (how many
+//! client hosts); the label also sees `hosts` ("N hosts") and `host_count`.
+
+use minijinja::Value;
+
+use super::{definition, Acknowledge, Finding, LabelText};
+use crate::codes;
+use crate::diagnostic::{Diagnostic, Label};
+use crate::graph::{ClassId, TrustGraph};
+use crate::model::{Cluster, Config, LintDecl};
+use crate::template::{
+    cluster_value, describe, flat_config, listening, nested_config, Templates, TransportValue,
+};
+
+/// The findings of every declared lint in every class where it holds, into
+/// `out`; the errors of templates that fail (one per lint and message).
+pub(super) fn findings(
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    templates: &Templates,
+    out: &mut Vec<Finding>,
+) -> Vec<Diagnostic> {
+    let lints = &cluster.declared.lints;
+    let mut errors = Vec::new();
+    if lints.is_empty() {
+        return errors;
+    }
+    for class in graph.classes() {
+        let config = &cluster.hosts[graph.class_members(class)[0].0 as usize].config;
+        let holding: Vec<&LintDecl> = lints
+            .iter()
+            .filter(|l| l.when.as_ref().is_none_or(|c| c.holds(config)))
+            .collect();
+        if holding.is_empty() {
+            continue;
+        }
+        let ctx = context(cluster, graph, class, config);
+        for lint in holding {
+            match finding(cluster, lint, class, config, &ctx, templates) {
+                Ok(found) => out.extend(found),
+                Err(e) => errors.push(*e),
+            }
+        }
+    }
+    crate::diagnostic::sort(&mut errors);
+    errors.dedup_by(|a, b| a.message == b.message && a.primary.span == b.primary.span);
+    errors
+}
+
+/// The context of a lint in `class` (see the module documentation).
+fn context(cluster: &Cluster, graph: &TrustGraph, class: ClassId, config: &Config) -> Value {
+    let host = &cluster.hosts[graph.class_members(class)[0].0 as usize];
+    let roles: Vec<Value> = host
+        .roles
+        .iter()
+        .map(|r| Value::from(cluster.roles[r.0 as usize].name.as_str()))
+        .collect();
+    let inbound: Vec<Value> = graph
+        .inbound_class(class)
+        .iter()
+        .map(|g| {
+            Value::from_pairs([
+                ("as_user", Value::from(g.as_user.as_str())),
+                ("from_user", Value::from(g.from_user.as_str())),
+                ("hosts", Value::from(g.from_hosts.len())),
+            ])
+        })
+        .collect();
+    let flat = flat_config(config);
+    let transports = cluster.declared.transports.clone().into();
+    Value::from_pairs([
+        ("cluster", cluster_value(cluster, None)),
+        ("config", nested_config(config)),
+        ("transport", TransportValue::value(transports, flat.clone())),
+        ("__options", flat),
+        ("roles", Value::from(roles)),
+        ("inbound", Value::from(inbound)),
+    ])
+}
+
+/// `lint`'s finding in `class`, if its message renders non-empty.
+fn finding(
+    cluster: &Cluster,
+    lint: &LintDecl,
+    class: ClassId,
+    config: &Config,
+    ctx: &Value,
+    templates: &Templates,
+) -> Result<Option<Finding>, Box<Diagnostic>> {
+    let render = |what: &str, source: &str| -> Result<String, Box<Diagnostic>> {
+        let (result, _) = listening(|| templates.small(source, ctx));
+        result.map(|text| text.trim().to_string()).map_err(|e| {
+            Box::new(Diagnostic::error(
+                codes::E0501,
+                format!(
+                    "lint `{}`: cannot render its {what}: {}",
+                    lint.name,
+                    describe(&e)
+                ),
+                Label::new(lint.span, "this lint"),
+            ))
+        })
+    };
+    let message = render("message", &lint.message)?;
+    if message.is_empty() {
+        return Ok(None);
+    }
+    let at = render("`at`", &lint.at)?;
+    let span = definition(cluster, config, &at).unwrap_or(cluster.name_span);
+    let acknowledge = match &lint.acknowledge {
+        Some(path) => Acknowledge::Option {
+            path: path.clone(),
+            reason: render("reason", &lint.reason)?,
+        },
+        None => Acknowledge::Named,
+    };
+    Ok(Some(Finding {
+        code: lint.code,
+        name: lint.name.clone(),
+        acknowledge,
+        class,
+        span,
+        message,
+        label: LabelText::Template(lint.label.clone(), ctx.clone()),
+        secondary: Vec::new(),
+        note: render("note", &lint.note)?,
+        hint: render("hint", &lint.hint)?,
+    }))
+}
+
+/// A declared lint's label for `hosts` hosts; a template that fails says
+/// so in the label (the message already rendered in this context).
+pub(super) fn label(templates: &Templates, source: &str, ctx: &Value, hosts: usize) -> String {
+    let mut pairs: Vec<(Value, Value)> = match ctx.try_iter() {
+        Ok(keys) => keys
+            .map(|key| {
+                let value = ctx.get_item(&key).unwrap_or_default();
+                (key, value)
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    pairs.push((
+        Value::from("hosts"),
+        Value::from(super::hosts_phrase(hosts)),
+    ));
+    pairs.push((Value::from("host_count"), Value::from(hosts)));
+    let ctx = Value::from_pairs(pairs);
+    match listening(|| templates.small(source, &ctx)).0 {
+        Ok(text) => text.trim().to_string(),
+        Err(e) => format!("(cannot render the label: {})", describe(&e)),
+    }
+}

@@ -1,0 +1,382 @@
+//! Assembly: interns every rendered content into the plan's blobs,
+//! sequentially and in a fixed order (hosts by name, entries by path), so
+//! blob ids are deterministic; finds two entries at one path and entries
+//! below a file (`E0507`) and private keys readable by others (`E0508`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::{Out, OutBody, Rendered, Renderer};
+use crate::codes;
+use crate::diagnostic::{Diagnostic, Label, Span};
+use crate::model::{Config, EmitRule};
+use crate::plan::{BlobId, Blobs, BuildPlan, ClusterFile, Entry, EntryKind, HostPlan, Service};
+
+impl Renderer<'_> {
+    /// Interns contents and builds the plan: sequential and in a fixed
+    /// order (hosts by name, entries by path), so blob ids are deterministic.
+    pub(super) fn assemble(&self, rendered: &Rendered) -> (BuildPlan, Vec<Diagnostic>) {
+        let mut plan = BuildPlan {
+            cluster: self.cluster.name.clone(),
+            modules: self.cluster.modules.clone(),
+            ..BuildPlan::default()
+        };
+        let mut service_ids: HashMap<Service, u32> = HashMap::new();
+        let mut class_services: Vec<Option<Vec<u32>>> = vec![None; rendered.classes.len()];
+        let mut diagnostics = rendered.cluster_files.1.clone();
+        for (path, content, mode) in &rendered.cluster_files.0 {
+            let blob = plan.blobs.intern(content.as_bytes());
+            plan.cluster_files.push(ClusterFile {
+                path: path.clone(),
+                blob,
+                mode: *mode,
+            });
+        }
+        plan.cluster_files.sort_by(|a, b| a.path.cmp(&b.path));
+        // Declared at the top: its keys are addresses of contents `rendered`
+        // keeps alive until the plan is built.
+        let mut interned = SharedBlobs::default();
+        let mut class_entries = Vec::with_capacity(rendered.classes.len());
+        for class in &rendered.classes {
+            diagnostics.extend(class.diagnostics.iter().cloned());
+            class_entries.push(intern_all(
+                &class.outs,
+                &mut interned,
+                &mut plan.blobs,
+                &self.cluster.emits,
+            ));
+        }
+        let mut shared = BTreeMap::new();
+        for (rule, (outs, diags)) in &rendered.shared {
+            diagnostics.extend(diags.iter().cloned());
+            shared.insert(
+                *rule,
+                intern_all(outs, &mut interned, &mut plan.blobs, &self.cluster.emits),
+            );
+        }
+        let mut order: Vec<usize> = (0..self.cluster.hosts.len()).collect();
+        order.sort_by(|a, b| {
+            self.cluster.hosts[*a]
+                .name
+                .cmp(&self.cluster.hosts[*b].name)
+        });
+        let mut conflicts = BTreeMap::new();
+        // A declared file is checked once, however many hosts it goes to.
+        let mut refused_files: HashMap<Span, bool> = HashMap::new();
+        let mut exposed_keys = BTreeMap::new();
+        let mut is_key: HashMap<BlobId, bool> = HashMap::new();
+        for h in order {
+            let class = self.graph.class_of(crate::model::HostId(h as u32)).0 as usize;
+            let (outs, diags) = &rendered.hosts[h];
+            diagnostics.extend(diags.iter().cloned());
+            let mut entries = class_entries[class].clone();
+            for rule in &rendered.classes[class].cluster_rules {
+                entries.extend(shared[rule].iter().cloned());
+            }
+            entries.extend(intern_all(
+                outs,
+                &mut interned,
+                &mut plan.blobs,
+                &self.cluster.emits,
+            ));
+            let host = &self.cluster.hosts[h];
+            for file in &host.files {
+                let refused = *refused_files
+                    .entry(file.span)
+                    .or_insert_with(|| self.refused_file(file, &mut diagnostics));
+                if refused {
+                    continue;
+                }
+                entries.push((
+                    file_entry(file, interned.file(&file.content, &mut plan.blobs)),
+                    file.span,
+                ));
+            }
+            entries.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+            for pair in entries.windows(2) {
+                if pair[0].0.path == pair[1].0.path {
+                    conflicts
+                        .entry((pair[0].0.path.clone(), pair[0].1, pair[1].1))
+                        .or_insert_with(|| (host.name.clone(), None));
+                }
+            }
+            entries.dedup_by(|a, b| a.0.path == b.0.path);
+            for (path, span, parent, parent_span) in below_a_file(&entries) {
+                conflicts
+                    .entry((path, parent_span, span))
+                    .or_insert_with(|| (host.name.clone(), Some(parent)));
+            }
+            for (entry, span) in &entries {
+                if let EntryKind::File(blob) = entry.kind {
+                    if entry.mode & 0o077 != 0
+                        && *is_key.entry(blob).or_insert_with(|| {
+                            crate::plan::private_key_kind(plan.blobs.get(blob)).is_some()
+                        })
+                    {
+                        exposed_keys
+                            .entry((entry.path.clone(), *span))
+                            .or_insert(entry.mode);
+                    }
+                }
+            }
+            // Interned once per class, in the order hosts meet them.
+            let services = class_services[class]
+                .get_or_insert_with(|| {
+                    rendered.classes[class]
+                        .services
+                        .iter()
+                        .map(|service| {
+                            *service_ids.entry(service.clone()).or_insert_with(|| {
+                                plan.services.push(service.clone());
+                                plan.services.len() as u32 - 1
+                            })
+                        })
+                        .collect()
+                })
+                .clone();
+            plan.hosts.push(HostPlan {
+                name: host.name.clone(),
+                entries: entries.into_iter().map(|(e, _)| e).collect(),
+                services,
+            });
+        }
+        // One error per declaration a file lies below, not one per path below it.
+        let mut below_reported = std::collections::HashSet::new();
+        for ((path, first, second), (host, parent)) in conflicts {
+            if parent.is_some() && !below_reported.insert((first, parent.clone())) {
+                continue;
+            }
+            let id = self.cluster.host_index.get(&host).copied();
+            let config = id.map(|h| &*self.cluster.hosts[h.0 as usize].config);
+            let at = Collision {
+                path: &path,
+                parent: parent.as_deref(),
+                first,
+                second,
+            };
+            diagnostics.push(self.conflict(&at, &host, config));
+        }
+        for ((path, span), mode) in exposed_keys {
+            diagnostics.push(
+                Diagnostic::error(
+                    codes::E0508,
+                    format!("`{path}` holds a private key but its mode is {mode:04o}"),
+                    Label::new(span, "declared here"),
+                )
+                .with_note(
+                    "a private key is readable by its owner only, in every tree, archive and host",
+                )
+                .with_hint("set `mode = 0600;`"),
+            );
+        }
+        (plan, diagnostics)
+    }
+
+    /// True (and its error) when a `file` declaration writes a trust file:
+    /// only a transport's module writes them (`check::refused_trust_file`).
+    fn refused_file(
+        &self,
+        file: &crate::model::FileSpec,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> bool {
+        let Some(grammar) = self
+            .cluster
+            .declared
+            .grammar_for(super::check::file_name(&file.path))
+        else {
+            return false;
+        };
+        let text = match &file.content {
+            crate::model::FileContent::Text(text) => std::borrow::Cow::Borrowed(&**text),
+            crate::model::FileContent::Source { bytes, .. } => String::from_utf8_lossy(bytes),
+        };
+        let refused = super::check::refused_trust_file(
+            grammar,
+            &file.path,
+            super::check::Written::Text(&text),
+            file.install,
+            super::check::Writer::FileDeclaration,
+            Label::new(file.span, "declared here"),
+        );
+        let found = refused.is_some();
+        diagnostics.extend(refused);
+        found
+    }
+
+    /// `E0507`: two entries of one host at one path, or an entry below a
+    /// file. When an option the user set gave the path (a home directory,
+    /// a script's path), the error points at that definition.
+    fn conflict(&self, at: &Collision, host: &str, config: Option<&Config>) -> Diagnostic {
+        let Collision {
+            path,
+            parent,
+            mut first,
+            mut second,
+        } = *at;
+        let is_rule = |span: Span| self.cluster.emits.iter().any(|rule| rule.span == span);
+        // The user's own declaration first: a rule of a module is the other side.
+        if is_rule(second) && !is_rule(first) {
+            std::mem::swap(&mut first, &mut second);
+        }
+        // Only a path a rule rendered can come from an option.
+        let rendered = is_rule(first) || is_rule(second);
+        let swapped = at.first != first;
+        let this = match (parent, swapped) {
+            (Some(_), false) => "below a file",
+            (Some(_), true) => "a file, where a directory is needed",
+            (None, _) => "this one",
+        };
+        let cause = config
+            .filter(|_| rendered)
+            .and_then(|c| path_option(c, path));
+        let what = match parent {
+            Some(parent) => format!("`{path}` would lie below the file `{parent}`"),
+            None => format!("two definitions write `{path}`"),
+        };
+        let mut d = match cause {
+            Some((option, value, set)) => Diagnostic::error(
+                codes::E0507,
+                format!("`{option}` = `{value}` collides on host `{host}`: {what}"),
+                Label::new(set, format!("`{option}` set here")),
+            )
+            .with_label(second, this)
+            .with_hint(format!(
+                "give `{option}` a path no other file or directory of the host uses"
+            )),
+            None => Diagnostic::error(
+                codes::E0507,
+                format!("{what} on host `{host}`"),
+                Label::new(second, this),
+            )
+            .with_hint(match parent {
+                Some(_) => "a path cannot be both a file and a directory: move one of them",
+                None => "make the conditions exclusive, or declare the file once",
+            }),
+        };
+        if first != second {
+            let label = match parent {
+                Some(_) if !swapped => "the file above it",
+                Some(_) => "writes below it",
+                None => "and this one",
+            };
+            d = d.with_label(first, label);
+        }
+        d
+    }
+}
+
+/// Interns the outputs' contents; each entry keeps the span of the rule
+/// that made it, for conflict reports.
+fn intern_all(
+    outs: &[Out],
+    shared: &mut SharedBlobs,
+    blobs: &mut Blobs,
+    rules: &[EmitRule],
+) -> Vec<(Entry, Span)> {
+    outs.iter()
+        .map(|out| {
+            let kind = match &out.body {
+                OutBody::File(text) => EntryKind::File(shared.text(text, blobs)),
+                OutBody::Link(target) => EntryKind::Symlink(target.clone()),
+            };
+            let rule = &rules[out.rule];
+            let entry = Entry {
+                path: out.path.clone(),
+                kind,
+                mode: out.mode,
+                owner: out.owner.clone(),
+                group: out.group.clone(),
+                module: rule.module,
+                install: rule.install,
+            };
+            (entry, rule.span)
+        })
+        .collect()
+}
+
+/// The plan entry of a `file` declaration.
+fn file_entry(file: &crate::model::FileSpec, blob: BlobId) -> Entry {
+    Entry {
+        path: file.path.clone(),
+        kind: EntryKind::File(blob),
+        mode: file.mode,
+        owner: file.owner.clone(),
+        group: file.group.clone(),
+        module: file.module,
+        install: file.install,
+    }
+}
+
+/// Blob ids of shared contents by their `Arc`, so a declared file shared by
+/// 100,000 hosts, or a rendered file shared by 1,000 classes, is hashed once.
+#[derive(Default)]
+struct SharedBlobs {
+    by_source: HashMap<usize, BlobId>,
+    by_text: HashMap<usize, BlobId>,
+}
+
+impl SharedBlobs {
+    fn text(&mut self, text: &Arc<str>, blobs: &mut Blobs) -> BlobId {
+        *self
+            .by_text
+            .entry(Arc::as_ptr(text) as *const u8 as usize)
+            .or_insert_with(|| blobs.intern(text.as_bytes()))
+    }
+
+    fn file(&mut self, content: &crate::model::FileContent, blobs: &mut Blobs) -> BlobId {
+        match content {
+            crate::model::FileContent::Text(text) => self.text(text, blobs),
+            crate::model::FileContent::Source { bytes, .. } => *self
+                .by_source
+                .entry(Arc::as_ptr(bytes) as usize)
+                .or_insert_with(|| blobs.intern(bytes)),
+        }
+    }
+}
+
+/// Two entries of one host that cannot both be written.
+#[derive(Clone, Copy)]
+struct Collision<'a> {
+    path: &'a str,
+    /// The file above `path`, for an entry below a file.
+    parent: Option<&'a str>,
+    first: Span,
+    second: Span,
+}
+
+/// Entries that lie below another entry that is not a directory: `(path,
+/// its origin, the file's path, the file's origin)`. The write would fail,
+/// or turn a file into a directory; found here, it is an error at both
+/// declarations, from `check` as from `build`.
+fn below_a_file(entries: &[(Entry, Span)]) -> Vec<(String, Span, String, Span)> {
+    let files: HashMap<&str, Span> = entries
+        .iter()
+        .filter(|(e, _)| e.kind != EntryKind::Dir)
+        .map(|(e, span)| (e.path.as_str(), *span))
+        .collect();
+    let mut found = Vec::new();
+    for (entry, span) in entries {
+        let path = entry.path.as_str();
+        let parents = path.match_indices('/').skip(1).map(|(i, _)| &path[..i]);
+        if let Some(parent) = parents.into_iter().find(|p| files.contains_key(p)) {
+            found.push((path.to_string(), *span, parent.to_string(), files[parent]));
+        }
+    }
+    found
+}
+
+/// The option whose user-set value gave `path` (the path itself or a
+/// directory above it), with the value and its definition.
+pub(super) fn path_option<'c>(config: &'c Config, path: &str) -> Option<(&'c str, &'c str, Span)> {
+    config.values.iter().find_map(|(option, resolved)| {
+        let (crate::model::Value::Str(value), Some(at)) =
+            (&resolved.value, resolved.defined_at.first())
+        else {
+            return None;
+        };
+        let under = path
+            .strip_prefix(value.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        (value.starts_with('/') && under).then_some((option.as_str(), value.as_str(), *at))
+    })
+}

@@ -1,0 +1,536 @@
+//! The minijinja environment every stage that renders a module's templates
+//! uses (render for files and services, lint for declared lints): strict
+//! undefined values, a fuel budget (no template can hang), no auto-escaping,
+//! and a formatter that refuses to print a string holding a control
+//! character unless accord itself marked it safe. Templates talk back
+//! through `warn()` and `fail()`, collected here per thread.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
+
+use std::collections::BTreeMap;
+
+use crate::keys::Keys;
+use crate::model::{self, Cluster, Config, Host, HostId, PortSource, TransportDecl, Version};
+
+/// A message a template raised with `warn()`, and the option it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TemplateMessage {
+    pub message: String,
+    pub at: Option<String>,
+    /// `host=NAME`: `at` as that host sets it (a cluster-scope template
+    /// that reads each host's config names the host it refuses).
+    pub host: Option<String>,
+}
+
+thread_local! {
+    static MESSAGES: RefCell<Vec<TemplateMessage>> = const { RefCell::new(Vec::new()) };
+    /// The option a template's `fail(..., at="option")` blamed.
+    static FAILED_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The host a template's `fail(..., host=NAME)` named.
+    static FAILED_HOST: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// What one render said besides its output: its `warn()` messages, and the
+/// option its `fail()` blamed.
+#[derive(Debug, Default)]
+pub(crate) struct Said {
+    pub warnings: Vec<TemplateMessage>,
+    pub failed_at: Option<String>,
+    /// The host `fail(..., host=NAME)` named.
+    pub failed_host: Option<String>,
+}
+
+/// Runs one render on this thread and returns what its templates said.
+pub(crate) fn listening<R>(render: impl FnOnce() -> R) -> (R, Said) {
+    MESSAGES.with(|m| m.borrow_mut().clear());
+    FAILED_AT.with(|f| f.borrow_mut().take());
+    FAILED_HOST.with(|f| f.borrow_mut().take());
+    let result = render();
+    let said = Said {
+        warnings: MESSAGES.with(|m| std::mem::take(&mut *m.borrow_mut())),
+        failed_at: FAILED_AT.with(|f| f.borrow_mut().take()),
+        failed_host: FAILED_HOST.with(|f| f.borrow_mut().take()),
+    };
+    (result, said)
+}
+
+/// A model value as a template value: versions and addresses as strings,
+/// modes as four-digit octal strings (`0600`), lists as sequences.
+pub(crate) fn value(v: &model::Value) -> Value {
+    match v {
+        model::Value::Bool(b) => Value::from(*b),
+        model::Value::Int(i) => Value::from(*i),
+        model::Value::Str(s) | model::Value::Enum(s) => Value::from(s.as_str()),
+        model::Value::Address(a) => Value::from(a.to_string()),
+        model::Value::Mode(m) => Value::from(format!("{m:04o}")),
+        model::Value::Version(v) => Value::from(v.to_string()),
+        model::Value::List(items) => items.iter().map(value).collect(),
+    }
+}
+
+/// A config nested by dotted path: `ssh.port` is `config.ssh.port`. When a
+/// path is both a value and a prefix (`init` and `init.sequence`), the
+/// prefix wins and the value stays reachable as `opt("init")`.
+pub(crate) fn nested_config(config: &Config) -> Value {
+    #[derive(Default)]
+    struct Node {
+        leaf: Option<Value>,
+        children: BTreeMap<String, Node>,
+    }
+    fn to_value(node: Node) -> Value {
+        if node.children.is_empty() {
+            return node.leaf.unwrap_or(Value::UNDEFINED);
+        }
+        Value::from_pairs(node.children.into_iter().map(|(k, n)| (k, to_value(n))))
+    }
+    let mut root = Node::default();
+    for (path, resolved) in &config.values {
+        let mut node = &mut root;
+        for part in path.split('.') {
+            node = node.children.entry(part.to_string()).or_default();
+        }
+        node.leaf = Some(value(&resolved.value));
+    }
+    to_value(root)
+}
+
+/// Flat option values by dotted path, for `opt("a.b")`.
+pub(crate) fn flat_config(config: &Config) -> Value {
+    Value::from_pairs(
+        config
+            .values
+            .iter()
+            .map(|(k, r)| (k.as_str(), value(&r.value))),
+    )
+}
+
+/// The template value `cluster`: `name`, `domain` (empty when unset),
+/// `size` (the number of hosts), and given the host objects `hosts`, its
+/// `roles` with their members (exports list hosts by role; a hook rendered
+/// per config has no hosts and no roles).
+pub(crate) fn cluster_value(cluster: &Cluster, hosts: Option<&[Value]>) -> Value {
+    let roles: Vec<Value> = hosts
+        .map(|hosts| cluster.roles.iter().map(move |role| (role, hosts)))
+        .into_iter()
+        .flatten()
+        .map(|(role, hosts)| {
+            let members: Vec<Value> = role
+                .hosts
+                .iter()
+                .map(|h| hosts[h.0 as usize].clone())
+                .collect();
+            Value::from_pairs([
+                ("name", Value::from(role.name.as_str())),
+                ("hosts", Value::from(members)),
+            ])
+        })
+        .collect();
+    Value::from_pairs([
+        ("name", Value::from(cluster.name.as_str())),
+        (
+            "domain",
+            Value::from(cluster.config.str(DOMAIN_OPTION).unwrap_or("")),
+        ),
+        ("size", Value::from(cluster.hosts.len())),
+        ("roles", Value::from(roles)),
+    ])
+}
+
+/// The option holding the cluster's DNS domain (declared by `std.core`).
+pub(crate) const DOMAIN_OPTION: &str = "domain";
+
+/// The template value `transport`: the declaration of the transport the
+/// config chooses (`name`, `port`, `protocol`, `source_ports`,
+/// `callback_ports`; a range as `"512-1023"`, none when the transport has
+/// none). It reads the config through `options` (the context's
+/// `__options`), so a class render that uses it records the options it
+/// depends on (`transport`, and `ssh.port` for ssh's port) like any other.
+#[derive(Debug)]
+pub struct TransportValue {
+    transports: Arc<[TransportDecl]>,
+    options: Value,
+}
+
+impl TransportValue {
+    /// The value for a context whose flat options are `options`.
+    pub fn value(transports: Arc<[TransportDecl]>, options: Value) -> Value {
+        Value::from_object(TransportValue {
+            transports,
+            options,
+        })
+    }
+
+    fn option(&self, path: &str) -> Option<Value> {
+        self.options
+            .get_attr(path)
+            .ok()
+            .filter(|v| !v.is_undefined())
+    }
+}
+
+impl Object for TransportValue {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = self.option(crate::model::TRANSPORT_OPTION)?;
+        let declared = self
+            .transports
+            .iter()
+            .find(|t| Some(t.name.as_str()) == name.as_str())?;
+        let range = |r: Option<(u16, u16)>| {
+            r.map_or(Value::from(()), |(lo, hi)| {
+                Value::from(format!("{lo}-{hi}"))
+            })
+        };
+        Some(match key.as_str()? {
+            "name" => name,
+            "port" => match &declared.port {
+                PortSource::Fixed(port) => Value::from(*port),
+                PortSource::Option(path) => self.option(path)?,
+            },
+            "protocol" => Value::from(declared.protocol.as_str()),
+            "source_ports" => range(declared.source_ports),
+            "callback_ports" => range(declared.callback_ports),
+            "daemon" => Value::from(declared.daemon.as_str()),
+            _ => return None,
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&[
+            "name",
+            "port",
+            "protocol",
+            "source_ports",
+            "callback_ports",
+            "daemon",
+        ])
+    }
+}
+
+/// The fully qualified name of a host: `name.domain`, or the name when it
+/// already has a dot or the cluster has no domain.
+pub(crate) fn fqdn(host: &Host) -> String {
+    match host.config.str(DOMAIN_OPTION) {
+        Some(domain) if !domain.is_empty() && !host.name.contains('.') => {
+            format!("{}.{}", host.name, domain)
+        }
+        _ => host.name.clone(),
+    }
+}
+
+/// The template object of one host (see `docs/templates.md`).
+pub(crate) fn host_value(cluster: &Cluster, id: HostId, keys: &Keys, config: &Value) -> Value {
+    let host = &cluster.hosts[id.0 as usize];
+    let fqdn = fqdn(host);
+    let addresses: Vec<Value> = host
+        .addresses
+        .iter()
+        .map(|a| Value::from(a.to_string()))
+        .collect();
+    let aliases: Vec<Value> = host
+        .aliases
+        .iter()
+        .map(|a| Value::from(a.as_str()))
+        .collect();
+    let mut names = vec![Value::from(host.name.as_str())];
+    if fqdn != host.name {
+        names.push(Value::from(fqdn.as_str()));
+    }
+    names.extend(aliases.iter().cloned());
+    let mut all_names = names.clone();
+    all_names.extend(addresses.iter().cloned());
+    let roles: Vec<Value> = host
+        .roles
+        .iter()
+        .map(|r| Value::from(cluster.roles[r.0 as usize].name.as_str()))
+        .collect();
+    let key_values: Vec<Value> = keys
+        .of(&host.name)
+        .iter()
+        .map(|k| {
+            Value::from_pairs([
+                ("type", Value::from(k.key_type.as_str())),
+                ("algorithm", Value::from(k.algorithm.as_str())),
+                ("data", Value::from(k.data.as_str())),
+                ("line", Value::from(k.line())),
+                (
+                    "file",
+                    k.file.as_deref().map_or(Value::from(()), Value::from),
+                ),
+                (
+                    "private",
+                    k.private
+                        .as_ref()
+                        .map_or(Value::from(()), |p| Value::from_safe_string(p.to_string())),
+                ),
+            ])
+        })
+        .collect();
+    Value::from_pairs([
+        ("name", Value::from(host.name.as_str())),
+        ("fqdn", Value::from(fqdn)),
+        ("addresses", Value::from(addresses)),
+        (
+            "address",
+            host.addresses
+                .first()
+                .map_or(Value::from(()), |a| Value::from(a.to_string())),
+        ),
+        ("aliases", Value::from(aliases)),
+        ("names", Value::from(names)),
+        ("all_names", Value::from(all_names)),
+        ("roles", Value::from(roles)),
+        ("keys", Value::from(key_values)),
+        ("inputs", inputs_value(keys.inputs_of(&host.name))),
+        ("config", config.clone()),
+        ("index", Value::from(id.0)),
+    ])
+}
+
+/// Files of `keys/` as a template map: name -> text.
+pub(crate) fn inputs_value(files: Option<&BTreeMap<String, Arc<str>>>) -> Value {
+    Value::from_pairs(
+        files
+            .into_iter()
+            .flatten()
+            .map(|(name, text)| (name.clone(), Value::from(&**text))),
+    )
+}
+
+/// Every template of the cluster in one environment.
+pub(crate) struct Templates {
+    pub env: Environment<'static>,
+    /// Template name as written in rules -> name in the environment.
+    pub names: HashMap<String, String>,
+    /// Templates that failed to compile: name -> message.
+    pub broken: HashMap<String, String>,
+}
+
+impl Templates {
+    /// Adds every template of `cluster`, each reachable as `x.j2` (as
+    /// includes name it) and as `templates/x.j2` (as a rule names it,
+    /// relative to its module).
+    pub fn load(cluster: &Cluster) -> Templates {
+        let mut env = environment(cluster.hosts.len());
+        let mut names = HashMap::new();
+        let mut broken = HashMap::new();
+        for (name, source) in &cluster.templates {
+            let short = name.strip_prefix("templates/").unwrap_or(name);
+            for alias in [short.to_string(), format!("templates/{short}")] {
+                if names.contains_key(&alias) {
+                    continue;
+                }
+                if let Err(e) = env.add_template_owned(alias.clone(), source.clone()) {
+                    broken.insert(alias.clone(), describe(&e));
+                }
+                names.insert(alias.clone(), alias);
+            }
+        }
+        Templates { env, names, broken }
+    }
+
+    /// Renders a short template (a path, owner, command, message); text
+    /// without template syntax is returned as is.
+    pub fn small(&self, source: &str, ctx: &Value) -> Result<String, Error> {
+        if !is_template(source) {
+            return Ok(source.to_string());
+        }
+        self.env.render_str(source, ctx)
+    }
+}
+
+/// True when `text` holds template syntax.
+pub(crate) fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+/// A minijinja error as one lowercase line.
+pub(crate) fn describe(error: &Error) -> String {
+    let one = |e: &Error| {
+        let kind = e.kind().to_string();
+        match e.detail() {
+            Some(detail) if !detail.is_empty() => format!("{kind}: {detail}"),
+            _ => kind,
+        }
+    };
+    let mut text = one(error);
+    // An error in an included template is the inner error's: say it.
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        if let Some(inner) = inner.downcast_ref::<Error>() {
+            let mut at = one(inner).trim_end_matches('.').to_string();
+            if let (Some(name), Some(line)) = (inner.name(), inner.line()) {
+                at = format!("{at} (`{name}` line {line})");
+            }
+            text = format!("{}: {at}", text.trim_end_matches('.'));
+        }
+        cause = inner.source();
+    }
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first
+            .to_lowercase()
+            .chain(chars)
+            .collect::<String>()
+            .trim_end_matches('.')
+            .to_string(),
+        None => text,
+    }
+}
+
+/// Compares two dotted versions as [`Version`] does; a component that is
+/// not a number counts as 0.
+fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let parse = |s: &str| Version(s.split('.').map(|p| p.parse().unwrap_or(0)).collect());
+    parse(a).cmp(&parse(b))
+}
+
+/// The environment every render uses: strict, fueled, unescaped, with the
+/// `warn`, `fail` and `opt` functions, version tests and the `sh` filter.
+pub(crate) fn environment(hosts: usize) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(5_000_000 + 5_000 * hosts as u64));
+    env.set_recursion_limit(64);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the default delimiters are valid"),
+    );
+    env.set_formatter(|out, state, value| {
+        if let Some(text) = value.as_str() {
+            if !value.is_safe() && text.chars().any(char::is_control) {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!(
+                        "refusing to print a value with a control character: {:?}",
+                        text
+                    ),
+                ));
+            }
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
+    env.add_function(
+        "warn",
+        |message: String, kwargs: Kwargs| -> Result<String, Error> {
+            let at: Option<String> = kwargs.get("at")?;
+            let host: Option<String> = kwargs.get("host")?;
+            kwargs.assert_all_used()?;
+            MESSAGES.with(|m| {
+                m.borrow_mut()
+                    .push(TemplateMessage { message, at, host })
+            });
+            Ok(String::new())
+        },
+    );
+    env.add_function(
+        "fail",
+        |message: String, kwargs: Kwargs| -> Result<String, Error> {
+            let at: Option<String> = kwargs.get("at")?;
+            let host: Option<String> = kwargs.get("host")?;
+            kwargs.assert_all_used()?;
+            FAILED_AT.with(|f| *f.borrow_mut() = at);
+            FAILED_HOST.with(|f| *f.borrow_mut() = host);
+            Err(Error::new(ErrorKind::InvalidOperation, message))
+        },
+    );
+    env.add_function(
+        "opt",
+        |state: &State, path: String| -> Result<Value, Error> {
+            let options = state.lookup("__options").unwrap_or(Value::UNDEFINED);
+            match options.get_attr(&path) {
+                Ok(v) if !v.is_undefined() => Ok(v),
+                _ => Err(Error::new(
+                    ErrorKind::UndefinedError,
+                    format!("no option `{path}`"),
+                )),
+            }
+        },
+    );
+    env.add_test("version_ge", |a: String, b: String| {
+        compare_versions(&a, &b).is_ge()
+    });
+    env.add_test("version_lt", |a: String, b: String| {
+        compare_versions(&a, &b).is_lt()
+    });
+    env.add_filter("sh", |s: String| crate::shell::quote(&s));
+    env.add_filter("hostlist", hostlist_filter);
+    env
+}
+
+/// `names|hostlist`: host names (or host objects, by their `name`) folded
+/// into the pdsh/Slurm hostlist notation, as genders and pdsh read it.
+fn hostlist_filter(names: Value) -> Result<String, Error> {
+    let mut folded = Vec::new();
+    for item in names.try_iter()? {
+        let name = match item.as_str() {
+            Some(name) => name.to_string(),
+            None => item
+                .get_attr("name")?
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        "hostlist takes host names or host objects",
+                    )
+                })?,
+        };
+        folded.push(name);
+    }
+    Ok(crate::hostlist::fold(folded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_as_the_model_compares_them() {
+        use std::cmp::Ordering::*;
+        for (a, b, order) in [
+            ("3.10", "3.9", Greater),
+            ("3.7", "3.7.0", Equal),
+            ("9.2", "10.0", Less),
+            ("3.x", "3.0", Equal),
+        ] {
+            assert_eq!(compare_versions(a, b), order, "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn warnings_and_failures_are_heard_per_render() {
+        let env = environment(0);
+        let (text, said) = listening(|| {
+            env.render_str("a{{ warn('w', at='x.y') }}b", Value::from(()))
+                .unwrap()
+        });
+        assert_eq!(text, "ab");
+        assert_eq!(
+            said.warnings,
+            [TemplateMessage {
+                message: "w".into(),
+                at: Some("x.y".into())
+            }]
+        );
+        let (result, said) = listening(|| env.render_str("{{ fail('no', at='p') }}", ()));
+        assert!(result.is_err());
+        assert_eq!(said.failed_at.as_deref(), Some("p"));
+        let (_, said) = listening(|| env.render_str("plain", ()));
+        assert!(said.warnings.is_empty() && said.failed_at.is_none());
+    }
+}
