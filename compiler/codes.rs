@@ -94,19 +94,22 @@ pub enum Stage {
     Render,
     /// `keys/`: the host keys in `keys/`, and whether every host has its own.
     Keys,
+    /// `cli/inventory.rs`: what another tool's inventory cannot say.
+    Export,
     /// `lint/`: the security lints.
     Lint,
 }
 
 impl Stage {
     /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 8] = [
         Stage::Syntax,
         Stage::Load,
         Stage::Eval,
         Stage::Graph,
         Stage::Render,
         Stage::Keys,
+        Stage::Export,
         Stage::Lint,
     ];
 
@@ -119,6 +122,7 @@ impl Stage {
             Stage::Graph => "graph",
             Stage::Render => "render",
             Stage::Keys => "keys",
+            Stage::Export => "export",
             Stage::Lint => "lint",
         }
     }
@@ -132,6 +136,7 @@ impl Stage {
             Stage::Graph => "compiler/graph/",
             Stage::Render => "compiler/render/",
             Stage::Keys => "compiler/keys/",
+            Stage::Export => "compiler/cli/inventory.rs",
             Stage::Lint => "compiler/lint/",
         }
     }
@@ -145,6 +150,7 @@ impl Stage {
             Stage::Graph => 300..=399,
             Stage::Render => 500..=509,
             Stage::Keys => 510..=519,
+            Stage::Export => 600..=699,
             Stage::Lint => 700..=799,
         }
     }
@@ -231,6 +237,8 @@ register! {
         => "move what both modules need into a third module that both import";
     E0105 Error Load "imports nest deeper than 32 levels"
         => "import the modules from fewer levels";
+    E0106 Error Load "a line of an inventory (`import hosts from`) that is neither a genders nor a hosts-file line"
+        => "write genders lines as `node1,node[2-4] attr,attr=value` and hosts-file lines as `ADDRESS NAME [ALIAS...]`";
 
     E0200 Error Eval "the root file has no cluster block, or a second one, or an imported module declares one"
         => "declare exactly one `cluster NAME { ... }`, in the file given on the command line";
@@ -294,10 +302,20 @@ register! {
         => "give the host a name with a letter in its last label (`node-10`), and its address in `address`";
     E0230 Error Eval "a `source` or `template` outside the cluster's directory and `files.source_roots`"
         => "copy the file into the cluster's directory, or name its directory in `files.source_roots`";
+    E0231 Error Eval "a host range that does not read (a bracket not closed, an empty or reversed range, not a number) or names too many hosts"
+        => "write numbers in brackets: `compute[01-16]`, `n[1-4,7,9-12]`, `rack[1-2]-n[01-32]`";
+    E0232 Error Eval "a range's `address`, `addresses` or `aliases` that does not give every member one element"
+        => "give a range of as many values as the range has hosts: `compute[01-16]` with `10.1.1.[1-16]`";
+    E0233 Error Eval "a host declared by a range and by another block or range, or named twice by one range"
+        => "declare each host once; give a member its own settings in a block inside the range's block";
+    E0234 Error Eval "a block inside a range's block names a host that is not a member of the range"
+        => "name members of the enclosing range, or move the block out of it";
     W0200 Warning Eval "an option declared without a doc string"
         => "add a string before the `;`: `option a.b : int = 1 \"what it does\";`";
     W0201 Warning Eval "`oneway` on a `deny` or `forbid`, where it means nothing"
         => "remove `oneway`";
+    W0202 Warning Eval "a genders attribute one edit or two from a role's name, which gives no role"
+        => "correct the attribute in the genders file, or declare the role it names";
 
     E0300 Error Graph "a trust edge between two hosts has no reverse, and not every declaration that makes it is `oneway`"
         => "grant the reverse (`<->`), or mark the grant `oneway`";
@@ -311,6 +329,8 @@ register! {
         => "import the transport's module: `import std.ssh;`";
     E0305 Error Graph "a grant of a login that a `forbid` policy forbids"
         => "remove the grant, or narrow its selectors (`deny`) so it no longer reaches the forbidden login";
+    E0306 Error Graph "a home several hosts share (`users.home_share`) would need a different trust file on some of them"
+        => "grant the home's user the same on every host that shares it, or give the user a home of each host's own (`users.homes`)";
     W0300 Warning Graph "a selector or peers entry matches no principal (a role without hosts)"
         => "give the role hosts, or remove the declaration";
     W0301 Warning Graph "`oneway` on an edge whose reverse is granted anyway"
@@ -343,6 +363,9 @@ register! {
         => "run each host's `accord-hostkeys`, then `collect-keys.sh` to fill `keys/`, or set `ssh.central_keys = true`";
     W0512 Warning Keys "a file or line of `keys/` that cannot be read or parsed, and is ignored"
         => "replace the file the message names with a regular file of `ssh-keygen` output";
+
+    E0600 Error Export "a role whose name an export format reserves: `accord inventory --format ansible` cannot make a group `all` or `ungrouped`"
+        => "rename the role";
 
     W0701 Warning Lint "a legacy OpenSSH target (before 3.7) relies on features modern OpenSSH removed"
         => "set `ssh.version` to the targets' real version, such as `9.2`";

@@ -22,6 +22,7 @@ pub mod emit;
 pub mod eval;
 pub mod graph;
 pub mod hostlist;
+pub mod inventory;
 pub mod keys;
 pub mod lint;
 pub mod load;

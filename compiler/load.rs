@@ -46,6 +46,8 @@ pub struct Module {
     pub is_root: bool,
     /// The import that first loaded it (none for the root and `std.core`).
     pub imported_at: Option<Span>,
+    /// The inventories its `import hosts from` statements read, in order.
+    pub inventories: Vec<crate::inventory::Inventory>,
 }
 
 impl SourcePath {
@@ -410,8 +412,12 @@ impl Walk<'_> {
         let (ast, syntax_errors) = crate::syntax::parse(file, &self.sources.get(file).text);
         self.diagnostics.extend(syntax_errors);
         self.stack.push((key.clone(), path.clone(), imported_at));
+        let mut inventories = Vec::new();
         for import in imports(&ast) {
-            self.visit_import(path, import);
+            match &import.target {
+                ast::ImportTarget::Hosts(rel) => inventories.extend(self.inventory(path, rel)),
+                _ => self.visit_import(path, import),
+            }
         }
         self.stack.pop();
         self.seen.insert(key, file);
@@ -421,7 +427,23 @@ impl Walk<'_> {
             ast,
             is_root,
             imported_at,
+            inventories,
         });
+    }
+
+    /// Reads the inventory `import hosts from` names, relative to the
+    /// importing file; its mistakes are located in it.
+    fn inventory(
+        &mut self,
+        importer: &SourcePath,
+        rel: &ast::Spanned<String>,
+    ) -> Option<crate::inventory::Inventory> {
+        let target = self.loader.resolve(importer, &rel.node);
+        let file = self.read_source(&target, Some(rel.span))?;
+        let (inventory, errors) =
+            crate::inventory::parse(file, &self.sources.get(file).text, rel.span);
+        self.diagnostics.extend(errors);
+        Some(inventory)
     }
 
     fn visit_import(&mut self, importer: &SourcePath, import: &ast::Import) {
@@ -442,6 +464,7 @@ impl Walk<'_> {
                 let target = self.loader.resolve(importer, &rel.node);
                 self.visit(&target, Some(rel.span), false);
             }
+            ast::ImportTarget::Hosts(_) => {}
         }
     }
 

@@ -38,6 +38,10 @@ pub enum Install {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct RoleId(pub u32);
 
+/// Index into [`Cluster::sets`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct SetId(pub u32);
+
 /// The whole resolved cluster.
 #[derive(Debug, Clone, Serialize)]
 pub struct Cluster {
@@ -56,6 +60,10 @@ pub struct Cluster {
     pub denies: Vec<TrustRule>,
     /// `forbid` declarations (policies), in source order.
     pub forbids: Vec<TrustRule>,
+    /// The host sets selectors and peers entries name by a host range
+    /// (`root@compute[01-08]`) or a union (`root@{head,compute}`), each
+    /// once however often it is written; [`SetId`] indexes this.
+    pub sets: Vec<HostSet>,
     /// Every option the loaded modules declare, by dotted path.
     pub options: BTreeMap<String, OptionInfo>,
     /// Every `emit` rule of the loaded modules, in load order.
@@ -77,6 +85,13 @@ pub struct Cluster {
     /// Host ids by name, so lookups stay O(1) at 100,000 hosts.
     #[serde(skip)]
     pub host_index: std::collections::HashMap<String, HostId>,
+    /// Every declaration, in merge order, of the hosts declared more than
+    /// once (inventory lines, a member block inside a range's block): where
+    /// their attributes (`roles`, `address`, ...) were set. A host declared
+    /// once is declared at its `span`. Kept apart from [`Host`], which
+    /// stays small at 100,000 hosts.
+    #[serde(skip)]
+    pub declarations: BTreeMap<HostId, Vec<Span>>,
 }
 
 /// A role and the hosts that have it.
@@ -96,6 +111,8 @@ pub struct Role {
 #[derive(Debug, Clone, Serialize)]
 pub struct Host {
     pub name: String,
+    /// Where the host is first declared: its block, the range that names
+    /// it, or an inventory's line.
     #[serde(skip)]
     pub span: Span,
     pub roles: Vec<RoleId>,
@@ -114,6 +131,15 @@ pub struct Host {
     pub has_own_definitions: bool,
 }
 
+/// A set of hosts a selector or a peers entry names by a host range or a
+/// union, as written (`compute[01-08]`, `{head,compute}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostSet {
+    pub text: String,
+    /// Ascending, each once.
+    pub members: Vec<HostId>,
+}
+
 /// One entry of a `peers` list, resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PeerRef {
@@ -129,6 +155,8 @@ pub enum Target {
     All,
     Role(RoleId),
     Host(HostId),
+    /// A host range or a union ([`Cluster::sets`]).
+    Set(SetId),
 }
 
 /// A resolved `trust`, `deny` or `forbid` declaration.
@@ -663,6 +691,14 @@ impl Cluster {
         self.host_index.get(name).copied()
     }
 
+    /// Where `host` is declared: every declaration, in merge order.
+    pub fn declared_at(&self, host: HostId) -> &[Span] {
+        match self.declarations.get(&host) {
+            Some(all) => all,
+            None => std::slice::from_ref(&self.hosts[host.0 as usize].span),
+        }
+    }
+
     /// The role called `name`.
     pub fn role(&self, name: &str) -> Option<RoleId> {
         self.roles
@@ -677,6 +713,18 @@ impl Cluster {
             Target::All => (0..self.hosts.len() as u32).map(HostId).collect(),
             Target::Role(role) => self.roles[role.0 as usize].hosts.clone(),
             Target::Host(host) => vec![host],
+            Target::Set(set) => self.sets[set.0 as usize].members.clone(),
+        }
+    }
+
+    /// The name a target is written with: `*`, a role, a host, a range
+    /// or a union.
+    pub fn target_name(&self, target: Target) -> &str {
+        match target {
+            Target::All => "*",
+            Target::Role(r) => &self.roles[r.0 as usize].name,
+            Target::Host(h) => &self.hosts[h.0 as usize].name,
+            Target::Set(s) => &self.sets[s.0 as usize].text,
         }
     }
 
@@ -686,6 +734,10 @@ impl Cluster {
             Target::All => true,
             Target::Role(role) => self.hosts[host.0 as usize].roles.contains(&role),
             Target::Host(h) => h == host,
+            Target::Set(set) => self.sets[set.0 as usize]
+                .members
+                .binary_search(&host)
+                .is_ok(),
         }
     }
 }

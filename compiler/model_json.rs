@@ -74,11 +74,7 @@ pub(crate) fn config_json(config: &Config, sources: &SourceMap) -> Json {
 
 /// The name a target is written with.
 pub(crate) fn target_name(cluster: &Cluster, target: Target) -> String {
-    match target {
-        Target::All => "*".into(),
-        Target::Role(r) => cluster.roles[r.0 as usize].name.clone(),
-        Target::Host(h) => cluster.hosts[h.0 as usize].name.clone(),
-    }
+    cluster.target_name(target).to_string()
 }
 
 fn peer(cluster: &Cluster, p: &PeerRef) -> String {

@@ -23,12 +23,17 @@ use crate::model::{self, Cluster, Config, Host, HostId, PortSource, TransportDec
 pub(crate) struct TemplateMessage {
     pub message: String,
     pub at: Option<String>,
+    /// `host=NAME`: `at` as that host sets it (a cluster-scope template
+    /// that reads each host's config names the host it refuses).
+    pub host: Option<String>,
 }
 
 thread_local! {
     static MESSAGES: RefCell<Vec<TemplateMessage>> = const { RefCell::new(Vec::new()) };
     /// The option a template's `fail(..., at="option")` blamed.
     static FAILED_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The host a template's `fail(..., host=NAME)` named.
+    static FAILED_HOST: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// What one render said besides its output: its `warn()` messages, and the
@@ -37,16 +42,20 @@ thread_local! {
 pub(crate) struct Said {
     pub warnings: Vec<TemplateMessage>,
     pub failed_at: Option<String>,
+    /// The host `fail(..., host=NAME)` named.
+    pub failed_host: Option<String>,
 }
 
 /// Runs one render on this thread and returns what its templates said.
 pub(crate) fn listening<R>(render: impl FnOnce() -> R) -> (R, Said) {
     MESSAGES.with(|m| m.borrow_mut().clear());
     FAILED_AT.with(|f| f.borrow_mut().take());
+    FAILED_HOST.with(|f| f.borrow_mut().take());
     let result = render();
     let said = Said {
         warnings: MESSAGES.with(|m| std::mem::take(&mut *m.borrow_mut())),
         failed_at: FAILED_AT.with(|f| f.borrow_mut().take()),
+        failed_host: FAILED_HOST.with(|f| f.borrow_mut().take()),
     };
     (result, said)
 }
@@ -101,9 +110,27 @@ pub(crate) fn flat_config(config: &Config) -> Value {
     )
 }
 
-/// The template value `cluster`: `name`, `domain` (empty when unset) and
-/// `size` (the number of hosts).
-pub(crate) fn cluster_value(cluster: &Cluster) -> Value {
+/// The template value `cluster`: `name`, `domain` (empty when unset),
+/// `size` (the number of hosts), and given the host objects `hosts`, its
+/// `roles` with their members (exports list hosts by role; a hook rendered
+/// per config has no hosts and no roles).
+pub(crate) fn cluster_value(cluster: &Cluster, hosts: Option<&[Value]>) -> Value {
+    let roles: Vec<Value> = hosts
+        .map(|hosts| cluster.roles.iter().map(move |role| (role, hosts)))
+        .into_iter()
+        .flatten()
+        .map(|(role, hosts)| {
+            let members: Vec<Value> = role
+                .hosts
+                .iter()
+                .map(|h| hosts[h.0 as usize].clone())
+                .collect();
+            Value::from_pairs([
+                ("name", Value::from(role.name.as_str())),
+                ("hosts", Value::from(members)),
+            ])
+        })
+        .collect();
     Value::from_pairs([
         ("name", Value::from(cluster.name.as_str())),
         (
@@ -111,6 +138,7 @@ pub(crate) fn cluster_value(cluster: &Cluster) -> Value {
             Value::from(cluster.config.str(DOMAIN_OPTION).unwrap_or("")),
         ),
         ("size", Value::from(cluster.hosts.len())),
+        ("roles", Value::from(roles)),
     ])
 }
 
@@ -400,8 +428,9 @@ pub(crate) fn environment(hosts: usize) -> Environment<'static> {
         "warn",
         |message: String, kwargs: Kwargs| -> Result<String, Error> {
             let at: Option<String> = kwargs.get("at")?;
+            let host: Option<String> = kwargs.get("host")?;
             kwargs.assert_all_used()?;
-            MESSAGES.with(|m| m.borrow_mut().push(TemplateMessage { message, at }));
+            MESSAGES.with(|m| m.borrow_mut().push(TemplateMessage { message, at, host }));
             Ok(String::new())
         },
     );
@@ -409,8 +438,10 @@ pub(crate) fn environment(hosts: usize) -> Environment<'static> {
         "fail",
         |message: String, kwargs: Kwargs| -> Result<String, Error> {
             let at: Option<String> = kwargs.get("at")?;
+            let host: Option<String> = kwargs.get("host")?;
             kwargs.assert_all_used()?;
             FAILED_AT.with(|f| *f.borrow_mut() = at);
+            FAILED_HOST.with(|f| *f.borrow_mut() = host);
             Err(Error::new(ErrorKind::InvalidOperation, message))
         },
     );
@@ -434,7 +465,31 @@ pub(crate) fn environment(hosts: usize) -> Environment<'static> {
         compare_versions(&a, &b).is_lt()
     });
     env.add_filter("sh", |s: String| crate::shell::quote(&s));
+    env.add_filter("hostlist", hostlist_filter);
     env
+}
+
+/// `names|hostlist`: host names (or host objects, by their `name`) folded
+/// into the pdsh/Slurm hostlist notation, as genders and pdsh read it.
+fn hostlist_filter(names: Value) -> Result<String, Error> {
+    let mut folded = Vec::new();
+    for item in names.try_iter()? {
+        let name = match item.as_str() {
+            Some(name) => name.to_string(),
+            None => item
+                .get_attr("name")?
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        "hostlist takes host names or host objects",
+                    )
+                })?,
+        };
+        folded.push(name);
+    }
+    Ok(crate::hostlist::fold(folded))
 }
 
 #[cfg(test)]
@@ -466,7 +521,8 @@ mod tests {
             said.warnings,
             [TemplateMessage {
                 message: "w".into(),
-                at: Some("x.y".into())
+                at: Some("x.y".into()),
+                host: None,
             }]
         );
         let (result, said) = listening(|| env.render_str("{{ fail('no', at='p') }}", ()));

@@ -41,5 +41,11 @@ option users.root_home : path = "/root"
 option users.home_base : path = "/home"
   "Directory holding the homes of users other than root: the home of `joe` is `HOME_BASE/joe`";
 
+option users.homes : list(string) = []
+  "Users whose home is elsewhere, as `USER:PATH` (`\"slurm:/var/lib/slurm\"`): their .shosts and .rhosts go there; a later entry for one user wins (a host's over its roles')";
+
+option users.home_share : string = ""
+  "The name of the file system this host mounts at `users.home_base` when other hosts mount the same one (an NFS export of /home): hosts with the same name share every home below it, so each such home's trust file is written once, by the first of them, and trust into its user must be the same on all of them (E0306); empty: the homes are the host's own";
+
 option files.source_roots : list(path) = []
   "Directories outside the cluster file's own from which `source` and `template` may read (absolute; cluster level only): a build copies what they read onto every host";

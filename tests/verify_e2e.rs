@@ -62,6 +62,10 @@ const E2E: &[(&str, fn())] = &[
         cli_verify_proves_every_example,
     ),
     (
+        "cli_verify_proves_a_shared_home",
+        cli_verify_proves_a_shared_home,
+    ),
+    (
         "cli_verify_fails_on_a_stale_or_damaged_build",
         cli_verify_fails_on_a_stale_or_damaged_build,
     ),
@@ -250,6 +254,7 @@ impl Lab {
             init: Init::Sysv,
             earlier: Vec::new(),
             transport,
+            home_share: None,
             // The ports std.ssh and std.rsh declare.
             port: if transport == Transport::Rsh { 514 } else { 22 },
             keygen_script: keygen,
@@ -905,6 +910,51 @@ fn cli_verify_proves_every_example() {
     }
 }
 
+/// A Rocks-style `/home` shared by the frontend and the compute nodes
+/// (`users.home_share`): the lab binds one directory at `/home` into every
+/// sharing host, only the frontend's tree holds `~alice/.shosts`, and the
+/// compute nodes read it there; every login does what the graph says,
+/// the refusals (the stranger, alice into login) included.
+fn cli_verify_proves_a_shared_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "import std.ssh;\ncluster rocks {\n  domain = \"rocks.example\";\n  \
+        role frontend { users.home_share = \"frontend:/export/home\"; }\n  \
+        role compute { users.home_share = \"frontend:/export/home\"; }\n  \
+        host head { roles = [frontend]; address = 10.47.0.1; }\n  \
+        host compute[01-03] { roles = [compute]; address = 10.47.1.[1-3]; }\n  \
+        host login { address = 10.47.2.1; }\n  \
+        trust alice@{frontend,compute} <-> alice@{frontend,compute};\n  \
+        trust alice@login -> alice@{frontend,compute} oneway;\n}\n";
+    let file = dir.path().join("cluster.dsl");
+    fs::write(&file, text).unwrap();
+    let (status, stdout, stderr) = accord_verify(&[file.to_str().unwrap(), "--json"]);
+    assert_eq!(status, 0, "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    let tried = report["pairs"].as_array().unwrap();
+    let alice_into = |to: &str, from: &str| {
+        tried.iter().find(|p| {
+            p["from_user"] == "alice"
+                && p["to_user"] == "alice"
+                && p["from_host"] == from
+                && p["to_host"] == to
+        })
+    };
+    // compute02 has no .shosts of its own: it reads head's.
+    for (from, to) in [
+        ("login", "compute02"),
+        ("compute01", "compute02"),
+        ("compute02", "head"),
+    ] {
+        let pair = alice_into(to, from).unwrap_or_else(|| panic!("{from} -> {to} tried: {stdout}"));
+        assert_eq!(pair["expected"], true, "{pair}");
+        assert_eq!(pair["observed"]["result"], "allowed", "{pair}");
+    }
+    let refused = alice_into("login", "head").expect("head -> login tried");
+    assert_eq!(refused["observed"]["result"], "refused", "{refused}");
+    assert!(stderr.contains("head"), "{stderr}");
+}
+
 /// A build that no longer matches its cluster file (here: built before the
 /// `slurm` grant was added) fails verify against the file, and the report
 /// names the pairs the file allows and the build refuses; a tree damaged
@@ -1444,6 +1494,7 @@ fn ssh_to_rsh_and_back_keeps_the_hosts_own_files() {
                 })
                 .collect(),
             transport,
+            home_share: None,
             port: if transport == Transport::Rsh { 514 } else { 22 },
             keygen_script: (transport == Transport::Ssh)
                 .then(|| PathBuf::from("usr/local/sbin/accord-hostkeys")),

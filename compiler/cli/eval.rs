@@ -20,6 +20,11 @@ use crate::model_json::{config_json, host_json, location, rule};
 pub struct EvalArgs {
     #[command(flatten)]
     pub common: Common,
+    /// An option (`ssh.port`) or a group of options (`ssh`): print its value
+    /// with where it was set, its type, default and documentation (with
+    /// `--host`), or its values across the cluster, hosts folded.
+    #[arg(value_name = "OPTION")]
+    pub option: Option<String>,
     /// Print JSON (the default is a readable listing).
     #[arg(long)]
     pub json: bool,
@@ -39,6 +44,9 @@ pub(super) fn run(args: &EvalArgs) -> Result<(), i32> {
         Some(name) => Some(one_host(cluster, name)?),
         None => None,
     };
+    if let Some(option) = &args.option {
+        return super::query::run(cluster, host, option, args.json, sources);
+    }
     let mut out = BufWriter::new(io::stdout().lock());
     let written = match (host, args.json) {
         (Some(h), true) => {

@@ -8,7 +8,10 @@ mod explain;
 mod fmt;
 mod graph;
 mod init;
+mod inventory;
+mod man;
 mod options;
+mod query;
 mod review;
 mod verify;
 
@@ -118,9 +121,10 @@ pub enum Command {
     /// Example: accord check examples/ralphzilla/cluster.dsl
     Check(Common),
     /// Print the resolved cluster: every host's final option values and the
-    /// definition that set each.
+    /// definition that set each; with --host and an option, one host's value
+    /// and where it was set, as nixos-option answers.
     ///
-    /// Example: accord eval --json examples/hpc/cluster.dsl
+    /// Example: accord eval examples/hpc/cluster.dsl --host compute2 ssh.port
     Eval(eval::EvalArgs),
     /// Print the reference of every option the standard library declares.
     ///
@@ -157,6 +161,12 @@ pub enum Command {
     ///
     /// Example: accord fmt --check cluster.dsl site.dsl
     Fmt(fmt::FmtArgs),
+    /// Print the cluster's hosts and roles as another tool's inventory: an
+    /// Ansible YAML inventory with roles as groups and each host's address
+    /// as `ansible_host`.
+    ///
+    /// Example: accord inventory cluster.dsl --format ansible > inventory.yml
+    Inventory(inventory::InventoryArgs),
     /// Write a commented starter cluster.dsl into the current directory.
     ///
     /// Example: mkdir lab && cd lab && accord init
@@ -395,8 +405,11 @@ pub fn shown(path: &Path) -> String {
 }
 
 fn man() -> Result<(), i32> {
-    let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
-    page.render(&mut std::io::stdout()).map_err(|e| {
+    let written = man::page().and_then(|page| {
+        use std::io::Write;
+        std::io::stdout().write_all(&page)
+    });
+    written.map_err(|e| {
         plain_error(&format!("cannot write the manual page: {e}"), None);
         1
     })
@@ -429,6 +442,7 @@ pub fn main() -> i32 {
         Command::Explain(args) => explain::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Init => init::run(),
+        Command::Inventory(args) => inventory::run(&args),
         Command::Snapshot(args) => review::run_snapshot(&args),
         Command::Diff(args) => review::run_diff(&args),
         Command::Audit(args) => audit::run(&args),

@@ -18,6 +18,10 @@ pub struct OptionsArgs {
     /// Read the standard library from this directory.
     #[arg(long, value_name = "DIR")]
     pub stdlib: Option<PathBuf>,
+    /// Print only the options whose path or documentation holds WORD
+    /// (without case); several words must all be found.
+    #[arg(long, value_name = "WORD", num_args = 1..)]
+    pub search: Vec<String>,
 }
 
 /// A root file that imports every stdlib module into an empty cluster, so
@@ -69,7 +73,26 @@ pub(super) fn run(args: &OptionsArgs) -> Result<(), i32> {
     else {
         return Err(1);
     };
-    let options: Vec<&OptionInfo> = cluster.options.values().collect();
+    let mut options: Vec<&OptionInfo> = cluster
+        .options
+        .values()
+        .filter(|o| matches(o, &args.search))
+        .collect();
+    // Options whose path holds the words first, then those found by their
+    // documentation only (`port` finds `ssh.port` before `transport`'s).
+    options.sort_by_key(|o| {
+        !args
+            .search
+            .iter()
+            .all(|w| o.path.to_lowercase().contains(&w.to_lowercase()))
+    });
+    if options.is_empty() {
+        super::plain_error(
+            &format!("no option matches `{}`", args.search.join(" ")),
+            Some("search for part of an option's path or of its documentation: `accord options --search port`"),
+        );
+        return Err(1);
+    }
     if args.json {
         println!(
             "{}",
@@ -79,6 +102,13 @@ pub(super) fn run(args: &OptionsArgs) -> Result<(), i32> {
         print!("{}", reference(&options));
     }
     Ok(())
+}
+
+/// True when every word is found, without case, in the option's path or
+/// documentation.
+fn matches(option: &OptionInfo, words: &[String]) -> bool {
+    let text = format!("{} {}", option.path, option.doc).to_lowercase();
+    words.iter().all(|w| text.contains(&w.to_lowercase()))
 }
 
 fn reference(options: &[&OptionInfo]) -> String {

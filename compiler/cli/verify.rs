@@ -56,6 +56,7 @@ pub(super) fn run(args: &VerifyArgs) -> Result<(), i32> {
         ..KeyPolicy::default()
     };
     let rendered = rendered(&args.common, policy)?;
+    unmodelled_homes(&rendered)?;
     let hosts = chosen_hosts(&rendered, args.hosts);
     let (_scratch, tree_root) = trees(&rendered, args)?;
     let spec = spec(&rendered, &hosts, &tree_root, args)?;
@@ -133,6 +134,47 @@ pub(super) fn run(args: &VerifyArgs) -> Result<(), i32> {
     Err(1)
 }
 
+/// Refuses, rather than report false mismatches, a cluster whose homes the
+/// lab does not lay out: the lab gives every user `/home/USER`, on each
+/// host's own `/home` or on one directory that the hosts sharing it
+/// (`users.home_share`) all mount; it has no home `users.homes` puts
+/// elsewhere.
+fn unmodelled_homes(rendered: &Rendered) -> Result<(), i32> {
+    let graph = &rendered.graph;
+    for share in graph.shares() {
+        let host = &rendered.cluster.hosts[share.writer().0 as usize];
+        let base = host.config.str("users.home_base").unwrap_or("/home");
+        if base != "/home" {
+            plain_error(
+                &format!(
+                    "`accord verify` models a shared home on `/home` only: `{}` shares `{base}` (`users.home_share = \"{}\"`)",
+                    host.name, share.label
+                ),
+                Some("verify a copy of the cluster with `users.home_base = \"/home\";`"),
+            );
+            return Err(1);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for host in &rendered.cluster.hosts {
+        if !seen.insert(std::sync::Arc::as_ptr(&host.config) as usize) {
+            continue;
+        }
+        let base = host.config.str("users.home_base").unwrap_or("/home");
+        for user in graph.users().iter().filter(|u| *u != "root") {
+            let home = crate::graph::homes::home(user, &host.config);
+            if Path::new(&home) != Path::new(base).join(user) {
+                plain_error(
+                    &format!("`accord verify` does not model homes outside `users.home_base` yet: `{user}`'s home is `{home}` on `{}` (`users.homes`)", host.name),
+                    Some("verify a copy of the cluster without `users.homes`"),
+                );
+                return Err(1);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One host per class, plus a second member of each class with more than
 /// one (so trust between hosts of one role is tried too), capped at `cap`.
 fn chosen_hosts(rendered: &Rendered, cap: usize) -> Vec<HostId> {
@@ -141,6 +183,13 @@ fn chosen_hosts(rendered: &Rendered, cap: usize) -> Vec<HostId> {
     for class in 0..graph.class_count() as u32 {
         let members = graph.class_members(crate::graph::ClassId(class));
         chosen.extend(members.iter().take(2));
+    }
+    // A shared home's file is in its writer's tree alone: a sharing host
+    // brought up without it would read no file.
+    for share in graph.shares() {
+        if share.members.iter().any(|h| chosen.contains(h)) {
+            chosen.insert(share.writer());
+        }
     }
     let total = chosen.len();
     let hosts: Vec<HostId> = chosen.into_iter().take(cap.max(2)).collect();
@@ -326,10 +375,24 @@ fn host_spec(rendered: &Rendered, id: HostId, build: &Path) -> Result<HostSpec, 
     {
         aliases.insert(0, format!("{}.{domain}", host.name));
     }
+    // The lab shares `/home` itself: a share is modelled where the homes
+    // lie below it (`unmodelled_homes` refuses the rest).
+    let home_share = rendered
+        .graph
+        .shares()
+        .iter()
+        .any(|s| s.members.binary_search(&id).is_ok())
+        .then(|| {
+            host.config
+                .str(crate::graph::homes::SHARE_OPTION)
+                .map(str::to_string)
+        })
+        .flatten();
     Ok(HostSpec {
         name: host.name.clone(),
         aliases,
         addresses,
+        home_share,
         keygen_script: transport
             .setup_script(&host.config)
             .filter(|script| tree.join(script).is_file()),

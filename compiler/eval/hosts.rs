@@ -10,13 +10,19 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::sync::Arc;
+
+mod parts;
+
+use parts::PartDefs;
 
 use super::files::{file_spec, Reader, Roots, SOURCE_ROOTS_OPTION};
 use super::merge::{merge, winners, Conflict, Priority, TypedDef};
 use super::options::{Options, HOST_BLOCK_ONLY};
+use super::ranges::Part;
 use super::resolve::NameTable;
-use super::scope::{Collected, HostRaw, ScopeRaw};
+use super::scope::{Collected, ScopeRaw};
 use super::values::{show, typed, Names};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
@@ -29,6 +35,8 @@ pub(super) struct Built {
     pub cluster_config: Arc<Config>,
     pub roles: Vec<Role>,
     pub hosts: Vec<Host>,
+    /// The declarations of hosts declared more than once.
+    pub declarations: BTreeMap<HostId, Vec<Span>>,
 }
 
 /// The typed definitions of one scope, by option index.
@@ -58,6 +66,10 @@ struct Attrs {
     peers: Option<usize>,
 }
 
+/// The roles of hosts whose own definitions all come from shared parts,
+/// and those parts (declaration, member block).
+type SharedKey = (Vec<RoleId>, Vec<(u32, u32)>);
+
 /// What hosts with the same roles and nothing of their own share.
 #[derive(Clone)]
 /// What every host with one role list and nothing of its own shares.
@@ -78,7 +90,30 @@ struct Builder<'a> {
     role_files: Vec<Vec<FileSpec>>,
     cluster_config: Arc<Config>,
     merged: HashMap<Vec<RoleId>, RoleMerge>,
+    /// The definitions of parts several hosts share (a range's block),
+    /// typed once.
+    shared_parts: HashMap<(u32, u32), Rc<PartDefs>>,
+    /// Configs of hosts whose own definitions all come from shared parts:
+    /// by roles and those parts, so a range's members merge once.
+    shared_configs: HashMap<SharedKey, Arc<Config>>,
+    /// Genders attributes already looked at for a near role name.
+    near_roles: HashSet<String>,
+    /// The definitions of each genders line (by its attributes' address),
+    /// shared by the nodes it lists.
+    genders_lines: HashMap<usize, Rc<PartDefs>>,
+    /// How many more values element-wise items may expand to
+    /// ([`parts::MAX_ELEMENT_VALUES`] in all).
+    element_budget: u64,
     reported: HashSet<(Span, Span)>,
+    /// Address and name findings already reported, by code and the spans
+    /// they point at: a mistake in a range's value is one error, not one
+    /// per member.
+    reported_at: HashSet<(codes::Code, Span, Span)>,
+    /// Hosts without an address, by the declaration that names them
+    /// (`E0214`, one error per declaration).
+    without_address: BTreeMap<Span, Vec<String>>,
+    /// The declarations of hosts declared more than once.
+    declarations: BTreeMap<HostId, Vec<Span>>,
     addresses: HashMap<IpAddr, (HostId, Span)>,
     /// Every name a host answers to (name, name with the domain, aliases),
     /// lowercased as OpenSSH and resolvers compare them: the host and where
@@ -125,6 +160,7 @@ pub(super) fn build(
     modules: &[Module],
     options: &Options,
     table: &NameTable,
+    names: Vec<String>,
     loader: &dyn Loader,
     out: &mut Vec<Diagnostic>,
 ) -> Built {
@@ -146,10 +182,18 @@ pub(super) fn build(
         role_files: Vec::new(),
         cluster_config: Arc::default(),
         merged: HashMap::new(),
+        shared_parts: HashMap::new(),
+        shared_configs: HashMap::new(),
+        near_roles: HashSet::new(),
+        genders_lines: HashMap::new(),
+        element_budget: parts::MAX_ELEMENT_VALUES,
         reported: HashSet::new(),
-        addresses: HashMap::with_capacity(table.host_blocks.len()),
-        host_names: HashMap::with_capacity(table.host_blocks.len() * 2),
-        host_owners: Vec::with_capacity(table.host_blocks.len()),
+        reported_at: HashSet::new(),
+        without_address: BTreeMap::new(),
+        declarations: BTreeMap::new(),
+        addresses: HashMap::with_capacity(table.hosts.len()),
+        host_names: HashMap::with_capacity(table.hosts.len() * 2),
+        host_owners: Vec::with_capacity(table.hosts.len()),
         role_names: c
             .roles
             .iter()
@@ -164,7 +208,7 @@ pub(super) fn build(
         .iter()
         .map(|r| b.scope_defs(&r.body.defs, Where::Role))
         .collect();
-    b.cluster_config = Arc::new(b.config(&[], None));
+    b.cluster_config = Arc::new(b.config(&[], &[]));
     b.reader = Reader::new(loader, roots(modules, loader, &b.cluster_config));
     b.cluster_files = b.files(&c.cluster_scope, modules);
     b.role_files = c.roles.iter().map(|r| b.files(&r.body, modules)).collect();
@@ -180,18 +224,20 @@ pub(super) fn build(
             peers: b.role_peers(i),
         })
         .collect();
-    let mut hosts = Vec::with_capacity(table.host_blocks.len());
-    for (id, &block) in table.host_blocks.iter().enumerate() {
-        let host = b.host(&c.hosts[block], HostId(id as u32), modules);
+    let mut hosts = Vec::with_capacity(table.hosts.len());
+    for (id, name) in names.into_iter().enumerate() {
+        let host = b.host(c, HostId(id as u32), name, modules);
         for role in &host.roles {
             roles[role.0 as usize].hosts.push(HostId(id as u32));
         }
         hosts.push(host);
     }
+    b.report_without_address();
     Built {
         cluster_config: b.cluster_config.clone(),
         roles,
         hosts,
+        declarations: std::mem::take(&mut b.declarations),
     }
 }
 
@@ -280,10 +326,11 @@ impl Builder<'_> {
             .collect()
     }
 
-    /// Merges the cluster's, `roles`' and (optionally) a host's definitions.
-    fn config(&mut self, roles: &[RoleId], host: Option<&ScopeDefs>) -> Config {
+    /// Merges the cluster's, `roles`' and a host's definitions (`host`:
+    /// the scopes of its parts, in merge order; none for a class config).
+    fn config(&mut self, roles: &[RoleId], host: &[&ScopeDefs]) -> Config {
         let mut touched: BTreeSet<usize> = BTreeSet::new();
-        let mut config = if roles.is_empty() && host.is_none() {
+        let mut config = if roles.is_empty() && host.is_empty() {
             touched.extend(0..self.options.list.len());
             Config::default()
         } else {
@@ -292,8 +339,8 @@ impl Builder<'_> {
         for role in roles {
             touched.extend(self.roles[role.0 as usize].config.keys());
         }
-        if let Some(host) = host {
-            touched.extend(host.config.keys());
+        for scope in host {
+            touched.extend(scope.config.keys());
         }
         for option in touched {
             let opt = &self.options.list[option];
@@ -311,8 +358,8 @@ impl Builder<'_> {
                         .flatten(),
                 );
             }
-            if let Some(host) = host {
-                defs.extend(host.config.get(&option).into_iter().flatten());
+            for scope in host {
+                defs.extend(scope.config.get(&option).into_iter().flatten());
             }
             match merge(&defs, opt.info.default.as_ref(), opt.ty.is_list()) {
                 Ok(Some(resolved)) => {
@@ -343,7 +390,7 @@ impl Builder<'_> {
         let config = if roles.is_empty() {
             self.cluster_config.clone()
         } else {
-            Arc::new(self.config(roles, None))
+            Arc::new(self.config(roles, &[]))
         };
         let mut files = Vec::new();
         let mut paths = HashMap::new();
@@ -385,53 +432,72 @@ impl Builder<'_> {
         }
     }
 
-    fn host(&mut self, raw: &HostRaw, id: HostId, modules: &[Module]) -> Host {
-        let defs = self.scope_defs(&raw.body.defs, Where::Host);
-        let roles = self.host_roles(&defs);
-        let own_files = self.files(&raw.body, modules);
-        let merged = self.merged_roles(&roles);
-        let has_own_definitions = !defs.config.is_empty() || !raw.body.files.is_empty();
-        let config = if defs.config.is_empty() {
-            merged.config.clone()
+    /// Host `id`: the merge of its parts' definitions (a block, a range's
+    /// block and a member block inside it, inventory entries) over its
+    /// roles' and the cluster's.
+    fn host(&mut self, c: &Collected, id: HostId, name: String, modules: &[Module]) -> Host {
+        let parts = self.table.hosts.parts(id);
+        let mut typed: Vec<(Part, Rc<PartDefs>, Option<ScopeDefs>)> =
+            Vec::with_capacity(parts.len());
+        for part in parts {
+            let defs = self.part_defs(c, part, modules);
+            let member = (!defs.elements.is_empty()).then(|| self.member_defs(&defs, part.member));
+            typed.push((part, defs, member));
+        }
+        let scopes: Vec<&ScopeDefs> = typed
+            .iter()
+            .flat_map(|(_, defs, member)| std::iter::once(&defs.defs).chain(member))
+            .collect();
+        let roles = self.host_roles(&scopes);
+        let class = self.merged_roles(&roles);
+        let defining: Vec<&(Part, Rc<PartDefs>, Option<ScopeDefs>)> =
+            typed.iter().filter(|(_, defs, _)| defs.defines()).collect();
+        let has_own_definitions = defining.iter().any(|(_, defs, _)| !defs.shared);
+        let config = if defining.is_empty() {
+            class.config.clone()
+        } else if has_own_definitions {
+            Arc::new(self.config(&roles, &scopes))
         } else {
-            Arc::new(self.config(&roles, Some(&defs)))
-        };
-        let mut files = (*merged.files).clone();
-        let mut own_paths: HashMap<&str, Span> = HashMap::new();
-        for spec in &own_files {
-            let first = merged
-                .paths
-                .get(&spec.path)
-                .or_else(|| own_paths.get(spec.path.as_str()))
-                .copied();
-            match first {
-                Some(first) => self.duplicate_file(&spec.path, spec.span, first),
+            let key = (
+                roles.clone(),
+                defining
+                    .iter()
+                    .map(|(p, _, _)| (p.decl, p.nested))
+                    .collect(),
+            );
+            match self.shared_configs.get(&key) {
+                Some(config) => config.clone(),
                 None => {
-                    own_paths.insert(&spec.path, spec.span);
+                    let config = Arc::new(self.config(&roles, &scopes));
+                    self.shared_configs.insert(key, config.clone());
+                    config
                 }
             }
-        }
-        files.extend(
-            own_files
-                .iter()
-                .filter(|f| own_paths.get(f.path.as_str()) == Some(&f.span))
-                .cloned(),
-        );
-        let addresses = self.host_addresses(raw, id, &roles, &defs);
+        };
+        let files = self.host_files(&class, typed.iter().map(|(_, defs, _)| &defs.files));
+        let first = &c.hosts[typed[0].0.decl as usize];
+        let written = typed.iter().any(|(_, defs, _)| defs.writes_address);
+        // A genders line of 20,000 nodes without addresses is one finding.
+        let declared = first.entry.map_or(first.name.span, |e| e.line);
+        let addresses = self.host_addresses(&name, declared, written, id, &roles, &scopes);
         let aliases: Vec<(String, Span)> = self
-            .attr_items(self.attrs.aliases, &roles, &defs)
+            .attr_items(self.attrs.aliases, &roles, &scopes)
             .into_iter()
             .filter_map(|(v, span)| match v {
                 Value::Enum(s) => Some((s, span)),
                 _ => None,
             })
             .collect();
-        self.claim_names(raw, id, &config, &aliases);
+        self.claim_names(&name, first.name.span, id, &config, &aliases);
         let aliases = aliases.into_iter().map(|(alias, _)| alias).collect();
-        let peers = self.host_peers(&roles, &defs);
+        let peers = self.host_peers(&roles, &scopes);
+        if typed.len() > 1 {
+            let spans = typed.iter().map(|(part, _, _)| part_span(c, *part));
+            self.declarations.insert(id, spans.collect());
+        }
         Host {
-            name: raw.name.node.clone(),
-            span: raw.name.span,
+            name,
+            span: first.name.span,
             roles,
             addresses,
             aliases,
@@ -442,31 +508,61 @@ impl Builder<'_> {
         }
     }
 
+    /// The class's files and the host's own (those of its parts), each
+    /// path once (`E0220`).
+    fn host_files<'f>(
+        &mut self,
+        class: &RoleMerge,
+        own: impl Iterator<Item = &'f Vec<FileSpec>>,
+    ) -> Vec<FileSpec> {
+        let mut files = (*class.files).clone();
+        let mut own_paths: HashMap<String, Span> = HashMap::new();
+        for spec in own.flatten() {
+            let first = class
+                .paths
+                .get(&spec.path)
+                .or_else(|| own_paths.get(spec.path.as_str()))
+                .copied();
+            match first {
+                Some(first) => self.duplicate_file(&spec.path, spec.span, first),
+                None => {
+                    own_paths.insert(spec.path.clone(), spec.span);
+                    files.push(spec.clone());
+                }
+            }
+        }
+        files
+    }
+
     /// `E0226`: a name another host already answers to. `.shosts`,
     /// `.rhosts` and `ssh_known_hosts` list every name of a client, so a
     /// name shared by two hosts would let one log in as the other.
     fn claim_names(
         &mut self,
-        raw: &HostRaw,
+        name: &str,
+        span: Span,
         id: HostId,
         config: &Config,
         aliases: &[(String, Span)],
     ) {
-        let name = &raw.name.node;
         debug_assert_eq!(
             self.host_owners.len(),
             id.0 as usize,
             "hosts are built in id order"
         );
-        self.host_owners.push(name.clone());
+        self.host_owners.push(name.to_string());
         let fqdn = config
             .str("domain")
             .filter(|d| !d.is_empty() && !name.contains('.'))
             .map(|domain| format!("{name}.{domain}"));
-        let claims = [(name, raw.name.span, "the name")]
+        let claims = [(name, span, "the name")]
             .into_iter()
-            .chain(fqdn.iter().map(|f| (f, raw.name.span, "the full name")))
-            .chain(aliases.iter().map(|(a, span)| (a, *span, "an alias")));
+            .chain(fqdn.iter().map(|f| (f.as_str(), span, "the full name")))
+            .chain(
+                aliases
+                    .iter()
+                    .map(|(a, span)| (a.as_str(), *span, "an alias")),
+            );
         let mut clashes = Vec::new();
         for (claimed, span, what) in claims {
             if what == "an alias" {
@@ -485,8 +581,10 @@ impl Builder<'_> {
                 }
             }
             if let Err(reason) = super::validate::not_local(claimed) {
-                let d = super::resolve::local_name(claimed, span, what, name, &reason);
-                self.out.push(d);
+                if self.reported_at.insert((codes::E0229, span, span)) {
+                    let d = super::resolve::local_name(claimed, span, what, name, &reason);
+                    self.out.push(d);
+                }
                 continue;
             }
             match self.host_names.entry(claimed.to_ascii_lowercase()) {
@@ -501,6 +599,9 @@ impl Builder<'_> {
                         continue;
                     }
                     clashes.push(other);
+                    if !self.reported_at.insert((codes::E0226, span, first_span)) {
+                        continue;
+                    }
                     let d = Diagnostic::error(
                         codes::E0226,
                         format!("`{claimed}` would name two hosts"),
@@ -516,13 +617,16 @@ impl Builder<'_> {
     }
 
     /// The host's roles, in the order it lists them, each once.
-    fn host_roles(&mut self, defs: &ScopeDefs) -> Vec<RoleId> {
+    fn host_roles(&mut self, host: &[&ScopeDefs]) -> Vec<RoleId> {
         // `roles` is set in host blocks only, so the host's own definitions
         // are all there is; lists never conflict.
         let Some(option) = self.attrs.roles else {
             return Vec::new();
         };
-        let own: Vec<&TypedDef> = defs.attrs.get(&option).into_iter().flatten().collect();
+        let own: Vec<&TypedDef> = host
+            .iter()
+            .flat_map(|scope| scope.attrs.get(&option).into_iter().flatten())
+            .collect();
         let mut roles = Vec::new();
         for def in winners(&own) {
             let Value::List(values) = &def.value else {
@@ -543,7 +647,7 @@ impl Builder<'_> {
         &mut self,
         option: Option<usize>,
         roles: &[RoleId],
-        host: &ScopeDefs,
+        host: &[&ScopeDefs],
     ) -> Vec<(Value, Span)> {
         let mut items = Vec::new();
         self.attr_each(option, roles, host, |value, span| {
@@ -558,7 +662,7 @@ impl Builder<'_> {
         &mut self,
         option: Option<usize>,
         roles: &[RoleId],
-        host: &ScopeDefs,
+        host: &[&ScopeDefs],
         mut visit: impl FnMut(&Value, Span),
     ) {
         let Some(option) = option else {
@@ -575,7 +679,9 @@ impl Builder<'_> {
                     .flatten(),
             );
         }
-        defs.extend(host.attrs.get(&option).into_iter().flatten());
+        for scope in host {
+            defs.extend(scope.attrs.get(&option).into_iter().flatten());
+        }
         let winners = winners(&defs);
         if let Some(first) = winners.first() {
             let scalar = !self.options.list[option].ty.is_list();
@@ -605,12 +711,17 @@ impl Builder<'_> {
         }
     }
 
+    /// The host's addresses, each one this host's own (`E0227`, `E0211`);
+    /// `written` when a part sets `address` or `addresses` (so one that
+    /// was refused is not also a missing one, `E0214`).
     fn host_addresses(
         &mut self,
-        raw: &HostRaw,
+        name: &str,
+        span: Span,
+        written: bool,
         id: HostId,
         roles: &[RoleId],
-        defs: &ScopeDefs,
+        defs: &[&ScopeDefs],
     ) -> Vec<IpAddr> {
         let mut items = self.attr_items(self.attrs.address, roles, defs);
         items.extend(self.attr_items(self.attrs.addresses, roles, defs));
@@ -620,13 +731,13 @@ impl Builder<'_> {
                 continue;
             };
             if let Some(reason) = not_a_host(address) {
+                if !self.reported_at.insert((codes::E0227, span, span)) {
+                    continue;
+                }
                 self.out.push(
                     Diagnostic::error(
                         codes::E0227,
-                        format!(
-                            "`{address}` cannot be the address of host `{}`",
-                            raw.name.node
-                        ),
+                        format!("`{address}` cannot be the address of host `{name}`"),
                         Label::new(span, reason),
                     )
                     .with_hint("give the address the other hosts reach this host at"),
@@ -635,15 +746,18 @@ impl Builder<'_> {
             }
             match self.addresses.get(&address) {
                 Some(&(other, first)) if other != id => {
-                    self.out.push(
-                        Diagnostic::error(
-                            codes::E0211,
-                            format!("address `{address}` is given to two hosts"),
-                            Label::new(span, format!("given to `{}` here", raw.name.node)),
-                        )
-                        .with_label(first, "already given to another host here")
-                        .with_hint("every host needs addresses of its own"),
-                    );
+                    if self.reported_at.insert((codes::E0211, span, first)) {
+                        let owner = &self.host_owners[other.0 as usize];
+                        self.out.push(
+                            Diagnostic::error(
+                                codes::E0211,
+                                format!("address `{address}` is given to two hosts"),
+                                Label::new(span, format!("given to `{name}` here")),
+                            )
+                            .with_label(first, format!("already given to `{owner}` here"))
+                            .with_hint("every host needs addresses of its own"),
+                        );
+                    }
                 }
                 Some(_) => {}
                 None => {
@@ -653,28 +767,42 @@ impl Builder<'_> {
             addresses.push(address);
         }
         // An address that was written but refused is reported already.
-        let written = || {
-            raw.body
-                .defs
-                .iter()
-                .any(|d| matches!(d.path.as_str(), "address" | "addresses"))
-        };
-        if addresses.is_empty() && self.attrs.address.is_some() && !written() {
-            self.out.push(
-                Diagnostic::error(
-                    codes::E0214,
-                    format!("host `{}` has no address", raw.name.node),
-                    Label::new(raw.name.span, "no `address`"),
-                )
-                .with_hint("give it one: `address = 10.0.0.1;` (peers, /etc/hosts and the trust files need it)"),
-            );
+        if addresses.is_empty() && self.attrs.address.is_some() && !written {
+            self.without_address
+                .entry(span)
+                .or_default()
+                .push(name.to_string());
         }
         dedup_in_order(&mut addresses);
         addresses
     }
 
+    /// `E0214`: hosts without an address, once per declaration.
+    fn report_without_address(&mut self) {
+        for (span, names) in std::mem::take(&mut self.without_address) {
+            let (message, hint) = match names.as_slice() {
+                [one] => (
+                    format!("host `{one}` has no address"),
+                    "give it one: `address = 10.0.0.1;` (peers, /etc/hosts and the trust files need it)",
+                ),
+                many => (
+                    format!(
+                        "{} hosts have no address: `{}`",
+                        many.len(),
+                        crate::hostlist::fold(many)
+                    ),
+                    "give each one: a range takes a range of addresses (`address = 10.1.1.[1-16];`), an inventory an /etc/hosts-format one (`import hosts from \"hosts\";`)",
+                ),
+            };
+            self.out.push(
+                Diagnostic::error(codes::E0214, message, Label::new(span, "no `address`"))
+                    .with_hint(hint),
+            );
+        }
+    }
+
     /// The host's peers, each target once (the first place that names it).
-    fn host_peers(&mut self, roles: &[RoleId], defs: &ScopeDefs) -> Vec<PeerRef> {
+    fn host_peers(&mut self, roles: &[RoleId], defs: &[&ScopeDefs]) -> Vec<PeerRef> {
         let table = self.table;
         let mut peers = Vec::new();
         let mut seen = HashSet::new();
@@ -702,6 +830,15 @@ impl Builder<'_> {
             }
         }
         self.table.peers(items)
+    }
+}
+
+/// Where a part is declared: its block's (or inventory line's) name.
+fn part_span(c: &Collected, part: Part) -> Span {
+    let raw = &c.hosts[part.decl as usize];
+    match part.nested {
+        Part::OWN => raw.name.span,
+        nested => raw.members[nested as usize - 1].name.span,
     }
 }
 

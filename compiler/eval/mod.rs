@@ -20,9 +20,11 @@ pub(crate) mod emit_rules;
 pub(crate) mod files;
 pub(crate) mod merge;
 pub(crate) mod options;
+pub(crate) mod ranges;
 pub(crate) mod resolve;
 pub(crate) mod scope;
 pub(crate) mod services;
+pub(crate) mod sets;
 pub(crate) mod types;
 pub mod validate;
 pub(crate) mod values;
@@ -30,6 +32,8 @@ pub(crate) mod values;
 mod hosts;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ranges;
 
 use std::collections::BTreeMap;
 
@@ -56,14 +60,18 @@ pub fn evaluate(
     let collected = Collected::collect(modules, &mut out);
     let mut options = Options::declare(&collected.options, modules, sources, &mut out);
     options.std_modules = loader.std_modules();
-    let table = NameTable::build(&collected, &mut out);
+    let mut table = NameTable::build(&collected, &mut out);
     options.type_defaults(&table.names(), &mut out);
     let Some(decl) = collected.cluster else {
         return (None, out);
     };
     resolve::check_name(&decl.name, "cluster", &mut out);
 
-    let built = hosts::build(&collected, modules, &options, &table, loader, &mut out);
+    // Each host's name moves into its `Host`: no name is held twice more.
+    let names = std::mem::take(&mut table.hosts.names);
+    let built = hosts::build(
+        &collected, modules, &options, &table, names, loader, &mut out,
+    );
 
     let mut trusts = Vec::with_capacity(collected.trusts.len());
     for rule in &collected.trusts {
@@ -118,6 +126,7 @@ pub fn evaluate(
         .map(String::as_str);
     emit_rules::load_included(&mut templates, declared_templates, loader);
 
+    let sets = std::mem::take(&mut *table.sets.borrow_mut()).finish(&built.roles);
     let cluster = model::Cluster {
         name: decl.name.node.clone(),
         name_span: decl.name.span,
@@ -127,6 +136,7 @@ pub fn evaluate(
         trusts,
         denies,
         forbids,
+        sets,
         options: options
             .list
             .into_iter()
@@ -137,7 +147,8 @@ pub fn evaluate(
         declared,
         modules: module_names(modules),
         templates,
-        host_index: table.hosts,
+        host_index: table.hosts.ids,
+        declarations: built.declarations,
     };
     (Some(cluster), out)
 }

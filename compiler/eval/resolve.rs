@@ -1,24 +1,29 @@
 //! Names: the cluster's, roles' and hosts' names are validated and indexed;
 //! `trust` and `deny` selectors and `peers` entries are resolved to targets.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
+use super::ranges::{self, HostIndex};
 use super::scope::Collected;
+use super::sets::Sets;
 use super::validate;
 use super::values::{unknown_host_or_role, Names};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
-use crate::model::{HostId, PeerRef, Principals, RoleId, Target, TrustRule};
+use crate::model::{PeerRef, Principals, RoleId, Target, TrustRule};
 use crate::syntax::ast;
 
-/// The roles and hosts that exist, by name. Hosts that are dropped (a
-/// second host of one name) get no id.
+/// The roles and hosts that exist, by name, and the host sets selectors
+/// and peers entries name.
 #[derive(Debug, Default)]
 pub(crate) struct NameTable {
     pub roles: HashMap<String, RoleId>,
-    pub hosts: HashMap<String, HostId>,
-    /// For each host id, the index of its block in `Collected::hosts`.
-    pub host_blocks: Vec<usize>,
+    /// Every host the declarations name (ranges expanded), with the parts
+    /// its definitions come from.
+    pub hosts: HostIndex,
+    /// Host ranges and unions, interned by their text.
+    pub sets: RefCell<Sets>,
 }
 
 impl NameTable {
@@ -29,9 +34,6 @@ impl NameTable {
             check_name(role.name, "role", out);
             t.roles.insert(role.name.node.clone(), RoleId(i as u32));
         }
-        t.hosts.reserve(c.hosts.len());
-        t.host_blocks.reserve(c.hosts.len());
-        let mut first_span: Vec<Span> = Vec::with_capacity(c.hosts.len());
         // Roles and hosts share one namespace, compared without case as
         // the names of hosts are (`E0226`): `Web` beside `web` is a clash.
         let roles_lower: HashMap<String, usize> = c
@@ -40,40 +42,26 @@ impl NameTable {
             .enumerate()
             .map(|(i, r)| (r.name.node.to_ascii_lowercase(), i))
             .collect();
-        for (i, host) in c.hosts.iter().enumerate() {
-            let name = &host.name.node;
-            check_name(host.name, "host", out);
-            if let Some(&HostId(first)) = t.hosts.get(name) {
-                out.push(
-                    Diagnostic::error(
-                        codes::E0207,
-                        format!("host `{name}` is declared twice"),
-                        Label::new(host.name.span, "declared again here"),
-                    )
-                    .with_label(first_span[first as usize], "first declared here")
-                    .with_hint("give each host one block; merge the two"),
-                );
-                continue;
-            }
-            if let Some(role) = roles_lower.get(&name.to_ascii_lowercase()) {
-                out.push(
-                    Diagnostic::error(
-                        codes::E0208,
-                        format!("`{name}` is both a host and a role"),
-                        Label::new(host.name.span, "host declared here"),
-                    )
-                    .with_label(c.roles[*role].name.span, "role declared here")
-                    .with_note("host and role names are one namespace, compared without case")
-                    .with_hint(
-                        "rename the host or the role: selectors and peers must name one of them",
-                    ),
-                );
-            }
-            t.hosts
-                .insert(name.clone(), HostId(t.host_blocks.len() as u32));
-            t.host_blocks.push(i);
-            first_span.push(host.name.span);
-        }
+        let check = |name: &ast::Name, out: &mut Vec<Diagnostic>| {
+            let valid = check_name(name, "host", out);
+            let Some(role) = roles_lower.get(&name.node.to_ascii_lowercase()) else {
+                return valid;
+            };
+            out.push(
+                Diagnostic::error(
+                    codes::E0208,
+                    format!("`{}` is both a host and a role", name.node),
+                    Label::new(name.span, "host declared here"),
+                )
+                .with_label(c.roles[*role].name.span, "role declared here")
+                .with_note("host and role names are one namespace, compared without case")
+                .with_hint(
+                    "rename the host or the role: selectors and peers must name one of them",
+                ),
+            );
+            false
+        };
+        t.hosts = ranges::index_hosts(c, check, out);
         t
     }
 
@@ -81,15 +69,20 @@ impl NameTable {
     pub(crate) fn names(&self) -> Names<'_> {
         Names {
             roles: &self.roles,
-            hosts: &self.hosts,
+            hosts: &self.hosts.ids,
             suggestions: std::cell::Cell::new(super::values::MAX_SUGGESTIONS),
+            range_budget: std::cell::Cell::new(super::sets::MAX_SELECTED_NAMES),
+            good_ranges: Default::default(),
         }
     }
 
     /// The target a host or role name stands for.
     pub(crate) fn target(&self, name: &str) -> Option<Target> {
-        if let Some(&h) = self.hosts.get(name) {
+        if let Some(&h) = self.hosts.ids.get(name) {
             return Some(Target::Host(h));
+        }
+        if super::sets::is_range(name) {
+            return self.sets.borrow_mut().peer(name, &self.names());
         }
         self.roles.get(name).map(|&r| Target::Role(r))
     }
@@ -128,19 +121,34 @@ impl NameTable {
         };
         let target = match &sel.target {
             ast::SelectorTarget::All(_) => Some(Target::All),
-            ast::SelectorTarget::Name(name) => {
-                let target = self.target(&name.node);
-                if target.is_none() {
-                    out.push(unknown_host_or_role(name.span, &name.node, &self.names()));
-                }
-                target
-            }
+            ast::SelectorTarget::Name(name) => self.named(name, out),
+            ast::SelectorTarget::Union(members, _) => match &**members {
+                [one] => self.named(one, out),
+                _ => self
+                    .sets
+                    .borrow_mut()
+                    .union(members, &self.names(), out)
+                    .map(Target::Set),
+            },
         };
         Some(Principals {
             user: sel.user.node.clone(),
             target: target.filter(|_| user_ok)?,
             span: sel.span,
         })
+    }
+
+    /// The target a selector's name stands for: a host, a role or a range.
+    fn named(&self, name: &ast::Name, out: &mut Vec<Diagnostic>) -> Option<Target> {
+        if super::sets::is_range(&name.node) {
+            let set = self.sets.borrow_mut().range(name, &self.names(), out);
+            return set.map(Target::Set);
+        }
+        let target = self.target(&name.node);
+        if target.is_none() {
+            out.push(unknown_host_or_role(name.span, &name.node, &self.names()));
+        }
+        target
     }
 
     /// Resolves `peers` items (already checked to name a host or a role).

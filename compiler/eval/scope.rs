@@ -26,11 +26,25 @@ pub(crate) struct RoleRaw<'a> {
     pub body: ScopeRaw<'a>,
 }
 
-/// One host block.
+/// One declaration of hosts: a `host` block (one host, or a range of
+/// them), or an inventory entry (`import hosts from`).
 #[derive(Debug)]
 pub(crate) struct HostRaw<'a> {
+    /// The name, or a host range (`compute[01-16]`).
     pub name: &'a ast::Name,
     pub body: ScopeRaw<'a>,
+    /// The blocks a range's block holds for some of its members.
+    pub members: Vec<HostRaw<'a>>,
+    /// The inventory entry the declaration comes from.
+    pub entry: Option<&'a crate::inventory::Entry>,
+}
+
+impl HostRaw<'_> {
+    /// True for a range (`host compute[01-16]`), whose block is shared by
+    /// its members.
+    pub(crate) fn is_range(&self) -> bool {
+        self.name.node.contains('[')
+    }
 }
 
 /// The items of every module, sorted into scopes.
@@ -57,6 +71,8 @@ enum In {
     Cluster,
     Role(usize),
     Host(usize),
+    /// The block, inside range `.0`'s block, of some of its members.
+    Member(usize, usize),
 }
 
 impl<'a> Collected<'a> {
@@ -64,9 +80,10 @@ impl<'a> Collected<'a> {
     pub(crate) fn collect(modules: &'a [Module], out: &mut Vec<Diagnostic>) -> Collected<'a> {
         let mut c = Collected::default();
         for (index, module) in modules.iter().enumerate() {
+            let module: &'a Module = module;
             for item in &module.ast.items {
                 match item {
-                    ast::Item::Import(_) => {}
+                    ast::Item::Import(import) => c.inventory(import, module),
                     ast::Item::Option(decl) => c.options.push((decl, index)),
                     ast::Item::Emit(decl) => c.emits.push((decl, index)),
                     ast::Item::Declaration(decl) => c.declarations.push((decl, index)),
@@ -123,11 +140,36 @@ impl<'a> Collected<'a> {
         }
     }
 
+    /// The hosts of the inventory an `import hosts from` read, at the
+    /// import's place in the merge order.
+    fn inventory(&mut self, import: &ast::Import, module: &'a Module) {
+        let ast::ImportTarget::Hosts(path) = &import.target else {
+            return;
+        };
+        let Some(inventory) = module
+            .inventories
+            .iter()
+            .find(|i| i.imported_at == path.span)
+        else {
+            return;
+        };
+        self.hosts.reserve(inventory.entries.len());
+        for entry in &inventory.entries {
+            self.hosts.push(HostRaw {
+                name: &entry.name,
+                body: ScopeRaw::default(),
+                members: Vec::new(),
+                entry: Some(entry),
+            });
+        }
+    }
+
     fn scope(&mut self, at: In) -> &mut ScopeRaw<'a> {
         match at {
             In::Cluster => &mut self.cluster_scope,
             In::Role(i) => &mut self.roles[i].body,
             In::Host(i) => &mut self.hosts[i].body,
+            In::Member(i, j) => &mut self.hosts[i].members[j].body,
         }
     }
 
@@ -158,13 +200,25 @@ impl<'a> Collected<'a> {
                 }
             }
             ast::Stmt::Host(block) => {
-                self.hosts.push(HostRaw {
+                let raw = HostRaw {
                     name: &block.name,
                     body: ScopeRaw::default(),
-                });
-                let i = self.hosts.len() - 1;
+                    members: Vec::new(),
+                    entry: None,
+                };
+                // The parser admits a `host` block only in a range's block.
+                let inner_at = match at {
+                    In::Host(i) => {
+                        self.hosts[i].members.push(raw);
+                        In::Member(i, self.hosts[i].members.len() - 1)
+                    }
+                    _ => {
+                        self.hosts.push(raw);
+                        In::Host(self.hosts.len() - 1)
+                    }
+                };
                 for inner in &block.body {
-                    self.stmt(inner, In::Host(i), module);
+                    self.stmt(inner, inner_at, module);
                 }
             }
         }

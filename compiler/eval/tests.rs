@@ -11,7 +11,7 @@ const SECURITY: &str = include_str!("../../stdlib/security.dsl");
 const RHOSTS: &str = include_str!("../../stdlib/rhosts.dsl");
 const KNOWNHOSTS: &str = include_str!("../../stdlib/knownhosts.dsl");
 
-fn loader(root: &str) -> MemoryLoader {
+pub(super) fn loader(root: &str) -> MemoryLoader {
     MemoryLoader::default()
         .with_std("core.dsl", CORE)
         .with_std("security.dsl", SECURITY)
@@ -21,7 +21,7 @@ fn loader(root: &str) -> MemoryLoader {
 }
 
 /// Evaluates `/c/cluster.dsl` of `loader`: the cluster and "CODE message" lines.
-fn run_with(loader: &MemoryLoader) -> (Option<Cluster>, Vec<String>) {
+pub(super) fn run_with(loader: &MemoryLoader) -> (Option<Cluster>, Vec<String>) {
     let mut sources = SourceMap::default();
     let mut diagnostics = Vec::new();
     let modules = load(
@@ -40,17 +40,17 @@ fn run_with(loader: &MemoryLoader) -> (Option<Cluster>, Vec<String>) {
     (cluster, messages)
 }
 
-fn run(root: &str) -> (Option<Cluster>, Vec<String>) {
+pub(super) fn run(root: &str) -> (Option<Cluster>, Vec<String>) {
     run_with(&loader(root))
 }
 
-fn ok(root: &str) -> Cluster {
+pub(super) fn ok(root: &str) -> Cluster {
     let (cluster, messages) = run(root);
     assert!(messages.is_empty(), "{messages:?}");
     cluster.expect("a cluster")
 }
 
-fn errors(root: &str) -> Vec<String> {
+pub(super) fn errors(root: &str) -> Vec<String> {
     run(root).1
 }
 

@@ -18,6 +18,12 @@ pub(crate) struct Names<'a> {
     /// How many more "did you mean" searches may run: each one scans every
     /// name, so a file full of unknown names in a huge cluster stays linear.
     pub suggestions: std::cell::Cell<u32>,
+    /// How many more names host ranges in values may expand to
+    /// ([`super::sets::MAX_SELECTED_NAMES`] in all).
+    pub range_budget: std::cell::Cell<u64>,
+    /// Ranges in values already found good: a range written in 10,000 host
+    /// blocks is expanded once.
+    pub good_ranges: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 /// "Did you mean" searches per [`Names`].
@@ -67,6 +73,16 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         (Type::Bool, ExprKind::Bool(b)) => Ok(Value::Bool(*b)),
         (Type::Int { min, max }, ExprKind::Number(n)) if !n.contains('.') => {
             int(expr, n, *min, *max, ty, option)
+        }
+        (Type::String, ExprKind::Str(s)) if option == crate::graph::homes::HOMES_OPTION => {
+            match crate::graph::homes::home_entry(s) {
+                Ok(_) => Ok(Value::Str(s.clone())),
+                Err((is_user, reason)) => {
+                    let code = if is_user { codes::E0212 } else { codes::E0216 };
+                    Err(invalid(expr, option, code, "`USER:PATH`", Err(reason))
+                        .expect_err("an error was given"))
+                }
+            }
         }
         (Type::String, ExprKind::Str(s)) => {
             invalid(expr, option, codes::E0224, "string", validate::text(s))
@@ -161,6 +177,14 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
                 Some(_) => Ok(Value::Enum(name.to_string())),
                 None => Err(Box::new(unknown_role(expr.span, name, names))),
             }
+        }
+        (Type::HostOrRole, _) if name_of(expr).is_some_and(super::sets::is_range) => {
+            let name = name_of(expr).unwrap_or_default();
+            super::sets::check_range(
+                &crate::syntax::ast::Spanned::new(name.to_string(), expr.span),
+                names,
+            )?;
+            Ok(Value::Enum(name.to_string()))
         }
         (Type::HostOrRole, _) => {
             let name = name_of(expr).ok_or_else(wrong)?;

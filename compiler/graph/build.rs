@@ -6,15 +6,26 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use super::{Class, ClassId, EdgeInfo, EdgeKey, Group, GroupId, Source, TrustGraph, UserId};
-use crate::model::{Cluster, HostId, RoleId, Target, TrustRule};
+use crate::model::{Cluster, HostId, RoleId, SetId, Target, TrustRule};
 
 pub(super) use crate::model::TRANSPORT_OPTION;
 
 /// Builds the graph without validating it.
 pub(super) fn build(cluster: &Cluster) -> TrustGraph {
     let named = named_hosts(cluster);
-    let mut graph = TrustGraph::default();
-    partition(cluster, &named, &mut graph);
+    let mut graph = TrustGraph {
+        shares: super::homes::shares(cluster, &super::homes::trust_users(cluster)),
+        ..TrustGraph::default()
+    };
+    // A shared home's writer holds a file its class-mates do not.
+    let writers: BTreeSet<HostId> = graph.shares.iter().map(|s| s.writer()).collect();
+    partition(
+        cluster,
+        &named,
+        &writers,
+        &set_signatures(cluster),
+        &mut graph,
+    );
     intern_users(cluster, &mut graph);
     let members = TargetGroups::new(cluster, &graph);
     let (projected, widest) = projected_edges(cluster, &members, &graph);
@@ -75,31 +86,71 @@ fn projected_edges(
     (total, widest.map(|(_, i)| i))
 }
 
+/// Every target that can tell hosts apart: the selectors of trusts and
+/// denies, and peers entries (a policy's selectors split no group).
+fn splitting_targets(cluster: &Cluster) -> impl Iterator<Item = Target> + '_ {
+    let rules = cluster
+        .trusts
+        .iter()
+        .chain(&cluster.denies)
+        .flat_map(|rule| [rule.from.target, rule.to.target]);
+    let peers = cluster
+        .hosts
+        .iter()
+        .flat_map(|h| &h.peers)
+        .chain(cluster.roles.iter().flat_map(|r| &r.peers))
+        .map(|peer| peer.target);
+    rules.chain(peers)
+}
+
 /// Hosts a selector, peers entry or deny names individually.
 fn named_hosts(cluster: &Cluster) -> BTreeSet<HostId> {
-    let mut named = BTreeSet::new();
-    let mut add = |target: Target| {
-        if let Target::Host(h) = target {
-            named.insert(h);
+    splitting_targets(cluster)
+        .filter_map(|target| match target {
+            Target::Host(h) => Some(h),
+            _ => None,
+        })
+        .collect()
+}
+
+/// For every host, a number that is equal for two hosts exactly when the
+/// host sets (ranges, unions) that trusts, denies and peers entries name
+/// hold both or neither: a set splits groups as a role does, never into
+/// single hosts. Cost: the sets' sizes; empty when no set is named.
+fn set_signatures(cluster: &Cluster) -> Vec<u32> {
+    let used: BTreeSet<SetId> = splitting_targets(cluster)
+        .filter_map(|target| match target {
+            Target::Set(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    if used.is_empty() {
+        // No set: every host is in none (see `partition`).
+        return Vec::new();
+    }
+    let mut signature = vec![0u32; cluster.hosts.len()];
+    // (signature before, set) -> signature after; 0 is "in no set".
+    let mut next: HashMap<(u32, SetId), u32> = HashMap::new();
+    for set in used {
+        for host in &cluster.sets[set.0 as usize].members {
+            let before = signature[host.0 as usize];
+            let fresh = next.len() as u32 + 1;
+            signature[host.0 as usize] = *next.entry((before, set)).or_insert(fresh);
         }
-    };
-    for rule in cluster.trusts.iter().chain(&cluster.denies) {
-        add(rule.from.target);
-        add(rule.to.target);
     }
-    for peer in cluster.hosts.iter().flat_map(|h| &h.peers) {
-        add(peer.target);
-    }
-    for peer in cluster.roles.iter().flat_map(|r| &r.peers) {
-        add(peer.target);
-    }
-    named
+    signature
 }
 
 /// Assigns every host a class and every class a group.
-fn partition(cluster: &Cluster, named: &BTreeSet<HostId>, graph: &mut TrustGraph) {
-    type ClassKey = (usize, Vec<RoleId>, Vec<Target>, Option<HostId>);
-    type GroupKey = (Vec<RoleId>, Vec<Target>, Option<HostId>, Arc<str>);
+fn partition(
+    cluster: &Cluster,
+    named: &BTreeSet<HostId>,
+    writers: &BTreeSet<HostId>,
+    sets: &[u32],
+    graph: &mut TrustGraph,
+) {
+    type ClassKey = (usize, Vec<RoleId>, Vec<Target>, Option<HostId>, u32);
+    type GroupKey = (Vec<RoleId>, Vec<Target>, Option<HostId>, Arc<str>, u32);
     let mut class_index: HashMap<ClassKey, ClassId> = HashMap::new();
     let mut group_index: HashMap<GroupKey, GroupId> = HashMap::new();
     let mut transports: HashMap<usize, Arc<str>> = HashMap::new();
@@ -109,8 +160,9 @@ fn partition(cluster: &Cluster, named: &BTreeSet<HostId>, graph: &mut TrustGraph
         let is_named = named.contains(&id);
         let peers: Vec<Target> = host.peers.iter().map(|p| p.target).collect();
         let config = Arc::as_ptr(&host.config) as usize;
-        let own = (is_named || host.has_own_definitions).then_some(id);
-        let class_key = (config, host.roles.clone(), peers, own);
+        let own = (is_named || host.has_own_definitions || writers.contains(&id)).then_some(id);
+        let in_sets = sets.get(i).copied().unwrap_or(0);
+        let class_key = (config, host.roles.clone(), peers, own, in_sets);
         let class = match class_index.get(&class_key) {
             Some(class) => *class,
             None => {
@@ -125,6 +177,7 @@ fn partition(cluster: &Cluster, named: &BTreeSet<HostId>, graph: &mut TrustGraph
                     class_key.2.clone(),
                     is_named.then_some(id),
                     transport.clone(),
+                    in_sets,
                 );
                 let group = *group_index.entry(group_key).or_insert_with(|| {
                     graph.groups.push(Group {
@@ -174,6 +227,7 @@ pub(super) struct TargetGroups {
     all: Vec<GroupId>,
     by_role: Vec<Vec<GroupId>>,
     by_host: Vec<GroupId>,
+    by_set: Vec<Vec<GroupId>>,
 }
 
 impl TargetGroups {
@@ -185,12 +239,26 @@ impl TargetGroups {
                 by_role[role.0 as usize].push(GroupId(g as u32));
             }
         }
+        // A set used by a trust, deny or peers entry holds whole groups;
+        // one only a policy names may hold part of one (see `policy.rs`).
+        let by_set = cluster
+            .sets
+            .iter()
+            .map(|set| {
+                let mut groups: Vec<GroupId> =
+                    set.members.iter().map(|h| graph.group_of(*h)).collect();
+                groups.sort_unstable();
+                groups.dedup();
+                groups
+            })
+            .collect();
         TargetGroups {
             all: (0..graph.groups.len() as u32).map(GroupId).collect(),
             by_role,
             by_host: (0..cluster.hosts.len())
                 .map(|h| graph.group_of(HostId(h as u32)))
                 .collect(),
+            by_set,
         }
     }
 
@@ -200,6 +268,7 @@ impl TargetGroups {
             Target::All => &self.all,
             Target::Role(r) => &self.by_role[r.0 as usize],
             Target::Host(h) => std::slice::from_ref(&self.by_host[h.0 as usize]),
+            Target::Set(s) => &self.by_set[s.0 as usize],
         }
     }
 }

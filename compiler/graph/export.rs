@@ -185,7 +185,8 @@ fn user_label(from: &str, to: &str, both: bool) -> String {
     }
 }
 
-/// A node label for a group: the named host, or its roles and size.
+/// A node label for a group: the named host, or its hosts as a hostlist
+/// and its roles (`compute[01-16] (compute)`).
 pub fn group_label(cluster: &Cluster, graph: &TrustGraph, group: GroupId) -> String {
     let g = &graph.groups()[group.0 as usize];
     let first = &cluster.hosts[g.members[0].0 as usize];
@@ -202,19 +203,7 @@ pub fn group_label(cluster: &Cluster, graph: &TrustGraph, group: GroupId) -> Str
     } else {
         roles.join("+")
     };
-    // Two groups with the same roles differ in peers or transport: say which.
-    let twins = graph
-        .groups()
-        .iter()
-        .filter(|o| !o.named && o.members.len() > 1)
-        .filter(|o| cluster.hosts[o.members[0].0 as usize].roles == first.roles)
-        .count();
-    let detail = if twins > 1 {
-        format!(", {}, from {}", g.transport, first.name)
-    } else {
-        String::new()
-    };
-    format!("{roles} ({} hosts{detail})", g.members.len())
+    format!("{} ({roles})", super::group_hosts(cluster, graph, group))
 }
 
 fn quote(text: &str) -> String {

@@ -24,6 +24,7 @@
 mod build;
 pub mod explain;
 pub mod export;
+pub mod homes;
 mod policy;
 #[cfg(test)]
 mod tests;
@@ -148,6 +149,9 @@ pub struct TrustGraph {
     /// [`build::MAX_GROUP_EDGES`] group edges: (how many, the widest trust
     /// rule). The graph then holds no edges and validation reports `E0303`.
     too_large: Option<(u64, Option<u32>)>,
+    /// Every home that two hosts or more share (`homes`), by label, path
+    /// and user.
+    shares: Vec<homes::Share>,
 }
 
 impl Clone for TrustGraph {
@@ -164,6 +168,7 @@ impl Clone for TrustGraph {
             inbound: self.inbound.iter().map(|_| OnceLock::new()).collect(),
             outbound: self.outbound.iter().map(|_| OnceLock::new()).collect(),
             too_large: self.too_large,
+            shares: self.shares.clone(),
         }
     }
 }
@@ -253,6 +258,22 @@ impl TrustGraph {
                 }
             })
             .collect()
+    }
+
+    /// Every home shared by two hosts or more.
+    pub fn shares(&self) -> &[homes::Share] {
+        &self.shares
+    }
+
+    /// The share of `user`'s home on a host with `config`, if two hosts
+    /// or more read it.
+    pub fn share_of(&self, user: &str, config: &crate::model::Config) -> Option<&homes::Share> {
+        let (label, path) = homes::shared_home(user, config)?;
+        let key = (label.as_str(), path.as_str(), user);
+        self.shares
+            .binary_search_by(|s| (s.label.as_str(), s.path.as_str(), s.user.as_str()).cmp(&key))
+            .ok()
+            .map(|i| &self.shares[i])
     }
 
     /// The class of `host`.
@@ -361,13 +382,30 @@ impl TrustGraph {
     }
 }
 
-/// The name a target is written with: a host, a role, or `*`.
+/// The name a target is written with: a host, a role, a range, a union,
+/// or `*`.
 pub fn target_name(cluster: &Cluster, target: crate::model::Target) -> String {
-    match target {
-        crate::model::Target::All => "*".into(),
-        crate::model::Target::Role(r) => cluster.roles[r.0 as usize].name.clone(),
-        crate::model::Target::Host(h) => cluster.hosts[h.0 as usize].name.clone(),
-    }
+    cluster.target_name(target).to_string()
+}
+
+/// The hosts of `group` as a hostlist (`compute[01-16]`).
+pub fn group_hosts(cluster: &Cluster, graph: &TrustGraph, group: GroupId) -> String {
+    crate::hostlist::fold(
+        graph.groups[group.0 as usize]
+            .members
+            .iter()
+            .map(|h| cluster.hosts[h.0 as usize].name.as_str()),
+    )
+}
+
+/// `user@hosts` for a group (`root@compute[01-16]`, `root@{head,login1}`).
+pub fn group_principals(
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    user: &str,
+    group: GroupId,
+) -> String {
+    crate::hostlist::principals_of(user, &group_hosts(cluster, graph, group))
 }
 
 /// True when every source of `info` is a trust declaration marked `oneway`.

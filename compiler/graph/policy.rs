@@ -96,7 +96,11 @@ impl Logins {
         if self.from_user != self.to_user {
             return pairs;
         }
-        let shared = self.from.iter().filter(|h| self.to.contains(h)).count() as u64;
+        let shared = self
+            .from
+            .iter()
+            .filter(|h| self.to.binary_search(h).is_ok())
+            .count() as u64;
         pairs - shared
     }
 
@@ -116,7 +120,7 @@ impl Logins {
 }
 
 /// The hosts of `group` a selector names, if any (a group lies in a role
-/// wholly or not at all).
+/// wholly or not at all; a range or a union may name part of it).
 fn within(
     cluster: &Cluster,
     graph: &TrustGraph,
@@ -130,6 +134,16 @@ fn within(
             .contains(target, members[0])
             .then(|| members.clone()),
         Target::Host(h) => members.binary_search(&h).is_ok().then(|| vec![h]),
+        // A policy's range need not split groups: it takes the members it
+        // names.
+        Target::Set(_) => {
+            let inside: Vec<HostId> = members
+                .iter()
+                .copied()
+                .filter(|h| cluster.contains(target, *h))
+                .collect();
+            (!inside.is_empty()).then_some(inside)
+        }
     }
 }
 

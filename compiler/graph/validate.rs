@@ -26,6 +26,7 @@ pub(super) fn validate(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic>
     transport(cluster, graph, &mut out);
     empty_selectors(cluster, &mut out);
     needless_oneway(cluster, graph, &mut out);
+    shared_homes(cluster, graph, &mut out);
     out.extend(super::policy::forbidden(cluster, graph));
     crate::diagnostic::sort(&mut out);
     let mut seen = BTreeSet::new();
@@ -80,28 +81,28 @@ pub(super) fn host_pairs(graph: &TrustGraph, key: EdgeKey) -> u64 {
     }
 }
 
-/// `user@host -> user@host` for an edge, with representative hosts.
+/// `user@hosts -> user@hosts` for an edge, each group as a hostlist
+/// (`root@head -> root@compute[01-16]`).
 pub(super) fn edge_text(cluster: &Cluster, graph: &TrustGraph, key: EdgeKey) -> String {
-    let (h, k) = ends(graph, key);
     format!(
-        "{}@{} -> {}@{}",
-        graph.user_name(key.from_user),
-        host_name(cluster, h),
-        graph.user_name(key.to_user),
-        host_name(cluster, k)
+        "{} -> {}",
+        super::group_principals(cluster, graph, graph.user_name(key.from_user), key.from),
+        super::group_principals(cluster, graph, graph.user_name(key.to_user), key.to)
     )
 }
 
-/// The reverse of [`edge_text`], over the same two hosts.
+/// The reverse of [`edge_text`].
 pub(super) fn reverse_text(cluster: &Cluster, graph: &TrustGraph, key: EdgeKey) -> String {
-    let (h, k) = ends(graph, key);
-    format!(
-        "{}@{} -> {}@{}",
-        graph.user_name(key.to_user),
-        host_name(cluster, k),
-        graph.user_name(key.from_user),
-        host_name(cluster, h)
-    )
+    edge_text(cluster, graph, key.reverse())
+}
+
+/// "uses" for one host, "use" for several.
+fn uses(hosts: usize) -> &'static str {
+    if hosts == 1 {
+        "uses"
+    } else {
+        "use"
+    }
 }
 
 fn host_name(cluster: &Cluster, host: HostId) -> &str {
@@ -121,7 +122,8 @@ pub fn rule_text(cluster: &Cluster, rule: &crate::model::TrustRule) -> String {
     )
 }
 
-/// Appends "and N more" notes for the edges after the first.
+/// Notes how many host pairs lack their reverse, and the declaration's
+/// other edges that do.
 fn more_note(
     cluster: &Cluster,
     graph: &TrustGraph,
@@ -144,11 +146,10 @@ fn more_note(
     let listed = if shown.is_empty() {
         String::new()
     } else {
-        format!(" (such as {})", shown.join(", "))
+        format!(", with {}", shown.join(", "))
     };
     d.with_note(format!(
-        "and {} more host pairs lack their reverse the same way{listed}",
-        total - 1
+        "{total} host pairs lack their reverse this way{listed}"
     ))
 }
 
@@ -343,10 +344,12 @@ fn transport(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
         let mut d = Diagnostic::error(
             codes::E0302,
             format!(
-                "`{edge}` joins hosts of different transports: `{}` uses `{}`, `{}` uses `{}`",
-                host_name(cluster, h),
+                "`{edge}` joins hosts of different transports: `{}` {} `{}`, `{}` {} `{}`",
+                super::group_hosts(cluster, graph, key.from),
+                uses(a.members.len()),
                 a.transport,
-                host_name(cluster, k),
+                super::group_hosts(cluster, graph, key.to),
+                uses(b.members.len()),
                 b.transport
             ),
             Label::new(
@@ -369,10 +372,7 @@ fn transport(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
         }
         let total: u64 = edges.iter().map(|k| host_pairs(graph, *k)).sum::<u64>();
         if total > 1 {
-            d = d.with_note(format!(
-                "and {} more host pairs cross transports the same way",
-                total - 1
-            ));
+            d = d.with_note(format!("{total} host pairs cross transports this way"));
         }
         out.push(d.with_hint(
             "both ends of a login use one transport: set the same `transport` on both hosts, or remove the trust between them",
@@ -384,10 +384,12 @@ fn empty_selectors(cluster: &Cluster, out: &mut Vec<Diagnostic>) {
     let empty = |target: Target| match target {
         Target::All => cluster.hosts.is_empty(),
         Target::Role(r) => cluster.roles[r.0 as usize].hosts.is_empty(),
+        Target::Set(s) => cluster.sets[s.0 as usize].members.is_empty(),
         Target::Host(_) => false,
     };
     let why = |target: Target| match target {
         Target::Role(r) => format!("role `{}` has no hosts", cluster.roles[r.0 as usize].name),
+        Target::Set(_) => "every role it names has no hosts".to_string(),
         _ => "the cluster has no hosts".to_string(),
     };
     let kinds = [
@@ -540,4 +542,91 @@ pub fn unserved_transports(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnos
             .with_hint(format!("add `import std.{transport};` at the top of the file"))
         })
         .collect()
+}
+
+/// `E0306`: a shared home whose one trust file cannot say what the graph
+/// says on every host that reads it (`homes`), once per share.
+fn shared_homes(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
+    if graph.too_large.is_some() {
+        return;
+    }
+    for share in graph.shares() {
+        let Err((conflict, count)) = super::homes::check(share, graph) else {
+            continue;
+        };
+        out.push(shared_home_conflict(
+            cluster, graph, share, &conflict, count,
+        ));
+    }
+}
+
+fn shared_home_conflict(
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    share: &super::homes::Share,
+    conflict: &super::homes::Conflict,
+    count: usize,
+) -> Diagnostic {
+    let names =
+        |hosts: &[HostId]| crate::hostlist::fold(hosts.iter().map(|h| host_name(cluster, *h)));
+    let user = &share.user;
+    let (from_user, from_host) = (&conflict.principal.0, conflict.principal.1);
+    let principal = format!("{from_user}@{}", host_name(cluster, from_host));
+    // The declaration that grants it on an admitting host is the cause.
+    let grant = graph
+        .user(from_user)
+        .zip(graph.user(user))
+        .and_then(|(fu, tu)| {
+            let key = EdgeKey {
+                from_user: fu,
+                from: graph.group_of(from_host),
+                to_user: tu,
+                to: graph.group_of(conflict.admitted[0]),
+            };
+            graph
+                .edge(key)
+                .and_then(|info| info.sources.first().copied())
+        });
+    let writer = &cluster.hosts[share.writer().0 as usize];
+    let share_site = writer
+        .config
+        .values
+        .get(super::homes::SHARE_OPTION)
+        .and_then(|r| r.defined_at.first().copied());
+    let home = super::homes::home(user, &writer.config);
+    let message = format!(
+        "`{user}`'s home `{home}` is one directory on `{}` (`users.home_share = \"{}\"`), but trust into `{user}` differs across them",
+        names(&share.members),
+        share.label
+    );
+    let (primary, secondary) = match (grant, share_site) {
+        (Some(source), site) => (
+            Label::new(
+                source_span(cluster, graph, source),
+                format!(
+                    "grants `{principal}` -> `{user}` on `{}` only",
+                    names(&conflict.admitted)
+                ),
+            ),
+            site.map(|span| (span, "the home is shared here".to_string())),
+        ),
+        (None, Some(site)) => (Label::new(site, "the home is shared here"), None),
+        (None, None) => (Label::new(cluster.name_span, "in this cluster"), None),
+    };
+    let mut d = Diagnostic::error(codes::E0306, message, primary)
+        .with_note(format!(
+            "`{principal}` may log in as `{user}` on `{}` but not on `{}`: the one `{home}/.shosts` (or `.rhosts`) they all read cannot say both",
+            names(&conflict.admitted),
+            names(&conflict.refused)
+        ))
+        .with_hint(format!(
+            "grant `{user}` the same on every host that shares the home, or give `{user}` a home of each host's own (`users.homes = [\"{user}:/var/lib/{user}\"];`) or those hosts another `users.home_share`"
+        ));
+    if count > 1 {
+        d = d.with_note(format!("{} other principals differ too", count - 1));
+    }
+    if let Some((span, text)) = secondary {
+        d = d.with_label(span, text);
+    }
+    d
 }

@@ -61,7 +61,7 @@ pub fn host_key_types(cluster: &Cluster) -> BTreeMap<HostId, Vec<String>> {
             .entry(Arc::as_ptr(&host.config) as usize)
             .or_insert_with(|| {
                 let ctx = Value::from_pairs([
-                    ("cluster", cluster_value(cluster)),
+                    ("cluster", cluster_value(cluster, None)),
                     ("config", nested_config(&host.config)),
                     ("__options", flat_config(&host.config)),
                 ]);
@@ -513,16 +513,13 @@ pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
-/// `a`, `b`, `c` and N more: at most ten names in a message.
+/// The hosts for a message, as a hostlist: host `a`, or 3 hosts:
+/// `compute[01-02],head` (a long one is shortened in the message).
 pub fn name_list(names: &[String]) -> String {
-    let shown: Vec<String> = names.iter().take(10).map(|n| format!("`{n}`")).collect();
-    let mut text = shown.join(", ");
-    if names.len() > 10 {
-        text.push_str(&format!(" and {} more", names.len() - 10));
-    }
+    let folded = crate::hostlist::fold(names);
     if names.len() == 1 {
-        format!("host {text}")
+        format!("host `{folded}`")
     } else {
-        format!("{} hosts: {text}", names.len())
+        format!("{} hosts: `{folded}`", names.len())
     }
 }

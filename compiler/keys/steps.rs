@@ -144,7 +144,7 @@ fn context(cluster: &Cluster, host: Option<HostId>, keys: &Keys) -> BTreeMap<&'s
     };
     let nested = nested_config(config);
     let mut ctx = BTreeMap::new();
-    ctx.insert("cluster", cluster_value(cluster));
+    ctx.insert("cluster", cluster_value(cluster, None));
     ctx.insert(
         "inputs",
         crate::template::inputs_value(Some(keys.cluster_inputs())),

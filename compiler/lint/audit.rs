@@ -234,7 +234,7 @@ fn describe_transport(
     templates: &Templates,
 ) -> (String, Vec<String>) {
     let ctx = minijinja::Value::from_pairs([
-        ("cluster", cluster_value(cluster)),
+        ("cluster", cluster_value(cluster, None)),
         ("config", nested_config(config)),
         ("__options", flat_config(config)),
     ]);

@@ -78,7 +78,7 @@ fn context(cluster: &Cluster, graph: &TrustGraph, class: ClassId, config: &Confi
     let flat = flat_config(config);
     let transports = cluster.declared.transports.clone().into();
     Value::from_pairs([
-        ("cluster", cluster_value(cluster)),
+        ("cluster", cluster_value(cluster, None)),
         ("config", nested_config(config)),
         ("transport", TransportValue::value(transports, flat.clone())),
         ("__options", flat),

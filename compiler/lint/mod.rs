@@ -390,10 +390,9 @@ pub fn source_span(cluster: &Cluster, graph: &TrustGraph, source: Source) -> Spa
 
 /// `` `user@host` `` for a one-host group, else `` `user@compute[1-16]` ``.
 pub fn principals(cluster: &Cluster, graph: &TrustGraph, user: &str, group: GroupId) -> String {
-    let members = &graph.groups()[group.0 as usize].members;
     format!(
         "`{}`",
-        crate::hostlist::principals(user, names(cluster, members))
+        crate::graph::group_principals(cluster, graph, user, group)
     )
 }
 

@@ -11,11 +11,6 @@ use crate::graph::{Grant, GroupId};
 use crate::model::{Config, HostId};
 use crate::template::{flat_config, nested_config};
 
-/// The option naming the base of home directories (declared by `std.core`).
-pub(crate) const HOME_BASE_OPTION: &str = "users.home_base";
-/// The option naming root's home directory (declared by `std.core`).
-pub(crate) const ROOT_HOME_OPTION: &str = "users.root_home";
-
 /// Template values of one config, built once per distinct `Arc<Config>`.
 #[derive(Clone)]
 pub(crate) struct ConfigValues {
@@ -47,17 +42,38 @@ impl ConfigCache {
     }
 }
 
-/// The home directory of `user` on a host with `config`.
+/// The home directory of `user` on a host with `config` (`users.homes`,
+/// `users.home_base`, `users.root_home`).
 pub(crate) fn home(user: &str, config: &Config) -> String {
-    if user == "root" {
-        return config.str(ROOT_HOME_OPTION).unwrap_or("/root").to_string();
-    }
-    let base = config.str(HOME_BASE_OPTION).unwrap_or("/home");
-    format!("{}/{user}", base.trim_end_matches('/'))
+    crate::graph::homes::home(user, config)
+}
+
+/// What decides a class's homes: the home options, and whether the class
+/// writes shared homes' files (`writer`).
+fn homes_key(config: &Config, writer: bool) -> String {
+    use crate::graph::homes::{HOMES_OPTION, HOME_BASE_OPTION, ROOT_HOME_OPTION, SHARE_OPTION};
+    let values: Vec<String> = [
+        ROOT_HOME_OPTION,
+        HOME_BASE_OPTION,
+        HOMES_OPTION,
+        SHARE_OPTION,
+    ]
+    .iter()
+    .map(|o| format!("{:?}", config.get(o)))
+    .collect();
+    format!("{}|{writer}", values.join("|"))
 }
 
 /// `inbound` and `inbound_users` of one class, from its grants.
-pub(crate) fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config) -> (Value, Value) {
+/// `files`: the grants its users' trust files hold, when they differ from
+/// `grants` (a home shared with other hosts holds the share's grants on its
+/// writer and none elsewhere).
+pub(crate) fn inbound_values(
+    grants: &[Grant],
+    files: Option<&[Grant]>,
+    hosts: &[Value],
+    config: &Config,
+) -> (Value, Value) {
     let grant_value = |g: &Grant| {
         let from: Vec<Value> = g
             .from_hosts
@@ -74,11 +90,25 @@ pub(crate) fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config)
     sorted.sort_by(|a, b| (&a.as_user, &a.from_user).cmp(&(&b.as_user, &b.from_user)));
     let inbound: Vec<Value> = sorted.iter().map(|g| grant_value(g)).collect();
     let mut by_user: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
-    for (g, v) in sorted.iter().zip(&inbound) {
-        by_user
-            .entry(g.as_user.as_str())
-            .or_default()
-            .push(v.clone());
+    match files {
+        None => {
+            for (g, v) in sorted.iter().zip(&inbound) {
+                by_user
+                    .entry(g.as_user.as_str())
+                    .or_default()
+                    .push(v.clone());
+            }
+        }
+        Some(files) => {
+            let mut in_files: Vec<&Grant> = files.iter().collect();
+            in_files.sort_by(|a, b| (&a.as_user, &a.from_user).cmp(&(&b.as_user, &b.from_user)));
+            for g in in_files {
+                by_user
+                    .entry(g.as_user.as_str())
+                    .or_default()
+                    .push(grant_value(g));
+            }
+        }
     }
     let users: Vec<Value> = by_user
         .into_iter()
@@ -101,7 +131,7 @@ pub(crate) fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config)
 #[derive(Default)]
 pub(crate) struct InboundCache {
     #[allow(clippy::type_complexity)]
-    by_key: Mutex<HashMap<(GroupId, Option<String>, Option<String>), (usize, Value, Value, Value)>>,
+    by_key: Mutex<HashMap<(GroupId, String), (usize, Value, Value, Value)>>,
 }
 
 /// The values of one class's inbound grants (and the hosts it logs in to)
@@ -125,25 +155,27 @@ fn outbound_value(targets: &[HostId], hosts: &[Value]) -> Value {
 
 impl InboundCache {
     /// The values for a class of `group` with `config`, its `grants` (the
-    /// group's) and the hosts its users may log in to (`targets`).
+    /// group's), what its trust files hold when that differs (`files`:
+    /// shared homes; `writer`: the class writes a shared home's file) and
+    /// the hosts its users may log in to (`targets`).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn get(
         &self,
         group: GroupId,
         grants: &[Grant],
+        files: impl FnOnce() -> Option<Vec<Grant>>,
+        writer: bool,
         targets: &[HostId],
         hosts: &[Value],
         config: &Config,
     ) -> InboundValues {
         // Homes are the only part of these values the class's config sets.
-        let key = (
-            group,
-            config.str(ROOT_HOME_OPTION).map(str::to_string),
-            config.str(HOME_BASE_OPTION).map(str::to_string),
-        );
+        let key = (group, homes_key(config, writer));
         let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
         let next = by_key.len();
         let (id, inbound, users, outbound) = by_key.entry(key).or_insert_with(|| {
-            let (inbound, users) = inbound_values(grants, hosts, config);
+            let files = files();
+            let (inbound, users) = inbound_values(grants, files.as_deref(), hosts, config);
             (next, inbound, users, outbound_value(targets, hosts))
         });
         InboundValues {

@@ -160,7 +160,7 @@ impl<'a> Renderer<'a> {
         by_name.sort_by(|a, b| cluster.hosts[*a].name.cmp(&cluster.hosts[*b].name));
         let peers: Vec<Value> = by_name.iter().map(|i| hosts[*i].clone()).collect();
         let mut base = BTreeMap::new();
-        base.insert("cluster", cluster_value(cluster));
+        base.insert("cluster", cluster_value(cluster, Some(&hosts)));
         base.insert(
             "inputs",
             crate::template::inputs_value(Some(keys.cluster_inputs())),
@@ -247,9 +247,12 @@ impl<'a> Renderer<'a> {
         let host = &self.cluster.hosts[rep.0 as usize];
         let config = self.configs.cached(&host.config);
         let group = self.graph.class_group(class);
+        let grants = self.graph.inbound_class(class);
         let inbound = self.inbound.get(
             group,
-            &self.graph.inbound_class(class),
+            &grants,
+            || crate::graph::homes::home_files(self.graph, rep, &host.config, &grants),
+            crate::graph::homes::writes_shared_home(self.graph, rep),
             &self.graph.outbound_group(group),
             &self.hosts,
             &host.config,

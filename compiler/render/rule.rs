@@ -321,7 +321,8 @@ impl Renderer<'_> {
                 .and_then(|t| t.render(ctx))
         });
         for message in said.warnings {
-            let (span, label) = self.option_site(message.at.as_deref(), config, rule);
+            let (span, label) =
+                self.option_site(message.at.as_deref(), message.host.as_deref(), config, rule);
             diagnostics.push(
                 Diagnostic::warning(codes::W0501, message.message, Label::new(span, label))
                     .with_note(format!("raised by template `{real}`")),
@@ -332,7 +333,8 @@ impl Renderer<'_> {
                 let d = match (said.failed_at, e.detail()) {
                     // `fail(..., at="option")`: the user's definition is the cause.
                     (Some(at), Some(message)) => {
-                        let (span, label) = self.option_site(Some(&at), config, rule);
+                        let (span, label) =
+                            self.option_site(Some(&at), said.failed_host.as_deref(), config, rule);
                         Diagnostic::error(
                             codes::E0501,
                             message.to_string(),
@@ -349,13 +351,19 @@ impl Renderer<'_> {
     }
 
     /// Where to point for `option`: the definition that set it for this
-    /// config, else its declaration, else the rule.
+    /// config (or for host `host`'s, when the template names one), else its
+    /// declaration, else the rule.
     fn option_site(
         &self,
         option: Option<&str>,
+        host: Option<&str>,
         config: Option<&Config>,
         rule: &EmitRule,
     ) -> (Span, &'static str) {
+        let host_config = host
+            .and_then(|name| self.cluster.host_index.get(name))
+            .map(|id| &*self.cluster.hosts[id.0 as usize].config);
+        let config = host_config.or(config);
         let defined = option.and_then(|at| config?.values.get(at)?.defined_at.first().copied());
         let declared = option.and_then(|at| self.cluster.options.get(at).map(|o| o.span));
         match (defined, declared) {

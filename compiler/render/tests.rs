@@ -228,7 +228,7 @@ fn missing_keys_are_a_warning_naming_the_hosts() {
     assert_eq!(w.len(), 1, "{diags:#?}");
     assert!(
         w[0].message
-            .contains("3 hosts: `ralphzilla`, `ralphzilla-b-free`, `ralphzilla-c`"),
+            .contains("3 hosts: `ralphzilla,ralphzilla-b-free,ralphzilla-c`"),
         "{}",
         w[0].message
     );

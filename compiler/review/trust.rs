@@ -363,51 +363,102 @@ fn source_declaration(
 /// A label per group that does not change when hosts join or leave it: the
 /// host's name for a host a declaration names, else the roles joined by `+`
 /// (`(no-role)` for none), with the transport and peers added when two
-/// groups have the same roles.
+/// groups have the same roles, and the host ranges and unions that hold
+/// the group (`in=compute[01-08]`) when that is still not enough.
 pub fn group_labels(cluster: &Cluster, graph: &TrustGraph) -> Vec<String> {
-    let roles_of = |g: &crate::graph::Group| {
-        let first = &cluster.hosts[g.members[0].0 as usize];
-        if first.roles.is_empty() {
+    let first = |g: usize| &cluster.hosts[graph.groups()[g].members[0].0 as usize];
+    let roles_of = |g: usize| {
+        let names: Vec<&str> = first(g)
+            .roles
+            .iter()
+            .map(|r| cluster.roles[r.0 as usize].name.as_str())
+            .collect();
+        if names.is_empty() {
             "(no-role)".to_string()
         } else {
-            let names: Vec<&str> = first
-                .roles
-                .iter()
-                .map(|r| cluster.roles[r.0 as usize].name.as_str())
-                .collect();
             names.join("+")
         }
     };
-    let mut twins: HashMap<String, usize> = HashMap::new();
-    for group in graph.groups().iter().filter(|g| !g.named) {
-        *twins.entry(roles_of(group)).or_default() += 1;
-    }
-    (0..graph.groups().len())
+    let peers_of = |g: usize| {
+        let peers: Vec<String> = first(g)
+            .peers
+            .iter()
+            .map(|p| crate::graph::target_name(cluster, p.target))
+            .collect();
+        if peers.is_empty() {
+            "-".to_string()
+        } else {
+            peers.join("+")
+        }
+    };
+    let groups = graph.groups().len();
+    let named = |g: usize| graph.groups()[g].named;
+    let mut labels: Vec<String> = (0..groups)
         .map(|g| {
-            let group = &graph.groups()[g];
-            let first = &cluster.hosts[group.members[0].0 as usize];
-            if group.named {
-                return first.name.clone();
+            if named(g) {
+                first(g).name.clone()
+            } else {
+                roles_of(g)
             }
-            let roles = roles_of(group);
-            if twins[&roles] < 2 {
-                return roles;
-            }
-            let peers: Vec<String> = first
-                .peers
-                .iter()
-                .map(|p| crate::graph::target_name(cluster, p.target))
-                .collect();
-            format!(
-                "{roles}({},peers={})",
-                group.transport,
-                if peers.is_empty() {
-                    "-".to_string()
-                } else {
-                    peers.join("+")
-                }
-            )
         })
+        .collect();
+    // Groups that still share a label: the transport and peers first.
+    for g in shared_labels(&labels, &named) {
+        labels[g] = format!(
+            "{}({},peers={})",
+            labels[g],
+            graph.groups()[g].transport,
+            peers_of(g)
+        );
+    }
+    // Then the host ranges and unions that tell them apart.
+    let mut twins: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for g in shared_labels(&labels, &named) {
+        twins.entry(labels[g].clone()).or_default().push(g);
+    }
+    for (label, members) in twins {
+        let holds = |set: &crate::model::HostSet, g: usize| {
+            set.members
+                .binary_search(&graph.groups()[g].members[0])
+                .is_ok()
+        };
+        let telling: Vec<&crate::model::HostSet> = cluster
+            .sets
+            .iter()
+            .filter(|set| {
+                members
+                    .iter()
+                    .any(|&g| holds(set, g) != holds(set, members[0]))
+            })
+            .collect();
+        let open = label.strip_suffix(')').unwrap_or(&label).to_string();
+        for g in members {
+            let sets: Vec<&str> = telling
+                .iter()
+                .filter(|set| holds(set, g))
+                .map(|set| set.text.as_str())
+                .collect();
+            let sets = if sets.is_empty() {
+                "-".to_string()
+            } else {
+                sets.join("+")
+            };
+            labels[g] = format!("{open},in={sets})");
+        }
+    }
+    labels
+}
+
+/// The groups (not named ones) whose label another group has too.
+fn shared_labels(labels: &[String], named: &dyn Fn(usize) -> bool) -> Vec<usize> {
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for (g, label) in labels.iter().enumerate() {
+        if !named(g) {
+            *count.entry(label.as_str()).or_default() += 1;
+        }
+    }
+    (0..labels.len())
+        .filter(|&g| !named(g) && count[labels[g].as_str()] > 1)
         .collect()
 }
 

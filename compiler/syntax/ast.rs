@@ -82,6 +82,10 @@ pub enum ImportTarget {
     Std(Name),
     /// A path relative to the importing file.
     Path(Spanned<String>),
+    /// `import hosts from "nodes.genders";`: hosts from an inventory the
+    /// site already keeps (a genders file or an `/etc/hosts`-format file),
+    /// relative to the importing file.
+    Hosts(Spanned<String>),
 }
 
 /// `option ssh.port : int(1..65535) = 22 "doc";`
@@ -226,7 +230,9 @@ pub enum Stmt {
     Def(Def),
     /// `role NAME { ... }` (cluster level only).
     Role(Block),
-    /// `host NAME { ... }` (cluster level only).
+    /// `host NAME { ... }` at cluster level; `NAME` may be a host range
+    /// (`compute[01-16]`), whose block may hold `host` blocks for some of
+    /// its members.
     Host(Block),
     /// `trust A -> B;`, `trust A <-> B;`, `trust A -> B oneway;`
     Trust(Box<TrustDecl>),
@@ -293,8 +299,12 @@ pub struct Selector {
 pub enum SelectorTarget {
     /// `*`: every host of the cluster.
     All(Span),
-    /// A host name or a role name; the graph stage decides which.
+    /// A host name, a role name or a host range (`compute[01-08]`).
     Name(Name),
+    /// `{head,compute}`: the union of the hosts each name stands for; the
+    /// span covers the braces. A boxed slice, so a selector is no larger
+    /// than it was before unions (a file of trust lines holds many).
+    Union(Box<[Name]>, Span),
 }
 
 /// `file "/abs/path" { ... }`
@@ -346,4 +356,15 @@ pub enum BinOp {
     Le,
     Gt,
     Ge,
+}
+
+#[cfg(test)]
+mod tests {
+    /// A union in a selector makes no trust declaration larger: a file of
+    /// 100,000 trust lines holds 100,000 of them.
+    #[test]
+    fn a_selector_target_is_no_larger_than_a_name() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<super::SelectorTarget>(), size_of::<super::Name>());
+    }
 }

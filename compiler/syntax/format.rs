@@ -221,6 +221,8 @@ fn shape(line: &str) -> Option<(usize, Shape)> {
 
 struct Printer<'a> {
     tokens: &'a [Token],
+    /// Where the tokens stand relative to selector unions.
+    union: UnionTracker,
     /// Per token: how many line breaks stand before it in the source.
     breaks: Vec<usize>,
     /// Per token: for a `{`, whether its block stays on one line.
@@ -249,6 +251,7 @@ impl<'a> Printer<'a> {
             tokens,
             breaks,
             inline: one_line_blocks(text, tokens),
+            union: UnionTracker::default(),
             out: String::new(),
             indent: 0,
             blocks: Vec::new(),
@@ -311,6 +314,14 @@ impl<'a> Printer<'a> {
     }
 
     fn token(&mut self, i: usize, tok: &Tok) {
+        if self.union.step(self.tokens, i) {
+            // `root@{head,compute[01-16]}`: the hostlist notation, no spaces.
+            if self.at_line_start {
+                self.start_line(i);
+            }
+            self.out.push_str(&spelling(tok));
+            return;
+        }
         let closes_block = *tok == Tok::Punct("}");
         if closes_block && !self.in_one_line_block() {
             self.indent = self.indent.saturating_sub(1);
@@ -373,7 +384,11 @@ impl<'a> Printer<'a> {
 fn one_line_blocks(text: &str, tokens: &[Token]) -> Vec<bool> {
     let mut inline = vec![false; tokens.len()];
     let mut open: Vec<(usize, bool)> = Vec::new();
+    let mut union = UnionTracker::default();
     for (i, token) in tokens.iter().enumerate() {
+        if union.step(tokens, i) {
+            continue;
+        }
         match token.tok {
             Tok::Punct("{") => {
                 if let Some(parent) = open.last_mut() {
@@ -397,6 +412,37 @@ fn one_line_blocks(text: &str, tokens: &[Token]) -> Vec<bool> {
         }
     }
     inline
+}
+
+/// Follows the tokens in order and tells which belong to a selector's
+/// union (`root@{head,compute}`): from a `{` right after `@` to the `}`
+/// that closes it. A union holds no braces; it is written tight, not as a
+/// block, and comments in it are left alone.
+#[derive(Default)]
+struct UnionTracker {
+    inside: bool,
+}
+
+impl UnionTracker {
+    /// Whether token `i`, the next in order, belongs to a union.
+    fn step(&mut self, tokens: &[Token], i: usize) -> bool {
+        match tokens[i].tok {
+            Tok::Punct("{") if i > 0 && tokens[i - 1].tok == Tok::Punct("@") => {
+                self.inside = true;
+                true
+            }
+            Tok::Punct("}") if self.inside => {
+                self.inside = false;
+                true
+            }
+            Tok::Punct(";") => {
+                self.inside = false;
+                false
+            }
+            Tok::Comment(_) => false,
+            _ => self.inside,
+        }
+    }
 }
 
 /// The white space between two tokens on one line.
@@ -508,6 +554,16 @@ mod tests {
                 "tokens changed for {source:?}"
             );
         }
+    }
+
+    #[test]
+    fn writes_unions_tight_and_keeps_member_blocks() {
+        let source = "import hosts from \"n.genders\";\ncluster c {\n  host n[1-4] { address = 10.0.0.[1-4];\n  host n2 { ssh.port = 2; } }\n  trust root@{ head , n[1-2] } <-> root@*;\n}\n";
+        assert_eq!(
+            fmt(source),
+            "import hosts from \"n.genders\";\ncluster c {\n  host n[1-4] {\n    address = 10.0.0.[1-4];\n    host n2 { ssh.port = 2; }\n  }\n  trust root@{head,n[1-2]} <-> root@*;\n}\n"
+        );
+        assert_eq!(fmt(&fmt(source)), fmt(source));
     }
 
     #[test]

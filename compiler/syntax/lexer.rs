@@ -172,12 +172,92 @@ impl<'t> Lexer<'t> {
                 end: text.len() - next.len(),
             };
             match token.tok {
-                Tok::Ident(_) => self.absorb_bad_tail(&mut token),
-                Tok::Number(_) => self.absorb_number_tail(&mut token),
+                Tok::Ident(_) => {
+                    self.absorb_ranges(&mut token);
+                    self.absorb_bad_tail(&mut token);
+                }
+                Tok::Number(_) => {
+                    let ranged = self.absorb_ranges(&mut token);
+                    if !ranged {
+                        self.absorb_number_tail(&mut token);
+                    }
+                }
+                Tok::Ipv6(_) => {
+                    self.absorb_ranges(&mut token);
+                }
                 _ => {}
             }
             return token;
         }
+    }
+
+    /// `compute[01-16]`, `rack[1-2]-n[01-32]`, `10.1.1.[1-16]`,
+    /// `fd00::[1-16]`: a name or an address written directly before `[` is
+    /// a host range in the hostlist notation, one token with its brackets
+    /// and what follows them. The brackets' contents are taken as written
+    /// (up to `]`, or the end of the word when it is missing), so that
+    /// `crate::hostlist` says what is wrong with them, where. Returns
+    /// whether the token took a range.
+    fn absorb_ranges(&mut self, token: &mut Token) -> bool {
+        let rest = self.rest.as_bytes();
+        let is_number = matches!(token.tok, Tok::Number(_));
+        let is_address = is_number || matches!(token.tok, Tok::Ipv6(_));
+        // An IPv4 range may start after the dot (`10.1.1.[1-16]`), a
+        // name's after a hyphen (`cn-[001-100]`, as pdsh and Slurm write).
+        let starts = rest.first() == Some(&b'[')
+            || (is_number && rest.starts_with(b".["))
+            || (!is_address && rest.starts_with(b"-["));
+        if !starts {
+            return false;
+        }
+        let word = |c: u8| {
+            if is_address {
+                c.is_ascii_hexdigit() || c == b'.' || c == b':'
+            } else {
+                c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+            }
+        };
+        let mut len = 0;
+        while len < rest.len() {
+            if rest[len] == b'[' {
+                let stop = |c: &u8| {
+                    matches!(
+                        c,
+                        b']' | b'\n' | b';' | b'{' | b'}' | b'"' | b' ' | b'\t' | b'\r'
+                    )
+                };
+                let inside = rest[len + 1..]
+                    .iter()
+                    .position(stop)
+                    .unwrap_or(rest.len() - len - 1);
+                len += 1 + inside;
+                if rest.get(len) == Some(&b']') {
+                    len += 1;
+                }
+            } else {
+                // A name never ends in `-` (`a->b` is `a`, `->`, `b`).
+                let takes = match rest[len] {
+                    b'-' if !is_address => {
+                        rest.get(len + 1).is_some_and(|c| word(*c) || *c == b'[')
+                    }
+                    c => word(c),
+                };
+                if !takes {
+                    break;
+                }
+                len += 1;
+            }
+        }
+        let end = token.end + len;
+        let text = self.text[token.start..end].to_string();
+        token.tok = match token.tok {
+            Tok::Ident(_) => Tok::Ident(text),
+            Tok::Ipv6(_) => Tok::Ipv6(text),
+            _ => Tok::Number(text),
+        };
+        token.end = end;
+        self.rest = &self.rest[len..];
+        true
     }
 
     /// `0o644`, `1u-rack`: letters right after a number make one token
@@ -536,6 +616,32 @@ mod tests {
         );
         // A hex-looking identifier is still an identifier.
         assert_eq!(toks("cafe")[0], ident("cafe"));
+    }
+
+    #[test]
+    fn host_ranges_are_one_token_with_their_brackets() {
+        assert_eq!(toks("compute[01-16] {")[0], ident("compute[01-16]"));
+        assert_eq!(toks("rack[1-2]-n[01-32];")[0], ident("rack[1-2]-n[01-32]"));
+        assert_eq!(toks("n[1-4,7,9-12]-ib;")[0], ident("n[1-4,7,9-12]-ib"));
+        assert_eq!(toks("cn-[001-100] {")[0], ident("cn-[001-100]"));
+        assert_eq!(
+            toks("10.1.1.[1-16];")[0],
+            Tok::Number("10.1.1.[1-16]".into())
+        );
+        assert_eq!(
+            toks("10.1.[1-2].[1-32];")[0],
+            Tok::Number("10.1.[1-2].[1-32]".into())
+        );
+        assert_eq!(
+            toks("fd00::1:[1-16];")[0],
+            Tok::Ipv6("fd00::1:[1-16]".into())
+        );
+        // A bracket left open ends with the word: the range says why.
+        assert_eq!(toks("n[1-3 {")[..2], [ident("n[1-3"), Tok::Punct("{")]);
+        // A name never ends in `-`; lists and arrows are unchanged.
+        assert_eq!(toks("n[1-2]->x")[..2], [ident("n[1-2]"), Tok::Punct("->")]);
+        assert_eq!(toks("[a, b]")[1], ident("a"));
+        assert_eq!(toks("a [1]")[..2], [ident("a"), Tok::Punct("[")]);
     }
 
     #[test]

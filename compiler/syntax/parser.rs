@@ -71,6 +71,9 @@ enum Scope {
     Cluster,
     Role,
     Host,
+    /// The block of a host range, which may hold `host` blocks for some of
+    /// its members (their own blocks are [`Scope::Host`]).
+    Range,
 }
 
 impl Scope {
@@ -80,6 +83,7 @@ impl Scope {
             Scope::Cluster => "in a cluster block",
             Scope::Role => "in a role block",
             Scope::Host => "in a host block",
+            Scope::Range => "in a host range's block",
         }
     }
 }
@@ -342,6 +346,13 @@ impl Parser<'_> {
         let start = self.bump();
         let target = match self.peek().clone() {
             Tok::Str(path) => ImportTarget::Path(Spanned::new(path, self.bump())),
+            Tok::Ident(w) if w == "hosts" && *self.peek_at(1) == Tok::Ident("from".into()) => {
+                self.bump();
+                self.bump();
+                ImportTarget::Hosts(self.string(
+                    "the inventory's path, as a string (`import hosts from \"nodes.genders\";`)",
+                )?)
+            }
             Tok::Ident(w) if w == "std" => {
                 self.bump();
                 self.expect_punct(".", "after `std`")?;
@@ -349,8 +360,8 @@ impl Parser<'_> {
             }
             _ => {
                 return Err(self.expected(
-                    "`std.NAME` or a quoted path",
-                    Some("write `import std.ssh;` or `import \"./site.dsl\";`".into()),
+                    "`std.NAME`, a quoted path or `hosts from`",
+                    Some("write `import std.ssh;`, `import \"./site.dsl\";` or `import hosts from \"nodes.genders\";`".into()),
                 ))
             }
         };
@@ -615,10 +626,14 @@ impl Parser<'_> {
         match keyword.as_deref() {
             Some("role") => self
                 .only_in(scope, &[Scope::Cluster, Scope::TopLevel], "role")?
-                .role_or_host(true),
+                .role_or_host(true, scope),
             Some("host") => self
-                .only_in(scope, &[Scope::Cluster, Scope::TopLevel], "host")?
-                .role_or_host(false),
+                .only_in(
+                    scope,
+                    &[Scope::Cluster, Scope::TopLevel, Scope::Range],
+                    "host",
+                )?
+                .role_or_host(false, scope),
             // Boxed: a trust declaration is the largest statement, and
             // every statement of a file is as large as the largest kind.
             Some("trust") => self.trust().map(|t| Stmt::Trust(Box::new(t))),
@@ -650,18 +665,21 @@ impl Parser<'_> {
             return Ok(self);
         }
         let span = self.span_here();
+        let hint = if what == "host" && scope == Scope::Host {
+            "declare `host` blocks in the cluster block; only a range's block holds blocks of its members (`host compute[01-16] { host compute15 { ... } }`)".to_string()
+        } else {
+            format!("declare `{what}` blocks directly in the cluster block")
+        };
         Err(self.error(
             codes::E0017,
             format!("a `{what}` block is not allowed {}", scope.describe()),
             span,
             "not allowed here",
-            Some(format!(
-                "declare `{what}` blocks directly in the cluster block"
-            )),
+            Some(hint),
         ))
     }
 
-    fn role_or_host(&mut self, is_role: bool) -> PResult<Stmt> {
+    fn role_or_host(&mut self, is_role: bool, outer: Scope) -> PResult<Stmt> {
         let start = self.bump();
         let (what, scope) = if is_role {
             ("role", Scope::Role)
@@ -669,6 +687,13 @@ impl Parser<'_> {
             ("host", Scope::Host)
         };
         let name = self.name(&format!("the {what}'s name"))?;
+        // A range's block may hold blocks for some of its members (whose
+        // own blocks hold none).
+        let scope = if !is_role && outer != Scope::Range && name.node.contains('[') {
+            Scope::Range
+        } else {
+            scope
+        };
         let (body, end) = self.block_body(scope)?;
         let block = Block {
             name,
@@ -716,12 +741,15 @@ impl Parser<'_> {
         }
         let user = self.name("a user name")?;
         self.expect_punct("@", "between the user and the host (`user@host`)")?;
-        let target = match self.eat_punct("*") {
-            Some(span) => SelectorTarget::All(span),
-            None => SelectorTarget::Name(self.name("a host or role name, or `*`")?),
+        let target = if let Some(span) = self.eat_punct("*") {
+            SelectorTarget::All(span)
+        } else if self.at_punct("{") {
+            self.union()?
+        } else {
+            SelectorTarget::Name(self.name("a host or role name, a host range, `{...}` or `*`")?)
         };
         let end = match &target {
-            SelectorTarget::All(span) => *span,
+            SelectorTarget::All(span) | SelectorTarget::Union(_, span) => *span,
             SelectorTarget::Name(name) => name.span,
         };
         Ok(Selector {
@@ -729,6 +757,61 @@ impl Parser<'_> {
             user,
             target,
         })
+    }
+
+    /// `{head,compute[01-08],login}`: names, roles and ranges, at least one.
+    /// After an error the union is skipped to its `}`, so the statement's
+    /// recovery does not take that `}` for a block's.
+    fn union(&mut self) -> PResult<SelectorTarget> {
+        let result = self.union_body();
+        if result.is_err() {
+            while !matches!(self.peek(), Tok::Eof | Tok::Punct(";" | "{")) {
+                if self.bump_is("}") {
+                    break;
+                }
+            }
+        }
+        result
+    }
+
+    /// Consumes the current token; true when it was the punctuation `p`.
+    fn bump_is(&mut self, p: &str) -> bool {
+        let was = self.at_punct(p);
+        self.bump();
+        was
+    }
+
+    fn union_body(&mut self) -> PResult<SelectorTarget> {
+        let open = self.bump();
+        let mut names = Vec::new();
+        while !self.at_punct("}") {
+            if self.at_punct("*") {
+                return Err(self.expected(
+                    "a host or role name, or a host range",
+                    Some("`*` already names every host: write `user@*` alone".into()),
+                ));
+            }
+            names.push(self.name("a host or role name, or a host range")?);
+            if self.eat_punct(",").is_none() {
+                break;
+            }
+        }
+        let close = self.expect_punct("}", "to close the union (names are separated by `,`)")?;
+        if names.is_empty() {
+            return Err(self.error(
+                codes::E0010,
+                "an empty union names no host".into(),
+                open.to(close),
+                "empty",
+                Some(
+                    "name hosts, roles or ranges between the braces: `root@{head,compute}`".into(),
+                ),
+            ));
+        }
+        Ok(SelectorTarget::Union(
+            names.into_boxed_slice(),
+            open.to(close),
+        ))
     }
 
     fn file_decl(&mut self) -> PResult<FileDecl> {
@@ -780,6 +863,16 @@ impl Parser<'_> {
 
     fn ident(&mut self, what: &str) -> PResult<Name> {
         match self.peek().clone() {
+            Tok::Ident(w) if w.contains('[') => {
+                let span = self.span_here();
+                Err(self.error(
+                    codes::E0010,
+                    format!("expected {what}, found the host range `{w}`"),
+                    span,
+                    "a range is not allowed here",
+                    Some("host ranges (`compute[01-16]`) name hosts: in `host` blocks, selectors and host attributes".into()),
+                ))
+            }
             Tok::Ident(w) => Ok(Spanned::new(w, self.bump())),
             _ => Err(self.expected(what, None)),
         }
@@ -901,6 +994,11 @@ impl Parser<'_> {
             Tok::Ident(w) if w == "true" || w == "false" => {
                 self.bump();
                 ExprKind::Bool(w == "true")
+            }
+            // A host range as a value (`peers = [compute[01-08]]`).
+            Tok::Ident(w) if w.contains('[') => {
+                self.bump();
+                ExprKind::Ident(Path { text: w, span })
             }
             Tok::Ident(_) => {
                 let path = self.path("a value")?;
@@ -1087,6 +1185,74 @@ cluster ralphzilla {
         assert_eq!(
             errors("trust a -> root@b;"),
             ["expected a principal `user@host`, found `a`"]
+        );
+    }
+
+    #[test]
+    fn ranges_unions_member_blocks_and_inventories() {
+        let file = parse_ok(
+            r#"import hosts from "nodes.genders";
+cluster c {
+  host compute[01-16] {
+    address = 10.1.1.[1-16];
+    host compute15 { ssh.port = 2222; }
+    host compute[13-14] { ssh.port = 2223; }
+  }
+  trust root@{head,compute[01-04]} <-> root@compute[05-08];
+}"#,
+        );
+        let Item::Import(import) = &file.items[0] else {
+            panic!()
+        };
+        assert!(matches!(&import.target, ImportTarget::Hosts(p) if p.node == "nodes.genders"));
+        let Item::Cluster(cluster) = &file.items[1] else {
+            panic!()
+        };
+        let Stmt::Host(range) = &cluster.body[0] else {
+            panic!()
+        };
+        assert_eq!(range.name.node, "compute[01-16]");
+        let members: Vec<&str> = range
+            .body
+            .iter()
+            .filter_map(|s| match s {
+                Stmt::Host(b) => Some(b.name.node.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(members, ["compute15", "compute[13-14]"]);
+        let Stmt::Trust(t) = &cluster.body[1] else {
+            panic!()
+        };
+        let SelectorTarget::Union(names, _) = &t.from.target else {
+            panic!("{:?}", t.from.target)
+        };
+        let names: Vec<&str> = names.iter().map(|n| n.node.as_str()).collect();
+        assert_eq!(names, ["head", "compute[01-04]"]);
+        assert!(matches!(&t.to.target, SelectorTarget::Name(n) if n.node == "compute[05-08]"));
+    }
+
+    #[test]
+    fn member_blocks_need_a_range_and_ranges_stay_out_of_paths() {
+        assert_eq!(
+            errors("cluster c { host a { host b { } } }"),
+            ["a `host` block is not allowed in a host block"]
+        );
+        assert_eq!(
+            errors("cluster c { host n[1-4] { host n[1-2] { host n1 { } } } }"),
+            ["a `host` block is not allowed in a host block"]
+        );
+        assert_eq!(
+            errors("cluster c { ssh[1-2].port = 2; }"),
+            ["expected a statement or an option definition, found the host range `ssh[1-2]`"]
+        );
+        assert_eq!(
+            errors("trust root@{} -> root@a;"),
+            ["an empty union names no host"]
+        );
+        assert_eq!(
+            errors("trust root@{a,*} -> root@a;"),
+            ["expected a host or role name, or a host range, found `*`"]
         );
     }
 

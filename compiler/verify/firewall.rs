@@ -299,6 +299,7 @@ mod tests {
                     transport: Transport::Ssh,
                     port: 22,
                     keygen_script: None,
+                    home_share: None,
                 })
                 .collect(),
             users: vec![],

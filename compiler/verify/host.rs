@@ -289,7 +289,15 @@ fn names(h: &HostSpec) -> Vec<&str> {
 /// the tmpfs's directories bound over `/etc/ssh`, `/root`, `/home` and
 /// `/var/lib/accord`, the hostname set, then a bounded sleep that holds the
 /// namespaces. `mount -n` keeps libmount out of the real `/run`.
-pub(super) fn anchor_script(dir: &HostDir, name: &str, lifetime_secs: u64) -> String {
+///
+/// `shared_home`: a directory of the lab bound at `/home` instead of the
+/// host's own, the same for every host that shares it (their NFS export).
+pub(super) fn anchor_script(
+    dir: &HostDir,
+    name: &str,
+    lifetime_secs: u64,
+    shared_home: Option<&Path>,
+) -> String {
     let h = dir.root.display();
     let mut s = format!(
         r#"set -e
@@ -317,7 +325,14 @@ mkdir -p /var/lib/accord
         overlaid = OVERLAID.join(" "),
     );
     for (from, to) in BOUND {
-        let _ = writeln!(s, "mount -n --bind \"$h/rw/{from}\" {to}");
+        match shared_home.filter(|_| from == "home") {
+            Some(shared) => {
+                let _ = writeln!(s, "mount -n --bind \"{}\" {to}", shared.display());
+            }
+            None => {
+                let _ = writeln!(s, "mount -n --bind \"$h/rw/{from}\" {to}");
+            }
+        }
     }
     let _ = write!(
         s,

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -101,6 +102,27 @@ impl Lab {
         HostDir {
             root: self.work.join(format!("h{i}")),
         }
+    }
+
+    /// The one directory every host of `label` mounts at `/home`, made on
+    /// first use from the homes the first of them was prepared with (every
+    /// host has the same users): the model of an NFS-shared `/home`. It
+    /// lies in the work directory, outside every host's tmpfs, so a file
+    /// one host writes there every other host of the label reads.
+    fn shared_home(&self, label: &str, first: &HostDir) -> Result<PathBuf, VerifyError> {
+        let index = self
+            .spec
+            .hosts
+            .iter()
+            .filter_map(|h| h.home_share.as_deref())
+            .position(|l| l == label)
+            .unwrap_or(0);
+        let dir = self.work.join(format!("shared-home-{index}"));
+        if !dir.exists() {
+            host::copy_all(&first.prep().join("home"), &dir)?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))?;
+        }
+        Ok(dir)
     }
 
     /// The anchor PID of host `i` (its namespaces).
@@ -371,7 +393,16 @@ impl Lab {
         fs::create_dir_all(dir.root.join("dev"))?;
         self.receivers
             .push(syslog::Receiver::start(&dir.devlog(), &dir.syslog())?);
-        let script = host::anchor_script(&dir, &host.name, self.lifetime.as_secs().max(1));
+        let shared_home = match &host.home_share {
+            Some(label) => Some(self.shared_home(label, &dir)?),
+            None => None,
+        };
+        let script = host::anchor_script(
+            &dir,
+            &host.name,
+            self.lifetime.as_secs().max(1),
+            shared_home.as_deref(),
+        );
         let anchor = self.spawn(
             &format!("anchor {}", host.name),
             Command::new(ip())

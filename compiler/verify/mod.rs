@@ -79,6 +79,11 @@ pub struct HostSpec {
     pub port: u16,
     /// The host-key script, as a path inside the tree (`etc/...`).
     pub keygen_script: Option<PathBuf>,
+    /// The name of the `/home` this host shares with the other hosts of the
+    /// same name (`users.home_share`): the lab binds one directory at
+    /// `/home` into all of them, as their NFS mount would; `None`: the
+    /// host's own.
+    pub home_share: Option<String>,
 }
 
 /// How a host's tree goes onto the simulated host, over the distro's own
@@ -684,6 +689,7 @@ mod tests {
                 transport: Transport::Ssh,
                 port: 22,
                 keygen_script: None,
+                home_share: None,
             }],
             users: vec![],
             expected: vec![ExpectedPair {

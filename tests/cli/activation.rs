@@ -292,6 +292,30 @@ fn the_nftables_validator_checks_the_new_table() {
     assert!(said.contains("Error"), "{said}");
 }
 
+/// `nodeattr -k` on the genders file std.genders writes: it passes, and a
+/// node given one attribute twice (what libgenders refuses) fails.
+#[test]
+fn the_genders_validator_parses_the_new_file() {
+    if !have("/usr/bin/nodeattr", "the genders validator") {
+        return;
+    }
+    let p = plan(
+        "import std.genders;\ncluster g {\n  role compute { genders.attributes = [\"rack=4\"]; }\n  host n[1-4] { roles = [compute]; address = 10.0.0.[1-4]; }\n}\n",
+    );
+    let validate = commands(&p, "genders", "validate");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+    let genders = dir.path().join("etc/genders");
+    let root = dir.path().to_str().unwrap();
+    let text = file(&p, "/etc/genders");
+    std::fs::write(&genders, &text).unwrap();
+    assert_eq!(run(&validate, root), (0, String::new()));
+    std::fs::write(&genders, format!("{text}n2\tcompute\n")).unwrap();
+    let (status, said) = run(&validate, root);
+    assert_ne!(status, 0);
+    assert!(said.contains("duplicate attribute"), "{said}");
+}
+
 /// Every systemd unit the stdlib emits, in every variant, passes
 /// `systemd-analyze verify` without a word.
 #[test]

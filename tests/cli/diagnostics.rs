@@ -41,6 +41,11 @@ const SITUATIONS: &[Situation] = &[
         what: "1,001 hosts, each named in another's `peers`, and `trust root@* <-> root@*;`: every host is a group of its own",
     },
     Situation {
+        code: "E0600",
+        snapshot: "exports__situation-ansible-reserved-group",
+        what: "`accord inventory --format ansible` on a cluster with a role named `all`",
+    },
+    Situation {
         code: "E0511",
         snapshot: "diagnostics__situation-require-keys",
         what: "`accord build --require-keys` on an ssh cluster whose `keys/` holds no keys",

@@ -10,6 +10,8 @@ pub struct Test {
     args: Vec<String>,
     /// Where the binary runs, relative to the temp dir.
     cwd: String,
+    /// What the binary reads on standard input (nothing by default).
+    stdin: Option<Vec<u8>>,
 }
 
 /// What a run produced, with the temp dir's path replaced by `[TMP]`.
@@ -28,6 +30,7 @@ impl Test {
             dir: tempfile::tempdir().expect("temp dir"),
             args: Vec::new(),
             cwd: String::new(),
+            stdin: None,
         }
     }
 
@@ -57,6 +60,12 @@ impl Test {
         self
     }
 
+    /// Gives the binary `text` on standard input.
+    pub fn stdin(mut self, text: &str) -> Test {
+        self.stdin = Some(text.as_bytes().to_vec());
+        self
+    }
+
     /// Runs the binary in `sub`, a directory below the temp dir.
     pub fn in_dir(mut self, sub: &str) -> Test {
         self.cwd = sub.to_string();
@@ -77,15 +86,26 @@ impl Test {
     /// by then (killing it), so an input that makes accord wait fails
     /// instead of hanging the suite.
     pub fn run_within(self, limit: Option<std::time::Duration>) -> (Output, tempfile::TempDir) {
-        let child = Command::new(env!("CARGO_BIN_EXE_accord"))
+        let stdin = match self.stdin {
+            Some(_) => std::process::Stdio::piped(),
+            None => std::process::Stdio::null(),
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_accord"))
             .args(&self.args)
             .current_dir(self.dir.path().join(&self.cwd))
             .env("NO_COLOR", "1")
-            .stdin(std::process::Stdio::null())
+            .stdin(stdin)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("run accord");
+        if let (Some(text), Some(mut pipe)) = (self.stdin, child.stdin.take()) {
+            // Written on a thread, so a child that does not read cannot
+            // block the test on a full pipe.
+            std::thread::spawn(move || {
+                let _ = std::io::Write::write_all(&mut pipe, &text);
+            });
+        }
         let output = match limit {
             None => child.wait_with_output().expect("wait for accord"),
             Some(limit) => finish_within(child, limit),

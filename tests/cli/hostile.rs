@@ -34,8 +34,13 @@ fn mkfifo(test: &Test, path: &str) {
 
 #[test]
 fn endless_files_are_refused_at_once() {
-    let cases: [(&str, &str, &str); 4] = [
+    let cases: [(&str, &str, &str); 5] = [
         ("fifo-cluster-file", "", "cluster.dsl"),
+        (
+            "fifo-inventory",
+            "import hosts from \"nodes.genders\";\ncluster c { HOST }\n",
+            "nodes.genders",
+        ),
         (
             "fifo-import",
             "import \"./site.dsl\";\ncluster c { HOST }\n",
