@@ -381,6 +381,8 @@ register! {
         => "remove the line: host-based trust needs only `prohibit-password`, which accord writes";
     W0707 Warning Lint "central key generation: private host keys travel in the host trees"
         => "`ssh.central_keys = false;`, and run the host key script on each host";
+    W0708 Warning Lint "sshd and ssh keep algorithms ssh-audit fails: `ssh.hardening = false`, or OpenSSH before 6.5"
+        => "leave `ssh.hardening` on (the default), or target OpenSSH 6.5 or later";
 }
 
 #[cfg(test)]

@@ -42,6 +42,8 @@ option ssh.shosts_equiv : bool = false
 option ssh.service : filename = "ssh" "name of the init script or systemd unit (Debian: ssh)";
 option ssh.init_sequence : int(0..99) = 20 "sysv start and kill sequence, as `update-rc.d NAME defaults` makes";
 option ssh.hostkeys_script : path = "/usr/local/sbin/accord-hostkeys" "where the host key script goes";
+option ssh.hardening : bool = true
+  "write an algorithm policy that passes ssh-audit (key exchange, ciphers, MACs, signature algorithms; templates/ssh/versions.j2) into sshd_config and ssh_config, and use only host keys it accepts (ed25519, rsa from 7.8 at 4096 bits); `false` leaves the OpenSSH version's defaults, for peers too old to speak the hardened algorithms (lint W0708)";
 option ssh.write_key_types : bool = false
   "write the cluster's default host key types to `host-key-types` beside the host trees";
 
@@ -183,12 +185,13 @@ emit "/etc/systemd/system/sshd.service" {
 
 # The transport as the core sees it: sshd's port (the firewall admits it
 # from trusted hosts only, verify probes it), and what `accord audit` says
-# of a class that uses it.
+# of a class that uses it: its algorithm policy (`hardened`, `default` or
+# `legacy`, ssh/versions.j2) in the title, its weaknesses.
 transport ssh {
   port       = ssh.port;
   protocol   = tcp;
   daemon     = "sshd";
-  title      = "ssh{% if config.ssh.version is version_lt('3.7') %} (legacy){% endif %}";
+  title      = "{% from 'ssh/versions.j2' import algorithm_policy_of %}ssh{% if config.ssh.version is version_lt('3.7') %} (legacy){% else %} with {{ algorithm_policy_of(config) }} algorithms{% endif %}";
   software   = "OpenSSH";
   version    = ssh.version;
   weaknesses = ["{% include 'ssh/weaknesses.j2' %}"];
@@ -207,6 +210,8 @@ option security.acknowledge.permit-root-login : string
   "reason `PermitRootLogin yes` is accepted (lint W0706)";
 option security.acknowledge.central-keys : string
   "reason private host keys made centrally may travel in the host trees (lint W0707)";
+option security.acknowledge.weak-algorithms : string
+  "reason sshd and ssh keep algorithms ssh-audit fails: `ssh.hardening = false`, or a target before OpenSSH 6.5 (lint W0708)";
 
 lint legacy-openssh {
   code    = W0701;
@@ -214,17 +219,17 @@ lint legacy-openssh {
   at      = "ssh.version";
   message = "OpenSSH {{ config.ssh.version }} is a legacy target: it relies on `RhostsAuthentication`, protocol 1 and rsa1 and dsa host keys";
   label   = "{{ hosts }} target this version";
-  note    = "`RhostsAuthentication` was removed in OpenSSH 3.7, protocol 1 (and its rsa1 keys) in 7.4, DSA keys in 10.0; the rhosts form trusts the client's address and name alone";
+  note    = "`RhostsAuthentication` was removed in OpenSSH 3.7, protocol 1 (and its rsa1 keys) in 7.4, DSA keys in 10.0; the rhosts form trusts the client's address and name alone, and no algorithm of such a version passes ssh-audit (`ssh.hardening` writes nothing for it)";
   hint    = "target a modern OpenSSH (`ssh.version = 9.2;`): host-based authentication signs every login with the client's host key";
 }
 
 # The key types asked for, explicitly or as the version's default
-# (ssh/versions.j2).
+# (ssh/versions.j2); `ssh.hardening` omits dsa (with a warning of its own).
 lint dsa-keys {
   code    = W0702;
   when    = transport == ssh && ssh.version < 10.0;
   at      = "{{ 'ssh.key_types' if config.ssh.key_types else 'ssh.version' }}";
-  message = "{% from 'ssh/versions.j2' import asked_key_types %}{% if 'dsa' in asked_key_types(config)|split %}dsa host keys on OpenSSH {{ config.ssh.version }}{% endif %}";
+  message = "{% from 'ssh/versions.j2' import asked_key_types, algorithm_policy_of %}{% if 'dsa' in asked_key_types(config)|split and algorithm_policy_of(config) != 'hardened' %}dsa host keys on OpenSSH {{ config.ssh.version }}{% endif %}";
   label   = "{% if config.ssh.key_types %}{{ hosts }} ask for dsa keys{% else %}dsa is this version's default: {{ hosts }}{% endif %}";
   note    = "DSA keys are 1024 bits and signed with SHA-1; OpenSSH disables them from 7.0 and removed them in 10.0";
   hint    = "use ed25519 keys (`ssh.key_types = [ed25519];`, OpenSSH 6.5 and later)";
@@ -262,8 +267,24 @@ lint central-keys {
   hint    = "set `ssh.central_keys = false;` and make the keys on each host with its host key script";
 }
 
+# The algorithm policy (ssh/versions.j2): a class whose sshd and ssh keep
+# algorithms ssh-audit fails, because hardening is off or because the
+# version has nothing better (before 6.5 every host key algorithm fails;
+# before 3.7, W0701 says it of the whole rhosts form).
+lint weak-algorithms {
+  code    = W0708;
+  when    = transport == ssh && ssh.version >= 3.7 && (ssh.version < 6.5 || !ssh.hardening);
+  at      = "{{ 'ssh.version' if config.ssh.version is version_lt('6.5') else 'ssh.hardening' }}";
+  message = "{% if config.ssh.version is version_lt('6.5') %}OpenSSH {{ config.ssh.version }} cannot be hardened: every host key algorithm it has (`ssh-rsa`, `ssh-dss`, NIST-curve `ecdsa`) fails ssh-audit{% else %}sshd and ssh use OpenSSH {{ config.ssh.version }}'s default algorithms, which ssh-audit fails{% endif %}";
+  label   = "{% if config.ssh.version is version_lt('6.5') %}{{ hosts }} target this version{% else %}hardening is off for {{ hosts }}{% endif %}";
+  note    = "{% if config.ssh.version is version_lt('6.5') %}ed25519 host keys arrived in OpenSSH 6.5, chacha20-poly1305 and the -etm MACs in 6.5 and 6.2; accord writes no algorithm lines for this version, so its defaults apply{% else %}every OpenSSH release's defaults offer key exchanges on the NIST curves (`ecdh-sha2-nistp256`) and SHA-1 MACs (`hmac-sha1`), which ssh-audit fails{% endif %}";
+  hint    = "{% if config.ssh.version is version_lt('6.5') %}target the hosts' real version if it is newer (`ssh.version = 9.2;`), or upgrade them{% else %}remove `ssh.hardening = false` unless peers older than OpenSSH 6.5 must still connect{% endif %}";
+}
+
 # Central keys (`ssh.central_keys`): `accord build` makes each missing host
-# key with ssh-keygen in keys/HOST/ (0600 in a 0700 directory), once: an
+# key with ssh-keygen in keys/HOST/ (0600 in a 0700 directory; rsa at 4096
+# bits, the algorithm policy's size, the other types at their only or
+# smallest size: ed25519 ignores -b), once: an
 # existing key is never replaced. The types are the host's
 # (host_key_types.j2); the file names are ssh/versions.j2's.
 step central-keys {
@@ -273,7 +294,7 @@ step central-keys {
     ["key", "{% from 'ssh/versions.j2' import key_types %}{{ host.name }}/{{ (key_types|selectattr('type', 'equalto', item)|first).file }}"],
     ["key.pub", "{% from 'ssh/versions.j2' import key_types %}{{ host.name }}/{{ (key_types|selectattr('type', 'equalto', item)|first).file }}.pub"],
   ];
-  run     = ["ssh-keygen", "-q", "-t", "{{ item }}", "-N", "", "-C", "root@{{ host.name }}", "-f", "key"];
+  run     = ["ssh-keygen", "-q", "-t", "{{ item }}", "-b", "{{ 4096 if item == 'rsa' else (1024 if item == 'dsa' else 256) }}", "-N", "", "-C", "root@{{ host.name }}", "-f", "key"];
 }
 
 # sshd takes std.ssh's files: the host-key script makes the keys the

@@ -67,9 +67,15 @@ fn each_lint_fires_on_its_configuration() {
             ],
         ),
         (
-            "ssh.key_types = [ed25519, dsa];",
-            &["W0702 3 hosts ask for dsa keys"],
+            "ssh.key_types = [ed25519, dsa]; ssh.hardening = false;",
+            &[
+                "W0702 3 hosts ask for dsa keys",
+                "W0708 hardening is off for 3 hosts",
+            ],
         ),
+        // ssh.hardening omits the dsa keys (a warning of the template's).
+        ("ssh.key_types = [ed25519, dsa];", &[]),
+        ("ssh.version = 6.4;", &["W0708 3 hosts target this version"]),
         ("ssh.key_types = [dsa]; ssh.version = 10.0;", &[]),
         (
             "role controller { security.root_trusted = false; }",

@@ -271,7 +271,10 @@ const MODERN_VARIANTS: &[(&str, &[(&str, &str)])] = &[
         "rsa ecdsa ed25519",
         &[("ssh.key_types", "[rsa, ecdsa, ed25519]")],
     ),
-    ("dsa on 9.2", &[("ssh.key_types", "[ed25519, dsa]")]),
+    (
+        "dsa on 9.2",
+        &[("ssh.key_types", "[ed25519, dsa]"), ("ssh.hardening", "false")],
+    ),
     (
         "no pam, extra lines",
         &[
@@ -881,7 +884,12 @@ fn version_gated_lines_follow_the_release_that_brought_them() {
         ),
     ];
     for (version, types, sshd, ssh, neither) in table {
-        let text = variant(&[("ssh.version", version), ("ssh.key_types", types)]);
+        // The algorithm policy would omit dsa keys (its own test below).
+        let text = variant(&[
+            ("ssh.version", version),
+            ("ssh.key_types", types),
+            ("ssh.hardening", "false"),
+        ]);
         let (plan, diags, _) = build(&["ssh"], &text, &["root"], no_keys);
         assert!(errors(&diags).is_empty(), "{version}: {diags:#?}");
         let t = tree(&plan, "ralphzilla");
@@ -922,6 +930,57 @@ fn a_drop_in_before_8_2_is_refused() {
     );
 }
 
+/// `ssh.hardening` keeps only host keys ssh-audit passes: ed25519, and rsa
+/// from 7.8 (before, sshd announces `ssh-rsa` with it), made at 4096 bits.
+#[test]
+fn the_algorithm_policy_omits_the_host_keys_it_cannot_harden() {
+    let table: &[(&str, &str, &[&str], usize)] = &[
+        (
+            "9.2",
+            "[rsa, ecdsa, dsa, ed25519]",
+            &["ssh_host_rsa_key", "ssh_host_ed25519_key"],
+            2,
+        ),
+        (
+            "7.8",
+            "[rsa, ed25519]",
+            &["ssh_host_rsa_key", "ssh_host_ed25519_key"],
+            0,
+        ),
+        ("7.4", "[rsa, ed25519]", &["ssh_host_ed25519_key"], 1),
+        // Nothing to harden with before 6.5: the types stay (lint W0708).
+        (
+            "6.4",
+            "[rsa, ecdsa]",
+            &["ssh_host_rsa_key", "ssh_host_ecdsa_key"],
+            0,
+        ),
+    ];
+    for (version, types, want, warnings) in table {
+        let text = variant(&[("ssh.version", version), ("ssh.key_types", types)]);
+        let (plan, diags, _) = build(&["ssh"], &text, &[], no_keys);
+        let t = tree(&plan, "ralphzilla");
+        let hostkeys: Vec<&str> = sshd_settings(&t)
+            .lines()
+            .filter_map(|l| l.strip_prefix("HostKey /etc/ssh/"))
+            .collect();
+        assert_eq!(&hostkeys, want, "{version} {types}");
+        let w = diags.iter().filter(|d| d.code == "W0501").count();
+        assert_eq!(w, *warnings, "{version} {types}: {diags:#?}");
+        let script = &t["/usr/local/sbin/accord-hostkeys"].0;
+        assert!(script.contains(r#"bits="-b 4096""#), "{script}");
+    }
+    // With only a type it cannot harden, the build says what to do.
+    let text = variant(&[("ssh.version", "9.2"), ("ssh.key_types", "[ecdsa]")]);
+    let (_, diags, _) = build(&["ssh"], &text, &[], no_keys);
+    assert!(
+        errors(&diags)
+            .iter()
+            .any(|d| d.message.contains("set `ssh.hardening = false;`")),
+        "{diags:#?}"
+    );
+}
+
 #[test]
 fn key_types_a_version_lacks_are_omitted_with_a_warning() {
     let table: &[(&str, &str, &[&str], usize)] = &[
@@ -931,7 +990,11 @@ fn key_types_a_version_lacks_are_omitted_with_a_warning() {
         ("9.2", "[dsa]", &["ssh_host_dsa_key"], 0),
     ];
     for (version, types, want, warnings) in table {
-        let text = variant(&[("ssh.version", version), ("ssh.key_types", types)]);
+        let text = variant(&[
+            ("ssh.version", version),
+            ("ssh.key_types", types),
+            ("ssh.hardening", "false"),
+        ]);
         let (plan, diags, _) = build(&["ssh"], &text, &[], no_keys);
         let t = tree(&plan, "ralphzilla");
         let hostkeys: Vec<&str> = sshd_settings(&t)

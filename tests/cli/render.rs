@@ -145,3 +145,136 @@ fn a_file_declaration_clashing_with_a_module_is_an_error_at_both() {
         "{stderr}"
     );
 }
+
+/// The algorithm keywords `ssh.hardening` writes, as `sshd -T` and
+/// `ssh -G` print them (lower case, old spellings under their new names).
+fn algorithm_keyword(line: &str) -> Option<(String, String)> {
+    let (key, value) = line.trim().split_once(' ')?;
+    let key = match key.to_lowercase().as_str() {
+        k @ ("kexalgorithms"
+        | "ciphers"
+        | "macs"
+        | "hostkeyalgorithms"
+        | "hostbasedacceptedalgorithms"
+        | "pubkeyacceptedalgorithms"
+        | "casignaturealgorithms"
+        | "requiredrsasize"
+        | "modulifile") => k.to_string(),
+        "hostbasedacceptedkeytypes" | "hostbasedkeytypes" => {
+            "hostbasedacceptedalgorithms".to_string()
+        }
+        "pubkeyacceptedkeytypes" => "pubkeyacceptedalgorithms".to_string(),
+        _ => return None,
+    };
+    Some((key, value.to_string()))
+}
+
+/// The lines of one emitted file of the snapshot that `algorithm_keyword` knows.
+fn algorithm_lines(snap: &str, file: &str) -> Vec<String> {
+    let start = snap
+        .find(&format!("{file} file"))
+        .unwrap_or_else(|| panic!("{file} not in the snapshot"));
+    snap[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  |"))
+        .map(|l| l.trim_start_matches("  |").trim())
+        .filter(|l| algorithm_keyword(l).is_some())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every effective value `output` (of `sshd -T` or `ssh -G`) shows for the
+/// written lines equals the line's value.
+fn effective_values_match(lines: &[String], output: &str, what: &str) {
+    for line in lines {
+        let (key, value) = algorithm_keyword(line).unwrap();
+        let shown = output
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} ")))
+            .unwrap_or_else(|| panic!("{what}: no `{key}` in\n{output}"));
+        assert_eq!(shown, value, "{what}: {key}");
+    }
+}
+
+#[test]
+fn the_hardened_algorithm_lines_of_each_version_are_what_sshd_and_ssh_read() {
+    let sshd = std::path::Path::new("/usr/sbin/sshd");
+    let real = sshd.exists() && which("ssh") && which("ssh-keygen");
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("ssh_host_ed25519_key");
+    if real {
+        let made = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+    let mut all = String::new();
+    for version in ["7.4", "8.2", "8.9", "9.2"] {
+        let text = LEGACY.replace("ssh.version = 3.1;", &format!("ssh.version = {version};"));
+        let (status, stderr, snap) = snapshot(&text);
+        assert_eq!(status, 0, "{version}: {stderr}");
+        let dropin = version != "7.4";
+        let (server_file, client_file) = if dropin {
+            (
+                "/etc/ssh/sshd_config.d/00-accord.conf",
+                "/etc/ssh/ssh_config.d/00-accord.conf",
+            )
+        } else {
+            ("/etc/ssh/sshd_config", "/etc/ssh/ssh_config")
+        };
+        let server = algorithm_lines(&snap, server_file);
+        let client = algorithm_lines(&snap, client_file);
+        assert!(server.len() >= 5 && client.len() >= 5, "{version}\n{snap}");
+        all.push_str(&format!(
+            "OpenSSH {version}\nsshd_config:\n  {}\nssh_config (Host *):\n  {}\n\n",
+            server.join("\n  "),
+            client.join("\n  ")
+        ));
+        if !real {
+            continue;
+        }
+        // This machine's sshd (9.2) reads every name and keyword of the
+        // 7.4 to 9.2 rows; that an older sshd knows them is the table's
+        // `source` (stdlib/templates/ssh/versions.j2).
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sshd_config");
+        std::fs::write(
+            &file,
+            format!("HostKey {}\n{}\n", key.display(), server.join("\n")),
+        )
+        .unwrap();
+        let check = std::process::Command::new(sshd)
+            .arg("-T")
+            .arg("-f")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&check.stderr);
+        assert!(
+            check.status.success() && stderr.trim().is_empty(),
+            "{version}: sshd -T: {stderr}"
+        );
+        effective_values_match(&server, &String::from_utf8_lossy(&check.stdout), version);
+        let file = dir.path().join("ssh_config");
+        std::fs::write(&file, format!("Host *\n    {}\n", client.join("\n    "))).unwrap();
+        let parsed = std::process::Command::new("ssh")
+            .arg("-G")
+            .arg("-F")
+            .arg(&file)
+            .arg("peer")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&parsed.stderr);
+        assert!(parsed.status.success(), "{version}: ssh -G: {stderr}");
+        effective_values_match(&client, &String::from_utf8_lossy(&parsed.stdout), version);
+    }
+    insta::assert_snapshot!("hardened-algorithm-lines", all);
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}

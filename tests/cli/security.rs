@@ -91,7 +91,7 @@ fn the_audit_is_json_too() {
         .and_then(|s| s.split("--- stderr\n").next())
         .unwrap();
     let value: serde_json::Value = serde_json::from_str(json).expect("json");
-    assert_eq!(value["acknowledged"].as_array().unwrap().len(), 4);
+    assert_eq!(value["acknowledged"].as_array().unwrap().len(), 5);
     assert_eq!(value["acknowledged"][0]["name"], "dsa-keys");
     insta::assert_snapshot!("audit-json-acknowledged", json);
 }
