@@ -343,6 +343,8 @@ register! {
         => "run each host's `accord-hostkeys`, then `collect-keys.sh` to fill `keys/`, or set `ssh.central_keys = true`";
     W0512 Warning Keys "a file or line of `keys/` that cannot be read or parsed, and is ignored"
         => "replace the file the message names with a regular file of `ssh-keygen` output";
+    W0514 Warning Keys "certificates in `keys/` (std.ssh's host certificates) that expired or expire within the warning window"
+        => "remove them from `keys/` and run `accord build`, which signs the keys again; then apply the new trees";
 
     W0701 Warning Lint "a legacy OpenSSH target (before 3.7) relies on features modern OpenSSH removed"
         => "set `ssh.version` to the targets' real version, such as `9.2`";
