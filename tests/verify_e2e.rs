@@ -250,7 +250,8 @@ impl Lab {
             init: Init::Sysv,
             earlier: Vec::new(),
             transport,
-            ssh_port: 22,
+            // The ports std.ssh and std.rsh declare.
+            port: if transport == Transport::Rsh { 514 } else { 22 },
             keygen_script: keygen,
         }
     }
@@ -1443,7 +1444,7 @@ fn ssh_to_rsh_and_back_keeps_the_hosts_own_files() {
                 })
                 .collect(),
             transport,
-            ssh_port: 22,
+            port: if transport == Transport::Rsh { 514 } else { 22 },
             keygen_script: (transport == Transport::Ssh)
                 .then(|| PathBuf::from("usr/local/sbin/accord-hostkeys")),
         }

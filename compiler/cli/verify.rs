@@ -307,14 +307,7 @@ fn host_spec(rendered: &Rendered, id: HostId, build: &Path) -> Result<HostSpec, 
         );
         return Err(1);
     }
-    let transport = match host.config.str("transport") {
-        Some("rsh") => Transport::Rsh,
-        _ => Transport::Ssh,
-    };
-    let ssh_port = match host.config.get("ssh.port") {
-        Some(crate::model::Value::Int(port)) => u16::try_from(*port).unwrap_or(22),
-        _ => 22,
-    };
+    let (transport, port) = transport_of(rendered, id)?;
     let tree = build.join("hosts").join(&host.name);
     let install = Install::Apply {
         script: build.join("apply").join(format!("{}.sh", host.name)),
@@ -324,7 +317,6 @@ fn host_spec(rendered: &Rendered, id: HostId, build: &Path) -> Result<HostSpec, 
         Some("sysv") => Init::Sysv,
         _ => Init::Systemd,
     };
-    let keygen = Path::new("usr/local/sbin/accord-hostkeys");
     let mut aliases = host.aliases.clone();
     if let Some(domain) = rendered
         .cluster
@@ -338,13 +330,56 @@ fn host_spec(rendered: &Rendered, id: HostId, build: &Path) -> Result<HostSpec, 
         name: host.name.clone(),
         aliases,
         addresses,
-        keygen_script: (transport == Transport::Ssh && tree.join(keygen).exists())
-            .then(|| keygen.to_path_buf()),
+        keygen_script: transport
+            .setup_script(&host.config)
+            .filter(|script| tree.join(script).is_file()),
         tree,
         install,
         init,
         earlier: Vec::new(),
         transport,
-        ssh_port,
+        port,
     })
+}
+
+/// The transport of host `id` and its daemon's port, both from the
+/// transport's declaration (`transport NAME { port = ...; }`): verify
+/// needs a driver for it.
+fn transport_of(rendered: &Rendered, id: HostId) -> Result<(Transport, u16), i32> {
+    let host = &rendered.cluster.hosts[id.0 as usize];
+    let name = host
+        .config
+        .str(crate::model::TRANSPORT_OPTION)
+        .unwrap_or_default();
+    let known: Vec<&str> = Transport::ALL.iter().map(|t| t.name()).collect();
+    let Some(transport) = Transport::from_name(name) else {
+        plain_error(
+            &format!(
+                "verify has no driver for transport `{name}` (host `{}`)",
+                host.name
+            ),
+            Some(&format!("verify drives {}", known.join(" and "))),
+        );
+        return Err(1);
+    };
+    let port = rendered
+        .cluster
+        .declared
+        .transport(name)
+        .and_then(|declared| declared.port(&host.config));
+    match port {
+        Some(port) => Ok((transport, port)),
+        None => {
+            plain_error(
+                &format!(
+                    "no loaded module declares the port of transport `{name}` (host `{}`)",
+                    host.name
+                ),
+                Some(&format!(
+                    "import the module that declares `transport {name}`"
+                )),
+            );
+            Err(1)
+        }
+    }
 }

@@ -270,7 +270,6 @@ fn compare(tree: &Tree, old: &OldTree, scan: &Scan) -> Option<Compared> {
     };
     let mut dir_stats = scan.stats.iter();
     let root = dir_stats.next()?;
-    found.part.census(0);
     if let Some(mode) = tree.root_mode {
         found.kept_dir(&tree.base, root, mode);
     }

@@ -319,6 +319,16 @@ fn the_summary_counts_what_the_build_holds_as_find_and_du_do() {
     assert_eq!(summary.removed_hosts, ["c"]);
     assert!(summary.entries_removed >= 12, "{summary:?}");
     check(&summary);
+    // After every kind of change, whichever way each tree was compared.
+    let mut cases = changes();
+    cases.push(("every host's file", Box::new(|p| *p = motd_everywhere())));
+    for (_, change) in cases {
+        check(&build(&sample(), tmp.path()).unwrap());
+        let mut plan = sample();
+        change(&mut plan);
+        check(&build(&plan, tmp.path()).unwrap());
+        check(&build(&plan, tmp.path()).unwrap());
+    }
 }
 
 /// Runs `old` then `new` into a fresh directory, killing the second build

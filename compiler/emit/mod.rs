@@ -13,7 +13,10 @@
 //!    following links) keeps two builds from interleaving;
 //! 3. everything new is written into `OUT/.<cluster>.staging-XXXX`: the
 //!    whole build when there is no previous one to update, else only what
-//!    differs from it (`tree.rs` compares by inode, without reading files);
+//!    differs from it, without reading host files: a host whose key and
+//!    directories are unchanged is skipped, one whose plan changed is
+//!    compared with its previous manifest (`diff.rs`), any other walked
+//!    by inode (`tree.rs`);
 //! 4. a fresh build is swapped in with one exchange of directories; a
 //!    rebuild commits by renaming its staging directory, then runs its
 //!    journal of renames (`journal.rs`), which the next build finishes if

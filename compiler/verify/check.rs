@@ -7,18 +7,16 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::firewall;
 use super::host::accounts;
 use super::lab::Lab;
 use super::report::{Connect, Observed, PairResult, FIREWALL_LINE};
-use super::{
-    emit, signal, ExpectedPair, ProgressEvent, Transport, VerifyError, VerifyOptions, VerifySpec,
-};
+use super::{emit, signal, ExpectedPair, ProgressEvent, VerifyError, VerifyOptions, VerifySpec};
 
 /// How long to wait for the daemon's log line after the client returned.
-const LOG_GRACE: Duration = Duration::from_millis(1500);
+pub(super) const LOG_GRACE: Duration = Duration::from_millis(1500);
 
 /// Tries every expected pair with `opts.jobs` workers, in the spec's order.
 pub fn run_all(
@@ -61,7 +59,7 @@ pub fn run_all(
 /// users do; on its own host, its address (a login between two users of
 /// one host goes to the host's own address, not the `127.0.1.1` of its
 /// name, so the daemon sees it from the host's address).
-fn target(spec: &VerifySpec, from: usize, to: usize) -> String {
+pub(super) fn target(spec: &VerifySpec, from: usize, to: usize) -> String {
     if from == to {
         spec.hosts[to].addresses[0].to_string()
     } else {
@@ -86,10 +84,10 @@ fn check_pair(
     let to = index(spec, &pair.to_host);
     let (observed, log_line, client) = match through_firewall(lab, spec, from, to) {
         Some(stopped) => stopped,
-        None => match spec.hosts[to].transport {
-            Transport::Ssh => try_ssh(lab, spec, opts, pair, from, to),
-            Transport::Rsh => try_rsh(lab, spec, opts, pair, from, to),
-        },
+        None => spec.hosts[to]
+            .transport
+            .driver()
+            .try_pair(lab, spec, opts, pair, from, to),
     };
     PairResult {
         from_user: pair.from_user.clone(),
@@ -152,7 +150,13 @@ fn through_firewall(
 }
 
 /// The client command: on host `from`, as `user`, bounded by `timeout`.
-fn client(lab: &Lab, spec: &VerifySpec, from: usize, user: &str, timeout: Duration) -> Command {
+pub(super) fn client(
+    lab: &Lab,
+    spec: &VerifySpec,
+    from: usize,
+    user: &str,
+    timeout: Duration,
+) -> Command {
     let mut cmd = lab.on_host(from);
     let acct = accounts(&spec.users)
         .into_iter()
@@ -181,180 +185,11 @@ fn client(lab: &Lab, spec: &VerifySpec, from: usize, user: &str, timeout: Durati
     cmd
 }
 
-fn try_ssh(
-    lab: &Lab,
-    spec: &VerifySpec,
-    opts: &VerifyOptions,
-    pair: &ExpectedPair,
-    from: usize,
-    to: usize,
-) -> (Observed, Option<String>, Option<String>) {
-    let log = lab.dir(to).daemon_log();
-    let start = file_len(&log);
-    let connect = (opts.client_timeout.as_secs() / 2).max(1);
-    let out = client(lab, spec, from, &pair.from_user, opts.client_timeout)
-        .arg("/usr/bin/ssh")
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            &format!("ConnectTimeout={connect}"),
-        ])
-        .args([
-            "-o",
-            "LogLevel=ERROR",
-            "-p",
-            &spec.hosts[to].ssh_port.to_string(),
-        ])
-        .args(["-l", &pair.to_user, &target(spec, from, to), "true"])
-        .output();
-    let client_text = out.as_ref().map(summary).ok();
-    let ok = out.as_ref().map(|o| o.status.success()).unwrap_or(false);
-    let src = spec.hosts[from].addresses[0].to_string();
-    let user = format!(" {} ", pair.to_user);
-    let t = Instant::now();
-    loop {
-        let lines = new_lines(&log, start);
-        let mine: Vec<&str> = lines
-            .iter()
-            .map(String::as_str)
-            .filter(|l| l.contains(&format!(" {src} ")) || l.contains(&format!("{src} port")))
-            .collect();
-        let accept = mine
-            .iter()
-            .find(|l| l.starts_with("Accepted ") && l.contains(&user));
-        if ok {
-            if let Some(l) = accept {
-                return (Observed::Allowed, Some(l.to_string()), client_text);
-            }
-        } else if let Some(l) = best_refusal(&mine, &lines) {
-            return (Observed::Refused, Some(l), client_text);
-        }
-        if t.elapsed() > LOG_GRACE {
-            let why = if ok {
-                "the client succeeded but sshd logged no accepted login from it"
-            } else {
-                "the client failed but sshd logged no attempt from it"
-            };
-            return (
-                Observed::Error(why.into()),
-                mine.last().map(|s| s.to_string()),
-                client_text,
-            );
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-/// The most telling refusal line: a reason if sshd gave one, else the
-/// failed attempt, else the closed connection.
-fn best_refusal(mine: &[&str], all: &[String]) -> Option<String> {
-    const REASONS: [&str; 5] = [
-        "bad modes",
-        "bad ownership",
-        "ROOT LOGIN REFUSED",
-        "refused",
-        "not allowed",
-    ];
-    if mine.is_empty() {
-        return None;
-    }
-    let closed = mine.iter().any(|l| {
-        l.contains("Connection closed") || l.contains("Disconnected") || l.contains("Failed")
-    });
-    if !closed {
-        return None;
-    }
-    for r in REASONS {
-        if let Some(l) = all.iter().find(|l| l.contains(r)) {
-            return Some(l.clone());
-        }
-    }
-    mine.iter()
-        .find(|l| l.starts_with("Failed "))
-        .or_else(|| mine.last())
-        .map(|s| s.to_string())
-}
-
-fn try_rsh(
-    lab: &Lab,
-    spec: &VerifySpec,
-    opts: &VerifyOptions,
-    pair: &ExpectedPair,
-    from: usize,
-    to: usize,
-) -> (Observed, Option<String>, Option<String>) {
-    let log = lab.dir(to).syslog();
-    let start = file_len(&log);
-    let nonce = format!(
-        "accord-nonce-{}-{from}-{to}-{}",
-        std::process::id(),
-        pair.to_user
-    );
-    let out = client(lab, spec, from, &pair.from_user, opts.client_timeout)
-        .args([
-            "/usr/bin/netkit-rsh",
-            "-n",
-            "-l",
-            &pair.to_user,
-            &target(spec, from, to),
-            "echo",
-            &nonce,
-        ])
-        .output();
-    let client_text = out.as_ref().map(summary).ok();
-    let echoed = out
-        .as_ref()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains(&nonce))
-        .unwrap_or(false);
-    let denied = out
-        .as_ref()
-        .map(|o| String::from_utf8_lossy(&o.stderr).contains("Permission denied"))
-        .unwrap_or(false);
-    let needle = format!("as {}", pair.to_user);
-    let from_user = format!(" {}@", pair.from_user);
-    // tcpd (`rsh.tcpd`) refuses before in.rshd runs: it logs the client's
-    // address under in.rshd's name and closes the connection after five
-    // seconds; the client then reports a protocol failure.
-    // Its line ends with the client's address in parentheses (after the
-    // name it resolved): `refused connect from h3 (10.0.0.3)`.
-    let client = format!("({})", spec.hosts[from].addresses[0]);
-    let tcpd_refused = |l: &&String| l.contains("refused connect from ") && l.ends_with(&client);
-    let t = Instant::now();
-    loop {
-        let lines = new_lines(&log, start);
-        let mine = lines
-            .iter()
-            .rev()
-            .find(|l| l.contains(&from_user) && l.contains(&needle))
-            .or_else(|| lines.iter().rev().find(tcpd_refused))
-            .or_else(|| lines.iter().rev().find(|l| l.contains("rshd")))
-            .cloned();
-        if echoed {
-            return (Observed::Allowed, mine, client_text);
-        }
-        if denied && (mine.is_some() || t.elapsed() > LOG_GRACE) {
-            return (Observed::Refused, mine, client_text);
-        }
-        if let Some(l) = lines.iter().find(tcpd_refused) {
-            return (Observed::Refused, Some(l.clone()), client_text);
-        }
-        if t.elapsed() > LOG_GRACE {
-            return (
-                Observed::Error("no echo and no refusal from in.rshd".into()),
-                mine,
-                client_text,
-            );
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-fn file_len(p: &Path) -> u64 {
+pub(super) fn file_len(p: &Path) -> u64 {
     fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
-fn new_lines(p: &Path, from: u64) -> Vec<String> {
+pub(super) fn new_lines(p: &Path, from: u64) -> Vec<String> {
     let bytes = fs::read(p).unwrap_or_default();
     let start = (from as usize).min(bytes.len());
     String::from_utf8_lossy(&bytes[start..])
@@ -364,7 +199,7 @@ fn new_lines(p: &Path, from: u64) -> Vec<String> {
 }
 
 /// The client's exit status and last stderr line, for the report.
-fn summary(o: &Output) -> String {
+pub(super) fn summary(o: &Output) -> String {
     let err = String::from_utf8_lossy(&o.stderr);
     let last = err
         .lines()

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::report::Connect;
-use super::{HostSpec, Outsider, Transport, VerifyError, VerifySpec};
+use super::{HostSpec, Outsider, VerifyError, VerifySpec};
 
 /// The ruleset a host's tree carries, relative to the tree.
 pub const RULESET: &str = "etc/accord/firewall.nft";
@@ -44,12 +44,9 @@ pub fn has_firewall(h: &HostSpec) -> bool {
     h.tree.join(RULESET).is_file()
 }
 
-/// The transport port of a host: ssh's port, or 514 for rsh.
+/// The transport port of a host (its declaration's, in the spec).
 pub fn transport_port(h: &HostSpec) -> u16 {
-    match h.transport {
-        Transport::Ssh => h.ssh_port,
-        Transport::Rsh => 514,
-    }
+    h.port
 }
 
 /// The outsider's address, when the run has one: only when some host has a
@@ -107,7 +104,10 @@ pub fn outsider_address(spec: &VerifySpec) -> Result<Option<Ipv4Addr>, VerifyErr
 /// close with a reset (`SO_LINGER` 0), so no port lingers in TIME_WAIT, and
 /// they stay below the ports rsh clients take first (1023 down).
 pub fn source_port(h: &HostSpec, slot: usize) -> Option<u16> {
-    (h.transport == Transport::Rsh).then(|| 600 + (slot % 400) as u16)
+    h.transport
+        .driver()
+        .privileged_client()
+        .then(|| 600 + (slot % 400) as u16)
 }
 
 /// One connect from inside the network namespace at `netns` (a
@@ -281,7 +281,7 @@ fn first_words(mut s: TcpStream) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{Init, Install, KnownHosts};
+    use crate::verify::{Init, Install, KnownHosts, Transport};
 
     fn spec(tree: &Path, addrs: &[[u8; 4]], outsider: Outsider) -> VerifySpec {
         VerifySpec {
@@ -297,7 +297,7 @@ mod tests {
                     init: Init::Sysv,
                     earlier: Vec::new(),
                     transport: Transport::Ssh,
-                    ssh_port: 22,
+                    port: 22,
                     keygen_script: None,
                 })
                 .collect(),

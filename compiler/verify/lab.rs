@@ -336,7 +336,7 @@ impl Lab {
                     let target = SocketAddrV4::new(h.addresses[0], firewall::transport_port(h));
                     let sport = firewall::source_port(h, 2 * i + phase);
                     let netns = netns.clone();
-                    let banner = h.transport == Transport::Ssh;
+                    let banner = h.transport.driver().speaks_first();
                     s.spawn(move || {
                         firewall::probe(netns, target, sport, firewall::PROBE_TIMEOUT, banner)
                     })
@@ -520,10 +520,7 @@ impl Lab {
     pub fn wait_daemons(&mut self) -> Result<(), VerifyError> {
         for i in 0..self.spec.hosts.len() {
             let h = &self.spec.hosts[i];
-            let port = match h.transport {
-                Transport::Ssh => h.ssh_port,
-                Transport::Rsh => 514,
-            };
+            let port = h.port;
             let anchor = self.anchor(i);
             let what = format!("`{}` to listen on port {port}", h.name);
             self.wait_for(Duration::from_secs(10), &what, |_| listening(anchor, port))
@@ -558,7 +555,7 @@ impl Lab {
             let out = self
                 .on_host(scanner)
                 .args(["/usr/bin/timeout", "15", "/usr/bin/ssh-keyscan", "-T", "5"])
-                .args(["-p", &h.ssh_port.to_string(), &h.addresses[0].to_string()])
+                .args(["-p", &h.port.to_string(), &h.addresses[0].to_string()])
                 .output()?;
             let text = String::from_utf8_lossy(&out.stdout);
             let mut found = false;

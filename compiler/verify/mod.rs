@@ -19,6 +19,7 @@
 //! orderly error by [`signal`]).
 
 mod check;
+mod driver;
 mod firewall;
 mod host;
 mod hostfiles;
@@ -26,7 +27,9 @@ mod install;
 mod lab;
 mod report;
 mod require;
+mod rsh;
 mod signal;
+mod ssh;
 mod syslog;
 
 use std::net::Ipv4Addr;
@@ -71,8 +74,9 @@ pub struct HostSpec {
     pub earlier: Vec<Stage>,
     /// The daemon that guards it.
     pub transport: Transport,
-    /// The port sshd listens on (ssh only).
-    pub ssh_port: u16,
+    /// The port its daemon listens on: the transport's declared port for
+    /// the host's config (`transport NAME { port = ...; }`).
+    pub port: u16,
     /// The host-key script, as a path inside the tree (`etc/...`).
     pub keygen_script: Option<PathBuf>,
 }
@@ -678,7 +682,7 @@ mod tests {
                 init: Init::Sysv,
                 earlier: Vec::new(),
                 transport: Transport::Ssh,
-                ssh_port: 22,
+                port: 22,
                 keygen_script: None,
             }],
             users: vec![],

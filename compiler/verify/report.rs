@@ -438,10 +438,7 @@ fn write_outsider(f: &mut fmt::Formatter<'_>, o: &OutsiderReport) -> fmt::Result
             Some(port) => format!("{} (source port {port})", o.address),
             None => o.address.to_string(),
         };
-        let transport = match p.transport {
-            Transport::Ssh => "ssh",
-            Transport::Rsh => "rsh",
-        };
+        let transport = p.transport.name();
         match &p.verdict {
             Verdict::GotThrough => writeln!(
                 f,

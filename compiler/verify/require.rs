@@ -14,20 +14,6 @@ const COMMON: &[(&str, &str)] = &[
     ("/usr/bin/cp", "coreutils"),
 ];
 
-const SSH: &[(&str, &str)] = &[
-    ("/usr/sbin/sshd", "openssh-server"),
-    ("/usr/bin/ssh", "openssh-client"),
-    ("/usr/bin/ssh-keyscan", "openssh-client"),
-    ("/usr/bin/ssh-keygen", "openssh-client"),
-    ("/usr/lib/openssh/ssh-keysign", "openssh-client"),
-];
-
-const RSH: &[(&str, &str)] = &[
-    ("/usr/sbin/in.rshd", "rsh-server"),
-    ("/usr/sbin/inetd", "openbsd-inetd"),
-    ("/usr/bin/netkit-rsh", "rsh-client"),
-];
-
 /// The `ip` binary.
 pub const IP: &str = "/usr/bin/ip";
 /// Alternative location of `ip`.
@@ -56,11 +42,10 @@ pub fn requirements(spec: &VerifySpec) -> Result<(), VerifyError> {
         });
     }
     let mut needed: Vec<(&str, &str)> = COMMON.to_vec();
-    if spec.hosts.iter().any(|h| h.transport == Transport::Ssh) {
-        needed.extend_from_slice(SSH);
-    }
-    if spec.hosts.iter().any(|h| h.transport == Transport::Rsh) {
-        needed.extend_from_slice(RSH);
+    for transport in Transport::ALL {
+        if spec.hosts.iter().any(|h| h.transport == transport) {
+            needed.extend_from_slice(transport.driver().programs());
+        }
     }
     if spec.hosts.iter().any(super::firewall::has_firewall) {
         needed.push(super::firewall::NFT);
