@@ -1,11 +1,20 @@
-//! The driver of the pure stages: load, evaluate, build the trust graph.
-//! Reads like the pipeline; nothing here writes files.
+//! The pipeline's one driver, used by every command and by library
+//! callers: [`compile`] runs the pure front end (load, evaluate, the trust
+//! graph, lints); [`plan`] carries a compiled cluster through the keys
+//! stage (with `build`'s steps) and render into the plan, with the trust
+//! the build grants beside it; [`write`] emits a plan; [`build`] is all of
+//! them. Reads like the pipeline; only [`write`] and the steps write files.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::diagnostic::{Diagnostic, SourceMap};
 use crate::graph::TrustGraph;
 use crate::load::{Loader, SourcePath};
 use crate::model::Cluster;
-use crate::{eval, load};
+use crate::plan::{BuildPlan, ClusterFile};
+use crate::review::trust::{TrustView, TRUST_FILE};
+use crate::{emit, eval, keys, load, render};
 
 /// Everything the front end learned about one root file.
 #[derive(Debug, Default)]
@@ -49,6 +58,168 @@ pub fn compile(root: &SourcePath, loader: &dyn Loader) -> Compilation {
     }
     crate::diagnostic::sort(&mut out.diagnostics);
     out
+}
+
+/// How a run treats the `keys/` directory beside the cluster file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyPolicy {
+    /// Run the standard library's steps first (`ssh.central_keys` makes
+    /// missing host keys): only `build` writes into `keys/`.
+    pub generate: bool,
+    /// Missing keys are errors.
+    pub require: bool,
+    /// The caller makes and collects every host's keys itself (`verify`),
+    /// so keys missing from `keys/` are no finding.
+    pub made_later: bool,
+}
+
+/// A compiled cluster carried through the keys stage and render.
+#[derive(Debug)]
+pub struct Planned {
+    /// Every host's tree, the cluster files, and `trust.txt`.
+    pub plan: BuildPlan,
+    /// The keys stage's and render's diagnostics, sorted.
+    pub diagnostics: Vec<Diagnostic>,
+    /// What the standard library's steps made in `keys/`.
+    pub steps: keys::steps::Ran,
+    /// How long render took, with what it made.
+    pub timings: Vec<(&'static str, Duration, String)>,
+}
+
+/// The standard library's steps could not run in `keys/`.
+#[derive(Debug)]
+pub struct StepsFailed {
+    pub dir: PathBuf,
+    pub error: keys::steps::StepError,
+}
+
+/// Carries `cluster` (compiled from files shown as `sources`) through the
+/// keys stage, reading `keys_dir` (after its steps when `policy.generate`),
+/// and render, into the plan `build` writes and `check`, `snapshot`, `diff`
+/// and `verify` read: what is reviewed and verified is what is built.
+pub fn plan(
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    sources: &SourceMap,
+    keys_dir: &Path,
+    policy: KeyPolicy,
+) -> Result<Planned, StepsFailed> {
+    let mut timings = Vec::new();
+    let mut steps = keys::steps::Ran::default();
+    if policy.generate {
+        let (before, _) = keys::read_keys_dir(keys_dir, cluster);
+        steps = keys::steps::run(keys_dir, cluster, &before).map_err(|error| StepsFailed {
+            dir: keys_dir.to_path_buf(),
+            error,
+        })?;
+    }
+    let (keys, mut diagnostics) = keys::read(keys_dir, cluster, policy.require);
+    let started = Instant::now();
+    let (mut plan, rendered) = render::render_with(cluster, graph, &keys);
+    let entries: usize = plan.hosts.iter().map(|h| h.entries.len()).sum();
+    let what = format!("{entries} entries, {} distinct contents", plan.blobs.len());
+    timings.push(("render", started.elapsed(), what));
+    let trust = TrustView::of_cluster(cluster, graph, sources).to_text();
+    add_cluster_file(&mut plan, TRUST_FILE, trust.as_bytes());
+    diagnostics.extend(rendered);
+    if policy.made_later {
+        diagnostics.retain(|d| d.code != keys::MISSING_KEYS_WARNING);
+    }
+    crate::diagnostic::sort(&mut diagnostics);
+    Ok(Planned {
+        plan,
+        diagnostics,
+        steps,
+        timings,
+    })
+}
+
+/// Writes `plan` to `OUT/<cluster>/`, with the resolved model beside the
+/// host trees (`cluster.json`, for tools and for the reader of a build who
+/// has no accord at hand); a failed write leaves the previous build.
+pub fn write(
+    mut plan: BuildPlan,
+    cluster: &Cluster,
+    sources: &SourceMap,
+    out: &Path,
+    options: &emit::EmitOptions,
+) -> Result<(BuildPlan, emit::Summary), emit::EmitError> {
+    let json = crate::model_json::to_compact_json(cluster, sources);
+    let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
+    text.push('\n');
+    add_cluster_file(&mut plan, "cluster.json", text.as_bytes());
+    let summary = emit::write(&plan, out, options)?;
+    Ok((plan, summary))
+}
+
+/// A file beside the host trees.
+fn add_cluster_file(plan: &mut BuildPlan, path: &str, bytes: &[u8]) {
+    let blob = plan.blobs.intern(bytes);
+    plan.cluster_files.push(ClusterFile {
+        path: path.to_string(),
+        blob,
+        mode: 0o644,
+    });
+    plan.cluster_files.sort_by(|a, b| a.path.cmp(&b.path));
+}
+
+/// What [`build`] did.
+#[derive(Debug)]
+pub struct Built {
+    /// Every stage's diagnostics, with the files they point into.
+    pub compilation: Compilation,
+    /// What was written; `None` when errors stopped the build before it.
+    pub summary: Option<emit::Summary>,
+}
+
+/// Why [`build`] wrote nothing although the input had no errors.
+#[derive(Debug)]
+pub enum BuildError {
+    Steps(StepsFailed),
+    Emit(emit::EmitError),
+}
+
+/// `accord build` for a library caller: compiles `root`, plans it with the
+/// host keys in `keys_dir` and writes it to `out`, exactly as the command
+/// does. Errors in the input stop it before anything is written (they are
+/// in `compilation.diagnostics`, and `summary` is `None`).
+pub fn build(
+    root: &SourcePath,
+    loader: &dyn Loader,
+    keys_dir: &Path,
+    policy: KeyPolicy,
+    out: &Path,
+    options: &emit::EmitOptions,
+) -> Result<Built, BuildError> {
+    let mut compilation = compile(root, loader);
+    let (Some(cluster), Some(graph)) = (&compilation.cluster, &compilation.graph) else {
+        return Ok(Built {
+            compilation,
+            summary: None,
+        });
+    };
+    if compilation.has_errors() {
+        return Ok(Built {
+            compilation,
+            summary: None,
+        });
+    }
+    let planned =
+        plan(cluster, graph, &compilation.sources, keys_dir, policy).map_err(BuildError::Steps)?;
+    let stop = planned.diagnostics.iter().any(Diagnostic::is_error);
+    let summary = if stop {
+        None
+    } else {
+        let (_, summary) = write(planned.plan, cluster, &compilation.sources, out, options)
+            .map_err(BuildError::Emit)?;
+        Some(summary)
+    };
+    compilation.diagnostics.extend(planned.diagnostics);
+    crate::diagnostic::sort(&mut compilation.diagnostics);
+    Ok(Built {
+        compilation,
+        summary,
+    })
 }
 
 #[cfg(test)]
@@ -102,6 +273,59 @@ mod tests {
         }
         out.extend_from_slice(&seed[end..]);
         out
+    }
+
+    /// A library caller's build is the command's: the rsh example's tree,
+    /// `trust.txt` and `cluster.json`, and nothing written for an input
+    /// with errors.
+    #[test]
+    fn build_writes_what_the_command_writes() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/rsh-lab/cluster.dsl");
+        let loader = crate::load::FsLoader { stdlib_dir: None };
+        let out = tempfile::tempdir().unwrap();
+        let keys = out.path().join("keys");
+        let options = emit::EmitOptions::default();
+        let built = build(
+            &SourcePath::Fs(root),
+            &loader,
+            &keys,
+            KeyPolicy::default(),
+            out.path(),
+            &options,
+        )
+        .unwrap();
+        assert!(
+            !built.compilation.has_errors(),
+            "{:#?}",
+            built.compilation.diagnostics
+        );
+        assert!(built.summary.is_some());
+        let cluster = built.compilation.cluster.as_ref().unwrap();
+        let dir = out.path().join(&cluster.name);
+        for file in ["trust.txt", "cluster.json"] {
+            assert!(dir.join(file).is_file(), "{file}");
+        }
+        let host = &cluster.hosts[0].name;
+        assert!(dir.join("hosts").join(host).join("root/.rhosts").is_file());
+
+        let bad = out.path().join("bad.dsl");
+        std::fs::write(
+            &bad,
+            "cluster c { host a { address = 10.0.0.1; } trust x@a -> y@b; }\n",
+        )
+        .unwrap();
+        let built = build(
+            &SourcePath::Fs(bad),
+            &loader,
+            &keys,
+            KeyPolicy::default(),
+            &out.path().join("none"),
+            &options,
+        )
+        .unwrap();
+        assert!(built.compilation.has_errors());
+        assert!(built.summary.is_none());
+        assert!(!out.path().join("none").exists());
     }
 
     proptest! {

@@ -3,7 +3,7 @@
 
 /// Quotes a string for sh: single quotes, with `'` spelled `'\''`. The
 /// result is one word whatever the string holds.
-pub fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 

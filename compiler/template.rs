@@ -124,14 +124,14 @@ pub(crate) const DOMAIN_OPTION: &str = "domain";
 /// `__options`), so a class render that uses it records the options it
 /// depends on (`transport`, and `ssh.port` for ssh's port) like any other.
 #[derive(Debug)]
-pub struct TransportValue {
+pub(crate) struct TransportValue {
     transports: Arc<[TransportDecl]>,
     options: Value,
 }
 
 impl TransportValue {
     /// The value for a context whose flat options are `options`.
-    pub fn value(transports: Arc<[TransportDecl]>, options: Value) -> Value {
+    pub(crate) fn value(transports: Arc<[TransportDecl]>, options: Value) -> Value {
         Value::from_object(TransportValue {
             transports,
             options,
@@ -291,7 +291,7 @@ impl Templates {
     /// Adds every template of `cluster`, each reachable as `x.j2` (as
     /// includes name it) and as `templates/x.j2` (as a rule names it,
     /// relative to its module).
-    pub fn load(cluster: &Cluster) -> Templates {
+    pub(crate) fn load(cluster: &Cluster) -> Templates {
         let mut env = environment(cluster.hosts.len());
         let mut names = HashMap::new();
         let mut broken = HashMap::new();
@@ -312,7 +312,7 @@ impl Templates {
 
     /// Renders a short template (a path, owner, command, message); text
     /// without template syntax is returned as is.
-    pub fn small(&self, source: &str, ctx: &Value) -> Result<String, Error> {
+    pub(crate) fn small(&self, source: &str, ctx: &Value) -> Result<String, Error> {
         if !is_template(source) {
             return Ok(source.to_string());
         }

@@ -4,7 +4,7 @@ use std::process::Command;
 
 /// True when `program` can be run; otherwise a loud skip, or a failure under
 /// `CI=true` (where `scripts/install-test-deps` has installed everything).
-pub fn have(program: &str) -> bool {
+pub(crate) fn have(program: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .output()

@@ -26,7 +26,7 @@ pub struct AuditArgs {
 /// Prints the report. Exits 1 when the cluster has errors (no report), or
 /// has warnings under `--deny-warnings` (after the report). With `--diff`,
 /// exits 1 when anyone gains root.
-pub fn run(args: &AuditArgs) -> Result<(), i32> {
+pub(super) fn run(args: &AuditArgs) -> Result<(), i32> {
     if let Some([old, new]) = args.diff.as_deref() {
         return run_diff(args, old, new);
     }

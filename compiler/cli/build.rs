@@ -5,14 +5,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{detail, failed, info, plain_error, report, shown, Common};
-use crate::compile::Compilation;
+use super::{detail, detail_took, failed, info, plain_error, report, shown, Common};
+use crate::compile::{self, Compilation};
 use crate::diagnostic::SourceMap;
 use crate::graph::TrustGraph;
 use crate::model::Cluster;
-use crate::plan::{BuildPlan, ClusterFile};
-use crate::review::trust::{TrustView, TRUST_FILE};
-use crate::{emit, keys, render};
+use crate::plan::BuildPlan;
+use crate::{emit, keys};
 
 /// Arguments of `accord build`.
 #[derive(Debug, Args)]
@@ -47,18 +46,7 @@ pub struct BuildArgs {
     pub recheck: bool,
 }
 
-/// How a command treats the `keys/` directory beside the cluster file.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct KeyPolicy {
-    /// Make missing central keys (`ssh.central_keys = true`) first: only
-    /// `build` writes into `keys/`.
-    pub generate: bool,
-    /// Missing keys are errors.
-    pub require: bool,
-    /// The command makes and collects every host's keys itself (`verify`),
-    /// so keys missing from `keys/` are no finding.
-    pub made_later: bool,
-}
+pub(crate) use crate::compile::KeyPolicy;
 
 /// Above this many hosts, archives are written only when asked for.
 const AUTO_ARCHIVE_HOSTS: usize = 1_000;
@@ -66,7 +54,7 @@ const AUTO_ARCHIVE_HOSTS: usize = 1_000;
 const AUTO_ARCHIVE_BYTES: u64 = 256 << 20;
 
 /// A compiled and rendered cluster, ready to write or to review.
-pub struct Rendered {
+pub(super) struct Rendered {
     /// Warnings printed on the way (compile and render).
     pub warnings: usize,
     pub sources: SourceMap,
@@ -75,29 +63,34 @@ pub struct Rendered {
     pub plan: BuildPlan,
 }
 
-/// Compiles and renders the file with the host keys in `keys/` beside it,
-/// printing diagnostics; `Err(code)` when they stop the command.
-pub fn rendered(common: &Common, policy: KeyPolicy) -> Result<Rendered, i32> {
+/// Compiles the file and plans it with the host keys in `keys/` beside it
+/// (`compile::plan`, the pipeline's one driver), printing diagnostics;
+/// `Err(code)` when they stop the command.
+pub(crate) fn rendered(common: &Common, policy: KeyPolicy) -> Result<Rendered, i32> {
     let compilation = common.compile()?;
     let warnings = count_warnings(&compilation.diagnostics);
     let (Some(cluster), Some(graph)) = (compilation.cluster, compilation.graph) else {
         return Err(1);
     };
-    let (keys, mut diagnostics) = host_keys(common, &cluster, policy)?;
-    let started = std::time::Instant::now();
-    let (mut plan, rendered) = render::render_with(&cluster, &graph, &keys);
-    let entries: usize = plan.hosts.iter().map(|h| h.entries.len()).sum();
-    let what = format!("{entries} entries, {} distinct contents", plan.blobs.len());
-    detail("render", started, &what);
-    add_trust_file(&mut plan, &cluster, &graph, &compilation.sources);
-    diagnostics.extend(rendered);
-    if policy.made_later {
-        diagnostics.retain(|d| d.code != keys::MISSING_KEYS_WARNING);
+    let dir = keys::keys_dir(&common.file);
+    let planned = match compile::plan(&cluster, &graph, &compilation.sources, &dir, policy) {
+        Ok(planned) => planned,
+        Err(failed) => {
+            plain_error(
+                &format!("cannot prepare `{}`: {}", shown(&failed.dir), failed.error),
+                Some("the standard library's steps run their program in keys/ (std.ssh's central keys need `ssh-keygen`, Debian: openssh-client); keys/ must be writable"),
+            );
+            return Err(1);
+        }
+    };
+    say_steps(&planned.steps, &dir);
+    for (stage, took, what) in &planned.timings {
+        detail_took(stage, *took, what);
     }
+    let mut diagnostics = planned.diagnostics;
     if common.errors_only {
         diagnostics.retain(crate::diagnostic::Diagnostic::is_error);
     }
-    crate::diagnostic::sort(&mut diagnostics);
     let rendering = Compilation {
         diagnostics,
         sources: compilation.sources,
@@ -112,7 +105,7 @@ pub fn rendered(common: &Common, policy: KeyPolicy) -> Result<Rendered, i32> {
         sources: rendering.sources,
         cluster,
         graph,
-        plan,
+        plan: planned.plan,
     })
 }
 
@@ -123,75 +116,23 @@ fn count_warnings(diagnostics: &[crate::diagnostic::Diagnostic]) -> usize {
         .count()
 }
 
-/// The resolved model beside the host trees (`cluster.json`), for tools
-/// and for the reader of a build who has no accord at hand.
-fn add_model_file(plan: &mut BuildPlan, cluster: &Cluster, sources: &SourceMap) {
-    let json = super::eval::to_compact_json(cluster, sources);
-    let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
-    text.push('\n');
-    let blob = plan.blobs.intern(text.as_bytes());
-    plan.cluster_files.push(ClusterFile {
-        path: "cluster.json".to_string(),
-        blob,
-        mode: 0o644,
-    });
-    plan.cluster_files.sort_by(|a, b| a.path.cmp(&b.path));
-}
-
-/// Writes the trust the build grants beside the host trees (`trust.txt`),
-/// so reviewers and `accord diff` between build directories see it.
-fn add_trust_file(
-    plan: &mut BuildPlan,
-    cluster: &Cluster,
-    graph: &TrustGraph,
-    sources: &SourceMap,
-) {
-    let text = TrustView::of_cluster(cluster, graph, sources).to_text();
-    let blob = plan.blobs.intern(text.as_bytes());
-    plan.cluster_files.push(ClusterFile {
-        path: TRUST_FILE.to_string(),
-        blob,
-        mode: 0o644,
-    });
-    plan.cluster_files.sort_by(|a, b| a.path.cmp(&b.path));
-}
-
-/// Reads `keys/`, after running the stdlib's steps in it when the policy
-/// says so (only `build` writes into `keys/`).
-fn host_keys(
-    common: &Common,
-    cluster: &Cluster,
-    policy: KeyPolicy,
-) -> Result<(keys::Keys, Vec<crate::diagnostic::Diagnostic>), i32> {
-    let dir = keys::keys_dir(&common.file);
-    if policy.generate {
-        let (before, _) = keys::read_keys_dir(&dir, cluster);
-        match keys::steps::run(&dir, cluster, &before) {
-            Ok(ran) if !ran.made.is_empty() => {
-                let mut steps: Vec<&str> = ran.runs.iter().map(|r| r.0.as_str()).collect();
-                steps.dedup();
-                info(&format!(
-                    "made {} files in {} (step {})",
-                    ran.made.len(),
-                    shown(&dir),
-                    steps.join(", ")
-                ));
-            }
-            Ok(_) => {}
-            Err(e) => {
-                plain_error(
-                    &format!("cannot prepare `{}`: {e}", shown(&dir)),
-                    Some("the standard library's steps run their program in keys/ (std.ssh's central keys need `ssh-keygen`, Debian: openssh-client); keys/ must be writable"),
-                );
-                return Err(1);
-            }
-        }
+/// Says what the standard library's steps made in `keys/`, if anything.
+fn say_steps(ran: &keys::steps::Ran, dir: &std::path::Path) {
+    if ran.made.is_empty() {
+        return;
     }
-    Ok(keys::read(&dir, cluster, policy.require))
+    let mut steps: Vec<&str> = ran.runs.iter().map(|r| r.0.as_str()).collect();
+    steps.dedup();
+    info(&format!(
+        "made {} files in {} (step {})",
+        ran.made.len(),
+        shown(dir),
+        steps.join(", ")
+    ));
 }
 
 /// Builds the cluster; a failed build leaves the previous output untouched.
-pub fn run(args: &BuildArgs) -> Result<(), i32> {
+pub(super) fn run(args: &BuildArgs) -> Result<(), i32> {
     let policy = KeyPolicy {
         generate: true,
         require: args.require_keys,
@@ -200,13 +141,12 @@ pub fn run(args: &BuildArgs) -> Result<(), i32> {
     // A refused `-o` is said before any compiling or warning.
     emit::refuse_foreign(&args.out).map_err(|e| write_failed(&e))?;
     let Rendered {
-        mut plan,
+        plan,
         cluster,
         sources,
         warnings,
         ..
     } = rendered(&args.common, policy)?;
-    add_model_file(&mut plan, &cluster, &sources);
     let archives = archives(args, &plan);
     let options = emit::EmitOptions {
         archives,
@@ -217,8 +157,8 @@ pub fn run(args: &BuildArgs) -> Result<(), i32> {
         ..emit::EmitOptions::default()
     };
     let started = std::time::Instant::now();
-    match emit::write(&plan, &args.out, &options) {
-        Ok(summary) => {
+    match compile::write(plan, &cluster, &sources, &args.out, &options) {
+        Ok((plan, summary)) => {
             detail("emit", started, &format!("wrote {}", shown(&args.out)));
             let plural = if warnings == 1 { "" } else { "s" };
             let build_dir = args.out.join(&plan.cluster);

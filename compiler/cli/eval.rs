@@ -8,11 +8,12 @@ use std::io::{self, BufWriter, Write};
 use clap::Args;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 
 use super::{plain_error, Common};
-use crate::diagnostic::{did_you_mean, SourceMap, Span};
-use crate::model::{Cluster, Config, Host, PeerRef, Principals, Target, TrustRule};
+use crate::diagnostic::{did_you_mean, SourceMap};
+use crate::model::{Cluster, Host, TrustRule};
+use crate::model_json::{config_json, host_json, location, rule};
 
 /// Arguments of `accord eval`.
 #[derive(Debug, Args)]
@@ -28,7 +29,7 @@ pub struct EvalArgs {
 }
 
 /// Prints the resolved cluster, or one host of it.
-pub fn run(args: &EvalArgs) -> Result<(), i32> {
+pub(super) fn run(args: &EvalArgs) -> Result<(), i32> {
     let compilation = args.common.compile()?;
     let Some(cluster) = &compilation.cluster else {
         return Err(1);
@@ -132,18 +133,12 @@ impl Serialize for Roles<'_> {
     }
 }
 
-/// `file:line:col` of a span's start.
-pub fn location(sources: &SourceMap, span: Span) -> String {
-    let (line, col) = sources.line_col(span.file, span.start);
-    format!("{}:{line}:{col}", sources.get(span.file).name)
-}
-
 /// The resolved cluster as JSON: every value with its priority and the
 /// definitions that set it (none when the option's default won). The
 /// command streams the same document ([`Streamed`]); this whole value is
 /// the oracle its test compares with.
 #[cfg(test)]
-pub fn to_json(cluster: &Cluster, sources: &SourceMap) -> Json {
+pub(super) fn to_json(cluster: &Cluster, sources: &SourceMap) -> Json {
     json!({
         "cluster": cluster.name,
         "config": config_json(&cluster.config, sources),
@@ -154,93 +149,6 @@ pub fn to_json(cluster: &Cluster, sources: &SourceMap) -> Json {
         "hosts": cluster.hosts.iter().map(|h| host_json(cluster, h, config_json(&h.config, sources))).collect::<Vec<_>>(),
         "trust": cluster.trusts.iter().map(|t| rule(cluster, sources, t)).collect::<Vec<_>>(),
         "deny": cluster.denies.iter().map(|t| rule(cluster, sources, t)).collect::<Vec<_>>(),
-    })
-}
-
-/// The resolved cluster as a build writes it (`cluster.json`): like
-/// [`to_json`], but each distinct host configuration is written once under
-/// `configs` and hosts name theirs by index, so the file grows with hosts,
-/// not with hosts times options.
-pub fn to_compact_json(cluster: &Cluster, sources: &SourceMap) -> Json {
-    let mut index: std::collections::HashMap<*const Config, usize> = Default::default();
-    let mut configs = Vec::new();
-    let hosts: Vec<Json> = cluster
-        .hosts
-        .iter()
-        .map(|h| {
-            let slot = *index
-                .entry(std::sync::Arc::as_ptr(&h.config))
-                .or_insert_with(|| {
-                    configs.push(config_json(&h.config, sources));
-                    configs.len() - 1
-                });
-            host_json(cluster, h, json!(slot))
-        })
-        .collect();
-    json!({
-        "cluster": cluster.name,
-        "config": config_json(&cluster.config, sources),
-        "configs": configs,
-        "roles": cluster.roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
-        "hosts": hosts,
-        "trust": cluster.trusts.iter().map(|t| rule(cluster, sources, t)).collect::<Vec<_>>(),
-        "deny": cluster.denies.iter().map(|t| rule(cluster, sources, t)).collect::<Vec<_>>(),
-    })
-}
-
-fn host_json(cluster: &Cluster, h: &Host, config: Json) -> Json {
-    json!({
-        "name": h.name,
-        "roles": h.roles.iter().map(|r| &cluster.roles[r.0 as usize].name).collect::<Vec<_>>(),
-        "addresses": h.addresses,
-        "aliases": h.aliases,
-        "peers": h.peers.iter().map(|p| peer(cluster, p)).collect::<Vec<_>>(),
-        "files": h.files.iter().map(|f| json!({
-            "path": f.path, "mode": format!("{:04o}", f.mode), "owner": f.owner, "group": f.group,
-        })).collect::<Vec<_>>(),
-        "config": config,
-    })
-}
-
-fn config_json(config: &Config, sources: &SourceMap) -> Json {
-    let mut out = Map::new();
-    for (path, resolved) in &config.values {
-        out.insert(
-            path.clone(),
-            json!({
-                "value": resolved.value,
-                "priority": resolved.priority,
-                "defined_at": resolved.defined_at.iter().map(|s| location(sources, *s)).collect::<Vec<_>>(),
-            }),
-        );
-    }
-    Json::Object(out)
-}
-
-/// The name a target is written with.
-pub fn target_name(cluster: &Cluster, target: Target) -> String {
-    match target {
-        Target::All => "*".into(),
-        Target::Role(r) => cluster.roles[r.0 as usize].name.clone(),
-        Target::Host(h) => cluster.hosts[h.0 as usize].name.clone(),
-    }
-}
-
-fn peer(cluster: &Cluster, p: &PeerRef) -> String {
-    target_name(cluster, p.target)
-}
-
-fn principals(cluster: &Cluster, p: &Principals) -> String {
-    format!("{}@{}", p.user, target_name(cluster, p.target))
-}
-
-fn rule(cluster: &Cluster, sources: &SourceMap, t: &TrustRule) -> Json {
-    json!({
-        "from": principals(cluster, &t.from),
-        "to": principals(cluster, &t.to),
-        "both_ways": t.both_ways,
-        "oneway": t.oneway,
-        "at": location(sources, t.span),
     })
 }
 

@@ -40,7 +40,7 @@ fn split(args: &[String]) -> (Option<&str>, &str, &str) {
 /// Answers the question; exits 0 when the answer is yes, 1 when it is no
 /// (as `grep` does), 2 when there is none (the file does not compile, or a
 /// principal does not resolve).
-pub fn run(args: &ExplainArgs) -> Result<(), i32> {
+pub(super) fn run(args: &ExplainArgs) -> Result<(), i32> {
     let (file, from, to) = split(&args.args);
     let common = Common {
         file: file.unwrap_or("cluster.dsl").into(),

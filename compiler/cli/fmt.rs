@@ -20,7 +20,7 @@ pub struct FmtArgs {
 }
 
 /// Formats every file; with `--check`, reports instead of writing.
-pub fn run(args: &FmtArgs) -> Result<(), i32> {
+pub(super) fn run(args: &FmtArgs) -> Result<(), i32> {
     let mut unformatted = Vec::new();
     let mut failed = false;
     for path in &args.files {

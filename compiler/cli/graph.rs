@@ -53,7 +53,7 @@ pub struct GraphArgs {
 
 /// Prints the graph. It is drawn even when validation found errors (an
 /// asymmetric graph is worth seeing); only errors that leave no graph fail.
-pub fn run(args: &GraphArgs) -> Result<(), i32> {
+pub(super) fn run(args: &GraphArgs) -> Result<(), i32> {
     let common = &args.common;
     let compilation = compile(&SourcePath::Fs(common.file.clone()), &common.loader());
     report(&compilation);

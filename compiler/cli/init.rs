@@ -5,10 +5,10 @@ use std::path::Path;
 use super::plain_error;
 
 /// The starter: the guide's three hosts with every root trusting every root.
-pub const STARTER: &str = include_str!("starter.dsl");
+pub(super) const STARTER: &str = include_str!("starter.dsl");
 
 /// Writes `cluster.dsl` into the current directory unless it exists.
-pub fn run() -> Result<(), i32> {
+pub(super) fn run() -> Result<(), i32> {
     let path = Path::new("cluster.dsl");
     let file = std::fs::OpenOptions::new()
         .write(true)

@@ -97,8 +97,13 @@ pub fn info(message: &str) {
 
 /// What a stage did and how long it took, with `--verbose` only.
 pub fn detail(stage: &str, started: std::time::Instant, what: &str) {
+    detail_took(stage, started.elapsed(), what);
+}
+
+/// [`detail`] for a stage that took `took`.
+pub fn detail_took(stage: &str, took: std::time::Duration, what: &str) {
     if verbosity() == Verbosity::Verbose {
-        eprintln!("{stage}: {what} ({} ms)", started.elapsed().as_millis());
+        eprintln!("{stage}: {what} ({} ms)", took.as_millis());
     }
 }
 
@@ -307,12 +312,12 @@ fn check(common: &Common) -> Result<(), i32> {
             else {
                 return Vec::new();
             };
-            // Keys a step of `build` will make are not missing.
-            let (keys, mut found) =
-                crate::keys::read(&crate::keys::keys_dir(&common.file), cluster, false);
-            let (_, rendered) = crate::render::render_with(cluster, graph, &keys);
-            found.extend(rendered);
-            found
+            // The plan `build` would write (no steps run: keys a step of
+            // `build` will make are not missing).
+            let dir = crate::keys::keys_dir(&common.file);
+            let policy = crate::compile::KeyPolicy::default();
+            crate::compile::plan(cluster, graph, &compilation.sources, &dir, policy)
+                .map_or_else(|_| Vec::new(), |planned| planned.diagnostics)
         })
         // The process ends here: freeing a large cluster's model entry by
         // entry would only cost time (several percent of `check`).

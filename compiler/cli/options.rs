@@ -54,7 +54,7 @@ impl Loader for EveryModule {
 }
 
 /// Prints the options reference.
-pub fn run(args: &OptionsArgs) -> Result<(), i32> {
+pub(super) fn run(args: &OptionsArgs) -> Result<(), i32> {
     let loader = EveryModule {
         base: FsLoader {
             stdlib_dir: args.stdlib.clone(),

@@ -29,7 +29,7 @@ pub struct SnapshotArgs {
 }
 
 /// Writes or checks the snapshot.
-pub fn run_snapshot(args: &SnapshotArgs) -> Result<(), i32> {
+pub(super) fn run_snapshot(args: &SnapshotArgs) -> Result<(), i32> {
     let rendered = rendered(&args.common, KeyPolicy::default())?;
     let text = snapshot(&rendered.plan, &host_facts(&rendered));
     let path = args
@@ -105,7 +105,7 @@ pub struct DiffArgs {
 }
 
 /// Compares two versions of a cluster.
-pub fn run_diff(args: &DiffArgs) -> Result<(), i32> {
+pub(super) fn run_diff(args: &DiffArgs) -> Result<(), i32> {
     let old = side(&args.old, args.stdlib.as_deref(), true)?;
     let new = side(&args.new, args.stdlib.as_deref(), false)?;
     let changes = diff::diff(&old, &new, args.full);
@@ -184,7 +184,7 @@ fn side(spec: &str, stdlib: Option<&Path>, old: bool) -> Result<Side, i32> {
 
 /// The trust of one side (`accord audit --diff`): `trust.txt` of a build
 /// directory, or a cluster file compiled (not rendered).
-pub fn trust_side(spec: &str, stdlib: Option<&Path>, old: bool) -> Result<TrustView, i32> {
+pub(super) fn trust_side(spec: &str, stdlib: Option<&Path>, old: bool) -> Result<TrustView, i32> {
     match source(spec, stdlib, old)? {
         Source::Build(dir) => read_trust(&dir),
         Source::File { common, .. } => {

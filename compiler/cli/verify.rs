@@ -50,7 +50,7 @@ pub struct VerifyArgs {
 }
 
 /// Runs verify; exit 0 only when every login did what the graph says.
-pub fn run(args: &VerifyArgs) -> Result<(), i32> {
+pub(super) fn run(args: &VerifyArgs) -> Result<(), i32> {
     let policy = KeyPolicy {
         made_later: true,
         ..KeyPolicy::default()

@@ -29,7 +29,7 @@ mod archive;
 mod diff;
 mod journal;
 mod layout;
-mod progress;
+pub mod progress;
 mod secrets;
 mod stage;
 mod stat;

@@ -1,8 +1,9 @@
-//! The progress bar of a build: one phase at a time (checking or writing
-//! hosts, putting a rebuild in place, removing what it replaced), each with
-//! its count and an ETA from the rate observed in that phase. It appears
-//! only on request and once the build has taken a second, so quick builds
-//! print nothing.
+//! accord's one progress bar, a build's and verify's: one phase at a time
+//! (checking or writing hosts, putting a rebuild in place, removing what it
+//! replaced; starting hosts, checking pairs), each with its count and an
+//! ETA from the rate observed in that phase, or a wait with the time it has
+//! taken. It appears only on request and once the work has taken a second,
+//! so quick builds print nothing.
 
 use std::fmt::Write;
 use std::time::{Duration, Instant};
@@ -13,6 +14,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 pub struct Progress {
     bar: Option<ProgressBar>,
     start: Instant,
+    /// A phase with a count: `MSG 3/10 [bar] ETA 12s`.
+    counted: ProgressStyle,
+    /// A wait: `MSG (4s)`.
+    waiting: ProgressStyle,
 }
 
 /// How long a build runs before its progress shows.
@@ -21,26 +26,56 @@ const SHOW_AFTER: Duration = Duration::from_secs(1);
 impl Progress {
     /// Progress that shows only when `enabled`.
     pub fn new(enabled: bool) -> Progress {
+        let counted = ProgressStyle::with_template("{msg} {pos}/{len} {wide_bar} {eta_label}")
+            .map(|style| style.with_key("eta_label", eta_label))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let waiting = ProgressStyle::with_template("{msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
         let bar = enabled.then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
-            if let Ok(style) =
-                ProgressStyle::with_template("{msg} {pos}/{len} {wide_bar} {eta_label}")
-            {
-                bar.set_style(style.with_key("eta_label", eta_label));
-            }
+            bar.set_style(counted.clone());
             bar
         });
         Progress {
             bar,
             start: Instant::now(),
+            counted,
+            waiting,
         }
     }
 
     /// Starts a phase of `total` steps.
     pub fn phase(&self, what: &str, total: u64) {
         let Some(bar) = &self.bar else { return };
+        bar.set_style(self.counted.clone());
         bar.set_position(0);
         bar.set_length(total);
+        bar.set_message(what.to_string());
+        bar.reset_elapsed();
+        self.show_when_due(bar);
+    }
+
+    /// `done` of the `total` steps of phase `what` are done (the phase
+    /// starts when `what` or `total` is new): for events that carry their
+    /// count and may arrive out of order from several threads.
+    pub fn at(&self, what: &str, done: u64, total: u64) {
+        let Some(bar) = &self.bar else { return };
+        if bar.message() != what || bar.length() != Some(total) {
+            self.phase(what, total);
+        }
+        if done > bar.position() {
+            bar.set_position(done);
+        }
+        self.show_when_due(bar);
+    }
+
+    /// Starts a phase that is one wait, without a count (verify's
+    /// "installing the builds"): its message and the time it has taken.
+    pub fn wait(&self, what: &str) {
+        let Some(bar) = &self.bar else { return };
+        bar.set_style(self.waiting.clone());
+        bar.set_length(0);
+        bar.set_position(0);
         bar.set_message(what.to_string());
         bar.reset_elapsed();
         self.show_when_due(bar);

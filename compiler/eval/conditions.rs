@@ -11,7 +11,7 @@ use crate::model::{CompareOp, Condition};
 use crate::syntax::ast::{BinOp, Expr, ExprKind, Path};
 
 /// Checks `expr` as a condition; errors go to `out`.
-pub fn condition(
+pub(crate) fn condition(
     expr: &Expr,
     options: &Options,
     names: &Names,

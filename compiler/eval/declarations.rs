@@ -27,7 +27,7 @@ const MAX_PATTERN_BYTES: usize = 1 << 20;
 
 /// One declaration of module `module` into `declared`; `stdlib` tells
 /// whether the module is the standard library's (only it may run steps).
-pub fn declaration(
+pub(crate) fn declaration(
     decl: &Declaration,
     module: (ModuleId, bool),
     cx: &EmitContext,

@@ -33,7 +33,7 @@ const FIELDS: [&str; 9] = [
 ];
 
 /// Everything an emit rule needs from the rest of evaluation.
-pub struct EmitContext<'a> {
+pub(crate) struct EmitContext<'a> {
     pub options: &'a Options,
     pub names: Names<'a>,
     pub loader: &'a dyn Loader,
@@ -42,7 +42,7 @@ pub struct EmitContext<'a> {
 }
 
 /// Checks one emit declaration, reading its template into `templates`.
-pub fn emit_rule(
+pub(crate) fn emit_rule(
     decl: &EmitDecl,
     (module, id): (&Module, ModuleId),
     cx: &EmitContext,
@@ -131,7 +131,7 @@ pub fn emit_rule(
 }
 
 /// Checks the literal parts of a destination template.
-pub fn destination(path: &str) -> Result<(), String> {
+pub(crate) fn destination(path: &str) -> Result<(), String> {
     if path.is_empty() {
         return Err("it is empty".into());
     }
@@ -259,7 +259,7 @@ const MAX_INCLUDED: usize = 1000;
 /// theirs in turn, so a template may include a stdlib template no rule
 /// names (a table of facts, a shared part). A name that is not there is
 /// left to the render that uses it to report.
-pub fn load_included<'a>(
+pub(crate) fn load_included<'a>(
     templates: &mut BTreeMap<String, String>,
     sources: impl IntoIterator<Item = &'a str>,
     loader: &dyn Loader,
@@ -298,7 +298,7 @@ pub fn load_included<'a>(
 }
 
 /// The key a template is stored under (see the module documentation).
-pub fn template_key(path: &SourcePath) -> String {
+pub(crate) fn template_key(path: &SourcePath) -> String {
     match path {
         SourcePath::Std(rel) => match rel.strip_prefix("templates/") {
             Some(below) => below.to_string(),

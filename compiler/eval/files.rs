@@ -19,7 +19,7 @@ const DEFAULT_MODE: u32 = 0o644;
 
 /// The option naming directories outside the cluster file's own that
 /// `source` and `template` may read from.
-pub const SOURCE_ROOTS_OPTION: &str = "files.source_roots";
+pub(crate) const SOURCE_ROOTS_OPTION: &str = "files.source_roots";
 
 /// Where `source` and `template` files may come from: the directory tree of
 /// the cluster file, the directories [`SOURCE_ROOTS_OPTION`] names, and the
@@ -27,13 +27,13 @@ pub const SOURCE_ROOTS_OPTION: &str = "files.source_roots";
 /// `../../etc/shadow`, `/etc/shadow` nor a link to it inside the tree copies
 /// a file from elsewhere into a build.
 #[derive(Debug, Clone, Default)]
-pub struct Roots {
+pub(crate) struct Roots {
     dirs: Vec<std::path::PathBuf>,
 }
 
 impl Roots {
     /// The root module's directory and `extra`, each resolved by `loader`.
-    pub fn new(modules: &[Module], loader: &dyn Loader, extra: &[String]) -> Roots {
+    pub(crate) fn new(modules: &[Module], loader: &dyn Loader, extra: &[String]) -> Roots {
         let mut dirs = Vec::new();
         if let Some(root) = modules.iter().find(|m| m.is_root) {
             if let SourcePath::Fs(p) = loader.canonical(&root.path) {
@@ -51,7 +51,7 @@ impl Roots {
     /// `Err` with the file's real path when `path` lies outside every root.
     /// A path that cannot be resolved (a missing file) passes: reading it
     /// reports that.
-    pub fn admit(&self, loader: &dyn Loader, path: &SourcePath) -> Result<(), String> {
+    pub(crate) fn admit(&self, loader: &dyn Loader, path: &SourcePath) -> Result<(), String> {
         let SourcePath::Fs(real) = loader.canonical(path) else {
             return Ok(());
         };
@@ -74,7 +74,7 @@ impl Roots {
 
 /// `E0230`: a `source` or `template` outside the directories a build may
 /// read from.
-pub fn outside_roots(what: &str, real: &str, span: Span, roots: &Roots) -> Diagnostic {
+pub(crate) fn outside_roots(what: &str, real: &str, span: Span, roots: &Roots) -> Diagnostic {
     Diagnostic::error(
         codes::E0230,
         format!("`{what}` reads `{real}`, outside the cluster's directory"),
@@ -89,7 +89,7 @@ pub fn outside_roots(what: &str, real: &str, span: Span, roots: &Roots) -> Diagn
 
 /// Reads `source` files through the loader, each path once, so many
 /// declarations of one large file hold one copy.
-pub struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     loader: &'a dyn Loader,
     roots: Roots,
     cache: HashMap<SourcePath, Arc<Vec<u8>>>,
@@ -97,7 +97,7 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// A reader with an empty cache that reads below `roots`.
-    pub fn new(loader: &'a dyn Loader, roots: Roots) -> Reader<'a> {
+    pub(crate) fn new(loader: &'a dyn Loader, roots: Roots) -> Reader<'a> {
         Reader {
             loader,
             roots,
@@ -116,7 +116,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Checks one `file` declaration and reads its source.
-pub fn file_spec(
+pub(crate) fn file_spec(
     decl: &FileDecl,
     (module, id): (&Module, ModuleId),
     loader: &mut Reader,
@@ -189,7 +189,7 @@ pub fn file_spec(
 }
 
 /// The `install` field of a `file` or `emit` block: `replace` or `block`.
-pub fn install_mode(field: &Field, out: &mut Vec<Diagnostic>) -> Option<Install> {
+pub(crate) fn install_mode(field: &Field, out: &mut Vec<Diagnostic>) -> Option<Install> {
     let word = match &field.value.kind {
         ExprKind::Ident(p) => p.dotted(),
         _ => String::new(),
@@ -215,7 +215,7 @@ pub fn install_mode(field: &Field, out: &mut Vec<Diagnostic>) -> Option<Install>
 }
 
 /// A destination in the apply script's state directory.
-pub fn reserved_path(path: &str, span: Span) -> Diagnostic {
+pub(crate) fn reserved_path(path: &str, span: Span) -> Diagnostic {
     Diagnostic::error(
         codes::E0216,
         format!(
@@ -300,7 +300,7 @@ fn source(
 }
 
 /// An I/O error's reason without the "(os error 2)" suffix.
-pub fn reason(e: &std::io::Error) -> String {
+pub(crate) fn reason(e: &std::io::Error) -> String {
     let text = e.to_string();
     match text.find(" (os error") {
         Some(i) => text[..i].to_string(),
@@ -309,7 +309,7 @@ pub fn reason(e: &std::io::Error) -> String {
 }
 
 /// A mode field's value.
-pub fn file_mode(expr: &Expr, out: &mut Vec<Diagnostic>) -> Option<u32> {
+pub(crate) fn file_mode(expr: &Expr, out: &mut Vec<Diagnostic>) -> Option<u32> {
     let ExprKind::Number(n) = &expr.kind else {
         out.push(
             Diagnostic::error(
@@ -365,7 +365,7 @@ fn user(field: &Field, out: &mut Vec<Diagnostic>) -> Option<String> {
 }
 
 /// A path that fails validation.
-pub fn bad_path(path: &str, span: Span, reason: &str) -> Diagnostic {
+pub(crate) fn bad_path(path: &str, span: Span, reason: &str) -> Diagnostic {
     Diagnostic::error(
         codes::E0216,
         format!("invalid path `{}`: {reason}", path.escape_debug()),
@@ -377,7 +377,7 @@ pub fn bad_path(path: &str, span: Span, reason: &str) -> Diagnostic {
 }
 
 /// A field of the wrong kind.
-pub fn field_type(field: &Field, expected: &str) -> Diagnostic {
+pub(crate) fn field_type(field: &Field, expected: &str) -> Diagnostic {
     Diagnostic::error(
         codes::E0202,
         format!(
@@ -390,7 +390,7 @@ pub fn field_type(field: &Field, expected: &str) -> Diagnostic {
 }
 
 /// A field a block does not know.
-pub fn unknown_field(field: &Field, name: &str, known: &[&str], block: &str) -> Diagnostic {
+pub(crate) fn unknown_field(field: &Field, name: &str, known: &[&str], block: &str) -> Diagnostic {
     let d = Diagnostic::error(
         codes::E0218,
         format!("unknown field `{name}` in a `{block}` block"),

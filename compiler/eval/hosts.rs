@@ -25,7 +25,7 @@ use crate::model::{Config, FileSpec, Host, HostId, PeerRef, Role, RoleId, Value}
 use crate::syntax::ast;
 
 /// What host evaluation produces for the cluster.
-pub struct Built {
+pub(super) struct Built {
     pub cluster_config: Arc<Config>,
     pub roles: Vec<Role>,
     pub hosts: Vec<Host>,
@@ -105,7 +105,7 @@ fn not_a_host(address: IpAddr) -> Option<&'static str> {
 }
 
 /// Where `source` and `template` may read: see [`Roots`].
-pub fn roots(modules: &[Module], loader: &dyn Loader, cluster: &Config) -> Roots {
+pub(super) fn roots(modules: &[Module], loader: &dyn Loader, cluster: &Config) -> Roots {
     let extra: Vec<String> = match cluster.values.get(SOURCE_ROOTS_OPTION).map(|v| &v.value) {
         Some(Value::List(dirs)) => dirs
             .iter()
@@ -120,7 +120,7 @@ pub fn roots(modules: &[Module], loader: &dyn Loader, cluster: &Config) -> Roots
 }
 
 /// Evaluates every host, role and the cluster-level configuration.
-pub fn build(
+pub(super) fn build(
     c: &Collected,
     modules: &[Module],
     options: &Options,

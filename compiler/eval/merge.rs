@@ -24,7 +24,7 @@ use crate::syntax::ast::Modifier;
 
 /// The priority of a definition: lower wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Priority {
+pub(crate) enum Priority {
     /// `force VALUE`.
     Force = 50,
     /// A plain `VALUE`.
@@ -37,7 +37,7 @@ pub enum Priority {
 
 impl Priority {
     /// The priority a definition's modifier gives it.
-    pub fn of(modifier: Option<Modifier>) -> Priority {
+    pub(crate) fn of(modifier: Option<Modifier>) -> Priority {
         match modifier {
             None => Priority::Plain,
             Some(Modifier::Default) => Priority::Default,
@@ -46,12 +46,12 @@ impl Priority {
     }
 
     /// The number shown to users and stored in [`Resolved::priority`].
-    pub fn number(self) -> u32 {
+    pub(crate) fn number(self) -> u32 {
         self as u32
     }
 
     /// How the definition was written, for conflict notes.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Priority::Force => "`force` definitions",
             Priority::Plain => "plain definitions",
@@ -63,7 +63,7 @@ impl Priority {
 
 /// One typed definition of an option.
 #[derive(Debug, Clone)]
-pub struct TypedDef {
+pub(crate) struct TypedDef {
     /// Index into the option table.
     pub option: usize,
     pub value: Value,
@@ -78,13 +78,13 @@ pub struct TypedDef {
 
 /// Two winning definitions of a scalar that disagree.
 #[derive(Debug, Clone, Copy)]
-pub struct Conflict<'a> {
+pub(crate) struct Conflict<'a> {
     pub first: &'a TypedDef,
     pub second: &'a TypedDef,
 }
 
 /// The definitions at the winning priority, in the order given.
-pub fn winners<'a>(defs: &[&'a TypedDef]) -> Vec<&'a TypedDef> {
+pub(crate) fn winners<'a>(defs: &[&'a TypedDef]) -> Vec<&'a TypedDef> {
     let Some(best) = defs.iter().map(|d| d.priority).min() else {
         return Vec::new();
     };
@@ -96,7 +96,7 @@ pub fn winners<'a>(defs: &[&'a TypedDef]) -> Vec<&'a TypedDef> {
 
 /// Merges `defs` (in merge order) over `default`. `None` when nothing
 /// defines the option and it has no default.
-pub fn merge<'a>(
+pub(crate) fn merge<'a>(
     defs: &[&'a TypedDef],
     default: Option<&Value>,
     is_list: bool,

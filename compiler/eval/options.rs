@@ -14,15 +14,15 @@ use crate::syntax::ast;
 /// Host attributes: declared by `std.core` like any option, but lifted into
 /// [`crate::model::Host`] fields and kept out of the per-host `Config`, so
 /// that hosts told apart only by them share one config.
-pub const HOST_ATTRIBUTES: [&str; 5] = ["roles", "address", "addresses", "aliases", "peers"];
+pub(crate) const HOST_ATTRIBUTES: [&str; 5] = ["roles", "address", "addresses", "aliases", "peers"];
 
 /// Host attributes that only a host block may set (`peers` may also be set
 /// on the cluster or a role).
-pub const HOST_BLOCK_ONLY: [&str; 4] = ["roles", "address", "addresses", "aliases"];
+pub(crate) const HOST_BLOCK_ONLY: [&str; 4] = ["roles", "address", "addresses", "aliases"];
 
 /// One declared option.
 #[derive(Debug, Clone)]
-pub struct Opt {
+pub(crate) struct Opt {
     pub ty: Type,
     /// True for [`HOST_ATTRIBUTES`].
     pub attribute: bool,
@@ -33,7 +33,7 @@ pub struct Opt {
 
 /// Every declared option, in declaration order, with an index by path.
 #[derive(Debug, Default)]
-pub struct Options {
+pub(crate) struct Options {
     pub list: Vec<Opt>,
     pub index: HashMap<String, usize>,
     /// Names of the stdlib's modules (`ssh`, `rsh`, ...), whose options are
@@ -43,7 +43,7 @@ pub struct Options {
 
 impl Options {
     /// Collects the declarations; a second declaration of a path is an error.
-    pub fn declare(
+    pub(crate) fn declare(
         decls: &[(&ast::OptionDecl, usize)],
         modules: &[Module],
         sources: &SourceMap,
@@ -107,7 +107,7 @@ impl Options {
     }
 
     /// Types every default; a list option without one defaults to `[]`.
-    pub fn type_defaults(&mut self, names: &Names, out: &mut Vec<Diagnostic>) {
+    pub(crate) fn type_defaults(&mut self, names: &Names, out: &mut Vec<Diagnostic>) {
         for opt in &mut self.list {
             opt.info.default = match &opt.default_expr {
                 Some(expr) => typed(expr, &opt.ty, &opt.info.path, names, out),
@@ -118,7 +118,7 @@ impl Options {
     }
 
     /// The option at `path`, or an "unknown option" error with did-you-mean.
-    pub fn lookup(&self, path: &str, span: Span) -> Result<usize, Box<Diagnostic>> {
+    pub(crate) fn lookup(&self, path: &str, span: Span) -> Result<usize, Box<Diagnostic>> {
         if let Some(&i) = self.index.get(path) {
             return Ok(i);
         }
@@ -155,7 +155,7 @@ impl Options {
 }
 
 /// How a module is named in the options reference: `std.core` or its path.
-pub fn module_name(path: &SourcePath) -> String {
+pub(crate) fn module_name(path: &SourcePath) -> String {
     match path {
         SourcePath::Std(rel) => format!("std.{}", rel.trim_end_matches(".dsl").replace('/', ".")),
         SourcePath::Fs(p) => p.display().to_string(),

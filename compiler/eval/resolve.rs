@@ -14,7 +14,7 @@ use crate::syntax::ast;
 /// The roles and hosts that exist, by name. Hosts that are dropped (a
 /// second host of one name) get no id.
 #[derive(Debug, Default)]
-pub struct NameTable {
+pub(crate) struct NameTable {
     pub roles: HashMap<String, RoleId>,
     pub hosts: HashMap<String, HostId>,
     /// For each host id, the index of its block in `Collected::hosts`.
@@ -23,7 +23,7 @@ pub struct NameTable {
 
 impl NameTable {
     /// Validates and indexes every role and host name.
-    pub fn build(c: &Collected, out: &mut Vec<Diagnostic>) -> NameTable {
+    pub(crate) fn build(c: &Collected, out: &mut Vec<Diagnostic>) -> NameTable {
         let mut t = NameTable::default();
         for (i, role) in c.roles.iter().enumerate() {
             check_name(role.name, "role", out);
@@ -78,7 +78,7 @@ impl NameTable {
     }
 
     /// The view values are typed against.
-    pub fn names(&self) -> Names<'_> {
+    pub(crate) fn names(&self) -> Names<'_> {
         Names {
             roles: &self.roles,
             hosts: &self.hosts,
@@ -87,7 +87,7 @@ impl NameTable {
     }
 
     /// The target a host or role name stands for.
-    pub fn target(&self, name: &str) -> Option<Target> {
+    pub(crate) fn target(&self, name: &str) -> Option<Target> {
         if let Some(&h) = self.hosts.get(name) {
             return Some(Target::Host(h));
         }
@@ -95,7 +95,11 @@ impl NameTable {
     }
 
     /// Resolves a `trust` or `deny` declaration.
-    pub fn rule(&self, decl: &ast::TrustDecl, out: &mut Vec<Diagnostic>) -> Option<TrustRule> {
+    pub(crate) fn rule(
+        &self,
+        decl: &ast::TrustDecl,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<TrustRule> {
         let from = self.principals(&decl.from, out);
         let to = self.principals(&decl.to, out);
         Some(TrustRule {
@@ -140,7 +144,7 @@ impl NameTable {
     }
 
     /// Resolves `peers` items (already checked to name a host or a role).
-    pub fn peers(&self, items: impl IntoIterator<Item = (String, Span)>) -> Vec<PeerRef> {
+    pub(crate) fn peers(&self, items: impl IntoIterator<Item = (String, Span)>) -> Vec<PeerRef> {
         items
             .into_iter()
             .filter_map(|(name, span)| self.target(&name).map(|target| PeerRef { target, span }))
@@ -154,7 +158,7 @@ const MAX_NAME: usize = 200;
 
 /// Host, role and cluster names must be RFC 1123 host names: they reach
 /// `.rhosts`, `/etc/hosts` and directory names.
-pub fn check_name(name: &ast::Name, what: &str, out: &mut Vec<Diagnostic>) -> bool {
+pub(crate) fn check_name(name: &ast::Name, what: &str, out: &mut Vec<Diagnostic>) -> bool {
     // A host's and the cluster's names are directories of the build.
     let fits = |n: &str| {
         if n.len() > MAX_NAME && what != "role" {
@@ -196,7 +200,7 @@ pub fn check_name(name: &ast::Name, what: &str, out: &mut Vec<Diagnostic>) -> bo
 /// name of the local host, [`local_name`]). Trust files list
 /// every name of a client, and a line that is an address admits whichever
 /// host has it, whatever the trust graph says.
-pub fn address_name(name: &str, span: Span, what: &str, reason: &str) -> Diagnostic {
+pub(crate) fn address_name(name: &str, span: Span, what: &str, reason: &str) -> Diagnostic {
     Diagnostic::error(
         codes::E0229,
         format!("`{name}` is an address, not a {what}: {reason}"),
@@ -207,7 +211,13 @@ pub fn address_name(name: &str, span: Span, what: &str, reason: &str) -> Diagnos
 }
 
 /// `E0229`: a name every resolver maps to the machine itself.
-pub fn local_name(name: &str, span: Span, what: &str, host: &str, reason: &str) -> Diagnostic {
+pub(crate) fn local_name(
+    name: &str,
+    span: Span,
+    what: &str,
+    host: &str,
+    reason: &str,
+) -> Diagnostic {
     Diagnostic::error(
         codes::E0229,
         format!("host `{host}` cannot answer to `{name}`: {reason}"),

@@ -12,7 +12,7 @@ use crate::syntax::ast;
 
 /// Definitions and files written in one scope.
 #[derive(Debug, Default)]
-pub struct ScopeRaw<'a> {
+pub(crate) struct ScopeRaw<'a> {
     pub defs: Vec<&'a ast::Def>,
     /// Each file with the index of the module that declares it.
     pub files: Vec<(&'a ast::FileDecl, usize)>,
@@ -20,7 +20,7 @@ pub struct ScopeRaw<'a> {
 
 /// Every block of one role name.
 #[derive(Debug)]
-pub struct RoleRaw<'a> {
+pub(crate) struct RoleRaw<'a> {
     /// The name as first declared.
     pub name: &'a ast::Name,
     pub body: ScopeRaw<'a>,
@@ -28,14 +28,14 @@ pub struct RoleRaw<'a> {
 
 /// One host block.
 #[derive(Debug)]
-pub struct HostRaw<'a> {
+pub(crate) struct HostRaw<'a> {
     pub name: &'a ast::Name,
     pub body: ScopeRaw<'a>,
 }
 
 /// The items of every module, sorted into scopes.
 #[derive(Debug, Default)]
-pub struct Collected<'a> {
+pub(crate) struct Collected<'a> {
     pub cluster: Option<&'a ast::ClusterDecl>,
     pub options: Vec<(&'a ast::OptionDecl, usize)>,
     pub emits: Vec<(&'a ast::EmitDecl, usize)>,
@@ -61,7 +61,7 @@ enum In {
 
 impl<'a> Collected<'a> {
     /// Sorts every module's items; a missing or second cluster block is an error.
-    pub fn collect(modules: &'a [Module], out: &mut Vec<Diagnostic>) -> Collected<'a> {
+    pub(crate) fn collect(modules: &'a [Module], out: &mut Vec<Diagnostic>) -> Collected<'a> {
         let mut c = Collected::default();
         for (index, module) in modules.iter().enumerate() {
             for item in &module.ast.items {

@@ -19,7 +19,7 @@ const FIELDS: [&str; 4] = ["when", "validate", "activate", "deactivate"];
 const MAX_COMMANDS: usize = 64;
 
 /// Checks one `service` declaration of module `id`.
-pub fn service_rule(
+pub(crate) fn service_rule(
     decl: &Declaration,
     id: ModuleId,
     cx: &EmitContext,

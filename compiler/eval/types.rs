@@ -6,7 +6,7 @@ use crate::syntax::ast::{TypeExpr, TypeKind};
 
 /// The type of an option, checked against every value written for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Type {
+pub(crate) enum Type {
     Bool,
     /// Bounds inclusive.
     Int {
@@ -31,7 +31,7 @@ pub enum Type {
 
 impl Type {
     /// The type a declaration's type expression names.
-    pub fn from_ast(ty: &TypeExpr) -> Type {
+    pub(crate) fn from_ast(ty: &TypeExpr) -> Type {
         match &ty.kind {
             TypeKind::Bool => Type::Bool,
             TypeKind::Int { min, max } => Type::Int {
@@ -57,12 +57,12 @@ impl Type {
     }
 
     /// True for `list(T)`: its definitions concatenate instead of conflicting.
-    pub fn is_list(&self) -> bool {
+    pub(crate) fn is_list(&self) -> bool {
         matches!(self, Type::List(_))
     }
 
     /// True when `<`, `<=`, `>` and `>=` mean something for values of this type.
-    pub fn is_ordered(&self) -> bool {
+    pub(crate) fn is_ordered(&self) -> bool {
         matches!(self, Type::Int { .. } | Type::Version | Type::Mode)
     }
 }

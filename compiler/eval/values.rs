@@ -12,7 +12,7 @@ use crate::model::{HostId, RoleId, Value, Version};
 use crate::syntax::ast::{Expr, ExprKind};
 
 /// The names values of type `role` and `host_or_role` must resolve to.
-pub struct Names<'a> {
+pub(crate) struct Names<'a> {
     pub roles: &'a HashMap<String, RoleId>,
     pub hosts: &'a HashMap<String, HostId>,
     /// How many more "did you mean" searches may run: each one scans every
@@ -21,7 +21,7 @@ pub struct Names<'a> {
 }
 
 /// "Did you mean" searches per [`Names`].
-pub const MAX_SUGGESTIONS: u32 = 64;
+pub(crate) const MAX_SUGGESTIONS: u32 = 64;
 
 impl Names<'_> {
     /// "did you mean" over `known`, while the budget lasts.
@@ -37,7 +37,7 @@ impl Names<'_> {
 
 /// Types `expr` as a value of `ty` for option `option`. Errors go to `out`;
 /// `None` when the value is unusable.
-pub fn typed(
+pub(crate) fn typed(
     expr: &Expr,
     ty: &Type,
     option: &str,
@@ -175,7 +175,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
 }
 
 /// A single name written bare or quoted.
-pub fn name_of(expr: &Expr) -> Option<&str> {
+pub(crate) fn name_of(expr: &Expr) -> Option<&str> {
     match &expr.kind {
         ExprKind::Ident(path) => path.single(),
         ExprKind::Str(s) => Some(s),
@@ -350,7 +350,7 @@ fn ipv4_problem(text: &str) -> String {
 }
 
 /// "wrong type for `x`: expected T, found …" at the value.
-pub fn wrong_type(expr: &Expr, ty: &Type, option: &str) -> Diagnostic {
+pub(crate) fn wrong_type(expr: &Expr, ty: &Type, option: &str) -> Diagnostic {
     let d = Diagnostic::error(
         codes::E0202,
         format!(
@@ -370,7 +370,7 @@ pub fn wrong_type(expr: &Expr, ty: &Type, option: &str) -> Diagnostic {
 }
 
 /// What an expression is, for "found …".
-pub fn describe(expr: &Expr) -> String {
+pub(crate) fn describe(expr: &Expr) -> String {
     match &expr.kind {
         ExprKind::Str(_) => "a string".into(),
         ExprKind::Number(n) if n.matches('.').count() == 3 => format!("the address `{n}`"),
@@ -384,7 +384,7 @@ pub fn describe(expr: &Expr) -> String {
 }
 
 /// A value as the user would write it, for diagnostics.
-pub fn show(value: &Value) -> String {
+pub(crate) fn show(value: &Value) -> String {
     match value {
         Value::Bool(b) => b.to_string(),
         Value::Int(i) => i.to_string(),
@@ -401,7 +401,7 @@ pub fn show(value: &Value) -> String {
 }
 
 /// An unknown role, with "did you mean" over the declared roles.
-pub fn unknown_role(span: Span, name: &str, names: &Names) -> Diagnostic {
+pub(crate) fn unknown_role(span: Span, name: &str, names: &Names) -> Diagnostic {
     let d = Diagnostic::error(
         codes::E0209,
         format!("unknown role `{name}`"),
@@ -417,7 +417,7 @@ pub fn unknown_role(span: Span, name: &str, names: &Names) -> Diagnostic {
 }
 
 /// An unknown host or role, with "did you mean" over both.
-pub fn unknown_host_or_role(span: Span, name: &str, names: &Names) -> Diagnostic {
+pub(crate) fn unknown_host_or_role(span: Span, name: &str, names: &Names) -> Diagnostic {
     let d = Diagnostic::error(
         codes::E0210,
         format!("unknown host or role `{name}`"),

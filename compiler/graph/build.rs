@@ -8,10 +8,10 @@ use std::sync::{Arc, OnceLock};
 use super::{Class, ClassId, EdgeInfo, EdgeKey, Group, GroupId, Source, TrustGraph, UserId};
 use crate::model::{Cluster, HostId, RoleId, Target, TrustRule};
 
-pub use crate::model::TRANSPORT_OPTION;
+pub(super) use crate::model::TRANSPORT_OPTION;
 
 /// Builds the graph without validating it.
-pub fn build(cluster: &Cluster) -> TrustGraph {
+pub(super) fn build(cluster: &Cluster) -> TrustGraph {
     let named = named_hosts(cluster);
     let mut graph = TrustGraph::default();
     partition(cluster, &named, &mut graph);
@@ -41,7 +41,7 @@ pub fn build(cluster: &Cluster) -> TrustGraph {
 /// The most group edges the graph holds (about 200 bytes each, so about
 /// 200 MB at most). Only hosts named one by one make groups numerous; beyond
 /// this the build stops with `E0303` rather than exhaust memory.
-pub const MAX_GROUP_EDGES: u64 = 1_000_000;
+pub(super) const MAX_GROUP_EDGES: u64 = 1_000_000;
 
 /// An upper bound of the group edges the declarations make, and the trust
 /// rule (index) that makes the most, if any.
@@ -170,7 +170,7 @@ fn intern_users(cluster: &Cluster, graph: &mut TrustGraph) {
 }
 
 /// The groups every target covers, ascending.
-pub struct TargetGroups {
+pub(super) struct TargetGroups {
     all: Vec<GroupId>,
     by_role: Vec<Vec<GroupId>>,
     by_host: Vec<GroupId>,
@@ -178,7 +178,7 @@ pub struct TargetGroups {
 
 impl TargetGroups {
     /// Indexes `graph`'s groups by role.
-    pub fn new(cluster: &Cluster, graph: &TrustGraph) -> TargetGroups {
+    pub(super) fn new(cluster: &Cluster, graph: &TrustGraph) -> TargetGroups {
         let mut by_role = vec![Vec::new(); cluster.roles.len()];
         for (g, group) in graph.groups.iter().enumerate() {
             for role in &cluster.hosts[group.members[0].0 as usize].roles {
@@ -195,7 +195,7 @@ impl TargetGroups {
     }
 
     /// The groups `target` covers.
-    pub fn of(&self, target: Target) -> &[GroupId] {
+    pub(super) fn of(&self, target: Target) -> &[GroupId] {
         match target {
             Target::All => &self.all,
             Target::Role(r) => &self.by_role[r.0 as usize],
@@ -205,7 +205,7 @@ impl TargetGroups {
 }
 
 /// The directed halves of a rule: (from, to, reversed).
-pub fn directions(
+pub(super) fn directions(
     rule: &TrustRule,
 ) -> impl Iterator<Item = (&crate::model::Principals, &crate::model::Principals, bool)> {
     let forward = std::iter::once((&rule.from, &rule.to, false));

@@ -19,7 +19,7 @@ use crate::hostlist;
 use crate::model::{Cluster, HostId, Target, TrustRule};
 
 /// One `E0305` per granting declaration and `forbid` rule.
-pub fn forbidden(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
+pub(super) fn forbidden(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
     // (granting declaration, rule) -> the forbidden logins, per edge.
     let mut broken: BTreeMap<(Span, usize), Vec<Logins>> = BTreeMap::new();
     for (r, rule) in cluster.forbids.iter().enumerate() {

@@ -19,7 +19,7 @@ use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::model::{Cluster, HostId, Target};
 
 /// Every finding about `graph`, sorted by position.
-pub fn validate(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
+pub(super) fn validate(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     too_large(cluster, graph, &mut out);
     symmetry(cluster, graph, &mut out);
@@ -39,7 +39,7 @@ pub fn validate(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
 }
 
 /// The span of the declaration behind `source`.
-pub fn source_span(cluster: &Cluster, graph: &TrustGraph, source: Source) -> Span {
+pub(super) fn source_span(cluster: &Cluster, graph: &TrustGraph, source: Source) -> Span {
     match source {
         Source::Trust { rule, .. } => cluster.trusts[rule as usize].span,
         Source::Peer { group, entry } => {
@@ -58,7 +58,7 @@ fn peer_host<'a>(
 
 /// Two hosts standing for an edge's ends: different hosts when the group
 /// has more than one.
-pub fn ends(graph: &TrustGraph, key: EdgeKey) -> (HostId, HostId) {
+pub(super) fn ends(graph: &TrustGraph, key: EdgeKey) -> (HostId, HostId) {
     let from = &graph.groups[key.from.0 as usize].members;
     let to = &graph.groups[key.to.0 as usize].members;
     let k = if key.from == key.to && to.len() > 1 {
@@ -70,7 +70,7 @@ pub fn ends(graph: &TrustGraph, key: EdgeKey) -> (HostId, HostId) {
 }
 
 /// How many pairs of different hosts `key` stands for.
-pub fn host_pairs(graph: &TrustGraph, key: EdgeKey) -> u64 {
+pub(super) fn host_pairs(graph: &TrustGraph, key: EdgeKey) -> u64 {
     let a = graph.groups[key.from.0 as usize].members.len() as u64;
     let b = graph.groups[key.to.0 as usize].members.len() as u64;
     if key.from == key.to {
@@ -81,7 +81,7 @@ pub fn host_pairs(graph: &TrustGraph, key: EdgeKey) -> u64 {
 }
 
 /// `user@host -> user@host` for an edge, with representative hosts.
-pub fn edge_text(cluster: &Cluster, graph: &TrustGraph, key: EdgeKey) -> String {
+pub(super) fn edge_text(cluster: &Cluster, graph: &TrustGraph, key: EdgeKey) -> String {
     let (h, k) = ends(graph, key);
     format!(
         "{}@{} -> {}@{}",
@@ -93,7 +93,7 @@ pub fn edge_text(cluster: &Cluster, graph: &TrustGraph, key: EdgeKey) -> String 
 }
 
 /// The reverse of [`edge_text`], over the same two hosts.
-pub fn reverse_text(cluster: &Cluster, graph: &TrustGraph, key: EdgeKey) -> String {
+pub(super) fn reverse_text(cluster: &Cluster, graph: &TrustGraph, key: EdgeKey) -> String {
     let (h, k) = ends(graph, key);
     format!(
         "{}@{} -> {}@{}",

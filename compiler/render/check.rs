@@ -8,7 +8,7 @@ use crate::diagnostic::{Diagnostic, Label};
 use crate::model::{Grammar, Install};
 
 /// Why a rendered destination path is refused, if it is.
-pub fn bad_host_path(path: &str) -> Option<&'static str> {
+pub(crate) fn bad_host_path(path: &str) -> Option<&'static str> {
     if !path.starts_with('/') {
         return Some("it is not absolute");
     }
@@ -19,7 +19,7 @@ pub fn bad_host_path(path: &str) -> Option<&'static str> {
 }
 
 /// Why a rendered cluster-level (relative) path is refused, if it is.
-pub fn bad_cluster_path(path: &str) -> Option<&'static str> {
+pub(crate) fn bad_cluster_path(path: &str) -> Option<&'static str> {
     if path.starts_with('/') {
         return Some("it is absolute");
     }
@@ -43,7 +43,7 @@ fn common_path_problem(path: &str) -> Option<&'static str> {
 }
 
 /// True for a POSIX portable user or group name (`[a-z_][a-z0-9_-]*`, at most 32).
-pub fn valid_account(name: &str) -> bool {
+pub(crate) fn valid_account(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b'a'..=b'z' | b'_'))
         && name.len() <= 32
@@ -51,12 +51,12 @@ pub fn valid_account(name: &str) -> bool {
 }
 
 /// The last component of a destination: what a grammar is chosen by.
-pub fn file_name(path: &str) -> &str {
+pub(crate) fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
 /// How a trust file is written, as [`refused_trust_file`] sees it.
-pub enum Written<'a> {
+pub(crate) enum Written<'a> {
     /// Its whole text.
     Text(&'a str),
     /// A link to this target.
@@ -65,7 +65,7 @@ pub enum Written<'a> {
 
 /// Who writes a trust file.
 #[derive(Clone, Copy)]
-pub enum Writer {
+pub(crate) enum Writer {
     /// An emit rule of a module that declares a transport (std.rsh,
     /// std.ssh): it writes trust files from the graph.
     TransportModule,
@@ -83,7 +83,7 @@ pub enum Writer {
 /// module (`E0503`): a well-formed line from a `file` declaration or
 /// another module is trust no `trust` declaration granted, which neither
 /// the graph's checks nor `accord audit` would see.
-pub fn refused_trust_file(
+pub(crate) fn refused_trust_file(
     grammar: &Grammar,
     path: &str,
     written: Written<'_>,

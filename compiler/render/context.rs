@@ -12,26 +12,26 @@ use crate::model::{Config, HostId};
 use crate::template::{flat_config, nested_config};
 
 /// The option naming the base of home directories (declared by `std.core`).
-pub const HOME_BASE_OPTION: &str = "users.home_base";
+pub(crate) const HOME_BASE_OPTION: &str = "users.home_base";
 /// The option naming root's home directory (declared by `std.core`).
-pub const ROOT_HOME_OPTION: &str = "users.root_home";
+pub(crate) const ROOT_HOME_OPTION: &str = "users.root_home";
 
 /// Template values of one config, built once per distinct `Arc<Config>`.
 #[derive(Clone)]
-pub struct ConfigValues {
+pub(crate) struct ConfigValues {
     pub nested: Value,
     pub flat: Value,
 }
 
 /// Per-config values, keyed by the `Arc`'s address.
 #[derive(Default)]
-pub struct ConfigCache {
+pub(crate) struct ConfigCache {
     by_ptr: HashMap<usize, ConfigValues>,
 }
 
 impl ConfigCache {
     /// The values of `config`, built on first use.
-    pub fn get(&mut self, config: &Arc<Config>) -> ConfigValues {
+    pub(crate) fn get(&mut self, config: &Arc<Config>) -> ConfigValues {
         self.by_ptr
             .entry(Arc::as_ptr(config) as usize)
             .or_insert_with(|| ConfigValues {
@@ -42,13 +42,13 @@ impl ConfigCache {
     }
 
     /// The values of a config already seen.
-    pub fn cached(&self, config: &Arc<Config>) -> ConfigValues {
+    pub(crate) fn cached(&self, config: &Arc<Config>) -> ConfigValues {
         self.by_ptr[&(Arc::as_ptr(config) as usize)].clone()
     }
 }
 
 /// The home directory of `user` on a host with `config`.
-pub fn home(user: &str, config: &Config) -> String {
+pub(crate) fn home(user: &str, config: &Config) -> String {
     if user == "root" {
         return config.str(ROOT_HOME_OPTION).unwrap_or("/root").to_string();
     }
@@ -57,7 +57,7 @@ pub fn home(user: &str, config: &Config) -> String {
 }
 
 /// `inbound` and `inbound_users` of one class, from its grants.
-pub fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config) -> (Value, Value) {
+pub(crate) fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config) -> (Value, Value) {
     let grant_value = |g: &Grant| {
         let from: Vec<Value> = g
             .from_hosts
@@ -99,14 +99,14 @@ pub fn inbound_values(grants: &[Grant], hosts: &[Value], config: &Config) -> (Va
 /// with the same inbound grants and home directories: 1,000 classes of one
 /// trust group hold one list of their 100,000 inbound hosts, not 1,000.
 #[derive(Default)]
-pub struct InboundCache {
+pub(crate) struct InboundCache {
     #[allow(clippy::type_complexity)]
     by_key: Mutex<HashMap<(GroupId, Option<String>, Option<String>), (usize, Value, Value, Value)>>,
 }
 
 /// The values of one class's inbound grants (and the hosts it logs in to)
 /// and their cache id: classes with the same id have equal values.
-pub struct InboundValues {
+pub(crate) struct InboundValues {
     pub id: usize,
     pub inbound: Value,
     pub users: Value,
@@ -126,7 +126,7 @@ fn outbound_value(targets: &[HostId], hosts: &[Value]) -> Value {
 impl InboundCache {
     /// The values for a class of `group` with `config`, its `grants` (the
     /// group's) and the hosts its users may log in to (`targets`).
-    pub fn get(
+    pub(crate) fn get(
         &self,
         group: GroupId,
         grants: &[Grant],

@@ -26,7 +26,7 @@ use crate::model::{Config, RoleId};
 
 /// One thing a render learned from its config.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Read {
+pub(super) enum Read {
     /// The values of every option at or under a path (`""`: the whole config).
     Value(String),
     /// Only whether any option lies under a path: `config.ssh` on the way
@@ -35,7 +35,7 @@ pub enum Read {
 }
 
 /// Everything one render read.
-pub type Reads = BTreeSet<Read>;
+pub(super) type Reads = BTreeSet<Read>;
 
 thread_local! {
     /// What the render running on this thread read, when recording.
@@ -51,7 +51,7 @@ fn record(read: impl FnOnce() -> Read) {
 }
 
 /// Runs `f` and returns what it read through [`Tracked`] values.
-pub fn recording<R>(f: impl FnOnce() -> R) -> (R, Reads) {
+pub(super) fn recording<R>(f: impl FnOnce() -> R) -> (R, Reads) {
     let outer = READS.with(|reads| reads.borrow_mut().replace(BTreeSet::new()));
     let result = f();
     let reads = READS.with(|reads| std::mem::replace(&mut *reads.borrow_mut(), outer));
@@ -62,7 +62,7 @@ pub fn recording<R>(f: impl FnOnce() -> R) -> (R, Reads) {
 /// (`config.ssh.port`) wrap the maps they return; the flat map of `opt()`
 /// (`__options["ssh.port"]`) holds leaves only.
 #[derive(Debug)]
-pub struct Tracked {
+pub(super) struct Tracked {
     inner: Value,
     prefix: String,
     nested: bool,
@@ -70,7 +70,7 @@ pub struct Tracked {
 
 impl Tracked {
     /// `config`, recording reads when a [`recording`] is running.
-    pub fn nested(config: &Value) -> Value {
+    pub(super) fn nested(config: &Value) -> Value {
         Value::from_object(Tracked {
             inner: config.clone(),
             prefix: String::new(),
@@ -79,7 +79,7 @@ impl Tracked {
     }
 
     /// `__options`, recording reads when a [`recording`] is running.
-    pub fn flat(options: &Value) -> Value {
+    pub(super) fn flat(options: &Value) -> Value {
         Value::from_object(Tracked {
             inner: options.clone(),
             prefix: String::new(),
@@ -135,7 +135,7 @@ impl Object for Tracked {
 }
 
 /// Whether `a` and `b` agree on everything in `reads`.
-pub fn agree(a: &Config, b: &Config, reads: &Reads) -> bool {
+pub(super) fn agree(a: &Config, b: &Config, reads: &Reads) -> bool {
     reads.iter().all(|read| match read {
         Read::Value(path) => under(a, path).eq(under(b, path)),
         Read::Exists(path) => under(a, path).next().is_some() == under(b, path).next().is_some(),
@@ -161,7 +161,7 @@ fn under<'c>(
 /// What a class rule's output depends on besides its config: the rule, the
 /// class's inbound grants (by [`super::context::InboundCache`] id) and roles.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Key {
+pub(super) struct Key {
     pub rule: usize,
     pub inbound: usize,
     pub roles: Vec<RoleId>,
@@ -175,7 +175,7 @@ struct Entry<T> {
 
 /// Outputs of class rules, each with the config it was rendered for and
 /// the paths it read.
-pub struct Memo<T> {
+pub(super) struct Memo<T> {
     entries: Mutex<HashMap<Key, Vec<Entry<T>>>>,
 }
 
@@ -190,7 +190,7 @@ impl<T> Default for Memo<T> {
 impl<T: Clone> Memo<T> {
     /// An output rendered under `key` for a config that agrees with `config`
     /// on everything that render read.
-    pub fn find(&self, key: &Key, config: &Config) -> Option<T> {
+    pub(super) fn find(&self, key: &Key, config: &Config) -> Option<T> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .get(key)?
@@ -201,7 +201,7 @@ impl<T: Clone> Memo<T> {
 
     /// How many renders of rules that `pick` chooses were kept.
     #[cfg(test)]
-    pub fn renders(&self, pick: impl Fn(usize) -> bool) -> usize {
+    pub(super) fn renders(&self, pick: impl Fn(usize) -> bool) -> usize {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .iter()
@@ -211,7 +211,7 @@ impl<T: Clone> Memo<T> {
     }
 
     /// Remembers `output`, rendered under `key` for `config`, reading `reads`.
-    pub fn insert(&self, key: Key, config: Arc<Config>, reads: Reads, output: T) {
+    pub(super) fn insert(&self, key: Key, config: Arc<Config>, reads: Reads, output: T) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.entry(key).or_default().push(Entry {
             config,

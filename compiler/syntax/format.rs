@@ -16,7 +16,7 @@ use super::lexer::{lex, Tok, Token};
 use crate::diagnostic::{Diagnostic, FileId};
 
 /// Formats `text`; `Err` with the syntax errors when it does not parse.
-pub fn format(file: FileId, text: &str) -> Result<String, Vec<Diagnostic>> {
+pub(crate) fn format(file: FileId, text: &str) -> Result<String, Vec<Diagnostic>> {
     let (_, errors) = super::parse(file, text);
     if !errors.is_empty() {
         return Err(errors);
@@ -425,7 +425,7 @@ fn spelling(tok: &Tok) -> String {
 }
 
 /// A string literal that lexes back to `s`.
-pub fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -15,7 +15,7 @@ use crate::diagnostic::{Diagnostic, FileId, Label, Span};
 
 /// What a token is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Tok {
+pub(super) enum Tok {
     Ident(String),
     /// A string literal, escapes decoded.
     Str(String),
@@ -32,7 +32,7 @@ pub enum Tok {
 
 /// A token with its byte range.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token {
+pub(super) struct Token {
     pub tok: Tok,
     pub start: usize,
     pub end: usize,
@@ -48,7 +48,7 @@ const BANG: &str = "!";
 /// Splits `text` into tokens (ending with `Eof`), comments included, and
 /// reports lexical errors (for `accord fmt`, which needs them all at once;
 /// the parser pulls tokens one by one from a [`Lexer`]).
-pub fn lex(file: FileId, text: &str) -> (Vec<Token>, Vec<Diagnostic>) {
+pub(super) fn lex(file: FileId, text: &str) -> (Vec<Token>, Vec<Diagnostic>) {
     let mut lexer = Lexer::new(file, text);
     let mut tokens = Vec::new();
     loop {
@@ -63,12 +63,12 @@ pub fn lex(file: FileId, text: &str) -> (Vec<Token>, Vec<Diagnostic>) {
 
 /// Most lexical errors reported for one file; after them lexing goes on
 /// silently, so a file of 50 MB of `@` costs no more than one of `@@@`.
-pub const MAX_LEX_ERRORS: usize = 100;
+pub(super) const MAX_LEX_ERRORS: usize = 100;
 
 /// A lexer that yields one token at a time, so parsing holds the tokens of
 /// one statement at most, not the file's (a token costs 48 bytes; a file of
 /// `a,a,a,...` has one per byte).
-pub struct Lexer<'t> {
+pub(super) struct Lexer<'t> {
     file: FileId,
     text: &'t str,
     rest: &'t str,
@@ -81,7 +81,7 @@ pub struct Lexer<'t> {
 
 impl<'t> Lexer<'t> {
     /// A lexer at the start of `text`.
-    pub fn new(file: FileId, text: &'t str) -> Lexer<'t> {
+    pub(super) fn new(file: FileId, text: &'t str) -> Lexer<'t> {
         Lexer {
             file,
             text,
@@ -111,13 +111,13 @@ impl<'t> Lexer<'t> {
     }
 
     /// Skips the rest of the text; returns its end offset.
-    pub fn finish(&mut self) -> usize {
+    pub(super) fn finish(&mut self) -> usize {
         self.rest = "";
         self.text.len()
     }
 
     /// The next token, comments included; `Eof` at the end, again and again.
-    pub fn next_token(&mut self) -> Token {
+    pub(super) fn next_token(&mut self) -> Token {
         let file = self.file;
         let text = self.text;
         loop {

@@ -47,7 +47,7 @@ type PResult<T> = Result<T, Reported>;
 
 /// Most syntax errors reported for one file: past them the parser stops
 /// (one more says so), so no input makes the error list grow with it.
-pub const MAX_SYNTAX_ERRORS: usize = 100;
+pub(super) const MAX_SYNTAX_ERRORS: usize = 100;
 
 struct Parser<'t> {
     file: FileId,

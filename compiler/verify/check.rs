@@ -19,7 +19,7 @@ use super::{emit, signal, ExpectedPair, ProgressEvent, VerifyError, VerifyOption
 pub(super) const LOG_GRACE: Duration = Duration::from_millis(1500);
 
 /// Tries every expected pair with `opts.jobs` workers, in the spec's order.
-pub fn run_all(
+pub(super) fn run_all(
     lab: &Lab,
     spec: &VerifySpec,
     opts: &VerifyOptions,

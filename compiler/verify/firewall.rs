@@ -21,31 +21,31 @@ use super::report::Connect;
 use super::{HostSpec, Outsider, VerifyError, VerifySpec};
 
 /// The ruleset a host's tree carries, relative to the tree.
-pub const RULESET: &str = "etc/accord/firewall.nft";
+pub(super) const RULESET: &str = "etc/accord/firewall.nft";
 
 /// The name of the site's own table every guarded host starts with.
-pub const SITE_TABLE_NAME: &str = "site";
+pub(super) const SITE_TABLE_NAME: &str = "site";
 
 /// The site's own table: what a host has in nftables before accord (its
 /// /etc/nftables.conf, a container runtime, fail2ban). Its chain accepts
 /// everything, so it decides nothing; accord must leave it as it is.
-pub const SITE_TABLE: &str = "table inet site {\n\tchain input {\n\t\ttype filter hook input priority filter - 10; policy accept;\n\t\ttcp dport 8080 accept\n\t}\n}\n";
+pub(super) const SITE_TABLE: &str = "table inet site {\n\tchain input {\n\t\ttype filter hook input priority filter - 10; policy accept;\n\t\ttcp dport 8080 accept\n\t}\n}\n";
 
 /// `nft`, and the Debian package that provides it.
-pub const NFT: (&str, &str) = ("/usr/sbin/nft", "nftables");
+pub(super) const NFT: (&str, &str) = ("/usr/sbin/nft", "nftables");
 
 /// Bound on one outsider connect (a SYN-ACK on a veth takes microseconds;
 /// the attempt before the firewall is loaded proves the path with the same
 /// bound).
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Whether the host's tree has a firewall ruleset.
-pub fn has_firewall(h: &HostSpec) -> bool {
+pub(super) fn has_firewall(h: &HostSpec) -> bool {
     h.tree.join(RULESET).is_file()
 }
 
 /// The transport port of a host (its declaration's, in the spec).
-pub fn transport_port(h: &HostSpec) -> u16 {
+pub(super) fn transport_port(h: &HostSpec) -> u16 {
     h.port
 }
 
@@ -54,7 +54,7 @@ pub fn transport_port(h: &HostSpec) -> u16 {
 /// free address of the first host's /24 that no host of the spec uses and
 /// `avoid` does not list (the CLI lists every address of the cluster, hosts
 /// not brought up included).
-pub fn outsider_address(spec: &VerifySpec) -> Result<Option<Ipv4Addr>, VerifyError> {
+pub(super) fn outsider_address(spec: &VerifySpec) -> Result<Option<Ipv4Addr>, VerifyError> {
     if !spec.hosts.iter().any(has_firewall) {
         return Ok(None);
     }
@@ -103,7 +103,7 @@ pub fn outsider_address(spec: &VerifySpec) -> Result<Option<Ipv4Addr>, VerifyErr
 /// take distinct slots); for ssh any (`None`, the kernel picks). Probes
 /// close with a reset (`SO_LINGER` 0), so no port lingers in TIME_WAIT, and
 /// they stay below the ports rsh clients take first (1023 down).
-pub fn source_port(h: &HostSpec, slot: usize) -> Option<u16> {
+pub(super) fn source_port(h: &HostSpec, slot: usize) -> Option<u16> {
     h.transport
         .driver()
         .privileged_client()
@@ -113,7 +113,7 @@ pub fn source_port(h: &HostSpec, slot: usize) -> Option<u16> {
 /// One connect from inside the network namespace at `netns` (a
 /// `/run/netns/NAME` file), bounded by `timeout`; with `banner`, what the
 /// daemon says first is read (sshd speaks first; in.rshd never does).
-pub fn probe(
+pub(super) fn probe(
     netns: PathBuf,
     target: SocketAddrV4,
     source_port: Option<u16>,

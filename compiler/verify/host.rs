@@ -31,10 +31,10 @@ const FIRST_UID: u32 = 23000;
 const STOCK_SSHD_CONFIG: [&str; 2] = ["/usr/share/openssh/sshd_config", "/etc/ssh/sshd_config"];
 
 /// The directories of the machine the host sees through writable overlays.
-pub const OVERLAID: [&str; 3] = ["etc", "usr", "var"];
+pub(super) const OVERLAID: [&str; 3] = ["etc", "usr", "var"];
 
 /// Directories of the host's tmpfs bound in place: `(in rw/, on the host)`.
-pub const BOUND: [(&str, &str); 4] = [
+pub(super) const BOUND: [(&str, &str); 4] = [
     ("ssh", "/etc/ssh"),
     ("root", "/root"),
     ("home", "/home"),
@@ -42,58 +42,58 @@ pub const BOUND: [(&str, &str); 4] = [
 ];
 
 /// Where one host's files live in the work directory.
-pub struct HostDir {
+pub(crate) struct HostDir {
     /// `WORK/hI`.
     pub root: PathBuf,
 }
 
 impl HostDir {
     /// The seeds verify prepares before the anchor starts.
-    pub fn prep(&self) -> PathBuf {
+    pub(crate) fn prep(&self) -> PathBuf {
         self.root.join("prep")
     }
     /// The host's tmpfs (mounted in the anchor's namespace only: read it
     /// through `/proc/ANCHOR/root`).
-    pub fn rw(&self) -> PathBuf {
+    pub(crate) fn rw(&self) -> PathBuf {
         self.root.join("rw")
     }
     /// The copy of build `k`'s tree (what `--from` reads, and where a keygen
     /// script runs from).
-    pub fn tree_copy(&self, k: usize) -> PathBuf {
+    pub(crate) fn tree_copy(&self, k: usize) -> PathBuf {
         self.root.join(format!("tree{k}"))
     }
     /// The copy of build `k`'s apply script.
-    pub fn script_copy(&self, k: usize) -> PathBuf {
+    pub(crate) fn script_copy(&self, k: usize) -> PathBuf {
         self.root.join(format!("apply{k}.sh"))
     }
     /// The socket bound over `/dev/log`.
-    pub fn devlog(&self) -> PathBuf {
+    pub(crate) fn devlog(&self) -> PathBuf {
         self.root.join("devlog")
     }
     /// Messages received on `/dev/log`.
-    pub fn syslog(&self) -> PathBuf {
+    pub(crate) fn syslog(&self) -> PathBuf {
         self.root.join("syslog.log")
     }
     /// sshd's stderr.
-    pub fn daemon_log(&self) -> PathBuf {
+    pub(crate) fn daemon_log(&self) -> PathBuf {
         self.root.join("daemon.log")
     }
     /// inetd's stderr (`-d`).
-    pub fn inetd_log(&self) -> PathBuf {
+    pub(crate) fn inetd_log(&self) -> PathBuf {
         self.root.join("inetd.log")
     }
     /// What the apply scripts said.
-    pub fn apply_log(&self) -> PathBuf {
+    pub(crate) fn apply_log(&self) -> PathBuf {
         self.root.join("apply.log")
     }
     /// Created by the anchor once its mounts are in place.
-    pub fn ready(&self) -> PathBuf {
+    pub(crate) fn ready(&self) -> PathBuf {
         self.root.join("ready")
     }
 }
 
 /// A user as created on every host.
-pub struct Account {
+pub(super) struct Account {
     pub name: String,
     pub uid: u32,
     pub gid: u32,
@@ -101,7 +101,7 @@ pub struct Account {
 }
 
 /// Root plus the spec's users, with ids.
-pub fn accounts(users: &[UserSpec]) -> Vec<Account> {
+pub(super) fn accounts(users: &[UserSpec]) -> Vec<Account> {
     let mut out = vec![Account {
         name: "root".into(),
         uid: 0,
@@ -125,7 +125,11 @@ pub fn accounts(users: &[UserSpec]) -> Vec<Account> {
 }
 
 /// Prepares the host's seeds and copies of its trees and apply scripts.
-pub fn prepare(dir: &HostDir, spec: &VerifySpec, host: &HostSpec) -> Result<(), VerifyError> {
+pub(super) fn prepare(
+    dir: &HostDir,
+    spec: &VerifySpec,
+    host: &HostSpec,
+) -> Result<(), VerifyError> {
     let prep = dir.prep();
     for d in ["etc", "ssh/sshd_config.d", "ssh/ssh_config.d", "home"] {
         fs::create_dir_all(prep.join(d))?;
@@ -177,7 +181,7 @@ fn stock_ssh(to: &Path) -> Result<(), VerifyError> {
 }
 
 /// `cp -a SRC/. DST/`: keeps modes, owners and links.
-pub fn copy_all(src: &Path, dst: &Path) -> Result<(), VerifyError> {
+pub(super) fn copy_all(src: &Path, dst: &Path) -> Result<(), VerifyError> {
     fs::create_dir_all(dst)?;
     let out = Command::new("/usr/bin/cp")
         .arg("-a")
@@ -285,7 +289,7 @@ fn names(h: &HostSpec) -> Vec<&str> {
 /// the tmpfs's directories bound over `/etc/ssh`, `/root`, `/home` and
 /// `/var/lib/accord`, the hostname set, then a bounded sleep that holds the
 /// namespaces. `mount -n` keeps libmount out of the real `/run`.
-pub fn anchor_script(dir: &HostDir, name: &str, lifetime_secs: u64) -> String {
+pub(super) fn anchor_script(dir: &HostDir, name: &str, lifetime_secs: u64) -> String {
     let h = dir.root.display();
     let mut s = format!(
         r#"set -e

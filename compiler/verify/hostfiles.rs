@@ -28,7 +28,7 @@ const KEEP_TEXT: u64 = 256 * 1024;
 
 /// One path's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum State {
+pub(super) enum State {
     /// No such path.
     Absent,
     /// A regular file.
@@ -85,7 +85,7 @@ impl State {
 
 /// What the last build says a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Managed {
+pub(super) enum Managed {
     /// Accord's whole file, link or directory.
     Whole,
     /// Accord's block in the host's file.
@@ -98,12 +98,12 @@ pub enum Managed {
 /// written since the anchor started (upper layers) or living in a bound
 /// directory.
 #[derive(Debug, Clone, Default)]
-pub struct Snapshot {
+pub(super) struct Snapshot {
     paths: BTreeMap<String, State>,
 }
 
 /// Walks host `i`'s tmpfs through its anchor's root.
-pub fn snapshot(lab: &Lab, i: usize) -> std::io::Result<Snapshot> {
+pub(super) fn snapshot(lab: &Lab, i: usize) -> std::io::Result<Snapshot> {
     let rw = lab.dir(i).rw();
     let mut snap = Snapshot::default();
     for d in OVERLAID {
@@ -182,14 +182,14 @@ fn read_state(path: &Path, overlay: bool) -> std::io::Result<State> {
 }
 
 /// What the check allows besides the manifest.
-pub struct Allowances {
+pub(super) struct Allowances {
     /// verify wrote `/etc/ssh/ssh_known_hosts` itself.
     pub known_hosts_by_verify: bool,
 }
 
 /// The host's own paths that differ from the baseline without being
 /// accord's, one sentence each; empty when nothing of the host was lost.
-pub fn problems(
+pub(super) fn problems(
     baseline: &Snapshot,
     last: &Snapshot,
     managed: &BTreeMap<String, Managed>,
@@ -374,7 +374,7 @@ fn block_problem(path: &str, before: &State, after: &State) -> Option<String> {
 /// What a build's manifest (`manifests/<host>.tsv`: path, type, ...) says
 /// about each path: `block` lines are blocks, `parent` lines parents, every
 /// other type (`file`, `dir`, `symlink`) accord's whole.
-pub fn managed_from_manifest(text: &str) -> BTreeMap<String, Managed> {
+pub(super) fn managed_from_manifest(text: &str) -> BTreeMap<String, Managed> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .filter_map(|l| {
@@ -391,7 +391,7 @@ pub fn managed_from_manifest(text: &str) -> BTreeMap<String, Managed> {
 }
 
 /// Every path of a tree written by hand: accord's whole.
-pub fn managed_from_tree(tree: &Path) -> BTreeMap<String, Managed> {
+pub(super) fn managed_from_tree(tree: &Path) -> BTreeMap<String, Managed> {
     let mut out = BTreeMap::new();
     let mut stack = vec![(tree.to_path_buf(), String::new())];
     while let Some((real, host)) = stack.pop() {

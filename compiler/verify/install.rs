@@ -22,7 +22,7 @@ use super::{firewall, signal, HostSpec, Init, Install, VerifyError};
 const PLACES: [&str; 5] = ["etc", "usr", "var", "root", "home"];
 
 /// Refuses a tree that writes outside the host's own directories.
-pub fn check_places(host: &HostSpec) -> Result<(), VerifyError> {
+pub(super) fn check_places(host: &HostSpec) -> Result<(), VerifyError> {
     let trees = host
         .earlier
         .iter()
@@ -45,7 +45,7 @@ pub fn check_places(host: &HostSpec) -> Result<(), VerifyError> {
 
 /// One build of host `i` (`k`: 0 for its oldest, the last is its current
 /// one) goes in, and the daemons take it.
-pub fn install(
+pub(super) fn install(
     lab: &Lab,
     i: usize,
     k: usize,
@@ -159,7 +159,7 @@ fn keygen(lab: &Lab, i: usize) -> Result<(), VerifyError> {
 /// rereads it on SIGHUP, inetd rereads `inetd.conf` on SIGHUP, accord's
 /// firewall table is loaded from the host's file (or removed when the build
 /// has none).
-pub fn reload(lab: &Lab, i: usize) -> Result<(), VerifyError> {
+pub(super) fn reload(lab: &Lab, i: usize) -> Result<(), VerifyError> {
     let mut script = String::from("set -e\n");
     if Path::new(SSHD).exists() {
         script.push_str(&format!(

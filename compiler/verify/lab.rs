@@ -26,14 +26,14 @@ const WORK_PREFIX: &str = "accord-verify-";
 const RUN_ENV: &str = "ACCORD_VERIFY_RUN";
 /// The distro's daemons every simulated host starts with, when the machine
 /// has them.
-pub const SSHD: &str = "/usr/sbin/sshd";
-pub const INETD: &str = "/usr/sbin/inetd";
+pub(super) const SSHD: &str = "/usr/sbin/sshd";
+pub(super) const INETD: &str = "/usr/sbin/inetd";
 /// The host keys every simulated host starts with.
 const STOCK_KEYS: &str = "for t in ecdsa ed25519; do \
     /usr/bin/ssh-keygen -q -t $t -N '' -f /etc/ssh/ssh_host_${t}_key < /dev/null > /dev/null; done";
 
 /// One run's resources.
-pub struct Lab {
+pub(crate) struct Lab {
     id: String,
     work: PathBuf,
     spec: VerifySpec,
@@ -53,7 +53,7 @@ pub struct Lab {
 impl Lab {
     /// Creates the work directory; nothing else yet. With `outsider`,
     /// [`Lab::start_network`] adds the outsider's namespace at that address.
-    pub fn new(
+    pub(crate) fn new(
         spec: &VerifySpec,
         opts: &VerifyOptions,
         outsider: Option<Ipv4Addr>,
@@ -82,29 +82,29 @@ impl Lab {
     }
 
     /// The run's id (prefix of its namespaces).
-    pub fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         &self.id
     }
 
     /// What the run brings up.
-    pub fn spec(&self) -> &VerifySpec {
+    pub(crate) fn spec(&self) -> &VerifySpec {
         &self.spec
     }
 
     /// Every PID this run spawned.
-    pub fn spawned_pids(&self) -> Vec<u32> {
+    pub(crate) fn spawned_pids(&self) -> Vec<u32> {
         self.spawned.clone()
     }
 
     /// The files of host `i`.
-    pub fn dir(&self, i: usize) -> HostDir {
+    pub(crate) fn dir(&self, i: usize) -> HostDir {
         HostDir {
             root: self.work.join(format!("h{i}")),
         }
     }
 
     /// The anchor PID of host `i` (its namespaces).
-    pub fn anchor(&self, i: usize) -> u32 {
+    pub(crate) fn anchor(&self, i: usize) -> u32 {
         self.anchors[i].expect("host started")
     }
 
@@ -121,7 +121,7 @@ impl Lab {
     }
 
     /// The outsider's address, when the run has one.
-    pub fn outsider(&self) -> Option<Ipv4Addr> {
+    pub(crate) fn outsider(&self) -> Option<Ipv4Addr> {
         self.outsider
     }
 
@@ -131,7 +131,7 @@ impl Lab {
     /// is one more namespace on the bridge, wired like a host: its /32
     /// routes to every host and every host routes back to it, as any
     /// machine on the same link would be reachable.
-    pub fn start_network(&mut self) -> Result<(), VerifyError> {
+    pub(crate) fn start_network(&mut self) -> Result<(), VerifyError> {
         let sw = self.switch();
         self.add_netns(&sw)?;
         ip_batch(
@@ -187,7 +187,7 @@ impl Lab {
 
     /// Loads accord's firewall table from host `i`'s own
     /// `/etc/accord/firewall.nft` (as its init script does).
-    pub fn load_firewall(&mut self, i: usize) -> Result<(), VerifyError> {
+    pub(crate) fn load_firewall(&mut self, i: usize) -> Result<(), VerifyError> {
         let rules = format!("/{}", firewall::RULESET);
         self.run_on(
             i,
@@ -199,7 +199,7 @@ impl Lab {
 
     /// Removes accord's firewall table from host `i` (to prove the path
     /// without it).
-    pub fn unload_firewall(&mut self, i: usize) -> Result<(), VerifyError> {
+    pub(crate) fn unload_firewall(&mut self, i: usize) -> Result<(), VerifyError> {
         self.run_on(
             i,
             "removing the firewall",
@@ -209,7 +209,7 @@ impl Lab {
     }
 
     /// Whether accord's firewall table is loaded on host `i`.
-    pub fn firewall_loaded(&self, i: usize) -> bool {
+    pub(crate) fn firewall_loaded(&self, i: usize) -> bool {
         self.on_host(i)
             .args([firewall::NFT.0, "list", "table", "inet", "accord"])
             .output()
@@ -218,7 +218,7 @@ impl Lab {
 
     /// Loads the site's own nftables table on host `i` (what a host has
     /// before accord: accord must never touch it) and returns its listing.
-    pub fn load_site_table(&mut self, i: usize) -> Result<String, VerifyError> {
+    pub(crate) fn load_site_table(&mut self, i: usize) -> Result<String, VerifyError> {
         let site = self.dir(i).root.join("site.nft");
         fs::write(&site, firewall::SITE_TABLE)?;
         let site = site.display().to_string();
@@ -231,7 +231,7 @@ impl Lab {
     }
 
     /// The listing of the site's own table on host `i`.
-    pub fn site_table(&self, i: usize) -> Result<String, VerifyError> {
+    pub(crate) fn site_table(&self, i: usize) -> Result<String, VerifyError> {
         self.run_on(
             i,
             "listing the site's own table",
@@ -246,7 +246,7 @@ impl Lab {
     }
 
     /// The `/run/netns` file of host `i`'s network namespace.
-    pub fn netns_path(&self, i: usize) -> PathBuf {
+    pub(crate) fn netns_path(&self, i: usize) -> PathBuf {
         Path::new("/run/netns").join(self.netns(i))
     }
 
@@ -256,7 +256,7 @@ impl Lab {
     /// own files. Remembers the hosts' results (see [`Lab::reached_before`])
     /// and returns the outsider's, one per guarded host (empty without an
     /// outsider).
-    pub fn probe_before_firewalls(
+    pub(crate) fn probe_before_firewalls(
         &mut self,
         guarded: &[usize],
     ) -> Result<Vec<Connect>, VerifyError> {
@@ -303,13 +303,13 @@ impl Lab {
 
     /// What a connect from host `from` to the transport port of `to` did
     /// before the firewalls were loaded; `None` when `to` has none.
-    pub fn reached_before(&self, from: usize, to: usize) -> Option<&Connect> {
+    pub(crate) fn reached_before(&self, from: usize, to: usize) -> Option<&Connect> {
         self.reach_before.get(&(from, to))
     }
 
     /// One connect from host `from`'s namespace to the transport port of
     /// host `to` (from a privileged port for rsh, taken by `slot`).
-    pub fn probe_from(&self, from: usize, to: usize, slot: usize) -> Connect {
+    pub(crate) fn probe_from(&self, from: usize, to: usize, slot: usize) -> Connect {
         let h = &self.spec.hosts[to];
         firewall::probe(
             self.netns_path(from),
@@ -323,7 +323,7 @@ impl Lab {
     /// The outsider's attempt on the transport port of every host in
     /// `hosts`, at once; one result per host, in order. Empty without an
     /// outsider. `phase` 0 is before the firewalls, 1 through them.
-    pub fn outsider_probes(&self, hosts: &[usize], phase: usize) -> Vec<Connect> {
+    pub(crate) fn outsider_probes(&self, hosts: &[usize], phase: usize) -> Vec<Connect> {
         if self.outsider.is_none() {
             return Vec::new();
         }
@@ -364,7 +364,7 @@ impl Lab {
     /// `sshd_config.d`) and inetd (the machine's `/etc/inetd.conf`, where
     /// Debian's rsh-server registers in.rshd through tcpd), whichever the
     /// machine has. Accord's tree goes in later ([`Lab::install`]).
-    pub fn start_host(&mut self, i: usize) -> Result<(), VerifyError> {
+    pub(crate) fn start_host(&mut self, i: usize) -> Result<(), VerifyError> {
         let dir = self.dir(i);
         let host = self.spec.hosts[i].clone();
         host::prepare(&dir, &self.spec, &host)?;
@@ -446,7 +446,12 @@ impl Lab {
     }
 
     /// Runs `argv` on host `i` (bounded), failing with its output.
-    pub fn run_on(&self, i: usize, what: &str, argv: &[&str]) -> Result<String, VerifyError> {
+    pub(crate) fn run_on(
+        &self,
+        i: usize,
+        what: &str,
+        argv: &[&str],
+    ) -> Result<String, VerifyError> {
         let out = self
             .on_host(i)
             .args(["/usr/bin/timeout", "-k", "2", "120"])
@@ -470,7 +475,7 @@ impl Lab {
 
     /// The path at which this process sees host `i`'s `path` (through the
     /// anchor's root, in its mount namespace).
-    pub fn host_path(&self, i: usize, path: &str) -> PathBuf {
+    pub(crate) fn host_path(&self, i: usize, path: &str) -> PathBuf {
         PathBuf::from(format!(
             "/proc/{}/root/{}",
             self.anchor(i),
@@ -480,7 +485,7 @@ impl Lab {
 
     /// A command that runs inside host `i`'s namespaces with a clean
     /// environment.
-    pub fn on_host(&self, i: usize) -> Command {
+    pub(crate) fn on_host(&self, i: usize) -> Command {
         let mut cmd = Command::new("/usr/bin/nsenter");
         cmd.args(["-t", &self.anchor(i).to_string(), "-m", "-n", "-u", "--"])
             .env_clear()
@@ -494,7 +499,7 @@ impl Lab {
     /// Waits until host `i`'s distro daemons run on the distro's files:
     /// sshd listens on 22 (Debian's sshd_config names no port), inetd has
     /// written its pid file.
-    pub fn wait_stock(&mut self, i: usize) -> Result<(), VerifyError> {
+    pub(crate) fn wait_stock(&mut self, i: usize) -> Result<(), VerifyError> {
         let anchor = self.anchor(i);
         let name = self.spec.hosts[i].name.clone();
         if Path::new(SSHD).exists() {
@@ -517,7 +522,7 @@ impl Lab {
 
     /// Waits until every daemon listens on its port (read from the host's
     /// own `/proc/PID/net/tcp`), or fails with its log.
-    pub fn wait_daemons(&mut self) -> Result<(), VerifyError> {
+    pub(crate) fn wait_daemons(&mut self) -> Result<(), VerifyError> {
         for i in 0..self.spec.hosts.len() {
             let h = &self.spec.hosts[i];
             let port = h.port;
@@ -540,7 +545,7 @@ impl Lab {
     /// Scans every ssh host's keys from the first ssh host with
     /// `ssh-keyscan` and writes `ssh_known_hosts` (every name and address of
     /// each host) on every ssh host, in place.
-    pub fn rebuild_known_hosts(&mut self) -> Result<(), VerifyError> {
+    pub(crate) fn rebuild_known_hosts(&mut self) -> Result<(), VerifyError> {
         let ssh: Vec<usize> = (0..self.spec.hosts.len())
             .filter(|&i| self.spec.hosts[i].transport == Transport::Ssh)
             .collect();
@@ -638,7 +643,7 @@ impl Lab {
     /// TERM then KILL every child, KILL whatever else is inside our
     /// namespaces, delete them, stop the syslog receivers, remove the work
     /// directory. Idempotent.
-    pub fn teardown(&mut self) {
+    pub(crate) fn teardown(&mut self) {
         if self.torn_down {
             return;
         }
@@ -822,7 +827,7 @@ pub fn leftovers(run_id: &str, pids: &[u32]) -> Vec<String> {
 }
 
 /// Whether a socket listens on `port` in the network namespace of `pid`.
-pub fn listening(pid: u32, port: u16) -> bool {
+pub(super) fn listening(pid: u32, port: u16) -> bool {
     let want = format!(":{port:04X}");
     ["tcp", "tcp6"].iter().any(|f| {
         fs::read_to_string(format!("/proc/{pid}/net/{f}"))

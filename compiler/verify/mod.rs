@@ -276,30 +276,30 @@ impl std::fmt::Debug for VerifyOptions {
     }
 }
 
-/// A progress callback that writes to stderr when stderr is a terminal and
-/// does nothing otherwise (the CLI passes it; tests pass `None`).
+/// A progress callback that shows a run on stderr with accord's one
+/// progress bar ([`crate::emit::progress::Progress`]: a phase at a time,
+/// counted phases with their ETA) when stderr is a terminal, and does
+/// nothing otherwise (the CLI passes it; tests pass `None`).
 pub fn terminal_progress() -> Option<ProgressFn> {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return None;
     }
-    Some(Arc::new(|event: &ProgressEvent| {
-        let line = match event {
-            ProgressEvent::Started { run_id } => format!("\rverify: run `{run_id}`\x1b[K"),
-            ProgressEvent::HostStarting { name, index, total } => {
-                format!("\rverify: starting host {index}/{total} `{name}`\x1b[K")
-            }
-            ProgressEvent::Installing => "\rverify: installing the builds\x1b[K".to_string(),
-            ProgressEvent::LoadingFirewalls { hosts } => {
-                format!("\rverify: loading {hosts} firewall(s)\x1b[K")
-            }
-            ProgressEvent::HostsReady => "\rverify: daemons running\x1b[K".to_string(),
-            ProgressEvent::Pairs { done, total } => {
-                format!("\rverify: {done}/{total} pairs checked\x1b[K")
-            }
-            ProgressEvent::TearingDown => "\rverify: tearing down\x1b[K\n".to_string(),
-        };
-        eprint!("{line}");
+    let bar = crate::emit::progress::Progress::new(true);
+    Some(Arc::new(move |event: &ProgressEvent| match event {
+        ProgressEvent::Started { run_id } => bar.wait(&format!("verify: run `{run_id}`")),
+        ProgressEvent::HostStarting { index, total, .. } => {
+            bar.at("verify: starting hosts", *index as u64, *total as u64)
+        }
+        ProgressEvent::Installing => bar.wait("verify: installing the builds"),
+        ProgressEvent::LoadingFirewalls { hosts } => {
+            bar.wait(&format!("verify: loading {hosts} firewall(s)"))
+        }
+        ProgressEvent::HostsReady => bar.wait("verify: daemons running"),
+        ProgressEvent::Pairs { done, total } => {
+            bar.at("verify: checking pairs", *done as u64, *total as u64)
+        }
+        ProgressEvent::TearingDown => bar.finish(),
     }))
 }
 

@@ -15,12 +15,12 @@ const COMMON: &[(&str, &str)] = &[
 ];
 
 /// The `ip` binary.
-pub const IP: &str = "/usr/bin/ip";
+pub(super) const IP: &str = "/usr/bin/ip";
 /// Alternative location of `ip`.
 const IP_SBIN: &str = "/sbin/ip";
 
 /// Path of `ip` on this machine.
-pub fn ip() -> &'static str {
+pub(super) fn ip() -> &'static str {
     if Path::new(IP).exists() {
         IP
     } else {

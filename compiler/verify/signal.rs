@@ -1,72 +1,86 @@
 //! Turns SIGINT, SIGTERM and SIGHUP into an orderly error while a run is in
-//! progress, so that the lab's teardown runs; the previous handlers come
-//! back when the last run ends.
+//! progress, so that the lab's teardown runs. The handlers are
+//! signal-hook's, registered once per process: while a run is in progress
+//! a signal sets a flag the run polls; outside runs each signal takes its
+//! default action, as if verify had never been there.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::VerifyError;
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-static INSTALLED: Mutex<(usize, Vec<(libc::c_int, libc::sigaction)>)> = Mutex::new((0, Vec::new()));
+const SIGNALS: [libc::c_int; 3] = [SIGINT, SIGTERM, SIGHUP];
 
-const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-
-extern "C" fn on_signal(_: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    INTERRUPTED.store(true, Ordering::SeqCst);
+/// The flags signal-hook's handlers read and set.
+struct Flags {
+    /// A signal arrived during the current run.
+    interrupted: Arc<AtomicBool>,
+    /// No run is in progress: a signal takes its default action.
+    idle: Arc<AtomicBool>,
 }
 
-/// Keeps the handlers installed while alive.
-pub struct Guard;
+/// The handlers, registered on first use; `None` if registering failed
+/// (then signals keep their default action, as before any run).
+fn flags() -> Option<&'static Flags> {
+    static FLAGS: OnceLock<Option<Flags>> = OnceLock::new();
+    FLAGS
+        .get_or_init(|| {
+            let flags = Flags {
+                interrupted: Arc::new(AtomicBool::new(false)),
+                idle: Arc::new(AtomicBool::new(true)),
+            };
+            for sig in SIGNALS {
+                signal_hook::flag::register_conditional_default(sig, flags.idle.clone()).ok()?;
+                signal_hook::flag::register(sig, flags.interrupted.clone()).ok()?;
+            }
+            Some(flags)
+        })
+        .as_ref()
+}
+
+/// How many runs are in progress.
+static RUNS: Mutex<usize> = Mutex::new(0);
+
+/// Keeps signals turned into an interruption while alive.
+pub(super) struct Guard;
 
 impl Guard {
-    /// Installs the handlers (once for any number of concurrent runs).
-    pub fn install() -> Guard {
-        let mut g = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
-        if g.0 == 0 {
-            INTERRUPTED.store(false, Ordering::SeqCst);
-            for sig in SIGNALS {
-                // SAFETY: a zeroed sigaction is valid; the handler only
-                // stores an atomic.
-                unsafe {
-                    let mut new: libc::sigaction = std::mem::zeroed();
-                    new.sa_sigaction = on_signal as *const () as usize;
-                    libc::sigemptyset(&mut new.sa_mask);
-                    let mut old: libc::sigaction = std::mem::zeroed();
-                    if libc::sigaction(sig, &new, &mut old) == 0 {
-                        g.1.push((sig, old));
-                    }
-                }
+    /// Turns signals into an interruption (once for any number of
+    /// concurrent runs).
+    pub(super) fn install() -> Guard {
+        let mut runs = RUNS.lock().unwrap_or_else(|e| e.into_inner());
+        if *runs == 0 {
+            if let Some(f) = flags() {
+                f.interrupted.store(false, Ordering::SeqCst);
+                f.idle.store(false, Ordering::SeqCst);
             }
         }
-        g.0 += 1;
+        *runs += 1;
         Guard
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let mut g = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
-        g.0 -= 1;
-        if g.0 == 0 {
-            for (sig, old) in g.1.drain(..) {
-                // SAFETY: restores the action saved by `install`.
-                unsafe {
-                    libc::sigaction(sig, &old, std::ptr::null_mut());
-                }
+        let mut runs = RUNS.lock().unwrap_or_else(|e| e.into_inner());
+        *runs -= 1;
+        if *runs == 0 {
+            if let Some(f) = flags() {
+                f.idle.store(true, Ordering::SeqCst);
             }
         }
     }
 }
 
 /// Whether a signal asked the run to stop.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+pub(super) fn interrupted() -> bool {
+    flags().is_some_and(|f| f.interrupted.load(Ordering::SeqCst))
 }
 
 /// `Err(Interrupted)` once a signal arrived.
-pub fn check() -> Result<(), VerifyError> {
+pub(super) fn check() -> Result<(), VerifyError> {
     if interrupted() {
         Err(VerifyError::Interrupted)
     } else {

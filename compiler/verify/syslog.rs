@@ -12,14 +12,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// A running receiver; stops when told or dropped.
-pub struct Receiver {
+pub(super) struct Receiver {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Receiver {
     /// Binds `socket` and appends every message, one line each, to `log`.
-    pub fn start(socket: &Path, log: &Path) -> std::io::Result<Receiver> {
+    pub(super) fn start(socket: &Path, log: &Path) -> std::io::Result<Receiver> {
         let sock = UnixDatagram::bind(socket)?;
         sock.set_read_timeout(Some(Duration::from_millis(100)))?;
         let mut out = File::create(log)?;
@@ -40,7 +40,7 @@ impl Receiver {
     }
 
     /// Stops the thread (bounded by the socket's read timeout).
-    pub fn stop(&mut self) {
+    pub(super) fn stop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
