@@ -363,6 +363,8 @@ register! {
         => "run each host's `accord-hostkeys`, then `collect-keys.sh` to fill `keys/`, or set `ssh.central_keys = true`";
     W0512 Warning Keys "a file or line of `keys/` that cannot be read or parsed, and is ignored"
         => "replace the file the message names with a regular file of `ssh-keygen` output";
+    W0514 Warning Keys "certificates in `keys/` (std.ssh's host certificates) that expired or expire within the warning window"
+        => "remove them from `keys/` and run `accord build`, which signs the keys again; then apply the new trees";
 
     E0600 Error Export "a role whose name an export format reserves: `accord inventory --format ansible` cannot make a group `all` or `ungrouped`"
         => "rename the role";

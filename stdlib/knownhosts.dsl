@@ -8,19 +8,24 @@
 
 # ssh_known_hosts holds one line per host key: the host's names and
 # addresses (each bare or `[NAME]:PORT`, joined by commas), the key type and
-# the key. Never a pattern (`*`, `?`, `!`), a marker (`@revoked`,
-# `@cert-authority`) or a negation: render refuses any other line (E0505).
+# the key; with host certificates (std.ssh's `ssh.host_certificates`), the
+# `@cert-authority` marker, the names of the hosts it vouches for, written
+# out, and the authority's key. Never a pattern (`*`, `?`, `!`), another
+# marker (`@revoked`) or a negation: render refuses any other line (E0505).
 grammar known-hosts {
   files   = ["ssh_known_hosts", "known_hosts", "ssh_known_hosts2", "known_hosts2"];
-  form    = "NAMES KEYTYPE KEY";
+  form    = "[@cert-authority] NAMES KEYTYPE KEY";
   lines   = [
+    # host certificates: @cert-authority NAMES KEYTYPE BASE64 (the CA's key)
+    "@cert-authority ([A-Za-z0-9:][A-Za-z0-9.:_-]*|\\[[A-Za-z0-9:][A-Za-z0-9.:_-]*\\]:[0-9]+)(,([A-Za-z0-9:][A-Za-z0-9.:_-]*|\\[[A-Za-z0-9:][A-Za-z0-9.:_-]*\\]:[0-9]+))* [a-z0-9@.-]+ [A-Za-z0-9+/]+={0,3}",
     # protocol 2: NAMES KEYTYPE BASE64
     "([A-Za-z0-9:][A-Za-z0-9.:_-]*|\\[[A-Za-z0-9:][A-Za-z0-9.:_-]*\\]:[0-9]+)(,([A-Za-z0-9:][A-Za-z0-9.:_-]*|\\[[A-Za-z0-9:][A-Za-z0-9.:_-]*\\]:[0-9]+))* [a-z0-9@.-]+ [A-Za-z0-9+/]+={0,3}",
     # protocol 1 (rsa1, legacy targets): NAMES BITS EXPONENT MODULUS
     "([A-Za-z0-9:][A-Za-z0-9.:_-]*|\\[[A-Za-z0-9:][A-Za-z0-9.:_-]*\\]:[0-9]+)(,([A-Za-z0-9:][A-Za-z0-9.:_-]*|\\[[A-Za-z0-9:][A-Za-z0-9.:_-]*\\]:[0-9]+))* [0-9]+ [0-9]+ [0-9]+",
   ];
   reasons = [
-    ["^[ \\t]*[-@]", "it starts with `-` or `@`"],
+    ["^@cert-authority[ \\t]+[^ \\t]*[+*?!]", "its host names contain a pattern character"],
+    ["^[ \\t]*(-|@([^c]|c[^e]|ce[^r]|$))", "it starts with `-` or `@` (of the markers only `@cert-authority` is written)"],
     ["^[^ \\t]*[+*?!]", "its host names contain a pattern character"],
   ];
 }

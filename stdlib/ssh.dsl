@@ -320,3 +320,83 @@ service sshd {
     "{% set s = config.ssh.service|sh %}{% if config.init == 'sysv' %}if /etc/init.d/{{ s }} status > /dev/null 2>&1; then /etc/init.d/{{ s }} reload; fi{% else %}systemctl daemon-reload && systemctl try-reload-or-restart {{ s }}{% endif %}",
   ];
 }
+
+# ---------------------------------------------------------------------------
+# Host certificates (`ssh.host_certificates`): a cluster CA in keys/ssh_ca/
+# signs every host's public host keys; each host gets its certificates
+# (/etc/ssh/ssh_host_TYPE_key-cert.pub, `HostCertificate` in sshd_config),
+# and ssh_known_hosts trusts the CA for the cluster's names (`@cert-authority`
+# lines) instead of listing every host's keys. Facts, read in
+# openssh-portable's source:
+#   - `HostCertificate` and `@cert-authority` in known_hosts: V_5_4_P1
+#     (commit 0a80ca190: servconf.c sHostCertificate, hostfile.c CA_MARKER);
+#   - host-based authentication with a certificate: V_5_6_P1 (commit
+#     c158331f8): ssh.c loads /etc/ssh/ssh_host_TYPE_key-cert.pub beside the
+#     host keys, and auth2-hostbased.c checks the certificate's principals
+#     against the client's name (sshkey_cert_check_authority) before
+#     looking for its CA in ssh_known_hosts under that name;
+#   - a known_hosts line of any length: V_7_8_P1 (commit 7f9063521,
+#     hostfile.c reads with getline); before, lines over 8192 bytes are cut,
+#     so older targets get the names on several lines.
+# The CA's private key never leaves keys/: the steps below read it in a
+# private work directory, and the keys stage never hands a private key of
+# keys/ to a template.
+
+option ssh.host_certificates : bool = false
+  "sign every host's public host keys with the cluster's certificate authority (keys/ssh_ca/): hosts get `ssh_host_TYPE_key-cert.pub` and `HostCertificate`, and ssh_known_hosts trusts the authority for the cluster's names (`@cert-authority`) instead of listing each host's keys; set it for the whole cluster";
+option ssh.certificate_authority : filename = "host-ca"
+  "the authority that signs host certificates: keys/ssh_ca/NAME (private, 0600) and NAME.pub, made with ssh-keygen on first use, or provided by the site";
+option ssh.trusted_authorities : list(filename) = []
+  "further authorities ssh_known_hosts trusts during a rollover (keys/ssh_ca/NAME.pub; made on first use like the signing one): add the new one here, apply everywhere, swap it with `ssh.certificate_authority`, apply, then remove the old one (docs/security.md, \"Host certificates\")";
+option ssh.certificate_authority_type : enum(ed25519, ecdsa, rsa) = ed25519
+  "key type of an authority accord makes (ed25519 needs OpenSSH 6.5 on every host)";
+option ssh.certificate_validity : string = "+52w"
+  "validity of a host certificate, as `ssh-keygen -V` takes it (`+52w`, `20260101:20270101`, `always:forever`); a certificate is signed once and again only when its key, principals, authority or validity change";
+option ssh.certificate_warn_days : int(0..3650) = 30
+  "`accord check` and `build` warn about host certificates that expire within this many days (W0514)";
+
+# The authorities: made once each, never replaced (a site may put its own
+# there first). The public half reaches templates as `inputs`.
+step host-ca {
+  scope   = cluster;
+  when    = transport == ssh && ssh.host_certificates;
+  each    = "{{ config.ssh.certificate_authority }}{% for ca in config.ssh.trusted_authorities %} {{ ca }}{% endfor %}";
+  outputs = [["ca", "ssh_ca/{{ item }}"], ["ca.pub", "ssh_ca/{{ item }}.pub"]];
+  run     = ["ssh-keygen", "-q", "-t", "{{ config.ssh.certificate_authority_type }}", "-N", "", "-C", "{{ item }} of cluster {{ cluster.name }}", "-f", "ca"];
+}
+
+# Collected keys (keys/HOST.pub, from collect-keys.sh): build signs their
+# public halves; the private keys stay on the hosts. A certificate is made
+# again when what it reads changes (the key, the principals, the authority,
+# the validity): the step's stamp in keys/.steps/.
+step host-certificates {
+  when    = transport == ssh && ssh.host_certificates && !ssh.central_keys;
+  each    = "{% for key in host.keys if key.type != 'rsa1' %}{{ key.type }} {% endfor %}";
+  inputs  = [["ca", "ssh_ca/{{ config.ssh.certificate_authority }}"]];
+  write   = [["key.pub", "{{ (host.keys|selectattr('type', 'equalto', item)|first).line }} root@{{ host.name }}"]];
+  outputs = [["key-cert.pub", "{% include 'ssh/certificate_file.j2' %}"]];
+  run     = ["ssh-keygen", "-q", "-s", "ca", "-h", "-I", "{{ host.name }}", "-n", "{{ host.all_names|join(',') }}", "-V", "{{ config.ssh.certificate_validity }}", "key.pub"];
+}
+
+# Central keys: build signs the keys it made (step central-keys, above).
+step host-certificates-central {
+  when    = transport == ssh && ssh.host_certificates && ssh.central_keys;
+  each    = "{% include 'host_key_types.j2' %}";
+  inputs  = [
+    ["ca", "ssh_ca/{{ config.ssh.certificate_authority }}"],
+    ["key.pub", "{% from 'ssh/versions.j2' import key_types %}{{ host.name }}/{{ (key_types|selectattr('type', 'equalto', item)|first).file }}.pub"],
+  ];
+  outputs = [["key-cert.pub", "{% include 'ssh/certificate_file.j2' %}"]];
+  run     = ["ssh-keygen", "-q", "-s", "ca", "-h", "-I", "{{ host.name }}", "-n", "{{ host.all_names|join(',') }}", "-V", "{{ config.ssh.certificate_validity }}", "key.pub"];
+}
+
+# Each host's certificates, for the keys that have one (the destination is
+# empty, so no file, for a key not signed yet; it starts with `{{` to be a
+# host path).
+emit "{{ '' }}{% from 'ssh/versions.j2' import key_types %}{% set name = (key_types|selectattr('type', 'equalto', item.type)|first).file ~ '-cert.pub' %}{% if host.inputs and name in host.inputs %}/etc/ssh/{{ name }}{% endif %}" {
+  template = "templates/ssh/certificate.j2";
+  when     = transport == ssh && ssh.host_certificates;
+  each     = keys;
+  scope    = host;
+  mode     = 0644;
+}

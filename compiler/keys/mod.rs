@@ -247,7 +247,171 @@ pub fn read(dir: &Path, cluster: &Cluster, require: bool) -> (Keys, Vec<Diagnost
         wanted.remove(&host);
     }
     diagnostics.extend(missing_keys(cluster, &wanted, &keys, require));
+    diagnostics.extend(expiring_certificates(cluster, &keys, unix_now()));
     (keys, diagnostics)
+}
+
+/// The hook template a module may provide: rendered with the cluster's
+/// `config`, it prints the number of days before its expiry from which a
+/// certificate in `keys/` is a warning (`W0514`); empty: no check.
+pub const CERTIFICATE_WARN_DAYS_TEMPLATE: &str = "certificate_warn_days.j2";
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `W0514`: the OpenSSH certificates among the hosts' and the cluster's
+/// public inputs that expire before `now` plus the window the
+/// [`CERTIFICATE_WARN_DAYS_TEMPLATE`] hook gives.
+pub fn expiring_certificates(cluster: &Cluster, keys: &Keys, now: u64) -> Option<Diagnostic> {
+    let days: u64 = hook_text(cluster, CERTIFICATE_WARN_DAYS_TEMPLATE)
+        .trim()
+        .parse()
+        .ok()?;
+    let horizon = now.saturating_add(days.saturating_mul(86_400));
+    let mut expiring = Vec::new();
+    let host_inputs = cluster.hosts.iter().flat_map(|host| {
+        keys.inputs_of(&host.name)
+            .into_iter()
+            .flatten()
+            .map(move |(name, text)| (format!("{}/{name}", host.name), text))
+    });
+    let cluster_inputs = keys
+        .cluster_inputs()
+        .iter()
+        .map(|(path, text)| (path.clone(), text));
+    for (path, text) in host_inputs.chain(cluster_inputs) {
+        if let Some(before) = certificate_valid_before(text) {
+            if before <= horizon {
+                let when = if before <= now { " (expired)" } else { "" };
+                expiring.push(format!("`{path}`{when}"));
+            }
+        }
+    }
+    if expiring.is_empty() {
+        return None;
+    }
+    let count = expiring.len();
+    let shown: Vec<String> = expiring.iter().take(5).cloned().collect();
+    let more = if count > 5 {
+        format!(" and {} more", count - 5)
+    } else {
+        String::new()
+    };
+    Some(
+        Diagnostic::warning(
+            codes::W0514,
+            format!(
+                "{count} certificate{} in `keys/` expire{} within {days} days: {}{more}",
+                if count == 1 { "" } else { "s" },
+                if count == 1 { "s" } else { "" },
+                shown.join(", ")
+            ),
+            Label::new(cluster.name_span, "in this cluster"),
+        )
+        .with_note("an expired host certificate is refused: host-based logins from the host fail, and ssh no longer trusts it as a server")
+        .with_hint("remove them from `keys/` and run `accord build`, which signs the keys again; then apply the new trees"),
+    )
+}
+
+/// A hook template's text, rendered with the cluster's config (empty when
+/// no module provides it or it fails).
+fn hook_text(cluster: &Cluster, name: &str) -> String {
+    let templates = Templates::load(cluster);
+    let Some(template) = templates
+        .names
+        .get(name)
+        .and_then(|real| templates.env.get_template(real).ok())
+    else {
+        return String::new();
+    };
+    let ctx = Value::from_pairs([
+        ("cluster", cluster_value(cluster, None)),
+        ("config", nested_config(&cluster.config)),
+        ("__options", flat_config(&cluster.config)),
+    ]);
+    listening(|| template.render(ctx).unwrap_or_default()).0
+}
+
+/// The end of an OpenSSH certificate's validity (`valid before`, seconds
+/// since the epoch; `u64::MAX` is forever), from its `.pub` text: the
+/// format of PROTOCOL.certkeys (a string of the type, the nonce, the key's
+/// public fields, serial, type, key id, principals, valid after, valid
+/// before). `None` for anything that is not such a certificate.
+pub fn certificate_valid_before(text: &str) -> Option<u64> {
+    let mut words = text.split_whitespace();
+    let algorithm = words.next()?;
+    let public_fields = match algorithm.strip_suffix("-cert-v01@openssh.com")? {
+        "ssh-ed25519" => 1,
+        "ssh-rsa" => 2,
+        "ssh-dss" => 4,
+        a if a.starts_with("ecdsa-sha2-") => 2,
+        _ => return None,
+    };
+    let blob = decode_base64(words.next()?)?;
+    let mut at = Reader { bytes: &blob };
+    if at.string()? != algorithm.as_bytes() {
+        return None;
+    }
+    at.string()?; // nonce
+    for _ in 0..public_fields {
+        at.string()?;
+    }
+    at.take(8 + 4)?; // serial, type
+    at.string()?; // key id
+    at.string()?; // principals
+    at.take(8)?; // valid after
+    let before = at.take(8)?;
+    Some(u64::from_be_bytes(before.try_into().ok()?))
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.bytes.len() < n {
+            return None;
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Some(head)
+    }
+
+    fn string(&mut self) -> Option<&'a [u8]> {
+        let len = u32::from_be_bytes(self.take(4)?.try_into().ok()?) as usize;
+        self.take(len)
+    }
+}
+
+/// Standard base64 with padding, as key files hold it.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let text = text.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.chunks(4) {
+        if chunk.len() == 1 {
+            return None;
+        }
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= value(c)? << (18 - 6 * i);
+        }
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    Some(out)
 }
 
 /// Reads `dir` (the `keys/` directory beside `cluster.dsl`): every host's
@@ -521,5 +685,66 @@ pub fn name_list(names: &[String]) -> String {
         format!("host `{folded}`")
     } else {
         format!("{} hosts: `{folded}`", names.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host certificate signed by ssh-keygen with `validity`.
+    fn certificate(validity: &str) -> String {
+        let tmp = tempfile::tempdir().unwrap();
+        let keygen = |args: &[&str]| {
+            let out = std::process::Command::new("ssh-keygen")
+                .args(args)
+                .current_dir(tmp.path())
+                .output()
+                .expect("ssh-keygen (openssh-client)");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        keygen(&["-q", "-t", "ed25519", "-N", "", "-f", "ca"]);
+        keygen(&["-q", "-t", "ed25519", "-N", "", "-f", "host"]);
+        keygen(&[
+            "-q", "-s", "ca", "-h", "-I", "h", "-n", "h", "-V", validity, "host.pub",
+        ]);
+        std::fs::read_to_string(tmp.path().join("host-cert.pub")).unwrap()
+    }
+
+    #[test]
+    fn a_certificate_says_when_it_expires() {
+        assert_eq!(
+            certificate_valid_before(&certificate("always:forever")),
+            Some(u64::MAX)
+        );
+        let now = unix_now();
+        let before = certificate_valid_before(&certificate("-1d:+2d")).unwrap();
+        assert!(
+            before > now + 86_400 && before <= unix_now() + 2 * 86_400 + 60,
+            "{before}"
+        );
+        let cert = certificate("+1d");
+        // Anything else is no certificate, and never a panic.
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDFdUKcrKaO37GDGcLMGzV8lI2iWxXKLlJIr4jqm10X8";
+        let damaged = cert.replacen("AAAA", "AAA", 1);
+        let cut = &cert[..cert.len() / 2];
+        for text in [
+            key,
+            "",
+            "x",
+            damaged.as_str(),
+            cut,
+            "ssh-ed25519-cert-v01@openssh.com ====",
+        ] {
+            assert_eq!(certificate_valid_before(text), None, "{text}");
+        }
+        for len in 0..cert.len() {
+            let _ = certificate_valid_before(&cert[..len]);
+        }
     }
 }

@@ -238,12 +238,19 @@ mod tests {
             "h1,h1.example,10.0.0.1 ssh-ed25519 AAAA+/x=",
             "[h1]:2222,[10.0.0.1]:2222,[fd00::1]:2222 ecdsa-sha2-nistp256 AAAAE2Vj",
             "old 1024 35 123456789",
+            "@cert-authority h1,h1.example,10.0.0.1,[h1]:2222 ssh-ed25519 AAAA+/x=",
         ] {
             assert_eq!(refused(known, ok), None, "{ok}");
         }
         for (bad, why) in [
             ("* ssh-ed25519 AAAA", "pattern"),
-            ("@cert-authority * ssh-ed25519 AAAA", "`-` or `@`"),
+            ("@cert-authority * ssh-ed25519 AAAA", "pattern"),
+            ("@cert-authority h*,h1 ssh-ed25519 AAAA", "pattern"),
+            ("@revoked h1 ssh-ed25519 AAAA", "`-` or `@`"),
+            (
+                "@cert-authority h1 ssh-ed25519 AAAA comment",
+                "NAMES KEYTYPE KEY",
+            ),
             ("h+1 ssh-ed25519 AAAA", "pattern"),
             ("h1 ssh-ed25519 not*base64", "NAMES KEYTYPE KEY"),
             ("|1|salt|hash ssh-ed25519 AAAA", "NAMES KEYTYPE KEY"),

@@ -209,6 +209,12 @@ impl Renderer<'_> {
                 .ok()
         };
         let path = field("the destination", &rule.path)?;
+        // An item of `each` whose destination renders empty is no file:
+        // a module picks the items it writes (std.ssh: the keys that
+        // have a certificate).
+        if rule.each.is_some() && path.is_empty() {
+            return None;
+        }
         let owner = field("the owner", &rule.owner)?;
         let group = field("the group", &rule.group)?;
         let body = match &rule.body {

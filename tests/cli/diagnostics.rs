@@ -60,6 +60,11 @@ const SITUATIONS: &[Situation] = &[
         snapshot: "diagnostics__situation-malformed-public-key",
         what: "`keys/a.pub` with a line that is not a public key",
     },
+    Situation {
+        code: "W0514",
+        snapshot: "certificates__situation-certificates-expire",
+        what: "`accord check` after a build that signed host certificates valid for one more day (`ssh.certificate_validity = \"-1w:+1d\"`)",
+    },
 ];
 
 /// The codes fixtures expect, each with the fixtures that expect it.

@@ -3,6 +3,7 @@
 
 mod activation;
 mod apply;
+mod certificates;
 mod commands;
 mod diagnostics;
 mod errors;
