@@ -253,8 +253,11 @@ fn judge(
     if path == "/etc/ssh/ssh_known_hosts" && allow.known_hosts_by_verify {
         return None;
     }
+    // What the host-key script makes on the host itself: its keys (and
+    // certificates' keys), and the moduli file the algorithm policy names.
     let name = path.rsplit('/').next().unwrap_or(path);
-    if path.starts_with("/etc/ssh/") && name.starts_with("ssh_host_") && *before == State::Absent {
+    let made_by_hostkeys = name.starts_with("ssh_host_") || name == "moduli.accord";
+    if path.starts_with("/etc/ssh/") && made_by_hostkeys && *before == State::Absent {
         return None;
     }
     Some(match (before, after) {
@@ -487,6 +490,7 @@ mod tests {
             ),
             ("/etc/accord/firewall.nft", file("table inet accord\n")),
             ("/etc/ssh/ssh_host_dsa_key", file("k")),
+            ("/etc/ssh/moduli.accord", file("moduli\n")),
             ("/etc/ssh/ssh_known_hosts", file("h1 ssh-ed25519 AAAA\n")),
         ]);
         assert_eq!(
