@@ -308,20 +308,9 @@ fn root_hosts_new_names(old: &TrustView, new: &TrustView, reach: &Reach) -> Vec<
         .iter()
         .flat_map(|principals| principals.keys().map(|&(_, group)| group))
         .collect();
-    let group_of: HashMap<&str, usize> = new
-        .groups
-        .iter()
-        .enumerate()
-        .flat_map(|(g, group)| group.hosts.iter().map(move |h| (h.as_str(), g)))
-        .collect();
     new_names(old, new, &[])
         .into_iter()
-        .filter(|n| !n.added.is_empty())
-        .filter(|n| {
-            group_of
-                .get(n.host.as_str())
-                .is_some_and(|g| reaches_root.contains(g))
-        })
+        .filter(|n| !n.added.is_empty() && reaches_root.contains(&n.group))
         .collect()
 }
 

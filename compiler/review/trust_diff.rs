@@ -83,6 +83,9 @@ pub struct NewNames {
     pub trusted_for: Vec<String>,
     /// Whether a user of the host may log in as root somewhere.
     pub root: bool,
+    /// The host's group in the new view.
+    #[serde(skip)]
+    pub group: usize,
 }
 
 /// The hosts of both sides (under `renamed`'s new names) whose names or
@@ -156,6 +159,7 @@ pub fn new_names(old: &TrustView, new: &TrustView, renamed: &[Renamed]) -> Vec<N
             removed: before.difference(&after).cloned().collect(),
             trusted_for,
             root,
+            group,
         });
     }
     out.sort_by(|a, b| {
