@@ -6,7 +6,14 @@ use std::path::Path;
 
 use crate::harness::{repo, Test};
 
-const EXAMPLES: [&str; 3] = ["ralphzilla", "rsh-lab", "hpc"];
+const EXAMPLES: [&str; 6] = [
+    "ralphzilla",
+    "rsh-lab",
+    "hpc",
+    "rhel",
+    "rocks",
+    "xcat-zones",
+];
 
 /// Copies an example directory (cluster file, keys, sources) into a test.
 fn example(name: &str) -> Test {
@@ -160,6 +167,69 @@ fn build_of_every_example() {
         }
         insta::assert_snapshot!(format!("build-{name}"), text);
     }
+}
+
+/// Every sshd configuration an example emits (a whole `sshd_config` or
+/// the drop-in, whatever the host's platform and OpenSSH version) is one
+/// this machine's sshd reads: `sshd -T -f FILE` (`-t`'s checks, then the
+/// effective values; unlike `-t` it needs no privilege separation
+/// directory) with a host key of the test's own beside the file's.
+#[test]
+fn every_examples_sshd_configuration_passes_sshd_t() {
+    let sshd = Path::new("/usr/sbin/sshd");
+    if !sshd.exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "/usr/sbin/sshd is missing and CI=true: run scripts/install-test-deps"
+        );
+        eprintln!("\n*** SKIPPED: /usr/sbin/sshd is not installed ***\n");
+        return;
+    }
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("ssh_host_ed25519_key");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut checked = 0;
+    for name in EXAMPLES {
+        let (out, dir) = example(name).args("build cluster.dsl -o out").run();
+        assert_eq!(out.status, 0, "{name}: {}", out.stderr);
+        let built = only_child(&dir.path().join("out"));
+        for file in walk(&built.join("hosts")) {
+            let path = file.to_string_lossy();
+            if !(path.ends_with("/etc/ssh/sshd_config")
+                || path.ends_with("/etc/ssh/sshd_config.d/00-accord.conf"))
+            {
+                continue;
+            }
+            let check = std::process::Command::new(sshd)
+                .arg("-T")
+                .arg("-f")
+                .arg(&file)
+                .arg("-h")
+                .arg(&key)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&check.stderr);
+            // The host keys the file names are the host's, not this machine's.
+            let complaints: Vec<&str> = stderr
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.contains("Unable to load host key"))
+                .collect();
+            assert!(
+                check.status.success() && complaints.is_empty(),
+                "{name}: sshd -T -f {path}: {stderr}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= EXAMPLES.len(),
+        "only {checked} sshd configurations"
+    );
 }
 
 #[test]

@@ -278,3 +278,38 @@ fn which(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
+
+/// `platform = rhel` under sysvinit (RHEL 6 and older): `chkconfig sshd
+/// on`'s links in /etc/rc.d, the sshd script, no Debian alias; over rsh,
+/// in.rshd from xinetd admitting exactly the trusted addresses, and `rsh`
+/// in /etc/securetty for RHEL's pam_securetty. A Debian host beside it
+/// keeps Debian's names.
+#[test]
+fn rhel_hosts_get_the_rhel_packagings_names_and_a_debian_host_keeps_its_own() {
+    let (status, stderr, snap) = snapshot(
+        "import std.ssh;\nimport std.rsh;\ncluster r {\n  platform = default rhel;\n  init = sysv;\n  \
+         rsh.closed_network = true;\n  role deb { platform = debian; }\n  \
+         host a { address = 10.0.0.1; }\n  host b { address = 10.0.0.2; }\n  \
+         host d { roles = [deb]; address = 10.0.0.3; }\n  \
+         role legacy { transport = rsh; rsh.server = xinetd; }\n  \
+         host oldhead { roles = [legacy]; address = 10.0.0.6; }\n  \
+         host old { roles = [legacy]; address = 10.0.0.4; rsh.tcpd = true; }\n  \
+         host old2 { roles = [legacy]; address = 10.0.0.5; }\n  \
+         trust root@{a,b,d} <-> root@{a,b,d};\n  trust root@oldhead -> root@{old,old2} oneway;\n}\n",
+    );
+    assert_eq!(status, 0, "{stderr}");
+    for link in [
+        "/etc/rc.d/rc3.d/S55sshd -> ../init.d/sshd",
+        "/etc/rc.d/rc0.d/K25sshd -> ../init.d/sshd",
+        "/etc/rc3.d/S20ssh -> ../init.d/ssh",
+        "/etc/rc0.d/K20ssh -> ../init.d/ssh",
+    ] {
+        assert!(snap.contains(link), "{link}\n{snap}");
+    }
+    assert!(!snap.contains("/etc/rc3.d/S55"), "{snap}");
+    assert!(snap.contains("/etc/xinetd.d/rsh file 0644"), "{snap}");
+    assert!(snap.contains("only_from\t= 10.0.0.6\n"), "{snap}");
+    assert!(!snap.contains("/etc/inetd.conf"), "{snap}");
+    assert!(snap.contains("  | rsh\n"), "{snap}");
+    insta::assert_snapshot!("rhel-platform", snap);
+}

@@ -4,7 +4,14 @@
 use crate::harness::{repo, Test};
 
 /// The examples every review test runs on.
-const EXAMPLES: [&str; 3] = ["ralphzilla", "rsh-lab", "hpc"];
+const EXAMPLES: [&str; 6] = [
+    "ralphzilla",
+    "rsh-lab",
+    "hpc",
+    "rhel",
+    "rocks",
+    "xcat-zones",
+];
 
 /// Each example's committed `cluster.snap` matches its current build: the
 /// check a team runs in CI.

@@ -11,7 +11,14 @@ use accord::plan::EntryKind;
 
 use crate::harness::{repo, Test};
 
-const EXAMPLES: [&str; 3] = ["ralphzilla", "rsh-lab", "hpc"];
+const EXAMPLES: [&str; 6] = [
+    "ralphzilla",
+    "rsh-lab",
+    "hpc",
+    "rhel",
+    "rocks",
+    "xcat-zones",
+];
 
 /// The security fixtures, sorted by name.
 fn fixtures() -> Vec<String> {
