@@ -68,7 +68,9 @@ pub(crate) fn declare(
                         Label::new(field.name.span, "given again here"),
                     )
                     .with_label(first.span, "first given here")
-                    .with_hint("give each option one default per platform"),
+                    .with_hint(format!(
+                        "an option has one default per platform; to give your hosts another value, set it: `{path} = default ...;` in the cluster or a role"
+                    )),
                 );
                 continue;
             }
