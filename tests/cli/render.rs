@@ -313,3 +313,46 @@ fn rhel_hosts_get_the_rhel_packagings_names_and_a_debian_host_keeps_its_own() {
     assert!(snap.contains("  | rsh\n"), "{snap}");
     insta::assert_snapshot!("rhel-platform", snap);
 }
+
+/// The options reference and `eval --host` say what a platform gives: the
+/// RHEL default beside the declared one, and, for a host, the platform
+/// declaration's field as where the value was set.
+#[test]
+fn options_and_eval_show_a_platforms_defaults_and_where_they_come_from() {
+    let (out, _t) = Test::new().args("options --search sftp").run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("    default: \"/usr/lib/openssh/sftp-server\"\n    default on platform rhel: \"/usr/libexec/openssh/sftp-server\"\n"),
+        "{}",
+        out.stdout
+    );
+    let (out, _t) = Test::new()
+        .copy("examples/rhel/cluster.dsl", "cluster.dsl")
+        .args("eval -q cluster.dsl --host c07 ssh.service")
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("ssh.service = \"sshd\"\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("<std>/ssh.dsl:")
+            && out
+                .stdout
+                .contains("(the default of the host's `platform`)"),
+        "{}",
+        out.stdout
+    );
+    // The storage server's version is its own; its unit is still RHEL's.
+    let (out, _t) = Test::new()
+        .copy("examples/rhel/cluster.dsl", "cluster.dsl")
+        .args("eval -q cluster.dsl --host tape1 ssh.sftp_server")
+        .run();
+    assert!(
+        out.stdout
+            .starts_with("ssh.sftp_server = \"/usr/libexec/openssh/sftp-server\"\n"),
+        "{}",
+        out.stdout
+    );
+}
