@@ -4,16 +4,7 @@ use std::fmt::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use crate::harness::{repo, Test};
-
-const EXAMPLES: [&str; 6] = [
-    "ralphzilla",
-    "rsh-lab",
-    "hpc",
-    "rhel",
-    "rocks",
-    "xcat-zones",
-];
+use crate::harness::{ed25519_host_key, examples, repo, Test};
 
 /// Copies an example directory (cluster file, keys, sources) into a test.
 fn example(name: &str) -> Test {
@@ -128,7 +119,8 @@ fn listing(tree: &Path) -> String {
 
 #[test]
 fn every_example_checks_clean() {
-    for name in EXAMPLES {
+    for name in examples() {
+        let name = name.as_str();
         let (out, _t) = example(name).args("check cluster.dsl").run();
         assert_eq!(out.status, 0, "{name}: {}", out.stderr);
     }
@@ -136,7 +128,8 @@ fn every_example_checks_clean() {
 
 #[test]
 fn every_example_is_in_fmt_layout() {
-    for name in EXAMPLES {
+    for name in examples() {
+        let name = name.as_str();
         let (out, _t) = example(name).args("fmt --check cluster.dsl").run();
         assert_eq!(out.status, 0, "{name}: {}{}", out.stdout, out.stderr);
     }
@@ -144,7 +137,8 @@ fn every_example_is_in_fmt_layout() {
 
 #[test]
 fn eval_json_of_every_example() {
-    for name in EXAMPLES {
+    for name in examples() {
+        let name = name.as_str();
         let (out, _t) = example(name).args("eval --json cluster.dsl").run();
         assert_eq!(out.status, 0, "{name}: {}", out.stderr);
         let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
@@ -154,7 +148,8 @@ fn eval_json_of_every_example() {
 
 #[test]
 fn build_of_every_example() {
-    for name in EXAMPLES {
+    for name in examples() {
+        let name = name.as_str();
         let (out, dir) = example(name).args("build cluster.dsl -o out").run();
         assert_eq!(out.status, 0, "{name}: {}", out.stderr);
         let built = only_child(&dir.path().join("out"));
@@ -186,15 +181,10 @@ fn every_examples_sshd_configuration_passes_sshd_t() {
         return;
     }
     let keys = tempfile::tempdir().unwrap();
-    let key = keys.path().join("ssh_host_ed25519_key");
-    let made = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let key = ed25519_host_key(keys.path());
     let mut checked = 0;
-    for name in EXAMPLES {
+    for name in examples() {
+        let name = name.as_str();
         let (out, dir) = example(name).args("build cluster.dsl -o out").run();
         assert_eq!(out.status, 0, "{name}: {}", out.stderr);
         let built = only_child(&dir.path().join("out"));
@@ -227,7 +217,7 @@ fn every_examples_sshd_configuration_passes_sshd_t() {
         }
     }
     assert!(
-        checked >= EXAMPLES.len(),
+        checked >= examples().len(),
         "only {checked} sshd configurations"
     );
 }

@@ -1,7 +1,7 @@
 //! Rendering through the real CLI: stdlib modules evaluated by the real
 //! evaluator, rendered into the plan that `accord snapshot` prints.
 
-use crate::harness::Test;
+use crate::harness::{ed25519_host_key, Test};
 
 const LEGACY: &str = r#"import std.ssh;
 import std.hosts;
@@ -202,15 +202,11 @@ fn the_hardened_algorithm_lines_of_each_version_are_what_sshd_and_ssh_read() {
     let sshd = std::path::Path::new("/usr/sbin/sshd");
     let real = sshd.exists() && which("ssh") && which("ssh-keygen");
     let keys = tempfile::tempdir().unwrap();
-    let key = keys.path().join("ssh_host_ed25519_key");
-    if real {
-        let made = std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&key)
-            .status()
-            .unwrap();
-        assert!(made.success());
-    }
+    let key = if real {
+        ed25519_host_key(keys.path())
+    } else {
+        keys.path().join("ssh_host_ed25519_key")
+    };
     let mut all = String::new();
     for version in ["7.4", "8.2", "8.9", "9.2"] {
         let text = LEGACY.replace("ssh.version = 3.1;", &format!("ssh.version = {version};"));
