@@ -26,7 +26,7 @@ option ssh.version : version = 9.2
 option ssh.config_layout : enum(auto, dropin, whole) = auto
   "how sshd_config and ssh_config are installed: `dropin` writes /etc/ssh/sshd_config.d/00-accord.conf and /etc/ssh/ssh_config.d/00-accord.conf and leaves the host's own files alone (their `Include` reads the drop-ins first, as Debian 12, Ubuntu 22.04 and RHEL 9 ship them); `whole` replaces /etc/ssh/sshd_config and /etc/ssh/ssh_config; `auto`: drop-ins from OpenSSH 8.2 (the first with `Include` in sshd_config), whole files before";
 option ssh.port : int(1..65535) = 22 "port sshd listens on";
-option ssh.listen : list(address) = [] "addresses sshd listens on; empty: all";
+option ssh.listen : list(address) = [] "addresses sshd listens on, each the host's own, a wildcard or loopback (E0709); empty: all";
 option ssh.key_types : list(enum(rsa1, rsa, dsa, ecdsa, ed25519)) = []
   "host key types; empty: the version's default (ed25519 from 6.5, rsa and ecdsa from 5.7, rsa and dsa from 3.7, the guide's rsa1, rsa and dsa before)";
 option ssh.central_keys : bool = false
@@ -279,6 +279,23 @@ lint weak-algorithms {
   label   = "{% if config.ssh.version is version_lt('6.5') %}{{ hosts }} target this version{% else %}hardening is off for {{ hosts }}{% endif %}";
   note    = "{% if config.ssh.version is version_lt('6.5') %}ed25519 host keys arrived in OpenSSH 6.5, chacha20-poly1305 and the -etm MACs in 6.5 and 6.2; accord writes no algorithm lines for this version, so its defaults apply{% else %}every OpenSSH release's defaults offer key exchanges on the NIST curves (`ecdh-sha2-nistp256`) and SHA-1 MACs (`hmac-sha1`), which ssh-audit fails{% endif %}";
   hint    = "{% if config.ssh.version is version_lt('6.5') %}target the hosts' real version if it is newer (`ssh.version = 9.2;`), or upgrade them{% else %}remove `ssh.hardening = false` unless peers older than OpenSSH 6.5 must still connect{% endif %}";
+}
+
+# sshd binds every `ListenAddress` when it starts and at each reload (a
+# SIGHUP re-executes it); an address the host lacks fails ("Bind to port ...
+# failed"), and with none bound sshd exits ("Cannot bind any address",
+# sshd.c's server_listen since V_1_2_1_PRE26, commit 34132e54c). `sshd -t`
+# binds nothing, so the apply's validators pass and the reload leaves the
+# host without sshd. An error, not a warning: every address sshd listens on
+# must be one of the host's (`address`/`addresses`), a wildcard or loopback.
+lint listen-address {
+  code    = E0709;
+  when    = transport == ssh;
+  at      = "ssh.listen";
+  message = "{% set parts %}{% for a in config.ssh.listen if not (a in ['0.0.0.0', '::', '::1'] or a is startingwith('127.') or a is startingwith('::ffff:127.')) %}{% set lacking %}{% for m in members if a not in m.addresses %}{{ m.name }} {% endfor %}{% endset %}{% set lacking = lacking|split %}{% if lacking %}{{ a }}, which {{ lacking|hostlist }} {{ 'does' if lacking|length == 1 else 'do' }} not have; {% endif %}{% endfor %}{% endset %}{% if parts|trim %}sshd is told to listen on {{ parts|trim|trim(';') }}{% endif %}";
+  label   = "set here for {{ hosts }}";
+  note    = "sshd cannot bind an address its host lacks: the reload that installs this leaves such a host without sshd when no other address binds (`sshd -t` does not bind, so no validator sees it)";
+  hint    = "list only the host's own addresses (declare every address the host has in its `addresses`), a wildcard (`0.0.0.0`, `::`) or loopback; set `ssh.listen` per host when hosts differ";
 }
 
 # Central keys (`ssh.central_keys`): `accord build` makes each missing host
