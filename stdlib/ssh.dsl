@@ -320,7 +320,10 @@ step central-keys {
 # configuration with them (after making sshd's privilege separation
 # directory, as Debian's init script and unit do before they start sshd), and with drop-ins `sshd -T` proves sshd reads
 # accord's values (the host's sshd_config includes sshd_config.d first);
-# then a reload (a start if sshd is not running). The checks read the live
+# then a reload (a start if sshd is not running), and sshd must still run a
+# second later: a reload re-executes sshd, which exits when it can bind no
+# address (sshd.c's server_listen), and a failed activation puts the
+# previous files back and activates them (apply-engine.sh). The checks read the live
 # /etc, so an install into another root (`--root`) skips them. Dropped (the
 # cluster left ssh): sshd rereads the host's own configuration.
 service sshd {
@@ -332,6 +335,7 @@ service sshd {
   ];
   activate   = [
     "{% set s = config.ssh.service|sh %}{% if config.init == 'sysv' %}if /etc/init.d/{{ s }} status > /dev/null 2>&1; then /etc/init.d/{{ s }} reload; else /etc/init.d/{{ s }} start; fi{% else %}systemctl daemon-reload && systemctl reload-or-restart {{ s }}{% endif %}",
+    "{% set s = config.ssh.service|sh %}sleep 1; {% if config.init == 'sysv' %}/etc/init.d/{{ s }} status > /dev/null 2>&1{% else %}systemctl is-active --quiet {{ s }}{% endif %} || { echo 'sshd is not running a second after the reload: it did not take the new configuration (an address or port it cannot bind?); its log says why' >&2; exit 1; }",
   ];
   deactivate = [
     "{% set s = config.ssh.service|sh %}{% if config.init == 'sysv' %}if /etc/init.d/{{ s }} status > /dev/null 2>&1; then /etc/init.d/{{ s }} reload; fi{% else %}systemctl daemon-reload && systemctl try-reload-or-restart {{ s }}{% endif %}",
