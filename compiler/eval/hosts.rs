@@ -379,6 +379,7 @@ impl Builder<'_> {
                 }
             }
         }
+        self.options.apply_platform(&mut config);
         config
     }
 

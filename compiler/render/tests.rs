@@ -265,7 +265,8 @@ const MODERN_VARIANTS: &[(&str, &[(&str, &str)])] = &[
     ("plain", &[]),
     (
         "port and listen",
-        &[("ssh.port", "2222"), ("ssh.listen", "[10.9.0.1, fd00::1]")],
+        // Loopback: an address every host has (E0709 refuses one it lacks).
+        &[("ssh.port", "2222"), ("ssh.listen", "[127.0.0.1, ::1]")],
     ),
     (
         "rsa ecdsa ed25519",

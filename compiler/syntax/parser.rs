@@ -563,7 +563,10 @@ impl Parser<'_> {
     }
 
     fn field(&mut self) -> PResult<Field> {
-        let name = self.ident("a field name")?;
+        // A dotted name is an option path (a `platform` declaration's
+        // fields); every other block refuses it as an unknown field.
+        let path = self.path("a field name")?;
+        let name = Name::new(path.text, path.span);
         self.expect_punct("=", "after the field name")?;
         let value = self.expr()?;
         let end = self.expect_punct(";", "after the field")?;
@@ -645,7 +648,9 @@ impl Parser<'_> {
                 let message = format!("`{other}` is not allowed {}", scope.describe());
                 let hint = match other {
                     "import" | "option" | "emit" | "cluster" | "service" | "transport"
-                    | "grammar" | "lint" | "step" => "write it at the top level of the file",
+                    | "grammar" | "lint" | "step" | "platform" => {
+                        "write it at the top level of the file"
+                    }
                     _ => "move it to the enclosing block",
                 };
                 Err(self.error(

@@ -9,9 +9,7 @@ use accord::compile::compile;
 use accord::load::{FsLoader, SourcePath};
 use accord::plan::EntryKind;
 
-use crate::harness::{repo, Test};
-
-const EXAMPLES: [&str; 3] = ["ralphzilla", "rsh-lab", "hpc"];
+use crate::harness::{examples, repo, Test};
 
 /// The security fixtures, sorted by name.
 fn fixtures() -> Vec<String> {
@@ -74,7 +72,8 @@ fn every_fixture_warns_exactly_as_its_header_says() {
 
 #[test]
 fn every_example_has_an_audit() {
-    for example in EXAMPLES {
+    for example in examples() {
+        let example = example.as_str();
         let (out, status) = audit(&format!("examples/{example}/cluster.dsl"), "");
         assert_eq!(status, 0, "{out}");
         insta::assert_snapshot!(format!("audit-example-{example}"), out);
@@ -461,7 +460,8 @@ fn with_firewall(example: &str) -> String {
 #[test]
 fn every_example_with_the_firewall_on_passes_nft_check() {
     let dir = tempfile::tempdir().unwrap();
-    for example in EXAMPLES {
+    for example in examples() {
+        let example = example.as_str();
         let file = dir.path().join(format!("{example}.dsl"));
         std::fs::write(&file, with_firewall(example)).unwrap();
         let sets = rulesets(&file);
