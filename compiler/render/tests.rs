@@ -93,7 +93,7 @@ fn tree(plan: &BuildPlan, host: &str) -> BTreeMap<String, (String, u32, String)>
                 EntryKind::Symlink(t) => format!("-> {t}"),
                 EntryKind::Dir => "<dir>".into(),
             };
-            (e.path.clone(), (text, e.mode, e.owner.clone()))
+            (e.path.to_string(), (text, e.mode, e.owner.to_string()))
         })
         .collect()
 }

@@ -128,7 +128,7 @@ fn rulesets(file: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for host in &plan.hosts {
         for entry in &host.entries {
-            if let (true, EntryKind::File(blob)) = (entry.path == RULESET, &entry.kind) {
+            if let (true, EntryKind::File(blob)) = (&*entry.path == RULESET, &entry.kind) {
                 let text = String::from_utf8(plan.blobs.get(*blob).to_vec()).unwrap();
                 out.push((host.name.clone(), text));
             }
@@ -231,7 +231,7 @@ fn sysv_firewall_script() -> Vec<u8> {
     plan.hosts[0]
         .entries
         .iter()
-        .find_map(|e| match (&e.kind, e.path.as_str()) {
+        .find_map(|e| match (&e.kind, &*e.path) {
             (EntryKind::File(blob), "/etc/init.d/accord-firewall") => {
                 assert_eq!(e.mode, 0o755);
                 Some(plan.blobs.get(*blob).to_vec())
