@@ -330,7 +330,7 @@ fn build_again(
     let planned = crate::compile::plan(
         &rendered.cluster,
         &rendered.graph,
-        &rendered.sources,
+        &mut rendered.sources.clone(),
         &keys,
         policy,
     )

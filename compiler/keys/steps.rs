@@ -595,7 +595,7 @@ mod tests {
         assert!(run_in(tmp.path(), &c).unwrap().made.is_empty());
         assert_eq!(std::fs::read(tmp.path().join("ca/key")).unwrap(), key);
         // A cluster-level private key is checked but never an input.
-        let (keys, diags) = crate::keys::read_keys_dir(tmp.path(), &c);
+        let (keys, diags) = crate::keys::read_keys_dir(tmp.path(), &c, &mut Default::default());
         assert!(diags.is_empty(), "{diags:#?}");
         assert!(keys.cluster_inputs().is_empty());
         std::fs::set_permissions(
@@ -603,7 +603,7 @@ mod tests {
             std::os::unix::fs::PermissionsExt::from_mode(0o644),
         )
         .unwrap();
-        let (_, diags) = crate::keys::read_keys_dir(tmp.path(), &c);
+        let (_, diags) = crate::keys::read_keys_dir(tmp.path(), &c, &mut Default::default());
         assert_eq!(diags[0].code, "E0513");
     }
 

@@ -56,6 +56,18 @@ pub(crate) trait Driver: Sync {
         Ok(())
     }
 
+    /// What the setup script makes on the host itself (absolute paths; a
+    /// final `*` matches the rest of a name): the host-files check allows
+    /// them where they were not before.
+    fn setup_makes(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The files [`Driver::rebuild_known_hosts`] writes (absolute paths).
+    fn rebuilt_files(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Shell lines (run as root on the host, under `set -e`) that make this
     /// transport's daemon reread its files, as activation would, when the
     /// machine has the daemon; empty when it has not.

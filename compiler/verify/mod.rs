@@ -471,9 +471,7 @@ fn host_files(
     before: &[HostBefore],
     again: &BTreeMap<String, Stage>,
 ) -> Result<Vec<HostFiles>, VerifyError> {
-    let allow = hostfiles::Allowances {
-        known_hosts_by_verify: matches!(spec.known_hosts, KnownHosts::Rebuild),
-    };
+    let allow = hostfiles::Allowances::of_drivers(matches!(spec.known_hosts, KnownHosts::Rebuild));
     let mut out = Vec::new();
     for (i, (h, b)) in spec.hosts.iter().zip(before).enumerate() {
         let again = again.get(&h.name);

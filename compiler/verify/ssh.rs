@@ -68,6 +68,17 @@ impl Driver for Ssh {
         rebuild_known_hosts(lab, hosts)
     }
 
+    fn setup_makes(&self) -> &'static [&'static str] {
+        // The host-key script (std.ssh's `accord-hostkeys.sh.j2`): the
+        // host's keys (and their certificates' keys), and the moduli file
+        // the algorithm policy names.
+        &["/etc/ssh/ssh_host_*", "/etc/ssh/moduli.accord"]
+    }
+
+    fn rebuilt_files(&self) -> &'static [&'static str] {
+        &[KNOWN_HOSTS]
+    }
+
     fn reload_script(&self) -> String {
         if !Path::new(SSHD).exists() {
             return String::new();
