@@ -31,7 +31,9 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub hosts: usize,
     /// Use the emitted ssh_known_hosts as it is instead of collecting every
-    /// host's keys with ssh-keyscan once the daemons run.
+    /// host's keys with ssh-keyscan once the daemons run (host certificates
+    /// are always proved through the build's own files: verify collects the
+    /// keys, builds again to sign them, and installs that build).
     #[arg(long)]
     pub keep_known_hosts: bool,
     /// Logins tried at once.
