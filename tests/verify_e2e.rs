@@ -1641,18 +1641,7 @@ fn certificates_for_another_host_expired_or_of_an_unlisted_authority_are_refused
             ["h2", "h3", "h4"]
         };
     let report = certified_run(work.path(), &["h1", "h2", "h3", "h4", "h5"], tamper);
-    let pair = |from: &str, to: &str| {
-        report
-            .pairs
-            .iter()
-            .find(|p| {
-                p.from_host == from
-                    && p.to_host == to
-                    && p.from_user == "root"
-                    && p.to_user == "root"
-            })
-            .unwrap_or_else(|| panic!("{from} -> {to} not tried"))
-    };
+    let pair = |from: &str, to: &str| root_pair(&report, from, to);
     for (from, to) in [("h1", "h5"), ("h5", "h1")] {
         let good = pair(from, to);
         assert_eq!(good.observed, Observed::Allowed, "{good:?}");
@@ -1717,16 +1706,7 @@ fn a_login_by_plain_key_beside_a_certificate_is_an_error() {
         };
     let report = certified_run(work.path(), &names, tamper);
     for (from, to) in [("h1", "h2"), ("h2", "h1")] {
-        let p = report
-            .pairs
-            .iter()
-            .find(|p| {
-                p.from_host == from
-                    && p.to_host == to
-                    && p.from_user == "root"
-                    && p.to_user == "root"
-            })
-            .unwrap();
+        let p = root_pair(&report, from, to);
         let Observed::Error(why) = &p.observed else {
             panic!("{p:?}");
         };
@@ -1836,6 +1816,17 @@ fn certified_run<const N: usize>(
     let left = verify::leftovers(&report.run_id, &report.spawned_pids);
     assert!(left.is_empty(), "left behind: {left:#?}");
     report
+}
+
+/// The result of `root@from -> root@to`.
+fn root_pair<'a>(report: &'a Report, from: &str, to: &str) -> &'a verify::PairResult {
+    report
+        .pairs
+        .iter()
+        .find(|p| {
+            p.from_host == from && p.to_host == to && p.from_user == "root" && p.to_user == "root"
+        })
+        .unwrap_or_else(|| panic!("root@{from} -> root@{to} not tried"))
 }
 
 /// Runs ssh-keygen with `args`; it must succeed.

@@ -292,3 +292,37 @@ fn best_refusal(mine: &[&str], all: &[String]) -> Option<String> {
         .or_else(|| mine.last())
         .map(|s| s.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// sshd 9.2's `Accepted` lines, as the lab logged them.
+    #[test]
+    fn a_login_by_certificate_is_told_from_one_by_plain_key() {
+        let by_cert = "Accepted hostbased for root from 192.168.1.1 port 41732 ssh2: ED25519-CERT SHA256:/3NHpzmRyaq5Cxi1rX5FI3SEsfrVVVd7cSg2kt7826g ID ralphzilla (serial 0) CA ED25519 SHA256:sUjJlpoER5RbJgn239dm9PRXOJdA8jCbCPlMVhSq26I";
+        let by_key = "Accepted hostbased for root from 10.231.0.11 port 40066 ssh2: ED25519 SHA256:/3NHpzmRyaq5Cxi1rX5FI3SEsfrVVVd7cSg2kt7826g, client user \"root\", client host \"h1\"";
+        assert!(by_certificate(by_cert));
+        assert!(!by_certificate(by_key));
+    }
+
+    #[test]
+    fn certificates_are_proved_through_the_build_s_files() {
+        let mut config = Config::default();
+        assert_eq!(Ssh.host_trust(&config), HostTrust::Scanned);
+        let set = |config: &mut Config, option: &str| {
+            config.values.insert(
+                option.into(),
+                crate::model::Resolved {
+                    value: crate::model::Value::Bool(true),
+                    priority: 0,
+                    defined_at: Vec::new(),
+                },
+            );
+        };
+        set(&mut config, CERTIFICATES_OPTION);
+        assert_eq!(Ssh.host_trust(&config), HostTrust::BuiltAgain);
+        set(&mut config, CENTRAL_KEYS_OPTION);
+        assert_eq!(Ssh.host_trust(&config), HostTrust::Built);
+    }
+}
