@@ -93,7 +93,7 @@ fn tree(plan: &BuildPlan, host: &str) -> BTreeMap<String, (String, u32, String)>
                 EntryKind::Symlink(t) => format!("-> {t}"),
                 EntryKind::Dir => "<dir>".into(),
             };
-            (e.path.clone(), (text, e.mode, e.owner.clone()))
+            (e.path.to_string(), (text, e.mode, e.owner.to_string()))
         })
         .collect()
 }
@@ -263,9 +263,9 @@ fn run_keygen(script: &Path, root: &Path) -> String {
 /// files.
 const MODERN_VARIANTS: &[(&str, &[(&str, &str)])] = &[
     ("plain", &[]),
-    // Loopback: std.ssh refuses an address the hosts lack (E0709).
     (
         "port and listen",
+        // Loopback: an address every host has (E0709 refuses one it lacks).
         &[("ssh.port", "2222"), ("ssh.listen", "[127.0.0.1, ::1]")],
     ),
     (
