@@ -100,20 +100,20 @@ pub struct StepsFailed {
 pub fn plan(
     cluster: &Cluster,
     graph: &TrustGraph,
-    sources: &SourceMap,
+    sources: &mut SourceMap,
     keys_dir: &Path,
     policy: KeyPolicy,
 ) -> Result<Planned, StepsFailed> {
     let mut timings = Vec::new();
     let mut steps = keys::steps::Ran::default();
     if policy.generate {
-        let (before, _) = keys::read_keys_dir(keys_dir, cluster);
+        let (before, _) = keys::read_keys_dir(keys_dir, cluster, &mut SourceMap::default());
         steps = keys::steps::run(keys_dir, cluster, &before).map_err(|error| StepsFailed {
             dir: keys_dir.to_path_buf(),
             error,
         })?;
     }
-    let (keys, mut diagnostics) = keys::read(keys_dir, cluster, policy.require);
+    let (keys, mut diagnostics) = keys::read(keys_dir, cluster, policy.require, sources);
     let started = Instant::now();
     let (mut plan, rendered) = render::render_with(cluster, graph, &keys);
     let entries: usize = plan.hosts.iter().map(|h| h.entries.len()).sum();
@@ -204,8 +204,8 @@ pub fn build(
             summary: None,
         });
     }
-    let planned =
-        plan(cluster, graph, &compilation.sources, keys_dir, policy).map_err(BuildError::Steps)?;
+    let planned = plan(cluster, graph, &mut compilation.sources, keys_dir, policy)
+        .map_err(BuildError::Steps)?;
     let stop = planned.diagnostics.iter().any(Diagnostic::is_error);
     let summary = if stop {
         None

@@ -113,6 +113,18 @@ const E2E: &[(&str, fn())] = &[
         "a_tree_that_writes_outside_the_hosts_own_directories_is_refused",
         a_tree_that_writes_outside_the_hosts_own_directories_is_refused,
     ),
+    (
+        "cli_verify_proves_logins_by_host_certificate",
+        cli_verify_proves_logins_by_host_certificate,
+    ),
+    (
+        "certificates_for_another_host_expired_or_of_an_unlisted_authority_are_refused",
+        certificates_for_another_host_expired_or_of_an_unlisted_authority_are_refused,
+    ),
+    (
+        "a_login_by_plain_key_beside_a_certificate_is_an_error",
+        a_login_by_plain_key_beside_a_certificate_is_an_error,
+    ),
 ];
 
 const SUITE: e2e::Suite = e2e::Suite {
@@ -1560,4 +1572,322 @@ fn a_tree_that_writes_outside_the_hosts_own_directories_is_refused() {
         "{e}"
     );
     assert!(!Path::new("/opt/site/x").exists());
+}
+
+/// `ssh.host_certificates` end to end, as a site runs it: the first build
+/// goes in, the hosts make their keys, verify collects them as
+/// `collect-keys.sh` does, builds again (std.ssh's CA signs them) and
+/// installs that build, certificates and `@cert-authority` known_hosts as
+/// emitted. Every login the graph allows is sshd's host-based login by
+/// certificate (its `Accepted` line names `ED25519-CERT ... ID HOST ... CA`),
+/// never by a plain key; every other pair is refused.
+fn cli_verify_proves_logins_by_host_certificate() {
+    let file = "tests/fixtures/certificates/ralphzilla/cluster.dsl";
+    let (status, stdout, stderr) = accord_verify(&[file, "--json"]);
+    assert_eq!(status, 0, "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    let tried = report["pairs"].as_array().unwrap();
+    assert_eq!(tried.len(), 30);
+    let allowed: Vec<&serde_json::Value> = tried.iter().filter(|p| p["expected"] == true).collect();
+    assert_eq!(allowed.len(), 6);
+    for p in allowed {
+        assert_eq!(p["observed"]["result"], "allowed", "{p}");
+        let line = p["log_line"].as_str().unwrap();
+        let id = format!(" ID {} (serial ", p["from_host"].as_str().unwrap());
+        assert!(
+            line.starts_with("Accepted hostbased for root")
+                && line.contains("-CERT ")
+                && line.contains(&id)
+                && line.contains(" CA "),
+            "not a login by certificate: {p}"
+        );
+    }
+    // The second build went in over the first on every host, and nothing of
+    // the hosts' own files changed.
+    for h in report["host_files"].as_array().unwrap() {
+        assert_eq!(h["builds"], 2, "{h}");
+        assert_eq!(h["problems"].as_array().unwrap().len(), 0, "{h}");
+    }
+}
+
+/// Five hosts whose certificates the same cluster builds, then three of
+/// them replaced before they go in: h2's signed by the cluster's CA for
+/// h1's names, h3's expired, h4's signed by an authority ssh_known_hosts
+/// does not list (a rotation that dropped it too early). sshd refuses every
+/// host-based login from them, with its reason; as servers, the clients
+/// refuse their certificates (`Host key verification failed`); h1 and h5
+/// log in to each other by certificate.
+fn certificates_for_another_host_expired_or_of_an_unlisted_authority_are_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let other_ca = work.path().join("other-ca");
+    keygen(&[
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-C",
+        "other",
+        "-f",
+        other_ca.to_str().unwrap(),
+    ]);
+    let other_fp = fingerprint(&other_ca.with_extension("pub"));
+    let tamper =
+        move |build: &Path, keys: &Path, collected: &std::collections::BTreeMap<String, String>| {
+            let ca = keys.join("ssh_ca/host-ca");
+            let forged: [(&str, &Path, &str, &str); 3] = [
+                ("h2", &ca, "h1,10.231.0.11", "+1d"),
+                ("h3", &ca, "h3,10.231.0.13", "20200101:20200102"),
+                ("h4", &other_ca, "h4,10.231.0.14", "+1d"),
+            ];
+            for (host, ca, principals, validity) in forged {
+                let tree = build.join("hosts").join(host);
+                resign(&tree, ca, &collected[host], host, principals, validity);
+            }
+            ["h2", "h3", "h4"]
+        };
+    let report = certified_run(work.path(), &["h1", "h2", "h3", "h4", "h5"], tamper);
+    let pair = |from: &str, to: &str| root_pair(&report, from, to);
+    for (from, to) in [("h1", "h5"), ("h5", "h1")] {
+        let good = pair(from, to);
+        assert_eq!(good.observed, Observed::Allowed, "{good:?}");
+        let line = good.log_line.as_deref().unwrap();
+        assert!(
+            line.contains("-CERT SHA256:") && line.contains(&format!(" ID {from} (serial ")),
+            "{good:?}"
+        );
+    }
+    for (from, why) in [
+        ("h2", "Certificate invalid: name is not a listed principal"),
+        ("h3", "Certificate invalid: expired"),
+        ("h4", other_fp.as_str()),
+    ] {
+        for to in ["h1", "h5"] {
+            let p = pair(from, to);
+            assert!(p.expected, "{p:?}");
+            assert_eq!(p.observed, Observed::Refused, "{p:?}");
+            let line = p.log_line.as_deref().unwrap_or_default();
+            assert!(
+                line.contains(why),
+                "{from} -> {to}: `{line}` does not say `{why}`"
+            );
+        }
+        // As a server, its certificate does not pass the client's check.
+        let p = pair("h1", from);
+        assert_eq!(p.observed, Observed::Refused, "{p:?}");
+        let client = p.client_output.as_deref().unwrap_or_default();
+        assert!(client.contains("Host key verification failed"), "{p:?}");
+    }
+    // verify says so: every pair the graph allows but h1 <-> h5.
+    assert!(!report.ok());
+    assert_eq!(report.mismatches().len(), 18);
+}
+
+/// A certificate cluster whose hosts still find each other's plain keys in
+/// ssh_known_hosts (here the `@cert-authority` line replaced by them): the
+/// login by certificate fails (no listed authority), the plain key gets in,
+/// and verify calls that an error instead of a login the graph allows.
+fn a_login_by_plain_key_beside_a_certificate_is_an_error() {
+    let work = tempfile::tempdir().unwrap();
+    let names = ["h1", "h2"];
+    let tamper =
+        move |build: &Path, _: &Path, collected: &std::collections::BTreeMap<String, String>| {
+            let mut plain = String::new();
+            for (i, host) in names.iter().enumerate() {
+                for key in collected[*host].lines() {
+                    plain += &format!("{host},10.231.0.{} {key}\n", 11 + i);
+                }
+            }
+            for host in names {
+                fs::write(
+                    build
+                        .join("hosts")
+                        .join(host)
+                        .join("etc/ssh/ssh_known_hosts"),
+                    &plain,
+                )
+                .unwrap();
+            }
+            names
+        };
+    let report = certified_run(work.path(), &names, tamper);
+    for (from, to) in [("h1", "h2"), ("h2", "h1")] {
+        let p = root_pair(&report, from, to);
+        let Observed::Error(why) = &p.observed else {
+            panic!("{p:?}");
+        };
+        assert!(why.contains("plain key, not its host certificate"), "{why}");
+        assert!(!p.log_line.as_deref().unwrap().contains("-CERT"), "{p:?}");
+    }
+    assert!(!report.ok());
+}
+
+/// Runs verify on a root mesh of `names` (10.231.0.11 on) with
+/// `ssh.host_certificates`: the first build through its apply script; the
+/// second made with the collected keys by `accord build` (keys/HOST.pub
+/// beside the cluster file, as `collect-keys.sh` leaves them), then handed
+/// to `tamper` (the build, its keys/, the collected keys), whose hosts go in
+/// by copy (their apply script would refuse a changed tree).
+fn certified_run<const N: usize>(
+    work: &Path,
+    names: &[&'static str],
+    tamper: impl Fn(&Path, &Path, &std::collections::BTreeMap<String, String>) -> [&'static str; N]
+        + Send
+        + Sync
+        + 'static,
+) -> Report {
+    let mut text = String::from("import std.ssh;\ncluster certs {\n  init = sysv;\n  ssh.host_certificates = true;\n  security.root_trusted = true;\n");
+    for (i, name) in names.iter().enumerate() {
+        text += &format!("  host {name} {{ address = 10.231.0.{}; }}\n", 11 + i);
+    }
+    text += "  trust root@* <-> root@*;\n}\n";
+    let first = build(&text, &work.join("out"));
+    let src = work.join("out.src");
+    let again = work.to_path_buf();
+    let build_again = move |collected: &std::collections::BTreeMap<String, String>| {
+        let keys = src.join("keys");
+        for (host, text) in collected {
+            fs::write(keys.join(format!("{host}.pub")), text).map_err(|e| e.to_string())?;
+        }
+        let out = again.join("again");
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+            .arg("build")
+            .arg(src.join("cluster.dsl"))
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !o.status.success() {
+            return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+        }
+        let build = out.join("certs");
+        let copied = tamper(&build, &keys, collected);
+        Ok(collected
+            .keys()
+            .map(|host| {
+                let (tree, install) = applied(&build, host);
+                let install = if copied.contains(&host.as_str()) {
+                    Install::Copy
+                } else {
+                    install
+                };
+                (
+                    host.clone(),
+                    verify::Stage {
+                        tree,
+                        install,
+                        init: Init::Sysv,
+                    },
+                )
+            })
+            .collect())
+    };
+    let hosts = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let (tree, install) = applied(&first, name);
+            HostSpec {
+                name: name.to_string(),
+                aliases: vec![],
+                addresses: vec![Ipv4Addr::new(10, 231, 0, 11 + i as u8)],
+                keygen_script: Some(PathBuf::from("usr/local/sbin/accord-hostkeys")),
+                tree,
+                install,
+                init: Init::Sysv,
+                earlier: Vec::new(),
+                transport: Transport::Ssh,
+                port: 22,
+                home_share: None,
+            }
+        })
+        .collect();
+    let spec = VerifySpec {
+        hosts,
+        users: vec![],
+        expected: matrix(names, &["root"], |_, _, _, _| true),
+        known_hosts: KnownHosts::Collect(verify::BuildAgain(std::sync::Arc::new(build_again))),
+        outsider: Outsider::Off,
+    };
+    // One login at a time: sshd's reason lines name no client, so each
+    // must be the only attempt in its server's log.
+    let opts = VerifyOptions {
+        jobs: 1,
+        client_timeout: Duration::from_secs(10),
+        lifetime: Duration::from_secs(300),
+        progress: None,
+    };
+    let report = verify::run(&spec, &opts).unwrap_or_else(|e| panic!("verify failed: {e}"));
+    eprintln!("{report}");
+    let left = verify::leftovers(&report.run_id, &report.spawned_pids);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    report
+}
+
+/// The result of `root@from -> root@to`.
+fn root_pair<'a>(report: &'a Report, from: &str, to: &str) -> &'a verify::PairResult {
+    report
+        .pairs
+        .iter()
+        .find(|p| {
+            p.from_host == from && p.to_host == to && p.from_user == "root" && p.to_user == "root"
+        })
+        .unwrap_or_else(|| panic!("root@{from} -> root@{to} not tried"))
+}
+
+/// Runs ssh-keygen with `args`; it must succeed.
+fn keygen(args: &[&str]) {
+    let o = std::process::Command::new("ssh-keygen")
+        .arg("-q")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "ssh-keygen {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The SHA256 fingerprint of a public key file.
+fn fingerprint(public: &Path) -> String {
+    let o = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(public)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    text.split_whitespace().nth(1).unwrap().to_string()
+}
+
+/// Replaces every certificate in `tree` by one signed by `ca` for the
+/// host's collected key of its type, with `principals` and `validity`.
+fn resign(tree: &Path, ca: &Path, keys: &str, host: &str, principals: &str, validity: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    for key in keys.lines() {
+        let kind = match key.split(' ').next().unwrap() {
+            "ssh-ed25519" => "ed25519",
+            "ssh-rsa" => "rsa",
+            k if k.starts_with("ecdsa-") => "ecdsa",
+            k => panic!("key type {k}"),
+        };
+        let name = format!("ssh_host_{kind}_key");
+        let cert = tree.join(format!("etc/ssh/{name}-cert.pub"));
+        assert!(cert.is_file(), "{} has no certificate", cert.display());
+        let public = dir.path().join(format!("{name}.pub"));
+        fs::write(&public, format!("{key}\n")).unwrap();
+        keygen(&[
+            "-s",
+            ca.to_str().unwrap(),
+            "-h",
+            "-I",
+            host,
+            "-n",
+            principals,
+            "-V",
+            validity,
+            public.to_str().unwrap(),
+        ]);
+        fs::copy(dir.path().join(format!("{name}-cert.pub")), &cert).unwrap();
+    }
 }

@@ -67,13 +67,13 @@ pub(super) struct Rendered {
 /// (`compile::plan`, the pipeline's one driver), printing diagnostics;
 /// `Err(code)` when they stop the command.
 pub(crate) fn rendered(common: &Common, policy: KeyPolicy) -> Result<Rendered, i32> {
-    let compilation = common.compile()?;
+    let mut compilation = common.compile()?;
     let warnings = count_warnings(&compilation.diagnostics);
     let (Some(cluster), Some(graph)) = (compilation.cluster, compilation.graph) else {
         return Err(1);
     };
     let dir = keys::keys_dir(&common.file);
-    let planned = match compile::plan(&cluster, &graph, &compilation.sources, &dir, policy) {
+    let planned = match compile::plan(&cluster, &graph, &mut compilation.sources, &dir, policy) {
         Ok(planned) => planned,
         Err(failed) => {
             plain_error(

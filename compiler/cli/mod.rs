@@ -200,6 +200,14 @@ pub enum Command {
     Man,
 }
 
+/// What [`Common::compile_with`]'s findings may read of a compilation, and
+/// the sources they may add files to (the keys stage's files of `keys/`).
+pub struct Parts<'a> {
+    pub graph: Option<&'a crate::graph::TrustGraph>,
+    pub has_errors: bool,
+    pub sources: &'a mut crate::diagnostic::SourceMap,
+}
+
 /// Arguments every command that reads a cluster file takes.
 #[derive(Debug, Args)]
 pub struct Common {
@@ -258,7 +266,7 @@ impl Common {
     /// reported among the compiler's.
     pub fn compile_with(
         &self,
-        more: impl FnOnce(&Cluster, &Compilation) -> Vec<diagnostic::Diagnostic>,
+        more: impl FnOnce(&Cluster, Parts<'_>) -> Vec<diagnostic::Diagnostic>,
     ) -> Result<Compilation, i32> {
         let started = std::time::Instant::now();
         if !self.file.exists() {
@@ -275,8 +283,20 @@ impl Common {
             return Err(1);
         }
         let mut compilation = compile(&SourcePath::Fs(self.file.clone()), &self.loader());
-        if let Some(cluster) = &compilation.cluster {
-            let found = more(cluster, &compilation);
+        let has_errors = compilation.has_errors();
+        let Compilation {
+            cluster,
+            graph,
+            sources,
+            ..
+        } = &mut compilation;
+        if let Some(cluster) = cluster.as_ref() {
+            let parts = Parts {
+                graph: graph.as_ref(),
+                has_errors,
+                sources,
+            };
+            let found = more(cluster, parts);
             compilation.diagnostics.extend(found);
             diagnostic::sort(&mut compilation.diagnostics);
         }
@@ -314,19 +334,15 @@ impl Common {
 /// refusal, a private key others can read).
 fn check(common: &Common) -> Result<(), i32> {
     common
-        .compile_with(|cluster, compilation| {
-            let Some(graph) = compilation
-                .graph
-                .as_ref()
-                .filter(|_| !compilation.has_errors())
-            else {
+        .compile_with(|cluster, parts| {
+            let Some(graph) = parts.graph.filter(|_| !parts.has_errors) else {
                 return Vec::new();
             };
             // The plan `build` would write (no steps run: keys a step of
             // `build` will make are not missing).
             let dir = crate::keys::keys_dir(&common.file);
             let policy = crate::compile::KeyPolicy::default();
-            crate::compile::plan(cluster, graph, &compilation.sources, &dir, policy)
+            crate::compile::plan(cluster, graph, parts.sources, &dir, policy)
                 .map_or_else(|_| Vec::new(), |planned| planned.diagnostics)
         })
         // The process ends here: freeing a large cluster's model entry by

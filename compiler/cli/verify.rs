@@ -2,7 +2,7 @@
 //! an existing build), brings representative hosts up in network namespaces
 //! with real daemons, and compares every login with the trust graph.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,12 +11,12 @@ use clap::Args;
 
 use super::build::{rendered, KeyPolicy, Rendered};
 use super::{info, plain_error, shown, Common};
-use crate::emit;
 use crate::model::HostId;
 use crate::verify::{
-    self, ExpectedPair, HostSpec, Init, Install, KnownHosts, Outsider, Transport, UserSpec,
-    VerifySpec,
+    self, BuildAgain, ExpectedPair, HostSpec, HostTrust, Init, Install, KnownHosts, Outsider,
+    Stage, Transport, UserSpec, VerifySpec,
 };
+use crate::{emit, keys};
 
 /// Arguments of `accord verify`.
 #[derive(Debug, Args)]
@@ -31,7 +31,9 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub hosts: usize,
     /// Use the emitted ssh_known_hosts as it is instead of collecting every
-    /// host's keys with ssh-keyscan once the daemons run.
+    /// host's keys with ssh-keyscan once the daemons run (host certificates
+    /// are always proved through the build's own files: verify collects the
+    /// keys, builds again to sign them, and installs that build).
     #[arg(long)]
     pub keep_known_hosts: bool,
     /// Logins tried at once.
@@ -59,7 +61,16 @@ pub(super) fn run(args: &VerifyArgs) -> Result<(), i32> {
     unmodelled_homes(&rendered)?;
     let hosts = chosen_hosts(&rendered, args.hosts);
     let (_scratch, tree_root) = trees(&rendered, args)?;
-    let spec = spec(&rendered, &hosts, &tree_root, args)?;
+    let mut spec = spec(&rendered, &hosts, &tree_root, args)?;
+    let again = scratch_dir()?;
+    spec.known_hosts = known_hosts(
+        rendered,
+        &hosts,
+        &spec.hosts,
+        &keys::keys_dir(&args.common.file),
+        again.path(),
+        args.keep_known_hosts,
+    );
     let options = verify::VerifyOptions {
         jobs: args.jobs.max(1),
         client_timeout: Duration::from_secs(args.timeout.max(1)),
@@ -231,13 +242,7 @@ fn trees(
         }
         return Ok((None, build.clone()));
     }
-    let scratch = tempfile::Builder::new()
-        .prefix("accord-build-")
-        .tempdir()
-        .map_err(|e| {
-            plain_error(&format!("cannot make a temporary directory: {e}"), None);
-            1
-        })?;
+    let scratch = scratch_dir()?;
     let options = emit::EmitOptions {
         archives: false,
         ..emit::EmitOptions::default()
@@ -248,6 +253,150 @@ fn trees(
     })?;
     let root = scratch.path().join(&rendered.plan.cluster);
     Ok((Some(scratch), root))
+}
+
+/// A temporary directory (0700) for builds verify makes.
+fn scratch_dir() -> Result<tempfile::TempDir, i32> {
+    tempfile::Builder::new()
+        .prefix("accord-build-")
+        .tempdir()
+        .map_err(|e| {
+            plain_error(&format!("cannot make a temporary directory: {e}"), None);
+            1
+        })
+}
+
+/// Where the lab's trust in host keys comes from: the most a chosen host's
+/// transport asks for ([`verify::HostTrust`]). Host certificates signed
+/// from collected keys need the site's second build: collect the keys the
+/// hosts made, sign them with the cluster's authority in a copy of `keys/`
+/// (in `scratch`: the cluster's own `keys/` is never written), build
+/// again, and install that build as a site would.
+fn known_hosts(
+    rendered: Rendered,
+    hosts: &[HostId],
+    specs: &[HostSpec],
+    keys_dir: &Path,
+    scratch: &Path,
+    keep: bool,
+) -> KnownHosts {
+    let trust = hosts
+        .iter()
+        .zip(specs)
+        .map(|(id, spec)| {
+            let host = &rendered.cluster.hosts[id.0 as usize];
+            spec.transport.host_trust(&host.config)
+        })
+        .max()
+        .unwrap_or(HostTrust::Scanned);
+    match trust {
+        HostTrust::Scanned if !keep => KnownHosts::Rebuild,
+        HostTrust::Scanned | HostTrust::Built => KnownHosts::Keep,
+        HostTrust::BuiltAgain => {
+            let inits: Vec<(String, Init)> =
+                specs.iter().map(|h| (h.name.clone(), h.init)).collect();
+            let keys_dir = keys_dir.to_path_buf();
+            let scratch = scratch.to_path_buf();
+            let rendered = std::sync::Arc::new(rendered);
+            KnownHosts::Collect(BuildAgain(std::sync::Arc::new(move |collected| {
+                build_again(&rendered, &keys_dir, &scratch, collected, &inits)
+            })))
+        }
+    }
+}
+
+/// The site's second build, in `scratch`: `keys/` (the cluster's, but for
+/// the collected hosts' own entries) with the collected keys, its steps
+/// run (std.ssh signs the keys), the plan written; each collected host's
+/// stage.
+fn build_again(
+    rendered: &Rendered,
+    keys_dir: &Path,
+    scratch: &Path,
+    collected: &BTreeMap<String, String>,
+    inits: &[(String, Init)],
+) -> Result<BTreeMap<String, Stage>, String> {
+    let keys = scratch.join("keys");
+    let out = scratch.join("out");
+    let _ = std::fs::remove_dir_all(&keys);
+    copy_keys(keys_dir, &keys, collected)
+        .map_err(|e| format!("cannot copy `{}`: {e}", shown(keys_dir)))?;
+    for (host, text) in collected {
+        std::fs::write(keys.join(format!("{host}.pub")), text).map_err(|e| e.to_string())?;
+    }
+    let policy = KeyPolicy {
+        generate: true,
+        require: false,
+        made_later: true,
+    };
+    let planned = crate::compile::plan(
+        &rendered.cluster,
+        &rendered.graph,
+        &mut rendered.sources.clone(),
+        &keys,
+        policy,
+    )
+    .map_err(|failed| failed.error.to_string())?;
+    if let Some(error) = planned.diagnostics.iter().find(|d| d.is_error()) {
+        return Err(error.message.clone());
+    }
+    let options = emit::EmitOptions {
+        archives: false,
+        ..emit::EmitOptions::default()
+    };
+    emit::write(&planned.plan, &out, &options).map_err(|e| e.to_string())?;
+    let build = out.join(&planned.plan.cluster);
+    Ok(inits
+        .iter()
+        .filter(|(name, _)| collected.contains_key(name))
+        .map(|(name, init)| {
+            let stage = Stage {
+                tree: build.join("hosts").join(name),
+                install: Install::Apply {
+                    script: build.join("apply").join(format!("{name}.sh")),
+                    manifest: build.join("manifests").join(format!("{name}.tsv")),
+                },
+                init: *init,
+            };
+            (name.clone(), stage)
+        })
+        .collect())
+}
+
+/// Copies `from` (a cluster's `keys/`, if it exists) to `to`, modes kept,
+/// but for the entries of the hosts in `collected` (`HOST.pub`, `HOST/`):
+/// what the hosts made replaces them. Links are not followed (the keys
+/// stage refuses them anyway).
+fn copy_keys(from: &Path, to: &Path, collected: &BTreeMap<String, String>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to)?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700))?;
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return Ok(());
+    };
+    let mut stack: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let host = name.strip_suffix(".pub").unwrap_or(&name);
+        if !collected.contains_key(host) {
+            stack.push((entry.path(), to.join(&name)));
+        }
+    }
+    while let Some((src, dst)) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&src)?;
+        if meta.is_dir() {
+            std::fs::create_dir(&dst)?;
+            std::fs::set_permissions(&dst, meta.permissions())?;
+            for entry in std::fs::read_dir(&src)? {
+                let entry = entry?;
+                stack.push((entry.path(), dst.join(entry.file_name())));
+            }
+        } else if meta.is_file() {
+            std::fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(())
 }
 
 /// The hosts, users and expected logins verify checks.
@@ -301,11 +450,7 @@ fn spec(
             })
             .collect(),
         expected,
-        known_hosts: if args.keep_known_hosts {
-            KnownHosts::Keep
-        } else {
-            KnownHosts::Rebuild
-        },
+        known_hosts: KnownHosts::Keep,
         outsider: if args.no_outsider {
             Outsider::Off
         } else {

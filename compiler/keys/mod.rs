@@ -28,7 +28,7 @@ use std::sync::Arc;
 use minijinja::Value;
 
 use crate::codes;
-use crate::diagnostic::{Diagnostic, Label};
+use crate::diagnostic::{Diagnostic, Label, SourceMap, Span};
 use crate::load::Follow;
 use crate::model::{Cluster, HostId};
 use crate::template::{cluster_value, flat_config, listening, nested_config, Templates};
@@ -240,13 +240,25 @@ pub fn keys_dir(cluster_file: &Path) -> PathBuf {
 /// `cluster.dsl`, see [`read_keys_dir`]) and reports the hosts that lack
 /// keys their config needs (`W0511`, or `E0511` with `require`), but for
 /// those a step of `build` has yet to make files for ([`steps::pending`]).
-pub fn read(dir: &Path, cluster: &Cluster, require: bool) -> (Keys, Vec<Diagnostic>) {
-    let (keys, mut diagnostics) = read_keys_dir(dir, cluster);
+///
+/// A warning about a file of `keys/` points into it: the file is added to
+/// `sources` (only the files a diagnostic names, so 100,000 good key files
+/// cost nothing there).
+pub fn read(
+    dir: &Path,
+    cluster: &Cluster,
+    require: bool,
+    sources: &mut SourceMap,
+) -> (Keys, Vec<Diagnostic>) {
+    let (keys, mut diagnostics) = read_keys_dir(dir, cluster, sources);
     let mut wanted = host_key_types(cluster);
     for host in steps::pending(dir, cluster, &keys) {
         wanted.remove(&host);
     }
-    diagnostics.extend(missing_keys(cluster, &wanted, &keys, require));
+    diagnostics.extend(
+        missing_keys(cluster, &wanted, &keys, require)
+            .map(|d| in_partial_key_files(d, dir, cluster, &wanted, &keys, sources)),
+    );
     diagnostics.extend(expiring_certificates(cluster, &keys, unix_now()));
     (keys, diagnostics)
 }
@@ -418,7 +430,11 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
 /// `<host>.pub` and, where present, its central private keys. A missing
 /// directory is no error (no keys yet); unreadable or malformed files are
 /// warnings naming the file and line.
-pub fn read_keys_dir(dir: &Path, cluster: &Cluster) -> (Keys, Vec<Diagnostic>) {
+pub fn read_keys_dir(
+    dir: &Path,
+    cluster: &Cluster,
+    sources: &mut SourceMap,
+) -> (Keys, Vec<Diagnostic>) {
     let mut keys = Keys::default();
     let mut diagnostics = Vec::new();
     let at = Label::new(cluster.name_span, "keys of this cluster");
@@ -436,7 +452,7 @@ pub fn read_keys_dir(dir: &Path, cluster: &Cluster) -> (Keys, Vec<Diagnostic>) {
                 &host.name,
                 &mut keys,
                 &at,
-                &mut diagnostics,
+                (&mut diagnostics, sources),
             );
         }
         if present.contains(std::ffi::OsStr::new(&host.name)) {
@@ -459,7 +475,7 @@ fn read_public_keys(
     host: &str,
     keys: &mut Keys,
     at: &Label,
-    diagnostics: &mut Vec<Diagnostic>,
+    (diagnostics, sources): (&mut Vec<Diagnostic>, &mut SourceMap),
 ) {
     let text = match read_key_file(public) {
         Ok(text) => text,
@@ -473,20 +489,65 @@ fn read_public_keys(
             return;
         }
     };
-    for (number, line) in text.lines().enumerate() {
+    let mut file = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let line = line.trim_end_matches(['\n', '\r']);
         match parse_key_line(line) {
             Ok(Some(key)) => keys.insert(host, key),
             Ok(None) => {}
-            Err(message) => diagnostics.push(
-                Diagnostic::warning(
+            Err(message) => {
+                let id = *file
+                    .get_or_insert_with(|| sources.add(public.display().to_string(), text.clone()));
+                let span = Span::new(id, start..start + line.len());
+                diagnostics.push(Diagnostic::warning(
                     codes::W0512,
                     format!("ignoring a line of `{}`: {message}", public.display()),
-                    at.clone(),
+                    Label::new(span, "not a public key line"),
                 )
-                .with_note(format!("at line {}", number + 1)),
-            ),
+                .with_hint("replace the line with the host's `.pub` line as `ssh-keygen` wrote it, or collect the host's keys again with `collect-keys.sh`"));
+            }
         }
     }
+}
+
+/// `W0511` pointing into the key files of up to three hosts that have one
+/// but lack a type their config needs (hosts without a file have nothing
+/// to point at: the cluster's label stays).
+fn in_partial_key_files(
+    mut d: Diagnostic,
+    dir: &Path,
+    cluster: &Cluster,
+    wanted: &BTreeMap<HostId, Vec<String>>,
+    keys: &Keys,
+    sources: &mut SourceMap,
+) -> Diagnostic {
+    let partial = wanted.iter().filter_map(|(id, types)| {
+        let name = &cluster.hosts[id.0 as usize].name;
+        let have = keys.of(name);
+        let lacking: Vec<&str> = types
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !have.iter().any(|k| k.key_type == *t))
+            .collect();
+        (!have.is_empty() && !lacking.is_empty()).then_some((name, lacking))
+    });
+    for (name, lacking) in partial.take(3) {
+        let path = dir.join(format!("{name}.pub"));
+        let Ok(text) = read_key_file(&path) else {
+            continue;
+        };
+        let first = text.lines().next().map_or(0, str::len);
+        let id = sources.add(path.display().to_string(), text);
+        let types: Vec<String> = lacking.iter().map(|t| format!("`{t}`")).collect();
+        d = d.with_label(
+            Span::new(id, 0..first),
+            format!("`{name}`'s keys: no {} key", types.join(", ")),
+        );
+    }
+    d
 }
 
 /// Largest file read from `keys/`: a public key line is under 1 KiB, an

@@ -75,20 +75,38 @@ struct Instance {
     run: Vec<String>,
 }
 
-/// Runs every step that has something to do, in declaration order, hosts
-/// in declaration order; stops at the first failure.
+/// Runs every step that has something to do, in declaration order (a step
+/// may read what an earlier one made); a step's runs (one per host and
+/// item, each with its own outputs) run side by side on rayon's pool,
+/// bounded by the machine's cores: signing 100,000 host keys is one
+/// `ssh-keygen` each. What it reports is in declaration order, hosts in
+/// declaration order, whatever order they finished in; the first failure
+/// in that order stops it once its step's runs are done.
 pub fn run(dir: &Path, cluster: &Cluster, keys: &Keys) -> Result<Ran, StepError> {
+    use rayon::prelude::*;
     let mut ran = Ran::default();
-    for instance in instances(cluster, keys)? {
-        if up_to_date(dir, &instance)? {
-            continue;
+    let instances = instances(cluster, keys)?;
+    for step in instances.chunk_by(|a, b| a.step == b.step) {
+        let results: Vec<Result<Option<Vec<String>>, StepError>> = step
+            .par_iter()
+            .map(|instance| {
+                if up_to_date(dir, instance)? {
+                    return Ok(None);
+                }
+                execute(dir, instance).map(Some)
+            })
+            .collect();
+        for (instance, result) in step.iter().zip(results) {
+            let Some(made) = result? else {
+                continue;
+            };
+            ran.made.extend(made);
+            ran.runs.push((
+                instance.step.clone(),
+                instance.host.clone().unwrap_or_default(),
+                instance.item.clone(),
+            ));
         }
-        ran.made.extend(execute(dir, &instance)?);
-        ran.runs.push((
-            instance.step.clone(),
-            instance.host.clone().unwrap_or_default(),
-            instance.item.clone(),
-        ));
     }
     Ok(ran)
 }
@@ -577,7 +595,7 @@ mod tests {
         assert!(run_in(tmp.path(), &c).unwrap().made.is_empty());
         assert_eq!(std::fs::read(tmp.path().join("ca/key")).unwrap(), key);
         // A cluster-level private key is checked but never an input.
-        let (keys, diags) = crate::keys::read_keys_dir(tmp.path(), &c);
+        let (keys, diags) = crate::keys::read_keys_dir(tmp.path(), &c, &mut Default::default());
         assert!(diags.is_empty(), "{diags:#?}");
         assert!(keys.cluster_inputs().is_empty());
         std::fs::set_permissions(
@@ -585,7 +603,7 @@ mod tests {
             std::os::unix::fs::PermissionsExt::from_mode(0o644),
         )
         .unwrap();
-        let (_, diags) = crate::keys::read_keys_dir(tmp.path(), &c);
+        let (_, diags) = crate::keys::read_keys_dir(tmp.path(), &c, &mut Default::default());
         assert_eq!(diags[0].code, "E0513");
     }
 

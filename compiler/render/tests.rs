@@ -223,7 +223,7 @@ fn ralphzilla_modern_ssh_tree() {
 fn missing_keys_are_a_warning_naming_the_hosts() {
     let (c, _) = cluster_of(&["ssh"], RALPHZILLA, &["root"]);
     let tmp = tempfile::tempdir().unwrap();
-    let (_, diags) = keys::read(tmp.path(), &c, false);
+    let (_, diags) = keys::read(tmp.path(), &c, false, &mut Default::default());
     let w: Vec<_> = diags.iter().filter(|d| d.code == "W0511").collect();
     assert_eq!(w.len(), 1, "{diags:#?}");
     assert!(
@@ -232,7 +232,7 @@ fn missing_keys_are_a_warning_naming_the_hosts() {
         "{}",
         w[0].message
     );
-    let (_, diags) = keys::read(tmp.path(), &c, true);
+    let (_, diags) = keys::read(tmp.path(), &c, true, &mut Default::default());
     assert_eq!(diags[0].code, "E0511");
 }
 
@@ -1165,7 +1165,7 @@ fn central_generation_makes_keys_once() {
     assert_eq!(wanted.len(), 3);
     let tmp = tempfile::tempdir().unwrap();
     // Before the step runs, `check` counts the keys as made, not missing.
-    let (_, diags) = keys::read(tmp.path(), &c, true);
+    let (_, diags) = keys::read(tmp.path(), &c, true, &mut Default::default());
     assert!(diags.is_empty(), "{diags:#?}");
     let first = keys::steps::run(tmp.path(), &c, &Keys::default()).unwrap();
     assert_eq!(first.runs.len(), 6, "{first:?}");
@@ -1187,7 +1187,7 @@ fn central_generation_makes_keys_once() {
             "ralphzilla-c/ssh_host_ed25519_key.pub"
         ]
     );
-    let (keys, diags) = keys::read(tmp.path(), &c, true);
+    let (keys, diags) = keys::read(tmp.path(), &c, true, &mut Default::default());
     assert!(diags.is_empty(), "{diags:#?}");
     let mine = keys.of("ralphzilla");
     assert_eq!(mine.len(), 2);

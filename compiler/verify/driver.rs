@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use super::lab::Lab;
 use super::report::Observed;
-use super::{ExpectedPair, Transport, VerifyOptions, VerifySpec};
+use super::{ExpectedPair, Transport, VerifyError, VerifyOptions, VerifySpec};
 use crate::model::Config;
 
 /// What one attempt observed: the verdict, the daemon's log line that
@@ -35,6 +35,44 @@ pub(crate) trait Driver: Sync {
     /// host-key script (`ssh.hostkeys_script`).
     fn setup_script(&self, config: &Config) -> Option<PathBuf>;
 
+    /// Where the lab's trust in host keys comes from for a host with
+    /// `config`: std.ssh's host certificates are trusted through the
+    /// build's own `ssh_known_hosts` (`@cert-authority`), signed after the
+    /// keys are collected from the hosts unless build made them itself.
+    fn host_trust(&self, _config: &Config) -> HostTrust {
+        HostTrust::Scanned
+    }
+
+    /// The text of `keys/HOST.pub` for host `i`, collected from its running
+    /// daemon as the build's `collect-keys.sh` collects it (std.ssh); `None`
+    /// for a transport without host keys.
+    fn collect_keys(&self, _lab: &Lab, _i: usize) -> Result<Option<String>, VerifyError> {
+        Ok(None)
+    }
+
+    /// [`super::KnownHosts::Rebuild`]: writes what a site writes once it has
+    /// scanned the keys of `hosts` (all of this transport) on each of them.
+    fn rebuild_known_hosts(&self, _lab: &Lab, _hosts: &[usize]) -> Result<(), VerifyError> {
+        Ok(())
+    }
+
+    /// What the setup script makes on the host itself (absolute paths; a
+    /// final `*` matches the rest of a name): the host-files check allows
+    /// them where they were not before.
+    fn setup_makes(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The files [`Driver::rebuild_known_hosts`] writes (absolute paths).
+    fn rebuilt_files(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Shell lines (run as root on the host, under `set -e`) that make this
+    /// transport's daemon reread its files, as activation would, when the
+    /// machine has the daemon; empty when it has not.
+    fn reload_script(&self) -> String;
+
     /// Tries `pair` with the real client from host `from` to host `to`;
     /// the verdict comes from what `to`'s daemon logged.
     fn try_pair(
@@ -46,6 +84,20 @@ pub(crate) trait Driver: Sync {
         from: usize,
         to: usize,
     ) -> Attempt;
+}
+
+/// See [`Driver::host_trust`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HostTrust {
+    /// What the host trusts can be written by verify from the keys its
+    /// daemons offer ([`super::KnownHosts::Rebuild`]), or taken as built.
+    Scanned,
+    /// Only the build's own files say it: take them as built
+    /// ([`super::KnownHosts::Keep`]).
+    Built,
+    /// Only a second build, made with the keys collected from the running
+    /// hosts, says it ([`super::KnownHosts::Collect`]).
+    BuiltAgain,
 }
 
 impl Transport {
@@ -71,6 +123,12 @@ impl Transport {
     /// [`Driver::setup_script`]).
     pub fn setup_script(self, config: &Config) -> Option<PathBuf> {
         self.driver().setup_script(config)
+    }
+
+    /// Where the lab's trust in host keys comes from for a host of this
+    /// transport with `config` (see [`Driver::host_trust`]).
+    pub fn host_trust(self, config: &Config) -> HostTrust {
+        self.driver().host_trust(config)
     }
 
     /// The transport's driver.

@@ -9,9 +9,10 @@
 //! A path of the last build's manifest is accord's (a whole file: any
 //! content; a block: the lines outside accord's markers must be the host's,
 //! unchanged); every other path must be exactly as it was, content, mode
-//! and owner. Also allowed: accord's state (`/var/lib/accord`), host keys
-//! the host-key script made (never one changed), and `ssh_known_hosts`
-//! when verify collected the keys itself.
+//! and owner. Also allowed: accord's state (`/var/lib/accord`), what a
+//! transport's setup script made on the host (std.ssh's host keys: never
+//! one changed), and the files verify wrote when it collected the keys
+//! itself; each transport's driver names its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -22,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::host::{BOUND, OVERLAID};
 use super::lab::Lab;
+use super::Transport;
 
 /// Contents kept whole for comparing blocks line by line.
 const KEEP_TEXT: u64 = 256 * 1024;
@@ -181,10 +183,41 @@ fn read_state(path: &Path, overlay: bool) -> std::io::Result<State> {
     })
 }
 
-/// What the check allows besides the manifest.
+/// What the check allows besides the manifest, as the transports' drivers
+/// name it: hostfiles knows no transport's files.
 pub(super) struct Allowances {
-    /// verify wrote `/etc/ssh/ssh_known_hosts` itself.
-    pub known_hosts_by_verify: bool,
+    /// Files verify wrote itself ([`super::KnownHosts::Rebuild`]: the
+    /// drivers' [`super::driver::Driver::rebuilt_files`]).
+    pub written_by_verify: Vec<&'static str>,
+    /// What a transport's setup script makes on the host itself, when it
+    /// was not there before ([`super::driver::Driver::setup_makes`]).
+    pub made_on_host: Vec<&'static str>,
+}
+
+impl Allowances {
+    /// Every driver's files; with `rebuilt`, those verify writes too.
+    pub(super) fn of_drivers(rebuilt: bool) -> Allowances {
+        let drivers = || Transport::ALL.into_iter().map(Transport::driver);
+        Allowances {
+            written_by_verify: if rebuilt {
+                drivers().flat_map(|d| d.rebuilt_files()).copied().collect()
+            } else {
+                Vec::new()
+            },
+            made_on_host: drivers().flat_map(|d| d.setup_makes()).copied().collect(),
+        }
+    }
+}
+
+/// Whether `path` is one of `patterns` (absolute paths; a final `*`
+/// matches any rest of the name within its directory).
+fn listed(patterns: &[&str], path: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| !rest.contains('/')),
+        None => path == *p,
+    })
 }
 
 /// The host's own paths that differ from the baseline without being
@@ -250,14 +283,10 @@ fn judge(
             return None;
         }
     }
-    if path == "/etc/ssh/ssh_known_hosts" && allow.known_hosts_by_verify {
+    if listed(&allow.written_by_verify, path) {
         return None;
     }
-    // What the host-key script makes on the host itself: its keys (and
-    // certificates' keys), and the moduli file the algorithm policy names.
-    let name = path.rsplit('/').next().unwrap_or(path);
-    let made_by_hostkeys = name.starts_with("ssh_host_") || name == "moduli.accord";
-    if path.starts_with("/etc/ssh/") && made_by_hostkeys && *before == State::Absent {
+    if listed(&allow.made_on_host, path) && *before == State::Absent {
         return None;
     }
     Some(match (before, after) {
@@ -444,9 +473,9 @@ mod tests {
         }
     }
 
-    const ALLOW: Allowances = Allowances {
-        known_hosts_by_verify: true,
-    };
+    fn allow() -> Allowances {
+        Allowances::of_drivers(true)
+    }
 
     #[test]
     fn the_hosts_own_lines_around_accords_block_must_stay() {
@@ -456,10 +485,10 @@ mod tests {
         let managed = BTreeMap::from([("/etc/hosts".to_string(), Managed::Block)]);
         let before = snap(&[("/etc/hosts", file(hosts))]);
         let after = snap(&[("/etc/hosts", file(&kept))]);
-        assert!(problems(&before, &after, &managed, &ALLOW).is_empty());
+        assert!(problems(&before, &after, &managed, &allow()).is_empty());
         let lost = "127.0.0.1\tlocalhost\n# BEGIN accord (cluster c)\n10.0.0.1 h1\n# END accord\n";
         let after = snap(&[("/etc/hosts", file(lost))]);
-        let p = problems(&before, &after, &managed, &ALLOW);
+        let p = problems(&before, &after, &managed, &allow());
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(
             p[0].contains("from line 2: had \"127.0.1.1\\th1\", has \"<end>\""),
@@ -494,7 +523,7 @@ mod tests {
             ("/etc/ssh/ssh_known_hosts", file("h1 ssh-ed25519 AAAA\n")),
         ]);
         assert_eq!(
-            problems(&before, &after, &managed, &ALLOW),
+            problems(&before, &after, &managed, &allow()),
             Vec::<String>::new()
         );
         let after = snap(&[
@@ -508,7 +537,7 @@ mod tests {
                 },
             ),
         ]);
-        let p = problems(&before, &after, &BTreeMap::new(), &ALLOW);
+        let p = problems(&before, &after, &BTreeMap::new(), &allow());
         assert_eq!(
             p,
             [
@@ -519,7 +548,7 @@ mod tests {
         let before = snap(&[("/etc/ssh/ssh_host_ed25519_key", file("k"))]);
         let after = snap(&[("/etc/ssh/ssh_host_ed25519_key", file("other"))]);
         assert_eq!(
-            problems(&before, &after, &BTreeMap::new(), &ALLOW),
+            problems(&before, &after, &BTreeMap::new(), &allow()),
             ["`/etc/ssh/ssh_host_ed25519_key` changed (content)"]
         );
     }

@@ -12,8 +12,8 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::lab::{Lab, INETD, SSHD};
-use super::{firewall, signal, HostSpec, Init, Install, VerifyError};
+use super::lab::Lab;
+use super::{firewall, signal, HostSpec, Init, Install, Stage, VerifyError};
 
 /// The top-level directories of `/` a tree may write to in the lab: the
 /// ones the host sees through its own overlays and binds. Anything else
@@ -29,18 +29,41 @@ pub(super) fn check_places(host: &HostSpec) -> Result<(), VerifyError> {
         .map(|s| &s.tree)
         .chain(std::iter::once(&host.tree));
     for tree in trees {
-        for e in fs::read_dir(tree)? {
-            let name = e?.file_name().to_string_lossy().to_string();
-            if !PLACES.contains(&name.as_str()) {
-                return Err(VerifyError::Spec(format!(
-                    "the tree of `{}` writes to /{name}: a simulated host has only {} of its own (the rest is the machine's)",
-                    host.name,
-                    PLACES.map(|p| format!("/{p}")).join(", ")
-                )));
-            }
+        check_tree_places(&host.name, tree)?;
+    }
+    Ok(())
+}
+
+/// Refuses one tree of host `name` that writes outside the host's own
+/// directories.
+pub(super) fn check_tree_places(name: &str, tree: &Path) -> Result<(), VerifyError> {
+    for e in fs::read_dir(tree)? {
+        let top = e?.file_name().to_string_lossy().to_string();
+        if !PLACES.contains(&top.as_str()) {
+            return Err(VerifyError::Spec(format!(
+                "the tree of `{name}` writes to /{top}: a simulated host has only {} of its own (the rest is the machine's)",
+                PLACES.map(|p| format!("/{p}")).join(", ")
+            )));
         }
     }
     Ok(())
+}
+
+/// A build made while the lab runs ([`super::KnownHosts::Collect`]) goes in
+/// as host `i`'s build `k`: copied into the host's work directory like the
+/// builds given up front, then installed as they are.
+pub(super) fn install_stage(
+    lab: &Lab,
+    i: usize,
+    k: usize,
+    stage: &Stage,
+) -> Result<(), VerifyError> {
+    let dir = lab.dir(i);
+    super::host::copy_all(&stage.tree, &dir.tree_copy(k))?;
+    if let Install::Apply { script, .. } = &stage.install {
+        fs::copy(script, dir.script_copy(k))?;
+    }
+    install(lab, i, k, &stage.install, stage.init)
 }
 
 /// One build of host `i` (`k`: 0 for its oldest, the last is its current
@@ -155,19 +178,17 @@ fn keygen(lab: &Lab, i: usize) -> Result<(), VerifyError> {
     Ok(())
 }
 
-/// What activation does, done by verify: sshd checks its configuration and
-/// rereads it on SIGHUP, inetd rereads `inetd.conf` on SIGHUP, accord's
-/// firewall table is loaded from the host's file (or removed when the build
-/// has none).
+/// What activation does, done by verify: each transport's daemon rereads
+/// its files as its driver says ([`super::driver::Driver::reload_script`]:
+/// sshd checks its configuration and rereads it on SIGHUP, inetd rereads
+/// `inetd.conf` on SIGHUP), accord's firewall table is loaded from the
+/// host's file (or removed when the build has none).
 pub(super) fn reload(lab: &Lab, i: usize) -> Result<(), VerifyError> {
     let mut script = String::from("set -e\n");
-    if Path::new(SSHD).exists() {
-        script.push_str(&format!(
-            "if [ -s /run/sshd.pid ]; then {SSHD} -t; kill -HUP \"$(cat /run/sshd.pid)\"; fi\n"
-        ));
-    }
-    if Path::new(INETD).exists() {
-        script.push_str("if [ -s /run/inetd.pid ]; then kill -HUP \"$(cat /run/inetd.pid)\"; fi\n");
+    // Every daemon the machine has, whatever the host's transport: a host
+    // that left a transport has its daemon reread the distro's files.
+    for transport in super::Transport::ALL {
+        script.push_str(&transport.driver().reload_script());
     }
     if Path::new(firewall::NFT.0).exists() {
         script.push_str(&format!(

@@ -573,58 +573,16 @@ impl Lab {
         Ok(())
     }
 
-    /// Scans every ssh host's keys from the first ssh host with
-    /// `ssh-keyscan` and writes `ssh_known_hosts` (every name and address of
-    /// each host) on every ssh host, in place.
+    /// [`super::KnownHosts::Rebuild`]: each transport's driver writes what a
+    /// site writes once it has scanned its hosts' keys.
     pub(crate) fn rebuild_known_hosts(&mut self) -> Result<(), VerifyError> {
-        let ssh: Vec<usize> = (0..self.spec.hosts.len())
-            .filter(|&i| self.spec.hosts[i].transport == Transport::Ssh)
-            .collect();
-        let Some(&scanner) = ssh.first() else {
-            return Ok(());
-        };
-        let mut by_addr = BTreeMap::new();
-        let mut lines = Vec::new();
-        for &i in &ssh {
-            let h = &self.spec.hosts[i];
-            by_addr.insert(h.addresses[0].to_string(), i);
-            let out = self
-                .on_host(scanner)
-                .args(["/usr/bin/timeout", "15", "/usr/bin/ssh-keyscan", "-T", "5"])
-                .args(["-p", &h.port.to_string(), &h.addresses[0].to_string()])
-                .output()?;
-            let text = String::from_utf8_lossy(&out.stdout);
-            let mut found = false;
-            for l in text.lines().filter(|l| !l.starts_with('#')) {
-                let mut parts = l.splitn(2, ' ');
-                let (Some(_), Some(key)) = (parts.next(), parts.next()) else {
-                    continue;
-                };
-                let mut names = vec![h.name.clone()];
-                names.extend(h.aliases.iter().cloned());
-                names.extend(h.addresses.iter().map(|a| a.to_string()));
-                lines.push(format!("{} {key}", names.join(",")));
-                found = true;
+        for transport in Transport::ALL {
+            let hosts: Vec<usize> = (0..self.spec.hosts.len())
+                .filter(|&i| self.spec.hosts[i].transport == transport)
+                .collect();
+            if !hosts.is_empty() {
+                transport.driver().rebuild_known_hosts(self, &hosts)?;
             }
-            if !found {
-                return Err(VerifyError::Setup(format!(
-                    "ssh-keyscan found no host key on `{}`: {}",
-                    h.name,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
-        }
-        lines.sort();
-        let content = lines.join("\n") + "\n";
-        for &i in &ssh {
-            let path = self.host_path(i, "/etc/ssh/ssh_known_hosts");
-            // Truncate in place: the inode stays the one the host sees.
-            let mut f = fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(true)
-                .open(&path)?;
-            f.write_all(content.as_bytes())?;
         }
         Ok(())
     }

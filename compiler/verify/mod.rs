@@ -32,11 +32,13 @@ mod signal;
 mod ssh;
 mod syslog;
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use driver::HostTrust;
 pub use lab::{leftovers, remove_stale};
 pub use report::{
     Connect, HostFiles, Observed, OutsiderProbe, OutsiderReport, PairResult, Report, Timings,
@@ -155,13 +157,36 @@ pub struct ExpectedPair {
 }
 
 /// Where `ssh_known_hosts` comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum KnownHosts {
     /// Collect every host's keys with `ssh-keyscan` once the daemons run and
     /// write `/etc/ssh/ssh_known_hosts` on every ssh host, as a site would.
     Rebuild,
     /// Use the trees' own `/etc/ssh/ssh_known_hosts` as emitted.
     Keep,
+    /// A site's second build: once the daemons run on the first build, collect
+    /// every host's public keys the way the build's `collect-keys.sh` does,
+    /// build again with them ([`BuildAgain`]: std.ssh signs them into host
+    /// certificates) and install that build over the first; its files, the
+    /// certificates and `ssh_known_hosts` included, are used as emitted.
+    Collect(BuildAgain),
+}
+
+/// The public keys collected from the hosts (host name to the text of its
+/// `keys/HOST.pub`, as `collect-keys.sh` writes it) in, a build made with
+/// them out: the stage that goes onto each named host (a host it does not
+/// name keeps its build), or why it could not be made.
+pub type BuildAgainFn =
+    dyn Fn(&BTreeMap<String, String>) -> Result<BTreeMap<String, Stage>, String> + Send + Sync;
+
+/// See [`KnownHosts::Collect`].
+#[derive(Clone)]
+pub struct BuildAgain(pub Arc<BuildAgainFn>);
+
+impl std::fmt::Debug for BuildAgain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BuildAgain(..)")
+    }
 }
 
 /// The outsider: an extra namespace on the cluster's link, with an address
@@ -444,17 +469,21 @@ fn host_files(
     lab: &lab::Lab,
     spec: &VerifySpec,
     before: &[HostBefore],
+    again: &BTreeMap<String, Stage>,
 ) -> Result<Vec<HostFiles>, VerifyError> {
-    let allow = hostfiles::Allowances {
-        known_hosts_by_verify: spec.known_hosts == KnownHosts::Rebuild,
-    };
+    let allow = hostfiles::Allowances::of_drivers(matches!(spec.known_hosts, KnownHosts::Rebuild));
     let mut out = Vec::new();
     for (i, (h, b)) in spec.hosts.iter().zip(before).enumerate() {
-        let managed = match &h.install {
+        let again = again.get(&h.name);
+        let (install, tree) = match again {
+            Some(stage) => (&stage.install, &stage.tree),
+            None => (&h.install, &h.tree),
+        };
+        let managed = match install {
             Install::Apply { manifest, .. } => {
                 hostfiles::managed_from_manifest(&std::fs::read_to_string(manifest)?)
             }
-            Install::Copy => hostfiles::managed_from_tree(&h.tree),
+            Install::Copy => hostfiles::managed_from_tree(tree),
         };
         let last = hostfiles::snapshot(lab, i)?;
         let mut problems = hostfiles::problems(&b.files, &last, &managed, &allow);
@@ -468,7 +497,7 @@ fn host_files(
         }
         out.push(HostFiles {
             host: h.name.clone(),
-            builds: h.earlier.len() + 1,
+            builds: h.earlier.len() + 1 + usize::from(again.is_some()),
             problems,
         });
     }
@@ -532,13 +561,26 @@ fn bring_up_and_check(
         for &i in &guarded {
             lab.unload_firewall(i)?;
         }
-        if spec.known_hosts == KnownHosts::Rebuild {
-            lab.rebuild_known_hosts()?;
-        }
-        before = lab.probe_before_firewalls(&guarded)?;
         firewalls = t.elapsed();
-    } else if spec.known_hosts == KnownHosts::Rebuild {
-        lab.rebuild_known_hosts()?;
+    }
+    let mut again = BTreeMap::new();
+    match &spec.known_hosts {
+        KnownHosts::Rebuild => lab.rebuild_known_hosts()?,
+        KnownHosts::Keep => {}
+        KnownHosts::Collect(build) => {
+            again = build_again(lab, spec, build)?;
+            // The second build's activation loaded its firewalls again.
+            for &i in &guarded {
+                if lab.firewall_loaded(i) {
+                    lab.unload_firewall(i)?;
+                }
+            }
+        }
+    }
+    if !guarded.is_empty() {
+        let t = Instant::now();
+        before = lab.probe_before_firewalls(&guarded)?;
+        firewalls += t.elapsed();
     }
     emit(opts, &ProgressEvent::HostsReady);
     let setup = started.elapsed();
@@ -585,7 +627,7 @@ fn bring_up_and_check(
             .map(|h| h.name.clone())
             .collect(),
     });
-    let host_files = host_files(lab, spec, &before_accord)?;
+    let host_files = host_files(lab, spec, &before_accord, &again)?;
     Ok((
         pairs,
         outsider,
@@ -598,6 +640,38 @@ fn bring_up_and_check(
             outsider: outsider_time,
         },
     ))
+}
+
+/// [`KnownHosts::Collect`]: collects every host's public keys through its
+/// transport's driver (before any firewall is up, as a site collects
+/// them), builds again with them and installs that build on every host it
+/// names; returns the stages installed, by host name.
+fn build_again(
+    lab: &mut lab::Lab,
+    spec: &VerifySpec,
+    build: &BuildAgain,
+) -> Result<BTreeMap<String, Stage>, VerifyError> {
+    let mut collected = BTreeMap::new();
+    for (i, h) in spec.hosts.iter().enumerate() {
+        signal::check()?;
+        if let Some(keys) = h.transport.driver().collect_keys(lab, i)? {
+            collected.insert(h.name.clone(), keys);
+        }
+    }
+    let stages = (build.0)(&collected).map_err(|why| {
+        VerifyError::Setup(format!("cannot build again with the collected keys: {why}"))
+    })?;
+    for (i, h) in spec.hosts.iter().enumerate() {
+        let Some(stage) = stages.get(&h.name) else {
+            continue;
+        };
+        signal::check()?;
+        let k = h.earlier.len() + 1;
+        install::check_tree_places(&h.name, &stage.tree)?;
+        install::install_stage(lab, i, k, stage)?;
+    }
+    lab.wait_daemons()?;
+    Ok(stages)
 }
 
 fn emit(opts: &VerifyOptions, event: &ProgressEvent) {

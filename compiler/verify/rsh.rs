@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::check::{client, file_len, new_lines, summary, target, LOG_GRACE};
 use super::driver::{Attempt, Driver};
-use super::lab::Lab;
+use super::lab::{Lab, INETD};
 use super::report::Observed;
 use super::{ExpectedPair, VerifyOptions, VerifySpec};
 use crate::model::Config;
@@ -33,6 +33,13 @@ impl Driver for Rsh {
 
     fn setup_script(&self, _: &Config) -> Option<PathBuf> {
         None
+    }
+
+    fn reload_script(&self) -> String {
+        if !std::path::Path::new(INETD).exists() {
+            return String::new();
+        }
+        "if [ -s /run/inetd.pid ]; then kill -HUP \"$(cat /run/inetd.pid)\"; fi\n".into()
     }
 
     fn try_pair(

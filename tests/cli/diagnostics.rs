@@ -192,6 +192,22 @@ fn situation_malformed_public_key() {
     insta::assert_snapshot!("situation-malformed-public-key", out.stderr);
 }
 
+/// `W0511` points into the key file of a host that has one but lacks a
+/// type its config needs.
+#[test]
+fn missing_key_types_point_into_the_key_file() {
+    let (out, _tmp) = Test::new()
+        .file("cluster.dsl", SSH_PAIR)
+        .file(
+            "keys/a.pub",
+            "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBA== root@a\n",
+        )
+        .args("check cluster.dsl")
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    insta::assert_snapshot!("missing-key-types-in-the-key-file", out.stderr);
+}
+
 // docs/errors.md and ARCHITECTURE.md.
 
 /// Replaces `path` with `generated` under `INSTA_UPDATE=always`; otherwise
