@@ -369,6 +369,9 @@ register! {
     E0600 Error Export "a role whose name an export format reserves: `accord inventory --format ansible` cannot make a group `all` or `ungrouped`"
         => "rename the role";
 
+    E0709 Error Lint "an address sshd is to listen on (`ssh.listen`) that a host does not have: sshd cannot bind it, and with no address bound it exits at the reload"
+        => "list only the hosts' own addresses (declare each in the host's `addresses`), a wildcard or loopback";
+
     W0701 Warning Lint "a legacy OpenSSH target (before 3.7) relies on features modern OpenSSH removed"
         => "set `ssh.version` to the targets' real version, such as `9.2`";
     W0702 Warning Lint "DSA host keys (1024 bits, SHA-1; disabled from OpenSSH 7.0, removed in 10.0)"

@@ -564,7 +564,8 @@ pub struct LintDecl {
     /// The name it is acknowledged by (`security.acknowledge.NAME`).
     pub name: String,
     /// A warning of the register (`W07xx`), whose entry says what it
-    /// guards against.
+    /// guards against, or an error of the lint stage (`E07xx`): a rule the
+    /// cluster must satisfy, which no acknowledgement lifts.
     pub code: crate::codes::Code,
     pub module: ModuleId,
     pub when: Option<Condition>,

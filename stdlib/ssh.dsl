@@ -26,7 +26,7 @@ option ssh.version : version = 9.2
 option ssh.config_layout : enum(auto, dropin, whole) = auto
   "how sshd_config and ssh_config are installed: `dropin` writes /etc/ssh/sshd_config.d/00-accord.conf and /etc/ssh/ssh_config.d/00-accord.conf and leaves the host's own files alone (their `Include` reads the drop-ins first, as Debian 12, Ubuntu 22.04 and RHEL 9 ship them); `whole` replaces /etc/ssh/sshd_config and /etc/ssh/ssh_config; `auto`: drop-ins from OpenSSH 8.2 (the first with `Include` in sshd_config), whole files before";
 option ssh.port : int(1..65535) = 22 "port sshd listens on";
-option ssh.listen : list(address) = [] "addresses sshd listens on; empty: all";
+option ssh.listen : list(address) = [] "addresses sshd listens on, each the host's own, a wildcard or loopback (E0709); empty: all";
 option ssh.key_types : list(enum(rsa1, rsa, dsa, ecdsa, ed25519)) = []
   "host key types; empty: the version's default (ed25519 from 6.5, rsa and ecdsa from 5.7, rsa and dsa from 3.7, the guide's rsa1, rsa and dsa before)";
 option ssh.central_keys : bool = false
@@ -281,6 +281,23 @@ lint weak-algorithms {
   hint    = "{% if config.ssh.version is version_lt('6.5') %}target the hosts' real version if it is newer (`ssh.version = 9.2;`), or upgrade them{% else %}remove `ssh.hardening = false` unless peers older than OpenSSH 6.5 must still connect{% endif %}";
 }
 
+# sshd binds every `ListenAddress` when it starts and at each reload (a
+# SIGHUP re-executes it); an address the host lacks fails ("Bind to port ...
+# failed"), and with none bound sshd exits ("Cannot bind any address",
+# sshd.c's server_listen since V_1_2_1_PRE26, commit 34132e54c). `sshd -t`
+# binds nothing, so the apply's validators pass and the reload leaves the
+# host without sshd. An error, not a warning: every address sshd listens on
+# must be one of the host's (`address`/`addresses`), a wildcard or loopback.
+lint listen-address {
+  code    = E0709;
+  when    = transport == ssh;
+  at      = "ssh.listen";
+  message = "{% set parts %}{% for a in config.ssh.listen if not (a in ['0.0.0.0', '::', '::1'] or a is startingwith('127.') or a is startingwith('::ffff:127.')) %}{% set lacking %}{% for m in members if a not in m.addresses %}{{ m.name }} {% endfor %}{% endset %}{% set lacking = lacking|split %}{% if lacking %}{{ a }}, which {{ lacking|hostlist }} {{ 'does' if lacking|length == 1 else 'do' }} not have; {% endif %}{% endfor %}{% endset %}{% if parts|trim %}sshd is told to listen on {{ parts|trim|trim(';') }}{% endif %}";
+  label   = "set here for {{ hosts }}";
+  note    = "sshd cannot bind an address its host lacks: the reload that installs this leaves such a host without sshd when no other address binds (`sshd -t` does not bind, so no validator sees it)";
+  hint    = "list only the host's own addresses (declare every address the host has in its `addresses`), a wildcard (`0.0.0.0`, `::`) or loopback; set `ssh.listen` per host when hosts differ";
+}
+
 # Central keys (`ssh.central_keys`): `accord build` makes each missing host
 # key with ssh-keygen in keys/HOST/ (0600 in a 0700 directory; rsa at 4096
 # bits, the algorithm policy's size, the other types at their only or
@@ -303,7 +320,10 @@ step central-keys {
 # configuration with them (after making sshd's privilege separation
 # directory, as Debian's init script and unit do before they start sshd), and with drop-ins `sshd -T` proves sshd reads
 # accord's values (the host's sshd_config includes sshd_config.d first);
-# then a reload (a start if sshd is not running). The checks read the live
+# then a reload (a start if sshd is not running), and sshd must still run a
+# second later: a reload re-executes sshd, which exits when it can bind no
+# address (sshd.c's server_listen), and a failed activation puts the
+# previous files back and activates them (apply-engine.sh). The checks read the live
 # /etc, so an install into another root (`--root`) skips them. Dropped (the
 # cluster left ssh): sshd rereads the host's own configuration.
 service sshd {
@@ -315,6 +335,7 @@ service sshd {
   ];
   activate   = [
     "{% set s = config.ssh.service|sh %}{% if config.init == 'sysv' %}if /etc/init.d/{{ s }} status > /dev/null 2>&1; then /etc/init.d/{{ s }} reload; else /etc/init.d/{{ s }} start; fi{% else %}systemctl daemon-reload && systemctl reload-or-restart {{ s }}{% endif %}",
+    "{% set s = config.ssh.service|sh %}sleep 1; {% if config.init == 'sysv' %}/etc/init.d/{{ s }} status > /dev/null 2>&1{% else %}systemctl is-active --quiet {{ s }}{% endif %} || { echo 'sshd is not running a second after the reload: it did not take the new configuration (an address or port it cannot bind?); its log says why' >&2; exit 1; }",
   ];
   deactivate = [
     "{% set s = config.ssh.service|sh %}{% if config.init == 'sysv' %}if /etc/init.d/{{ s }} status > /dev/null 2>&1; then /etc/init.d/{{ s }} reload; fi{% else %}systemctl daemon-reload && systemctl try-reload-or-restart {{ s }}{% endif %}",

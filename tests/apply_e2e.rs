@@ -48,6 +48,10 @@ const TESTS: &[(&str, fn())] = &[
         "a_users_file_over_the_limit_is_left_whole",
         a_users_file_over_the_limit_is_left_whole,
     ),
+    (
+        "an_sshd_that_dies_at_the_reload_gets_its_previous_files_back",
+        an_sshd_that_dies_at_the_reload_gets_its_previous_files_back,
+    ),
 ];
 
 fn main() {
@@ -132,6 +136,17 @@ impl Sandbox {
     /// the sandbox's directories are `/etc`, `/home`, `/root`, `/var/lib`
     /// and `/run` is empty. `$T` is the sandbox, `$OUT` the build.
     fn run(&self, script: &str) -> (i32, String, String) {
+        self.run_in(&["--mount"], script)
+    }
+
+    /// [`Sandbox::run`] in a network namespace of its own too, where only
+    /// `lo` exists (down until the script brings it up), so daemons the
+    /// script starts listen there and nowhere else.
+    fn run_networked(&self, script: &str) -> (i32, String, String) {
+        self.run_in(&["--mount", "--net"], script)
+    }
+
+    fn run_in(&self, namespaces: &[&str], script: &str) -> (i32, String, String) {
         let t = self.dir.path().display().to_string();
         let driver = format!(
             "set -u\n\
@@ -143,15 +158,8 @@ impl Sandbox {
              {script}\n"
         );
         let out = Command::new("unshare")
-            .args([
-                "--mount",
-                "--propagation",
-                "private",
-                "--",
-                "sh",
-                "-c",
-                &driver,
-            ])
+            .args(namespaces)
+            .args(["--propagation", "private", "--", "sh", "-c", &driver])
             .env("T", &t)
             .env("OUT", format!("{t}/work/out/lab"))
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
@@ -701,4 +709,65 @@ fn a_users_file_over_the_limit_is_left_whole() {
     assert!(stdout.contains("\n17000000\n"), "{stdout}");
     assert!(stdout.contains("No such file"), "{stdout}");
     assert!(sb.path("root/.rhosts").is_file(), "root's file went in");
+}
+
+/// A reload that kills sshd (its new port is taken: `sshd -t` passed, the
+/// re-executed sshd binds nothing and exits) must not leave the host
+/// without sshd: the activation's liveness check fails, the previous files
+/// go back and sshd is started on them again. In a network namespace of
+/// the test's own, where node1's address is on `lo`; sshd and the process
+/// holding the port are killed by their pids at the end.
+fn an_sshd_that_dies_at_the_reload_gets_its_previous_files_back() {
+    let sb = Sandbox::new();
+    let cluster = r#"
+import std.ssh;
+cluster lab {
+  transport = ssh;
+  init = sysv;
+  host node1 { address = 10.1.0.1; }
+  host node2 { address = 10.1.0.2; }
+  trust root@* <-> root@*;
+}
+"#;
+    sb.build(cluster);
+    let copy = Command::new("cp")
+        .args(["-a", "work/out/lab", "before"])
+        .current_dir(sb.path(""))
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    sb.build(&cluster.replace("host node1 { ", "host node1 { ssh.port = 2222; "));
+    let (_, stdout, stderr) = sb.run_networked(
+        r#"
+        ip link set lo up && ip addr add 10.1.0.1/32 dev lo || exit 90
+        sh "$T/before/apply/node1.sh" --from "$T/before/hosts/node1" >/dev/null 2>&1; echo "first $?"
+        first=$(cat /run/sshd.pid)
+        python3 -c 'import socket, time
+v4 = socket.socket(); v4.bind(("0.0.0.0", 2222)); v4.listen()
+v6 = socket.socket(socket.AF_INET6); v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+v6.bind(("::", 2222)); v6.listen(); print("held", flush=True); time.sleep(120)' > "$T/held" &
+        holder=$!
+        i=0; while ! grep -qs held "$T/held" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+        sh "$OUT/apply/node1.sh" --from "$OUT/hosts/node1"; echo "second $?"
+        pid=$(cat /run/sshd.pid)
+        kill -0 "$pid" && echo "sshd runs"
+        ss -ltnH | awk '{ print "listening " $4 }'
+        grep '^Port' /etc/ssh/sshd_config.d/00-accord.conf
+        kill "$holder" "$pid" "$first" 2>/dev/null
+        i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+        "#,
+    );
+    assert!(stdout.contains("first 0"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("second 4"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("sshd is not running a second after the reload"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("module std.ssh: the previous files are active again"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("sshd runs"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("listening 0.0.0.0:22\n"), "{stdout}");
+    assert!(stdout.contains("Port 22\n"), "{stdout}");
 }

@@ -23,8 +23,9 @@
 #   accord replaced is kept in $state/orig/ and put back when a later build
 #   drops it.
 # - Modules are installed one at a time: staged, installed, validated with
-#   their own commands, activated. A validator's refusal puts the module's
-#   previous files back.
+#   their own commands, activated. A validator's refusal, or a failed
+#   activation of changed files, puts the module's previous files back (and
+#   activates them again).
 
 TAB=$(printf '\t')
 failed=0
@@ -892,6 +893,10 @@ do_module() {
             set_pending 1
         elif ! run_commands "$services_file" "$phase" "$phase command"; then
             activation_failed=$((activation_failed + 1))
+            if [ "$phase" = activate ] && [ "$module_changed" = 1 ]; then
+                restore_after_failed_activation
+                return
+            fi
             say "host $host: module $module: the next apply tries its $phase commands again"
             set_pending 1
         else
@@ -955,6 +960,30 @@ put_module_back() {
     undo_module
     cp -- "$run/record.before" "$record.tmp" && mv -f "$record.tmp" "$record"
     say "host $host: module $module: its previous files are back"
+}
+
+# A failed activation of new files (a daemon that did not take them, such
+# as an sshd that cannot bind its address and exits at the reload): the
+# previous files go back and are activated again, so the host keeps the
+# service it had. That is the previous build's recorded activation, or for
+# a module new to the host the new build's deactivation (the daemon back on
+# the host's own configuration). The next apply installs the new files and
+# tries their activation again.
+restore_after_failed_activation() {
+    put_module_back
+    if [ -f "$recorded_services" ] && has_module "$recorded_services"; then
+        rf_file=$recorded_services rf_phase=activate
+    else
+        rf_file=$services_file rf_phase=deactivate
+    fi
+    if [ -z "$(commands_of "$module" "$rf_phase" "$rf_file")" ] ||
+        run_commands "$rf_file" "$rf_phase" "$rf_phase command for the previous files"; then
+        set_pending 0
+        say "host $host: module $module: the previous files are active again; the next apply tries the new ones again"
+    else
+        set_pending 1
+        say "host $host: module $module: the previous files could not be activated either; the next apply tries again"
+    fi
 }
 
 # Records module $module's commands (for a deactivation after a later build

@@ -520,6 +520,17 @@ fn pattern(
     }
 }
 
+/// Whether a lint may raise `entry`'s code: any warning, or an error of the
+/// lint stage (a rule on options the cluster must satisfy, such as sshd's
+/// listen addresses being the host's).
+fn lint_code(entry: &codes::Entry) -> bool {
+    match entry.severity {
+        crate::diagnostic::Severity::Warning => true,
+        crate::diagnostic::Severity::Error => entry.stage == codes::Stage::Lint,
+        _ => false,
+    }
+}
+
 /// A `lint NAME { ... }`.
 fn lint(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<LintDecl> {
     f.check_names(&[
@@ -543,13 +554,13 @@ fn lint(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<LintDecl
         };
         let entry = code.as_deref().and_then(codes::lookup);
         match entry {
-            Some(e) if e.severity == crate::diagnostic::Severity::Warning => Some(e.code),
+            Some(e) if lint_code(e) => Some(e.code),
             _ => {
                 f.out.push(
                     Diagnostic::error(
                         codes::E0221,
-                        "a lint's `code` is a warning code of the register, such as `W0701`",
-                        Label::new(field.value.span, "not a registered warning code"),
+                        "a lint's `code` is a warning code of the register, such as `W0701`, or an error code of the lint stage (`E07xx`)",
+                        Label::new(field.value.span, "not a registered lint code"),
                     )
                     .with_note("the register (compiler/codes.rs) says what each code means and how to fix it; `docs/errors.md` is made from it")
                     .with_hint("use the code the register gives this lint, or add an entry for it there"),
@@ -567,7 +578,20 @@ fn lint(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<LintDecl
         f.require("reason", "\"...\"");
     }
     let name = decl.name.node.clone();
-    if acknowledge.is_none() {
+    let is_error = code.is_some_and(|c| c.entry().severity == crate::diagnostic::Severity::Error);
+    if is_error {
+        // A rule the cluster must satisfy, not a risk a site may accept.
+        if let Some(field) = f.get("acknowledge") {
+            f.out.push(
+                Diagnostic::error(
+                    codes::E0221,
+                    format!("lint `{name}` raises an error, which cannot be acknowledged"),
+                    Label::new(field.value.span, "an acknowledgement of an error"),
+                )
+                .with_hint("remove `acknowledge`, or give the lint a warning code"),
+            );
+        }
+    } else if acknowledge.is_none() {
         // Acknowledged by `security.acknowledge.NAME`: it must exist.
         let path = format!("{}{name}", crate::model::ACKNOWLEDGE_PREFIX);
         if !f.cx.options.index.contains_key(&path) {

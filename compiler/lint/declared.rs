@@ -9,6 +9,9 @@
 //! `opt()`, `transport` (its declaration), `roles`, and `inbound`, the
 //! grants into the class as `as_user`, `from_user` and `hosts` (how many
 //! client hosts); the label also sees `hosts` ("N hosts") and `host_count`.
+//! A lint whose templates name `members` also gets the class's hosts, each
+//! with its `name` and `addresses` (built only for such lints: a class of
+//! a million hosts costs the others nothing).
 
 use minijinja::Value;
 
@@ -43,7 +46,8 @@ pub(super) fn findings(
         if holding.is_empty() {
             continue;
         }
-        let ctx = context(cluster, graph, class, config);
+        let with_members = holding.iter().any(|l| reads_members(l));
+        let ctx = context(cluster, graph, class, config, with_members);
         for lint in holding {
             match finding(cluster, lint, class, config, &ctx, templates) {
                 Ok(found) => out.extend(found),
@@ -56,8 +60,41 @@ pub(super) fn findings(
     errors
 }
 
+/// Whether any template of `lint` reads the class's `members`.
+fn reads_members(lint: &LintDecl) -> bool {
+    [&lint.message, &lint.at, &lint.label, &lint.note, &lint.hint]
+        .iter()
+        .any(|t| t.contains("members"))
+}
+
+/// The hosts of `class`, each as `name` and `addresses` (strings).
+fn members(cluster: &Cluster, graph: &TrustGraph, class: ClassId) -> Value {
+    graph
+        .class_members(class)
+        .iter()
+        .map(|id| {
+            let host = &cluster.hosts[id.0 as usize];
+            let addresses: Vec<Value> = host
+                .addresses
+                .iter()
+                .map(|a| Value::from(a.to_string()))
+                .collect();
+            Value::from_pairs([
+                ("name", Value::from(host.name.as_str())),
+                ("addresses", Value::from(addresses)),
+            ])
+        })
+        .collect()
+}
+
 /// The context of a lint in `class` (see the module documentation).
-fn context(cluster: &Cluster, graph: &TrustGraph, class: ClassId, config: &Config) -> Value {
+fn context(
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    class: ClassId,
+    config: &Config,
+    with_members: bool,
+) -> Value {
     let host = &cluster.hosts[graph.class_members(class)[0].0 as usize];
     let roles: Vec<Value> = host
         .roles
@@ -77,14 +114,18 @@ fn context(cluster: &Cluster, graph: &TrustGraph, class: ClassId, config: &Confi
         .collect();
     let flat = flat_config(config);
     let transports = cluster.declared.transports.clone().into();
-    Value::from_pairs([
+    let mut pairs = vec![
         ("cluster", cluster_value(cluster, None)),
         ("config", nested_config(config)),
         ("transport", TransportValue::value(transports, flat.clone())),
         ("__options", flat),
         ("roles", Value::from(roles)),
         ("inbound", Value::from(inbound)),
-    ])
+    ];
+    if with_members {
+        pairs.push(("members", members(cluster, graph, class)));
+    }
+    Value::from_pairs(pairs)
 }
 
 /// `lint`'s finding in `class`, if its message renders non-empty.

@@ -163,19 +163,30 @@ fn hosts_phrase(hosts: usize) -> String {
 }
 
 impl Finding {
+    /// A declared lint with an error code: a rule, never acknowledged.
+    fn is_error(&self) -> bool {
+        self.code.entry().severity == crate::diagnostic::Severity::Error
+    }
+
     fn diagnostic(self, hosts: usize, templates: &Templates) -> Diagnostic {
         let label = match &self.label {
             LabelText::Fixed(text) => text.replace("{hosts}", &hosts_phrase(hosts)),
             LabelText::Template(source, ctx) => declared::label(templates, source, ctx, hosts),
         };
-        let mut d = Diagnostic::warning(self.code, self.message, Label::new(self.span, label));
+        let primary = Label::new(self.span, label);
+        let is_error = self.is_error();
+        let mut d = if is_error {
+            Diagnostic::error(self.code, self.message, primary)
+        } else {
+            Diagnostic::warning(self.code, self.message, primary)
+        };
         if !self.note.is_empty() {
             d = d.with_note(self.note);
         }
         if !self.hint.is_empty() {
             d = d.with_hint(self.hint);
         }
-        if let Acknowledge::Named = self.acknowledge {
+        if matches!(self.acknowledge, Acknowledge::Named) && !is_error {
             d = d.with_hint(format!(
                 "or acknowledge it: `{ACKNOWLEDGE_PREFIX}{} = \"reason\";`",
                 self.name
@@ -197,6 +208,9 @@ fn acknowledgement(
     graph: &TrustGraph,
     finding: &Finding,
 ) -> Option<(String, Span)> {
+    if finding.is_error() {
+        return None;
+    }
     let config = class_config(cluster, graph, finding.class);
     match &finding.acknowledge {
         Acknowledge::Named => {

@@ -190,14 +190,18 @@ fn an_acknowledged_lint_is_no_warning_but_is_listed_with_its_reason() {
 }
 
 #[test]
-fn every_lint_can_be_acknowledged() {
-    // The graph's lints and every lint std.ssh declares.
+fn every_warning_can_be_acknowledged() {
+    // The graph's lints and every warning std.ssh declares (its errors are
+    // rules: see `an_error_lint_is_a_rule_no_acknowledgement_lifts`).
     let plain = compiled("");
     let declared = &plain.cluster.as_ref().unwrap().declared.lints;
+    let warnings = declared
+        .iter()
+        .filter(|l| l.code.entry().severity == crate::diagnostic::Severity::Warning);
     let names: Vec<String> = [ROOT_UNTRUSTED_HOST, ONEWAY_INTO_ROOT]
         .iter()
         .map(|l| l.name)
-        .chain(declared.iter().map(|l| l.name.as_str()))
+        .chain(warnings.map(|l| l.name.as_str()))
         .map(|name| format!("security.acknowledge.{name} = \"because\";"))
         .collect();
     let c = compiled(&format!(
@@ -369,4 +373,69 @@ fn rsh_warns_of_clear_text_unless_the_network_is_closed() {
     );
     let codes: Vec<&str> = c.diagnostics.iter().map(|d| d.code.as_str()).collect();
     assert_eq!(codes, ["W0302", "E0300"], "{:#?}", c.diagnostics);
+}
+
+/// The errors of `text` compiled as the root file (the real stdlib).
+fn errors_of(text: &str) -> Vec<Diagnostic> {
+    let c = compile(&SourcePath::Fs("/c/cluster.dsl".into()), &with_root(text));
+    c.diagnostics.into_iter().filter(|d| d.is_error()).collect()
+}
+
+/// A cluster of `head` (10.0.0.1) and `n1` (10.0.0.2, fd00::2), with `n1`
+/// in `n1`'s block and `body` in the cluster's.
+fn listening(n1: &str, body: &str) -> String {
+    format!(
+        "import std.ssh;\ncluster c {{\n  transport = ssh;\n  role node {{ }}\n\
+         host head {{ roles = [node]; address = 10.0.0.1; }}\n\
+         host n1 {{ roles = [node]; addresses = [10.0.0.2, fd00::2]; {n1} }}\n\
+         trust root@node <-> root@node;\n{body}\n}}\n"
+    )
+}
+
+#[test]
+fn sshd_may_listen_only_on_its_hosts_addresses() {
+    // Its own address, a wildcard, loopback: nothing to say.
+    for (n1, body) in [
+        ("ssh.listen = [10.0.0.2, fd00::2];", ""),
+        ("", "ssh.listen = [0.0.0.0, ::];"),
+        ("", "ssh.listen = [127.0.0.1, ::1];"),
+    ] {
+        assert_eq!(errors_of(&listening(n1, body)), Vec::new(), "{n1} {body}");
+    }
+    // Another host's address: the reload would leave n1 without sshd.
+    let errors = errors_of(&listening("ssh.listen = [10.0.0.2, 10.0.0.1];", ""));
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].code, crate::codes::E0709);
+    assert_eq!(
+        errors[0].message,
+        "sshd is told to listen on 10.0.0.1, which n1 does not have"
+    );
+    // Set for a role: each address with the hosts that lack it.
+    let errors = errors_of(&listening("", "ssh.listen = [10.0.0.1, fd00::2];"));
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(
+        errors[0].message,
+        "sshd is told to listen on 10.0.0.1, which n1 does not have; fd00::2, which head does not have"
+    );
+}
+
+#[test]
+fn an_error_lint_is_a_rule_no_acknowledgement_lifts() {
+    // std.ssh declares no `security.acknowledge.listen-address`: writing it
+    // is an unknown option, and the error stays.
+    let text = listening(
+        "",
+        "ssh.listen = [10.0.0.9];\nsecurity.acknowledge.listen-address = \"because\";",
+    )
+    .replace("import std.ssh;", "import std.ssh;\nimport std.security;");
+    let codes: Vec<&str> = errors_of(&text).iter().map(|d| d.code.as_str()).collect();
+    assert_eq!(codes, vec!["E0201"]);
+    let c = compile(
+        &SourcePath::Fs("/c/cluster.dsl".into()),
+        &with_root(&listening("", "ssh.listen = [10.0.0.9];")),
+    );
+    let finding = c.diagnostics.iter().find(|d| d.code == crate::codes::E0709);
+    assert!(
+        finding.is_some_and(|d| d.is_error() && d.hints.iter().all(|h| !h.contains("acknowledge")))
+    );
 }

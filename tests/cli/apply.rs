@@ -28,6 +28,7 @@ const SITE: &str = r#"
 option site.fail : bool = false "make the validator fail";
 option site.version : int = 1 "the content's version";
 option site.daemon : bool = false "activation starts a long-lived process, as an init script starts a daemon";
+option site.unbindable : bool = false "activation fails, as a daemon that cannot take its new configuration";
 
 emit "/etc/site.conf" { template = "site.j2"; scope = cluster; }
 emit "/etc/site.d/extra.conf" { template = "extra.j2"; scope = cluster; }
@@ -38,7 +39,8 @@ service sited {
   validate   = ["test -s \"$ACCORD_ROOT/etc/site.conf\"",
                 "{% if config.site.fail %}echo 'site.conf line 1: bad directive' >&2; exit 7{% endif %}"];
   activate   = ["echo \"reload $ACCORD_SERVICE of $ACCORD_MODULE on $ACCORD_HOST\" >> \"$ACCORD_ROOT/log\"",
-                "{% if config.site.daemon %}sleep 60 </dev/null >/dev/null 2>&1 & echo $! > \"$ACCORD_ROOT/daemon.pid\"{% endif %}"];
+                "{% if config.site.daemon %}sleep 60 </dev/null >/dev/null 2>&1 & echo $! > \"$ACCORD_ROOT/daemon.pid\"{% endif %}",
+                "{% if config.site.unbindable %}echo 'sited: cannot bind any address' >&2; exit 3{% endif %}"];
   deactivate = ["echo stop >> \"$ACCORD_ROOT/log\""];
 }
 "#;
@@ -382,8 +384,8 @@ fn no_activate_validates_but_reloads_nothing_and_a_failed_activation_exits_4() {
     );
     assert_eq!(
         site.read("etc/site.conf"),
-        "site 2\n",
-        "validated files stay"
+        "site 1\n",
+        "a failed activation puts the previous files back"
     );
 }
 
@@ -529,11 +531,13 @@ fn an_activation_left_undone_is_done_by_the_next_apply() {
     let run = site.apply(&["--activate"]);
     assert_eq!(run.status, 4, "{}", run.stderr);
     assert!(
-        run.stderr
-            .contains("module site.dsl: the next apply tries its activate commands again"),
+        run.stderr.contains(
+            "module site.dsl: the previous files could not be activated either; the next apply tries again"
+        ),
         "{}",
         run.stderr
     );
+    assert_eq!(site.read("etc/site.conf"), "site 1\n", "the previous files");
     fs::remove_dir(site.root().join("log")).unwrap();
     ok(&site.apply(&["--activate"]));
     assert_eq!(site.log(), "reload sited of site.dsl on a\n");
@@ -541,6 +545,57 @@ fn an_activation_left_undone_is_done_by_the_next_apply() {
         !site.root().join("var/lib/accord/pending").exists(),
         "nothing is due"
     );
+}
+
+/// New files whose activation fails (a daemon that cannot take them) do not
+/// stay: the previous files go back and are activated again, so the host
+/// keeps the service it had, and the next apply tries the new files again.
+#[test]
+fn a_failed_activation_puts_the_previous_files_back_and_activates_them() {
+    let site = Site::new();
+    ok(&site.apply(&["--activate"]));
+    site.cluster("site.version = 2; site.unbindable = true;");
+    let run = site.apply(&["--activate"]);
+    assert_eq!(run.status, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("sited: cannot bind any address"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "module site.dsl: the previous files are active again; the next apply tries the new ones again"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(site.read("etc/site.conf"), "site 1\n");
+    assert_eq!(site.read("etc/site.d/extra.conf"), "extra 1\n");
+    // The first apply's activation, the new files' (its first command ran
+    // before the third failed), then the previous files' again.
+    assert_eq!(site.log().lines().count(), 3, "{}", site.log());
+    assert!(!site.root().join("var/lib/accord/pending").exists());
+    assert!(site.record().contains("/etc/site.conf"));
+    // Fixed: the next apply installs and activates the new files.
+    site.cluster("site.version = 2;");
+    ok(&site.apply(&["--activate"]));
+    assert_eq!(site.read("etc/site.conf"), "site 2\n");
+}
+
+/// A module new to the host whose activation fails leaves nothing behind:
+/// its files go, and its deactivation puts the daemon back on the host's
+/// own configuration.
+#[test]
+fn a_failed_first_activation_removes_the_module_and_deactivates_it() {
+    let site = Site::new();
+    site.cluster("site.unbindable = true;");
+    let run = site.apply(&["--activate"]);
+    assert_eq!(run.status, 4, "{}", run.stderr);
+    assert!(!site.root().join("etc/site.conf").exists());
+    assert!(!site.root().join("etc/site.d").exists());
+    assert_eq!(site.log(), "reload sited of site.dsl on a\nstop\n");
+    let record = fs::read_to_string(site.root().join("var/lib/accord/installed.tsv"));
+    assert!(!record.unwrap_or_default().contains("/etc/site.conf"));
 }
 
 /// A dropped module whose deactivation failed keeps its commands, and the
