@@ -282,7 +282,7 @@ register! {
         => "check the path: `source` is relative to the file that declares it";
     E0220 Error Eval "one path declared twice as a file of one host"
         => "declare each path once per host: in the cluster, one of its roles, or the host";
-    E0221 Error Eval "an invalid field of an `emit`, `file`, `service`, `transport`, `grammar`, `lint` or `step` declaration: its body, scope, install mode, name, commands, port, pattern or code"
+    E0221 Error Eval "an invalid field of an `emit`, `file`, `service`, `transport`, `grammar`, `lint`, `step` or `platform` declaration: its body, scope, install mode, name, commands, port, pattern, code or platform default"
         => "correct the field as the hint says";
     E0222 Error Eval "an emit rule's template cannot be read, or is not UTF-8 text"
         => "check the path: `template` is relative to the module that declares the rule";

@@ -336,6 +336,11 @@ pub struct OptionInfo {
     /// The type as written (`int(1..65535)`), for the options reference.
     pub type_name: String,
     pub default: Option<Value>,
+    /// The defaults distribution profiles give it (`platform rhel { ... }`),
+    /// by platform, in declaration order: each replaces `default` on the
+    /// hosts of that platform.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platform_defaults: Vec<(String, Value)>,
     pub doc: String,
     /// Where it is declared (a stdlib module's pseudo-path or a user file).
     pub declared_in: String,

@@ -78,12 +78,14 @@ pub struct HostPlan {
 /// One path in a host's tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// Absolute path on the host (`/etc/ssh/sshd_config`).
-    pub path: String,
+    /// Absolute path on the host (`/etc/ssh/sshd_config`). Shared, like
+    /// the owner and group, by every host of a class: a million hosts hold
+    /// one copy of each text, not a million (issue 18).
+    pub path: Arc<str>,
     pub kind: EntryKind,
     pub mode: u32,
-    pub owner: String,
-    pub group: String,
+    pub owner: Arc<str>,
+    pub group: Arc<str>,
     /// The module that declared it.
     pub module: ModuleId,
     /// Whole file, or accord's block in the host's file.
@@ -96,7 +98,7 @@ impl Entry {
     /// can overwrite the host's file with accord's lines alone.
     pub fn tree_path(&self) -> std::borrow::Cow<'_, str> {
         match self.install {
-            Install::Replace => self.path.as_str().into(),
+            Install::Replace => (*self.path).into(),
             Install::Block => format!("{BLOCKS_DIR}{}", self.path).into(),
         }
     }

@@ -16,7 +16,7 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehav
 use std::collections::BTreeMap;
 
 use crate::keys::Keys;
-use crate::model::{self, Cluster, Config, Host, HostId, PortSource, TransportDecl, Version};
+use crate::model::{self, Cluster, Config, HostId, PortSource, TransportDecl, Version};
 
 /// A message a template raised with `warn()`, and the option it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,84 +216,165 @@ impl Object for TransportValue {
     }
 }
 
-/// The fully qualified name of a host: `name.domain`, or the name when it
-/// already has a dot or the cluster has no domain.
-pub(crate) fn fqdn(host: &Host) -> String {
-    match host.config.str(DOMAIN_OPTION) {
-        Some(domain) if !domain.is_empty() && !host.name.contains('.') => {
-            format!("{}.{}", host.name, domain)
+/// The template object of one host (see `docs/templates.md`).
+pub(crate) fn host_value(cluster: &Cluster, id: HostId, keys: &Keys, config: &Value) -> Value {
+    Value::from_object(HostObject::new(cluster, id, keys, config))
+}
+
+/// A host as templates see it: a map whose fields are made when a template
+/// reads them. Rendering holds one of these per host (the `hosts` list), so
+/// it keeps only what the fields are made from: a million hosts as eager
+/// maps of a dozen values each took gigabytes (issue 18).
+#[derive(Debug)]
+struct HostObject {
+    index: u32,
+    name: Box<str>,
+    addresses: Box<[std::net::IpAddr]>,
+    aliases: Box<[Box<str>]>,
+    /// The role names, as the cluster's roles list holds them.
+    roles: Box<[Value]>,
+    /// The host's config, for its domain (`fqdn`).
+    config: Arc<Config>,
+    /// The config as templates see it, shared between equal configs.
+    nested: Value,
+    /// `keys` and `inputs`, only for hosts `keys/` holds anything for.
+    collected: Option<Box<(Value, Value)>>,
+}
+
+impl HostObject {
+    /// The keys in the order a map of them iterates (sorted, as minijinja's
+    /// maps are): templates that iterate a host see what they saw before.
+    const FIELDS: &'static [&'static str] = &[
+        "address",
+        "addresses",
+        "aliases",
+        "all_names",
+        "config",
+        "fqdn",
+        "index",
+        "inputs",
+        "keys",
+        "name",
+        "names",
+        "roles",
+    ];
+
+    fn new(cluster: &Cluster, id: HostId, keys: &Keys, config: &Value) -> HostObject {
+        let host = &cluster.hosts[id.0 as usize];
+        let host_keys = keys.of(&host.name);
+        let inputs = keys.inputs_of(&host.name);
+        let collected = (!host_keys.is_empty() || inputs.is_some_and(|i| !i.is_empty()))
+            .then(|| Box::new((key_values(host_keys), inputs_value(inputs))));
+        HostObject {
+            index: id.0,
+            name: host.name.as_str().into(),
+            addresses: host.addresses.as_slice().into(),
+            aliases: host.aliases.iter().map(|a| a.as_str().into()).collect(),
+            roles: host
+                .roles
+                .iter()
+                .map(|r| Value::from(cluster.roles[r.0 as usize].name.as_str()))
+                .collect(),
+            config: host.config.clone(),
+            nested: config.clone(),
+            collected,
         }
-        _ => host.name.clone(),
+    }
+
+    /// `name.domain`, or the name when it already has a dot or the
+    /// cluster has no domain.
+    fn fqdn(&self) -> String {
+        match self.config.str(DOMAIN_OPTION) {
+            Some(domain) if !domain.is_empty() && !self.name.contains('.') => {
+                format!("{}.{}", self.name, domain)
+            }
+            _ => self.name.to_string(),
+        }
+    }
+
+    fn addresses(&self) -> impl Iterator<Item = Value> + '_ {
+        self.addresses.iter().map(|a| Value::from(a.to_string()))
+    }
+
+    /// The name, the fqdn when it differs, then the aliases.
+    fn names(&self) -> Vec<Value> {
+        let fqdn = self.fqdn();
+        let mut names = vec![Value::from(&*self.name)];
+        if *fqdn != *self.name {
+            names.push(Value::from(fqdn));
+        }
+        names.extend(self.aliases.iter().map(|a| Value::from(&**a)));
+        names
     }
 }
 
-/// The template object of one host (see `docs/templates.md`).
-pub(crate) fn host_value(cluster: &Cluster, id: HostId, keys: &Keys, config: &Value) -> Value {
-    let host = &cluster.hosts[id.0 as usize];
-    let fqdn = fqdn(host);
-    let addresses: Vec<Value> = host
-        .addresses
-        .iter()
-        .map(|a| Value::from(a.to_string()))
-        .collect();
-    let aliases: Vec<Value> = host
-        .aliases
-        .iter()
-        .map(|a| Value::from(a.as_str()))
-        .collect();
-    let mut names = vec![Value::from(host.name.as_str())];
-    if fqdn != host.name {
-        names.push(Value::from(fqdn.as_str()));
+impl Object for HostObject {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
     }
-    names.extend(aliases.iter().cloned());
-    let mut all_names = names.clone();
-    all_names.extend(addresses.iter().cloned());
-    let roles: Vec<Value> = host
-        .roles
-        .iter()
-        .map(|r| Value::from(cluster.roles[r.0 as usize].name.as_str()))
-        .collect();
-    let key_values: Vec<Value> = keys
-        .of(&host.name)
-        .iter()
-        .map(|k| {
-            Value::from_pairs([
-                ("type", Value::from(k.key_type.as_str())),
-                ("algorithm", Value::from(k.algorithm.as_str())),
-                ("data", Value::from(k.data.as_str())),
-                ("line", Value::from(k.line())),
-                (
-                    "file",
-                    k.file.as_deref().map_or(Value::from(()), Value::from),
-                ),
-                (
-                    "private",
-                    k.private
-                        .as_ref()
-                        .map_or(Value::from(()), |p| Value::from_safe_string(p.to_string())),
-                ),
-            ])
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(match key.as_str()? {
+            "name" => Value::from(&*self.name),
+            "fqdn" => Value::from(self.fqdn()),
+            "addresses" => Value::from(self.addresses().collect::<Vec<_>>()),
+            "address" => self.addresses().next().unwrap_or(Value::from(())),
+            "aliases" => Value::from(
+                self.aliases
+                    .iter()
+                    .map(|a| Value::from(&**a))
+                    .collect::<Vec<_>>(),
+            ),
+            "names" => Value::from(self.names()),
+            "all_names" => {
+                let mut all = self.names();
+                all.extend(self.addresses());
+                Value::from(all)
+            }
+            "roles" => Value::from(self.roles.to_vec()),
+            "keys" => self
+                .collected
+                .as_ref()
+                .map_or_else(|| Value::from(Vec::<Value>::new()), |c| c.0.clone()),
+            "inputs" => self
+                .collected
+                .as_ref()
+                .map_or_else(|| inputs_value(None), |c| c.1.clone()),
+            "config" => self.nested.clone(),
+            "index" => Value::from(self.index),
+            _ => return None,
         })
-        .collect();
-    Value::from_pairs([
-        ("name", Value::from(host.name.as_str())),
-        ("fqdn", Value::from(fqdn)),
-        ("addresses", Value::from(addresses)),
-        (
-            "address",
-            host.addresses
-                .first()
-                .map_or(Value::from(()), |a| Value::from(a.to_string())),
-        ),
-        ("aliases", Value::from(aliases)),
-        ("names", Value::from(names)),
-        ("all_names", Value::from(all_names)),
-        ("roles", Value::from(roles)),
-        ("keys", Value::from(key_values)),
-        ("inputs", inputs_value(keys.inputs_of(&host.name))),
-        ("config", config.clone()),
-        ("index", Value::from(id.0)),
-    ])
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(Self::FIELDS)
+    }
+}
+
+/// A host's collected keys as the template list `host.keys`.
+fn key_values(keys: &[crate::keys::HostKey]) -> Value {
+    Value::from(
+        keys.iter()
+            .map(|k| {
+                Value::from_pairs([
+                    ("type", Value::from(k.key_type.as_str())),
+                    ("algorithm", Value::from(k.algorithm.as_str())),
+                    ("data", Value::from(k.data.as_str())),
+                    ("line", Value::from(k.line())),
+                    (
+                        "file",
+                        k.file.as_deref().map_or(Value::from(()), Value::from),
+                    ),
+                    (
+                        "private",
+                        k.private
+                            .as_ref()
+                            .map_or(Value::from(()), |p| Value::from_safe_string(p.to_string())),
+                    ),
+                ])
+            })
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// Files of `keys/` as a template map: name -> text.

@@ -20,6 +20,22 @@ option domain : hostname
 option init : enum(sysv, systemd) = systemd
   "The init system that starts the daemons: `sysv` (rc.d links as update-rc.d makes them) or `systemd` (units as systemctl enable makes them)";
 
+option platform : enum(debian, rhel) = debian
+  "The distribution family of the host: `debian` (Debian, Ubuntu) or `rhel` (Red Hat Enterprise Linux, CentOS, Rocky, AlmaLinux, Fedora). It gives options their defaults (the modules' `platform` declarations: service names, paths, how a daemon is started); a value set anywhere, `default` included, wins over them";
+
+option systemd.unit_dir : path = "/lib/systemd/system"
+  "Where the distribution's packages put their systemd units, which the enablement links accord writes point at (Debian: /lib/systemd/system; RHEL: /usr/lib/systemd/system)";
+
+option sysv.rc_dir : path = "/etc"
+  "The directory that holds the sysvinit rc0.d ... rc6.d and init.d directories (Debian: /etc; RHEL 6 and older: /etc/rc.d, where /etc/rcN.d are links into it)";
+
+# The RHEL family's layout (RHEL 7 and later are systemd; chkconfig's links
+# of RHEL 6 and older live in /etc/rc.d/rcN.d).
+platform rhel {
+  systemd.unit_dir = "/usr/lib/systemd/system";
+  sysv.rc_dir      = "/etc/rc.d";
+}
+
 option roles : list(role)
   "The roles of a host, in the order their definitions merge (host blocks only)";
 

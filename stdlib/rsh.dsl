@@ -13,7 +13,13 @@
 #                        accord's wins while it is there and the host's comes
 #                        back when a later build drops it
 #   rsh.socket, rsh@.service and their enablement link (`rsh.server = socket`,
-#                        init = systemd only): for hosts without an inetd
+#                        init = systemd only): for hosts without an inetd,
+#                        and the RHEL family's default (below)
+#   /etc/xinetd.d/rsh    the `shell` service of xinetd (`rsh.server = xinetd`),
+#                        as RHEL 6 and older start in.rshd
+#   /etc/securetty       accord's block with `rsh` (`rsh.securetty`, RHEL's
+#                        default): RHEL's PAM stack for in.rshd admits root
+#                        only from a "tty" that file lists
 #   /etc/hosts.allow, /etc/hosts.deny
 #                        accord's blocks (`rsh.tcpd`): in.rshd through tcpd
 #                        admits exactly the addresses of the hosts with a
@@ -33,12 +39,14 @@ import std.rhosts;
 
 option rsh.closed_network : bool = false
   "acknowledge that rsh sends commands, output and passwords in clear text: set it on a closed cluster network";
-option rsh.server : enum(inetd, socket) = inetd
-  "how in.rshd is started: `inetd`, a `shell` line in accord's block of /etc/inetd.conf (as Debian's rsh-server registers it, under sysvinit and systemd alike); `socket`, accord's own rsh.socket and rsh@.service (init = systemd only, for hosts without an inetd)";
+option rsh.server : enum(inetd, socket, xinetd) = inetd
+  "how in.rshd is started: `inetd`, a `shell` line in accord's block of /etc/inetd.conf (as Debian's rsh-server registers it, under sysvinit and systemd alike); `socket`, accord's own rsh.socket and rsh@.service (init = systemd only: hosts without an inetd, and RHEL 7 and later, whose rsh-server ships such units); `xinetd`, accord's /etc/xinetd.d/rsh (RHEL 6 and older)";
 option rsh.inetd_service : string = "openbsd-inetd"
   "the init script or systemd unit of the inetd that runs in.rshd (Debian: openbsd-inetd)";
 option rsh.tcpd : bool = false
   "start in.rshd through tcpd, and write /etc/hosts.allow and /etc/hosts.deny lines (in accord's blocks) that admit exactly the addresses of the hosts with a grant into this host";
+option rsh.securetty : bool = false
+  "add `rsh` to /etc/securetty (accord's block): RHEL's /etc/pam.d/rsh runs pam_securetty, which refuses root unless its \"tty\", `rsh`, is listed there";
 option rsh.hosts_equiv : bool = false
   "also write /etc/hosts.equiv with a bare host line for every grant from a user to the same-named user (not root); this admits every same-named user of those hosts";
 
@@ -79,6 +87,24 @@ emit "/etc/systemd/system/sockets.target.wants/rsh.socket" {
   link  = "/etc/systemd/system/rsh.socket";
   when  = transport == rsh && rsh.server == socket && init == systemd;
   scope = cluster;
+}
+
+# RHEL 6 and older: xinetd starts in.rshd from its own file, which the
+# rsh-server package ships disabled (accord's replaces it; the apply
+# script keeps the package's).
+emit "/etc/xinetd.d/rsh" {
+  template = "templates/rsh/xinetd.rsh.j2";
+  when     = transport == rsh && rsh.server == xinetd;
+  scope    = class;
+  mode     = 0644;
+}
+
+emit "/etc/securetty" {
+  template = "templates/rsh/securetty.j2";
+  when     = transport == rsh && rsh.securetty;
+  scope    = cluster;
+  mode     = 0644;
+  install  = block;   # the host's terminals stay
 }
 
 emit "/etc/hosts.allow" {
@@ -150,6 +176,29 @@ service inetd {
   deactivate = [
     "{% set s = config.rsh.inetd_service|sh %}{% if config.init == 'sysv' %}if /etc/init.d/{{ s }} status > /dev/null 2>&1; then /etc/init.d/{{ s }} reload; fi{% else %}systemctl try-reload-or-restart {{ s }}{% endif %}",
   ];
+}
+
+# xinetd rereads its files on a reload (SIGHUP); a start if it is not running.
+service xinetd {
+  when       = transport == rsh && rsh.server == xinetd;
+  activate   = [
+    "{% if config.init == 'sysv' %}if /etc/init.d/xinetd status > /dev/null 2>&1; then /etc/init.d/xinetd reload; else /etc/init.d/xinetd start; fi{% else %}systemctl reload-or-restart xinetd{% endif %}",
+  ];
+  deactivate = [
+    "{% if config.init == 'sysv' %}if /etc/init.d/xinetd status > /dev/null 2>&1; then /etc/init.d/xinetd reload; fi{% else %}systemctl try-reload-or-restart xinetd{% endif %}",
+  ];
+}
+
+# The RHEL family's rsh-server: RHEL 7 and later ship rsh.socket and
+# rsh@.service (with rlogin.socket and rexec.socket; CIS CentOS Linux 7
+# Benchmark v2.2.0, 2.2.17, disables those three units), so accord's socket
+# unit of the same name, in /etc/systemd/system, takes the vendor's place;
+# RHEL 6 and older ran in.rshd from xinetd (CIS RHEL 6 Benchmark v1.2.0,
+# 2.1.3): set `rsh.server = xinetd;` there. Their /etc/pam.d/rsh has
+# pam_securetty, so root logs in over rsh only with `rsh` in /etc/securetty.
+platform rhel {
+  rsh.server    = socket;
+  rsh.securetty = true;
 }
 
 # accord's own socket unit (systemd): port 514 must be free of inetd's

@@ -39,8 +39,10 @@ option ssh.password_authentication : bool = false
 option ssh.sshd_extra : list(string) = [] "lines appended verbatim to sshd_config (or its drop-in; a Match block there ends with the file)";
 option ssh.shosts_equiv : bool = false
   "also write /etc/ssh/shosts.equiv with a bare host line for every grant from a user to the same-named user (not root); this admits every same-named user of those hosts";
-option ssh.service : filename = "ssh" "name of the init script or systemd unit (Debian: ssh)";
-option ssh.init_sequence : int(0..99) = 20 "sysv start and kill sequence, as `update-rc.d NAME defaults` makes";
+option ssh.service : filename = "ssh" "name of the init script or systemd unit (Debian: ssh; RHEL: sshd)";
+option ssh.init_sequence : int(0..99) = 20 "sysv start sequence (and kill sequence, unless `ssh.init_stop_sequence` is set), as `update-rc.d NAME defaults` makes";
+option ssh.init_stop_sequence : int(0..99)
+  "sysv kill sequence in rc0.d, rc1.d and rc6.d; unset: `ssh.init_sequence` (RHEL: 25, as the `chkconfig: 2345 55 25` line of its sshd init script says)";
 option ssh.hostkeys_script : path = "/usr/local/sbin/accord-hostkeys" "where the host key script goes";
 option ssh.hardening : bool = true
   "write an algorithm policy that passes ssh-audit (key exchange, ciphers, MACs, signature algorithms; templates/ssh/versions.j2) into sshd_config and ssh_config, and use only host keys it accepts (ed25519, rsa from 7.8 at 4096 bits); `false` leaves the OpenSSH version's defaults, for peers too old to speak the hardened algorithms (lint W0708)";
@@ -151,36 +153,52 @@ emit "/etc/ssh/{{ item.file }}.pub" {
   mode     = 0644;
 }
 
-# sysvinit: the links `update-rc.d ssh defaults` makes.
-emit "/etc/rc2.d/S{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
+# sysvinit: the links `update-rc.d ssh defaults` makes (RHEL 6 and older:
+# `chkconfig sshd on`, in /etc/rc.d, S55 and K25).
+emit "{{ config.sysv.rc_dir }}/rc2.d/S{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
   link = "../init.d/{{ config.ssh.service }}"; when = transport == ssh && init == sysv; scope = class;
 }
-emit "/etc/rc3.d/S{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
+emit "{{ config.sysv.rc_dir }}/rc3.d/S{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
   link = "../init.d/{{ config.ssh.service }}"; when = transport == ssh && init == sysv; scope = class;
 }
-emit "/etc/rc4.d/S{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
+emit "{{ config.sysv.rc_dir }}/rc4.d/S{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
   link = "../init.d/{{ config.ssh.service }}"; when = transport == ssh && init == sysv; scope = class;
 }
-emit "/etc/rc5.d/S{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
+emit "{{ config.sysv.rc_dir }}/rc5.d/S{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
   link = "../init.d/{{ config.ssh.service }}"; when = transport == ssh && init == sysv; scope = class;
 }
-emit "/etc/rc0.d/K{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
+emit "{{ config.sysv.rc_dir }}/rc0.d/K{{ '%02d' | format(config.ssh.init_stop_sequence|default(config.ssh.init_sequence)) }}{{ config.ssh.service }}" {
   link = "../init.d/{{ config.ssh.service }}"; when = transport == ssh && init == sysv; scope = class;
 }
-emit "/etc/rc1.d/K{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
+emit "{{ config.sysv.rc_dir }}/rc1.d/K{{ '%02d' | format(config.ssh.init_stop_sequence|default(config.ssh.init_sequence)) }}{{ config.ssh.service }}" {
   link = "../init.d/{{ config.ssh.service }}"; when = transport == ssh && init == sysv; scope = class;
 }
-emit "/etc/rc6.d/K{{ '%02d' | format(config.ssh.init_sequence) }}{{ config.ssh.service }}" {
+emit "{{ config.sysv.rc_dir }}/rc6.d/K{{ '%02d' | format(config.ssh.init_stop_sequence|default(config.ssh.init_sequence)) }}{{ config.ssh.service }}" {
   link = "../init.d/{{ config.ssh.service }}"; when = transport == ssh && init == sysv; scope = class;
 }
 
-# systemd: the links `systemctl enable ssh` makes for Debian's ssh.service
-# (WantedBy=multi-user.target, Alias=sshd.service).
+# systemd: the links `systemctl enable ssh` makes for the distribution's
+# unit: Debian's ssh.service (WantedBy=multi-user.target,
+# Alias=sshd.service), RHEL's sshd.service (WantedBy=multi-user.target, no
+# alias), each in its packages' unit directory (`systemd.unit_dir`).
 emit "/etc/systemd/system/multi-user.target.wants/{{ config.ssh.service }}.service" {
-  link = "/lib/systemd/system/{{ config.ssh.service }}.service"; when = transport == ssh && init == systemd; scope = class;
+  link = "{{ config.systemd.unit_dir }}/{{ config.ssh.service }}.service"; when = transport == ssh && init == systemd; scope = class;
 }
 emit "/etc/systemd/system/sshd.service" {
-  link = "/lib/systemd/system/{{ config.ssh.service }}.service"; when = transport == ssh && init == systemd; scope = class;
+  link = "{{ config.systemd.unit_dir }}/{{ config.ssh.service }}.service"; when = transport == ssh && init == systemd && platform == debian; scope = class;
+}
+
+# The RHEL family's OpenSSH packaging (openssh-server): the unit is
+# sshd.service, sftp-server is in /usr/libexec/openssh, and the sysv script
+# of RHEL 6 and older starts at 55 and stops at 25 (its `chkconfig:` line).
+# The drop-in directory and its `Include` are the same as Debian's from
+# RHEL 9 (OpenSSH 8.7); RHEL 8 (8.0) and 7 (7.4) take whole files, as
+# `ssh.config_layout = auto` does for versions before 8.2.
+platform rhel {
+  ssh.service            = "sshd";
+  ssh.sftp_server        = "/usr/libexec/openssh/sftp-server";
+  ssh.init_sequence      = 55;
+  ssh.init_stop_sequence = 25;
 }
 
 # The transport as the core sees it: sshd's port (the firewall admits it

@@ -121,6 +121,10 @@ fn reference(options: &[&OptionInfo]) -> String {
             let default = serde_json::to_string(default).unwrap_or_default();
             out.push_str(&format!("    default: {default}\n"));
         }
+        for (platform, value) in &option.platform_defaults {
+            let value = serde_json::to_string(value).unwrap_or_default();
+            out.push_str(&format!("    default on platform {platform}: {value}\n"));
+        }
         out.push_str(&format!("    declared in: {}\n\n", option.declared_in));
     }
     out

@@ -190,6 +190,8 @@ impl<'a> Answer<'a> {
             ([], _) => field("set at:", "nowhere: the option's default holds"),
             (at, priority) => {
                 let how = match priority {
+                    // A platform declaration's field (eval::platforms).
+                    Some(1500) => " (the default of the host's `platform`)".to_string(),
                     Some(p) => format!(" ({})", priority_words(p)),
                     None if at.len() > 1 => " (the host's declarations)".to_string(),
                     None => " (the host's declaration)".to_string(),

@@ -294,11 +294,11 @@ fn build_side(dir: &Path) -> Result<Side, i32> {
                 _ => continue,
             };
             entries.push(Entry {
-                path: path.to_string(),
+                path: path.into(),
                 kind,
                 mode: u32::from_str_radix(mode, 8).unwrap_or(0),
-                owner: owner.to_string(),
-                group: group.to_string(),
+                owner: owner.into(),
+                group: group.into(),
                 module,
                 install,
             });

@@ -132,7 +132,7 @@ fn emit_against_cp() {
     let hosts_file = changed.blobs.intern(b"10.0.0.1 other\n");
     for host in &mut changed.hosts {
         for entry in &mut host.entries {
-            if entry.path == "/etc/hosts" {
+            if &*entry.path == "/etc/hosts" {
                 entry.kind = EntryKind::File(hosts_file);
             }
         }

@@ -76,7 +76,7 @@ fn leftovers(out: &Path) -> Vec<String> {
 fn change_b(plan: &mut BuildPlan) {
     let blob = plan.blobs.intern(b"b.example\n");
     for e in &mut plan.hosts[1].entries {
-        if e.path == "/etc/hostname" {
+        if &*e.path == "/etc/hostname" {
             e.kind = EntryKind::File(blob);
         }
     }
@@ -105,7 +105,7 @@ fn changes() -> Vec<(&'static str, Change)> {
             "a directory's mode",
             Box::new(|p: &mut BuildPlan| {
                 for e in &mut p.hosts[0].entries {
-                    if e.path == "/root" {
+                    if &*e.path == "/root" {
                         e.mode = 0o750;
                     }
                 }
@@ -127,7 +127,7 @@ fn changes() -> Vec<(&'static str, Change)> {
                 let blob = p.blobs.intern(b"inside\n");
                 let host = &mut p.hosts[0];
                 for e in &mut host.entries {
-                    if e.path == "/etc/motd" {
+                    if &*e.path == "/etc/motd" {
                         e.kind = EntryKind::Dir;
                         e.mode = 0o755;
                     }
@@ -141,9 +141,9 @@ fn changes() -> Vec<(&'static str, Change)> {
             Box::new(|p: &mut BuildPlan| {
                 let blob = p.blobs.intern(b"not a directory\n");
                 let host = &mut p.hosts[1];
-                host.entries.retain(|e| e.path != "/root/.rhosts");
+                host.entries.retain(|e| &*e.path != "/root/.rhosts");
                 for e in &mut host.entries {
-                    if e.path == "/root" {
+                    if &*e.path == "/root" {
                         *e = entry("/root", EntryKind::File(blob), 0o600, "root");
                     }
                 }
@@ -154,7 +154,7 @@ fn changes() -> Vec<(&'static str, Change)> {
             Box::new(|p: &mut BuildPlan| {
                 for host in &mut p.hosts {
                     for e in &mut host.entries {
-                        if e.path == "/etc/motd" {
+                        if &*e.path == "/etc/motd" {
                             e.mode = 0o640;
                         }
                     }
@@ -505,7 +505,7 @@ fn motd_everywhere() -> BuildPlan {
     let blob = plan.blobs.intern(b"changed everywhere\n");
     for host in &mut plan.hosts {
         for e in &mut host.entries {
-            if e.path == "/etc/motd" {
+            if &*e.path == "/etc/motd" {
                 e.kind = EntryKind::File(blob);
             }
         }

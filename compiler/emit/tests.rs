@@ -660,7 +660,7 @@ fn apply_removes_what_a_later_build_dropped() {
     let mut plan = sample();
     plan.hosts[0]
         .entries
-        .retain(|e| e.path != "/etc/motd" && e.path != "/etc/rc2.d/S20sshd");
+        .retain(|e| &*e.path != "/etc/motd" && &*e.path != "/etc/rc2.d/S20sshd");
     let said = apply(&plan);
     assert!(!target.join("etc/motd").exists());
     assert!(fs::symlink_metadata(target.join("etc/rc2.d/S20sshd")).is_err());

@@ -530,7 +530,7 @@ pub fn host_dirs<'a>(layout: &'a Layout<'a>) -> Vec<&'a str> {
             .entries
             .iter()
             .filter(|e| e.kind == EntryKind::Dir)
-            .map(|e| e.path.as_str()),
+            .map(|e| &*e.path),
     );
     dirs.sort_unstable();
     dirs

@@ -37,7 +37,8 @@ pub(crate) fn declaration(
     let before = out.len();
     let mut fields = Fields::new(decl, cx, out);
     match decl.kind {
-        DeclKind::Service => {}
+        // Services are read by `services`, platforms before the hosts merge.
+        DeclKind::Service | DeclKind::Platform => {}
         DeclKind::Transport => {
             let transport = transport(decl, module.0, &mut fields);
             if fields.ok(before) {

@@ -192,7 +192,7 @@ pub(super) fn build(
         without_address: BTreeMap::new(),
         declarations: BTreeMap::new(),
         addresses: HashMap::with_capacity(table.hosts.len()),
-        host_names: HashMap::with_capacity(table.hosts.len() * 2),
+        host_names: HashMap::new(),
         host_owners: Vec::with_capacity(table.hosts.len()),
         role_names: c
             .roles
@@ -209,6 +209,13 @@ pub(super) fn build(
         .map(|r| b.scope_defs(&r.body.defs, Where::Role))
         .collect();
     b.cluster_config = Arc::new(b.config(&[], &[]));
+    // Each host claims its name, and its full name when there is a domain.
+    let with_domain = b
+        .cluster_config
+        .str("domain")
+        .is_some_and(|d| !d.is_empty());
+    b.host_names
+        .reserve(table.hosts.len() * (1 + usize::from(with_domain)));
     b.reader = Reader::new(loader, roots(modules, loader, &b.cluster_config));
     b.cluster_files = b.files(&c.cluster_scope, modules);
     b.role_files = c.roles.iter().map(|r| b.files(&r.body, modules)).collect();
@@ -379,6 +386,7 @@ impl Builder<'_> {
                 }
             }
         }
+        self.options.apply_platform(&mut config);
         config
     }
 

@@ -20,6 +20,7 @@ pub(crate) mod emit_rules;
 pub(crate) mod files;
 pub(crate) mod merge;
 pub(crate) mod options;
+pub(crate) mod platforms;
 pub(crate) mod ranges;
 pub(crate) mod resolve;
 pub(crate) mod scope;
@@ -32,6 +33,8 @@ pub(crate) mod values;
 mod hosts;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_platforms;
 #[cfg(test)]
 mod tests_ranges;
 
@@ -62,6 +65,12 @@ pub fn evaluate(
     options.std_modules = loader.std_modules();
     let mut table = NameTable::build(&collected, &mut out);
     options.type_defaults(&table.names(), &mut out);
+    platforms::declare(
+        &collected.declarations,
+        &mut options,
+        &table.names(),
+        &mut out,
+    );
     let Some(decl) = collected.cluster else {
         return (None, out);
     };

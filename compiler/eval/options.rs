@@ -29,6 +29,17 @@ pub(crate) struct Opt {
     pub info: OptionInfo,
     /// The default expression, typed once names are known.
     pub default_expr: Option<ast::Expr>,
+    /// The defaults `platform` declarations give it (`platforms`).
+    pub platform_defaults: Vec<PlatformDefault>,
+}
+
+/// One `platform NAME { OPTION = VALUE; }` field.
+#[derive(Debug, Clone)]
+pub(crate) struct PlatformDefault {
+    pub platform: String,
+    pub value: Value,
+    /// The field, shown where the value is asked for (`accord eval`).
+    pub span: Span,
 }
 
 /// Every declared option, in declaration order, with an index by path.
@@ -39,6 +50,8 @@ pub(crate) struct Options {
     /// Names of the stdlib's modules (`ssh`, `rsh`, ...), whose options are
     /// named after them: `rsh.closed_network` without `import std.rsh;`.
     pub std_modules: Vec<String>,
+    /// Options some platform gives a default, in declaration order.
+    pub platform_dependent: Vec<usize>,
 }
 
 impl Options {
@@ -87,6 +100,7 @@ impl Options {
                 path: path.clone(),
                 type_name,
                 default: None,
+                platform_defaults: Vec::new(),
                 doc: decl
                     .doc
                     .as_ref()
@@ -101,6 +115,7 @@ impl Options {
                 ty,
                 info,
                 default_expr: decl.default.clone(),
+                platform_defaults: Vec::new(),
             });
         }
         options

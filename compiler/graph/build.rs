@@ -6,7 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use super::{Class, ClassId, EdgeInfo, EdgeKey, Group, GroupId, Source, TrustGraph, UserId};
-use crate::model::{Cluster, HostId, RoleId, SetId, Target, TrustRule};
+use crate::diagnostic::Span;
+use crate::model::{Cluster, HostId, PeerRef, RoleId, SetId, Target, TrustRule};
 
 pub(super) use crate::model::TRANSPORT_OPTION;
 
@@ -54,16 +55,22 @@ pub(super) fn build(cluster: &Cluster) -> TrustGraph {
 /// this the build stops with `E0303` rather than exhaust memory.
 pub(super) const MAX_GROUP_EDGES: u64 = 1_000_000;
 
-/// An upper bound of the group edges the declarations make, and the trust
-/// rule (index) that makes the most, if any.
+/// An upper bound of the group edges the declarations make, and where the
+/// most of them come from: the trust rule or the peers list that makes the
+/// most, if any.
 fn projected_edges(
     cluster: &Cluster,
     targets: &TargetGroups,
     graph: &TrustGraph,
-) -> (u64, Option<u32>) {
+) -> (u64, Option<Span>) {
     let mut total = 0u64;
-    let mut widest: Option<(u64, u32)> = None;
-    for (i, rule) in cluster.trusts.iter().enumerate() {
+    let mut widest: Option<(u64, Span)> = None;
+    let mut consider = |n: u64, span: Span| {
+        if widest.is_none_or(|(w, _)| n > w) {
+            widest = Some((n, span));
+        }
+    };
+    for rule in &cluster.trusts {
         // `A <-> A` grants each edge from both halves: count it once.
         let same = rule.from.user == rule.to.user && rule.from.target == rule.to.target;
         let halves = if rule.both_ways && !same { 2 } else { 1 };
@@ -71,19 +78,34 @@ fn projected_edges(
             * targets.of(rule.from.target).len() as u64
             * targets.of(rule.to.target).len() as u64;
         total += n;
-        if widest.is_none_or(|(w, _)| n > w) {
-            widest = Some((n, i as u32));
-        }
+        consider(n, rule.span);
     }
     for group in &graph.groups {
         let host = &cluster.hosts[group.members[0].0 as usize];
-        total += host
+        let n = host
             .peers
             .iter()
             .map(|p| targets.of(p.target).len() as u64)
             .sum::<u64>();
+        total += n;
+        if let Some(span) = peers_span(&host.peers) {
+            consider(n, span);
+        }
     }
-    (total, widest.map(|(_, i)| i))
+    (total, widest.map(|(_, span)| span))
+}
+
+/// The source of a host's peers list: from its first entry to its last
+/// one written after it in the same file.
+fn peers_span(peers: &[PeerRef]) -> Option<Span> {
+    let first = peers.first()?.span;
+    let last = peers
+        .iter()
+        .map(|p| p.span)
+        .filter(|s| s.file == first.file && s.start >= first.end)
+        .max_by_key(|s| s.end)
+        .unwrap_or(first);
+    Some(first.to(last))
 }
 
 /// Every target that can tell hosts apart: the selectors of trusts and

@@ -35,7 +35,7 @@ pub use self::validate::{rule_text, unserved_transports};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Span};
 use crate::model::{Cluster, HostId};
 
 /// Index of a class of hosts that every declaration and the config treat alike.
@@ -146,9 +146,10 @@ pub struct TrustGraph {
     /// `outbound` of each group, computed on first use.
     outbound: Vec<OnceLock<Arc<[HostId]>>>,
     /// Set when the declarations would make more than
-    /// [`build::MAX_GROUP_EDGES`] group edges: (how many, the widest trust
-    /// rule). The graph then holds no edges and validation reports `E0303`.
-    too_large: Option<(u64, Option<u32>)>,
+    /// [`build::MAX_GROUP_EDGES`] group edges: (how many, the trust rule
+    /// or peers list that makes the most). The graph then holds no edges
+    /// and validation reports `E0303`.
+    too_large: Option<(u64, Option<Span>)>,
     /// Every home that two hosts or more share (`homes`), by label, path
     /// and user.
     shares: Vec<homes::Share>,

@@ -395,6 +395,25 @@ fn a_graph_of_too_many_named_hosts_is_refused_not_built() {
     assert_eq!(g.edges().count(), 0);
 }
 
+/// Issue 13: without a trust rule, `E0303` points at the peers list that
+/// makes the most edges, not at the cluster's name.
+#[test]
+fn too_many_edges_from_peers_point_at_the_peers_list() {
+    let mut text = String::from("cluster lab {\n  role node { }\n");
+    for i in 0..1001 {
+        text.push_str(&format!(
+            "  host n{i} {{ roles = [node]; address = 10.{}.{}.1; peers = [n{}, node]; }}\n",
+            i / 250,
+            i % 250,
+            (i + 1) % 1001
+        ));
+    }
+    text.push_str("}\n");
+    let c = compiled(&text);
+    assert_eq!(codes(&c.diagnostics), ["E0303"]);
+    assert_eq!(c.sources.snippet(c.diagnostics[0].primary.span), "n1, node");
+}
+
 #[test]
 fn exports_are_deterministic_and_draw_one_way_edges_dashed() {
     let c = Builder::new()

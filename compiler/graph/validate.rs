@@ -158,7 +158,7 @@ fn too_large(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
         return;
     };
     let named = graph.groups.iter().filter(|g| g.named).count();
-    let span = widest.map_or(cluster.name_span, |r| cluster.trusts[r as usize].span);
+    let span = widest.unwrap_or(cluster.name_span);
     out.push(
         Diagnostic::error(
             codes::E0303,

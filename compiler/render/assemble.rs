@@ -96,7 +96,7 @@ impl Renderer<'_> {
             for pair in entries.windows(2) {
                 if pair[0].0.path == pair[1].0.path {
                     conflicts
-                        .entry((pair[0].0.path.clone(), pair[0].1, pair[1].1))
+                        .entry((pair[0].0.path.to_string(), pair[0].1, pair[1].1))
                         .or_insert_with(|| (host.name.clone(), None));
                 }
             }
@@ -281,11 +281,11 @@ fn intern_all(
             };
             let rule = &rules[out.rule];
             let entry = Entry {
-                path: out.path.clone(),
+                path: out.path.as_str().into(),
                 kind,
                 mode: out.mode,
-                owner: out.owner.clone(),
-                group: out.group.clone(),
+                owner: out.owner.as_str().into(),
+                group: out.group.as_str().into(),
                 module: rule.module,
                 install: rule.install,
             };
@@ -297,11 +297,11 @@ fn intern_all(
 /// The plan entry of a `file` declaration.
 fn file_entry(file: &crate::model::FileSpec, blob: BlobId) -> Entry {
     Entry {
-        path: file.path.clone(),
+        path: file.path.as_str().into(),
         kind: EntryKind::File(blob),
         mode: file.mode,
-        owner: file.owner.clone(),
-        group: file.group.clone(),
+        owner: file.owner.as_str().into(),
+        group: file.group.as_str().into(),
         module: file.module,
         install: file.install,
     }
@@ -352,11 +352,11 @@ fn below_a_file(entries: &[(Entry, Span)]) -> Vec<(String, Span, String, Span)> 
     let files: HashMap<&str, Span> = entries
         .iter()
         .filter(|(e, _)| e.kind != EntryKind::Dir)
-        .map(|(e, span)| (e.path.as_str(), *span))
+        .map(|(e, span)| (&*e.path, *span))
         .collect();
     let mut found = Vec::new();
     for (entry, span) in entries {
-        let path = entry.path.as_str();
+        let path = &*entry.path;
         let parents = path.match_indices('/').skip(1).map(|(i, _)| &path[..i]);
         if let Some(parent) = parents.into_iter().find(|p| files.contains_key(p)) {
             found.push((path.to_string(), *span, parent.to_string(), files[parent]));

@@ -93,7 +93,7 @@ fn tree(plan: &BuildPlan, host: &str) -> BTreeMap<String, (String, u32, String)>
                 EntryKind::Symlink(t) => format!("-> {t}"),
                 EntryKind::Dir => "<dir>".into(),
             };
-            (e.path.clone(), (text, e.mode, e.owner.clone()))
+            (e.path.to_string(), (text, e.mode, e.owner.to_string()))
         })
         .collect()
 }
@@ -265,7 +265,8 @@ const MODERN_VARIANTS: &[(&str, &[(&str, &str)])] = &[
     ("plain", &[]),
     (
         "port and listen",
-        &[("ssh.port", "2222"), ("ssh.listen", "[10.9.0.1, fd00::1]")],
+        // Loopback: an address every host has (E0709 refuses one it lacks).
+        &[("ssh.port", "2222"), ("ssh.listen", "[127.0.0.1, ::1]")],
     ),
     (
         "rsa ecdsa ed25519",

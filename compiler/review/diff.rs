@@ -142,8 +142,8 @@ fn host_changes(
     new_plan: &BuildPlan,
     new: &HostPlan,
 ) -> Vec<Change> {
-    let before: BTreeMap<&str, &Entry> = old.entries.iter().map(|e| (e.path.as_str(), e)).collect();
-    let after: BTreeMap<&str, &Entry> = new.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    let before: BTreeMap<&str, &Entry> = old.entries.iter().map(|e| (&*e.path, e)).collect();
+    let after: BTreeMap<&str, &Entry> = new.entries.iter().map(|e| (&*e.path, e)).collect();
     let paths: BTreeSet<&str> = before.keys().chain(after.keys()).copied().collect();
     let mut changes = Vec::new();
     for path in paths {
@@ -187,7 +187,7 @@ impl Contents {
     ) -> Option<Change> {
         if describe(a) != describe(b) {
             return Some(Change::Metadata {
-                path: a.path.clone(),
+                path: a.path.to_string(),
                 old: describe(a),
                 new: describe(b),
             });
@@ -205,7 +205,7 @@ impl Contents {
             .or_insert_with(|| unified(old_bytes, new_bytes))
             .clone();
         Some(Change::Content {
-            path: a.path.clone(),
+            path: a.path.to_string(),
             diff,
         })
     }
@@ -366,7 +366,7 @@ mod tests {
                 entries: files
                     .iter()
                     .map(|(path, text, mode)| Entry {
-                        path: path.to_string(),
+                        path: (*path).into(),
                         kind: EntryKind::File(blobs.intern(text.as_bytes())),
                         mode: *mode,
                         owner: "root".into(),

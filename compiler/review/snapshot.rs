@@ -212,7 +212,7 @@ fn section(out: &mut String, plan: &BuildPlan, group: &Group<'_>, shown: &mut Sh
     for entry in &first.entries {
         let path = match name {
             Some(n) => generalize(&entry.path, n, facts),
-            None => entry.path.clone(),
+            None => entry.path.to_string(),
         };
         let owner = format!("{}:{}", entry.owner, entry.group);
         match &entry.kind {

@@ -172,16 +172,21 @@ pub enum DeclKind {
     /// `step central-keys { when; scope; outputs; run; }`: a program `build`
     /// runs in `keys/` before reading it (stdlib modules only).
     Step,
+    /// `platform rhel { ssh.service = "sshd"; ... }`: the defaults a
+    /// distribution family gives a module's options (its field names are
+    /// option paths).
+    Platform,
 }
 
 impl DeclKind {
     /// Every kind, with the word that introduces it.
-    pub const ALL: [(&'static str, DeclKind); 5] = [
+    pub const ALL: [(&'static str, DeclKind); 6] = [
         ("service", DeclKind::Service),
         ("transport", DeclKind::Transport),
         ("grammar", DeclKind::Grammar),
         ("lint", DeclKind::Lint),
         ("step", DeclKind::Step),
+        ("platform", DeclKind::Platform),
     ];
 
     /// The word that introduces the declaration.
@@ -207,7 +212,8 @@ pub struct Declaration {
     pub span: Span,
 }
 
-/// `name = expr;` inside an `emit` or `file` block or a [`Declaration`].
+/// `name = expr;` inside an `emit` or `file` block or a [`Declaration`]
+/// (a `platform` declaration's names are option paths, `ssh.service`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
     pub name: Name,

@@ -4,6 +4,8 @@
 //! (`}`), and goes on, so one run reports every syntax error. Nesting is
 //! bounded so no input can exhaust the stack.
 
+use std::collections::HashSet;
+
 use super::ast::*;
 use super::lexer::{Lexer, Tok, Token};
 use crate::codes;
@@ -18,6 +20,9 @@ pub const KEYWORDS: [&str; 15] = [
     "import", "option", "emit", "cluster", "role", "host", "trust", "deny", "forbid", "file",
     "default", "force", "oneway", "true", "false",
 ];
+/// The host attribute whose list is a set of names (`std.core` declares it).
+const PEERS: &str = "peers";
+
 const STATEMENT_KEYWORDS: [&str; 10] = [
     "import", "option", "emit", "cluster", "role", "host", "trust", "deny", "forbid", "file",
 ];
@@ -32,6 +37,7 @@ pub fn parse(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
         pos: 0,
         depth: 0,
         diagnostics: Vec::new(),
+        in_peers: false,
     };
     parser.fill(2);
     let ast = parser.file();
@@ -62,6 +68,8 @@ struct Parser<'t> {
     pos: usize,
     depth: usize,
     diagnostics: Vec<Diagnostic>,
+    /// Set while the value of a `peers` definition is parsed: see [`Parser::list`].
+    in_peers: bool,
 }
 
 /// Where a statement list lives, which decides the statements it admits.
@@ -563,7 +571,10 @@ impl Parser<'_> {
     }
 
     fn field(&mut self) -> PResult<Field> {
-        let name = self.ident("a field name")?;
+        // A dotted name is an option path (a `platform` declaration's
+        // fields); every other block refuses it as an unknown field.
+        let path = self.path("a field name")?;
+        let name = Name::new(path.text, path.span);
         self.expect_punct("=", "after the field name")?;
         let value = self.expr()?;
         let end = self.expect_punct(";", "after the field")?;
@@ -645,7 +656,9 @@ impl Parser<'_> {
                 let message = format!("`{other}` is not allowed {}", scope.describe());
                 let hint = match other {
                     "import" | "option" | "emit" | "cluster" | "service" | "transport"
-                    | "grammar" | "lint" | "step" => "write it at the top level of the file",
+                    | "grammar" | "lint" | "step" | "platform" => {
+                        "write it at the top level of the file"
+                    }
                     _ => "move it to the enclosing block",
                 };
                 Err(self.error(
@@ -849,7 +862,10 @@ impl Parser<'_> {
             self.eat_keyword("force")
                 .map(|span| Spanned::new(Modifier::Force, span))
         };
-        let value = self.expr()?;
+        self.in_peers = path.as_str() == PEERS;
+        let value = self.expr();
+        self.in_peers = false;
+        let value = value?;
         let end = self.expect_punct(";", "after the definition")?;
         Ok(Def {
             span: path.span.to(end),
@@ -1020,9 +1036,14 @@ impl Parser<'_> {
         Ok(Expr { kind, span })
     }
 
+    /// `[a, b, ...]`. In the list a `peers` definition gives, a name
+    /// written again is dropped here: a host reads each peer once, at its
+    /// first place (`eval::hosts`), and a list of millions of one name
+    /// then costs one item, not millions (issue 13).
     fn list(&mut self) -> PResult<Expr> {
         let open = self.bump();
         self.enter(open)?;
+        let mut seen = std::mem::take(&mut self.in_peers).then(HashSet::new);
         let mut items = Vec::new();
         while !self.at_punct("]") {
             let item = self.expr();
@@ -1033,7 +1054,13 @@ impl Parser<'_> {
                     return Err(e);
                 }
             };
-            items.push(item);
+            let again = match (&mut seen, &item.kind) {
+                (Some(seen), ExprKind::Ident(name)) => !seen.insert(name.text.clone()),
+                _ => false,
+            };
+            if !again {
+                items.push(item);
+            }
             if self.eat_punct(",").is_none() {
                 break;
             }
@@ -1120,6 +1147,36 @@ cluster ralphzilla {
             panic!()
         };
         assert_eq!(h.name.node, "1u");
+    }
+
+    /// Issue 13: a name repeated in one `peers` list is kept once, at its
+    /// first place; every other list keeps every item.
+    #[test]
+    fn a_name_repeated_in_peers_is_kept_once() {
+        let file =
+            parse_ok("cluster c { host a { peers = [b, a, b, b, r]; aliases = [\"x\", \"x\"]; } }");
+        let Item::Cluster(cluster) = &file.items[0] else {
+            panic!()
+        };
+        let Stmt::Host(host) = &cluster.body[0] else {
+            panic!()
+        };
+        let items = |i: usize| {
+            let Stmt::Def(def) = &host.body[i] else {
+                panic!()
+            };
+            let ExprKind::List(items) = &def.value.kind else {
+                panic!()
+            };
+            items
+                .iter()
+                .map(|e| (e.span.start, format!("{:?}", e.kind)))
+                .collect::<Vec<_>>()
+        };
+        let peers = items(0);
+        assert_eq!(peers.len(), 3, "{peers:?}");
+        assert_eq!(peers[0].0, 30, "the first `b` is kept");
+        assert_eq!(items(1).len(), 2);
     }
 
     #[test]

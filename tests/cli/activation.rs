@@ -55,7 +55,7 @@ fn file(plan: &BuildPlan, path: &str) -> String {
         .entries
         .iter()
         .find_map(|e| match &e.kind {
-            EntryKind::File(blob) if e.path == path => {
+            EntryKind::File(blob) if &*e.path == path => {
                 Some(String::from_utf8(plan.blobs.get(*blob).to_vec()).unwrap())
             }
             _ => None,

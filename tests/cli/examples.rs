@@ -4,9 +4,7 @@ use std::fmt::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use crate::harness::{repo, Test};
-
-const EXAMPLES: [&str; 3] = ["ralphzilla", "rsh-lab", "hpc"];
+use crate::harness::{ed25519_host_key, examples, repo, Test};
 
 /// Copies an example directory (cluster file, keys, sources) into a test.
 fn example(name: &str) -> Test {
@@ -121,7 +119,8 @@ fn listing(tree: &Path) -> String {
 
 #[test]
 fn every_example_checks_clean() {
-    for name in EXAMPLES {
+    for name in examples() {
+        let name = name.as_str();
         let (out, _t) = example(name).args("check cluster.dsl").run();
         assert_eq!(out.status, 0, "{name}: {}", out.stderr);
     }
@@ -129,7 +128,8 @@ fn every_example_checks_clean() {
 
 #[test]
 fn every_example_is_in_fmt_layout() {
-    for name in EXAMPLES {
+    for name in examples() {
+        let name = name.as_str();
         let (out, _t) = example(name).args("fmt --check cluster.dsl").run();
         assert_eq!(out.status, 0, "{name}: {}{}", out.stdout, out.stderr);
     }
@@ -137,7 +137,8 @@ fn every_example_is_in_fmt_layout() {
 
 #[test]
 fn eval_json_of_every_example() {
-    for name in EXAMPLES {
+    for name in examples() {
+        let name = name.as_str();
         let (out, _t) = example(name).args("eval --json cluster.dsl").run();
         assert_eq!(out.status, 0, "{name}: {}", out.stderr);
         let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
@@ -147,7 +148,8 @@ fn eval_json_of_every_example() {
 
 #[test]
 fn build_of_every_example() {
-    for name in EXAMPLES {
+    for name in examples() {
+        let name = name.as_str();
         let (out, dir) = example(name).args("build cluster.dsl -o out").run();
         assert_eq!(out.status, 0, "{name}: {}", out.stderr);
         let built = only_child(&dir.path().join("out"));
@@ -160,6 +162,64 @@ fn build_of_every_example() {
         }
         insta::assert_snapshot!(format!("build-{name}"), text);
     }
+}
+
+/// Every sshd configuration an example emits (a whole `sshd_config` or
+/// the drop-in, whatever the host's platform and OpenSSH version) is one
+/// this machine's sshd reads: `sshd -T -f FILE` (`-t`'s checks, then the
+/// effective values; unlike `-t` it needs no privilege separation
+/// directory) with a host key of the test's own beside the file's.
+#[test]
+fn every_examples_sshd_configuration_passes_sshd_t() {
+    let sshd = Path::new("/usr/sbin/sshd");
+    if !sshd.exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "/usr/sbin/sshd is missing and CI=true: run scripts/install-test-deps"
+        );
+        eprintln!("\n*** SKIPPED: /usr/sbin/sshd is not installed ***\n");
+        return;
+    }
+    let keys = tempfile::tempdir().unwrap();
+    let key = ed25519_host_key(keys.path());
+    let mut checked = 0;
+    for name in examples() {
+        let name = name.as_str();
+        let (out, dir) = example(name).args("build cluster.dsl -o out").run();
+        assert_eq!(out.status, 0, "{name}: {}", out.stderr);
+        let built = only_child(&dir.path().join("out"));
+        for file in walk(&built.join("hosts")) {
+            let path = file.to_string_lossy();
+            if !(path.ends_with("/etc/ssh/sshd_config")
+                || path.ends_with("/etc/ssh/sshd_config.d/00-accord.conf"))
+            {
+                continue;
+            }
+            let check = std::process::Command::new(sshd)
+                .arg("-T")
+                .arg("-f")
+                .arg(&file)
+                .arg("-h")
+                .arg(&key)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&check.stderr);
+            // The host keys the file names are the host's, not this machine's.
+            let complaints: Vec<&str> = stderr
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.contains("Unable to load host key"))
+                .collect();
+            assert!(
+                check.status.success() && complaints.is_empty(),
+                "{name}: sshd -T -f {path}: {stderr}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= examples().len(),
+        "only {checked} sshd configurations"
+    );
 }
 
 #[test]

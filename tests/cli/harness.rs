@@ -165,3 +165,34 @@ fn finish_within(
         stderr: err.join().expect("stderr reader"),
     }
 }
+
+/// Every example: the directories of `examples/` that hold a `cluster.dsl`,
+/// sorted, so a new example is tested (built, snapshotted, audited,
+/// reviewed) without a list to extend.
+pub fn examples() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(repo().join("examples"))
+        .expect("examples")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.join("cluster.dsl").is_file())
+        .map(|p| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// A fresh ed25519 key `ssh_host_ed25519_key` in `dir`, made by ssh-keygen.
+pub fn ed25519_host_key(dir: &std::path::Path) -> PathBuf {
+    let key = dir.join("ssh_host_ed25519_key");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    key
+}

@@ -1,7 +1,7 @@
 //! Rendering through the real CLI: stdlib modules evaluated by the real
 //! evaluator, rendered into the plan that `accord snapshot` prints.
 
-use crate::harness::Test;
+use crate::harness::{ed25519_host_key, Test};
 
 const LEGACY: &str = r#"import std.ssh;
 import std.hosts;
@@ -202,15 +202,11 @@ fn the_hardened_algorithm_lines_of_each_version_are_what_sshd_and_ssh_read() {
     let sshd = std::path::Path::new("/usr/sbin/sshd");
     let real = sshd.exists() && which("ssh") && which("ssh-keygen");
     let keys = tempfile::tempdir().unwrap();
-    let key = keys.path().join("ssh_host_ed25519_key");
-    if real {
-        let made = std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&key)
-            .status()
-            .unwrap();
-        assert!(made.success());
-    }
+    let key = if real {
+        ed25519_host_key(keys.path())
+    } else {
+        keys.path().join("ssh_host_ed25519_key")
+    };
     let mut all = String::new();
     for version in ["7.4", "8.2", "8.9", "9.2"] {
         let text = LEGACY.replace("ssh.version = 3.1;", &format!("ssh.version = {version};"));
@@ -277,4 +273,82 @@ fn the_hardened_algorithm_lines_of_each_version_are_what_sshd_and_ssh_read() {
 fn which(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// `platform = rhel` under sysvinit (RHEL 6 and older): `chkconfig sshd
+/// on`'s links in /etc/rc.d, the sshd script, no Debian alias; over rsh,
+/// in.rshd from xinetd admitting exactly the trusted addresses, and `rsh`
+/// in /etc/securetty for RHEL's pam_securetty. A Debian host beside it
+/// keeps Debian's names.
+#[test]
+fn rhel_hosts_get_the_rhel_packagings_names_and_a_debian_host_keeps_its_own() {
+    let (status, stderr, snap) = snapshot(
+        "import std.ssh;\nimport std.rsh;\ncluster r {\n  platform = default rhel;\n  init = sysv;\n  \
+         rsh.closed_network = true;\n  role deb { platform = debian; }\n  \
+         host a { address = 10.0.0.1; }\n  host b { address = 10.0.0.2; }\n  \
+         host d { roles = [deb]; address = 10.0.0.3; }\n  \
+         role legacy { transport = rsh; rsh.server = xinetd; }\n  \
+         host oldhead { roles = [legacy]; address = 10.0.0.6; }\n  \
+         host old { roles = [legacy]; address = 10.0.0.4; rsh.tcpd = true; }\n  \
+         host old2 { roles = [legacy]; address = 10.0.0.5; }\n  \
+         trust root@{a,b,d} <-> root@{a,b,d};\n  trust root@oldhead -> root@{old,old2} oneway;\n}\n",
+    );
+    assert_eq!(status, 0, "{stderr}");
+    for link in [
+        "/etc/rc.d/rc3.d/S55sshd -> ../init.d/sshd",
+        "/etc/rc.d/rc0.d/K25sshd -> ../init.d/sshd",
+        "/etc/rc3.d/S20ssh -> ../init.d/ssh",
+        "/etc/rc0.d/K20ssh -> ../init.d/ssh",
+    ] {
+        assert!(snap.contains(link), "{link}\n{snap}");
+    }
+    assert!(!snap.contains("/etc/rc3.d/S55"), "{snap}");
+    assert!(snap.contains("/etc/xinetd.d/rsh file 0644"), "{snap}");
+    assert!(snap.contains("only_from\t= 10.0.0.6\n"), "{snap}");
+    assert!(!snap.contains("/etc/inetd.conf"), "{snap}");
+    assert!(snap.contains("  | rsh\n"), "{snap}");
+    insta::assert_snapshot!("rhel-platform", snap);
+}
+
+/// The options reference and `eval --host` say what a platform gives: the
+/// RHEL default beside the declared one, and, for a host, the platform
+/// declaration's field as where the value was set.
+#[test]
+fn options_and_eval_show_a_platforms_defaults_and_where_they_come_from() {
+    let (out, _t) = Test::new().args("options --search sftp").run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("    default: \"/usr/lib/openssh/sftp-server\"\n    default on platform rhel: \"/usr/libexec/openssh/sftp-server\"\n"),
+        "{}",
+        out.stdout
+    );
+    let (out, _t) = Test::new()
+        .copy("examples/rhel/cluster.dsl", "cluster.dsl")
+        .args("eval -q cluster.dsl --host c07 ssh.service")
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("ssh.service = \"sshd\"\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("<std>/ssh.dsl:")
+            && out
+                .stdout
+                .contains("(the default of the host's `platform`)"),
+        "{}",
+        out.stdout
+    );
+    // The storage server's version is its own; its unit is still RHEL's.
+    let (out, _t) = Test::new()
+        .copy("examples/rhel/cluster.dsl", "cluster.dsl")
+        .args("eval -q cluster.dsl --host tape1 ssh.sftp_server")
+        .run();
+    assert!(
+        out.stdout
+            .starts_with("ssh.sftp_server = \"/usr/libexec/openssh/sftp-server\"\n"),
+        "{}",
+        out.stdout
+    );
 }

@@ -1,16 +1,14 @@
 //! The review workflow as a team uses it: `accord snapshot` committed beside
 //! the cluster file, `--check` in CI, and `accord diff` between versions.
 
-use crate::harness::{repo, Test};
-
-/// The examples every review test runs on.
-const EXAMPLES: [&str; 3] = ["ralphzilla", "rsh-lab", "hpc"];
+use crate::harness::{examples, repo, Test};
 
 /// Each example's committed `cluster.snap` matches its current build: the
 /// check a team runs in CI.
 #[test]
 fn committed_snapshots_of_the_examples_are_current() {
-    for example in EXAMPLES {
+    for example in examples() {
+        let example = example.as_str();
         let dsl = repo().join(format!("examples/{example}/cluster.dsl"));
         let (out, _t) = Test::new()
             .args(&format!("snapshot --check {}", dsl.display()))

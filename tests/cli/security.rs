@@ -9,9 +9,7 @@ use accord::compile::compile;
 use accord::load::{FsLoader, SourcePath};
 use accord::plan::EntryKind;
 
-use crate::harness::{repo, Test};
-
-const EXAMPLES: [&str; 3] = ["ralphzilla", "rsh-lab", "hpc"];
+use crate::harness::{examples, repo, Test};
 
 /// The security fixtures, sorted by name.
 fn fixtures() -> Vec<String> {
@@ -74,7 +72,8 @@ fn every_fixture_warns_exactly_as_its_header_says() {
 
 #[test]
 fn every_example_has_an_audit() {
-    for example in EXAMPLES {
+    for example in examples() {
+        let example = example.as_str();
         let (out, status) = audit(&format!("examples/{example}/cluster.dsl"), "");
         assert_eq!(status, 0, "{out}");
         insta::assert_snapshot!(format!("audit-example-{example}"), out);
@@ -129,7 +128,7 @@ fn rulesets(file: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for host in &plan.hosts {
         for entry in &host.entries {
-            if let (true, EntryKind::File(blob)) = (entry.path == RULESET, &entry.kind) {
+            if let (true, EntryKind::File(blob)) = (&*entry.path == RULESET, &entry.kind) {
                 let text = String::from_utf8(plan.blobs.get(*blob).to_vec()).unwrap();
                 out.push((host.name.clone(), text));
             }
@@ -232,7 +231,7 @@ fn sysv_firewall_script() -> Vec<u8> {
     plan.hosts[0]
         .entries
         .iter()
-        .find_map(|e| match (&e.kind, e.path.as_str()) {
+        .find_map(|e| match (&e.kind, &*e.path) {
             (EntryKind::File(blob), "/etc/init.d/accord-firewall") => {
                 assert_eq!(e.mode, 0o755);
                 Some(plan.blobs.get(*blob).to_vec())
@@ -461,7 +460,8 @@ fn with_firewall(example: &str) -> String {
 #[test]
 fn every_example_with_the_firewall_on_passes_nft_check() {
     let dir = tempfile::tempdir().unwrap();
-    for example in EXAMPLES {
+    for example in examples() {
+        let example = example.as_str();
         let file = dir.path().join(format!("{example}.dsl"));
         std::fs::write(&file, with_firewall(example)).unwrap();
         let sets = rulesets(&file);

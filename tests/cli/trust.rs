@@ -2,7 +2,7 @@
 //! `tests/fixtures/trust/` (first line `# expect: CODE`), `accord explain`
 //! answers and `accord graph` exports, all snapshot-tested.
 
-use crate::harness::{repo, Test};
+use crate::harness::{examples, repo, Test};
 
 const LAB: &str = "tests/fixtures/trust/lab.dsl";
 
@@ -219,20 +219,7 @@ fn graph_and_explain_help_have_an_example() {
 
 #[test]
 fn examples_have_no_asymmetric_edges_and_their_graphs_render() {
-    let dir = repo().join("examples");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .expect("examples")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.join("cluster.dsl").is_file())
-        .map(|p| {
-            p.file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    names.sort();
-    for name in names {
+    for name in examples() {
         let file = format!("examples/{name}/cluster.dsl");
         let (out, _tmp) = Test::new()
             .copy(&file, "cluster.dsl")
