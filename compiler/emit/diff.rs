@@ -158,21 +158,21 @@ pub struct Rescan {
 }
 
 impl Rescan {
-    /// The fingerprint and directories' disk of the tree at `root` whose
-    /// directories are `dirs` (as scanned); `None` when one is missing or
-    /// not a directory.
+    /// The fingerprint and directories' disk of the tree whose
+    /// directories are `dirs` (as scanned); `stat` examines a path of the
+    /// tree (`/.` for its own directory) without following a link. `None`
+    /// when one is missing or not a directory.
     pub fn take<'a>(
         mut self,
-        root: &Path,
+        stat: impl Fn(&str) -> Option<Stat>,
         dirs: impl Iterator<Item = &'a str>,
     ) -> Option<(String, u64)> {
-        let dir = Dir::open(root)?;
         let paths: Vec<&str> = with_root(dirs).collect();
         if paths.len() != self.digests.len() {
             return None;
         }
         for &i in &self.touched {
-            let st = dir.stat(&paths[i][1..]).filter(Stat::is_dir)?;
+            let st = stat(paths[i]).filter(Stat::is_dir)?;
             self.disk += st.disk();
             self.digests[i] = digest(paths[i], &st);
         }
@@ -202,8 +202,13 @@ impl OldTree {
     pub fn parse(manifest: &str) -> Option<OldTree> {
         let mut entries = Vec::new();
         for line in manifest.lines().filter(|l| !l.starts_with('#')) {
-            let fields: Vec<&str> = line.split('\t').collect();
-            let [path, kind, mode, _, _, _, last, _] = fields[..] else {
+            let mut fields = line.split('\t');
+            let mut field = || fields.next();
+            let (Some(path), Some(kind), Some(mode)) = (field(), field(), field()) else {
+                return None;
+            };
+            let (_owner, _group, _size) = (field()?, field()?, field()?);
+            let (Some(last), Some(_module), None) = (field(), field(), field()) else {
                 return None;
             };
             relative_path(path.strip_prefix('/')?).ok()?;

@@ -23,7 +23,8 @@ use rayon::prelude::*;
 
 use super::layout::relative_path;
 use super::progress::Progress;
-use super::stage::{slot_path, Op, Stage};
+use super::stage::{slot_rel, Op, Stage};
+use super::stat::Dir;
 use super::EmitError;
 
 /// The journal's file in the staging (then commit) directory.
@@ -132,22 +133,27 @@ impl Journal {
         if !trash.is_dir() {
             fs::create_dir(&trash).map_err(EmitError::io("create", &trash))?;
         }
+        // Renames resolve their paths from these, not from `/`.
+        let open = |path: &Path| {
+            Dir::open(path).ok_or_else(|| EmitError::Io {
+                action: "open",
+                path: path.to_path_buf(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            })
+        };
+        let at = At {
+            target,
+            target_dir: open(target)?,
+            staged: open(dir)?,
+        };
         progress.phase("putting in place", self.ops.len() as u64);
-        // Each phase in parallel (no two operations of a phase touch the
-        // same path, and a staged directory is placed with its contents);
-        // modes one by one, children before parents.
-        let indexed: Vec<(usize, &Op)> = self.ops.iter().enumerate().collect();
-        for group in indexed.chunk_by(|a, b| phase(a.1) == phase(b.1)) {
-            let step = |&(i, op): &(usize, &Op)| {
-                run(op, i, target, dir, &trash)?;
-                progress.tick();
-                stage.map_or(Ok(()), Stage::checkpoint)
-            };
-            if phase(group[0].1) == 3 {
-                group.iter().try_for_each(step)?;
-            } else {
-                group.par_iter().try_for_each(step)?;
-            }
+        // One at a time, in order: the renames cross directories, which
+        // Linux serialises on one lock per file system, so more threads
+        // only spin on that lock (and modes must go children first).
+        for (i, op) in self.ops.iter().enumerate() {
+            run(op, i, &at)?;
+            progress.tick();
+            stage.map_or(Ok(()), Stage::checkpoint)?;
         }
         let new_state = dir.join(STATE);
         if new_state.exists() {
@@ -157,10 +163,18 @@ impl Journal {
     }
 }
 
-fn run(op: &Op, i: usize, target: &Path, dir: &Path, trash: &Path) -> Result<(), EmitError> {
+/// Where a journal runs: the build, by path and opened, and the commit
+/// directory, opened.
+struct At<'a> {
+    target: &'a Path,
+    target_dir: Dir,
+    staged: Dir,
+}
+
+fn run(op: &Op, i: usize, at: &At) -> Result<(), EmitError> {
     match op {
         Op::Open(_, rel) => {
-            let path = target.join(rel);
+            let path = at.target.join(rel);
             if let Ok(meta) = fs::symlink_metadata(&path) {
                 if meta.is_dir() {
                     let mode = (meta.mode() & 0o7777) | 0o700;
@@ -170,16 +184,17 @@ fn run(op: &Op, i: usize, target: &Path, dir: &Path, trash: &Path) -> Result<(),
             }
         }
         Op::Trash(ino, rel) => {
-            let path = target.join(rel);
-            if fs::symlink_metadata(&path).is_ok_and(|m| m.ino() == *ino) {
-                fs::rename(&path, trash.join(i.to_string()))
-                    .map_err(EmitError::io("set aside", &path))?;
+            if at.target_dir.stat(rel).is_some_and(|st| st.ino == *ino) {
+                let to = format!("{TRASH}/{i}");
+                at.target_dir
+                    .rename(rel, &at.staged, &to)
+                    .map_err(EmitError::io("set aside", &at.target.join(rel)))?;
             }
         }
-        Op::Place(rel) => put(&dir.join(rel), &target.join(rel))?,
-        Op::Put(n, rel) => put(&slot_path(dir, *n), &target.join(rel))?,
+        Op::Place(rel) => put(at, rel, rel)?,
+        Op::Put(n, rel) => put(at, &slot_rel(*n), rel)?,
         Op::Mode(mode, rel) => {
-            let path = target.join(rel);
+            let path = at.target.join(rel);
             if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
                 fs::set_permissions(&path, fs::Permissions::from_mode(*mode))
                     .map_err(EmitError::io("set the mode of", &path))?;
@@ -189,18 +204,16 @@ fn run(op: &Op, i: usize, target: &Path, dir: &Path, trash: &Path) -> Result<(),
     Ok(())
 }
 
-/// Renames a staged entry into place, if it is still staged.
-fn put(staged: &Path, path: &Path) -> Result<(), EmitError> {
-    match fs::rename(staged, path) {
+/// Renames the entry staged at `staged` (in the commit directory) into
+/// place at `rel`, if it is still staged.
+fn put(at: &At, staged: &str, rel: &str) -> Result<(), EmitError> {
+    match at.staged.rename(staged, &at.target_dir, rel) {
         Ok(()) => Ok(()),
         // Put in place by an earlier run of the journal.
-        Err(e)
-            if e.kind() == std::io::ErrorKind::NotFound
-                && fs::symlink_metadata(staged).is_err() =>
-        {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && at.staged.stat(staged).is_none() => {
             Ok(())
         }
-        Err(e) => Err(EmitError::io("put in place", path)(e)),
+        Err(e) => Err(EmitError::io("put in place", &at.target.join(rel))(e)),
     }
 }
 

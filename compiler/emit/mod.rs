@@ -648,7 +648,15 @@ impl Build<'_> {
                 let root = self.stage.target().join("hosts").join(name);
                 let dirs = tree::host_dirs(layout).into_iter();
                 let taken = match rescan {
-                    Some(rescan) => rescan.take(&root, dirs),
+                    // Examined from the build's directory: no host's own
+                    // is opened for the one or two that changed.
+                    Some(rescan) => rescan.take(
+                        |path| match path {
+                            "/." => self.stage.stat(&format!("hosts/{name}")),
+                            _ => self.stage.stat(&format!("hosts/{name}{path}")),
+                        },
+                        dirs,
+                    ),
                     None => diff::scan(&root, dirs).map(|s| (s.fingerprint, s.disk)),
                 };
                 (name.clone(), taken)
@@ -911,11 +919,10 @@ impl Build<'_> {
     }
 
     /// The previous build's manifest at `rel`, if it is what that build
-    /// wrote there.
+    /// wrote there (its inode, mtime, size and mode as recorded).
     fn old_manifest(&self, rel: &str) -> Option<Vec<u8>> {
         let record = self.stage.previous()?.files.get(rel)?;
-        let bytes = stat::read_regular(&self.stage.target().join(rel), record.size)?;
-        (sha_hex(&bytes) == record.sum).then_some(bytes)
+        stat::read_recorded(&self.stage.target().join(rel), record)
     }
 
     fn summary_of(&self, hosts: &[HostDone], removed_hosts: Vec<String>) -> Summary {

@@ -26,9 +26,12 @@ const SLOT_DIRS: u64 = 64;
 
 /// Where slot `n` of the staging (or commit) directory `dir` is.
 pub fn slot_path(dir: &Path, n: u64) -> PathBuf {
-    dir.join(SLOTS)
-        .join((n % SLOT_DIRS).to_string())
-        .join(n.to_string())
+    dir.join(slot_rel(n))
+}
+
+/// Where slot `n` is in the staging (or commit) directory.
+pub fn slot_rel(n: u64) -> String {
+    format!("{SLOTS}/{}/{n}", n % SLOT_DIRS)
 }
 
 /// Creates the directories of the slots in the staging directory.

@@ -9,6 +9,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
+use super::state::Record;
+
 /// What `lstat` says of an entry, as much as a build compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stat {
@@ -116,9 +118,33 @@ impl Dir {
     }
 }
 
-/// The content of the regular file at `path` if it has `size` bytes; never
-/// through a link, and never waiting on a FIFO.
-pub fn read_regular(path: &Path, size: u64) -> Option<Vec<u8>> {
+impl Dir {
+    /// Renames `from` (below this directory) to `to` below `to_dir`,
+    /// resolving each from its directory rather than from `/`.
+    pub fn rename(&self, from: &str, to_dir: &Dir, to: &str) -> std::io::Result<()> {
+        let c = |s: &str| CString::new(s).map_err(std::io::Error::other);
+        let (from, to) = (c(from)?, c(to)?);
+        // SAFETY: both descriptors are open and both names NUL-terminated
+        // strings alive during the call.
+        let status = unsafe {
+            libc::renameat(
+                self.fd.as_raw_fd(),
+                from.as_ptr(),
+                to_dir.fd.as_raw_fd(),
+                to.as_ptr(),
+            )
+        };
+        match status {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    }
+}
+
+/// The content of the file at `path` if it is the one `record` describes
+/// (the quick check a build trusts for its own files); never through a
+/// link, and never waiting on a FIFO.
+pub fn read_recorded(path: &Path, record: &Record) -> Option<Vec<u8>> {
     use std::io::Read;
     let mut file = OpenOptions::new()
         .read(true)
@@ -126,12 +152,16 @@ pub fn read_regular(path: &Path, size: u64) -> Option<Vec<u8>> {
         .open(path)
         .ok()?;
     let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.len() != size {
+    if !record.matches(&Stat::of(&meta)) {
         return None;
     }
-    let mut bytes = Vec::with_capacity(size as usize);
-    file.read_to_end(&mut bytes).ok()?;
-    Some(bytes)
+    let size = record.size;
+    // Exactly `size` bytes, then one read that must find the end: no
+    // guessing at the size, which costs two more system calls per file.
+    let mut bytes = vec![0; usize::try_from(size).ok()?];
+    file.read_exact(&mut bytes).ok()?;
+    let mut more = [0u8; 1];
+    (file.read(&mut more).ok()? == 0).then_some(bytes)
 }
 
 #[cfg(test)]
