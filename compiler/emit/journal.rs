@@ -148,8 +148,9 @@ impl Journal {
         };
         progress.phase("putting in place", self.ops.len() as u64);
         // One at a time, in order: the renames cross directories, which
-        // Linux serialises on one lock per file system, so more threads
-        // only spin on that lock (and modes must go children first).
+        // Linux serialises on one lock per file system, and eight threads
+        // made them no cheaper (docs/bench-results.md, "Fourth run");
+        // modes must go children first anyway.
         for (i, op) in self.ops.iter().enumerate() {
             run(op, i, &at)?;
             progress.tick();

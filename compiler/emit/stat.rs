@@ -116,9 +116,7 @@ impl Dir {
             blocks: st.st_blocks as u64,
         })
     }
-}
 
-impl Dir {
     /// Renames `from` (below this directory) to `to` below `to_dir`,
     /// resolving each from its directory rather than from `/`.
     pub fn rename(&self, from: &str, to_dir: &Dir, to: &str) -> std::io::Result<()> {
