@@ -99,6 +99,10 @@ fn try_rsh(
     // name it resolved): `refused connect from h3 (10.0.0.3)`.
     let client = format!("({})", spec.hosts[from].addresses[0]);
     let tcpd_refused = |l: &&String| l.contains("refused connect from ") && l.ends_with(&client);
+    // Other clients' attempts log into the same file at the same time
+    // (`--jobs`): a refusal tcpd logged for another client is never this
+    // pair's line.
+    let not_anothers = |l: &&String| !l.contains("refused connect from ") || tcpd_refused(l);
     let t = Instant::now();
     loop {
         let lines = new_lines(&log, start);
@@ -107,7 +111,12 @@ fn try_rsh(
             .rev()
             .find(|l| l.contains(&from_user) && l.contains(&needle))
             .or_else(|| lines.iter().rev().find(tcpd_refused))
-            .or_else(|| lines.iter().rev().find(|l| l.contains("rshd")))
+            .or_else(|| {
+                lines
+                    .iter()
+                    .rev()
+                    .find(|l| l.contains("rshd") && not_anothers(l))
+            })
             .cloned();
         if echoed {
             return (Observed::Allowed, mine, client_text);
