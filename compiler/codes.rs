@@ -372,6 +372,9 @@ register! {
     E0709 Error Lint "an address sshd is to listen on (`ssh.listen`) that a host does not have: sshd cannot bind it, and with no address bound it exits at the reload"
         => "list only the hosts' own addresses (declare each in the host's `addresses`), a wildcard or loopback";
 
+    E0710 Error Lint "std.firewall enabled on sysvinit RHEL hosts (RHEL 6 and older): their kernel has no nf_tables, so the table would never load"
+        => "enable the firewall on systemd hosts only (`init = systemd`, RHEL 7 and later)";
+
     W0701 Warning Lint "a legacy OpenSSH target (before 3.7) relies on features modern OpenSSH removed"
         => "set `ssh.version` to the targets' real version, such as `9.2`";
     W0702 Warning Lint "DSA host keys (1024 bits, SHA-1; disabled from OpenSSH 7.0, removed in 10.0)"

@@ -17,6 +17,8 @@
 #   init = systemd:       accord-firewall.service (after the host's own
 #                         nftables.service) and its sysinit.target link
 #   init = sysv:          /etc/init.d/accord-firewall and its rcS.d start link
+#                         (Debian; on sysvinit RHEL, RHEL 6 and older, the
+#                         lint E0710 refuses the firewall)
 # Activation: `nft -c -f` checks the new file, `nft -f` loads it; when the
 # firewall is dropped, the table goes.
 
@@ -64,6 +66,20 @@ emit "/etc/rcS.d/S{{ '%02d' | format(config.firewall.init_sequence) }}accord-fir
   link  = "../init.d/accord-firewall";
   when  = firewall.enable && init == sysv;
   scope = class;
+}
+
+# sysvinit on the RHEL family is RHEL 6 or older: Linux 2.6.32, where
+# nftables cannot run (nf_tables came with Linux 3.13), and no /etc/rcS.d
+# for the start link above. An error, not a warning: the table would never
+# load, and the hosts would keep no firewall while the build said they have one.
+lint firewall-sysv-rhel {
+  code    = E0710;
+  when    = firewall.enable && init == sysv && platform == rhel;
+  at      = "firewall.enable";
+  message = "std.firewall on sysvinit RHEL hosts, which cannot run nftables";
+  label   = "enabled on {{ hosts }}";
+  note    = "sysvinit RHEL is RHEL 6 or older, whose Linux 2.6.32 has no nf_tables (Linux 3.13 and later) and whose init has no /etc/rcS.d for the firewall's start link";
+  hint    = "enable the firewall on systemd hosts only (RHEL 7 and later: `init = systemd`), or use the hosts' own iptables there";
 }
 
 # nft checks the new table (`nft -c -f`), then loads it; dropped (the
