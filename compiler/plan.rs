@@ -69,10 +69,53 @@ pub struct ClusterFile {
 pub struct HostPlan {
     pub name: String,
     /// Entries sorted by path; parent directories are implied (0755 root:root)
-    /// unless listed.
-    pub entries: Vec<Entry>,
-    /// Indexes into [`BuildPlan::services`], in module order.
-    pub services: Vec<u32>,
+    /// unless listed. Shared by the hosts of a class that add nothing of
+    /// their own (no host-scope output, the class's declared files): a
+    /// million hosts of one class hold one list, not a million (issue 18).
+    pub entries: Entries,
+    /// Indexes into [`BuildPlan::services`], in module order; shared like
+    /// the entries.
+    pub services: Arc<[u32]>,
+}
+
+impl HostPlan {
+    /// The host's own entries to change, copied first when other hosts
+    /// share them.
+    pub fn entries_mut(&mut self) -> &mut Vec<Entry> {
+        Arc::make_mut(&mut self.entries.0)
+    }
+}
+
+/// A host's entries, read as a slice; hosts with equal trees share one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Entries(Arc<Vec<Entry>>);
+
+impl Entries {
+    /// True when both are the one shared list (not merely equal).
+    pub fn is_shared_with(&self, other: &Entries) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::ops::Deref for Entries {
+    type Target = [Entry];
+    fn deref(&self) -> &[Entry] {
+        &self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a Entries {
+    type Item = &'a Entry;
+    type IntoIter = std::slice::Iter<'a, Entry>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl From<Vec<Entry>> for Entries {
+    fn from(entries: Vec<Entry>) -> Entries {
+        Entries(Arc::new(entries))
+    }
 }
 
 /// One path in a host's tree.

@@ -342,7 +342,7 @@ fn check(common: &Common) -> Result<(), i32> {
             // `build` will make are not missing).
             let dir = crate::keys::keys_dir(&common.file);
             let policy = crate::compile::KeyPolicy::default();
-            crate::compile::plan(cluster, graph, parts.sources, &dir, policy)
+            crate::compile::plan_for_check(cluster, graph, parts.sources, &dir, policy)
                 .map_or_else(|_| Vec::new(), |planned| planned.diagnostics)
         })
         // The process ends here: freeing a large cluster's model entry by

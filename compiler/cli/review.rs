@@ -305,8 +305,8 @@ fn build_side(dir: &Path) -> Result<Side, i32> {
         }
         plan.hosts.push(HostPlan {
             name: host,
-            entries,
-            services: Vec::new(),
+            entries: entries.into(),
+            services: Default::default(),
         });
     }
     let trust = read_trust(dir)?;

@@ -61,8 +61,8 @@ fn mesh(n: usize) -> BuildPlan {
             entries.sort_by(|a, b| a.path.cmp(&b.path));
             HostPlan {
                 name: format!("node{i:06}"),
-                entries,
-                services: Vec::new(),
+                entries: entries.into(),
+                services: Default::default(),
             }
         })
         .collect();
@@ -131,7 +131,7 @@ fn emit_against_cp() {
     let mut changed = plan.clone();
     let hosts_file = changed.blobs.intern(b"10.0.0.1 other\n");
     for host in &mut changed.hosts {
-        for entry in &mut host.entries {
+        for entry in host.entries_mut() {
             if &*entry.path == "/etc/hosts" {
                 entry.kind = EntryKind::File(hosts_file);
             }

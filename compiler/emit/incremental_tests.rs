@@ -75,7 +75,7 @@ fn leftovers(out: &Path) -> Vec<String> {
 /// Host `b` gets another `/etc/hostname`.
 fn change_b(plan: &mut BuildPlan) {
     let blob = plan.blobs.intern(b"b.example\n");
-    for e in &mut plan.hosts[1].entries {
+    for e in plan.hosts[1].entries_mut() {
         if &*e.path == "/etc/hostname" {
             e.kind = EntryKind::File(blob);
         }
@@ -104,7 +104,7 @@ fn changes() -> Vec<(&'static str, Change)> {
         (
             "a directory's mode",
             Box::new(|p: &mut BuildPlan| {
-                for e in &mut p.hosts[0].entries {
+                for e in p.hosts[0].entries_mut() {
                     if &*e.path == "/root" {
                         e.mode = 0o750;
                     }
@@ -114,7 +114,7 @@ fn changes() -> Vec<(&'static str, Change)> {
         (
             "a link's target",
             Box::new(|p: &mut BuildPlan| {
-                for e in &mut p.hosts[0].entries {
+                for e in p.hosts[0].entries_mut() {
                     if let EntryKind::Symlink(t) = &mut e.kind {
                         *t = "../init.d/other".into();
                     }
@@ -126,13 +126,13 @@ fn changes() -> Vec<(&'static str, Change)> {
             Box::new(|p: &mut BuildPlan| {
                 let blob = p.blobs.intern(b"inside\n");
                 let host = &mut p.hosts[0];
-                for e in &mut host.entries {
+                for e in host.entries_mut() {
                     if &*e.path == "/etc/motd" {
                         e.kind = EntryKind::Dir;
                         e.mode = 0o755;
                     }
                 }
-                host.entries
+                host.entries_mut()
                     .push(entry("/etc/motd/x", EntryKind::File(blob), 0o644, "root"));
             }),
         ),
@@ -141,8 +141,8 @@ fn changes() -> Vec<(&'static str, Change)> {
             Box::new(|p: &mut BuildPlan| {
                 let blob = p.blobs.intern(b"not a directory\n");
                 let host = &mut p.hosts[1];
-                host.entries.retain(|e| &*e.path != "/root/.rhosts");
-                for e in &mut host.entries {
+                host.entries_mut().retain(|e| &*e.path != "/root/.rhosts");
+                for e in host.entries_mut() {
                     if &*e.path == "/root" {
                         *e = entry("/root", EntryKind::File(blob), 0o600, "root");
                     }
@@ -153,7 +153,7 @@ fn changes() -> Vec<(&'static str, Change)> {
             "a shared file's mode on every host",
             Box::new(|p: &mut BuildPlan| {
                 for host in &mut p.hosts {
-                    for e in &mut host.entries {
+                    for e in host.entries_mut() {
                         if &*e.path == "/etc/motd" {
                             e.mode = 0o640;
                         }
@@ -504,7 +504,7 @@ fn motd_everywhere() -> BuildPlan {
     let mut plan = sample();
     let blob = plan.blobs.intern(b"changed everywhere\n");
     for host in &mut plan.hosts {
-        for e in &mut host.entries {
+        for e in host.entries_mut() {
             if &*e.path == "/etc/motd" {
                 e.kind = EntryKind::File(blob);
             }

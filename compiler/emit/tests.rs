@@ -53,8 +53,8 @@ pub(super) fn sample() -> BuildPlan {
             entries.sort_by(|a, b| a.path.cmp(&b.path));
             HostPlan {
                 name: name.to_string(),
-                entries,
-                services: Vec::new(),
+                entries: entries.into(),
+                services: Default::default(),
             }
         })
         .collect();
@@ -249,7 +249,7 @@ fn failed_build_leaves_previous_output_byte_identical() {
     // write fails half way through, after other hosts were written.
     let mut plan = sample();
     let blob = plan.blobs.intern(b"x");
-    plan.hosts[2].entries.push(entry(
+    plan.hosts[2].entries_mut().push(entry(
         &too_deep_to_stage(),
         EntryKind::File(blob),
         0o644,
@@ -260,7 +260,7 @@ fn failed_build_leaves_previous_output_byte_identical() {
     assert_eq!(listing(tmp.path()), before);
     // An invalid plan is refused before anything is written.
     let mut plan = sample();
-    plan.hosts[0].entries[0].path = "/etc/../x".into();
+    plan.hosts[0].entries_mut()[0].path = "/etc/../x".into();
     build(&plan, tmp.path()).unwrap_err();
     assert_eq!(listing(tmp.path()), before);
 }
@@ -362,7 +362,7 @@ fn a_build_killed_between_its_renames_gets_its_previous_build_back() {
     // A build that fails still finds the previous one restored.
     let mut plan = sample();
     let blob = plan.blobs.intern(b"x");
-    plan.hosts[0].entries.push(entry(
+    plan.hosts[0].entries_mut().push(entry(
         &too_deep_to_stage(),
         EntryKind::File(blob),
         0o644,
@@ -379,43 +379,43 @@ fn invalid_plans_are_errors_before_any_write() {
     let cases: Vec<(&str, Change)> = vec![
         (
             "has a `.` or `..` component",
-            Box::new(|p| p.hosts[0].entries[0].path = "/root/../..".into()),
+            Box::new(|p| p.hosts[0].entries_mut()[0].path = "/root/../..".into()),
         ),
         (
             "control character",
-            Box::new(|p| p.hosts[0].entries[0].path = "/root\n/x".into()),
+            Box::new(|p| p.hosts[0].entries_mut()[0].path = "/root\n/x".into()),
         ),
         (
             "not absolute",
-            Box::new(|p| p.hosts[0].entries[0].path = "root".into()),
+            Box::new(|p| p.hosts[0].entries_mut()[0].path = "root".into()),
         ),
         (
             "empty component",
-            Box::new(|p| p.hosts[0].entries[0].path = "/root//x".into()),
+            Box::new(|p| p.hosts[0].entries_mut()[0].path = "/root//x".into()),
         ),
         (
             "names `/` itself",
-            Box::new(|p| p.hosts[0].entries[0].path = "/".into()),
+            Box::new(|p| p.hosts[0].entries_mut()[0].path = "/".into()),
         ),
         (
             "listed twice",
-            Box::new(|p| p.hosts[0].entries[2].path = "/etc/hosts".into()),
+            Box::new(|p| p.hosts[0].entries_mut()[2].path = "/etc/hosts".into()),
         ),
         (
             "is not a directory in the same tree",
             Box::new(move |p| {
                 p.hosts[0]
-                    .entries
+                    .entries_mut()
                     .push(entry("/home", link.clone(), 0o777, "root"));
             }),
         ),
         (
             "link target",
-            Box::new(|p| p.hosts[1].entries[3].kind = EntryKind::Symlink("a\nb".into())),
+            Box::new(|p| p.hosts[1].entries_mut()[3].kind = EntryKind::Symlink("a\nb".into())),
         ),
         (
             "owner `ro ot`",
-            Box::new(|p| p.hosts[0].entries[0].owner = "ro ot".into()),
+            Box::new(|p| p.hosts[0].entries_mut()[0].owner = "ro ot".into()),
         ),
         (
             "cluster name `../x`",
@@ -659,7 +659,7 @@ fn apply_removes_what_a_later_build_dropped() {
     fs::write(target.join("etc/local"), "the host's own").unwrap();
     let mut plan = sample();
     plan.hosts[0]
-        .entries
+        .entries_mut()
         .retain(|e| &*e.path != "/etc/motd" && &*e.path != "/etc/rc2.d/S20sshd");
     let said = apply(&plan);
     assert!(!target.join("etc/motd").exists());
@@ -692,7 +692,7 @@ fn a_build_without_files_for_a_host_takes_back_everything_accord_installed() {
     text.push_str("/etc/passwd\tfile\taccord");
     fs::write(&record, text).unwrap();
     let mut plan = sample();
-    plan.hosts[0].entries.clear();
+    plan.hosts[0].entries_mut().clear();
     apply(&plan);
     assert_eq!(
         fs::read_to_string(target.join("etc/motd")).unwrap(),

@@ -131,7 +131,7 @@ pub fn apply_script(layout: &Layout<'_>, plan: &BuildPlan, secrets: &Secrets) ->
         );
     }
     s.push_str("ACCORD_ENTRIES\n}\n\n# module, service, phase, command\nservices() {\n    cat <<'ACCORD_SERVICES'\n");
-    for &index in &layout.host.services {
+    for &index in layout.host.services.iter() {
         let service = &plan.services[index as usize];
         let module = plan.module_name(service.module);
         for (phase, commands) in [
@@ -187,7 +187,7 @@ pub fn host_key(layout: &Layout<'_>, plan: &BuildPlan) -> String {
         field(&entry.module.0.to_le_bytes());
         field(plan.module_name(entry.module).as_bytes());
     }
-    for &index in &layout.host.services {
+    for &index in layout.host.services.iter() {
         let service = &plan.services[index as usize];
         field(b"service");
         field(plan.module_name(service.module).as_bytes());

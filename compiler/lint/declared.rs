@@ -10,9 +10,15 @@
 //! grants into the class as `as_user`, `from_user` and `hosts` (how many
 //! client hosts); the label also sees `hosts` ("N hosts") and `host_count`.
 //! A lint whose templates name `members` also gets the class's hosts, each
-//! with its `name` and `addresses` (built only for such lints: a class of
-//! a million hosts costs the others nothing).
+//! with its `name` and `addresses`, built only when a render reads them: the
+//! lint renders first with a stand-in that notes any read, and again with
+//! the hosts when one happened (a class of a million hosts costs a lint
+//! that names `members` but does not fire nothing).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::Value;
 
 use super::{definition, Acknowledge, Finding, LabelText};
@@ -47,9 +53,21 @@ pub(super) fn findings(
             continue;
         }
         let with_members = holding.iter().any(|l| reads_members(l));
-        let ctx = context(cluster, graph, class, config, with_members);
+        let probe = Arc::new(MembersProbe::default());
+        let stand_in = with_members.then(|| Value::from_dyn_object(probe.clone()));
+        let ctx = context(cluster, graph, class, config, stand_in);
+        let mut with_hosts = None;
         for lint in holding {
-            match finding(cluster, lint, class, config, &ctx, templates) {
+            probe.read.store(false, Ordering::Relaxed);
+            let mut result = finding(cluster, lint, class, config, &ctx, templates);
+            if probe.read.load(Ordering::Relaxed) {
+                let ctx = with_hosts.get_or_insert_with(|| {
+                    let hosts = members(cluster, graph, class);
+                    context(cluster, graph, class, config, Some(hosts))
+                });
+                result = finding(cluster, lint, class, config, ctx, templates);
+            }
+            match result {
                 Ok(found) => out.extend(found),
                 Err(e) => errors.push(*e),
             }
@@ -65,6 +83,57 @@ fn reads_members(lint: &LintDecl) -> bool {
     [&lint.message, &lint.at, &lint.label, &lint.note, &lint.hint]
         .iter()
         .any(|t| t.contains("members"))
+}
+
+/// Stands in for `members`: an empty list that notes whether a render
+/// looked at it at all.
+#[derive(Debug, Default)]
+struct MembersProbe {
+    read: AtomicBool,
+}
+
+impl MembersProbe {
+    fn note(&self) {
+        self.read.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Object for MembersProbe {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+    fn get_value(self: &Arc<Self>, _: &Value) -> Option<Value> {
+        self.note();
+        None
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        self.note();
+        Enumerator::Empty
+    }
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        self.note();
+        Some(0)
+    }
+    fn is_true(self: &Arc<Self>) -> bool {
+        self.note();
+        false
+    }
+    fn custom_cmp(self: &Arc<Self>, _: &minijinja::value::DynObject) -> Option<std::cmp::Ordering> {
+        self.note();
+        None
+    }
+    fn call_method(
+        self: &Arc<Self>,
+        _: &mut minijinja::State<'_, '_>,
+        method: &str,
+        _: &[Value],
+    ) -> Result<Value, minijinja::Error> {
+        self.note();
+        Err(minijinja::Error::new(
+            minijinja::ErrorKind::UnknownMethod,
+            format!("`members` has no method `{method}`"),
+        ))
+    }
 }
 
 /// The hosts of `class`, each as `name` and `addresses` (strings).
@@ -93,7 +162,7 @@ fn context(
     graph: &TrustGraph,
     class: ClassId,
     config: &Config,
-    with_members: bool,
+    members: Option<Value>,
 ) -> Value {
     let host = &cluster.hosts[graph.class_members(class)[0].0 as usize];
     let roles: Vec<Value> = host
@@ -122,8 +191,8 @@ fn context(
         ("roles", Value::from(roles)),
         ("inbound", Value::from(inbound)),
     ];
-    if with_members {
-        pairs.push(("members", members(cluster, graph, class)));
+    if let Some(members) = members {
+        pairs.push(("members", members));
     }
     Value::from_pairs(pairs)
 }

@@ -362,6 +362,11 @@ fn untrusted_finding(
         ),
         None => format!("`{ROOT_TRUSTED_OPTION} = true;` in `host {}`", first.name),
     };
+    // One message for every target: folding a million names is not free.
+    let message = format!(
+        "`{}` may become root on other hosts, but is not trusted for root",
+        crate::hostlist::principals(user, &names)
+    );
     targets
         .iter()
         .map(|&target| Finding {
@@ -370,10 +375,7 @@ fn untrusted_finding(
             acknowledge: Acknowledge::Named,
             class: target,
             span,
-            message: format!(
-                "`{}` may become root on other hosts, but is not trusted for root",
-                crate::hostlist::principals(user, &names)
-            ),
+            message: message.clone(),
             label: LabelText::Fixed("grants root on {hosts}"),
             secondary: secondary.clone(),
             note: format!("a host is trusted for root only where `{ROOT_TRUSTED_OPTION} = true` is set for it; whoever controls a host not trusted for root (its users, its console) becomes root wherever its principals may"),

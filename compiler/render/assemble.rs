@@ -10,7 +10,9 @@ use super::{Out, OutBody, Rendered, Renderer};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::model::{Config, EmitRule};
-use crate::plan::{BlobId, Blobs, BuildPlan, ClusterFile, Entry, EntryKind, HostPlan, Service};
+use crate::plan::{
+    BlobId, Blobs, BuildPlan, ClusterFile, Entries, Entry, EntryKind, HostPlan, Service,
+};
 
 impl Renderer<'_> {
     /// Interns contents and builds the plan: sequential and in a fixed
@@ -22,7 +24,7 @@ impl Renderer<'_> {
             ..BuildPlan::default()
         };
         let mut service_ids: HashMap<Service, u32> = HashMap::new();
-        let mut class_services: Vec<Option<Vec<u32>>> = vec![None; rendered.classes.len()];
+        let mut class_services: Vec<Option<Arc<[u32]>>> = vec![None; rendered.classes.len()];
         let mut diagnostics = rendered.cluster_files.1.clone();
         for (path, content, mode) in &rendered.cluster_files.0 {
             let blob = plan.blobs.intern(content.as_bytes());
@@ -65,10 +67,42 @@ impl Renderer<'_> {
         let mut refused_files: HashMap<Span, bool> = HashMap::new();
         let mut exposed_keys = BTreeMap::new();
         let mut is_key: HashMap<BlobId, bool> = HashMap::new();
+        // The list of the first host of each class that adds nothing of its
+        // own, with that host: its class-mates alike share it, and its
+        // checks below (collisions, exposed keys) would find nothing new.
+        let mut class_lists: Vec<Option<(Entries, usize)>> = vec![None; rendered.classes.len()];
         for h in order {
             let class = self.graph.class_of(crate::model::HostId(h as u32)).0 as usize;
             let (outs, diags) = &rendered.hosts[h];
             diagnostics.extend(diags.iter().cloned());
+            let host = &self.cluster.hosts[h];
+            let services = class_services[class]
+                .get_or_insert_with(|| {
+                    // Interned once per class, in the order hosts meet them.
+                    let ids: Vec<u32> = rendered.classes[class]
+                        .services
+                        .iter()
+                        .map(|service| {
+                            *service_ids.entry(service.clone()).or_insert_with(|| {
+                                plan.services.push(service.clone());
+                                plan.services.len() as u32 - 1
+                            })
+                        })
+                        .collect();
+                    ids.into()
+                })
+                .clone();
+            let adds_nothing = outs.is_empty();
+            if let Some((list, first)) = &class_lists[class] {
+                if adds_nothing && same_files(&host.files, &self.cluster.hosts[*first].files) {
+                    plan.hosts.push(HostPlan {
+                        name: host.name.clone(),
+                        entries: list.clone(),
+                        services,
+                    });
+                    continue;
+                }
+            }
             let mut entries = class_entries[class].clone();
             for rule in &rendered.classes[class].cluster_rules {
                 entries.extend(shared[rule].iter().cloned());
@@ -79,7 +113,6 @@ impl Renderer<'_> {
                 &mut plan.blobs,
                 &self.cluster.emits,
             ));
-            let host = &self.cluster.hosts[h];
             for file in &host.files {
                 let refused = *refused_files
                     .entry(file.span)
@@ -119,24 +152,17 @@ impl Renderer<'_> {
                     }
                 }
             }
-            // Interned once per class, in the order hosts meet them.
-            let services = class_services[class]
-                .get_or_insert_with(|| {
-                    rendered.classes[class]
-                        .services
-                        .iter()
-                        .map(|service| {
-                            *service_ids.entry(service.clone()).or_insert_with(|| {
-                                plan.services.push(service.clone());
-                                plan.services.len() as u32 - 1
-                            })
-                        })
-                        .collect()
-                })
-                .clone();
+            let entries: Entries = entries
+                .into_iter()
+                .map(|(e, _)| e)
+                .collect::<Vec<_>>()
+                .into();
+            if adds_nothing && class_lists[class].is_none() {
+                class_lists[class] = Some((entries.clone(), h));
+            }
             plan.hosts.push(HostPlan {
                 name: host.name.clone(),
-                entries: entries.into_iter().map(|(e, _)| e).collect(),
+                entries,
                 services,
             });
         }
@@ -332,6 +358,31 @@ impl SharedBlobs {
                 .or_insert_with(|| blobs.intern(bytes)),
         }
     }
+}
+
+/// True when two hosts' declared files are the same declarations with the
+/// same contents (by identity: equal copies count as different, which only
+/// costs a list of its own).
+fn same_files(a: &[crate::model::FileSpec], b: &[crate::model::FileSpec]) -> bool {
+    use crate::model::FileContent;
+    let same_content = |x: &FileContent, y: &FileContent| match (x, y) {
+        (FileContent::Text(x), FileContent::Text(y)) => Arc::ptr_eq(x, y),
+        (FileContent::Source { bytes: x, .. }, FileContent::Source { bytes: y, .. }) => {
+            Arc::ptr_eq(x, y)
+        }
+        _ => false,
+    };
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.span == y.span
+                && x.path == y.path
+                && x.mode == y.mode
+                && x.owner == y.owner
+                && x.group == y.group
+                && x.install == y.install
+                && x.module == y.module
+                && same_content(&x.content, &y.content)
+        })
 }
 
 /// Two entries of one host that cannot both be written.

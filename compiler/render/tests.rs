@@ -10,7 +10,7 @@ use crate::compile::{compile, Compilation};
 use crate::diagnostic::Diagnostic;
 use crate::keys::{self, host_key_types, missing_keys, HostKey};
 use crate::load::{MemoryLoader, SourcePath};
-use crate::plan::EntryKind;
+use crate::plan::{EntryKind, HostPlan};
 use crate::testutil::have;
 
 const RALPHZILLA: &str = r#"
@@ -1117,25 +1117,28 @@ fn template_failures_are_diagnostics_at_the_rule() {
     );
 }
 
+/// `fake_keys` with an ed25519 private key for every host (its text names
+/// the host), as `ssh.central_keys` places them.
+fn with_private(c: &Cluster) -> Keys {
+    let mut keys = fake_keys(c);
+    for h in &c.hosts {
+        let mut key = keys.of(&h.name)[0].clone();
+        key.file = Some("ssh_host_ed25519_key".into());
+        key.private = Some(
+            format!(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+                h.name
+            )
+            .into(),
+        );
+        keys.insert(&h.name, key);
+    }
+    keys
+}
+
 #[test]
 fn central_keys_are_placed_in_the_host_trees() {
     let text = variant(&[("ssh.central_keys", "true")]);
-    let with_private = |c: &Cluster| {
-        let mut keys = fake_keys(c);
-        for h in &c.hosts {
-            let mut key = keys.of(&h.name)[0].clone();
-            key.file = Some("ssh_host_ed25519_key".into());
-            key.private = Some(
-                format!(
-                    "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
-                    h.name
-                )
-                .into(),
-            );
-            keys.insert(&h.name, key);
-        }
-        keys
-    };
     let (plan, diags, _) = build(&["ssh"], &text, &["root"], with_private);
     assert!(errors(&diags).is_empty(), "{diags:#?}");
     let t = tree(&plan, "ralphzilla-c");
@@ -1541,4 +1544,45 @@ fn the_firewall_reads_the_port_of_the_transport_declaration() {
         lab.contains("tcp sport 512-1023 tcp dport 514 accept"),
         "{lab}"
     );
+}
+
+/// Hosts of one class that add nothing of their own share one entry list
+/// (a million-host class holds one, issue 18); a host-scope output gives
+/// each host a list of its own, with its own files in it.
+#[test]
+fn hosts_of_a_class_share_their_entries_unless_they_add_their_own() {
+    let host = |plan: &BuildPlan, name: &str| {
+        plan.hosts
+            .iter()
+            .find(|h| h.name == name)
+            .expect("host")
+            .clone()
+    };
+    let (plan, diags, _) = build(&["ssh"], RALPHZILLA, &["root"], no_keys);
+    assert!(errors(&diags).is_empty(), "{diags:#?}");
+    let (b, c) = (
+        host(&plan, "ralphzilla-b-free"),
+        host(&plan, "ralphzilla-c"),
+    );
+    assert!(b.entries.is_shared_with(&c.entries));
+    assert!(!b.entries.is_shared_with(&host(&plan, "ralphzilla").entries));
+    assert!(!b.entries.is_empty());
+
+    let central = variant(&[("ssh.central_keys", "true")]);
+    let (plan, diags, _) = build(&["ssh"], &central, &["root"], with_private);
+    assert!(errors(&diags).is_empty(), "{diags:#?}");
+    let (b, c) = (
+        host(&plan, "ralphzilla-b-free"),
+        host(&plan, "ralphzilla-c"),
+    );
+    assert!(!b.entries.is_shared_with(&c.entries));
+    let keys = |h: &HostPlan| -> Vec<EntryKind> {
+        h.entries
+            .iter()
+            .filter(|e| e.path.starts_with("/etc/ssh/ssh_host_") && !e.path.ends_with(".pub"))
+            .map(|e| e.kind.clone())
+            .collect()
+    };
+    assert!(!keys(&b).is_empty());
+    assert_ne!(keys(&b), keys(&c), "each host has its own private keys");
 }

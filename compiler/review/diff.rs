@@ -374,8 +374,9 @@ mod tests {
                         module: Default::default(),
                         install: Default::default(),
                     })
-                    .collect(),
-                services: Vec::new(),
+                    .collect::<Vec<_>>()
+                    .into(),
+                services: Default::default(),
             })
             .collect();
         Side {

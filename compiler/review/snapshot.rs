@@ -345,8 +345,8 @@ mod tests {
             entries.sort_by(|a, b| a.path.cmp(&b.path));
             hosts.push(HostPlan {
                 name: name.into(),
-                entries,
-                services: Vec::new(),
+                entries: entries.into(),
+                services: Default::default(),
             });
             facts.insert(
                 name.to_string(),
