@@ -21,7 +21,7 @@
 
 pub mod steps;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -42,11 +42,18 @@ pub const HOST_KEY_TYPES_TEMPLATE: &str = "host_key_types.j2";
 /// `require`).
 pub const MISSING_KEYS_WARNING: codes::Code = codes::W0511;
 
+/// The key types a host's config asks for, shared by the hosts of one
+/// config (a million hosts of one class hold one list).
+pub type KeyTypes = Arc<[String]>;
+
 /// The key types each host's config asks for, from the
 /// [`HOST_KEY_TYPES_TEMPLATE`] hook, rendered with `cluster` and `config`
 /// once per distinct config; hosts that need none are left out.
-pub fn host_key_types(cluster: &Cluster) -> BTreeMap<HostId, Vec<String>> {
-    let templates = Templates::load(cluster);
+pub fn host_key_types(cluster: &Cluster) -> BTreeMap<HostId, KeyTypes> {
+    host_key_types_with(cluster, &Templates::load(cluster))
+}
+
+fn host_key_types_with(cluster: &Cluster, templates: &Templates) -> BTreeMap<HostId, KeyTypes> {
     let mut out = BTreeMap::new();
     let Some(template) = templates
         .names
@@ -55,7 +62,7 @@ pub fn host_key_types(cluster: &Cluster) -> BTreeMap<HostId, Vec<String>> {
     else {
         return out;
     };
-    let mut by_config: HashMap<usize, Vec<String>> = HashMap::new();
+    let mut by_config: HashMap<usize, KeyTypes> = HashMap::new();
     for (i, host) in cluster.hosts.iter().enumerate() {
         let types = by_config
             .entry(Arc::as_ptr(&host.config) as usize)
@@ -69,7 +76,7 @@ pub fn host_key_types(cluster: &Cluster) -> BTreeMap<HostId, Vec<String>> {
                 text.split_whitespace().map(str::to_string).collect()
             });
         if !types.is_empty() {
-            out.insert(HostId(i as u32), types.clone());
+            out.insert(HostId(i as u32), Arc::clone(types));
         }
     }
     out
@@ -79,18 +86,19 @@ pub fn host_key_types(cluster: &Cluster) -> BTreeMap<HostId, Vec<String>> {
 /// (from [`host_key_types`]) are not all in `keys`.
 pub fn missing_keys(
     cluster: &Cluster,
-    wanted: &BTreeMap<HostId, Vec<String>>,
+    wanted: &BTreeMap<HostId, KeyTypes>,
     keys: &Keys,
     require: bool,
 ) -> Option<Diagnostic> {
-    let mut missing = Vec::new();
-    for (id, types) in wanted {
-        let name = &cluster.hosts[id.0 as usize].name;
-        let have: BTreeSet<&str> = keys.of(name).iter().map(|k| k.key_type.as_str()).collect();
-        if types.iter().any(|t| !have.contains(t.as_str())) {
-            missing.push(name.clone());
-        }
-    }
+    let missing: Vec<&str> = wanted
+        .iter()
+        .map(|(id, types)| (cluster.hosts[id.0 as usize].name.as_str(), types))
+        .filter(|(name, types)| {
+            let have = keys.of(name);
+            types.iter().any(|t| !have.iter().any(|k| k.key_type == *t))
+        })
+        .map(|(name, _)| name)
+        .collect();
     if missing.is_empty() {
         return None;
     }
@@ -251,7 +259,8 @@ pub fn read(
     sources: &mut SourceMap,
 ) -> (Keys, Vec<Diagnostic>) {
     let (keys, mut diagnostics) = read_keys_dir(dir, cluster, sources);
-    let mut wanted = host_key_types(cluster);
+    let templates = Templates::load(cluster);
+    let mut wanted = host_key_types_with(cluster, &templates);
     for host in steps::pending(dir, cluster, &keys) {
         wanted.remove(&host);
     }
@@ -259,7 +268,12 @@ pub fn read(
         missing_keys(cluster, &wanted, &keys, require)
             .map(|d| in_partial_key_files(d, dir, cluster, &wanted, &keys, sources)),
     );
-    diagnostics.extend(expiring_certificates(cluster, &keys, unix_now()));
+    diagnostics.extend(expiring_certificates(
+        cluster,
+        &templates,
+        &keys,
+        unix_now(),
+    ));
     (keys, diagnostics)
 }
 
@@ -277,8 +291,13 @@ fn unix_now() -> u64 {
 /// `W0514`: the OpenSSH certificates among the hosts' and the cluster's
 /// public inputs that expire before `now` plus the window the
 /// [`CERTIFICATE_WARN_DAYS_TEMPLATE`] hook gives.
-pub fn expiring_certificates(cluster: &Cluster, keys: &Keys, now: u64) -> Option<Diagnostic> {
-    let days: u64 = hook_text(cluster, CERTIFICATE_WARN_DAYS_TEMPLATE)
+pub(crate) fn expiring_certificates(
+    cluster: &Cluster,
+    templates: &Templates,
+    keys: &Keys,
+    now: u64,
+) -> Option<Diagnostic> {
+    let days: u64 = hook_text(cluster, templates, CERTIFICATE_WARN_DAYS_TEMPLATE)
         .trim()
         .parse()
         .ok()?;
@@ -330,8 +349,7 @@ pub fn expiring_certificates(cluster: &Cluster, keys: &Keys, now: u64) -> Option
 
 /// A hook template's text, rendered with the cluster's config (empty when
 /// no module provides it or it fails).
-fn hook_text(cluster: &Cluster, name: &str) -> String {
-    let templates = Templates::load(cluster);
+fn hook_text(cluster: &Cluster, templates: &Templates, name: &str) -> String {
     let Some(template) = templates
         .names
         .get(name)
@@ -520,7 +538,7 @@ fn in_partial_key_files(
     mut d: Diagnostic,
     dir: &Path,
     cluster: &Cluster,
-    wanted: &BTreeMap<HostId, Vec<String>>,
+    wanted: &BTreeMap<HostId, KeyTypes>,
     keys: &Keys,
     sources: &mut SourceMap,
 ) -> Diagnostic {
@@ -740,7 +758,7 @@ pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// The hosts for a message, as a hostlist: host `a`, or 3 hosts:
 /// `compute[01-02],head` (a long one is shortened in the message).
-pub fn name_list(names: &[String]) -> String {
+pub fn name_list<S: AsRef<str>>(names: &[S]) -> String {
     let folded = crate::hostlist::fold(names);
     if names.len() == 1 {
         format!("host `{folded}`")
