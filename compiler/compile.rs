@@ -41,6 +41,10 @@ pub fn compile(root: &SourcePath, loader: &dyn Loader) -> Compilation {
     let modules = load::load(root, loader, &mut out.sources, &mut out.diagnostics);
     if !out.has_errors() {
         let (cluster, diagnostics) = eval::evaluate(&modules, &out.sources, loader);
+        // The syntax trees are not needed past evaluation: freed here, the
+        // graph and render reuse their memory (a file of trust lines holds
+        // several hundred bytes of tree a line).
+        drop(modules);
         out.diagnostics.extend(diagnostics);
         if let Some(cluster) = cluster.filter(|_| !out.has_errors()) {
             let (graph, diagnostics) = TrustGraph::build(&cluster);
@@ -106,7 +110,7 @@ pub fn plan(
     policy: KeyPolicy,
 ) -> Result<Planned, StepsFailed> {
     let mut planned = plan_for_check(cluster, graph, sources, keys_dir, policy)?;
-    let trust = TrustView::of_cluster(cluster, graph, sources).to_text();
+    let trust = TrustView::text_of_cluster(cluster, graph, sources);
     add_cluster_file(&mut planned.plan, TRUST_FILE, trust.as_bytes());
     Ok(planned)
 }
