@@ -129,10 +129,17 @@ pub fn plan_for_check(
     let mut steps = keys::steps::Ran::default();
     if policy.generate {
         let (before, _) = keys::read_keys_dir(keys_dir, cluster, &mut SourceMap::default());
-        steps = keys::steps::run(keys_dir, cluster, &before).map_err(|error| StepsFailed {
-            dir: keys_dir.to_path_buf(),
-            error,
-        })?;
+        // A run a link or special file blocks is `E0515` from the keys
+        // stage below, located, as `check` reports it: nothing runs.
+        let blocked = !keys::steps::survey(keys_dir, cluster, &before)
+            .blocked
+            .is_empty();
+        if !blocked {
+            steps = keys::steps::run(keys_dir, cluster, &before).map_err(|error| StepsFailed {
+                dir: keys_dir.to_path_buf(),
+                error,
+            })?;
+        }
     }
     let (keys, mut diagnostics) = keys::read(keys_dir, cluster, policy.require, sources);
     let started = Instant::now();
