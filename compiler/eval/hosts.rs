@@ -850,7 +850,9 @@ fn part_span(c: &Collected, part: Part) -> Span {
     let raw = &c.hosts[part.decl as usize];
     match part.nested {
         Part::OWN => raw.name.span,
-        nested => raw.member(nested as usize - 1).name.span,
+        nested => raw
+            .member(nested as usize - 1)
+            .map_or(raw.name.span, |block| block.name.span),
     }
 }
 

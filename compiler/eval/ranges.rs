@@ -28,9 +28,10 @@ pub(crate) const MAX_RANGE_HOSTS: u64 = 1_000_000;
 /// Where some of a host's definitions are written: declaration `decl` of
 /// `Collected::hosts` (a block or an inventory entry), the host being its
 /// member number `member` (0 for a declaration of one host); `nested` is
-/// [`Part::OWN`] for the declaration's own block, else 1 + the index of a
-/// member block inside a range's block. Parts sort in merge order: a
-/// range's block before the member blocks it holds.
+/// [`Part::OWN`] for the declaration's own block, else 1 + the place of a
+/// member block among the statements of a range's block
+/// ([`HostRaw::member`] finds it there at once). Parts sort in merge
+/// order: a range's block before the member blocks it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Part {
     pub decl: u32,
@@ -149,8 +150,8 @@ pub(crate) fn index_hosts(
             }
             index.add(name, part, c, &mut twice, out);
         }
-        for (nested, block) in raw.members().enumerate() {
-            index.nest(c, decl, nested, &block, &mut budget, out);
+        for (at, block) in raw.members() {
+            index.nest(c, decl, at, &block, &mut budget, out);
         }
     }
     for ((first, second), names) in twice {

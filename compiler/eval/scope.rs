@@ -64,25 +64,25 @@ impl<'a> HostRaw<'a> {
     }
 
     /// The blocks a range's block holds for some of its members (the
-    /// parser admits `host` blocks there only), in source order.
-    pub(crate) fn members(&self) -> impl Iterator<Item = HostRaw<'a>> + 'a {
-        let module = self.module;
-        self.body.iter().filter_map(move |stmt| match stmt {
+    /// parser admits `host` blocks there only), in source order, each with
+    /// its place among the block's statements.
+    pub(crate) fn members(&self) -> impl Iterator<Item = (usize, HostRaw<'a>)> + 'a {
+        let this = *self;
+        (0..self.body.len()).filter_map(move |at| Some((at, this.member(at)?)))
+    }
+
+    /// The member block at place `at` among the block's statements, found
+    /// at once (a range's block may hold thousands).
+    pub(crate) fn member(&self, at: usize) -> Option<HostRaw<'a>> {
+        match self.body.get(at)? {
             ast::Stmt::Host(block) => Some(HostRaw {
                 name: &block.name,
                 body: &block.body,
-                module,
+                module: self.module,
                 entry: None,
             }),
             _ => None,
-        })
-    }
-
-    /// Member block number `index` ([`HostRaw::members`]).
-    pub(crate) fn member(&self, index: usize) -> HostRaw<'a> {
-        self.members()
-            .nth(index)
-            .expect("a part names a member block the range holds")
+        }
     }
 }
 

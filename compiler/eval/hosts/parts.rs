@@ -80,9 +80,10 @@ impl Builder<'_> {
             return defs.clone();
         }
         let raw = c.hosts[part.decl as usize];
+        // A part's member block is one `ranges::index_hosts` found there.
         let block = match part.nested {
             Part::OWN => raw,
-            nested => raw.member(nested as usize - 1),
+            nested => raw.member(nested as usize - 1).unwrap_or(raw),
         };
         let defs = match block.entry {
             Some(entry) => self.entry_defs(entry, block.is_range()),
