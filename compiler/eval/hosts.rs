@@ -122,8 +122,12 @@ struct Builder<'a> {
     /// The hosts built so far, in id order (their names are E0226's and
     /// E0211's owners).
     hosts: Vec<Host>,
-    /// Role names, lowercased, and where each is declared (`E0208`).
-    role_names: HashMap<String, Span>,
+    /// The declared roles, for `E0208`.
+    declared_roles: &'a [super::scope::RoleRaw<'a>],
+    /// Role names, lowercased, and where each is declared (`E0208`): made
+    /// for the first alias, so a cluster without aliases holds no second
+    /// copy of its role names.
+    role_names: Option<HashMap<ast::Text, Span>>,
     reader: Reader<'a>,
     out: &'a mut Vec<Diagnostic>,
 }
@@ -195,11 +199,8 @@ pub(super) fn build(
         addresses: HashMap::with_capacity(table.hosts.len()),
         host_names: HashMap::new(),
         hosts: Vec::with_capacity(table.hosts.len()),
-        role_names: c
-            .roles
-            .iter()
-            .map(|r| (r.name.node.to_ascii_lowercase().to_string(), r.name.span))
-            .collect(),
+        declared_roles: &c.roles,
+        role_names: None,
         reader: Reader::new(loader, Roots::default()),
         out,
     };
@@ -573,7 +574,14 @@ impl Builder<'_> {
         let mut clashes = Vec::new();
         for (claimed, span, what) in claims {
             if what == "an alias" {
-                if let Some(role) = self.role_names.get(&claimed.to_ascii_lowercase()) {
+                let declared = self.declared_roles;
+                let role_names = self.role_names.get_or_insert_with(|| {
+                    declared
+                        .iter()
+                        .map(|r| (r.name.node.to_ascii_lowercase(), r.name.span))
+                        .collect()
+                });
+                if let Some(role) = role_names.get(claimed.to_ascii_lowercase().as_str()) {
                     self.out.push(
                         Diagnostic::error(
                             codes::E0208,
@@ -646,7 +654,7 @@ impl Builder<'_> {
             };
             for value in values {
                 if let Value::Enum(name) = value {
-                    roles.extend(self.table.roles.get(name).copied());
+                    roles.extend(self.table.roles.get(name.as_str()).copied());
                 }
             }
         }

@@ -18,7 +18,7 @@ use crate::syntax::ast;
 /// and peers entries name.
 #[derive(Debug, Default)]
 pub(crate) struct NameTable {
-    pub roles: HashMap<String, RoleId>,
+    pub roles: HashMap<ast::Text, RoleId>,
     /// Every host the declarations name (ranges expanded), with the parts
     /// its definitions come from.
     pub hosts: HostIndex,
@@ -32,7 +32,7 @@ impl NameTable {
         let mut t = NameTable::default();
         for (i, role) in c.roles.iter().enumerate() {
             check_name(role.name, "role", out);
-            t.roles.insert(role.name.node.to_string(), RoleId(i as u32));
+            t.roles.insert(role.name.node.clone(), RoleId(i as u32));
         }
         // Roles and hosts share one namespace, compared without case as
         // the names of hosts are (`E0226`): `Web` beside `web` is a clash.

@@ -97,7 +97,9 @@ pub(crate) struct Collected<'a> {
     pub declarations: Vec<(&'a ast::Declaration, usize)>,
     pub cluster_scope: ScopeRaw<'a>,
     pub roles: Vec<RoleRaw<'a>>,
-    pub role_index: HashMap<String, usize>,
+    /// The roles by name while collecting (a role's blocks merge); empty
+    /// once collected.
+    pub role_index: HashMap<&'a str, usize>,
     pub hosts: Vec<HostRaw<'a>>,
     pub trusts: Vec<&'a ast::TrustDecl>,
     pub denies: Vec<&'a ast::TrustDecl>,
@@ -139,6 +141,9 @@ impl<'a> Collected<'a> {
                 );
             }
         }
+        // Only collecting merges role blocks by name; evaluation finds
+        // roles through `NameTable`, so this second index goes now.
+        c.role_index = HashMap::new();
         c
     }
 
@@ -175,6 +180,8 @@ impl<'a> Collected<'a> {
         self.cluster = Some(decl);
         let hosts = decl.body.iter().filter(|s| matches!(s, ast::Stmt::Host(_)));
         self.hosts.reserve_exact(hosts.count());
+        let roles = decl.body.iter().filter(|s| matches!(s, ast::Stmt::Role(_)));
+        self.roles.reserve_exact(roles.count());
         for stmt in &decl.body {
             self.stmt(stmt, In::Cluster, index);
         }
@@ -234,7 +241,7 @@ impl<'a> Collected<'a> {
                     Some(&i) => i,
                     None => {
                         self.role_index
-                            .insert(block.name.node.to_string(), self.roles.len());
+                            .insert(block.name.node.as_str(), self.roles.len());
                         self.roles.push(RoleRaw {
                             name: &block.name,
                             body: ScopeRaw::default(),

@@ -13,7 +13,7 @@ use crate::syntax::ast::{Expr, ExprKind};
 
 /// The names values of type `role` and `host_or_role` must resolve to.
 pub(crate) struct Names<'a> {
-    pub roles: &'a HashMap<String, RoleId>,
+    pub roles: &'a HashMap<crate::syntax::ast::Text, RoleId>,
     pub hosts: &'a HashMap<crate::syntax::ast::Text, HostId>,
     /// How many more "did you mean" searches may run: each one scans every
     /// name, so a file full of unknown names in a huge cluster stays linear.
@@ -431,7 +431,7 @@ pub(crate) fn unknown_role(span: Span, name: &str, names: &Names) -> Diagnostic 
         format!("unknown role `{name}`"),
         Label::new(span, "no role has this name"),
     );
-    match names.suggest(name, names.roles.keys().map(String::as_str)) {
+    match names.suggest(name, names.roles.keys().map(|k| k.as_str())) {
         Some(hint) => d.with_hint(hint),
         None if names.hosts.contains_key(name) => {
             d.with_hint(format!("`{name}` is a host; `roles` lists roles"))
@@ -450,7 +450,7 @@ pub(crate) fn unknown_host_or_role(span: Span, name: &str, names: &Names) -> Dia
     let known = names
         .roles
         .keys()
-        .map(String::as_str)
+        .map(|k| k.as_str())
         .chain(names.hosts.keys().map(|k| k.as_str()));
     match names.suggest(name, known) {
         Some(hint) => d.with_hint(hint),

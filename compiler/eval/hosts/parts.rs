@@ -332,7 +332,7 @@ impl Builder<'_> {
             if !self.near_roles.insert(attribute.node.to_string()) {
                 continue;
             }
-            let known = self.table.roles.keys().map(String::as_str);
+            let known = self.table.roles.keys().map(|k| k.as_str());
             if let Some(hint) = did_you_mean(&attribute.node, known) {
                 self.out.push(
                     Diagnostic::warning(
