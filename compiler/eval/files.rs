@@ -8,7 +8,9 @@ use super::validate;
 use crate::codes;
 use crate::diagnostic::{did_you_mean, Diagnostic, Label, Span};
 use crate::load::{Loader, Module, SourcePath};
-use crate::model::{is_reserved_path, FileContent, FileSpec, Install, ModuleId, STATE_DIR};
+use crate::model::{
+    is_reserved_path, DeclaredFile, FileContent, FileSpec, Install, ModuleId, STATE_DIR,
+};
 use crate::syntax::ast::{Expr, ExprKind, Field, FileDecl};
 
 /// The fields a `file` block may hold.
@@ -176,7 +178,7 @@ pub(crate) fn file_spec(
     if out.len() > before {
         return None;
     }
-    Some(FileSpec {
+    Some(FileSpec::new(DeclaredFile {
         path: decl.path.node.clone(),
         content: content?,
         mode,
@@ -185,7 +187,7 @@ pub(crate) fn file_spec(
         install,
         module: id,
         span: decl.span,
-    })
+    }))
 }
 
 /// The `install` field of a `file` or `emit` block: `replace` or `block`.
