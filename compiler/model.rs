@@ -354,8 +354,9 @@ impl std::fmt::Display for Version {
 #[derive(Debug, Clone, Serialize)]
 pub struct OptionInfo {
     pub path: String,
-    /// The type as written (`int(1..65535)`), for the options reference.
-    pub type_name: String,
+    /// The type as written (`int(1..65535)`), for the options reference
+    /// (inline up to 24 bytes).
+    pub type_name: compact_str::CompactString,
     pub default: Option<Value>,
     /// The defaults distribution profiles give it (`platform rhel { ... }`),
     /// by platform, in declaration order: each replaces `default` on the
@@ -363,8 +364,9 @@ pub struct OptionInfo {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub platform_defaults: Vec<(String, Value)>,
     pub doc: String,
-    /// Where it is declared (a stdlib module's pseudo-path or a user file).
-    pub declared_in: String,
+    /// Where it is declared (a stdlib module's pseudo-path or a user
+    /// file), one string shared by the options of a module.
+    pub declared_in: Arc<str>,
     #[serde(skip)]
     pub span: Span,
 }

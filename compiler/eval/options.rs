@@ -2,6 +2,7 @@
 //! its type, typed default and documentation.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::types::Type;
 use super::values::{typed, Names};
@@ -63,6 +64,10 @@ impl Options {
         out: &mut Vec<Diagnostic>,
     ) -> Options {
         let mut options = Options::default();
+        let module_names: Vec<Arc<str>> = modules
+            .iter()
+            .map(|m| Arc::from(module_name(&m.path)))
+            .collect();
         for (decl, module) in decls {
             let path = decl.path.dotted();
             if let Some(&first) = options.index.get(&path) {
@@ -92,9 +97,9 @@ impl Options {
             let ty = Type::from_ast(&decl.ty);
             let written = sources.snippet(decl.ty.span);
             let type_name = if written.is_empty() {
-                ty.to_string()
+                ty.to_string().into()
             } else {
-                written.split_whitespace().collect::<Vec<_>>().join(" ")
+                one_line(written)
             };
             let info = OptionInfo {
                 path: path.clone(),
@@ -106,7 +111,7 @@ impl Options {
                     .as_ref()
                     .map(|d| d.node.clone())
                     .unwrap_or_default(),
-                declared_in: module_name(&modules[*module].path),
+                declared_in: module_names[*module].clone(),
                 span: decl.path.span,
             };
             options.index.insert(path.clone(), options.list.len());
@@ -170,6 +175,18 @@ impl Options {
 }
 
 /// How a module is named in the options reference: `std.core` or its path.
+/// A type as written, its words one space apart.
+fn one_line(written: &str) -> compact_str::CompactString {
+    let mut line = compact_str::CompactString::default();
+    for word in written.split_whitespace() {
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    line
+}
+
 pub(crate) fn module_name(path: &SourcePath) -> String {
     match path {
         SourcePath::Std(rel) => format!("std.{}", rel.trim_end_matches(".dsl").replace('/', ".")),

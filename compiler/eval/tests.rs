@@ -81,7 +81,7 @@ fn the_guide_cluster_resolves() {
     assert!(c.trusts[0].both_ways && !c.trusts[0].oneway);
     assert_eq!(c.trusts[1].to.target, Target::Role(crate::model::RoleId(1)));
     assert_eq!(c.host("c"), Some(crate::model::HostId(2)));
-    assert_eq!(c.options["transport"].declared_in, "std.core");
+    assert_eq!(&*c.options["transport"].declared_in, "std.core");
     assert_eq!(c.options["transport"].type_name, "enum(rsh, ssh)");
 }
 
