@@ -660,4 +660,52 @@ mod tests {
         let (_, said) = listening(|| env.render_str("plain", ()));
         assert!(said.warnings.is_empty() && said.failed_at.is_none());
     }
+
+    /// `cluster.roles` made when read lists, indexes, filters and counts as
+    /// the eager list of maps did.
+    #[test]
+    fn roles_are_a_list_of_name_and_members() {
+        let text = "cluster c {\n  role a { }\n  role empty { }\n  role b { }\n\
+                    host h1 { roles = [a, b]; address = 10.0.0.1; }\n\
+                    host h2 { roles = [b]; address = 10.0.0.2; }\n}\n";
+        let loader = crate::load::MemoryLoader::default().with_file("/c/cluster.dsl", text);
+        let compiled = crate::compile::compile(
+            &crate::load::SourcePath::Fs("/c/cluster.dsl".into()),
+            &loader.with_real_stdlib(),
+        );
+        let cluster = compiled.cluster.expect("a cluster");
+        let hosts: Vec<Value> = ["h1", "h2"].iter().map(|h| Value::from(*h)).collect();
+        let value = cluster_value(&cluster, Some(&hosts));
+        let env = environment(0);
+        let render = |template: &str| {
+            env.render_str(template, minijinja::context! { cluster => value.clone() })
+                .unwrap()
+        };
+        assert_eq!(
+            render("{% for r in cluster.roles %}{{ r.name }}={{ r.hosts|join(',') }};{% endfor %}"),
+            "a=h1;empty=;b=h1,h2;"
+        );
+        assert_eq!(
+            render("{{ cluster.roles|length }} {{ cluster.roles[-1].name }}"),
+            "3 b"
+        );
+        assert_eq!(
+            render("{{ cluster.roles[1] }}"),
+            "{'hosts': [], 'name': 'empty'}"
+        );
+        assert_eq!(
+            render("{% for r in cluster.roles if r.hosts %}{{ r.name }}{% endfor %}"),
+            "ab"
+        );
+        assert_eq!(render("{{ cluster.roles[3] is undefined }}"), "True");
+        let no_hosts = cluster_value(&cluster, None);
+        assert_eq!(
+            env.render_str(
+                "{{ cluster.roles|length }}",
+                minijinja::context! { cluster => no_hosts }
+            )
+            .unwrap(),
+            "0"
+        );
+    }
 }

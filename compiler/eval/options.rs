@@ -174,7 +174,6 @@ impl Options {
     }
 }
 
-/// How a module is named in the options reference: `std.core` or its path.
 /// A type as written, its words one space apart.
 fn one_line(written: &str) -> compact_str::CompactString {
     let mut line = compact_str::CompactString::default();
@@ -187,6 +186,7 @@ fn one_line(written: &str) -> compact_str::CompactString {
     line
 }
 
+/// How a module is named in the options reference: `std.core` or its path.
 pub(crate) fn module_name(path: &SourcePath) -> String {
     match path {
         SourcePath::Std(rel) => format!("std.{}", rel.trim_end_matches(".dsl").replace('/', ".")),
