@@ -340,7 +340,7 @@ register! {
 
     E0501 Error Render "a template failed: its syntax, an undefined name, its fuel, its own `fail()`, or a control character in a rendered command"
         => "correct the value the message names (the label points at it), or the template";
-    E0503 Error Render "a rendered destination is refused: not a clean absolute path, a cluster file that is a link, or a trust file installed as a block"
+    E0503 Error Render "a rendered destination is refused: not a clean absolute path, a cluster file that is a link or at a place accord writes itself, or a trust file installed as a block"
         => "correct the emit rule so its path renders a clean path, and install trust files whole";
     E0504 Error Render "a rendered owner or group is not a user name"
         => "correct the value the owner or group renders from";
@@ -348,7 +348,7 @@ register! {
         => "correct the template: a trust file lists exactly the graph's grants";
     E0506 Error Render "an emit rule's `each` names no list of the template context"
         => "name a list of the context (the note lists them)";
-    E0507 Error Render "two files at one path of a host, or a file below another file"
+    E0507 Error Render "two files at one path of a host or of the cluster's own files, or a file below another file"
         => "move one of the files, or drop one declaration";
     E0508 Error Render "a file holding a private key has a mode group or others may read"
         => "set `mode = 0600;`";
@@ -359,6 +359,8 @@ register! {
         => "run each host's `accord-hostkeys`, then `collect-keys.sh` to fill `keys/`, or set `ssh.central_keys = true`";
     E0513 Error Keys "a private host key in `keys/` that group or others may read"
         => "`chmod 600` the file, and consider the key exposed: remove it so `accord build` makes a new one";
+    E0515 Error Keys "a link, or a file that is not regular, where a step of `build` (central keys, certificates) reads or writes in `keys/`"
+        => "remove it; `accord build` makes the file again";
     W0511 Warning Keys "hosts without the host keys their configuration needs: their `ssh_known_hosts` entries are left out"
         => "run each host's `accord-hostkeys`, then `collect-keys.sh` to fill `keys/`, or set `ssh.central_keys = true`";
     W0512 Warning Keys "a file or line of `keys/` that cannot be read or parsed, and is ignored"

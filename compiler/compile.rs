@@ -41,6 +41,10 @@ pub fn compile(root: &SourcePath, loader: &dyn Loader) -> Compilation {
     let modules = load::load(root, loader, &mut out.sources, &mut out.diagnostics);
     if !out.has_errors() {
         let (cluster, diagnostics) = eval::evaluate(&modules, &out.sources, loader);
+        // The syntax trees are not needed past evaluation: freed here, the
+        // graph and render reuse their memory (a file of trust lines holds
+        // several hundred bytes of tree a line).
+        drop(modules);
         out.diagnostics.extend(diagnostics);
         if let Some(cluster) = cluster.filter(|_| !out.has_errors()) {
             let (graph, diagnostics) = TrustGraph::build(&cluster);
@@ -106,7 +110,7 @@ pub fn plan(
     policy: KeyPolicy,
 ) -> Result<Planned, StepsFailed> {
     let mut planned = plan_for_check(cluster, graph, sources, keys_dir, policy)?;
-    let trust = TrustView::of_cluster(cluster, graph, sources).to_text();
+    let trust = TrustView::text_of_cluster(cluster, graph, sources);
     add_cluster_file(&mut planned.plan, TRUST_FILE, trust.as_bytes());
     Ok(planned)
 }
@@ -125,10 +129,17 @@ pub fn plan_for_check(
     let mut steps = keys::steps::Ran::default();
     if policy.generate {
         let (before, _) = keys::read_keys_dir(keys_dir, cluster, &mut SourceMap::default());
-        steps = keys::steps::run(keys_dir, cluster, &before).map_err(|error| StepsFailed {
-            dir: keys_dir.to_path_buf(),
-            error,
-        })?;
+        // A run a link or special file blocks is `E0515` from the keys
+        // stage below, located, as `check` reports it: nothing runs.
+        let blocked = !keys::steps::survey(keys_dir, cluster, &before)
+            .blocked
+            .is_empty();
+        if !blocked {
+            steps = keys::steps::run(keys_dir, cluster, &before).map_err(|error| StepsFailed {
+                dir: keys_dir.to_path_buf(),
+                error,
+            })?;
+        }
     }
     let (keys, mut diagnostics) = keys::read(keys_dir, cluster, policy.require, sources);
     let started = Instant::now();

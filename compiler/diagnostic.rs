@@ -331,6 +331,24 @@ pub fn render(
 /// hints), so a 50 MB line is never echoed.
 const MAX_SHOWN_LINE: usize = 1000;
 
+/// Secondary labels a diagnostic shows in the human and short formats; the
+/// rest are counted in a note (`--message-format json` keeps every one). A
+/// rule repeated 50,000 times once printed 5.7 MB for one error.
+const MAX_SHOWN_LABELS: usize = 12;
+
+/// The secondary labels shown, and a note counting the others.
+fn shown_labels(d: &Diagnostic) -> (&[Label], Option<String>) {
+    let shown = &d.secondary[..d.secondary.len().min(MAX_SHOWN_LABELS)];
+    let hidden = d.secondary.len() - shown.len();
+    let note = (hidden > 0).then(|| {
+        format!(
+            "and {hidden} more place{} like these (`--message-format json` lists every one)",
+            if hidden == 1 { "" } else { "s" }
+        )
+    });
+    (shown, note)
+}
+
 fn render_human(sources: &SourceMap, diagnostics: &[Diagnostic], color: bool) -> String {
     // Only the files diagnostics point into, borrowed: codespan indexes the
     // lines of each file it is given.
@@ -398,7 +416,9 @@ fn on_a_long_line(sources: &SourceMap, d: &Diagnostic) -> bool {
 fn render_without_source(sources: &SourceMap, d: &Diagnostic) -> String {
     let mut out = render_short(sources, d);
     out.push('\n');
-    for label in std::iter::once(&d.primary).chain(&d.secondary) {
+    // The first line (`render_short`) counts the labels not shown.
+    let (shown, _) = shown_labels(d);
+    for label in std::iter::once(&d.primary).chain(shown) {
         let (line, col) = sources.line_col(label.span.file, label.span.start);
         let name = &sources.get(label.span.file).name;
         out.push_str(&format!(
@@ -430,14 +450,16 @@ fn to_codespan(
         cs::Label::primary(id(d.primary.span), d.primary.span.range())
             .with_message(&d.primary.message),
     ];
+    let (shown, more) = shown_labels(d);
     labels.extend(
-        d.secondary
+        shown
             .iter()
             .map(|l| cs::Label::secondary(id(l.span), l.span.range()).with_message(&l.message)),
     );
     let notes = d
         .notes
         .iter()
+        .chain(&more)
         .map(|n| format!("note: {n}"))
         .chain(d.hints.iter().map(|h| format!("help: {h}")))
         .collect();
@@ -470,8 +492,12 @@ fn render_short(sources: &SourceMap, d: &Diagnostic) -> String {
         d.code,
         d.message
     );
-    for label in &d.secondary {
+    let (shown, more) = shown_labels(d);
+    for label in shown {
         text.push_str(&format!(" (also {}: {})", place(label.span), label.message));
+    }
+    if let Some(more) = more {
+        text.push_str(&format!(" ({more})"));
     }
     text
 }
@@ -550,6 +576,48 @@ mod tests {
         assert!(text.contains("^^^^ not a keyword"), "{text}");
         assert!(text.contains("help: did you mean `host`?"), "{text}");
         assert!(text.contains("c.dsl:2:3"), "{text}");
+    }
+
+    #[test]
+    fn a_diagnostic_shows_a_dozen_labels_and_counts_the_rest() {
+        let (sources, id) = one_file();
+        let d = (0..40).fold(
+            Diagnostic::error(
+                codes::E0001,
+                "unknown keyword `hots`",
+                Label::new(Span::new(id, 14..18), "here"),
+            ),
+            |d, _| d.with_label(Span::new(id, 0..4), "and there"),
+        );
+        let human = render(
+            &sources,
+            std::slice::from_ref(&d),
+            MessageFormat::Human,
+            false,
+        );
+        assert_eq!(
+            human.matches("and there").count(),
+            MAX_SHOWN_LABELS,
+            "{human}"
+        );
+        assert!(
+            human.contains("note: and 28 more places like these"),
+            "{human}"
+        );
+        let short = render(
+            &sources,
+            std::slice::from_ref(&d),
+            MessageFormat::Short,
+            false,
+        );
+        assert_eq!(short.matches("(also ").count(), MAX_SHOWN_LABELS, "{short}");
+        assert!(short.contains("(and 28 more places like these"), "{short}");
+        let json = render(&sources, &[d], MessageFormat::Json, false);
+        assert_eq!(
+            json.matches("and there").count(),
+            40,
+            "json keeps every label"
+        );
     }
 
     #[test]

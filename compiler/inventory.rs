@@ -140,7 +140,7 @@ impl Reader {
     }
 
     fn name(&self, text: &str, start: usize) -> Name {
-        Spanned::new(text.to_string(), self.span(start, text.len()))
+        Spanned::new(text.into(), self.span(start, text.len()))
     }
 
     fn error(&mut self, at: Span, message: String, label: &str, hint: &str) {

@@ -450,7 +450,7 @@ impl Walk<'_> {
         match &import.target {
             ast::ImportTarget::Std(name) => {
                 let known = self.loader.std_modules();
-                if !known.contains(&name.node) {
+                if !known.iter().any(|k| *k == name.node) {
                     self.unknown_std_module(name, &known);
                     return;
                 }

@@ -82,9 +82,10 @@ pub struct Cluster {
     /// from user modules' directories.
     #[serde(skip)]
     pub templates: BTreeMap<String, String>,
-    /// Host ids by name, so lookups stay O(1) at 100,000 hosts.
+    /// Host ids by name, so lookups stay O(1) at 100,000 hosts; a name of
+    /// up to 24 bytes is held inline, not as a second heap copy.
     #[serde(skip)]
-    pub host_index: std::collections::HashMap<String, HostId>,
+    pub host_index: std::collections::HashMap<compact_str::CompactString, HostId>,
     /// Every declaration, in merge order, of the hosts declared more than
     /// once (inventory lines, a member block inside a range's block): where
     /// their attributes (`roles`, `address`, ...) were set. A host declared
@@ -176,7 +177,7 @@ pub struct TrustRule {
 /// `user@target`, resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Principals {
-    pub user: String,
+    pub user: compact_str::CompactString,
     pub target: Target,
     #[serde(skip)]
     pub span: Span,

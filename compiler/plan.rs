@@ -151,6 +151,20 @@ impl Entry {
 /// on the host): in the apply script's state directory.
 pub const BLOCKS_DIR: &str = "/var/lib/accord/blocks";
 
+/// Names `emit` itself writes at the top of `OUT/<cluster>/`: a cluster
+/// file (an emit rule's relative destination) may not start with them.
+pub const RESERVED_TOP: &[&str] = &[
+    "hosts",
+    "manifests",
+    "apply",
+    "archives",
+    ".store",
+    ".accord-build",
+];
+
+/// The cluster files accord writes itself beside the host trees.
+pub const OWN_CLUSTER_FILES: &[&str] = &["trust.txt", "cluster.json"];
+
 /// Where the apply engine (the logic every host's apply script runs) sits
 /// in every host's tree.
 pub const ENGINE_PATH: &str = "/var/lib/accord/engine.sh";

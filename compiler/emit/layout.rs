@@ -9,18 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::EmitError;
 use crate::model::{is_reserved_path, STATE_DIR};
-use crate::plan::{BuildPlan, Entry, EntryKind, HostPlan, Install, ENGINE_PATH};
-
-/// Names `emit` itself writes at the top of `OUT/<cluster>/`; a cluster file
-/// may not take them.
-pub const RESERVED: &[&str] = &[
-    "hosts",
-    "manifests",
-    "apply",
-    "archives",
-    ".store",
-    ".accord-build",
-];
+use crate::plan::{BuildPlan, Entry, EntryKind, HostPlan, Install, ENGINE_PATH, RESERVED_TOP};
 
 /// One host's validated tree.
 pub struct Layout<'a> {
@@ -211,7 +200,7 @@ fn check_cluster_files(plan: &BuildPlan) -> Result<(), EmitError> {
         };
         relative_path(&file.path).map_err(|r| bad(r.to_string()))?;
         let first = file.path.split('/').next().unwrap_or_default();
-        if RESERVED.contains(&first) || first.starts_with('.') {
+        if RESERVED_TOP.contains(&first) || first.starts_with('.') {
             return Err(bad(format!(
                 "`{first}` is reserved for accord's own output"
             )));

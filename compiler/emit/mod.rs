@@ -63,7 +63,6 @@ use progress::Progress;
 use stage::{sha_hex, Delta, Op, Own, Stage};
 use tree::{Cx, Tree, Want};
 
-pub use layout::RESERVED;
 pub use swap::refuse_foreign;
 
 /// The marker file that says a directory is an accord build.

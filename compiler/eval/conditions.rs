@@ -6,9 +6,9 @@ use super::options::Options;
 use super::types::Type;
 use super::values::{typed, Names};
 use crate::codes;
-use crate::diagnostic::{Diagnostic, Label};
+use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::model::{CompareOp, Condition};
-use crate::syntax::ast::{BinOp, Expr, ExprKind, Path};
+use crate::syntax::ast::{self, BinOp, Expr, ExprKind, Ident};
 
 /// Checks `expr` as a condition; errors go to `out`.
 pub(crate) fn condition(
@@ -19,7 +19,7 @@ pub(crate) fn condition(
 ) -> Option<Condition> {
     match &expr.kind {
         ExprKind::Ident(path) => {
-            let (i, ty) = option(path, options, out)?;
+            let (i, ty) = option(path, expr.span, options, out)?;
             if *ty != Type::Bool {
                 out.push(
                     Diagnostic::error(
@@ -39,7 +39,12 @@ pub(crate) fn condition(
         ExprKind::Not(inner) => Some(Condition::Not(Box::new(condition(
             inner, options, names, out,
         )?))),
-        ExprKind::Binary(a, op, b) if matches!(op.node, BinOp::And | BinOp::Or) => {
+        ExprKind::Binary(binary) if matches!(binary.op.node, BinOp::And | BinOp::Or) => {
+            let ast::Binary {
+                left: a,
+                op,
+                right: b,
+            } = &**binary;
             let a = condition(a, options, names, out);
             let b = condition(b, options, names, out);
             let (a, b) = (Box::new(a?), Box::new(b?));
@@ -49,7 +54,7 @@ pub(crate) fn condition(
                 Condition::Or(a, b)
             })
         }
-        ExprKind::Binary(a, op, b) => compare(a, op.node, b, options, names, out),
+        ExprKind::Binary(b) => compare(&b.left, b.op.node, &b.right, options, names, out),
         _ => {
             out.push(
                 Diagnostic::error(
@@ -77,9 +82,9 @@ fn compare(
     let known =
         |e: &Expr| matches!(&e.kind, ExprKind::Ident(p) if options.index.contains_key(&p.dotted()));
     let (path, constant, op) = match (&a.kind, &b.kind) {
-        (_, ExprKind::Ident(p)) if known(b) && !known(a) => (p, a, flip(op)),
-        (ExprKind::Ident(p), _) => (p, b, op),
-        (_, ExprKind::Ident(p)) => (p, a, flip(op)),
+        (_, ExprKind::Ident(p)) if known(b) && !known(a) => ((p, b.span), a, flip(op)),
+        (ExprKind::Ident(p), _) => ((p, a.span), b, op),
+        (_, ExprKind::Ident(p)) => ((p, b.span), a, flip(op)),
         _ => {
             out.push(
                 Diagnostic::error(
@@ -92,7 +97,7 @@ fn compare(
             return None;
         }
     };
-    let (i, ty) = option(path, options, out)?;
+    let (i, ty) = option(path.0, path.1, options, out)?;
     let name = options.list[i].info.path.clone();
     let op = compare_op(op);
     if !matches!(op, CompareOp::Eq | CompareOp::Ne) && !ty.is_ordered() {
@@ -113,12 +118,13 @@ fn compare(
 }
 
 fn option<'o>(
-    path: &Path,
+    path: &Ident,
+    span: Span,
     options: &'o Options,
     out: &mut Vec<Diagnostic>,
 ) -> Option<(usize, &'o Type)> {
     let dotted = path.dotted();
-    let i = match options.lookup(&dotted, path.span) {
+    let i = match options.lookup(&dotted, span) {
         Ok(i) => i,
         Err(d) => {
             out.push(*d);
@@ -130,7 +136,7 @@ fn option<'o>(
             Diagnostic::error(
                 codes::E0223,
                 format!("host attribute `{dotted}` cannot be used in a condition"),
-                Label::new(path.span, "not part of the host's configuration"),
+                Label::new(span, "not part of the host's configuration"),
             )
             .with_hint("conditions read options; templates see roles, addresses and peers"),
         );

@@ -190,7 +190,7 @@ impl<'d> Fields<'d, '_, '_> {
             return None;
         };
         match validate::text(text) {
-            Ok(()) => Some(text.clone()),
+            Ok(()) => Some(text.to_string()),
             Err(reason) => {
                 self.out.push(Diagnostic::error(
                     codes::E0221,
@@ -271,7 +271,7 @@ impl<'d> Fields<'d, '_, '_> {
         let field = self.get(name)?;
         let word = match &field.value.kind {
             ExprKind::Ident(path) => path.single().map(str::to_string),
-            ExprKind::Str(text) => Some(text.clone()),
+            ExprKind::Str(text) => Some(text.to_string()),
             _ => None,
         };
         match word {
@@ -373,7 +373,7 @@ fn transport(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<Tra
         "version",
         "weaknesses",
     ]);
-    let name = decl.name.node.clone();
+    let name = decl.name.node.to_string();
     // The name is a value of `transport`, so hosts can choose it.
     if let Some(&index) = f.cx.options.index.get(TRANSPORT_OPTION) {
         if let Type::Enum(values) = &f.cx.options.list[index].ty {
@@ -473,12 +473,14 @@ fn grammar(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<Gramm
         .filter_map(|(p, reason, _)| Some((pattern(&p, &p, reasons_field, f)?, reason)))
         .collect();
     Some(Grammar {
-        name: decl.name.node.clone(),
+        name: decl.name.node.to_string(),
         module,
         files,
         comment: f.string("comment").unwrap_or_else(|| "#".to_string()),
         lines,
-        form: f.string("form").unwrap_or_else(|| decl.name.node.clone()),
+        form: f
+            .string("form")
+            .unwrap_or_else(|| decl.name.node.to_string()),
         reasons,
         span: decl.name.span,
     })
@@ -550,7 +552,7 @@ fn lint(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<LintDecl
     let code = code_field.and_then(|field| {
         let code = match &field.value.kind {
             ExprKind::Ident(p) => p.single().map(str::to_string),
-            ExprKind::Str(s) => Some(s.clone()),
+            ExprKind::Str(s) => Some(s.to_string()),
             _ => None,
         };
         let entry = code.as_deref().and_then(codes::lookup);
@@ -578,7 +580,7 @@ fn lint(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<LintDecl
     if acknowledge.is_some() && f.get("reason").is_none() {
         f.require("reason", "\"...\"");
     }
-    let name = decl.name.node.clone();
+    let name = decl.name.node.to_string();
     let is_error = code.is_some_and(|c| c.entry().severity == crate::diagnostic::Severity::Error);
     if is_error {
         // A rule the cluster must satisfy, not a risk a site may accept.
@@ -667,7 +669,7 @@ fn step(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<StepDecl
         ));
     }
     Some(StepDecl {
-        name: decl.name.node.clone(),
+        name: decl.name.node.to_string(),
         module,
         when: f.when(),
         per_host,

@@ -193,7 +193,7 @@ fn body(
         return None;
     }
     if field.name.node == "link" {
-        return Some(EmitBody::Link(text.clone()));
+        return Some(EmitBody::Link(text.to_string()));
     }
     if text.starts_with('/') || text.split('/').any(|p| p == "..") {
         out.push(
@@ -332,7 +332,7 @@ fn scope(field: &Field, out: &mut Vec<Diagnostic>) -> Option<EmitScope> {
 /// An owner or group: a user name, or a template (`{{ item.user }}`).
 fn owner(field: &Field, out: &mut Vec<Diagnostic>) -> Option<String> {
     let text = match &field.value.kind {
-        ExprKind::Str(s) => s.clone(),
+        ExprKind::Str(s) => s.to_string(),
         ExprKind::Ident(p) if p.single().is_some() => p.dotted(),
         _ => {
             out.push(field_type(field, "a user name or a template string"));

@@ -28,7 +28,7 @@ use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::load::{Loader, Module};
 use crate::model::{Config, FileSpec, Host, HostId, PeerRef, Role, RoleId, Value};
-use crate::syntax::ast;
+use crate::syntax::ast::{self, Text};
 
 /// What host evaluation produces for the cluster.
 pub(super) struct Built {
@@ -118,9 +118,10 @@ struct Builder<'a> {
     /// Every name a host answers to (name, name with the domain, aliases),
     /// lowercased as OpenSSH and resolvers compare them: the host and where
     /// the name was given.
-    host_names: HashMap<String, (HostId, Span, &'static str)>,
-    /// Host names by id, for E0226's message.
-    host_owners: Vec<String>,
+    host_names: HashMap<Text, (HostId, Span, &'static str)>,
+    /// The hosts built so far, in id order (their names are E0226's and
+    /// E0211's owners).
+    hosts: Vec<Host>,
     /// Role names, lowercased, and where each is declared (`E0208`).
     role_names: HashMap<String, Span>,
     reader: Reader<'a>,
@@ -193,11 +194,11 @@ pub(super) fn build(
         declarations: BTreeMap::new(),
         addresses: HashMap::with_capacity(table.hosts.len()),
         host_names: HashMap::new(),
-        host_owners: Vec::with_capacity(table.hosts.len()),
+        hosts: Vec::with_capacity(table.hosts.len()),
         role_names: c
             .roles
             .iter()
-            .map(|r| (r.name.node.to_ascii_lowercase(), r.name.span))
+            .map(|r| (r.name.node.to_ascii_lowercase().to_string(), r.name.span))
             .collect(),
         reader: Reader::new(loader, Roots::default()),
         out,
@@ -225,25 +226,24 @@ pub(super) fn build(
         .iter()
         .enumerate()
         .map(|(i, r)| Role {
-            name: r.name.node.clone(),
+            name: r.name.node.to_string(),
             span: r.name.span,
             hosts: Vec::new(),
             peers: b.role_peers(i),
         })
         .collect();
-    let mut hosts = Vec::with_capacity(table.hosts.len());
     for (id, name) in names.into_iter().enumerate() {
         let host = b.host(c, HostId(id as u32), name, modules);
         for role in &host.roles {
             roles[role.0 as usize].hosts.push(HostId(id as u32));
         }
-        hosts.push(host);
+        b.hosts.push(host);
     }
     b.report_without_address();
     Built {
         cluster_config: b.cluster_config.clone(),
         roles,
-        hosts,
+        hosts: std::mem::take(&mut b.hosts),
         declarations: std::mem::take(&mut b.declarations),
     }
 }
@@ -554,11 +554,10 @@ impl Builder<'_> {
         aliases: &[(String, Span)],
     ) {
         debug_assert_eq!(
-            self.host_owners.len(),
+            self.hosts.len(),
             id.0 as usize,
             "hosts are built in id order"
         );
-        self.host_owners.push(name.to_string());
         let fqdn = config
             .str("domain")
             .filter(|d| !d.is_empty() && !name.contains('.'))
@@ -595,15 +594,20 @@ impl Builder<'_> {
                 }
                 continue;
             }
-            match self.host_names.entry(claimed.to_ascii_lowercase()) {
+            let mut key = Text::from(claimed);
+            key.make_ascii_lowercase();
+            match self.host_names.entry(key) {
                 std::collections::hash_map::Entry::Vacant(slot) => {
                     slot.insert((id, span, what));
                 }
                 std::collections::hash_map::Entry::Occupied(first) => {
                     let (other, first_span, first_what) = *first.get();
-                    let owner = &self.host_owners[other.0 as usize];
                     // Its own names twice, or two blocks of one name (E0207).
-                    if other == id || owner == name || clashes.contains(&other) {
+                    if other == id {
+                        continue;
+                    }
+                    let owner = &self.hosts[other.0 as usize].name;
+                    if owner == name || clashes.contains(&other) {
                         continue;
                     }
                     clashes.push(other);
@@ -755,7 +759,7 @@ impl Builder<'_> {
             match self.addresses.get(&address) {
                 Some(&(other, first)) if other != id => {
                     if self.reported_at.insert((codes::E0211, span, first)) {
-                        let owner = &self.host_owners[other.0 as usize];
+                        let owner = &self.hosts[other.0 as usize].name;
                         self.out.push(
                             Diagnostic::error(
                                 codes::E0211,
@@ -846,7 +850,9 @@ fn part_span(c: &Collected, part: Part) -> Span {
     let raw = &c.hosts[part.decl as usize];
     match part.nested {
         Part::OWN => raw.name.span,
-        nested => raw.members[nested as usize - 1].name.span,
+        nested => raw
+            .member(nested as usize - 1)
+            .map_or(raw.name.span, |block| block.name.span),
     }
 }
 

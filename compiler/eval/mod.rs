@@ -137,7 +137,7 @@ pub fn evaluate(
 
     let sets = std::mem::take(&mut *table.sets.borrow_mut()).finish(&built.roles);
     let cluster = model::Cluster {
-        name: decl.name.node.clone(),
+        name: decl.name.node.to_string(),
         name_span: decl.name.span,
         config: built.cluster_config,
         roles: built.roles,

@@ -80,9 +80,9 @@ pub(crate) fn declare(
             let opt = &mut options.list[option];
             opt.info
                 .platform_defaults
-                .push((decl.name.node.clone(), value.clone()));
+                .push((decl.name.node.to_string(), value.clone()));
             opt.platform_defaults.push(PlatformDefault {
-                platform: decl.name.node.clone(),
+                platform: decl.name.node.to_string(),
                 value,
                 span: field.span,
             });
@@ -103,7 +103,7 @@ fn known_platform(decl: &Declaration, options: &Options, out: &mut Vec<Diagnosti
         Some(Type::Enum(values)) => values.as_slice(),
         _ => &[],
     };
-    if values.contains(&decl.name.node) {
+    if values.iter().any(|v| *v == decl.name.node) {
         return true;
     }
     let d = Diagnostic::error(

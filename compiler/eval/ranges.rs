@@ -19,7 +19,7 @@ use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::hostlist;
 use crate::model::HostId;
-use crate::syntax::ast::Name;
+use crate::syntax::ast::{Name, Text};
 
 /// Most hosts the ranges of one cluster may name together, counted before
 /// any is expanded, so no input can exhaust memory.
@@ -28,9 +28,10 @@ pub(crate) const MAX_RANGE_HOSTS: u64 = 1_000_000;
 /// Where some of a host's definitions are written: declaration `decl` of
 /// `Collected::hosts` (a block or an inventory entry), the host being its
 /// member number `member` (0 for a declaration of one host); `nested` is
-/// [`Part::OWN`] for the declaration's own block, else 1 + the index of a
-/// member block inside a range's block. Parts sort in merge order: a
-/// range's block before the member blocks it holds.
+/// [`Part::OWN`] for the declaration's own block, else 1 + the place of a
+/// member block among the statements of a range's block
+/// ([`HostRaw::member`] finds it there at once). Parts sort in merge
+/// order: a range's block before the member blocks it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Part {
     pub decl: u32,
@@ -47,7 +48,9 @@ impl Part {
 /// from.
 #[derive(Debug, Default)]
 pub(crate) struct HostIndex {
-    pub ids: HashMap<String, HostId>,
+    /// Keys inline up to 24 bytes ([`Text`]): no second heap copy of
+    /// every name beside `names`.
+    pub ids: HashMap<Text, HostId>,
     /// Each host's name, by id (taken by the evaluator into the hosts).
     pub names: Vec<String>,
     /// Each host's first part, by id.
@@ -121,6 +124,8 @@ pub(crate) fn index_hosts(
 ) -> HostIndex {
     let mut index = HostIndex::default();
     index.ids.reserve(c.hosts.len());
+    index.names.reserve_exact(c.hosts.len());
+    index.first.reserve_exact(c.hosts.len());
     let mut budget = MAX_RANGE_HOSTS;
     let mut twice: BTreeMap<(u32, u32), Vec<String>> = BTreeMap::new();
     for (decl, raw) in c.hosts.iter().enumerate() {
@@ -135,18 +140,18 @@ pub(crate) fn index_hosts(
                 member: member as u32,
             };
             // A name is checked where it is first declared, once.
-            let new = !index.ids.contains_key(&name);
+            let new = !index.ids.contains_key(name.as_str());
             if new && checking {
                 let shown = Name {
-                    node: name.clone(),
+                    node: name.as_str().into(),
                     span: raw.name.span,
                 };
                 checking = check(&shown, out) || !raw.is_range();
             }
             index.add(name, part, c, &mut twice, out);
         }
-        for (nested, block) in raw.members.iter().enumerate() {
-            index.nest(c, decl, nested, block, &mut budget, out);
+        for (at, block) in raw.members() {
+            index.nest(c, decl, at, &block, &mut budget, out);
         }
     }
     for ((first, second), names) in twice {
@@ -168,7 +173,7 @@ fn expand(
     out: &mut Vec<Diagnostic>,
 ) -> Option<Vec<String>> {
     if !name.node.contains(['[', ']']) {
-        return Some(vec![name.node.clone()]);
+        return Some(vec![name.node.to_string()]);
     }
     match hostlist::expand(&name.node, *budget) {
         Ok(names) => {
@@ -204,9 +209,9 @@ impl HostIndex {
         twice: &mut BTreeMap<(u32, u32), Vec<String>>,
         out: &mut Vec<Diagnostic>,
     ) {
-        let Some(&id) = self.ids.get(&name) else {
+        let Some(&id) = self.ids.get(name.as_str()) else {
             let id = HostId(self.first.len() as u32);
-            self.ids.insert(name.clone(), id);
+            self.ids.insert(Text::from(name.as_str()), id);
             self.names.push(name);
             self.first.push(part);
             return;
@@ -257,7 +262,7 @@ impl HostIndex {
         };
         let mut outside = Vec::new();
         for (member, name) in names.into_iter().enumerate() {
-            let id = self.ids.get(&name).copied();
+            let id = self.ids.get(name.as_str()).copied();
             let in_range = id.is_some_and(|id| self.declaration(id, c) == Some(decl as u32));
             match id.filter(|_| in_range) {
                 // A member block that is a range pairs its own values with

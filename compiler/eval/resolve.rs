@@ -32,7 +32,7 @@ impl NameTable {
         let mut t = NameTable::default();
         for (i, role) in c.roles.iter().enumerate() {
             check_name(role.name, "role", out);
-            t.roles.insert(role.name.node.clone(), RoleId(i as u32));
+            t.roles.insert(role.name.node.to_string(), RoleId(i as u32));
         }
         // Roles and hosts share one namespace, compared without case as
         // the names of hosts are (`E0226`): `Web` beside `web` is a clash.
@@ -40,11 +40,11 @@ impl NameTable {
             .roles
             .iter()
             .enumerate()
-            .map(|(i, r)| (r.name.node.to_ascii_lowercase(), i))
+            .map(|(i, r)| (r.name.node.to_ascii_lowercase().to_string(), i))
             .collect();
         let check = |name: &ast::Name, out: &mut Vec<Diagnostic>| {
             let valid = check_name(name, "host", out);
-            let Some(role) = roles_lower.get(&name.node.to_ascii_lowercase()) else {
+            let Some(role) = roles_lower.get(name.node.to_ascii_lowercase().as_str()) else {
                 return valid;
             };
             out.push(
@@ -122,19 +122,19 @@ impl NameTable {
         let target = match &sel.target {
             ast::SelectorTarget::All(_) => Some(Target::All),
             ast::SelectorTarget::Name(name) => self.named(name, out),
-            ast::SelectorTarget::Union(members, _) => match &**members {
+            ast::SelectorTarget::Union(union) => match &*union.names {
                 [one] => self.named(one, out),
                 _ => self
                     .sets
                     .borrow_mut()
-                    .union(members, &self.names(), out)
+                    .union(&union.names, &self.names(), out)
                     .map(Target::Set),
             },
         };
         Some(Principals {
             user: sel.user.node.clone(),
             target: target.filter(|_| user_ok)?,
-            span: sel.span,
+            span: sel.span(),
         })
     }
 

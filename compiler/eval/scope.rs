@@ -27,23 +27,62 @@ pub(crate) struct RoleRaw<'a> {
 }
 
 /// One declaration of hosts: a `host` block (one host, or a range of
-/// them), or an inventory entry (`import hosts from`).
-#[derive(Debug)]
+/// them), or an inventory entry (`import hosts from`). It points into the
+/// syntax tree rather than copying the block's definitions out: a file of
+/// 100,000 one-line host blocks holds 100,000 of these (40 bytes each).
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct HostRaw<'a> {
     /// The name, or a host range (`compute[01-16]`).
     pub name: &'a ast::Name,
-    pub body: ScopeRaw<'a>,
-    /// The blocks a range's block holds for some of its members.
-    pub members: Vec<HostRaw<'a>>,
+    /// The block's statements (none for an inventory entry).
+    body: &'a [ast::Stmt],
+    /// The index of the module that declares the block.
+    module: u32,
     /// The inventory entry the declaration comes from.
     pub entry: Option<&'a crate::inventory::Entry>,
 }
 
-impl HostRaw<'_> {
+impl<'a> HostRaw<'a> {
     /// True for a range (`host compute[01-16]`), whose block is shared by
     /// its members.
     pub(crate) fn is_range(&self) -> bool {
         self.name.node.contains('[')
+    }
+
+    /// The definitions and files written in the block itself (not in the
+    /// member blocks a range's block holds).
+    pub(crate) fn scope(&self) -> ScopeRaw<'a> {
+        let mut scope = ScopeRaw::default();
+        for stmt in self.body {
+            match stmt {
+                ast::Stmt::Def(def) => scope.defs.push(def),
+                ast::Stmt::File(file) => scope.files.push((file, self.module as usize)),
+                _ => {}
+            }
+        }
+        scope
+    }
+
+    /// The blocks a range's block holds for some of its members (the
+    /// parser admits `host` blocks there only), in source order, each with
+    /// its place among the block's statements.
+    pub(crate) fn members(&self) -> impl Iterator<Item = (usize, HostRaw<'a>)> + 'a {
+        let this = *self;
+        (0..self.body.len()).filter_map(move |at| Some((at, this.member(at)?)))
+    }
+
+    /// The member block at place `at` among the block's statements, found
+    /// at once (a range's block may hold thousands).
+    pub(crate) fn member(&self, at: usize) -> Option<HostRaw<'a>> {
+        match self.body.get(at)? {
+            ast::Stmt::Host(block) => Some(HostRaw {
+                name: &block.name,
+                body: &block.body,
+                module: self.module,
+                entry: None,
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -65,14 +104,13 @@ pub(crate) struct Collected<'a> {
     pub forbids: Vec<&'a ast::TrustDecl>,
 }
 
-/// Which block a statement sits in.
+/// Which block a statement sits in: a host block's definitions and files
+/// are read from the tree when needed ([`HostRaw::scope`]).
 #[derive(Debug, Clone, Copy)]
 enum In {
     Cluster,
     Role(usize),
-    Host(usize),
-    /// The block, inside range `.0`'s block, of some of its members.
-    Member(usize, usize),
+    Host,
 }
 
 impl<'a> Collected<'a> {
@@ -135,6 +173,8 @@ impl<'a> Collected<'a> {
             return;
         }
         self.cluster = Some(decl);
+        let hosts = decl.body.iter().filter(|s| matches!(s, ast::Stmt::Host(_)));
+        self.hosts.reserve_exact(hosts.count());
         for stmt in &decl.body {
             self.stmt(stmt, In::Cluster, index);
         }
@@ -157,37 +197,44 @@ impl<'a> Collected<'a> {
         for entry in &inventory.entries {
             self.hosts.push(HostRaw {
                 name: &entry.name,
-                body: ScopeRaw::default(),
-                members: Vec::new(),
+                body: &[],
+                module: 0,
                 entry: Some(entry),
             });
         }
     }
 
-    fn scope(&mut self, at: In) -> &mut ScopeRaw<'a> {
+    fn scope(&mut self, at: In) -> Option<&mut ScopeRaw<'a>> {
         match at {
-            In::Cluster => &mut self.cluster_scope,
-            In::Role(i) => &mut self.roles[i].body,
-            In::Host(i) => &mut self.hosts[i].body,
-            In::Member(i, j) => &mut self.hosts[i].members[j].body,
+            In::Cluster => Some(&mut self.cluster_scope),
+            In::Role(i) => Some(&mut self.roles[i].body),
+            In::Host => None,
         }
     }
 
     fn stmt(&mut self, stmt: &'a ast::Stmt, at: In, module: usize) {
         match stmt {
-            ast::Stmt::Def(def) => self.scope(at).defs.push(def),
-            ast::Stmt::File(file) => self.scope(at).files.push((file, module)),
+            ast::Stmt::Def(def) => {
+                if let Some(scope) = self.scope(at) {
+                    scope.defs.push(def);
+                }
+            }
+            ast::Stmt::File(file) => {
+                if let Some(scope) = self.scope(at) {
+                    scope.files.push((file, module));
+                }
+            }
             // Selectors name their hosts fully, so a trust written inside a
             // role or host block means the same as at cluster level.
             ast::Stmt::Trust(decl) => self.trusts.push(decl),
             ast::Stmt::Deny(decl) => self.denies.push(decl),
             ast::Stmt::Forbid(decl) => self.forbids.push(decl),
             ast::Stmt::Role(block) => {
-                let i = match self.role_index.get(&block.name.node) {
+                let i = match self.role_index.get(block.name.node.as_str()) {
                     Some(&i) => i,
                     None => {
                         self.role_index
-                            .insert(block.name.node.clone(), self.roles.len());
+                            .insert(block.name.node.to_string(), self.roles.len());
                         self.roles.push(RoleRaw {
                             name: &block.name,
                             body: ScopeRaw::default(),
@@ -200,27 +247,30 @@ impl<'a> Collected<'a> {
                 }
             }
             ast::Stmt::Host(block) => {
-                let raw = HostRaw {
-                    name: &block.name,
-                    body: ScopeRaw::default(),
-                    members: Vec::new(),
-                    entry: None,
-                };
-                // The parser admits a `host` block only in a range's block.
-                let inner_at = match at {
-                    In::Host(i) => {
-                        self.hosts[i].members.push(raw);
-                        In::Member(i, self.hosts[i].members.len() - 1)
-                    }
-                    _ => {
-                        self.hosts.push(raw);
-                        In::Host(self.hosts.len() - 1)
-                    }
-                };
+                // The parser admits a `host` block only in a range's block,
+                // whose members these are ([`HostRaw::members`]).
+                if !matches!(at, In::Host) {
+                    self.hosts.push(HostRaw {
+                        name: &block.name,
+                        body: &block.body,
+                        module: module as u32,
+                        entry: None,
+                    });
+                }
                 for inner in &block.body {
-                    self.stmt(inner, inner_at, module);
+                    self.stmt(inner, In::Host, module);
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A file of 100,000 one-line host blocks holds 100,000 of these: it
+    /// points into the tree rather than copying the block's definitions.
+    #[test]
+    fn a_host_declaration_is_a_few_pointers() {
+        assert_eq!(std::mem::size_of::<super::HostRaw>(), 40);
     }
 }

@@ -42,7 +42,7 @@ pub(crate) fn service_rule(
         );
     }
     let mut rule = ServiceRule {
-        name: decl.name.node.clone(),
+        name: decl.name.node.to_string(),
         module: id,
         when: None,
         validate: Vec::new(),
@@ -101,7 +101,7 @@ fn commands(field: &Field, out: &mut Vec<Diagnostic>) -> Vec<String> {
                 .map_err(|reason| format!("invalid command `{}`: {reason}", text.escape_debug()))
         };
         match problem {
-            Ok(()) => commands.push(text.clone()),
+            Ok(()) => commands.push(text.to_string()),
             Err(message) => out.push(
                 Diagnostic::error(
                     codes::E0221,

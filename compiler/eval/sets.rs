@@ -59,11 +59,11 @@ impl Sets {
         names: &Names,
         out: &mut Vec<Diagnostic>,
     ) -> Option<SetId> {
-        if let Some(&id) = self.by_text.get(&name.node) {
+        if let Some(&id) = self.by_text.get(name.node.as_str()) {
             return Some(id);
         }
         let hosts = self.range_hosts(name, names, out)?;
-        Some(self.intern(name.node.clone(), hosts, Vec::new()))
+        Some(self.intern(name.node.to_string(), hosts, Vec::new()))
     }
 
     fn range_hosts(
@@ -83,7 +83,7 @@ impl Sets {
         let mut hosts = Vec::with_capacity(expanded.len());
         let mut unknown = Vec::new();
         for host in expanded {
-            match names.hosts.get(&host) {
+            match names.hosts.get(host.as_str()) {
                 Some(&id) => hosts.push(id),
                 None => unknown.push(host),
             }
@@ -121,9 +121,9 @@ impl Sets {
                     Some(found) => hosts.extend(found),
                     None => ok = false,
                 }
-            } else if let Some(&h) = names.hosts.get(&member.node) {
+            } else if let Some(&h) = names.hosts.get(member.node.as_str()) {
                 hosts.push(h);
-            } else if let Some(&r) = names.roles.get(&member.node) {
+            } else if let Some(&r) = names.roles.get(member.node.as_str()) {
                 roles.push(r);
             } else {
                 out.push(unknown_host_or_role(member.span, &member.node, names));
@@ -143,7 +143,7 @@ impl Sets {
         self.budget -= expanded.len() as u64;
         let hosts = expanded
             .iter()
-            .filter_map(|h| names.hosts.get(h).copied())
+            .filter_map(|h| names.hosts.get(h.as_str()).copied())
             .collect();
         Some(Target::Set(self.intern(
             text.to_string(),
@@ -184,7 +184,7 @@ impl Sets {
 /// must read, and name hosts of the cluster only. The names all values
 /// expand to are counted against [`MAX_SELECTED_NAMES`] together.
 pub(crate) fn check_range(name: &Name, names: &Names) -> Result<(), Box<Diagnostic>> {
-    if names.good_ranges.borrow().contains(&name.node) {
+    if names.good_ranges.borrow().contains(name.node.as_str()) {
         return Ok(());
     }
     let budget = names.range_budget.get();
@@ -197,7 +197,7 @@ pub(crate) fn check_range(name: &Name, names: &Names) -> Result<(), Box<Diagnost
         .cloned()
         .collect();
     if unknown.is_empty() {
-        names.good_ranges.borrow_mut().insert(name.node.clone());
+        names.good_ranges.borrow_mut().insert(name.node.to_string());
         Ok(())
     } else {
         Err(Box::new(unknown_hosts(name, &unknown, expanded.len())))

@@ -40,7 +40,7 @@ impl Type {
             },
             TypeKind::String => Type::String,
             TypeKind::Enum(variants) => {
-                Type::Enum(variants.iter().map(|v| v.node.clone()).collect())
+                Type::Enum(variants.iter().map(|v| v.node.to_string()).collect())
             }
             TypeKind::List(inner) => Type::List(Box::new(Type::from_ast(inner))),
             TypeKind::Address => Type::Address,

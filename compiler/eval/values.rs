@@ -14,7 +14,7 @@ use crate::syntax::ast::{Expr, ExprKind};
 /// The names values of type `role` and `host_or_role` must resolve to.
 pub(crate) struct Names<'a> {
     pub roles: &'a HashMap<String, RoleId>,
-    pub hosts: &'a HashMap<String, HostId>,
+    pub hosts: &'a HashMap<crate::syntax::ast::Text, HostId>,
     /// How many more "did you mean" searches may run: each one scans every
     /// name, so a file full of unknown names in a huge cluster stays linear.
     pub suggestions: std::cell::Cell<u32>,
@@ -76,7 +76,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         }
         (Type::String, ExprKind::Str(s)) if option == crate::graph::homes::HOMES_OPTION => {
             match crate::graph::homes::home_entry(s) {
-                Ok(_) => Ok(Value::Str(s.clone())),
+                Ok(_) => Ok(Value::Str(s.to_string())),
                 Err((is_user, reason)) => {
                     let code = if is_user { codes::E0212 } else { codes::E0216 };
                     Err(invalid(expr, option, code, "`USER:PATH`", Err(reason))
@@ -86,7 +86,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         }
         (Type::String, ExprKind::Str(s)) => {
             invalid(expr, option, codes::E0224, "string", validate::text(s))
-                .map(|()| Value::Str(s.clone()))
+                .map(|()| Value::Str(s.to_string()))
         }
         (Type::Enum(variants), ExprKind::Ident(_) | ExprKind::Str(_)) => {
             enum_variant(expr, variants, ty, option)
@@ -134,7 +134,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
             "interface name",
             validate::interface(s),
         )
-        .map(|()| Value::Str(s.clone())),
+        .map(|()| Value::Str(s.to_string())),
         (Type::Username, _) => {
             let name = name_of(expr).ok_or_else(wrong)?;
             invalid(
@@ -148,7 +148,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         }
         (Type::Path, ExprKind::Str(s)) => {
             invalid(expr, option, codes::E0216, "path", validate::config_path(s))
-                .map(|()| Value::Str(s.clone()))
+                .map(|()| Value::Str(s.to_string()))
         }
         (Type::FileName, ExprKind::Str(s)) => invalid(
             expr,
@@ -157,7 +157,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
             "file name",
             validate::file_name(s),
         )
-        .map(|()| Value::Str(s.clone())),
+        .map(|()| Value::Str(s.to_string())),
         (Type::Mode, ExprKind::Number(n)) => validate::mode(n).map(Value::Mode).map_err(|reason| {
             Diagnostic::error(
                 codes::E0217,
@@ -181,7 +181,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         (Type::HostOrRole, _) if name_of(expr).is_some_and(super::sets::is_range) => {
             let name = name_of(expr).unwrap_or_default();
             super::sets::check_range(
-                &crate::syntax::ast::Spanned::new(name.to_string(), expr.span),
+                &crate::syntax::ast::Spanned::new(name.into(), expr.span),
                 names,
             )?;
             Ok(Value::Enum(name.to_string()))
@@ -264,7 +264,7 @@ fn enum_variant(
     let ExprKind::Ident(path) = &expr.kind else {
         let mut d = wrong_type(expr, ty, option);
         if let ExprKind::Str(s) = &expr.kind {
-            if variants.contains(s) {
+            if variants.iter().any(|v| v == s) {
                 d = d.with_hint(format!("write enum values bare: `{s}`"));
             }
         }
@@ -403,7 +403,7 @@ pub(crate) fn describe(expr: &Expr) -> String {
         ExprKind::Ident(path) => format!("the name `{}`", path.dotted()),
         ExprKind::Ipv6(a) => format!("the address `{a}`"),
         ExprKind::List(_) => "a list".into(),
-        ExprKind::Not(_) | ExprKind::Binary(..) => "a condition".into(),
+        ExprKind::Not(_) | ExprKind::Binary(_) => "a condition".into(),
     }
 }
 
@@ -450,8 +450,8 @@ pub(crate) fn unknown_host_or_role(span: Span, name: &str, names: &Names) -> Dia
     let known = names
         .roles
         .keys()
-        .chain(names.hosts.keys())
-        .map(String::as_str);
+        .map(String::as_str)
+        .chain(names.hosts.keys().map(|k| k.as_str()));
     match names.suggest(name, known) {
         Some(hint) => d.with_hint(hint),
         None => d.with_hint("name a host or a role of this cluster"),

@@ -137,7 +137,7 @@ pub fn trust_users(cluster: &Cluster) -> Vec<String> {
         .trusts
         .iter()
         .chain(&cluster.denies)
-        .flat_map(|r| [r.from.user.clone(), r.to.user.clone()])
+        .flat_map(|r| [r.from.user.to_string(), r.to.user.to_string()])
         .collect();
     users.insert("root".to_string());
     users.into_iter().collect()

@@ -247,7 +247,8 @@ pub fn keys_dir(cluster_file: &Path) -> PathBuf {
 /// The input stage: reads `dir` (the `keys/` directory beside
 /// `cluster.dsl`, see [`read_keys_dir`]) and reports the hosts that lack
 /// keys their config needs (`W0511`, or `E0511` with `require`), but for
-/// those a step of `build` has yet to make files for ([`steps::pending`]).
+/// those a step of `build` has yet to make files for ([`steps::survey`]),
+/// and refuses a link or special file where a step reads or writes (`E0515`).
 ///
 /// A warning about a file of `keys/` points into it: the file is added to
 /// `sources` (only the files a diagnostic names, so 100,000 good key files
@@ -261,9 +262,11 @@ pub fn read(
     let (keys, mut diagnostics) = read_keys_dir(dir, cluster, sources);
     let templates = Templates::load(cluster);
     let mut wanted = host_key_types_with(cluster, &templates);
-    for host in steps::pending(dir, cluster, &keys) {
-        wanted.remove(&host);
+    let survey = steps::survey(dir, cluster, &keys);
+    for host in &survey.pending {
+        wanted.remove(host);
     }
+    diagnostics.extend(survey.blocked.iter().map(|e| blocked_step(cluster, e)));
     diagnostics.extend(
         missing_keys(cluster, &wanted, &keys, require)
             .map(|d| in_partial_key_files(d, dir, cluster, &wanted, &keys, sources)),
@@ -577,6 +580,18 @@ pub const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
 fn read_key_file(path: &Path) -> std::io::Result<String> {
     let bytes = crate::load::read_regular(path, MAX_KEY_FILE_BYTES, Follow::NoLinks)?;
     String::from_utf8(bytes).map_err(|_| std::io::Error::other("it is not UTF-8 text"))
+}
+
+/// `E0515`: a link or a file that is not regular where a step of `build`
+/// reads or writes in `keys/`; `build` refuses it, so `check` does too.
+fn blocked_step(cluster: &Cluster, error: &steps::StepError) -> Diagnostic {
+    Diagnostic::error(
+        codes::E0515,
+        format!("{error}"),
+        Label::new(cluster.name_span, "keys of this cluster"),
+    )
+    .with_note("a step reads and writes regular files below `keys/` only: a link could make it write elsewhere or read a device, and a FIFO would block it")
+    .with_hint("remove the link or special file; `accord build` makes the file again")
 }
 
 /// `E0513`: a private key file that others may read, refused as ssh

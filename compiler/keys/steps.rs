@@ -111,20 +111,45 @@ pub fn run(dir: &Path, cluster: &Cluster, keys: &Keys) -> Result<Ran, StepError>
     Ok(ran)
 }
 
-/// The hosts for which some step has yet to make a file: `check` does not
-/// count their keys as missing, since `build` will make them.
-pub fn pending(dir: &Path, cluster: &Cluster, keys: &Keys) -> Vec<HostId> {
+/// What `check` needs to know of the steps `build` will run: the hosts for
+/// which some step has yet to make a file (their keys are not counted as
+/// missing, since `build` will make them), and the runs a link or a
+/// special file in `keys/` blocks (`build` would refuse them).
+pub struct Survey {
+    pub pending: Vec<HostId>,
+    pub blocked: Vec<StepError>,
+}
+
+pub fn survey(dir: &Path, cluster: &Cluster, keys: &Keys) -> Survey {
     let Ok(instances) = instances(cluster, keys) else {
-        return Vec::new();
+        return Survey {
+            pending: Vec::new(),
+            blocked: Vec::new(),
+        };
     };
-    let mut hosts: Vec<HostId> = instances
+    let mut pending: Vec<HostId> = instances
         .iter()
         .filter(|i| i.outputs.iter().any(|(_, path)| !dir.join(path).is_file()))
         .filter_map(|i| cluster.host(i.host.as_deref()?))
         .collect();
-    hosts.sort_unstable();
-    hosts.dedup();
-    hosts
+    pending.sort_unstable();
+    pending.dedup();
+    let blocked = instances
+        .iter()
+        .flat_map(|i| {
+            let paths = i.inputs.iter().chain(&i.outputs).map(|(_, path)| path);
+            paths.filter_map(|path| {
+                no_link_on_the_way(dir, path)
+                    .err()
+                    .map(|message| StepError {
+                        step: i.step.clone(),
+                        host: i.host.clone(),
+                        message,
+                    })
+            })
+        })
+        .collect();
+    Survey { pending, blocked }
 }
 
 /// Every run the steps ask for, rendered.

@@ -172,7 +172,7 @@ impl Renderer<'_> {
             if parent.is_some() && !below_reported.insert((first, parent.clone())) {
                 continue;
             }
-            let id = self.cluster.host_index.get(&host).copied();
+            let id = self.cluster.host_index.get(host.as_str()).copied();
             let config = id.map(|h| &*self.cluster.hosts[h.0 as usize].config);
             let at = Collision {
                 path: &path,

@@ -23,6 +23,13 @@ pub(crate) fn bad_cluster_path(path: &str) -> Option<&'static str> {
     if path.starts_with('/') {
         return Some("it is absolute");
     }
+    let first = path.split('/').next().unwrap_or_default();
+    if crate::plan::RESERVED_TOP.contains(&first) || first.starts_with('.') {
+        return Some("accord writes that place itself (`hosts`, `manifests`, `apply`, `archives`, and names starting with `.`)");
+    }
+    if crate::plan::OWN_CLUSTER_FILES.contains(&path) {
+        return Some("accord writes that file itself (`trust.txt`, `cluster.json`)");
+    }
     common_path_problem(path)
 }
 
@@ -168,6 +175,16 @@ mod tests {
         }
         assert!(bad_cluster_path("collect-keys.sh").is_none());
         assert!(bad_cluster_path("../x").is_some());
+        for own in [
+            "apply/a.sh",
+            "hosts/x",
+            ".store",
+            "trust.txt",
+            "cluster.json",
+        ] {
+            assert!(bad_cluster_path(own).is_some(), "{own}");
+        }
+        assert!(bad_cluster_path("apply.sh").is_none());
         assert!(bad_cluster_path("/x").is_some());
     }
 

@@ -119,6 +119,9 @@ impl Renderer<'_> {
     pub(super) fn render_cluster_files(&self) -> (Vec<(String, String, u32)>, Vec<Diagnostic>) {
         let mut diagnostics = Vec::new();
         let mut files = Vec::new();
+        // The rule that wrote each path, to refuse a second file there or
+        // below it where `check` runs (emit refuses them too, unlocated).
+        let mut written: BTreeMap<String, Span> = BTreeMap::new();
         let ctx = self.cluster_context();
         for (index, rule) in self.cluster.emits.iter().enumerate() {
             if is_host_rule(rule)
@@ -131,13 +134,38 @@ impl Renderer<'_> {
             }
             for out in self.render_rule(index, &ctx, Some(&self.cluster.config), &mut diagnostics) {
                 match out.body {
-                    OutBody::File(text) => files.push((out.path, text.to_string(), out.mode)),
+                    OutBody::File(_) if written.contains_key(&out.path) => {
+                        diagnostics.push(cluster_file_collision(
+                            &out.path,
+                            None,
+                            rule.span,
+                            written[&out.path],
+                        ));
+                    }
+                    OutBody::File(text) => {
+                        written.insert(out.path.clone(), rule.span);
+                        files.push((out.path, text.to_string(), out.mode));
+                    }
                     OutBody::Link(_) => diagnostics.push(Diagnostic::error(
                         codes::E0503,
                         format!("cluster file `{}` cannot be a link", out.path),
                         Label::new(rule.span, "this emit rule"),
                     )),
                 }
+            }
+        }
+        for (path, &span) in &written {
+            let parent = path
+                .match_indices('/')
+                .map(|(end, _)| &path[..end])
+                .find(|p| written.contains_key(*p));
+            if let Some(parent) = parent {
+                diagnostics.push(cluster_file_collision(
+                    path,
+                    Some(parent),
+                    span,
+                    written[parent],
+                ));
             }
         }
         (files, diagnostics)
@@ -417,4 +445,23 @@ fn lookup_path(ctx: &BTreeMap<&'static str, Value>, path: &str) -> Option<Value>
 fn backticked(names: &[&str]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
     quoted.join(", ")
+}
+
+/// `E0507` for a cluster file at the path of another (`parent` `None`),
+/// or below another at `parent`.
+fn cluster_file_collision(path: &str, parent: Option<&str>, this: Span, other: Span) -> Diagnostic {
+    let (message, label) = match parent {
+        None => (format!("two cluster files at `{path}`"), "and this one too"),
+        Some(parent) => (
+            format!("the cluster file `{path}` is below the cluster file `{parent}`"),
+            "this one writes a file where a directory is needed",
+        ),
+    };
+    Diagnostic::error(
+        codes::E0507,
+        message,
+        Label::new(this, "this emit rule writes it"),
+    )
+    .with_label(other, label)
+    .with_hint("give each cluster file a path of its own")
 }

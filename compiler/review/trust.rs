@@ -86,6 +86,32 @@ pub struct Declaration {
 impl TrustView {
     /// The view of a compiled cluster.
     pub fn of_cluster(cluster: &Cluster, graph: &TrustGraph, sources: &SourceMap) -> TrustView {
+        let mut view = TrustView::of_graph(cluster, graph, sources);
+        view.addresses = cluster
+            .hosts
+            .iter()
+            .map(|h| {
+                let addresses = h.addresses.iter().map(|a| a.to_string()).collect();
+                (h.name.clone(), addresses)
+            })
+            .collect();
+        view.aliases = cluster
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.aliases.clone()))
+            .collect();
+        view
+    }
+
+    /// The text of `trust.txt` of a compiled cluster: the view without
+    /// each host's addresses and aliases, which the text does not carry
+    /// (two maps of every host, built during render's peak, otherwise).
+    pub fn text_of_cluster(cluster: &Cluster, graph: &TrustGraph, sources: &SourceMap) -> String {
+        TrustView::of_graph(cluster, graph, sources).to_text()
+    }
+
+    /// The view of a compiled cluster's groups, edges and declarations.
+    fn of_graph(cluster: &Cluster, graph: &TrustGraph, sources: &SourceMap) -> TrustView {
         let labels = group_labels(cluster, graph);
         let mut order: Vec<usize> = (0..labels.len()).collect();
         order.sort_by(|a, b| labels[*a].cmp(&labels[*b]));
@@ -139,19 +165,8 @@ impl TrustView {
             groups,
             edges,
             declarations: declarations.list,
-            addresses: cluster
-                .hosts
-                .iter()
-                .map(|h| {
-                    let addresses = h.addresses.iter().map(|a| a.to_string()).collect();
-                    (h.name.clone(), addresses)
-                })
-                .collect(),
-            aliases: cluster
-                .hosts
-                .iter()
-                .map(|h| (h.name.clone(), h.aliases.clone()))
-                .collect(),
+            addresses: BTreeMap::new(),
+            aliases: BTreeMap::new(),
         }
     }
 

@@ -20,22 +20,27 @@ impl<T> Spanned<T> {
     }
 }
 
+/// The text of a name, a path or a literal: up to 24 bytes are held inline
+/// (most names, option paths, numbers, addresses), so a tree of 100,000
+/// hosts or list items is not as many heap allocations as it has strings.
+pub type Text = compact_str::CompactString;
+
 /// A name as written: an identifier (`ralphzilla-b-free`) or a quoted string.
-pub type Name = Spanned<String>;
+pub type Name = Spanned<Text>;
 
 /// A dotted option path such as `ssh.port`, or a single name. Held as its
 /// text, one allocation: a list of 100,000 names is 100,000 paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Path {
     /// The segments joined by `.`, as written without white space.
-    pub text: String,
+    pub text: Text,
     pub span: Span,
 }
 
 impl Path {
     /// The path as `a.b.c`.
     pub fn dotted(&self) -> String {
-        self.text.clone()
+        self.text.to_string()
     }
 
     /// The path's text, borrowed.
@@ -46,6 +51,30 @@ impl Path {
     /// The name, when the path is a single one (`node`, not `ssh.port`).
     pub fn single(&self) -> Option<&str> {
         (!self.text.contains('.')).then_some(self.text.as_str())
+    }
+}
+
+/// A bare identifier or dotted path used as a value (`ssh`, `ssh.port`,
+/// `compute[01-08]`): a [`Path`] without a span of its own, as the
+/// expression's span is its span (an expression stays 48 bytes, and a list
+/// of 100,000 names is 100,000 expressions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ident(pub Text);
+
+impl Ident {
+    /// The path as `a.b.c`.
+    pub fn dotted(&self) -> String {
+        self.0.to_string()
+    }
+
+    /// The text, borrowed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name, when the path is a single one (`node`, not `ssh.port`).
+    pub fn single(&self) -> Option<&str> {
+        (!self.0.contains('.')).then_some(self.0.as_str())
     }
 }
 
@@ -297,7 +326,19 @@ pub enum Arrow {
 pub struct Selector {
     pub user: Name,
     pub target: SelectorTarget,
-    pub span: Span,
+}
+
+impl Selector {
+    /// From the user to the end of the target (held by its parts, not
+    /// again: a file of trust lines holds two selectors a line).
+    pub fn span(&self) -> Span {
+        let end = match &self.target {
+            SelectorTarget::All(span) => *span,
+            SelectorTarget::Name(name) => name.span,
+            SelectorTarget::Union(union) => union.span,
+        };
+        self.user.span.to(end)
+    }
 }
 
 /// The host part of a selector.
@@ -307,10 +348,17 @@ pub enum SelectorTarget {
     All(Span),
     /// A host name, a role name or a host range (`compute[01-08]`).
     Name(Name),
-    /// `{head,compute}`: the union of the hosts each name stands for; the
-    /// span covers the braces. A boxed slice, so a selector is no larger
-    /// than it was before unions (a file of trust lines holds many).
-    Union(Box<[Name]>, Span),
+    /// `{head,compute}`: the union of the hosts each name stands for.
+    /// Boxed, so a selector is no larger than a name (a file of trust
+    /// lines holds many).
+    Union(Box<Union>),
+}
+
+/// The names of a `{head,compute}` union; the span covers the braces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Union {
+    pub names: Box<[Name]>,
+    pub span: Span,
 }
 
 /// `file "/abs/path" { ... }`
@@ -333,22 +381,31 @@ pub struct Expr {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExprKind {
     /// `"text"` with escapes already decoded.
-    Str(String),
+    Str(Text),
     /// Digits and dots as written (`22`, `0644`, `9.2`, `192.168.1.1`): the
     /// option's type decides whether it is an int, an octal mode, a version
     /// or an IPv4 address.
-    Number(String),
+    Number(Text),
     Bool(bool),
     /// A bare identifier or dotted path: an enum value (`ssh`), a role or host
     /// name, or an option reference in a condition (`ssh.port`).
-    Ident(Path),
+    Ident(Ident),
     /// An IPv6 address literal as written (`fd00::1`).
-    Ipv6(String),
+    Ipv6(Text),
     List(Vec<Expr>),
     /// `!e`
     Not(Box<Expr>),
-    /// `a && b`, `a || b`, `a == b`, ...
-    Binary(Box<Expr>, Spanned<BinOp>, Box<Expr>),
+    /// `a && b`, `a || b`, `a == b`, ...: one allocation, so the rare
+    /// condition does not make every expression larger.
+    Binary(Box<Binary>),
+}
+
+/// The operands and operator of [`ExprKind::Binary`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binary {
+    pub left: Expr,
+    pub op: Spanned<BinOp>,
+    pub right: Expr,
 }
 
 /// Binary operators of conditions.
@@ -372,5 +429,27 @@ mod tests {
     fn a_selector_target_is_no_larger_than_a_name() {
         use std::mem::size_of;
         assert_eq!(size_of::<super::SelectorTarget>(), size_of::<super::Name>());
+    }
+
+    /// The tree's size a statement, a list item and a trust line: a file of
+    /// 100,000 of them holds this many bytes each (the memory test of
+    /// `scripts/bench --memory` bounds the whole at 20x the input). Names,
+    /// paths and literals of up to 24 bytes are inline; a condition and a
+    /// union are boxed, being rare.
+    #[test]
+    fn the_tree_nodes_many_files_hold_keep_their_size() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<super::Name>(), 40);
+        assert_eq!(size_of::<super::Expr>(), 48);
+        assert_eq!(size_of::<super::Stmt>(), 120);
+        assert_eq!(size_of::<super::Selector>(), 80);
+        assert_eq!(size_of::<super::TrustDecl>(), 208);
+    }
+
+    /// Names up to 24 bytes take no allocation of their own.
+    #[test]
+    fn a_short_name_is_inline() {
+        let name = super::Text::from("node-000001.cluster.ex");
+        assert!(!name.is_heap_allocated());
     }
 }

@@ -167,7 +167,7 @@ fn shape(line: &str) -> Option<(usize, Shape)> {
         .filter(|t| !matches!(t.tok, Tok::Comment(_) | Tok::Eof))
         .collect();
     let first_word = match toks.first().map(|t| &t.tok) {
-        Some(Tok::Ident(w)) => w.clone(),
+        Some(Tok::Ident(w)) => w.to_string(),
         _ => return None,
     };
     let punct = |t: &Token, p: &'static str| t.tok == Tok::Punct(p);
@@ -461,9 +461,9 @@ fn separator(prev: &Tok, cur: &Tok, in_one_line_block: bool) -> &'static str {
 /// A token as the formatter writes it.
 fn spelling(tok: &Tok) -> String {
     match tok {
-        Tok::Ident(w) => w.clone(),
+        Tok::Ident(w) => w.to_string(),
         Tok::Str(s) => quote(s),
-        Tok::Number(n) | Tok::Ipv6(n) => n.clone(),
+        Tok::Number(n) | Tok::Ipv6(n) => n.to_string(),
         Tok::Punct(p) => (*p).to_string(),
         Tok::Comment(c) => c.clone(),
         Tok::Eof => String::new(),

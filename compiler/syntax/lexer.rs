@@ -10,18 +10,19 @@ use nom::multi::many0;
 use nom::sequence::{pair, preceded};
 use nom::{IResult, Parser};
 
+use super::ast::Text;
 use crate::codes;
 use crate::diagnostic::{Diagnostic, FileId, Label, Span};
 
 /// What a token is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Tok {
-    Ident(String),
+    Ident(Text),
     /// A string literal, escapes decoded.
-    Str(String),
+    Str(Text),
     /// Digits and dots as written.
-    Number(String),
-    Ipv6(String),
+    Number(Text),
+    Ipv6(Text),
     /// Punctuation and operators, as written (`{`, `->`, `<->`, `&&`, ...).
     Punct(&'static str),
     /// `# ...` or `// ...` to the end of the line, as written (kept for
@@ -150,7 +151,7 @@ impl<'t> Lexer<'t> {
                         Err((offset, len, message, hint)) => {
                             let at = start + offset;
                             self.report(lex_error(file, at..at + len, message, hint));
-                            Tok::Str(String::new())
+                            Tok::Str(Text::default())
                         }
                     };
                     (next, Some(tok))
@@ -249,7 +250,7 @@ impl<'t> Lexer<'t> {
             }
         }
         let end = token.end + len;
-        let text = self.text[token.start..end].to_string();
+        let text = Text::from(&self.text[token.start..end]);
         token.tok = match token.tok {
             Tok::Ident(_) => Tok::Ident(text),
             Tok::Ipv6(_) => Tok::Ipv6(text),
@@ -281,7 +282,7 @@ impl<'t> Lexer<'t> {
             return;
         }
         let end = number.end + tail;
-        number.tok = Tok::Number(self.text[number.start..end].to_string());
+        number.tok = Tok::Number(Text::from(&self.text[number.start..end]));
         number.end = end;
         self.rest = &self.rest[tail..];
     }
@@ -380,9 +381,9 @@ fn inside_name<'t>(
 
 fn token(input: &str) -> IResult<&str, Tok> {
     alt((
-        ipv6.map(|s: &str| Tok::Ipv6(s.to_string())),
-        number.map(|s: &str| Tok::Number(s.to_string())),
-        ident.map(|s: &str| Tok::Ident(s.to_string())),
+        ipv6.map(|s: &str| Tok::Ipv6(Text::from(s))),
+        number.map(|s: &str| Tok::Number(Text::from(s))),
+        ident.map(|s: &str| Tok::Ident(Text::from(s))),
         punct,
     ))
     .parse(input)
@@ -439,6 +440,14 @@ fn punct(input: &str) -> IResult<&str, Tok> {
     Ok((rest, Tok::Punct(BANG)))
 }
 
+/// A decoded string literal as [`Text`]: inline when short, else its
+/// buffer without the slack its growth left.
+fn text(decoded: String) -> Text {
+    let mut text = Text::from(decoded);
+    text.shrink_to_fit();
+    text
+}
+
 /// An error inside a string: offset and length from the opening quote,
 /// message and hint.
 type StrError = (usize, usize, &'static str, &'static str);
@@ -456,7 +465,7 @@ fn string_literal(input: &str) -> (&str, Result<Tok, StrError>) {
             '"' => {
                 let result = match bad_escape {
                     Some(error) => Err(error),
-                    None => Ok(Tok::Str(out)),
+                    None => Ok(Tok::Str(text(out))),
                 };
                 return (&input[i + 1..], result);
             }

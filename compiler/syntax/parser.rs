@@ -353,7 +353,7 @@ impl Parser<'_> {
     fn import(&mut self) -> PResult<Import> {
         let start = self.bump();
         let target = match self.peek().clone() {
-            Tok::Str(path) => ImportTarget::Path(Spanned::new(path, self.bump())),
+            Tok::Str(path) => ImportTarget::Path(Spanned::new(path.into(), self.bump())),
             Tok::Ident(w) if w == "hosts" && *self.peek_at(1) == Tok::Ident("from".into()) => {
                 self.bump();
                 self.bump();
@@ -390,7 +390,7 @@ impl Parser<'_> {
             None => None,
         };
         let doc = match self.peek().clone() {
-            Tok::Str(text) => Some(Spanned::new(text, self.bump())),
+            Tok::Str(text) => Some(Spanned::new(text.into(), self.bump())),
             _ => None,
         };
         let end = self.expect_punct(";", "after the option declaration")?;
@@ -631,7 +631,7 @@ impl Parser<'_> {
 
     fn stmt(&mut self, scope: Scope) -> PResult<Stmt> {
         let keyword = match self.peek() {
-            Tok::Ident(w) if STATEMENT_KEYWORDS.contains(&w.as_str()) => Some(w.clone()),
+            Tok::Ident(w) if STATEMENT_KEYWORDS.contains(&w.as_str()) => Some(w.to_string()),
             _ => self.at_declaration().map(|kind| kind.word().to_string()),
         };
         match keyword.as_deref() {
@@ -761,15 +761,7 @@ impl Parser<'_> {
         } else {
             SelectorTarget::Name(self.name("a host or role name, a host range, `{...}` or `*`")?)
         };
-        let end = match &target {
-            SelectorTarget::All(span) | SelectorTarget::Union(_, span) => *span,
-            SelectorTarget::Name(name) => name.span,
-        };
-        Ok(Selector {
-            span: user.span.to(end),
-            user,
-            target,
-        })
+        Ok(Selector { user, target })
     }
 
     /// `{head,compute[01-08],login}`: names, roles and ranges, at least one.
@@ -821,10 +813,10 @@ impl Parser<'_> {
                 ),
             ));
         }
-        Ok(SelectorTarget::Union(
-            names.into_boxed_slice(),
-            open.to(close),
-        ))
+        Ok(SelectorTarget::Union(Box::new(Union {
+            names: names.into_boxed_slice(),
+            span: open.to(close),
+        })))
     }
 
     fn file_decl(&mut self) -> PResult<FileDecl> {
@@ -916,7 +908,7 @@ impl Parser<'_> {
 
     fn string(&mut self, what: &str) -> PResult<Spanned<String>> {
         match self.peek().clone() {
-            Tok::Str(s) => Ok(Spanned::new(s, self.bump())),
+            Tok::Str(s) => Ok(Spanned::new(s.into(), self.bump())),
             _ => Err(self.expected(what, None)),
         }
     }
@@ -1014,13 +1006,13 @@ impl Parser<'_> {
             // A host range as a value (`peers = [compute[01-08]]`).
             Tok::Ident(w) if w.contains('[') => {
                 self.bump();
-                ExprKind::Ident(Path { text: w, span })
+                ExprKind::Ident(Ident(w))
             }
             Tok::Ident(_) => {
                 let path = self.path("a value")?;
                 return Ok(Expr {
                     span: path.span,
-                    kind: ExprKind::Ident(path),
+                    kind: ExprKind::Ident(Ident(path.text)),
                 });
             }
             Tok::Punct("[") => return self.list(),
@@ -1055,7 +1047,7 @@ impl Parser<'_> {
                 }
             };
             let again = match (&mut seen, &item.kind) {
-                (Some(seen), ExprKind::Ident(name)) => !seen.insert(name.text.clone()),
+                (Some(seen), ExprKind::Ident(name)) => !seen.insert(name.0.clone()),
                 _ => false,
             };
             if !again {
@@ -1088,7 +1080,7 @@ impl Parser<'_> {
 fn binary(left: Expr, op: Spanned<BinOp>, right: Expr) -> Expr {
     Expr {
         span: left.span.to(right.span),
-        kind: ExprKind::Binary(Box::new(left), op, Box::new(right)),
+        kind: ExprKind::Binary(Box::new(Binary { left, op, right })),
     }
 }
 
@@ -1202,7 +1194,7 @@ cluster ralphzilla {
             panic!()
         };
         let when = &e.fields[1].value;
-        assert!(matches!(&when.kind, ExprKind::Binary(_, op, _) if op.node == BinOp::And));
+        assert!(matches!(&when.kind, ExprKind::Binary(b) if b.op.node == BinOp::And));
     }
 
     #[test]
@@ -1281,10 +1273,10 @@ cluster c {
         let Stmt::Trust(t) = &cluster.body[1] else {
             panic!()
         };
-        let SelectorTarget::Union(names, _) = &t.from.target else {
+        let SelectorTarget::Union(union) = &t.from.target else {
             panic!("{:?}", t.from.target)
         };
-        let names: Vec<&str> = names.iter().map(|n| n.node.as_str()).collect();
+        let names: Vec<&str> = union.names.iter().map(|n| n.node.as_str()).collect();
         assert_eq!(names, ["head", "compute[01-04]"]);
         assert!(matches!(&t.to.target, SelectorTarget::Name(n) if n.node == "compute[05-08]"));
     }

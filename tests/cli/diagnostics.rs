@@ -56,6 +56,11 @@ const SITUATIONS: &[Situation] = &[
         what: "`keys/a/ssh_host_ed25519_key`, a central private key, with mode 0640",
     },
     Situation {
+        code: "E0515",
+        snapshot: "hostile__hostile-step-output-link",
+        what: "`keys/a/ssh_host_ed25519_key`, where std.ssh's central keys step writes, a symbolic link to `/dev/zero`",
+    },
+    Situation {
         code: "W0512",
         snapshot: "diagnostics__situation-malformed-public-key",
         what: "`keys/a.pub` with a line that is not a public key",

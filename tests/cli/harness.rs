@@ -34,6 +34,16 @@ impl Test {
         }
     }
 
+    /// Another run in the temp dir an earlier run kept.
+    pub fn again(dir: tempfile::TempDir) -> Test {
+        Test {
+            dir,
+            args: Vec::new(),
+            cwd: String::new(),
+            stdin: None,
+        }
+    }
+
     /// Writes `text` to `path` (relative to the temp dir), creating parents.
     pub fn file(self, path: &str, text: &str) -> Test {
         self.bytes(path, text.as_bytes())

@@ -261,3 +261,46 @@ fn central_keys_are_private_under_any_umask() {
     assert_eq!(mode("keys/a"), 0o700);
     assert_eq!(mode("keys/a/ssh_host_ed25519_key"), 0o600);
 }
+
+/// A link or a FIFO where std.ssh's central keys step writes a host's key:
+/// `check` refuses it as `build` does, located (`E0515`), and `build` runs
+/// no step, writes nothing, and never reads the FIFO or the device.
+#[test]
+fn a_link_or_fifo_where_a_step_writes_is_refused_by_check_and_build() {
+    let cluster =
+        format!("import std.ssh;\ncluster c {{\n  ssh.central_keys = true;\n  {HOST}\n}}\n");
+    for name in ["fifo", "link"] {
+        let test = Test::new()
+            .file("cluster.dsl", &cluster)
+            .file("keys/a/.keep", "");
+        let key = test.path().join("keys/a/ssh_host_ed25519_key");
+        if name == "fifo" {
+            mkfifo(&test, "keys/a/ssh_host_ed25519_key");
+        } else {
+            std::os::unix::fs::symlink("/dev/zero", &key).expect("symlink");
+        }
+        let (check, tmp) = test.args("check cluster.dsl").run_within(LIMIT);
+        assert_eq!(check.status, 1, "{name}: {}", check.stderr);
+        assert!(
+            check.stderr.contains("error[E0515]"),
+            "{name}: {}",
+            check.stderr
+        );
+        let (build, tmp) = Test::again(tmp)
+            .args("build cluster.dsl -o out")
+            .run_within(LIMIT);
+        assert_eq!(build.status, 1, "{name}: {}", build.stderr);
+        assert!(
+            build.stderr.contains("error[E0515]"),
+            "{name}: {}",
+            build.stderr
+        );
+        assert!(
+            !tmp.path().join("out").exists(),
+            "{name}: a failed build wrote out/"
+        );
+        let planted = std::fs::symlink_metadata(&key).expect("the planted file stays");
+        assert!(!planted.is_file(), "{name}: the planted file was replaced");
+        insta::assert_snapshot!(format!("hostile-step-output-{name}"), check.stderr);
+    }
+}

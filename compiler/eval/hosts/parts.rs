@@ -79,14 +79,15 @@ impl Builder<'_> {
         if let Some(defs) = self.shared_parts.get(&key) {
             return defs.clone();
         }
-        let raw = &c.hosts[part.decl as usize];
+        let raw = c.hosts[part.decl as usize];
+        // A part's member block is one `ranges::index_hosts` found there.
         let block = match part.nested {
             Part::OWN => raw,
-            nested => &raw.members[nested as usize - 1],
+            nested => raw.member(nested as usize - 1).unwrap_or(raw),
         };
         let defs = match block.entry {
             Some(entry) => self.entry_defs(entry, block.is_range()),
-            None => Rc::new(self.block_defs(block, modules)),
+            None => Rc::new(self.block_defs(&block, modules)),
         };
         if defs.shared {
             self.shared_parts.insert(key, defs.clone());
@@ -106,7 +107,8 @@ impl Builder<'_> {
         let mut defs = ScopeDefs::default();
         let mut elements = Vec::new();
         let mut writes_address = false;
-        for def in &block.body.defs {
+        let scope = block.scope();
+        for def in &scope.defs {
             let path = def.path.as_str();
             writes_address |= matches!(path, "address" | "addresses");
             if shared && ELEMENT_ATTRIBUTES.contains(&path) {
@@ -125,7 +127,7 @@ impl Builder<'_> {
         PartDefs {
             defs,
             elements,
-            files: self.files(&block.body, modules),
+            files: self.files(&scope, modules),
             shared,
             writes_address,
         }
@@ -186,7 +188,7 @@ impl Builder<'_> {
             typed(item, ty, option, &self.names, self.out);
             return None;
         };
-        let written = ast::Spanned::new(text.to_string(), item.span);
+        let written = ast::Spanned::new(ast::Text::from(text), item.span);
         let count = match hostlist::count(text) {
             Ok(count) => count,
             Err(error) => {
@@ -274,7 +276,7 @@ impl Builder<'_> {
         let attr = |name: &str| self.options.index.get(name).copied();
         let (addresses, aliases, roles) = (attr("addresses"), attr("aliases"), attr("roles"));
         if let (Some(option), Some(address)) = (addresses, &entry.address) {
-            let text = address.node.to_string();
+            let text = ast::Text::from(address.node.to_string());
             let kind = if address.node.is_ipv6() {
                 ExprKind::Ipv6(text)
             } else {
@@ -323,11 +325,11 @@ impl Builder<'_> {
     fn attribute_roles(&mut self, entry: &Entry) -> Vec<(Value, Span)> {
         let mut roles = Vec::new();
         for attribute in entry.attributes.iter() {
-            if self.table.roles.contains_key(&attribute.node) {
-                roles.push((Value::Enum(attribute.node.clone()), attribute.span));
+            if self.table.roles.contains_key(attribute.node.as_str()) {
+                roles.push((Value::Enum(attribute.node.to_string()), attribute.span));
                 continue;
             }
-            if !self.near_roles.insert(attribute.node.clone()) {
+            if !self.near_roles.insert(attribute.node.to_string()) {
                 continue;
             }
             let known = self.table.roles.keys().map(String::as_str);
@@ -358,13 +360,11 @@ fn item_text(item: &Expr) -> Option<&str> {
 
 /// `kind` with `text` in place of its own.
 fn with_text(kind: &ExprKind, text: String) -> ExprKind {
+    let text = ast::Text::from(text);
     match kind {
         ExprKind::Number(_) => ExprKind::Number(text),
         ExprKind::Ipv6(_) => ExprKind::Ipv6(text),
-        ExprKind::Ident(path) => ExprKind::Ident(ast::Path {
-            text,
-            span: path.span,
-        }),
+        ExprKind::Ident(_) => ExprKind::Ident(ast::Ident(text)),
         _ => ExprKind::Str(text),
     }
 }
