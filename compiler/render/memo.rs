@@ -154,12 +154,13 @@ pub(super) struct TrackedList {
 
 impl TrackedList {
     /// The list `name` of the context, recording reads when a [`recording`]
-    /// is running. `list` is a list the renderer made.
+    /// is running.
     pub(super) fn value(name: &'static str, list: &Value) -> Value {
-        match list.downcast_object::<Vec<Value>>() {
-            Some(items) => Value::from_object(TrackedList { name, items }),
-            None => unreachable!("the renderer makes `{name}` a list"),
-        }
+        // The renderer makes these lists as vectors: shared, not copied.
+        let items = list.downcast_object::<Vec<Value>>().unwrap_or_else(|| {
+            Arc::new(list.try_iter().map(Iterator::collect).unwrap_or_default())
+        });
+        Value::from_object(TrackedList { name, items })
     }
 }
 

@@ -14,9 +14,9 @@
 //! The modules, in the order a render uses them: `context.rs` builds the
 //! template values once and shares them; `rule.rs` renders one emit rule or
 //! service in a context (and `memo.rs` reuses a class render where the
-//! options and class lists it read agree); `check.rs` refuses what no template may write
-//! (destinations, owners, lines of trust files); `assemble.rs` interns the
-//! contents into the plan and reports collisions. The template environment
+//! options and class lists it read agree); `check.rs` refuses what no
+//! template may write (destinations, owners, lines of trust files);
+//! `assemble.rs` interns the contents into the plan and reports collisions. The template environment
 //! is `crate::template`; `docs/templates.md` documents the context.
 
 mod assemble;
