@@ -9,15 +9,24 @@
 //! the next class with the same trust position and roles reuses the output
 //! when its config agrees with the first on every recorded path.
 //!
+//! The class's own lists (`roles`, and `inbound`, `inbound_users` and
+//! `outbound`, one value per [`super::context::InboundCache`] id) are
+//! [`TrackedList`]s: a render that never reads them (`ssh_config` lists
+//! every peer, whatever the class's role or who may log in to it) is reused
+//! by classes of other roles and trust groups, a million-line render less
+//! per such class in a mesh.
+//!
 //! The record is conservative: enumerating or printing a part of the config
 //! records that whole part, and anything read outside the class's own
-//! config (the `hosts`, `peers` and `cluster` lists) is the same for every
+//! values (the `hosts`, `peers` and `cluster` lists) is the same for every
 //! class. Renders that raised a diagnostic are never reused, so every class
-//! still reports its own findings at its own spans.
+//! still reports its own findings at its own spans. Classes render in
+//! parallel: a class waits for a render of the same rule under way, rather
+//! than render what it may be about to reuse.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, ValueKind};
 use minijinja::Value;
@@ -32,6 +41,8 @@ pub(super) enum Read {
     /// Only whether any option lies under a path: `config.ssh` on the way
     /// to `config.ssh.port` says no more than that.
     Exists(String),
+    /// One of the class's lists (`roles`, `inbound`, ...), by its name.
+    List(&'static str),
 }
 
 /// Everything one render read.
@@ -134,11 +145,59 @@ impl Object for Tracked {
     }
 }
 
+/// One of a class's own lists, recording that a render read it.
+#[derive(Debug)]
+pub(super) struct TrackedList {
+    name: &'static str,
+    items: Arc<Vec<Value>>,
+}
+
+impl TrackedList {
+    /// The list `name` of the context, recording reads when a [`recording`]
+    /// is running.
+    pub(super) fn value(name: &'static str, list: &Value) -> Value {
+        // The renderer makes these lists as vectors: shared, not copied.
+        let items = list.downcast_object::<Vec<Value>>().unwrap_or_else(|| {
+            Arc::new(list.try_iter().map(Iterator::collect).unwrap_or_default())
+        });
+        Value::from_object(TrackedList { name, items })
+    }
+}
+
+impl Object for TrackedList {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        record(|| Read::List(self.name));
+        self.items.get(key.as_usize()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        record(|| Read::List(self.name));
+        Enumerator::Seq(self.items.len())
+    }
+}
+
+/// What a class rule's output may depend on besides its config and what
+/// every class sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Own {
+    /// The [`super::context::InboundCache`] id of `inbound`, `inbound_users`
+    /// and `outbound`.
+    pub inbound: usize,
+    pub roles: Vec<RoleId>,
+}
+
 /// Whether `a` and `b` agree on everything in `reads`.
-pub(super) fn agree(a: &Config, b: &Config, reads: &Reads) -> bool {
+pub(super) fn agree(a: (&Config, &Own), b: (&Config, &Own), reads: &Reads) -> bool {
+    let ((a, own_a), (b, own_b)) = (a, b);
     reads.iter().all(|read| match read {
         Read::Value(path) => under(a, path).eq(under(b, path)),
         Read::Exists(path) => under(a, path).next().is_some() == under(b, path).next().is_some(),
+        Read::List("roles") => own_a.roles == own_b.roles,
+        Read::List(_) => own_a.inbound == own_b.inbound,
     })
 }
 
@@ -158,66 +217,117 @@ fn under<'c>(
         .map(|(name, resolved)| (name, &resolved.value))
 }
 
-/// What a class rule's output depends on besides its config: the rule, the
-/// class's inbound grants (by [`super::context::InboundCache`] id) and roles.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) struct Key {
-    pub rule: usize,
-    pub inbound: usize,
-    pub roles: Vec<RoleId>,
-}
-
 struct Entry<T> {
     config: Arc<Config>,
+    own: Own,
     reads: Reads,
     output: T,
 }
 
-/// Outputs of class rules, each with the config it was rendered for and
-/// the paths it read.
+/// Outputs of class rules, by rule, each with the config and lists it was
+/// rendered for and what it read; and the rules being rendered.
 pub(super) struct Memo<T> {
-    entries: Mutex<HashMap<Key, Vec<Entry<T>>>>,
+    state: Mutex<State<T>>,
+    /// Signalled when a render under way ends.
+    ended: Condvar,
+}
+
+struct State<T> {
+    entries: HashMap<usize, Vec<Entry<T>>>,
+    /// Renders under way, by rule.
+    rendering: HashMap<usize, usize>,
 }
 
 impl<T> Default for Memo<T> {
     fn default() -> Self {
         Memo {
-            entries: Mutex::default(),
+            state: Mutex::new(State {
+                entries: HashMap::new(),
+                rendering: HashMap::new(),
+            }),
+            ended: Condvar::new(),
         }
     }
 }
 
+/// The right to render a rule the memo had no output for; give the output
+/// back with [`Claim::keep`]. Dropped (a render that panicked), it still
+/// wakes the classes waiting for it.
+pub(super) struct Claim<'m, T> {
+    memo: &'m Memo<T>,
+    rule: usize,
+}
+
+impl<T> Claim<'_, T> {
+    /// Remembers `output`, rendered for `config` and `own`, reading `reads`.
+    pub(super) fn keep(self, config: Arc<Config>, own: Own, reads: Reads, output: T) {
+        let mut state = self.memo.lock();
+        state.entries.entry(self.rule).or_default().push(Entry {
+            config,
+            own,
+            reads,
+            output,
+        });
+    }
+}
+
+impl<T> Drop for Claim<'_, T> {
+    fn drop(&mut self) {
+        let mut state = self.memo.lock();
+        if let Some(count) = state.rendering.get_mut(&self.rule) {
+            *count -= 1;
+        }
+        drop(state);
+        self.memo.ended.notify_all();
+    }
+}
+
+impl<T> Memo<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 impl<T: Clone> Memo<T> {
-    /// An output rendered under `key` for a config that agrees with `config`
-    /// on everything that render read.
-    pub(super) fn find(&self, key: &Key, config: &Config) -> Option<T> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(key)?
-            .iter()
-            .find(|e| agree(&e.config, config, &e.reads))
-            .map(|e| e.output.clone())
+    /// An output of `rule` rendered for a config and lists that agree with
+    /// `config` and `own` on everything that render read; else the claim to
+    /// render it. Waits while another class renders the rule: its output
+    /// may serve this class too.
+    pub(super) fn find_or_claim(
+        &self,
+        rule: usize,
+        config: &Config,
+        own: &Own,
+    ) -> Result<T, Claim<'_, T>> {
+        let mut state = self.lock();
+        loop {
+            let found = state.entries.get(&rule).and_then(|entries| {
+                entries
+                    .iter()
+                    .find(|e| agree((&e.config, &e.own), (config, own), &e.reads))
+            });
+            if let Some(entry) = found {
+                return Ok(entry.output.clone());
+            }
+            if state.rendering.get(&rule).copied().unwrap_or(0) == 0 {
+                break;
+            }
+            state = self.ended.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        *state.rendering.entry(rule).or_default() += 1;
+        Err(Claim { memo: self, rule })
     }
 
     /// How many renders of rules that `pick` chooses were kept.
     #[cfg(test)]
     pub(super) fn renders(&self, pick: impl Fn(usize) -> bool) -> usize {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
+        let state = self.lock();
+        state
+            .entries
             .iter()
-            .filter(|(key, _)| pick(key.rule))
+            .filter(|(rule, _)| pick(**rule))
             .map(|(_, list)| list.len())
             .sum()
-    }
-
-    /// Remembers `output`, rendered under `key` for `config`, reading `reads`.
-    pub(super) fn insert(&self, key: Key, config: Arc<Config>, reads: Reads, output: T) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.entry(key).or_default().push(Entry {
-            config,
-            reads,
-            output,
-        });
     }
 }
 
@@ -293,6 +403,47 @@ mod tests {
         env.render_str("{{ config.a }}", minijinja::context! { config })
             .unwrap();
         let ((), reads) = recording(|| ());
+        assert!(reads.is_empty());
+    }
+
+    fn own(inbound: usize, roles: &[u32]) -> Own {
+        Own {
+            inbound,
+            roles: roles.iter().map(|r| RoleId(*r)).collect(),
+        }
+    }
+
+    /// `agree` for two classes with the same lists.
+    fn agree(a: &Config, b: &Config, reads: &Reads) -> bool {
+        super::agree((a, &own(0, &[])), (b, &own(0, &[])), reads)
+    }
+
+    #[test]
+    fn the_lists_of_a_class_count_only_when_read() {
+        let config = config(&[("a", 1)]);
+        let (head, node) = (own(0, &[0]), own(1, &[1]));
+        let lists = |names: &[&'static str]| names.iter().map(|n| Read::List(n)).collect();
+        let both = |reads: &Reads| super::agree((&config, &head), (&config, &node), reads);
+        assert!(both(&Reads::from([Read::Value("a".into())])));
+        assert!(!both(&lists(&["roles"])));
+        assert!(!both(&lists(&["outbound"])));
+        let same_roles = own(1, &[0]);
+        assert!(super::agree(
+            (&config, &head),
+            (&config, &same_roles),
+            &lists(&["roles"])
+        ));
+        let list = TrackedList::value("roles", &Value::from(vec![Value::from("node")]));
+        let (text, reads) = render(
+            "{% for r in roles %}{{ r }}{% endfor %}{{ roles[0] }}",
+            minijinja::context! { roles => list.clone() },
+        );
+        assert_eq!(text, "nodenode");
+        assert_eq!(reads, lists(&["roles"]));
+        let (_, reads) = render(
+            "{{ roles is defined }}",
+            minijinja::context! { roles => list },
+        );
         assert!(reads.is_empty());
     }
 

@@ -14,9 +14,9 @@
 //! The modules, in the order a render uses them: `context.rs` builds the
 //! template values once and shares them; `rule.rs` renders one emit rule or
 //! service in a context (and `memo.rs` reuses a class render where the
-//! options it read agree); `check.rs` refuses what no template may write
-//! (destinations, owners, lines of trust files); `assemble.rs` interns the
-//! contents into the plan and reports collisions. The template environment
+//! options and class lists it read agree); `check.rs` refuses what no
+//! template may write (destinations, owners, lines of trust files);
+//! `assemble.rs` interns the contents into the plan and reports collisions. The template environment
 //! is `crate::template`; `docs/templates.md` documents the context.
 
 mod assemble;
@@ -259,15 +259,20 @@ impl<'a> Renderer<'a> {
         );
         let mut ctx = self.base.clone();
         self.with_tracked_config(&mut ctx, &config);
-        ctx.insert("inbound", inbound.inbound);
-        ctx.insert("inbound_users", inbound.users);
-        ctx.insert("outbound", inbound.outbound);
+        let tracked = memo::TrackedList::value;
+        ctx.insert("inbound", tracked("inbound", &inbound.inbound));
+        ctx.insert("inbound_users", tracked("inbound_users", &inbound.users));
+        ctx.insert("outbound", tracked("outbound", &inbound.outbound));
         let roles: Vec<Value> = host
             .roles
             .iter()
             .map(|r| Value::from(self.cluster.roles[r.0 as usize].name.as_str()))
             .collect();
-        ctx.insert("roles", Value::from(roles));
+        ctx.insert("roles", tracked("roles", &Value::from(roles)));
+        let own = memo::Own {
+            inbound: inbound.id,
+            roles: host.roles.clone(),
+        };
         let mut out = ClassOut {
             outs: Vec::new(),
             host_rules: Vec::new(),
@@ -287,14 +292,9 @@ impl<'a> Renderer<'a> {
                 EmitScope::Cluster => out.cluster_rules.push(index),
                 EmitScope::Host => out.host_rules.push(index),
                 EmitScope::Class => {
-                    let key = memo::Key {
-                        rule: index,
-                        inbound: inbound.id,
-                        roles: host.roles.clone(),
-                    };
                     out.outs.extend(self.render_class_rule(
                         index,
-                        key,
+                        &own,
                         &ctx,
                         &host.config,
                         &mut out.diagnostics,

@@ -74,25 +74,26 @@ impl Renderer<'_> {
         (!failed).then_some(rendered)
     }
 
-    /// Renders a class rule, or reuses the output of a class under the same
-    /// `key` whose config agrees on every option that render read. Renders
+    /// Renders a class rule, or reuses the output of a class whose config
+    /// and lists (`own`) agree on everything that render read. Renders
     /// with diagnostics are not kept, so each class reports its own.
     pub(super) fn render_class_rule(
         &self,
         index: usize,
-        key: memo::Key,
+        own: &memo::Own,
         ctx: &BTreeMap<&'static str, Value>,
         config: &Arc<Config>,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Vec<Out> {
-        if let Some(outs) = self.memo.find(&key, config) {
-            return outs;
-        }
+        let claim = match self.memo.find_or_claim(index, config, own) {
+            Ok(outs) => return outs,
+            Err(claim) => claim,
+        };
         let before = diagnostics.len();
         let (outs, reads) =
             memo::recording(|| self.render_rule(index, ctx, Some(config), diagnostics));
         if diagnostics.len() == before {
-            self.memo.insert(key, config.clone(), reads, outs.clone());
+            claim.keep(config.clone(), own.clone(), reads, outs.clone());
         }
         outs
     }

@@ -1445,6 +1445,7 @@ emit "/probe/a"  { template = "templates/probe/a.j2";  scope = class; }
 emit "/probe/b"  { template = "templates/probe/b.j2";  scope = class; }
 emit "/probe/m"  { template = "templates/probe/m.j2";  scope = class; }
 emit "/probe/in" { template = "templates/probe/in.j2"; scope = class; }
+emit "/probe/roles" { template = "templates/probe/roles.j2"; scope = class; }
 "#;
 
 #[test]
@@ -1462,16 +1463,18 @@ fn classes_reuse_a_render_only_when_the_options_it_read_agree() {
             "templates/probe/in.j2",
             "{% for g in inbound %}{% for h in g.from %}{{ h.name }} {% endfor %}{% endfor %}\n",
         ),
+        ("templates/probe/roles.j2", "{{ roles|join(',') }}\n"),
     ] {
         loader = loader.with_std(path, text);
     }
-    let root = "import std.ssh;\nimport std.probe;\ncluster c {\n  role r { }\n\
+    let root = "import std.ssh;\nimport std.probe;\ncluster c {\n  role r { }\n  role s { }\n\
         host h1 { roles = [r]; address = 10.0.0.1; }\n\
         host h2 { roles = [r]; address = 10.0.0.2; probe.a = 2; }\n\
         host h3 { roles = [r]; address = 10.0.0.3; probe.b = 2; }\n\
         host h4 { roles = [r]; address = 10.0.0.4; probe.m.y = 2; }\n\
         host h5 { roles = [r]; address = 10.0.0.5; probe.a = 2; }\n\
-        trust root@* <-> root@*;\n}\n";
+        host h6 { roles = [s]; address = 10.0.0.6; probe.a = 2; }\n\
+        trust root@* <-> root@*;\n  trust alice@h6 -> alice@h1 oneway;\n}\n";
     let loader = loader.with_file("/c/cluster.dsl", root);
     let c = crate::compile::compile(
         &crate::load::SourcePath::Fs("/c/cluster.dsl".into()),
@@ -1481,30 +1484,38 @@ fn classes_reuse_a_render_only_when_the_options_it_read_agree() {
     assert!(errors.is_empty(), "{errors:#?}");
     let (cluster, graph) = (c.cluster.unwrap(), c.graph.unwrap());
     let renderer = Renderer::new(&cluster, &graph, &Keys::default());
-    // One thread: two threads may both render a rule before either keeps it.
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
-    let rendered = pool.install(|| renderer.render_all());
+    // As many threads as the machine has: a class waits for a render of
+    // the same rule under way, so the count below does not depend on them.
+    let rendered = renderer.render_all();
     let (plan, _) = renderer.assemble(&rendered);
     let text = |host: &str, path: &str| tree(&plan, host)[path].0.clone();
     let expected = [
-        ("h1", "1", "1", "x=1 y=1 "),
-        ("h2", "2", "1", "x=1 y=1 "),
-        ("h3", "1", "2", "x=1 y=1 "),
-        ("h4", "1", "1", "x=1 y=2 "),
-        ("h5", "2", "1", "x=1 y=1 "),
+        ("h1", "1", "1", "x=1 y=1 ", "r"),
+        ("h2", "2", "1", "x=1 y=1 ", "r"),
+        ("h3", "1", "2", "x=1 y=1 ", "r"),
+        ("h4", "1", "1", "x=1 y=2 ", "r"),
+        ("h5", "2", "1", "x=1 y=1 ", "r"),
+        ("h6", "2", "1", "x=1 y=1 ", "s"),
     ];
-    for (host, a, b, m) in expected {
+    for (host, a, b, m, roles) in expected {
         assert_eq!(text(host, "/probe/a"), format!("{a}\n"), "{host}");
         assert_eq!(text(host, "/probe/b"), format!("{b}\n"), "{host}");
         // trim_blocks eats the newline after a closing tag.
         assert_eq!(text(host, "/probe/m"), m, "{host}");
-        assert_eq!(text(host, "/probe/in"), "h1 h2 h3 h4 h5 ", "{host}");
+        // h1 and h6, each alone in its trust group, leave themselves out;
+        // h1 has alice's grant before root's.
+        let inbound = match host {
+            "h1" => "h6 h2 h3 h4 h5 h6 ",
+            "h6" => "h1 h2 h3 h4 h5 ",
+            _ => "h1 h2 h3 h4 h5 h6 ",
+        };
+        assert_eq!(text(host, "/probe/in"), inbound, "{host}");
+        assert_eq!(text(host, "/probe/roles"), format!("{roles}\n"), "{host}");
     }
-    // Five classes (four with own definitions); each rule renders once per
-    // distinct value of what it reads: a 2, b 2, m 2, in 1, not 5 x 4.
+    // Six classes (five with own definitions or another role, h1 and h6
+    // in trust groups of their own); each rule renders once per distinct
+    // value of what it reads: a 2, b 2, m 2, in 3 (the groups), roles 2,
+    // not 6 x 5. h6 reuses h5's `a` and every render that reads no role.
     let probe_rules: BTreeSet<usize> = cluster
         .emits
         .iter()
@@ -1512,7 +1523,10 @@ fn classes_reuse_a_render_only_when_the_options_it_read_agree() {
         .filter(|(_, r)| r.path.starts_with("/probe/"))
         .map(|(i, _)| i)
         .collect();
-    assert_eq!(renderer.memo.renders(|rule| probe_rules.contains(&rule)), 7);
+    assert_eq!(
+        renderer.memo.renders(|rule| probe_rules.contains(&rule)),
+        11
+    );
 }
 
 #[test]
@@ -1585,4 +1599,76 @@ fn hosts_of_a_class_share_their_entries_unless_they_add_their_own() {
     };
     assert!(!keys(&b).is_empty());
     assert_ne!(keys(&b), keys(&c), "each host has its own private keys");
+}
+
+#[test]
+fn trust_lines_writes_what_a_loop_over_all_names_writes() {
+    // Names with and without the domain, aliases, several addresses: the
+    // filter's text is the template loop's, with and without a user.
+    let loop_form = "{% for g in inbound %}{% for h in g.from %}{% for n in h.all_names %}\
+        {{ n }} {{ g.from_user }}\n{% endfor %}{% endfor %}{% endfor %}\
+        {% for g in inbound %}{% for h in g.from %}{% for n in h.all_names %}{{ n }}\n\
+        {% endfor %}{% endfor %}{% endfor %}";
+    let filter_form = "{% for g in inbound %}{{ g.from|trust_lines(g.from_user) }}{% endfor %}\
+        {% for g in inbound %}{{ g.from|trust_lines }}{% endfor %}";
+    let mut loader = MemoryLoader::default().with_std(
+        "probe.dsl",
+        "emit \"/probe/loop\" { template = \"templates/probe/loop.j2\"; scope = class; }\n\
+         emit \"/probe/filter\" { template = \"templates/probe/filter.j2\"; scope = class; }\n",
+    );
+    loader = loader
+        .with_std("templates/probe/loop.j2", loop_form)
+        .with_std("templates/probe/filter.j2", filter_form);
+    let root = "import std.ssh;\nimport std.probe;\ncluster c {\n  domain = \"c.lan\";\n\
+        host h1 { address = 10.0.0.1; aliases = [\"one\", \"first\"]; }\n\
+        host h2 { address = 10.0.0.2; addresses = [fd00::2]; }\n\
+        host h3 { address = 10.0.0.3; }\n\
+        trust root@* <-> root@*;\n  trust alice@h1 -> bob@h3 oneway;\n}\n";
+    let (cluster, graph) = compiled(loader.with_file("/c/cluster.dsl", root));
+    let (plan, diags) = render(&cluster, &graph);
+    assert!(errors(&diags).is_empty(), "{diags:#?}");
+    for host in ["h1", "h2", "h3"] {
+        let t = tree(&plan, host);
+        let written = &t["/probe/filter"].0;
+        assert_eq!(written, &t["/probe/loop"].0, "{host}");
+    }
+    let h3 = &tree(&plan, "h3")["/probe/filter"].0;
+    for line in [
+        "fd00::2 root\n",
+        "first root\n",
+        "h1.c.lan alice\n",
+        "10.0.0.1\n",
+    ] {
+        assert!(h3.contains(line), "{line:?} in {h3}");
+    }
+}
+
+#[test]
+fn trust_lines_takes_other_maps_by_their_all_names() {
+    let env = crate::template::environment(0);
+    let hosts = minijinja::context! { hosts => vec![
+        minijinja::context! { all_names => vec!["a", "a.lan"] },
+        minijinja::context! { all_names => vec!["b"] },
+    ] };
+    let text = env
+        .render_str(
+            "{{ hosts|trust_lines('root') }}{{ hosts|trust_lines }}",
+            hosts,
+        )
+        .unwrap();
+    assert_eq!(text, "a root\na.lan root\nb root\na\na.lan\nb\n");
+    let bad =
+        minijinja::context! { hosts => vec![minijinja::context! { all_names => vec!["a\nb"] }] };
+    let error = env.render_str("{{ hosts|trust_lines }}", bad).unwrap_err();
+    assert!(crate::template::describe(&error).contains("control character"));
+    let error = env
+        .render_str(
+            "{{ hosts|trust_lines }}",
+            minijinja::context! { hosts => vec![1] },
+        )
+        .unwrap_err();
+    assert!(
+        crate::template::describe(&error).contains("host objects"),
+        "{error}"
+    );
 }
