@@ -22,7 +22,10 @@
 //! class. Renders that raised a diagnostic are never reused, so every class
 //! still reports its own findings at its own spans. Classes render in
 //! parallel: a class waits for a render of the same rule under way, rather
-//! than render what it may be about to reuse.
+//! than render what it may be about to reuse. That wait is safe only while
+//! a class render starts no rayon work of its own: a thread waiting in a
+//! nested join could steal another class whose render then waits on the
+//! render suspended below it on the same thread, forever.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
