@@ -259,14 +259,22 @@ impl Renderer<'_> {
         };
         let at = || Label::new(rule.span, "this emit rule");
         if let Some(problem) = problem {
-            diagnostics.push(Diagnostic::error(
-                codes::E0503,
-                format!(
-                    "the destination `{}` is refused: {problem}",
-                    path.escape_debug()
-                ),
-                at(),
-            ));
+            let hint = if host_rule {
+                "make the rule's path render a clean absolute path (no `.`, `..`, empty component or control character), outside `/var/lib/accord`"
+            } else {
+                "give the cluster file a relative path of its own: accord itself writes `hosts/`, `manifests/`, `apply/`, `archives/`, names starting with `.`, `trust.txt` and `cluster.json`"
+            };
+            diagnostics.push(
+                Diagnostic::error(
+                    codes::E0503,
+                    format!(
+                        "the destination `{}` is refused: {problem}",
+                        path.escape_debug()
+                    ),
+                    at(),
+                )
+                .with_hint(hint),
+            );
             return None;
         }
         for (what, name) in [("owner", &owner), ("group", &group)] {
