@@ -29,15 +29,17 @@ pub fn fold<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> String {
 
 /// Like [`fold`], as separate atoms (`["backup", "compute[01-16]", "head"]`).
 pub fn fold_atoms<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Vec<String> {
-    // Folding the 100,000 hosts of a group costs what its atoms hold:
-    // names and digit runs inline ([`Text`]), parts exactly as many.
-    let mut unique: Vec<Text> = names.into_iter().map(|n| Text::from(n.as_ref())).collect();
-    unique.sort_unstable();
-    unique.dedup();
-    let mut atoms: Vec<Atom> = unique.iter().map(|n| Atom::parse(n)).collect();
+    // A million names fold in one pass over borrowed text: the first fold
+    // (of each name's last number) parses no name but the first of each
+    // atom, so the cost is a scan, a hash and a push per name.
+    let mut unique: Vec<S> = names.into_iter().collect();
+    // A stable sort: names usually come sorted, or in a few sorted runs.
+    unique.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+    unique.dedup_by(|a, b| a.as_ref() == b.as_ref());
+    let mut atoms = fold_last_numbers(&unique);
     drop(unique);
     let deepest = atoms.iter().map(Atom::numbers).max().unwrap_or(0);
-    for from_right in 0..deepest {
+    for from_right in 1..deepest {
         atoms = fold_position(atoms, from_right);
     }
     atoms.sort_by_cached_key(Atom::sort_key);
@@ -279,6 +281,59 @@ impl fmt::Display for Atom {
     }
 }
 
+/// The byte range of the last run of digits in `name` that is a number (at
+/// most [`MAX_DIGITS`] long): the numeric part [`Atom::numeric_index`]
+/// finds at 0 places from the right.
+fn last_number(name: &str) -> Option<Range<usize>> {
+    let bytes = name.as_bytes();
+    let mut end = bytes.len();
+    loop {
+        end = bytes[..end].iter().rposition(u8::is_ascii_digit)? + 1;
+        let start = bytes[..end]
+            .iter()
+            .rposition(|b| !b.is_ascii_digit())
+            .map_or(0, |i| i + 1);
+        if end - start <= MAX_DIGITS {
+            return Some(start..end);
+        }
+        end = start;
+    }
+}
+
+/// [`fold_position`] at 0 places from the right over the sorted, distinct
+/// `names`, without making an atom of each: names that differ only in
+/// their last number are grouped by the text around it, and only the first
+/// of each group is parsed.
+fn fold_last_numbers<S: AsRef<str>>(names: &[S]) -> Vec<Atom> {
+    let mut out: Vec<Atom> = Vec::new();
+    // (text before the number, text after it) -> (atom in out, numbers)
+    let mut groups: foldhash::HashMap<(&str, &str), (usize, Vec<&str>)> =
+        foldhash::HashMap::default();
+    for name in names {
+        let name = name.as_ref();
+        let Some(number) = last_number(name) else {
+            out.push(Atom::parse(name));
+            continue;
+        };
+        let key = (&name[..number.start], &name[number.end..]);
+        let digits = &name[number];
+        match groups.get_mut(&key) {
+            Some((_, numbers)) => numbers.push(digits),
+            None => {
+                groups.insert(key, (out.len(), vec![digits]));
+                out.push(Atom::parse(name));
+            }
+        }
+    }
+    for (at, numbers) in groups.into_values() {
+        if numbers.len() > 1 {
+            let index = out[at].numeric_index(0).unwrap_or(0);
+            out[at].parts[index] = Part::Set(ranges(&numbers));
+        }
+    }
+    out
+}
+
 /// Folds atoms that differ only in the numeric part `from_right` places from
 /// the right into one atom with a bracketed set there.
 fn fold_position(atoms: Vec<Atom>, from_right: usize) -> Vec<Atom> {
@@ -316,16 +371,18 @@ fn fold_position(atoms: Vec<Atom>, from_right: usize) -> Vec<Atom> {
 
 /// The fewest ranges that spell exactly `numbers` (digit strings), each
 /// range as wide as its first number.
-fn ranges(numbers: &[Text]) -> Vec<NumRange> {
-    let mut sorted: Vec<(u64, &str)> = numbers
+fn ranges<T: AsRef<str>>(numbers: &[T]) -> Vec<NumRange> {
+    let mut sorted: Vec<(u64, usize)> = numbers
         .iter()
-        .map(|n| (n.parse().unwrap_or(0), n.as_str()))
+        .map(|n| (n.as_ref().parse().unwrap_or(0), n.as_ref().len()))
         .collect();
-    sorted.sort_by_key(|&(value, text)| (value, text.len()));
+    sorted.sort_by_key(|&(value, width)| (value, width));
     let mut out: Vec<NumRange> = Vec::new();
-    for (value, text) in sorted {
+    for (value, width) in sorted {
         if let Some(last) = out.last_mut() {
-            if value == last.hi + 1 && last.show(value) == text {
+            // Digits that spell `value` are `last.show(value)` exactly
+            // when they are as long (both are `value` zero-padded).
+            if value == last.hi + 1 && width == last.width.max(decimal_digits(value)) {
                 last.hi = value;
                 continue;
             }
@@ -333,10 +390,15 @@ fn ranges(numbers: &[Text]) -> Vec<NumRange> {
         out.push(NumRange {
             lo: value,
             hi: value,
-            width: text.len(),
+            width,
         });
     }
     out
+}
+
+/// How many digits `value` has written in decimal.
+fn decimal_digits(value: u64) -> usize {
+    value.checked_ilog10().map_or(1, |log| log as usize + 1)
 }
 
 /// One atom of a hostlist being read: text and ranges, in order.
@@ -612,7 +674,56 @@ mod tests {
         );
     }
 
+    /// The first fold as [`fold_position`] does it, atom by atom.
+    fn first_fold_by_atoms(names: &[String]) -> Vec<String> {
+        let atoms = names.iter().map(|n| Atom::parse(n)).collect();
+        fold_position(atoms, 0)
+            .iter()
+            .map(Atom::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_first_fold_reads_names_as_atoms_do() {
+        let mut names: Vec<String> = [
+            "a1b2",
+            "a1b3",
+            "a2b2",
+            "n1234567890123456789",
+            "n1234567890123456789x7",
+            "n1234567890123456789x8",
+            "x12345678901234567890123456789",
+            "head",
+            "7",
+            "8",
+            "08",
+            "0",
+            "00",
+        ]
+        .map(String::from)
+        .to_vec();
+        names.sort();
+        let fast: Vec<String> = fold_last_numbers(&names)
+            .iter()
+            .map(Atom::to_string)
+            .collect();
+        assert_eq!(fast, first_fold_by_atoms(&names));
+        assert_eq!(
+            fold(&names),
+            "[0,00,7-8,08],a1b[2-3],a2b2,head,n1234567890123456789,n1234567890123456789x[7-8],x12345678901234567890123456789"
+        );
+    }
+
     proptest::proptest! {
+        #[test]
+        fn the_first_fold_matches_the_fold_of_atoms(
+            set in proptest::collection::btree_set("[ab]{0,2}[0-9]{0,3}(-[a-b][0-9]{1,2})?|[0-9]{17,20}[a-b]?[0-9]{0,2}", 0..40)
+        ) {
+            let names: Vec<String> = set.into_iter().filter(|n| !n.is_empty()).collect();
+            let fast: Vec<String> = fold_last_numbers(&names).iter().map(Atom::to_string).collect();
+            proptest::prop_assert_eq!(fast, first_fold_by_atoms(&names));
+        }
+
         #[test]
         fn fold_then_expand_is_the_identity(
             set in proptest::collection::btree_set("[ab]{0,2}[0-9]{0,3}(-[a-b][0-9]{1,2})?", 0..40)

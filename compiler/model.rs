@@ -563,6 +563,9 @@ impl Grammar {
     /// The first line of `text` the grammar refuses: (line number from 1,
     /// the line, why).
     pub fn refused<'t>(&self, text: &'t str) -> Option<(usize, &'t str, String)> {
+        // A long file's lines are mostly alike: a line of a shape that
+        // passed passes (see `AlikeLines` for why that is exact).
+        let mut alike = crate::render::check::AlikeLines::for_text(&self.lines, text);
         text.lines().enumerate().find_map(|(number, line)| {
             let trimmed = line.trim_start();
             if trimmed.is_empty()
@@ -570,7 +573,13 @@ impl Grammar {
             {
                 return None;
             }
+            if alike.as_mut().is_some_and(|alike| alike.passed(line)) {
+                return None;
+            }
             if self.lines.iter().any(|form| form.is_match(line)) {
+                if let Some(alike) = alike.as_mut() {
+                    alike.pass();
+                }
                 return None;
             }
             let reason = self

@@ -20,13 +20,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use minijinja::Value;
 use sha2::{Digest, Sha256};
 
 use super::Keys;
-use crate::model::{Cluster, HostId, StepDecl};
+use crate::model::{Cluster, Config, HostId, StepDecl};
 use crate::template::{
     cluster_value, flat_config, host_value, listening, nested_config, Templates,
 };
@@ -168,8 +169,13 @@ fn instances(cluster: &Cluster, keys: &Keys) -> Result<Vec<Instance>, StepError>
             }
             continue;
         }
+        // Hosts share configs: a condition is weighed once per config.
+        let mut holds: foldhash::HashMap<*const Config, bool> = Default::default();
         for (i, host) in cluster.hosts.iter().enumerate() {
-            if step.when.as_ref().is_none_or(|c| c.holds(&host.config)) {
+            let runs = *holds
+                .entry(Arc::as_ptr(&host.config))
+                .or_insert_with(|| step.when.as_ref().is_none_or(|c| c.holds(&host.config)));
+            if runs {
                 let ctx = context(cluster, Some(HostId(i as u32)), keys);
                 out.extend(expand(step, Some(&host.name), &ctx, &templates)?);
             }

@@ -271,10 +271,10 @@ fn edge_findings(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Finding>) 
         return;
     };
     let by_group = classes_by_group(graph);
-    // (declaration, user) -> the untrusted hosts it makes root elsewhere,
-    // and the classes where it does.
-    let mut untrusted: BTreeMap<(Span, UserId), (BTreeSet<HostId>, BTreeSet<ClassId>)> =
-        BTreeMap::new();
+    // (declaration, user) -> the untrusted hosts it makes root elsewhere
+    // (sorted and made distinct once all are in: a million hosts go in as
+    // a few runs), and the classes where it does.
+    let mut untrusted: BTreeMap<(Span, UserId), (Vec<HostId>, BTreeSet<ClassId>)> = BTreeMap::new();
     for (key, info) in graph.edges() {
         if key.to_user != root {
             continue;
@@ -314,7 +314,9 @@ fn edge_findings(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Finding>) 
             }
         }
     }
-    for ((span, user), (hosts, targets)) in untrusted {
+    for ((span, user), (mut hosts, targets)) in untrusted {
+        hosts.sort();
+        hosts.dedup();
         let user = graph.user_name(user);
         out.extend(untrusted_finding(cluster, span, user, &hosts, &targets));
     }
@@ -331,18 +333,21 @@ fn untrusted_finding(
     cluster: &Cluster,
     span: Span,
     user: &str,
-    hosts: &BTreeSet<HostId>,
+    hosts: &[HostId],
     targets: &BTreeSet<ClassId>,
 ) -> Vec<Finding> {
     let names: Vec<&str> = hosts
         .iter()
         .map(|h| cluster.hosts[h.0 as usize].name.as_str())
         .collect();
-    // Where a scope sets `root_trusted = false` explicitly, say so.
+    // Where a scope sets `root_trusted = false` explicitly, say so (asked
+    // once per config: hosts share them).
+    let mut seen = std::collections::HashSet::new();
     let secondary: Vec<Label> = hosts
         .iter()
-        .filter_map(|h| {
-            let config = &cluster.hosts[h.0 as usize].config;
+        .map(|h| &cluster.hosts[h.0 as usize].config)
+        .filter(|config| seen.insert(std::sync::Arc::as_ptr(config)))
+        .filter_map(|config| {
             config
                 .values
                 .get(ROOT_TRUSTED_OPTION)?

@@ -62,6 +62,98 @@ pub(crate) fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// The shapes of the lines a grammar's patterns accepted in one long
+/// file, so that a line alike to one of them passes without a search: a
+/// million-host `.shosts` holds three million lines but a few dozen
+/// shapes (`node000001 root` and `node000002 root` are one).
+///
+/// A line's shape is its bytes, each replaced by its class: bytes the
+/// patterns never tell apart (every digit, say, where digits only appear
+/// in classes with each other) are one class, so two lines of one shape
+/// are both matched or both not (the classes of regex-automata's NFA of
+/// the same patterns). Only for patterns whose sole assertions are the
+/// `^` and `$` around the whole line: any other (`\b`, a line anchor)
+/// looks beyond the bytes' classes, and every line is searched.
+pub(crate) struct AlikeLines {
+    classes: regex_automata::util::alphabet::ByteClasses,
+    /// The shapes that passed most recently, the latest first: a file
+    /// repeats a few shapes in turn (a host's name, its long name, its
+    /// address), which a look here finds without building the shape.
+    recent: Vec<Box<[u8]>>,
+    passed: foldhash::HashSet<Box<[u8]>>,
+    shape: Vec<u8>,
+}
+
+impl AlikeLines {
+    /// Below this many bytes a file is searched line by line: building
+    /// the classes costs about as much.
+    const FROM_BYTES: usize = 16 * 1024;
+    /// The most shapes remembered (a file of lines all unlike each other
+    /// costs their search, not memory as well).
+    const MAX_SHAPES: usize = 4096;
+    /// How many recent shapes are compared before the set is asked.
+    const RECENT: usize = 4;
+
+    /// For the lines of `text` checked against `patterns` (the grammar's
+    /// line patterns as compiled), when it is long enough to pay off and
+    /// the patterns allow it.
+    pub(crate) fn for_text(patterns: &[regex::Regex], text: &str) -> Option<AlikeLines> {
+        use regex_automata::util::look::{Look, LookSet};
+        if text.len() < Self::FROM_BYTES || patterns.is_empty() {
+            return None;
+        }
+        let sources: Vec<&str> = patterns.iter().map(regex::Regex::as_str).collect();
+        let nfa = regex_automata::nfa::thompson::NFA::new_many(&sources).ok()?;
+        let whole_line = LookSet::singleton(Look::Start).insert(Look::End);
+        if !nfa.look_set_any().subtract(whole_line).is_empty() {
+            return None;
+        }
+        Some(AlikeLines {
+            classes: *nfa.byte_classes(),
+            recent: Vec::new(),
+            passed: foldhash::HashSet::default(),
+            shape: Vec::new(),
+        })
+    }
+
+    /// True when a line of `line`'s shape passed.
+    pub(crate) fn passed(&mut self, line: &str) -> bool {
+        let classes = &self.classes;
+        let alike = |shape: &[u8]| {
+            shape.len() == line.len() && line.bytes().zip(shape).all(|(b, c)| classes.get(b) == *c)
+        };
+        if let Some(at) = self.recent.iter().position(|shape| alike(shape)) {
+            self.recent[..=at].rotate_right(1);
+            return true;
+        }
+        self.shape.clear();
+        self.shape
+            .extend(line.bytes().map(|byte| classes.get(byte)));
+        let passed = self.passed.contains(self.shape.as_slice());
+        if passed {
+            self.remember();
+        }
+        passed
+    }
+
+    /// Records that the patterns accepted the line [`AlikeLines::passed`]
+    /// was last asked about.
+    pub(crate) fn pass(&mut self) {
+        if self.passed.len() < Self::MAX_SHAPES {
+            self.passed.insert(self.shape.as_slice().into());
+        }
+        self.remember();
+    }
+
+    /// Puts the last shape asked about first among the recent ones.
+    fn remember(&mut self) {
+        if self.recent.len() == Self::RECENT {
+            self.recent.pop();
+        }
+        self.recent.insert(0, self.shape.as_slice().into());
+    }
+}
+
 /// How a trust file is written, as [`refused_trust_file`] sees it.
 pub(crate) enum Written<'a> {
     /// Its whole text.
@@ -276,5 +368,109 @@ mod tests {
             assert!(reason.contains(why), "{bad:?}: {reason}");
         }
         assert!(declared.grammar_for("sshd_config").is_none());
+    }
+
+    /// A grammar of `lines` (anchored as evaluation anchors them).
+    fn grammar_of(lines: &[&str]) -> Grammar {
+        Grammar {
+            name: "g".into(),
+            module: crate::model::ModuleId(0),
+            files: vec![".rhosts".into()],
+            comment: "#".into(),
+            lines: lines
+                .iter()
+                .map(|p| regex::Regex::new(&format!("^(?:{p})$")).unwrap())
+                .collect(),
+            form: "G".into(),
+            reasons: vec![(regex::Regex::new("\\+").unwrap(), "a plus".into())],
+            span: crate::diagnostic::Span::new(crate::diagnostic::FileId(0), 0..0),
+        }
+    }
+
+    /// `count` lines `node000001 root`, ... : a file long enough for
+    /// [`AlikeLines`].
+    fn long_file(count: u32) -> String {
+        let mut text = String::from("# a comment\n\n");
+        for i in 1..=count {
+            text += &format!("node{i:06} root\n");
+        }
+        assert!(text.len() >= AlikeLines::FROM_BYTES);
+        text
+    }
+
+    #[test]
+    fn a_long_file_is_refused_where_a_line_by_line_check_refuses_it() {
+        let rhosts = stdlib_grammars().grammar_for(".rhosts").unwrap().clone();
+        // Patterns that tell `5` from other digits, or count them.
+        let counted = grammar_of(&["node0000[0-4][0-9] root", "node[0-9]{6} [a-z]+"]);
+        let refusals = |g: &Grammar, text: &str| {
+            let whole = g
+                .refused(text)
+                .map(|(n, line, why)| (n, line.to_string(), why));
+            // Line by line, each line below the size that shapes pay off.
+            let by_line = text.lines().enumerate().find_map(|(i, line)| {
+                g.refused(line)
+                    .map(|(_, line, why)| (i + 1, line.to_string(), why))
+            });
+            assert_eq!(whole, by_line);
+            whole
+        };
+        let clean = long_file(2000);
+        assert_eq!(refusals(&rhosts, &clean), None);
+        assert_eq!(refusals(&counted, &clean), None);
+        for (bad, at_rhosts, at_counted) in [
+            ("node000001 +oot", true, true),
+            ("+ode000001 root", true, true),
+            ("node0000001 root", false, true),
+            ("node000001 Root", true, true),
+            ("node000001  root", false, true),
+            ("node000001 roots", false, false),
+        ] {
+            let text = format!("{clean}{bad}\n{clean}");
+            let last = |g: &Grammar| refusals(g, &text).map(|(n, line, _)| (n, line));
+            let want = Some((2003, bad.to_string()));
+            assert_eq!(last(&rhosts).is_some(), at_rhosts, "{bad}");
+            assert_eq!(last(&counted).is_some(), at_counted, "{bad}");
+            for found in [last(&rhosts), last(&counted)].into_iter().flatten() {
+                assert_eq!(Some(found), want.clone(), "{bad}");
+            }
+        }
+    }
+
+    #[test]
+    fn alike_lines_are_only_for_whole_line_patterns() {
+        let text = long_file(2000);
+        let whole = grammar_of(&["node[0-9]+ root"]);
+        assert!(AlikeLines::for_text(&whole.lines, &text).is_some());
+        assert!(AlikeLines::for_text(&whole.lines, "node1 root\n").is_none());
+        // A word boundary looks at bytes around it, a multi-line anchor at
+        // line ends: the classes of bytes do not say everything.
+        for pattern in ["node\\b[0-9]+ root", "(?m)node[0-9]+$\\n? root"] {
+            let g = grammar_of(&[pattern]);
+            assert!(AlikeLines::for_text(&g.lines, &text).is_none(), "{pattern}");
+        }
+        // Digits are one class here, `5` one of its own there.
+        let mut alike = AlikeLines::for_text(&whole.lines, &text).unwrap();
+        assert!(!alike.passed("node123 root"));
+        alike.pass();
+        assert!(alike.passed("node456 root"));
+        assert!(!alike.passed("node4567 root"));
+        let counted = grammar_of(&["node[0-4]+ root"]);
+        let mut alike = AlikeLines::for_text(&counted.lines, &text).unwrap();
+        assert!(!alike.passed("node123 root"));
+        alike.pass();
+        assert!(alike.passed("node432 root"));
+        assert!(!alike.passed("node153 root"));
+        // More shapes than the recent ones: the older are still known.
+        let mut alike = AlikeLines::for_text(&whole.lines, &text).unwrap();
+        for digits in 1..=AlikeLines::RECENT + 2 {
+            assert!(!alike.passed(&format!("node{} root", "7".repeat(digits))));
+            alike.pass();
+        }
+        for digits in (1..=AlikeLines::RECENT + 2).rev() {
+            assert!(alike.passed(&format!("node{} root", "3".repeat(digits))));
+        }
+        assert!(!alike.passed("node root"));
+        assert!(!alike.passed("node1 root "));
     }
 }

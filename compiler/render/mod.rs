@@ -120,7 +120,10 @@ struct Renderer<'a> {
     /// Every distinct content rendered so far. Classes that differ only in
     /// config render equal trust files (a 100,000-host `.shosts`): without
     /// the pool, 1,000 such classes would hold 1,000 copies until assembly.
-    pool: std::sync::Mutex<std::collections::HashSet<Arc<str>>>,
+    /// Hashed with foldhash, not SipHash: a million-host cluster pools
+    /// 100 MB of trust files and scripts, hashed on every lookup; what
+    /// tells two contents apart is the set's equality check, not the hash.
+    pool: std::sync::Mutex<foldhash::HashSet<Arc<str>>>,
     /// Inbound grant values, shared by classes of one trust group.
     inbound: InboundCache,
     /// Class-scope outputs, reused by classes that differ only in options
