@@ -20,6 +20,7 @@ use claims::{Claim, Claims, HostNames, Which};
 use parts::PartDefs;
 
 use super::files::{file_spec, Reader, Roots, SOURCE_ROOTS_OPTION};
+use super::index::NameIndex;
 use super::merge::{merge, winners, Conflict, Priority, TypedDef};
 use super::options::{Options, HOST_BLOCK_ONLY};
 use super::ranges::Part;
@@ -84,13 +85,21 @@ struct Attrs {
 /// and those parts (declaration, member block).
 type SharedKey = (Vec<RoleId>, Vec<(u32, u32)>);
 
-/// What hosts with the same roles and nothing of their own share.
-#[derive(Clone)]
 /// What every host with one role list and nothing of its own shares.
+#[derive(Clone)]
 struct RoleMerge {
     config: Arc<Config>,
     files: Arc<Vec<FileSpec>>,
-    paths: Arc<HashMap<String, Span>>,
+    /// `files` by path (positions: no copy of each path).
+    paths: Arc<NameIndex>,
+}
+
+impl RoleMerge {
+    /// Where the class's file at `path` is declared, if it has one.
+    fn declared(&self, path: &str) -> Option<Span> {
+        let at = self.paths.get(path, |i| &self.files[i as usize].path)?;
+        Some(self.files[at as usize].span)
+    }
 }
 
 struct Builder<'a> {
@@ -430,18 +439,21 @@ impl Builder<'_> {
         } else {
             Arc::new(self.config(roles, &[]))
         };
-        let mut files = Vec::new();
-        let mut paths = HashMap::new();
-        let scopes = std::iter::once(&self.cluster_files)
-            .chain(roles.iter().filter_map(|r| self.role_files.get(r)));
+        let scopes = || {
+            std::iter::once(&self.cluster_files)
+                .chain(roles.iter().filter_map(|r| self.role_files.get(r)))
+        };
+        let count = scopes().map(Vec::len).sum();
+        let mut files: Vec<FileSpec> = Vec::with_capacity(count);
+        let mut paths = NameIndex::with_capacity(count);
         let mut duplicates = Vec::new();
-        for spec in scopes.flatten() {
-            match paths.get(&spec.path) {
-                Some(&first) => duplicates.push((spec.path.clone(), spec.span, first)),
-                None => {
-                    paths.insert(spec.path.clone(), spec.span);
-                    files.push(spec.clone());
+        for spec in scopes().flatten() {
+            let at = files.len() as u32;
+            match paths.insert(&spec.path, at, |i| &files[i as usize].path) {
+                Some(first) => {
+                    duplicates.push((spec.path.clone(), spec.span, files[first as usize].span))
                 }
+                None => files.push(spec.clone()),
             }
         }
         for (path, span, first) in duplicates {
@@ -558,10 +570,8 @@ impl Builder<'_> {
         let mut own_paths: HashMap<String, Span> = HashMap::new();
         for spec in own.flatten() {
             let first = class
-                .paths
-                .get(&spec.path)
-                .or_else(|| own_paths.get(spec.path.as_str()))
-                .copied();
+                .declared(&spec.path)
+                .or_else(|| own_paths.get(spec.path.as_str()).copied());
             match first {
                 Some(first) => self.duplicate_file(&spec.path, spec.span, first),
                 None => {
