@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use codespan_reporting::diagnostic as cs;
@@ -311,8 +312,40 @@ pub fn bytes_in_words(bytes: u64) -> String {
     }
 }
 
+/// Pairs of characters `did_you_mean` may compare in one run (under a
+/// second). 200,000 unknown names against 200,000 known ones would take
+/// minutes: past the budget an error comes without a suggestion.
+/// Suggestions are made while evaluating, one after another, so which
+/// errors get one is deterministic.
+static SUGGESTION_BUDGET: AtomicU64 = AtomicU64::new(200_000_000);
+
+/// Longest name (bytes) a suggestion is looked for: no name is a typo of
+/// a name this long, and comparing a 2 MB one with every option took seconds.
+const MAX_SUGGESTED_NAME: usize = 256;
+
+/// Takes `cost` from [`SUGGESTION_BUDGET`]; false (taking nothing) if it
+/// has less left.
+fn take_suggestion_budget(cost: u64) -> bool {
+    SUGGESTION_BUDGET
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            left.checked_sub(cost)
+        })
+        .is_ok()
+}
+
 /// "did you mean `x`?" for the known name closest to `name`, if any is close.
 pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    if name.len() > MAX_SUGGESTED_NAME {
+        return None;
+    }
+    let known: Vec<&str> = known.into_iter().collect();
+    let cost = known
+        .iter()
+        .map(|k| (name.len() as u64 + 1) * (k.len() as u64 + 1))
+        .sum();
+    if !take_suggestion_budget(cost) {
+        return None;
+    }
     // Fewest edits first (a typo is one or two edits); Jaro-Winkler breaks
     // ties and admits longer names that share a prefix.
     let mut best: Option<(usize, f64, &str)> = None;
