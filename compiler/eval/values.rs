@@ -8,12 +8,12 @@ use super::types::Type;
 use super::validate;
 use crate::codes;
 use crate::diagnostic::{did_you_mean, Diagnostic, Label, Span};
-use crate::model::{HostId, RoleId, Value, Version};
+use crate::model::{HostId, Value, Version};
 use crate::syntax::ast::{Expr, ExprKind};
 
 /// The names values of type `role` and `host_or_role` must resolve to.
 pub(crate) struct Names<'a> {
-    pub roles: &'a HashMap<crate::syntax::ast::Text, RoleId>,
+    pub roles: &'a super::resolve::RoleNames,
     pub hosts: &'a HashMap<crate::syntax::ast::Text, HostId>,
     /// How many more "did you mean" searches may run: each one scans every
     /// name, so a file full of unknown names in a huge cluster stays linear.
@@ -52,10 +52,14 @@ pub(crate) fn typed(
 ) -> Option<Value> {
     if let (Type::List(inner), ExprKind::List(items)) = (ty, &expr.kind) {
         let before = out.len();
-        let values: Vec<Value> = items
-            .iter()
-            .filter_map(|item| typed(item, inner, option, names, out))
-            .collect();
+        // Sized up front: `filter_map` would double its way to up to twice
+        // the items of a list of a million names.
+        let mut values = Vec::with_capacity(items.len());
+        values.extend(
+            items
+                .iter()
+                .filter_map(|item| typed(item, inner, option, names, out)),
+        );
         return (out.len() == before).then_some(Value::List(values));
     }
     match scalar(expr, ty, option, names) {
@@ -125,7 +129,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
                     name, expr.span, &what, &reason,
                 ))
             })?;
-            Ok(Value::Enum(name.to_string()))
+            Ok(Value::Enum(name.into()))
         }
         (Type::Interface, ExprKind::Str(s)) => invalid(
             expr,
@@ -144,7 +148,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
                 "user name",
                 validate::username(name),
             )
-            .map(|()| Value::Enum(name.to_string()))
+            .map(|()| Value::Enum(name.into()))
         }
         (Type::Path, ExprKind::Str(s)) => {
             invalid(expr, option, codes::E0216, "path", validate::config_path(s))
@@ -174,7 +178,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         (Type::Role, _) => {
             let name = name_of(expr).ok_or_else(wrong)?;
             match names.roles.get(name) {
-                Some(_) => Ok(Value::Enum(name.to_string())),
+                Some(_) => Ok(Value::Enum(name.into())),
                 None => Err(Box::new(unknown_role(expr.span, name, names))),
             }
         }
@@ -184,12 +188,12 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
                 &crate::syntax::ast::Spanned::new(name.into(), expr.span),
                 names,
             )?;
-            Ok(Value::Enum(name.to_string()))
+            Ok(Value::Enum(name.into()))
         }
         (Type::HostOrRole, _) => {
             let name = name_of(expr).ok_or_else(wrong)?;
             if names.roles.contains_key(name) || names.hosts.contains_key(name) {
-                Ok(Value::Enum(name.to_string()))
+                Ok(Value::Enum(name.into()))
             } else {
                 Err(Box::new(unknown_host_or_role(expr.span, name, names)))
             }
@@ -272,7 +276,7 @@ fn enum_variant(
     };
     let name = path.dotted();
     if variants.contains(&name) {
-        return Ok(Value::Enum(name));
+        return Ok(Value::Enum(name.into()));
     }
     let mut d = Diagnostic::error(
         codes::E0204,
@@ -413,7 +417,7 @@ pub(crate) fn show(value: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Int(i) => i.to_string(),
         Value::Str(s) => format!("{s:?}"),
-        Value::Enum(s) => s.clone(),
+        Value::Enum(s) => s.to_string(),
         Value::Address(a) => a.to_string(),
         Value::Mode(m) => format!("{m:04o}"),
         Value::Version(v) => v.to_string(),
