@@ -115,7 +115,6 @@ impl NameTable {
         Names {
             roles: &self.roles,
             hosts: &self.hosts.ids,
-            suggestions: std::cell::Cell::new(super::values::MAX_SUGGESTIONS),
             range_budget: std::cell::Cell::new(super::sets::MAX_SELECTED_NAMES),
             good_ranges: Default::default(),
         }

@@ -15,30 +15,12 @@ use crate::syntax::ast::{Expr, ExprKind};
 pub(crate) struct Names<'a> {
     pub roles: &'a super::resolve::RoleNames,
     pub hosts: &'a HashMap<crate::syntax::ast::Text, HostId>,
-    /// How many more "did you mean" searches may run: each one scans every
-    /// name, so a file full of unknown names in a huge cluster stays linear.
-    pub suggestions: std::cell::Cell<u32>,
     /// How many more names host ranges in values may expand to
     /// ([`super::sets::MAX_SELECTED_NAMES`] in all).
     pub range_budget: std::cell::Cell<u64>,
     /// Ranges in values already found good: a range written in 10,000 host
     /// blocks is expanded once.
     pub good_ranges: std::cell::RefCell<std::collections::HashSet<String>>,
-}
-
-/// "Did you mean" searches per [`Names`].
-pub(crate) const MAX_SUGGESTIONS: u32 = 64;
-
-impl Names<'_> {
-    /// "did you mean" over `known`, while the budget lasts.
-    fn suggest<'k>(&self, name: &str, known: impl IntoIterator<Item = &'k str>) -> Option<String> {
-        let left = self.suggestions.get();
-        if left == 0 {
-            return None;
-        }
-        self.suggestions.set(left - 1);
-        did_you_mean(name, known)
-    }
 }
 
 /// Types `expr` as a value of `ty` for option `option`. Errors go to `out`;
@@ -435,7 +417,7 @@ pub(crate) fn unknown_role(span: Span, name: &str, names: &Names) -> Diagnostic 
         format!("unknown role `{name}`"),
         Label::new(span, "no role has this name"),
     );
-    match names.suggest(name, names.roles.keys().map(|k| k.as_str())) {
+    match did_you_mean(name, names.roles.keys().map(|k| k.as_str())) {
         Some(hint) => d.with_hint(hint),
         None if names.hosts.contains_key(name) => {
             d.with_hint(format!("`{name}` is a host; `roles` lists roles"))
@@ -456,7 +438,7 @@ pub(crate) fn unknown_host_or_role(span: Span, name: &str, names: &Names) -> Dia
         .keys()
         .map(|k| k.as_str())
         .chain(names.hosts.keys().map(|k| k.as_str()));
-    match names.suggest(name, known) {
+    match did_you_mean(name, known) {
         Some(hint) => d.with_hint(hint),
         None => d.with_hint("name a host or a role of this cluster"),
     }
