@@ -432,6 +432,56 @@ impl Object for HostObject {
     }
 }
 
+/// Lists of hosts by id, kept compactly by their owner (the grants of a
+/// class: one list per grant's `from`), each a list of host objects to
+/// templates only when one reads it.
+pub(crate) trait HostLists: Send + Sync + std::fmt::Debug {
+    /// The host objects, indexed by host id.
+    fn hosts(&self) -> &[Value];
+    /// The ids of list `list`.
+    fn list(&self, list: u32) -> &[HostId];
+}
+
+/// One list of a [`HostLists`] as the template list of its host objects,
+/// made item by item when read: a grant's `from` costs no vector of its
+/// own until a template copies it, and `trust_lines` writes it straight
+/// from the ids.
+#[derive(Debug)]
+pub(crate) struct HostList {
+    lists: Arc<dyn HostLists>,
+    list: u32,
+}
+
+impl HostList {
+    /// The template value of list `list` of `lists`.
+    pub(crate) fn value(lists: Arc<dyn HostLists>, list: u32) -> Value {
+        Value::from_object(HostList { lists, list })
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Value> + '_ {
+        let hosts = self.lists.hosts();
+        self.lists
+            .list(self.list)
+            .iter()
+            .map(move |id| &hosts[id.0 as usize])
+    }
+}
+
+impl Object for HostList {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let id = self.lists.list(self.list).get(key.as_usize()?)?;
+        Some(self.lists.hosts()[id.0 as usize].clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.lists.list(self.list).len())
+    }
+}
+
 /// A host's collected keys as the template list `host.keys`.
 fn key_values(keys: &[crate::keys::HostKey]) -> Value {
     Value::from(
@@ -644,7 +694,15 @@ fn trust_lines_filter(hosts: &Value, user: Option<&str>) -> Result<Value, Error>
     };
     // The renderer's lists of hosts: checked here, then written straight
     // into the output when printed (no copy of a file of a million lines).
-    if let Some(list) = hosts.downcast_object::<Vec<Value>>() {
+    let list = match (
+        hosts.downcast_object::<Vec<Value>>(),
+        hosts.downcast_object::<HostList>(),
+    ) {
+        (Some(list), _) => Some(HostsToWrite::Values(list)),
+        (None, Some(list)) => Some(HostsToWrite::Picked(list)),
+        (None, None) => None,
+    };
+    if let Some(list) = list {
         if list
             .iter()
             .all(|h| h.downcast_object_ref::<HostObject>().is_some())
@@ -686,8 +744,25 @@ fn trust_lines_filter(hosts: &Value, user: Option<&str>) -> Result<Value, Error>
 /// template prints it.
 #[derive(Debug)]
 struct TrustLines {
-    hosts: Arc<Vec<Value>>,
+    hosts: HostsToWrite,
     suffix: String,
+}
+
+/// The hosts `trust_lines` writes: a vector of host objects, or a list
+/// picked by id.
+#[derive(Debug)]
+enum HostsToWrite {
+    Values(Arc<Vec<Value>>),
+    Picked(Arc<HostList>),
+}
+
+impl HostsToWrite {
+    fn iter(&self) -> Box<dyn Iterator<Item = &Value> + '_> {
+        match self {
+            HostsToWrite::Values(list) => Box::new(list.iter()),
+            HostsToWrite::Picked(list) => Box::new(list.iter()),
+        }
+    }
 }
 
 impl Object for TrustLines {

@@ -180,13 +180,14 @@ impl Renderer<'_> {
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Vec<Out> {
         let rule = &self.cluster.emits[index];
-        let items: Vec<Option<Value>> = match &rule.each {
-            None => vec![None],
+        // The items are read one at a time: a list made item by item when
+        // read (`inbound_users`) never stands whole in memory.
+        let items: Box<dyn Iterator<Item = Option<Value>>> = match &rule.each {
+            None => Box::new(std::iter::once(None)),
             Some(each) => match lookup_path(ctx, each) {
-                Some(list) if list.try_iter().is_ok() && list.as_str().is_none() => list
-                    .try_iter()
-                    .map(|it| it.map(Some).collect())
-                    .unwrap_or_default(),
+                Some(list) if list.as_str().is_none() && list.try_iter().is_ok() => {
+                    Box::new(list.try_iter().into_iter().flatten().map(Some))
+                }
                 _ => {
                     let known: Vec<&str> = ctx
                         .keys()
@@ -219,6 +220,8 @@ impl Renderer<'_> {
                 outs.push(out);
             }
         }
+        // Kept until assembly, and copied into the memo: no spare room.
+        outs.shrink_to_fit();
         outs
     }
 
