@@ -325,6 +325,10 @@ pub(crate) struct InboundCache {
     by_key: Mutex<HashMap<(GroupId, String), (usize, Value, Value, Value)>>,
     /// The renderer's host objects, shared by every class's values.
     hosts: OnceLock<Arc<[Value]>>,
+    /// The group of each id.
+    groups: Mutex<Vec<GroupId>>,
+    /// How many classes each trust group has.
+    classes_per_group: OnceLock<HashMap<GroupId, usize>>,
 }
 
 /// The values of one class's inbound grants (and the hosts it logs in to)
@@ -367,6 +371,8 @@ impl InboundCache {
         let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
         let next = by_key.len();
         let (id, inbound, users, outbound) = by_key.entry(key).or_insert_with(|| {
+            let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+            groups.push(group);
             let shared = self.hosts.get_or_init(|| hosts.into()).clone();
             let (inbound, users) = inbound_values(grants, files(), shared, config);
             (next, inbound, users, outbound_value(targets, hosts))
@@ -377,6 +383,22 @@ impl InboundCache {
             users: users.clone(),
             outbound: outbound.clone(),
         }
+    }
+
+    /// Whether the values of `id` belong to one class only: the only
+    /// class of its trust group. No other class can reuse a render that
+    /// read them, so the memo need not keep it (a copy of every
+    /// `.shosts` of a host with 100,000 users).
+    pub(crate) fn of_one_class(&self, id: usize, graph: &crate::graph::TrustGraph) -> bool {
+        let group = self.groups.lock().unwrap_or_else(|e| e.into_inner())[id];
+        let counts = self.classes_per_group.get_or_init(|| {
+            let mut counts = HashMap::new();
+            for class in graph.classes() {
+                *counts.entry(graph.class_group(class)).or_default() += 1;
+            }
+            counts
+        });
+        counts.get(&group).copied().unwrap_or(0) <= 1
     }
 }
 

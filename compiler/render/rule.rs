@@ -92,7 +92,14 @@ impl Renderer<'_> {
         let before = diagnostics.len();
         let (outs, reads) =
             memo::recording(|| self.render_rule(index, ctx, Some(config), diagnostics));
-        if diagnostics.len() == before {
+        // A render that read the class's inbound lists serves only classes
+        // with the same lists (see `memo::agree`): not worth a copy when
+        // no other class has them.
+        let private = reads
+            .iter()
+            .any(|read| matches!(read, memo::Read::List(list) if *list != "roles"))
+            && self.inbound.of_one_class(own.inbound, self.graph);
+        if diagnostics.len() == before && !private {
             claim.keep(config.clone(), own.clone(), reads, outs.clone());
         }
         outs
