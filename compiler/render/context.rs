@@ -373,8 +373,15 @@ impl InboundCache {
         let (id, inbound, users, outbound) = by_key.entry(key).or_insert_with(|| {
             let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
             groups.push(group);
-            let shared = self.hosts.get_or_init(|| hosts.into()).clone();
-            let (inbound, users) = inbound_values(grants, files(), shared, config);
+            let files = files();
+            // The host objects once more (a pointer each), only when a
+            // class has a grant to pick them for.
+            let shared = if grants.is_empty() && files.as_ref().is_none_or(Vec::is_empty) {
+                Arc::from([])
+            } else {
+                self.hosts.get_or_init(|| hosts.into()).clone()
+            };
+            let (inbound, users) = inbound_values(grants, files, shared, config);
             (next, inbound, users, outbound_value(targets, hosts))
         });
         InboundValues {
