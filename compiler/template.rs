@@ -416,7 +416,7 @@ impl Object for HostObject {
             "keys" => self
                 .collected
                 .as_ref()
-                .map_or_else(|| Value::from(Vec::<Value>::new()), |c| c.0.clone()),
+                .map_or_else(no_keys, |c| c.0.clone()),
             "inputs" => self
                 .collected
                 .as_ref()
@@ -480,6 +480,17 @@ impl Object for HostList {
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         Enumerator::Seq(self.lists.list(self.list).len())
     }
+}
+
+/// `host.keys` of a host without collected keys: an empty list, one per
+/// thread, so that `for peer in peers if peer.keys` over a million hosts
+/// without keys makes no list per host nor shares one counter between
+/// threads.
+fn no_keys() -> Value {
+    thread_local! {
+        static EMPTY: Value = Value::from(Vec::<Value>::new());
+    }
+    EMPTY.with(Value::clone)
 }
 
 /// A host's collected keys as the template list `host.keys`.
@@ -675,7 +686,45 @@ pub(crate) fn environment(hosts: usize) -> Environment<'static> {
     env.add_filter("trust_lines", |hosts: Value, user: Option<String>| {
         trust_lines_filter(&hosts, user.as_deref())
     });
+    env.add_filter("config_runs", config_runs_filter);
     env
+}
+
+/// `hosts|config_runs`: the host objects in runs of neighbours that share
+/// one config, each run a map `{config, hosts}`. A template that needs
+/// something of each host's config (its port, its key types) asks once per
+/// run instead of once per host: in a million-host mesh of one config, a
+/// loop over `peers` that read `peer.config` three times a host spent most
+/// of its time there (issue 18).
+fn config_runs_filter(hosts: Value) -> Result<Value, Error> {
+    let mut runs = Vec::new();
+    let mut run: Option<(Arc<Config>, Value, Vec<Value>)> = None;
+    let end = |run: (Arc<Config>, Value, Vec<Value>)| {
+        Value::from_pairs([("config", run.1), ("hosts", Value::from(run.2))])
+    };
+    for host in hosts.try_iter()? {
+        let Some(object) = host.downcast_object_ref::<HostObject>() else {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "config_runs takes host objects",
+            ));
+        };
+        match &mut run {
+            Some((config, _, members)) if Arc::ptr_eq(config, &object.config) => {
+                members.push(host.clone());
+            }
+            _ => {
+                let next = (
+                    object.config.clone(),
+                    object.nested.clone(),
+                    vec![host.clone()],
+                );
+                runs.extend(run.replace(next).map(end));
+            }
+        }
+    }
+    runs.extend(run.map(end));
+    Ok(Value::from(runs))
 }
 
 /// `hosts|trust_lines(user)`: one line per name and address of each host
@@ -852,6 +901,44 @@ mod tests {
         assert_eq!(said.failed_at.as_deref(), Some("p"));
         let (_, said) = listening(|| env.render_str("plain", ()));
         assert!(said.warnings.is_empty() && said.failed_at.is_none());
+    }
+
+    /// `config_runs` groups neighbours with one config, keeps the order,
+    /// and refuses what is not a host object.
+    #[test]
+    fn config_runs_group_neighbours_that_share_a_config() {
+        let text = "cluster c {\n  role odd { ssh_port = 2; }\n\
+                    host h1 { address = 10.0.0.1; }\n\
+                    host h2 { roles = [odd]; address = 10.0.0.2; }\n\
+                    host h3 { roles = [odd]; address = 10.0.0.3; }\n\
+                    host h4 { address = 10.0.0.4; }\n}\n\
+                    option ssh_port : int = 1 \"a test option\";\n";
+        let loader = crate::load::MemoryLoader::default().with_file("/c/cluster.dsl", text);
+        let compiled = crate::compile::compile(
+            &crate::load::SourcePath::Fs("/c/cluster.dsl".into()),
+            &loader.with_real_stdlib(),
+        );
+        let cluster = compiled.cluster.expect("a cluster");
+        let keys = Keys::default();
+        let hosts: Vec<Value> = (0..cluster.hosts.len() as u32)
+            .map(|i| {
+                let config = nested_config(&cluster.hosts[i as usize].config);
+                host_value(&cluster, HostId(i), &keys, &config)
+            })
+            .collect();
+        let env = environment(0);
+        let render = |template: &str| {
+            env.render_str(template, minijinja::context! { hosts => hosts.clone() })
+        };
+        // Each host object above has a config value of its own, but h2 and
+        // h3 share one `Config`: runs follow the model's configs.
+        assert_eq!(
+            render("{% for r in hosts|config_runs %}{{ r.config.ssh_port }}:{{ r.hosts|map(attribute='name')|join(',') }} {% endfor %}")
+                .unwrap(),
+            "1:h1 2:h2,h3 1:h4 "
+        );
+        assert_eq!(render("{{ []|config_runs|length }}").unwrap(), "0");
+        assert!(render("{{ ['h1']|config_runs }}").is_err());
     }
 
     /// `cluster.roles` made when read lists, indexes, filters and counts as
