@@ -7,6 +7,8 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use codespan_reporting::diagnostic as cs;
 use codespan_reporting::files::{self, SimpleFiles};
@@ -58,6 +60,38 @@ impl Span {
 pub struct SourceFile {
     pub name: String,
     pub text: String,
+    /// Built on the first location asked of this file: rendering 50,000
+    /// diagnostics once rescanned the text up to each one (quadratic).
+    lines: OnceLock<LineIndex>,
+}
+
+/// Where each line of a file starts, and whether the file is ASCII (then a
+/// column is a byte difference, not a count of characters along the line).
+#[derive(Debug, Clone)]
+struct LineIndex {
+    starts: Vec<u32>,
+    ascii: bool,
+}
+
+impl SourceFile {
+    fn lines(&self) -> &LineIndex {
+        self.lines.get_or_init(|| LineIndex {
+            starts: files::line_starts(&self.text).map(|s| s as u32).collect(),
+            ascii: self.text.is_ascii(),
+        })
+    }
+
+    /// The zero-based line holding byte `offset`, and its byte range
+    /// (without the newline).
+    fn line_at(&self, offset: usize) -> (usize, Range<usize>) {
+        let starts = &self.lines().starts;
+        let line = starts.partition_point(|&s| s as usize <= offset).max(1) - 1;
+        let start = starts[line] as usize;
+        let end = starts
+            .get(line + 1)
+            .map_or(self.text.len(), |&next| next as usize - 1);
+        (line, start..end)
+    }
 }
 
 /// Every source file of one run, so diagnostics can be rendered with context.
@@ -72,6 +106,7 @@ impl SourceMap {
         self.files.push(SourceFile {
             name: name.into(),
             text: text.into(),
+            lines: OnceLock::new(),
         });
         FileId(self.files.len() as u32 - 1)
     }
@@ -99,13 +134,22 @@ impl SourceMap {
 
     /// One-based line and column of a byte offset.
     pub fn line_col(&self, file: FileId, offset: u32) -> (usize, usize) {
-        let text = &self.get(file).text;
-        let offset = (offset as usize).min(text.len());
-        let before = &text[..floor_char_boundary(text, offset)];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = before[line_start..].chars().count() + 1;
-        (line, col)
+        let source = self.get(file);
+        let text = &source.text;
+        let offset = floor_char_boundary(text, (offset as usize).min(text.len()));
+        let (line, range) = source.line_at(offset);
+        let col = if source.lines().ascii {
+            offset - range.start
+        } else {
+            text[range.start..offset].chars().count()
+        };
+        (line + 1, col + 1)
+    }
+
+    /// `file:line:col` of the start of `span`, as outputs name a place.
+    pub fn location(&self, span: Span) -> String {
+        let (line, col) = self.line_col(span.file, span.start);
+        format!("{}:{line}:{col}", self.get(span.file).name)
     }
 
     /// All files, in load order.
@@ -268,8 +312,40 @@ pub fn bytes_in_words(bytes: u64) -> String {
     }
 }
 
+/// Pairs of characters `did_you_mean` may compare in one run (under a
+/// second). 200,000 unknown names against 200,000 known ones would take
+/// minutes: past the budget an error comes without a suggestion.
+/// Suggestions are made while evaluating, one after another, so which
+/// errors get one is deterministic.
+static SUGGESTION_BUDGET: AtomicU64 = AtomicU64::new(200_000_000);
+
+/// Longest name (bytes) a suggestion is looked for: no name is a typo of
+/// a name this long, and comparing a 2 MB one with every option took seconds.
+const MAX_SUGGESTED_NAME: usize = 256;
+
+/// Takes `cost` from [`SUGGESTION_BUDGET`]; false (taking nothing) if it
+/// has less left.
+fn take_suggestion_budget(cost: u64) -> bool {
+    SUGGESTION_BUDGET
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            left.checked_sub(cost)
+        })
+        .is_ok()
+}
+
 /// "did you mean `x`?" for the known name closest to `name`, if any is close.
 pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    if name.len() > MAX_SUGGESTED_NAME {
+        return None;
+    }
+    let known: Vec<&str> = known.into_iter().collect();
+    let cost = known
+        .iter()
+        .map(|k| (name.len() as u64 + 1) * (k.len() as u64 + 1))
+        .sum();
+    if !take_suggestion_budget(cost) {
+        return None;
+    }
     // Fewest edits first (a typo is one or two edits); Jaro-Winkler breaks
     // ties and admits longer names that share a prefix.
     let mut best: Option<(usize, f64, &str)> = None;
@@ -397,18 +473,10 @@ fn on_a_long_line(sources: &SourceMap, d: &Diagnostic) -> bool {
             let Some(file) = sources.files().get(label.span.file.0 as usize) else {
                 return false;
             };
-            let text = file.text.as_bytes();
-            let at = (label.span.start as usize).min(text.len());
-            let end = (label.span.end as usize).min(text.len());
-            let start = text[..at]
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |i| i + 1);
-            let stop = text[end..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(text.len(), |i| end + i);
-            stop - start > MAX_SHOWN_LINE
+            let len = file.text.len();
+            let (_, first) = file.line_at((label.span.start as usize).min(len));
+            let (_, last) = file.line_at((label.span.end as usize).min(len));
+            last.end - first.start > MAX_SHOWN_LINE
         })
 }
 
@@ -481,10 +549,7 @@ fn severity_word(severity: Severity) -> &'static str {
 /// `file:line:col: error[CODE]: message`, and each other place the
 /// diagnostic names (the other definition of a conflict) on the same line.
 fn render_short(sources: &SourceMap, d: &Diagnostic) -> String {
-    let place = |span: Span| {
-        let (line, col) = sources.line_col(span.file, span.start);
-        format!("{}:{line}:{col}", sources.get(span.file).name)
-    };
+    let place = |span: Span| sources.location(span);
     let mut text = format!(
         "{}: {}[{}]: {}",
         place(d.primary.span),
@@ -547,6 +612,42 @@ mod tests {
         let (sources, id) = one_file();
         assert_eq!(sources.line_col(id, 0), (1, 1));
         assert_eq!(sources.line_col(id, 14), (2, 3));
+    }
+
+    #[test]
+    fn line_col_counts_characters_ends_and_offsets_past_the_end() {
+        let mut sources = SourceMap::default();
+        let id = sources.add("u.dsl", "é = 1;\nab\n");
+        // `é` is two bytes and one column: `=` at offset 3 is column 3.
+        assert_eq!(sources.line_col(id, 3), (1, 3));
+        // Inside a character: its first byte's column.
+        assert_eq!(sources.line_col(id, 1), (1, 1));
+        assert_eq!(sources.line_col(id, 7), (1, 7), "the newline ends line 1");
+        assert_eq!(sources.line_col(id, 9), (2, 2));
+        assert_eq!(sources.line_col(id, 11), (3, 1), "after the last newline");
+        assert_eq!(sources.line_col(id, 500), (3, 1), "clamped to the end");
+        let span = Span::new(id, 9..10);
+        assert_eq!(sources.location(span), "u.dsl:2:2");
+    }
+
+    #[test]
+    fn many_diagnostics_on_one_long_line_are_located_without_the_line() {
+        let mut sources = SourceMap::default();
+        let line = "a,".repeat(MAX_SHOWN_LINE);
+        let id = sources.add("long.dsl", format!("x\n{line}\ny\n"));
+        let at = |start: usize| {
+            Diagnostic::error(
+                codes::E0001,
+                "m",
+                Label::new(Span::new(id, start..start + 1), "here"),
+            )
+        };
+        let diagnostics: Vec<Diagnostic> = (0..50).map(|i| at(2 + 2 * i)).collect();
+        let out = render(&sources, &diagnostics, MessageFormat::Human, false);
+        assert_eq!(out.matches("line not shown").count(), 50, "{out}");
+        assert!(out.contains("long.dsl:2:99 (line not shown"), "{out}");
+        let short_line = render(&sources, &[at(0)], MessageFormat::Human, false);
+        assert!(!short_line.contains("line not shown"), "{short_line}");
     }
 
     #[test]

@@ -3,14 +3,8 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::diagnostic::{SourceMap, Span};
+use crate::diagnostic::SourceMap;
 use crate::model::{Cluster, Config, Host, PeerRef, Principals, Target, TrustRule};
-
-/// `file:line:col` of a span's start.
-pub(crate) fn location(sources: &SourceMap, span: Span) -> String {
-    let (line, col) = sources.line_col(span.file, span.start);
-    format!("{}:{line}:{col}", sources.get(span.file).name)
-}
 
 /// The resolved cluster as a build writes it (`cluster.json`): like
 /// [`to_json`], but each distinct host configuration is written once under
@@ -65,7 +59,7 @@ pub(crate) fn config_json(config: &Config, sources: &SourceMap) -> Json {
             json!({
                 "value": resolved.value,
                 "priority": resolved.priority,
-                "defined_at": resolved.defined_at.iter().map(|s| location(sources, *s)).collect::<Vec<_>>(),
+                "defined_at": resolved.defined_at.iter().map(|s| sources.location(*s)).collect::<Vec<_>>(),
             }),
         );
     }
@@ -91,6 +85,6 @@ pub(crate) fn rule(cluster: &Cluster, sources: &SourceMap, t: &TrustRule) -> Jso
         "to": principals(cluster, &t.to),
         "both_ways": t.both_ways,
         "oneway": t.oneway,
-        "at": location(sources, t.span),
+        "at": sources.location(t.span),
     })
 }

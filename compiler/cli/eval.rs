@@ -13,7 +13,7 @@ use serde_json::{json, Value as Json};
 use super::{plain_error, Common};
 use crate::diagnostic::{did_you_mean, SourceMap};
 use crate::model::{Cluster, Host, TrustRule};
-use crate::model_json::{config_json, host_json, location, rule};
+use crate::model_json::{config_json, host_json, rule};
 
 /// Arguments of `accord eval`.
 #[derive(Debug, Args)]
@@ -176,7 +176,7 @@ fn write_host_listing(out: &mut impl Write, host: &Host, sources: &SourceMap) ->
     for (path, resolved) in &host.config.values {
         let value = serde_json::to_string(&resolved.value).unwrap_or_default();
         let origin = match resolved.defined_at.first() {
-            Some(span) => location(sources, *span),
+            Some(span) => sources.location(*span),
             None => "default".into(),
         };
         writeln!(out, "  {path} = {value}  # {origin}")?;

@@ -12,7 +12,7 @@ use serde_json::{json, Value as Json};
 use super::plain_error;
 use crate::diagnostic::{did_you_mean, SourceMap};
 use crate::model::{Cluster, Host, OptionInfo, Resolved};
-use crate::model_json::{location, target_name};
+use crate::model_json::target_name;
 
 /// Host attributes: options of `std.core` that are fields of the host, not
 /// values of its config.
@@ -129,7 +129,7 @@ impl<'a> Answer<'a> {
                 let declared = cluster
                     .declared_at(id)
                     .iter()
-                    .map(|s| location(sources, *s))
+                    .map(|s| sources.location(*s))
                     .collect();
                 (Some(value), declared, None)
             }
@@ -140,7 +140,7 @@ impl<'a> Answer<'a> {
                     defined_at,
                 }) => (
                     Some(json!(value)),
-                    defined_at.iter().map(|s| location(sources, *s)).collect(),
+                    defined_at.iter().map(|s| sources.location(*s)).collect(),
                     Some(*priority),
                 ),
                 None => (None, Vec::new(), None),

@@ -130,11 +130,7 @@ impl Cx<'_> {
 
     /// `file:line:col  text`, indented.
     fn line(&self, span: Span, what: &str) -> String {
-        let (line, col) = self.sources.line_col(span.file, span.start);
-        format!(
-            "  {}:{line}:{col}  {what}\n",
-            self.sources.get(span.file).name
-        )
+        format!("  {}  {what}\n", self.sources.location(span))
     }
 
     /// The declaration's source with white space collapsed.

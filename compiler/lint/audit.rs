@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{host_list, Acknowledged};
-use crate::diagnostic::{Diagnostic, SourceMap, Span};
+use crate::diagnostic::{Diagnostic, SourceMap};
 use crate::graph::{ClassId, GroupId, TrustGraph, UserId};
 use crate::model::TRANSPORT_OPTION;
 use crate::model::{Cluster, Config, HostId, Value};
@@ -144,25 +144,19 @@ pub fn build(
             .map(|d| Finding {
                 code: d.code.to_string(),
                 message: d.message.clone(),
-                at: location(sources, d.primary.span),
+                at: sources.location(d.primary.span),
             })
             .collect(),
         acknowledged: super::acknowledged(cluster, graph)
             .into_iter()
             .map(|lint| AcknowledgedEntry {
-                at: location(sources, lint.span),
+                at: sources.location(lint.span),
                 lint,
             })
             .collect(),
         firewall: firewall(cluster, graph),
         chains_skipped: !chains,
     }
-}
-
-/// `file:line:col` of a span.
-fn location(sources: &SourceMap, span: Span) -> String {
-    let (line, col) = sources.line_col(span.file, span.start);
-    format!("{}:{line}:{col}", sources.get(span.file).name)
 }
 
 fn hosts(cluster: &Cluster, members: &[HostId]) -> Hosts {
@@ -359,7 +353,7 @@ fn oneway(cluster: &Cluster, graph: &TrustGraph, sources: &SourceMap) -> Vec<One
                 from: group_hosts(cluster, graph, key.from),
                 to_user: graph.user_name(key.to_user).to_string(),
                 to: group_hosts(cluster, graph, key.to),
-                declared_at: location(sources, span),
+                declared_at: sources.location(span),
                 declaration: sources.snippet(span).to_string(),
             }
         })

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
-use crate::diagnostic::{SourceMap, Span};
+use crate::diagnostic::SourceMap;
 use crate::graph::{Source, TrustGraph};
 use crate::hostlist;
 use crate::model::{Cluster, TrustRule};
@@ -317,12 +317,6 @@ impl Declarations {
     }
 }
 
-/// `file:line:col` of a span.
-pub fn location(sources: &SourceMap, span: Span) -> String {
-    let (line, col) = sources.line_col(span.file, span.start);
-    format!("{}:{line}:{col}", sources.get(span.file).name)
-}
-
 /// A trust, deny or forbid rule in canonical form: `trust a@b <-> c@d oneway;`.
 pub fn rule_text(cluster: &Cluster, kind: &str, rule: &TrustRule) -> String {
     let oneway = if rule.oneway { " oneway" } else { "" };
@@ -337,7 +331,7 @@ fn rule_declaration(
 ) -> Declaration {
     Declaration {
         text: rule_text(cluster, kind, rule),
-        at: Some(location(sources, rule.span)),
+        at: Some(sources.location(rule.span)),
     }
 }
 
@@ -369,7 +363,7 @@ fn source_declaration(
             };
             Declaration {
                 text: format!("peers [{target}] of {scope}"),
-                at: Some(location(sources, peer.span)),
+                at: Some(sources.location(peer.span)),
             }
         }
     }

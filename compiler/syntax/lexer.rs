@@ -409,18 +409,31 @@ fn number(input: &str) -> IResult<&str, &str> {
     recognize((opt(char('-')), digit1, many0(preceded(char('.'), digit1)))).parse(input)
 }
 
+/// Characters of the longest IPv6 address text: six groups of four hex
+/// digits and an IPv4 address (`ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`).
+const IPV6_LONGEST: usize = 45;
+
 /// An IPv6 literal: hex digits, colons and dots with at least two colons,
 /// and a `%zone` after them if any. It need not be a valid address: the
 /// evaluator says what is wrong with `fd00::1::2` (`E0225`), which beats a
 /// parse error about a missing `;`.
 fn ipv6(input: &str) -> IResult<&str, &str> {
-    let (rest, text) = take_while1(|c: char| c.is_ascii_hexdigit() || c == ':' || c == '.')(input)?;
-    if text.matches(':').count() < 2 {
+    let address_char = |c: char| c.is_ascii_hexdigit() || c == ':' || c == '.';
+    // An address's two colons come within its longest text: looking no
+    // further keeps a run like `a.a.a.a...` (hex digits and dots) from being
+    // rescanned to its end at each of its tokens, quadratic in its length.
+    let head = input
+        .char_indices()
+        .take_while(|&(i, c)| i <= IPV6_LONGEST && address_char(c))
+        .filter(|&(_, c)| c == ':')
+        .count();
+    if head < 2 {
         return Err(nom::Err::Error(nom::error::Error::new(
             input,
             nom::error::ErrorKind::Verify,
         )));
     }
+    let (rest, text) = take_while1(address_char)(input)?;
     let zone = rest.strip_prefix('%').map_or(0, |z| {
         1 + z
             .find(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c)))
@@ -614,6 +627,11 @@ mod tests {
         // Not addresses, but one token each, for the evaluator to explain.
         assert_eq!(toks("fd00::1::2;")[0], Tok::Ipv6("fd00::1::2".into()));
         assert_eq!(toks("fe80::1%eth0;")[0], Tok::Ipv6("fe80::1%eth0".into()));
+        let longest = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255";
+        assert_eq!(toks(longest)[0], Tok::Ipv6(longest.into()));
+        // Colons past the longest address's length do not make `a.a...` one.
+        let dotted = format!("{}::1", "a.".repeat(30));
+        assert_eq!(toks(&dotted)[0], Tok::Ident("a".into()));
         assert_eq!(
             toks("1..65535"),
             vec![
