@@ -65,7 +65,7 @@ pub struct Cluster {
     /// once however often it is written; [`SetId`] indexes this.
     pub sets: Vec<HostSet>,
     /// Every option the loaded modules declare, by dotted path.
-    pub options: BTreeMap<String, OptionInfo>,
+    pub options: OptionTable,
     /// Every `emit` rule of the loaded modules, in load order.
     pub emits: Vec<EmitRule>,
     /// Every `service` declaration of the loaded modules, in load order.
@@ -118,7 +118,7 @@ pub struct Host {
     pub span: Span,
     pub roles: Vec<RoleId>,
     pub addresses: Vec<IpAddr>,
-    pub aliases: Vec<String>,
+    pub aliases: Vec<compact_str::CompactString>,
     /// The merged `peers` list: hosts or roles whose roots may log in as root here.
     pub peers: Vec<PeerRef>,
     /// Extra files declared at cluster, role or host level, merged.
@@ -248,7 +248,8 @@ impl Config {
     /// The string or enum value of `path`, if it is one.
     pub fn str(&self, path: &str) -> Option<&str> {
         match self.get(path)? {
-            Value::Str(s) | Value::Enum(s) => Some(s),
+            Value::Str(s) => Some(s),
+            Value::Enum(s) => Some(s),
             _ => None,
         }
     }
@@ -275,14 +276,15 @@ pub struct Resolved {
 }
 
 /// A typed option value.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(untagged)]
 pub enum Value {
     Bool(bool),
     Int(i64),
     Str(String),
-    /// An enum variant, a host name, a role name or a user name.
-    Enum(String),
+    /// An enum variant, a host name, a role name or a user name (inline up
+    /// to 24 bytes: a list of a million names allocates one vector).
+    Enum(compact_str::CompactString),
     Address(IpAddr),
     Mode(u32),
     Version(Version),
@@ -350,6 +352,71 @@ impl std::fmt::Display for Version {
     }
 }
 
+/// Every declared option, sorted by path: a map from path to option that
+/// holds each path once (in its [`OptionInfo`]) and nothing besides.
+#[derive(Debug, Clone, Default)]
+pub struct OptionTable(Vec<OptionInfo>);
+
+impl OptionTable {
+    /// The table of `options`, whose paths are distinct.
+    pub fn new(mut options: Vec<OptionInfo>) -> OptionTable {
+        options.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        debug_assert!(options.windows(2).all(|w| w[0].path != w[1].path));
+        OptionTable(options)
+    }
+
+    /// The option at `path`.
+    pub fn get(&self, path: &str) -> Option<&OptionInfo> {
+        let at = self
+            .0
+            .binary_search_by(|o| o.path.as_str().cmp(path))
+            .ok()?;
+        Some(&self.0[at])
+    }
+
+    /// Every option, by path.
+    pub fn values(&self) -> std::slice::Iter<'_, OptionInfo> {
+        self.0.iter()
+    }
+
+    /// Every path, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|o| &o.path)
+    }
+
+    /// The options from `from.start` on, by path.
+    pub fn range(
+        &self,
+        from: std::ops::RangeFrom<String>,
+    ) -> impl Iterator<Item = (&String, &OptionInfo)> {
+        let at = self.0.partition_point(|o| o.path < from.start);
+        self.0[at..].iter().map(|o| (&o.path, o))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::ops::Index<&str> for OptionTable {
+    type Output = OptionInfo;
+
+    fn index(&self, path: &str) -> &OptionInfo {
+        self.get(path).expect("a declared option")
+    }
+}
+
+/// Serialized as the map it stands for: path to option.
+impl Serialize for OptionTable {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|o| (&o.path, o)))
+    }
+}
+
 /// A declared option: its type, default and documentation.
 #[derive(Debug, Clone, Serialize)]
 pub struct OptionInfo {
@@ -363,7 +430,8 @@ pub struct OptionInfo {
     /// hosts of that platform.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub platform_defaults: Vec<(String, Value)>,
-    pub doc: String,
+    /// Inline up to 24 bytes.
+    pub doc: compact_str::CompactString,
     /// Where it is declared (a stdlib module's pseudo-path or a user
     /// file), one string shared by the options of a module.
     pub declared_in: Arc<str>,
@@ -534,7 +602,8 @@ impl TransportDecl {
     pub fn version_of(&self, config: &Config) -> Option<String> {
         config.get(self.version.as_deref()?).map(|v| match v {
             Value::Version(v) => v.to_string(),
-            Value::Str(s) | Value::Enum(s) => s.clone(),
+            Value::Str(s) => s.clone(),
+            Value::Enum(s) => s.to_string(),
             other => format!("{other:?}"),
         })
     }

@@ -66,7 +66,8 @@ pub(crate) fn value(v: &model::Value) -> Value {
     match v {
         model::Value::Bool(b) => Value::from(*b),
         model::Value::Int(i) => Value::from(*i),
-        model::Value::Str(s) | model::Value::Enum(s) => Value::from(s.as_str()),
+        model::Value::Str(s) => Value::from(s.as_str()),
+        model::Value::Enum(s) => Value::from(s.as_str()),
         model::Value::Address(a) => Value::from(a.to_string()),
         model::Value::Mode(m) => Value::from(format!("{m:04o}")),
         model::Value::Version(v) => Value::from(v.to_string()),

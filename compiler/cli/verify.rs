@@ -511,7 +511,7 @@ fn host_spec(rendered: &Rendered, id: HostId, build: &Path) -> Result<HostSpec, 
         Some("sysv") => Init::Sysv,
         _ => Init::Systemd,
     };
-    let mut aliases = host.aliases.clone();
+    let mut aliases: Vec<String> = host.aliases.iter().map(|a| a.to_string()).collect();
     if let Some(domain) = rendered
         .cluster
         .config

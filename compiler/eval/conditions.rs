@@ -80,7 +80,7 @@ fn compare(
     // `ssh.port == 22` or `22 == ssh.port`: the side that names a declared
     // option is the option; the other is the constant.
     let known =
-        |e: &Expr| matches!(&e.kind, ExprKind::Ident(p) if options.index.contains_key(&p.dotted()));
+        |e: &Expr| matches!(&e.kind, ExprKind::Ident(p) if options.index_of(p.as_str()).is_some());
     let (path, constant, op) = match (&a.kind, &b.kind) {
         (_, ExprKind::Ident(p)) if known(b) && !known(a) => ((p, b.span), a, flip(op)),
         (ExprKind::Ident(p), _) => ((p, a.span), b, op),

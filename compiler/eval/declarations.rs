@@ -296,13 +296,13 @@ impl<'d> Fields<'d, '_, '_> {
             return None;
         };
         let dotted = path.dotted();
-        let Some(&index) = self.cx.options.index.get(&dotted) else {
+        let Some(index) = self.cx.options.index_of(&dotted) else {
             let d = Diagnostic::error(
                 codes::E0221,
                 format!("`{}` names no option: `{dotted}`", field.name.node),
                 Label::new(field.value.span, "no such option"),
             );
-            let known = self.cx.options.index.keys().map(String::as_str);
+            let known = self.cx.options.list.iter().map(|o| o.info.path.as_str());
             self.out
                 .push(match crate::diagnostic::did_you_mean(&dotted, known) {
                     Some(hint) => d.with_hint(hint),
@@ -375,7 +375,7 @@ fn transport(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<Tra
     ]);
     let name = decl.name.node.to_string();
     // The name is a value of `transport`, so hosts can choose it.
-    if let Some(&index) = f.cx.options.index.get(TRANSPORT_OPTION) {
+    if let Some(index) = f.cx.options.index_of(TRANSPORT_OPTION) {
         if let Type::Enum(values) = &f.cx.options.list[index].ty {
             if !values.contains(&name) {
                 f.out.push(
@@ -597,7 +597,7 @@ fn lint(decl: &Declaration, module: ModuleId, f: &mut Fields) -> Option<LintDecl
     } else if acknowledge.is_none() {
         // Acknowledged by `security.acknowledge.NAME`: it must exist.
         let path = format!("{}{name}", crate::model::ACKNOWLEDGE_PREFIX);
-        if !f.cx.options.index.contains_key(&path) {
+        if f.cx.options.index_of(&path).is_none() {
             f.out.push(
                 Diagnostic::error(
                     codes::E0221,

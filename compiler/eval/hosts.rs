@@ -13,11 +13,14 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
+mod claims;
 mod parts;
 
+use claims::{Claim, Claims, HostNames, Which};
 use parts::PartDefs;
 
 use super::files::{file_spec, Reader, Roots, SOURCE_ROOTS_OPTION};
+use super::index::NameIndex;
 use super::merge::{merge, winners, Conflict, Priority, TypedDef};
 use super::options::{Options, HOST_BLOCK_ONLY};
 use super::ranges::Part;
@@ -48,6 +51,18 @@ struct ScopeDefs {
     attrs: BTreeMap<usize, Vec<TypedDef>>,
 }
 
+impl ScopeDefs {
+    fn is_empty(&self) -> bool {
+        self.config.is_empty() && self.attrs.is_empty()
+    }
+}
+
+/// The definitions of a scope that defines nothing.
+static NO_DEFS: ScopeDefs = ScopeDefs {
+    config: BTreeMap::new(),
+    attrs: BTreeMap::new(),
+};
+
 /// Where a definition is written, for the host-block-only check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Where {
@@ -70,13 +85,21 @@ struct Attrs {
 /// and those parts (declaration, member block).
 type SharedKey = (Vec<RoleId>, Vec<(u32, u32)>);
 
-/// What hosts with the same roles and nothing of their own share.
-#[derive(Clone)]
 /// What every host with one role list and nothing of its own shares.
+#[derive(Clone)]
 struct RoleMerge {
     config: Arc<Config>,
     files: Arc<Vec<FileSpec>>,
-    paths: Arc<HashMap<String, Span>>,
+    /// `files` by path (positions: no copy of each path).
+    paths: Arc<NameIndex>,
+}
+
+impl RoleMerge {
+    /// Where the class's file at `path` is declared, if it has one.
+    fn declared(&self, path: &str) -> Option<Span> {
+        let at = self.paths.get(path, |i| &self.files[i as usize].path)?;
+        Some(self.files[at as usize].span)
+    }
 }
 
 struct Builder<'a> {
@@ -85,9 +108,12 @@ struct Builder<'a> {
     table: &'a NameTable,
     attrs: Attrs,
     cluster: ScopeDefs,
-    roles: Vec<ScopeDefs>,
+    /// Each role's definitions; `None` for a role that has none (a cluster
+    /// of 100,000 empty roles holds 8 bytes for each).
+    roles: Vec<Option<Box<ScopeDefs>>>,
     cluster_files: Vec<FileSpec>,
-    role_files: Vec<Vec<FileSpec>>,
+    /// The files of the roles that declare some.
+    role_files: HashMap<RoleId, Vec<FileSpec>>,
     cluster_config: Arc<Config>,
     merged: HashMap<Vec<RoleId>, RoleMerge>,
     /// The definitions of parts several hosts share (a range's block),
@@ -115,10 +141,8 @@ struct Builder<'a> {
     /// The declarations of hosts declared more than once.
     declarations: BTreeMap<HostId, Vec<Span>>,
     addresses: HashMap<IpAddr, (HostId, Span)>,
-    /// Every name a host answers to (name, name with the domain, aliases),
-    /// lowercased as OpenSSH and resolvers compare them: the host and where
-    /// the name was given.
-    host_names: HashMap<Text, (HostId, Span, &'static str)>,
+    /// Every name a host answers to (name, name with the domain, aliases).
+    host_names: Claims,
     /// The hosts built so far, in id order (their names are E0226's and
     /// E0211's owners).
     hosts: Vec<Host>,
@@ -142,6 +166,13 @@ fn not_a_host(address: IpAddr) -> Option<&'static str> {
         IpAddr::V4(a) if a.is_broadcast() => Some("the broadcast address reaches every host"),
         _ => None,
     }
+}
+
+/// The domain a host's full name ends in: none for a name with a dot.
+fn full_name_domain<'a>(name: &str, config: &'a Config) -> Option<&'a str> {
+    config
+        .str("domain")
+        .filter(|d| !d.is_empty() && !name.contains('.'))
 }
 
 /// Where `source` and `template` may read: see [`Roots`].
@@ -169,7 +200,7 @@ pub(super) fn build(
     loader: &dyn Loader,
     out: &mut Vec<Diagnostic>,
 ) -> Built {
-    let attr = |name: &str| options.index.get(name).copied();
+    let attr = |name: &str| options.index_of(name);
     let mut b = Builder {
         options,
         names: table.names(),
@@ -184,7 +215,7 @@ pub(super) fn build(
         cluster: ScopeDefs::default(),
         roles: Vec::new(),
         cluster_files: Vec::new(),
-        role_files: Vec::new(),
+        role_files: HashMap::new(),
         cluster_config: Arc::default(),
         merged: HashMap::new(),
         shared_parts: HashMap::new(),
@@ -197,7 +228,8 @@ pub(super) fn build(
         without_address: BTreeMap::new(),
         declarations: BTreeMap::new(),
         addresses: HashMap::with_capacity(table.hosts.len()),
-        host_names: HashMap::new(),
+        // Each host claims its name, and its full name when there is a domain.
+        host_names: Claims::with_capacity(table.hosts.len() * 2),
         hosts: Vec::with_capacity(table.hosts.len()),
         declared_roles: &c.roles,
         role_names: None,
@@ -208,19 +240,20 @@ pub(super) fn build(
     b.roles = c
         .roles
         .iter()
-        .map(|r| b.scope_defs(&r.body.defs, Where::Role))
+        .map(|r| {
+            let defs = b.scope_defs(&r.body().defs, Where::Role);
+            (!defs.is_empty()).then(|| Box::new(defs))
+        })
         .collect();
     b.cluster_config = Arc::new(b.config(&[], &[]));
-    // Each host claims its name, and its full name when there is a domain.
-    let with_domain = b
-        .cluster_config
-        .str("domain")
-        .is_some_and(|d| !d.is_empty());
-    b.host_names
-        .reserve(table.hosts.len() * (1 + usize::from(with_domain)));
     b.reader = Reader::new(loader, roots(modules, loader, &b.cluster_config));
     b.cluster_files = b.files(&c.cluster_scope, modules);
-    b.role_files = c.roles.iter().map(|r| b.files(&r.body, modules)).collect();
+    for (i, role) in c.roles.iter().enumerate() {
+        let files = b.files(role.body(), modules);
+        if !files.is_empty() {
+            b.role_files.insert(RoleId(i as u32), files);
+        }
+    }
 
     let mut roles: Vec<Role> = c
         .roles
@@ -250,6 +283,11 @@ pub(super) fn build(
 }
 
 impl Builder<'_> {
+    /// The definitions of `role`'s blocks.
+    fn role_defs(&self, role: RoleId) -> &ScopeDefs {
+        self.roles[role.0 as usize].as_deref().unwrap_or(&NO_DEFS)
+    }
+
     /// Types every definition of one scope.
     fn scope_defs(&mut self, defs: &[&ast::Def], at: Where) -> ScopeDefs {
         let mut scope = ScopeDefs::default();
@@ -345,7 +383,7 @@ impl Builder<'_> {
             (*self.cluster_config).clone()
         };
         for role in roles {
-            touched.extend(self.roles[role.0 as usize].config.keys());
+            touched.extend(self.role_defs(*role).config.keys());
         }
         for scope in host {
             touched.extend(scope.config.keys());
@@ -359,7 +397,7 @@ impl Builder<'_> {
             defs.extend(self.cluster.config.get(&option).into_iter().flatten());
             for role in roles {
                 defs.extend(
-                    self.roles[role.0 as usize]
+                    self.role_defs(*role)
                         .config
                         .get(&option)
                         .into_iter()
@@ -401,18 +439,21 @@ impl Builder<'_> {
         } else {
             Arc::new(self.config(roles, &[]))
         };
-        let mut files = Vec::new();
-        let mut paths = HashMap::new();
-        let scopes = std::iter::once(&self.cluster_files)
-            .chain(roles.iter().map(|r| &self.role_files[r.0 as usize]));
+        let scopes = || {
+            std::iter::once(&self.cluster_files)
+                .chain(roles.iter().filter_map(|r| self.role_files.get(r)))
+        };
+        let count = scopes().map(Vec::len).sum();
+        let mut files: Vec<FileSpec> = Vec::with_capacity(count);
+        let mut paths = NameIndex::with_capacity(count);
         let mut duplicates = Vec::new();
-        for spec in scopes.flatten() {
-            match paths.get(&spec.path) {
-                Some(&first) => duplicates.push((spec.path.clone(), spec.span, first)),
-                None => {
-                    paths.insert(spec.path.clone(), spec.span);
-                    files.push(spec.clone());
+        for spec in scopes().flatten() {
+            let at = files.len() as u32;
+            match paths.insert(&spec.path, at, |i| &files[i as usize].path) {
+                Some(first) => {
+                    duplicates.push((spec.path.clone(), spec.span, files[first as usize].span))
                 }
+                None => files.push(spec.clone()),
             }
         }
         for (path, span, first) in duplicates {
@@ -489,21 +530,22 @@ impl Builder<'_> {
         // A genders line of 20,000 nodes without addresses is one finding.
         let declared = first.entry.map_or(first.name.span, |e| e.line);
         let addresses = self.host_addresses(&name, declared, written, id, &roles, &scopes);
-        let aliases: Vec<(String, Span)> = self
-            .attr_items(self.attrs.aliases, &roles, &scopes)
-            .into_iter()
-            .filter_map(|(v, span)| match v {
-                Value::Enum(s) => Some((s, span)),
-                _ => None,
-            })
-            .collect();
-        self.claim_names(&name, first.name.span, id, &config, &aliases);
-        let aliases = aliases.into_iter().map(|(alias, _)| alias).collect();
+        let (aliases, alias_spans) = self.host_aliases(&roles, &scopes);
         let peers = self.host_peers(&roles, &scopes);
         if typed.len() > 1 {
             let spans = typed.iter().map(|(part, _, _)| part_span(c, *part));
             self.declarations.insert(id, spans.collect());
         }
+        // The typed definitions go before the names are claimed: a host
+        // with a million aliases holds them once, not three times.
+        drop(typed);
+        self.claim_names(
+            &name,
+            first.name.span,
+            id,
+            &config,
+            (&aliases, &alias_spans),
+        );
         Host {
             name,
             span: first.name.span,
@@ -528,10 +570,8 @@ impl Builder<'_> {
         let mut own_paths: HashMap<String, Span> = HashMap::new();
         for spec in own.flatten() {
             let first = class
-                .paths
-                .get(&spec.path)
-                .or_else(|| own_paths.get(spec.path.as_str()))
-                .copied();
+                .declared(&spec.path)
+                .or_else(|| own_paths.get(spec.path.as_str()).copied());
             match first {
                 Some(first) => self.duplicate_file(&spec.path, spec.span, first),
                 None => {
@@ -543,6 +583,22 @@ impl Builder<'_> {
         files
     }
 
+    /// The host's aliases and where each is given, each list allocated
+    /// once at its size.
+    fn host_aliases(&mut self, roles: &[RoleId], scopes: &[&ScopeDefs]) -> (Vec<Text>, Vec<Span>) {
+        let mut count = 0;
+        self.attr_each(self.attrs.aliases, roles, scopes, |_, _| count += 1);
+        let mut aliases = Vec::with_capacity(count);
+        let mut spans = Vec::with_capacity(count);
+        self.attr_each(self.attrs.aliases, roles, scopes, |value, span| {
+            if let Value::Enum(alias) = value {
+                aliases.push(alias.clone());
+                spans.push(span);
+            }
+        });
+        (aliases, spans)
+    }
+
     /// `E0226`: a name another host already answers to. `.shosts`,
     /// `.rhosts` and `ssh_known_hosts` list every name of a client, so a
     /// name shared by two hosts would let one log in as the other.
@@ -552,28 +608,46 @@ impl Builder<'_> {
         span: Span,
         id: HostId,
         config: &Config,
-        aliases: &[(String, Span)],
+        (aliases, alias_spans): (&[Text], &[Span]),
     ) {
         debug_assert_eq!(
             self.hosts.len(),
             id.0 as usize,
             "hosts are built in id order"
         );
-        let fqdn = config
-            .str("domain")
-            .filter(|d| !d.is_empty() && !name.contains('.'))
-            .map(|domain| format!("{name}.{domain}"));
-        let claims = [(name, span, "the name")]
+        let this = HostNames {
+            name,
+            domain: full_name_domain(name, config),
+            aliases,
+        };
+        let hosts = &self.hosts;
+        let names = |host: HostId| match hosts.get(host.0 as usize) {
+            Some(h) => HostNames {
+                name: &h.name,
+                domain: full_name_domain(&h.name, &h.config),
+                aliases: &h.aliases,
+            },
+            None => this,
+        };
+        let claims = [(Which::Name, span)]
             .into_iter()
-            .chain(fqdn.iter().map(|f| (f.as_str(), span, "the full name")))
+            .chain(this.domain.map(|_| (Which::FullName, span)))
             .chain(
-                aliases
+                alias_spans
                     .iter()
-                    .map(|(a, span)| (a.as_str(), *span, "an alias")),
+                    .enumerate()
+                    .map(|(i, span)| (Which::Alias(i as u32), *span)),
             );
+        self.host_names.reserve(2 + aliases.len(), names);
         let mut clashes = Vec::new();
-        for (claimed, span, what) in claims {
-            if what == "an alias" {
+        for (which, span) in claims {
+            let claimed: std::borrow::Cow<str> = match which {
+                Which::Name => name.into(),
+                Which::FullName => format!("{name}.{}", this.domain.unwrap_or_default()).into(),
+                Which::Alias(i) => aliases[i as usize].as_str().into(),
+            };
+            let what = which.what();
+            if let Which::Alias(_) = which {
                 let declared = self.declared_roles;
                 let role_names = self.role_names.get_or_insert_with(|| {
                     declared
@@ -595,26 +669,28 @@ impl Builder<'_> {
                     continue;
                 }
             }
-            if let Err(reason) = super::validate::not_local(claimed) {
+            if let Err(reason) = super::validate::not_local(&claimed) {
                 if self.reported_at.insert((codes::E0229, span, span)) {
-                    let d = super::resolve::local_name(claimed, span, what, name, &reason);
+                    let d = super::resolve::local_name(&claimed, span, what, name, &reason);
                     self.out.push(d);
                 }
                 continue;
             }
-            let mut key = Text::from(claimed);
-            key.make_ascii_lowercase();
-            match self.host_names.entry(key) {
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert((id, span, what));
-                }
-                std::collections::hash_map::Entry::Occupied(first) => {
-                    let (other, first_span, first_what) = *first.get();
+            let claim = Claim {
+                host: id,
+                which,
+                span,
+            };
+            match self.host_names.claim(claim, names) {
+                None => {}
+                Some(first) => {
+                    let (other, first_span, first_what) =
+                        (first.host, first.span, first.which.what());
                     // Its own names twice, or two blocks of one name (E0207).
                     if other == id {
                         continue;
                     }
-                    let owner = &self.hosts[other.0 as usize].name;
+                    let owner = &hosts[other.0 as usize].name;
                     if owner == name || clashes.contains(&other) {
                         continue;
                     }
@@ -654,7 +730,7 @@ impl Builder<'_> {
             };
             for value in values {
                 if let Value::Enum(name) = value {
-                    roles.extend(self.table.roles.get(name.as_str()).copied());
+                    roles.extend(self.table.roles.get(name.as_str()));
                 }
             }
         }
@@ -692,7 +768,7 @@ impl Builder<'_> {
         defs.extend(self.cluster.attrs.get(&option).into_iter().flatten());
         for role in roles {
             defs.extend(
-                self.roles[role.0 as usize]
+                self.role_defs(*role)
                     .attrs
                     .get(&option)
                     .into_iter()
@@ -840,7 +916,8 @@ impl Builder<'_> {
             return Vec::new();
         };
         let mut items = Vec::new();
-        for def in self.roles[role].attrs.get(&peers).into_iter().flatten() {
+        let defs = self.role_defs(RoleId(role as u32));
+        for def in defs.attrs.get(&peers).into_iter().flatten() {
             if let Value::List(values) = &def.value {
                 for (value, span) in values.iter().zip(&def.item_spans) {
                     if let Value::Enum(name) = value {

@@ -18,6 +18,7 @@ pub(crate) mod conditions;
 pub(crate) mod declarations;
 pub(crate) mod emit_rules;
 pub(crate) mod files;
+pub(crate) mod index;
 pub(crate) mod merge;
 pub(crate) mod options;
 pub(crate) mod platforms;
@@ -64,7 +65,7 @@ pub fn evaluate(
     let mut options = Options::declare(&collected.options, modules, sources, &mut out);
     options.std_modules = loader.std_modules();
     let mut table = NameTable::build(&collected, &mut out);
-    options.type_defaults(&table.names(), &mut out);
+    options.type_defaults(&collected.options, &table.names(), &mut out);
     platforms::declare(
         &collected.declarations,
         &mut options,
@@ -146,11 +147,7 @@ pub fn evaluate(
         denies,
         forbids,
         sets,
-        options: options
-            .list
-            .into_iter()
-            .map(|o| (o.info.path.clone(), o.info))
-            .collect(),
+        options: model::OptionTable::new(options.list.into_iter().map(|o| o.info).collect()),
         emits,
         services,
         declared,

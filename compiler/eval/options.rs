@@ -1,9 +1,9 @@
 //! The option table: every `option` declaration of the loaded modules, with
 //! its type, typed default and documentation.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::index::NameIndex;
 use super::types::Type;
 use super::values::{typed, Names};
 use crate::codes;
@@ -28,8 +28,9 @@ pub(crate) struct Opt {
     /// True for [`HOST_ATTRIBUTES`].
     pub attribute: bool,
     pub info: OptionInfo,
-    /// The default expression, typed once names are known.
-    pub default_expr: Option<ast::Expr>,
+    /// Its declaration among those [`Options::declare`] was given, whose
+    /// default is typed once names are known.
+    pub decl: u32,
     /// The defaults `platform` declarations give it (`platforms`).
     pub platform_defaults: Vec<PlatformDefault>,
 }
@@ -47,7 +48,8 @@ pub(crate) struct PlatformDefault {
 #[derive(Debug, Default)]
 pub(crate) struct Options {
     pub list: Vec<Opt>,
-    pub index: HashMap<String, usize>,
+    /// The positions in `list` by path.
+    index: NameIndex,
     /// Names of the stdlib's modules (`ssh`, `rsh`, ...), whose options are
     /// named after them: `rsh.closed_network` without `import std.rsh;`.
     pub std_modules: Vec<String>,
@@ -63,14 +65,18 @@ impl Options {
         sources: &SourceMap,
         out: &mut Vec<Diagnostic>,
     ) -> Options {
-        let mut options = Options::default();
+        let mut options = Options {
+            list: Vec::with_capacity(decls.len()),
+            index: NameIndex::with_capacity(decls.len()),
+            ..Options::default()
+        };
         let module_names: Vec<Arc<str>> = modules
             .iter()
             .map(|m| Arc::from(module_name(&m.path)))
             .collect();
-        for (decl, module) in decls {
+        for (at, (decl, module)) in (0..).zip(decls) {
             let path = decl.path.dotted();
-            if let Some(&first) = options.index.get(&path) {
+            if let Some(first) = options.index_of(&path) {
                 out.push(
                     Diagnostic::error(
                         codes::E0215,
@@ -109,27 +115,37 @@ impl Options {
                 doc: decl
                     .doc
                     .as_ref()
-                    .map(|d| d.node.clone())
+                    .map(|d| d.node.as_str().into())
                     .unwrap_or_default(),
                 declared_in: module_names[*module].clone(),
                 span: decl.path.span,
             };
-            options.index.insert(path.clone(), options.list.len());
+            let list = &options.list;
+            let position = list.len() as u32;
+            options
+                .index
+                .insert(&path, position, |i| &list[i as usize].info.path);
             options.list.push(Opt {
                 attribute: HOST_ATTRIBUTES.contains(&path.as_str()),
                 ty,
                 info,
-                default_expr: decl.default.clone(),
+                decl: at,
                 platform_defaults: Vec::new(),
             });
         }
         options
     }
 
-    /// Types every default; a list option without one defaults to `[]`.
-    pub(crate) fn type_defaults(&mut self, names: &Names, out: &mut Vec<Diagnostic>) {
+    /// Types every default (`decls` as given to [`Options::declare`]); a
+    /// list option without one defaults to `[]`.
+    pub(crate) fn type_defaults(
+        &mut self,
+        decls: &[(&ast::OptionDecl, usize)],
+        names: &Names,
+        out: &mut Vec<Diagnostic>,
+    ) {
         for opt in &mut self.list {
-            opt.info.default = match &opt.default_expr {
+            opt.info.default = match &decls[opt.decl as usize].0.default {
                 Some(expr) => typed(expr, &opt.ty, &opt.info.path, names, out),
                 None if opt.ty.is_list() => Some(Value::List(Vec::new())),
                 None => None,
@@ -137,9 +153,15 @@ impl Options {
         }
     }
 
+    /// The position in `list` of the option at `path`.
+    pub(crate) fn index_of(&self, path: &str) -> Option<usize> {
+        let at = self.index.get(path, |i| &self.list[i as usize].info.path)?;
+        Some(at as usize)
+    }
+
     /// The option at `path`, or an "unknown option" error with did-you-mean.
     pub(crate) fn lookup(&self, path: &str, span: Span) -> Result<usize, Box<Diagnostic>> {
-        if let Some(&i) = self.index.get(path) {
+        if let Some(i) = self.index_of(path) {
             return Ok(i);
         }
         let d = Diagnostic::error(

@@ -96,9 +96,8 @@ pub(crate) fn declare(
 /// True when the declaration names a value of the `platform` option.
 fn known_platform(decl: &Declaration, options: &Options, out: &mut Vec<Diagnostic>) -> bool {
     let values = match options
-        .index
-        .get(PLATFORM_OPTION)
-        .map(|&i| &options.list[i].ty)
+        .index_of(PLATFORM_OPTION)
+        .map(|i| &options.list[i].ty)
     {
         Some(Type::Enum(values)) => values.as_slice(),
         _ => &[],

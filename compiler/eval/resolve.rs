@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use super::index::NameIndex;
 use super::ranges::{self, HostIndex};
 use super::scope::Collected;
 use super::sets::Sets;
@@ -18,7 +19,7 @@ use crate::syntax::ast;
 /// and peers entries name.
 #[derive(Debug, Default)]
 pub(crate) struct NameTable {
-    pub roles: HashMap<ast::Text, RoleId>,
+    pub roles: RoleNames,
     /// Every host the declarations name (ranges expanded), with the parts
     /// its definitions come from.
     pub hosts: HostIndex,
@@ -26,13 +27,57 @@ pub(crate) struct NameTable {
     pub sets: RefCell<Sets>,
 }
 
+/// The roles by name: each name once, in the order of the role ids.
+#[derive(Debug, Default)]
+pub(crate) struct RoleNames {
+    names: Vec<ast::Text>,
+    index: NameIndex,
+}
+
+impl RoleNames {
+    /// Adds role `id`, the next one, named `name`.
+    fn push(&mut self, name: ast::Text, id: RoleId) {
+        debug_assert_eq!(
+            id.0 as usize,
+            self.names.len(),
+            "roles are added in id order"
+        );
+        let names = &self.names;
+        let first = self.index.insert(&name, id.0, |at| &names[at as usize]);
+        debug_assert!(first.is_none(), "the collector merges a role's blocks");
+        self.names.push(name);
+    }
+
+    /// The role `name` names.
+    pub(crate) fn get(&self, name: &str) -> Option<RoleId> {
+        self.index
+            .get(name, |at| &self.names[at as usize])
+            .map(RoleId)
+    }
+
+    pub(crate) fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Every role's name, in id order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &ast::Text> {
+        self.names.iter()
+    }
+}
+
 impl NameTable {
     /// Validates and indexes every role and host name.
     pub(crate) fn build(c: &Collected, out: &mut Vec<Diagnostic>) -> NameTable {
-        let mut t = NameTable::default();
+        let mut t = NameTable {
+            roles: RoleNames {
+                names: Vec::with_capacity(c.roles.len()),
+                index: NameIndex::with_capacity(c.roles.len()),
+            },
+            ..NameTable::default()
+        };
         for (i, role) in c.roles.iter().enumerate() {
             check_name(role.name, "role", out);
-            t.roles.insert(role.name.node.clone(), RoleId(i as u32));
+            t.roles.push(role.name.node.clone(), RoleId(i as u32));
         }
         // Roles and hosts share one namespace, compared without case as
         // the names of hosts are (`E0226`): `Web` beside `web` is a clash.
@@ -70,7 +115,6 @@ impl NameTable {
         Names {
             roles: &self.roles,
             hosts: &self.hosts.ids,
-            suggestions: std::cell::Cell::new(super::values::MAX_SUGGESTIONS),
             range_budget: std::cell::Cell::new(super::sets::MAX_SELECTED_NAMES),
             good_ranges: Default::default(),
         }
@@ -84,7 +128,7 @@ impl NameTable {
         if super::sets::is_range(name) {
             return self.sets.borrow_mut().peer(name, &self.names());
         }
-        self.roles.get(name).map(|&r| Target::Role(r))
+        self.roles.get(name).map(Target::Role)
     }
 
     /// Resolves a `trust` or `deny` declaration.
@@ -152,7 +196,7 @@ impl NameTable {
     }
 
     /// Resolves `peers` items (already checked to name a host or a role).
-    pub(crate) fn peers(&self, items: impl IntoIterator<Item = (String, Span)>) -> Vec<PeerRef> {
+    pub(crate) fn peers(&self, items: impl IntoIterator<Item = (ast::Text, Span)>) -> Vec<PeerRef> {
         items
             .into_iter()
             .filter_map(|(name, span)| self.target(&name).map(|target| PeerRef { target, span }))

@@ -123,7 +123,7 @@ impl Sets {
                 }
             } else if let Some(&h) = names.hosts.get(member.node.as_str()) {
                 hosts.push(h);
-            } else if let Some(&r) = names.roles.get(member.node.as_str()) {
+            } else if let Some(r) = names.roles.get(member.node.as_str()) {
                 roles.push(r);
             } else {
                 out.push(unknown_host_or_role(member.span, &member.node, names));

@@ -8,37 +8,19 @@ use super::types::Type;
 use super::validate;
 use crate::codes;
 use crate::diagnostic::{did_you_mean, Diagnostic, Label, Span};
-use crate::model::{HostId, RoleId, Value, Version};
+use crate::model::{HostId, Value, Version};
 use crate::syntax::ast::{Expr, ExprKind};
 
 /// The names values of type `role` and `host_or_role` must resolve to.
 pub(crate) struct Names<'a> {
-    pub roles: &'a HashMap<crate::syntax::ast::Text, RoleId>,
+    pub roles: &'a super::resolve::RoleNames,
     pub hosts: &'a HashMap<crate::syntax::ast::Text, HostId>,
-    /// How many more "did you mean" searches may run: each one scans every
-    /// name, so a file full of unknown names in a huge cluster stays linear.
-    pub suggestions: std::cell::Cell<u32>,
     /// How many more names host ranges in values may expand to
     /// ([`super::sets::MAX_SELECTED_NAMES`] in all).
     pub range_budget: std::cell::Cell<u64>,
     /// Ranges in values already found good: a range written in 10,000 host
     /// blocks is expanded once.
     pub good_ranges: std::cell::RefCell<std::collections::HashSet<String>>,
-}
-
-/// "Did you mean" searches per [`Names`].
-pub(crate) const MAX_SUGGESTIONS: u32 = 64;
-
-impl Names<'_> {
-    /// "did you mean" over `known`, while the budget lasts.
-    fn suggest<'k>(&self, name: &str, known: impl IntoIterator<Item = &'k str>) -> Option<String> {
-        let left = self.suggestions.get();
-        if left == 0 {
-            return None;
-        }
-        self.suggestions.set(left - 1);
-        did_you_mean(name, known)
-    }
 }
 
 /// Types `expr` as a value of `ty` for option `option`. Errors go to `out`;
@@ -52,10 +34,14 @@ pub(crate) fn typed(
 ) -> Option<Value> {
     if let (Type::List(inner), ExprKind::List(items)) = (ty, &expr.kind) {
         let before = out.len();
-        let values: Vec<Value> = items
-            .iter()
-            .filter_map(|item| typed(item, inner, option, names, out))
-            .collect();
+        // Sized up front: `filter_map` would double its way to up to twice
+        // the items of a list of a million names.
+        let mut values = Vec::with_capacity(items.len());
+        values.extend(
+            items
+                .iter()
+                .filter_map(|item| typed(item, inner, option, names, out)),
+        );
         return (out.len() == before).then_some(Value::List(values));
     }
     match scalar(expr, ty, option, names) {
@@ -125,7 +111,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
                     name, expr.span, &what, &reason,
                 ))
             })?;
-            Ok(Value::Enum(name.to_string()))
+            Ok(Value::Enum(name.into()))
         }
         (Type::Interface, ExprKind::Str(s)) => invalid(
             expr,
@@ -144,7 +130,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
                 "user name",
                 validate::username(name),
             )
-            .map(|()| Value::Enum(name.to_string()))
+            .map(|()| Value::Enum(name.into()))
         }
         (Type::Path, ExprKind::Str(s)) => {
             invalid(expr, option, codes::E0216, "path", validate::config_path(s))
@@ -174,7 +160,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         (Type::Role, _) => {
             let name = name_of(expr).ok_or_else(wrong)?;
             match names.roles.get(name) {
-                Some(_) => Ok(Value::Enum(name.to_string())),
+                Some(_) => Ok(Value::Enum(name.into())),
                 None => Err(Box::new(unknown_role(expr.span, name, names))),
             }
         }
@@ -184,12 +170,12 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
                 &crate::syntax::ast::Spanned::new(name.into(), expr.span),
                 names,
             )?;
-            Ok(Value::Enum(name.to_string()))
+            Ok(Value::Enum(name.into()))
         }
         (Type::HostOrRole, _) => {
             let name = name_of(expr).ok_or_else(wrong)?;
             if names.roles.contains_key(name) || names.hosts.contains_key(name) {
-                Ok(Value::Enum(name.to_string()))
+                Ok(Value::Enum(name.into()))
             } else {
                 Err(Box::new(unknown_host_or_role(expr.span, name, names)))
             }
@@ -272,7 +258,7 @@ fn enum_variant(
     };
     let name = path.dotted();
     if variants.contains(&name) {
-        return Ok(Value::Enum(name));
+        return Ok(Value::Enum(name.into()));
     }
     let mut d = Diagnostic::error(
         codes::E0204,
@@ -413,7 +399,7 @@ pub(crate) fn show(value: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Int(i) => i.to_string(),
         Value::Str(s) => format!("{s:?}"),
-        Value::Enum(s) => s.clone(),
+        Value::Enum(s) => s.to_string(),
         Value::Address(a) => a.to_string(),
         Value::Mode(m) => format!("{m:04o}"),
         Value::Version(v) => v.to_string(),
@@ -431,7 +417,7 @@ pub(crate) fn unknown_role(span: Span, name: &str, names: &Names) -> Diagnostic 
         format!("unknown role `{name}`"),
         Label::new(span, "no role has this name"),
     );
-    match names.suggest(name, names.roles.keys().map(|k| k.as_str())) {
+    match did_you_mean(name, names.roles.keys().map(|k| k.as_str())) {
         Some(hint) => d.with_hint(hint),
         None if names.hosts.contains_key(name) => {
             d.with_hint(format!("`{name}` is a host; `roles` lists roles"))
@@ -452,7 +438,7 @@ pub(crate) fn unknown_host_or_role(span: Span, name: &str, names: &Names) -> Dia
         .keys()
         .map(|k| k.as_str())
         .chain(names.hosts.keys().map(|k| k.as_str()));
-    match names.suggest(name, known) {
+    match did_you_mean(name, known) {
         Some(hint) => d.with_hint(hint),
         None => d.with_hint("name a host or a role of this cluster"),
     }

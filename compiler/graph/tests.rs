@@ -28,7 +28,7 @@ fn config(transport: &str) -> Arc<Config> {
     values.insert(
         "transport".to_string(),
         Resolved {
-            value: Value::Enum(transport.to_string()),
+            value: Value::Enum(transport.into()),
             priority: 100,
             defined_at: Vec::new(),
         },
@@ -55,7 +55,7 @@ impl Builder {
                 denies: Vec::new(),
                 forbids: Vec::new(),
                 sets: Vec::new(),
-                options: BTreeMap::new(),
+                options: Default::default(),
                 emits: Vec::new(),
                 services: Vec::new(),
                 declared: Default::default(),

@@ -29,6 +29,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Condvar, Mutex};
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, ValueKind};
@@ -220,10 +221,52 @@ fn under<'c>(
         .map(|(name, resolved)| (name, &resolved.value))
 }
 
+/// A class's config and lists, hashed on what `reads` names: classes that
+/// agree on `reads` hash alike (see [`agree`]).
+fn fingerprint(reads: &Reads, config: &Config, own: &Own) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for read in reads {
+        match read {
+            Read::Value(path) => {
+                for option in under(config, path) {
+                    option.hash(&mut hasher);
+                }
+                // Where one path's options end and the next path's begin.
+                0xff_u8.hash(&mut hasher);
+            }
+            Read::Exists(path) => under(config, path).next().is_some().hash(&mut hasher),
+            Read::List("roles") => own.roles.hash(&mut hasher),
+            Read::List(_) => own.inbound.hash(&mut hasher),
+        }
+    }
+    hasher.finish()
+}
+
+/// The kept renders of one rule that read the same things, by the
+/// [`fingerprint`] of what they read. A class looks its render up in each
+/// such set (a template reads a few different sets at most), not by
+/// comparing its config with every kept render: 56,000 hosts with 5,000
+/// different ports once compared each class with thousands of renders.
+struct Kept<T> {
+    reads: Reads,
+    by_fingerprint: HashMap<u64, Vec<Entry<T>>>,
+}
+
+impl<T> Kept<T> {
+    fn find(&self, config: &Config, own: &Own) -> Option<&T> {
+        let bucket = self
+            .by_fingerprint
+            .get(&fingerprint(&self.reads, config, own))?;
+        bucket
+            .iter()
+            .find(|e| agree((&e.config, &e.own), (config, own), &self.reads))
+            .map(|e| &e.output)
+    }
+}
+
 struct Entry<T> {
     config: Arc<Config>,
     own: Own,
-    reads: Reads,
     output: T,
 }
 
@@ -236,7 +279,7 @@ pub(super) struct Memo<T> {
 }
 
 struct State<T> {
-    entries: HashMap<usize, Vec<Entry<T>>>,
+    entries: HashMap<usize, Vec<Kept<T>>>,
     /// Renders under way, by rule.
     rendering: HashMap<usize, usize>,
 }
@@ -264,13 +307,28 @@ pub(super) struct Claim<'m, T> {
 impl<T> Claim<'_, T> {
     /// Remembers `output`, rendered for `config` and `own`, reading `reads`.
     pub(super) fn keep(self, config: Arc<Config>, own: Own, reads: Reads, output: T) {
+        let fingerprint = fingerprint(&reads, &config, &own);
         let mut state = self.memo.lock();
-        state.entries.entry(self.rule).or_default().push(Entry {
-            config,
-            own,
-            reads,
-            output,
-        });
+        let kept = state.entries.entry(self.rule).or_default();
+        let index = match kept.iter().position(|k| k.reads == reads) {
+            Some(index) => index,
+            None => {
+                kept.push(Kept {
+                    reads,
+                    by_fingerprint: HashMap::new(),
+                });
+                kept.len() - 1
+            }
+        };
+        kept[index]
+            .by_fingerprint
+            .entry(fingerprint)
+            .or_default()
+            .push(Entry {
+                config,
+                own,
+                output,
+            });
     }
 }
 
@@ -304,13 +362,12 @@ impl<T: Clone> Memo<T> {
     ) -> Result<T, Claim<'_, T>> {
         let mut state = self.lock();
         loop {
-            let found = state.entries.get(&rule).and_then(|entries| {
-                entries
-                    .iter()
-                    .find(|e| agree((&e.config, &e.own), (config, own), &e.reads))
-            });
-            if let Some(entry) = found {
-                return Ok(entry.output.clone());
+            let found = state
+                .entries
+                .get(&rule)
+                .and_then(|kept| kept.iter().find_map(|k| k.find(config, own)));
+            if let Some(output) = found {
+                return Ok(output.clone());
             }
             if state.rendering.get(&rule).copied().unwrap_or(0) == 0 {
                 break;
@@ -329,7 +386,8 @@ impl<T: Clone> Memo<T> {
             .entries
             .iter()
             .filter(|(rule, _)| pick(**rule))
-            .map(|(_, list)| list.len())
+            .flat_map(|(_, kept)| kept.iter().flat_map(|k| k.by_fingerprint.values()))
+            .map(Vec::len)
             .sum()
     }
 }

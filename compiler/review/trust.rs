@@ -98,7 +98,12 @@ impl TrustView {
         view.aliases = cluster
             .hosts
             .iter()
-            .map(|h| (h.name.clone(), h.aliases.clone()))
+            .map(|h| {
+                (
+                    h.name.clone(),
+                    h.aliases.iter().map(|a| a.to_string()).collect(),
+                )
+            })
             .collect();
         view
     }

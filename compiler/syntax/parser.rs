@@ -336,6 +336,8 @@ impl Parser<'_> {
                 self.bump();
             }
         }
+        // A file of 60,000 `option` lines holds 60,000 items, not 65,536.
+        items.shrink_to_fit();
         File { items }
     }
 

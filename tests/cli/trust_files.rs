@@ -164,7 +164,7 @@ fn check(spec: &Spec) -> Result<usize, TestCaseError> {
         claim(host.name.to_ascii_lowercase(), id);
         claim(format!("{}.lab.example", host.name), id);
         for alias in &host.aliases {
-            claim(alias.to_ascii_lowercase(), id);
+            claim(alias.to_ascii_lowercase().into(), id);
         }
         for address in &host.addresses {
             claim(address.to_string(), id);

@@ -136,7 +136,7 @@ impl Builder<'_> {
     /// An element-wise attribute of a range of `members` hosts: every item
     /// must stand for exactly one value per member (`E0232` otherwise).
     fn element_def(&mut self, def: &ast::Def, range: &HostRaw, members: u64) -> Option<ElementDef> {
-        let option = *self.options.index.get(def.path.as_str())?;
+        let option = self.options.index_of(def.path.as_str())?;
         let ty = self.options.list[option].ty.clone();
         let (list, item_ty, items) = match (&ty, &def.value.kind) {
             (Type::List(inner), ExprKind::List(items)) => {
@@ -273,7 +273,7 @@ impl Builder<'_> {
 
     fn new_entry_defs(&mut self, entry: &Entry, shared: bool) -> PartDefs {
         let mut defs = ScopeDefs::default();
-        let attr = |name: &str| self.options.index.get(name).copied();
+        let attr = |name: &str| self.options.index_of(name);
         let (addresses, aliases, roles) = (attr("addresses"), attr("aliases"), attr("roles"));
         if let (Some(option), Some(address)) = (addresses, &entry.address) {
             let text = ast::Text::from(address.node.to_string());
@@ -326,7 +326,7 @@ impl Builder<'_> {
         let mut roles = Vec::new();
         for attribute in entry.attributes.iter() {
             if self.table.roles.contains_key(attribute.node.as_str()) {
-                roles.push((Value::Enum(attribute.node.to_string()), attribute.span));
+                roles.push((Value::Enum(attribute.node.clone()), attribute.span));
                 continue;
             }
             if !self.near_roles.insert(attribute.node.to_string()) {
