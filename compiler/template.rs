@@ -417,7 +417,7 @@ impl Object for HostObject {
             "keys" => self
                 .collected
                 .as_ref()
-                .map_or_else(|| Value::from(Vec::<Value>::new()), |c| c.0.clone()),
+                .map_or_else(no_keys, |c| c.0.clone()),
             "inputs" => self
                 .collected
                 .as_ref()
@@ -431,6 +431,67 @@ impl Object for HostObject {
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         Enumerator::Str(Self::FIELDS)
     }
+}
+
+/// Lists of hosts by id, kept compactly by their owner (the grants of a
+/// class: one list per grant's `from`), each a list of host objects to
+/// templates only when one reads it.
+pub(crate) trait HostLists: Send + Sync + std::fmt::Debug {
+    /// The host objects, indexed by host id.
+    fn hosts(&self) -> &[Value];
+    /// The ids of list `list`.
+    fn list(&self, list: u32) -> &[HostId];
+}
+
+/// One list of a [`HostLists`] as the template list of its host objects,
+/// made item by item when read: a grant's `from` costs no vector of its
+/// own until a template copies it, and `trust_lines` writes it straight
+/// from the ids.
+#[derive(Debug)]
+pub(crate) struct HostList {
+    lists: Arc<dyn HostLists>,
+    list: u32,
+}
+
+impl HostList {
+    /// The template value of list `list` of `lists`.
+    pub(crate) fn value(lists: Arc<dyn HostLists>, list: u32) -> Value {
+        Value::from_object(HostList { lists, list })
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Value> + '_ {
+        let hosts = self.lists.hosts();
+        self.lists
+            .list(self.list)
+            .iter()
+            .map(move |id| &hosts[id.0 as usize])
+    }
+}
+
+impl Object for HostList {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let id = self.lists.list(self.list).get(key.as_usize()?)?;
+        Some(self.lists.hosts()[id.0 as usize].clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.lists.list(self.list).len())
+    }
+}
+
+/// `host.keys` of a host without collected keys: an empty list, one per
+/// thread, so that `for peer in peers if peer.keys` over a million hosts
+/// without keys makes no list per host nor shares one counter between
+/// threads.
+fn no_keys() -> Value {
+    thread_local! {
+        static EMPTY: Value = Value::from(Vec::<Value>::new());
+    }
+    EMPTY.with(Value::clone)
 }
 
 /// A host's collected keys as the template list `host.keys`.
@@ -626,7 +687,45 @@ pub(crate) fn environment(hosts: usize) -> Environment<'static> {
     env.add_filter("trust_lines", |hosts: Value, user: Option<String>| {
         trust_lines_filter(&hosts, user.as_deref())
     });
+    env.add_filter("config_runs", config_runs_filter);
     env
+}
+
+/// `hosts|config_runs`: the host objects in runs of neighbours that share
+/// one config, each run a map `{config, hosts}`. A template that needs
+/// something of each host's config (its port, its key types) asks once per
+/// run instead of once per host: in a million-host mesh of one config, a
+/// loop over `peers` that read `peer.config` three times a host spent most
+/// of its time there (issue 18).
+fn config_runs_filter(hosts: Value) -> Result<Value, Error> {
+    let mut runs = Vec::new();
+    let mut run: Option<(Arc<Config>, Value, Vec<Value>)> = None;
+    let end = |run: (Arc<Config>, Value, Vec<Value>)| {
+        Value::from_pairs([("config", run.1), ("hosts", Value::from(run.2))])
+    };
+    for host in hosts.try_iter()? {
+        let Some(object) = host.downcast_object_ref::<HostObject>() else {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "config_runs takes host objects",
+            ));
+        };
+        match &mut run {
+            Some((config, _, members)) if Arc::ptr_eq(config, &object.config) => {
+                members.push(host.clone());
+            }
+            _ => {
+                let next = (
+                    object.config.clone(),
+                    object.nested.clone(),
+                    vec![host.clone()],
+                );
+                runs.extend(run.replace(next).map(end));
+            }
+        }
+    }
+    runs.extend(run.map(end));
+    Ok(Value::from(runs))
 }
 
 /// `hosts|trust_lines(user)`: one line per name and address of each host
@@ -645,7 +744,15 @@ fn trust_lines_filter(hosts: &Value, user: Option<&str>) -> Result<Value, Error>
     };
     // The renderer's lists of hosts: checked here, then written straight
     // into the output when printed (no copy of a file of a million lines).
-    if let Some(list) = hosts.downcast_object::<Vec<Value>>() {
+    let list = match (
+        hosts.downcast_object::<Vec<Value>>(),
+        hosts.downcast_object::<HostList>(),
+    ) {
+        (Some(list), _) => Some(HostsToWrite::Values(list)),
+        (None, Some(list)) => Some(HostsToWrite::Picked(list)),
+        (None, None) => None,
+    };
+    if let Some(list) = list {
         if list
             .iter()
             .all(|h| h.downcast_object_ref::<HostObject>().is_some())
@@ -687,8 +794,25 @@ fn trust_lines_filter(hosts: &Value, user: Option<&str>) -> Result<Value, Error>
 /// template prints it.
 #[derive(Debug)]
 struct TrustLines {
-    hosts: Arc<Vec<Value>>,
+    hosts: HostsToWrite,
     suffix: String,
+}
+
+/// The hosts `trust_lines` writes: a vector of host objects, or a list
+/// picked by id.
+#[derive(Debug)]
+enum HostsToWrite {
+    Values(Arc<Vec<Value>>),
+    Picked(Arc<HostList>),
+}
+
+impl HostsToWrite {
+    fn iter(&self) -> Box<dyn Iterator<Item = &Value> + '_> {
+        match self {
+            HostsToWrite::Values(list) => Box::new(list.iter()),
+            HostsToWrite::Picked(list) => Box::new(list.iter()),
+        }
+    }
 }
 
 impl Object for TrustLines {
@@ -778,6 +902,44 @@ mod tests {
         assert_eq!(said.failed_at.as_deref(), Some("p"));
         let (_, said) = listening(|| env.render_str("plain", ()));
         assert!(said.warnings.is_empty() && said.failed_at.is_none());
+    }
+
+    /// `config_runs` groups neighbours with one config, keeps the order,
+    /// and refuses what is not a host object.
+    #[test]
+    fn config_runs_group_neighbours_that_share_a_config() {
+        let text = "cluster c {\n  role odd { ssh_port = 2; }\n\
+                    host h1 { address = 10.0.0.1; }\n\
+                    host h2 { roles = [odd]; address = 10.0.0.2; }\n\
+                    host h3 { roles = [odd]; address = 10.0.0.3; }\n\
+                    host h4 { address = 10.0.0.4; }\n}\n\
+                    option ssh_port : int = 1 \"a test option\";\n";
+        let loader = crate::load::MemoryLoader::default().with_file("/c/cluster.dsl", text);
+        let compiled = crate::compile::compile(
+            &crate::load::SourcePath::Fs("/c/cluster.dsl".into()),
+            &loader.with_real_stdlib(),
+        );
+        let cluster = compiled.cluster.expect("a cluster");
+        let keys = Keys::default();
+        let hosts: Vec<Value> = (0..cluster.hosts.len() as u32)
+            .map(|i| {
+                let config = nested_config(&cluster.hosts[i as usize].config);
+                host_value(&cluster, HostId(i), &keys, &config)
+            })
+            .collect();
+        let env = environment(0);
+        let render = |template: &str| {
+            env.render_str(template, minijinja::context! { hosts => hosts.clone() })
+        };
+        // Each host object above has a config value of its own, but h2 and
+        // h3 share one `Config`: runs follow the model's configs.
+        assert_eq!(
+            render("{% for r in hosts|config_runs %}{{ r.config.ssh_port }}:{{ r.hosts|map(attribute='name')|join(',') }} {% endfor %}")
+                .unwrap(),
+            "1:h1 2:h2,h3 1:h4 "
+        );
+        assert_eq!(render("{{ []|config_runs|length }}").unwrap(), "0");
+        assert!(render("{{ ['h1']|config_runs }}").is_err());
     }
 
     /// `cluster.roles` made when read lists, indexes, filters and counts as

@@ -2,14 +2,15 @@
 //! shared (a minijinja value clones by reference count), so a list of 100,000
 //! peers costs one pointer per peer in every class that sees it.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
+use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::Value;
 
 use crate::graph::{Grant, GroupId};
 use crate::model::{Config, HostId};
-use crate::template::{flat_config, nested_config};
+use crate::template::{flat_config, nested_config, HostList, HostLists};
 
 /// Template values of one config, built once per distinct `Arc<Config>`.
 #[derive(Clone)]
@@ -64,65 +65,255 @@ fn homes_key(config: &Config, writer: bool) -> String {
     format!("{}|{writer}", values.join("|"))
 }
 
+/// The inbound grants of one class as templates read them, kept as the
+/// graph made them: `inbound` and `inbound_users` are lists of small
+/// handles into this, and a grant's or a user's map is made only when a
+/// template reads it. Eager maps cost about 540 bytes a grant and as much
+/// a user (issue 13: 100x the input for a file of one-user trust lines),
+/// held for the whole render whether a template read them or not.
+#[derive(Debug)]
+struct Inbound {
+    /// The group's grants, as the graph shares them.
+    grants: Arc<[Grant]>,
+    /// `grants` in `(as_user, from_user)` order, when the graph's order
+    /// is another (it is this one).
+    order: Option<Box<[u32]>>,
+    /// What the users' trust files hold, sorted, when it differs from
+    /// `grants` (shared homes).
+    files: Option<Box<[Grant]>>,
+    /// User `i`'s grants are `file_grant(j)` for `j` in `user_range(i)`:
+    /// the files' grants of one user lie together.
+    user_ends: Box<[u32]>,
+    /// The host objects, by host id.
+    hosts: Arc<[Value]>,
+    /// The home options of the class's config (`home` reads no others).
+    homes: Config,
+}
+
+/// The order of `inbound`: by target user, then client user.
+fn by_users(a: &Grant, b: &Grant) -> std::cmp::Ordering {
+    (&a.as_user, &a.from_user).cmp(&(&b.as_user, &b.from_user))
+}
+
+/// The options [`home`] reads.
+const HOME_OPTIONS: [&str; 3] = [
+    crate::graph::homes::ROOT_HOME_OPTION,
+    crate::graph::homes::HOME_BASE_OPTION,
+    crate::graph::homes::HOMES_OPTION,
+];
+
+impl Inbound {
+    fn new(
+        grants: &Arc<[Grant]>,
+        files: Option<Vec<Grant>>,
+        hosts: Arc<[Value]>,
+        config: &Config,
+    ) -> Inbound {
+        let order = (!grants.is_sorted_by(|a, b| by_users(a, b).is_le())).then(|| {
+            let mut order: Vec<u32> = (0..grants.len() as u32).collect();
+            order.sort_by(|a, b| by_users(&grants[*a as usize], &grants[*b as usize]));
+            order.into_boxed_slice()
+        });
+        let files = files.map(|mut files| {
+            files.sort_by(by_users);
+            files.into_boxed_slice()
+        });
+        let homes = Config {
+            values: config
+                .values
+                .iter()
+                .filter(|(path, _)| HOME_OPTIONS.contains(&path.as_str()))
+                .map(|(path, value)| (path.clone(), value.clone()))
+                .collect(),
+        };
+        let mut inbound = Inbound {
+            grants: grants.clone(),
+            order,
+            files,
+            user_ends: Box::default(),
+            hosts,
+            homes,
+        };
+        inbound.user_ends = inbound.group_users();
+        inbound
+    }
+
+    /// The ends of each user's run of file grants.
+    fn group_users(&self) -> Box<[u32]> {
+        let count = self.file_grant_count();
+        (0..count)
+            .filter(|&j| {
+                j + 1 == count
+                    || self.file_grant(j as u32).as_user != self.file_grant(j as u32 + 1).as_user
+            })
+            .map(|j| j as u32 + 1)
+            .collect()
+    }
+
+    /// Grant `i` of `inbound`, in `(as_user, from_user)` order.
+    fn grant(&self, i: u32) -> &Grant {
+        let at = self.order.as_ref().map_or(i, |order| order[i as usize]);
+        &self.grants[at as usize]
+    }
+
+    fn file_grant_count(&self) -> usize {
+        self.files.as_ref().map_or(self.grants.len(), |f| f.len())
+    }
+
+    /// Grant `j` of the users' trust files, in `(as_user, from_user)` order.
+    fn file_grant(&self, j: u32) -> &Grant {
+        match &self.files {
+            Some(files) => &files[j as usize],
+            None => self.grant(j),
+        }
+    }
+
+    /// The file grants of user `i`.
+    fn user_range(&self, i: u32) -> std::ops::Range<u32> {
+        let start = if i == 0 {
+            0
+        } else {
+            self.user_ends[i as usize - 1]
+        };
+        start..self.user_ends[i as usize]
+    }
+}
+
+/// A grant's `from` is list `i` (grant `i` of `inbound`) or
+/// `grants.len() + j` (file grant `j`).
+impl HostLists for Inbound {
+    fn hosts(&self) -> &[Value] {
+        &self.hosts
+    }
+
+    fn list(&self, list: u32) -> &[HostId] {
+        let own = self.grants.len() as u32;
+        let grant = if list < own {
+            self.grant(list)
+        } else {
+            self.file_grant(list - own)
+        };
+        &grant.from_hosts
+    }
+}
+
+/// One grant as templates see it: `{as_user, from_user, from}`.
+#[derive(Debug)]
+struct GrantItem {
+    inbound: Arc<Inbound>,
+    /// Its list id in [`Inbound`]'s [`HostLists`].
+    list: u32,
+}
+
+impl GrantItem {
+    const FIELDS: &'static [&'static str] = &["as_user", "from", "from_user"];
+
+    fn value(inbound: &Arc<Inbound>, list: u32) -> Value {
+        Value::from_object(GrantItem {
+            inbound: inbound.clone(),
+            list,
+        })
+    }
+
+    fn grant(&self) -> &Grant {
+        let own = self.inbound.grants.len() as u32;
+        if self.list < own {
+            self.inbound.grant(self.list)
+        } else {
+            self.inbound.file_grant(self.list - own)
+        }
+    }
+}
+
+impl Object for GrantItem {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let grant = self.grant();
+        Some(match key.as_str()? {
+            "as_user" => Value::from(grant.as_user.as_str()),
+            "from_user" => Value::from(grant.from_user.as_str()),
+            "from" => HostList::value(self.inbound.clone(), self.list),
+            _ => return None,
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(Self::FIELDS)
+    }
+}
+
+/// One user of `inbound_users` as templates see it: `{user, home, owner,
+/// is_root, grants}`, `grants` being what the user's trust file holds.
+#[derive(Debug)]
+struct UserItem {
+    inbound: Arc<Inbound>,
+    index: u32,
+}
+
+impl UserItem {
+    const FIELDS: &'static [&'static str] = &["grants", "home", "is_root", "owner", "user"];
+
+    fn name(&self) -> &str {
+        let first = self.inbound.user_range(self.index).start;
+        &self.inbound.file_grant(first).as_user
+    }
+}
+
+impl Object for UserItem {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let user = self.name();
+        Some(match key.as_str()? {
+            "user" | "owner" => Value::from(user),
+            "home" => Value::from(home(user, &self.inbound.homes)),
+            "is_root" => Value::from(user == "root"),
+            "grants" => {
+                let own = self.inbound.grants.len() as u32;
+                Value::from(
+                    self.inbound
+                        .user_range(self.index)
+                        .map(|j| GrantItem::value(&self.inbound, own + j))
+                        .collect::<Vec<_>>(),
+                )
+            }
+            _ => return None,
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(Self::FIELDS)
+    }
+}
+
 /// `inbound` and `inbound_users` of one class, from its grants.
 /// `files`: the grants its users' trust files hold, when they differ from
 /// `grants` (a home shared with other hosts holds the share's grants on its
 /// writer and none elsewhere).
-pub(crate) fn inbound_values(
-    grants: &[Grant],
-    files: Option<&[Grant]>,
-    hosts: &[Value],
+fn inbound_values(
+    grants: &Arc<[Grant]>,
+    files: Option<Vec<Grant>>,
+    hosts: Arc<[Value]>,
     config: &Config,
 ) -> (Value, Value) {
-    let grant_value = |g: &Grant| {
-        let from: Vec<Value> = g
-            .from_hosts
-            .iter()
-            .map(|h| hosts[h.0 as usize].clone())
-            .collect();
-        Value::from_pairs([
-            ("as_user", Value::from(g.as_user.as_str())),
-            ("from_user", Value::from(g.from_user.as_str())),
-            ("from", Value::from(from)),
-        ])
-    };
-    let mut sorted: Vec<&Grant> = grants.iter().collect();
-    sorted.sort_by(|a, b| (&a.as_user, &a.from_user).cmp(&(&b.as_user, &b.from_user)));
-    let inbound: Vec<Value> = sorted.iter().map(|g| grant_value(g)).collect();
-    let mut by_user: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
-    match files {
-        None => {
-            for (g, v) in sorted.iter().zip(&inbound) {
-                by_user
-                    .entry(g.as_user.as_str())
-                    .or_default()
-                    .push(v.clone());
-            }
-        }
-        Some(files) => {
-            let mut in_files: Vec<&Grant> = files.iter().collect();
-            in_files.sort_by(|a, b| (&a.as_user, &a.from_user).cmp(&(&b.as_user, &b.from_user)));
-            for g in in_files {
-                by_user
-                    .entry(g.as_user.as_str())
-                    .or_default()
-                    .push(grant_value(g));
-            }
-        }
-    }
-    let users: Vec<Value> = by_user
-        .into_iter()
-        .map(|(user, grants)| {
-            Value::from_pairs([
-                ("user", Value::from(user)),
-                ("home", Value::from(home(user, config))),
-                ("owner", Value::from(user)),
-                ("is_root", Value::from(user == "root")),
-                ("grants", Value::from(grants)),
-            ])
+    let inbound = Arc::new(Inbound::new(grants, files, hosts, config));
+    let grant_items: Vec<Value> = (0..grants.len() as u32)
+        .map(|i| GrantItem::value(&inbound, i))
+        .collect();
+    let user_items: Vec<Value> = (0..inbound.user_ends.len() as u32)
+        .map(|index| {
+            Value::from_object(UserItem {
+                inbound: inbound.clone(),
+                index,
+            })
         })
         .collect();
-    (Value::from(inbound), Value::from(users))
+    (Value::from(grant_items), Value::from(user_items))
 }
 
 /// `inbound`, `inbound_users` and `outbound` values shared by every class
@@ -132,6 +323,12 @@ pub(crate) fn inbound_values(
 pub(crate) struct InboundCache {
     #[allow(clippy::type_complexity)]
     by_key: Mutex<HashMap<(GroupId, String), (usize, Value, Value, Value)>>,
+    /// The renderer's host objects, shared by every class's values.
+    hosts: OnceLock<Arc<[Value]>>,
+    /// The group of each id.
+    groups: Mutex<Vec<GroupId>>,
+    /// How many classes each trust group has.
+    classes_per_group: OnceLock<HashMap<GroupId, usize>>,
 }
 
 /// The values of one class's inbound grants (and the hosts it logs in to)
@@ -162,7 +359,7 @@ impl InboundCache {
     pub(crate) fn get(
         &self,
         group: GroupId,
-        grants: &[Grant],
+        grants: &Arc<[Grant]>,
         files: impl FnOnce() -> Option<Vec<Grant>>,
         writer: bool,
         targets: &[HostId],
@@ -174,8 +371,17 @@ impl InboundCache {
         let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
         let next = by_key.len();
         let (id, inbound, users, outbound) = by_key.entry(key).or_insert_with(|| {
+            let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+            groups.push(group);
             let files = files();
-            let (inbound, users) = inbound_values(grants, files.as_deref(), hosts, config);
+            // The host objects once more (a pointer each), only when a
+            // class has a grant to pick them for.
+            let shared = if grants.is_empty() && files.as_ref().is_none_or(Vec::is_empty) {
+                Arc::from([])
+            } else {
+                self.hosts.get_or_init(|| hosts.into()).clone()
+            };
+            let (inbound, users) = inbound_values(grants, files, shared, config);
             (next, inbound, users, outbound_value(targets, hosts))
         });
         InboundValues {
@@ -184,5 +390,128 @@ impl InboundCache {
             users: users.clone(),
             outbound: outbound.clone(),
         }
+    }
+
+    /// Whether the values of `id` belong to one class only: the only
+    /// class of its trust group. No other class can reuse a render that
+    /// read them, so the memo need not keep it (a copy of every
+    /// `.shosts` of a host with 100,000 users).
+    pub(crate) fn of_one_class(&self, id: usize, graph: &crate::graph::TrustGraph) -> bool {
+        let group = self.groups.lock().unwrap_or_else(|e| e.into_inner())[id];
+        let counts = self.classes_per_group.get_or_init(|| {
+            let mut counts = HashMap::new();
+            for class in graph.classes() {
+                *counts.entry(graph.class_group(class)).or_default() += 1;
+            }
+            counts
+        });
+        counts.get(&group).copied().unwrap_or(0) <= 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Resolved;
+
+    fn grant(as_user: &str, from_user: &str, from: &[u32]) -> Grant {
+        Grant {
+            as_user: as_user.into(),
+            from_user: from_user.into(),
+            from_hosts: from.iter().map(|h| HostId(*h)).collect(),
+        }
+    }
+
+    fn hosts() -> Arc<[Value]> {
+        ["h0", "h1", "h2"]
+            .iter()
+            .map(|name| {
+                Value::from_pairs([
+                    ("name", Value::from(*name)),
+                    ("all_names", Value::from(vec![Value::from(*name)])),
+                ])
+            })
+            .collect()
+    }
+
+    fn render(template: &str, (inbound, users): (Value, Value)) -> String {
+        crate::template::environment(0)
+            .render_str(
+                template,
+                minijinja::context! { inbound => inbound, inbound_users => users },
+            )
+            .unwrap()
+    }
+
+    /// Made when read, the grants and users still read as the maps they
+    /// were: sorted by user, keys in map order, `from` a list of hosts,
+    /// users grouped with their homes.
+    #[test]
+    fn inbound_values_read_as_lists_of_maps() {
+        let grants: Arc<[Grant]> = vec![
+            grant("root", "root", &[0, 1]),
+            grant("alice", "bob", &[2]),
+            grant("alice", "alice", &[1]),
+        ]
+        .into();
+        let mut config = Config::default();
+        config.values.insert(
+            crate::graph::homes::HOMES_OPTION.into(),
+            Resolved {
+                value: crate::model::Value::List(vec![crate::model::Value::Str(
+                    "alice:/srv/alice".into(),
+                )]),
+                priority: 0,
+                defined_at: Vec::new(),
+            },
+        );
+        let values = || inbound_values(&grants, None, hosts(), &config);
+        assert_eq!(
+            render(
+                "{% for g in inbound %}{{ g.as_user }}<-{{ g.from_user }}@{{ g.from|map(attribute='name')|join(',') }} {% endfor %}",
+                values()
+            ),
+            "alice<-alice@h1 alice<-bob@h2 root<-root@h0,h1 "
+        );
+        assert_eq!(
+            render(
+                "{% for u in inbound_users %}{{ u|list }} {{ u.user }} {{ u.owner }} {{ u.home }} {{ u.is_root }} {{ u.grants|map(attribute='from_user')|join(',') }}\n{% endfor %}",
+                values()
+            ),
+            "['grants', 'home', 'is_root', 'owner', 'user'] alice alice /srv/alice False alice,bob\n\
+             ['grants', 'home', 'is_root', 'owner', 'user'] root root /root True root\n"
+        );
+        assert_eq!(
+            render("{{ inbound[2] }} {{ inbound[2].from|length }} {{ inbound[0].nope is undefined }}", values()),
+            "{'as_user': 'root', 'from': [{'all_names': ['h0'], 'name': 'h0'}, {'all_names': ['h1'], 'name': 'h1'}], 'from_user': 'root'} 2 True"
+        );
+        assert_eq!(
+            render("{% for u in inbound_users %}{% for g in u.grants %}{{ g.from|trust_lines(g.from_user) }}{% endfor %}{% endfor %}", values()),
+            "h1 alice\nh2 bob\nh0 root\nh1 root\n"
+        );
+    }
+
+    /// What the trust files hold when a home is shared (`files`) is what
+    /// `inbound_users` lists; `inbound` keeps the class's own grants.
+    #[test]
+    fn users_list_what_their_files_hold() {
+        let grants: Arc<[Grant]> = vec![grant("carol", "carol", &[0])].into();
+        let files = vec![
+            grant("dave", "dave", &[2]),
+            grant("carol", "carol", &[0, 1]),
+        ];
+        let values = inbound_values(&grants, Some(files), hosts(), &Config::default());
+        assert_eq!(
+            render(
+                "{{ inbound|length }}:{% for u in inbound_users %} {{ u.home }}={% for g in u.grants %}{{ g.from|map(attribute='name')|join(',') }}{% endfor %}{% endfor %}",
+                values
+            ),
+            "1: /home/carol=h0,h1 /home/dave=h2"
+        );
+        let empty = inbound_values(&Arc::from(Vec::new()), None, hosts(), &Config::default());
+        assert_eq!(
+            render("{{ inbound|length }} {{ inbound_users|length }}", empty),
+            "0 0"
+        );
     }
 }

@@ -92,7 +92,14 @@ impl Renderer<'_> {
         let before = diagnostics.len();
         let (outs, reads) =
             memo::recording(|| self.render_rule(index, ctx, Some(config), diagnostics));
-        if diagnostics.len() == before {
+        // A render that read the class's inbound lists serves only classes
+        // with the same lists (see `memo::agree`): not worth a copy when
+        // no other class has them.
+        let private = reads
+            .iter()
+            .any(|read| matches!(read, memo::Read::List(list) if *list != "roles"))
+            && self.inbound.of_one_class(own.inbound, self.graph);
+        if diagnostics.len() == before && !private {
             claim.keep(config.clone(), own.clone(), reads, outs.clone());
         }
         outs
@@ -180,13 +187,14 @@ impl Renderer<'_> {
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Vec<Out> {
         let rule = &self.cluster.emits[index];
-        let items: Vec<Option<Value>> = match &rule.each {
-            None => vec![None],
+        // The items are read one at a time: a list made item by item when
+        // read (`inbound_users`) never stands whole in memory.
+        let items: Box<dyn Iterator<Item = Option<Value>>> = match &rule.each {
+            None => Box::new(std::iter::once(None)),
             Some(each) => match lookup_path(ctx, each) {
-                Some(list) if list.try_iter().is_ok() && list.as_str().is_none() => list
-                    .try_iter()
-                    .map(|it| it.map(Some).collect())
-                    .unwrap_or_default(),
+                Some(list) if list.as_str().is_none() && list.try_iter().is_ok() => {
+                    Box::new(list.try_iter().into_iter().flatten().map(Some))
+                }
                 _ => {
                     let known: Vec<&str> = ctx
                         .keys()
@@ -219,6 +227,8 @@ impl Renderer<'_> {
                 outs.push(out);
             }
         }
+        // Kept until assembly, and copied into the memo: no spare room.
+        outs.shrink_to_fit();
         outs
     }
 
