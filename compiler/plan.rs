@@ -225,12 +225,22 @@ pub struct Blobs {
 impl Blobs {
     /// Stores `bytes` once and returns its id; equal bytes give the same id.
     pub fn intern(&mut self, bytes: &[u8]) -> BlobId {
+        self.intern_with(bytes, |bytes| Arc::from(bytes))
+    }
+
+    /// [`Blobs::intern`] of bytes already shared (render's contents): kept
+    /// by reference, not copied.
+    pub fn intern_shared(&mut self, bytes: &Arc<[u8]>) -> BlobId {
+        self.intern_with(bytes, |_| bytes.clone())
+    }
+
+    fn intern_with(&mut self, bytes: &[u8], keep: impl FnOnce(&[u8]) -> Arc<[u8]>) -> BlobId {
         let hash: [u8; 32] = Sha256::digest(bytes).into();
         if let Some(id) = self.by_hash.get(&hash) {
             return *id;
         }
         let id = BlobId(self.contents.len() as u32);
-        self.contents.push(Arc::from(bytes));
+        self.contents.push(keep(bytes));
         self.hashes.push(hash);
         self.by_hash.insert(hash, id);
         id

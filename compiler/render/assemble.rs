@@ -346,7 +346,7 @@ impl SharedBlobs {
         *self
             .by_text
             .entry(Arc::as_ptr(text) as *const u8 as usize)
-            .or_insert_with(|| blobs.intern(text.as_bytes()))
+            .or_insert_with(|| blobs.intern_shared(&Arc::<[u8]>::from(text.clone())))
     }
 
     fn file(&mut self, content: &crate::model::FileContent, blobs: &mut Blobs) -> BlobId {

