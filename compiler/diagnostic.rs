@@ -6,6 +6,7 @@
 //! merge conflict between a stdlib module and a host needs that).
 
 use std::fmt;
+use std::io;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -389,16 +390,30 @@ pub fn render(
     format: MessageFormat,
     color: bool,
 ) -> String {
+    let shown: Vec<&Diagnostic> = diagnostics.iter().collect();
+    let mut out = Vec::new();
+    // Writing into a vector cannot fail.
+    let _ = write(&mut out, sources, &shown, format, color);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Writes diagnostics in `format` to `out` one after another, so the text
+/// of them all is never held at once (100,000 errors are 15 MB of it).
+pub fn write(
+    out: &mut impl io::Write,
+    sources: &SourceMap,
+    diagnostics: &[&Diagnostic],
+    format: MessageFormat,
+    color: bool,
+) -> io::Result<()> {
     match format {
-        MessageFormat::Human => render_human(sources, diagnostics, color),
+        MessageFormat::Human => write_human(out, sources, diagnostics, color),
         MessageFormat::Short => diagnostics
             .iter()
-            .map(|d| render_short(sources, d) + "\n")
-            .collect(),
+            .try_for_each(|d| writeln!(out, "{}", render_short(sources, d))),
         MessageFormat::Json => diagnostics
             .iter()
-            .map(|d| render_json(sources, d) + "\n")
-            .collect(),
+            .try_for_each(|d| writeln!(out, "{}", render_json(sources, d))),
     }
 }
 
@@ -425,7 +440,12 @@ fn shown_labels(d: &Diagnostic) -> (&[Label], Option<String>) {
     (shown, note)
 }
 
-fn render_human(sources: &SourceMap, diagnostics: &[Diagnostic], color: bool) -> String {
+fn write_human(
+    out: &mut impl io::Write,
+    sources: &SourceMap,
+    diagnostics: &[&Diagnostic],
+    color: bool,
+) -> io::Result<()> {
     // Only the files diagnostics point into, borrowed: codespan indexes the
     // lines of each file it is given.
     let mut files = SimpleFiles::new();
@@ -440,10 +460,9 @@ fn render_human(sources: &SourceMap, diagnostics: &[Diagnostic], color: bool) ->
         }
     }
     let config = term::Config::default();
-    let mut out = String::new();
-    for diagnostic in diagnostics {
+    for &diagnostic in diagnostics {
         if on_a_long_line(sources, diagnostic) {
-            out.push_str(&render_without_source(sources, diagnostic));
+            out.write_all(render_without_source(sources, diagnostic).as_bytes())?;
             continue;
         }
         let shown = to_codespan(diagnostic, &ids);
@@ -455,14 +474,13 @@ fn render_human(sources: &SourceMap, diagnostics: &[Diagnostic], color: bool) ->
             let mut text = String::new();
             term::emit_to_string(&mut text, &config, &files, &shown).map(|()| text)
         };
-        match rendered {
-            Ok(text) => out.push_str(&text),
-            Err(files::Error::FileMissing) | Err(_) => {
-                out.push_str(&render_short(sources, diagnostic))
-            }
-        }
+        let text = match rendered {
+            Ok(text) => text,
+            Err(files::Error::FileMissing) | Err(_) => render_short(sources, diagnostic),
+        };
+        out.write_all(text.as_bytes())?;
     }
-    out
+    Ok(())
 }
 
 /// True when a label of `d` sits on a line longer than [`MAX_SHOWN_LINE`].

@@ -354,17 +354,25 @@ fn check(common: &Common) -> Result<(), i32> {
 pub fn report(compilation: &Compilation) {
     let format = message_format();
     let quiet = verbosity() == Verbosity::Quiet;
-    let shown: Vec<diagnostic::Diagnostic> = compilation
+    let shown: Vec<&diagnostic::Diagnostic> = compilation
         .diagnostics
         .iter()
         .filter(|d| !quiet || d.severity == Severity::Error)
-        .cloned()
         .collect();
     if shown.is_empty() {
         return;
     }
-    let text = diagnostic::render(&compilation.sources, &shown, format, use_color());
-    eprint!("{text}");
+    let mut stderr = std::io::BufWriter::new(std::io::stderr().lock());
+    // A closed stderr loses the messages, not the exit status.
+    let _ = diagnostic::write(
+        &mut stderr,
+        &compilation.sources,
+        &shown,
+        format,
+        use_color(),
+    )
+    .and_then(|()| std::io::Write::flush(&mut stderr));
+    drop(stderr);
     if format == MessageFormat::Human && !quiet {
         eprintln!("{}", tally(compilation));
     }
