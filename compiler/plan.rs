@@ -4,8 +4,7 @@
 //! into files. Contents are content-addressed blobs so a file identical across
 //! 100,000 hosts is one blob, written once and hard-linked.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -218,8 +217,12 @@ pub enum EntryKind {
 #[derive(Debug, Clone, Default)]
 pub struct Blobs {
     contents: Vec<Arc<[u8]>>,
-    hashes: Vec<[u8; 32]>,
-    by_hash: HashMap<[u8; 32], BlobId>,
+    /// Each blob's SHA-256, computed when first asked: manifests, the
+    /// store and the state file ask; `check` never does, and hashing every
+    /// content of a million-host plan was 2% of it.
+    hashes: Vec<OnceLock<[u8; 32]>>,
+    /// Equal contents found by a fast hash, told apart by comparing them.
+    by_content: foldhash::HashMap<Arc<[u8]>, BlobId>,
 }
 
 impl Blobs {
@@ -235,14 +238,14 @@ impl Blobs {
     }
 
     fn intern_with(&mut self, bytes: &[u8], keep: impl FnOnce(&[u8]) -> Arc<[u8]>) -> BlobId {
-        let hash: [u8; 32] = Sha256::digest(bytes).into();
-        if let Some(id) = self.by_hash.get(&hash) {
+        if let Some(id) = self.by_content.get(bytes) {
             return *id;
         }
         let id = BlobId(self.contents.len() as u32);
-        self.contents.push(keep(bytes));
-        self.hashes.push(hash);
-        self.by_hash.insert(hash, id);
+        let kept = keep(bytes);
+        self.contents.push(kept.clone());
+        self.hashes.push(OnceLock::new());
+        self.by_content.insert(kept, id);
         id
     }
 
@@ -253,7 +256,8 @@ impl Blobs {
 
     /// The SHA-256 of a blob, as lowercase hex.
     pub fn hash_hex(&self, id: BlobId) -> String {
-        hex(&self.hashes[id.0 as usize])
+        let index = id.0 as usize;
+        hex(self.hashes[index].get_or_init(|| Sha256::digest(&self.contents[index]).into()))
     }
 
     /// Number of distinct contents.

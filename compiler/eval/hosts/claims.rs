@@ -115,7 +115,10 @@ impl Claims {
     }
 }
 
-/// The hash of the joined pieces, lowercased.
+/// The hash of the joined pieces, lowercased. The pieces and chunks are
+/// written one by one, so the hasher must hash a stream (as std's SipHash
+/// does): one whose `write` hashes each call apart (foldhash) would hash
+/// `web` `.` `hpc` unlike `web.hpc`, and miss that clash.
 fn hash(state: &std::hash::RandomState, pieces: [&str; 3]) -> u64 {
     let mut hasher = state.build_hasher();
     let mut buffer = [0u8; 64];
