@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::Value;
 
+use super::memo::under;
 use crate::graph::{Grant, GroupId};
 use crate::model::{Config, HostId};
 use crate::template::{flat_config, nested_config, HostList, HostLists};
@@ -33,18 +34,8 @@ pub(crate) struct ConfigCache {
 fn values_hash(config: &Config) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for (path, resolved) in &config.values {
-        (path, &resolved.value).hash(&mut hasher);
-    }
+    under(config, "").for_each(|option| option.hash(&mut hasher));
     hasher.finish()
-}
-
-fn same_values(a: &Config, b: &Config) -> bool {
-    a.values.len() == b.values.len()
-        && a.values
-            .iter()
-            .zip(&b.values)
-            .all(|((pa, ra), (pb, rb))| pa == pb && ra.value == rb.value)
 }
 
 impl ConfigCache {
@@ -55,7 +46,10 @@ impl ConfigCache {
             return values.clone();
         }
         let alike = self.by_values.entry(values_hash(config)).or_default();
-        let values = match alike.iter().find(|(c, _)| same_values(c, config)) {
+        let values = match alike
+            .iter()
+            .find(|(c, _)| under(c, "").eq(under(config, "")))
+        {
             Some((_, values)) => values.clone(),
             None => {
                 let values = ConfigValues {

@@ -206,7 +206,7 @@ pub(super) fn agree(a: (&Config, &Own), b: (&Config, &Own), reads: &Reads) -> bo
 }
 
 /// The options at or under `path` (`""` is every option), in order.
-fn under<'c>(
+pub(super) fn under<'c>(
     config: &'c Config,
     path: &'c str,
 ) -> impl Iterator<Item = (&'c String, &'c crate::model::Value)> + 'c {
