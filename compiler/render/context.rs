@@ -11,7 +11,7 @@ use minijinja::Value;
 use super::memo::under;
 use crate::graph::{Grant, GroupId};
 use crate::model::{Config, HostId};
-use crate::template::{flat_config, nested_config, HostList, HostLists};
+use crate::template::{shared_config_values, HostList, HostLists};
 
 /// Template values of one config, built once per distinct `Arc<Config>`.
 #[derive(Clone)]
@@ -52,10 +52,8 @@ impl ConfigCache {
         {
             Some((_, values)) => values.clone(),
             None => {
-                let values = ConfigValues {
-                    nested: nested_config(config),
-                    flat: flat_config(config),
-                };
+                let (nested, flat) = shared_config_values(config);
+                let values = ConfigValues { nested, flat };
                 alike.push((config.clone(), values.clone()));
                 values
             }
