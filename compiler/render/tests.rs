@@ -1487,7 +1487,7 @@ fn classes_reuse_a_render_only_when_the_options_it_read_agree() {
     // As many threads as the machine has: a class waits for a render of
     // the same rule under way, so the count below does not depend on them.
     let rendered = renderer.render_all();
-    let (plan, _) = renderer.assemble(&rendered);
+    let (plan, _) = renderer.assemble(rendered);
     let text = |host: &str, path: &str| tree(&plan, host)[path].0.clone();
     let expected = [
         ("h1", "1", "1", "x=1 y=1 ", "r"),
