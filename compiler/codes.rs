@@ -341,7 +341,7 @@ register! {
     E0501 Error Render "a template failed: its syntax, an undefined name, its fuel, its own `fail()`, or a control character in a rendered command"
         => "correct the value the message names (the label points at it), or the template";
     E0503 Error Render "a rendered destination is refused: not a clean absolute path, a cluster file that is a link or at a place accord writes itself, or a trust file installed as a block"
-        => "correct the emit rule so its path renders a clean path, and install trust files whole";
+        => "correct the emit rule, or the option its path comes from, so it renders a clean path; install trust files whole";
     E0504 Error Render "a rendered owner or group is not a user name"
         => "correct the value the owner or group renders from";
     E0505 Error Render "a rendered trust file has a line that could widen trust (`+`, a netgroup, an option)"

@@ -273,17 +273,33 @@ impl Renderer<'_> {
             } else {
                 "give the cluster file a relative path of its own: accord itself writes `hosts/`, `manifests/`, `apply/`, `archives/`, names starting with `.`, `trust.txt` and `cluster.json`"
             };
-            diagnostics.push(
-                Diagnostic::error(
+            let shown = path.escape_debug();
+            // A path an option gave (`sysv.rc_dir = "/var/lib/accord"`): the
+            // user's definition is the cause, the module's rule the context.
+            let d = match super::assemble::path_option(config.unwrap_or(&self.cluster.config), &path) {
+                Some((option, value, set)) => Diagnostic::error(
                     codes::E0503,
                     format!(
-                        "the destination `{}` is refused: {problem}",
-                        path.escape_debug()
+                        "`{option}` = `{}` gives a destination accord refuses: `{shown}`: {problem}",
+                        value.escape_debug()
                     ),
-                    at(),
+                    Label::new(set, format!("`{option}` set here")),
                 )
-                .with_hint(hint),
-            );
+                .with_label(rule.span, "this emit rule writes below it")
+                .with_hint(format!(
+                    "give `{option}` a directory outside `/var/lib/accord`, which the apply script keeps for its record"
+                )),
+                None => Diagnostic::error(codes::E0503, format!("the destination `{shown}` is refused: {problem}"), at())
+                    .with_hint(hint),
+            };
+            // One definition that several rules write below (the seven rc
+            // links of `sysv.rc_dir`) is one error, not one per rule.
+            let repeated = diagnostics
+                .last()
+                .is_some_and(|last| last.code == d.code && last.primary.span == d.primary.span);
+            if !repeated {
+                diagnostics.push(d);
+            }
             return None;
         }
         for (what, name) in [("owner", &owner), ("group", &group)] {
