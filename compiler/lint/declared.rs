@@ -24,7 +24,7 @@ use minijinja::Value;
 use super::{definition, Acknowledge, Finding, LabelText};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
-use crate::graph::{ClassId, TrustGraph};
+use crate::graph::{ClassId, Grant, TrustGraph};
 use crate::model::{Cluster, Config, LintDecl};
 use crate::template::{
     cluster_value, describe, flat_config, listening, nested_config, Templates, TransportValue,
@@ -156,6 +156,35 @@ fn members(cluster: &Cluster, graph: &TrustGraph, class: ClassId) -> Value {
         .collect()
 }
 
+/// `inbound`: the grants into a class, each made a map when read. A host
+/// with 80,000 users' grants holds the graph's list, not 80,000 maps for
+/// as long as a finding keeps its context (most of a `check`'s memory).
+#[derive(Debug)]
+struct Inbound(Arc<[Grant]>);
+
+impl Object for Inbound {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let grant = self.0.get(key.as_usize()?)?;
+        Some(Value::from_pairs([
+            ("as_user", Value::from(grant.as_user.as_str())),
+            ("from_user", Value::from(grant.from_user.as_str())),
+            ("hosts", Value::from(grant.from_hosts.len())),
+        ]))
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.0.len())
+    }
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        Some(self.0.len())
+    }
+    fn is_true(self: &Arc<Self>) -> bool {
+        !self.0.is_empty()
+    }
+}
+
 /// The context of a lint in `class` (see the module documentation).
 fn context(
     cluster: &Cluster,
@@ -170,17 +199,7 @@ fn context(
         .iter()
         .map(|r| Value::from(cluster.roles[r.0 as usize].name.as_str()))
         .collect();
-    let inbound: Vec<Value> = graph
-        .inbound_class(class)
-        .iter()
-        .map(|g| {
-            Value::from_pairs([
-                ("as_user", Value::from(g.as_user.as_str())),
-                ("from_user", Value::from(g.from_user.as_str())),
-                ("hosts", Value::from(g.from_hosts.len())),
-            ])
-        })
-        .collect();
+    let inbound = Value::from_object(Inbound(graph.inbound_class(class)));
     let flat = flat_config(config);
     let transports = cluster.declared.transports.clone().into();
     let mut pairs = vec![
@@ -189,7 +208,7 @@ fn context(
         ("transport", TransportValue::value(transports, flat.clone())),
         ("__options", flat),
         ("roles", Value::from(roles)),
-        ("inbound", Value::from(inbound)),
+        ("inbound", inbound),
     ];
     if let Some(members) = members {
         pairs.push(("members", members));

@@ -153,7 +153,7 @@ impl Renderer<'_> {
                     file.span,
                 ));
             }
-            entries.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+            sort_by_path(&mut entries);
             for pair in entries.windows(2) {
                 if pair[0].0.path == pair[1].0.path {
                     conflicts
@@ -350,6 +350,30 @@ fn intern_all(
         .collect()
 }
 
+/// Sorts entries by path, keeping the order of equal paths (the first
+/// declaration stays, the second is the collision), without the copy of
+/// the entries a stable sort makes: it sorts their indexes and moves
+/// each entry once. A host with 80,000 users' `.shosts` sorted its 8 MB
+/// list through 8 MB more.
+fn sort_by_path(entries: &mut [(Entry, Span)]) {
+    let mut order: Vec<u32> = (0..entries.len() as u32).collect();
+    order.sort_by(|&a, &b| entries[a as usize].0.path.cmp(&entries[b as usize].0.path));
+    // Position k takes the entry at order[k]: follow each cycle once,
+    // marking a position done by pointing it at itself.
+    for start in 0..entries.len() {
+        let mut k = start;
+        loop {
+            let from = order[k] as usize;
+            order[k] = k as u32;
+            if from == start || from == k {
+                break;
+            }
+            entries.swap(k, from);
+            k = from;
+        }
+    }
+}
+
 /// The plan entry of a `file` declaration.
 fn file_entry(file: &crate::model::FileSpec, blob: BlobId) -> Entry {
     Entry {
@@ -460,4 +484,44 @@ pub(super) fn path_option<'c>(config: &'c Config, path: &str) -> Option<(&'c str
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
         (value.starts_with('/') && under).then_some((option.as_str(), value.as_str(), *at))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::FileId;
+    use crate::model::{Install, ModuleId};
+
+    fn entry(path: &str, at: usize) -> (Entry, Span) {
+        let entry = Entry {
+            path: path.into(),
+            kind: EntryKind::Dir,
+            mode: 0o755,
+            owner: "root".into(),
+            group: "root".into(),
+            module: ModuleId(0),
+            install: Install::Replace,
+        };
+        (entry, Span::new(FileId(0), at..at + 1))
+    }
+
+    #[test]
+    fn sorting_by_path_keeps_the_order_of_equal_paths() {
+        // Paths from a small alphabet, so many repeat, in a scrambled order.
+        let mut entries: Vec<(Entry, Span)> = (0..500)
+            .map(|i| entry(&format!("/p{}", (i * 7919) % 37), i))
+            .collect();
+        let mut expected = entries.clone();
+        expected.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        sort_by_path(&mut entries);
+        assert_eq!(entries, expected);
+        for n in 0..4 {
+            let mut few: Vec<(Entry, Span)> =
+                (0..n).rev().map(|i| entry(&format!("/{i}"), i)).collect();
+            let mut expected = few.clone();
+            expected.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+            sort_by_path(&mut few);
+            assert_eq!(few, expected);
+        }
+    }
 }
