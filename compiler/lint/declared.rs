@@ -25,7 +25,7 @@ use super::{definition, Acknowledge, Finding, LabelText};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
 use crate::graph::{ClassId, Grant, TrustGraph};
-use crate::model::{Cluster, Config, LintDecl};
+use crate::model::{Cluster, Config, Host, LintDecl};
 use crate::template::{
     cluster_value, describe, flat_config, listening, nested_config, Templates, TransportValue,
 };
@@ -44,7 +44,8 @@ pub(super) fn findings(
         return errors;
     }
     for class in graph.classes() {
-        let config = &cluster.hosts[graph.class_members(class)[0].0 as usize].config;
+        let first = &cluster.hosts[graph.class_members(class)[0].0 as usize];
+        let config = &first.config;
         let holding: Vec<&LintDecl> = lints
             .iter()
             .filter(|l| l.when.as_ref().is_none_or(|c| c.holds(config)))
@@ -59,13 +60,13 @@ pub(super) fn findings(
         let mut with_hosts = None;
         for lint in holding {
             probe.read.store(false, Ordering::Relaxed);
-            let mut result = finding(cluster, lint, class, config, &ctx, templates);
+            let mut result = finding(cluster, lint, class, first, &ctx, templates);
             if probe.read.load(Ordering::Relaxed) {
                 let ctx = with_hosts.get_or_insert_with(|| {
                     let hosts = members(cluster, graph, class);
                     context(cluster, graph, class, config, Some(hosts))
                 });
-                result = finding(cluster, lint, class, config, ctx, templates);
+                result = finding(cluster, lint, class, first, ctx, templates);
             }
             match result {
                 Ok(found) => out.extend(found),
@@ -221,7 +222,7 @@ fn finding(
     cluster: &Cluster,
     lint: &LintDecl,
     class: ClassId,
-    config: &Config,
+    first: &Host,
     ctx: &Value,
     templates: &Templates,
 ) -> Result<Option<Finding>, Box<Diagnostic>> {
@@ -244,7 +245,7 @@ fn finding(
         return Ok(None);
     }
     let at = render("`at`", &lint.at)?;
-    let span = definition(cluster, config, &at).unwrap_or(cluster.name_span);
+    let span = definition(cluster, first, &at).unwrap_or(cluster.name_span);
     let acknowledge = match &lint.acknowledge {
         Some(path) => Acknowledge::Option {
             path: path.clone(),
@@ -287,5 +288,34 @@ pub(super) fn label(templates: &Templates, source: &str, ctx: &Value, hosts: usi
     match listening(|| templates.small(source, &ctx)).0 {
         Ok(text) => text.trim().to_string(),
         Err(e) => format!("(cannot render the label: {})", describe(&e)),
+    }
+}
+
+#[cfg(test)]
+mod inbound_tests {
+    use super::*;
+    use crate::model::HostId;
+
+    /// The lazy `inbound` reads as the list of maps it replaced: length,
+    /// truth, iteration, indexing and attributes.
+    #[test]
+    fn inbound_reads_as_a_list_of_maps() {
+        let grant = |as_user: &str, from_user: &str, hosts: u32| Grant {
+            as_user: as_user.into(),
+            from_user: from_user.into(),
+            from_hosts: (0..hosts).map(HostId).collect(),
+        };
+        let grants: Arc<[Grant]> = vec![grant("root", "root", 3), grant("u1", "u1", 1)].into();
+        let env = minijinja::Environment::new();
+        let render = |grants: Arc<[Grant]>| {
+            let ctx = minijinja::context! { inbound => Value::from_object(Inbound(grants)) };
+            env.render_str(
+                "{% if inbound %}{{ inbound|length }}:{% for g in inbound %}{{ g.as_user }}<-{{ g.from_user }}x{{ g.hosts }} {% endfor %}{{ inbound[1].as_user }}{% else %}none{% endif %}",
+                ctx,
+            )
+            .unwrap()
+        };
+        assert_eq!(render(grants), "2:root<-rootx3 u1<-u1x1 u1");
+        assert_eq!(render(Vec::new().into()), "none");
     }
 }
