@@ -109,21 +109,36 @@ pub fn plan(
     keys_dir: &Path,
     policy: KeyPolicy,
 ) -> Result<Planned, StepsFailed> {
-    let mut planned = plan_for_check(cluster, graph, sources, keys_dir, policy)?;
+    let mut planned = plan_keeping(cluster, graph, sources, keys_dir, policy, true)?;
     let trust = TrustView::text_of_cluster(cluster, graph, sources);
     add_cluster_file(&mut planned.plan, TRUST_FILE, trust.as_bytes());
     Ok(planned)
 }
 
-/// [`plan`] without `trust.txt`, the one cluster file made from the graph
-/// alone: it finds nothing, and `check`, which writes no plan, would spend
-/// 7% of a million-host run making it.
+/// [`plan`] for `check`, which writes no plan: every finding of `plan`,
+/// but the plan has no host trees (each host's entries are checked and
+/// dropped: a tree per host, a class per host, was most of a 50,000-host
+/// check's memory), and no `trust.txt`, the one cluster file made from
+/// the graph alone: it finds nothing, and making it would cost 7% of a
+/// million-host run.
 pub fn plan_for_check(
     cluster: &Cluster,
     graph: &TrustGraph,
     sources: &mut SourceMap,
     keys_dir: &Path,
     policy: KeyPolicy,
+) -> Result<Planned, StepsFailed> {
+    plan_keeping(cluster, graph, sources, keys_dir, policy, false)
+}
+
+/// [`plan`] without `trust.txt`, with the hosts' trees when `trees`.
+fn plan_keeping(
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    sources: &mut SourceMap,
+    keys_dir: &Path,
+    policy: KeyPolicy,
+    trees: bool,
 ) -> Result<Planned, StepsFailed> {
     let mut timings = Vec::new();
     let mut steps = keys::steps::Ran::default();
@@ -143,7 +158,11 @@ pub fn plan_for_check(
     }
     let (keys, mut diagnostics) = keys::read(keys_dir, cluster, policy.require, sources);
     let started = Instant::now();
-    let (plan, rendered) = render::render_with(cluster, graph, &keys);
+    let (plan, rendered) = if trees {
+        render::render_with(cluster, graph, &keys)
+    } else {
+        render::check_with(cluster, graph, &keys)
+    };
     let entries: usize = plan.hosts.iter().map(|h| h.entries.len()).sum();
     let what = format!("{entries} entries, {} distinct contents", plan.blobs.len());
     timings.push(("render", started.elapsed(), what));

@@ -24,7 +24,7 @@ use minijinja::Value;
 use super::{definition, Acknowledge, Finding, LabelText};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
-use crate::graph::{ClassId, TrustGraph};
+use crate::graph::{ClassId, Grant, TrustGraph};
 use crate::model::{Cluster, Config, Host, LintDecl};
 use crate::template::{
     cluster_value, describe, flat_config, listening, nested_config, Templates, TransportValue,
@@ -157,6 +157,35 @@ fn members(cluster: &Cluster, graph: &TrustGraph, class: ClassId) -> Value {
         .collect()
 }
 
+/// `inbound`: the grants into a class, each made a map when read. A host
+/// with 80,000 users' grants holds the graph's list, not 80,000 maps for
+/// as long as a finding keeps its context (most of a `check`'s memory).
+#[derive(Debug)]
+struct Inbound(Arc<[Grant]>);
+
+impl Object for Inbound {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let grant = self.0.get(key.as_usize()?)?;
+        Some(Value::from_pairs([
+            ("as_user", Value::from(grant.as_user.as_str())),
+            ("from_user", Value::from(grant.from_user.as_str())),
+            ("hosts", Value::from(grant.from_hosts.len())),
+        ]))
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.0.len())
+    }
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        Some(self.0.len())
+    }
+    fn is_true(self: &Arc<Self>) -> bool {
+        !self.0.is_empty()
+    }
+}
+
 /// The context of a lint in `class` (see the module documentation).
 fn context(
     cluster: &Cluster,
@@ -171,17 +200,7 @@ fn context(
         .iter()
         .map(|r| Value::from(cluster.roles[r.0 as usize].name.as_str()))
         .collect();
-    let inbound: Vec<Value> = graph
-        .inbound_class(class)
-        .iter()
-        .map(|g| {
-            Value::from_pairs([
-                ("as_user", Value::from(g.as_user.as_str())),
-                ("from_user", Value::from(g.from_user.as_str())),
-                ("hosts", Value::from(g.from_hosts.len())),
-            ])
-        })
-        .collect();
+    let inbound = Value::from_object(Inbound(graph.inbound_class(class)));
     let flat = flat_config(config);
     let transports = cluster.declared.transports.clone().into();
     let mut pairs = vec![
@@ -190,7 +209,7 @@ fn context(
         ("transport", TransportValue::value(transports, flat.clone())),
         ("__options", flat),
         ("roles", Value::from(roles)),
-        ("inbound", Value::from(inbound)),
+        ("inbound", inbound),
     ];
     if let Some(members) = members {
         pairs.push(("members", members));
@@ -269,5 +288,34 @@ pub(super) fn label(templates: &Templates, source: &str, ctx: &Value, hosts: usi
     match listening(|| templates.small(source, &ctx)).0 {
         Ok(text) => text.trim().to_string(),
         Err(e) => format!("(cannot render the label: {})", describe(&e)),
+    }
+}
+
+#[cfg(test)]
+mod inbound_tests {
+    use super::*;
+    use crate::model::HostId;
+
+    /// The lazy `inbound` reads as the list of maps it replaced: length,
+    /// truth, iteration, indexing and attributes.
+    #[test]
+    fn inbound_reads_as_a_list_of_maps() {
+        let grant = |as_user: &str, from_user: &str, hosts: u32| Grant {
+            as_user: as_user.into(),
+            from_user: from_user.into(),
+            from_hosts: (0..hosts).map(HostId).collect(),
+        };
+        let grants: Arc<[Grant]> = vec![grant("root", "root", 3), grant("u1", "u1", 1)].into();
+        let env = minijinja::Environment::new();
+        let render = |grants: Arc<[Grant]>| {
+            let ctx = minijinja::context! { inbound => Value::from_object(Inbound(grants)) };
+            env.render_str(
+                "{% if inbound %}{{ inbound|length }}:{% for g in inbound %}{{ g.as_user }}<-{{ g.from_user }}x{{ g.hosts }} {% endfor %}{{ inbound[1].as_user }}{% else %}none{% endif %}",
+                ctx,
+            )
+            .unwrap()
+        };
+        assert_eq!(render(grants), "2:root<-rootx3 u1<-u1x1 u1");
+        assert_eq!(render(Vec::new().into()), "none");
     }
 }

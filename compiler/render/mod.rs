@@ -53,9 +53,30 @@ pub fn render_with(
     graph: &TrustGraph,
     keys: &Keys,
 ) -> (BuildPlan, Vec<Diagnostic>) {
-    let renderer = Renderer::new(cluster, graph, keys);
+    render_keeping(cluster, graph, keys, true)
+}
+
+/// What [`render_with`] finds, without keeping the hosts' trees: `check`
+/// writes none. The plan it returns has the cluster files, contents and
+/// services, and no hosts.
+pub fn check_with(
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    keys: &Keys,
+) -> (BuildPlan, Vec<Diagnostic>) {
+    render_keeping(cluster, graph, keys, false)
+}
+
+fn render_keeping(
+    cluster: &Cluster,
+    graph: &TrustGraph,
+    keys: &Keys,
+    trees: bool,
+) -> (BuildPlan, Vec<Diagnostic>) {
+    let mut renderer = Renderer::new(cluster, graph, keys);
+    renderer.trees = trees;
     let rendered = renderer.render_all();
-    let (plan, mut diagnostics) = renderer.assemble(&rendered);
+    let (plan, mut diagnostics) = renderer.assemble(rendered);
     crate::diagnostic::sort(&mut diagnostics);
     // Classes and templates repeat the same finding; say it once.
     let mut seen = BTreeSet::new();
@@ -77,11 +98,15 @@ struct Rendered {
 /// One rendered destination, before its content is interned.
 #[derive(Debug, Clone)]
 struct Out {
-    path: String,
+    /// The path, owner and group, like the contents, come from the
+    /// renderer's pool: every class writes `/root/.shosts` as `root`, and
+    /// a template's output string is allocated for the largest text the
+    /// template may make, several times what it holds.
+    path: Arc<str>,
     body: OutBody,
     mode: u32,
-    owner: String,
-    group: String,
+    owner: Arc<str>,
+    group: Arc<str>,
     rule: usize,
 }
 
@@ -100,11 +125,13 @@ struct ClassOut {
     host_rules: Vec<usize>,
     /// Cluster-scope rules whose condition holds for this class.
     cluster_rules: Vec<usize>,
-    /// The class context, extended per host for host-scope rules.
+    /// The class context, extended per host for host-scope rules; empty
+    /// when the class has none (it holds the class's inbound lists).
     context: BTreeMap<&'static str, Value>,
     config: Option<Arc<Config>>,
-    /// The services whose condition holds for this class, rendered.
-    services: Vec<Service>,
+    /// The services whose condition holds for this class, rendered; equal
+    /// services of many classes are one, from the renderer's pool.
+    services: Vec<Arc<Service>>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -124,6 +151,8 @@ struct Renderer<'a> {
     /// 100 MB of trust files and scripts, hashed on every lookup; what
     /// tells two contents apart is the set's equality check, not the hash.
     pool: std::sync::Mutex<foldhash::HashSet<Arc<str>>>,
+    /// Every distinct rendered service, shared like the pool's contents.
+    services: std::sync::Mutex<foldhash::HashSet<Arc<Service>>>,
     /// Inbound grant values, shared by classes of one trust group.
     inbound: InboundCache,
     /// Class-scope outputs, reused by classes that differ only in options
@@ -131,6 +160,9 @@ struct Renderer<'a> {
     memo: memo::Memo<Vec<Out>>,
     /// The modules' transport declarations, for the `transport` value.
     transports: Arc<[crate::model::TransportDecl]>,
+    /// Whether the plan keeps the hosts' trees and the contents (`build`),
+    /// or only what `check` reports on ([`check_with`]).
+    trees: bool,
 }
 
 impl<'a> Renderer<'a> {
@@ -143,6 +175,29 @@ impl<'a> Renderer<'a> {
         let text: Arc<str> = Arc::from(text);
         pool.insert(text.clone());
         text
+    }
+
+    /// What later stages read of a rendered content, checked already: all
+    /// of it when the trees are kept; for `check`, only a private key
+    /// (assembly's `E0508` reads it), else an empty text. `check` of
+    /// 80,000 users' `.shosts` held every one of them until assembly.
+    fn kept(&self, text: String) -> Arc<str> {
+        if self.trees || crate::plan::private_key_kind(text.as_bytes()).is_some() {
+            self.shared(text)
+        } else {
+            self.shared(String::new())
+        }
+    }
+
+    /// `service`, or the equal service already rendered.
+    fn shared_service(&self, service: Service) -> Arc<Service> {
+        let mut pool = self.services.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = pool.get(&service) {
+            return existing.clone();
+        }
+        let service = Arc::new(service);
+        pool.insert(service.clone());
+        service
     }
 
     fn new(cluster: &'a Cluster, graph: &'a TrustGraph, keys: &Keys) -> Renderer<'a> {
@@ -186,9 +241,11 @@ impl<'a> Renderer<'a> {
             hosts,
             base,
             pool: Default::default(),
+            services: Default::default(),
             inbound: InboundCache::default(),
             memo: memo::Memo::default(),
             transports,
+            trees: true,
         }
     }
 
@@ -259,6 +316,7 @@ impl<'a> Renderer<'a> {
             &self.graph.outbound_group(group),
             &self.hosts,
             &host.config,
+            self.graph,
         );
         let mut ctx = self.base.clone();
         self.with_tracked_config(&mut ctx, &config);
@@ -309,14 +367,19 @@ impl<'a> Renderer<'a> {
         }
         for service in &self.cluster.services {
             if service.when.as_ref().is_none_or(|c| c.holds(&host.config)) {
+                let rendered = self.render_service(service, &ctx, &mut out.diagnostics);
                 out.services
-                    .extend(self.render_service(service, &ctx, &mut out.diagnostics));
+                    .extend(rendered.map(|s| self.shared_service(s)));
             }
         }
         // Extended rule after rule, the list may be twice its length: at
         // 73,529 users that was 8 MB of a 160 MB check.
         out.outs.shrink_to_fit();
-        out.context = ctx;
+        // Only host-scope rules read the context again: without them,
+        // keeping it would keep the class's inbound lists until assembly.
+        if !out.host_rules.is_empty() {
+            out.context = ctx;
+        }
         out
     }
 }

@@ -141,17 +141,17 @@ impl Renderer<'_> {
             }
             for out in self.render_rule(index, &ctx, Some(&self.cluster.config), &mut diagnostics) {
                 match out.body {
-                    OutBody::File(_) if written.contains_key(&out.path) => {
+                    OutBody::File(_) if written.contains_key(&*out.path) => {
                         diagnostics.push(cluster_file_collision(
                             &out.path,
                             None,
                             rule.span,
-                            written[&out.path],
+                            written[&*out.path],
                         ));
                     }
                     OutBody::File(text) => {
-                        written.insert(out.path.clone(), rule.span);
-                        files.push((out.path, text.to_string(), out.mode));
+                        written.insert(out.path.to_string(), rule.span);
+                        files.push((out.path.to_string(), text.to_string(), out.mode));
                     }
                     OutBody::Link(_) => diagnostics.push(Diagnostic::error(
                         codes::E0503,
@@ -256,11 +256,10 @@ impl Renderer<'_> {
         }
         let owner = field("the owner", &rule.owner)?;
         let group = field("the group", &rule.group)?;
+        // The text itself until it is checked, then what later stages read.
         let body = match &rule.body {
-            EmitBody::Link(target) => OutBody::Link(field("the link target", target)?),
-            EmitBody::Template(name) => {
-                OutBody::File(self.shared(self.template(rule, name, ctx, config, diagnostics)?))
-            }
+            EmitBody::Link(target) => Err(field("the link target", target)?),
+            EmitBody::Template(name) => Ok(self.template(rule, name, ctx, config, diagnostics)?),
         };
         let problem = if host_rule {
             check::bad_host_path(&path)
@@ -321,8 +320,8 @@ impl Renderer<'_> {
         }
         if let Some(grammar) = self.cluster.declared.grammar_for(check::file_name(&path)) {
             let written = match &body {
-                OutBody::File(text) => check::Written::Text(text),
-                OutBody::Link(_) => check::Written::Link,
+                Ok(text) => check::Written::Text(text),
+                Err(_) => check::Written::Link,
             };
             let writer = if self.cluster.declared.declares_transport(rule.module) {
                 check::Writer::TransportModule
@@ -345,11 +344,14 @@ impl Renderer<'_> {
             }
         }
         Some(Out {
-            path,
-            body,
+            path: self.shared(path),
+            body: match body {
+                Ok(text) => OutBody::File(self.kept(text)),
+                Err(target) => OutBody::Link(target),
+            },
             mode: rule.mode,
-            owner,
-            group,
+            owner: self.shared(owner),
+            group: self.shared(group),
             rule: index,
         })
     }

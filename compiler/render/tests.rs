@@ -1487,7 +1487,7 @@ fn classes_reuse_a_render_only_when_the_options_it_read_agree() {
     // As many threads as the machine has: a class waits for a render of
     // the same rule under way, so the count below does not depend on them.
     let rendered = renderer.render_all();
-    let (plan, _) = renderer.assemble(&rendered);
+    let (plan, _) = renderer.assemble(rendered);
     let text = |host: &str, path: &str| tree(&plan, host)[path].0.clone();
     let expected = [
         ("h1", "1", "1", "x=1 y=1 ", "r"),
@@ -1670,4 +1670,94 @@ fn trust_lines_takes_other_maps_by_their_all_names() {
         crate::template::describe(&error).contains("host objects"),
         "{error}"
     );
+}
+
+/// `check` renders without trees: the same findings as a build's render,
+/// no host in the plan, and of the contents only private keys (`E0508`
+/// reads them), every other content checked and dropped.
+#[test]
+fn check_finds_what_build_finds_and_keeps_no_tree() {
+    let collides = RALPHZILLA.replace(
+        "  host ralphzilla-c",
+        "  file \"/etc/ssh/sshd_config.d/00-accord.conf\" { text = \"x\"; }\n  host ralphzilla-c",
+    );
+    let central = variant(&[("ssh.central_keys", "true")]);
+    for (root, keys) in [
+        (RALPHZILLA.to_string(), fake_keys as fn(&Cluster) -> Keys),
+        (collides, fake_keys),
+        (central, with_private),
+    ] {
+        let (cluster, graph) = cluster_of(&["ssh"], &root, &["root", "alice"]);
+        let keys = keys(&cluster);
+        let (built, built_diags) = render_with(&cluster, &graph, &keys);
+        let (checked, checked_diags) = check_with(&cluster, &graph, &keys);
+        let text = |d: &[Diagnostic]| format!("{d:?}");
+        assert_eq!(text(&checked_diags), text(&built_diags));
+        assert_eq!(built.hosts.len(), cluster.hosts.len());
+        assert!(checked.hosts.is_empty());
+        assert_eq!(checked.services, built.services);
+        let kept: Vec<&[u8]> = (0..checked.blobs.len() as u32)
+            .map(|b| checked.blobs.get(crate::plan::BlobId(b)))
+            .filter(|b| !b.is_empty())
+            .collect();
+        let rendered_keys = (0..built.blobs.len() as u32)
+            .map(|b| built.blobs.get(crate::plan::BlobId(b)))
+            .filter(|b| crate::plan::private_key_kind(b).is_some())
+            .count();
+        // Declared files (the model holds them anyway), keys and the
+        // cluster files stay; nothing else rendered does.
+        assert!(
+            kept.iter()
+                .all(|b| crate::plan::private_key_kind(b).is_some()
+                    || checked
+                        .cluster_files
+                        .iter()
+                        .any(|f| checked.blobs.get(f.blob) == *b)
+                    || *b == b"x"),
+            "{:?}",
+            kept.iter()
+                .map(|b| String::from_utf8_lossy(b))
+                .collect::<Vec<_>>()
+        );
+        let checked_keys = kept
+            .iter()
+            .filter(|b| crate::plan::private_key_kind(b).is_some())
+            .count();
+        assert_eq!(checked_keys, rendered_keys);
+    }
+}
+
+/// Classes render their outputs' names and services once each: equal
+/// paths, owners and services of different classes are one value.
+#[test]
+fn classes_share_names_and_services() {
+    let text = RALPHZILLA.replace(
+        "host ralphzilla-c      { roles = [node];       address = 192.168.1.3; }",
+        "host ralphzilla-c      { roles = [node];       address = 192.168.1.3; ssh.port = 2222; }",
+    );
+    let (cluster, graph) = cluster_of(&["ssh"], &text, &["root"]);
+    assert!(graph.class_count() >= 2);
+    let renderer = Renderer::new(&cluster, &graph, &Keys::default());
+    let rendered = renderer.render_all();
+    let first = &rendered.classes[0];
+    let second = &rendered.classes[1];
+    let owner = |c: &ClassOut, path: &str| {
+        c.outs
+            .iter()
+            .find(|o| &*o.path == path)
+            .map(|o| (o.path.clone(), o.owner.clone()))
+            .expect(path)
+    };
+    let (path_a, owner_a) = owner(first, SSHD);
+    let (path_b, owner_b) = owner(second, SSHD);
+    assert!(Arc::ptr_eq(&path_a, &path_b) && Arc::ptr_eq(&owner_a, &owner_b));
+    for (a, b) in first.services.iter().zip(&second.services) {
+        if a == b {
+            assert!(Arc::ptr_eq(a, b), "equal services are one");
+        }
+    }
+    // Without host-scope rules no class keeps its context.
+    for class in &rendered.classes {
+        assert_eq!(class.context.is_empty(), class.host_rules.is_empty());
+    }
 }
