@@ -124,6 +124,28 @@ fn password_authentication_warns_where_asked_for_beside_trust() {
 }
 
 #[test]
+fn a_message_silent_in_one_class_is_rendered_again_where_it_read_the_class() {
+    // Three classes of one config. W0705's message reads `inbound`: empty
+    // for `a` (nobody logs in there), it must still be asked for `b`; the
+    // memo of silent messages keeps only those that read the config alone.
+    let c = compile(
+        &SourcePath::Fs("/c/cluster.dsl".into()),
+        &with_root(
+            "import std.ssh;\nimport std.security;\ncluster c { security.root_trusted = true; ssh.password_authentication = true;\n\
+             host a { address = 10.0.0.1; } host b { address = 10.0.0.2; } host z { address = 10.0.0.3; }\n\
+             trust root@z -> root@b oneway; }\n",
+        ),
+    );
+    let graph = c.graph.as_ref().expect("a graph");
+    assert_eq!(graph.classes().count(), 3);
+    let found: Vec<String> = lints(&c)
+        .iter()
+        .map(|d| format!("{} {}", d.code, d.primary.message))
+        .collect();
+    assert_eq!(found, vec!["W0705 enabled on 1 host"]);
+}
+
+#[test]
 fn lints_point_at_the_declaration_with_a_hint() {
     let c = compiled("trust joe@head -> root@node oneway;\nssh.central_keys = true;");
     let all = lints(&c);
