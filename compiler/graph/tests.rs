@@ -258,11 +258,11 @@ fn a_missing_reverse_is_one_error_for_a_whole_role() {
         "trust edge `root@h -> root@n[0-499]` has no reverse `root@n[0-499] -> root@h`"
     );
     assert!(
-        d[0].notes
+        d[0].notes()
             .iter()
             .any(|n| n.contains("500 host pairs lack their reverse")),
         "{:?}",
-        d[0].notes
+        d[0].notes()
     );
     assert!(!g.is_symmetric(&c));
     assert_eq!(g.asymmetric_edges(&c).len(), 1);
@@ -306,7 +306,7 @@ fn a_deny_removes_an_edge_and_is_named_in_the_asymmetry() {
         "trust edge `root@a -> root@c` has no reverse `root@c -> root@a`"
     );
     assert!(d[0]
-        .secondary
+        .secondary()
         .iter()
         .any(|l| l.message.starts_with("removes the reverse")));
 }
@@ -483,7 +483,7 @@ fn a_deny_in_the_dsl_points_at_both_declarations() {
         "trust root@* <-> root@*;"
     );
     assert_eq!(
-        c.sources.snippet(d.secondary[0].span),
+        c.sources.snippet(d.secondary()[0].span),
         "deny root@compute2 -> root@login1;"
     );
 }
@@ -559,7 +559,7 @@ cluster lab {
         "`a` lists `b` as a peer (through `node`), but `b` does not list `a`"
     );
     assert!(
-        d[0].secondary
+        d[0].secondary()
             .iter()
             .any(|l| l.message == "role `node` lists `a`, but `b` drops it from its own `peers`"),
         "{:#?}",
