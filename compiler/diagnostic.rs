@@ -364,23 +364,26 @@ impl Diagnostic {
 
     /// The notes, in the order added.
     pub fn notes(&self) -> Vec<&str> {
-        self.extras
-            .iter()
-            .filter_map(|e| match e {
-                Extra::Note(n) => Some(n.as_ref()),
-                _ => None,
-            })
-            .collect()
+        self.texts(|e| match e {
+            Extra::Note(n) => Some(n),
+            _ => None,
+        })
     }
 
     /// The hints, in the order added.
     pub fn hints(&self) -> Vec<&str> {
+        self.texts(|e| match e {
+            Extra::Hint(h) => Some(h),
+            _ => None,
+        })
+    }
+
+    /// The texts of the extras `pick` picks, in the order added.
+    fn texts<'d>(&'d self, pick: impl Fn(&'d Extra) -> Option<&'d Message>) -> Vec<&'d str> {
         self.extras
             .iter()
-            .filter_map(|e| match e {
-                Extra::Hint(h) => Some(h.as_ref()),
-                _ => None,
-            })
+            .filter_map(pick)
+            .map(|m| m.as_ref())
             .collect()
     }
 
