@@ -537,7 +537,15 @@ pub(crate) struct Templates {
     pub names: HashMap<String, String>,
     /// Templates that failed to compile: name -> message.
     pub broken: HashMap<String, String>,
+    /// The emit rules' short templates (destination, owner, group, link
+    /// target), compiled once: source -> name in the environment.
+    small: HashMap<String, String>,
 }
+
+/// At most this many short templates are kept compiled; others compile at
+/// each use. Each is a few KB, and a file of 60,000 rules with templated
+/// paths must not hold them all (issue 13: memory within 20x the input).
+const SMALL_TEMPLATES_KEPT: usize = 4096;
 
 impl Templates {
     /// Adds every template of `cluster`, each reachable as `x.j2` (as
@@ -559,7 +567,13 @@ impl Templates {
                 names.insert(alias.clone(), alias);
             }
         }
-        Templates { env, names, broken }
+        let small = compile_small_templates(cluster, &mut env);
+        Templates {
+            env,
+            names,
+            broken,
+            small,
+        }
     }
 
     /// Renders a short template (a path, owner, command, message); text
@@ -568,8 +582,61 @@ impl Templates {
         if !is_template(source) {
             return Ok(source.to_string());
         }
-        self.env.render_str(source, ctx)
+        match self.small.get(source) {
+            Some(name) => self.env.get_template(name)?.render(ctx),
+            None => self.env.render_str(source, ctx),
+        }
     }
+}
+
+/// Adds the short templates that are rendered once per class (emit rules'
+/// destination, owner, group and link target, service commands, declared
+/// lints' texts) to `env`, so that 50,000 classes do not parse each of them
+/// 50,000 times. Named like `render_str`'s (`<string>`), so errors read the
+/// same; one that does not compile is left to `render_str`, which reports it
+/// where it is used.
+fn compile_small_templates(
+    cluster: &Cluster,
+    env: &mut Environment<'static>,
+) -> HashMap<String, String> {
+    let emits = cluster.emits.iter().flat_map(|rule| {
+        let link = match &rule.body {
+            crate::model::EmitBody::Link(target) => Some(target),
+            crate::model::EmitBody::Template(_) => None,
+        };
+        [&rule.path, &rule.owner, &rule.group]
+            .into_iter()
+            .chain(link)
+    });
+    let services = cluster.services.iter().flat_map(|service| {
+        [&service.validate, &service.activate, &service.deactivate]
+            .into_iter()
+            .flatten()
+    });
+    let lints = cluster.declared.lints.iter().flat_map(|lint| {
+        [
+            &lint.message,
+            &lint.at,
+            &lint.label,
+            &lint.note,
+            &lint.hint,
+            &lint.reason,
+        ]
+    });
+    let mut small = HashMap::new();
+    for source in emits.chain(services).chain(lints) {
+        if small.len() == SMALL_TEMPLATES_KEPT {
+            break;
+        }
+        if !is_template(source) || small.contains_key(source) {
+            continue;
+        }
+        let name = format!("<string> {}", small.len());
+        if env.add_template_owned(name.clone(), source.clone()).is_ok() {
+            small.insert(source.clone(), name);
+        }
+    }
+    small
 }
 
 /// True when `text` holds template syntax.
@@ -867,6 +934,54 @@ fn hostlist_filter(names: Value) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rule_s_short_templates_compile_once_and_render_as_render_str_does() {
+        use crate::compile::compile;
+        use crate::load::{MemoryLoader, SourcePath};
+        let text =
+            "emit \"/etc/{{ cluster.name }}/x\" { template = \"t.j2\"; owner = \"{{ nope }}\"; }\n\
+                    emit \"/etc/{{ cluster.name }}/y\" { link = \"{{ cluster.name }}\"; }\n\
+                    cluster lab { host a { address = 10.0.0.1; } }\n";
+        let loader = MemoryLoader::default()
+            .with_file("/c/cluster.dsl", text)
+            .with_file("/c/t.j2", "x\n");
+        let c = compile(
+            &SourcePath::Fs("/c/cluster.dsl".into()),
+            &loader.with_real_stdlib(),
+        );
+        let cluster = c.cluster.expect("a cluster");
+        let templates = Templates::load(&cluster);
+        // Two destinations, an owner and a link target, each once.
+        assert_eq!(templates.small.len(), 4, "{:?}", templates.small);
+        let ctx = Value::from_pairs([("cluster", Value::from_pairs([("name", "lab")]))]);
+        for source in [
+            "/etc/{{ cluster.name }}/x",
+            "{{ cluster.name }}",
+            "{{ nope }}",
+            "/z/{{ cluster.name }}",
+        ] {
+            let compiled = templates
+                .small(source, &ctx)
+                .map_err(|e| (e.kind(), e.name().map(str::to_string)));
+            let fresh = templates
+                .env
+                .render_str(source, &ctx)
+                .map_err(|e| (e.kind(), e.name().map(str::to_string)));
+            let starts = |r: &Result<String, (ErrorKind, Option<String>)>| match r {
+                Ok(text) => text.clone(),
+                Err((kind, name)) => format!(
+                    "{kind:?} {}",
+                    name.as_deref().is_some_and(|n| n.starts_with("<string>"))
+                ),
+            };
+            assert_eq!(starts(&compiled), starts(&fresh), "{source}");
+        }
+        assert_eq!(
+            templates.small("/etc/{{ cluster.name }}/x", &ctx).unwrap(),
+            "/etc/lab/x"
+        );
+    }
 
     #[test]
     fn versions_compare_as_the_model_compares_them() {
