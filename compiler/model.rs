@@ -123,13 +123,95 @@ pub struct Host {
     pub peers: Vec<PeerRef>,
     /// Extra files declared at cluster, role or host level, merged.
     pub files: Vec<FileSpec>,
-    /// Final option values; shared between hosts that nothing tells apart.
+    /// Final option values; shared between hosts whose values are equal,
+    /// whatever defined them (see `own_spans`).
     pub config: Arc<Config>,
+    /// Where this host's options were defined, for the options where that
+    /// differs from `config`'s `defined_at` (the config is shared with
+    /// hosts whose own blocks set the same values on other lines). Read
+    /// through [`Host::defined_at`], never `config.values[..].defined_at`.
+    #[serde(skip)]
+    pub own_spans: OwnSpans,
     /// True when a definition inside this host's own block set an option
     /// other than the host attributes (`roles`, `address`, `addresses`,
-    /// `aliases`, `peers`), or the block declared a file (the host is then
-    /// its own class for rendering and verification).
+    /// `aliases`, `peers`), or the block declared a file.
     pub has_own_definitions: bool,
+}
+
+impl Host {
+    /// Where option `path` got this host's value: the definitions that
+    /// contributed, this host's own where it has them; empty when the
+    /// default won or the option is not declared.
+    pub fn defined_at(&self, path: &str) -> &[Span] {
+        match self.own_spans.get(path) {
+            Some(spans) => spans,
+            None => self
+                .config
+                .values
+                .get(path)
+                .map_or(&[], |r| r.defined_at.as_slice()),
+        }
+    }
+
+    /// `config` with this host's own definition sites, for a stage that
+    /// reads `defined_at` from a config, not a host (render's diagnostics
+    /// for the host's class): the shared `Arc` when the host has none, else
+    /// a copy for as long as the caller keeps it.
+    pub fn sited_config(&self) -> Arc<Config> {
+        let Some(sites) = self.own_spans.0.as_deref() else {
+            return self.config.clone();
+        };
+        let mut config = (*self.config).clone();
+        for (path, spans) in &sites.0 {
+            if let Some(resolved) = config.values.get_mut(&**path) {
+                resolved.defined_at = spans.to_vec();
+            }
+        }
+        Arc::new(config)
+    }
+}
+
+/// A host's definition sites that differ from its shared config's, by
+/// option path, ascending: as large as what the host defines itself, not
+/// as the option table (a host's whole `Config` is about 3 KB, issue 13),
+/// and one pointer in a host that defines nothing.
+#[derive(Debug, Clone, Default)]
+pub struct OwnSpans(Option<Box<OwnSites>>);
+
+/// An option path and the sites of its definitions.
+type OwnSite = (Box<str>, Box<[Span]>);
+
+#[derive(Debug, Clone)]
+struct OwnSites(Box<[OwnSite]>);
+
+impl OwnSpans {
+    /// The sites of `config` that differ from `shared`'s (which has the
+    /// same options and values, see [`Config::same_values`]).
+    pub fn between(config: &Config, shared: &Config) -> OwnSpans {
+        let differing: Vec<OwnSite> = config
+            .values
+            .iter()
+            .filter(|(path, r)| {
+                shared
+                    .values
+                    .get(*path)
+                    .is_none_or(|s| s.defined_at != r.defined_at)
+            })
+            .map(|(path, r)| (path.as_str().into(), r.defined_at.as_slice().into()))
+            .collect();
+        OwnSpans((!differing.is_empty()).then(|| Box::new(OwnSites(differing.into_boxed_slice()))))
+    }
+
+    /// The sites of option `path`, when they differ from the shared config's.
+    pub fn get(&self, path: &str) -> Option<&[Span]> {
+        let entries = &self.0.as_deref()?.0;
+        let at = entries.binary_search_by(|(p, _)| (**p).cmp(path)).ok()?;
+        Some(&entries[at].1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
 }
 
 /// A set of hosts a selector or a peers entry names by a host range or a
@@ -193,6 +275,12 @@ pub struct FileSpec(Arc<DeclaredFile>);
 impl FileSpec {
     pub fn new(decl: DeclaredFile) -> FileSpec {
         FileSpec(Arc::new(decl))
+    }
+
+    /// The same number for the same declaration (hosts share it), whatever
+    /// its content: two declarations are two files.
+    pub fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
     }
 }
 
@@ -260,6 +348,33 @@ impl Config {
             Value::Bool(b) => Some(*b),
             _ => None,
         }
+    }
+
+    /// True when both configs give every option the same value at the same
+    /// priority, with a definition in both or in neither: they differ at
+    /// most in where the definitions are ([`Host::defined_at`]).
+    pub fn same_values(&self, other: &Config) -> bool {
+        self.values.len() == other.values.len()
+            && self
+                .values
+                .iter()
+                .zip(&other.values)
+                .all(|((p, a), (q, b))| {
+                    p == q
+                        && a.value == b.value
+                        && a.priority == b.priority
+                        && a.defined_at.is_empty() == b.defined_at.is_empty()
+                })
+    }
+
+    /// A hash of what [`Config::same_values`] compares.
+    pub fn values_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for (path, r) in &self.values {
+            (path, &r.value, r.priority, r.defined_at.is_empty()).hash(&mut hasher);
+        }
+        hasher.finish()
     }
 }
 

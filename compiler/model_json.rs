@@ -3,24 +3,29 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::diagnostic::SourceMap;
-use crate::model::{Cluster, Config, Host, PeerRef, Principals, Target, TrustRule};
+use crate::diagnostic::{SourceMap, Span};
+use crate::model::{Cluster, Config, Host, PeerRef, Principals, Resolved, Target, TrustRule};
 
 /// The resolved cluster as a build writes it (`cluster.json`): like
 /// [`to_json`], but each distinct host configuration is written once under
 /// `configs` and hosts name theirs by index, so the file grows with hosts,
 /// not with hosts times options.
 pub(crate) fn to_compact_json(cluster: &Cluster, sources: &SourceMap) -> Json {
-    let mut index: std::collections::HashMap<*const Config, usize> = Default::default();
+    // A host with definitions of its own has its own entry: it shares its
+    // values, not where they were defined.
+    let mut index: std::collections::HashMap<(*const Config, Option<usize>), usize> =
+        Default::default();
     let mut configs = Vec::new();
     let hosts: Vec<Json> = cluster
         .hosts
         .iter()
-        .map(|h| {
+        .enumerate()
+        .map(|(i, h)| {
+            let own = h.has_own_definitions.then_some(i);
             let slot = *index
-                .entry(std::sync::Arc::as_ptr(&h.config))
+                .entry((std::sync::Arc::as_ptr(&h.config), own))
                 .or_insert_with(|| {
-                    configs.push(config_json(&h.config, sources));
+                    configs.push(host_config_json(h, sources));
                     configs.len() - 1
                 });
             host_json(cluster, h, json!(slot))
@@ -51,7 +56,21 @@ pub(crate) fn host_json(cluster: &Cluster, h: &Host, config: Json) -> Json {
     })
 }
 
+/// The cluster's own config.
 pub(crate) fn config_json(config: &Config, sources: &SourceMap) -> Json {
+    options_json(config, sources, |_, resolved| &resolved.defined_at)
+}
+
+/// Host `h`'s config, with where its own definitions are.
+pub(crate) fn host_config_json(h: &Host, sources: &SourceMap) -> Json {
+    options_json(&h.config, sources, |path, _| h.defined_at(path))
+}
+
+fn options_json<'c>(
+    config: &'c Config,
+    sources: &SourceMap,
+    defined_at: impl Fn(&str, &'c Resolved) -> &'c [Span],
+) -> Json {
     let mut out = Map::new();
     for (path, resolved) in &config.values {
         out.insert(
@@ -59,7 +78,7 @@ pub(crate) fn config_json(config: &Config, sources: &SourceMap) -> Json {
             json!({
                 "value": resolved.value,
                 "priority": resolved.priority,
-                "defined_at": resolved.defined_at.iter().map(|s| sources.location(*s)).collect::<Vec<_>>(),
+                "defined_at": defined_at(path, resolved).iter().map(|s| sources.location(*s)).collect::<Vec<_>>(),
             }),
         );
     }

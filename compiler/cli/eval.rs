@@ -13,7 +13,7 @@ use serde_json::{json, Value as Json};
 use super::{plain_error, Common};
 use crate::diagnostic::{did_you_mean, SourceMap};
 use crate::model::{Cluster, Host, TrustRule};
-use crate::model_json::{config_json, host_json, rule};
+use crate::model_json::{config_json, host_config_json, host_json, rule};
 
 /// Arguments of `accord eval`.
 #[derive(Debug, Args)]
@@ -50,7 +50,7 @@ pub(super) fn run(args: &EvalArgs) -> Result<(), i32> {
     let mut out = BufWriter::new(io::stdout().lock());
     let written = match (host, args.json) {
         (Some(h), true) => {
-            let value = host_json(cluster, h, config_json(&h.config, sources));
+            let value = host_json(cluster, h, host_config_json(h, sources));
             serde_json::to_writer_pretty(&mut out, &value)
                 .map_err(io::Error::from)
                 .and_then(|()| writeln!(out))
@@ -117,7 +117,7 @@ impl Serialize for Hosts<'_> {
         let Hosts(cluster, sources) = *self;
         let mut seq = serializer.serialize_seq(Some(cluster.hosts.len()))?;
         for h in &cluster.hosts {
-            seq.serialize_element(&host_json(cluster, h, config_json(&h.config, sources)))?;
+            seq.serialize_element(&host_json(cluster, h, host_config_json(h, sources)))?;
         }
         seq.end()
     }
@@ -154,7 +154,7 @@ pub(super) fn to_json(cluster: &Cluster, sources: &SourceMap) -> Json {
             "name": r.name,
             "hosts": r.hosts.iter().map(|h| &cluster.hosts[h.0 as usize].name).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-        "hosts": cluster.hosts.iter().map(|h| host_json(cluster, h, config_json(&h.config, sources))).collect::<Vec<_>>(),
+        "hosts": cluster.hosts.iter().map(|h| host_json(cluster, h, host_config_json(h, sources))).collect::<Vec<_>>(),
         "trust": cluster.trusts.iter().map(|t| rule(cluster, sources, t)).collect::<Vec<_>>(),
         "deny": cluster.denies.iter().map(|t| rule(cluster, sources, t)).collect::<Vec<_>>(),
     })
@@ -175,7 +175,7 @@ fn write_host_listing(out: &mut impl Write, host: &Host, sources: &SourceMap) ->
     writeln!(out, "host {}", host.name)?;
     for (path, resolved) in &host.config.values {
         let value = serde_json::to_string(&resolved.value).unwrap_or_default();
-        let origin = match resolved.defined_at.first() {
+        let origin = match host.defined_at(path).first() {
             Some(span) => sources.location(*span),
             None => "default".into(),
         };
@@ -207,5 +207,54 @@ mod tests {
         let streamed = serde_json::to_string_pretty(&Streamed { cluster, sources }).unwrap();
         let whole = serde_json::to_string_pretty(&to_json(cluster, sources)).unwrap();
         assert_eq!(streamed, whole);
+    }
+
+    /// Hosts `a` and `b` set the same value in their own blocks (one shared
+    /// config); the listing and the JSON show each host's own line.
+    #[test]
+    fn each_host_shows_its_own_definition() {
+        let text = "cluster c {
+  host a { address = 10.0.0.1; domain = \"x\"; }
+  host b { address = 10.0.0.2; domain = \"x\"; }
+}
+";
+        let root = SourcePath::Fs("/x/cluster.dsl".into());
+        let loader = MemoryLoader::default()
+            .with_real_stdlib()
+            .with_file("/x/cluster.dsl", text);
+        let compilation = compile(&root, &loader);
+        let cluster = compilation.cluster.as_ref().unwrap();
+        let sources = &compilation.sources;
+        assert!(std::sync::Arc::ptr_eq(
+            &cluster.hosts[0].config,
+            &cluster.hosts[1].config
+        ));
+        let mut listing = Vec::new();
+        write_listing(&mut listing, cluster, sources).unwrap();
+        let listing = String::from_utf8(listing).unwrap();
+        let domains: Vec<&str> = listing
+            .lines()
+            .filter(|l| l.trim_start().starts_with("domain ="))
+            .collect();
+        assert_eq!(
+            domains,
+            [
+                "  domain = \"x\"  # /x/cluster.dsl:2:32",
+                "  domain = \"x\"  # /x/cluster.dsl:3:32"
+            ]
+        );
+        let json = to_json(cluster, sources);
+        let at = |h: usize| json["hosts"][h]["config"]["domain"]["defined_at"].clone();
+        assert_eq!(at(0), serde_json::json!(["/x/cluster.dsl:2:32"]));
+        assert_eq!(at(1), serde_json::json!(["/x/cluster.dsl:3:32"]));
+        let compact = crate::model_json::to_compact_json(cluster, sources);
+        let slot = |h: usize| compact["hosts"][h]["config"].as_u64().unwrap() as usize;
+        assert_ne!(
+            slot(0),
+            slot(1),
+            "a host with definitions of its own has its own entry"
+        );
+        let at = |h: usize| compact["configs"][slot(h)]["domain"]["defined_at"].clone();
+        assert_eq!(at(1), serde_json::json!(["/x/cluster.dsl:3:32"]));
     }
 }

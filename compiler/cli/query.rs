@@ -135,12 +135,13 @@ impl<'a> Answer<'a> {
             }
             None => match host.config.values.get(&option.path) {
                 Some(Resolved {
-                    value,
-                    priority,
-                    defined_at,
+                    value, priority, ..
                 }) => (
                     Some(json!(value)),
-                    defined_at.iter().map(|s| sources.location(*s)).collect(),
+                    host.defined_at(&option.path)
+                        .iter()
+                        .map(|s| sources.location(*s))
+                        .collect(),
                     Some(*priority),
                 ),
                 None => (None, Vec::new(), None),
@@ -313,5 +314,34 @@ impl<'a> Spread<'a> {
                 "hosts": crate::hostlist::fold(hosts),
             })).collect::<Vec<_>>(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::compile;
+    use crate::load::{MemoryLoader, SourcePath};
+
+    /// `b` shares `a`'s config (the same value, set in each host's block):
+    /// the answer for `b` points at `b`'s line.
+    #[test]
+    fn the_answer_points_at_the_hosts_own_definition() {
+        let text = "cluster c {
+  host a { address = 10.0.0.1; domain = \"x\"; }
+  host b { address = 10.0.0.2; domain = \"x\"; }
+}
+";
+        let loader = MemoryLoader::default()
+            .with_real_stdlib()
+            .with_file("/x/cluster.dsl", text);
+        let compilation = compile(&SourcePath::Fs("/x/cluster.dsl".into()), &loader);
+        let cluster = compilation.cluster.as_ref().unwrap();
+        let option = &cluster.options["domain"];
+        let at = |h: usize| {
+            Answer::of(cluster, &cluster.hosts[h], option, &compilation.sources).defined_at
+        };
+        assert_eq!(at(0), ["/x/cluster.dsl:2:32"]);
+        assert_eq!(at(1), ["/x/cluster.dsl:3:32"]);
     }
 }

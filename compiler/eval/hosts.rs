@@ -30,7 +30,7 @@ use super::values::{show, typed, Names};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::load::{Loader, Module};
-use crate::model::{Config, FileSpec, Host, HostId, PeerRef, Role, RoleId, Value};
+use crate::model::{Config, FileSpec, Host, HostId, OwnSpans, PeerRef, Role, RoleId, Value};
 use crate::syntax::ast::{self, Text};
 
 /// What host evaluation produces for the cluster.
@@ -122,6 +122,10 @@ struct Builder<'a> {
     /// Configs of hosts whose own definitions all come from shared parts:
     /// by roles and those parts, so a range's members merge once.
     shared_configs: HashMap<SharedKey, Arc<Config>>,
+    /// Configs of hosts with definitions of their own, by
+    /// [`Config::values_hash`]: hosts whose values are equal share one and
+    /// keep their own definition sites in [`OwnSpans`].
+    own_configs: HashMap<u64, Vec<Arc<Config>>>,
     /// Genders attributes already looked at for a near role name.
     near_roles: HashSet<String>,
     /// The definitions of each genders line (by its attributes' address),
@@ -220,6 +224,7 @@ pub(super) fn build(
         merged: HashMap::new(),
         shared_parts: HashMap::new(),
         shared_configs: HashMap::new(),
+        own_configs: HashMap::new(),
         near_roles: HashSet::new(),
         genders_lines: HashMap::new(),
         element_budget: parts::MAX_ELEMENT_VALUES,
@@ -503,10 +508,14 @@ impl Builder<'_> {
         let defining: Vec<&(Part, Rc<PartDefs>, Option<ScopeDefs>)> =
             typed.iter().filter(|(_, defs, _)| defs.defines()).collect();
         let has_own_definitions = defining.iter().any(|(_, defs, _)| !defs.shared);
+        let mut own_spans = OwnSpans::default();
         let config = if defining.is_empty() {
             class.config.clone()
         } else if has_own_definitions {
-            Arc::new(self.config(&roles, &scopes))
+            let merged = self.config(&roles, &scopes);
+            let (config, spans) = self.own_config(merged);
+            own_spans = spans;
+            config
         } else {
             let key = (
                 roles.clone(),
@@ -555,8 +564,22 @@ impl Builder<'_> {
             peers,
             files,
             config,
+            own_spans,
             has_own_definitions,
         }
+    }
+
+    /// The shared config with `config`'s values, and where `config`'s
+    /// definitions differ from it: a site where every host sets the same
+    /// value in its own block holds that config once.
+    fn own_config(&mut self, config: Config) -> (Arc<Config>, OwnSpans) {
+        let alike = self.own_configs.entry(config.values_hash()).or_default();
+        if let Some(shared) = alike.iter().find(|shared| shared.same_values(&config)) {
+            return (shared.clone(), OwnSpans::between(&config, shared));
+        }
+        let shared = Arc::new(config);
+        alike.push(shared.clone());
+        (shared, OwnSpans::default())
     }
 
     /// The class's files and the host's own (those of its parts), each

@@ -6,13 +6,16 @@
 //! and host names ([`resolve`]); type every definition once
 //! ([`values`], [`validate`]); merge per host ([`merge`]), sharing one
 //! `Config` between hosts with the same roles and no definitions of their
-//! own; then files ([`files`]), trust rules and emit rules
-//! ([`emit_rules`], [`conditions`]).
+//! own, and one between hosts whose own definitions give equal values (each
+//! keeps its own sites, `model::Host::own_spans`); then files ([`files`]),
+//! trust rules and emit rules ([`emit_rules`], [`conditions`]).
 //!
 //! Host attributes (`roles`, `address`, `addresses`, `aliases`, `peers`) are
 //! options of `std.core` that become [`model::Host`] fields and stay out of
 //! the config. A host block that sets any other option, or declares a file,
-//! makes the host its own class (`has_own_definitions`).
+//! gives the host definitions of its own (`has_own_definitions`); a file it
+//! declares sets it apart as a class (`graph/build.rs`), a value only when
+//! no other host has the same.
 
 pub(crate) mod conditions;
 pub(crate) mod declarations;

@@ -422,3 +422,45 @@ fn invalid_cluster_and_role_names_are_errors() {
         ]
     );
 }
+
+#[test]
+fn hosts_with_equal_own_values_share_a_config_and_keep_their_own_sites() {
+    let root = r#"
+        option site.port : int(1..65535) = 1 "p";
+        option site.tags : list(string) "t";
+        cluster x {
+          site.tags = ["c"];
+          host h1 { address = 10.0.0.1; site.port = 2; site.tags = ["h"]; }
+          host h2 { address = 10.0.0.2; site.port = 2; site.tags = ["h"]; }
+          host h3 { address = 10.0.0.3; site.port = 3; }
+          host h4 { address = 10.0.0.4; }
+        }"#;
+    let c = ok(root);
+    let shared =
+        |a: usize, b: usize| std::sync::Arc::ptr_eq(&c.hosts[a].config, &c.hosts[b].config);
+    assert!(shared(0, 1) && !shared(0, 2) && !shared(2, 3));
+    // The first host's sites are the config's; the second keeps its own
+    // for what it defined (the cluster's `site.tags` line is shared).
+    assert!(c.hosts[0].own_spans.is_empty());
+    let text = |spans: &[crate::diagnostic::Span]| -> Vec<&str> {
+        spans
+            .iter()
+            .map(|s| &root[s.start as usize..s.end as usize])
+            .collect()
+    };
+    let line_of = |spans: &[crate::diagnostic::Span]| -> Vec<usize> {
+        spans
+            .iter()
+            .map(|s| root[..s.start as usize].lines().count())
+            .collect()
+    };
+    assert_eq!(line_of(c.hosts[0].defined_at("site.port")), [6]);
+    assert_eq!(line_of(c.hosts[1].defined_at("site.port")), [7]);
+    assert_eq!(line_of(c.hosts[1].defined_at("site.tags")), [5, 7]);
+    assert_eq!(
+        text(c.hosts[1].defined_at("site.tags"))[0],
+        text(c.hosts[0].defined_at("site.tags"))[0]
+    );
+    assert!(c.hosts[3].defined_at("site.port").is_empty());
+    assert!(c.hosts[1].defined_at("no.such.option").is_empty());
+}

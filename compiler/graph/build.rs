@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::{Class, ClassId, EdgeInfo, EdgeKey, Group, GroupId, Source, TrustGraph, UserId};
 use crate::diagnostic::Span;
-use crate::model::{Cluster, HostId, PeerRef, RoleId, SetId, Target, TrustRule};
+use crate::model::{Cluster, FileSpec, HostId, PeerRef, RoleId, SetId, Target, TrustRule};
 
 pub(super) use crate::model::TRANSPORT_OPTION;
 
@@ -171,7 +171,14 @@ fn partition(
     sets: &[u32],
     graph: &mut TrustGraph,
 ) {
-    type ClassKey = (usize, Vec<RoleId>, Vec<Target>, Option<HostId>, u32);
+    type ClassKey = (
+        usize,
+        Vec<RoleId>,
+        Vec<Target>,
+        Vec<usize>,
+        Option<HostId>,
+        u32,
+    );
     type GroupKey = (Vec<RoleId>, Vec<Target>, Option<HostId>, Arc<str>, u32);
     let mut class_index: HashMap<ClassKey, ClassId> = HashMap::new();
     let mut group_index: HashMap<GroupKey, GroupId> = HashMap::new();
@@ -182,9 +189,13 @@ fn partition(
         let is_named = named.contains(&id);
         let peers: Vec<Target> = host.peers.iter().map(|p| p.target).collect();
         let config = Arc::as_ptr(&host.config) as usize;
-        let own = (is_named || host.has_own_definitions || writers.contains(&id)).then_some(id);
+        // Files declared in a host's own block are its own: hosts share a
+        // class only when they get the same declarations. A definition of
+        // its own does not set a host apart (equal values share `config`).
+        let files: Vec<usize> = host.files.iter().map(FileSpec::identity).collect();
+        let own = (is_named || writers.contains(&id)).then_some(id);
         let in_sets = sets.get(i).copied().unwrap_or(0);
-        let class_key = (config, host.roles.clone(), peers, own, in_sets);
+        let class_key = (config, host.roles.clone(), peers, files, own, in_sets);
         let class = match class_index.get(&class_key) {
             Some(class) => *class,
             None => {

@@ -101,6 +101,7 @@ impl Builder {
             peers: Vec::new(),
             files: Vec::new(),
             config,
+            own_spans: Default::default(),
             has_own_definitions: false,
         });
         self.cluster.host_index.insert(name.into(), id);
@@ -589,7 +590,9 @@ fn random_cluster(bytes: &[u8]) -> Cluster {
         let transport = if next(8) == 0 { "rsh" } else { "ssh" };
         b = b.host(&format!("h{h}"), &names, transport);
         if next(5) == 0 {
-            b.cluster.hosts[h].has_own_definitions = true;
+            // Values of its own: a class of its own.
+            let config = (*b.cluster.hosts[h].config).clone();
+            b.cluster.hosts[h].config = Arc::new(config);
         }
     }
     let target = |next: &mut dyn FnMut(u8) -> u8| match next(3) {
@@ -1197,5 +1200,98 @@ fn a_range_selector_splits_a_role_into_two_groups_not_into_hosts() {
             "compute[0001-1000] (compute)",
             "compute[1001-2000] (compute)"
         ]
+    );
+}
+
+// ----------------------------------------------------------------------------
+// Hosts with definitions of their own (issue 13: a `Config` per host).
+
+/// Three hosts set `transport = rsh` in their own blocks and one `ssh`;
+/// `file` names hosts that declare `/etc/motd` in their own block.
+fn own_definitions(file: &[&str]) -> crate::compile::Compilation {
+    let own = |name: &str| {
+        if file.contains(&name) {
+            r#" file "/etc/motd" { text = "x"; }"#
+        } else {
+            ""
+        }
+    };
+    compiled(&format!(
+        "cluster c {{
+  host a {{ address = 10.0.0.1; transport = rsh;{} }}
+  host b {{ address = 10.0.0.2; transport = rsh;{} }}
+  host c {{ address = 10.0.0.3; transport = rsh;{} }}
+  host d {{ address = 10.0.0.4; transport = ssh; }}
+  trust root@{{a,b,c}} <-> root@{{a,b,c}};
+}}
+",
+        own("a"),
+        own("b"),
+        own("c")
+    ))
+}
+
+#[test]
+fn hosts_with_equal_own_values_share_one_config_and_one_class() {
+    let compilation = own_definitions(&[]);
+    let (c, g) = (compilation.cluster.unwrap(), compilation.graph.unwrap());
+    let [a, b, cc, d] = ["a", "b", "c", "d"].map(|name| host(&c, name));
+    let config = |h: HostId| &c.hosts[h.0 as usize].config;
+    assert!(Arc::ptr_eq(config(a), config(b)) && Arc::ptr_eq(config(a), config(cc)));
+    assert!(!Arc::ptr_eq(config(a), config(d)));
+    assert_eq!(g.class_of(a), g.class_of(b));
+    assert_eq!(g.class_of(a), g.class_of(cc));
+    assert_ne!(g.class_of(a), g.class_of(d));
+}
+
+#[test]
+fn a_file_of_a_hosts_own_block_is_a_class_of_its_own() {
+    let compilation = own_definitions(&["b", "c"]);
+    let (c, g) = (compilation.cluster.unwrap(), compilation.graph.unwrap());
+    let [a, b, cc] = ["a", "b", "c"].map(|name| host(&c, name));
+    // Same values, other files: one config, three classes (each `file`
+    // line is a declaration of its own).
+    assert!(Arc::ptr_eq(
+        &c.hosts[a.0 as usize].config,
+        &c.hosts[b.0 as usize].config
+    ));
+    assert_ne!(g.class_of(a), g.class_of(b));
+    assert_ne!(g.class_of(b), g.class_of(cc));
+}
+
+#[test]
+fn a_diagnostic_about_a_shared_own_value_points_at_each_hosts_own_line() {
+    let text = "cluster c {
+  host a { address = 10.0.0.1; transport = rsh; }
+  host b { address = 10.0.0.2; transport = rsh; }
+  host d { address = 10.0.0.4; transport = ssh; }
+  trust root@b <-> root@d;
+}
+";
+    let compilation = compiled(text);
+    let c = compilation.cluster.as_ref().unwrap();
+    let [a, b] = ["a", "b"].map(|name| &c.hosts[host(c, name).0 as usize]);
+    assert!(Arc::ptr_eq(&a.config, &b.config));
+    let lines = |spans: &[Span]| -> Vec<String> {
+        spans
+            .iter()
+            .map(|s| compilation.sources.location(*s))
+            .collect()
+    };
+    assert_eq!(lines(a.defined_at("transport")), ["/c/cluster.dsl:3:32"]);
+    assert_eq!(lines(b.defined_at("transport")), ["/c/cluster.dsl:4:32"]);
+    let e0302 = compilation
+        .diagnostics
+        .iter()
+        .find(|d| d.code == crate::codes::E0302)
+        .expect("E0302");
+    let label = e0302
+        .secondary
+        .iter()
+        .find(|l| l.message.contains("`b` gets its transport here"))
+        .expect("a label at b's transport");
+    assert_eq!(
+        compilation.sources.location(label.span),
+        "/c/cluster.dsl:4:32"
     );
 }

@@ -357,12 +357,8 @@ fn transport(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
             ),
         );
         for host in [h, k] {
-            let config = &cluster.hosts[host.0 as usize].config;
-            if let Some(at) = config
-                .values
-                .get(super::build::TRANSPORT_OPTION)
-                .and_then(|r| r.defined_at.first())
-            {
+            let defined = cluster.hosts[host.0 as usize].defined_at(super::build::TRANSPORT_OPTION);
+            if let Some(at) = defined.first() {
                 d = d.with_label(
                     *at,
                     format!("`{}` gets its transport here", host_name(cluster, host)),
@@ -506,10 +502,10 @@ pub fn unserved_transports(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnos
             continue;
         }
         let id = HostId(index as u32);
-        let written = config
-            .values
-            .get(super::build::TRANSPORT_OPTION)
-            .and_then(|r| r.defined_at.first().copied());
+        let written = host
+            .defined_at(super::build::TRANSPORT_OPTION)
+            .first()
+            .copied();
         let at = written
             .unwrap_or_else(|| source_span(cluster, graph, first_source[&graph.group_of(id)]));
         let transport = config.str(super::build::TRANSPORT_OPTION).unwrap_or("?");
@@ -588,10 +584,9 @@ fn shared_home_conflict(
         });
     let writer = &cluster.hosts[share.writer().0 as usize];
     let share_site = writer
-        .config
-        .values
-        .get(super::homes::SHARE_OPTION)
-        .and_then(|r| r.defined_at.first().copied());
+        .defined_at(super::homes::SHARE_OPTION)
+        .first()
+        .copied();
     let home = super::homes::home(user, &writer.config);
     let message = format!(
         "`{user}`'s home `{home}` is one directory on `{}` (`users.home_share = \"{}\"`), but trust into `{user}` differs across them",

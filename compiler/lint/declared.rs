@@ -25,7 +25,7 @@ use super::{definition, Acknowledge, Finding, LabelText};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
 use crate::graph::{ClassId, TrustGraph};
-use crate::model::{Cluster, Config, LintDecl};
+use crate::model::{Cluster, Config, Host, LintDecl};
 use crate::template::{
     cluster_value, describe, flat_config, listening, nested_config, Templates, TransportValue,
 };
@@ -44,7 +44,8 @@ pub(super) fn findings(
         return errors;
     }
     for class in graph.classes() {
-        let config = &cluster.hosts[graph.class_members(class)[0].0 as usize].config;
+        let first = &cluster.hosts[graph.class_members(class)[0].0 as usize];
+        let config = &first.config;
         let holding: Vec<&LintDecl> = lints
             .iter()
             .filter(|l| l.when.as_ref().is_none_or(|c| c.holds(config)))
@@ -59,13 +60,13 @@ pub(super) fn findings(
         let mut with_hosts = None;
         for lint in holding {
             probe.read.store(false, Ordering::Relaxed);
-            let mut result = finding(cluster, lint, class, config, &ctx, templates);
+            let mut result = finding(cluster, lint, class, first, &ctx, templates);
             if probe.read.load(Ordering::Relaxed) {
                 let ctx = with_hosts.get_or_insert_with(|| {
                     let hosts = members(cluster, graph, class);
                     context(cluster, graph, class, config, Some(hosts))
                 });
-                result = finding(cluster, lint, class, config, ctx, templates);
+                result = finding(cluster, lint, class, first, ctx, templates);
             }
             match result {
                 Ok(found) => out.extend(found),
@@ -202,7 +203,7 @@ fn finding(
     cluster: &Cluster,
     lint: &LintDecl,
     class: ClassId,
-    config: &Config,
+    first: &Host,
     ctx: &Value,
     templates: &Templates,
 ) -> Result<Option<Finding>, Box<Diagnostic>> {
@@ -225,7 +226,7 @@ fn finding(
         return Ok(None);
     }
     let at = render("`at`", &lint.at)?;
-    let span = definition(cluster, config, &at).unwrap_or(cluster.name_span);
+    let span = definition(cluster, first, &at).unwrap_or(cluster.name_span);
     let acknowledge = match &lint.acknowledge {
         Some(path) => Acknowledge::Option {
             path: path.clone(),

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::graph::{ClassId, GroupId, Source, TrustGraph, UserId};
-use crate::model::{Cluster, Config, HostId};
+use crate::model::{Cluster, Config, Host, HostId};
 use crate::template::Templates;
 
 /// One security lint of the trust graph: its code (whose register entry
@@ -211,16 +211,17 @@ fn acknowledgement(
     if finding.is_error() {
         return None;
     }
-    let config = class_config(cluster, graph, finding.class);
+    let first = class_host(cluster, graph, finding.class);
+    let config = &first.config;
     match &finding.acknowledge {
         Acknowledge::Named => {
             let path = format!("{ACKNOWLEDGE_PREFIX}{}", finding.name);
             let reason = config.str(&path)?.to_string();
-            let span = definition(cluster, config, &path).unwrap_or(finding.span);
+            let span = definition(cluster, first, &path).unwrap_or(finding.span);
             Some((reason, span))
         }
         Acknowledge::Option { path, reason } => (config.bool(path) == Some(true)).then(|| {
-            let span = definition(cluster, config, path).unwrap_or(cluster.name_span);
+            let span = definition(cluster, first, path).unwrap_or(cluster.name_span);
             (reason.clone(), span)
         }),
     }
@@ -251,16 +252,21 @@ fn findings(
 
 /// The config every host of `class` shares.
 fn class_config<'a>(cluster: &'a Cluster, graph: &TrustGraph, class: ClassId) -> &'a Config {
-    &cluster.hosts[graph.class_members(class)[0].0 as usize].config
+    &class_host(cluster, graph, class).config
 }
 
-/// Where `path` got its value: the first definition, or the declaration
-/// when the default won. `None` when no module declares it.
-pub fn definition(cluster: &Cluster, config: &Config, path: &str) -> Option<Span> {
-    config
-        .values
-        .get(path)
-        .and_then(|r| r.defined_at.first().copied())
+/// The first host of `class`: a finding about the class points at its
+/// definitions.
+fn class_host<'a>(cluster: &'a Cluster, graph: &TrustGraph, class: ClassId) -> &'a Host {
+    &cluster.hosts[graph.class_members(class)[0].0 as usize]
+}
+
+/// Where `path` got `host`'s value: its first definition, or the
+/// declaration when the default won. `None` when no module declares it.
+pub fn definition(cluster: &Cluster, host: &Host, path: &str) -> Option<Span> {
+    host.defined_at(path)
+        .first()
+        .copied()
         .or_else(|| cluster.options.get(path).map(|o| o.span))
 }
 
@@ -341,20 +347,13 @@ fn untrusted_finding(
         .map(|h| cluster.hosts[h.0 as usize].name.as_str())
         .collect();
     // Where a scope sets `root_trusted = false` explicitly, say so (asked
-    // once per config: hosts share them).
+    // once per config, as hosts share them, and per host with sites of its own).
     let mut seen = std::collections::HashSet::new();
     let secondary: Vec<Label> = hosts
         .iter()
-        .map(|h| &cluster.hosts[h.0 as usize].config)
-        .filter(|config| seen.insert(std::sync::Arc::as_ptr(config)))
-        .filter_map(|config| {
-            config
-                .values
-                .get(ROOT_TRUSTED_OPTION)?
-                .defined_at
-                .first()
-                .copied()
-        })
+        .map(|h| &cluster.hosts[h.0 as usize])
+        .filter(|h| !h.own_spans.is_empty() || seen.insert(std::sync::Arc::as_ptr(&h.config)))
+        .filter_map(|h| h.defined_at(ROOT_TRUSTED_OPTION).first().copied())
         .collect::<BTreeSet<Span>>()
         .into_iter()
         .map(|s| Label::new(s, "not trusted for root here"))

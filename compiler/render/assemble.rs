@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::{Out, OutBody, Rendered, Renderer};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
-use crate::model::{Config, EmitRule};
+use crate::model::{Config, EmitRule, Host};
 use crate::plan::{
     BlobId, Blobs, BuildPlan, ClusterFile, Entries, Entry, EntryKind, HostPlan, Service,
 };
@@ -173,14 +173,14 @@ impl Renderer<'_> {
                 continue;
             }
             let id = self.cluster.host_index.get(host.as_str()).copied();
-            let config = id.map(|h| &*self.cluster.hosts[h.0 as usize].config);
+            let owner = id.map(|h| &self.cluster.hosts[h.0 as usize]);
             let at = Collision {
                 path: &path,
                 parent: parent.as_deref(),
                 first,
                 second,
             };
-            diagnostics.push(self.conflict(&at, &host, config));
+            diagnostics.push(self.conflict(&at, &host, owner));
         }
         for ((path, span), mode) in exposed_keys {
             diagnostics.push(
@@ -232,7 +232,7 @@ impl Renderer<'_> {
     /// `E0507`: two entries of one host at one path, or an entry below a
     /// file. When an option the user set gave the path (a home directory,
     /// a script's path), the error points at that definition.
-    fn conflict(&self, at: &Collision, host: &str, config: Option<&Config>) -> Diagnostic {
+    fn conflict(&self, at: &Collision, host: &str, owner: Option<&Host>) -> Diagnostic {
         let Collision {
             path,
             parent,
@@ -252,9 +252,9 @@ impl Renderer<'_> {
             (Some(_), true) => "a file, where a directory is needed",
             (None, _) => "this one",
         };
-        let cause = config
+        let cause = owner
             .filter(|_| rendered)
-            .and_then(|c| path_option(c, path));
+            .and_then(|h| path_option(&h.config, Some(h), path));
         let what = match parent {
             Some(parent) => format!("`{path}` would lie below the file `{parent}`"),
             None => format!("two definitions write `{path}`"),
@@ -417,12 +417,19 @@ fn below_a_file(entries: &[(Entry, Span)]) -> Vec<(String, Span, String, Span)> 
 }
 
 /// The option whose user-set value gave `path` (the path itself or a
-/// directory above it), with the value and its definition.
-pub(super) fn path_option<'c>(config: &'c Config, path: &str) -> Option<(&'c str, &'c str, Span)> {
+/// directory above it), with the value and its definition (`host`'s own,
+/// when the config is a host's).
+pub(super) fn path_option<'c>(
+    config: &'c Config,
+    host: Option<&'c Host>,
+    path: &str,
+) -> Option<(&'c str, &'c str, Span)> {
     config.values.iter().find_map(|(option, resolved)| {
-        let (crate::model::Value::Str(value), Some(at)) =
-            (&resolved.value, resolved.defined_at.first())
-        else {
+        let defined = match host {
+            Some(host) => host.defined_at(option),
+            None => &resolved.defined_at,
+        };
+        let (crate::model::Value::Str(value), Some(at)) = (&resolved.value, defined.first()) else {
             return None;
         };
         let under = path

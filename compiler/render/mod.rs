@@ -276,12 +276,14 @@ impl<'a> Renderer<'a> {
             inbound: inbound.id,
             roles: host.roles.clone(),
         };
+        // Diagnostics of the class point at its first member's own lines.
+        let sited = host.sited_config();
         let mut out = ClassOut {
             outs: Vec::new(),
             host_rules: Vec::new(),
             cluster_rules: Vec::new(),
             context: BTreeMap::new(),
-            config: Some(host.config.clone()),
+            config: Some(sited.clone()),
             services: Vec::new(),
             diagnostics: Vec::new(),
         };
@@ -299,7 +301,7 @@ impl<'a> Renderer<'a> {
                         index,
                         &own,
                         &ctx,
-                        &host.config,
+                        &sited,
                         &mut out.diagnostics,
                     ));
                 }

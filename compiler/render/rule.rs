@@ -277,7 +277,7 @@ impl Renderer<'_> {
             let shown = path.escape_debug();
             // A path an option gave (`sysv.rc_dir = "/var/lib/accord"`): the
             // user's definition is the cause, the module's rule the context.
-            let d = match super::assemble::path_option(config.unwrap_or(&self.cluster.config), &path) {
+            let d = match super::assemble::path_option(config.unwrap_or(&self.cluster.config), None, &path) {
                 Some((option, value, set)) => Diagnostic::error(
                     codes::E0503,
                     format!(
@@ -333,9 +333,11 @@ impl Renderer<'_> {
                 check::refused_trust_file(grammar, &path, written, rule.install, writer, at())
             {
                 // A path an option gave: the user's definition is the cause.
-                if let Some((option, value, set)) =
-                    super::assemble::path_option(config.unwrap_or(&self.cluster.config), &path)
-                {
+                if let Some((option, value, set)) = super::assemble::path_option(
+                    config.unwrap_or(&self.cluster.config),
+                    None,
+                    &path,
+                ) {
                     refused = refused.with_label(set, format!("`{option}` = `{value}` set here"));
                 }
                 diagnostics.push(refused);
@@ -429,11 +431,13 @@ impl Renderer<'_> {
         config: Option<&Config>,
         rule: &EmitRule,
     ) -> (Span, &'static str) {
-        let host_config = host
+        let named = host
             .and_then(|name| self.cluster.host_index.get(name))
-            .map(|id| &*self.cluster.hosts[id.0 as usize].config);
-        let config = host_config.or(config);
-        let defined = option.and_then(|at| config?.values.get(at)?.defined_at.first().copied());
+            .map(|id| &self.cluster.hosts[id.0 as usize]);
+        let defined = option.and_then(|at| match named {
+            Some(host) => host.defined_at(at).first().copied(),
+            None => config?.values.get(at)?.defined_at.first().copied(),
+        });
         let declared = option.and_then(|at| self.cluster.options.get(at).map(|o| o.span));
         match (defined, declared) {
             (Some(span), _) => (span, "set here"),

@@ -352,3 +352,39 @@ fn options_and_eval_show_a_platforms_defaults_and_where_they_come_from() {
         out.stdout
     );
 }
+
+/// Three hosts set the same value in their own blocks (one shared config,
+/// issue 13): `a1` and `a2` are named by a rule, so each is a class of its
+/// own, and `a3` is a third. A template's warning about the value points
+/// at each class's own line, not at the line of the host that happened to
+/// make the shared config first.
+#[test]
+fn a_template_warning_points_at_each_class_own_definition() {
+    let text = r#"import std.ssh;
+cluster t {
+  transport = ssh;
+  host a1 { address = 10.0.0.1; ssh.sshd_extra = ["PermitRootLogin no"]; }
+  host a2 { address = 10.0.0.2; ssh.sshd_extra = ["PermitRootLogin no"]; }
+  host a3 { address = 10.0.0.3; ssh.sshd_extra = ["PermitRootLogin no"]; }
+  trust root@* <-> root@*;
+  trust joe@a2 -> joe@a1 oneway;
+}
+"#;
+    let (out, _dir) = Test::new()
+        .file("cluster.dsl", text)
+        .args("check --message-format short cluster.dsl")
+        .run();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    let sites: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("warning[W0501]"))
+        .map(|l| l.split(": ").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        sites,
+        ["cluster.dsl:4:33", "cluster.dsl:5:33", "cluster.dsl:6:33"],
+        "{}",
+        out.stderr
+    );
+}
