@@ -1286,8 +1286,8 @@ fn a_diagnostic_about_a_shared_own_value_points_at_each_hosts_own_line() {
         .find(|d| d.code == crate::codes::E0302)
         .expect("E0302");
     let label = e0302
-        .secondary
-        .iter()
+        .secondary()
+        .into_iter()
         .find(|l| l.message.contains("`b` gets its transport here"))
         .expect("a label at b's transport");
     assert_eq!(
