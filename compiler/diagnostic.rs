@@ -5,6 +5,7 @@
 //! with codespan-reporting, which can label two files in one diagnostic (a
 //! merge conflict between a stdlib module and a host needs that).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
 use std::ops::Range;
@@ -175,16 +176,21 @@ pub enum Severity {
     Note,
 }
 
+/// The text of a message, label, note or hint: a fixed text borrowed, a
+/// made one owned. 100,000 located errors of one kind share their fixed
+/// texts instead of holding 100,000 copies.
+pub type Message = Cow<'static, str>;
+
 /// A span with a message, shown under the source line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Label {
     pub span: Span,
-    pub message: String,
+    pub message: Message,
 }
 
 impl Label {
     /// A label on `span` saying `message`.
-    pub fn new(span: Span, message: impl Into<String>) -> Label {
+    pub fn new(span: Span, message: impl Into<Message>) -> Label {
         Label {
             span,
             message: shorten_quotes(message.into()),
@@ -192,20 +198,32 @@ impl Label {
     }
 }
 
+/// What a diagnostic may carry besides its message and primary label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Extra {
+    Label(Label),
+    Note(Message),
+    Hint(Message),
+}
+
 /// One finding: what is wrong, where, and how to fix it.
 ///
 /// Messages are lowercase, without a final period, with names in backticks;
 /// the fix goes in a hint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// A large input may hold one per line until the end of its stage, so a
+/// diagnostic is small: fixed texts are borrowed ([`Message`]), and the
+/// secondary labels, notes and hints share one slice of exactly their
+/// number (none: no allocation). The size is pinned by a test.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
     /// Stable code such as `E0101`, from the register (`codes.rs`).
     pub code: Code,
-    pub message: String,
+    pub message: Message,
     pub primary: Label,
-    pub secondary: Vec<Label>,
-    pub notes: Vec<String>,
-    pub hints: Vec<String>,
+    /// Secondary labels, notes and hints, each kind in the order added.
+    extras: Box<[Extra]>,
 }
 
 /// Longest text quoted whole in a message; a longer name or path is shown
@@ -213,8 +231,16 @@ pub struct Diagnostic {
 const MAX_QUOTED: usize = 80;
 
 /// Shortens every backticked quote in `text` longer than [`MAX_QUOTED`]
-/// bytes to its start, `…`, its end and its length.
-pub fn shorten_quotes(text: String) -> String {
+/// bytes to its start, `…`, its end and its length. A made text keeps no
+/// spare capacity.
+pub fn shorten_quotes(text: Message) -> Message {
+    let text = match text {
+        Cow::Owned(mut owned) => {
+            owned.shrink_to_fit();
+            Cow::Owned(owned)
+        }
+        borrowed => borrowed,
+    };
     if text.len() <= MAX_QUOTED {
         return text;
     }
@@ -244,25 +270,26 @@ pub fn shorten_quotes(text: String) -> String {
             out.push_str(part);
         }
     }
-    out
+    out.shrink_to_fit();
+    Cow::Owned(out)
 }
 
 impl Diagnostic {
     /// An error with its primary label; `code` is an error code of the register.
-    pub fn error(code: impl Registered, message: impl Into<String>, primary: Label) -> Diagnostic {
+    pub fn error(code: impl Registered, message: impl Into<Message>, primary: Label) -> Diagnostic {
         Diagnostic::new(Severity::Error, code.code(), message.into(), primary)
     }
 
     /// A warning with its primary label; `code` is a warning code of the register.
     pub fn warning(
         code: impl Registered,
-        message: impl Into<String>,
+        message: impl Into<Message>,
         primary: Label,
     ) -> Diagnostic {
         Diagnostic::new(Severity::Warning, code.code(), message.into(), primary)
     }
 
-    fn new(severity: Severity, code: Code, message: String, primary: Label) -> Diagnostic {
+    fn new(severity: Severity, code: Code, message: Message, primary: Label) -> Diagnostic {
         debug_assert_eq!(
             code.entry().severity,
             severity,
@@ -274,28 +301,90 @@ impl Diagnostic {
             code,
             message: shorten_quotes(message),
             primary,
-            secondary: Vec::new(),
-            notes: Vec::new(),
-            hints: Vec::new(),
+            extras: Box::default(),
         }
     }
 
-    /// Adds a secondary label.
-    pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
-        self.secondary.push(Label::new(span, message));
+    /// Appends `extra`, the slice growing by exactly one.
+    fn with_extra(mut self, extra: Extra) -> Diagnostic {
+        let mut extras = std::mem::take(&mut self.extras).into_vec();
+        extras.reserve_exact(1);
+        extras.push(extra);
+        self.extras = extras.into_boxed_slice();
         self
+    }
+
+    /// Adds a secondary label.
+    pub fn with_label(self, span: Span, message: impl Into<Message>) -> Diagnostic {
+        self.with_extra(Extra::Label(Label::new(span, message)))
     }
 
     /// Adds a note (context, not a fix).
-    pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
-        self.notes.push(shorten_quotes(note.into()));
-        self
+    pub fn with_note(self, note: impl Into<Message>) -> Diagnostic {
+        self.with_extra(Extra::Note(shorten_quotes(note.into())))
     }
 
     /// Adds a hint (how to fix it).
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
-        self.hints.push(shorten_quotes(hint.into()));
-        self
+    pub fn with_hint(self, hint: impl Into<Message>) -> Diagnostic {
+        self.with_extra(Extra::Hint(shorten_quotes(hint.into())))
+    }
+
+    /// The same diagnostic with its hints replaced by `hint`.
+    pub fn with_only_hint(mut self, hint: impl Into<Message>) -> Diagnostic {
+        let extras = std::mem::take(&mut self.extras).into_vec();
+        self.extras = extras
+            .into_iter()
+            .filter(|e| !matches!(e, Extra::Hint(_)))
+            .collect();
+        self.with_hint(hint)
+    }
+
+    /// Keeps the secondary labels `keep` says yes to.
+    pub fn retain_labels(&mut self, mut keep: impl FnMut(&Label) -> bool) {
+        let extras = std::mem::take(&mut self.extras).into_vec();
+        self.extras = extras
+            .into_iter()
+            .filter(|e| match e {
+                Extra::Label(l) => keep(l),
+                _ => true,
+            })
+            .collect();
+    }
+
+    /// The secondary labels, in the order added.
+    pub fn secondary(&self) -> Vec<&Label> {
+        self.extras
+            .iter()
+            .filter_map(|e| match e {
+                Extra::Label(l) => Some(l),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The notes, in the order added.
+    pub fn notes(&self) -> Vec<&str> {
+        self.texts(|e| match e {
+            Extra::Note(n) => Some(n),
+            _ => None,
+        })
+    }
+
+    /// The hints, in the order added.
+    pub fn hints(&self) -> Vec<&str> {
+        self.texts(|e| match e {
+            Extra::Hint(h) => Some(h),
+            _ => None,
+        })
+    }
+
+    /// The texts of the extras `pick` picks, in the order added.
+    fn texts<'d>(&'d self, pick: impl Fn(&'d Extra) -> Option<&'d Message>) -> Vec<&'d str> {
+        self.extras
+            .iter()
+            .filter_map(pick)
+            .map(|m| m.as_ref())
+            .collect()
     }
 
     /// True for errors.
@@ -428,9 +517,10 @@ const MAX_SHOWN_LINE: usize = 1000;
 const MAX_SHOWN_LABELS: usize = 12;
 
 /// The secondary labels shown, and a note counting the others.
-fn shown_labels(d: &Diagnostic) -> (&[Label], Option<String>) {
-    let shown = &d.secondary[..d.secondary.len().min(MAX_SHOWN_LABELS)];
-    let hidden = d.secondary.len() - shown.len();
+fn shown_labels(d: &Diagnostic) -> (Vec<&Label>, Option<String>) {
+    let mut shown = d.secondary();
+    let hidden = shown.len().saturating_sub(MAX_SHOWN_LABELS);
+    shown.truncate(MAX_SHOWN_LABELS);
     let note = (hidden > 0).then(|| {
         format!(
             "and {hidden} more place{} like these (`--message-format json` lists every one)",
@@ -451,7 +541,7 @@ fn write_human(
     let mut files = SimpleFiles::new();
     let mut ids = std::collections::HashMap::new();
     for d in diagnostics {
-        for label in std::iter::once(&d.primary).chain(&d.secondary) {
+        for label in std::iter::once(&d.primary).chain(d.secondary()) {
             let file = label.span.file;
             if (file.0 as usize) < sources.files().len() && !ids.contains_key(&file) {
                 let source = sources.get(file);
@@ -486,7 +576,7 @@ fn write_human(
 /// True when a label of `d` sits on a line longer than [`MAX_SHOWN_LINE`].
 fn on_a_long_line(sources: &SourceMap, d: &Diagnostic) -> bool {
     std::iter::once(&d.primary)
-        .chain(&d.secondary)
+        .chain(d.secondary())
         .any(|label| {
             let Some(file) = sources.files().get(label.span.file.0 as usize) else {
                 return false;
@@ -512,10 +602,10 @@ fn render_without_source(sources: &SourceMap, d: &Diagnostic) -> String {
             label.message
         ));
     }
-    for note in &d.notes {
+    for note in d.notes() {
         out.push_str(&format!("  = note: {note}\n"));
     }
-    for hint in &d.hints {
+    for hint in d.hints() {
         out.push_str(&format!("  = help: {hint}\n"));
     }
     out.push('\n');
@@ -543,11 +633,11 @@ fn to_codespan(
             .map(|l| cs::Label::secondary(id(l.span), l.span.range()).with_message(&l.message)),
     );
     let notes = d
-        .notes
-        .iter()
-        .chain(&more)
+        .notes()
+        .into_iter()
+        .chain(more.as_deref())
         .map(|n| format!("note: {n}"))
-        .chain(d.hints.iter().map(|h| format!("help: {h}")))
+        .chain(d.hints().into_iter().map(|h| format!("help: {h}")))
         .collect();
     cs::Diagnostic::new(severity)
         .with_code(d.code.as_str())
@@ -601,9 +691,9 @@ fn render_json(sources: &SourceMap, d: &Diagnostic) -> String {
         "code": d.code,
         "message": d.message,
         "primary": label(&d.primary),
-        "secondary": d.secondary.iter().map(label).collect::<Vec<_>>(),
-        "notes": d.notes,
-        "hints": d.hints,
+        "secondary": d.secondary().into_iter().map(label).collect::<Vec<_>>(),
+        "notes": d.notes(),
+        "hints": d.hints(),
     })
     .to_string()
 }
@@ -737,6 +827,47 @@ mod tests {
             40,
             "json keeps every label"
         );
+    }
+
+    /// A large input may hold one diagnostic per line until its stage ends:
+    /// 100,000 of them cost 10 MB, not 40.
+    #[test]
+    fn a_diagnostic_is_small_and_borrows_fixed_texts() {
+        assert_eq!(std::mem::size_of::<Diagnostic>(), 104);
+        let (_, id) = one_file();
+        let d = Diagnostic::error(
+            codes::E0001,
+            "a fixed message",
+            Label::new(Span::new(id, 0..1), "a fixed label"),
+        )
+        .with_hint("a fixed hint")
+        .with_note(format!("a made note {}", 1));
+        assert!(matches!(d.message, Cow::Borrowed(_)));
+        assert!(matches!(d.primary.message, Cow::Borrowed(_)));
+        assert_eq!(d.extras.len(), 2, "no spare room");
+        assert_eq!(d.hints(), ["a fixed hint"]);
+        assert_eq!(d.notes(), ["a made note 1"]);
+    }
+
+    #[test]
+    fn labels_notes_and_hints_keep_their_order_and_retain_filters_labels() {
+        let (_, id) = one_file();
+        let mut d = Diagnostic::error(codes::E0001, "m", Label::new(Span::new(id, 0..1), "p"))
+            .with_label(Span::new(id, 1..2), "first")
+            .with_hint("h1")
+            .with_note("n1")
+            .with_label(Span::new(id, 2..3), "second")
+            .with_hint("h2");
+        assert_eq!(d.hints(), ["h1", "h2"]);
+        assert_eq!(d.notes(), ["n1"]);
+        let labels: Vec<&str> = d.secondary().iter().map(|l| l.message.as_ref()).collect();
+        assert_eq!(labels, ["first", "second"]);
+        d.retain_labels(|l| l.message != "first");
+        assert_eq!(d.secondary().len(), 1);
+        assert_eq!(d.hints(), ["h1", "h2"], "hints stay");
+        let d = d.with_only_hint("h3");
+        assert_eq!(d.hints(), ["h3"]);
+        assert_eq!(d.notes(), ["n1"]);
     }
 
     #[test]

@@ -143,7 +143,7 @@ impl Reader {
         Spanned::new(text.into(), self.span(start, text.len()))
     }
 
-    fn error(&mut self, at: Span, message: String, label: &str, hint: &str) {
+    fn error(&mut self, at: Span, message: String, label: &'static str, hint: &'static str) {
         if self.diagnostics.len() == MAX_ERRORS {
             self.diagnostics.push(
                 Diagnostic::error(
@@ -316,7 +316,10 @@ mod tests {
 
     fn read(text: &str) -> (Inventory, Vec<String>) {
         let (inventory, diagnostics) = parse(FileId(1), text, Span::new(FileId(0), 0..0));
-        let messages = diagnostics.into_iter().map(|d| d.message).collect();
+        let messages = diagnostics
+            .into_iter()
+            .map(|d| d.message.into_owned())
+            .collect();
         (inventory, messages)
     }
 

@@ -593,7 +593,7 @@ mod tests {
         let messages = diagnostics
             .iter()
             .map(|d| {
-                format!("{} {}", d.message, d.notes.join(" "))
+                format!("{} {}", d.message, d.notes().join(" "))
                     .trim()
                     .to_string()
             })
@@ -656,7 +656,7 @@ mod tests {
             diagnostics[0].message,
             "no module `std.shh` in the standard library"
         );
-        assert_eq!(diagnostics[0].hints, ["did you mean `std.ssh`?"]);
+        assert_eq!(diagnostics[0].hints(), ["did you mean `std.ssh`?"]);
         assert_eq!(
             diagnostics[1].message,
             "cannot read `/c/nope.dsl`: No such file or directory"

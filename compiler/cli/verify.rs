@@ -338,7 +338,7 @@ fn build_again(
     )
     .map_err(|failed| failed.error.to_string())?;
     if let Some(error) = planned.diagnostics.iter().find(|d| d.is_error()) {
-        return Err(error.message.clone());
+        return Err(error.message.to_string());
     }
     let options = emit::EmitOptions {
         archives: false,

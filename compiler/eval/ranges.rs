@@ -123,9 +123,12 @@ pub(crate) fn index_hosts(
     out: &mut Vec<Diagnostic>,
 ) -> HostIndex {
     let mut index = HostIndex::default();
-    index.ids.reserve(c.hosts.len());
-    index.names.reserve_exact(c.hosts.len());
-    index.first.reserve_exact(c.hosts.len());
+    // Room for every name at once: 60,000 ranges of two hosts grew the
+    // table (old and new alive) and doubled the lists past their need.
+    let hosts = named_hosts(c);
+    index.ids.reserve(hosts);
+    index.names.reserve_exact(hosts);
+    index.first.reserve_exact(hosts);
     let mut budget = MAX_RANGE_HOSTS;
     let mut twice: BTreeMap<(u32, u32), Vec<String>> = BTreeMap::new();
     for (decl, raw) in c.hosts.iter().enumerate() {
@@ -162,6 +165,31 @@ pub(crate) fn index_hosts(
         ));
     }
     index
+}
+
+/// How many names the declarations stand for: a range its members, one
+/// that [`expand`] will refuse (malformed, or beyond what is left of
+/// [`MAX_RANGE_HOSTS`]) none, so a refused range reserves nothing.
+fn named_hosts(c: &Collected) -> usize {
+    let mut budget = MAX_RANGE_HOSTS;
+    // What `expand` takes from the budget for `name`, if it expands it.
+    let mut take = |name: &str| -> Option<u64> {
+        if !name.contains(['[', ']']) {
+            return Some(1);
+        }
+        let count = hostlist::count(name).ok().filter(|&n| n <= budget)?;
+        budget -= count;
+        Some(count)
+    };
+    let mut names = 0;
+    for raw in &c.hosts {
+        names += take(&raw.name.node).unwrap_or(0) as usize;
+        // Member blocks name hosts already counted, from the same budget.
+        for (_, block) in raw.members() {
+            take(&block.name.node);
+        }
+    }
+    names
 }
 
 /// The names a declaration stands for: itself, or a range's members

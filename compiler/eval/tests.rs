@@ -179,7 +179,7 @@ fn unknown_option_suggests_a_declared_one() {
         &mut diagnostics,
     );
     let (_, diagnostics) = evaluate(&modules, &sources, &l);
-    assert_eq!(diagnostics[0].hints, ["did you mean `transport`?"]);
+    assert_eq!(diagnostics[0].hints(), ["did you mean `transport`?"]);
 }
 
 #[test]

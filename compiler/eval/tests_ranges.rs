@@ -247,3 +247,43 @@ fn element_values_are_counted_before_any_is_made() {
         ["E0231 `aliases` of this range stands for 4001000 values, more than the limit of 4000000 for all ranges"]
     );
 }
+
+/// A range's typed block leaves the cache when its last member has taken
+/// it (`hosts/parts.rs`): every member still gets its element, a member
+/// block naming a member twice still merges, and a mistake in a range's
+/// block is still one error, never one per member.
+#[test]
+fn a_range_block_leaves_the_cache_after_its_last_member_and_is_typed_once() {
+    let c = ok(&format!(
+        "{SSH_PORT}cluster c {{
+           host r1-[1-2] {{ address = 10.1.0.[1-2]; }}
+           host r2-[1-3] {{ address = 10.2.0.[1-3]; host r2-[2,2] {{ ssh.port = 2222; }} }}
+           host r3-[1-2] {{ address = 10.3.0.[1-2]; }}
+         }}"
+    ));
+    let address = |name: &str| c.hosts[c.host(name).expect("host").0 as usize].addresses[0];
+    assert_eq!(
+        address("r1-2"),
+        "10.1.0.2".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!(
+        address("r2-3"),
+        "10.2.0.3".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!(
+        address("r3-1"),
+        "10.3.0.1".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!(port(&c, "r2-2"), Some(&Value::Int(2222)));
+    assert_eq!(port(&c, "r2-1"), Some(&Value::Int(22)));
+
+    let errors = errors(
+        "cluster c {
+           host a[1-3] { address = 10.1.0.[1-2]; domain = 5; }
+           host b[1-2] { address = 10.2.0.[1-2]; }
+         }",
+    );
+    let count = |code: &str| errors.iter().filter(|e| e.starts_with(code)).count();
+    assert_eq!(count("E0232"), 1, "{errors:?}");
+    assert_eq!(count("E0202"), 1, "{errors:?}");
+}

@@ -87,12 +87,9 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         (Type::Address, ExprKind::Str(text)) => {
             let d = wrong_type(expr, ty, option);
             Err(Box::new(match text.parse::<IpAddr>() {
-                Ok(address) => Diagnostic {
-                    hints: vec![format!(
-                        "write the address bare, without quotes: `{address}`"
-                    )],
-                    ..d
-                },
+                Ok(address) => d.with_only_hint(format!(
+                    "write the address bare, without quotes: `{address}`"
+                )),
                 Err(_) => d,
             }))
         }

@@ -259,11 +259,11 @@ fn a_missing_reverse_is_one_error_for_a_whole_role() {
         "trust edge `root@h -> root@n[0-499]` has no reverse `root@n[0-499] -> root@h`"
     );
     assert!(
-        d[0].notes
+        d[0].notes()
             .iter()
             .any(|n| n.contains("500 host pairs lack their reverse")),
         "{:?}",
-        d[0].notes
+        d[0].notes()
     );
     assert!(!g.is_symmetric(&c));
     assert_eq!(g.asymmetric_edges(&c).len(), 1);
@@ -307,7 +307,7 @@ fn a_deny_removes_an_edge_and_is_named_in_the_asymmetry() {
         "trust edge `root@a -> root@c` has no reverse `root@c -> root@a`"
     );
     assert!(d[0]
-        .secondary
+        .secondary()
         .iter()
         .any(|l| l.message.starts_with("removes the reverse")));
 }
@@ -484,7 +484,7 @@ fn a_deny_in_the_dsl_points_at_both_declarations() {
         "trust root@* <-> root@*;"
     );
     assert_eq!(
-        c.sources.snippet(d.secondary[0].span),
+        c.sources.snippet(d.secondary()[0].span),
         "deny root@compute2 -> root@login1;"
     );
 }
@@ -560,7 +560,7 @@ cluster lab {
         "`a` lists `b` as a peer (through `node`), but `b` does not list `a`"
     );
     assert!(
-        d[0].secondary
+        d[0].secondary()
             .iter()
             .any(|l| l.message == "role `node` lists `a`, but `b` drops it from its own `peers`"),
         "{:#?}",
@@ -1286,8 +1286,8 @@ fn a_diagnostic_about_a_shared_own_value_points_at_each_hosts_own_line() {
         .find(|d| d.code == crate::codes::E0302)
         .expect("E0302");
     let label = e0302
-        .secondary
-        .iter()
+        .secondary()
+        .into_iter()
         .find(|l| l.message.contains("`b` gets its transport here"))
         .expect("a label at b's transport");
     assert_eq!(

@@ -33,8 +33,7 @@ pub(super) fn validate(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic>
     out.retain(|d| seen.insert((d.code, d.message.clone(), d.primary.span)));
     for d in &mut out {
         let mut labels = BTreeSet::new();
-        d.secondary
-            .retain(|l| labels.insert((l.span, l.message.clone())));
+        d.retain_labels(|l| labels.insert((l.span, l.message.clone())));
     }
     out
 }

@@ -143,7 +143,7 @@ pub fn build(
             .iter()
             .map(|d| Finding {
                 code: d.code.to_string(),
-                message: d.message.clone(),
+                message: d.message.to_string(),
                 at: sources.location(d.primary.span),
             })
             .collect(),

@@ -163,7 +163,7 @@ fn lints_point_at_the_declaration_with_a_hint() {
         c.sources.snippet(central.primary.span),
         "ssh.central_keys = true;"
     );
-    assert!(central.hints[1].contains("security.acknowledge.central-keys"));
+    assert!(central.hints()[1].contains("security.acknowledge.central-keys"));
 }
 
 #[test]
@@ -183,7 +183,7 @@ fn the_untrusted_role_is_labelled() {
         "trust root@* <-> root@*;"
     );
     assert_eq!(
-        c.sources.snippet(d.secondary[0].span),
+        c.sources.snippet(d.secondary()[0].span),
         "security.root_trusted = false;"
     );
 }
@@ -384,7 +384,7 @@ fn rsh_warns_of_clear_text_unless_the_network_is_closed() {
     );
     // Acknowledged by its module's option, not `security.acknowledge`.
     assert!(!warned[0]
-        .hints
+        .hints()
         .iter()
         .any(|h| h.contains("security.acknowledge")));
     // It reads options only: it is reported beside the graph's errors.
@@ -457,7 +457,6 @@ fn an_error_lint_is_a_rule_no_acknowledgement_lifts() {
         &with_root(&listening("", "ssh.listen = [10.0.0.9];")),
     );
     let finding = c.diagnostics.iter().find(|d| d.code == crate::codes::E0709);
-    assert!(
-        finding.is_some_and(|d| d.is_error() && d.hints.iter().all(|h| !h.contains("acknowledge")))
-    );
+    assert!(finding
+        .is_some_and(|d| d.is_error() && d.hints().iter().all(|h| !h.contains("acknowledge"))));
 }

@@ -742,7 +742,7 @@ fn sshd_extra_lines_that_repeat_a_managed_keyword_warn() {
     let warned: Vec<&str> = diags
         .iter()
         .filter(|d| d.code == "W0501")
-        .map(|d| d.message.as_str())
+        .map(|d| d.message.as_ref())
         .collect();
     assert_eq!(warned.len(), 2, "{warned:#?}");
     assert!(warned

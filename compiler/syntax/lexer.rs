@@ -308,7 +308,12 @@ impl<'t> Lexer<'t> {
     }
 }
 
-fn lex_error(file: FileId, range: std::ops::Range<usize>, message: &str, hint: &str) -> Diagnostic {
+fn lex_error(
+    file: FileId,
+    range: std::ops::Range<usize>,
+    message: &'static str,
+    hint: &'static str,
+) -> Diagnostic {
     Diagnostic::error(
         codes::E0001,
         message,
@@ -682,7 +687,7 @@ mod tests {
     #[test]
     fn bad_input_is_reported_and_lexing_goes_on() {
         let (tokens, diagnostics) = lex(FileId(0), "a $ b\n\"x\n\"\\q\"\n\"open");
-        let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+        let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_ref()).collect();
         assert_eq!(
             messages,
             [

@@ -184,7 +184,7 @@ impl Parser<'_> {
         code: codes::Code,
         message: String,
         span: Span,
-        label: &str,
+        label: impl Into<crate::diagnostic::Message>,
         hint: Option<String>,
     ) -> Reported {
         if self.diagnostics.len() > MAX_SYNTAX_ERRORS {
@@ -233,7 +233,7 @@ impl Parser<'_> {
             codes::E0010,
             format!("expected {what}, found {found}"),
             span,
-            &format!("expected {what}"),
+            format!("expected {what}"),
             hint,
         )
     }
@@ -1100,7 +1100,7 @@ mod tests {
         parse(FileId(0), text)
             .1
             .into_iter()
-            .map(|d| d.message)
+            .map(|d| d.message.into_owned())
             .collect()
     }
 

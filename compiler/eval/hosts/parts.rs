@@ -8,6 +8,7 @@
 //! expanded and typed once, into [`ElementDef`]s, and each member gets its
 //! element as an ordinary definition ([`Builder::member_defs`]).
 
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -37,7 +38,7 @@ pub(super) const MAX_ELEMENT_VALUES: u64 = 4_000_000;
 pub(super) struct PartDefs {
     pub defs: ScopeDefs,
     /// A range's element-wise attributes.
-    pub elements: Vec<ElementDef>,
+    pub elements: Box<[ElementDef]>,
     pub files: Vec<FileSpec>,
     /// True when the part gives several hosts the same definitions (a
     /// range's block), so hosts that differ in nothing else share a config.
@@ -45,6 +46,10 @@ pub(super) struct PartDefs {
     /// Whether `address` or `addresses` is written in it (refused values
     /// included, so a refused address is not also a missing one).
     pub writes_address: bool,
+    /// How many more hosts will ask for a shared part: when none, it
+    /// leaves the cache, so 60,000 small ranges do not hold their typed
+    /// blocks until the last host is built.
+    uses_left: Cell<u64>,
 }
 
 impl PartDefs {
@@ -68,7 +73,8 @@ pub(super) struct ElementDef {
 
 impl Builder<'_> {
     /// The definitions of `part`, typed once for a part shared by several
-    /// hosts (kept until the build ends), else typed for this host alone.
+    /// hosts (kept until the last of them asked for it), else typed for
+    /// this host alone.
     pub(super) fn part_defs(
         &mut self,
         c: &Collected,
@@ -77,7 +83,13 @@ impl Builder<'_> {
     ) -> Rc<PartDefs> {
         let key = (part.decl, part.nested);
         if let Some(defs) = self.shared_parts.get(&key) {
-            return defs.clone();
+            let defs = defs.clone();
+            let left = defs.uses_left.get().saturating_sub(1);
+            defs.uses_left.set(left);
+            if left == 0 {
+                self.shared_parts.remove(&key);
+            }
+            return defs;
         }
         let raw = c.hosts[part.decl as usize];
         // A part's member block is one `ranges::index_hosts` found there.
@@ -89,7 +101,12 @@ impl Builder<'_> {
             Some(entry) => self.entry_defs(entry, block.is_range()),
             None => Rc::new(self.block_defs(&block, modules)),
         };
-        if defs.shared {
+        // Each member of a range asks once (a member the range names
+        // twice, or another declaration names too, is an error and never
+        // asks: its part stays cached, as every part once did).
+        let members = || hostlist::count(&block.name.node).unwrap_or(0);
+        if defs.shared && members() > 1 {
+            defs.uses_left.set(members() - 1);
             self.shared_parts.insert(key, defs.clone());
         }
         defs
@@ -126,10 +143,11 @@ impl Builder<'_> {
         }
         PartDefs {
             defs,
-            elements,
+            elements: elements.into_boxed_slice(),
             files: self.files(&scope, modules),
             shared,
             writes_address,
+            uses_left: Cell::new(0),
         }
     }
 
@@ -311,10 +329,11 @@ impl Builder<'_> {
         }
         PartDefs {
             defs,
-            elements: Vec::new(),
+            elements: Box::default(),
             files: Vec::new(),
             shared,
             writes_address: entry.address.is_some(),
+            uses_left: Cell::new(0),
         }
     }
 
