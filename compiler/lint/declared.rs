@@ -37,7 +37,7 @@ pub(super) fn findings(
     cluster: &Cluster,
     graph: &TrustGraph,
     templates: &Templates,
-    out: &mut Vec<Finding>,
+    out: &mut dyn FnMut(Finding),
 ) -> Vec<Diagnostic> {
     let lints = &cluster.declared.lints;
     let mut errors = Vec::new();
@@ -85,7 +85,7 @@ pub(super) fn findings(
                 Ok(None) if config_only => {
                     silent.insert((index, shared));
                 }
-                Ok(found) => out.extend(found),
+                Ok(found) => found.into_iter().for_each(&mut *out),
                 Err(e) => errors.push(*e),
             }
         }
@@ -317,15 +317,15 @@ fn finding(
     };
     Ok(Some(Finding {
         code: lint.code,
-        name: lint.name.clone(),
+        name: lint.name.clone().into(),
         acknowledge,
         class,
         span,
-        message,
+        message: message.into(),
         label: LabelText::Template(lint.label.clone(), ctx.clone()),
-        secondary: Vec::new(),
-        note: render("note", &lint.note)?,
-        hint: render("hint", &lint.hint)?,
+        secondary: Arc::new([]),
+        note: render("note", &lint.note)?.into(),
+        hint: render("hint", &lint.hint)?.into(),
     }))
 }
 

@@ -23,9 +23,10 @@ mod declared;
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::codes;
-use crate::diagnostic::{Diagnostic, Label, Span};
+use crate::diagnostic::{Diagnostic, Label, Message, Span};
 use crate::graph::{ClassId, GroupId, Source, TrustGraph, UserId};
 use crate::model::{Cluster, Config, Host, HostId};
 use crate::template::Templates;
@@ -75,15 +76,18 @@ pub const ROOT_TRUSTED_OPTION: &str = "security.root_trusted";
 /// options, not edges.
 pub fn check(cluster: &Cluster, graph: &TrustGraph, graph_valid: bool) -> Vec<Diagnostic> {
     let templates = Templates::load(cluster);
-    let (found, mut out) = findings(cluster, graph, &templates, graph_valid);
-    let mut grouped: BTreeMap<(Span, codes::Code, String), (Finding, usize)> = BTreeMap::new();
-    for (finding, hosts) in found {
+    // Grouped as they are found: a finding list of its own was the peak of
+    // `check` on a chain of 50,000 one-to-one root grants.
+    let mut grouped: BTreeMap<(Span, codes::Code, Arc<str>), (Finding, usize)> = BTreeMap::new();
+    let mut out = findings(cluster, graph, &templates, graph_valid, &mut |finding| {
         if acknowledgement(cluster, graph, &finding).is_some() {
-            continue;
+            return;
         }
+        let hosts = graph.class_members(finding.class).len();
         let key = (finding.span, finding.code, finding.message.clone());
         grouped.entry(key).or_insert((finding, 0)).1 += hosts;
-    }
+    });
+    out.reserve_exact(grouped.len());
     out.extend(
         grouped
             .into_values()
@@ -97,40 +101,44 @@ pub fn check(cluster: &Cluster, graph: &TrustGraph, graph_valid: bool) -> Vec<Di
 /// acknowledgement is written, then message.
 pub fn acknowledged(cluster: &Cluster, graph: &TrustGraph) -> Vec<Acknowledged> {
     let templates = Templates::load(cluster);
-    let mut grouped: BTreeMap<(codes::Code, Span, String), Acknowledged> = BTreeMap::new();
-    for (finding, hosts) in findings(cluster, graph, &templates, true).0 {
-        if let Some((reason, span)) = acknowledgement(cluster, graph, &finding) {
-            let ack = Acknowledged {
+    let mut grouped: BTreeMap<(codes::Code, Span, Arc<str>), Acknowledged> = BTreeMap::new();
+    findings(cluster, graph, &templates, true, &mut |finding| {
+        let Some((reason, span)) = acknowledgement(cluster, graph, &finding) else {
+            return;
+        };
+        let hosts = graph.class_members(finding.class).len();
+        grouped
+            .entry((finding.code, span, finding.message.clone()))
+            .and_modify(|a| a.hosts += hosts)
+            .or_insert_with(|| Acknowledged {
                 code: finding.code,
-                name: finding.name,
+                name: finding.name.into_owned(),
                 reason,
                 span,
-                message: finding.message,
+                message: finding.message.to_string(),
                 hosts,
-            };
-            grouped
-                .entry((ack.code, ack.span, ack.message.clone()))
-                .and_modify(|a| a.hosts += ack.hosts)
-                .or_insert(ack);
-        }
-    }
+            });
+    });
     grouped.into_values().collect()
 }
 
 /// One finding about one class of hosts.
+///
+/// A declaration found in many classes gives one finding per class, all
+/// sharing its made texts (`Arc`); fixed texts are borrowed.
 #[derive(Debug, Clone)]
 struct Finding {
     code: codes::Code,
     /// The name it is acknowledged by.
-    name: String,
+    name: Message,
     acknowledge: Acknowledge,
     class: ClassId,
     span: Span,
-    message: String,
+    message: Arc<str>,
     label: LabelText,
-    secondary: Vec<Label>,
-    note: String,
-    hint: String,
+    secondary: Arc<[Label]>,
+    note: Message,
+    hint: Arc<str>,
 }
 
 /// How a finding is acknowledged.
@@ -175,29 +183,46 @@ impl Finding {
         };
         let primary = Label::new(self.span, label);
         let is_error = self.is_error();
+        let message = self.message.to_string();
         let mut d = if is_error {
-            Diagnostic::error(self.code, self.message, primary)
+            Diagnostic::error(self.code, message, primary)
         } else {
-            Diagnostic::warning(self.code, self.message, primary)
+            Diagnostic::warning(self.code, message, primary)
         };
         if !self.note.is_empty() {
             d = d.with_note(self.note);
         }
         if !self.hint.is_empty() {
-            d = d.with_hint(self.hint);
+            d = d.with_hint(self.hint.to_string());
         }
         if matches!(self.acknowledge, Acknowledge::Named) && !is_error {
-            d = d.with_hint(format!(
-                "or acknowledge it: `{ACKNOWLEDGE_PREFIX}{} = \"reason\";`",
-                self.name
-            ));
+            d = d.with_hint(acknowledge_hint(&self.name));
         }
-        for label in self.secondary {
+        for label in self.secondary.iter() {
             if label.span != self.span {
-                d = d.with_label(label.span, label.message);
+                d = d.with_label(label.span, label.message.clone());
             }
         }
         d
+    }
+}
+
+/// "or acknowledge it: ..." for the lint called `name`: borrowed for the
+/// lints of the trust graph, whose findings may number one per declaration.
+fn acknowledge_hint(name: &str) -> Message {
+    const BUILT_IN: [(&str, &str); 2] = [
+        (
+            ROOT_UNTRUSTED_HOST.name,
+            "or acknowledge it: `security.acknowledge.root-untrusted-host = \"reason\";`",
+        ),
+        (
+            ONEWAY_INTO_ROOT.name,
+            "or acknowledge it: `security.acknowledge.oneway-into-root = \"reason\";`",
+        ),
+    ];
+    match BUILT_IN.iter().find(|(lint, _)| *lint == name) {
+        Some((_, hint)) => Message::Borrowed(hint),
+        None => format!("or acknowledge it: `{ACKNOWLEDGE_PREFIX}{name} = \"reason\";`").into(),
     }
 }
 
@@ -227,27 +252,20 @@ fn acknowledgement(
     }
 }
 
-/// Every finding with the number of hosts of its class, and the errors of
-/// declared lints whose templates fail.
+/// Every finding, each handed to `sink` as it is found; returns the errors
+/// of declared lints whose templates fail.
 fn findings(
     cluster: &Cluster,
     graph: &TrustGraph,
     templates: &Templates,
     graph_valid: bool,
-) -> (Vec<(Finding, usize)>, Vec<Diagnostic>) {
-    let mut out = Vec::new();
-    let errors = declared::findings(cluster, graph, templates, &mut out);
+    sink: &mut dyn FnMut(Finding),
+) -> Vec<Diagnostic> {
+    let errors = declared::findings(cluster, graph, templates, sink);
     if graph_valid {
-        edge_findings(cluster, graph, &mut out);
+        edge_findings(cluster, graph, sink);
     }
-    let found = out
-        .into_iter()
-        .map(|f| {
-            let hosts = graph.class_members(f.class).len();
-            (f, hosts)
-        })
-        .collect();
-    (found, errors)
+    errors
 }
 
 /// The config every host of `class` shares.
@@ -272,7 +290,7 @@ pub fn definition(cluster: &Cluster, host: &Host, path: &str) -> Option<Span> {
 
 /// Findings about group edges into root: from hosts not trusted for root
 /// (W0703) and one-way grants from another user (W0704).
-fn edge_findings(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Finding>) {
+fn edge_findings(cluster: &Cluster, graph: &TrustGraph, out: &mut dyn FnMut(Finding)) {
     let Some(root) = graph.user("root") else {
         return;
     };
@@ -304,18 +322,20 @@ fn edge_findings(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Finding>) 
         }
         if key.from_user != root && !graph.has_edge(key.reverse()) {
             let from = principals(cluster, graph, from_user, key.from);
+            let message: Arc<str> = format!("a one-way grant lets {from} become root").into();
+            let hint: Arc<str> = format!("grant the user's own account (`trust {from_user}@... -> {from_user}@...;`) and let sudo decide what it may do as root").into();
             for &target in &by_group[key.to.0 as usize] {
-                out.push(Finding {
+                out(Finding {
                     code: ONEWAY_INTO_ROOT.code,
-                    name: ONEWAY_INTO_ROOT.name.to_string(),
+                    name: ONEWAY_INTO_ROOT.name.into(),
                     acknowledge: Acknowledge::Named,
                     class: target,
                     span,
-                    message: format!("a one-way grant lets {from} become root"),
+                    message: message.clone(),
                     label: LabelText::Fixed("grants root on {hosts}"),
-                    secondary: Vec::new(),
+                    secondary: Arc::new([]),
                     note: "the grant escalates a user account to root on other hosts, with no password and no record beyond the login".into(),
-                    hint: format!("grant the user's own account (`trust {from_user}@... -> {from_user}@...;`) and let sudo decide what it may do as root"),
+                    hint: hint.clone(),
                 });
             }
         }
@@ -324,7 +344,7 @@ fn edge_findings(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Finding>) 
         hosts.sort();
         hosts.dedup();
         let user = graph.user_name(user);
-        out.extend(untrusted_finding(cluster, span, user, &hosts, &targets));
+        untrusted_finding(cluster, span, user, &hosts, &targets, out);
     }
 }
 
@@ -341,7 +361,8 @@ fn untrusted_finding(
     user: &str,
     hosts: &[HostId],
     targets: &BTreeSet<ClassId>,
-) -> Vec<Finding> {
+    out: &mut dyn FnMut(Finding),
+) {
     let names: Vec<&str> = hosts
         .iter()
         .map(|h| cluster.hosts[h.0 as usize].name.as_str())
@@ -349,7 +370,7 @@ fn untrusted_finding(
     // Where a scope sets `root_trusted = false` explicitly, say so (asked
     // once per config, as hosts share them, and per host with sites of its own).
     let mut seen = std::collections::HashSet::new();
-    let secondary: Vec<Label> = hosts
+    let secondary: Arc<[Label]> = hosts
         .iter()
         .map(|h| &cluster.hosts[h.0 as usize])
         .filter(|h| !h.own_spans.is_empty() || seen.insert(std::sync::Arc::as_ptr(&h.config)))
@@ -367,26 +388,30 @@ fn untrusted_finding(
         None => format!("`{ROOT_TRUSTED_OPTION} = true;` in `host {}`", first.name),
     };
     // One message for every target: folding a million names is not free.
-    let message = format!(
+    let message: Arc<str> = format!(
         "`{}` may become root on other hosts, but is not trusted for root",
         crate::hostlist::principals(user, &names)
-    );
-    targets
-        .iter()
-        .map(|&target| Finding {
+    )
+    .into();
+    let hint: Arc<str> = format!("grant root only from hosts trusted for root (narrow the selector, or `deny`), or mark them trusted if only administrators control them: {mark}").into();
+    for &target in targets {
+        out(Finding {
             code: ROOT_UNTRUSTED_HOST.code,
-            name: ROOT_UNTRUSTED_HOST.name.to_string(),
+            name: ROOT_UNTRUSTED_HOST.name.into(),
             acknowledge: Acknowledge::Named,
             class: target,
             span,
             message: message.clone(),
             label: LabelText::Fixed("grants root on {hosts}"),
             secondary: secondary.clone(),
-            note: format!("a host is trusted for root only where `{ROOT_TRUSTED_OPTION} = true` is set for it; whoever controls a host not trusted for root (its users, its console) becomes root wherever its principals may"),
-            hint: format!("grant root only from hosts trusted for root (narrow the selector, or `deny`), or mark them trusted if only administrators control them: {mark}"),
-        })
-        .collect()
+            note: ROOT_UNTRUSTED_NOTE.into(),
+            hint: hint.clone(),
+        });
+    }
 }
+
+/// W0703's note (`ROOT_TRUSTED_OPTION` written out, so it is borrowed).
+const ROOT_UNTRUSTED_NOTE: &str = "a host is trusted for root only where `security.root_trusted = true` is set for it; whoever controls a host not trusted for root (its users, its console) becomes root wherever its principals may";
 
 /// The classes of each group, ascending.
 pub fn classes_by_group(graph: &TrustGraph) -> Vec<Vec<ClassId>> {

@@ -366,6 +366,63 @@ fn the_untrusted_lint_names_only_untrusted_hosts() {
     assert_eq!(all[0].primary.message, "grants root on 4 hosts");
 }
 
+/// A declaration that makes untrusted hosts root in several classes gives a
+/// finding per class, all sharing the texts made for the declaration; the
+/// fixed texts are borrowed (a chain of 50,000 such grants held a copy of
+/// each per class).
+#[test]
+fn the_findings_of_one_declaration_share_their_texts() {
+    let c = compiled("host ws1 { address = 10.0.0.9; security.root_trusted = false; }");
+    let (cluster, graph) = (c.cluster.as_ref().unwrap(), c.graph.as_ref().unwrap());
+    let mut found = Vec::new();
+    edge_findings(cluster, graph, &mut |f| found.push(f));
+    let untrusted: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.code == ROOT_UNTRUSTED_HOST.code)
+        .collect();
+    assert!(untrusted.len() >= 2, "one per target class: {untrusted:#?}");
+    for f in &untrusted {
+        assert!(Arc::ptr_eq(&f.message, &untrusted[0].message));
+        assert!(Arc::ptr_eq(&f.hint, &untrusted[0].hint));
+        assert!(Arc::ptr_eq(&f.secondary, &untrusted[0].secondary));
+        assert!(matches!(f.note, Message::Borrowed(_)));
+        assert!(matches!(f.name, Message::Borrowed(_)));
+    }
+    let warnings: Vec<Diagnostic> = lints(&c)
+        .into_iter()
+        .filter(|d| d.code == "W0703")
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning per declaration: {warnings:#?}"
+    );
+    assert_eq!(warnings[0].notes(), [ROOT_UNTRUSTED_NOTE]);
+}
+
+/// The fixed texts written out (so that they are borrowed) say what the
+/// made ones said.
+#[test]
+fn the_fixed_texts_of_the_graph_lints_are_the_made_ones() {
+    for lint in [ROOT_UNTRUSTED_HOST, ONEWAY_INTO_ROOT] {
+        let hint = acknowledge_hint(lint.name);
+        assert!(matches!(hint, Message::Borrowed(_)), "{}", lint.name);
+        let made = format!(
+            "or acknowledge it: `{ACKNOWLEDGE_PREFIX}{} = \"reason\";`",
+            lint.name
+        );
+        assert_eq!(hint, made);
+    }
+    assert_eq!(
+        acknowledge_hint("weak-ciphers"),
+        format!("or acknowledge it: `{ACKNOWLEDGE_PREFIX}weak-ciphers = \"reason\";`")
+    );
+    assert_eq!(
+        ROOT_UNTRUSTED_NOTE,
+        format!("a host is trusted for root only where `{ROOT_TRUSTED_OPTION} = true` is set for it; whoever controls a host not trusted for root (its users, its console) becomes root wherever its principals may")
+    );
+}
+
 #[test]
 fn rsh_warns_of_clear_text_unless_the_network_is_closed() {
     let text = "import std.rsh;\ncluster c { transport = rsh;\n\
