@@ -28,9 +28,7 @@ pub(super) fn validate(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic>
     needless_oneway(cluster, graph, &mut out);
     shared_homes(cluster, graph, &mut out);
     out.extend(super::policy::forbidden(cluster, graph));
-    crate::diagnostic::sort(&mut out);
-    let mut seen = BTreeSet::new();
-    out.retain(|d| seen.insert((d.code, d.message.clone(), d.primary.span)));
+    crate::diagnostic::sort_and_dedup(&mut out);
     for d in &mut out {
         let mut labels = BTreeSet::new();
         d.retain_labels(|l| labels.insert((l.span, l.message.clone())));

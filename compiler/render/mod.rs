@@ -77,10 +77,8 @@ fn render_keeping(
     renderer.trees = trees;
     let rendered = renderer.render_all();
     let (plan, mut diagnostics) = renderer.assemble(rendered);
-    crate::diagnostic::sort(&mut diagnostics);
     // Classes and templates repeat the same finding; say it once.
-    let mut seen = BTreeSet::new();
-    diagnostics.retain(|d| seen.insert((d.code, d.message.clone(), d.primary.span)));
+    crate::diagnostic::sort_and_dedup(&mut diagnostics);
     (plan, diagnostics)
 }
 
