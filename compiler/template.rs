@@ -619,8 +619,8 @@ pub(crate) struct Templates {
     pub names: HashMap<String, String>,
     /// Templates that failed to compile: name -> message.
     pub broken: HashMap<String, String>,
-    /// The emit rules' short templates (destination, owner, group, link
-    /// target), compiled once: source -> name in the environment.
+    /// The short templates rendered once per class, compiled once
+    /// ([`compile_small_templates`]): source -> name in the environment.
     small: HashMap<String, String>,
 }
 
