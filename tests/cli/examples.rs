@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use crate::harness::{ed25519_host_key, examples, repo, Test};
+use crate::harness::{ed25519_host_key, examples, repo, sshd_privsep_dir, Test};
 
 /// Copies an example directory (cluster file, keys, sources) into a test.
 fn example(name: &str) -> Test {
@@ -167,8 +167,7 @@ fn build_of_every_example() {
 /// Every sshd configuration an example emits (a whole `sshd_config` or
 /// the drop-in, whatever the host's platform and OpenSSH version) is one
 /// this machine's sshd reads: `sshd -T -f FILE` (`-t`'s checks, then the
-/// effective values; unlike `-t` it needs no privilege separation
-/// directory) with a host key of the test's own beside the file's.
+/// effective values) with a host key of the test's own beside the file's.
 #[test]
 fn every_examples_sshd_configuration_passes_sshd_t() {
     let sshd = Path::new("/usr/sbin/sshd");
@@ -180,6 +179,7 @@ fn every_examples_sshd_configuration_passes_sshd_t() {
         eprintln!("\n*** SKIPPED: /usr/sbin/sshd is not installed ***\n");
         return;
     }
+    sshd_privsep_dir();
     let keys = tempfile::tempdir().unwrap();
     let key = ed25519_host_key(keys.path());
     let mut checked = 0;

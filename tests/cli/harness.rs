@@ -206,3 +206,16 @@ pub fn ed25519_host_key(dir: &std::path::Path) -> PathBuf {
     assert!(made.success());
     key
 }
+
+/// Makes sshd's privilege separation directory, `/run/sshd`, when it is
+/// missing: `sshd -t` and `sshd -T` both refuse to read a configuration
+/// without it ("Missing privilege separation directory"), and only the
+/// service's start makes it, which no test does in the root namespace. A
+/// fresh machine, or one rebooted since the install (`/run` is a tmpfs),
+/// has none.
+pub fn sshd_privsep_dir() {
+    let dir = std::path::Path::new("/run/sshd");
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir).expect("make /run/sshd for sshd -T (run as root)");
+    }
+}

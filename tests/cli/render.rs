@@ -1,7 +1,7 @@
 //! Rendering through the real CLI: stdlib modules evaluated by the real
 //! evaluator, rendered into the plan that `accord snapshot` prints.
 
-use crate::harness::{ed25519_host_key, Test};
+use crate::harness::{ed25519_host_key, sshd_privsep_dir, Test};
 
 const LEGACY: &str = r#"import std.ssh;
 import std.hosts;
@@ -203,6 +203,7 @@ fn the_hardened_algorithm_lines_of_each_version_are_what_sshd_and_ssh_read() {
     let real = sshd.exists() && which("ssh") && which("ssh-keygen");
     let keys = tempfile::tempdir().unwrap();
     let key = if real {
+        sshd_privsep_dir();
         ed25519_host_key(keys.path())
     } else {
         keys.path().join("ssh_host_ed25519_key")
