@@ -456,7 +456,7 @@ pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) ->
 /// Sorts diagnostics by file, position, then severity, message and code, so
 /// output is stable and repeats of one finding are neighbours.
 pub fn sort(diagnostics: &mut [Diagnostic]) {
-    diagnostics.sort_by(|a, b| {
+    crate::order::sort_stable_in_place(diagnostics, |a, b| {
         (a.primary.span, a.severity, &a.message, a.code).cmp(&(
             b.primary.span,
             b.severity,

@@ -297,7 +297,7 @@ impl Common {
                 sources,
             };
             let found = more(cluster, parts);
-            compilation.diagnostics.extend(found);
+            crate::compile::absorb(&mut compilation.diagnostics, found);
             diagnostic::sort(&mut compilation.diagnostics);
         }
         if let Some((dir, name)) = self.shown_prefix() {

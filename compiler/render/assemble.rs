@@ -70,12 +70,41 @@ impl Renderer<'_> {
                 .name
                 .cmp(&self.cluster.hosts[*b].name)
         });
-        // Hosts of each class still to assemble: the last one takes the
-        // class's entries rather than copying them (a class per host, as in
-        // a chain of neighbours' trust, holds one list, not two).
+        let class_of = |h: usize| self.graph.class_of(crate::model::HostId(h as u32)).0 as usize;
+        // The first host of each class, in name order, that adds nothing of
+        // its own (no host-scope output): its list is shared by the
+        // class-mates alike (`class_lists` below).
+        let mut first_plain: Vec<Option<usize>> = vec![None; classes.len()];
+        for &h in &order {
+            let first = &mut first_plain[class_of(h)];
+            if first.is_none() && hosts[h].0.is_empty() {
+                *first = Some(h);
+            }
+        }
+        let served: Vec<bool> = (0..hosts.len())
+            .map(|h| {
+                first_plain[class_of(h)].is_some_and(|first| {
+                    first != h
+                        && hosts[h].0.is_empty()
+                        && same_files(
+                            &self.cluster.hosts[h].files,
+                            &self.cluster.hosts[first].files,
+                        )
+                })
+            })
+            .collect();
+        // Hosts of each class still to assemble, and of those the ones that
+        // make a list from the class's entries: the last of these takes the
+        // entries rather than copying them, so a class holds one list, not
+        // two (a class per host, as in a chain of neighbours' trust; one
+        // class of 100,000 users' `.shosts`).
         let mut members_left = vec![0usize; classes.len()];
+        let mut makers_left = vec![0usize; classes.len()];
         for h in 0..self.cluster.hosts.len() {
-            members_left[self.graph.class_of(crate::model::HostId(h as u32)).0 as usize] += 1;
+            members_left[class_of(h)] += 1;
+            if !served[h] {
+                makers_left[class_of(h)] += 1;
+            }
         }
         let mut conflicts = BTreeMap::new();
         // A declared file is checked once, however many hosts it goes to.
@@ -83,11 +112,11 @@ impl Renderer<'_> {
         let mut exposed_keys = BTreeMap::new();
         let mut is_key: HashMap<BlobId, bool> = HashMap::new();
         // The list of the first host of each class that adds nothing of its
-        // own, with that host: its class-mates alike share it, and its
-        // checks below (collisions, exposed keys) would find nothing new.
-        let mut class_lists: Vec<Option<(Entries, usize)>> = vec![None; classes.len()];
+        // own: its class-mates alike (`served`) share it, and their checks
+        // below (collisions, exposed keys) would find nothing new.
+        let mut class_lists: Vec<Option<Entries>> = vec![None; classes.len()];
         for h in order {
-            let class = self.graph.class_of(crate::model::HostId(h as u32)).0 as usize;
+            let class = class_of(h);
             members_left[class] -= 1;
             let last = members_left[class] == 0;
             let (outs, diags) = std::mem::take(&mut hosts[h]);
@@ -109,30 +138,36 @@ impl Renderer<'_> {
                     ids.into()
                 })
                 .clone();
-            let adds_nothing = outs.is_empty();
-            if let Some((list, first)) = &class_lists[class] {
-                if adds_nothing && same_files(&host.files, &self.cluster.hosts[*first].files) {
-                    let entries = list.clone();
-                    if last {
-                        class_entries[class] = Vec::new();
-                        class_lists[class] = None;
-                    }
-                    if trees {
-                        plan.hosts.push(HostPlan {
-                            name: host.name.clone(),
-                            entries,
-                            services,
-                        });
-                    }
-                    continue;
+            if served[h] {
+                if trees {
+                    plan.hosts.push(HostPlan {
+                        name: host.name.clone(),
+                        entries: class_lists[class]
+                            .clone()
+                            .expect("the class's first plain host came first"),
+                        services,
+                    });
                 }
+                if last {
+                    class_lists[class] = None;
+                }
+                continue;
             }
-            let mut entries = if last {
+            makers_left[class] -= 1;
+            let rules = &classes[class].cluster_rules;
+            let size = class_entries[class].len()
+                + rules.iter().map(|rule| shared[rule].len()).sum::<usize>()
+                + outs.len()
+                + host.files.len();
+            let mut entries = if makers_left[class] == 0 {
                 std::mem::take(&mut class_entries[class])
             } else {
-                class_entries[class].clone()
+                let mut copy = Vec::with_capacity(size);
+                copy.extend_from_slice(&class_entries[class]);
+                copy
             };
-            for rule in &classes[class].cluster_rules {
+            entries.reserve_exact(size - entries.len());
+            for rule in rules {
                 entries.extend(shared[rule].iter().cloned());
             }
             entries.extend(intern_all(
@@ -180,21 +215,24 @@ impl Renderer<'_> {
                     }
                 }
             }
+            if !trees {
+                // `check` keeps no list: the class-mates a list would serve
+                // have nothing new to check.
+                continue;
+            }
             let entries: Entries = entries
                 .into_iter()
                 .map(|(e, _)| e)
                 .collect::<Vec<_>>()
                 .into();
-            if adds_nothing && class_lists[class].is_none() && !last {
-                class_lists[class] = Some((entries.clone(), h));
+            if first_plain[class] == Some(h) && !last {
+                class_lists[class] = Some(entries.clone());
             }
-            if trees {
-                plan.hosts.push(HostPlan {
-                    name: host.name.clone(),
-                    entries,
-                    services,
-                });
-            }
+            plan.hosts.push(HostPlan {
+                name: host.name.clone(),
+                entries,
+                services,
+            });
         }
         // One error per declaration a file lies below, not one per path below it.
         let mut below_reported = std::collections::HashSet::new();
@@ -351,27 +389,11 @@ fn intern_all(
 }
 
 /// Sorts entries by path, keeping the order of equal paths (the first
-/// declaration stays, the second is the collision), without the copy of
-/// the entries a stable sort makes: it sorts their indexes and moves
-/// each entry once. A host with 80,000 users' `.shosts` sorted its 8 MB
-/// list through 8 MB more.
+/// declaration stays, the second is the collision), without a copy of the
+/// entries: a host with 80,000 users' `.shosts` sorted its 8 MB list
+/// through 8 MB more.
 fn sort_by_path(entries: &mut [(Entry, Span)]) {
-    let mut order: Vec<u32> = (0..entries.len() as u32).collect();
-    order.sort_by(|&a, &b| entries[a as usize].0.path.cmp(&entries[b as usize].0.path));
-    // Position k takes the entry at order[k]: follow each cycle once,
-    // marking a position done by pointing it at itself.
-    for start in 0..entries.len() {
-        let mut k = start;
-        loop {
-            let from = order[k] as usize;
-            order[k] = k as u32;
-            if from == start || from == k {
-                break;
-            }
-            entries.swap(k, from);
-            k = from;
-        }
-    }
+    crate::order::sort_stable_in_place(entries, |a, b| a.0.path.cmp(&b.0.path));
 }
 
 /// The plan entry of a `file` declaration.
