@@ -28,6 +28,7 @@ pub mod lint;
 pub mod load;
 pub mod model;
 pub(crate) mod model_json;
+pub(crate) mod name_index;
 pub(crate) mod order;
 pub mod plan;
 pub mod render;

@@ -20,7 +20,6 @@ use claims::{Claim, Claims, HostNames, Which};
 use parts::PartDefs;
 
 use super::files::{file_spec, Reader, Roots, SOURCE_ROOTS_OPTION};
-use super::index::NameIndex;
 use super::merge::{merge, winners, Conflict, Priority, TypedDef};
 use super::options::{Options, HOST_BLOCK_ONLY};
 use super::ranges::Part;
@@ -31,6 +30,7 @@ use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::load::{Loader, Module};
 use crate::model::{Config, FileSpec, Host, HostId, OwnSpans, PeerRef, Role, RoleId, Value};
+use crate::name_index::NameIndex;
 use crate::syntax::ast::{self, Text};
 
 /// What host evaluation produces for the cluster.
@@ -200,7 +200,6 @@ pub(super) fn build(
     modules: &[Module],
     options: &Options,
     table: &NameTable,
-    names: Vec<String>,
     loader: &dyn Loader,
     out: &mut Vec<Diagnostic>,
 ) -> Built {
@@ -234,7 +233,7 @@ pub(super) fn build(
         declarations: BTreeMap::new(),
         addresses: HashMap::with_capacity(table.hosts.len()),
         // Each host claims its name, and its full name when there is a domain.
-        host_names: Claims::with_capacity(table.hosts.len() * 2),
+        host_names: Claims::with_capacity(table.hosts.len()),
         hosts: Vec::with_capacity(table.hosts.len()),
         declared_roles: &c.roles,
         role_names: None,
@@ -271,10 +270,11 @@ pub(super) fn build(
             peers: b.role_peers(i),
         })
         .collect();
-    for (id, name) in names.into_iter().enumerate() {
-        let host = b.host(c, HostId(id as u32), name, modules);
+    for id in (0..table.hosts.len() as u32).map(HostId) {
+        let name = table.hosts.name(id).to_string();
+        let host = b.host(c, id, name, modules);
         for role in &host.roles {
-            roles[role.0 as usize].hosts.push(HostId(id as u32));
+            roles[role.0 as usize].hosts.push(id);
         }
         b.hosts.push(host);
     }
@@ -558,11 +558,11 @@ impl Builder<'_> {
         Host {
             name,
             span: first.name.span,
-            roles,
-            addresses,
-            aliases,
-            peers,
-            files,
+            roles: roles.into(),
+            addresses: addresses.into(),
+            aliases: aliases.into(),
+            peers: peers.into(),
+            files: files.into(),
             config,
             own_spans,
             has_own_definitions,

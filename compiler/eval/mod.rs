@@ -21,7 +21,6 @@ pub(crate) mod conditions;
 pub(crate) mod declarations;
 pub(crate) mod emit_rules;
 pub(crate) mod files;
-pub(crate) mod index;
 pub(crate) mod merge;
 pub(crate) mod options;
 pub(crate) mod platforms;
@@ -67,7 +66,7 @@ pub fn evaluate(
     let collected = Collected::collect(modules, &mut out);
     let mut options = Options::declare(&collected.options, modules, sources, &mut out);
     options.std_modules = loader.std_modules();
-    let mut table = NameTable::build(&collected, &mut out);
+    let table = NameTable::build(&collected, &mut out);
     options.type_defaults(&collected.options, &table.names(), &mut out);
     platforms::declare(
         &collected.declarations,
@@ -80,11 +79,7 @@ pub fn evaluate(
     };
     resolve::check_name(&decl.name, "cluster", &mut out);
 
-    // Each host's name moves into its `Host`: no name is held twice more.
-    let names = std::mem::take(&mut table.hosts.names);
-    let built = hosts::build(
-        &collected, modules, &options, &table, names, loader, &mut out,
-    );
+    let built = hosts::build(&collected, modules, &options, &table, loader, &mut out);
 
     let mut trusts = Vec::with_capacity(collected.trusts.len());
     for rule in &collected.trusts {
@@ -140,7 +135,7 @@ pub fn evaluate(
     emit_rules::load_included(&mut templates, declared_templates, loader);
 
     let sets = std::mem::take(&mut *table.sets.borrow_mut()).finish(&built.roles);
-    let cluster = model::Cluster {
+    let mut cluster = model::Cluster {
         name: decl.name.node.to_string(),
         name_span: decl.name.span,
         config: built.cluster_config,
@@ -156,9 +151,13 @@ pub fn evaluate(
         declared,
         modules: module_names(modules),
         templates,
-        host_index: table.hosts.ids,
+        host_index: Default::default(),
         declarations: built.declarations,
     };
+    // The names index over the names the hosts now hold, in place of the
+    // one that kept a copy of each.
+    drop(table);
+    cluster.host_index = model::Cluster::index_host_names(&cluster.hosts);
     (Some(cluster), out)
 }
 

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use super::index::NameIndex;
 use super::types::Type;
 use super::values::{typed, Names};
 use crate::codes;
 use crate::diagnostic::{did_you_mean, Diagnostic, Label, SourceMap, Span};
 use crate::load::{Module, SourcePath};
 use crate::model::{OptionInfo, Value};
+use crate::name_index::NameIndex;
 use crate::syntax::ast;
 
 /// Host attributes: declared by `std.core` like any option, but lifted into

@@ -19,7 +19,8 @@ use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::hostlist;
 use crate::model::HostId;
-use crate::syntax::ast::{Name, Text};
+use crate::name_index::NameIndex;
+use crate::syntax::ast::Name;
 
 /// Most hosts the ranges of one cluster may name together, counted before
 /// any is expanded, so no input can exhaust memory.
@@ -48,11 +49,13 @@ impl Part {
 /// from.
 #[derive(Debug, Default)]
 pub(crate) struct HostIndex {
-    /// Keys inline up to 24 bytes ([`Text`]): no second heap copy of
-    /// every name beside `names`.
-    pub ids: HashMap<Text, HostId>,
-    /// Each host's name, by id (taken by the evaluator into the hosts).
-    pub names: Vec<String>,
+    /// Every host's name, end to end, and where each ends (by id): 12
+    /// bytes or so a host, where a `String` each and a table keyed by a
+    /// copy of each took 80 (issue 13).
+    names: String,
+    name_ends: Vec<u32>,
+    /// Host ids by name, reading the names above.
+    ids: NameIndex,
     /// Each host's first part, by id.
     pub first: Vec<Part>,
     /// The other parts of hosts that have several, in merge order.
@@ -78,6 +81,32 @@ impl HostIndex {
     pub(crate) fn len(&self) -> usize {
         self.first.len()
     }
+
+    /// The name of host `id`.
+    pub(crate) fn name(&self, id: HostId) -> &str {
+        name_at(&self.names, &self.name_ends, id.0)
+    }
+
+    /// The host called `name`.
+    pub(crate) fn id(&self, name: &str) -> Option<HostId> {
+        self.ids.get(name, |at| self.name(HostId(at))).map(HostId)
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.id(name).is_some()
+    }
+
+    /// Every host's name, by id.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len() as u32).map(|id| self.name(HostId(id)))
+    }
+}
+
+/// Name `at` of names written end to end, ending at `ends`.
+fn name_at<'n>(names: &'n str, ends: &[u32], at: u32) -> &'n str {
+    let at = at as usize;
+    let start = if at == 0 { 0 } else { ends[at - 1] as usize };
+    &names[start..ends[at] as usize]
 }
 
 /// The span of bytes `at` of a name's text: exact when the name is written
@@ -126,8 +155,8 @@ pub(crate) fn index_hosts(
     // Room for every name at once: 60,000 ranges of two hosts grew the
     // table (old and new alive) and doubled the lists past their need.
     let hosts = named_hosts(c);
-    index.ids.reserve(hosts);
-    index.names.reserve_exact(hosts);
+    index.ids = NameIndex::with_capacity(hosts);
+    index.name_ends.reserve_exact(hosts);
     index.first.reserve_exact(hosts);
     let mut budget = MAX_RANGE_HOSTS;
     let mut twice: BTreeMap<(u32, u32), Vec<String>> = BTreeMap::new();
@@ -143,7 +172,7 @@ pub(crate) fn index_hosts(
                 member: member as u32,
             };
             // A name is checked where it is first declared, once.
-            let new = !index.ids.contains_key(name.as_str());
+            let new = index.id(&name).is_none();
             if new && checking {
                 let shown = Name {
                     node: name.as_str().into(),
@@ -237,10 +266,12 @@ impl HostIndex {
         twice: &mut BTreeMap<(u32, u32), Vec<String>>,
         out: &mut Vec<Diagnostic>,
     ) {
-        let Some(&id) = self.ids.get(name.as_str()) else {
+        let Some(id) = self.id(&name) else {
             let id = HostId(self.first.len() as u32);
-            self.ids.insert(Text::from(name.as_str()), id);
-            self.names.push(name);
+            self.names.push_str(&name);
+            self.name_ends.push(self.names.len() as u32);
+            let (names, ends) = (&self.names, &self.name_ends);
+            self.ids.insert(&name, id.0, |at| name_at(names, ends, at));
             self.first.push(part);
             return;
         };
@@ -290,7 +321,7 @@ impl HostIndex {
         };
         let mut outside = Vec::new();
         for (member, name) in names.into_iter().enumerate() {
-            let id = self.ids.get(name.as_str()).copied();
+            let id = self.id(&name);
             let in_range = id.is_some_and(|id| self.declaration(id, c) == Some(decl as u32));
             match id.filter(|_| in_range) {
                 // A member block that is a range pairs its own values with

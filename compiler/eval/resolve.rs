@@ -4,7 +4,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use super::index::NameIndex;
 use super::ranges::{self, HostIndex};
 use super::scope::Collected;
 use super::sets::Sets;
@@ -13,6 +12,7 @@ use super::values::{unknown_host_or_role, Names};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::model::{PeerRef, Principals, RoleId, Target, TrustRule};
+use crate::name_index::NameIndex;
 use crate::syntax::ast;
 
 /// The roles and hosts that exist, by name, and the host sets selectors
@@ -114,7 +114,7 @@ impl NameTable {
     pub(crate) fn names(&self) -> Names<'_> {
         Names {
             roles: &self.roles,
-            hosts: &self.hosts.ids,
+            hosts: &self.hosts,
             range_budget: std::cell::Cell::new(super::sets::MAX_SELECTED_NAMES),
             good_ranges: Default::default(),
         }
@@ -122,7 +122,7 @@ impl NameTable {
 
     /// The target a host or role name stands for.
     pub(crate) fn target(&self, name: &str) -> Option<Target> {
-        if let Some(&h) = self.hosts.ids.get(name) {
+        if let Some(h) = self.hosts.id(name) {
             return Some(Target::Host(h));
         }
         if super::sets::is_range(name) {

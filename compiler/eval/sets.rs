@@ -83,8 +83,8 @@ impl Sets {
         let mut hosts = Vec::with_capacity(expanded.len());
         let mut unknown = Vec::new();
         for host in expanded {
-            match names.hosts.get(host.as_str()) {
-                Some(&id) => hosts.push(id),
+            match names.hosts.id(host.as_str()) {
+                Some(id) => hosts.push(id),
                 None => unknown.push(host),
             }
         }
@@ -121,7 +121,7 @@ impl Sets {
                     Some(found) => hosts.extend(found),
                     None => ok = false,
                 }
-            } else if let Some(&h) = names.hosts.get(member.node.as_str()) {
+            } else if let Some(h) = names.hosts.id(member.node.as_str()) {
                 hosts.push(h);
             } else if let Some(r) = names.roles.get(member.node.as_str()) {
                 roles.push(r);
@@ -143,7 +143,7 @@ impl Sets {
         self.budget -= expanded.len() as u64;
         let hosts = expanded
             .iter()
-            .filter_map(|h| names.hosts.get(h.as_str()).copied())
+            .filter_map(|h| names.hosts.id(h.as_str()))
             .collect();
         Some(Target::Set(self.intern(
             text.to_string(),
@@ -193,7 +193,7 @@ pub(crate) fn check_range(name: &Name, names: &Names) -> Result<(), Box<Diagnost
     names.range_budget.set(budget - expanded.len() as u64);
     let unknown: Vec<String> = expanded
         .iter()
-        .filter(|h| !names.hosts.contains_key(h.as_str()))
+        .filter(|h| names.hosts.id(h.as_str()).is_none())
         .cloned()
         .collect();
     if unknown.is_empty() {

@@ -67,7 +67,7 @@ fn the_guide_cluster_resolves() {
           trust joe@rz -> root@node oneway;
         }"#);
     assert_eq!(c.hosts.len(), 3);
-    assert_eq!(c.hosts[0].aliases, ["r", "zz"]);
+    assert_eq!(c.hosts[0].aliases[..], ["r", "zz"]);
     assert_eq!(c.roles[1].hosts.len(), 2);
     assert_eq!(c.hosts[1].config.str("transport"), Some("ssh"));
     assert_eq!(c.hosts[1].config.str("init"), Some("sysv"));

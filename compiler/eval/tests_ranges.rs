@@ -41,14 +41,14 @@ fn a_range_is_its_members_each_with_its_address_and_one_shared_config() {
     let h = &c.hosts[6];
     assert_eq!(h.name, "compute07");
     assert_eq!(
-        h.addresses,
+        h.addresses[..],
         [
             "10.1.1.7".parse::<std::net::IpAddr>().unwrap(),
             "fd00::1:7".parse().unwrap()
         ]
     );
-    assert_eq!(h.aliases, ["c07-ib"]);
-    assert_eq!(c.hosts[13].aliases, ["c14-ib", "old2"]);
+    assert_eq!(h.aliases[..], ["c07-ib"]);
+    assert_eq!(c.hosts[13].aliases[..], ["c14-ib", "old2"]);
     assert_eq!(port(&c, "compute07"), Some(&Value::Int(2200)));
     assert_eq!(port(&c, "compute15"), Some(&Value::Int(2222)));
     assert_eq!(port(&c, "compute13"), Some(&Value::Int(2213)));
@@ -227,7 +227,7 @@ fn inventories_give_hosts_addresses_aliases_and_roles() {
     assert_eq!(names(&c, &c.roles[0].hosts), ["slc1", "slc2", "slc3"]);
     assert_eq!(names(&c, &c.roles[1].hosts), ["slci"]);
     let slci = &c.hosts[c.host("slci").unwrap().0 as usize];
-    assert_eq!(slci.aliases, ["slci.lan"]);
+    assert_eq!(slci.aliases[..], ["slci.lan"]);
     assert_eq!(port(&c, "slci"), Some(&Value::Int(2222)));
     assert_eq!(port(&c, "slc2"), Some(&Value::Int(2202)));
     let slc3 = &c.hosts[c.host("slc3").unwrap().0 as usize];

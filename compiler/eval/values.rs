@@ -1,20 +1,19 @@
 //! Typing of written values: an expression and the option's type give a
 //! [`Value`], or diagnostics at the value saying what was expected.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::types::Type;
 use super::validate;
 use crate::codes;
 use crate::diagnostic::{did_you_mean, Diagnostic, Label, Span};
-use crate::model::{HostId, Value, Version};
+use crate::model::{Value, Version};
 use crate::syntax::ast::{Expr, ExprKind};
 
 /// The names values of type `role` and `host_or_role` must resolve to.
 pub(crate) struct Names<'a> {
     pub roles: &'a super::resolve::RoleNames,
-    pub hosts: &'a HashMap<crate::syntax::ast::Text, HostId>,
+    pub hosts: &'a super::ranges::HostIndex,
     /// How many more names host ranges in values may expand to
     /// ([`super::sets::MAX_SELECTED_NAMES`] in all).
     pub range_budget: std::cell::Cell<u64>,
@@ -171,7 +170,7 @@ fn scalar(expr: &Expr, ty: &Type, option: &str, names: &Names) -> Result<Value, 
         }
         (Type::HostOrRole, _) => {
             let name = name_of(expr).ok_or_else(wrong)?;
-            if names.roles.contains_key(name) || names.hosts.contains_key(name) {
+            if names.roles.contains_key(name) || names.hosts.contains(name) {
                 Ok(Value::Enum(name.into()))
             } else {
                 Err(Box::new(unknown_host_or_role(expr.span, name, names)))
@@ -416,7 +415,7 @@ pub(crate) fn unknown_role(span: Span, name: &str, names: &Names) -> Diagnostic 
     );
     match did_you_mean(name, names.roles.keys().map(|k| k.as_str())) {
         Some(hint) => d.with_hint(hint),
-        None if names.hosts.contains_key(name) => {
+        None if names.hosts.contains(name) => {
             d.with_hint(format!("`{name}` is a host; `roles` lists roles"))
         }
         None => d.with_hint(format!("declare it in the cluster: `role {name} {{ }}`")),
@@ -434,7 +433,7 @@ pub(crate) fn unknown_host_or_role(span: Span, name: &str, names: &Names) -> Dia
         .roles
         .keys()
         .map(|k| k.as_str())
-        .chain(names.hosts.keys().map(|k| k.as_str()));
+        .chain(names.hosts.names());
     match did_you_mean(name, known) {
         Some(hint) => d.with_hint(hint),
         None => d.with_hint("name a host or a role of this cluster"),

@@ -195,7 +195,7 @@ fn partition(
         let files: Vec<usize> = host.files.iter().map(FileSpec::identity).collect();
         let own = (is_named || writers.contains(&id)).then_some(id);
         let in_sets = sets.get(i).copied().unwrap_or(0);
-        let class_key = (config, host.roles.clone(), peers, files, own, in_sets);
+        let class_key = (config, host.roles.to_vec(), peers, files, own, in_sets);
         let class = match class_index.get(&class_key) {
             Some(class) => *class,
             None => {

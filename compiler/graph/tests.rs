@@ -61,7 +61,7 @@ impl Builder {
                 declared: Default::default(),
                 modules: Vec::new(),
                 templates: BTreeMap::new(),
-                host_index: HashMap::new(),
+                host_index: Default::default(),
                 declarations: BTreeMap::new(),
             },
             configs: HashMap::new(),
@@ -95,16 +95,16 @@ impl Builder {
         self.cluster.hosts.push(Host {
             name: name.into(),
             span: span(),
-            roles,
-            addresses: Vec::new(),
-            aliases: Vec::new(),
-            peers: Vec::new(),
-            files: Vec::new(),
+            roles: roles.into(),
+            addresses: Box::default(),
+            aliases: Box::default(),
+            peers: Box::default(),
+            files: Box::default(),
             config,
             own_spans: Default::default(),
             has_own_definitions: false,
         });
-        self.cluster.host_index.insert(name.into(), id);
+        self.cluster.host_index = Cluster::index_host_names(&self.cluster.hosts);
         self
     }
 
@@ -154,10 +154,13 @@ impl Builder {
     fn peer(mut self, host: &str, target: &str) -> Builder {
         let target = self.target(target);
         let h = self.cluster.host(host).expect("host");
-        self.cluster.hosts[h.0 as usize].peers.push(PeerRef {
+        let host = &mut self.cluster.hosts[h.0 as usize];
+        let mut peers = std::mem::take(&mut host.peers).into_vec();
+        peers.push(PeerRef {
             target,
             span: span(),
         });
+        host.peers = peers.into();
         self
     }
 

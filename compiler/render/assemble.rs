@@ -77,15 +77,15 @@ impl Renderer<'_> {
         let mut first_plain: Vec<Option<usize>> = vec![None; classes.len()];
         for &h in &order {
             let first = &mut first_plain[class_of(h)];
-            if first.is_none() && hosts[h].0.is_empty() {
+            if first.is_none() && adds_nothing(&hosts, h) {
                 *first = Some(h);
             }
         }
-        let served: Vec<bool> = (0..hosts.len())
+        let served: Vec<bool> = (0..self.cluster.hosts.len())
             .map(|h| {
                 first_plain[class_of(h)].is_some_and(|first| {
                     first != h
-                        && hosts[h].0.is_empty()
+                        && adds_nothing(&hosts, h)
                         && same_files(
                             &self.cluster.hosts[h].files,
                             &self.cluster.hosts[first].files,
@@ -119,7 +119,7 @@ impl Renderer<'_> {
             let class = class_of(h);
             members_left[class] -= 1;
             let last = members_left[class] == 0;
-            let (outs, diags) = std::mem::take(&mut hosts[h]);
+            let (outs, diags) = hosts.remove(&(h as u32)).unwrap_or_default();
             diagnostics.extend(diags);
             let host = &self.cluster.hosts[h];
             let services = class_services[class]
@@ -240,7 +240,7 @@ impl Renderer<'_> {
             if parent.is_some() && !below_reported.insert((first, parent.clone())) {
                 continue;
             }
-            let id = self.cluster.host_index.get(host.as_str()).copied();
+            let id = self.cluster.host(host.as_str());
             let owner = id.map(|h| &self.cluster.hosts[h.0 as usize]);
             let at = Collision {
                 path: &path,
@@ -386,6 +386,13 @@ fn intern_all(
             (entry, rule.span)
         })
         .collect()
+}
+
+/// True when host `h` has no host-scope output of its own.
+fn adds_nothing(hosts: &HashMap<u32, (Vec<Out>, Vec<Diagnostic>)>, h: usize) -> bool {
+    hosts
+        .get(&(h as u32))
+        .is_none_or(|(outs, _)| outs.is_empty())
 }
 
 /// Sorts entries by path, keeping the order of equal paths (the first

@@ -88,8 +88,10 @@ struct Rendered {
     classes: Vec<ClassOut>,
     /// Cluster-scope rules, rendered once each.
     shared: BTreeMap<usize, (Vec<Out>, Vec<Diagnostic>)>,
-    /// Host-scope outputs, by host id.
-    hosts: Vec<(Vec<Out>, Vec<Diagnostic>)>,
+    /// Host-scope outputs and findings, by host id, of the hosts that have
+    /// any (most have none: a list with an empty pair per host held 48
+    /// bytes a host).
+    hosts: std::collections::HashMap<u32, (Vec<Out>, Vec<Diagnostic>)>,
     cluster_files: (Vec<(String, String, u32)>, Vec<Diagnostic>),
 }
 
@@ -140,7 +142,9 @@ struct Renderer<'a> {
     graph: &'a TrustGraph,
     templates: Templates,
     configs: ConfigCache,
-    hosts: Vec<Value>,
+    /// The host objects by id, as one template value (`hosts`); read as a
+    /// slice through [`Renderer::hosts`].
+    hosts: Value,
     base: BTreeMap<&'static str, Value>,
     /// Every distinct content rendered so far. Classes that differ only in
     /// config render equal trust files (a 100,000-host `.shosts`): without
@@ -164,6 +168,13 @@ struct Renderer<'a> {
 }
 
 impl<'a> Renderer<'a> {
+    /// The host objects, by id.
+    fn hosts(&self) -> &[Value] {
+        self.hosts
+            .downcast_object_ref::<Vec<Value>>()
+            .expect("the renderer's hosts are a vector of host objects")
+    }
+
     /// `text`, or the equal content already rendered.
     fn shared(&self, text: String) -> Arc<str> {
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
@@ -205,13 +216,9 @@ impl<'a> Renderer<'a> {
         for host in &cluster.hosts {
             configs.get(&host.config);
         }
-        let hosts: Vec<Value> = (0..cluster.hosts.len())
-            .into_par_iter()
-            .map(|i| {
-                let config = configs.cached(&cluster.hosts[i].config);
-                crate::template::host_value(cluster, HostId(i as u32), keys, &config.nested)
-            })
-            .collect();
+        let hosts = crate::template::host_values(cluster, keys, |config| {
+            configs.cached(config).nested.clone()
+        });
         let mut by_name: Vec<usize> = (0..hosts.len()).collect();
         by_name.sort_by(|a, b| cluster.hosts[*a].name.cmp(&cluster.hosts[*b].name));
         let peers: Vec<Value> = by_name.iter().map(|i| hosts[*i].clone()).collect();
@@ -221,7 +228,10 @@ impl<'a> Renderer<'a> {
             "inputs",
             crate::template::inputs_value(Some(keys.cluster_inputs())),
         );
-        base.insert("hosts", Value::from(hosts.clone()));
+        // One list of the host objects, the templates' `hosts` and the
+        // renderer's (`Renderer::hosts`): not a second vector of them.
+        let hosts = Value::from(hosts);
+        base.insert("hosts", hosts.clone());
         base.insert("peers", Value::from(peers));
         let transports: Arc<[crate::model::TransportDecl]> =
             cluster.declared.transports.clone().into();
@@ -268,9 +278,10 @@ impl<'a> Renderer<'a> {
             .collect();
         let hosts = (0..self.cluster.hosts.len() as u32)
             .into_par_iter()
-            .map(|h| {
+            .filter_map(|h| {
                 let class = self.graph.class_of(HostId(h));
-                self.render_host(HostId(h), &outs[class.0 as usize])
+                let (outs, diags) = self.render_host(HostId(h), &outs[class.0 as usize]);
+                (!outs.is_empty() || !diags.is_empty()).then_some((h, (outs, diags)))
             })
             .collect();
         Rendered {
@@ -312,7 +323,7 @@ impl<'a> Renderer<'a> {
             || crate::graph::homes::home_files(self.graph, rep, &host.config, &grants),
             crate::graph::homes::writes_shared_home(self.graph, rep),
             &self.graph.outbound_group(group),
-            &self.hosts,
+            self.hosts(),
             &host.config,
             self.graph,
         );
@@ -330,7 +341,7 @@ impl<'a> Renderer<'a> {
         ctx.insert("roles", tracked("roles", &Value::from(roles)));
         let own = memo::Own {
             inbound: inbound.id,
-            roles: host.roles.clone(),
+            roles: host.roles.to_vec(),
         };
         // Diagnostics of the class point at its first member's own lines.
         let sited = host.sited_config();

@@ -110,7 +110,7 @@ impl Renderer<'_> {
         if class.host_rules.is_empty() {
             return (Vec::new(), diagnostics);
         }
-        let host = &self.hosts[id.0 as usize];
+        let host = &self.hosts()[id.0 as usize];
         let mut ctx = class.context.clone();
         ctx.insert("host", host.clone());
         ctx.insert("keys", host.get_attr("keys").unwrap_or(Value::from(())));
@@ -434,7 +434,7 @@ impl Renderer<'_> {
         rule: &EmitRule,
     ) -> (Span, &'static str) {
         let named = host
-            .and_then(|name| self.cluster.host_index.get(name))
+            .and_then(|name| self.cluster.host(name))
             .map(|id| &self.cluster.hosts[id.0 as usize]);
         let defined = option.and_then(|at| match named {
             Some(host) => host.defined_at(at).first().copied(),

@@ -172,7 +172,7 @@ fn check(spec: &Spec) -> Result<usize, TestCaseError> {
     }
     let mut admitted = BTreeSet::new();
     for host_plan in &plan.hosts {
-        let server = cluster.host_index[host_plan.name.as_str()];
+        let server = cluster.host(&host_plan.name).expect("a host of the plan");
         for entry in &host_plan.entries {
             let EntryKind::File(blob) = entry.kind else {
                 continue;

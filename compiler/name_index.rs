@@ -1,13 +1,14 @@
-//! A hash index of names held elsewhere (in a list of options, of roles):
-//! the table keeps each name's position, 4 bytes, and reads the name from
-//! the list when it compares or rehashes. 100,000 roles or options cost it
-//! a few hundred kilobytes, not a second copy of every name.
+//! A hash index of names held elsewhere (in a list of options, of roles,
+//! of the model's hosts): the table keeps each name's position, 4 bytes,
+//! and reads the name from the list when it compares or rehashes. 100,000
+//! roles or options cost it a few hundred kilobytes, not a second copy of
+//! every name (a name inline beside its id took 32 bytes a slot).
 
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct NameIndex {
     table: HashTable<u32>,
     state: std::hash::RandomState,
