@@ -13,9 +13,11 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
+mod addresses;
 mod claims;
 mod parts;
 
+use addresses::AddressOwners;
 use claims::{Claim, Claims, HostNames, Which};
 use parts::PartDefs;
 
@@ -144,7 +146,7 @@ struct Builder<'a> {
     without_address: BTreeMap<Span, Vec<String>>,
     /// The declarations of hosts declared more than once.
     declarations: BTreeMap<HostId, Vec<Span>>,
-    addresses: HashMap<IpAddr, (HostId, Span)>,
+    addresses: AddressOwners,
     /// Every name a host answers to (name, name with the domain, aliases).
     host_names: Claims,
     /// The hosts built so far, in id order (their names are E0226's and
@@ -231,7 +233,7 @@ pub(super) fn build(
         reported_at: HashSet::new(),
         without_address: BTreeMap::new(),
         declarations: BTreeMap::new(),
-        addresses: HashMap::with_capacity(table.hosts.len()),
+        addresses: AddressOwners::with_capacity(table.hosts.len()),
         // Each host claims its name, and its full name when there is a domain.
         host_names: Claims::with_capacity(table.hosts.len()),
         hosts: Vec::with_capacity(table.hosts.len()),
@@ -844,7 +846,7 @@ impl Builder<'_> {
     ) -> Vec<IpAddr> {
         let mut items = self.attr_items(self.attrs.address, roles, defs);
         items.extend(self.attr_items(self.attrs.addresses, roles, defs));
-        let mut addresses = Vec::with_capacity(items.len());
+        let mut given: Vec<(IpAddr, Span)> = Vec::with_capacity(items.len());
         for (value, span) in items {
             let Value::Address(address) = value else {
                 continue;
@@ -863,28 +865,38 @@ impl Builder<'_> {
                 );
                 continue;
             }
-            match self.addresses.get(&address) {
-                Some(&(other, first)) if other != id => {
-                    if self.reported_at.insert((codes::E0211, span, first)) {
-                        let owner = &self.hosts[other.0 as usize].name;
-                        self.out.push(
-                            Diagnostic::error(
-                                codes::E0211,
-                                format!("address `{address}` is given to two hosts"),
-                                Label::new(span, format!("given to `{name}` here")),
-                            )
-                            .with_label(first, format!("already given to `{owner}` here"))
-                            .with_hint("every host needs addresses of its own"),
-                        );
-                    }
-                }
-                Some(_) => {}
-                None => {
-                    self.addresses.insert(address, (id, span));
-                }
-            }
-            addresses.push(address);
+            given.push((address, span));
         }
+        dedup_in_order_by(&mut given, |(address, _)| *address);
+        let hosts = &self.hosts;
+        for &(address, span) in &given {
+            let owner = self
+                .addresses
+                .owner(address, |h| &hosts[h.0 as usize].addresses);
+            let Some((other, first)) = owner else {
+                continue;
+            };
+            if self.reported_at.insert((codes::E0211, span, first)) {
+                let owner = &hosts[other.0 as usize].name;
+                self.out.push(
+                    Diagnostic::error(
+                        codes::E0211,
+                        format!("address `{address}` is given to two hosts"),
+                        Label::new(span, format!("given to `{name}` here")),
+                    )
+                    .with_label(first, format!("already given to `{owner}` here"))
+                    .with_hint("every host needs addresses of its own"),
+                );
+            }
+        }
+        let (addresses, spans): (Vec<IpAddr>, Vec<Span>) = given.into_iter().unzip();
+        // Hosts are built in id order: this one is not among them yet.
+        let this = addresses.as_slice();
+        self.addresses
+            .add(id, &spans, |h| match hosts.get(h.0 as usize) {
+                Some(host) => &host.addresses,
+                None => this,
+            });
         // An address that was written but refused is reported already.
         if addresses.is_empty() && self.attrs.address.is_some() && !written {
             self.without_address
@@ -892,7 +904,6 @@ impl Builder<'_> {
                 .or_default()
                 .push(name.to_string());
         }
-        dedup_in_order(&mut addresses);
         addresses
     }
 
@@ -966,10 +977,18 @@ fn part_span(c: &Collected, part: Part) -> Span {
 
 /// Keeps the first of equal items, in order, in linear time.
 fn dedup_in_order<T: Eq + std::hash::Hash + Copy>(items: &mut Vec<T>) {
+    dedup_in_order_by(items, |item| *item);
+}
+
+/// Keeps the first of the items with equal keys, in order.
+fn dedup_in_order_by<T, K: Eq + std::hash::Hash>(items: &mut Vec<T>, key: impl Fn(&T) -> K) {
     if items.len() <= 8 {
         let mut i = 0;
         while i < items.len() {
-            if items[..i].contains(&items[i]) {
+            if items[..i]
+                .iter()
+                .any(|earlier| key(earlier) == key(&items[i]))
+            {
                 items.remove(i);
             } else {
                 i += 1;
@@ -977,7 +996,7 @@ fn dedup_in_order<T: Eq + std::hash::Hash + Copy>(items: &mut Vec<T>) {
         }
     } else {
         let mut seen = HashSet::with_capacity(items.len());
-        items.retain(|item| seen.insert(*item));
+        items.retain(|item| seen.insert(key(item)));
     }
 }
 
