@@ -47,7 +47,12 @@ impl Renderer<'_> {
                         );
                     }
                     Ok(text) if text.trim().is_empty() => {}
-                    Ok(text) => out.push(text),
+                    // A render's text has room for the longest it could
+                    // have been: 5,000 distinct services held 13 MB of it.
+                    Ok(mut text) => {
+                        text.shrink_to_fit();
+                        out.push(text);
+                    }
                     Err(e) => {
                         failed = true;
                         diagnostics.push(Diagnostic::error(
