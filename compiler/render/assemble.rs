@@ -45,17 +45,15 @@ impl Renderer<'_> {
         // alive while it lives: each class's outputs are dropped as soon as
         // they are interned, and no address is reused meanwhile.
         let mut interned = SharedBlobs::default();
-        let mut class_entries = Vec::with_capacity(classes.len());
         for class in &mut classes {
             diagnostics.append(&mut class.diagnostics);
-            let outs = std::mem::take(&mut class.outs);
-            class_entries.push(intern_all(
-                &outs,
-                &mut interned,
-                &mut plan.blobs,
-                &self.cluster.emits,
-            ));
         }
+        // A class's entries, made from its outputs when the first of its
+        // hosts that needs them is assembled (hosts in name order, so blob
+        // ids stay deterministic): a class per host, as in a chain of
+        // neighbours' trust, holds one class's entries at a time, not
+        // every class's at once (26 MB at 41,666 classes).
+        let mut class_entries: Vec<Option<Vec<(Entry, Span)>>> = vec![None; classes.len()];
         let mut shared = BTreeMap::new();
         for (rule, (outs, diags)) in shared_outs {
             diagnostics.extend(diags);
@@ -154,16 +152,24 @@ impl Renderer<'_> {
                 continue;
             }
             makers_left[class] -= 1;
+            let made = class_entries[class].get_or_insert_with(|| {
+                intern_all(
+                    &std::mem::take(&mut classes[class].outs),
+                    &mut interned,
+                    &mut plan.blobs,
+                    &self.cluster.emits,
+                )
+            });
             let rules = &classes[class].cluster_rules;
-            let size = class_entries[class].len()
+            let size = made.len()
                 + rules.iter().map(|rule| shared[rule].len()).sum::<usize>()
                 + outs.len()
                 + host.files.len();
             let mut entries = if makers_left[class] == 0 {
-                std::mem::take(&mut class_entries[class])
+                class_entries[class].take().unwrap_or_default()
             } else {
                 let mut copy = Vec::with_capacity(size);
-                copy.extend_from_slice(&class_entries[class]);
+                copy.extend_from_slice(made);
                 copy
             };
             entries.reserve_exact(size - entries.len());
