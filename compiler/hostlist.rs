@@ -98,7 +98,14 @@ pub enum ErrorKind {
     Reversed,
     /// More hosts than the caller's limit.
     TooMany { count: u64, limit: u64 },
+    /// A range whose names would be longer than [`MAX_EXPANDED_NAME`].
+    NameTooLong { length: usize },
 }
+
+/// The longest name a range may stand for: a DNS name's 253 bytes. A
+/// range of a long name would otherwise make its members' names before any
+/// of them is checked (100,000 names of 100 KB, from a 100 KB line).
+pub const MAX_EXPANDED_NAME: usize = 253;
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -114,6 +121,10 @@ impl fmt::Display for Error {
             ErrorKind::TooMany { count, limit } => {
                 write!(f, "{count} hosts, more than the limit of {limit}")
             }
+            ErrorKind::NameTooLong { length } => write!(
+                f,
+                "its names would be {length} bytes long, more than a host name's {MAX_EXPANDED_NAME}"
+            ),
         }
     }
 }
@@ -122,7 +133,7 @@ impl fmt::Display for Error {
 /// is malformed or would name more than `limit` hosts (counted before
 /// anything is expanded, so no input can exhaust memory).
 pub fn expand(text: &str, limit: u64) -> Result<Vec<String>, Error> {
-    let atoms = parse(text)?;
+    let atoms = parse_bounded(text)?;
     let count = atoms
         .iter()
         .map(ParsedAtom::count)
@@ -142,7 +153,7 @@ pub fn expand(text: &str, limit: u64) -> Result<Vec<String>, Error> {
 
 /// How many names a hostlist stands for, without expanding it.
 pub fn count(text: &str) -> Result<u64, Error> {
-    Ok(parse(text)?
+    Ok(parse_bounded(text)?
         .iter()
         .map(ParsedAtom::count)
         .fold(0, u64::saturating_add))
@@ -396,6 +407,25 @@ fn ranges<T: AsRef<str>>(numbers: &[T]) -> Vec<NumRange> {
     out
 }
 
+/// The atoms of `text`, refused when a range among them stands for names
+/// longer than [`MAX_EXPANDED_NAME`] (a name without brackets is one name,
+/// as long as it is written, and left to the caller's checks).
+fn parse_bounded(text: &str) -> Result<Vec<ParsedAtom>, Error> {
+    let atoms = parse(text)?;
+    let too_long = atoms
+        .iter()
+        .filter(|atom| atom.has_ranges())
+        .map(ParsedAtom::longest)
+        .find(|&length| length > MAX_EXPANDED_NAME);
+    match too_long {
+        Some(length) => Err(Error {
+            kind: ErrorKind::NameTooLong { length },
+            at: 0..text.len(),
+        }),
+        None => Ok(atoms),
+    }
+}
+
 /// How many digits `value` has written in decimal.
 fn decimal_digits(value: u64) -> usize {
     value.checked_ilog10().map_or(1, |log| log as usize + 1)
@@ -422,6 +452,25 @@ impl ParsedAtom {
                 Piece::Ranges(rs) => rs.iter().map(NumRange::len).fold(0, u64::saturating_add),
             })
             .fold(1, u64::saturating_mul)
+    }
+
+    fn has_ranges(&self) -> bool {
+        self.pieces.iter().any(|p| matches!(p, Piece::Ranges(_)))
+    }
+
+    /// The length of the longest name it stands for.
+    fn longest(&self) -> usize {
+        self.pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(text) => text.len(),
+                Piece::Ranges(ranges) => ranges
+                    .iter()
+                    .map(|r| r.width.max(decimal_digits(r.hi)))
+                    .max()
+                    .unwrap_or(0),
+            })
+            .fold(0, usize::saturating_add)
     }
 
     fn expand_into(&self, out: &mut Vec<String>) {
@@ -561,6 +610,30 @@ fn parse_ranges(text: &str, start: usize, end: usize) -> Result<Vec<NumRange>, E
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_of_names_longer_than_a_host_name_is_refused_before_expanding() {
+        let long = "n".repeat(MAX_EXPANDED_NAME - 3);
+        // 250 letters and up to three digits: 253 bytes, the most.
+        assert_eq!(expand(&format!("{long}[1-100]"), 1000).unwrap().len(), 100);
+        let too_long = format!("{long}[1-1000]");
+        let refused = |result: Result<u64, Error>| match result {
+            Err(Error {
+                kind: ErrorKind::NameTooLong { length },
+                ..
+            }) => length,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(refused(count(&too_long)), MAX_EXPANDED_NAME + 1);
+        assert_eq!(
+            refused(expand(&too_long, 1_000_000).map(|n| n.len() as u64)),
+            MAX_EXPANDED_NAME + 1
+        );
+        // Zero padding counts: `[0001-0002]` writes four digits.
+        assert!(count(&format!("{long}[0001-0002]")).is_err());
+        // One long name is one name, left to the caller's checks.
+        assert_eq!(expand(&"n".repeat(100_000), 1).unwrap().len(), 1);
+    }
 
     fn names(prefix: &str, range: std::ops::RangeInclusive<u32>, width: usize) -> Vec<String> {
         range.map(|i| format!("{prefix}{i:0width$}")).collect()

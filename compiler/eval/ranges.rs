@@ -132,6 +132,9 @@ pub(crate) fn malformed(name: &Name, error: &hostlist::Error, what: &str) -> Dia
         hostlist::ErrorKind::TooMany { .. } => {
             "split the cluster, or check the numbers: a range names every number between its ends"
         }
+        hostlist::ErrorKind::NameTooLong { .. } => {
+            "shorten the name: every member's name is the text around the brackets and a number"
+        }
         _ => "a range is a name with numbers in brackets: `compute[01-16]`, `rack[1-2]-n[01-32]`, `n[1-4,7,9-12]`",
     };
     Diagnostic::error(
