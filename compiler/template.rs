@@ -245,12 +245,13 @@ impl RolesObject {
         roles.member_ends = member_ends.into();
         roles
     }
+}
 
-    /// The half-open range of item `i` in a list of ends.
-    fn range(ends: &[u32], i: usize) -> std::ops::Range<usize> {
-        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-        start..ends[i] as usize
-    }
+/// The half-open run of item `i` of a list kept as one sequence and the
+/// ends of its items.
+fn run(ends: &[u32], i: usize) -> std::ops::Range<usize> {
+    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+    start..ends[i] as usize
 }
 
 impl Object for RolesObject {
@@ -260,8 +261,8 @@ impl Object for RolesObject {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let i = key.as_usize().filter(|i| *i < self.name_ends.len())?;
-        let name = &self.names[RolesObject::range(&self.name_ends, i)];
-        let members = &self.members[RolesObject::range(&self.member_ends, i)];
+        let name = &self.names[run(&self.name_ends, i)];
+        let members = &self.members[run(&self.member_ends, i)];
         Some(Value::from_pairs([
             ("name", Value::from(name)),
             ("hosts", Value::from(members.to_vec())),
@@ -461,12 +462,6 @@ impl HostTable {
         table.roles.shrink_to_fit();
         table
     }
-
-    /// The half-open run of item `i` in a list of ends.
-    fn run(ends: &[u32], i: usize) -> std::ops::Range<usize> {
-        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-        start..ends[i] as usize
-    }
 }
 
 /// A host as templates see it: a map whose fields are made when a template
@@ -496,17 +491,17 @@ impl HostObject {
     ];
 
     fn name(&self) -> &str {
-        &self.table.names[HostTable::run(&self.table.name_ends, self.row as usize)]
+        &self.table.names[run(&self.table.name_ends, self.row as usize)]
     }
 
     fn address_list(&self) -> &[std::net::IpAddr] {
-        &self.table.addresses[HostTable::run(&self.table.address_ends, self.row as usize)]
+        &self.table.addresses[run(&self.table.address_ends, self.row as usize)]
     }
 
     fn alias_list(&self) -> impl Iterator<Item = &str> + '_ {
         let table = &*self.table;
-        HostTable::run(&table.host_alias_ends, self.row as usize)
-            .map(move |a| &table.aliases[HostTable::run(&table.alias_ends, a)])
+        run(&table.host_alias_ends, self.row as usize)
+            .map(move |a| &table.aliases[run(&table.alias_ends, a)])
     }
 
     /// The host's config, shared with the hosts whose values are equal.
@@ -601,7 +596,7 @@ impl Object for HostObject {
                 Value::from(all)
             }
             "roles" => Value::from(
-                table.roles[HostTable::run(&table.role_ends, row)]
+                table.roles[run(&table.role_ends, row)]
                     .iter()
                     .map(|r| table.role_names[*r as usize].clone())
                     .collect::<Vec<_>>(),
