@@ -74,7 +74,7 @@ fn options_json<'c>(
     let mut out = Map::new();
     for (path, resolved) in &config.values {
         out.insert(
-            path.clone(),
+            path.to_string(),
             json!({
                 "value": resolved.value,
                 "priority": resolved.priority,

@@ -137,7 +137,7 @@ impl ConfigLevel {
                 std::ops::Bound::Included(self.prefix.as_str()),
                 std::ops::Bound::Unbounded,
             ))
-            .map(|(path, _)| path.as_str())
+            .map(|(path, _)| &**path)
             .take_while(|path| path.starts_with(self.prefix.as_str()))
     }
 }
@@ -150,7 +150,11 @@ impl Object for ConfigLevel {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let path = format!("{}{}", self.prefix, key.as_str()?);
         if self.flat {
-            return self.config.values.get(&path).map(|r| value(&r.value));
+            return self
+                .config
+                .values
+                .get(path.as_str())
+                .map(|r| value(&r.value));
         }
         let deeper = format!("{path}.");
         let level = ConfigLevel {
@@ -161,7 +165,10 @@ impl Object for ConfigLevel {
         if level.below().next().is_some() {
             return Some(Value::from_object(level));
         }
-        self.config.values.get(&path).map(|r| value(&r.value))
+        self.config
+            .values
+            .get(path.as_str())
+            .map(|r| value(&r.value))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -185,12 +192,7 @@ impl Object for ConfigLevel {
 
 /// Flat option values by dotted path, for `opt("a.b")`.
 pub(crate) fn flat_config(config: &Config) -> Value {
-    Value::from_pairs(
-        config
-            .values
-            .iter()
-            .map(|(k, r)| (k.as_str(), value(&r.value))),
-    )
+    Value::from_pairs(config.values.iter().map(|(k, r)| (&**k, value(&r.value))))
 }
 
 /// The template value `cluster`: `name`, `domain` (empty when unset),
@@ -1164,7 +1166,7 @@ mod tests {
                 priority: 1000,
                 defined_at: Vec::new(),
             };
-            config.values.insert(path.to_string(), resolved);
+            config.set(path, resolved);
         }
         let (nested, flat) = shared_config_values(&Arc::new(config.clone()));
         let env = environment(0);

@@ -133,7 +133,7 @@ impl<'a> Answer<'a> {
                     .collect();
                 (Some(value), declared, None)
             }
-            None => match host.config.values.get(&option.path) {
+            None => match host.config.values.get(option.path.as_str()).map(|r| &**r) {
                 Some(Resolved {
                     value, priority, ..
                 }) => (

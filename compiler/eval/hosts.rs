@@ -416,10 +416,10 @@ impl Builder<'_> {
             }
             match merge(&defs, opt.info.default.as_ref(), opt.ty.is_list()) {
                 Ok(Some(resolved)) => {
-                    config.values.insert(opt.info.path.clone(), resolved);
+                    config.set(&opt.info.path, resolved);
                 }
                 Ok(None) => {
-                    config.values.remove(&opt.info.path);
+                    config.values.remove(opt.info.path.as_str());
                 }
                 Err(conflict) => {
                     let d = conflict_error(conflict, &opt.info.path);

@@ -136,7 +136,7 @@ impl Options {
             let path = &opt.info.path;
             if config
                 .values
-                .get(path)
+                .get(path.as_str())
                 .is_some_and(|r| r.priority != Priority::OptionDefault.number())
             {
                 continue;
@@ -158,9 +158,11 @@ impl Options {
                 }),
             };
             match resolved {
-                Some(r) => config.values.insert(path.clone(), r),
-                None => config.values.remove(path),
-            };
+                Some(r) => config.set(path, r),
+                None => {
+                    config.values.remove(path.as_str());
+                }
+            }
         }
     }
 }

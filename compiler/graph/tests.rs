@@ -24,16 +24,16 @@ fn span() -> Span {
 }
 
 fn config(transport: &str) -> Arc<Config> {
-    let mut values = BTreeMap::new();
-    values.insert(
-        "transport".to_string(),
+    let mut config = Config::default();
+    config.set(
+        "transport",
         Resolved {
             value: Value::Enum(transport.into()),
             priority: 100,
             defined_at: Vec::new(),
         },
     );
-    Arc::new(Config { values })
+    Arc::new(config)
 }
 
 /// Builds a `model::Cluster` by hand: roles, hosts, trusts, denies, peers.

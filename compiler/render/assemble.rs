@@ -524,7 +524,7 @@ pub(super) fn path_option<'c>(
         let under = path
             .strip_prefix(value.as_str())
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
-        (value.starts_with('/') && under).then_some((option.as_str(), value.as_str(), *at))
+        (value.starts_with('/') && under).then_some((&**option, value.as_str(), *at))
     })
 }
 

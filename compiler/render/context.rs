@@ -147,7 +147,7 @@ impl Inbound {
             values: config
                 .values
                 .iter()
-                .filter(|(path, _)| HOME_OPTIONS.contains(&path.as_str()))
+                .filter(|(path, _)| HOME_OPTIONS.contains(&&***path))
                 .map(|(path, value)| (path.clone(), value.clone()))
                 .collect(),
         };
@@ -467,7 +467,9 @@ mod tests {
             )],
         };
         Arc::new(Config {
-            values: [("domain".to_string(), resolved)].into_iter().collect(),
+            values: [("domain".into(), Arc::new(resolved))]
+                .into_iter()
+                .collect(),
         })
     }
 
@@ -526,8 +528,8 @@ mod tests {
         ]
         .into();
         let mut config = Config::default();
-        config.values.insert(
-            crate::graph::homes::HOMES_OPTION.into(),
+        config.set(
+            crate::graph::homes::HOMES_OPTION,
             Resolved {
                 value: crate::model::Value::List(vec![crate::model::Value::Str(
                     "alice:/srv/alice".into(),

@@ -209,16 +209,16 @@ pub(super) fn agree(a: (&Config, &Own), b: (&Config, &Own), reads: &Reads) -> bo
 pub(super) fn under<'c>(
     config: &'c Config,
     path: &'c str,
-) -> impl Iterator<Item = (&'c String, &'c crate::model::Value)> + 'c {
+) -> impl Iterator<Item = (&'c str, &'c crate::model::Value)> + 'c {
     config
         .values
         .range::<str, _>((std::ops::Bound::Included(path), std::ops::Bound::Unbounded))
         .take_while(move |(name, _)| {
             path.is_empty()
-                || name.as_str() == path
+                || &***name == path
                 || (name.starts_with(path) && name.as_bytes().get(path.len()) == Some(&b'.'))
         })
-        .map(|(name, resolved)| (name, &resolved.value))
+        .map(|(name, resolved)| (&**name, &resolved.value))
 }
 
 /// A class's config and lists, hashed on what `reads` names: classes that
@@ -407,7 +407,7 @@ mod tests {
                         priority: 100,
                         defined_at: Vec::new(),
                     };
-                    (k.to_string(), resolved)
+                    ((*k).into(), std::sync::Arc::new(resolved))
                 })
                 .collect(),
         }

@@ -162,8 +162,8 @@ mod tests {
     fn the_setup_script_is_the_option_s_path_in_the_tree() {
         let mut config = Config::default();
         assert_eq!(Transport::Ssh.setup_script(&config), None);
-        config.values.insert(
-            "ssh.hostkeys_script".into(),
+        config.set(
+            "ssh.hostkeys_script",
             crate::model::Resolved {
                 value: crate::model::Value::Str("/opt/site/sbin/keys".into()),
                 priority: 0,

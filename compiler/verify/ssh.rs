@@ -311,8 +311,8 @@ mod tests {
         let mut config = Config::default();
         assert_eq!(Ssh.host_trust(&config), HostTrust::Scanned);
         let set = |config: &mut Config, option: &str| {
-            config.values.insert(
-                option.into(),
+            config.set(
+                option,
                 crate::model::Resolved {
                     value: crate::model::Value::Bool(true),
                     priority: 0,
