@@ -333,9 +333,11 @@ pub struct Config {
 }
 
 impl Config {
-    /// Sets option `path` to `resolved`.
+    /// Sets option `path` to `resolved`; an equal value already there (the
+    /// cluster's, shared) is kept.
     pub fn set(&mut self, path: &str, resolved: Resolved) {
         match self.values.get_mut(path) {
+            Some(value) if **value == resolved => {}
             Some(value) => *value = Arc::new(resolved),
             None => {
                 self.values.insert(path.into(), Arc::new(resolved));

@@ -956,7 +956,11 @@ pub(crate) fn environment(hosts: usize) -> Environment<'static> {
 fn config_runs_filter(hosts: Value) -> Result<Value, Error> {
     let mut runs = ConfigRuns::default();
     let mut last: Option<&Arc<Config>> = None;
-    let hosts: Vec<Value> = hosts.try_iter()?.collect();
+    // The renderer's lists (`peers`, `hosts`) are shared, not copied.
+    let hosts: Arc<Vec<Value>> = match hosts.downcast_object::<Vec<Value>>() {
+        Some(list) => list,
+        None => Arc::new(hosts.try_iter()?.collect()),
+    };
     for (i, host) in hosts.iter().enumerate() {
         let Some(object) = host.downcast_object_ref::<HostObject>() else {
             return Err(Error::new(
@@ -965,7 +969,7 @@ fn config_runs_filter(hosts: Value) -> Result<Value, Error> {
             ));
         };
         if !last.is_some_and(|config| Arc::ptr_eq(config, object.config())) {
-            runs.starts.push(i);
+            runs.starts.push(i as u32);
             runs.configs.push(object.nested().clone());
         }
         last = Some(object.config());
@@ -980,9 +984,9 @@ fn config_runs_filter(hosts: Value) -> Result<Value, Error> {
 /// 48 MB until the render ended.
 #[derive(Debug, Default)]
 struct ConfigRuns {
-    hosts: Vec<Value>,
+    hosts: Arc<Vec<Value>>,
     /// Where each run starts in `hosts`, and its config's template value.
-    starts: Vec<usize>,
+    starts: Vec<u32>,
     configs: Vec<Value>,
 }
 
@@ -993,12 +997,11 @@ impl Object for ConfigRuns {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let run = key.as_usize()?;
-        let start = *self.starts.get(run)?;
+        let start = *self.starts.get(run)? as usize;
         let end = self
             .starts
             .get(run + 1)
-            .copied()
-            .unwrap_or(self.hosts.len());
+            .map_or(self.hosts.len(), |&end| end as usize);
         Some(Value::from_pairs([
             ("config", self.configs[run].clone()),
             ("hosts", Value::from(self.hosts[start..end].to_vec())),
