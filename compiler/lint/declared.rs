@@ -63,18 +63,21 @@ pub(super) fn findings(
             continue;
         }
         let with_members = holding.iter().any(|(_, l)| reads_members(l));
-        let probe = Arc::new(MembersProbe::default());
-        let stand_in = with_members.then(|| Value::from_dyn_object(probe.clone()));
+        // `members` stands in as an empty list that notes whether a render
+        // looked at it at all; only then are the class's hosts made.
+        let members_read = Arc::new(AtomicBool::new(false));
+        let stand_in =
+            with_members.then(|| Noted::value(Value::from(Vec::<Value>::new()), &members_read));
         let class_read = Arc::new(AtomicBool::new(false));
         let ctx = context(cluster, graph, class, config, stand_in, &class_read);
         let mut with_hosts = None;
         for (index, lint) in holding {
-            probe.read.store(false, Ordering::Relaxed);
+            members_read.store(false, Ordering::Relaxed);
             class_read.store(false, Ordering::Relaxed);
             let mut result = finding(cluster, lint, class, first, &ctx, templates);
             let config_only =
-                !probe.read.load(Ordering::Relaxed) && !class_read.load(Ordering::Relaxed);
-            if probe.read.load(Ordering::Relaxed) {
+                !members_read.load(Ordering::Relaxed) && !class_read.load(Ordering::Relaxed);
+            if members_read.load(Ordering::Relaxed) {
                 let ctx = with_hosts.get_or_insert_with(|| {
                     let hosts = members(cluster, graph, class);
                     context(cluster, graph, class, config, Some(hosts), &class_read)
@@ -100,57 +103,6 @@ fn reads_members(lint: &LintDecl) -> bool {
     [&lint.message, &lint.at, &lint.label, &lint.note, &lint.hint]
         .iter()
         .any(|t| t.contains("members"))
-}
-
-/// Stands in for `members`: an empty list that notes whether a render
-/// looked at it at all.
-#[derive(Debug, Default)]
-struct MembersProbe {
-    read: AtomicBool,
-}
-
-impl MembersProbe {
-    fn note(&self) {
-        self.read.store(true, Ordering::Relaxed);
-    }
-}
-
-impl Object for MembersProbe {
-    fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Seq
-    }
-    fn get_value(self: &Arc<Self>, _: &Value) -> Option<Value> {
-        self.note();
-        None
-    }
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
-        self.note();
-        Enumerator::Empty
-    }
-    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
-        self.note();
-        Some(0)
-    }
-    fn is_true(self: &Arc<Self>) -> bool {
-        self.note();
-        false
-    }
-    fn custom_cmp(self: &Arc<Self>, _: &minijinja::value::DynObject) -> Option<std::cmp::Ordering> {
-        self.note();
-        None
-    }
-    fn call_method(
-        self: &Arc<Self>,
-        _: &mut minijinja::State<'_, '_>,
-        method: &str,
-        _: &[Value],
-    ) -> Result<Value, minijinja::Error> {
-        self.note();
-        Err(minijinja::Error::new(
-            minijinja::ErrorKind::UnknownMethod,
-            format!("`members` has no method `{method}`"),
-        ))
-    }
 }
 
 /// The hosts of `class`, each as `name` and `addresses` (strings).
@@ -202,9 +154,9 @@ impl Object for Inbound {
     }
 }
 
-/// One of a class's own values (`roles`, `inbound`) in a lint's context,
-/// noting in `read` that a render looked at it: a message that did not
-/// depends on the config alone.
+/// One of a class's own values (`roles`, `inbound`, or the empty stand-in
+/// for `members`) in a lint's context, noting in `read` that a render
+/// looked at it: a message that did not depends on the config alone.
 #[derive(Debug)]
 struct Noted {
     inner: Value,
@@ -243,6 +195,19 @@ impl Object for Noted {
     fn is_true(self: &Arc<Self>) -> bool {
         self.note();
         self.inner.is_true()
+    }
+    fn custom_cmp(self: &Arc<Self>, _: &minijinja::value::DynObject) -> Option<std::cmp::Ordering> {
+        self.note();
+        None
+    }
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut minijinja::State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, minijinja::Error> {
+        self.note();
+        self.inner.call_method(state, method, args)
     }
 }
 
