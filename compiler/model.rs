@@ -180,8 +180,9 @@ impl Host {
 #[derive(Debug, Clone, Default)]
 pub struct OwnSpans(Option<Box<OwnSites>>);
 
-/// An option path and the sites of its definitions.
-type OwnSite = (Box<str>, Box<[Span]>);
+/// An option path (the config's own, shared) and the sites of its
+/// definitions.
+type OwnSite = (Arc<str>, Box<[Span]>);
 
 #[derive(Debug, Clone)]
 struct OwnSites(Box<[OwnSite]>);
@@ -199,7 +200,7 @@ impl OwnSpans {
                     .get(*path)
                     .is_none_or(|s| s.defined_at != r.defined_at)
             })
-            .map(|(path, r)| ((**path).into(), r.defined_at.as_slice().into()))
+            .map(|(path, r)| (path.clone(), r.defined_at.as_slice().into()))
             .collect();
         OwnSpans((!differing.is_empty()).then(|| Box::new(OwnSites(differing.into_boxed_slice()))))
     }

@@ -82,6 +82,23 @@ fn render_keeping(
     (plan, diagnostics)
 }
 
+/// The value in `pool` equal to `value`, or one `make` makes from it and
+/// puts there: equal contents or services rendered for many classes are
+/// held once.
+fn pooled<T: ?Sized + std::hash::Hash + Eq>(
+    pool: &std::sync::Mutex<foldhash::HashSet<Arc<T>>>,
+    value: &T,
+    make: impl FnOnce(&T) -> Arc<T>,
+) -> Arc<T> {
+    let mut pool = pool.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(existing) = pool.get(value) {
+        return existing.clone();
+    }
+    let made = make(value);
+    pool.insert(made.clone());
+    made
+}
+
 /// Everything rendered, before contents are interned.
 struct Rendered {
     /// Indexed by the graph's class ids.
@@ -177,13 +194,7 @@ impl<'a> Renderer<'a> {
 
     /// `text`, or the equal content already rendered.
     fn shared(&self, text: String) -> Arc<str> {
-        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(existing) = pool.get(text.as_str()) {
-            return existing.clone();
-        }
-        let text: Arc<str> = Arc::from(text);
-        pool.insert(text.clone());
-        text
+        pooled(&self.pool, text.as_str(), |t| Arc::from(t))
     }
 
     /// What later stages read of a rendered content, checked already: all
@@ -200,13 +211,7 @@ impl<'a> Renderer<'a> {
 
     /// `service`, or the equal service already rendered.
     fn shared_service(&self, service: Service) -> Arc<Service> {
-        let mut pool = self.services.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(existing) = pool.get(&service) {
-            return existing.clone();
-        }
-        let service = Arc::new(service);
-        pool.insert(service.clone());
-        service
+        pooled(&self.services, &service, |s| Arc::new(s.clone()))
     }
 
     fn new(cluster: &'a Cluster, graph: &'a TrustGraph, keys: &Keys) -> Renderer<'a> {
