@@ -868,12 +868,16 @@ impl Builder<'_> {
             given.push((address, span));
         }
         dedup_in_order_by(&mut given, |(address, _)| *address);
+        let (addresses, spans): (Vec<IpAddr>, Vec<Span>) = given.into_iter().unzip();
         let hosts = &self.hosts;
-        for &(address, span) in &given {
-            let owner = self
-                .addresses
-                .owner(address, |h| &hosts[h.0 as usize].addresses);
-            let Some((other, first)) = owner else {
+        // Hosts are built in id order: this one is not among them yet.
+        let this = addresses.as_slice();
+        let read = |h: HostId| match hosts.get(h.0 as usize) {
+            Some(host) => &*host.addresses,
+            None => this,
+        };
+        for (at, (&address, &span)) in addresses.iter().zip(&spans).enumerate() {
+            let Some((other, first)) = self.addresses.claim(id, at as u32, span, read) else {
                 continue;
             };
             if self.reported_at.insert((codes::E0211, span, first)) {
@@ -889,14 +893,6 @@ impl Builder<'_> {
                 );
             }
         }
-        let (addresses, spans): (Vec<IpAddr>, Vec<Span>) = given.into_iter().unzip();
-        // Hosts are built in id order: this one is not among them yet.
-        let this = addresses.as_slice();
-        self.addresses
-            .add(id, &spans, |h| match hosts.get(h.0 as usize) {
-                Some(host) => &host.addresses,
-                None => this,
-            });
         // An address that was written but refused is reported already.
         if addresses.is_empty() && self.attrs.address.is_some() && !written {
             self.without_address

@@ -41,48 +41,33 @@ impl AddressOwners {
         }
     }
 
-    /// The host `address` was given to first, and where, if any;
-    /// `addresses` reads a host's addresses.
-    pub(super) fn owner<'a>(
-        &self,
-        address: IpAddr,
-        addresses: impl Fn(HostId) -> &'a [IpAddr],
-    ) -> Option<(HostId, Span)> {
-        let hash = self.state.hash_one(address);
-        let given = &self.given;
-        self.table
-            .find(hash, |&i| {
-                let g = given[i as usize];
-                addresses(g.host)[g.at as usize] == address
-            })
-            .map(|&i| (given[i as usize].host, given[i as usize].span))
-    }
-
-    /// Records `host`'s addresses, given at `spans`, where no host has them
-    /// yet; `addresses` reads a host's addresses, `host`'s among them.
-    pub(super) fn add<'a>(
+    /// Claims the address at position `at` of `host`'s addresses, given at
+    /// `span`: the host it was given to first, and where, when another
+    /// has it (the claim is then refused), else `None`. `addresses` reads
+    /// a host's addresses, `host`'s among them.
+    pub(super) fn claim<'a>(
         &mut self,
         host: HostId,
-        spans: &[Span],
-        addresses: impl Fn(HostId) -> &'a [IpAddr] + Copy,
-    ) {
-        for (at, span) in spans.iter().enumerate() {
-            let address = addresses(host)[at];
-            if self.owner(address, addresses).is_some() {
-                continue;
-            }
-            let (state, given) = (&self.state, &mut self.given);
-            given.push(Given {
-                host,
-                at: at as u32,
-                span: *span,
-            });
-            let i = given.len() as u32 - 1;
-            let given = &*given;
-            self.table.insert_unique(state.hash_one(address), i, |&j| {
-                let g = given[j as usize];
-                state.hash_one(addresses(g.host)[g.at as usize])
-            });
+        at: u32,
+        span: Span,
+        addresses: impl Fn(HostId) -> &'a [IpAddr],
+    ) -> Option<(HostId, Span)> {
+        let address = addresses(host)[at as usize];
+        let hash = self.state.hash_one(address);
+        let (state, given) = (&self.state, &mut self.given);
+        let read = |i: u32, given: &[Given]| {
+            let g = given[i as usize];
+            addresses(g.host)[g.at as usize]
+        };
+        if let Some(&i) = self.table.find(hash, |&i| read(i, given) == address) {
+            let first = given[i as usize];
+            return Some((first.host, first.span));
         }
+        given.push(Given { host, at, span });
+        let i = given.len() as u32 - 1;
+        let given = &*given;
+        self.table
+            .insert_unique(hash, i, |&j| state.hash_one(read(j, given)));
+        None
     }
 }

@@ -104,10 +104,12 @@ impl Builder<'_> {
         // Each member of a range asks once (a member the range names
         // twice, or another declaration names too, is an error and never
         // asks: its part stays cached, as every part once did).
-        let members = || hostlist::count(&block.name.node).unwrap_or(0);
-        if defs.shared && members() > 1 {
-            defs.uses_left.set(members() - 1);
-            self.shared_parts.insert(key, defs.clone());
+        if defs.shared {
+            let members = hostlist::count(&block.name.node).unwrap_or(0);
+            if members > 1 {
+                defs.uses_left.set(members - 1);
+                self.shared_parts.insert(key, defs.clone());
+            }
         }
         defs
     }
