@@ -8,8 +8,9 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::io;
-use std::ops::Range;
+use std::ops::{Deref, Range};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::sync::OnceLock;
 
 use codespan_reporting::diagnostic as cs;
@@ -176,10 +177,321 @@ pub enum Severity {
     Note,
 }
 
-/// The text of a message, label, note or hint: a fixed text borrowed, a
-/// made one owned. 100,000 located errors of one kind share their fixed
-/// texts instead of holding 100,000 copies.
-pub type Message = Cow<'static, str>;
+/// The text of a message or label: a fixed text borrowed, a text several
+/// diagnostics share (a lint's finding in many classes), or a made one
+/// owned (exactly its length). 100,000 located errors of one kind share
+/// their fixed texts instead of holding 100,000 copies. Compares, hashes
+/// and prints as its text.
+#[derive(Clone)]
+pub enum Message {
+    Borrowed(&'static str),
+    Shared(Arc<str>),
+    Owned(Box<str>),
+}
+
+impl Message {
+    /// The text, owned.
+    pub fn into_owned(self) -> String {
+        match self {
+            Message::Owned(text) => text.into_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl Deref for Message {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Message::Borrowed(text) => text,
+            Message::Shared(text) => text,
+            Message::Owned(text) => text,
+        }
+    }
+}
+
+impl AsRef<str> for Message {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}
+
+impl std::borrow::Borrow<str> for Message {
+    fn borrow(&self) -> &str {
+        self
+    }
+}
+
+impl From<&'static str> for Message {
+    fn from(text: &'static str) -> Message {
+        Message::Borrowed(text)
+    }
+}
+
+impl From<String> for Message {
+    fn from(text: String) -> Message {
+        Message::Owned(text.into_boxed_str())
+    }
+}
+
+impl From<Box<str>> for Message {
+    fn from(text: Box<str>) -> Message {
+        Message::Owned(text)
+    }
+}
+
+impl From<Arc<str>> for Message {
+    fn from(text: Arc<str>) -> Message {
+        Message::Shared(text)
+    }
+}
+
+impl From<Cow<'static, str>> for Message {
+    fn from(text: Cow<'static, str>) -> Message {
+        match text {
+            Cow::Borrowed(text) => Message::Borrowed(text),
+            Cow::Owned(text) => text.into(),
+        }
+    }
+}
+
+impl From<&Message> for String {
+    fn from(text: &Message) -> String {
+        text.to_string()
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self)
+    }
+}
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Message {}
+
+impl PartialOrd for Message {
+    fn partial_cmp(&self, other: &Message) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Message {
+    fn cmp(&self, other: &Message) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl std::hash::Hash for Message {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+/// `message == "text"` and the like, as for the `Cow` it replaced.
+macro_rules! message_eq {
+    ($($other:ty),*) => {$(
+        impl PartialEq<$other> for Message {
+            fn eq(&self, other: &$other) -> bool {
+                **self == *AsRef::<str>::as_ref(other)
+            }
+        }
+        impl PartialEq<Message> for $other {
+            fn eq(&self, other: &Message) -> bool {
+                *AsRef::<str>::as_ref(self) == **other
+            }
+        }
+    )*};
+}
+message_eq!(str, String);
+
+impl PartialEq<&str> for Message {
+    fn eq(&self, other: &&str) -> bool {
+        **self == **other
+    }
+}
+
+impl PartialEq<Message> for &str {
+    fn eq(&self, other: &Message) -> bool {
+        **self == **other
+    }
+}
+
+/// A note's or hint's text: a [`Message`], or a pattern filled with names
+/// when shown. 45,000 findings that differ only in the hosts they name
+/// keep the names, not 45,000 sentences around them.
+#[derive(Clone)]
+pub enum Text {
+    Message(Message),
+    Filled(Filled),
+}
+
+/// A fixed pattern whose `{0}` … `{9}` stand for names, and the names.
+#[derive(Clone)]
+pub struct Filled {
+    pattern: &'static str,
+    /// The names, each ended by [`ARG_END`]: one allocation for them all,
+    /// shared by the patterns of one diagnostic ([`Names`]).
+    args: Arc<str>,
+}
+
+/// Ends each name of a [`Filled`]; names holding it are filled in at once.
+const ARG_END: char = '\u{1f}';
+
+impl Text {
+    /// `pattern` filled with `args` (see [`Names::fill`]).
+    pub fn filled(pattern: &'static str, args: &[&str]) -> Text {
+        Names::new(args).fill(pattern)
+    }
+
+    /// The text, filled in if it is a pattern.
+    pub fn as_str(&self) -> Cow<'_, str> {
+        match self {
+            Text::Message(text) => Cow::Borrowed(text),
+            Text::Filled(filled) => Cow::Owned(filled.to_string()),
+        }
+    }
+
+    /// True for the empty text.
+    pub fn is_empty(&self) -> bool {
+        self.as_str().is_empty()
+    }
+
+    /// True when `self` and `other` share their made part: the one text
+    /// ([`Message::Shared`]) or the names they are filled with.
+    #[cfg(test)]
+    pub(crate) fn is_shared_with(&self, other: &Text) -> bool {
+        match (self, other) {
+            (Text::Filled(a), Text::Filled(b)) => Arc::ptr_eq(&a.args, &b.args),
+            (Text::Message(Message::Shared(a)), Text::Message(Message::Shared(b))) => {
+                Arc::ptr_eq(a, b)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The names one or more patterns of a diagnostic are filled with, held
+/// once for them all.
+pub struct Names {
+    /// Each name ended by [`ARG_END`]; `None` when a name holds it.
+    args: Option<Arc<str>>,
+    /// The names, kept only when a name holds [`ARG_END`].
+    held: Vec<String>,
+}
+
+impl Names {
+    /// `args`, for `{0}`, `{1}`, … of the patterns filled with them.
+    pub fn new(args: &[&str]) -> Names {
+        if args.iter().any(|a| a.contains(ARG_END)) {
+            let held = args.iter().map(|a| a.to_string()).collect();
+            return Names { args: None, held };
+        }
+        let mut joined = String::with_capacity(args.iter().map(|a| a.len() + 1).sum());
+        for arg in args {
+            joined.push_str(arg);
+            joined.push(ARG_END);
+        }
+        Names {
+            args: Some(joined.into()),
+            held: Vec::new(),
+        }
+    }
+
+    /// `pattern` with `{i}` standing for the `i`th name, filled when shown
+    /// (a pattern holds no other `{digit}`). Filled at once, as a
+    /// [`Message`], when a quote would be shortened (so it reads as a made
+    /// text would) or a name holds [`ARG_END`].
+    pub fn fill(&self, pattern: &'static str) -> Text {
+        let Some(args) = &self.args else {
+            let held: Vec<&str> = self.held.iter().map(String::as_str).collect();
+            return Text::Message(fill(pattern, |i| held.get(i).copied()).into());
+        };
+        let filled = Filled {
+            pattern,
+            args: args.clone(),
+        };
+        let text = filled.to_string();
+        if quotes_too_long(&text) {
+            return Text::Message(text.into());
+        }
+        Text::Filled(filled)
+    }
+}
+
+/// `pattern` with each `{i}` replaced by `arg(i)` (empty if none).
+fn fill<'a>(pattern: &str, arg: impl Fn(usize) -> Option<&'a str>) -> String {
+    let mut out = String::new();
+    let _ = write_filled(&mut out, pattern, arg);
+    out
+}
+
+/// Writes `pattern` with each `{i}` replaced by `arg(i)` (empty if none).
+fn write_filled<'a>(
+    out: &mut impl fmt::Write,
+    pattern: &str,
+    arg: impl Fn(usize) -> Option<&'a str>,
+) -> fmt::Result {
+    let mut rest = pattern;
+    while let Some(at) = rest.find('{') {
+        match rest.as_bytes().get(at + 1..at + 3) {
+            Some([digit @ b'0'..=b'9', b'}']) => {
+                out.write_str(&rest[..at])?;
+                out.write_str(arg((digit - b'0') as usize).unwrap_or(""))?;
+                rest = &rest[at + 3..];
+            }
+            _ => {
+                out.write_str(&rest[..=at])?;
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.write_str(rest)
+}
+
+impl fmt::Display for Filled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_filled(f, self.pattern, |i| self.args.split(ARG_END).nth(i))
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.as_str(), f)
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl<T: Into<Message>> From<T> for Text {
+    fn from(text: T) -> Text {
+        Text::Message(text.into())
+    }
+}
 
 /// A span with a message, shown under the source line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,8 +514,8 @@ impl Label {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Extra {
     Label(Label),
-    Note(Message),
-    Hint(Message),
+    Note(Text),
+    Hint(Text),
 }
 
 /// One finding: what is wrong, where, and how to fix it.
@@ -230,29 +542,23 @@ pub struct Diagnostic {
 /// by its start and end (so a 50 MB identifier is not echoed whole).
 const MAX_QUOTED: usize = 80;
 
+/// True when a backticked quote in `text` is longer than [`MAX_QUOTED`].
+fn quotes_too_long(text: &str) -> bool {
+    text.len() > MAX_QUOTED
+        && text
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .any(|q| q.len() > MAX_QUOTED)
+}
+
 /// Shortens every backticked quote in `text` longer than [`MAX_QUOTED`]
-/// bytes to its start, `…`, its end and its length. A made text keeps no
-/// spare capacity.
+/// bytes to its start, `…`, its end and its length.
 pub fn shorten_quotes(text: Message) -> Message {
-    let text = match text {
-        Cow::Owned(mut owned) => {
-            owned.shrink_to_fit();
-            Cow::Owned(owned)
-        }
-        borrowed => borrowed,
-    };
-    if text.len() <= MAX_QUOTED {
+    if !quotes_too_long(&text) {
         return text;
     }
     let parts: Vec<&str> = text.split('`').collect();
-    if parts
-        .iter()
-        .skip(1)
-        .step_by(2)
-        .all(|q| q.len() <= MAX_QUOTED)
-    {
-        return text;
-    }
     let mut out = String::with_capacity(MAX_QUOTED * parts.len());
     for (i, part) in parts.iter().enumerate() {
         if i > 0 {
@@ -270,8 +576,16 @@ pub fn shorten_quotes(text: Message) -> Message {
             out.push_str(part);
         }
     }
-    out.shrink_to_fit();
-    Cow::Owned(out)
+    out.into()
+}
+
+/// A note's or hint's text with its long quotes shortened (a pattern is
+/// filled at once when one would be: see [`Text::filled`]).
+fn shortened(text: Text) -> Text {
+    match text {
+        Text::Message(text) => Text::Message(shorten_quotes(text)),
+        filled => filled,
+    }
 }
 
 impl Diagnostic {
@@ -320,17 +634,17 @@ impl Diagnostic {
     }
 
     /// Adds a note (context, not a fix).
-    pub fn with_note(self, note: impl Into<Message>) -> Diagnostic {
-        self.with_extra(Extra::Note(shorten_quotes(note.into())))
+    pub fn with_note(self, note: impl Into<Text>) -> Diagnostic {
+        self.with_extra(Extra::Note(shortened(note.into())))
     }
 
     /// Adds a hint (how to fix it).
-    pub fn with_hint(self, hint: impl Into<Message>) -> Diagnostic {
-        self.with_extra(Extra::Hint(shorten_quotes(hint.into())))
+    pub fn with_hint(self, hint: impl Into<Text>) -> Diagnostic {
+        self.with_extra(Extra::Hint(shortened(hint.into())))
     }
 
     /// The same diagnostic with its hints replaced by `hint`.
-    pub fn with_only_hint(mut self, hint: impl Into<Message>) -> Diagnostic {
+    pub fn with_only_hint(mut self, hint: impl Into<Text>) -> Diagnostic {
         let extras = std::mem::take(&mut self.extras).into_vec();
         self.extras = extras
             .into_iter()
@@ -363,7 +677,7 @@ impl Diagnostic {
     }
 
     /// The notes, in the order added.
-    pub fn notes(&self) -> Vec<&str> {
+    pub fn notes(&self) -> Vec<Cow<'_, str>> {
         self.texts(|e| match e {
             Extra::Note(n) => Some(n),
             _ => None,
@@ -371,7 +685,7 @@ impl Diagnostic {
     }
 
     /// The hints, in the order added.
-    pub fn hints(&self) -> Vec<&str> {
+    pub fn hints(&self) -> Vec<Cow<'_, str>> {
         self.texts(|e| match e {
             Extra::Hint(h) => Some(h),
             _ => None,
@@ -379,11 +693,11 @@ impl Diagnostic {
     }
 
     /// The texts of the extras `pick` picks, in the order added.
-    fn texts<'d>(&'d self, pick: impl Fn(&'d Extra) -> Option<&'d Message>) -> Vec<&'d str> {
+    fn texts<'d>(&'d self, pick: impl Fn(&'d Extra) -> Option<&'d Text>) -> Vec<Cow<'d, str>> {
         self.extras
             .iter()
             .filter_map(pick)
-            .map(|m| m.as_ref())
+            .map(Text::as_str)
             .collect()
     }
 
@@ -652,7 +966,7 @@ fn to_codespan(
     let notes = d
         .notes()
         .into_iter()
-        .chain(more.as_deref())
+        .chain(more.map(Cow::Owned))
         .map(|n| format!("note: {n}"))
         .chain(d.hints().into_iter().map(|h| format!("help: {h}")))
         .collect();
@@ -897,11 +1211,40 @@ mod tests {
         )
         .with_hint("a fixed hint")
         .with_note(format!("a made note {}", 1));
-        assert!(matches!(d.message, Cow::Borrowed(_)));
-        assert!(matches!(d.primary.message, Cow::Borrowed(_)));
+        assert!(matches!(d.message, Message::Borrowed(_)));
+        assert!(matches!(d.primary.message, Message::Borrowed(_)));
         assert_eq!(d.extras.len(), 2, "no spare room");
         assert_eq!(d.hints(), ["a fixed hint"]);
         assert_eq!(d.notes(), ["a made note 1"]);
+    }
+
+    /// 45,000 errors that differ only in the hosts they name keep the
+    /// names once per diagnostic, and read as the texts made at once would.
+    #[test]
+    fn filled_texts_read_as_made_ones_and_share_their_names() {
+        assert_eq!(
+            std::mem::size_of::<Extra>(),
+            40,
+            "a filled text is no larger"
+        );
+        let names = Names::new(&["p1", "p0", "{0}"]);
+        let hint = names.fill("add `{0}` to `{1}`, keep `{ x; }`, {2} and {9}");
+        let note = names.fill("{1}");
+        assert!(hint.is_shared_with(&note));
+        assert_eq!(hint.as_str(), "add `p1` to `p0`, keep `{ x; }`, {0} and ");
+        assert_eq!(note.as_str(), "p0");
+        let long = "h".repeat(MAX_QUOTED + 1);
+        let pattern = "peer `{0}`";
+        let shortened = Text::filled(pattern, &[&long]);
+        let made = shorten_quotes(format!("peer `{long}`").into());
+        assert!(matches!(shortened, Text::Message(_)));
+        assert_eq!(shortened.as_str(), format!("peer `{long}`"));
+        let (_, id) = one_file();
+        let d = Diagnostic::error(codes::E0001, "m", Label::new(Span::new(id, 0..1), "p"))
+            .with_hint(shortened);
+        assert_eq!(d.hints(), [&*made]);
+        let odd = Text::filled("`{0}`", &["a\u{1f}b"]);
+        assert_eq!(odd.as_str(), "`a\u{1f}b`");
     }
 
     #[test]

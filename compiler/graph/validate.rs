@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{EdgeKey, GroupId, Source, TrustGraph};
 use crate::codes;
-use crate::diagnostic::{Diagnostic, Label, Span};
+use crate::diagnostic::{Diagnostic, Label, Names, Span};
 use crate::model::{Cluster, HostId, Target};
 
 /// Every finding about `graph`, sorted by position.
@@ -258,14 +258,16 @@ fn asymmetry(
             } else {
                 format!("`{k_name}` lists `{h_name}` as a peer{through}, but `{h_name}` does not list `{k_name}`")
             };
+            // Filled when shown: 45,000 such errors keep their names once.
+            let names = Names::new(&[k_name, h_name, &reverse]);
             Diagnostic::error(
                 codes::E0301,
                 message,
                 Label::new(span, format!("grants `{edge}`")),
             )
-            .with_note(format!("the missing reverse is `{reverse}`"))
-            .with_hint(format!(
-                "add `{k_name}` to the `peers` of `{h_name}` (or of one of its roles), or remove `{h_name}` from the `peers` of `{k_name}`"
+            .with_note(names.fill("the missing reverse is `{2}`"))
+            .with_hint(names.fill(
+                "add `{0}` to the `peers` of `{1}` (or of one of its roles), or remove `{1}` from the `peers` of `{0}`",
             ))
         }
     };

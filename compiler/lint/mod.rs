@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::codes;
-use crate::diagnostic::{Diagnostic, Label, Message, Span};
+use crate::diagnostic::{Diagnostic, Label, Message, Span, Text};
 use crate::graph::{ClassId, GroupId, Source, TrustGraph, UserId};
 use crate::model::{Cluster, Config, Host, HostId};
 use crate::template::Templates;
@@ -88,10 +88,11 @@ pub fn check(cluster: &Cluster, graph: &TrustGraph, graph_valid: bool) -> Vec<Di
         grouped.entry(key).or_insert((finding, 0)).1 += hosts;
     });
     out.reserve_exact(grouped.len());
+    let mut labels = FixedLabels::default();
     out.extend(
         grouped
             .into_values()
-            .map(|(f, hosts)| f.diagnostic(hosts, &templates)),
+            .map(|(f, hosts)| f.diagnostic(hosts, &templates, &mut labels)),
     );
     crate::diagnostic::sort(&mut out);
     out
@@ -125,7 +126,8 @@ pub fn acknowledged(cluster: &Cluster, graph: &TrustGraph) -> Vec<Acknowledged> 
 /// One finding about one class of hosts.
 ///
 /// A declaration found in many classes gives one finding per class, all
-/// sharing its made texts (`Arc`); fixed texts are borrowed.
+/// sharing its made texts (`Arc`, and the names its hint is filled with);
+/// fixed texts are borrowed. Its diagnostic keeps them shared.
 #[derive(Debug, Clone)]
 struct Finding {
     code: codes::Code,
@@ -138,7 +140,7 @@ struct Finding {
     label: LabelText,
     secondary: Arc<[Label]>,
     note: Message,
-    hint: Arc<str>,
+    hint: Text,
 }
 
 /// How a finding is acknowledged.
@@ -176,14 +178,21 @@ impl Finding {
         self.code.entry().severity == crate::diagnostic::Severity::Error
     }
 
-    fn diagnostic(self, hosts: usize, templates: &Templates) -> Diagnostic {
+    fn diagnostic(
+        self,
+        hosts: usize,
+        templates: &Templates,
+        labels: &mut FixedLabels,
+    ) -> Diagnostic {
         let label = match &self.label {
-            LabelText::Fixed(text) => text.replace("{hosts}", &hosts_phrase(hosts)),
-            LabelText::Template(source, ctx) => declared::label(templates, source, ctx, hosts),
+            LabelText::Fixed(text) => labels.get(text, hosts),
+            LabelText::Template(source, ctx) => {
+                declared::label(templates, source, ctx, hosts).into()
+            }
         };
         let primary = Label::new(self.span, label);
         let is_error = self.is_error();
-        let message = self.message.to_string();
+        let message = Message::Shared(self.message);
         let mut d = if is_error {
             Diagnostic::error(self.code, message, primary)
         } else {
@@ -193,7 +202,7 @@ impl Finding {
             d = d.with_note(self.note);
         }
         if !self.hint.is_empty() {
-            d = d.with_hint(self.hint.to_string());
+            d = d.with_hint(self.hint);
         }
         if matches!(self.acknowledge, Acknowledge::Named) && !is_error {
             d = d.with_hint(acknowledge_hint(&self.name));
@@ -204,6 +213,22 @@ impl Finding {
             }
         }
         d
+    }
+}
+
+/// The fixed labels of findings with their number of hosts, each made
+/// once: 40,000 findings "grants root on 2 hosts" share one text.
+#[derive(Default)]
+struct FixedLabels(BTreeMap<(&'static str, usize), Arc<str>>);
+
+impl FixedLabels {
+    /// `text` with `{hosts}` standing for "N hosts".
+    fn get(&mut self, text: &'static str, hosts: usize) -> Message {
+        let made = self
+            .0
+            .entry((text, hosts))
+            .or_insert_with(|| text.replace("{hosts}", &hosts_phrase(hosts)).into());
+        Message::Shared(made.clone())
     }
 }
 
@@ -323,7 +348,7 @@ fn edge_findings(cluster: &Cluster, graph: &TrustGraph, out: &mut dyn FnMut(Find
         if key.from_user != root && !graph.has_edge(key.reverse()) {
             let from = principals(cluster, graph, from_user, key.from);
             let message: Arc<str> = format!("a one-way grant lets {from} become root").into();
-            let hint: Arc<str> = format!("grant the user's own account (`trust {from_user}@... -> {from_user}@...;`) and let sudo decide what it may do as root").into();
+            let hint = Text::filled("grant the user's own account (`trust {0}@... -> {0}@...;`) and let sudo decide what it may do as root", &[from_user]);
             for &target in &by_group[key.to.0 as usize] {
                 out(Finding {
                     code: ONEWAY_INTO_ROOT.code,
@@ -380,12 +405,13 @@ fn untrusted_finding(
         .map(|s| Label::new(s, "not trusted for root here"))
         .collect();
     let first = &cluster.hosts[hosts.first().map_or(0, |h| h.0 as usize)];
-    let mark = match first.roles.first() {
-        Some(role) => format!(
-            "`role {} {{ {ROOT_TRUSTED_OPTION} = true; }}`",
-            cluster.roles[role.0 as usize].name
+    // Filled when shown: each declaration of a chain names other hosts.
+    let hint = match first.roles.first() {
+        Some(role) => Text::filled(
+            ROOT_UNTRUSTED_HINT_ROLE,
+            &[&cluster.roles[role.0 as usize].name],
         ),
-        None => format!("`{ROOT_TRUSTED_OPTION} = true;` in `host {}`", first.name),
+        None => Text::filled(ROOT_UNTRUSTED_HINT_HOST, &[&first.name]),
     };
     // One message for every target: folding a million names is not free.
     let message: Arc<str> = format!(
@@ -393,7 +419,6 @@ fn untrusted_finding(
         crate::hostlist::principals(user, &names)
     )
     .into();
-    let hint: Arc<str> = format!("grant root only from hosts trusted for root (narrow the selector, or `deny`), or mark them trusted if only administrators control them: {mark}").into();
     for &target in targets {
         out(Finding {
             code: ROOT_UNTRUSTED_HOST.code,
@@ -409,6 +434,11 @@ fn untrusted_finding(
         });
     }
 }
+
+/// W0703's hints for hosts of a role (`{0}` the role) and for a host of
+/// none (`{0}` the host), `ROOT_TRUSTED_OPTION` written out.
+const ROOT_UNTRUSTED_HINT_ROLE: &str = "grant root only from hosts trusted for root (narrow the selector, or `deny`), or mark them trusted if only administrators control them: `role {0} { security.root_trusted = true; }`";
+const ROOT_UNTRUSTED_HINT_HOST: &str = "grant root only from hosts trusted for root (narrow the selector, or `deny`), or mark them trusted if only administrators control them: `security.root_trusted = true;` in `host {0}`";
 
 /// W0703's note (`ROOT_TRUSTED_OPTION` written out, so it is borrowed).
 const ROOT_UNTRUSTED_NOTE: &str = "a host is trusted for root only where `security.root_trusted = true` is set for it; whoever controls a host not trusted for root (its users, its console) becomes root wherever its principals may";
