@@ -467,6 +467,11 @@ fn write_filled<'a>(
     out.write_str(rest)
 }
 
+/// `pattern` filled with `names` (each ended by [`ARG_END`]).
+fn fill_from(pattern: &str, names: &str) -> String {
+    fill(pattern, |i| names.split(ARG_END).nth(i))
+}
+
 impl fmt::Display for Filled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_filled(f, self.pattern, |i| self.args.split(ARG_END).nth(i))
@@ -526,7 +531,8 @@ enum Extra {
 /// A large input may hold one per line until the end of its stage, so a
 /// diagnostic is small: fixed texts are borrowed ([`Message`]), and the
 /// secondary labels, notes and hints share one slice of exactly their
-/// number (none: no allocation). The size is pinned by a test.
+/// number (none: no allocation), or one list for every diagnostic that
+/// says them ([`Extras`]). The size is pinned by a test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
@@ -535,7 +541,123 @@ pub struct Diagnostic {
     pub message: Message,
     pub primary: Label,
     /// Secondary labels, notes and hints, each kind in the order added.
-    extras: Box<[Extra]>,
+    extras: Extras,
+}
+
+/// The secondary labels, notes and hints of a diagnostic.
+///
+/// A list of fixed texts and patterns whose names are all one [`Names`]
+/// is shared by every diagnostic that says it, with the names kept apart
+/// (40,000 warnings W0703 keep their names, not 40,000 lists of three
+/// texts); any other list is the diagnostic's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Extras {
+    Own(Box<[Extra]>),
+    Fixed {
+        /// What the patterns of `list` are filled with.
+        names: Option<Arc<str>>,
+        /// Notes and hints, each borrowed or a pattern whose own names
+        /// are none (see [`fixed_list`]).
+        list: &'static Vec<Extra>,
+    },
+}
+
+/// What makes a list of extras fixed: each one's kind, whether it is a
+/// pattern, and its text or pattern.
+type FixedKey = Vec<(bool, bool, &'static str)>;
+
+thread_local! {
+    /// The fixed lists made on this thread, kept for the run: a handful of
+    /// texts and patterns, said by any number of diagnostics.
+    static FIXED: std::cell::RefCell<std::collections::HashMap<FixedKey, &'static Vec<Extra>>> =
+        Default::default();
+}
+
+impl Extras {
+    /// The extras as a list of the diagnostic's own.
+    fn into_vec(self) -> Vec<Extra> {
+        match self {
+            Extras::Own(list) => list.into_vec(),
+            Extras::Fixed { names, list } => {
+                list.iter().map(|e| e.with_names(names.as_ref())).collect()
+            }
+        }
+    }
+
+    /// `list`, shared when it is fixed (see [`Extras`]).
+    fn from_vec(list: Vec<Extra>) -> Extras {
+        match fixed_key(&list) {
+            Some((key, names)) => Extras::Fixed {
+                names,
+                list: fixed_list(key, &list),
+            },
+            None => Extras::Own(list.into_boxed_slice()),
+        }
+    }
+
+    /// The list, and the names of its patterns if it is shared.
+    fn parts(&self) -> (&[Extra], Option<&Arc<str>>) {
+        match self {
+            Extras::Own(list) => (list, None),
+            Extras::Fixed { names, list } => (list, names.as_ref()),
+        }
+    }
+}
+
+/// The key of `list` and its patterns' names when every extra is a note
+/// or hint, borrowed or a pattern, and the patterns share their names.
+fn fixed_key(list: &[Extra]) -> Option<(FixedKey, Option<Arc<str>>)> {
+    let mut key = FixedKey::new();
+    let mut names: Option<&Arc<str>> = None;
+    for extra in list {
+        let (is_note, text) = match extra {
+            Extra::Note(text) => (true, text),
+            Extra::Hint(text) => (false, text),
+            Extra::Label(_) => return None,
+        };
+        match text {
+            Text::Message(Message::Borrowed(text)) => key.push((is_note, false, text)),
+            Text::Filled(filled) => {
+                if names.is_some_and(|n| !Arc::ptr_eq(n, &filled.args)) {
+                    return None;
+                }
+                names = Some(&filled.args);
+                key.push((is_note, true, filled.pattern));
+            }
+            Text::Message(_) => return None,
+        }
+    }
+    Some((key, names.cloned()))
+}
+
+/// The shared list for `key` (`list` with its patterns' names left out),
+/// made on first use.
+fn fixed_list(key: FixedKey, list: &[Extra]) -> &'static Vec<Extra> {
+    FIXED.with(|fixed| {
+        *fixed.borrow_mut().entry(key).or_insert_with(|| {
+            let none: Arc<str> = Arc::from("");
+            let shared = list.iter().map(|e| e.with_names(Some(&none))).collect();
+            Box::leak(Box::new(shared))
+        })
+    })
+}
+
+impl Extra {
+    /// The extra with its pattern, if any, filled with `names`.
+    fn with_names(&self, names: Option<&Arc<str>>) -> Extra {
+        let text = |text: &Text| match (text, names) {
+            (Text::Filled(filled), Some(names)) => Text::Filled(Filled {
+                pattern: filled.pattern,
+                args: names.clone(),
+            }),
+            _ => text.clone(),
+        };
+        match self {
+            Extra::Label(label) => Extra::Label(label.clone()),
+            Extra::Note(note) => Extra::Note(text(note)),
+            Extra::Hint(hint) => Extra::Hint(text(hint)),
+        }
+    }
 }
 
 /// Longest text quoted whole in a message; a longer name or path is shown
@@ -615,16 +737,21 @@ impl Diagnostic {
             code,
             message: shorten_quotes(message),
             primary,
-            extras: Box::default(),
+            extras: Extras::Own(Box::default()),
         }
+    }
+
+    /// The extras, leaving none.
+    fn take_extras(&mut self) -> Vec<Extra> {
+        std::mem::replace(&mut self.extras, Extras::Own(Box::default())).into_vec()
     }
 
     /// Appends `extra`, the slice growing by exactly one.
     fn with_extra(mut self, extra: Extra) -> Diagnostic {
-        let mut extras = std::mem::take(&mut self.extras).into_vec();
+        let mut extras = self.take_extras();
         extras.reserve_exact(1);
         extras.push(extra);
-        self.extras = extras.into_boxed_slice();
+        self.extras = Extras::from_vec(extras);
         self
     }
 
@@ -645,29 +772,31 @@ impl Diagnostic {
 
     /// The same diagnostic with its hints replaced by `hint`.
     pub fn with_only_hint(mut self, hint: impl Into<Text>) -> Diagnostic {
-        let extras = std::mem::take(&mut self.extras).into_vec();
-        self.extras = extras
-            .into_iter()
-            .filter(|e| !matches!(e, Extra::Hint(_)))
-            .collect();
+        let mut extras = self.take_extras();
+        extras.retain(|e| !matches!(e, Extra::Hint(_)));
+        self.extras = Extras::from_vec(extras);
         self.with_hint(hint)
     }
 
     /// Keeps the secondary labels `keep` says yes to.
     pub fn retain_labels(&mut self, mut keep: impl FnMut(&Label) -> bool) {
-        let extras = std::mem::take(&mut self.extras).into_vec();
-        self.extras = extras
-            .into_iter()
-            .filter(|e| match e {
-                Extra::Label(l) => keep(l),
-                _ => true,
-            })
-            .collect();
+        // A shared list has no labels.
+        let Extras::Own(extras) = &mut self.extras else {
+            return;
+        };
+        let mut extras = std::mem::take(extras).into_vec();
+        extras.retain(|e| match e {
+            Extra::Label(l) => keep(l),
+            _ => true,
+        });
+        self.extras = Extras::Own(extras.into_boxed_slice());
     }
 
     /// The secondary labels, in the order added.
     pub fn secondary(&self) -> Vec<&Label> {
         self.extras
+            .parts()
+            .0
             .iter()
             .filter_map(|e| match e {
                 Extra::Label(l) => Some(l),
@@ -694,10 +823,13 @@ impl Diagnostic {
 
     /// The texts of the extras `pick` picks, in the order added.
     fn texts<'d>(&'d self, pick: impl Fn(&'d Extra) -> Option<&'d Text>) -> Vec<Cow<'d, str>> {
-        self.extras
-            .iter()
+        let (list, names) = self.extras.parts();
+        list.iter()
             .filter_map(pick)
-            .map(Text::as_str)
+            .map(|text| match (text, names) {
+                (Text::Filled(filled), Some(names)) => Cow::Owned(fill_from(filled.pattern, names)),
+                _ => text.as_str(),
+            })
             .collect()
     }
 
@@ -1213,7 +1345,10 @@ mod tests {
         .with_note(format!("a made note {}", 1));
         assert!(matches!(d.message, Message::Borrowed(_)));
         assert!(matches!(d.primary.message, Message::Borrowed(_)));
-        assert_eq!(d.extras.len(), 2, "no spare room");
+        assert!(
+            matches!(&d.extras, Extras::Own(list) if list.len() == 2),
+            "no spare room"
+        );
         assert_eq!(d.hints(), ["a fixed hint"]);
         assert_eq!(d.notes(), ["a made note 1"]);
     }
@@ -1245,6 +1380,43 @@ mod tests {
         assert_eq!(d.hints(), [&*made]);
         let odd = Text::filled("`{0}`", &["a\u{1f}b"]);
         assert_eq!(odd.as_str(), "`a\u{1f}b`");
+    }
+
+    /// Diagnostics that say the same fixed texts and patterns share one
+    /// list and keep only their names.
+    #[test]
+    fn fixed_extras_are_one_list_for_every_diagnostic() {
+        let (_, id) = one_file();
+        let warn = |host: &str| {
+            Diagnostic::error(codes::E0001, "m", Label::new(Span::new(id, 0..1), "p"))
+                .with_note("a fixed note")
+                .with_hint(Text::filled("mark `host {0}`", &[host]))
+                .with_hint("a fixed hint")
+        };
+        let (a, b) = (warn("a"), warn("b"));
+        let list = |d: &Diagnostic| match &d.extras {
+            Extras::Fixed { list, .. } => Some(*list as *const Vec<Extra>),
+            Extras::Own(_) => None,
+        };
+        assert!(list(&a).is_some());
+        assert_eq!(list(&a), list(&b));
+        assert_eq!(a.hints(), ["mark `host a`", "a fixed hint"]);
+        assert_eq!(b.hints(), ["mark `host b`", "a fixed hint"]);
+        assert_eq!(b.notes(), ["a fixed note"]);
+        let mut labelled = b.clone().with_label(Span::new(id, 1..2), "l");
+        assert_eq!(list(&labelled), None, "a label is the diagnostic's own");
+        assert_eq!(labelled.hints(), b.hints());
+        labelled.retain_labels(|_| false);
+        assert_eq!(labelled.hints(), b.hints());
+        let replaced = a.with_only_hint("h");
+        assert_eq!(replaced.hints(), ["h"]);
+        assert_eq!(replaced.notes(), ["a fixed note"]);
+        let other_names = b.with_hint(Text::filled("`{0}`", &["c"]));
+        assert_eq!(list(&other_names), None, "two sets of names");
+        assert_eq!(
+            other_names.hints(),
+            ["mark `host b`", "a fixed hint", "`c`"]
+        );
     }
 
     #[test]
