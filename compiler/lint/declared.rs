@@ -22,7 +22,7 @@ use std::sync::Arc;
 use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::Value;
 
-use super::{definition, Acknowledge, Finding, LabelText};
+use super::{definition, Acknowledge, AcknowledgeOption, Finding, LabelText};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label};
 use crate::graph::{ClassId, Grant, TrustGraph};
@@ -274,10 +274,10 @@ fn finding(
     let at = render("`at`", &lint.at)?;
     let span = definition(cluster, first, &at).unwrap_or(cluster.name_span);
     let acknowledge = match &lint.acknowledge {
-        Some(path) => Acknowledge::Option {
+        Some(path) => Acknowledge::Option(Box::new(AcknowledgeOption {
             path: path.clone(),
             reason: render("reason", &lint.reason)?,
-        },
+        })),
         None => Acknowledge::Named,
     };
     Ok(Some(Finding {
@@ -287,7 +287,7 @@ fn finding(
         class,
         span,
         message: message.into(),
-        label: LabelText::Template(lint.label.clone(), ctx.clone()),
+        label: LabelText::Template(Box::new((lint.label.clone(), ctx.clone()))),
         secondary: Arc::new([]),
         note: render("note", &lint.note)?.into(),
         hint: render("hint", &lint.hint)?.into(),

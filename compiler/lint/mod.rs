@@ -143,14 +143,22 @@ struct Finding {
     hint: Text,
 }
 
-/// How a finding is acknowledged.
+/// How a finding is acknowledged. (The rare parts of a finding are boxed:
+/// a chain of 40,000 grants holds 40,000 findings until they are grouped.)
 #[derive(Debug, Clone)]
 enum Acknowledge {
     /// `security.acknowledge.NAME = "reason";`
     Named,
-    /// A bool option of the lint's module (`rsh.closed_network = true;`),
-    /// with the reason its lint gives.
-    Option { path: String, reason: String },
+    /// A bool option of the lint's module.
+    Option(Box<AcknowledgeOption>),
+}
+
+/// A bool option that acknowledges a declared lint
+/// (`rsh.closed_network = true;`), with the reason its lint gives.
+#[derive(Debug, Clone)]
+struct AcknowledgeOption {
+    path: String,
+    reason: String,
 }
 
 /// The primary label of a finding, once the number of its hosts is known.
@@ -159,8 +167,8 @@ enum LabelText {
     /// With `{hosts}` standing for "N hosts".
     Fixed(&'static str),
     /// A declared lint's template, rendered in its class's context with
-    /// `hosts` ("N hosts") and `host_count` (N).
-    Template(String, minijinja::Value),
+    /// `hosts` ("N hosts") and `host_count` (N): its source and context.
+    Template(Box<(String, minijinja::Value)>),
 }
 
 /// "1 host", "N hosts".
@@ -186,7 +194,8 @@ impl Finding {
     ) -> Diagnostic {
         let label = match &self.label {
             LabelText::Fixed(text) => labels.get(text, hosts),
-            LabelText::Template(source, ctx) => {
+            LabelText::Template(template) => {
+                let (source, ctx) = &**template;
                 declared::label(templates, source, ctx, hosts).into()
             }
         };
@@ -270,9 +279,9 @@ fn acknowledgement(
             let span = definition(cluster, first, &path).unwrap_or(finding.span);
             Some((reason, span))
         }
-        Acknowledge::Option { path, reason } => (config.bool(path) == Some(true)).then(|| {
-            let span = definition(cluster, first, path).unwrap_or(cluster.name_span);
-            (reason.clone(), span)
+        Acknowledge::Option(option) => (config.bool(&option.path) == Some(true)).then(|| {
+            let span = definition(cluster, first, &option.path).unwrap_or(cluster.name_span);
+            (option.reason.clone(), span)
         }),
     }
 }
