@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::{Out, OutBody, Rendered, Renderer};
+use super::{Names, Out, Rendered, Renderer};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::model::{Config, EmitRule, Host};
@@ -45,6 +45,7 @@ impl Renderer<'_> {
         // alive while it lives: each class's outputs are dropped as soon as
         // they are interned, and no address is reused meanwhile.
         let mut interned = SharedBlobs::default();
+        let names = self.names();
         for class in &mut classes {
             diagnostics.append(&mut class.diagnostics);
         }
@@ -59,7 +60,13 @@ impl Renderer<'_> {
             diagnostics.extend(diags);
             shared.insert(
                 rule,
-                intern_all(&outs, &mut interned, &mut plan.blobs, &self.cluster.emits),
+                intern_all(
+                    &outs,
+                    &names,
+                    &mut interned,
+                    &mut plan.blobs,
+                    &self.cluster.emits,
+                ),
             );
         }
         let mut order: Vec<usize> = (0..self.cluster.hosts.len()).collect();
@@ -155,6 +162,7 @@ impl Renderer<'_> {
             let made = class_entries[class].get_or_insert_with(|| {
                 intern_all(
                     &std::mem::take(&mut classes[class].outs),
+                    &names,
                     &mut interned,
                     &mut plan.blobs,
                     &self.cluster.emits,
@@ -173,11 +181,12 @@ impl Renderer<'_> {
                 copy
             };
             entries.reserve_exact(size - entries.len());
-            for rule in rules {
+            for rule in rules.iter() {
                 entries.extend(shared[rule].iter().cloned());
             }
             entries.extend(intern_all(
                 &outs,
+                &names,
                 &mut interned,
                 &mut plan.blobs,
                 &self.cluster.emits,
@@ -369,23 +378,25 @@ impl Renderer<'_> {
 /// that made it, for conflict reports.
 fn intern_all(
     outs: &[Out],
+    names: &Names,
     shared: &mut SharedBlobs,
     blobs: &mut Blobs,
     rules: &[EmitRule],
 ) -> Vec<(Entry, Span)> {
     outs.iter()
         .map(|out| {
-            let kind = match &out.body {
-                OutBody::File(text) => EntryKind::File(shared.text(text, blobs)),
-                OutBody::Link(target) => EntryKind::Symlink(target.clone()),
+            let kind = if out.link {
+                EntryKind::Symlink(out.body.to_string())
+            } else {
+                EntryKind::File(shared.text(&out.body, blobs))
             };
-            let rule = &rules[out.rule];
+            let rule = &rules[out.rule as usize];
             let entry = Entry {
-                path: out.path.clone(),
+                path: names.get(out.path).clone(),
                 kind,
                 mode: out.mode,
-                owner: out.owner.clone(),
-                group: out.group.clone(),
+                owner: names.get(out.owner).clone(),
+                group: names.get(out.group).clone(),
                 module: rule.module,
                 install: rule.install,
             };

@@ -112,43 +112,73 @@ struct Rendered {
     cluster_files: (Vec<(String, String, u32)>, Vec<Diagnostic>),
 }
 
-/// One rendered destination, before its content is interned.
+/// One rendered destination, before its content is interned: 40 bytes,
+/// and a class per host keeps several until assembly (41,666 classes of
+/// six outputs held 22 MB when paths, owners and groups were `Arc<str>`s).
 #[derive(Debug, Clone)]
 struct Out {
-    /// The path, owner and group, like the contents, come from the
-    /// renderer's pool: every class writes `/root/.shosts` as `root`, and
-    /// a template's output string is allocated for the largest text the
-    /// template may make, several times what it holds.
-    path: Arc<str>,
-    body: OutBody,
+    /// The file's content or the link's target, from the renderer's pool:
+    /// equal contents rendered for many classes are held once.
+    body: Arc<str>,
+    /// The path, owner and group, as [`Names`] ids: every class writes
+    /// `/root/.shosts` as `root`.
+    path: NameId,
+    owner: NameId,
+    group: NameId,
     mode: u32,
-    owner: Arc<str>,
-    group: Arc<str>,
-    rule: usize,
+    /// The emit rule's index.
+    rule: u32,
+    link: bool,
 }
 
-#[derive(Debug, Clone)]
-enum OutBody {
-    /// Shared through the renderer's pool: equal contents rendered for many
-    /// classes are held once.
-    File(Arc<str>),
-    Link(String),
+/// An index into the renderer's [`Names`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NameId(u32);
+
+/// Every distinct path, owner and group rendered, by id; the index keeps
+/// positions, not a second copy of each name.
+#[derive(Default)]
+struct Names {
+    index: crate::name_index::NameIndex,
+    names: Vec<Arc<str>>,
+}
+
+impl Names {
+    fn id(&mut self, name: &str) -> NameId {
+        let names = &self.names;
+        let at = names.len() as u32;
+        match self.index.insert(name, at, |i| &names[i as usize]) {
+            Some(first) => NameId(first),
+            None => {
+                self.names.push(Arc::from(name));
+                NameId(at)
+            }
+        }
+    }
+
+    fn get(&self, id: NameId) -> &Arc<str> {
+        &self.names[id.0 as usize]
+    }
 }
 
 /// What one class rendered, and what its hosts still need.
+///
+/// A chain of neighbours' trust makes a class per host, each kept until
+/// assembly: its lists of rules and services are pooled, as many classes
+/// have equal ones.
 struct ClassOut {
-    outs: Vec<Out>,
+    outs: Box<[Out]>,
     /// Host-scope rules whose condition holds for this class.
-    host_rules: Vec<usize>,
+    host_rules: Arc<[usize]>,
     /// Cluster-scope rules whose condition holds for this class.
-    cluster_rules: Vec<usize>,
+    cluster_rules: Arc<[usize]>,
     /// The class context, extended per host for host-scope rules; empty
     /// when the class has none (it holds the class's inbound lists).
     context: BTreeMap<&'static str, Value>,
     config: Option<Arc<Config>>,
     /// The services whose condition holds for this class, rendered; equal
     /// services of many classes are one, from the renderer's pool.
-    services: Vec<Arc<Service>>,
+    services: Arc<[Arc<Service>]>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -170,8 +200,13 @@ struct Renderer<'a> {
     /// 100 MB of trust files and scripts, hashed on every lookup; what
     /// tells two contents apart is the set's equality check, not the hash.
     pool: std::sync::Mutex<foldhash::HashSet<Arc<str>>>,
+    /// Every path, owner and group rendered, by [`NameId`].
+    names: std::sync::Mutex<Names>,
     /// Every distinct rendered service, shared like the pool's contents.
     services: std::sync::Mutex<foldhash::HashSet<Arc<Service>>>,
+    /// Every distinct list of a class's rules and services.
+    rule_lists: std::sync::Mutex<foldhash::HashSet<Arc<[usize]>>>,
+    service_lists: std::sync::Mutex<foldhash::HashSet<Arc<[Arc<Service>]>>>,
     /// Inbound grant values, shared by classes of one trust group.
     inbound: InboundCache,
     /// Class-scope outputs, reused by classes that differ only in options
@@ -207,6 +242,15 @@ impl<'a> Renderer<'a> {
         } else {
             self.shared(String::new())
         }
+    }
+
+    /// The id of a rendered path, owner or group.
+    fn name_id(&self, name: &str) -> NameId {
+        self.names().id(name)
+    }
+
+    fn names(&self) -> std::sync::MutexGuard<'_, Names> {
+        self.names.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// `service`, or the equal service already rendered.
@@ -254,7 +298,10 @@ impl<'a> Renderer<'a> {
             hosts,
             base,
             pool: Default::default(),
+            names: Default::default(),
             services: Default::default(),
+            rule_lists: Default::default(),
+            service_lists: Default::default(),
             inbound: InboundCache::default(),
             memo: memo::Memo::default(),
             transports,
@@ -350,15 +397,9 @@ impl<'a> Renderer<'a> {
         };
         // Diagnostics of the class point at its first member's own lines.
         let sited = host.sited_config();
-        let mut out = ClassOut {
-            outs: Vec::new(),
-            host_rules: Vec::new(),
-            cluster_rules: Vec::new(),
-            context: BTreeMap::new(),
-            config: Some(sited.clone()),
-            services: Vec::new(),
-            diagnostics: Vec::new(),
-        };
+        let mut outs = Vec::new();
+        let (mut host_rules, mut cluster_rules) = (Vec::new(), Vec::new());
+        let mut diagnostics = Vec::new();
         for (index, rule) in self.cluster.emits.iter().enumerate() {
             if !rule::is_host_rule(rule)
                 || !rule.when.as_ref().is_none_or(|c| c.holds(&host.config))
@@ -366,34 +407,42 @@ impl<'a> Renderer<'a> {
                 continue;
             }
             match rule.scope {
-                EmitScope::Cluster => out.cluster_rules.push(index),
-                EmitScope::Host => out.host_rules.push(index),
+                EmitScope::Cluster => cluster_rules.push(index),
+                EmitScope::Host => host_rules.push(index),
                 EmitScope::Class => {
-                    out.outs.extend(self.render_class_rule(
+                    outs.extend(self.render_class_rule(
                         index,
                         &own,
                         &ctx,
                         &sited,
-                        &mut out.diagnostics,
+                        &mut diagnostics,
                     ));
                 }
             }
         }
+        let mut services = Vec::new();
         for service in &self.cluster.services {
             if service.when.as_ref().is_none_or(|c| c.holds(&host.config)) {
-                let rendered = self.render_service(service, &ctx, &mut out.diagnostics);
-                out.services
-                    .extend(rendered.map(|s| self.shared_service(s)));
+                let rendered = self.render_service(service, &ctx, &mut diagnostics);
+                services.extend(rendered.map(|s| self.shared_service(s)));
             }
         }
-        // Extended rule after rule, the list may be twice its length: at
-        // 73,529 users that was 8 MB of a 160 MB check.
-        out.outs.shrink_to_fit();
-        // Only host-scope rules read the context again: without them,
-        // keeping it would keep the class's inbound lists until assembly.
-        if !out.host_rules.is_empty() {
-            out.context = ctx;
+        ClassOut {
+            // Extended rule after rule, the list may be twice its length:
+            // at 73,529 users that was 8 MB of a 160 MB check.
+            outs: outs.into_boxed_slice(),
+            // Only host-scope rules read the context again: without them,
+            // keeping it would keep the class's inbound lists until assembly.
+            context: if host_rules.is_empty() {
+                BTreeMap::new()
+            } else {
+                ctx
+            },
+            host_rules: pooled(&self.rule_lists, &host_rules, |r| r.into()),
+            cluster_rules: pooled(&self.rule_lists, &cluster_rules, |r| r.into()),
+            config: Some(sited),
+            services: pooled(&self.service_lists, &services, |s| s.into()),
+            diagnostics,
         }
-        out
     }
 }
