@@ -131,6 +131,7 @@ impl Renderer<'_> {
                 .get_or_insert_with(|| {
                     // Interned once per class, in the order hosts meet them.
                     let ids: Vec<u32> = classes[class]
+                        .rules
                         .services
                         .iter()
                         .map(|service| {
@@ -168,7 +169,7 @@ impl Renderer<'_> {
                     &self.cluster.emits,
                 )
             });
-            let rules = &classes[class].cluster_rules;
+            let rules = &classes[class].rules.cluster;
             let size = made.len()
                 + rules.iter().map(|rule| shared[rule].len()).sum::<usize>()
                 + outs.len()

@@ -115,6 +115,8 @@ struct Rendered {
 /// One rendered destination, before its content is interned: 40 bytes,
 /// and a class per host keeps several until assembly (41,666 classes of
 /// six outputs held 22 MB when paths, owners and groups were `Arc<str>`s).
+/// Equal when the same rule wrote the same destination with the same body:
+/// bodies come from the renderer's pool, so equal bodies are one `Arc`.
 #[derive(Debug, Clone)]
 struct Out {
     /// The file's content or the link's target, from the renderer's pool:
@@ -131,8 +133,39 @@ struct Out {
     link: bool,
 }
 
+impl Out {
+    /// Everything but the body, and the body by address: a list of outputs
+    /// is looked up in the pool without hashing 100,000-line contents.
+    fn key(&self) -> (*const u8, NameId, NameId, NameId, u32, u32, bool) {
+        let Out {
+            body,
+            path,
+            owner,
+            group,
+            mode,
+            rule,
+            link,
+        } = self;
+        (body.as_ptr(), *path, *owner, *group, *mode, *rule, *link)
+    }
+}
+
+impl PartialEq for Out {
+    fn eq(&self, other: &Out) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Out {}
+
+impl std::hash::Hash for Out {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
 /// An index into the renderer's [`Names`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct NameId(u32);
 
 /// Every distinct path, owner and group rendered, by id; the index keeps
@@ -161,25 +194,32 @@ impl Names {
     }
 }
 
-/// What one class rendered, and what its hosts still need.
+/// What one class rendered, and what its hosts still need: 64 bytes.
 ///
 /// A chain of neighbours' trust makes a class per host, each kept until
-/// assembly: its lists of rules and services are pooled, as many classes
-/// have equal ones.
+/// assembly: its lists are pooled, as many classes have equal ones.
 struct ClassOut {
-    outs: Box<[Out]>,
-    /// Host-scope rules whose condition holds for this class.
-    host_rules: Arc<[usize]>,
-    /// Cluster-scope rules whose condition holds for this class.
-    cluster_rules: Arc<[usize]>,
-    /// The class context, extended per host for host-scope rules; empty
+    /// Pooled: `check` keeps no contents, so a class per host of a chain
+    /// of neighbours' trust writes the same list as every other class.
+    outs: Arc<[Out]>,
+    rules: Arc<ClassRules>,
+    /// The class context, extended per host for host-scope rules; `None`
     /// when the class has none (it holds the class's inbound lists).
-    context: BTreeMap<&'static str, Value>,
+    context: Option<Arc<BTreeMap<&'static str, Value>>>,
     config: Option<Arc<Config>>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// The rules and services of a class, pooled.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct ClassRules {
+    /// Host-scope rules whose condition holds for this class.
+    host: Box<[usize]>,
+    /// Cluster-scope rules whose condition holds for this class.
+    cluster: Box<[usize]>,
     /// The services whose condition holds for this class, rendered; equal
     /// services of many classes are one, from the renderer's pool.
-    services: Arc<[Arc<Service>]>,
-    diagnostics: Vec<Diagnostic>,
+    services: Box<[Arc<Service>]>,
 }
 
 /// The templates, the shared values and the rules of one render.
@@ -204,9 +244,9 @@ struct Renderer<'a> {
     names: std::sync::Mutex<Names>,
     /// Every distinct rendered service, shared like the pool's contents.
     services: std::sync::Mutex<foldhash::HashSet<Arc<Service>>>,
-    /// Every distinct list of a class's rules and services.
-    rule_lists: std::sync::Mutex<foldhash::HashSet<Arc<[usize]>>>,
-    service_lists: std::sync::Mutex<foldhash::HashSet<Arc<[Arc<Service>]>>>,
+    /// Every distinct list of a class's outputs, and of its rules.
+    out_lists: std::sync::Mutex<foldhash::HashSet<Arc<[Out]>>>,
+    class_rules: std::sync::Mutex<foldhash::HashSet<Arc<ClassRules>>>,
     /// Inbound grant values, shared by classes of one trust group.
     inbound: InboundCache,
     /// Class-scope outputs, reused by classes that differ only in options
@@ -300,8 +340,8 @@ impl<'a> Renderer<'a> {
             pool: Default::default(),
             names: Default::default(),
             services: Default::default(),
-            rule_lists: Default::default(),
-            service_lists: Default::default(),
+            out_lists: Default::default(),
+            class_rules: Default::default(),
             inbound: InboundCache::default(),
             memo: memo::Memo::default(),
             transports,
@@ -318,7 +358,7 @@ impl<'a> Renderer<'a> {
             .collect();
         let used: BTreeSet<usize> = outs
             .iter()
-            .flat_map(|c| c.cluster_rules.iter().copied())
+            .flat_map(|c| c.rules.cluster.iter().copied())
             .collect();
         let shared = used
             .par_iter()
@@ -428,20 +468,20 @@ impl<'a> Renderer<'a> {
             }
         }
         ClassOut {
-            // Extended rule after rule, the list may be twice its length:
-            // at 73,529 users that was 8 MB of a 160 MB check.
-            outs: outs.into_boxed_slice(),
+            outs: pooled(&self.out_lists, outs.as_slice(), |o| o.into()),
             // Only host-scope rules read the context again: without them,
             // keeping it would keep the class's inbound lists until assembly.
-            context: if host_rules.is_empty() {
-                BTreeMap::new()
-            } else {
-                ctx
-            },
-            host_rules: pooled(&self.rule_lists, &host_rules, |r| r.into()),
-            cluster_rules: pooled(&self.rule_lists, &cluster_rules, |r| r.into()),
+            context: (!host_rules.is_empty()).then(|| Arc::new(ctx)),
+            rules: pooled(
+                &self.class_rules,
+                &ClassRules {
+                    host: host_rules.into(),
+                    cluster: cluster_rules.into(),
+                    services: services.into(),
+                },
+                |rules| Arc::new(rules.clone()),
+            ),
             config: Some(sited),
-            services: pooled(&self.service_lists, &services, |s| s.into()),
             diagnostics,
         }
     }

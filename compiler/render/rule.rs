@@ -112,15 +112,15 @@ impl Renderer<'_> {
 
     pub(super) fn render_host(&self, id: HostId, class: &ClassOut) -> (Vec<Out>, Vec<Diagnostic>) {
         let mut diagnostics = Vec::new();
-        if class.host_rules.is_empty() {
+        let Some(context) = &class.context else {
             return (Vec::new(), diagnostics);
-        }
+        };
         let host = &self.hosts()[id.0 as usize];
-        let mut ctx = class.context.clone();
+        let mut ctx = BTreeMap::clone(context);
         ctx.insert("host", host.clone());
         ctx.insert("keys", host.get_attr("keys").unwrap_or(Value::from(())));
         let mut outs = Vec::new();
-        for &rule in class.host_rules.iter() {
+        for &rule in class.rules.host.iter() {
             outs.extend(self.render_rule(rule, &ctx, class.config.as_deref(), &mut diagnostics));
         }
         (outs, diagnostics)

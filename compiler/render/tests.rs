@@ -1751,13 +1751,18 @@ fn classes_share_names_and_services() {
     };
     // One id is one name held once.
     assert_eq!(owner(first, SSHD), owner(second, SSHD));
-    for (a, b) in first.services.iter().zip(second.services.iter()) {
+    for (a, b) in first
+        .rules
+        .services
+        .iter()
+        .zip(second.rules.services.iter())
+    {
         if a == b {
             assert!(Arc::ptr_eq(a, b), "equal services are one");
         }
     }
     // Without host-scope rules no class keeps its context.
     for class in &rendered.classes {
-        assert_eq!(class.context.is_empty(), class.host_rules.is_empty());
+        assert_eq!(class.context.is_none(), class.rules.host.is_empty());
     }
 }
