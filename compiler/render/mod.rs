@@ -82,21 +82,35 @@ fn render_keeping(
     (plan, diagnostics)
 }
 
-/// The value in `pool` equal to `value`, or one `make` makes from it and
-/// puts there: equal contents or services rendered for many classes are
-/// held once.
-fn pooled<T: ?Sized + std::hash::Hash + Eq>(
+/// The value in `pool` equal to `value`, or the one `make` makes of it
+/// and puts there: equal contents, services or lists rendered for many
+/// classes are held once. `value` is borrowed (a text) or owned (a list,
+/// moved into its `Arc` rather than copied).
+fn pooled<T: ?Sized + std::hash::Hash + Eq, V: std::borrow::Borrow<T>>(
     pool: &std::sync::Mutex<foldhash::HashSet<Arc<T>>>,
-    value: &T,
-    make: impl FnOnce(&T) -> Arc<T>,
+    value: V,
+    make: impl FnOnce(V) -> Arc<T>,
 ) -> Arc<T> {
     let mut pool = pool.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(existing) = pool.get(value) {
+    if let Some(existing) = pool.get(value.borrow()) {
         return existing.clone();
     }
     let made = make(value);
     pool.insert(made.clone());
     made
+}
+
+/// The lists end to end, built on the longest of them rather than copied
+/// into a new one: one rule may render 100,000 users' `.shosts`.
+fn joined<T>(mut lists: Vec<Vec<T>>) -> Vec<T> {
+    let Some(longest) = (0..lists.len()).max_by_key(|&i| lists[i].len()) else {
+        return Vec::new();
+    };
+    let mut all = std::mem::take(&mut lists[longest]);
+    let after: Vec<Vec<T>> = lists.drain(longest + 1..).collect();
+    all.splice(0..0, lists.into_iter().flatten());
+    all.extend(after.into_iter().flatten());
+    all
 }
 
 /// Everything rendered, before contents are interned.
@@ -200,8 +214,10 @@ impl Names {
 /// assembly: its lists are pooled, as many classes have equal ones.
 struct ClassOut {
     /// Pooled: `check` keeps no contents, so a class per host of a chain
-    /// of neighbours' trust writes the same list as every other class.
-    outs: Arc<[Out]>,
+    /// of neighbours' trust writes the same list as every other class. A
+    /// boxed slice in the `Arc`, moved there, not copied: one class may
+    /// write 100,000 users' `.shosts`.
+    outs: Arc<Box<[Out]>>,
     rules: Arc<ClassRules>,
     /// The class context, extended per host for host-scope rules; `None`
     /// when the class has none (it holds the class's inbound lists).
@@ -211,7 +227,7 @@ struct ClassOut {
 }
 
 /// The rules and services of a class, pooled.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(PartialEq, Eq, Hash)]
 struct ClassRules {
     /// Host-scope rules whose condition holds for this class.
     host: Box<[usize]>,
@@ -245,7 +261,7 @@ struct Renderer<'a> {
     /// Every distinct rendered service, shared like the pool's contents.
     services: std::sync::Mutex<foldhash::HashSet<Arc<Service>>>,
     /// Every distinct list of a class's outputs, and of its rules.
-    out_lists: std::sync::Mutex<foldhash::HashSet<Arc<[Out]>>>,
+    out_lists: std::sync::Mutex<foldhash::HashSet<Arc<Box<[Out]>>>>,
     class_rules: std::sync::Mutex<foldhash::HashSet<Arc<ClassRules>>>,
     /// Inbound grant values, shared by classes of one trust group.
     inbound: InboundCache,
@@ -295,7 +311,7 @@ impl<'a> Renderer<'a> {
 
     /// `service`, or the equal service already rendered.
     fn shared_service(&self, service: Service) -> Arc<Service> {
-        pooled(&self.services, &service, |s| Arc::new(s.clone()))
+        pooled(&self.services, service, Arc::new)
     }
 
     fn new(cluster: &'a Cluster, graph: &'a TrustGraph, keys: &Keys) -> Renderer<'a> {
@@ -450,13 +466,7 @@ impl<'a> Renderer<'a> {
                 EmitScope::Cluster => cluster_rules.push(index),
                 EmitScope::Host => host_rules.push(index),
                 EmitScope::Class => {
-                    outs.extend(self.render_class_rule(
-                        index,
-                        &own,
-                        &ctx,
-                        &sited,
-                        &mut diagnostics,
-                    ));
+                    outs.push(self.render_class_rule(index, &own, &ctx, &sited, &mut diagnostics))
                 }
             }
         }
@@ -468,18 +478,18 @@ impl<'a> Renderer<'a> {
             }
         }
         ClassOut {
-            outs: pooled(&self.out_lists, outs.as_slice(), |o| o.into()),
+            outs: pooled(&self.out_lists, joined(outs).into_boxed_slice(), Arc::new),
             // Only host-scope rules read the context again: without them,
             // keeping it would keep the class's inbound lists until assembly.
             context: (!host_rules.is_empty()).then(|| Arc::new(ctx)),
             rules: pooled(
                 &self.class_rules,
-                &ClassRules {
+                ClassRules {
                     host: host_rules.into(),
                     cluster: cluster_rules.into(),
                     services: services.into(),
                 },
-                |rules| Arc::new(rules.clone()),
+                Arc::new,
             ),
             config: Some(sited),
             diagnostics,
