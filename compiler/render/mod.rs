@@ -182,29 +182,17 @@ impl std::hash::Hash for Out {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct NameId(u32);
 
-/// Every distinct path, owner and group rendered, by id; the index keeps
-/// positions, not a second copy of each name.
+/// Every distinct path, owner and group rendered, by id.
 #[derive(Default)]
-struct Names {
-    index: crate::name_index::NameIndex,
-    names: Vec<Arc<str>>,
-}
+struct Names(crate::name_index::NameTable);
 
 impl Names {
     fn id(&mut self, name: &str) -> NameId {
-        let names = &self.names;
-        let at = names.len() as u32;
-        match self.index.insert(name, at, |i| &names[i as usize]) {
-            Some(first) => NameId(first),
-            None => {
-                self.names.push(Arc::from(name));
-                NameId(at)
-            }
-        }
+        NameId(self.0.intern(name))
     }
 
-    fn get(&self, id: NameId) -> &Arc<str> {
-        &self.names[id.0 as usize]
+    fn get(&self, id: NameId) -> &str {
+        self.0.get(id.0)
     }
 }
 

@@ -145,7 +145,7 @@ impl Renderer<'_> {
                 continue;
             }
             for out in self.render_rule(index, &ctx, Some(&self.cluster.config), &mut diagnostics) {
-                let path = self.names().get(out.path).clone();
+                let path = self.names().get(out.path).to_string();
                 if out.link {
                     diagnostics.push(Diagnostic::error(
                         codes::E0503,

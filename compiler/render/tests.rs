@@ -1745,7 +1745,7 @@ fn classes_share_names_and_services() {
         let names = renderer.names();
         c.outs
             .iter()
-            .find(|o| &**names.get(o.path) == path)
+            .find(|o| names.get(o.path) == path)
             .map(|o| (o.path, o.owner))
             .expect(path)
     };
