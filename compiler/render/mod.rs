@@ -273,7 +273,7 @@ impl<'a> Renderer<'a> {
 
     /// `text`, or the equal content already rendered.
     fn shared(&self, text: String) -> Arc<str> {
-        pooled(&self.pool, text.as_str(), |t| Arc::from(t))
+        pooled(&self.pool, text.as_str(), Arc::from)
     }
 
     /// What later stages read of a rendered content, checked already: all
