@@ -92,7 +92,45 @@ pub struct Cluster {
     /// once is declared at its `span`. Kept apart from [`Host`], which
     /// stays small at 100,000 hosts.
     #[serde(skip)]
-    pub declarations: BTreeMap<HostId, Vec<Span>>,
+    pub declarations: Declarations,
+}
+
+/// The declarations of hosts declared more than once, by host, in flat
+/// lists: a range whose every member has a block of its own declares each
+/// member twice (32 bytes a host, where a map of a vector each took 100,
+/// issue 13).
+#[derive(Debug, Clone, Default)]
+pub struct Declarations {
+    /// The hosts, ascending.
+    hosts: Vec<HostId>,
+    /// Where each host's declarations end in `spans`.
+    ends: Vec<u32>,
+    spans: Vec<Span>,
+}
+
+impl Declarations {
+    /// Adds `host`'s declarations, in merge order; hosts are added in
+    /// ascending order.
+    pub fn push(&mut self, host: HostId, spans: impl IntoIterator<Item = Span>) {
+        debug_assert!(self.hosts.last().is_none_or(|last| *last < host));
+        self.hosts.push(host);
+        self.spans.extend(spans);
+        self.ends.push(self.spans.len() as u32);
+    }
+
+    /// Every declaration of `host`, if it has several.
+    pub fn get(&self, host: HostId) -> Option<&[Span]> {
+        let at = self.hosts.binary_search(&host).ok()?;
+        let start = at.checked_sub(1).map_or(0, |before| self.ends[before]);
+        Some(&self.spans[start as usize..self.ends[at] as usize])
+    }
+
+    /// Gives back the room the lists grew beyond their need.
+    pub fn shrink_to_fit(&mut self) {
+        self.hosts.shrink_to_fit();
+        self.ends.shrink_to_fit();
+        self.spans.shrink_to_fit();
+    }
 }
 
 /// A role and the hosts that have it.
@@ -200,7 +238,13 @@ impl OwnSpans {
                     .get(*path)
                     .is_none_or(|s| s.defined_at != r.defined_at)
             })
-            .map(|(path, r)| (path.clone(), r.defined_at.as_slice().into()))
+            .map(|(path, r)| {
+                // The shared config's path, not this one's: a config made
+                // for one host may hold a path of its own (an option the
+                // cluster's config does not set), which would outlive it.
+                let path = shared.values.get_key_value(path).map_or(path, |(p, _)| p);
+                (path.clone(), r.defined_at.as_slice().into())
+            })
             .collect();
         OwnSpans((!differing.is_empty()).then(|| Box::new(OwnSites(differing.into_boxed_slice()))))
     }
@@ -945,7 +989,7 @@ impl Cluster {
 
     /// Where `host` is declared: every declaration, in merge order.
     pub fn declared_at(&self, host: HostId) -> &[Span] {
-        match self.declarations.get(&host) {
+        match self.declarations.get(host) {
             Some(all) => all,
             None => std::slice::from_ref(&self.hosts[host.0 as usize].span),
         }

@@ -31,7 +31,9 @@ use super::values::{show, typed, Names};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::load::{Loader, Module};
-use crate::model::{Config, FileSpec, Host, HostId, OwnSpans, PeerRef, Role, RoleId, Value};
+use crate::model::{
+    Config, Declarations, FileSpec, Host, HostId, OwnSpans, PeerRef, Role, RoleId, Value,
+};
 use crate::name_index::NameIndex;
 use crate::syntax::ast::{self, Text};
 
@@ -41,7 +43,7 @@ pub(super) struct Built {
     pub roles: Vec<Role>,
     pub hosts: Vec<Host>,
     /// The declarations of hosts declared more than once.
-    pub declarations: BTreeMap<HostId, Vec<Span>>,
+    pub declarations: Declarations,
 }
 
 /// The typed definitions of one scope, by option index.
@@ -145,7 +147,7 @@ struct Builder<'a> {
     /// (`E0214`, one error per declaration).
     without_address: BTreeMap<Span, Vec<String>>,
     /// The declarations of hosts declared more than once.
-    declarations: BTreeMap<HostId, Vec<Span>>,
+    declarations: Declarations,
     addresses: AddressOwners,
     /// Every name a host answers to (name, name with the domain, aliases).
     host_names: Claims,
@@ -232,7 +234,7 @@ pub(super) fn build(
         reported: HashSet::new(),
         reported_at: HashSet::new(),
         without_address: BTreeMap::new(),
-        declarations: BTreeMap::new(),
+        declarations: Declarations::default(),
         addresses: AddressOwners::with_capacity(table.hosts.len()),
         // Each host claims its name, and its full name when there is a domain.
         host_names: Claims::with_capacity(table.hosts.len()),
@@ -281,6 +283,7 @@ pub(super) fn build(
         b.hosts.push(host);
     }
     b.report_without_address();
+    b.declarations.shrink_to_fit();
     Built {
         cluster_config: b.cluster_config.clone(),
         roles,
@@ -545,7 +548,7 @@ impl Builder<'_> {
         let peers = self.host_peers(&roles, &scopes);
         if typed.len() > 1 {
             let spans = typed.iter().map(|(part, _, _)| part_span(c, *part));
-            self.declarations.insert(id, spans.collect());
+            self.declarations.push(id, spans);
         }
         // The typed definitions go before the names are claimed: a host
         // with a million aliases holds them once, not three times.
@@ -644,6 +647,7 @@ impl Builder<'_> {
             name,
             domain: full_name_domain(name, config),
             aliases,
+            span,
         };
         let hosts = &self.hosts;
         let names = |host: HostId| match hosts.get(host.0 as usize) {
@@ -651,6 +655,7 @@ impl Builder<'_> {
                 name: &h.name,
                 domain: full_name_domain(&h.name, &h.config),
                 aliases: &h.aliases,
+                span: h.span,
             },
             None => this,
         };
