@@ -234,7 +234,11 @@ pub(super) fn build(
         reported: HashSet::new(),
         reported_at: HashSet::new(),
         without_address: BTreeMap::new(),
-        declarations: Declarations::default(),
+        // Room for every host declared several times, made at once.
+        declarations: {
+            let (hosts, spans) = table.hosts.several();
+            Declarations::with_capacity(hosts, spans)
+        },
         addresses: AddressOwners::with_capacity(table.hosts.len()),
         // Each host claims its name, and its full name when there is a domain.
         host_names: Claims::with_capacity(table.hosts.len()),
@@ -283,7 +287,6 @@ pub(super) fn build(
         b.hosts.push(host);
     }
     b.report_without_address();
-    b.declarations.shrink_to_fit();
     Built {
         cluster_config: b.cluster_config.clone(),
         roles,

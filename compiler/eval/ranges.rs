@@ -80,6 +80,12 @@ impl HostIndex {
         parts
     }
 
+    /// How many hosts have several parts, and how many parts they have.
+    pub(crate) fn several(&self) -> (usize, usize) {
+        let hosts = self.more.chunk_by(|a, b| a.0 == b.0).count();
+        (hosts, hosts + self.more.len())
+    }
+
     /// How many hosts there are.
     pub(crate) fn len(&self) -> usize {
         self.first.len()
