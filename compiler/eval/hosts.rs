@@ -367,8 +367,8 @@ impl Builder<'_> {
         Some(TypedDef {
             option,
             value,
-            priority: Priority::of(def.modifier.as_ref().map(|m| m.node)),
-            span: def.span,
+            priority: Priority::of(def.modifier),
+            span: def.span(),
             value_span: def.value.span,
             item_spans,
         })
