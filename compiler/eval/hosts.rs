@@ -31,7 +31,9 @@ use super::values::{show, typed, Names};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::load::{Loader, Module};
-use crate::model::{Config, FileSpec, Host, HostId, OwnSpans, PeerRef, Role, RoleId, Value};
+use crate::model::{
+    Config, Declarations, FileSpec, Host, HostId, OwnSpans, PeerRef, Role, RoleId, Value,
+};
 use crate::name_index::NameIndex;
 use crate::syntax::ast::{self, Text};
 
@@ -41,7 +43,7 @@ pub(super) struct Built {
     pub roles: Vec<Role>,
     pub hosts: Vec<Host>,
     /// The declarations of hosts declared more than once.
-    pub declarations: BTreeMap<HostId, Vec<Span>>,
+    pub declarations: Declarations,
 }
 
 /// The typed definitions of one scope, by option index.
@@ -145,7 +147,7 @@ struct Builder<'a> {
     /// (`E0214`, one error per declaration).
     without_address: BTreeMap<Span, Vec<String>>,
     /// The declarations of hosts declared more than once.
-    declarations: BTreeMap<HostId, Vec<Span>>,
+    declarations: Declarations,
     addresses: AddressOwners,
     /// Every name a host answers to (name, name with the domain, aliases).
     host_names: Claims,
@@ -232,7 +234,11 @@ pub(super) fn build(
         reported: HashSet::new(),
         reported_at: HashSet::new(),
         without_address: BTreeMap::new(),
-        declarations: BTreeMap::new(),
+        // Room for every host declared several times, made at once.
+        declarations: {
+            let (hosts, spans) = table.hosts.several();
+            Declarations::with_capacity(hosts, spans)
+        },
         addresses: AddressOwners::with_capacity(table.hosts.len()),
         // Each host claims its name, and its full name when there is a domain.
         host_names: Claims::with_capacity(table.hosts.len()),
@@ -251,7 +257,7 @@ pub(super) fn build(
             (!defs.is_empty()).then(|| Box::new(defs))
         })
         .collect();
-    b.cluster_config = Arc::new(b.config(&[], &[]));
+    b.cluster_config = Arc::new(packed(b.config(&[], &[])));
     b.reader = Reader::new(loader, roots(modules, loader, &b.cluster_config));
     b.cluster_files = b.files(&c.cluster_scope, modules);
     for (i, role) in c.roles.iter().enumerate() {
@@ -361,8 +367,8 @@ impl Builder<'_> {
         Some(TypedDef {
             option,
             value,
-            priority: Priority::of(def.modifier.as_ref().map(|m| m.node)),
-            span: def.span,
+            priority: Priority::of(def.modifier),
+            span: def.span(),
             value_span: def.value.span,
             item_spans,
         })
@@ -444,7 +450,7 @@ impl Builder<'_> {
         let config = if roles.is_empty() {
             self.cluster_config.clone()
         } else {
-            Arc::new(self.config(roles, &[]))
+            Arc::new(packed(self.config(roles, &[])))
         };
         let scopes = || {
             std::iter::once(&self.cluster_files)
@@ -529,7 +535,7 @@ impl Builder<'_> {
             match self.shared_configs.get(&key) {
                 Some(config) => config.clone(),
                 None => {
-                    let config = Arc::new(self.config(&roles, &scopes));
+                    let config = Arc::new(packed(self.config(&roles, &scopes)));
                     self.shared_configs.insert(key, config.clone());
                     config
                 }
@@ -545,7 +551,7 @@ impl Builder<'_> {
         let peers = self.host_peers(&roles, &scopes);
         if typed.len() > 1 {
             let spans = typed.iter().map(|(part, _, _)| part_span(c, *part));
-            self.declarations.insert(id, spans.collect());
+            self.declarations.push(id, spans);
         }
         // The typed definitions go before the names are claimed: a host
         // with a million aliases holds them once, not three times.
@@ -579,7 +585,7 @@ impl Builder<'_> {
         if let Some(shared) = alike.iter().find(|shared| shared.same_values(&config)) {
             return (shared.clone(), OwnSpans::between(&config, shared));
         }
-        let shared = Arc::new(config);
+        let shared = Arc::new(packed(config));
         alike.push(shared.clone());
         (shared, OwnSpans::default())
     }
@@ -644,6 +650,7 @@ impl Builder<'_> {
             name,
             domain: full_name_domain(name, config),
             aliases,
+            span,
         };
         let hosts = &self.hosts;
         let names = |host: HostId| match hosts.get(host.0 as usize) {
@@ -651,6 +658,7 @@ impl Builder<'_> {
                 name: &h.name,
                 domain: full_name_domain(&h.name, &h.config),
                 aliases: &h.aliases,
+                span: h.span,
             },
             None => this,
         };
@@ -958,6 +966,16 @@ impl Builder<'_> {
         }
         self.table.peers(items)
     }
+}
+
+/// `config` with its values rebuilt from their sorted order, every node
+/// of the tree full: a tree grown by inserts is about half full, and a
+/// clone copies its shape (the cluster's config is cloned for every
+/// config merged from it; 5,000 configs of distinct `ssh.port` values
+/// are kept). Only for a config that is kept.
+fn packed(mut config: Config) -> Config {
+    config.values = std::mem::take(&mut config.values).into_iter().collect();
+    config
 }
 
 /// Where a part is declared: its block's (or inventory line's) name.

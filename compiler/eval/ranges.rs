@@ -58,8 +58,11 @@ pub(crate) struct HostIndex {
     ids: NameIndex,
     /// Each host's first part, by id.
     pub first: Vec<Part>,
-    /// The other parts of hosts that have several, in merge order.
-    pub more: HashMap<HostId, Vec<Part>>,
+    /// The other parts of hosts that have several, by host: pushed as
+    /// found, sorted once all are (16 bytes a part, where a table of a
+    /// list per host took 100 for a range whose every member has a block
+    /// of its own, issue 13).
+    more: Vec<(HostId, Part)>,
     /// The `host` block or range that declares a host whose first part is
     /// an inventory entry (for the others, it is their first part), so a
     /// name listed on a million inventory lines is checked in constant time.
@@ -70,11 +73,17 @@ impl HostIndex {
     /// The parts of `host`, in merge order.
     pub(crate) fn parts(&self, host: HostId) -> Vec<Part> {
         let mut parts = vec![self.first[host.0 as usize]];
-        if let Some(more) = self.more.get(&host) {
-            parts.extend(more);
-            parts.sort_unstable();
-        }
+        let from = self.more.partition_point(|(h, _)| *h < host);
+        let more = self.more[from..].iter().take_while(|(h, _)| *h == host);
+        parts.extend(more.map(|(_, part)| *part));
+        parts.sort_unstable();
         parts
+    }
+
+    /// How many hosts have several parts, and how many parts they have.
+    pub(crate) fn several(&self) -> (usize, usize) {
+        let hosts = self.more.chunk_by(|a, b| a.0 == b.0).count();
+        (hosts, hosts + self.more.len())
     }
 
     /// How many hosts there are.
@@ -189,6 +198,8 @@ pub(crate) fn index_hosts(
             index.nest(c, decl, at, &block, &mut budget, out);
         }
     }
+    index.more.sort_unstable();
+    index.more.shrink_to_fit();
     for ((first, second), names) in twice {
         out.push(declared_twice(
             &c.hosts[first as usize],
@@ -292,7 +303,7 @@ impl HostIndex {
                 if declared.is_none() && this.entry.is_none() {
                     self.declared_later.insert(id, part.decl);
                 }
-                self.more.entry(id).or_default().push(part);
+                self.more.push((id, part));
             }
         }
     }
@@ -329,11 +340,14 @@ impl HostIndex {
             match id.filter(|_| in_range) {
                 // A member block that is a range pairs its own values with
                 // its own members: `member` counts within it.
-                Some(id) => self.more.entry(id).or_default().push(Part {
-                    decl: decl as u32,
-                    nested: nested as u32 + 1,
-                    member: member as u32,
-                }),
+                Some(id) => self.more.push((
+                    id,
+                    Part {
+                        decl: decl as u32,
+                        nested: nested as u32 + 1,
+                        member: member as u32,
+                    },
+                )),
                 None => outside.push(name),
             }
         }

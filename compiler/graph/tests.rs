@@ -62,7 +62,7 @@ impl Builder {
                 modules: Vec::new(),
                 templates: BTreeMap::new(),
                 host_index: Default::default(),
-                declarations: BTreeMap::new(),
+                declarations: Default::default(),
             },
             configs: HashMap::new(),
         }

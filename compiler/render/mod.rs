@@ -82,21 +82,35 @@ fn render_keeping(
     (plan, diagnostics)
 }
 
-/// The value in `pool` equal to `value`, or one `make` makes from it and
-/// puts there: equal contents or services rendered for many classes are
-/// held once.
-fn pooled<T: ?Sized + std::hash::Hash + Eq>(
+/// The value in `pool` equal to `value`, or the one `make` makes of it
+/// and puts there: equal contents, services or lists rendered for many
+/// classes are held once. `value` is borrowed (a text) or owned (a list,
+/// moved into its `Arc` rather than copied).
+fn pooled<T: ?Sized + std::hash::Hash + Eq, V: std::borrow::Borrow<T>>(
     pool: &std::sync::Mutex<foldhash::HashSet<Arc<T>>>,
-    value: &T,
-    make: impl FnOnce(&T) -> Arc<T>,
+    value: V,
+    make: impl FnOnce(V) -> Arc<T>,
 ) -> Arc<T> {
     let mut pool = pool.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(existing) = pool.get(value) {
+    if let Some(existing) = pool.get(value.borrow()) {
         return existing.clone();
     }
     let made = make(value);
     pool.insert(made.clone());
     made
+}
+
+/// The lists end to end, built on the longest of them rather than copied
+/// into a new one: one rule may render 100,000 users' `.shosts`.
+fn joined<T>(mut lists: Vec<Vec<T>>) -> Vec<T> {
+    let Some(longest) = (0..lists.len()).max_by_key(|&i| lists[i].len()) else {
+        return Vec::new();
+    };
+    let mut all = std::mem::take(&mut lists[longest]);
+    let after: Vec<Vec<T>> = lists.drain(longest + 1..).collect();
+    all.splice(0..0, lists.into_iter().flatten());
+    all.extend(after.into_iter().flatten());
+    all
 }
 
 /// Everything rendered, before contents are interned.
@@ -112,44 +126,104 @@ struct Rendered {
     cluster_files: (Vec<(String, String, u32)>, Vec<Diagnostic>),
 }
 
-/// One rendered destination, before its content is interned.
+/// One rendered destination, before its content is interned: 40 bytes,
+/// and a class per host keeps several until assembly (41,666 classes of
+/// six outputs held 22 MB when paths, owners and groups were `Arc<str>`s).
+/// Equal when the same rule wrote the same destination with the same body:
+/// bodies come from the renderer's pool, so equal bodies are one `Arc`.
 #[derive(Debug, Clone)]
 struct Out {
-    /// The path, owner and group, like the contents, come from the
-    /// renderer's pool: every class writes `/root/.shosts` as `root`, and
-    /// a template's output string is allocated for the largest text the
-    /// template may make, several times what it holds.
-    path: Arc<str>,
-    body: OutBody,
+    /// The file's content or the link's target, from the renderer's pool:
+    /// equal contents rendered for many classes are held once.
+    body: Arc<str>,
+    /// The path, owner and group, as [`Names`] ids: every class writes
+    /// `/root/.shosts` as `root`.
+    path: NameId,
+    owner: NameId,
+    group: NameId,
     mode: u32,
-    owner: Arc<str>,
-    group: Arc<str>,
-    rule: usize,
+    /// The emit rule's index.
+    rule: u32,
+    link: bool,
 }
 
-#[derive(Debug, Clone)]
-enum OutBody {
-    /// Shared through the renderer's pool: equal contents rendered for many
-    /// classes are held once.
-    File(Arc<str>),
-    Link(String),
+impl Out {
+    /// Everything but the body, and the body by address: a list of outputs
+    /// is looked up in the pool without hashing 100,000-line contents.
+    fn key(&self) -> (*const u8, NameId, NameId, NameId, u32, u32, bool) {
+        let Out {
+            body,
+            path,
+            owner,
+            group,
+            mode,
+            rule,
+            link,
+        } = self;
+        (body.as_ptr(), *path, *owner, *group, *mode, *rule, *link)
+    }
 }
 
-/// What one class rendered, and what its hosts still need.
+impl PartialEq for Out {
+    fn eq(&self, other: &Out) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Out {}
+
+impl std::hash::Hash for Out {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+/// An index into the renderer's [`Names`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct NameId(u32);
+
+/// Every distinct path, owner and group rendered, by id.
+#[derive(Default)]
+struct Names(crate::name_index::NameTable);
+
+impl Names {
+    fn id(&mut self, name: &str) -> NameId {
+        NameId(self.0.intern(name))
+    }
+
+    fn get(&self, id: NameId) -> &str {
+        self.0.get(id.0)
+    }
+}
+
+/// What one class rendered, and what its hosts still need: 64 bytes.
+///
+/// A chain of neighbours' trust makes a class per host, each kept until
+/// assembly: its lists are pooled, as many classes have equal ones.
 struct ClassOut {
-    outs: Vec<Out>,
-    /// Host-scope rules whose condition holds for this class.
-    host_rules: Vec<usize>,
-    /// Cluster-scope rules whose condition holds for this class.
-    cluster_rules: Vec<usize>,
-    /// The class context, extended per host for host-scope rules; empty
+    /// Pooled: `check` keeps no contents, so a class per host of a chain
+    /// of neighbours' trust writes the same list as every other class. A
+    /// boxed slice in the `Arc`, moved there, not copied: one class may
+    /// write 100,000 users' `.shosts`.
+    outs: Arc<Box<[Out]>>,
+    rules: Arc<ClassRules>,
+    /// The class context, extended per host for host-scope rules; `None`
     /// when the class has none (it holds the class's inbound lists).
-    context: BTreeMap<&'static str, Value>,
+    context: Option<Arc<BTreeMap<&'static str, Value>>>,
     config: Option<Arc<Config>>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// The rules and services of a class, pooled.
+#[derive(PartialEq, Eq, Hash)]
+struct ClassRules {
+    /// Host-scope rules whose condition holds for this class.
+    host: Box<[usize]>,
+    /// Cluster-scope rules whose condition holds for this class.
+    cluster: Box<[usize]>,
     /// The services whose condition holds for this class, rendered; equal
     /// services of many classes are one, from the renderer's pool.
-    services: Vec<Arc<Service>>,
-    diagnostics: Vec<Diagnostic>,
+    services: Box<[Arc<Service>]>,
 }
 
 /// The templates, the shared values and the rules of one render.
@@ -170,8 +244,13 @@ struct Renderer<'a> {
     /// 100 MB of trust files and scripts, hashed on every lookup; what
     /// tells two contents apart is the set's equality check, not the hash.
     pool: std::sync::Mutex<foldhash::HashSet<Arc<str>>>,
+    /// Every path, owner and group rendered, by [`NameId`].
+    names: std::sync::Mutex<Names>,
     /// Every distinct rendered service, shared like the pool's contents.
     services: std::sync::Mutex<foldhash::HashSet<Arc<Service>>>,
+    /// Every distinct list of a class's outputs, and of its rules.
+    out_lists: std::sync::Mutex<foldhash::HashSet<Arc<Box<[Out]>>>>,
+    class_rules: std::sync::Mutex<foldhash::HashSet<Arc<ClassRules>>>,
     /// Inbound grant values, shared by classes of one trust group.
     inbound: InboundCache,
     /// Class-scope outputs, reused by classes that differ only in options
@@ -194,7 +273,7 @@ impl<'a> Renderer<'a> {
 
     /// `text`, or the equal content already rendered.
     fn shared(&self, text: String) -> Arc<str> {
-        pooled(&self.pool, text.as_str(), |t| Arc::from(t))
+        pooled(&self.pool, text.as_str(), Arc::from)
     }
 
     /// What later stages read of a rendered content, checked already: all
@@ -209,9 +288,18 @@ impl<'a> Renderer<'a> {
         }
     }
 
+    /// The id of a rendered path, owner or group.
+    fn name_id(&self, name: &str) -> NameId {
+        self.names().id(name)
+    }
+
+    fn names(&self) -> std::sync::MutexGuard<'_, Names> {
+        self.names.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// `service`, or the equal service already rendered.
     fn shared_service(&self, service: Service) -> Arc<Service> {
-        pooled(&self.services, &service, |s| Arc::new(s.clone()))
+        pooled(&self.services, service, Arc::new)
     }
 
     fn new(cluster: &'a Cluster, graph: &'a TrustGraph, keys: &Keys) -> Renderer<'a> {
@@ -254,7 +342,10 @@ impl<'a> Renderer<'a> {
             hosts,
             base,
             pool: Default::default(),
+            names: Default::default(),
             services: Default::default(),
+            out_lists: Default::default(),
+            class_rules: Default::default(),
             inbound: InboundCache::default(),
             memo: memo::Memo::default(),
             transports,
@@ -271,7 +362,7 @@ impl<'a> Renderer<'a> {
             .collect();
         let used: BTreeSet<usize> = outs
             .iter()
-            .flat_map(|c| c.cluster_rules.iter().copied())
+            .flat_map(|c| c.rules.cluster.iter().copied())
             .collect();
         let shared = used
             .par_iter()
@@ -350,15 +441,9 @@ impl<'a> Renderer<'a> {
         };
         // Diagnostics of the class point at its first member's own lines.
         let sited = host.sited_config();
-        let mut out = ClassOut {
-            outs: Vec::new(),
-            host_rules: Vec::new(),
-            cluster_rules: Vec::new(),
-            context: BTreeMap::new(),
-            config: Some(sited.clone()),
-            services: Vec::new(),
-            diagnostics: Vec::new(),
-        };
+        let mut outs = Vec::new();
+        let (mut host_rules, mut cluster_rules) = (Vec::new(), Vec::new());
+        let mut diagnostics = Vec::new();
         for (index, rule) in self.cluster.emits.iter().enumerate() {
             if !rule::is_host_rule(rule)
                 || !rule.when.as_ref().is_none_or(|c| c.holds(&host.config))
@@ -366,34 +451,36 @@ impl<'a> Renderer<'a> {
                 continue;
             }
             match rule.scope {
-                EmitScope::Cluster => out.cluster_rules.push(index),
-                EmitScope::Host => out.host_rules.push(index),
+                EmitScope::Cluster => cluster_rules.push(index),
+                EmitScope::Host => host_rules.push(index),
                 EmitScope::Class => {
-                    out.outs.extend(self.render_class_rule(
-                        index,
-                        &own,
-                        &ctx,
-                        &sited,
-                        &mut out.diagnostics,
-                    ));
+                    outs.push(self.render_class_rule(index, &own, &ctx, &sited, &mut diagnostics))
                 }
             }
         }
+        let mut services = Vec::new();
         for service in &self.cluster.services {
             if service.when.as_ref().is_none_or(|c| c.holds(&host.config)) {
-                let rendered = self.render_service(service, &ctx, &mut out.diagnostics);
-                out.services
-                    .extend(rendered.map(|s| self.shared_service(s)));
+                let rendered = self.render_service(service, &ctx, &mut diagnostics);
+                services.extend(rendered.map(|s| self.shared_service(s)));
             }
         }
-        // Extended rule after rule, the list may be twice its length: at
-        // 73,529 users that was 8 MB of a 160 MB check.
-        out.outs.shrink_to_fit();
-        // Only host-scope rules read the context again: without them,
-        // keeping it would keep the class's inbound lists until assembly.
-        if !out.host_rules.is_empty() {
-            out.context = ctx;
+        ClassOut {
+            outs: pooled(&self.out_lists, joined(outs).into_boxed_slice(), Arc::new),
+            // Only host-scope rules read the context again: without them,
+            // keeping it would keep the class's inbound lists until assembly.
+            context: (!host_rules.is_empty()).then(|| Arc::new(ctx)),
+            rules: pooled(
+                &self.class_rules,
+                ClassRules {
+                    host: host_rules.into(),
+                    cluster: cluster_rules.into(),
+                    services: services.into(),
+                },
+                Arc::new,
+            ),
+            config: Some(sited),
+            diagnostics,
         }
-        out
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use minijinja::{Error, ErrorKind, Value};
 
-use super::{check, memo, ClassOut, Out, OutBody, Renderer};
+use super::{check, memo, ClassOut, Out, Renderer};
 use crate::codes;
 use crate::diagnostic::{Diagnostic, Label, Span};
 use crate::model::{Config, EmitBody, EmitRule, HostId, ServiceRule};
@@ -112,15 +112,15 @@ impl Renderer<'_> {
 
     pub(super) fn render_host(&self, id: HostId, class: &ClassOut) -> (Vec<Out>, Vec<Diagnostic>) {
         let mut diagnostics = Vec::new();
-        if class.host_rules.is_empty() {
+        let Some(context) = &class.context else {
             return (Vec::new(), diagnostics);
-        }
+        };
         let host = &self.hosts()[id.0 as usize];
-        let mut ctx = class.context.clone();
+        let mut ctx = BTreeMap::clone(context);
         ctx.insert("host", host.clone());
         ctx.insert("keys", host.get_attr("keys").unwrap_or(Value::from(())));
         let mut outs = Vec::new();
-        for &rule in &class.host_rules {
+        for &rule in class.rules.host.iter() {
             outs.extend(self.render_rule(rule, &ctx, class.config.as_deref(), &mut diagnostics));
         }
         (outs, diagnostics)
@@ -145,24 +145,18 @@ impl Renderer<'_> {
                 continue;
             }
             for out in self.render_rule(index, &ctx, Some(&self.cluster.config), &mut diagnostics) {
-                match out.body {
-                    OutBody::File(_) if written.contains_key(&*out.path) => {
-                        diagnostics.push(cluster_file_collision(
-                            &out.path,
-                            None,
-                            rule.span,
-                            written[&*out.path],
-                        ));
-                    }
-                    OutBody::File(text) => {
-                        written.insert(out.path.to_string(), rule.span);
-                        files.push((out.path.to_string(), text.to_string(), out.mode));
-                    }
-                    OutBody::Link(_) => diagnostics.push(Diagnostic::error(
+                let path = self.names().get(out.path).to_string();
+                if out.link {
+                    diagnostics.push(Diagnostic::error(
                         codes::E0503,
-                        format!("cluster file `{}` cannot be a link", out.path),
+                        format!("cluster file `{path}` cannot be a link"),
                         Label::new(rule.span, "this emit rule"),
-                    )),
+                    ));
+                } else if let Some(&first) = written.get(&*path) {
+                    diagnostics.push(cluster_file_collision(&path, None, rule.span, first));
+                } else {
+                    written.insert(path.to_string(), rule.span);
+                    files.push((path.to_string(), out.body.to_string(), out.mode));
                 }
             }
         }
@@ -349,15 +343,16 @@ impl Renderer<'_> {
             }
         }
         Some(Out {
-            path: self.shared(path),
+            path: self.name_id(&path),
+            link: body.is_err(),
             body: match body {
-                Ok(text) => OutBody::File(self.kept(text)),
-                Err(target) => OutBody::Link(target),
+                Ok(text) => self.kept(text),
+                Err(target) => self.shared(target),
             },
             mode: rule.mode,
-            owner: self.shared(owner),
-            group: self.shared(group),
-            rule: index,
+            owner: self.name_id(&owner),
+            group: self.name_id(&group),
+            rule: index as u32,
         })
     }
 

@@ -1742,22 +1742,27 @@ fn classes_share_names_and_services() {
     let first = &rendered.classes[0];
     let second = &rendered.classes[1];
     let owner = |c: &ClassOut, path: &str| {
+        let names = renderer.names();
         c.outs
             .iter()
-            .find(|o| &*o.path == path)
-            .map(|o| (o.path.clone(), o.owner.clone()))
+            .find(|o| names.get(o.path) == path)
+            .map(|o| (o.path, o.owner))
             .expect(path)
     };
-    let (path_a, owner_a) = owner(first, SSHD);
-    let (path_b, owner_b) = owner(second, SSHD);
-    assert!(Arc::ptr_eq(&path_a, &path_b) && Arc::ptr_eq(&owner_a, &owner_b));
-    for (a, b) in first.services.iter().zip(&second.services) {
+    // One id is one name held once.
+    assert_eq!(owner(first, SSHD), owner(second, SSHD));
+    for (a, b) in first
+        .rules
+        .services
+        .iter()
+        .zip(second.rules.services.iter())
+    {
         if a == b {
             assert!(Arc::ptr_eq(a, b), "equal services are one");
         }
     }
     // Without host-scope rules no class keeps its context.
     for class in &rendered.classes {
-        assert_eq!(class.context.is_empty(), class.host_rules.is_empty());
+        assert_eq!(class.context.is_none(), class.rules.host.is_empty());
     }
 }

@@ -850,11 +850,10 @@ impl Parser<'_> {
         }
         let path = self.path("a statement or an option definition")?;
         self.expect_punct("=", "after the option path")?;
-        let modifier = if let Some(span) = self.eat_keyword("default") {
-            Some(Spanned::new(Modifier::Default, span))
+        let modifier = if self.eat_keyword("default").is_some() {
+            Some(Modifier::Default)
         } else {
-            self.eat_keyword("force")
-                .map(|span| Spanned::new(Modifier::Force, span))
+            self.eat_keyword("force").map(|_| Modifier::Force)
         };
         self.in_peers = path.as_str() == PEERS;
         let value = self.expr();
@@ -862,7 +861,7 @@ impl Parser<'_> {
         let value = value?;
         let end = self.expect_punct(";", "after the definition")?;
         Ok(Def {
-            span: path.span.to(end),
+            end: path.span.to(end).end,
             path,
             modifier,
             value,

@@ -185,8 +185,8 @@ impl Builder<'_> {
         }
         Some(ElementDef {
             option,
-            priority: Priority::of(def.modifier.as_ref().map(|m| m.node)),
-            span: def.span,
+            priority: Priority::of(def.modifier),
+            span: def.span(),
             value_span: def.value.span,
             list,
             items: values,
