@@ -179,7 +179,7 @@ fn symmetry(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
         if info {
             continue;
         }
-        let info = &graph.edges[&key];
+        let info = graph.edge(key).expect("an asymmetric edge is granted");
         let primary = info
             .sources
             .iter()
@@ -475,7 +475,7 @@ pub fn unserved_transports(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnos
     for (key, info) in graph.edges() {
         for group in [key.from, key.to] {
             first_source.entry(group).or_insert(info.sources[0]);
-            for host in &graph.groups[group.0 as usize].members {
+            for host in graph.groups[group.0 as usize].members.iter() {
                 in_trust[host.0 as usize] = true;
             }
         }

@@ -258,8 +258,8 @@ impl Object for GrantItem {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let grant = self.grant();
         Some(match key.as_str()? {
-            "as_user" => Value::from(grant.as_user.as_str()),
-            "from_user" => Value::from(grant.from_user.as_str()),
+            "as_user" => Value::from(&grant.as_user),
+            "from_user" => Value::from(&grant.from_user),
             "from" => HostList::value(self.inbound.clone(), self.list),
             _ => return None,
         })
