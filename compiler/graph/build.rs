@@ -372,18 +372,19 @@ fn add_edges(cluster: &Cluster, targets: &TargetGroups, graph: &mut TrustGraph) 
 fn edges_of(mut granted: Vec<(EdgeKey, Source)>) -> Vec<(EdgeKey, EdgeInfo)> {
     // Stable: an edge's sources keep declaration order.
     granted.sort_by_key(|(key, _)| *key);
-    granted
-        .chunk_by(|a, b| a.0 == b.0)
-        .map(|run| {
-            let mut sources: Vec<Source> = run.iter().map(|(_, s)| *s).collect();
-            sources.dedup();
-            let info = EdgeInfo {
-                sources: sources.into(),
-                denies: Box::default(),
-            };
-            (run[0].0, info)
-        })
-        .collect()
+    let runs = || granted.chunk_by(|a, b| a.0 == b.0);
+    // Sized once: grown by doubling, it was up to twice the edges.
+    let mut edges = Vec::with_capacity(runs().count());
+    edges.extend(runs().map(|run| {
+        let mut sources: Vec<Source> = run.iter().map(|(_, s)| *s).collect();
+        sources.dedup();
+        let info = EdgeInfo {
+            sources: sources.into(),
+            denies: Box::default(),
+        };
+        (run[0].0, info)
+    }));
+    edges
 }
 
 /// Records on each granted edge the denials that remove it.
