@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use super::{ClassId, EdgeInfo, EdgeKey, Group, GroupId, Runs, Source, TrustGraph, UserId};
+use super::{ClassId, Denies, EdgeInfo, EdgeKey, Group, GroupId, Runs, Source, TrustGraph, UserId};
 use crate::diagnostic::Span;
 use crate::model::{Cluster, FileSpec, HostId, PeerRef, RoleId, SetId, Target, TrustRule};
 
@@ -380,7 +380,7 @@ fn edges_of(mut granted: Vec<(EdgeKey, Source)>) -> Vec<(EdgeKey, EdgeInfo)> {
         sources.dedup();
         let info = EdgeInfo {
             sources: sources.into(),
-            denies: Box::default(),
+            denies: Denies::default(),
         };
         (run[0].0, info)
     }));

@@ -55,7 +55,7 @@ pub fn explain(
         format!("no: `{a}` may not log in as `{b}`\n")
     };
     let sources_of = info.map(|i| i.sources.as_slice()).unwrap_or_default();
-    let denies = info.map(|i| &i.denies[..]).unwrap_or_default();
+    let denies = info.map(|i| i.denies.as_slice()).unwrap_or_default();
     if !sources_of.is_empty() {
         text.push_str(if allowed {
             "\ngranted by:\n"

@@ -101,7 +101,7 @@ pub struct EdgeInfo {
     /// Declarations that grant it, in declaration order.
     pub sources: Sources,
     /// Indices into `Cluster::denies` of the denials that remove it.
-    pub denies: Box<[u32]>,
+    pub denies: Denies,
 }
 
 /// The declarations that grant one edge, in 16 bytes. Nearly every edge
@@ -137,6 +137,39 @@ impl From<Vec<Source>> for Sources {
             [one] => SourcesRepr::One(*one),
             _ => SourcesRepr::Many(Box::new(sources.into_boxed_slice())),
         })
+    }
+}
+
+/// The denials that remove one edge, in 8 bytes: nearly every edge has
+/// none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Denies(Option<Box<Box<[u32]>>>);
+
+impl Denies {
+    /// The denials as a slice.
+    pub fn as_slice(&self) -> &[u32] {
+        self.0.as_deref().map_or(&[], |denies| denies)
+    }
+}
+
+impl From<Vec<u32>> for Denies {
+    fn from(denies: Vec<u32>) -> Denies {
+        Denies((!denies.is_empty()).then(|| Box::new(denies.into_boxed_slice())))
+    }
+}
+
+impl std::ops::Deref for Denies {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        self.as_slice()
+    }
+}
+
+impl<'a> IntoIterator for &'a Denies {
+    type Item = &'a u32;
+    type IntoIter = std::slice::Iter<'a, u32>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
     }
 }
 

@@ -195,7 +195,11 @@ fn symmetry(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
     }
     // Stable: each declaration's edges stay in key order.
     grouped.sort_by_key(|(by, _)| *by);
-    for run in grouped.chunk_by(|a, b| a.0 == b.0) {
+    let runs = || grouped.chunk_by(|a, b| a.0 == b.0);
+    // Often most of the findings (a chain of peers makes one per host):
+    // room for them once, not grown by doubling.
+    out.reserve_exact(runs().count());
+    for run in runs() {
         let ((primary, deny), key) = run[0];
         let edges: Vec<EdgeKey> = run.iter().map(|(_, key)| *key).collect();
         let d = asymmetry(cluster, graph, key, primary, deny);
