@@ -172,7 +172,7 @@ fn unmodelled_homes(rendered: &Rendered) -> Result<(), i32> {
             continue;
         }
         let base = host.config.str("users.home_base").unwrap_or("/home");
-        for user in graph.users().iter().filter(|u| *u != "root") {
+        for user in graph.users().iter().map(|u| &**u).filter(|u| *u != "root") {
             let home = crate::graph::homes::home(user, &host.config);
             if Path::new(&home) != Path::new(base).join(user) {
                 plain_error(
@@ -412,7 +412,7 @@ fn spec(
     for &id in hosts {
         specs.push(host_spec(rendered, id, build)?);
     }
-    let mut users: Vec<&str> = graph.users().iter().map(String::as_str).collect();
+    let mut users: Vec<&str> = graph.users().iter().map(|u| &**u).collect();
     users.sort_by_key(|u| (*u != "root", *u));
     // One account on every host that no declaration names: a full mesh
     // still has refusals to prove (as does a login to it, and from it).
@@ -473,13 +473,13 @@ fn spec(
 
 /// The name of the account no declaration names: `accord-stranger`, or
 /// with a number when a declaration took that name.
-fn stranger(declared: &[String]) -> String {
+fn stranger(declared: &[std::sync::Arc<str>]) -> String {
     (0..)
         .map(|k| match k {
             0 => "accord-stranger".to_string(),
             k => format!("accord-stranger{k}"),
         })
-        .find(|name| !declared.contains(name))
+        .find(|name| !declared.iter().any(|d| **d == **name))
         .expect("a free name")
 }
 

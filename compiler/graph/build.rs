@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use super::{Class, ClassId, EdgeInfo, EdgeKey, Group, GroupId, Source, TrustGraph, UserId};
+use super::{ClassId, Denies, EdgeInfo, EdgeKey, Group, GroupId, Runs, Source, TrustGraph, UserId};
 use crate::diagnostic::Span;
 use crate::model::{Cluster, FileSpec, HostId, PeerRef, RoleId, SetId, Target, TrustRule};
 
@@ -35,19 +35,27 @@ pub(super) fn build(cluster: &Cluster) -> TrustGraph {
     } else {
         add_edges(cluster, &members, &mut graph);
     }
-    let mut into = vec![Vec::new(); graph.groups.len()];
-    let mut out_of = vec![Vec::new(); graph.groups.len()];
-    for (key, info) in &graph.edges {
-        if info.effective() {
-            into[key.to.0 as usize].push(*key);
-            out_of[key.from.0 as usize].push(*key);
-        }
-    }
-    graph.into = into;
-    graph.out_of = out_of;
-    graph.inbound = (0..graph.groups.len()).map(|_| OnceLock::new()).collect();
-    graph.outbound = (0..graph.groups.len()).map(|_| OnceLock::new()).collect();
+    index_edges(&mut graph);
     graph
+}
+
+/// The effective edges into and out of each group.
+fn index_edges(graph: &mut TrustGraph) {
+    let groups = graph.groups.len();
+    let effective: Vec<(EdgeKey, u32)> = (graph.edges.iter().enumerate())
+        .filter(|(_, (_, info))| info.effective())
+        .map(|(i, (key, _))| (*key, i as u32))
+        .collect();
+    graph.into = Runs::new(
+        groups,
+        effective.iter().map(|(k, i)| (k.to.0, *i)).collect(),
+    );
+    graph.out_of = Runs::new(
+        groups,
+        effective.iter().map(|(k, i)| (k.from.0, *i)).collect(),
+    );
+    graph.inbound = (0..groups).map(|_| OnceLock::new()).collect();
+    graph.outbound = (0..groups).map(|_| OnceLock::new()).collect();
 }
 
 /// The most group edges the graph holds (about 200 bytes each, so about
@@ -183,6 +191,8 @@ fn partition(
     let mut class_index: HashMap<ClassKey, ClassId> = HashMap::new();
     let mut group_index: HashMap<GroupKey, GroupId> = HashMap::new();
     let mut transports: HashMap<usize, Arc<str>> = HashMap::new();
+    // Each group's transport and whether it is named; members come last.
+    let mut groups: Vec<(Arc<str>, bool)> = Vec::new();
     graph.class_of = Vec::with_capacity(cluster.hosts.len());
     for (i, host) in cluster.hosts.iter().enumerate() {
         let id = HostId(i as u32);
@@ -213,27 +223,35 @@ fn partition(
                     in_sets,
                 );
                 let group = *group_index.entry(group_key).or_insert_with(|| {
-                    graph.groups.push(Group {
-                        members: Vec::new(),
-                        transport,
-                        named: is_named,
-                    });
-                    GroupId(graph.groups.len() as u32 - 1)
+                    groups.push((transport, is_named));
+                    GroupId(groups.len() as u32 - 1)
                 });
-                graph.classes.push(Class {
-                    members: Vec::new(),
-                    group,
-                });
-                let class = ClassId(graph.classes.len() as u32 - 1);
+                graph.class_group.push(group);
+                let class = ClassId(graph.class_group.len() as u32 - 1);
                 class_index.insert(class_key, class);
                 class
             }
         };
         graph.class_of.push(class);
-        graph.classes[class.0 as usize].members.push(id);
-        let group = graph.classes[class.0 as usize].group;
-        graph.groups[group.0 as usize].members.push(id);
     }
+    graph.class_group.shrink_to_fit();
+    let hosts_by = |of: &dyn Fn(ClassId) -> u32| -> Vec<(u32, HostId)> {
+        (graph.class_of.iter().enumerate())
+            .map(|(h, c)| (of(*c), HostId(h as u32)))
+            .collect()
+    };
+    let members = Runs::new(
+        groups.len(),
+        hosts_by(&|c| graph.class_group[c.0 as usize].0),
+    );
+    graph.class_members = Runs::new(graph.class_group.len(), hosts_by(&|c| c.0));
+    graph.groups = (groups.into_iter().enumerate())
+        .map(|(g, (transport, named))| Group {
+            members: members.get(g).into(),
+            transport,
+            named,
+        })
+        .collect();
 }
 
 /// Collects every user name, sorted, so user ids follow name order.
@@ -246,13 +264,7 @@ fn intern_users(cluster: &Cluster, graph: &mut TrustGraph) {
     if cluster.hosts.iter().any(|h| !h.peers.is_empty()) {
         users.insert("root");
     }
-    graph.users = users.into_iter().map(str::to_string).collect();
-    graph.user_index = graph
-        .users
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (u.clone(), UserId(i as u32)))
-        .collect();
+    graph.users = users.into_iter().map(Arc::from).collect();
 }
 
 /// The groups every target covers, ascending.
@@ -315,7 +327,10 @@ pub(super) fn directions(
     forward.chain(backward)
 }
 
+/// Every edge the declarations grant, then the denials that remove them.
 fn add_edges(cluster: &Cluster, targets: &TargetGroups, graph: &mut TrustGraph) {
+    // (edge, what grants it), in declaration order.
+    let mut granted: Vec<(EdgeKey, Source)> = Vec::new();
     for (i, rule) in cluster.trusts.iter().enumerate() {
         for (from, to, reversed) in directions(rule) {
             let source = Source::Trust {
@@ -328,7 +343,7 @@ fn add_edges(cluster: &Cluster, targets: &TargetGroups, graph: &mut TrustGraph) 
             };
             for &a in targets.of(from.target) {
                 for &b in targets.of(to.target) {
-                    grant(graph, from_user, a, to_user, b, source);
+                    grant(graph, &mut granted, (from_user, a, to_user, b), source);
                 }
             }
         }
@@ -343,11 +358,39 @@ fn add_edges(cluster: &Cluster, targets: &TargetGroups, graph: &mut TrustGraph) 
                         group: b,
                         entry: entry as u32,
                     };
-                    grant(graph, root, a, root, b, source);
+                    grant(graph, &mut granted, (root, a, root, b), source);
                 }
             }
         }
     }
+    graph.edges = edges_of(granted);
+    deny(cluster, targets, graph);
+}
+
+/// The edges `granted` makes, sorted by key, each with its sources in the
+/// order given (told once each in a row).
+fn edges_of(mut granted: Vec<(EdgeKey, Source)>) -> Vec<(EdgeKey, EdgeInfo)> {
+    // Stable: an edge's sources keep declaration order.
+    granted.sort_by_key(|(key, _)| *key);
+    let runs = || granted.chunk_by(|a, b| a.0 == b.0);
+    // Sized once: grown by doubling, it was up to twice the edges.
+    let mut edges = Vec::with_capacity(runs().count());
+    edges.extend(runs().map(|run| {
+        let mut sources: Vec<Source> = run.iter().map(|(_, s)| *s).collect();
+        sources.dedup();
+        let info = EdgeInfo {
+            sources: sources.into(),
+            denies: Denies::default(),
+        };
+        (run[0].0, info)
+    }));
+    edges
+}
+
+/// Records on each granted edge the denials that remove it.
+fn deny(cluster: &Cluster, targets: &TargetGroups, graph: &mut TrustGraph) {
+    // (index into `edges`, deny), in declaration order.
+    let mut denied: Vec<(usize, u32)> = Vec::new();
     for (i, rule) in cluster.denies.iter().enumerate() {
         for (from, to, _) in directions(rule) {
             let users = (graph.user(&from.user), graph.user(&to.user));
@@ -362,25 +405,27 @@ fn add_edges(cluster: &Cluster, targets: &TargetGroups, graph: &mut TrustGraph) 
                         to_user,
                         to: b,
                     };
-                    if let Some(info) = graph.edges.get_mut(&key) {
-                        if info.denies.last() != Some(&(i as u32)) {
-                            info.denies.push(i as u32);
-                        }
+                    if let Ok(at) = graph.edges.binary_search_by_key(&key, |(k, _)| *k) {
+                        denied.push((at, i as u32));
                     }
                 }
             }
         }
+    }
+    denied.sort_by_key(|(at, _)| *at);
+    for run in denied.chunk_by(|a, b| a.0 == b.0) {
+        let mut denies: Vec<u32> = run.iter().map(|(_, deny)| *deny).collect();
+        denies.dedup();
+        graph.edges[run[0].0].1.denies = denies.into();
     }
 }
 
 /// Records that `source` grants `from_user@a -> to_user@b`, unless the only
 /// pair it covers is one principal to itself.
 fn grant(
-    graph: &mut TrustGraph,
-    from_user: UserId,
-    a: GroupId,
-    to_user: UserId,
-    b: GroupId,
+    graph: &TrustGraph,
+    granted: &mut Vec<(EdgeKey, Source)>,
+    (from_user, a, to_user, b): (UserId, GroupId, UserId, GroupId),
     source: Source,
 ) {
     if from_user == to_user && a == b && graph.groups[a.0 as usize].members.len() == 1 {
@@ -392,8 +437,5 @@ fn grant(
         to_user,
         to: b,
     };
-    let info: &mut EdgeInfo = graph.edges.entry(key).or_default();
-    if info.sources.last() != Some(&source) {
-        info.sources.push(source);
-    }
+    granted.push((key, source));
 }

@@ -77,8 +77,8 @@ impl Drawing {
             .collect();
         let mut edges = Vec::new();
         for (key, _) in graph.edges() {
-            for h in &graph.groups()[key.from.0 as usize].members {
-                for k in &graph.groups()[key.to.0 as usize].members {
+            for h in graph.groups()[key.from.0 as usize].members.iter() {
+                for k in graph.groups()[key.to.0 as usize].members.iter() {
                     if graph.allows(
                         graph.user_name(key.from_user),
                         *h,

@@ -148,8 +148,8 @@ fn principals_into(graph: &TrustGraph, group: GroupId, user: &str) -> BTreeSet<(
     graph
         .inbound_group(group)
         .iter()
-        .filter(|g| g.as_user == user)
-        .flat_map(|g| g.from_hosts.iter().map(|h| (g.from_user.clone(), *h)))
+        .filter(|g| *g.as_user == *user)
+        .flat_map(|g| g.from_hosts.iter().map(|h| (g.from_user.to_string(), *h)))
         .collect()
 }
 
@@ -258,9 +258,9 @@ pub fn file_grants(share: &Share, graph: &TrustGraph) -> Vec<Grant> {
         .map(|(from_user, mut from_hosts)| {
             from_hosts.sort_unstable();
             Grant {
-                as_user: share.user.clone(),
-                from_user,
-                from_hosts,
+                as_user: share.user.as_str().into(),
+                from_user: from_user.into(),
+                from_hosts: from_hosts.into(),
             }
         })
         .collect()
@@ -287,7 +287,7 @@ pub fn home_files(
             continue;
         };
         changed = true;
-        if share.writer() == host && done.insert(grant.as_user.as_str()) {
+        if share.writer() == host && done.insert(&grant.as_user) {
             files.extend(file_grants(share, graph));
         }
     }

@@ -32,7 +32,6 @@ mod validate;
 
 pub use self::validate::{rule_text, unserved_transports};
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use crate::diagnostic::{Diagnostic, Span};
@@ -50,16 +49,19 @@ pub struct GroupId(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UserId(pub u32);
 
-/// Who may log in to one host as one user.
+/// Who may log in to one host as one user. The names are the graph's own
+/// and the hosts, when they are one group's, that group's list: a host with
+/// 100,000 users' grants from one group holds pointers, not 300,000
+/// strings and lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     /// The account on the target host.
-    pub as_user: String,
+    pub as_user: Arc<str>,
     /// The account on the client hosts.
-    pub from_user: String,
+    pub from_user: Arc<str>,
     /// The client hosts, ascending (may include the target host itself, so
     /// that hosts of one class get identical files).
-    pub from_hosts: Vec<HostId>,
+    pub from_hosts: Arc<[HostId]>,
 }
 
 /// What put an edge into the graph.
@@ -97,9 +99,93 @@ impl EdgeKey {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EdgeInfo {
     /// Declarations that grant it, in declaration order.
-    pub sources: Vec<Source>,
+    pub sources: Sources,
     /// Indices into `Cluster::denies` of the denials that remove it.
-    pub denies: Vec<u32>,
+    pub denies: Denies,
+}
+
+/// The declarations that grant one edge, in 16 bytes. Nearly every edge
+/// has one, held in place: a vector each was an allocation per edge (4 MB
+/// of a chain of 40,000 hosts' graph).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sources(SourcesRepr);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum SourcesRepr {
+    #[default]
+    None,
+    One(Source),
+    /// Boxed twice: one pointer wide, not two.
+    Many(Box<Box<[Source]>>),
+}
+
+impl Sources {
+    /// The sources as a slice.
+    pub fn as_slice(&self) -> &[Source] {
+        match &self.0 {
+            SourcesRepr::None => &[],
+            SourcesRepr::One(one) => std::slice::from_ref(one),
+            SourcesRepr::Many(many) => many,
+        }
+    }
+}
+
+impl From<Vec<Source>> for Sources {
+    fn from(sources: Vec<Source>) -> Sources {
+        Sources(match sources.as_slice() {
+            [] => SourcesRepr::None,
+            [one] => SourcesRepr::One(*one),
+            _ => SourcesRepr::Many(Box::new(sources.into_boxed_slice())),
+        })
+    }
+}
+
+/// The denials that remove one edge, in 8 bytes: nearly every edge has
+/// none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Denies(Option<Box<Box<[u32]>>>);
+
+impl Denies {
+    /// The denials as a slice.
+    pub fn as_slice(&self) -> &[u32] {
+        self.0.as_deref().map_or(&[], |denies| denies)
+    }
+}
+
+impl From<Vec<u32>> for Denies {
+    fn from(denies: Vec<u32>) -> Denies {
+        Denies((!denies.is_empty()).then(|| Box::new(denies.into_boxed_slice())))
+    }
+}
+
+impl std::ops::Deref for Denies {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        self.as_slice()
+    }
+}
+
+impl<'a> IntoIterator for &'a Denies {
+    type Item = &'a u32;
+    type IntoIter = std::slice::Iter<'a, u32>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl std::ops::Deref for Sources {
+    type Target = [Source];
+    fn deref(&self) -> &[Source] {
+        self.as_slice()
+    }
+}
+
+impl<'a> IntoIterator for &'a Sources {
+    type Item = &'a Source;
+    type IntoIter = std::slice::Iter<'a, Source>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
 }
 
 impl EdgeInfo {
@@ -112,35 +198,79 @@ impl EdgeInfo {
 /// A group of hosts the trust relation treats alike.
 #[derive(Debug, Clone)]
 pub struct Group {
-    /// Ascending.
-    pub members: Vec<HostId>,
+    /// Ascending; shared by the grants from this group alone.
+    pub members: Arc<[HostId]>,
     /// The `transport` option of every member.
     pub transport: Arc<str>,
     /// True when a declaration names the (single) member individually.
     pub named: bool,
 }
 
+/// Lists of items by index, all in one array: list `i` is
+/// `items[ends[i - 1]..ends[i]]`. A vector per list was an allocation each
+/// (with its slack and malloc's header) for 40,000 lists of one or two.
 #[derive(Debug, Clone)]
-struct Class {
-    members: Vec<HostId>,
-    group: GroupId,
+struct Runs<T> {
+    ends: Vec<u32>,
+    items: Vec<T>,
+}
+
+impl<T> Default for Runs<T> {
+    fn default() -> Runs<T> {
+        Runs {
+            ends: Vec::new(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<T> Runs<T> {
+    /// `count` lists, list `l` holding the items paired with `l` in the
+    /// order given.
+    fn new(count: usize, mut pairs: Vec<(u32, T)>) -> Runs<T> {
+        // Stable: each list keeps the order given.
+        pairs.sort_by_key(|(list, _)| *list);
+        let mut ends = vec![0u32; count];
+        for (list, _) in &pairs {
+            ends[*list as usize] += 1;
+        }
+        let mut total = 0;
+        for end in &mut ends {
+            total += *end;
+            *end = total;
+        }
+        // Not collected in place: that keeps the pairs' allocation.
+        let mut items = Vec::with_capacity(pairs.len());
+        items.extend(pairs.into_iter().map(|(_, item)| item));
+        Runs { ends, items }
+    }
+
+    /// List `i`.
+    fn get(&self, i: usize) -> &[T] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.items[start as usize..self.ends[i] as usize]
+    }
 }
 
 /// The resolved trust relation of a cluster.
 #[derive(Debug, Default)]
 pub struct TrustGraph {
-    /// Every user any declaration names, sorted; `UserId` indexes this.
-    users: Vec<String>,
-    user_index: HashMap<String, UserId>,
+    /// Every user any declaration names, sorted; `UserId` indexes this
+    /// (and a binary search finds a name's id).
+    users: Vec<Arc<str>>,
     class_of: Vec<ClassId>,
-    classes: Vec<Class>,
+    /// The hosts of each class, ascending.
+    class_members: Runs<HostId>,
+    /// The group of each class.
+    class_group: Vec<GroupId>,
     groups: Vec<Group>,
-    /// Every granted group edge, effective or denied, sorted by key.
-    edges: BTreeMap<EdgeKey, EdgeInfo>,
-    /// Effective edges into each group, ascending.
-    into: Vec<Vec<EdgeKey>>,
-    /// Effective edges out of each group, ascending.
-    out_of: Vec<Vec<EdgeKey>>,
+    /// Every granted group edge, effective or denied, sorted by key (made
+    /// once, then only searched: a B-tree's half-full nodes were twice it).
+    edges: Vec<(EdgeKey, EdgeInfo)>,
+    /// Effective edges into each group, ascending, as indices into `edges`.
+    into: Runs<u32>,
+    /// Effective edges out of each group, ascending, as indices into `edges`.
+    out_of: Runs<u32>,
     /// `inbound` of each group, computed on first use.
     inbound: Vec<OnceLock<Arc<[Grant]>>>,
     /// `outbound` of each group, computed on first use.
@@ -159,9 +289,9 @@ impl Clone for TrustGraph {
     fn clone(&self) -> TrustGraph {
         TrustGraph {
             users: self.users.clone(),
-            user_index: self.user_index.clone(),
             class_of: self.class_of.clone(),
-            classes: self.classes.clone(),
+            class_members: self.class_members.clone(),
+            class_group: self.class_group.clone(),
             groups: self.groups.clone(),
             edges: self.edges.clone(),
             into: self.into.clone(),
@@ -202,7 +332,7 @@ impl TrustGraph {
             to_user,
             to: self.group_of(to_host),
         };
-        self.edges.get(&key).is_some_and(EdgeInfo::effective)
+        self.has_edge(key)
     }
 
     /// Every grant into `host`, sorted by (as_user, from_user).
@@ -213,7 +343,7 @@ impl TrustGraph {
     /// Every grant into each host of `class`, sorted by (as_user, from_user);
     /// computed once per group and shared.
     pub fn inbound_class(&self, class: ClassId) -> Arc<[Grant]> {
-        self.inbound_group(self.classes[class.0 as usize].group)
+        self.inbound_group(self.class_group(class))
     }
 
     /// Every grant into each host of `group`, sorted by (as_user, from_user).
@@ -229,9 +359,15 @@ impl TrustGraph {
     pub fn outbound_group(&self, group: GroupId) -> Arc<[HostId]> {
         self.outbound[group.0 as usize]
             .get_or_init(|| {
-                let mut hosts: Vec<HostId> = self.out_of[group.0 as usize]
+                let mut hosts: Vec<HostId> = self
+                    .out_of
+                    .get(group.0 as usize)
                     .iter()
-                    .flat_map(|key| self.groups[key.to.0 as usize].members.iter().copied())
+                    .flat_map(|e| {
+                        self.members_of(self.edges[*e as usize].0.to)
+                            .iter()
+                            .copied()
+                    })
                     .collect();
                 hosts.sort_unstable();
                 hosts.dedup();
@@ -241,24 +377,40 @@ impl TrustGraph {
     }
 
     fn compute_inbound(&self, group: GroupId) -> Arc<[Grant]> {
-        let mut by_users: BTreeMap<(&str, &str), Vec<HostId>> = BTreeMap::new();
-        for key in &self.into[group.0 as usize] {
-            by_users
-                .entry((self.user_name(key.to_user), self.user_name(key.from_user)))
-                .or_default()
-                .extend_from_slice(&self.groups[key.from.0 as usize].members);
-        }
-        by_users
-            .into_iter()
-            .map(|((as_user, from_user), mut from_hosts)| {
-                from_hosts.sort_unstable();
-                Grant {
-                    as_user: as_user.to_string(),
-                    from_user: from_user.to_string(),
-                    from_hosts,
-                }
+        // User ids follow name order: by (as_user, from_user) ids is by
+        // their names.
+        let mut keys: Vec<EdgeKey> = self
+            .into
+            .get(group.0 as usize)
+            .iter()
+            .map(|e| self.edges[*e as usize].0)
+            .collect();
+        keys.sort_by_key(|k| (k.to_user, k.from_user));
+        keys.chunk_by(|a, b| (a.to_user, a.from_user) == (b.to_user, b.from_user))
+            .map(|run| Grant {
+                as_user: self.users[run[0].to_user.0 as usize].clone(),
+                from_user: self.users[run[0].from_user.0 as usize].clone(),
+                from_hosts: self.hosts_of(run),
             })
             .collect()
+    }
+
+    /// The hosts of the groups `keys` come from, ascending: the group's
+    /// own list when there is one.
+    fn hosts_of(&self, keys: &[EdgeKey]) -> Arc<[HostId]> {
+        if let [one] = keys {
+            return self.groups[one.from.0 as usize].members.clone();
+        }
+        let mut hosts: Vec<HostId> = keys
+            .iter()
+            .flat_map(|k| self.members_of(k.from).iter().copied())
+            .collect();
+        hosts.sort_unstable();
+        hosts.into()
+    }
+
+    fn members_of(&self, group: GroupId) -> &[HostId] {
+        &self.groups[group.0 as usize].members
     }
 
     /// Every home shared by two hosts or more.
@@ -284,23 +436,23 @@ impl TrustGraph {
 
     /// How many classes there are.
     pub fn class_count(&self) -> usize {
-        self.classes.len()
+        self.class_group.len()
     }
 
     /// Every class, ascending: the partition of the hosts into sets that
     /// nothing tells apart, the unit of rendering, lints and verification.
     pub fn classes(&self) -> impl Iterator<Item = ClassId> + '_ {
-        (0..self.classes.len() as u32).map(ClassId)
+        (0..self.class_group.len() as u32).map(ClassId)
     }
 
     /// The hosts of `class`, ascending.
     pub fn class_members(&self, class: ClassId) -> &[HostId] {
-        &self.classes[class.0 as usize].members
+        self.class_members.get(class.0 as usize)
     }
 
     /// The group `class` lies in.
     pub fn class_group(&self, class: ClassId) -> GroupId {
-        self.classes[class.0 as usize].group
+        self.class_group[class.0 as usize]
     }
 
     /// The group of `host`.
@@ -317,19 +469,20 @@ impl TrustGraph {
     /// named individually by a declaration (those are classes of their own),
     /// ascending. Checking these hosts checks every class.
     pub fn representatives(&self) -> Vec<HostId> {
-        let mut out: Vec<HostId> = self.classes.iter().map(|c| c.members[0]).collect();
+        let mut out: Vec<HostId> = self.classes().map(|c| self.class_members(c)[0]).collect();
         out.sort_unstable();
         out
     }
 
     /// Every user a declaration names, sorted.
-    pub fn users(&self) -> &[String] {
+    pub fn users(&self) -> &[Arc<str>] {
         &self.users
     }
 
     /// The id of user `name`, if any declaration names it.
     pub fn user(&self, name: &str) -> Option<UserId> {
-        self.user_index.get(name).copied()
+        let found = self.users.binary_search_by(|u| (**u).cmp(name));
+        found.ok().map(|i| UserId(i as u32))
     }
 
     /// The name of `user`.
@@ -339,10 +492,7 @@ impl TrustGraph {
 
     /// Every effective group edge, sorted by key.
     pub fn edges(&self) -> impl Iterator<Item = (EdgeKey, &EdgeInfo)> + '_ {
-        self.edges
-            .iter()
-            .filter(|(_, info)| info.effective())
-            .map(|(k, v)| (*k, v))
+        self.all_edges().filter(|(_, info)| info.effective())
     }
 
     /// Every granted group edge, including those a deny removes.
@@ -352,12 +502,13 @@ impl TrustGraph {
 
     /// What grants and removes `key`, if anything grants it.
     pub fn edge(&self, key: EdgeKey) -> Option<&EdgeInfo> {
-        self.edges.get(&key)
+        let at = self.edges.binary_search_by_key(&key, |(k, _)| *k).ok()?;
+        Some(&self.edges[at].1)
     }
 
     /// True when `key` is effective.
     pub fn has_edge(&self, key: EdgeKey) -> bool {
-        self.edges.get(&key).is_some_and(EdgeInfo::effective)
+        self.edge(key).is_some_and(EdgeInfo::effective)
     }
 
     /// True when `key` joins two different hosts (not only a host to itself).

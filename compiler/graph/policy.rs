@@ -129,10 +129,10 @@ fn within(
 ) -> Option<Vec<HostId>> {
     let members = &graph.groups()[group.0 as usize].members;
     match target {
-        Target::All => Some(members.clone()),
+        Target::All => Some(members.to_vec()),
         Target::Role(_) => cluster
             .contains(target, members[0])
-            .then(|| members.clone()),
+            .then(|| members.to_vec()),
         Target::Host(h) => members.binary_search(&h).is_ok().then(|| vec![h]),
         // A policy's range need not split groups: it takes the members it
         // names.

@@ -238,11 +238,11 @@ fn a_host_named_by_a_declaration_is_its_own_class() {
     let grants = g.inbound(HostId(0));
     let users: Vec<_> = grants
         .iter()
-        .map(|g| (g.as_user.as_str(), g.from_user.as_str()))
+        .map(|g| (&*g.as_user, &*g.from_user))
         .collect();
     assert_eq!(users, [("root", "joe"), ("root", "root")]);
-    assert_eq!(grants[0].from_hosts, [HostId(1)]);
-    assert_eq!(grants[1].from_hosts, [HostId(0), HostId(1), HostId(2)]);
+    assert_eq!(*grants[0].from_hosts, [HostId(1)]);
+    assert_eq!(*grants[1].from_hosts, [HostId(0), HostId(1), HostId(2)]);
 }
 
 #[test]
@@ -381,7 +381,7 @@ fn different_users_on_one_host_are_an_edge_without_a_reverse_check() {
     let (g, d) = TrustGraph::build(&c);
     assert!(d.is_empty(), "{d:?}");
     assert!(allows(&g, &c, "joe@a", "root@a"));
-    assert_eq!(g.inbound(HostId(0))[0].from_hosts, [HostId(0)]);
+    assert_eq!(*g.inbound(HostId(0))[0].from_hosts, [HostId(0)]);
 }
 
 #[test]
@@ -675,7 +675,7 @@ fn oracle(c: &Cluster, u: &str, h: HostId, v: &str, k: HostId) -> (bool, bool, b
 
 fn check_against_oracle(c: &Cluster) -> Result<(), TestCaseError> {
     let (g, _) = TrustGraph::build(c);
-    let users: Vec<String> = g.users().to_vec();
+    let users: Vec<String> = g.users().iter().map(|u| u.to_string()).collect();
     let n = c.hosts.len() as u32;
     let allowed = |u: &str, h: HostId, v: &str, k: HostId| {
         let (granted, _, denied) = oracle(c, u, h, v, k);
@@ -718,7 +718,10 @@ fn check_against_oracle(c: &Cluster) -> Result<(), TestCaseError> {
                 .filter(|h| !(*h == k && grant.as_user == grant.from_user))
                 .collect();
             if !hosts.is_empty() {
-                got.insert((grant.as_user, grant.from_user), hosts);
+                got.insert(
+                    (grant.as_user.to_string(), grant.from_user.to_string()),
+                    hosts,
+                );
             }
         }
         prop_assert_eq!(got, want, "inbound of {:?}", k);
@@ -749,8 +752,8 @@ fn check_against_oracle(c: &Cluster) -> Result<(), TestCaseError> {
         if oneway {
             continue;
         }
-        for h in &g.groups()[key.from.0 as usize].members {
-            for k in &g.groups()[key.to.0 as usize].members {
+        for h in g.groups()[key.from.0 as usize].members.iter() {
+            for k in g.groups()[key.to.0 as usize].members.iter() {
                 if h != k {
                     got_asym.insert((
                         g.user_name(key.from_user).to_string(),
@@ -1157,7 +1160,11 @@ fn check_shared_homes(
         let file: BTreeSet<(&str, usize)> = super::homes::file_grants(share, graph)
             .iter()
             .flat_map(|g| {
-                let user = if g.from_user == "root" { "root" } else { "joe" };
+                let user = if &*g.from_user == "root" {
+                    "root"
+                } else {
+                    "joe"
+                };
                 g.from_hosts.iter().map(move |h| (user, index[h]))
             })
             .collect();

@@ -173,13 +173,15 @@ fn too_large(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
 }
 
 fn symmetry(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
-    // One diagnostic per (declaration, denial that removed the reverse).
-    let mut grouped: BTreeMap<(Source, Option<u32>), Vec<EdgeKey>> = BTreeMap::new();
+    // One diagnostic per (declaration, denial that removed the reverse),
+    // its edges in key order: sorted pairs, not a map of vectors (a
+    // vector each when every host of a chain lists the next as a peer).
+    let mut grouped: Vec<((Source, Option<u32>), EdgeKey)> = Vec::new();
     for (key, info) in graph.asymmetric_edges(cluster) {
         if info {
             continue;
         }
-        let info = &graph.edges[&key];
+        let info = graph.edge(key).expect("an asymmetric edge is granted");
         let primary = info
             .sources
             .iter()
@@ -189,10 +191,17 @@ fn symmetry(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
         let deny = graph
             .edge(key.reverse())
             .and_then(|r| r.denies.first().copied());
-        grouped.entry((primary, deny)).or_default().push(key);
+        grouped.push(((primary, deny), key));
     }
-    for ((primary, deny), edges) in grouped {
-        let key = edges[0];
+    // Stable: each declaration's edges stay in key order.
+    grouped.sort_by_key(|(by, _)| *by);
+    let runs = || grouped.chunk_by(|a, b| a.0 == b.0);
+    // Often most of the findings (a chain of peers makes one per host):
+    // room for them once, not grown by doubling.
+    out.reserve_exact(runs().count());
+    for run in runs() {
+        let ((primary, deny), key) = run[0];
+        let edges: Vec<EdgeKey> = run.iter().map(|(_, key)| *key).collect();
         let d = asymmetry(cluster, graph, key, primary, deny);
         out.push(more_note(cluster, graph, &edges, d));
     }
@@ -473,11 +482,11 @@ fn needless_oneway(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnost
 /// build would give them no trust files at all, and succeed.
 pub fn unserved_transports(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnostic> {
     let mut in_trust = vec![false; cluster.hosts.len()];
-    let mut first_source: BTreeMap<GroupId, Source> = BTreeMap::new();
+    let mut first_source: Vec<Option<Source>> = vec![None; graph.groups.len()];
     for (key, info) in graph.edges() {
         for group in [key.from, key.to] {
-            first_source.entry(group).or_insert(info.sources[0]);
-            for host in &graph.groups[group.0 as usize].members {
+            first_source[group.0 as usize].get_or_insert(info.sources[0]);
+            for host in graph.groups[group.0 as usize].members.iter() {
                 in_trust[host.0 as usize] = true;
             }
         }
@@ -506,8 +515,10 @@ pub fn unserved_transports(cluster: &Cluster, graph: &TrustGraph) -> Vec<Diagnos
             .defined_at(super::build::TRANSPORT_OPTION)
             .first()
             .copied();
-        let at = written
-            .unwrap_or_else(|| source_span(cluster, graph, first_source[&graph.group_of(id)]));
+        let at = written.unwrap_or_else(|| {
+            let first = first_source[graph.group_of(id).0 as usize];
+            source_span(cluster, graph, first.expect("a host in trust has an edge"))
+        });
         let transport = config.str(super::build::TRANSPORT_OPTION).unwrap_or("?");
         unserved
             .entry((at, written.is_some(), transport.to_string()))

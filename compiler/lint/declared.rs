@@ -138,8 +138,8 @@ impl Object for Inbound {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let grant = self.0.get(key.as_usize()?)?;
         Some(Value::from_pairs([
-            ("as_user", Value::from(grant.as_user.as_str())),
-            ("from_user", Value::from(grant.from_user.as_str())),
+            ("as_user", Value::from(&grant.as_user)),
+            ("from_user", Value::from(&grant.from_user)),
             ("hosts", Value::from(grant.from_hosts.len())),
         ]))
     }
