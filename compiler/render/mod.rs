@@ -106,7 +106,10 @@ fn joined<T>(mut lists: Vec<Vec<T>>) -> Vec<T> {
     let Some(longest) = (0..lists.len()).max_by_key(|&i| lists[i].len()) else {
         return Vec::new();
     };
+    let total = lists.iter().map(Vec::len).sum::<usize>();
     let mut all = std::mem::take(&mut lists[longest]);
+    // Exactly: `splice` and `extend` would grow it by doubling.
+    all.reserve_exact(total - all.len());
     let after: Vec<Vec<T>> = lists.drain(longest + 1..).collect();
     all.splice(0..0, lists.into_iter().flatten());
     all.extend(after.into_iter().flatten());
