@@ -34,7 +34,9 @@ impl Renderer<'_> {
             ..BuildPlan::default()
         };
         let mut service_ids: HashMap<Arc<Service>, u32> = HashMap::new();
-        let mut class_services: Vec<Option<Arc<[u32]>>> = vec![None; classes.len()];
+        // The service ids of each pooled `ClassRules`: classes with equal
+        // rules share them (a class per host holds none of its own).
+        let mut class_services: HashMap<*const super::ClassRules, Arc<[u32]>> = HashMap::new();
         let (files, mut diagnostics) = cluster_files;
         for (path, content, mode) in files {
             let blob = plan.blobs.intern(content.as_bytes());
@@ -57,8 +59,10 @@ impl Renderer<'_> {
         // hosts that needs them is assembled (hosts in name order, so blob
         // ids stay deterministic): a class per host, as in a chain of
         // neighbours' trust, holds one class's entries at a time, not
-        // every class's at once (26 MB at 41,666 classes).
-        let mut class_entries: Vec<Option<Vec<(Entry, Span)>>> = vec![None; classes.len()];
+        // every class's at once (26 MB at 41,666 classes). Only `build`
+        // makes them: the per-class lists below cost `check` nothing.
+        let per_class = if trees { classes.len() } else { 0 };
+        let mut class_entries: Vec<Option<Vec<(Entry, Span)>>> = vec![None; per_class];
         let mut shared = BTreeMap::new();
         for (rule, (outs, diags)) in shared_outs {
             diagnostics.extend(diags);
@@ -83,16 +87,17 @@ impl Renderer<'_> {
         // The first host of each class, in name order, that adds nothing of
         // its own (no host-scope output): its list is shared by the
         // class-mates alike (`class_lists` below).
-        let mut first_plain: Vec<Option<usize>> = vec![None; classes.len()];
+        let mut first_plain: Vec<Option<u32>> = vec![None; classes.len()];
         for &h in &order {
             let first = &mut first_plain[class_of(h)];
             if first.is_none() && adds_nothing(&hosts, h) {
-                *first = Some(h);
+                *first = Some(h as u32);
             }
         }
         let served: Vec<bool> = (0..self.cluster.hosts.len())
             .map(|h| {
                 first_plain[class_of(h)].is_some_and(|first| {
+                    let first = first as usize;
                     first != h
                         && adds_nothing(&hosts, h)
                         && same_files(
@@ -107,8 +112,8 @@ impl Renderer<'_> {
         // entries rather than copying them, so a class holds one list, not
         // two (a class per host, as in a chain of neighbours' trust; one
         // class of 100,000 users' `.shosts`).
-        let mut members_left = vec![0usize; classes.len()];
-        let mut makers_left = vec![0usize; classes.len()];
+        let mut members_left = vec![0u32; classes.len()];
+        let mut makers_left = vec![0u32; classes.len()];
         for h in 0..self.cluster.hosts.len() {
             members_left[class_of(h)] += 1;
             if !served[h] {
@@ -121,7 +126,7 @@ impl Renderer<'_> {
         // The list of the first host of each class that adds nothing of its
         // own: its class-mates alike (`served`) share it, and their checks
         // below (collisions, exposed keys) would find nothing new.
-        let mut class_lists: Vec<Option<Entries>> = vec![None; classes.len()];
+        let mut class_lists: Vec<Option<Entries>> = vec![None; per_class];
         for h in order {
             let class = class_of(h);
             members_left[class] -= 1;
@@ -129,9 +134,10 @@ impl Renderer<'_> {
             let (outs, diags) = hosts.remove(&(h as u32)).unwrap_or_default();
             diagnostics.extend(diags);
             let host = &self.cluster.hosts[h];
-            let services = class_services[class]
-                .get_or_insert_with(|| {
-                    // Interned once per class, in the order hosts meet them.
+            let services = class_services
+                .entry(Arc::as_ptr(&classes[class].rules))
+                .or_insert_with(|| {
+                    // Interned once per class rules, in the order hosts meet them.
                     let ids: Vec<u32> = classes[class]
                         .rules
                         .services
@@ -156,7 +162,7 @@ impl Renderer<'_> {
                         services,
                     });
                 }
-                if last {
+                if last && trees {
                     class_lists[class] = None;
                 }
                 continue;
@@ -252,7 +258,7 @@ impl Renderer<'_> {
                 .map(|(e, _)| e)
                 .collect::<Vec<_>>()
                 .into();
-            if first_plain[class] == Some(h) && !last {
+            if first_plain[class] == Some(h as u32) && !last {
                 class_lists[class] = Some(entries.clone());
             }
             plan.hosts.push(HostPlan {
