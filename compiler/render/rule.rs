@@ -190,32 +190,20 @@ impl Renderer<'_> {
         // read (`inbound_users`) never stands whole in memory.
         let items: Box<dyn Iterator<Item = Option<Value>>> = match &rule.each {
             None => Box::new(std::iter::once(None)),
-            Some(each) => match lookup_path(ctx, each) {
-                Some(list) if list.as_str().is_none() && list.try_iter().is_ok() => {
-                    Box::new(list.try_iter().into_iter().flatten().map(Some))
-                }
-                _ => {
-                    let known: Vec<&str> = ctx
-                        .keys()
-                        .copied()
-                        .filter(|k| !k.starts_with("__"))
-                        .collect();
-                    let mut d = Diagnostic::error(
-                        codes::E0506,
-                        format!("`each = {each}` does not name a list of the template context"),
-                        Label::new(rule.span, "this emit rule"),
-                    )
-                    .with_note(format!("this scope's context has {}", backticked(&known)));
-                    if let Some(hint) = crate::diagnostic::did_you_mean(each, known.iter().copied())
-                    {
-                        d = d.with_hint(hint);
-                    }
-                    diagnostics.push(d);
+            Some(each) => match lookup_path(ctx, each)
+                .filter(|list| list.as_str().is_none())
+                .and_then(|list| list.try_iter().ok())
+            {
+                Some(items) => Box::new(items.map(Some)),
+                None => {
+                    diagnostics.push(not_a_list(rule, each, ctx));
                     return Vec::new();
                 }
             },
         };
-        let mut outs = Vec::new();
+        // Room for every item at once where the list says how long it is
+        // (100,000 users' `.shosts` grew to room for 131,072).
+        let mut outs = Vec::with_capacity(items.size_hint().0);
         for item in items {
             let mut local = ctx.clone();
             if let Some(item) = item {
@@ -480,6 +468,25 @@ fn lookup_path(ctx: &BTreeMap<&'static str, Value>, path: &str) -> Option<Value>
         value = value.get_attr(part).ok().filter(|v| !v.is_undefined())?;
     }
     Some(value)
+}
+
+/// `E0506`: a rule's `each` names no list of the template context.
+fn not_a_list(rule: &EmitRule, each: &str, ctx: &BTreeMap<&'static str, Value>) -> Diagnostic {
+    let known: Vec<&str> = ctx
+        .keys()
+        .copied()
+        .filter(|k| !k.starts_with("__"))
+        .collect();
+    let d = Diagnostic::error(
+        codes::E0506,
+        format!("`each = {each}` does not name a list of the template context"),
+        Label::new(rule.span, "this emit rule"),
+    )
+    .with_note(format!("this scope's context has {}", backticked(&known)));
+    match crate::diagnostic::did_you_mean(each, known.iter().copied()) {
+        Some(hint) => d.with_hint(hint),
+        None => d,
+    }
 }
 
 fn backticked(names: &[&str]) -> String {
