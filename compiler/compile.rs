@@ -78,7 +78,7 @@ pub fn compile(root: &SourcePath, loader: &dyn Loader) -> Compilation {
 /// and render that followed, and `check` of a chain of 41,666 hosts
 /// peaked 5 MB higher (issue 13 bounds peak RSS). Costs a walk of the free
 /// lists, a few milliseconds; elsewhere than glibc, nothing.
-fn release_freed_memory() {
+pub(crate) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `malloc_trim` reads and changes only the allocator's own
     // state, under its locks; it takes no pointer.

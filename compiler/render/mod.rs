@@ -76,6 +76,9 @@ fn render_keeping(
     let mut renderer = Renderer::new(cluster, graph, keys);
     renderer.trees = trees;
     let rendered = renderer.render_all();
+    // What the classes' renders freed (template state, contexts) goes back
+    // before assembly makes the hosts' lists.
+    crate::compile::release_freed_memory();
     let (plan, mut diagnostics) = renderer.assemble(rendered);
     // Classes and templates repeat the same finding; say it once.
     crate::diagnostic::sort_and_dedup(&mut diagnostics);
