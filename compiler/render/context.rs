@@ -331,18 +331,58 @@ fn inbound_values(
     config: &Config,
 ) -> (Value, Value) {
     let inbound = Arc::new(Inbound::new(grants, files, hosts, config));
-    let grant_items: Vec<Value> = (0..grants.len() as u32)
-        .map(|i| GrantItem::value(&inbound, i))
-        .collect();
-    let user_items: Vec<Value> = (0..inbound.user_ends.len() as u32)
-        .map(|index| {
+    let list = |users| {
+        Value::from_object(InboundList {
+            inbound: inbound.clone(),
+            users,
+        })
+    };
+    (list(false), list(true))
+}
+
+/// `inbound` (the grants) or `inbound_users` (the users) of a class: each
+/// item is made when read, so a class whose 100,000 users each render a
+/// `.shosts` holds one at a time, not a list of 200,000 item objects
+/// (14 MB).
+#[derive(Debug)]
+struct InboundList {
+    inbound: Arc<Inbound>,
+    users: bool,
+}
+
+impl Object for InboundList {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let index = u32::try_from(key.as_usize()?).ok()?;
+        if index as usize >= self.len() {
+            return None;
+        }
+        Some(if self.users {
             Value::from_object(UserItem {
-                inbound: inbound.clone(),
+                inbound: self.inbound.clone(),
                 index,
             })
+        } else {
+            GrantItem::value(&self.inbound, index)
         })
-        .collect();
-    (Value::from(grant_items), Value::from(user_items))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.len())
+    }
+}
+
+impl InboundList {
+    fn len(&self) -> usize {
+        if self.users {
+            self.inbound.user_ends.len()
+        } else {
+            self.inbound.grants.len()
+        }
+    }
 }
 
 /// `inbound`, `inbound_users` and `outbound` values shared by every class

@@ -153,18 +153,19 @@ impl Object for Tracked {
 #[derive(Debug)]
 pub(super) struct TrackedList {
     name: &'static str,
-    items: Arc<Vec<Value>>,
+    /// A sequence: shared, not copied, and read item by item (the inbound
+    /// lists make each item when it is read).
+    items: Value,
 }
 
 impl TrackedList {
     /// The list `name` of the context, recording reads when a [`recording`]
     /// is running.
     pub(super) fn value(name: &'static str, list: &Value) -> Value {
-        // The renderer makes these lists as vectors: shared, not copied.
-        let items = list.downcast_object::<Vec<Value>>().unwrap_or_else(|| {
-            Arc::new(list.try_iter().map(Iterator::collect).unwrap_or_default())
-        });
-        Value::from_object(TrackedList { name, items })
+        Value::from_object(TrackedList {
+            name,
+            items: list.clone(),
+        })
     }
 }
 
@@ -175,12 +176,12 @@ impl Object for TrackedList {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         record(|| Read::List(self.name));
-        self.items.get(key.as_usize()?).cloned()
+        self.items.get_item(key).ok().filter(|v| !v.is_undefined())
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         record(|| Read::List(self.name));
-        Enumerator::Seq(self.items.len())
+        Enumerator::Seq(self.items.len().unwrap_or(0))
     }
 }
 
