@@ -151,7 +151,9 @@ pub struct Role {
 /// A host with its merged configuration.
 #[derive(Debug, Clone, Serialize)]
 pub struct Host {
-    pub name: String,
+    /// Inline up to 24 bytes: a site's host names are short, and a
+    /// `String` each was an allocation of 32 bytes a host (issue 13).
+    pub name: compact_str::CompactString,
     /// Where the host is first declared: its block, the range that names
     /// it, or an inventory's line.
     #[serde(skip)]

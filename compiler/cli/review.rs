@@ -72,7 +72,7 @@ fn host_facts(rendered: &Rendered) -> BTreeMap<String, HostFacts> {
         .iter()
         .map(|h| {
             (
-                h.name.clone(),
+                h.name.to_string(),
                 HostFacts {
                     addresses: h.addresses.iter().map(|a| a.to_string()).collect(),
                 },

@@ -429,9 +429,9 @@ fn spec(
                     }
                     expected.push(ExpectedPair {
                         from_user: from_user.to_string(),
-                        from_host: cluster.hosts[from.0 as usize].name.clone(),
+                        from_host: cluster.hosts[from.0 as usize].name.to_string(),
                         to_user: to_user.to_string(),
-                        to_host: cluster.hosts[to.0 as usize].name.clone(),
+                        to_host: cluster.hosts[to.0 as usize].name.to_string(),
                         allowed: graph.allows(from_user, from, to_user, to),
                     });
                 }
@@ -534,7 +534,7 @@ fn host_spec(rendered: &Rendered, id: HostId, build: &Path) -> Result<HostSpec, 
         })
         .flatten();
     Ok(HostSpec {
-        name: host.name.clone(),
+        name: host.name.to_string(),
         aliases,
         addresses,
         home_share,

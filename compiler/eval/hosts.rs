@@ -564,7 +564,7 @@ impl Builder<'_> {
             (&aliases, &alias_spans),
         );
         Host {
-            name,
+            name: name.into(),
             span: first.name.span,
             roles: roles.into(),
             addresses: addresses.into(),

@@ -9,7 +9,7 @@ use crate::model::{Cluster, Target, Value};
 fn names(c: &Cluster, hosts: &[crate::model::HostId]) -> Vec<String> {
     hosts
         .iter()
-        .map(|h| c.hosts[h.0 as usize].name.clone())
+        .map(|h| c.hosts[h.0 as usize].name.to_string())
         .collect()
 }
 

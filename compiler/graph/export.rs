@@ -44,7 +44,7 @@ impl Drawing {
                 let hosts = graph.groups()[g]
                     .members
                     .iter()
-                    .map(|h| cluster.hosts[h.0 as usize].name.clone())
+                    .map(|h| cluster.hosts[h.0 as usize].name.to_string())
                     .collect();
                 (format!("g{g}"), label, hosts)
             })
@@ -73,7 +73,13 @@ impl Drawing {
             .hosts
             .iter()
             .enumerate()
-            .map(|(i, h)| (format!("h{i}"), h.name.clone(), vec![h.name.clone()]))
+            .map(|(i, h)| {
+                (
+                    format!("h{i}"),
+                    h.name.to_string(),
+                    vec![h.name.to_string()],
+                )
+            })
             .collect();
         let mut edges = Vec::new();
         for (key, _) in graph.edges() {
@@ -191,7 +197,7 @@ pub fn group_label(cluster: &Cluster, graph: &TrustGraph, group: GroupId) -> Str
     let g = &graph.groups()[group.0 as usize];
     let first = &cluster.hosts[g.members[0].0 as usize];
     if g.named || g.members.len() == 1 {
-        return first.name.clone();
+        return first.name.to_string();
     }
     let roles: Vec<&str> = first
         .roles

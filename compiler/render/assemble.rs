@@ -155,7 +155,7 @@ impl Renderer<'_> {
             if served[h] {
                 if trees {
                     plan.hosts.push(HostPlan {
-                        name: host.name.clone(),
+                        name: host.name.to_string(),
                         entries: class_lists[class]
                             .clone()
                             .expect("the class's first plain host came first"),
@@ -262,7 +262,7 @@ impl Renderer<'_> {
                 class_lists[class] = Some(entries.clone());
             }
             plan.hosts.push(HostPlan {
-                name: host.name.clone(),
+                name: host.name.to_string(),
                 entries,
                 services,
             });

@@ -92,7 +92,7 @@ impl TrustView {
             .iter()
             .map(|h| {
                 let addresses = h.addresses.iter().map(|a| a.to_string()).collect();
-                (h.name.clone(), addresses)
+                (h.name.to_string(), addresses)
             })
             .collect();
         view.aliases = cluster
@@ -100,7 +100,7 @@ impl TrustView {
             .iter()
             .map(|h| {
                 (
-                    h.name.clone(),
+                    h.name.to_string(),
                     h.aliases.iter().map(|a| a.to_string()).collect(),
                 )
             })
@@ -131,7 +131,7 @@ impl TrustView {
                 hosts: graph.groups()[g]
                     .members
                     .iter()
-                    .map(|h| cluster.hosts[h.0 as usize].name.clone())
+                    .map(|h| cluster.hosts[h.0 as usize].name.to_string())
                     .collect(),
             })
             .collect();
@@ -410,7 +410,7 @@ pub fn group_labels(cluster: &Cluster, graph: &TrustGraph) -> Vec<String> {
     let mut labels: Vec<String> = (0..groups)
         .map(|g| {
             if named(g) {
-                first(g).name.clone()
+                first(g).name.to_string()
             } else {
                 roles_of(g)
             }

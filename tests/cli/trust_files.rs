@@ -161,7 +161,7 @@ fn check(spec: &Spec) -> Result<usize, TestCaseError> {
     };
     for (i, host) in cluster.hosts.iter().enumerate() {
         let id = HostId(i as u32);
-        claim(host.name.to_ascii_lowercase(), id);
+        claim(host.name.to_ascii_lowercase().into(), id);
         claim(format!("{}.lab.example", host.name), id);
         for alias in &host.aliases {
             claim(alias.to_ascii_lowercase().into(), id);
