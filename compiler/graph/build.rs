@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::{ClassId, Denies, EdgeInfo, EdgeKey, Group, GroupId, Runs, Source, TrustGraph, UserId};
 use crate::diagnostic::Span;
-use crate::model::{Cluster, FileSpec, HostId, PeerRef, RoleId, SetId, Target, TrustRule};
+use crate::model::{Cluster, FileSpec, Host, HostId, PeerRef, RoleId, SetId, Target, TrustRule};
 
 pub(super) use crate::model::TRANSPORT_OPTION;
 
@@ -179,15 +179,6 @@ fn partition(
     sets: &[u32],
     graph: &mut TrustGraph,
 ) {
-    type ClassKey = (
-        usize,
-        Vec<RoleId>,
-        Vec<Target>,
-        Vec<usize>,
-        Option<HostId>,
-        u32,
-    );
-    type GroupKey = (Vec<RoleId>, Vec<Target>, Option<HostId>, Arc<str>, u32);
     let mut class_index: HashMap<ClassKey, ClassId> = HashMap::new();
     let mut group_index: HashMap<GroupKey, GroupId> = HashMap::new();
     let mut transports: HashMap<usize, Arc<str>> = HashMap::new();
@@ -197,31 +188,28 @@ fn partition(
     for (i, host) in cluster.hosts.iter().enumerate() {
         let id = HostId(i as u32);
         let is_named = named.contains(&id);
-        let peers: Vec<Target> = host.peers.iter().map(|p| p.target).collect();
-        let config = Arc::as_ptr(&host.config) as usize;
-        // Files declared in a host's own block are its own: hosts share a
-        // class only when they get the same declarations. A definition of
-        // its own does not set a host apart (equal values share `config`).
-        let files: Vec<usize> = host.files.iter().map(FileSpec::identity).collect();
-        let own = (is_named || writers.contains(&id)).then_some(id);
         let in_sets = sets.get(i).copied().unwrap_or(0);
-        let class_key = (config, host.roles.to_vec(), peers, files, own, in_sets);
+        let class_key = ClassKey {
+            host,
+            own: (is_named || writers.contains(&id)).then_some(id),
+            in_sets,
+        };
         let class = match class_index.get(&class_key) {
             Some(class) => *class,
             None => {
+                let config = Arc::as_ptr(&host.config) as usize;
                 let transport = transports
                     .entry(config)
                     .or_insert_with(|| {
                         Arc::from(host.config.str(TRANSPORT_OPTION).unwrap_or_default())
                     })
                     .clone();
-                let group_key = (
-                    class_key.1.clone(),
-                    class_key.2.clone(),
-                    is_named.then_some(id),
-                    transport.clone(),
+                let group_key = GroupKey {
+                    host,
+                    named: is_named.then_some(id),
+                    transport: transport.clone(),
                     in_sets,
-                );
+                };
                 let group = *group_index.entry(group_key).or_insert_with(|| {
                     groups.push((transport, is_named));
                     GroupId(groups.len() as u32 - 1)
@@ -252,6 +240,94 @@ fn partition(
             named,
         })
         .collect();
+}
+
+/// What puts two hosts in one class: the same config `Arc`, roles and
+/// peers (by target), the same file declarations, not named one by one
+/// (`own`) and in the same sets. It reads them from the host rather than
+/// copying them: a key of three vectors a host was 15 MB of a 45,000-host
+/// chain of peers' graph.
+#[derive(Clone, Copy)]
+struct ClassKey<'a> {
+    host: &'a Host,
+    own: Option<HostId>,
+    in_sets: u32,
+}
+
+impl ClassKey<'_> {
+    fn parts(&self) -> (usize, &[RoleId], Option<HostId>, u32) {
+        let config = Arc::as_ptr(&self.host.config) as usize;
+        (config, &self.host.roles, self.own, self.in_sets)
+    }
+}
+
+impl PartialEq for ClassKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+            && same_peers(self.host, other.host)
+            && self.host.files.len() == other.host.files.len()
+            && (self.host.files.iter().map(FileSpec::identity)).eq(other
+                .host
+                .files
+                .iter()
+                .map(FileSpec::identity))
+    }
+}
+
+impl Eq for ClassKey<'_> {}
+
+impl std::hash::Hash for ClassKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+        hash_peers(self.host, state);
+        for file in self.host.files.iter() {
+            file.identity().hash(state);
+        }
+    }
+}
+
+/// What puts two classes in one group: roles, peers (by target), the
+/// transport, not named one by one and in the same sets.
+struct GroupKey<'a> {
+    host: &'a Host,
+    named: Option<HostId>,
+    transport: Arc<str>,
+    in_sets: u32,
+}
+
+impl GroupKey<'_> {
+    fn parts(&self) -> (&[RoleId], Option<HostId>, &str, u32) {
+        (&self.host.roles, self.named, &self.transport, self.in_sets)
+    }
+}
+
+impl PartialEq for GroupKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts() && same_peers(self.host, other.host)
+    }
+}
+
+impl Eq for GroupKey<'_> {}
+
+impl std::hash::Hash for GroupKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+        hash_peers(self.host, state);
+    }
+}
+
+/// Whether two hosts list the same peers, by target (not where written).
+fn same_peers(a: &Host, b: &Host) -> bool {
+    a.peers.len() == b.peers.len()
+        && (a.peers.iter().map(|p| p.target)).eq(b.peers.iter().map(|p| p.target))
+}
+
+fn hash_peers<H: std::hash::Hasher>(host: &Host, state: &mut H) {
+    use std::hash::Hash;
+    host.peers.len().hash(state);
+    for peer in host.peers.iter() {
+        peer.target.hash(state);
+    }
 }
 
 /// Collects every user name, sorted, so user ids follow name order.

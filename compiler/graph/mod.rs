@@ -526,19 +526,19 @@ impl TrustGraph {
 
     /// Effective edges between different hosts whose reverse is missing,
     /// with whether every declaration behind them is `oneway`.
-    pub fn asymmetric_edges(&self, cluster: &Cluster) -> Vec<(EdgeKey, bool)> {
+    pub fn asymmetric_edges<'g>(
+        &'g self,
+        cluster: &'g Cluster,
+    ) -> impl Iterator<Item = (EdgeKey, bool)> + 'g {
         self.edges()
             .filter(|(key, _)| self.spans_hosts(*key) && !self.has_edge(key.reverse()))
             .map(|(key, info)| (key, all_oneway(cluster, info)))
-            .collect()
     }
 
     /// True when every edge between different hosts has its reverse, or is
     /// declared `oneway` by every declaration that makes it.
     pub fn is_symmetric(&self, cluster: &Cluster) -> bool {
-        self.asymmetric_edges(cluster)
-            .iter()
-            .all(|(_, oneway)| *oneway)
+        self.asymmetric_edges(cluster).all(|(_, oneway)| oneway)
     }
 }
 

@@ -176,9 +176,15 @@ fn symmetry(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
     // One diagnostic per (declaration, denial that removed the reverse),
     // its edges in key order: sorted pairs, not a map of vectors (a
     // vector each when every host of a chain lists the next as a peer).
-    let mut grouped: Vec<((Source, Option<u32>), EdgeKey)> = Vec::new();
-    for (key, info) in graph.asymmetric_edges(cluster) {
-        if info {
+    // Counted first: one a host when every host of a chain lists the
+    // next as a peer, and a list grown by doubling held twice that.
+    let count = graph
+        .asymmetric_edges(cluster)
+        .filter(|(_, oneway)| !oneway)
+        .count();
+    let mut grouped: Vec<((Source, Option<u32>), EdgeKey)> = Vec::with_capacity(count);
+    for (key, oneway) in graph.asymmetric_edges(cluster) {
+        if oneway {
             continue;
         }
         let info = graph.edge(key).expect("an asymmetric edge is granted");

@@ -340,7 +340,6 @@ where
 fn oneway(cluster: &Cluster, graph: &TrustGraph, sources: &SourceMap) -> Vec<OneWay> {
     let mut out: Vec<OneWay> = graph
         .asymmetric_edges(cluster)
-        .into_iter()
         .filter(|(_, oneway)| *oneway)
         .map(|(key, _)| {
             let span = graph
