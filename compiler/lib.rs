@@ -25,6 +25,7 @@ pub mod hostlist;
 pub mod inventory;
 pub mod keys;
 pub mod lint;
+pub mod lists;
 pub mod load;
 pub mod model;
 pub(crate) mod model_json;

@@ -130,8 +130,7 @@ impl Declarations {
     /// Every declaration of `host`, if it has several.
     pub fn get(&self, host: HostId) -> Option<&[Span]> {
         let at = self.hosts.binary_search(&host).ok()?;
-        let start = at.checked_sub(1).map_or(0, |before| self.ends[before]);
-        Some(&self.spans[start as usize..self.ends[at] as usize])
+        Some(&self.spans[crate::lists::run(&self.ends, at)])
     }
 }
 
@@ -220,7 +219,7 @@ impl Host {
 /// as the option table (a host's whole `Config` is about 3 KB, issue 13),
 /// one pointer in a host that defines nothing, and one allocation in a
 /// host that defines one option on one line (a member block's `domain =
-/// "x";`: three allocations a host were 112 bytes of heap, now 64).
+/// "x";`: three allocations a host were 112 bytes of heap, now one of 32).
 #[derive(Debug, Clone, Default)]
 pub struct OwnSpans(Option<Box<OwnSites>>);
 
@@ -233,50 +232,17 @@ struct OwnSite {
 }
 
 /// The sites of one option: most options are defined on one line.
-#[derive(Debug, Clone)]
-enum Sites {
-    One(Span),
-    Many(Box<[Span]>),
-}
-
-impl Sites {
-    fn new(spans: &[Span]) -> Sites {
-        match spans {
-            [one] => Sites::One(*one),
-            many => Sites::Many(many.into()),
-        }
-    }
-
-    fn as_slice(&self) -> &[Span] {
-        match self {
-            Sites::One(one) => std::slice::from_ref(one),
-            Sites::Many(many) => many,
-        }
-    }
-}
+type Sites = crate::lists::Few<Span>;
 
 /// The sites by path, ascending; held inline when there is one (one
-/// allocation of 40 bytes for a host that defines one option).
-#[derive(Debug, Clone)]
-enum OwnSites {
-    One(OwnSite),
-    Many(Box<[OwnSite]>),
-}
-
-impl OwnSites {
-    fn as_slice(&self) -> &[OwnSite] {
-        match self {
-            OwnSites::One(one) => std::slice::from_ref(one),
-            OwnSites::Many(many) => many,
-        }
-    }
-}
+/// allocation for a host that defines one option).
+type OwnSites = crate::lists::Few<OwnSite>;
 
 impl OwnSpans {
     /// The sites of `config` that differ from `shared`'s (which has the
     /// same options and values, see [`Config::same_values`]).
     pub fn between(config: &Config, shared: &Config) -> OwnSpans {
-        let mut differing: Vec<OwnSite> = config
+        let differing: Vec<OwnSite> = config
             .values
             .iter()
             .filter(|(path, r)| {
@@ -292,16 +258,11 @@ impl OwnSpans {
                 let path = shared.values.get_key_value(path).map_or(path, |(p, _)| p);
                 OwnSite {
                     path: path.clone(),
-                    sites: Sites::new(&r.defined_at),
+                    sites: r.defined_at.to_vec().into(),
                 }
             })
             .collect();
-        let sites = match differing.len() {
-            0 => return OwnSpans::default(),
-            1 => OwnSites::One(differing.pop().expect("one site")),
-            _ => OwnSites::Many(differing.into_boxed_slice()),
-        };
-        OwnSpans(Some(Box::new(sites)))
+        OwnSpans((!differing.is_empty()).then(|| Box::new(differing.into())))
     }
 
     /// The sites of option `path`, when they differ from the shared config's.
@@ -1177,10 +1138,10 @@ mod own_spans_tests {
     }
 
     /// A host that defines one option on one line holds one allocation
-    /// of 40 bytes (a range's 78,000 member blocks, each `domain = "x";`).
+    /// of 32 bytes (a range's 78,000 member blocks, each `domain = "x";`).
     #[test]
     fn one_site_is_inline() {
-        assert_eq!(std::mem::size_of::<OwnSites>(), 40);
+        assert_eq!(std::mem::size_of::<OwnSites>(), 32);
     }
 
     #[test]

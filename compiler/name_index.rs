@@ -82,10 +82,8 @@ impl NameTable {
 }
 
 /// Name `at` of names written end to end in `text`, ending at `ends`.
-fn name_at<'n>(text: &'n str, ends: &[u32], at: u32) -> &'n str {
-    let at = at as usize;
-    let start = if at == 0 { 0 } else { ends[at - 1] as usize };
-    &text[start..ends[at] as usize]
+pub(crate) fn name_at<'n>(names: &'n str, ends: &[u32], at: u32) -> &'n str {
+    &names[crate::lists::run(ends, at as usize)]
 }
 
 #[cfg(test)]

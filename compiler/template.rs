@@ -16,6 +16,7 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehav
 use std::collections::BTreeMap;
 
 use crate::keys::Keys;
+use crate::lists::run;
 use crate::model::{self, Cluster, Config, HostId, PortSource, TransportDecl, Version};
 
 /// A message a template raised with `warn()`, and the option it is about.
@@ -247,13 +248,6 @@ impl RolesObject {
         roles.member_ends = member_ends.into();
         roles
     }
-}
-
-/// The half-open run of item `i` of a list kept as one sequence and the
-/// ends of its items.
-fn run(ends: &[u32], i: usize) -> std::ops::Range<usize> {
-    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-    start..ends[i] as usize
 }
 
 impl Object for RolesObject {

@@ -93,7 +93,7 @@ impl HostIndex {
 
     /// The name of host `id`.
     pub(crate) fn name(&self, id: HostId) -> &str {
-        name_at(&self.names, &self.name_ends, id.0)
+        crate::name_index::name_at(&self.names, &self.name_ends, id.0)
     }
 
     /// The host called `name`.
@@ -109,13 +109,6 @@ impl HostIndex {
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> + '_ {
         (0..self.len() as u32).map(|id| self.name(HostId(id)))
     }
-}
-
-/// Name `at` of names written end to end, ending at `ends`.
-fn name_at<'n>(names: &'n str, ends: &[u32], at: u32) -> &'n str {
-    let at = at as usize;
-    let start = if at == 0 { 0 } else { ends[at - 1] as usize };
-    &names[start..ends[at] as usize]
 }
 
 /// The span of bytes `at` of a name's text: exact when the name is written
@@ -285,7 +278,9 @@ impl HostIndex {
             self.names.push_str(&name);
             self.name_ends.push(self.names.len() as u32);
             let (names, ends) = (&self.names, &self.name_ends);
-            self.ids.insert(&name, id.0, |at| name_at(names, ends, at));
+            self.ids.insert(&name, id.0, |at| {
+                crate::name_index::name_at(names, ends, at)
+            });
             self.first.push(part);
             return;
         };

@@ -5,8 +5,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use super::{ClassId, Denies, EdgeInfo, EdgeKey, Group, GroupId, Runs, Source, TrustGraph, UserId};
+use super::{ClassId, Denies, EdgeInfo, EdgeKey, Group, GroupId, Source, TrustGraph, UserId};
 use crate::diagnostic::Span;
+use crate::lists::Runs;
 use crate::model::{Cluster, FileSpec, Host, HostId, PeerRef, RoleId, SetId, Target, TrustRule};
 
 pub(super) use crate::model::TRANSPORT_OPTION;
@@ -265,7 +266,6 @@ impl PartialEq for ClassKey<'_> {
     fn eq(&self, other: &Self) -> bool {
         self.parts() == other.parts()
             && same_peers(self.host, other.host)
-            && self.host.files.len() == other.host.files.len()
             && (self.host.files.iter().map(FileSpec::identity)).eq(other
                 .host
                 .files
@@ -318,8 +318,7 @@ impl std::hash::Hash for GroupKey<'_> {
 
 /// Whether two hosts list the same peers, by target (not where written).
 fn same_peers(a: &Host, b: &Host) -> bool {
-    a.peers.len() == b.peers.len()
-        && (a.peers.iter().map(|p| p.target)).eq(b.peers.iter().map(|p| p.target))
+    (a.peers.iter().map(|p| p.target)).eq(b.peers.iter().map(|p| p.target))
 }
 
 fn hash_peers<H: std::hash::Hasher>(host: &Host, state: &mut H) {

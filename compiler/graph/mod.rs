@@ -35,6 +35,7 @@ pub use self::validate::{rule_text, unserved_transports};
 use std::sync::{Arc, OnceLock};
 
 use crate::diagnostic::{Diagnostic, Span};
+use crate::lists::Runs;
 use crate::model::{Cluster, HostId};
 
 /// Index of a class of hosts that every declaration and the config treat alike.
@@ -104,89 +105,13 @@ pub struct EdgeInfo {
     pub denies: Denies,
 }
 
-/// The declarations that grant one edge, in 16 bytes. Nearly every edge
-/// has one, held in place: a vector each was an allocation per edge (4 MB
-/// of a chain of 40,000 hosts' graph).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Sources(SourcesRepr);
+/// The declarations that grant one edge: nearly every edge has one, held
+/// in place (a vector each was an allocation per edge, 4 MB of a chain of
+/// 40,000 hosts' graph).
+pub type Sources = crate::lists::Few<Source>;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-enum SourcesRepr {
-    #[default]
-    None,
-    One(Source),
-    /// Boxed twice: one pointer wide, not two.
-    Many(Box<Box<[Source]>>),
-}
-
-impl Sources {
-    /// The sources as a slice.
-    pub fn as_slice(&self) -> &[Source] {
-        match &self.0 {
-            SourcesRepr::None => &[],
-            SourcesRepr::One(one) => std::slice::from_ref(one),
-            SourcesRepr::Many(many) => many,
-        }
-    }
-}
-
-impl From<Vec<Source>> for Sources {
-    fn from(sources: Vec<Source>) -> Sources {
-        Sources(match sources.as_slice() {
-            [] => SourcesRepr::None,
-            [one] => SourcesRepr::One(*one),
-            _ => SourcesRepr::Many(Box::new(sources.into_boxed_slice())),
-        })
-    }
-}
-
-/// The denials that remove one edge, in 8 bytes: nearly every edge has
-/// none.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Denies(Option<Box<Box<[u32]>>>);
-
-impl Denies {
-    /// The denials as a slice.
-    pub fn as_slice(&self) -> &[u32] {
-        self.0.as_deref().map_or(&[], |denies| denies)
-    }
-}
-
-impl From<Vec<u32>> for Denies {
-    fn from(denies: Vec<u32>) -> Denies {
-        Denies((!denies.is_empty()).then(|| Box::new(denies.into_boxed_slice())))
-    }
-}
-
-impl std::ops::Deref for Denies {
-    type Target = [u32];
-    fn deref(&self) -> &[u32] {
-        self.as_slice()
-    }
-}
-
-impl<'a> IntoIterator for &'a Denies {
-    type Item = &'a u32;
-    type IntoIter = std::slice::Iter<'a, u32>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.as_slice().iter()
-    }
-}
-
-impl std::ops::Deref for Sources {
-    type Target = [Source];
-    fn deref(&self) -> &[Source] {
-        self.as_slice()
-    }
-}
-
-impl<'a> IntoIterator for &'a Sources {
-    type Item = &'a Source;
-    type IntoIter = std::slice::Iter<'a, Source>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.as_slice().iter()
-    }
-}
+/// The denials that remove one edge: nearly every edge has none.
+pub type Denies = crate::lists::Few<u32>;
 
 impl EdgeInfo {
     /// Granted and not denied.
@@ -204,52 +129,6 @@ pub struct Group {
     pub transport: Arc<str>,
     /// True when a declaration names the (single) member individually.
     pub named: bool,
-}
-
-/// Lists of items by index, all in one array: list `i` is
-/// `items[ends[i - 1]..ends[i]]`. A vector per list was an allocation each
-/// (with its slack and malloc's header) for 40,000 lists of one or two.
-#[derive(Debug, Clone)]
-struct Runs<T> {
-    ends: Vec<u32>,
-    items: Vec<T>,
-}
-
-impl<T> Default for Runs<T> {
-    fn default() -> Runs<T> {
-        Runs {
-            ends: Vec::new(),
-            items: Vec::new(),
-        }
-    }
-}
-
-impl<T> Runs<T> {
-    /// `count` lists, list `l` holding the items paired with `l` in the
-    /// order given.
-    fn new(count: usize, mut pairs: Vec<(u32, T)>) -> Runs<T> {
-        // Stable: each list keeps the order given.
-        pairs.sort_by_key(|(list, _)| *list);
-        let mut ends = vec![0u32; count];
-        for (list, _) in &pairs {
-            ends[*list as usize] += 1;
-        }
-        let mut total = 0;
-        for end in &mut ends {
-            total += *end;
-            *end = total;
-        }
-        // Not collected in place: that keeps the pairs' allocation.
-        let mut items = Vec::with_capacity(pairs.len());
-        items.extend(pairs.into_iter().map(|(_, item)| item));
-        Runs { ends, items }
-    }
-
-    /// List `i`.
-    fn get(&self, i: usize) -> &[T] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.items[start as usize..self.ends[i] as usize]
-    }
 }
 
 /// The resolved trust relation of a cluster.

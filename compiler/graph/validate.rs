@@ -174,10 +174,9 @@ fn too_large(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
 
 fn symmetry(cluster: &Cluster, graph: &TrustGraph, out: &mut Vec<Diagnostic>) {
     // One diagnostic per (declaration, denial that removed the reverse),
-    // its edges in key order: sorted pairs, not a map of vectors (a
-    // vector each when every host of a chain lists the next as a peer).
-    // Counted first: one a host when every host of a chain lists the
-    // next as a peer, and a list grown by doubling held twice that.
+    // its edges in key order: sorted pairs, not a map of vectors. A chain
+    // whose every host lists the next as a peer makes one pair a host:
+    // counted first, so the list is not grown by doubling.
     let count = graph
         .asymmetric_edges(cluster)
         .filter(|(_, oneway)| !oneway)
